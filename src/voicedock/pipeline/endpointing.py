@@ -13,11 +13,12 @@ Rules:
   "um") after `incomplete_silence_ms`; without a hint (or speech since it) `end_silence_ms`
   holds, so a pipeline that gives no hints behaves as with `mode = "fixed"`;
 - with `turn_detection = "model"` a turn model hears whether the caller finished
-  (`pipeline/turn_detection.py` asks it at each pause, `asked_model` then `hint_model`): a
-  turn it hears finished ends after `model_floor_ms` of silence (after
-  `incomplete_silence_ms` when the transcript's hint says the words trail off); one it hears
-  unfinished, or while its answer is awaited, after `model_wait_ms`; a pause it was never
-  asked about (or that it failed to read) follows the silence rules above;
+  (`pipeline/turn_detection.py` asks it at each pause, `asked_model` then `hint_model`),
+  combined with the transcript's hint when there is one: a turn the model hears finished
+  ends after `model_floor_ms` of silence; one it hears unfinished, or while its answer is
+  awaited, after `model_wait_ms`; where the two disagree (finished but the words trail off,
+  unfinished but they read as a finished sentence), after `incomplete_silence_ms`. A pause
+  the model was never asked about (or failed to read) follows the silence rules above;
 - while the assistant is audible a turn needs `barge_in_speech_ms` of speech, and starting
   one is a barge-in (`Interruption`); shorter blips (echo, "uh-huh") are ignored;
 - no caller speech for `silence_timeout_ms` while the assistant is quiet ends the call
@@ -61,7 +62,7 @@ class EndpointingConfig:
     complete_silence_ms: int = 450
     incomplete_silence_ms: int = 1000
     turn_detection: str = TURN_SILENCE
-    model_floor_ms: int = 200
+    model_floor_ms: int = 300
     model_wait_ms: int = 2000
 
     def __post_init__(self) -> None:
@@ -288,9 +289,13 @@ class Endpointer:
     def _end_silence_ms(self) -> int:
         cfg = self._cfg
         if cfg.turn_detection == TURN_MODEL and self._heard is not _Heard.NOTHING:
-            if self._heard is not _Heard.FINISHED:
-                return cfg.model_wait_ms  # heard unfinished, or its answer awaited
-            return cfg.incomplete_silence_ms if self._complete is False else cfg.model_floor_ms
+            heard, reads = self._heard, self._complete
+            if heard is _Heard.AWAITED:
+                return cfg.model_wait_ms
+            if heard is _Heard.FINISHED:  # unless the words trail off
+                return cfg.incomplete_silence_ms if reads is False else cfg.model_floor_ms
+            # Heard unfinished: a sentence that reads as finished waits less.
+            return cfg.incomplete_silence_ms if reads is True else cfg.model_wait_ms
         if cfg.mode == "fixed" or self._complete is None:
             return cfg.end_silence_ms
         return cfg.complete_silence_ms if self._complete else cfg.incomplete_silence_ms

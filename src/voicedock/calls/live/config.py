@@ -159,6 +159,8 @@ def with_endpointing_settings(
         end_silence_ms=endpointing.end_silence_ms,
         complete_silence_ms=endpointing.complete_silence_ms,
         incomplete_silence_ms=endpointing.incomplete_silence_ms,
+        model_floor_ms=endpointing.model_floor_ms,
+        model_wait_ms=endpointing.model_wait_ms,
     )
     return dataclasses.replace(cfg, endpointing=timing)
 
