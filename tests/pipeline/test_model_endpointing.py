@@ -26,7 +26,7 @@ UNASKED = "unasked"
 def turn_end(
     ep: Endpointer,
     *,
-    heard: bool | None | str,
+    heard: bool | str | None,
     reads: bool | None = None,
     asked_at_ms: int = 60,
     heard_at_ms: int = 120,
@@ -65,7 +65,7 @@ def turn_end(
     ],
 )
 def test_the_silence_waited_follows_the_model_and_the_words(
-    heard: bool | None | str, reads: bool | None, waited: int
+    heard: bool | str | None, reads: bool | None, waited: int
 ) -> None:
     assert turn_end(Endpointer(CFG), heard=heard, reads=reads) == waited
 
