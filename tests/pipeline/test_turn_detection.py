@@ -160,5 +160,6 @@ async def test_the_recognition_pool_runs_the_model_off_the_event_loop(
     recognition = NodeRecognition(WorkerPool(1, name="recognition"))
     heard = await recognition.predict_turn(voiced(500), 8000)
     assert heard.complete
-    assert threads and threads[0] != threading.get_ident()
+    assert threads
+    assert threads[0] != threading.get_ident()
     await recognition.aclose()

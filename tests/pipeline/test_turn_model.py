@@ -71,7 +71,8 @@ def test_only_the_last_eight_seconds_count_and_the_rate_is_the_models() -> None:
 
 def test_the_weights_come_from_the_installed_package() -> None:
     path = turn_model.weights_path()
-    assert path is not None and path.name == "smart-turn-v3.2-cpu.onnx"
+    assert path is not None
+    assert path.name == "smart-turn-v3.2-cpu.onnx"
     assert "pipecat" in path.parts
     assert load_turn_model() is load_turn_model()  # loaded once per process
 
