@@ -4,7 +4,6 @@ pipeline/worker_pool.py, calls/speech_admission.py, the streaming recognizer thr
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from collections.abc import Callable
 
@@ -22,7 +21,8 @@ from voicedock.pipeline.turn_model import installed as turn_model_installed
 from voicedock.pipeline.worker_pool import Priority, WorkerPool
 
 from .fakes import FakeIncrementalStt
-from .synth import frames, silence, voiced
+from .listening import feed, supervised
+from .synth import silence, voiced
 from .test_streaming_recognition import EP
 
 pytestmark = pytest.mark.unit
@@ -266,18 +266,7 @@ class Call:
         self.turns: list[UserUtterance] = []
 
     async def feed(self, pcm: bytes) -> None:
-        for frame in frames(pcm):
-            for event in self.listener.process(frame):
-                if isinstance(event, UserUtterance):
-                    self.turns.append(event)
-            self.recognizer.listen()
-            await asyncio.sleep(0)
-
-
-async def supervised() -> Supervisor:
-    tasks = Supervisor("test", logging.getLogger("test"))
-    await tasks.start()
-    return tasks
+        await feed(self.listener, pcm, self.recognizer.listen, self.turns)
 
 
 async def test_an_interim_still_waiting_when_the_turn_ends_is_dropped_for_the_final() -> None:

@@ -18,6 +18,7 @@ from voicedock.pipeline.turn_detection import PAUSE_MS, TurnDetector
 from voicedock.pipeline.turn_model import TurnPrediction
 from voicedock.pipeline.worker_pool import WorkerPool
 
+from .listening import feed, supervised
 from .synth import frames, silence, voiced
 
 pytestmark = pytest.mark.unit
@@ -49,21 +50,10 @@ class Call:
         self.turns: list[UserUtterance] = []
 
     async def feed(self, pcm: bytes) -> None:
-        for frame in frames(pcm):
-            for event in self.listener.process(frame):
-                if isinstance(event, UserUtterance):
-                    self.turns.append(event)
-            self.detector.listen()
-            await asyncio.sleep(0)  # an answer that is ready is seen at the next frame
+        await feed(self.listener, pcm, self.detector.listen, self.turns)
 
     def waited_ms(self) -> list[int]:
         return [t.stopped.decided_at_ms - t.stopped.ended_at_ms for t in self.turns]
-
-
-async def supervised() -> Supervisor:
-    tasks = Supervisor("test", logging.getLogger("test"))
-    await tasks.start()
-    return tasks
 
 
 async def test_a_turn_heard_finished_ends_after_the_floor() -> None:
