@@ -164,10 +164,10 @@ def spoken_pcm(utterance: Utterance, voice_path: str) -> bytes:
     rest = np.frombuffer(synthesize_pcm(utterance.continued, voice_path), dtype="<i2")
     loud_first = np.flatnonzero(np.abs(first.astype(np.int32)) >= _QUIET)
     loud_rest = np.flatnonzero(np.abs(rest.astype(np.int32)) >= _QUIET)
-    if not loud_first.size or not loud_rest.size:
-        raise LabError(f"Piper produced silence for the lab utterance {utterance.name}")
+    end = loud_first[-1] + 1 if loud_first.size else first.size  # quiet: kept whole
+    start = loud_rest[0] if loud_rest.size else 0
     pause = np.zeros(utterance.pause_ms * SOUND_RATE // 1000, dtype="<i2")
-    joined = (first[: loud_first[-1] + 1], pause, rest[loud_rest[0] :])
+    joined = (first[:end], pause, rest[start:])
     return np.concatenate(joined).astype("<i2").tobytes()
 
 

@@ -9,7 +9,7 @@ never downloaded, and none of pipecat is imported. The features come from faster
 extractor (the offline speech engines' own), on the waveform normalized to zero mean and
 unit variance as the model was trained.
 
-``TurnModel.predict`` is blocking CPU work (some 10-30 ms for 8 s of audio on one core): it
+``TurnModel.predict`` is blocking CPU work (tens of milliseconds for 8 s of audio on one core): it
 runs in the node's speech worker pool (``turn_detection.py``), never on the event loop. One
 model per process, loaded once; onnxruntime sessions may run from several threads at once.
 """
