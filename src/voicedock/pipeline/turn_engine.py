@@ -4,7 +4,8 @@
 
 The conversation routes the call's events (the listener's frames, keys, commands) to its
 processors in ``pipeline/dialogue/``, one job each: ``hearing.py`` transcribes the caller's
-turns (while spoken, with an `IncrementalStt`: ``streaming_recognition.py``), ``reply.py``
+turns (while spoken, with an `IncrementalStt`: ``streaming_recognition.py``; the turn model
+asked at the caller's pauses with ``turn_detection`` "model": ``turn_detection.py``), ``reply.py``
 streams the model's reply with its fillers and tool calls, ``barge_in.py`` says the
 assistant's messages and keeps the floor (barge-in), ``history.py`` is the model's context;
 ``assistant_audio.py``, ``interruptible_tasks.py``, ``transcript.py``, ``keypad_input.py``,
