@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from voicedock.calls.live.config import with_endpointing_settings
+from voicedock.calls.live.config import conversation_config, with_endpointing_settings
 from voicedock.config import ConfigError, EndpointingSettings, load_settings
+from voicedock.domain.assistant_config import config_of
 from voicedock.pipeline.endpointing import EndpointingConfig
 
 pytestmark = pytest.mark.unit
@@ -23,6 +25,8 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "voicedock.example.toml"
         ("incomplete_silence_ms = 9000\n", "speech.endpointing.incomplete_silence_ms"),
         ("end_silence_ms = 'long'\n", "speech.endpointing.end_silence_ms"),
         ("end_silence_ms = 1200\n", "speech.endpointing.end_silence_ms"),  # above incomplete
+        ("turn_detection = 'vibes'\n", "speech.endpointing.turn_detection"),
+        ("model_floor_ms = 2500\n", "speech.endpointing.model_floor_ms"),  # above the wait
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_key(tmp_path: Path, toml: str, key: str) -> None:
@@ -43,8 +47,51 @@ def test_the_settings_reach_every_call() -> None:
     assert timing.silence_timeout_ms == EndpointingConfig().silence_timeout_ms  # untouched
 
 
+def test_the_turn_model_settings_reach_every_call() -> None:
+    environ = {
+        "VOICEDOCK_SPEECH__ENDPOINTING__TURN_DETECTION": "silence",
+        "VOICEDOCK_SPEECH__ENDPOINTING__MODEL_FLOOR_MS": "250",
+        "VOICEDOCK_SPEECH__ENDPOINTING__MODEL_WAIT_MS": "1500",
+    }
+    settings = load_settings(None, environ=environ).speech.endpointing
+    timing = with_endpointing_settings(None, settings).endpointing
+    assert (timing.turn_detection, timing.model_floor_ms, timing.model_wait_ms) == (
+        "silence",
+        250,
+        1500,
+    )
+
+
 def test_the_defaults_and_the_example_agree_with_the_pipeline() -> None:
     example = load_settings(EXAMPLE, environ={}).speech.endpointing
     assert example == EndpointingSettings()
     timing = with_endpointing_settings(None, example).endpointing
-    assert timing == EndpointingConfig()
+    # The service's calls detect turns with the turn model; a pipeline made on its own (no
+    # turn model given) by silence.
+    assert timing.turn_detection == "model"
+    assert EndpointingConfig().turn_detection == "silence"
+    assert dataclasses.replace(timing, turn_detection="silence") == EndpointingConfig()
+
+
+@pytest.mark.parametrize(
+    ("operator", "assistant", "installed", "decided"),
+    [
+        ("model", None, True, "model"),  # left out: the operator's
+        ("silence", None, True, "silence"),
+        ("silence", "model", True, "model"),  # the assistant's own
+        ("model", "silence", True, "silence"),
+        ("model", None, False, "silence"),  # no turn model on the node
+        ("model", "model", False, "silence"),
+    ],
+)
+def test_a_calls_turn_detection(
+    monkeypatch: pytest.MonkeyPatch,
+    operator: str,
+    assistant: str | None,
+    installed: bool,
+    decided: str,
+) -> None:
+    monkeypatch.setattr("voicedock.calls.live.config.turn_model_installed", lambda: installed)
+    base = with_endpointing_settings(None, EndpointingSettings(turn_detection=operator))
+    config = config_of({} if assistant is None else {"turn_detection": assistant})
+    assert conversation_config(config, 8000, base=base).endpointing.turn_detection == decided

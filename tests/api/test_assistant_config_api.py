@@ -35,6 +35,7 @@ EVERY_SETTING: dict[str, Any] = {
     "silence_prompt_message": "Still there?",
     "dead_air_seconds": 3,
     "dead_air_message": "One second.",
+    "turn_detection": "silence",
 }
 
 
@@ -67,7 +68,21 @@ async def test_every_setting_reads_back_and_a_call_carries_it_typed(api: Api) ->
     assert config.tool_filler == ToolFiller(message="One moment.", delay_seconds=2.5)
     assert config.llm_filler == LlmFiller(delay_seconds=1.5, messages=["Hm."])
     assert (config.media_format, config.record, config.dead_air_seconds) == ("slin16", True, 3)
+    assert config.turn_detection == "silence"
     assert isinstance(config.llm_config, dict)
     assert config.llm_config["messages"] == EVERY_SETTING["llm_config"]["messages"]
     assert isinstance(config.stt_config, dict)  # the provider rules completed the sections
     assert config.stt_config["provider"] == api.service.settings.speech.stt
+
+
+async def test_turn_detection_is_model_or_silence(api: Api) -> None:
+    refused = await api.client.post(
+        "/assistants", json={"name": "Desk", "turn_detection": "vibes"}, headers=api.auth()
+    )
+    assert refused.status == 400
+    assert "turn_detection" in (await refused.json())["message"]
+    created = await api.client.post(
+        "/assistants", json={"name": "Desk", "turn_detection": "model"}, headers=api.auth()
+    )
+    assert created.status == 201, await created.text()
+    assert (await created.json())["turn_detection"] == "model"

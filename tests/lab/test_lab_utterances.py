@@ -16,6 +16,7 @@ from voicedock_lab.settings import LabSettings
 from voicedock_lab.utterances import (
     APPOINTMENT,
     LAB_UTTERANCES,
+    PAUSED,
     SOUND_RATE,
     Utterance,
     cache_key,
@@ -63,12 +64,17 @@ def test_install_synthesises_once_and_copies_world_readable(
     sounds = tmp_path / "instance" / "sounds"
     first = install_utterances(tmp_path / "cache", sounds)
     assert sorted(first) == sorted(u.name for u in LAB_UTTERANCES)
-    assert fake_piper == [u.text for u in LAB_UTTERANCES]
-    for path in first.values():
+    said = [t for u in LAB_UTTERANCES for t in (u.text, u.continued) if t]
+    assert fake_piper == said
+    for name, path in first.items():
         assert path.parent == sounds
         assert path.suffix == ".wav"
         assert stat.S_IMODE(path.stat().st_mode) == 0o644
-        assert read_wav(path) == (b"\x01\x00" * 800, SOUND_RATE)
+        if name == PAUSED.name:  # its two parts, 800 ms of silence between them
+            pause = b"\x00\x00" * (SOUND_RATE * PAUSED.pause_ms // 1000)
+            assert read_wav(path) == (b"\x01\x00" * 800 + pause + b"\x01\x00" * 800, SOUND_RATE)
+        else:
+            assert read_wav(path) == (b"\x01\x00" * 800, SOUND_RATE)
     assert stat.S_IMODE(sounds.stat().st_mode) == 0o755
     cached = sorted(p.name for p in (tmp_path / "cache" / "utterances").iterdir())
     assert len(cached) == len(LAB_UTTERANCES)
@@ -76,7 +82,7 @@ def test_install_synthesises_once_and_copies_world_readable(
 
     # A second instance (or a restart) reuses the cache: nothing is synthesised again.
     install_utterances(tmp_path / "cache", tmp_path / "other" / "sounds")
-    assert len(fake_piper) == len(LAB_UTTERANCES)
+    assert len(fake_piper) == len(said)
 
 
 def test_missing_voice_is_a_clear_lab_error(

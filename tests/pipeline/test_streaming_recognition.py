@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import pytest
 
@@ -15,6 +14,7 @@ from voicedock.pipeline.streaming_recognition import StreamingConfig, StreamingR
 from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 
 from .fakes import FakeIncrementalStt, FakeLlm, FakeSink, FakeTts
+from .listening import feed, supervised
 from .synth import frames, silence, voiced
 
 pytestmark = pytest.mark.unit
@@ -33,18 +33,7 @@ class Call:
         self.turns: list[UserUtterance] = []
 
     async def feed(self, pcm: bytes) -> None:
-        for frame in frames(pcm):
-            for event in self.listener.process(frame):
-                if isinstance(event, UserUtterance):
-                    self.turns.append(event)
-            self.recognizer.listen()
-            await asyncio.sleep(0)  # a transcription that is done is seen at the next frame
-
-
-async def supervised() -> Supervisor:
-    tasks = Supervisor("test", logging.getLogger("test"))
-    await tasks.start()
-    return tasks
+        await feed(self.listener, pcm, self.recognizer.listen, self.turns)
 
 
 async def test_a_turn_is_transcribed_while_spoken_and_its_final_is_the_pause_transcript() -> None:

@@ -11,7 +11,13 @@ import msgspec
 from msgspec import Meta
 
 from voicedock.config.fields import REFUSED, Table, one_of
-from voicedock.domain.assistant_config import LlmConfig, SttConfig, TtsConfig
+from voicedock.domain.assistant_config import (
+    TURN_DETECTIONS,
+    TURN_MODEL,
+    LlmConfig,
+    SttConfig,
+    TtsConfig,
+)
 from voicedock.domain.json import JsonObject
 from voicedock.domain.tenant_provider_fields import FALLBACK_PLAN_MAX
 from voicedock.errors import ConfigError
@@ -51,6 +57,15 @@ class EndpointingSettings(Table):
     end_silence_ms: Silence = 600  # silence that ends a turn (adaptive: when its text is unclear)
     complete_silence_ms: Silence = 450  # adaptive: the turn reads as a finished sentence
     incomplete_silence_ms: Silence = 1000  # adaptive: the turn trails off ("and", "um", ",")
+    # How an assistant that leaves turn_detection out decides turns: "model" (the turn
+    # model, where it is installed) or "silence"
+    turn_detection: Annotated[
+        str, one_of(TURN_DETECTIONS, "must be " + " or ".join(TURN_DETECTIONS))
+    ] = TURN_MODEL
+    # turn_detection "model": silence after a turn the turn model heard finished, and the
+    # bound after one it heard unfinished (or while its answer is awaited)
+    model_floor_ms: Silence = 300
+    model_wait_ms: Silence = 2000
 
     def check(self) -> None:
         if not self.complete_silence_ms <= self.end_silence_ms <= self.incomplete_silence_ms:
@@ -58,6 +73,8 @@ class EndpointingSettings(Table):
                 "speech.endpointing.end_silence_ms",
                 "must lie between complete_silence_ms and incomplete_silence_ms",
             )
+        if self.model_floor_ms > self.model_wait_ms:
+            raise ConfigError("speech.endpointing.model_floor_ms", "must not exceed model_wait_ms")
 
 
 # An entry of the operator's default plan: a section as an assistant's (its keys, each checked

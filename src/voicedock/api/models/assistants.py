@@ -28,6 +28,7 @@ from voicedock.calls.assistants.config import (
 from voicedock.calls.assistants.providers import PROVIDERS
 from voicedock.calls.tools.config import MAX_TOOLS
 from voicedock.domain.assistant_config import (
+    TURN_DETECTIONS,
     AssistantRequest,
     ConsentPlan,
     Keypad,
@@ -113,6 +114,15 @@ SETTINGS: dict[str, Any] = {
         'seconds; a machine ends the call "voicemail", after leaving voicemail_message at the '
         "beep with detect-and-leave-message; a screening assistant hears screening_message. "
         "Default off.",
+    ),
+    "turn_detection": _described(
+        _one_of(TURN_DETECTIONS),
+        "How a pipeline call decides the caller finished a turn: model (a turn model hears "
+        "it in the caller's voice: a finished sentence is answered after a short pause, one "
+        "left hanging waits longer) or silence (the silence after the words, longer when "
+        "they trail off). Default: the operator's (model, where the node has the turn model "
+        "installed; else silence); speech-to-speech providers detect turns themselves. "
+        "docs/speech.md.",
     ),
     "voicemail_message": _described(
         LongText, "What is left on an answering machine (default: the first message)."

@@ -49,9 +49,11 @@ from voicedock.calls.assistants.config import (
     tenant_sections,
 )
 from voicedock.calls.assistants.providers import SPEECH_TO_SPEECH
+from voicedock.calls.live.config import turn_detection
 from voicedock.calls.offline_speech import operator_settings
 from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import (
+    TURN_MODEL,
     AssistantConfig,
     LlmConfig,
     RealtimeConfig,
@@ -73,6 +75,7 @@ from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
 from voicedock.pipeline.providers.registry import RULE_BASED, create_llm, create_stt, create_tts
 from voicedock.pipeline.providers.rule_based import PoliteClose
 from voicedock.pipeline.providers.section import decoded
+from voicedock.pipeline.turn_detection import PredictTurn, predict_in_thread
 
 if TYPE_CHECKING:
     from voicedock.pipeline.providers.realtime import RealtimeSpeech
@@ -108,6 +111,10 @@ class SpeechProviders:
     endpoints: Endpoints | None = None
     # What a speech-to-speech call goes on with when its session fails (its fallback plan).
     pipeline: RealtimePlan | None = None
+    # The turn model a pipeline call asks at the caller's pauses (turn_detection "model"),
+    # in a thread, or in the node's recognition pool (``calls/runner/one_call.py``); None:
+    # silence decides.
+    predict_turn: PredictTurn | None = None
 
     async def aclose(self) -> None:
         for provider in (self.stt, self.llm, self.tts, self.realtime, self.pipeline):
@@ -129,10 +136,10 @@ async def build_providers(
     made closed); ``speech_keys`` False: the operator's ``[speech]`` keys are never used
     (``_section``). An engine with a fallback plan is a plan (``pipeline/fallback_plans/``)
     consulting the node's breakers (``health``) and reporting each move to the call
-    (``on_switch``)."""
+    (``on_switch``). With ``turn_detection`` "model", the turn model too."""
     made: list[_Closing] = []
     try:
-        return _build(
+        providers = _build(
             assistant_config,
             speech,
             egress,
@@ -146,6 +153,10 @@ async def build_providers(
             with contextlib.suppress(Exception):
                 await provider.aclose()
         raise
+    operator = (speech or SpeechSettings()).endpointing.turn_detection
+    if turn_detection(assistant_config, operator) == TURN_MODEL:  # a handover's too
+        providers.predict_turn = predict_in_thread
+    return providers
 
 
 def _build(
@@ -304,6 +315,14 @@ def _section(
     if operator_url:
         section.setdefault("base_url", operator_url)
     return section
+
+
+def uses_turn_model(config: AssistantConfig, speech: SpeechSettings) -> bool:
+    """Whether a call of this assistant configuration asks the node's turn model at the
+    caller's pauses (in the recognition pool): a pipeline call detecting turns with it."""
+    if config.provider in SPEECH_TO_SPEECH:
+        return False
+    return turn_detection(config, speech.endpointing.turn_detection) == TURN_MODEL
 
 
 def uses_local_stt(config: AssistantConfig, speech: SpeechSettings) -> bool:
