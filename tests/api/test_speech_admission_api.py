@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.conftest import Api, serving
 from fakes.world import ACME_NUMBERS, DESTINATION, SUPPORT_ID, make_settings
 from voicedock.pbx.base import InboundCall
+from voicedock.pipeline.turn_model import installed as turn_model_installed
 from voicedock.pipeline.worker_pool import Priority
 
 pytestmark = pytest.mark.unit
@@ -25,7 +26,18 @@ TOKEN = "a-metrics-token-0123456789"
 BODY = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
 CLOUD_STT = {
     **BODY,
-    "assistant_override": {"stt_config": {"provider": "deepgram", "api_key": "dg-0123456789ab"}},
+    "assistant_override": {
+        "stt_config": {"provider": "deepgram", "api_key": "dg-0123456789ab"},
+        "turn_detection": "silence",
+    },
+}
+# The same cloud STT, its turns detected by the node's turn model (the recognition pool's).
+CLOUD_STT_TURN_MODEL = {
+    **BODY,
+    "assistant_override": {
+        "stt_config": {"provider": "deepgram", "api_key": "dg-0123456789ab"},
+        "turn_detection": "model",
+    },
 }
 
 
@@ -86,13 +98,22 @@ async def test_new_calls_are_503_while_offline_speech_is_over_its_bound_then_pla
             inbound = InboundCall("chan-1", "+31612345670", ACME_NUMBERS[0])
             assert await api.service.engine.inbound.accept(inbound) is None
 
-            # A call transcribed by a cloud provider puts nothing on the recognizer: placed.
+            # A call transcribed by a cloud provider, its turns decided by silence, puts
+            # nothing on the recognizer: placed.
             cloud = await api.client.post("/calls/outbound", json=CLOUD_STT, headers=api.auth())
             assert cloud.status == 200, await cloud.text()
             assert len(api.pbx.originated) == 1
+            expected_refusals = 1
+            if turn_model_installed():  # its turn model asked at each pause is pool work
+                model = await api.client.post(
+                    "/calls/outbound", json=CLOUD_STT_TURN_MODEL, headers=api.auth()
+                )
+                assert model.status == 503, await model.text()
+                assert len(api.pbx.originated) == 1
+                expected_refusals = 2
 
             during = await metrics(api)
-            assert during[refused("outbound")] == 1
+            assert during[refused("outbound")] == expected_refusals
             assert during[refused("inbound")] == 1
             assert during[refused("campaign")] == 0
             assert during[("voicedock_speech_recognition_wait_seconds", ())] > 0.05
@@ -108,5 +129,5 @@ async def test_new_calls_are_503_while_offline_speech_is_over_its_bound_then_pla
         assert len(api.pbx.originated) == 2
         assert await api.service.engine.inbound.accept(inbound) is not None
         after = await metrics(api)
-        assert after[refused("outbound")] == 1
+        assert after[refused("outbound")] == expected_refusals
         assert after[("voicedock_speech_recognition_wait_seconds", ())] < 0.05

@@ -24,12 +24,16 @@ from voicedock_lab.errors import LabError
 
 SOUND_RATE = 8000  # telephone rate: Asterisk plays it without transcoding on a µ-law trunk
 _FORMAT_VERSION = "1"
+_QUIET = 200  # a sample under this (of 32767) is silence, when a pause is measured
 
 
 @dataclass(frozen=True, slots=True)
 class Utterance:
     name: str  # the file's stem in the sounds dir (what Playback() names)
     text: str
+    # Said after a pause of ``pause_ms`` from the end of ``text``'s last sound to its first.
+    continued: str = ""
+    pause_ms: int = 0
 
 
 APPOINTMENT = Utterance("utterance-appointment", "I would like to book an appointment on Monday.")
@@ -47,6 +51,13 @@ VOICEMAIL_GREETING = Utterance(
     "Please leave your name and number after the tone.",
 )
 HELLO = Utterance("utterance-hello", "Hello?")
+# A caller who pauses 800 ms mid-sentence to think, then finishes it.
+PAUSED = Utterance(
+    "utterance-paused",
+    "I would like to book an appointment, um,",
+    continued="for Tuesday.",
+    pause_ms=800,
+)
 # What a redaction plan hides: a card number (Luhn-valid, said digit by digit), an e-mail
 # address and a date of birth, as a caller says them.
 PRIVATE_DETAILS = Utterance(
@@ -62,12 +73,16 @@ LAB_UTTERANCES: tuple[Utterance, ...] = (
     VOICEMAIL_GREETING,
     HELLO,
     PRIVATE_DETAILS,
+    PAUSED,
 )
 
 
 def cache_key(utterance: Utterance, voice: str) -> str:
+    said = utterance.text
+    if utterance.continued:
+        said += f"\0{utterance.pause_ms}\0{utterance.continued}"
     digest = hashlib.sha256(
-        f"{_FORMAT_VERSION}\0{SOUND_RATE}\0{voice}\0{utterance.text}".encode()
+        f"{_FORMAT_VERSION}\0{SOUND_RATE}\0{voice}\0{said}".encode()
     ).hexdigest()
     return digest[:16]
 
@@ -137,6 +152,25 @@ def synthesize_pcm(text: str, voice_path: str) -> bytes:
     return float_to_pcm16(resample_signal(audio, chunks[0].sample_rate, SOUND_RATE))
 
 
+def spoken_pcm(utterance: Utterance, voice_path: str) -> bytes:
+    """The utterance as 16-bit PCM at ``SOUND_RATE``: its text, then (if it goes on) exactly
+    ``pause_ms`` of silence between the last sound of the text and the first of the rest."""
+    pcm = synthesize_pcm(utterance.text, voice_path)
+    if not utterance.continued:
+        return pcm
+    import numpy as np
+
+    first = np.frombuffer(pcm, dtype="<i2")
+    rest = np.frombuffer(synthesize_pcm(utterance.continued, voice_path), dtype="<i2")
+    loud_first = np.flatnonzero(np.abs(first.astype(np.int32)) >= _QUIET)
+    loud_rest = np.flatnonzero(np.abs(rest.astype(np.int32)) >= _QUIET)
+    if not loud_first.size or not loud_rest.size:
+        raise LabError(f"Piper produced silence for the lab utterance {utterance.name}")
+    pause = np.zeros(utterance.pause_ms * SOUND_RATE // 1000, dtype="<i2")
+    joined = (first[: loud_first[-1] + 1], pause, rest[loud_rest[0] :])
+    return np.concatenate(joined).astype("<i2").tobytes()
+
+
 def cached_utterance(utterance: Utterance, cache_dir: Path) -> Path:
     """The utterance's WAV in the cache, synthesised on first use (written atomically)."""
     voice = _voice_path()
@@ -144,7 +178,7 @@ def cached_utterance(utterance: Utterance, cache_dir: Path) -> Path:
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    data = wav_bytes(synthesize_pcm(utterance.text, voice), SOUND_RATE)
+    data = wav_bytes(spoken_pcm(utterance, voice), SOUND_RATE)
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".partial")
     try:
         with os.fdopen(fd, "wb") as handle:

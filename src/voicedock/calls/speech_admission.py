@@ -16,10 +16,13 @@ While that lasts, a new call that would transcribe with the offline recognizer i
   elsewhere; as for a number voicedock does not serve, no call record is made (the refusal is
   logged and counted).
 
-A call whose STT is a cloud provider (or a speech-to-speech model) is never refused for it: it
-puts no work on the recognizer. A warm transfer's agent answering by voice is transcribed in
-the same pool (``calls/transfers/decision.py``), so that work counts in the wait too. Each
-refusal is counted (``refused``, by kind) for the metrics.
+The turn model that a pipeline call with ``turn_detection`` "model" asks at the caller's pauses
+runs in the same pool (``pipeline/turn_detection.py``): such a call counts as one on the
+recognizer. A call whose STT is a cloud provider and whose turns silence decides (or a
+speech-to-speech model) is never refused for it: it puts no work on the recognizer. A warm
+transfer's agent answering by voice is transcribed in the same pool
+(``calls/transfers/decision.py``), so that work counts in the wait too. Each refusal is counted
+(``refused``, by kind) for the metrics.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from collections import Counter
 from typing import Literal
 
 from voicedock.calls.errors import NodeTakesNoCall
-from voicedock.calls.live.providers import uses_local_stt
+from voicedock.calls.live.providers import uses_local_stt, uses_turn_model
 from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.pipeline.recognition import NodeRecognition
@@ -57,7 +60,7 @@ class SpeechAdmission:
     def refusal(self, assistant_config: AssistantConfig, kind: Kind) -> int | None:
         """``None``: admit a new call of this assistant configuration; else refuse it, and
         the seconds after which trying again is worth it (``Retry-After``)."""
-        if self.recognition.admits() or not uses_local_stt(assistant_config, self._speech):
+        if self.recognition.admits() or not self._uses_pool(assistant_config):
             return None
         self.refused[kind] += 1
         wait_ms = self.recognition.wait_s() * 1000
@@ -69,6 +72,11 @@ class SpeechAdmission:
             self._speech.admission_wait_ms,
         )
         return self.recognition.retry_after_s()
+
+    def _uses_pool(self, assistant_config: AssistantConfig) -> bool:
+        """Whether a call of this configuration puts work on the recognition pool: it
+        transcribes with the offline recognizer, or asks the turn model at pauses."""
+        return uses_local_stt(assistant_config, self._speech) or uses_turn_model(assistant_config)
 
     def check(self, assistant_config: AssistantConfig, kind: Kind) -> None:
         """``refusal`` as the API's answer: raises ``NodeAtCapacity`` (503)."""

@@ -52,6 +52,10 @@ class EndpointingSettings(Table):
     end_silence_ms: Silence = 600  # silence that ends a turn (adaptive: when its text is unclear)
     complete_silence_ms: Silence = 450  # adaptive: the turn reads as a finished sentence
     incomplete_silence_ms: Silence = 1000  # adaptive: the turn trails off ("and", "um", ",")
+    # turn_detection "model": silence after a turn the turn model heard finished, and the
+    # bound after one it heard unfinished (or while its answer is awaited)
+    model_floor_ms: Silence = 300
+    model_wait_ms: Silence = 2000
 
     def check(self) -> None:
         if not self.complete_silence_ms <= self.end_silence_ms <= self.incomplete_silence_ms:
@@ -59,6 +63,8 @@ class EndpointingSettings(Table):
                 "speech.endpointing.end_silence_ms",
                 "must lie between complete_silence_ms and incomplete_silence_ms",
             )
+        if self.model_floor_ms > self.model_wait_ms:
+            raise ConfigError("speech.endpointing.model_floor_ms", "must not exceed model_wait_ms")
 
 
 class VadSettings(Table):

@@ -50,6 +50,12 @@ KEYPAD_DEFAULT_TIMEOUT_S = 3.0
 KEYPAD_DEFAULT_MAX_DIGITS = 16
 KEYPAD_DEFAULT_TERMINATOR = "#"
 # The redaction plan (``redaction_plan``): its custom patterns' bounds, what the model sees.
+# How a pipeline call decides that the caller finished a turn: a turn model that hears it
+# ("model"), or the silence after the words ("silence"; pipeline/endpointing.py).
+TURN_MODEL = "model"
+TURN_SILENCE = "silence"
+TURN_DETECTIONS = (TURN_MODEL, TURN_SILENCE)
+
 REDACTION_PATTERNS_MAX = 10
 REDACTION_PATTERN_MAX = 500  # characters of one pattern
 REDACTION_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
@@ -478,6 +484,7 @@ class AssistantConfig(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=T
     record: bool | UnsetType = UNSET
     voicemail_detection: str | UnsetType = UNSET
     voicemail_message: str | UnsetType = UNSET
+    turn_detection: str | UnsetType = UNSET
     silence_prompt_seconds: int | UnsetType = UNSET
     silence_prompt_message: str | UnsetType = UNSET
     dead_air_seconds: int | UnsetType = UNSET

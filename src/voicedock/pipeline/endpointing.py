@@ -12,6 +12,13 @@ Rules:
   finished sentence ends the turn after `complete_silence_ms`, words trailing off ("and",
   "um") after `incomplete_silence_ms`; without a hint (or speech since it) `end_silence_ms`
   holds, so a pipeline that gives no hints behaves as with `mode = "fixed"`;
+- with `turn_detection = "model"` a turn model hears whether the caller finished
+  (`pipeline/turn_detection.py` asks it at each pause, `asked_model` then `hint_model`),
+  combined with the transcript's hint when there is one: a turn the model hears finished
+  ends after `model_floor_ms` of silence; one it hears unfinished, or while its answer is
+  awaited, after `model_wait_ms`; where the two disagree (finished but the words trail off,
+  unfinished but they read as a finished sentence), after `incomplete_silence_ms`. A pause
+  the model was never asked about (or failed to read) follows the silence rules above;
 - while the assistant is audible a turn needs `barge_in_speech_ms` of speech, and starting
   one is a barge-in (`Interruption`); shorter blips (echo, "uh-huh") are ignored;
 - no caller speech for `silence_timeout_ms` while the assistant is quiet ends the call
@@ -26,6 +33,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from voicedock.domain.assistant_config import TURN_DETECTIONS, TURN_MODEL, TURN_SILENCE
 from voicedock.pipeline.frames import (
     EndCall,
     Frame,
@@ -53,6 +61,9 @@ class EndpointingConfig:
     mode: str = "adaptive"
     complete_silence_ms: int = 450
     incomplete_silence_ms: int = 1000
+    turn_detection: str = TURN_SILENCE
+    model_floor_ms: int = 300
+    model_wait_ms: int = 2000
 
     def __post_init__(self) -> None:
         positive = (
@@ -62,6 +73,7 @@ class EndpointingConfig:
             "barge_in_speech_ms",
             "complete_silence_ms",
             "incomplete_silence_ms",
+            "model_floor_ms",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -72,6 +84,12 @@ class EndpointingConfig:
             raise ValueError(
                 "endpointing.complete_silence_ms must not exceed incomplete_silence_ms"
             )
+        if self.turn_detection not in TURN_DETECTIONS:
+            raise ValueError(
+                f"endpointing.turn_detection must be one of {', '.join(TURN_DETECTIONS)}"
+            )
+        if self.model_floor_ms > self.model_wait_ms:
+            raise ValueError("endpointing.model_floor_ms must not exceed model_wait_ms")
         for name in ("silence_timeout_ms", "max_duration_ms", "silence_prompt_ms"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -105,6 +123,15 @@ class _State(enum.Enum):
     SPEAKING = enum.auto()
 
 
+class _Heard(enum.Enum):
+    """What the turn model made of the current pause."""
+
+    NOTHING = enum.auto()  # not asked (or it failed): the silence rules hold
+    AWAITED = enum.auto()
+    FINISHED = enum.auto()
+    UNFINISHED = enum.auto()
+
+
 _NO_EVENTS: tuple[Frame, ...] = ()
 
 
@@ -116,6 +143,7 @@ class Endpointer:
         "_complete",
         "_ended",
         "_gap_ms",
+        "_heard",
         "_last_activity_ms",
         "_now_ms",
         "_prompted",
@@ -137,12 +165,26 @@ class Endpointer:
         self._prompted = False  # asked already in this silence of the caller
         self._ended = False
         self._complete: bool | None = None  # the hint about the turn so far
+        self._heard = _Heard.NOTHING  # the turn model's reading of the current pause
 
     def hint_complete(self, complete: bool | None) -> None:
         """What the caller said up to the current pause reads as finished (True), trailing
         off (False) or cannot tell (None). Forgotten at the next speech: adaptive mode only."""
         if self._state is _State.SPEAKING and self._silence_ms > 0:
             self._complete = complete
+
+    def asked_model(self) -> None:
+        """The turn model was asked about the current pause: its answer is awaited (up to
+        ``model_wait_ms``). Forgotten at the next speech."""
+        if self.pause_started_ms is not None:
+            self._heard = _Heard.AWAITED
+
+    def hint_model(self, complete: bool | None) -> None:
+        """The turn model heard the caller finish (True) or not (False) in the current
+        pause; None: it could not tell (the silence rules hold)."""
+        if self.pause_started_ms is not None:
+            verdicts = {True: _Heard.FINISHED, False: _Heard.UNFINISHED, None: _Heard.NOTHING}
+            self._heard = verdicts[complete]
 
     def caller_active(self) -> None:
         """The caller did something other than speak (pressed a key): the silence before
@@ -167,6 +209,14 @@ class Endpointer:
     def silence_ms(self) -> int:
         """Silence since the caller's last speech in the current turn; 0 outside a turn."""
         return self._silence_ms if self._state is _State.SPEAKING else 0
+
+    @property
+    def pause_started_ms(self) -> int | None:
+        """Audio time at which the caller's current pause in a turn began; None unless the
+        caller is in a turn and silent."""
+        if self._state is not _State.SPEAKING or self._silence_ms == 0:
+            return None
+        return self._now_ms - self._silence_ms
 
     @property
     def speech_started_ms(self) -> int | None:
@@ -225,17 +275,27 @@ class Endpointer:
         if is_speech:
             self._silence_ms = 0
             self._complete = None
+            self._heard = _Heard.NOTHING
             return _NO_EVENTS
         self._silence_ms += cfg.frame_ms
         if self._silence_ms < self._end_silence_ms():
             return _NO_EVENTS
         self._state = _State.QUIET
         self._complete = None
+        self._heard = _Heard.NOTHING
         ended_at = self._now_ms - self._silence_ms
         return (UserSpeechStopped(self._speech_start_ms, ended_at, self._now_ms),)
 
     def _end_silence_ms(self) -> int:
         cfg = self._cfg
+        if cfg.turn_detection == TURN_MODEL and self._heard is not _Heard.NOTHING:
+            heard, reads = self._heard, self._complete
+            if heard is _Heard.AWAITED:
+                return cfg.model_wait_ms
+            if heard is _Heard.FINISHED:  # unless the words trail off
+                return cfg.incomplete_silence_ms if reads is False else cfg.model_floor_ms
+            # Heard unfinished: a sentence that reads as finished waits less.
+            return cfg.incomplete_silence_ms if reads is True else cfg.model_wait_ms
         if cfg.mode == "fixed" or self._complete is None:
             return cfg.end_silence_ms
         return cfg.complete_silence_ms if self._complete else cfg.incomplete_silence_ms
@@ -248,6 +308,7 @@ class Endpointer:
         self._state = _State.SPEAKING
         self._silence_ms = 0
         self._complete = None
+        self._heard = _Heard.NOTHING
         self._last_activity_ms = self._now_ms
         started = UserSpeechStarted(self._speech_start_ms)
         if assistant_audible:

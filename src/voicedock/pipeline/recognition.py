@@ -8,7 +8,9 @@ through ``speech_for(stt)``, a ``PooledStt``: the final transcript of a turn (an
 transcribed once it ended) is ``DUE``, a caller waits for it; the streaming recognizer's
 interims and speculative finals are queued ``AHEAD`` (``queue``) and promoted when the final
 turns out to be the speculative one (``streaming_recognition.py``). So under load the
-transcriptions nobody waits for yet are the ones delayed, not the finals.
+transcriptions nobody waits for yet are the ones delayed, not the finals. The turn model a
+call asks at the caller's pauses (``predict_turn``, ``turn_detection.py``) runs in the same
+pool, ``DUE``: the caller's endpointing waits for it.
 
 Admission control (``admits``): while transcriptions wait longer than ``admission_wait_s``
 for a worker (``WorkerPool.wait_s``: the oldest waiting one's age, or the longest wait of those
@@ -26,6 +28,8 @@ import math
 from functools import partial
 
 from voicedock.pipeline.providers.base import LocalStt, Stt
+from voicedock.pipeline.turn_detection import predict_blocking
+from voicedock.pipeline.turn_model import TurnPrediction
 from voicedock.pipeline.worker_pool import Job, Priority, WorkerPool
 
 MAX_RETRY_AFTER_S = 30
@@ -43,6 +47,11 @@ class NodeRecognition:
         if isinstance(stt, LocalStt):
             return PooledStt(self, stt)
         return stt
+
+    async def predict_turn(self, pcm: bytes, sample_rate: int) -> TurnPrediction:
+        """The turn model's reading of a caller's pause (``turn_detection.py``): a caller
+        waits for it (``DUE``), and its wait counts in admission control like a transcription's."""
+        return await self.pool.run(partial(predict_blocking, pcm, sample_rate), Priority.DUE)
 
     def wait_s(self) -> float:
         """How long transcriptions wait for a worker now (``WorkerPool.wait_s``)."""

@@ -207,12 +207,7 @@ class StreamingRecognizer:
     def _hint(self, turn: int, until: int, text: str) -> None:
         """Tell the endpointer how the turn reads, if the caller is still in that pause."""
         endpointer = self._listener.endpointer
-        still_paused = (
-            endpointer.user_speaking
-            and endpointer.speech_started_ms == turn
-            and endpointer.now_ms - endpointer.silence_ms == until
-        )
-        if still_paused:
+        if endpointer.speech_started_ms == turn and endpointer.pause_started_ms == until:
             endpointer.hint_complete(utterance_complete(text))
 
 

@@ -49,6 +49,7 @@ from functools import partial
 from typing import Self
 
 from voicedock.aio import Supervisor
+from voicedock.domain.assistant_config import TURN_MODEL
 from voicedock.pipeline.conversation_config import ConversationConfig as ConversationConfig
 from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio, ms_since
 from voicedock.pipeline.dialogue.barge_in import Floor
@@ -90,6 +91,7 @@ from voicedock.pipeline.listener import Listener, UserUtterance
 from voicedock.pipeline.output import OutputSink, Speech
 from voicedock.pipeline.providers.base import Llm, Stt, Tts
 from voicedock.pipeline.tools import ToolExecutor
+from voicedock.pipeline.turn_detection import PredictTurn, TurnDetector
 from voicedock.weak import weak_method
 
 log = logging.getLogger("voicedock.pipeline")
@@ -122,12 +124,15 @@ class TurnEngine(DialogueBase):
         on_transcript: Callable[[TranscriptEntry], None] | None = None,
         tools: ToolExecutor | None = None,
         endpoints: Endpoints | None = None,
+        predict_turn: PredictTurn | None = None,
     ) -> None:
         """``on_transcript`` sees each final message as it is added to ``transcript``;
         ``tools`` carries out the model's calls of ``config.tools`` (``end_call`` is the
         conversation's own); ``llm`` may be a fallback plan (so may ``stt`` and ``tts``);
         ``endpoints`` names the engines, for each turn's latency record and the provider of
-        each message (``pipeline/fallback_plans/serving.py``)."""
+        each message (``pipeline/fallback_plans/serving.py``); ``predict_turn`` is the turn
+        model that ``endpointing.turn_detection = "model"`` asks at the caller's pauses
+        (``pipeline/turn_detection.py``; without it, silence decides)."""
         self.config = cfg = config or ConversationConfig()
         named = endpoints or Endpoints()
         plan = llm if isinstance(llm, LlmPlan) else LlmPlan.alone(llm, named.llm)
@@ -157,6 +162,9 @@ class TurnEngine(DialogueBase):
         self._run_task: asyncio.Task[None] | None = None
         self._end = CallEnd(cfg)
         self._hearing = Hearing(stt, self._listener, self._tasks, cfg, wall_clock)
+        self._turn_detector = None
+        if predict_turn is not None and cfg.endpointing.turn_detection == TURN_MODEL:
+            self._turn_detector = TurnDetector(predict_turn, self._listener, self._tasks)
         self._assistant_audio = AssistantAudio(
             tts, sink, cfg, wall_clock, on_audio=self._listener.echo.play
         )
@@ -218,6 +226,8 @@ class TurnEngine(DialogueBase):
             else:
                 self._events.put_nowait(frame)
         self._hearing.listen()
+        if self._turn_detector is not None:
+            self._turn_detector.listen()
         if self._transcript.holding:  # a caller's blip that did not become a turn no longer
             self._transcript.report()  # holds them
 

@@ -28,6 +28,7 @@ from voicedock.calls.assistants.config import (
 from voicedock.calls.assistants.providers import PROVIDERS
 from voicedock.calls.tools.config import MAX_TOOLS
 from voicedock.domain.assistant_config import (
+    TURN_DETECTIONS,
     AssistantRequest,
     ConsentPlan,
     Keypad,
@@ -112,6 +113,14 @@ SETTINGS: dict[str, Any] = {
         "Outbound calls: decide human / machine / unknown from the callee's first seconds; a "
         'machine ends the call "voicemail", after leaving voicemail_message at the beep with '
         "detect-and-leave-message. Default off.",
+    ),
+    "turn_detection": _described(
+        _one_of(TURN_DETECTIONS),
+        "How a pipeline call decides the caller finished a turn: model (a turn model hears "
+        "it in the caller's voice: a finished sentence is answered after a short pause, one "
+        "left hanging waits longer) or silence (the silence after the words, longer when "
+        "they trail off). Default model where the node has the turn model installed, else "
+        "silence; speech-to-speech providers detect turns themselves. docs/speech.md.",
     ),
     "voicemail_message": _described(
         LongText, "What is left on an answering machine (default: the first message)."

@@ -47,6 +47,8 @@ from voicedock.domain.assistant_config import (
     REDACTION_PATTERN_MAX,
     REDACTION_PATTERNS_MAX,
     TOOL_FILLER_MESSAGE_MAX,
+    TURN_DETECTIONS,
+    TURN_MODEL,
     SttConfig,
 )
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
@@ -182,6 +184,8 @@ def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -
         out["voicemail_detection"] = fields.choice(
             obj, "voicemail_detection", VOICEMAIL_DETECTION, "off"
         )
+    if obj.get("turn_detection") is not None:
+        out["turn_detection"] = fields.choice(obj, "turn_detection", TURN_DETECTIONS, TURN_MODEL)
     return out
 
 

@@ -19,6 +19,8 @@ from voicedock.calls.tools.config import assistant_tools, tool_specs
 from voicedock.config import EchoSettings, EndpointingSettings, VadSettings
 from voicedock.domain.assistant_config import (
     DEFAULT_LLM_FILLER_DELAY_S,
+    TURN_MODEL,
+    TURN_SILENCE,
     AssistantConfig,
     Keypad,
     RedactionPlan,
@@ -34,6 +36,7 @@ from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.echo import EchoGateConfig
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.keypad import KeypadPlan
+from voicedock.pipeline.turn_model import installed as turn_model_installed
 from voicedock.pipeline.vad import SILERO_RATES, VadConfig
 
 
@@ -67,6 +70,7 @@ def conversation_config(
         silence_timeout_ms=ms(c.silence_timeout_seconds, timing.silence_timeout_ms),
         max_duration_ms=ms(c.max_duration_seconds, timing.max_duration_ms),
         silence_prompt_ms=ms(c.silence_prompt_seconds, timing.silence_prompt_ms),
+        turn_detection=turn_detection(c),
     )
     llm_filler, llm_delay, phrases = set_or(c.llm_filler, None), None, None
     if llm_filler is not None:  # without it: no LLM filler
@@ -99,6 +103,13 @@ def conversation_config(
         redactor=redactor if plan is not None else cfg.redactor,
         model_sees_redacted=model_sees if plan is not None else cfg.model_sees_redacted,
     )
+
+
+def turn_detection(assistant_config: AssistantConfig) -> str:
+    """How the assistant's pipeline calls decide the caller finished: its ``turn_detection``,
+    left out the turn model; silence where this node has no turn model installed."""
+    asked = set_or(assistant_config.turn_detection, TURN_MODEL)
+    return asked if asked != TURN_MODEL or turn_model_installed() else TURN_SILENCE
 
 
 def redaction(plan: RedactionPlan | None) -> tuple[Redactor | None, bool]:
@@ -150,6 +161,8 @@ def with_endpointing_settings(
         end_silence_ms=endpointing.end_silence_ms,
         complete_silence_ms=endpointing.complete_silence_ms,
         incomplete_silence_ms=endpointing.incomplete_silence_ms,
+        model_floor_ms=endpointing.model_floor_ms,
+        model_wait_ms=endpointing.model_wait_ms,
     )
     return dataclasses.replace(cfg, endpointing=timing)
 

@@ -238,6 +238,7 @@ class LiveConversation(Closable):
                 on_transcript=on_transcript,
                 tools=tools,
                 endpoints=engines.endpoints,
+                predict_turn=providers.predict_turn,
             )
 
         def speech_to_speech(

@@ -49,9 +49,11 @@ from voicedock.calls.assistants.config import (
     tenant_sections,
 )
 from voicedock.calls.assistants.providers import SPEECH_TO_SPEECH
+from voicedock.calls.live.config import turn_detection
 from voicedock.calls.offline_speech import operator_settings
 from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import (
+    TURN_MODEL,
     AssistantConfig,
     LlmConfig,
     RealtimeConfig,
@@ -73,6 +75,7 @@ from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
 from voicedock.pipeline.providers.registry import RULE_BASED, create_llm, create_stt, create_tts
 from voicedock.pipeline.providers.rule_based import PoliteClose
 from voicedock.pipeline.providers.section import decoded
+from voicedock.pipeline.turn_detection import PredictTurn, predict_in_thread
 
 if TYPE_CHECKING:
     from voicedock.pipeline.providers.realtime import RealtimeSpeech
@@ -108,6 +111,9 @@ class SpeechProviders:
     endpoints: Endpoints | None = None
     # What a speech-to-speech call goes on with when its session fails (its fallback plan).
     pipeline: RealtimePlan | None = None
+    # The turn model a pipeline call asks at the caller's pauses (with turn_detection
+    # "model"): the node's recognition pool's (``calls/runner/one_call.py``), else a thread.
+    predict_turn: PredictTurn = predict_in_thread
 
     async def aclose(self) -> None:
         for provider in (self.stt, self.llm, self.tts, self.realtime, self.pipeline):
@@ -304,6 +310,12 @@ def _section(
     if operator_url:
         section.setdefault("base_url", operator_url)
     return section
+
+
+def uses_turn_model(config: AssistantConfig) -> bool:
+    """Whether a call of this assistant configuration asks the node's turn model at the
+    caller's pauses (in the recognition pool): a pipeline call detecting turns with it."""
+    return config.provider not in SPEECH_TO_SPEECH and turn_detection(config) == TURN_MODEL
 
 
 def uses_local_stt(config: AssistantConfig, speech: SpeechSettings) -> bool:
