@@ -7,6 +7,9 @@ corpus's definition, so the same code always yields the same audio.
 
 Kinds of turn:
 
+Each item's words are synthesized as one utterance and cut where its pauses go (``cut``), so
+the words before a pause keep the voice of a sentence going on; the pauses are inserted.
+
 * ``complete``: one finished sentence;
 * ``pause``: a sentence broken mid-way by a pause of 300-1,500 ms ("I would like to book an
   appointment for … Tuesday morning.");
@@ -23,6 +26,7 @@ before ``end_ms`` is an early cut-off.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
 from collections.abc import Callable, Iterable, Sequence
@@ -39,7 +43,7 @@ TAIL_MS = 2500  # silence after the last word: room for the slowest decision
 TRIM_DBFS = -45.0  # a 10 ms window above this (of full scale) is speech, for the labels
 KINDS = ("complete", "pause", "filler", "trailing")
 # Bumped whenever the synthesis or the assembly changes: the cache follows it.
-VERSION = 1
+VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,25 +256,53 @@ def _digest(items: Iterable[ItemSpec]) -> str:
     return hashlib.sha256(f"{VERSION}|{text}".encode()).hexdigest()[:16]
 
 
+def cut(whole: bytes, prefixes: Sequence[bytes], rate: int = RATE) -> list[bytes]:
+    """``whole`` (the item's text spoken as one utterance) cut into its segments: each cut at
+    the quietest 30 ms near where the segment's words end, estimated from the same words
+    spoken alone (``prefixes``: the first segment, the first two, ...). Spoken alone, words
+    end a sentence (falling pitch, the last syllable drawn out): cut from one utterance they
+    keep the voice of a speaker who stops in mid-flow."""
+    start, end = speech_bounds(whole, rate)
+    samples = np.frombuffer(whole, dtype="<i2")[start:end].astype(np.float64)
+    win, hop = rate * 30 // 1000, rate // 200
+    cuts = [0]
+    for prefix in prefixes:
+        a, b = speech_bounds(prefix, rate)
+        estimate = b - a  # alone: drawn out, so the words end no later (a little slack)
+        lo = max(cuts[-1] + win, int(0.7 * estimate))
+        hi = min(len(samples) - win, int(1.05 * estimate))
+        if hi <= lo:
+            raise ValueError("a segment's words could not be found in the utterance")
+        energy = [np.mean(samples[i : i + win] ** 2) for i in range(lo, hi, hop)]
+        cuts.append(lo + hop * int(np.argmin(energy)) + win // 2)
+    cuts.append(len(samples))
+    pcm = samples.astype("<i2").tobytes()
+    return [pcm[2 * a : 2 * b] for a, b in itertools.pairwise(cuts)]
+
+
 def build(
     cache_dir: Path, items: Sequence[ItemSpec], synthesize: Synthesize | None = None
 ) -> list[Item]:
-    """The items, each segment synthesized once into ``cache_dir/turn-corpus-<digest of the
-    definition>/`` (the assembly is cheap and done every time)."""
+    """The items: each item's text synthesized once as one utterance, and the words before
+    each pause alone, into ``cache_dir/turn-corpus-<digest of the definition>/`` (the cutting
+    and assembly are cheap and done every time)."""
     where = cache_dir / f"turn-corpus-{_digest(items)}"
     where.mkdir(parents=True, exist_ok=True)
     out: list[Item] = []
     for spec in items:
+        texts = [
+            " ".join(s.text for s in spec.segments[: k + 1]) for k in range(len(spec.segments))
+        ]
         speech = []
-        for i, segment in enumerate(spec.segments):
+        for i, text in enumerate(texts):
             path = where / f"{spec.key}.{i}.pcm"
             if not path.exists():
                 synthesize = synthesize or synthesizer()
                 partial = path.with_suffix(".part")
-                partial.write_bytes(synthesize(spec.voice, segment.text))
+                partial.write_bytes(synthesize(spec.voice, text))
                 partial.rename(path)
             speech.append(path.read_bytes())
-        out.append(assemble(spec, speech))
+        out.append(assemble(spec, cut(speech[-1], speech[:-1])))
     return out
 
 

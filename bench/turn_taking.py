@@ -242,7 +242,8 @@ class Work:
     """CPU spent deciding: per pause (the speculative transcripts, the turn model), and the
     final transcripts, in ms."""
 
-    pause_ms: list[float] = field(default_factory=list)
+    pause_ms: list[float] = field(default_factory=list)  # speculative transcripts
+    model_ms: list[float] = field(default_factory=list)  # turn model predictions
     final_ms: list[float] = field(default_factory=list)
     interim_ms: list[float] = field(default_factory=list)
 
@@ -292,6 +293,11 @@ class TurnResult:
         return early_cut_off(self.decisions_ms, self.item.end_ms)
 
     @property
+    def decision_ms(self) -> int | None:
+        """From the real end to the end of turn decided (the transcript not waited for)."""
+        return None if self.cut_off else answer_start(self.decisions_ms, self.item.end_ms, None)
+
+    @property
     def answer_ms(self) -> int | None:
         return (
             None
@@ -309,8 +315,35 @@ def _nothing(_l: Listener, _s: Supervisor, _c: AudioClock, _w: Work) -> Callable
     return lambda: None
 
 
+def _turn_model(
+    listener: Listener, tasks: Supervisor, clock: AudioClock, work: Work
+) -> Callable[[], None]:
+    """The call's turn detector, its model run in the loop's thread for its CPU to be
+    measured, its answer delivered as much audio time later as it took."""
+    from voicedock.pipeline.turn_detection import TurnDetector, predict_blocking
+    from voicedock.pipeline.turn_model import TurnPrediction
+
+    async def predict(pcm: bytes, sample_rate: int) -> TurnPrediction:
+        started = clock.now_ms
+        cpu, wall = time.process_time(), time.perf_counter()
+        prediction = predict_blocking(pcm, sample_rate)
+        took_ms = (time.perf_counter() - wall) * 1000
+        work.model_ms.append((time.process_time() - cpu) * 1000)
+        await clock.until(started + round(took_ms))
+        return prediction
+
+    return TurnDetector(predict, listener, tasks).listen
+
+
+_LIMITS = {"silence_timeout_ms": None, "max_duration_ms": None}
 MODES: dict[str, tuple[EndpointingConfig, ModeSetup]] = {
-    "silence": (EndpointingConfig(silence_timeout_ms=None, max_duration_ms=None), _nothing),
+    "silence": (EndpointingConfig(**_LIMITS), _nothing),  # type: ignore[arg-type]
+    "model": (EndpointingConfig(turn_detection="model", **_LIMITS), _turn_model),  # type: ignore[arg-type]
+    # The same with a shorter floor, to show what the floor costs and buys.
+    "model-floor-200": (
+        EndpointingConfig(turn_detection="model", model_floor_ms=200, **_LIMITS),  # type: ignore[arg-type]
+        _turn_model,
+    ),
 }
 
 
@@ -510,6 +543,11 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     ]
 
 
+def cpu(values: Sequence[float]) -> str:
+    mean = statistics.fmean(values) if values else None
+    return f"{_f(percentile(values, 0.5), 1)} / {_f(mean, 1)}"
+
+
 def p50_p95(values: Sequence[float]) -> str:
     return f"{_f(percentile(values, 0.5))} / {_f(percentile(values, 0.95))}"
 
@@ -520,11 +558,13 @@ TURN_HEADER = (
     "early cut-offs",
     "cut-offs (hesitant items)",
     "no answer",
+    "end of turn decided p50 / p95 (finished sentences)",
     "answer start p50 / p95 (finished sentences)",
     "answer start p50 / p95 (all answered)",
     "voice-to-voice p50 / p95",
-    "CPU per pause decision p50 / mean (ms)",
-    "pauses decided",
+    "CPU per pause: transcript p50 / mean (ms)",
+    "CPU per pause: turn model p50 / mean (ms)",
+    "pauses transcribed / asked the model",
 )
 
 
@@ -536,10 +576,14 @@ def turn_table(results: dict[str, tuple[list[TurnResult], Work]]) -> list[str]:
         answered = [(t, t.answer_ms) for t in turns if t.answer_ms is not None]
         missing = sum(1 for t in turns if not t.cut_off and t.answer_ms is None)
         finished = [ms for t, ms in answered if t.item.spec.kind == "complete"]
+        decided = [
+            t.decision_ms
+            for t in turns
+            if t.item.spec.kind == "complete" and t.decision_ms is not None
+        ]
         every = [ms for _, ms in answered]
         v2v = [ms + t.reply_ms for t, ms in answered if t.reply_ms is not None]
-        pause = work.pause_ms
-        mean = statistics.fmean(pause) if pause else None
+        pause, model = work.pause_ms, work.model_ms
         rows.append(
             (
                 mode,
@@ -547,11 +591,13 @@ def turn_table(results: dict[str, tuple[list[TurnResult], Work]]) -> list[str]:
                 f"{cut} ({100 * cut / len(turns):.1f} %)",
                 f"{sum(t.cut_off for t in hesitant)} of {len(hesitant)}",
                 str(missing),
+                p50_p95(decided),
                 p50_p95(finished),
                 p50_p95(every),
                 p50_p95(v2v),
-                f"{_f(percentile(pause, 0.5), 1)} / {_f(mean, 1)}",
-                str(len(pause)),
+                cpu(pause),
+                cpu(model),
+                f"{len(pause)} / {len(model)}",
             )
         )
     return table(TURN_HEADER, rows)

@@ -76,3 +76,15 @@ def test_a_built_corpus_is_read_back_from_its_cache(tmp_path: Path) -> None:
     again = corpus.build(tmp_path, items, refuse)
     assert [i.pcm for i in again] == [i.pcm for i in first]
     assert [i.spans for i in again] == [i.spans for i in first]
+
+
+def test_one_utterance_is_cut_at_the_quiet_moment_where_the_first_words_end() -> None:
+    rate = corpus.RATE
+    loud = np.frombuffer(tone(900, 0, 0), dtype="<i2")
+    dip = (loud[: rate // 20] // 50).astype("<i2")  # 50 ms, 34 dB down: between two words
+    whole = bytes(800) + loud.tobytes() + dip.tobytes() + loud.tobytes() + bytes(800)
+    alone = tone(1000)  # the first words alone: drawn out, a little longer
+    first, rest = corpus.cut(whole, [alone])
+    assert len(first) / 2 / rate == pytest.approx(0.925, abs=0.03)
+    assert len(rest) / 2 / rate == pytest.approx(0.925, abs=0.03)
+    assert first + rest == whole[800 : len(whole) - 800]
