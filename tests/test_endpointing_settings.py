@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -47,4 +48,8 @@ def test_the_defaults_and_the_example_agree_with_the_pipeline() -> None:
     example = load_settings(EXAMPLE, environ={}).speech.endpointing
     assert example == EndpointingSettings()
     timing = with_endpointing_settings(None, example).endpointing
-    assert timing == EndpointingConfig()
+    # The service's calls detect turns with the turn model; a pipeline made on its own (no
+    # turn model given) by silence.
+    assert timing.turn_detection == "model"
+    assert EndpointingConfig().turn_detection == "silence"
+    assert dataclasses.replace(timing, turn_detection="silence") == EndpointingConfig()

@@ -18,6 +18,7 @@ from voicedock.pipeline.listener import Listener, UserUtterance
 from voicedock.pipeline.providers.base import IncrementalStt, LocalStt
 from voicedock.pipeline.recognition import NodeRecognition, PooledStt
 from voicedock.pipeline.streaming_recognition import StreamingConfig, StreamingRecognizer
+from voicedock.pipeline.turn_model import installed as turn_model_installed
 from voicedock.pipeline.worker_pool import Priority, WorkerPool
 
 from .fakes import FakeIncrementalStt
@@ -186,7 +187,16 @@ async def test_the_wait_is_the_oldest_waiting_job_or_the_longest_recent_wait() -
 
 # ── admission control ───────────────────────────────────────────────────────────────────
 OFFLINE = config_of({"stt_config": {"provider": "offline"}})
-DEEPGRAM = config_of({"stt_config": {"provider": "deepgram", "api_key": "dg-key-123456"}})
+DEEPGRAM = config_of(
+    {
+        "stt_config": {"provider": "deepgram", "api_key": "dg-key-123456"},
+        "turn_detection": "silence",
+    }
+)
+# A cloud STT whose turns the node's turn model decides: its predictions are pool work.
+DEEPGRAM_TURN_MODEL = config_of(
+    {"stt_config": {"provider": "deepgram", "api_key": "dg-key-123456"}, "turn_detection": "model"}
+)
 REALTIME = config_of({"provider": "xai_realtime", "llm_config": {"voice": "Ara"}})
 DEFAULT = AssistantConfig()
 
@@ -214,10 +224,14 @@ async def test_admission_refuses_offline_speech_calls_while_finals_wait_past_the
         assert refused.value.status == 503
         assert refused.value.headers() == {"Retry-After": "3"}
         assert set(refused.value.body()) == {"error", "message"}
-        # ... a cloud STT or a speech-to-speech model puts nothing on the recognizer.
+        # ... a cloud STT whose turns silence decides, or a speech-to-speech model, puts
+        # nothing on the recognizer; a cloud STT with the turn model does.
         assert admission.refusal(DEEPGRAM, "outbound") is None
         assert admission.refusal(REALTIME, "inbound") is None
-        assert admission.refused == {"inbound": 1, "campaign": 1, "outbound": 1}
+        refused_model = admission.refusal(DEEPGRAM_TURN_MODEL, "outbound")
+        assert (refused_model is not None) == turn_model_installed()
+        outbound = 2 if turn_model_installed() else 1
+        assert admission.refused == {"inbound": 1, "campaign": 1, "outbound": outbound}
         gate.set()
         await until(lambda: pool.running == 0)
         clock.now += 2.1  # the long waits left the window

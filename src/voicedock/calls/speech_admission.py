@@ -76,7 +76,8 @@ class SpeechAdmission:
     def _uses_pool(self, assistant_config: AssistantConfig) -> bool:
         """Whether a call of this configuration puts work on the recognition pool: it
         transcribes with the offline recognizer, or asks the turn model at pauses."""
-        return uses_local_stt(assistant_config, self._speech) or uses_turn_model(assistant_config)
+        speech = self._speech
+        return uses_local_stt(assistant_config, speech) or uses_turn_model(assistant_config, speech)
 
     def check(self, assistant_config: AssistantConfig, kind: Kind) -> None:
         """``refusal`` as the API's answer: raises ``NodeAtCapacity`` (503)."""

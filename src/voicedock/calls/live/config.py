@@ -70,7 +70,7 @@ def conversation_config(
         silence_timeout_ms=ms(c.silence_timeout_seconds, timing.silence_timeout_ms),
         max_duration_ms=ms(c.max_duration_seconds, timing.max_duration_ms),
         silence_prompt_ms=ms(c.silence_prompt_seconds, timing.silence_prompt_ms),
-        turn_detection=turn_detection(c),
+        turn_detection=turn_detection(c, timing.turn_detection),
     )
     llm_filler, llm_delay, phrases = set_or(c.llm_filler, None), None, None
     if llm_filler is not None:  # without it: no LLM filler
@@ -105,10 +105,11 @@ def conversation_config(
     )
 
 
-def turn_detection(assistant_config: AssistantConfig) -> str:
+def turn_detection(assistant_config: AssistantConfig, default: str) -> str:
     """How the assistant's pipeline calls decide the caller finished: its ``turn_detection``,
-    left out the turn model; silence where this node has no turn model installed."""
-    asked = set_or(assistant_config.turn_detection, TURN_MODEL)
+    left out the operator's ``default`` (``[speech.endpointing] turn_detection``); silence
+    where this node has no turn model installed."""
+    asked = set_or(assistant_config.turn_detection, default)
     return asked if asked != TURN_MODEL or turn_model_installed() else TURN_SILENCE
 
 
@@ -161,6 +162,7 @@ def with_endpointing_settings(
         end_silence_ms=endpointing.end_silence_ms,
         complete_silence_ms=endpointing.complete_silence_ms,
         incomplete_silence_ms=endpointing.incomplete_silence_ms,
+        turn_detection=endpointing.turn_detection,
         model_floor_ms=endpointing.model_floor_ms,
         model_wait_ms=endpointing.model_wait_ms,
     )

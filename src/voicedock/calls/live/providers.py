@@ -111,9 +111,10 @@ class SpeechProviders:
     endpoints: Endpoints | None = None
     # What a speech-to-speech call goes on with when its session fails (its fallback plan).
     pipeline: RealtimePlan | None = None
-    # The turn model a pipeline call asks at the caller's pauses (with turn_detection
-    # "model"): the node's recognition pool's (``calls/runner/one_call.py``), else a thread.
-    predict_turn: PredictTurn = predict_in_thread
+    # The turn model a pipeline call asks at the caller's pauses (turn_detection "model"),
+    # in a thread, or in the node's recognition pool (``calls/runner/one_call.py``); None:
+    # silence decides.
+    predict_turn: PredictTurn | None = None
 
     async def aclose(self) -> None:
         for provider in (self.stt, self.llm, self.tts, self.realtime, self.pipeline):
@@ -135,10 +136,10 @@ async def build_providers(
     made closed); ``speech_keys`` False: the operator's ``[speech]`` keys are never used
     (``_section``). An engine with a fallback plan is a plan (``pipeline/fallback_plans/``)
     consulting the node's breakers (``health``) and reporting each move to the call
-    (``on_switch``)."""
+    (``on_switch``). With ``turn_detection`` "model", the turn model too."""
     made: list[_Closing] = []
     try:
-        return _build(
+        providers = _build(
             assistant_config,
             speech,
             egress,
@@ -152,6 +153,10 @@ async def build_providers(
             with contextlib.suppress(Exception):
                 await provider.aclose()
         raise
+    operator = (speech or SpeechSettings()).endpointing.turn_detection
+    if turn_detection(assistant_config, operator) == TURN_MODEL:  # a handover's too
+        providers.predict_turn = predict_in_thread
+    return providers
 
 
 def _build(
@@ -312,10 +317,12 @@ def _section(
     return section
 
 
-def uses_turn_model(config: AssistantConfig) -> bool:
+def uses_turn_model(config: AssistantConfig, speech: SpeechSettings) -> bool:
     """Whether a call of this assistant configuration asks the node's turn model at the
     caller's pauses (in the recognition pool): a pipeline call detecting turns with it."""
-    return config.provider not in SPEECH_TO_SPEECH and turn_detection(config) == TURN_MODEL
+    if config.provider in SPEECH_TO_SPEECH:
+        return False
+    return turn_detection(config, speech.endpointing.turn_detection) == TURN_MODEL
 
 
 def uses_local_stt(config: AssistantConfig, speech: SpeechSettings) -> bool:

@@ -38,6 +38,8 @@ from voicedock.pipeline.recognition import NodeRecognition
 from voicedock.pipeline.schema_checks import SchemaChecks
 from voicedock.pipeline.synthesis import NodeSynthesis
 from voicedock.pipeline.synthesis_cache import SynthesisCache
+from voicedock.pipeline.turn_detection import predict_in_thread
+from voicedock.pipeline.turn_model import installed as turn_model_installed
 from voicedock.pipeline.worker_pool import WorkerPool
 
 log = logging.getLogger("voicedock.calls")
@@ -86,8 +88,8 @@ class NodeSpeech:
         """With ``warm_up``: the default voice loaded and run once before this returns (at
         most ``WARM_UP_WAIT_S``: the service connects the PBX after, so the first call's
         greeting never waits behind it), the STT in the background (a caller speaks after the
-        greeting; Whisper may take long to assemble on a first start), and the schema workers
-        that check what the calls' analyses extract."""
+        greeting; Whisper may take long to assemble on a first start), the turn model in the
+        background, and the schema workers that check what the calls' analyses extract."""
         await self._warm_ups.start()
         if not warm_up:
             return
@@ -106,7 +108,16 @@ class NodeSpeech:
                 lambda: create_stt(operator_stt(speech.stt, speech), egress.for_providers()),
             )
         )
+        if turn_model_installed():
+            self._warm_ups.spawn(self._warm_up_turn_model())
         await self.schema_checks.start()  # its workers start at the lowest priority
+
+    async def _warm_up_turn_model(self) -> None:
+        """The turn model loaded and run once on a second of silence (in a thread)."""
+        try:
+            await predict_in_thread(bytes(2 * 8000), 8000)
+        except Exception as exc:  # noqa: BLE001 - the calls fall back to silence; start-up goes on
+            log.warning("turn model not warmed up: %s", type(exc).__name__)
 
     async def _warm_up(self, engine: str, create: Callable[[], Stt | Tts]) -> None:
         try:

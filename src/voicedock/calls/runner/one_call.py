@@ -240,7 +240,7 @@ class OneCall:
         if recognition is not None and providers.stt is not None:
             stt = _pooled_stt(providers.stt, recognition.speech_for)
             providers = dataclasses.replace(providers, stt=stt)
-        if recognition is not None:
+        if recognition is not None and providers.predict_turn is not None:
             providers = dataclasses.replace(providers, predict_turn=recognition.predict_turn)
         if (pipeline := providers.pipeline) is not None:
             if synthesis is not None:
