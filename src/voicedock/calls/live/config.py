@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import msgspec
 from msgspec import UnsetType
@@ -37,7 +38,9 @@ from voicedock.pipeline.echo import EchoGateConfig
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.keypad import KeypadPlan
 from voicedock.pipeline.turn_model import installed as turn_model_installed
-from voicedock.pipeline.vad import SILERO_RATES, VadConfig
+
+if TYPE_CHECKING:  # the detector itself is loaded with a call's pipeline, not with the API
+    from voicedock.pipeline.vad import VadConfig
 
 
 def conversation_config(
@@ -172,6 +175,8 @@ def with_endpointing_settings(
 def with_vad_settings(base: ConversationConfig | None, vad: VadSettings) -> ConversationConfig:
     """``base`` (or the defaults) with the caller's voice activity detector of ``[speech.vad]``
     (checked at start-up): the same for every call of the service."""
+    from voicedock.pipeline.vad import VadConfig
+
     cfg = base or ConversationConfig()
     detector = VadConfig(engine=vad.engine, threshold=vad.silero_threshold)
     return dataclasses.replace(cfg, vad=detector)
@@ -182,6 +187,8 @@ def _vad_at(vad: VadConfig | None, sample_rate: int) -> VadConfig | None:
     another rate is heard by webrtcvad)."""
     if vad is None or vad.sample_rate == sample_rate:
         return vad
+    from voicedock.pipeline.vad import SILERO_RATES
+
     engine = vad.engine if sample_rate in SILERO_RATES else "webrtc"
     return dataclasses.replace(vad, sample_rate=sample_rate, engine=engine)
 
