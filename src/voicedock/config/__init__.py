@@ -61,6 +61,7 @@ from voicedock.config.speech import (
     EndpointingSettings,
     FallbackPlansSettings,
     SpeechSettings,
+    VadSettings,
 )
 from voicedock.config.webhooks import WebhookEndpointSettings, WebhookSettings
 from voicedock.errors import ConfigError
@@ -104,6 +105,7 @@ __all__ = [
     "Settings",
     "SpeechSettings",
     "TrunkSettings",
+    "VadSettings",
     "WebhookEndpointSettings",
     "WebhookSettings",
     "default_node_id",

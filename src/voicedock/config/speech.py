@@ -1,7 +1,8 @@
 """The node's speech engines (``[speech]``): which engines, the host's side of the offline
 ones, the operator's provider keys, the synthesis and recognition pools, and how a call hears
-its own echo (``[speech.echo]``), the end of a caller's turn (``[speech.endpointing]``) and
-what takes over an engine that fails (``[speech.fallback_plans]``)."""
+its own echo (``[speech.echo]``), the end of a caller's turn (``[speech.endpointing]``), which
+voice activity detector hears the caller (``[speech.vad]``) and what takes over an engine that
+fails (``[speech.fallback_plans]``)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,16 @@ class EndpointingSettings(Table):
             )
         if self.model_floor_ms > self.model_wait_ms:
             raise ConfigError("speech.endpointing.model_floor_ms", "must not exceed model_wait_ms")
+
+
+class VadSettings(Table):
+    """[speech.vad]: the voice activity detector of every call's caller side (docs/speech.md)."""
+
+    # webrtc (a few µs per frame) | silero (a small neural network, faster-whisper's model:
+    # better in noise, about a hundred times the CPU; calls at 8 or 16 kHz)
+    engine: Annotated[str, one_of(("webrtc", "silero"), "must be webrtc or silero")] = "webrtc"
+    # silero: a window's speech probability from which it is speech
+    silero_threshold: Annotated[float, Meta(gt=0, lt=1)] = 0.5
 
 
 # An entry of the operator's default plan: a section as an assistant's (its keys, each checked
@@ -167,4 +178,5 @@ class SpeechSettings(Table):
     xai_api_key: str = ""
     echo: EchoSettings = msgspec.field(default_factory=EchoSettings)
     endpointing: EndpointingSettings = msgspec.field(default_factory=EndpointingSettings)
+    vad: VadSettings = msgspec.field(default_factory=VadSettings)
     fallback_plans: FallbackPlansSettings = msgspec.field(default_factory=FallbackPlansSettings)

@@ -1,9 +1,14 @@
-"""Voice activity detection on 10/20/30 ms frames with webrtcvad.
+"""Voice activity detection on 10/20/30 ms frames: webrtcvad, or Silero VAD by choice.
 
 webrtcvad only accepts exact 10, 20 or 30 ms frames at 8/16/32/48 kHz. `VoiceActivityDetector`
 re-slices whatever chunk size the media layer delivers into those frames and returns one
 speech/non-speech decision per frame. An optional energy floor keeps faint line noise, which
 aggressive codecs sometimes let through, from counting as speech.
+
+The engine is the operator's (``[speech.vad] engine``): ``webrtc`` (the default: a GMM, some
+microseconds per frame) or ``silero`` (a small neural network, ``silero_vad.py``: better in
+noise, about a hundred times the CPU; ``bench/turn_taking.py`` measures both). Silero VAD
+needs 8 or 16 kHz.
 """
 
 from __future__ import annotations
@@ -13,9 +18,12 @@ from dataclasses import dataclass
 import webrtcvad
 
 from voicedock.pipeline.audio import rms_dbfs
+from voicedock.pipeline.silero_vad import SileroVad
 
 SUPPORTED_RATES = (8000, 16000, 32000, 48000)
 SUPPORTED_FRAME_MS = (10, 20, 30)
+VAD_ENGINES = ("webrtc", "silero")
+SILERO_RATES = (8000, 16000)
 
 
 @dataclass(slots=True, frozen=True)
@@ -24,6 +32,8 @@ class VadConfig:
     frame_ms: int = 20
     aggressiveness: int = 2  # 0 (permissive) … 3 (strict)
     min_level_dbfs: float | None = -50.0  # None disables the energy floor
+    engine: str = "webrtc"  # one of VAD_ENGINES
+    threshold: float = 0.5  # silero: a window's speech probability that starts speech
 
     def __post_init__(self) -> None:
         if self.sample_rate not in SUPPORTED_RATES:
@@ -32,6 +42,12 @@ class VadConfig:
             raise ValueError(f"vad.frame_ms must be one of {SUPPORTED_FRAME_MS}")
         if not 0 <= self.aggressiveness <= 3:
             raise ValueError("vad.aggressiveness must be between 0 and 3")
+        if self.engine not in VAD_ENGINES:
+            raise ValueError(f"vad.engine must be one of {', '.join(VAD_ENGINES)}")
+        if self.engine == "silero" and self.sample_rate not in SILERO_RATES:
+            raise ValueError(f"vad.engine silero needs a sample rate in {SILERO_RATES}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError("vad.threshold must lie between 0 and 1")
 
     @property
     def frame_bytes(self) -> int:
@@ -43,7 +59,9 @@ class VoiceActivityDetector:
 
     def __init__(self, config: VadConfig | None = None) -> None:
         self.config = config or VadConfig()
-        self._vad = webrtcvad.Vad(self.config.aggressiveness)
+        cfg = self.config
+        self._silero = SileroVad(cfg.sample_rate, cfg.threshold) if cfg.engine == "silero" else None
+        self._vad = webrtcvad.Vad(cfg.aggressiveness)
         self._pending = b""
 
     def is_speech(self, frame: bytes) -> bool:
@@ -51,9 +69,10 @@ class VoiceActivityDetector:
         cfg = self.config
         if len(frame) != cfg.frame_bytes:
             raise ValueError(f"VAD frame must be {cfg.frame_bytes} bytes, got {len(frame)}")
-        if cfg.min_level_dbfs is not None and rms_dbfs(frame) < cfg.min_level_dbfs:
-            return False
-        return bool(self._vad.is_speech(frame, cfg.sample_rate))
+        loud = cfg.min_level_dbfs is None or rms_dbfs(frame) >= cfg.min_level_dbfs
+        if self._silero is not None:  # every frame, so the model's state follows the audio
+            return self._silero.is_speech(frame) and loud
+        return loud and bool(self._vad.is_speech(frame, cfg.sample_rate))
 
     def process(self, pcm: bytes) -> list[bool]:
         """Split `pcm` (plus any remainder of the previous call) into frames and decide each."""
@@ -67,3 +86,5 @@ class VoiceActivityDetector:
 
     def reset(self) -> None:
         self._pending = b""
+        if self._silero is not None:
+            self._silero.reset()

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import msgspec
 from msgspec import UnsetType
 
 from voicedock.calls.tools.config import assistant_tools, tool_specs
-from voicedock.config import EchoSettings, EndpointingSettings
+from voicedock.config import EchoSettings, EndpointingSettings, VadSettings
 from voicedock.domain.assistant_config import (
     DEFAULT_LLM_FILLER_DELAY_S,
     TURN_MODEL,
@@ -37,6 +38,9 @@ from voicedock.pipeline.echo import EchoGateConfig
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.keypad import KeypadPlan
 from voicedock.pipeline.turn_model import installed as turn_model_installed
+
+if TYPE_CHECKING:  # the detector itself is loaded with a call's pipeline, not with the API
+    from voicedock.pipeline.vad import VadConfig
 
 
 def conversation_config(
@@ -90,6 +94,7 @@ def conversation_config(
         llm_filler_messages=tuple(phrases) if phrases else cfg.llm_filler_messages,
         endpointing=endpointing,
         sample_rate=sample_rate,
+        vad=_vad_at(cfg.vad, sample_rate),
         system_prompt=prompt if isinstance(prompt, str) and prompt else cfg.system_prompt,
         first_message=first if first else cfg.first_message,
         silence_prompt_message=_text_or(c.silence_prompt_message, cfg.silence_prompt_message),
@@ -165,6 +170,27 @@ def with_endpointing_settings(
         model_wait_ms=endpointing.model_wait_ms,
     )
     return dataclasses.replace(cfg, endpointing=timing)
+
+
+def with_vad_settings(base: ConversationConfig | None, vad: VadSettings) -> ConversationConfig:
+    """``base`` (or the defaults) with the caller's voice activity detector of ``[speech.vad]``
+    (checked at start-up): the same for every call of the service."""
+    from voicedock.pipeline.vad import VadConfig
+
+    cfg = base or ConversationConfig()
+    detector = VadConfig(engine=vad.engine, threshold=vad.silero_threshold)
+    return dataclasses.replace(cfg, vad=detector)
+
+
+def _vad_at(vad: VadConfig | None, sample_rate: int) -> VadConfig | None:
+    """The service's VAD settings at a call's rate (Silero VAD hears 8 or 16 kHz; a call at
+    another rate is heard by webrtcvad)."""
+    if vad is None or vad.sample_rate == sample_rate:
+        return vad
+    from voicedock.pipeline.vad import SILERO_RATES
+
+    engine = vad.engine if sample_rate in SILERO_RATES else "webrtc"
+    return dataclasses.replace(vad, sample_rate=sample_rate, engine=engine)
 
 
 def analysis_plan(assistant_config: AssistantConfig) -> AnalysisPlan | None:

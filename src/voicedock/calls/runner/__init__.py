@@ -32,7 +32,7 @@ from voicedock.calls.runner.one_call import SHUTDOWN, OneCall
 from voicedock.calls.runner.presynthesis import Presynthesis
 from voicedock.calls.runner.resuming import Resuming
 from voicedock.calls.runner.served import ServedCalls
-from voicedock.config import Settings
+from voicedock.config import ConfigError, Settings
 from voicedock.media.output_totals import OutputTotals
 from voicedock.pbx.base import MediaPbx, Pbx
 from voicedock.store.backlog import WriteBacklog
@@ -148,7 +148,15 @@ class CallRunner:
 
 
 def _dialogue_defaults(settings: Settings) -> ConversationConfig:
-    """The dialogue settings every call starts from: ``[speech.endpointing]``'s timing."""
-    from voicedock.calls.live.config import with_endpointing_settings
+    """The dialogue settings every call starts from: ``[speech.endpointing]``'s timing and
+    ``[speech.vad]``'s detector (Silero VAD only where its model is installed)."""
+    from voicedock.calls.live.config import with_endpointing_settings, with_vad_settings
+    from voicedock.pipeline import silero_vad
 
-    return with_endpointing_settings(None, settings.speech.endpointing)
+    vad = settings.speech.vad
+    if vad.engine == "silero" and not silero_vad.available():
+        raise ConfigError(
+            "speech.vad.engine", "silero needs faster-whisper's Silero model (not installed)"
+        )
+    timing = with_endpointing_settings(None, settings.speech.endpointing)
+    return with_vad_settings(timing, vad)
