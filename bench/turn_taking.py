@@ -320,8 +320,8 @@ def _turn_model(
 ) -> Callable[[], None]:
     """The call's turn detector, its model run in the loop's thread for its CPU to be
     measured, its answer delivered as much audio time later as it took."""
-    from voicedock.pipeline.turn_detection import TurnDetector, predict_blocking
-    from voicedock.pipeline.turn_model import TurnPrediction
+    from voicedock.pipeline.turn_detection import TurnDetector
+    from voicedock.pipeline.turn_model import TurnPrediction, predict_blocking
 
     async def predict(pcm: bytes, sample_rate: int) -> TurnPrediction:
         started = clock.now_ms

@@ -91,7 +91,7 @@ def test_a_calls_turn_detection(
     installed: bool,
     decided: str,
 ) -> None:
-    monkeypatch.setattr("voicedock.calls.live.config.turn_model_installed", lambda: installed)
+    monkeypatch.setattr("voicedock.pipeline.turn_model.installed", lambda: installed)
     base = with_endpointing_settings(None, EndpointingSettings(turn_detection=operator))
     config = config_of({} if assistant is None else {"turn_detection": assistant})
     assert conversation_config(config, 8000, base=base).endpointing.turn_detection == decided

@@ -146,7 +146,7 @@ async def test_the_recognition_pool_runs_the_model_off_the_event_loop(
         threads.append(threading.get_ident())
         return TurnPrediction(0.9)
 
-    monkeypatch.setattr("voicedock.pipeline.recognition.predict_blocking", predict)
+    monkeypatch.setattr("voicedock.pipeline.turn_model.predict_blocking", predict)
     recognition = NodeRecognition(WorkerPool(1, name="recognition"))
     heard = await recognition.predict_turn(voiced(500), 8000)
     assert heard.complete

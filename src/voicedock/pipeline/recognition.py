@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import math
 from functools import partial
+from typing import TYPE_CHECKING
 
 from voicedock.pipeline.providers.base import LocalStt, Stt
-from voicedock.pipeline.turn_detection import predict_blocking
-from voicedock.pipeline.turn_model import TurnPrediction
 from voicedock.pipeline.worker_pool import Job, Priority, WorkerPool
+
+if TYPE_CHECKING:
+    from voicedock.pipeline.turn_model import TurnPrediction
 
 MAX_RETRY_AFTER_S = 30
 
@@ -51,6 +53,8 @@ class NodeRecognition:
     async def predict_turn(self, pcm: bytes, sample_rate: int) -> TurnPrediction:
         """The turn model's reading of a caller's pause (``turn_detection.py``): a caller
         waits for it (``DUE``), and its wait counts in admission control like a transcription's."""
+        from voicedock.pipeline.turn_model import predict_blocking  # numpy: only when used
+
         return await self.pool.run(partial(predict_blocking, pcm, sample_rate), Priority.DUE)
 
     def wait_s(self) -> float:

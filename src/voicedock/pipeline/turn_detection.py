@@ -22,7 +22,7 @@ from typing import TypeAlias
 
 from voicedock.aio import Supervisor
 from voicedock.pipeline.listener import Listener
-from voicedock.pipeline.turn_model import TurnPrediction, load_turn_model
+from voicedock.pipeline.turn_model import TurnPrediction, predict_blocking
 
 log = logging.getLogger("voicedock.pipeline")
 
@@ -30,11 +30,6 @@ log = logging.getLogger("voicedock.pipeline")
 PredictTurn: TypeAlias = Callable[[bytes, int], Awaitable[TurnPrediction]]
 
 PAUSE_MS = 60  # silence in a turn after which the model is asked
-
-
-def predict_blocking(pcm: bytes, sample_rate: int) -> TurnPrediction:
-    """The process-wide turn model's reading, in the calling thread (a pool's worker)."""
-    return load_turn_model().predict(pcm, sample_rate)
 
 
 async def predict_in_thread(pcm: bytes, sample_rate: int) -> TurnPrediction:

@@ -136,3 +136,8 @@ def load_turn_model() -> TurnModel:
                 )
             _model = TurnModel(weights)
         return _model
+
+
+def predict_blocking(pcm: bytes, sample_rate: int) -> TurnPrediction:
+    """The process-wide turn model's reading, in the calling thread (a pool's worker)."""
+    return load_turn_model().predict(pcm, sample_rate)

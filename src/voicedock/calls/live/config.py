@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING
 import msgspec
 from msgspec import UnsetType
 
+from voicedock.calls.live.turn_choice import turn_detection
 from voicedock.calls.tools.config import assistant_tools, tool_specs
 from voicedock.config import EchoSettings, EndpointingSettings, VadSettings
 from voicedock.domain.assistant_config import (
     DEFAULT_LLM_FILLER_DELAY_S,
-    TURN_MODEL,
-    TURN_SILENCE,
     AssistantConfig,
     Keypad,
     RedactionPlan,
@@ -37,7 +36,6 @@ from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.echo import EchoGateConfig
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.keypad import KeypadPlan
-from voicedock.pipeline.turn_model import installed as turn_model_installed
 
 if TYPE_CHECKING:  # the detector itself is loaded with a call's pipeline, not with the API
     from voicedock.pipeline.vad import VadConfig
@@ -106,14 +104,6 @@ def conversation_config(
         redactor=redactor if plan is not None else cfg.redactor,
         model_sees_redacted=model_sees if plan is not None else cfg.model_sees_redacted,
     )
-
-
-def turn_detection(assistant_config: AssistantConfig, default: str) -> str:
-    """How the assistant's pipeline calls decide the caller finished: its ``turn_detection``,
-    left out the operator's ``default`` (``[speech.endpointing] turn_detection``); silence
-    where this node has no turn model installed."""
-    asked = set_or(assistant_config.turn_detection, default)
-    return asked if asked != TURN_MODEL or turn_model_installed() else TURN_SILENCE
 
 
 def redaction(plan: RedactionPlan | None) -> tuple[Redactor | None, bool]:

@@ -49,7 +49,7 @@ from voicedock.calls.assistants.config import (
     tenant_sections,
 )
 from voicedock.calls.assistants.providers import SPEECH_TO_SPEECH
-from voicedock.calls.live.config import turn_detection
+from voicedock.calls.live.turn_choice import turn_detection
 from voicedock.calls.offline_speech import operator_settings
 from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import (
@@ -75,10 +75,10 @@ from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
 from voicedock.pipeline.providers.registry import RULE_BASED, create_llm, create_stt, create_tts
 from voicedock.pipeline.providers.rule_based import PoliteClose
 from voicedock.pipeline.providers.section import decoded
-from voicedock.pipeline.turn_detection import PredictTurn, predict_in_thread
 
 if TYPE_CHECKING:
     from voicedock.pipeline.providers.realtime import RealtimeSpeech
+    from voicedock.pipeline.turn_detection import PredictTurn
 
 
 class _Closing(Protocol):
@@ -155,6 +155,8 @@ async def build_providers(
         raise
     operator = (speech or SpeechSettings()).endpointing.turn_detection
     if turn_detection(assistant_config, operator) == TURN_MODEL:  # a handover's too
+        from voicedock.pipeline.turn_detection import predict_in_thread
+
         providers.predict_turn = predict_in_thread
     return providers
 
