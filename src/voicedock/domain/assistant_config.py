@@ -381,7 +381,15 @@ class AssistantRequest(Plan, kw_only=True):
     timeout_seconds: Annotated[int, Meta(ge=1, le=20)] | UnsetType | None = UNSET
 
 
-RedactionCategory = Literal["card_number", "iban", "email", "phone_number", "date_of_birth"]
+RedactionCategory = Literal[
+    "card_number",
+    "iban",
+    "email",
+    "phone_number",
+    "date_of_birth",
+    "national_id",
+    "postal_address",
+]
 ModelSees = Literal["redacted", "clear"]
 assert get_args(ModelSees) == MODEL_SEES
 
@@ -414,10 +422,12 @@ class RedactionPlan(Plan, kw_only=True):
         Annotated[
             list[RedactionCategory],
             Meta(
-                max_length=5,
+                max_length=len(get_args(RedactionCategory)),
                 description="card_number (13-19 digits, Luhn-checked), iban (its country's "
                 "length and check digits), email, phone_number (libphonenumber), "
-                "date_of_birth (a whole date, written or spoken).",
+                "date_of_birth (a whole date, written or spoken), national_id (NL, US, DE, "
+                "BE, FR, GB, ES and IT identifiers, their checks held), postal_address (a "
+                "street and its number, postcodes).",
             ),
         ]
         | UnsetType
