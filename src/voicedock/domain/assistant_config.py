@@ -57,7 +57,7 @@ MODEL_SEES = ("redacted", "clear")
 # Consent and disclosure (``consent_plan``): a message said before the first message and, by
 # key, the caller's answer about the recording (docs/privacy.md).
 CONSENT_MODES = ("announce", "opt_out_keypad", "opt_in_keypad")
-CONSENT_REFUSALS = ("no_recording", "end_call")
+CONSENT_REFUSALS = ("no_recording", "no_recording_no_transcript", "end_call")
 CONSENT_KEYS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#")
 CONSENT_TIMEOUT = (1.0, 30.0)
 CONSENT_MESSAGE_MAX = 500
@@ -309,7 +309,7 @@ class Keypad(Plan, kw_only=True):
 
 ConsentMode = Literal["announce", "opt_out_keypad", "opt_in_keypad"]
 assert get_args(ConsentMode) == CONSENT_MODES
-ConsentRefusal = Literal["no_recording", "end_call"]
+ConsentRefusal = Literal["no_recording", "no_recording_no_transcript", "end_call"]
 assert get_args(ConsentRefusal) == CONSENT_REFUSALS
 ConsentKey = Literal["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#"]
 assert get_args(ConsentKey) == CONSENT_KEYS
@@ -363,8 +363,9 @@ class ConsentPlan(Plan, kw_only=True):
         Annotated[
             ConsentRefusal,
             Meta(
-                description="no_recording: the call goes on unrecorded; end_call: it ends "
-                '"consent-refused" (unrecorded).',
+                description="no_recording: the call goes on unrecorded; "
+                "no_recording_no_transcript: the call goes on, neither recorded nor its "
+                'transcript kept or sent; end_call: it ends "consent-refused" (unrecorded).',
                 extra_json_schema={"default": CONSENT_DEFAULT_REFUSAL},
             ),
         ]

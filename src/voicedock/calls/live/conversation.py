@@ -147,12 +147,17 @@ class LiveConversation(Closable):
         self._secure_keypad = secure_keypad
         self._taps = CallTaps(media, recorder, secure_keypad)
         self.listen_tap = self._taps.listen  # the call's live listeners (``calls/listening.py``)
+        self._delivery = None
+        if on_transcript is not None:
+            self._delivery = TranscriptDelivery(on_transcript, self._tasks)
         self._consent = None
         consent_plan = set_or(assistant_config.consent_plan, None)
         if consent_plan is not None and not self._config.hang_up_after_first_message:
             # The disclosure first; the first message waits for the caller's answer.
             first = self._config.first_message
-            self._consent = ConsentWindow(consent_plan, first, recorder, end=self._end)
+            self._consent = ConsentWindow(
+                consent_plan, first, recorder, end=self._end, transcript=self._delivery
+            )
             self._config = dataclasses.replace(self._config, first_message=None)
         self._screening = None
         if voicemail is not None:  # the first message waits for the detection's verdict
@@ -173,9 +178,6 @@ class LiveConversation(Closable):
             consent=self._consent,
             secure=secure_keypad,
         )
-        self._delivery = None
-        if on_transcript is not None:
-            self._delivery = TranscriptDelivery(on_transcript, self._tasks)
         self._ended = asyncio.Event()
         self._closed = False
         self._hung_up = False  # _hang_up ran (once is enough)
@@ -310,13 +312,14 @@ class LiveConversation(Closable):
                 await conversation.aclose(on_quiet=self._hang_up)
             await self._hang_up()  # no-op if done above
             self.listen_tap.end("call-ended")
+            if self._consent is not None:
+                # An answer still awaited: decided before the held transcript and recording.
+                self._consent.close()
             if self._delivery is not None:
                 await self._delivery.drain()
             await self._tasks.aclose()
             if conversation is not None:
                 self._taps.silence_recording(_redacted_stretches(conversation.transcript))
-            if self._consent is not None:
-                self._consent.close()  # an answer still awaited: decided before the recording
             recording_duration = await self._taps.close_recording()
             assert self.end_reason is not None
             self.result = await live_call_result(
@@ -329,6 +332,7 @@ class LiveConversation(Closable):
                 answering_machine=self._screening.verdict if self._screening is not None else None,
                 redact=self._config.redact if self._config.redactor is not None else None,
                 consent=self._consent.outcome if self._consent is not None else None,
+                transcribed=self._consent is None or self._consent.transcribed,
             )
             if self._owns_providers and self._providers is not None:
                 await self._providers.aclose()
