@@ -32,6 +32,17 @@ def test_utterance_has_pre_roll_and_trimmed_tail() -> None:
     assert utterance.pcm.endswith(b"\x00\x00" * 100)
 
 
+def test_an_utterance_says_where_its_audio_starts_in_the_callers_audio() -> None:
+    listener = Listener(8000, endpointing=EP, pre_roll_ms=200)
+    events = feed(listener, silence(1000) + voiced(600) + silence(600))
+    events += feed(listener, silence(2000) + voiced(400) + silence(600))
+    first, second = [e for e in events if isinstance(e, UserUtterance)]
+    # Each starts with its pre-roll: at most 200 ms before its speech (at 1000 and 4200 ms).
+    assert 800 <= first.audio_started_ms <= 1000
+    assert 4000 <= second.audio_started_ms <= 4200
+    assert second.audio_started_ms <= second.stopped.started_at_ms
+
+
 def test_blip_is_dropped_and_next_turn_is_clean() -> None:
     listener = Listener(8000, endpointing=EP, pre_roll_ms=0)
     assert feed(listener, voiced(40) + silence(500)) == []

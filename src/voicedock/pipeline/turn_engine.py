@@ -373,13 +373,15 @@ class TurnEngine(DialogueBase):
             if latency is not None:
                 latency.stt_final_ms = ms_since(t0)
                 latency.stt_provider = self._serving.label("stt")
+            heard_audio = self._hearing.heard()
             started = self._hearing.used()
             if not text and then is None and not keyed:
                 self._transcript.report()  # the turn closed without words: it holds nothing
                 return
             if text:
                 ended = self._hearing.at(user.ended_at_ms)
-                self._transcript.add(TranscriptEntry("user", text, started, ended))
+                entry = TranscriptEntry("user", text, started, ended, audio=heard_audio)
+                self._transcript.add(entry)
                 self._history.add(ChatMessage("user", text))
         if then is not None:
             self._add_keypad(then)

@@ -43,6 +43,7 @@ from voicedock.calls.live.config import analysis_plan, conversation_config
 from voicedock.calls.live.consent import ConsentWindow
 from voicedock.calls.live.providers import SpeechProviders as SpeechProviders
 from voicedock.calls.live.providers import build_providers
+from voicedock.calls.live.redacted_audio import redacted_stretches
 from voicedock.calls.live.result import LiveCallResult as LiveCallResult
 from voicedock.calls.live.result import live_call_result
 from voicedock.calls.live.screening import VoicemailScreening
@@ -83,17 +84,9 @@ log = logging.getLogger("voicedock.calls")
 MEDIA_LOST = "media-lost"
 VAD_RATES = (8000, 16000)
 _HANGUP_WAIT_S = 2.0
+
+
 # The silence around a redacted message's audio in the recording, past its turn's edges.
-_REDACTED_AUDIO_MARGIN_S = 0.5
-
-
-def _redacted_stretches(transcript: list[TranscriptEntry]) -> list[tuple[float, float]]:
-    """When the messages a redaction plan changed were said (UNIX time), with a margin for
-    the edges of a turn's audio."""
-    margin = _REDACTED_AUDIO_MARGIN_S
-    return [(e.started_at - margin, e.ended_at + margin) for e in transcript if e.redacted]
-
-
 class LiveTransferUnsupported(PbxError, NotImplementedError):
     """A transfer asked of the live conversation, which cannot hand calls over yet."""
 
@@ -318,8 +311,14 @@ class LiveConversation(Closable):
             if self._delivery is not None:
                 await self._delivery.drain()
             await self._tasks.aclose()
-            if conversation is not None:
-                self._taps.silence_recording(_redacted_stretches(conversation.transcript))
+            if conversation is not None and self._taps.recording:
+                stretches = await redacted_stretches(
+                    conversation.transcript,
+                    self._providers.stt if self._providers is not None else None,
+                    self._config.redactor,
+                    timeout_s=self._config.stt_timeout_s,
+                )
+                self._taps.silence_recording(stretches)
             recording_duration = await self._taps.close_recording()
             assert self.end_reason is not None
             self.result = await live_call_result(

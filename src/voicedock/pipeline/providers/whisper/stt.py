@@ -31,6 +31,7 @@ from voicedock.pipeline.providers.base import (
     ProviderConfigError,
     ProviderResponseError,
     ProviderUnavailableError,
+    SpokenWord,
 )
 from voicedock.pipeline.providers.whisper.decoding import short_context_transcript
 from voicedock.pipeline.providers.whisper.model import Tokenizer, WhisperModel
@@ -144,6 +145,37 @@ class WhisperStt:
             return " ".join(s.text.strip() for s in segments).strip()
         except (RuntimeError, ValueError) as exc:
             raise ProviderResponseError(f"Whisper transcription failed: {exc}") from exc
+
+    async def word_times(self, pcm: bytes, sample_rate: int) -> list[SpokenWord]:
+        if not pcm:
+            return []
+        return await asyncio.to_thread(self.word_times_blocking, pcm, sample_rate)
+
+    def word_times_blocking(self, pcm: bytes, sample_rate: int) -> list[SpokenWord]:
+        """The words of ``pcm`` with their times, by Whisper's cross-attention alignment
+        (``word_timestamps``), in the calling thread."""
+        if not pcm:
+            return []
+        model = self._model()
+        audio = resample_signal(pcm16_to_float(pcm), sample_rate, WHISPER_RATE)
+        try:
+            segments, _info = model.transcribe(
+                audio,
+                language=self._language,
+                beam_size=self._config.beam_size,
+                condition_on_previous_text=False,
+                vad_filter=False,
+                prefix=None,
+                word_timestamps=True,
+            )
+            return [
+                SpokenWord(word.word, float(word.start), float(word.end))
+                for segment in segments
+                for word in segment.words or ()
+                if word.word.strip()
+            ]
+        except (RuntimeError, ValueError) as exc:
+            raise ProviderResponseError(f"Whisper word alignment failed: {exc}") from exc
 
     async def aclose(self) -> None:
         # The model is shared by the process; nothing per-instance to release.
