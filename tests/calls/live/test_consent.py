@@ -5,7 +5,9 @@ held recording written or discarded by the caller's answer."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -258,11 +260,9 @@ def test_a_good_plan_is_kept_and_typed() -> None:
     assert (typed.mode, typed.on_refusal) == ("opt_out_keypad", "end_call")
 
 
-async def delivered_by(
-    on_refusal: str, keys: str, said_after: str = "my account is 1234"
-) -> tuple[list[str], ConsentWindow]:
-    """What a call's transcript delivery delivered of a message said during the window and
-    one said after it, and the window."""
+@contextlib.asynccontextmanager
+async def transcript_delivery() -> AsyncIterator[tuple[TranscriptDelivery, list[str]]]:
+    """A call's transcript delivery and what it delivered, drained on leaving."""
     delivered: list[str] = []
 
     async def deliver(entry: TranscriptEntry) -> None:
@@ -272,14 +272,23 @@ async def delivered_by(
     await tasks.start()
     delivery = TranscriptDelivery(deliver, tasks)
     delivery.start()
-    window = ConsentWindow(
-        plan("opt_out_keypad", on_refusal), FIRST, None, end=lambda _: None, transcript=delivery
-    )
-    delivery.put(TranscriptEntry("assistant", DISCLOSURE, 0.0, 1.0))
-    await run_window(window, FakeDialogue(), keys=keys)
-    delivery.put(TranscriptEntry("user", said_after, 2.0, 3.0))
-    await delivery.drain()
-    await tasks.aclose()
+    try:
+        yield delivery, delivered
+    finally:
+        await delivery.drain()
+        await tasks.aclose()
+
+
+async def delivered_by(on_refusal: str, keys: str) -> tuple[list[str], ConsentWindow]:
+    """What a call's transcript delivery delivered of a message said during the window and
+    one said after it, and the window."""
+    async with transcript_delivery() as (delivery, delivered):
+        window = ConsentWindow(
+            plan("opt_out_keypad", on_refusal), FIRST, None, end=lambda _: None, transcript=delivery
+        )
+        delivery.put(TranscriptEntry("assistant", DISCLOSURE, 0.0, 1.0))
+        await run_window(window, FakeDialogue(), keys=keys)
+        delivery.put(TranscriptEntry("user", "my account is 1234", 2.0, 3.0))
     return delivered, window
 
 
@@ -305,26 +314,16 @@ async def test_a_refusal_without_recording_only_keeps_the_transcript() -> None:
 
 
 async def test_a_call_ended_before_the_answer_withholds_its_transcript() -> None:
-    delivered: list[str] = []
-
-    async def deliver(entry: TranscriptEntry) -> None:
-        delivered.append(entry.content)
-
-    tasks = Supervisor("test", logging.getLogger("test"))
-    await tasks.start()
-    delivery = TranscriptDelivery(deliver, tasks)
-    delivery.start()
-    window = ConsentWindow(
-        plan("opt_in_keypad", "no_recording_no_transcript"),
-        FIRST,
-        None,
-        end=lambda _: None,
-        transcript=delivery,
-    )
-    delivery.put(TranscriptEntry("user", "hello?", 0.0, 1.0))
-    window.close()
-    await delivery.drain()
-    await tasks.aclose()
+    async with transcript_delivery() as (delivery, delivered):
+        window = ConsentWindow(
+            plan("opt_in_keypad", "no_recording_no_transcript"),
+            FIRST,
+            None,
+            end=lambda _: None,
+            transcript=delivery,
+        )
+        delivery.put(TranscriptEntry("user", "hello?", 0.0, 1.0))
+        window.close()
     assert outcome(window) == "no_answer"
     assert delivered == []
     assert window.transcribed is False

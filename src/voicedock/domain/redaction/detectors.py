@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from typing import get_args
 
 import phonenumbers
 
+from voicedock.domain.assistant_config import RedactionCategory
 from voicedock.domain.redaction.addresses import postal_addresses
 from voicedock.domain.redaction.digit_runs import digit_windows
 from voicedock.domain.redaction.national_ids import national_ids
@@ -155,15 +157,7 @@ def dates_of_birth(text: str) -> Iterator[Span]:
 
 
 # The built-in categories and what finds each (the phone numbers' needs a region).
-CATEGORIES = (
-    "card_number",
-    "iban",
-    "email",
-    "phone_number",
-    "date_of_birth",
-    "national_id",
-    "postal_address",
-)
+CATEGORIES: tuple[str, ...] = get_args(RedactionCategory)  # in their priority order
 DETECTORS: dict[str, Callable[[str], Iterator[Span]]] = {
     "card_number": card_numbers,
     "iban": ibans,
