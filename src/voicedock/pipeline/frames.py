@@ -134,7 +134,9 @@ class ChatMessage:
 @dataclass(frozen=True, slots=True)
 class HeardAudio:
     """The caller's audio a message was transcribed from: 16-bit mono PCM, and when (UNIX
-    time) its first sample was heard."""
+    time) its first sample was heard, counted back from when the frame that ended the turn
+    came (the recording places the caller's frames by when they came too, so a stall of the
+    caller's stream earlier in the call does not shift it)."""
 
     pcm: bytes
     sample_rate: int

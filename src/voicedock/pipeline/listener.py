@@ -27,7 +27,9 @@ class UserUtterance(Frame):
     pcm: bytes
     sample_rate: int
     stopped: UserSpeechStopped
-    audio_started_ms: int = 0  # where ``pcm`` starts in the caller's audio (milliseconds)
+    # How long before the end of the audio fed so far (the frame that decided the turn) its
+    # first sample came, in milliseconds of audio: ``pcm`` placed on the wall clock.
+    started_before_ms: int = 0
 
 
 class Listener:
@@ -101,7 +103,5 @@ class Listener:
         self._utterance = None
         trailing_ms = max(0, stopped.decided_at_ms - stopped.ended_at_ms - _TAIL_KEEP_MS)
         cut = min(len(audio), trailing_ms * self._bytes_per_ms)
-        started_ms = self._utterance_start // self._bytes_per_ms
-        return UserUtterance(
-            bytes(audio[: len(audio) - cut]), self.sample_rate, stopped, started_ms
-        )
+        before_ms = (self._fed - self._utterance_start) // self._bytes_per_ms
+        return UserUtterance(bytes(audio[: len(audio) - cut]), self.sample_rate, stopped, before_ms)

@@ -214,7 +214,7 @@ class TurnEngine(DialogueBase):
             return
         for frame in self._listener.process(pcm, self.assistant_audible):
             if isinstance(frame, UserUtterance):
-                self._events.put_nowait(_Turn(frame, time.perf_counter()))
+                self._events.put_nowait(_Turn(frame, time.perf_counter(), self._wall()))
             else:
                 self._events.put_nowait(frame)
         self._hearing.listen()
@@ -301,7 +301,9 @@ class TurnEngine(DialogueBase):
         """The caller's spoken turn ended (with ``keys``: the keypad entry it ended)."""
         stopped = turn.utterance.stopped
         latency = TurnLatency(endpointing_ms=float(stopped.decided_at_ms - stopped.ended_at_ms))
-        self._respond_with_keys(self._hearing.turn(turn.utterance), latency, turn.decided, keys)
+        self._respond_with_keys(
+            self._hearing.turn(turn.utterance, turn.decided_wall), latency, turn.decided, keys
+        )
 
     # ── the keypad ───────────────────────────────────────────────────────────────────────
     def _press(self, digit: str) -> None:
@@ -451,6 +453,7 @@ class TurnEngine(DialogueBase):
 class _Turn(Frame):
     utterance: UserUtterance
     decided: float  # perf_counter at the endpointing decision
+    decided_wall: float  # and the wall clock then (where the turn's audio ends)
 
 
 @dataclass(slots=True, frozen=True)

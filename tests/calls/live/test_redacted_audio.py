@@ -27,6 +27,7 @@ SENTENCE = (
     "six four six seven. Thank you."
 )
 SAID = SENTENCE.split()
+KEPT = "My card number is [card_number]. Thank you."  # the message as stored
 WORDS = [SpokenWord(f" {word}", 0.5 * i, 0.5 * i + 0.3) for i, word in enumerate(SAID)]
 
 
@@ -58,20 +59,20 @@ class TextOnly:
 
 
 def message(*, audio: bool = True, redacted: bool = True) -> TranscriptEntry:
-    entry = TranscriptEntry("user", "My card number is [card_number]. Thank you.", HEARD, 1_008.0)
+    entry = TranscriptEntry("user", KEPT, HEARD, 1_008.0)
     entry.redacted = redacted
     entry.audio = HeardAudio(b"\x00\x00" * 8000, 8000, HEARD) if audio else None
     return entry
 
 
 def test_the_words_a_match_covers_give_its_times() -> None:
-    ((start, end),) = hidden_spans(WORDS, CARD, 12.0)
+    ((start, end),) = hidden_spans(WORDS, CARD, 12.0, KEPT)
     assert start == pytest.approx(0.5 * 4 - WORD_MARGIN_S)  # "four", the fifth word
     assert end == pytest.approx(0.5 * 20)  # up to "Thank", after "seven."
 
 
 def test_the_last_words_said_are_silenced_to_the_audios_end() -> None:
-    ((_, end),) = hidden_spans(WORDS[:20], CARD, 12.0)  # "... six four six seven."
+    ((_, end),) = hidden_spans(WORDS[:20], CARD, 12.0, KEPT)  # "... six four six seven."
     assert end == 12.0
 
 
@@ -82,11 +83,19 @@ def test_words_are_read_as_the_engine_joins_them() -> None:
     words = [SpokenWord(" My", 0.0, 0.1), SpokenWord(" card", 0.1, 0.4)]
     words += [SpokenWord(g if i else f" {g}", 1.0 + i, 1.9 + i) for i, g in enumerate(groups)]
     words.append(SpokenWord(" Thanks.", 5.5, 6.0))
-    assert hidden_spans(words, CARD, 6.0) == [(1.0 - WORD_MARGIN_S, 5.5)]
+    assert hidden_spans(words, CARD, 6.0, KEPT) == [(1.0 - WORD_MARGIN_S, 5.5)]
+
+
+def test_words_missing_a_detail_the_message_hides_give_no_span() -> None:
+    """The message hid two card numbers; the words heard again hold one: the whole message is
+    silenced rather than the one."""
+    kept = "My card number is [card_number], or [card_number]. Thank you."
+    assert hidden_spans(WORDS, CARD, 12.0, kept) == []
+    assert hidden_spans(WORDS, Redactor(["card_number", "email"]), 12.0, KEPT) != []
 
 
 def test_words_with_nothing_to_hide_give_no_span() -> None:
-    assert hidden_spans(WORDS[:4] + WORDS[-2:], CARD, 12.0) == []
+    assert hidden_spans(WORDS[:4] + WORDS[-2:], CARD, 12.0, KEPT) == []
 
 
 async def test_only_the_hidden_words_are_silenced() -> None:

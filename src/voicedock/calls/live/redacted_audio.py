@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Sequence
 
 from voicedock.domain.redaction import Redactor
@@ -43,14 +44,15 @@ async def redacted_stretches(
 ) -> list[Stretch]:
     """The stretches of the call to silence for the messages a redaction plan changed: the
     hidden words' where ``stt`` tells word times, else the whole message's. ``timeout_s``
-    bounds each message's alignment."""
+    bounds the alignment of all of them together (what is left then: whole messages)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
     stretches: list[Stretch] = []
     for entry in transcript:
         if not entry.redacted:
             continue
         words: list[Stretch] = []
         if entry.audio is not None and redactor is not None and isinstance(stt, WordTimedStt):
-            words = await _hidden_words(entry.audio, stt, redactor, timeout_s)
+            words = await _hidden_words(entry, entry.audio, stt, redactor, deadline)
         if words:
             stretches.extend(words)
         else:
@@ -62,11 +64,16 @@ async def redacted_stretches(
 
 
 async def _hidden_words(
-    audio: HeardAudio, stt: WordTimedStt, redactor: Redactor, timeout_s: float
+    entry: TranscriptEntry,
+    audio: HeardAudio,
+    stt: WordTimedStt,
+    redactor: Redactor,
+    deadline: float,
 ) -> list[Stretch]:
-    """The stretches of ``audio``'s words the redactor hides (empty: none found)."""
+    """The stretches of ``audio``'s words the redactor hides (empty: not all the message
+    hides was found in them)."""
     try:
-        async with asyncio.timeout(timeout_s):
+        async with asyncio.timeout_at(deadline):
             words = await stt.word_times(audio.pcm, audio.sample_rate)
     except (ProviderError, TimeoutError) as exc:
         log.warning(
@@ -76,24 +83,31 @@ async def _hidden_words(
     duration = len(audio.pcm) / (2 * audio.sample_rate)
     return [
         (audio.started_at + start, audio.started_at + end)
-        for start, end in hidden_spans(words, redactor, duration)
+        for start, end in hidden_spans(words, redactor, duration, entry.content)
     ]
 
 
 def hidden_spans(
-    words: Sequence[SpokenWord], redactor: Redactor, duration: float
+    words: Sequence[SpokenWord], redactor: Redactor, duration: float, kept: str
 ) -> list[tuple[float, float]]:
     """The times (seconds of an audio of ``duration``) to silence for the runs of ``words``
     the redactor's matches cover, the words read as one text (joined as written,
     ``SpokenWord``): from ``WORD_MARGIN_S`` before a match's first word to where the word
     after its last starts (at least ``WORD_MARGIN_S`` after its end; the last word said: the
-    audio's end)."""
+    audio's end). None unless the words hold at least as many matches of each name as the
+    message as it was ``kept`` has placeholders: the recognizer may hear the audio
+    differently the second time, and a hidden detail the words miss is silenced with the
+    whole message."""
     text, starts = "", []
     for word in words:
         starts.append(len(text))
         text += word.text
+    matches = redactor.find(text)
+    found = Counter(match.name for match in matches)
+    if any(found[name] < count for name, count in redactor.placeholders(kept).items()):
+        return []
     spans = []
-    for match in redactor.find(text):
+    for match in matches:
         covered = [
             index
             for index, (word, start) in enumerate(zip(words, starts, strict=True))
