@@ -319,6 +319,8 @@ class LiveConversation(Closable):
                     timeout_s=self._config.stt_timeout_s,
                 )
                 self._taps.silence_recording(stretches)
+            for entry in conversation.transcript if conversation is not None else []:
+                entry.audio = None  # a changed message's audio is kept for the recording only
             recording_duration = await self._taps.close_recording()
             assert self.end_reason is not None
             self.result = await live_call_result(
