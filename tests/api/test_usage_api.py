@@ -12,7 +12,7 @@ import pytest
 from api.conftest import Api
 from fakes.world import ACME, GLOBEX, SUPPORT_ID, org_id
 from voicedock.domain.ids import new_outbound_call_id
-from voicedock.domain.records import Call, CallStatus, Direction
+from voicedock.domain.records import Call, CallMessage, CallStatus, Direction
 
 pytestmark = pytest.mark.unit
 
@@ -99,6 +99,26 @@ async def test_csv_by_format_and_by_accept(api: Api) -> None:
     by_accept = await api.client.get("/usage", headers={**api.auth(), "Accept": "text/csv"})
     assert by_accept.content_type == "text/csv"
     assert await by_accept.text() == await by_format.text()
+
+
+@pytest.mark.parametrize("group_by", ["day", "assistant", "number", "campaign"])
+async def test_a_usage_export_holds_nothing_the_caller_said_or_their_number(
+    api: Api, group_by: str
+) -> None:
+    """What a redaction plan hides never reaches a usage export: it holds counts, seconds,
+    ids, end reasons and provider labels, none of a call's words or its caller's number."""
+    call = await _insert(api, ACME, 4.2, 30)
+    said = "my card is 4111 1111 1111 1111, mail jane.doe@example.com"
+    async with api.service.store.transaction() as tx:
+        await tx.add_message(CallMessage(call.id, "user", said))
+    for query in (f"group_by={group_by}", f"group_by={group_by}&format=csv"):
+        response = await api.client.get(f"/usage?{query}", headers=api.auth())
+        assert response.status == 200
+        exported = await response.text()
+        assert "4111" not in exported
+        assert "jane" not in exported
+        assert "201234567" not in exported  # the caller's number, however written
+        assert call.id not in exported
 
 
 @pytest.mark.parametrize(

@@ -177,3 +177,94 @@ def test_a_long_text_is_never_let_through_unread() -> None:
     redacted = EVERYTHING.redact(text)
     assert "4111" not in redacted
     assert redacted.endswith("[redacted]")
+
+
+@pytest.mark.parametrize(
+    ("said", "kept"),
+    [
+        ("my BSN is 111222333.", "my BSN is [national_id]."),  # NL, 11-proof
+        ("it is one one one two two two three three three ok", "it is [national_id] ok"),
+        ("Steuer-ID 36574261809", "Steuer-ID [national_id]"),  # DE
+        ("social 536-90-4399 thanks", "social [national_id] thanks"),  # US
+        ("rijksregister 85073003328", "rijksregister [national_id]"),  # BE
+        ("NIR 2 95 10 99 126 111 93", "NIR [national_id]"),  # FR
+        ("my NI number is JG 10 37 59 A.", "my NI number is [national_id]."),  # GB
+        ("DNI 54362315-K", "DNI [national_id]"),  # ES
+        ("NIE X2482300W", "NIE [national_id]"),
+        ("codice RCCMNL83S18D969H", "codice [national_id]"),  # IT
+    ],
+)
+def test_national_ids_written_or_spoken_are_redacted(said: str, kept: str) -> None:
+    assert Redactor(["national_id"]).redact(said) == kept
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "Steuer-ID 36574261808",  # check digit wrong
+        "DNI 54362315-A",  # check letter wrong
+        "NI number BG 10 37 59 A",  # a prefix never issued
+        "order 12 34",
+    ],
+)
+def test_national_ids_whose_checks_fail_stay(said: str) -> None:
+    assert Redactor(["national_id"]).redact(said) == said
+
+
+@pytest.mark.parametrize(
+    ("said", "kept"),
+    [
+        ("I live at 221B Baker Street, London NW1 6XE.", "I live at [postal_address]."),
+        (
+            "it is 1600 Pennsylvania Avenue NW, Washington, DC 20500 ok",
+            "it is [postal_address] ok",
+        ),
+        ("at two two one B Baker Street please", "at [postal_address] please"),
+        ("send it to 350 Fifth Avenue, Suite 200.", "send it to [postal_address]."),
+        ("Keizersgracht 123, 1015 CJ Amsterdam.", "[postal_address]."),
+        (
+            "at Keizersgracht one two three, one zero one five C J Amsterdam",
+            "at [postal_address]",
+        ),
+        ("Hauptstraße 5a, 10115 Berlin", "[postal_address]"),
+        ("wir wohnen Berliner Straße 12 seit", "wir wohnen [postal_address] seit"),
+        ("my postcode is SW1A 2AA thanks", "my postcode is [postal_address] thanks"),
+        ("postcode S W one A two A A", "postcode [postal_address]"),
+        ("the zip code is six two seven oh four", "the zip code is [postal_address]"),
+        ("Springfield, IL 62704", "Springfield, [postal_address]"),
+        ("P.O. Box 123 please", "[postal_address] please"),
+    ],
+)
+def test_postal_addresses_written_or_spoken_are_redacted(said: str, kept: str) -> None:
+    assert Redactor(["postal_address"]).redact(said) == kept
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "I need 2 things on my way",
+        "I walked 3 blocks down Main Street",
+        "in 2024 we moved house",
+        "see you on the 4th of July",
+    ],
+)
+def test_sentences_with_numbers_and_street_words_are_no_address(said: str) -> None:
+    assert Redactor(["postal_address"]).redact(said) == said
+
+
+def test_the_built_in_detectors_are_linear_on_long_adversarial_text() -> None:
+    """Each takes tens of milliseconds; a pattern quadratic in a word takes a minute."""
+    texts = [
+        "Aaaa " * 4_000,
+        "A-" * 10_000,  # a word of many parts is one word, not 10,000 starts
+        "A'" * 10_000,
+        "A1-" * 6_000,
+        "1 " * 10_000,
+        "A" * 20_000,
+        ("Bakerstraat " * 3 + "x ") * 1_000,
+        ("12 Baker Baker Baker " * 1_000),
+    ]
+    started = time.perf_counter()
+    for text in texts:
+        EVERYTHING.redact(text)
+    assert time.perf_counter() - started < 10.0

@@ -7,11 +7,15 @@ recorded (no recording URL, ``GET /calls/{id}/recording`` 404, no file under the
 directory), its record says ``refused``, and the key never reaches the model (the
 OpenAI-compatible stand-in, asked for a reply after it, received no ``Keypad:`` turn). The
 silent party presses nothing: the window passes, the record says ``accepted`` and the
-recording exists. Speech goes through ``SpeechFakes`` (no models).
+recording exists. With ``on_refusal`` ``no_recording_no_transcript`` the opting-out party's
+call goes on (the model, asked after it, has the first message in its context) and keeps
+neither a recording nor a transcript: no message stored, no ``transcript`` event in the SSE
+stream. Speech goes through ``SpeechFakes`` (no models).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,8 @@ import pytest
 from e2e.audio_helpers import SILENT_PARTY, wait_transcript
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import control, wait_recorded
+from e2e.test_events_e2e import sse_messages
+from e2e.test_redaction_e2e import read_stream
 from fakes.llm_standin import LlmStandIn
 from pbx.freeswitch.live_service import speech_fakes
 from voicedock_lab.server import LabAsterisk
@@ -35,7 +41,7 @@ FIRST = "Hello, this is the city library."
 REPLY = "How can I help?"
 
 
-def consent_assistant(llm: LlmStandIn) -> dict[str, Any]:
+def consent_assistant(llm: LlmStandIn, on_refusal: str = "no_recording") -> dict[str, Any]:
     return {
         "first_message": FIRST,
         "record": True,
@@ -44,7 +50,7 @@ def consent_assistant(llm: LlmStandIn) -> dict[str, Any]:
             "message": DISCLOSURE,
             "key": "9",
             "timeout_seconds": 5,
-            "on_refusal": "no_recording",
+            "on_refusal": on_refusal,
         },
         "llm_config": {
             "provider": "openai-compatible",
@@ -132,3 +138,48 @@ async def test_without_a_key_the_window_passes_and_the_call_is_recorded(
     assert resp.status == 200
     assert len(await resp.read()) > 44  # more than a WAV header
     assert len(recorded_files(tmp_path / "recordings")) == 1
+
+
+async def asked_after_the_first_message(live: LiveService, llm: LlmStandIn, call_id: str) -> None:
+    """Ask the model for a reply until it is asked with the first message in its context: the
+    call went on past the caller's answer (no transcript shows it)."""
+    await live.wait_status(call_id, ("in-progress",), within=30)
+    command = {"type": "inject-context", "content": "Greet them.", "trigger_response": True}
+    async with asyncio.timeout(45):
+        while True:
+            await asyncio.sleep(2.0)
+            await control(live, call_id, command)
+            request = await llm.wait_request(count=len(llm.requests) + 1, timeout=20)
+            said = [m.get("content") for m in request.messages if m["role"] == "assistant"]
+            if FIRST in said:
+                return
+
+
+async def test_a_refusal_without_transcript_keeps_neither_recording_nor_transcript(
+    live: LiveService, llm: LlmStandIn, tmp_path: Path
+) -> None:
+    assistant = consent_assistant(llm, "no_recording_no_transcript")
+    status, reply = await live.post(
+        "/calls/outbound", {"destination": OPTS_OUT_PARTY, "assistant": assistant}
+    )
+    assert status == 200, reply
+    call_id = str(reply["call_id"])
+    stream = asyncio.create_task(read_stream(live, call_id))
+    try:
+        await asked_after_the_first_message(live, llm, call_id)
+        await control(live, call_id, {"type": "end-call"})
+        ended = await wait_recorded(live, call_id, within=30)
+        streamed = await stream
+    finally:
+        stream.cancel()
+    assert ended["status"] == "ended"
+    assert ended["consent"]["mode"] == "opt_out_keypad"
+    assert ended["consent"]["outcome"] == "refused"
+    assert ended["messages"] == []  # neither the disclosure, the first message nor a reply
+    assert ended["recording_url"] is None
+    resp = await live.client.get(f"/calls/{call_id}/recording", headers=live.auth())
+    assert resp.status == 404
+    assert recorded_files(tmp_path / "recordings") == []
+    events, _ = sse_messages(streamed)
+    assert [e for e in events if e.get("event") == "status"], streamed  # the stream ran
+    assert [e for e in events if e.get("event") == "transcript"] == [], streamed

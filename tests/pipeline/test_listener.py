@@ -32,6 +32,18 @@ def test_utterance_has_pre_roll_and_trimmed_tail() -> None:
     assert utterance.pcm.endswith(b"\x00\x00" * 100)
 
 
+def test_an_utterance_says_how_long_before_its_decision_its_audio_started() -> None:
+    listener = Listener(8000, endpointing=EP, pre_roll_ms=200)
+    events = feed(listener, silence(1000) + voiced(600) + silence(600))
+    events += feed(listener, silence(2000) + voiced(400) + silence(600))
+    first, second = [e for e in events if isinstance(e, UserUtterance)]
+    for utterance in (first, second):
+        # Its audio starts with its pre-roll (at most 200 ms before its speech); the frame
+        # that ended it came at its decision.
+        speech_to_decision = utterance.stopped.decided_at_ms - utterance.stopped.started_at_ms
+        assert speech_to_decision <= utterance.started_before_ms <= speech_to_decision + 220
+
+
 def test_blip_is_dropped_and_next_turn_is_clean() -> None:
     listener = Listener(8000, endpointing=EP, pre_roll_ms=0)
     assert feed(listener, voiced(40) + silence(500)) == []

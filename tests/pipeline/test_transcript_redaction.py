@@ -10,7 +10,7 @@ from voicedock.domain.redaction import Redactor
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.history import ModelHistory
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
-from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
+from voicedock.pipeline.frames import ChatMessage, HeardAudio, TranscriptEntry
 
 pytestmark = pytest.mark.unit
 
@@ -40,3 +40,11 @@ def test_the_model_sees_the_callers_words_as_the_plan_says(redacted: bool, seen:
     history.add(ChatMessage("user", SAID))
     history.add(ChatMessage("assistant", "Noted."))
     assert [m.content for m in history.context()[1:]] == [seen, "Noted."]
+
+
+def test_only_a_redacted_message_keeps_its_audio() -> None:
+    keeper = TranscriptKeeper(None, redact=config(True).redact)
+    audio = HeardAudio(b"\x00\x01" * 800, 8000, 1.0)
+    keeper.add(TranscriptEntry("user", SAID, 1.0, 2.0, audio=audio))
+    keeper.add(TranscriptEntry("user", "nothing to hide", 3.0, 4.0, audio=audio))
+    assert [e.audio for e in keeper.entries] == [audio, None]

@@ -63,7 +63,7 @@ MODEL_SEES = ("redacted", "clear")
 # Consent and disclosure (``consent_plan``): a message said before the first message and, by
 # key, the caller's answer about the recording (docs/privacy.md).
 CONSENT_MODES = ("announce", "opt_out_keypad", "opt_in_keypad")
-CONSENT_REFUSALS = ("no_recording", "end_call")
+CONSENT_REFUSALS = ("no_recording", "no_recording_no_transcript", "end_call")
 CONSENT_KEYS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#")
 CONSENT_TIMEOUT = (1.0, 30.0)
 CONSENT_MESSAGE_MAX = 500
@@ -315,7 +315,7 @@ class Keypad(Plan, kw_only=True):
 
 ConsentMode = Literal["announce", "opt_out_keypad", "opt_in_keypad"]
 assert get_args(ConsentMode) == CONSENT_MODES
-ConsentRefusal = Literal["no_recording", "end_call"]
+ConsentRefusal = Literal["no_recording", "no_recording_no_transcript", "end_call"]
 assert get_args(ConsentRefusal) == CONSENT_REFUSALS
 ConsentKey = Literal["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#"]
 assert get_args(ConsentKey) == CONSENT_KEYS
@@ -369,8 +369,9 @@ class ConsentPlan(Plan, kw_only=True):
         Annotated[
             ConsentRefusal,
             Meta(
-                description="no_recording: the call goes on unrecorded; end_call: it ends "
-                '"consent-refused" (unrecorded).',
+                description="no_recording: the call goes on unrecorded; "
+                "no_recording_no_transcript: the call goes on, neither recorded nor its "
+                'transcript kept or sent; end_call: it ends "consent-refused" (unrecorded).',
                 extra_json_schema={"default": CONSENT_DEFAULT_REFUSAL},
             ),
         ]
@@ -387,7 +388,15 @@ class AssistantRequest(Plan, kw_only=True):
     timeout_seconds: Annotated[int, Meta(ge=1, le=20)] | UnsetType | None = UNSET
 
 
-RedactionCategory = Literal["card_number", "iban", "email", "phone_number", "date_of_birth"]
+RedactionCategory = Literal[
+    "card_number",
+    "iban",
+    "email",
+    "phone_number",
+    "date_of_birth",
+    "national_id",
+    "postal_address",
+]
 ModelSees = Literal["redacted", "clear"]
 assert get_args(ModelSees) == MODEL_SEES
 
@@ -420,10 +429,12 @@ class RedactionPlan(Plan, kw_only=True):
         Annotated[
             list[RedactionCategory],
             Meta(
-                max_length=5,
+                max_length=len(get_args(RedactionCategory)),
                 description="card_number (13-19 digits, Luhn-checked), iban (its country's "
                 "length and check digits), email, phone_number (libphonenumber), "
-                "date_of_birth (a whole date, written or spoken).",
+                "date_of_birth (a whole date, written or spoken), national_id (NL, US, DE, "
+                "BE, FR, GB, ES and IT identifiers, their checks held), postal_address (a "
+                "street and its number, postcodes).",
             ),
         ]
         | UnsetType

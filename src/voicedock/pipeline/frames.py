@@ -131,6 +131,18 @@ class ChatMessage:
         return bool(self.content) or bool(self.tool_calls) or self.role == "tool"
 
 
+@dataclass(frozen=True, slots=True)
+class HeardAudio:
+    """The caller's audio a message was transcribed from: 16-bit mono PCM, and when (UNIX
+    time) its first sample was heard, counted back from when the frame that ended the turn
+    came (the recording places the caller's frames by when they came too, so a stall of the
+    caller's stream earlier in the call does not shift it)."""
+
+    pcm: bytes
+    sample_rate: int
+    started_at: float
+
+
 @dataclass(slots=True)
 class TranscriptEntry:
     """One spoken message of the call, as stored and returned by the API.
@@ -150,6 +162,9 @@ class TranscriptEntry:
     # The redaction plan replaced some of what was said (its audio is silenced in the
     # recording; never sent with the message).
     redacted: bool = False
+    # A redacted caller message's audio, kept until the call's end to find when the words it
+    # hides were said (``calls/live/redacted_audio.py``); dropped from any other message.
+    audio: HeardAudio | None = None
 
 
 @dataclass(slots=True)

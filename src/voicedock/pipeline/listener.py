@@ -27,6 +27,9 @@ class UserUtterance(Frame):
     pcm: bytes
     sample_rate: int
     stopped: UserSpeechStopped
+    # How long before the end of the audio fed so far (the frame that decided the turn) its
+    # first sample came, in milliseconds of audio: ``pcm`` placed on the wall clock.
+    started_before_ms: int = 0
 
 
 class Listener:
@@ -53,6 +56,8 @@ class Listener:
         self._bytes_per_ms = sample_rate * 2 // 1000
         self._pre_roll: deque[bytes] = deque(maxlen=max(1, pre_roll_ms // vad_cfg.frame_ms))
         self._utterance: bytearray | None = None
+        self._utterance_start = 0  # bytes of audio fed before the utterance's first byte
+        self._fed = 0  # bytes of audio fed so far
 
     def process(self, pcm: bytes, assistant_audible: bool = False) -> list[Frame]:
         """Feed caller audio of any length; returns the decisions it caused, in order."""
@@ -66,9 +71,11 @@ class Listener:
             out.extend(endpointer.process(is_speech, assistant_audible))
         if self._utterance is None and endpointer.user_maybe_speaking:
             self._utterance = bytearray().join(self._pre_roll)
+            self._utterance_start = self._fed - len(self._utterance)
         if self._utterance is not None:
             self._utterance += pcm
         self._pre_roll.append(pcm)
+        self._fed += len(pcm)
         for i, frame in enumerate(out):
             if isinstance(frame, UserSpeechStopped):
                 out[i] = self._finish(frame)
@@ -96,4 +103,5 @@ class Listener:
         self._utterance = None
         trailing_ms = max(0, stopped.decided_at_ms - stopped.ended_at_ms - _TAIL_KEEP_MS)
         cut = min(len(audio), trailing_ms * self._bytes_per_ms)
-        return UserUtterance(bytes(audio[: len(audio) - cut]), self.sample_rate, stopped)
+        before_ms = (self._fed - self._utterance_start) // self._bytes_per_ms
+        return UserUtterance(bytes(audio[: len(audio) - cut]), self.sample_rate, stopped, before_ms)

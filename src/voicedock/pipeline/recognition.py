@@ -28,7 +28,7 @@ import math
 from functools import partial
 from typing import TYPE_CHECKING
 
-from voicedock.pipeline.providers.base import LocalStt, Stt
+from voicedock.pipeline.providers.base import LocalStt, LocalWordTimedStt, SpokenWord, Stt
 from voicedock.pipeline.worker_pool import Job, Priority, WorkerPool
 
 if TYPE_CHECKING:
@@ -100,6 +100,15 @@ class PooledStt:
         """A transcription nobody waits for yet (``AHEAD``): an interim, a speculative final."""
         work = partial(self.inner.transcribe_blocking, pcm, sample_rate, prefix)
         return self._node.pool.submit(work, Priority.AHEAD)
+
+    async def word_times(self, pcm: bytes, sample_rate: int) -> list[SpokenWord]:
+        """The words of ``pcm`` with their times, when the engine tells them (empty: it does
+        not); queued behind the transcriptions callers wait for (``AHEAD``)."""
+        inner = self.inner
+        if not pcm or not isinstance(inner, LocalWordTimedStt):
+            return []
+        work = partial(inner.word_times_blocking, pcm, sample_rate)
+        return await self._node.pool.run(work, Priority.AHEAD)
 
     async def aclose(self) -> None:
         await self.inner.aclose()

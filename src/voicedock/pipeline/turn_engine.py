@@ -223,7 +223,7 @@ class TurnEngine(DialogueBase):
             return
         for frame in self._listener.process(pcm, self.assistant_audible):
             if isinstance(frame, UserUtterance):
-                self._events.put_nowait(_Turn(frame, time.perf_counter()))
+                self._events.put_nowait(_Turn(frame, time.perf_counter(), self._wall()))
             else:
                 self._events.put_nowait(frame)
         self._hearing.listen()
@@ -312,7 +312,9 @@ class TurnEngine(DialogueBase):
         """The caller's spoken turn ended (with ``keys``: the keypad entry it ended)."""
         stopped = turn.utterance.stopped
         latency = TurnLatency(endpointing_ms=float(stopped.decided_at_ms - stopped.ended_at_ms))
-        self._respond_with_keys(self._hearing.turn(turn.utterance), latency, turn.decided, keys)
+        self._respond_with_keys(
+            self._hearing.turn(turn.utterance, turn.decided_wall), latency, turn.decided, keys
+        )
 
     # ── the keypad ───────────────────────────────────────────────────────────────────────
     def _press(self, digit: str) -> None:
@@ -384,13 +386,15 @@ class TurnEngine(DialogueBase):
             if latency is not None:
                 latency.stt_final_ms = ms_since(t0)
                 latency.stt_provider = self._serving.label("stt")
+            heard_audio = self._hearing.heard()
             started = self._hearing.used()
             if not text and then is None and not keyed:
                 self._transcript.report()  # the turn closed without words: it holds nothing
                 return
             if text:
                 ended = self._hearing.at(user.ended_at_ms)
-                self._transcript.add(TranscriptEntry("user", text, started, ended))
+                entry = TranscriptEntry("user", text, started, ended, audio=heard_audio)
+                self._transcript.add(entry)
                 self._history.add(ChatMessage("user", text))
         if then is not None:
             self._add_keypad(then)
@@ -460,6 +464,7 @@ class TurnEngine(DialogueBase):
 class _Turn(Frame):
     utterance: UserUtterance
     decided: float  # perf_counter at the endpointing decision
+    decided_wall: float  # and the wall clock then (where the turn's audio ends)
 
 
 @dataclass(slots=True, frozen=True)

@@ -5,11 +5,15 @@ held recording written or discarded by the caller's answer."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from voicedock.aio import Supervisor
 from voicedock.calls.assistants.config import check_config
 from voicedock.calls.live.consent import (
     CONSENT_REFUSED,
@@ -17,9 +21,11 @@ from voicedock.calls.live.consent import (
     ConsentWindow,
     decide,
 )
+from voicedock.calls.live.transcript_delivery import TranscriptDelivery
 from voicedock.domain.assistant_config import ConsentMode, ConsentPlan, config_of
 from voicedock.errors import BadRequest
 from voicedock.media.recording import CallRecorder
+from voicedock.pipeline.frames import TranscriptEntry
 
 pytestmark = pytest.mark.unit
 
@@ -37,6 +43,24 @@ FIRST = "Hello, how can I help?"
         ("opt_out_keypad", True, "end_call", ConsentOutcome("refused", False, True)),
         ("opt_in_keypad", True, "end_call", ConsentOutcome("accepted", True, False)),
         ("opt_in_keypad", False, "end_call", ConsentOutcome("no_answer", False, False)),
+        (
+            "opt_out_keypad",
+            True,
+            "no_recording_no_transcript",
+            ConsentOutcome("refused", False, False, transcribed=False),
+        ),
+        (
+            "opt_out_keypad",
+            False,
+            "no_recording_no_transcript",
+            ConsentOutcome("accepted", True, False),
+        ),
+        (
+            "opt_in_keypad",
+            False,
+            "no_recording_no_transcript",
+            ConsentOutcome("no_answer", False, False, transcribed=False),
+        ),
     ],
 )
 def test_each_mode_decides_by_the_key(
@@ -234,3 +258,72 @@ def test_a_good_plan_is_kept_and_typed() -> None:
     typed = config_of(checked).consent_plan
     assert isinstance(typed, ConsentPlan)
     assert (typed.mode, typed.on_refusal) == ("opt_out_keypad", "end_call")
+
+
+@contextlib.asynccontextmanager
+async def transcript_delivery() -> AsyncIterator[tuple[TranscriptDelivery, list[str]]]:
+    """A call's transcript delivery and what it delivered, drained on leaving."""
+    delivered: list[str] = []
+
+    async def deliver(entry: TranscriptEntry) -> None:
+        delivered.append(entry.content)
+
+    tasks = Supervisor("test", logging.getLogger("test"))
+    await tasks.start()
+    delivery = TranscriptDelivery(deliver, tasks)
+    delivery.start()
+    try:
+        yield delivery, delivered
+    finally:
+        await delivery.drain()
+        await tasks.aclose()
+
+
+async def delivered_by(on_refusal: str, keys: str) -> tuple[list[str], ConsentWindow]:
+    """What a call's transcript delivery delivered of a message said during the window and
+    one said after it, and the window."""
+    async with transcript_delivery() as (delivery, delivered):
+        window = ConsentWindow(
+            plan("opt_out_keypad", on_refusal), FIRST, None, end=lambda _: None, transcript=delivery
+        )
+        delivery.put(TranscriptEntry("assistant", DISCLOSURE, 0.0, 1.0))
+        await run_window(window, FakeDialogue(), keys=keys)
+        delivery.put(TranscriptEntry("user", "my account is 1234", 2.0, 3.0))
+    return delivered, window
+
+
+async def test_a_refusal_without_transcript_delivers_no_message_of_the_call() -> None:
+    delivered, window = await delivered_by("no_recording_no_transcript", keys="9")
+    assert outcome(window) == "refused"
+    assert delivered == []  # neither the one held during the window nor the later one
+    assert window.transcribed is False
+
+
+async def test_an_acceptance_delivers_the_held_messages_in_order() -> None:
+    delivered, window = await delivered_by("no_recording_no_transcript", keys="")
+    assert outcome(window) == "accepted"
+    assert delivered == [DISCLOSURE, "my account is 1234"]
+    assert window.transcribed is True
+
+
+async def test_a_refusal_without_recording_only_keeps_the_transcript() -> None:
+    delivered, window = await delivered_by("no_recording", keys="9")
+    assert outcome(window) == "refused"
+    assert delivered == [DISCLOSURE, "my account is 1234"]
+    assert window.transcribed is True
+
+
+async def test_a_call_ended_before_the_answer_withholds_its_transcript() -> None:
+    async with transcript_delivery() as (delivery, delivered):
+        window = ConsentWindow(
+            plan("opt_in_keypad", "no_recording_no_transcript"),
+            FIRST,
+            None,
+            end=lambda _: None,
+            transcript=delivery,
+        )
+        delivery.put(TranscriptEntry("user", "hello?", 0.0, 1.0))
+        window.close()
+    assert outcome(window) == "no_answer"
+    assert delivered == []
+    assert window.transcribed is False

@@ -355,8 +355,8 @@ def _check_pattern(value: object, index: int) -> JsonObject:
 def _check_consent_plan(value: object) -> JsonObject:
     """``{"mode": "announce" | "opt_out_keypad" | "opt_in_keypad", "message": text,
     "key": "0"-"9" | "*" | "#", "timeout_seconds": 1-30, "on_refusal": "no_recording" |
-    "end_call"}``: mode and message required, the rest optional (``calls/live/consent.py``
-    has the defaults)."""
+    "no_recording_no_transcript" | "end_call"}``: mode and message required, the rest
+    optional (``calls/live/consent.py`` has the defaults)."""
     obj = fields.require_object(value, CONSENT_PLAN)
     fields.reject_unknown(obj, CONSENT_PLAN_FIELDS, CONSENT_PLAN)
     out: JsonObject = {}

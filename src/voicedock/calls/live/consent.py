@@ -9,8 +9,12 @@ passing without it accepts; ``opt_in_keypad``, only the key accepts (no key: ``n
 not recorded). A call that ends before the answer is decided by what is known: a key pressed
 counts, else ``no_answer`` (not recorded). Accepted, the held recording is written, from the
 call's start; otherwise it is discarded, and on a refusal with ``on_refusal`` ``end_call``
-the call ends ``consent-refused`` without its first message. The caller's keys until the
-answer are the window's (``takes``): none reaches the dialogue, hence the model.
+the call ends ``consent-refused`` without its first message. With ``on_refusal``
+``no_recording_no_transcript`` the call's transcript is held too (``TranscriptDelivery.hold``:
+no message stored or sent) and, on a refusal or no opt-in, withheld for the whole call: the
+call goes on, and nothing of what is said is kept (``transcribed`` is False; its result has no
+transcript, hence no analysis of one). The caller's keys until the answer are the window's
+(``takes``): none reaches the dialogue, hence the model.
 
 The outcome, ``{"mode", "outcome", "at"}``, goes into the call's result (``outcome``), stored
 on the call and in its end-of-call report.
@@ -25,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from voicedock.calls.live.transcript_delivery import TranscriptDelivery
 from voicedock.domain.assistant_config import (
     CONSENT_DEFAULT_KEY,
     CONSENT_DEFAULT_REFUSAL,
@@ -45,6 +50,7 @@ ANNOUNCE = "announce"
 OPT_OUT = "opt_out_keypad"
 OPT_IN = "opt_in_keypad"
 END_CALL = "end_call"
+NO_TRANSCRIPT = "no_recording_no_transcript"
 # The outcomes stored on the call.
 ANNOUNCED = "announced"
 ACCEPTED = "accepted"
@@ -62,6 +68,7 @@ class ConsentOutcome:
     outcome: str
     recorded: bool
     ends_call: bool
+    transcribed: bool = True
 
 
 def decide(mode: ConsentMode, pressed: bool, on_refusal: str) -> ConsentOutcome:
@@ -72,10 +79,17 @@ def decide(mode: ConsentMode, pressed: bool, on_refusal: str) -> ConsentOutcome:
     if mode == OPT_OUT:
         if not pressed:
             return ConsentOutcome(ACCEPTED, recorded=True, ends_call=False)
-        return ConsentOutcome(REFUSED, recorded=False, ends_call=on_refusal == END_CALL)
+        return _not_given(REFUSED, on_refusal, ends_call=on_refusal == END_CALL)
     if pressed:  # opt in
         return ConsentOutcome(ACCEPTED, recorded=True, ends_call=False)
-    return ConsentOutcome(NO_ANSWER, recorded=False, ends_call=False)
+    return _not_given(NO_ANSWER, on_refusal)
+
+
+def _not_given(outcome: str, on_refusal: str, *, ends_call: bool = False) -> ConsentOutcome:
+    """Refused, or not given: never recorded, and not transcribed if the plan says so."""
+    return ConsentOutcome(
+        outcome, recorded=False, ends_call=ends_call, transcribed=on_refusal != NO_TRANSCRIPT
+    )
 
 
 class ConsentWindow:
@@ -88,11 +102,13 @@ class ConsentWindow:
         recorder: CallRecorder | None,
         *,
         end: Callable[[str], None],
+        transcript: TranscriptDelivery | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """``first_message`` is said once the answer is known (unless the call ends);
-        ``recorder`` is held until then when the plan asks for a key; ``end`` ends the
-        call."""
+        ``recorder`` is held until then when the plan asks for a key, and ``transcript``
+        (the call's messages as they are said) too when a refusal keeps no transcript;
+        ``end`` ends the call."""
         self._plan = plan
         self._key: str = given(plan.key, CONSENT_DEFAULT_KEY)
         self._timeout_s = float(given(plan.timeout_seconds, CONSENT_DEFAULT_TIMEOUT_S))
@@ -104,7 +120,12 @@ class ConsentWindow:
         self._asks = plan.mode != ANNOUNCE
         if self._asks and recorder is not None:
             recorder.hold()
+        self._transcript = None
+        if self._asks and self._on_refusal == NO_TRANSCRIPT and transcript is not None:
+            self._transcript = transcript
+            transcript.hold()
         self.outcome: JsonObject | None = None  # {"mode", "outcome", "at"} once decided
+        self.transcribed = True  # False: the caller's refusal keeps no transcript
 
     def takes(self, digit: str) -> bool:
         """A key the caller pressed: True when it is the window's (until the answer is
@@ -123,7 +144,7 @@ class ConsentWindow:
             if self._pressed.is_set():
                 self._decided(decide(self._plan.mode, True, self._on_refusal))
             else:  # the opt-out window did not pass either
-                self._decided(ConsentOutcome(NO_ANSWER, recorded=False, ends_call=False))
+                self._decided(_not_given(NO_ANSWER, self._on_refusal))
 
     async def run(self, dialogue: Dialogue) -> None:
         """Say the message to its end, await the answer, act on it, then the first message."""
@@ -131,6 +152,8 @@ class ConsentWindow:
         if self._asks and not self._pressed.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._pressed.wait(), self._timeout_s)
+        if self.outcome is not None:  # the call ended meanwhile (``close``)
+            return
         decided = decide(self._plan.mode, self._pressed.is_set(), self._on_refusal)
         self._decided(decided)
         if decided.ends_call:
@@ -151,6 +174,12 @@ class ConsentWindow:
                 self._recorder.release()
             else:
                 self._recorder.discard()
+        self.transcribed = decided.transcribed
+        if self._transcript is not None:
+            if decided.transcribed:
+                self._transcript.release()
+            else:
+                self._transcript.withhold()
 
 
 async def _said_to_its_end(dialogue: Dialogue, text: str) -> None:

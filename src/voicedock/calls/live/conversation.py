@@ -44,6 +44,7 @@ from voicedock.calls.live.config import analysis_plan, conversation_config
 from voicedock.calls.live.consent import ConsentWindow
 from voicedock.calls.live.providers import SpeechProviders as SpeechProviders
 from voicedock.calls.live.providers import build_providers
+from voicedock.calls.live.redacted_audio import redacted_stretches
 from voicedock.calls.live.result import LiveCallResult as LiveCallResult
 from voicedock.calls.live.result import live_call_result
 from voicedock.calls.live.screening import VoicemailScreening
@@ -84,17 +85,9 @@ log = logging.getLogger("voicedock.calls")
 MEDIA_LOST = "media-lost"
 VAD_RATES = (8000, 16000)
 _HANGUP_WAIT_S = 2.0
+
+
 # The silence around a redacted message's audio in the recording, past its turn's edges.
-_REDACTED_AUDIO_MARGIN_S = 0.5
-
-
-def _redacted_stretches(transcript: list[TranscriptEntry]) -> list[tuple[float, float]]:
-    """When the messages a redaction plan changed were said (UNIX time), with a margin for
-    the edges of a turn's audio."""
-    margin = _REDACTED_AUDIO_MARGIN_S
-    return [(e.started_at - margin, e.ended_at + margin) for e in transcript if e.redacted]
-
-
 class LiveTransferUnsupported(PbxError, NotImplementedError):
     """A transfer asked of the live conversation, which cannot hand calls over yet."""
 
@@ -148,12 +141,17 @@ class LiveConversation(Closable):
         self._secure_keypad = secure_keypad
         self._taps = CallTaps(media, recorder, secure_keypad)
         self.listen_tap = self._taps.listen  # the call's live listeners (``calls/listening.py``)
+        self._delivery = None
+        if on_transcript is not None:
+            self._delivery = TranscriptDelivery(on_transcript, self._tasks)
         self._consent = None
         consent_plan = set_or(assistant_config.consent_plan, None)
         if consent_plan is not None and not self._config.hang_up_after_first_message:
             # The disclosure first; the first message waits for the caller's answer.
             first = self._config.first_message
-            self._consent = ConsentWindow(consent_plan, first, recorder, end=self._end)
+            self._consent = ConsentWindow(
+                consent_plan, first, recorder, end=self._end, transcript=self._delivery
+            )
             self._config = dataclasses.replace(self._config, first_message=None)
         self._screening = None
         if voicemail is not None:  # the first message waits for the detection's verdict
@@ -174,9 +172,6 @@ class LiveConversation(Closable):
             consent=self._consent,
             secure=secure_keypad,
         )
-        self._delivery = None
-        if on_transcript is not None:
-            self._delivery = TranscriptDelivery(on_transcript, self._tasks)
         self._ended = asyncio.Event()
         self._closed = False
         self._hung_up = False  # _hang_up ran (once is enough)
@@ -316,13 +311,22 @@ class LiveConversation(Closable):
                 await conversation.aclose(on_quiet=self._hang_up)
             await self._hang_up()  # no-op if done above
             self.listen_tap.end("call-ended")
+            if self._consent is not None:
+                # An answer still awaited: decided before the held transcript and recording.
+                self._consent.close()
             if self._delivery is not None:
                 await self._delivery.drain()
             await self._tasks.aclose()
-            if conversation is not None:
-                self._taps.silence_recording(_redacted_stretches(conversation.transcript))
-            if self._consent is not None:
-                self._consent.close()  # an answer still awaited: decided before the recording
+            if conversation is not None and self._taps.recording:
+                stretches = await redacted_stretches(
+                    conversation.transcript,
+                    self._providers.stt if self._providers is not None else None,
+                    self._config.redactor,
+                    timeout_s=self._config.stt_timeout_s,
+                )
+                self._taps.silence_recording(stretches)
+            for entry in conversation.transcript if conversation is not None else []:
+                entry.audio = None  # a changed message's audio is kept for the recording only
             recording_duration = await self._taps.close_recording()
             assert self.end_reason is not None
             self.result = await live_call_result(
@@ -335,6 +339,7 @@ class LiveConversation(Closable):
                 answering_machine=self._screening.verdict if self._screening is not None else None,
                 redact=self._config.redact if self._config.redactor is not None else None,
                 consent=self._consent.outcome if self._consent is not None else None,
+                transcribed=self._consent is None or self._consent.transcribed,
             )
             if self._owns_providers and self._providers is not None:
                 await self._providers.aclose()

@@ -63,12 +63,16 @@ async def live_call_result(
     answering_machine: JsonObject | None,
     redact: Callable[[str], str] | None = None,
     consent: JsonObject | None = None,
+    transcribed: bool = True,
 ) -> LiveCallResult:
     """The result of a call that ended for ``end_reason`` (``dialogue`` None: it never
     started), analysed by ``llm`` after ``plan``; ``check`` checks the structured data;
     ``redact``: the analysis's texts as the call keeps them (its input, the transcript, is
-    redacted already)."""
-    transcript = list(dialogue.transcript) if dialogue is not None else []
+    redacted already). Not ``transcribed`` (the caller refused it): no transcript, and no
+    model reads one to analyse it."""
+    transcript = list(dialogue.transcript) if dialogue is not None and transcribed else []
+    if not transcribed:
+        llm = None
     latencies = list(dialogue.latencies) if dialogue is not None else []
     # The model's answer is waited for at most _ANALYSIS_TIMEOUT_S; its structured data's
     # check is bounded by the node's schema workers (their wait and deadline).

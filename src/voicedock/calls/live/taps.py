@@ -54,6 +54,11 @@ class CallTaps:
         if self._recorder is not None:
             self._recorder.stop()
 
+    @property
+    def recording(self) -> bool:
+        """The call's audio is recorded (not discarded by the caller's answer)."""
+        return self._recorder is not None and not self._recorder.discarded
+
     def silence_recording(self, stretches: list[tuple[float, float]]) -> None:
         """Each ``(start, end)`` (UNIX time) of the call silent in its recording."""
         if self._recorder is None:

@@ -4,6 +4,11 @@ The dialogue hands each message over (``put``, synchronous and cheap); one task 
 (``start``) awaits ``deliver`` with each in turn. A message that could not be delivered is
 logged and the next one goes on: the call's record at the end holds the whole transcript.
 ``drain`` returns once every message handed over was delivered (before the call's result).
+
+Held (``hold()``), the messages handed over wait in memory, delivered to nobody, until
+``release()`` (then in order, and the later ones as they come) or ``withhold()`` (then none,
+nor any later one): a caller asked about keeping the call's transcript has not answered yet
+(``consent.py``).
 """
 
 from __future__ import annotations
@@ -25,12 +30,34 @@ class TranscriptDelivery:
         self._deliver, self._tasks = deliver, tasks
         self._queue: asyncio.Queue[TranscriptEntry | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self._held: list[TranscriptEntry] | None = None  # held: what waits for the answer
+        self._withheld = False
 
     def start(self) -> None:
         self._writer = self._tasks.spawn(self._write())
 
     def put(self, entry: TranscriptEntry) -> None:
+        if self._withheld:
+            return
+        if self._held is not None:
+            self._held.append(entry)
+            return
         self._queue.put_nowait(entry)
+
+    def hold(self) -> None:
+        """Keep what is handed over from now on until ``release`` or ``withhold``."""
+        if not self._withheld and self._held is None:
+            self._held = []
+
+    def release(self) -> None:
+        """Deliver what was held, and from now on what is handed over."""
+        held, self._held = self._held or [], None
+        for entry in held:
+            self._queue.put_nowait(entry)
+
+    def withhold(self) -> None:
+        """Drop what was held, and from now on everything handed over."""
+        self._held, self._withheld = None, True
 
     async def drain(self) -> None:
         if self._writer is not None:

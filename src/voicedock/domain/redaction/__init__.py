@@ -11,6 +11,8 @@ match stands for; matches that overlap become one placeholder (the first's categ
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +28,7 @@ DEFAULT_REGION = "US"
 # rest of the text is replaced whole, never let through unread).
 TEXT_MAX = 20_000
 _TRUNCATED = "[redacted]"
+_PLACEHOLDER = re.compile(r"\[([a-z][a-z0-9_]{0,39})\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class Redactor:
         for name, pattern in patterns:
             finders.append((name, TenantRegex(pattern).spans))
         self._finders = tuple(finders)
+        self._names = frozenset(name for name, _ in finders)
 
     def find(self, text: str) -> list[Redaction]:
         """The matches in ``text`` (at most ``TEXT_MAX`` characters), in order, none
@@ -79,6 +83,10 @@ class Redactor:
             else:
                 merged.append(match)
         return merged
+
+    def placeholders(self, redacted: str) -> Counter[str]:
+        """How many placeholders of each of the plan's names a text it redacted holds."""
+        return Counter(n for n in _PLACEHOLDER.findall(redacted) if n in self._names)
 
     def redact(self, text: str) -> str:
         """``text`` with each match replaced by its placeholder."""

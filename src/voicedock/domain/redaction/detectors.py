@@ -1,5 +1,6 @@
 """What each redaction category finds in a (written) text: the spans of card numbers, IBANs,
-e-mail addresses, phone numbers and dates of birth.
+e-mail addresses, phone numbers, dates of birth, national identifiers (``national_ids.py``) and
+postal addresses (``addresses.py``).
 
 Each detector reads the text ``spoken.written`` made (spoken digits and address signs written
 out) and answers ``[start, end)`` spans of it. Their own patterns are fixed and written so that
@@ -11,15 +12,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from typing import get_args
 
 import phonenumbers
+
+from voicedock.domain.assistant_config import RedactionCategory
+from voicedock.domain.redaction.addresses import postal_addresses
+from voicedock.domain.redaction.digit_runs import digit_windows
+from voicedock.domain.redaction.national_ids import national_ids
 
 __all__ = ["DETECTORS", "iban_valid", "luhn_valid"]
 
 Span = tuple[int, int]
 
-# A run of digits, in groups a separator apart: "4111 1111-1111, 1111".
-_DIGIT_RUN = re.compile(r"\d+(?:(?:[ \-]|, ?)\d+)*")
 _CARD_DIGITS = (13, 19)
 
 
@@ -36,32 +41,8 @@ def luhn_valid(digits: str) -> bool:
 
 def card_numbers(text: str) -> Iterator[Span]:
     """Luhn-checked runs of 13-19 digits; in a longer run (a card number said with what
-    follows it), the longest such window of its groups, leftmost first (each window at most
-    19 digits: linear in the run)."""
-    for run in _DIGIT_RUN.finditer(text):
-        groups = [(m.start(), m.end()) for m in re.finditer(r"\d+", run.group())]
-        base, first = run.start(), 0
-        while first < len(groups):
-            found = _card_window(run.group(), groups, first)
-            if found is None:
-                first += 1
-                continue
-            last = found
-            yield base + groups[first][0], base + groups[last][1]
-            first = last + 1
-
-
-def _card_window(run: str, groups: list[Span], first: int) -> int | None:
-    """The last group of the longest card number starting at group ``first``."""
-    best, digits = None, ""
-    low, high = _CARD_DIGITS
-    for last in range(first, len(groups)):
-        digits += run[groups[last][0] : groups[last][1]]
-        if len(digits) > high:
-            break
-        if len(digits) >= low and luhn_valid(digits):
-            best = last
-    return best
+    follows it), the longest such window of its groups, leftmost first."""
+    return digit_windows(text, _CARD_DIGITS, luhn_valid)
 
 
 # An IBAN's length by country (ISO 13616 registry), for the countries that use one most.
@@ -176,10 +157,12 @@ def dates_of_birth(text: str) -> Iterator[Span]:
 
 
 # The built-in categories and what finds each (the phone numbers' needs a region).
-CATEGORIES = ("card_number", "iban", "email", "phone_number", "date_of_birth")
+CATEGORIES: tuple[str, ...] = get_args(RedactionCategory)  # in their priority order
 DETECTORS: dict[str, Callable[[str], Iterator[Span]]] = {
     "card_number": card_numbers,
     "iban": ibans,
     "email": emails,
     "date_of_birth": dates_of_birth,
+    "national_id": national_ids,
+    "postal_address": postal_addresses,
 }

@@ -23,7 +23,7 @@ from typing import TypeAlias
 
 from voicedock.aio import Supervisor
 from voicedock.pipeline.conversation_config import ConversationConfig
-from voicedock.pipeline.frames import TranscriptEntry
+from voicedock.pipeline.frames import HeardAudio, TranscriptEntry
 from voicedock.pipeline.listener import Listener, UserUtterance
 from voicedock.pipeline.providers.base import IncrementalStt, ProviderError, Stt
 from voicedock.pipeline.streaming_recognition import StreamingRecognizer
@@ -64,6 +64,9 @@ class Hearing:
         self._pending_audio = b""  # caller audio not yet transcribed (merged into next turn)
         self._pending_started_ms: int | None = None
         self._pending_ended_ms: int | None = None
+        # When the pending audio's first sample came (wall time; None: merged turns, a gap in
+        # it)
+        self._pending_audio_at: float | None = None
         # The transcription of `_pending_audio` under way (or done and not yet used): a
         # barge-in does not stop it, the call's close waits for it, a longer turn supersedes it.
         self._words: Words | None = None
@@ -75,12 +78,16 @@ class Hearing:
         if self._recognizer is not None:
             self._recognizer.listen()
 
-    def turn(self, utterance: UserUtterance) -> CallerTurn:
-        """The listener ended a turn: transcribe it (with any earlier turn not answered)."""
+    def turn(self, utterance: UserUtterance, decided_at: float | None = None) -> CallerTurn:
+        """The listener ended a turn: transcribe it (with any earlier turn not answered).
+        ``decided_at``: the wall time the frame that ended it came (None: now)."""
         stopped = utterance.stopped
         alone = not self._pending_audio  # not merged with an earlier turn's audio
         if alone:
             self._pending_started_ms = stopped.started_at_ms
+        decided = self._wall() if decided_at is None else decided_at
+        heard_at = decided - utterance.started_before_ms / 1000
+        self._pending_audio_at = heard_at if alone else None
         self._pending_audio += utterance.pcm
         self._pending_ended_ms = stopped.ended_at_ms
         if self._words is not None:
@@ -102,10 +109,17 @@ class Hearing:
         """When the pending turn started (wall time)."""
         return self._turn_start(self._pending_started_ms or 0)
 
+    def heard(self) -> HeardAudio | None:
+        """The pending turn's audio and when it was heard (None: merged turns)."""
+        if not self._pending_audio or self._pending_audio_at is None:
+            return None
+        return HeardAudio(self._pending_audio, self._config.sample_rate, self._pending_audio_at)
+
     def used(self) -> float:
         """The pending turn's words were taken for a reply: returns when it started."""
         started = self.started()
         self._pending_audio, self._pending_started_ms = b"", None
+        self._pending_audio_at = None
         self._pending_ended_ms = None
         self._words = None
         return started
@@ -137,7 +151,7 @@ class Hearing:
         words, pending = self._words, self._pending_audio
         rest = self._listener.take_unfinished()
         self._words, self._pending_audio, self._pending_started_ms = None, b"", None
-        self._pending_ended_ms = None
+        self._pending_ended_ms, self._pending_audio_at = None, None
         if words is not None and _failed(words):
             words = None  # over, and not for lack of time: its audio is tried once more
         if words is None:  # nothing under way for the pending audio: heard with the rest

@@ -26,7 +26,8 @@ class TranscriptKeeper:
         """``provider``: which provider serves a message of this role now (the caller's: the
         STT's, the assistant's: the TTS's), noted on each message added that names none.
         ``redact``: each message's content as it is kept and handed on (the assistant's
-        redaction plan), applied once, as it is added."""
+        redaction plan), applied once, as it is added; a message it leaves as it was lets go
+        of its audio."""
         self.entries: list[TranscriptEntry] = []
         self._redact = redact
         self._provider = provider
@@ -43,6 +44,8 @@ class TranscriptKeeper:
         if self._redact is not None:
             said, entry.content = entry.content, self._redact(entry.content)
             entry.redacted = entry.content != said
+        if not entry.redacted:
+            entry.audio = None  # only a redacted message's audio is looked at again
         if self._provider is not None and entry.provider is None:
             entry.provider = self._provider(entry.role)
         if self._open_since is None:

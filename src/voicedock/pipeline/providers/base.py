@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
 
 from voicedock.errors import ProviderError
@@ -163,6 +164,40 @@ class LocalStt(IncrementalStt, Protocol):
 
     def transcribe_blocking(self, pcm: bytes, sample_rate: int, prefix: str) -> str:
         """``transcribe_continuing`` in the calling thread (blocking). Raises ProviderError."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenWord:
+    """One word a recognizer heard and when: seconds from the start of the audio given.
+    ``text`` is written as the engine writes it in its transcript, with the space before it
+    (none: it goes on the word before, as "-1488" in "4539-1488"): the words joined are the
+    transcript."""
+
+    text: str
+    start: float
+    end: float
+
+
+@runtime_checkable
+class WordTimedStt(Stt, Protocol):
+    """Optional: engines that tell when each word of a stretch of audio was said (the words
+    a redaction plan hides are silenced in the recording by them,
+    ``calls/live/redacted_audio.py``)."""
+
+    async def word_times(self, pcm: bytes, sample_rate: int) -> list[SpokenWord]:
+        """The words of 16-bit mono PCM with their times (empty: none known). Raises
+        ProviderError."""
+        ...
+
+
+@runtime_checkable
+class LocalWordTimedStt(Protocol):
+    """Optional: a local engine's word times as one blocking call (the node runs it in its
+    recognition pool)."""
+
+    def word_times_blocking(self, pcm: bytes, sample_rate: int) -> list[SpokenWord]:
+        """``word_times`` in the calling thread (blocking). Raises ProviderError."""
         ...
 
 

@@ -16,9 +16,25 @@ import numpy.typing as npt
 Audio = npt.NDArray[np.float32]  # 16 kHz mono samples in [-1, 1]
 
 
+class Word(Protocol):
+    """One word of a segment transcribed with ``word_timestamps`` (seconds of the audio)."""
+
+    @property
+    def word(self) -> str: ...
+
+    @property
+    def start(self) -> float: ...
+
+    @property
+    def end(self) -> float: ...
+
+
 class Segment(Protocol):
     @property
     def text(self) -> str: ...
+
+    @property
+    def words(self) -> Sequence[Word] | None: ...
 
 
 class Generation(Protocol):
@@ -65,6 +81,7 @@ class WhisperModel(Protocol):
         condition_on_previous_text: bool,
         vad_filter: bool,
         prefix: str | None,
+        word_timestamps: bool = False,
     ) -> tuple[Iterable[Segment], object]: ...
 
 

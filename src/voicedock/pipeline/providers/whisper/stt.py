@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 from msgspec import UNSET
@@ -31,9 +32,10 @@ from voicedock.pipeline.providers.base import (
     ProviderConfigError,
     ProviderResponseError,
     ProviderUnavailableError,
+    SpokenWord,
 )
 from voicedock.pipeline.providers.whisper.decoding import short_context_transcript
-from voicedock.pipeline.providers.whisper.model import Tokenizer, WhisperModel
+from voicedock.pipeline.providers.whisper.model import Audio, Segment, Tokenizer, WhisperModel
 from voicedock.pipeline.providers.whisper.weights import ensure_model_dir
 
 WHISPER_RATE = 16000
@@ -133,17 +135,53 @@ class WhisperStt:
                 if text is not None:
                     return text
                 prefix = ""  # degenerate output: the full window, decoded afresh
-            segments, _info = model.transcribe(
-                audio,
-                language=self._language,
-                beam_size=self._config.beam_size,
-                condition_on_previous_text=False,
-                vad_filter=False,
-                prefix=prefix.strip() or None,
-            )
+            segments = self._segments(model, audio, prefix.strip() or None)
             return " ".join(s.text.strip() for s in segments).strip()
         except (RuntimeError, ValueError) as exc:
             raise ProviderResponseError(f"Whisper transcription failed: {exc}") from exc
+
+    async def word_times(self, pcm: bytes, sample_rate: int) -> list[SpokenWord]:
+        if not pcm:
+            return []
+        return await asyncio.to_thread(self.word_times_blocking, pcm, sample_rate)
+
+    def word_times_blocking(self, pcm: bytes, sample_rate: int) -> list[SpokenWord]:
+        """The words of ``pcm`` with their times, by Whisper's cross-attention alignment
+        (``word_timestamps``), in the calling thread."""
+        if not pcm:
+            return []
+        model = self._model()
+        audio = resample_signal(pcm16_to_float(pcm), sample_rate, WHISPER_RATE)
+        try:
+            segments = self._segments(model, audio, None, word_timestamps=True)
+            return [
+                SpokenWord(word.word, float(word.start), float(word.end))
+                for segment in segments
+                for word in segment.words or ()
+                if word.word.strip()
+            ]
+        except (RuntimeError, ValueError) as exc:
+            raise ProviderResponseError(f"Whisper word alignment failed: {exc}") from exc
+
+    def _segments(
+        self,
+        model: WhisperModel,
+        audio: Audio,
+        prefix: str | None,
+        *,
+        word_timestamps: bool = False,
+    ) -> Iterable[Segment]:
+        """faster-whisper's own decoding of ``audio`` (its 30 s window)."""
+        segments, _info = model.transcribe(
+            audio,
+            language=self._language,
+            beam_size=self._config.beam_size,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            prefix=prefix,
+            word_timestamps=word_timestamps,
+        )
+        return segments
 
     async def aclose(self) -> None:
         # The model is shared by the process; nothing per-instance to release.
