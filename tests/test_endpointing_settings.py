@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -49,14 +48,14 @@ def test_the_settings_reach_every_call() -> None:
 
 def test_the_turn_model_settings_reach_every_call() -> None:
     environ = {
-        "VOICEDOCK_SPEECH__ENDPOINTING__TURN_DETECTION": "silence",
+        "VOICEDOCK_SPEECH__ENDPOINTING__TURN_DETECTION": "model",
         "VOICEDOCK_SPEECH__ENDPOINTING__MODEL_FLOOR_MS": "250",
         "VOICEDOCK_SPEECH__ENDPOINTING__MODEL_WAIT_MS": "1500",
     }
     settings = load_settings(None, environ=environ).speech.endpointing
     timing = with_endpointing_settings(None, settings).endpointing
     assert (timing.turn_detection, timing.model_floor_ms, timing.model_wait_ms) == (
-        "silence",
+        "model",
         250,
         1500,
     )
@@ -66,11 +65,10 @@ def test_the_defaults_and_the_example_agree_with_the_pipeline() -> None:
     example = load_settings(EXAMPLE, environ={}).speech.endpointing
     assert example == EndpointingSettings()
     timing = with_endpointing_settings(None, example).endpointing
-    # The service's calls detect turns with the turn model; a pipeline made on its own (no
-    # turn model given) by silence.
-    assert timing.turn_detection == "model"
-    assert EndpointingConfig().turn_detection == "silence"
-    assert dataclasses.replace(timing, turn_detection="silence") == EndpointingConfig()
+    # The service's calls, like a pipeline made on its own, detect turns by silence unless
+    # the operator or the assistant asks for the turn model.
+    assert timing.turn_detection == "silence"
+    assert timing == EndpointingConfig()
 
 
 @pytest.mark.parametrize(

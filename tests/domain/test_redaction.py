@@ -35,6 +35,11 @@ def test_luhn_refuses_a_wrong_check_digit(digits: str) -> None:
         ("My card is 4111 1111 1111 1111, thanks.", "My card is [card_number], thanks."),
         ("card 4539-1488-0343-6467 please", "card [card_number] please"),
         ("amex 378282246310005.", "amex [card_number]."),
+        # The recognizer ended a sentence where the caller paused between two groups.
+        (
+            "My card number is 4539. 1488 0343 6467 you can",
+            "My card number is [card_number] you can",
+        ),
         (
             "it is four five three nine, one four eight eight, zero three four three, six four "
             "six seven okay",

@@ -85,7 +85,8 @@ async def test_a_screener_hears_who_calls_and_the_person_behind_it_the_greeting(
 
     pcm, rate = await read_new_recording(lab.recordings_dir, "screened-*-rx.wav", before)
     heard = (await transcribe(pcm, rate)).lower()
-    assert_heard({"virtual", "assistant", "corp", "calling", "parcel", "delivery"}, heard)
+    # not the business's name: Whisper garbles brand names ("Acme Corp" → "acnecorp")
+    assert_heard({"virtual", "assistant", "calling", "parcel", "delivery", "wait", "line"}, heard)
     assert_heard({"city", "library"}, heard)
     assert heard.index("delivery") < heard.index("library"), heard  # the greeting came after
 

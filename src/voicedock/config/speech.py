@@ -14,7 +14,7 @@ from msgspec import Meta
 from voicedock.config.fields import REFUSED, Table, one_of
 from voicedock.domain.assistant_config import (
     TURN_DETECTIONS,
-    TURN_MODEL,
+    TURN_SILENCE,
     LlmConfig,
     SttConfig,
     TtsConfig,
@@ -58,11 +58,11 @@ class EndpointingSettings(Table):
     end_silence_ms: Silence = 600  # silence that ends a turn (adaptive: when its text is unclear)
     complete_silence_ms: Silence = 450  # adaptive: the turn reads as a finished sentence
     incomplete_silence_ms: Silence = 1000  # adaptive: the turn trails off ("and", "um", ",")
-    # How an assistant that leaves turn_detection out decides turns: "model" (the turn
-    # model, where it is installed) or "silence"
+    # How an assistant that leaves turn_detection out decides turns: "silence" or "model" (the
+    # turn model, where it is installed; docs/speech.md says why it is not the default yet)
     turn_detection: Annotated[
         str, one_of(TURN_DETECTIONS, "must be " + " or ".join(TURN_DETECTIONS))
-    ] = TURN_MODEL
+    ] = TURN_SILENCE
     # turn_detection "model": silence after a turn the turn model heard finished, and the
     # bound after one it heard unfinished (or while its answer is awaited)
     model_floor_ms: Silence = 300

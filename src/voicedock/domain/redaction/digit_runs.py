@@ -17,8 +17,9 @@ __all__ = ["digit_windows"]
 
 Span = tuple[int, int]
 
-# A run of digits, in groups a separator apart: "4111 1111-1111, 1111".
-_DIGIT_RUN = re.compile(r"\d+(?:(?:[ \-]|, ?)\d+)*")
+# A run of digits, in groups a separator apart: "4111 1111-1111, 1111" (or "4111. 1111 …":
+# a recognizer ends a sentence where the caller paused between groups).
+_DIGIT_RUN = re.compile(r"\d+(?:(?:[ \-]|[,.] ?)\d+)*")
 _GROUP = re.compile(r"\d+")
 
 
