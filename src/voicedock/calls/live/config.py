@@ -149,16 +149,8 @@ def with_endpointing_settings(
     """``base`` (or the defaults) with the turn-end timing of ``[speech.endpointing]``
     (checked at start-up): the same for every call of the service."""
     cfg = base or ConversationConfig()
-    timing = dataclasses.replace(
-        cfg.endpointing,
-        mode=endpointing.mode,
-        end_silence_ms=endpointing.end_silence_ms,
-        complete_silence_ms=endpointing.complete_silence_ms,
-        incomplete_silence_ms=endpointing.incomplete_silence_ms,
-        turn_detection=endpointing.turn_detection,
-        model_floor_ms=endpointing.model_floor_ms,
-        model_wait_ms=endpointing.model_wait_ms,
-    )
+    given = msgspec.structs.asdict(endpointing)  # each setting is the pipeline's field of its name
+    timing = dataclasses.replace(cfg.endpointing, **given)
     return dataclasses.replace(cfg, endpointing=timing)
 
 
