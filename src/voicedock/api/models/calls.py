@@ -31,6 +31,7 @@ from voicedock.api.models.operations import Schema, operation, query_operation, 
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal, refusal
 from voicedock.api.models.usage import CallUsage
 from voicedock.calls import control, fields
+from voicedock.calls.assistants.config import check_assistant_choice
 from voicedock.calls.outbound.request import (
     CONTEXT_MAX,
     DEPRECATED_ALIASES,
@@ -44,7 +45,6 @@ from voicedock.calls.outbound.request import (
     SCHEDULE_PAST_TOLERANCE,
     SCHEDULE_WINDOW_DEFAULT,
     OutboundRequest,
-    check_assistant_choice,
     check_metadata,
     moment,
 )

@@ -35,6 +35,7 @@ from voicedock.api.models.fields import (
 )
 from voicedock.api.models.operations import Schema, operation, query_operation
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal, refusal
+from voicedock.calls.assistants.config import check_assistant_choice
 from voicedock.calls.campaigns.request import (
     MAX_CONCURRENT,
     MAX_CONTACTS,
@@ -53,7 +54,6 @@ from voicedock.calls.campaigns.window import stored_window, zone
 from voicedock.calls.outbound.request import (
     RING_TIMEOUT_DEFAULT,
     OutboundRequest,
-    check_assistant_choice,
 )
 from voicedock.domain import campaigns as domain
 from voicedock.domain.campaigns import Campaign as CampaignRecord

@@ -44,6 +44,7 @@ from voicedock.domain.records import (
     Trunk,
 )
 from voicedock.domain.rehearsal import Suite, SuiteRun
+from voicedock.domain.squads import Squad
 from voicedock.store.base import json_default
 from voicedock.store.sql.conn import Row, SqlValue, marks
 
@@ -275,6 +276,8 @@ PROVIDER_KEYS = Table("provider_keys", ProviderKey)
 SUITES = Table("test_suites", Suite)
 
 SUITE_RUNS = Table("test_runs", SuiteRun)
+
+SQUADS = Table("squads", Squad)
 
 AUDIT_EVENTS = Table("audit_events", AuditEvent, generated=frozenset({"seq"}))
 

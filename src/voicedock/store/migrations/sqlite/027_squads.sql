@@ -1,0 +1,11 @@
+-- Squads: an organization's assistants that hand a call over to each other (/squads); each
+-- member's assistant and the members it may hand the call over to, as JSON.
+CREATE TABLE squads (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    members TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX squads_org ON squads (organization_id, created_at, id);

@@ -1,0 +1,152 @@
+"""Squads over REST: stored per organization (another's is a 404), paged by cursor, refused
+naming the field (schema and the rules no schema states), a saved assistant the organization
+does not have refused (422), secrets of a member's configuration masked and kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.conftest import Api
+from api.contract import conforms
+from fakes.world import ACME, SUPPORT_ID, org_id
+
+pytestmark = pytest.mark.unit
+
+RECEPTIONIST = {
+    "name": "receptionist",
+    "assistant_id": SUPPORT_ID,
+    "destinations": [
+        {
+            "member": "billing",
+            "description": "The caller asks about an invoice or a payment.",
+            "message": "Hello, billing here. How can I help with your invoice?",
+        }
+    ],
+}
+BILLING = {
+    "name": "billing",
+    "assistant": {
+        "system_prompt": "You answer questions about invoices.",
+        "tts_config": {"provider": "offline"},
+    },
+    "destinations": [{"member": "receptionist", "description": "Anything but billing."}],
+}
+SQUAD = {"name": "Front desk", "members": [RECEPTIONIST, BILLING]}
+
+
+async def _create(api: Api, body: object = SQUAD) -> str:
+    resp = await api.client.post("/squads", json=body, headers=api.auth())
+    assert resp.status == 201, await resp.text()
+    return str((await resp.json())["id"])
+
+
+async def test_a_squad_is_stored_read_updated_and_deleted_per_organization(api: Api) -> None:
+    h = api.auth()
+    resp = await api.client.post("/squads", json=SQUAD, headers=h)
+    assert resp.status == 201, await resp.text()
+    created = await resp.json()
+    conforms(created, "Squad")
+    assert [m["name"] for m in created["members"]] == ["receptionist", "billing"]
+    assert created["members"][0]["destinations"][0]["member"] == "billing"
+    assert (
+        created["members"][1]["assistant"]["system_prompt"] == BILLING["assistant"]["system_prompt"]
+    )  # type: ignore[index]
+    squad_id = created["id"]
+    got = await (await api.client.get(f"/squads/{squad_id}", headers=h)).json()
+    assert got == created
+
+    theirs = await api.client.get(f"/squads/{squad_id}", headers=api.auth(api.globex_key))
+    assert theirs.status == 404
+    assert (await theirs.json()) == {"error": "Squad not found", "message": "no squad with this id"}
+    listed = await api.client.get("/squads", headers=api.auth(api.globex_key))
+    assert (await listed.json())["squads"] == []
+
+    patched = await api.client.patch(
+        f"/squads/{squad_id}", json={"name": "Desk", "members": [BILLING | {"destinations": []}]},
+        headers=h,
+    )  # fmt: skip
+    assert patched.status == 200, await patched.text()
+    body = await patched.json()
+    assert (body["name"], [m["name"] for m in body["members"]]) == ("Desk", ["billing"])
+
+    deleted = await api.client.delete(f"/squads/{squad_id}", headers=h)
+    assert deleted.status == 204
+    assert (await api.client.get(f"/squads/{squad_id}", headers=h)).status == 404
+
+
+async def test_squads_are_paged_by_cursor(api: Api) -> None:
+    ids = [await _create(api, {**SQUAD, "name": f"squad {n}"}) for n in range(5)]
+    seen: list[str] = []
+    cursor = ""
+    for _ in range(3):
+        resp = await api.client.get(
+            "/squads", params={"limit": "2", "cursor": cursor}, headers=api.auth()
+        )
+        assert resp.status == 200, await resp.text()
+        page = await resp.json()
+        conforms(page, "SquadList")
+        assert page["pagination"]["total"] == 5
+        seen += [s["id"] for s in page["squads"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids
+
+
+@pytest.mark.parametrize(
+    ("members", "named"),
+    [
+        ([RECEPTIONIST, {**BILLING, "name": "receptionist"}], "members[1].name"),
+        ([{**RECEPTIONIST, "name": "Front Desk"}, BILLING], "members[0].name"),
+        ([RECEPTIONIST], "members[0].destinations[0].member"),
+        (
+            [{**RECEPTIONIST, "destinations": [{"member": "receptionist", "description": "x"}]}],
+            "members[0].destinations[0].member",
+        ),
+        ([RECEPTIONIST, {**BILLING, "assistant_id": SUPPORT_ID}], "members[1]."),
+        ([RECEPTIONIST, {"name": "billing"}], "members[1].assistant_id or assistant"),
+        (
+            [RECEPTIONIST, {**BILLING, "assistant": {"system_prompt": 5}}],
+            "members[1].assistant.system_prompt",
+        ),
+        ([RECEPTIONIST, {**BILLING, "destinations": [{"member": "receptionist"}]}], "description"),
+        ([], "members"),
+    ],
+)
+async def test_a_squad_is_refused_naming_the_field(
+    api: Api, members: list[object], named: str
+) -> None:
+    resp = await api.client.post(
+        "/squads", json={"name": "x", "members": members}, headers=api.auth()
+    )
+    assert resp.status == 400, await resp.text()
+    assert named in (await resp.json())["message"]
+
+
+async def test_a_saved_assistant_of_another_organization_is_refused(api: Api) -> None:
+    members = [{**RECEPTIONIST, "assistant_id": "asst_nobody"}, BILLING]
+    resp = await api.client.post(
+        "/squads", json={"name": "x", "members": members}, headers=api.auth()
+    )
+    assert resp.status == 422, await resp.text()
+    assert (await resp.json())["message"] == "members[0].assistant_id: no assistant with this id"
+
+
+async def test_a_members_secret_is_masked_and_kept_when_sent_back(api: Api) -> None:
+    keyed = {
+        **BILLING,
+        "assistant": {**BILLING["assistant"], "llm_config": {"api_key": "sk-abcdef123456"}},
+    }  # type: ignore[dict-item]
+    squad_id = await _create(api, {"name": "x", "members": [RECEPTIONIST, keyed]})
+    got = await (await api.client.get(f"/squads/{squad_id}", headers=api.auth())).json()
+    shown = got["members"][1]["assistant"]["llm_config"]["api_key"]
+    assert shown == "****3456"
+    resp = await api.client.patch(
+        f"/squads/{squad_id}", json={"members": got["members"]}, headers=api.auth()
+    )
+    assert resp.status == 200, await resp.text()
+    squad = await api.service.store.get_squad(org_id(ACME), squad_id)
+    assert squad is not None
+    stored = squad.members[1].assistant
+    assert stored is not None
+    assert stored["llm_config"] == {"api_key": "sk-abcdef123456"}
