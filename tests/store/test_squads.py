@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from voicedock.domain.squads import Destination, Member, Squad
+from voicedock.domain.records import Squad
+from voicedock.domain.squads import Destination, Member
 from voicedock.store import Store
 from voicedock.store.base import SquadQuery
 

@@ -1,11 +1,12 @@
 """Squads as types: one call, several assistants handing it over.
 
-A squad (``Squad``, ``/squads``) names its members; each member is an assistant (a saved one,
-optionally with an override, or a configuration of its own) with the members it may hand the
-call over to (``destinations``) and when (a description the model reads). A call placed with a
-squad starts with its first member; the model hands the call over with the built-in
-``handoff`` tool, naming a destination, and the call goes on with that member's prompt, voice,
-settings and tools, the conversation carried over.
+A squad (``/squads``, its record ``domain/records.py`` ``Squad``) names its members; each
+member is an assistant (a saved one, optionally with an override, or a configuration of its
+own) with the members it may hand the call over to (``destinations``) and when (a description
+the model reads). A call placed with a squad keeps its members as placed (``CallSquad``) and
+starts with the first; the model hands the call over with the built-in ``handoff`` tool,
+naming a destination, and the call goes on with that member's prompt, voice, settings and
+tools, the conversation carried over.
 
 Every size a tenant sets is bounded here (members, destinations, texts), so a squad's call
 offers the model a bounded tool whatever the squad holds.
@@ -14,14 +15,12 @@ offers the model a bounded tool whatever the squad holds.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Annotated
 
 import msgspec
 from msgspec import Meta
 
-from voicedock.domain.records import utcnow
+from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.validation import NOT_BLANK_LINE_PATTERN, NOT_BLANK_PATTERN
 
 # Tenant bounds.
@@ -92,19 +91,27 @@ class Member(_Part, frozen=True):
 Members = Annotated[list[Member], Meta(min_length=1, max_length=MAX_MEMBERS)]
 
 
-@dataclass(slots=True, kw_only=True)
-class Squad:
-    """An organization's squad (``/squads``): its members, the first one answering."""
+class CallMember(msgspec.Struct, kw_only=True, frozen=True):
+    """A member as a call placed with its squad runs it: its assistant resolved when the call
+    was placed (the snapshot a call keeps, as it keeps its assistant's)."""
 
-    id: str
-    organization_id: str
     name: str
-    members: list[Member]
-    created_at: datetime = field(default_factory=utcnow)
-    updated_at: datetime = field(default_factory=utcnow)
+    assistant_id: str | None = None
+    agent_name: str | None = None
+    config: AssistantConfig = msgspec.field(default_factory=AssistantConfig)
+    destinations: list[Destination] = msgspec.field(default_factory=list)
 
-    def member(self, name: str) -> Member | None:
-        return member_named(self.members, name)
+
+class CallSquad(msgspec.Struct, kw_only=True, frozen=True):
+    """The squad a call runs: its members as placed (the first answers), at most
+    ``max_handoffs`` handoffs in the call."""
+
+    squad_id: str | None = None
+    members: list[CallMember] = msgspec.field(default_factory=list)
+    max_handoffs: int = DEFAULT_MAX_HANDOFFS
+
+    def member(self, name: str) -> CallMember | None:
+        return next((m for m in self.members if m.name == name), None)
 
 
 def member_named(members: list[Member], name: str) -> Member | None:
@@ -115,11 +122,12 @@ __all__ = [
     "DEFAULT_MAX_HANDOFFS",
     "MAX_DESTINATIONS",
     "MAX_MEMBERS",
+    "CallMember",
+    "CallSquad",
     "Destination",
     "Member",
     "MemberName",
     "Members",
     "Name",
-    "Squad",
     "member_named",
 ]

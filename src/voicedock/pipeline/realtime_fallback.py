@@ -37,6 +37,7 @@ from voicedock.aio import Closable, Coro, Supervisor
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.dialogue.ending import CLOSED, INTERNAL_ERROR
+from voicedock.pipeline.dialogue.history import carried_history
 from voicedock.pipeline.dialogue.realtime.handover import SESSION_FAILED, Handover
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.frames import (
@@ -44,7 +45,6 @@ from voicedock.pipeline.frames import (
     ContextSource,
     TranscriptEntry,
     TurnLatency,
-    supervisor_note,
 )
 from voicedock.pipeline.provider_health import Attempt
 from voicedock.pipeline.providers.base import ProviderError
@@ -64,7 +64,6 @@ CONTINUE_NOTE = (
     "do not repeat anything already said."
 )
 ANSWER_NOTE = "A technical fault held up your answer: answer the caller's last words now."
-TOOL_RESULT_NOTE = "A tool called earlier in this call returned:"
 _FRAME_MS = 20  # the caller's audio heard again by the pipeline, frame by frame
 _HELD_MAX_S = 30.0  # the caller's audio held while the pipeline starts, at most
 
@@ -271,19 +270,3 @@ def _started_at(entry: TranscriptEntry) -> float:
 
 async def _pressed(dialogue: Dialogue, digit: str) -> None:
     dialogue.feed_dtmf(digit)
-
-
-def carried_history(transcript: Sequence[TranscriptEntry]) -> tuple[ChatMessage, ...]:
-    """The call so far as the pipeline's model sees it: the caller's and the assistant's
-    messages, the context the session was given, a supervisor's whispers and the tools'
-    results as notes."""
-    carried: list[ChatMessage] = []
-    for entry in transcript:
-        match entry.role:
-            case "user" | "assistant" | "system":
-                carried.append(ChatMessage(entry.role, entry.content))
-            case "supervisor":
-                carried.append(ChatMessage("system", supervisor_note(entry.content)))
-            case "tool":
-                carried.append(ChatMessage("system", f"{TOOL_RESULT_NOTE} {entry.content}"))
-    return tuple(carried)

@@ -54,7 +54,7 @@ from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio, ms_since
 from voicedock.pipeline.dialogue.barge_in import Floor
 from voicedock.pipeline.dialogue.base import DialogueBase
 from voicedock.pipeline.dialogue.ending import ASSISTANT_ENDED_CALL as ASSISTANT_ENDED_CALL
-from voicedock.pipeline.dialogue.ending import CLOSED, CallEnd, failure_reason
+from voicedock.pipeline.dialogue.ending import CLOSED, HANDED_OVER, CallEnd, failure_reason
 from voicedock.pipeline.dialogue.ending import END_CALL_COMMAND as END_CALL_COMMAND
 from voicedock.pipeline.dialogue.ending import INTERNAL_ERROR as INTERNAL_ERROR
 from voicedock.pipeline.dialogue.ending import PROVIDER_ERROR as PROVIDER_ERROR
@@ -148,6 +148,7 @@ class TurnEngine(DialogueBase):
         )
         self.transcript: list[TranscriptEntry] = self._transcript.entries
         self.latencies: list[TurnLatency] = []
+        self.handed_over_to: str | None = None  # the member the model handed the call to
         self._history = ModelHistory(cfg)
         self._events: asyncio.Queue[Frame] = asyncio.Queue()
         # A failing speech task ends the call with the fallback message.
@@ -164,6 +165,7 @@ class TurnEngine(DialogueBase):
             plan,
             wall_clock,
             partial(self._events.put_nowait, EndCall(ASSISTANT_ENDED_CALL, None)),
+            weak_method(self._hand_over),
             cfg,
             self._history,
             self._transcript,
@@ -296,6 +298,13 @@ class TurnEngine(DialogueBase):
 
     def _task_failed(self, exc: Exception) -> None:
         self._events.put_nowait(EndCall(failure_reason(exc), self.config.fallback_message))
+
+    def _hand_over(self, member: str) -> None:
+        """A tool handed the call over to ``member``: this dialogue ends (``HANDED_OVER``)
+        once what is being said was said; the first handoff stands."""
+        if self.handed_over_to is None:
+            self.handed_over_to = member
+            self._events.put_nowait(EndCall(HANDED_OVER, None))
 
     def _start_turn(self, turn: _Turn, keys: KeypadEntry | None = None) -> None:
         """The caller's spoken turn ended (with ``keys``: the keypad entry it ended)."""

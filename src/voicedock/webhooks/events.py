@@ -105,6 +105,7 @@ class AnsweringMachineData(TypedDict):
 
 
 # ``from`` is a keyword: the functional form.
+HandoffData = TypedDict("HandoffData", {"from": str, "to": str, "reason": str | None})
 ProviderSwitchData = TypedDict(
     "ProviderSwitchData", {"engine": str, "from": str, "to": str | None, "reason": str}
 )
@@ -288,6 +289,15 @@ def provider_switch(
     ``error``, ``breaker-open``; ``slow``: a model another entry answered before)."""
     data: ProviderSwitchData = {"engine": engine, "from": source, "to": to, "reason": reason}
     return build_event(EventType.PROVIDER_SWITCH, call_id, at, data)
+
+
+def handoff(
+    call_id: str, source: str, to: str, reason: str | None, *, at: datetime
+) -> CallEventPayload:
+    """A call placed with a squad went on with another member: the member who handed it over
+    (``source``), the one who speaks now (``to``), and the reason its model gave (None: none)."""
+    data: HandoffData = {"from": source, "to": to, "reason": reason}
+    return build_event(EventType.HANDOFF, call_id, at, data)
 
 
 def end_of_call_report(

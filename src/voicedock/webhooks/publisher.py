@@ -146,6 +146,16 @@ def payloads_for_event(
                 at=at,
             )
         ]
+    if event.type == EventType.HANDOFF:
+        return [
+            events.handoff(
+                call.id,
+                str(data.get("from", "")),
+                str(data.get("to", "")),
+                _str_or_none(data.get("reason")),
+                at=at,
+            )
+        ]
     if event.type == "transcript":
         return [
             events.transcript(

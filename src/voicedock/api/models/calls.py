@@ -101,24 +101,30 @@ def _present(names: tuple[str, ...]) -> Schema:
 
 
 def assistant_choice(
-    saved: tuple[str, ...], transient: tuple[str, ...], override: tuple[str, ...]
+    saved: tuple[str, ...],
+    transient: tuple[str, ...],
+    override: tuple[str, ...],
+    squad: tuple[str, ...] = (),
 ) -> Schema:
     """The rules of a body that names its assistant (calls/outbound/request.py): a saved one
-    (``saved``, e.g. assistant_id) or a ``transient`` configuration, not both; an ``override``
-    only with a saved one; of a name and its deprecated alias, only one."""
+    (``saved``, e.g. assistant_id), a ``transient`` configuration or a ``squad``, one of them;
+    an ``override`` only with a saved one; of a name and its deprecated alias, only one."""
     rules: list[Schema] = [
         {"not": {"required": list(names)}}
         for names in (saved, transient, override)
         if len(names) > 1
     ]
-    rules.append({"oneOf": [_present(saved), _present(transient)]})
+    rules.append({"oneOf": [_present(names) for names in (saved, transient, squad) if names]})
     rules.append({"anyOf": [{"not": _present(override)}, _present(saved)]})
     return {"allOf": rules}
 
 
 class OutboundCallRequest(Body, kw_only=True):
     SCHEMA: ClassVar[Schema] = assistant_choice(
-        ("assistant_id", "agent_id"), ("assistant", "agent"), ("assistant_override", "agent_config")
+        ("assistant_id", "agent_id"),
+        ("assistant", "agent"),
+        ("assistant_override", "agent_config"),
+        ("squad_id",),
     )
 
     REFUSAL: ClassVar[Refusal | None] = JSON_OBJECT
@@ -127,6 +133,17 @@ class OutboundCallRequest(Body, kw_only=True):
     assistant_id: AssistantId | UnsetType = UNSET
     assistant: AssistantConfig | UnsetType = UNSET
     assistant_override: AssistantOverride | UnsetType = UNSET
+    squad_id: (
+        Annotated[
+            Identifier,
+            Meta(
+                description="The squad whose assistants take the call (docs/squads.md): its "
+                "first member answers, the others as it hands the call over; instead of "
+                "assistant_id or assistant."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
     first_message: FirstMessage | None = None
     context: Context | None = None
     number_id: Identifier | None = None
@@ -217,12 +234,21 @@ class OutboundCallRequest(Body, kw_only=True):
         override = field_or_alias(
             "assistant_override", self.assistant_override, self.agent_config, used
         )
-        assistant, assistant_override = check_assistant_choice(assistant_id, transient, override)
+        squad_id = None if isinstance(self.squad_id, UnsetType) else self.squad_id
+        if squad_id is not None:
+            if assistant_id is not None or transient is not None or override is not None:
+                raise BadRequest("send either squad_id or an assistant, not both")
+            assistant, assistant_override = None, None
+        else:
+            assistant, assistant_override = check_assistant_choice(
+                assistant_id, transient, override
+            )
         return OutboundRequest(
             destination=self.destination,
             assistant_id=assistant_id,
             assistant=assistant,
             assistant_override=assistant_override,
+            squad_id=squad_id,
             number_id=self.number_id,
             first_message=self.first_message,
             context=self.context,

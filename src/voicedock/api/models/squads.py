@@ -23,6 +23,7 @@ from voicedock.api.models.calls import (
 from voicedock.api.models.fields import AssistantId, Time
 from voicedock.api.models.operations import Schema, operation, query_operation
 from voicedock.domain.json import json_object
+from voicedock.domain.records import Squad as SquadRecord
 from voicedock.domain.secret_fields import masked
 from voicedock.domain.squads import (
     MAX_DESTINATIONS,
@@ -32,7 +33,6 @@ from voicedock.domain.squads import (
     MemberName,
     Name,
 )
-from voicedock.domain.squads import Squad as SquadRecord
 
 
 class SquadMember(Body, kw_only=True):

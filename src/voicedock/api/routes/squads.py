@@ -30,9 +30,9 @@ from voicedock.api.resources import (
 )
 from voicedock.calls.assistants.squads import check_members, check_saved_assistants
 from voicedock.domain.json import json_object
-from voicedock.domain.records import utcnow
+from voicedock.domain.records import Squad, utcnow
 from voicedock.domain.secret_fields import restore_masked
-from voicedock.domain.squads import Member, Squad
+from voicedock.domain.squads import Member
 from voicedock.store.base import SquadQuery, Transaction
 
 routes = web.RouteTableDef()

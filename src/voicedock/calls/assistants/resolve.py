@@ -33,6 +33,7 @@ from voicedock.domain.campaigns import Campaign
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.records import Call
 from voicedock.domain.secret_fields import restore_masked
+from voicedock.domain.squads import CallSquad
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, NotFound
 from voicedock.store.base import Store
@@ -81,6 +82,7 @@ class CallAssistantFields(AssistantFields):
     """The assistant as a call stores it: its fields of ``Call``."""
 
     first_message: str | None
+    squad: CallSquad | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +91,18 @@ class ResolvedAssistant:
     name: str | None
     business_name: str | None
     config: AssistantConfig  # the snapshot stored with the call
+    squad: CallSquad | None = None  # the squad it is the first member of, as placed
 
     @classmethod
     def of(cls, stored: Call | Campaign) -> ResolvedAssistant:
         """The assistant a stored call or campaign runs: the snapshot it stored."""
+        squad = stored.squad if isinstance(stored, Call) else None
         return cls(
-            stored.assistant_id, stored.agent_name, stored.business_name, stored.assistant_config
+            stored.assistant_id,
+            stored.agent_name,
+            stored.business_name,
+            stored.assistant_config,
+            squad,
         )
 
     @property
@@ -117,7 +125,9 @@ class ResolvedAssistant:
 
     def call_fields(self) -> CallAssistantFields:
         """The snapshot a call stores (``Call(**assistant.call_fields(), ...)``)."""
-        return CallAssistantFields(**self.campaign_fields(), first_message=self.first_message)
+        return CallAssistantFields(
+            **self.campaign_fields(), first_message=self.first_message, squad=self.squad
+        )
 
 
 async def resolve_assistant(

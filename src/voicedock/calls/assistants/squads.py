@@ -1,5 +1,5 @@
 """Squads' members as a configuration: what no schema states of them, checked when a squad is
-stored (``/squads``).
+stored (``/squads``); the snapshot a call placed with a squad keeps (``resolve_squad``).
 
 Each member's name is its own in the squad; a destination names another member of it; each
 member chooses its assistant as a call does (a saved one, optionally with an override, or a
@@ -9,11 +9,22 @@ naming the member otherwise).
 
 from __future__ import annotations
 
+import dataclasses
+
 import msgspec
 
 from voicedock.calls.assistants.config import check_assistant_choice
-from voicedock.domain.squads import Member
-from voicedock.errors import BadRequest, Unprocessable
+from voicedock.calls.assistants.resolve import (
+    AssistantChoice,
+    ChosenAssistant,
+    ResolvedAssistant,
+    resolve_assistant,
+)
+from voicedock.config import ByokSettings, SpeechSettings
+from voicedock.domain.json import json_object
+from voicedock.domain.squads import DEFAULT_MAX_HANDOFFS, CallMember, CallSquad, Member
+from voicedock.egress import EgressPolicy
+from voicedock.errors import BadRequest, NotFound, Unprocessable
 from voicedock.store.base import Store
 
 
@@ -72,3 +83,49 @@ async def check_saved_assistants(store: Store, organization_id: str, members: li
                 f"members[{index}].assistant_id: no assistant with this id",
                 error="Unknown assistant",
             )
+
+
+async def resolve_squad(
+    store: Store,
+    organization_id: str,
+    squad_id: str,
+    choice: AssistantChoice,
+    speech: SpeechSettings,
+    byok: ByokSettings,
+    egress: EgressPolicy | None = None,
+    *,
+    max_handoffs: int = DEFAULT_MAX_HANDOFFS,
+) -> ResolvedAssistant:
+    """The call's assistant when it is placed with a squad: its first member's, resolved as a
+    call's assistant is (``resolve_assistant``), with every member resolved so (the snapshot
+    the call keeps: a squad changed later does not change it); of ``choice``, what it says of
+    the call (its first message, said by the first member, its recording, its variables).
+    404 when the organization has no such squad."""
+    squad = await store.get_squad(organization_id, squad_id)
+    if squad is None:
+        raise NotFound("no squad with this id", error="Squad not found")
+    members: list[CallMember] = []
+    first: ResolvedAssistant | None = None
+    for index, member in enumerate(squad.members):
+        chosen = ChosenAssistant(
+            assistant_id=member.assistant_id,
+            assistant=json_object(member.assistant),
+            assistant_override=json_object(member.assistant_override),
+            first_message=choice.first_message if index == 0 else None,
+            record=choice.record,
+            variables=choice.variables,
+        )
+        resolved = await resolve_assistant(store, organization_id, chosen, speech, byok, egress)
+        first = first or resolved
+        members.append(
+            CallMember(
+                name=member.name,
+                assistant_id=resolved.assistant_id,
+                agent_name=resolved.name,
+                config=resolved.config,
+                destinations=member.destinations,
+            )
+        )
+    assert first is not None  # a squad has a member
+    called = CallSquad(squad_id=squad.id, members=members, max_handoffs=max_handoffs)
+    return dataclasses.replace(first, squad=called)

@@ -53,6 +53,7 @@ class OutboundRequest:
     assistant_id: str | None = None
     assistant: JsonObject | None = None  # transient mode: a full configuration
     assistant_override: JsonObject | None = None  # hybrid mode
+    squad_id: str | None = None  # the squad whose first member answers (no assistant then)
     number_id: str | None = None
     first_message: str | None = None
     context: str | None = None

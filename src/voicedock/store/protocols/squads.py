@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from voicedock.domain.squads import Squad
+from voicedock.domain.records import Squad
 
 
 @dataclass(frozen=True, slots=True)

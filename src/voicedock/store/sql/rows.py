@@ -40,11 +40,11 @@ from voicedock.domain.records import (
     Organization,
     PhoneNumber,
     ProviderKey,
+    Squad,
     ToolTemplate,
     Trunk,
 )
 from voicedock.domain.rehearsal import Suite, SuiteRun
-from voicedock.domain.squads import Squad
 from voicedock.store.base import json_default
 from voicedock.store.sql.conn import Row, SqlValue, marks
 
@@ -243,7 +243,10 @@ class Table(Generic[T]):
             if column in self.datetimes:
                 values[column] = dialect.from_dt(value)
             elif column in self.structs:
-                values[column] = msgspec.convert(load_json(value), self.structs[column])
+                document = load_json(value)  # NULL: a struct the record may leave out
+                values[column] = (
+                    None if document is None else msgspec.convert(document, self.structs[column])
+                )
             elif column in self.documents:
                 values[column] = load_json(value)
             elif column in self.booleans:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from voicedock.domain.records import utcnow
-from voicedock.domain.squads import Squad
+from voicedock.domain.records import Squad, utcnow
 from voicedock.store.protocols.squads import SquadPage, SquadQuery
 from voicedock.store.sql.base import StorePart, TransactionPart
 from voicedock.store.sql.rows import SQUADS

@@ -9,3 +9,5 @@ CREATE TABLE squads (
     updated_at TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX squads_org ON squads (organization_id, created_at, id);
+-- The squad a call was placed with: its members as placed (NULL: one assistant for the call).
+ALTER TABLE calls ADD COLUMN squad JSONB;
