@@ -8,6 +8,7 @@ import pytest
 
 from api.conftest import Api
 from api.contract import conforms
+from api.test_calls_api import DESTINATION, place, post_outbound
 from fakes.world import ACME, SUPPORT_ID, org_id
 
 pytestmark = pytest.mark.unit
@@ -150,3 +151,60 @@ async def test_a_members_secret_is_masked_and_kept_when_sent_back(api: Api) -> N
     stored = squad.members[1].assistant
     assert stored is not None
     assert stored["llm_config"] == {"api_key": "sk-abcdef123456"}
+
+
+async def test_a_call_placed_with_a_squad_runs_its_first_member_and_keeps_every_member(
+    api: Api,
+) -> None:
+    squad_id = await _create(api)
+    resp = await post_outbound(api, {"destination": DESTINATION, "squad_id": squad_id})
+    assert resp.status == 200, await resp.text()
+    call_id = str((await resp.json())["call_id"])
+    call = await api.service.store.get_call(org_id(ACME), call_id)
+    assert call is not None
+    assert call.assistant_id == SUPPORT_ID  # the receptionist, a saved assistant
+    assert call.squad is not None
+    assert [m.name for m in call.squad.members] == ["receptionist", "billing"]
+    billing = call.squad.members[1].config
+    assert billing.system_prompt == BILLING["assistant"]["system_prompt"]  # type: ignore[index]
+    assert call.squad.members[0].destinations[0].member == "billing"
+
+    # Changing the squad later changes no call placed with it.
+    alone = {"members": [BILLING | {"destinations": []}]}
+    await api.client.patch(f"/squads/{squad_id}", json=alone, headers=api.auth())
+    again = await api.service.store.get_call(org_id(ACME), call_id)
+    assert again is not None
+    assert again.squad == call.squad
+
+    # The operator's handoff names a member of the call's squad (422 otherwise).
+    await api.pbx.answer(call_id)
+    body = {"type": "handoff", "member": "sales"}
+    unknown = await api.client.post(f"/calls/{call_id}/control", json=body, headers=api.auth())
+    assert unknown.status == 422, await unknown.text()
+    body = {"type": "handoff", "assistant_id": SUPPORT_ID}
+    ok = await api.client.post(f"/calls/{call_id}/control", json=body, headers=api.auth())
+    assert ok.status == 200, await ok.text()
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"squad_id": "nope"}, 404),
+        ({"squad_id": "x", "assistant_id": SUPPORT_ID}, 400),
+    ],
+)
+async def test_a_call_with_a_squad_is_refused(api: Api, body: dict[str, str], status: int) -> None:
+    resp = await post_outbound(api, {"destination": DESTINATION, **body})
+    assert resp.status == status, await resp.text()
+
+
+async def test_the_operators_handoff_needs_a_call_with_a_squad(api: Api) -> None:
+    call_id = await place(api)
+    await api.pbx.answer(call_id)
+    body = {"type": "handoff", "member": "billing"}
+    resp = await api.client.post(f"/calls/{call_id}/control", json=body, headers=api.auth())
+    assert resp.status == 409, await resp.text()
+    assert (await resp.json())["error"] == "No squad"
+    both = {"type": "handoff", "member": "billing", "assistant_id": SUPPORT_ID}
+    resp = await api.client.post(f"/calls/{call_id}/control", json=both, headers=api.auth())
+    assert resp.status == 400, await resp.text()

@@ -172,3 +172,54 @@ async def test_the_receptionist_hands_the_call_over_to_billing(
     pcm, rate = await read_new_recording(recordings, "utterance-*-rx.wav", before)
     heard = words(await transcribe(pcm, rate))
     assert {"front", "desk", "help", "full"} <= heard, sorted(heard)
+
+
+async def test_an_operator_hands_the_call_over_to_billing(
+    lab: LabAsterisk, live: LiveService, llm: LlmStandIn
+) -> None:
+    def receptionist_answers(request: ChatRequest) -> str | ToolCalls:
+        if (request.system_prompt or "").startswith(RECEPTIONIST_PROMPT):
+            return "We are open from nine to five."
+        return model(request)
+
+    llm.reply = receptionist_answers
+    squad_id = await _squad(live)
+    resp = await live.client.post(
+        "/calls/outbound",
+        json={"destination": UTTERANCE_PARTY, "squad_id": squad_id},
+        headers=live.auth(),
+    )
+    assert resp.status == 200, await resp.text()
+    call_id = str((await resp.json())["call_id"])
+    await wait_transcript(
+        live, call_id, lambda m: m["role"] == "assistant" and "nine to five" in m["content"], 40
+    )
+
+    # A member the squad does not have is refused; billing (by name) is handed the call.
+    refused = await live.client.post(
+        f"/calls/{call_id}/control",
+        json={"type": "handoff", "member": "sales"},
+        headers=live.auth(),
+    )
+    assert refused.status == 422, await refused.text()
+    await control(live, call_id, {"type": "handoff", "member": "billing"})
+    await wait_transcript(
+        live, call_id, lambda m: m["role"] == "assistant" and TRANSITION in m["content"], 30
+    )
+    await control(
+        live,
+        call_id,
+        {"type": "inject-context", "content": "The caller asks about invoice 42.",
+         "trigger_response": True},
+    )  # fmt: skip
+    billing = await llm.wait_request(2, timeout=30)
+    assert (billing.system_prompt or "").startswith(BILLING_PROMPT)
+    said = [m.get("content") or "" for m in billing.messages]
+    assert any("nine to five" in s for s in said), said
+    await wait_transcript(
+        live, call_id, lambda m: m["role"] == "assistant" and BILLING_ANSWER in m["content"], 30
+    )
+    await control(live, call_id, {"type": "end-call"})
+    ended = await wait_recorded(live, call_id, within=30)
+    handoffs = [e["data"] for e in ended["events"] if e["type"] == "handoff"]
+    assert handoffs == [{"from": "receptionist", "to": "billing", "reason": "operator"}]

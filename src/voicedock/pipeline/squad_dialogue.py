@@ -42,10 +42,14 @@ _HELD_MAX_S = 30.0  # the caller's audio held while the next member starts, at m
 
 @runtime_checkable
 class HandsOver(Protocol):
-    """A dialogue whose model may hand the call over (it ends ``HANDED_OVER``)."""
+    """A dialogue that hands the call over (then it ends ``HANDED_OVER``)."""
 
     @property
     def handed_over_to(self) -> str | None: ...
+
+    def hand_over(self, member: str) -> None:
+        """Hand the call over to ``member`` once what is being said was said."""
+        ...
 
 
 class SquadDialogue(Closable):
@@ -129,6 +133,16 @@ class SquadDialogue(Closable):
 
     async def end_call(self, final_message: str | None = None) -> None:
         await self._to_speaking(lambda d: d.end_call(final_message))
+
+    def hand_over(self, member: str) -> bool:
+        """The call goes on with ``member`` once what is being said was said (an operator's
+        handoff); False when the member speaking cannot hand the call over, or a handoff is
+        under way already."""
+        speaking = self._dialogues[-1]
+        if self._moving or self._closed or not isinstance(speaking, HandsOver):
+            return False
+        speaking.hand_over(member)
+        return True
 
     # ── the handoff ──────────────────────────────────────────────────────────────────────
     async def _follow(self, dialogue: Dialogue) -> None:

@@ -165,7 +165,7 @@ class TurnEngine(DialogueBase):
             plan,
             wall_clock,
             partial(self._events.put_nowait, EndCall(ASSISTANT_ENDED_CALL, None)),
-            weak_method(self._hand_over),
+            weak_method(self.hand_over),
             cfg,
             self._history,
             self._transcript,
@@ -299,9 +299,10 @@ class TurnEngine(DialogueBase):
     def _task_failed(self, exc: Exception) -> None:
         self._events.put_nowait(EndCall(failure_reason(exc), self.config.fallback_message))
 
-    def _hand_over(self, member: str) -> None:
-        """A tool handed the call over to ``member``: this dialogue ends (``HANDED_OVER``)
-        once what is being said was said; the first handoff stands."""
+    def hand_over(self, member: str) -> None:
+        """The call goes on with its squad's ``member`` (the model's ``handoff``, an
+        operator's): this dialogue ends (``HANDED_OVER``) once what is being said was said;
+        the first handoff stands."""
         if self.handed_over_to is None:
             self.handed_over_to = member
             self._events.put_nowait(EndCall(HANDED_OVER, None))

@@ -52,6 +52,7 @@ from voicedock.domain.ids import room_name_for
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call as CallRecord
 from voicedock.domain.records import CallEvent, CallMessage, CallStatus, Direction
+from voicedock.domain.squads import MemberName
 from voicedock.domain.timestamps import iso
 from voicedock.domain.usage import call_usage
 from voicedock.errors import BadRequest
@@ -643,12 +644,32 @@ class Transfer(Body, kw_only=True):
         )
 
 
-Command = InjectContext | Say | EndCall | Transfer
+class Handoff(Body, kw_only=True):
+    """The call goes on with another assistant of its squad (docs/squads.md), once what is
+    being said was said: the ``member`` named, or the member whose saved assistant is
+    ``assistant_id``. 409 for a call placed without a squad, 422 for a member it has not."""
+
+    SCHEMA: ClassVar[Schema] = {"oneOf": [{"required": ["member"]}, {"required": ["assistant_id"]}]}
+
+    type: Literal["handoff"]
+    member: MemberName | UnsetType = UNSET
+    assistant_id: AssistantId | UnsetType = UNSET
+
+    def command(self) -> control.Handoff:
+        member = None if isinstance(self.member, UnsetType) else self.member
+        assistant_id = None if isinstance(self.assistant_id, UnsetType) else self.assistant_id
+        if (member is None) == (assistant_id is None):
+            raise BadRequest("send member or assistant_id (one of them)")
+        return control.Handoff(member=member, assistant_id=assistant_id)
+
+
+Command = InjectContext | Say | EndCall | Transfer | Handoff
 COMMANDS: dict[str, type[Command]] = {
     "inject-context": InjectContext,
     "say": Say,
     "end-call": EndCall,
     "transfer": Transfer,
+    "handoff": Handoff,
 }
 
 

@@ -417,6 +417,15 @@ class LiveConversation(Closable):
             context=self._config.context,
         )
 
+    async def hand_over(self, member: str) -> None:
+        """An operator's handoff: the call goes on with its squad's ``member`` once what is
+        being said was said (dropped while a handoff is under way or the call ends)."""
+        conversation, squad = self._running(), self._squad
+        if not isinstance(conversation, SquadDialogue) or squad is None:
+            return
+        if member != squad.call.speaking and conversation.hand_over(member):
+            squad.call.asked(member)
+
     def stop_recording(self) -> None:
         """A transfer takes the caller off this media: the recording ends here."""
         self._taps.stop_recording()

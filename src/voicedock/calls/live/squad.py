@@ -33,6 +33,7 @@ from voicedock.pipeline.tools import (
     run_tool,
 )
 
+OPERATOR = "operator"  # the reason of an operator's handoff (POST /calls/{id}/control)
 HANDOFF_DESCRIPTION = (
     "Hand the call over to another assistant of the team, who goes on with the caller where "
     "you are; say nothing after it. Hand over only as each destination says:"
@@ -100,6 +101,11 @@ class SquadCall:
             Handoff(self.speaking, to, reason if isinstance(reason, str) else None)
         )
         return ToolResult(f"The call is handed over to {to}.", end_turn=True, hand_over_to=to)
+
+    def asked(self, to: str) -> None:
+        """An operator handed the call over to ``to`` (a member of the squad): counted, never
+        refused by the speaking member's destinations or the model's bound."""
+        self.handoffs.append(Handoff(self.speaking, to, OPERATOR))
 
     def moved(self, to: str) -> None:
         """The member ``to`` speaks now."""
