@@ -163,7 +163,29 @@ async def test_the_receptionist_hands_the_call_over_to_billing(
     assert handoffs == [{"from": "receptionist", "to": "billing", "reason": "an invoice"}]
     spoken = [m["content"] for m in ended["messages"] if m["role"] == "assistant"]
     assert spoken.index("Front desk.") < spoken.index(TRANSITION) < spoken.index(BILLING_ANSWER)
+    # Each message names the member whose turn it was: the receptionist's until the handoff.
+    turns = [(m["role"], m.get("member")) for m in ended["messages"]]
+    assert ("assistant", "receptionist") in turns
+    assert ("user", "receptionist") in turns  # the caller's words, heard by the receptionist
+    named = [member for _, member in turns]
+    assert None not in named, turns
+    switched = named.index("billing")
+    assert set(named[:switched]) == {"receptionist"}
+    assert set(named[switched:]) == {"billing"}, turns
+    assert ended["messages"][switched]["content"] == TRANSITION
+    assert any(
+        e["data"].get("member") == "billing" for e in ended["events"] if e["type"] == "transcript"
+    )
     # Billing spoke in its own voice: espeak-ng's characters are billing's words.
+    # The call's seconds are split between the two, the receptionist's up to the handoff.
+    members = ended["usage"]["members"]
+    assert [(m["member"], m["assistant_id"]) for m in members] == [
+        ("receptionist", None),
+        ("billing", None),
+    ]
+    assert all(m["seconds"] > 1 for m in members), members
+    total = sum(m["seconds"] for m in members)
+    assert abs(total - ended["usage"]["connected_seconds"]) < 0.01, members
     tts = {u["provider"]: u["characters"] for u in ended["usage"]["tts"]}
     assert tts == {"offline": len("Front desk."), "espeak-ng": len(TRANSITION + BILLING_ANSWER)}
 

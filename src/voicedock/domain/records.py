@@ -319,6 +319,7 @@ class CallMessage:
     ended_at: datetime | None = None
     interrupted: bool = False
     seq: int = 0
+    member: str | None = None  # the squad's member who spoke or heard it (None: no squad)
 
 
 @dataclass(slots=True)

@@ -68,6 +68,9 @@ class ConversationConfig:
     # given are too (else as said). None: nothing is redacted.
     redactor: Redactor | None = None
     model_sees_redacted: bool = True
+    # The squad's member this dialogue is (a call placed with a squad): each of its transcript
+    # messages names it. None: the call's one assistant.
+    member: str | None = None
 
     def redact(self, text: str) -> str:
         """``text`` as the call keeps and sends it."""

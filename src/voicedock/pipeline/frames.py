@@ -150,6 +150,9 @@ class TranscriptEntry:
     # The redaction plan replaced some of what was said (its audio is silenced in the
     # recording; never sent with the message).
     redacted: bool = False
+    # The squad's member who spoke it or heard it (a call placed with a squad); None: the
+    # call's one assistant.
+    member: str | None = None
 
 
 @dataclass(slots=True)

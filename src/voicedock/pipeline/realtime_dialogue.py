@@ -127,7 +127,9 @@ class RealtimeDialogue(DialogueBase):
         self._wall = wall_clock
         # Final as the provider says; redacted as the turn engine's (the model hears the caller).
         self._transcript = TranscriptKeeper(
-            on_transcript, redact=cfg.redact if cfg.redactor is not None else None
+            on_transcript,
+            redact=cfg.redact if cfg.redactor is not None else None,
+            member=cfg.member,
         )
         self.transcript: list[TranscriptEntry] = self._transcript.entries
         self._timer = TurnTimer(cfg, clock)

@@ -145,6 +145,7 @@ class TurnEngine(DialogueBase):
             weak_method(self._open_since),
             self._serving.provider_of,
             redact=cfg.redact if cfg.redactor is not None else None,
+            member=cfg.member,
         )
         self.transcript: list[TranscriptEntry] = self._transcript.entries
         self.latencies: list[TurnLatency] = []

@@ -392,6 +392,16 @@ class Message(Reply, kw_only=True):
         ),
     ] = None
     content: Any = None
+    member: (
+        Annotated[
+            str,
+            Meta(
+                description="A call placed with a squad (docs/squads.md): the member whose "
+                "turn it was (who said it, or heard the caller say it)."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class Timings(Reply, kw_only=True):
@@ -551,7 +561,9 @@ class Call(Reply, kw_only=True):
             cls,
             call,
             analysis_result=None if analysis is None else Analysis.of(analysis),
-            messages=[Message(role=m.role, content=m.content) for m in messages],
+            messages=[
+                Message(role=m.role, content=m.content, member=m.member or UNSET) for m in messages
+            ],
             agent_id=call.assistant_id,
             phone_number=call.assistant_phone,
             node=call.owner_node,
@@ -560,7 +572,7 @@ class Call(Reply, kw_only=True):
             if machine is None
             else msgspec.convert(machine, AnsweringMachine),
             consent=None if call.consent is None else msgspec.convert(call.consent, Consent),
-            usage=msgspec.convert(call_usage(call), CallUsage),
+            usage=msgspec.convert(call_usage(call, messages), CallUsage),
             events=[
                 {"type": e.type, "data": e.data, "created_at": iso(e.created_at)} for e in events
             ],

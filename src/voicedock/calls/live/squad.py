@@ -166,10 +166,11 @@ class SquadMembers:
     on_handoff: Callable[[Handoff], None] | None = None
 
     def offered(self, config: ConversationConfig, member: CallMember) -> ConversationConfig:
-        """``config`` with the ``handoff`` tool among its tools when ``member`` may hand the
-        call over."""
+        """``config`` as ``member``'s dialogue runs it: its messages named after it, the
+        ``handoff`` tool among its tools when it may hand the call over."""
         spec = handoff_spec(member)
-        return config if spec is None else dataclasses.replace(config, tools=(*config.tools, spec))
+        tools = config.tools if spec is None else (*config.tools, spec)
+        return dataclasses.replace(config, tools=tools, member=member.name)
 
     def executor(self, member: CallMember) -> SquadTools:
         return SquadTools(self.call, self.tools(member))

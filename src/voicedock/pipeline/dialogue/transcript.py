@@ -22,13 +22,16 @@ class TranscriptKeeper:
         open_since: Callable[[], float | None] | None = None,
         provider: Callable[[str], str | None] | None = None,
         redact: Callable[[str], str] | None = None,
+        member: str | None = None,
     ) -> None:
         """``provider``: which provider serves a message of this role now (the caller's: the
         STT's, the assistant's: the TTS's), noted on each message added that names none.
         ``redact``: each message's content as it is kept and handed on (the assistant's
-        redaction plan), applied once, as it is added."""
+        redaction plan), applied once, as it is added. ``member``: the squad's member whose
+        dialogue it is, noted on each message."""
         self.entries: list[TranscriptEntry] = []
         self._redact = redact
+        self._member = member
         self._provider = provider
         self._on_transcript = on_transcript
         self._open_since = open_since
@@ -43,6 +46,8 @@ class TranscriptKeeper:
         if self._redact is not None:
             said, entry.content = entry.content, self._redact(entry.content)
             entry.redacted = entry.content != said
+        if self._member is not None and entry.member is None:
+            entry.member = self._member
         if self._provider is not None and entry.provider is None:
             entry.provider = self._provider(entry.role)
         if self._open_since is None:

@@ -11,3 +11,5 @@ CREATE TABLE squads (
 CREATE INDEX squads_org ON squads (organization_id, created_at, id);
 -- The squad a call was placed with: its members as placed (NULL: one assistant for the call).
 ALTER TABLE calls ADD COLUMN squad TEXT;
+-- The squad's member whose turn a message was (NULL: the call's one assistant).
+ALTER TABLE call_messages ADD COLUMN member TEXT;
