@@ -111,15 +111,13 @@ async def _squad(live: LiveService) -> str:
     return str((await resp.json())["id"])
 
 
-async def test_the_receptionist_hands_the_call_over_to_billing(
-    lab: LabAsterisk, live: LiveService, llm: LlmStandIn
-) -> None:
-    recordings = Path(lab.recordings_dir)
-    before = set(recordings.glob("utterance-*-rx.wav"))
+async def handoff_call(live: LiveService, llm: LlmStandIn, destination: str) -> str:
+    """Call the party with the squad; the receptionist's model hands the call over to
+    billing. Check what each model received and what the call recorded; its id."""
     squad_id = await _squad(live)
     resp = await live.client.post(
         "/calls/outbound",
-        json={"destination": UTTERANCE_PARTY, "squad_id": squad_id},
+        json={"destination": destination, "squad_id": squad_id},
         headers=live.auth(),
     )
     assert resp.status == 200, await resp.text()
@@ -188,6 +186,15 @@ async def test_the_receptionist_hands_the_call_over_to_billing(
     assert abs(total - ended["usage"]["connected_seconds"]) < 0.01, members
     tts = {u["provider"]: u["characters"] for u in ended["usage"]["tts"]}
     assert tts == {"offline": len("Front desk."), "espeak-ng": len(TRANSITION + BILLING_ANSWER)}
+    return call_id
+
+
+async def test_the_receptionist_hands_the_call_over_to_billing(
+    lab: LabAsterisk, live: LiveService, llm: LlmStandIn
+) -> None:
+    recordings = Path(lab.recordings_dir)
+    before = set(recordings.glob("utterance-*-rx.wav"))
+    await handoff_call(live, llm, UTTERANCE_PARTY)
 
     # The party heard the receptionist, then billing's transition ("help") and its answer
     # ("full"), in espeak-ng's voice.
