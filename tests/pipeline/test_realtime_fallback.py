@@ -17,7 +17,7 @@ from fakes.local_server import LocalServer
 from voicedock.domain.assistant_config import RealtimeConfig
 from voicedock.domain.usage import SpokenTurn, speech_usage
 from voicedock.pipeline.conversation_config import ConversationConfig
-from voicedock.pipeline.dialogue.history import carried_history
+from voicedock.pipeline.dialogue.carried import carried_history
 from voicedock.pipeline.dialogue.realtime.unanswered_turns import UnansweredTurns
 from voicedock.pipeline.fallback_plans.plan import Switch
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan

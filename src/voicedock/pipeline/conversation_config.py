@@ -26,6 +26,9 @@ class ConversationConfig:
     # Turns the model sees before this call's own (the assistant's seeded user/assistant
     # messages); never spoken and not part of the transcript.
     history: tuple[ChatMessage, ...] = ()
+    # The call so far, carried over from the dialogue this one goes on from (a squad's member
+    # the call was handed over to): the model sees it after ``history``.
+    carried: tuple[ChatMessage, ...] = ()
     vad: VadConfig | None = None
     endpointing: EndpointingConfig = field(default_factory=EndpointingConfig)
     pre_roll_ms: int = 200

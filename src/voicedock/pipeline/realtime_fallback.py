@@ -36,8 +36,9 @@ from typing import Self, TypeVar
 from voicedock.aio import Closable, Coro, Supervisor
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue import Dialogue
+from voicedock.pipeline.dialogue.carried import carried_history
 from voicedock.pipeline.dialogue.ending import CLOSED, INTERNAL_ERROR
-from voicedock.pipeline.dialogue.history import carried_history
+from voicedock.pipeline.dialogue.held_audio import HeldAudio
 from voicedock.pipeline.dialogue.realtime.handover import SESSION_FAILED, Handover
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.frames import (
@@ -64,8 +65,6 @@ CONTINUE_NOTE = (
     "do not repeat anything already said."
 )
 ANSWER_NOTE = "A technical fault held up your answer: answer the caller's last words now."
-_FRAME_MS = 20  # the caller's audio heard again by the pipeline, frame by frame
-_HELD_MAX_S = 30.0  # the caller's audio held while the pipeline starts, at most
 
 
 class RealtimeWithPipeline(Closable):
@@ -89,7 +88,7 @@ class RealtimeWithPipeline(Closable):
         self._engine: TurnEngine | None = None
         self._attempt: Attempt | None = None  # the session's, on the node's breakers
         self._moving = False  # the session failed, the pipeline is not listening yet
-        self._held = bytearray()  # the caller's audio meanwhile
+        self._held = HeldAudio(self.config.sample_rate)  # the caller's audio meanwhile
         self._waiting: list[Command] = []  # what was asked meanwhile
         self._tasks = Supervisor(
             "speech-to-speech call", log, on_error=weak_method(self._task_failed)
@@ -164,8 +163,7 @@ class RealtimeWithPipeline(Closable):
 
     def feed_audio(self, pcm: bytes) -> None:
         if self._moving:
-            self._held += pcm
-            del self._held[: max(0, len(self._held) - self._bytes(_HELD_MAX_S))]
+            self._held.hold(pcm)
             return
         dialogue = self._engine or self._session  # handing over, the session keeps it
         if dialogue is not None:
@@ -187,6 +185,18 @@ class RealtimeWithPipeline(Closable):
 
     async def end_call(self, final_message: str | None = None) -> None:
         await self._to_speaking(lambda d: d.end_call(final_message))
+
+    @property
+    def handed_over_to(self) -> str | None:
+        """The squad's member whichever engine spoke handed the call over to."""
+        engine = self._engine or self._session
+        return None if engine is None else engine.handed_over_to
+
+    def hand_over(self, member: str) -> None:
+        """Hand the call over to the squad's ``member`` (``pipeline/squad_dialogue.py``),
+        whichever engine speaks; dropped during the move to the pipeline."""
+        if (speaking := self._speaking()) is not None:
+            speaking.hand_over(member)
 
     # ── the move ─────────────────────────────────────────────────────────────────────────
     async def _follow(self, session: RealtimeDialogue) -> None:
@@ -212,12 +222,8 @@ class RealtimeWithPipeline(Closable):
     def _go_on(self, engine: TurnEngine, handover: Handover) -> None:
         """The pipeline takes the caller's words held for it and what was asked meanwhile,
         then answers what the session left unanswered."""
-        heard = handover.unanswered + bytes(self._held)
-        self._held.clear()
         self._moving = False
-        step = self._bytes(_FRAME_MS / 1000)
-        for start in range(0, len(heard), step):
-            engine.feed_audio(heard[start : start + step])
+        self._held.replay(engine.feed_audio, before=handover.unanswered)
         waiting, self._waiting = self._waiting, []
         for command in waiting:
             self._tasks.spawn(command(engine))
@@ -232,7 +238,7 @@ class RealtimeWithPipeline(Closable):
         self._end(await engine.wait_ended())
 
     # ── helpers ──────────────────────────────────────────────────────────────────────────
-    def _speaking(self) -> Dialogue | None:
+    def _speaking(self) -> TurnEngine | RealtimeDialogue | None:
         """The engine speaking now (None: the move to the pipeline is under way)."""
         return None if self.moving else self._engine or self._session
 
@@ -250,9 +256,6 @@ class RealtimeWithPipeline(Closable):
         if self._attempt is not None:
             self._attempt.succeeded()
             self._attempt = None
-
-    def _bytes(self, seconds: float) -> int:
-        return int(seconds * self.config.sample_rate) * 2
 
     def _end(self, reason: str) -> None:
         if self._reason is None:

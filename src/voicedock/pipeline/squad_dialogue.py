@@ -25,8 +25,9 @@ from typing import Protocol, Self, TypeVar, runtime_checkable
 
 from voicedock.aio import Closable, Coro, Supervisor
 from voicedock.pipeline.dialogue import Dialogue
+from voicedock.pipeline.dialogue.carried import carried_history
 from voicedock.pipeline.dialogue.ending import CLOSED, HANDED_OVER, INTERNAL_ERROR
-from voicedock.pipeline.dialogue.history import carried_history
+from voicedock.pipeline.dialogue.held_audio import HeldAudio
 from voicedock.pipeline.frames import ChatMessage, ContextSource, TranscriptEntry, TurnLatency
 from voicedock.weak import weak_method
 
@@ -36,8 +37,6 @@ T = TypeVar("T")
 Command = Callable[[Dialogue], Coro[None]]
 # The next member's dialogue: for the member named, with the call so far as its history.
 NextMember = Callable[[str, tuple[ChatMessage, ...]], Awaitable[Dialogue]]
-_FRAME_MS = 20  # the caller's audio heard by the next member, frame by frame
-_HELD_MAX_S = 30.0  # the caller's audio held while the next member starts, at most
 
 
 @runtime_checkable
@@ -60,9 +59,8 @@ class SquadDialogue(Closable):
         dialogue of the member a handoff names."""
         self._dialogues: list[Dialogue] = [first]
         self._next_member = next_member
-        self._sample_rate = sample_rate
         self._moving = False  # handed over: the next member does not listen yet
-        self._held = bytearray()  # the caller's audio meanwhile
+        self._held = HeldAudio(sample_rate)  # the caller's audio meanwhile
         self._waiting: list[Command] = []  # what was asked meanwhile
         self._tasks = Supervisor("squad call", log, on_error=weak_method(self._task_failed))
         self._move = asyncio.Lock()
@@ -112,8 +110,7 @@ class SquadDialogue(Closable):
 
     def feed_audio(self, pcm: bytes) -> None:
         if self._moving:
-            self._held += pcm
-            del self._held[: max(0, len(self._held) - self._bytes(_HELD_MAX_S))]
+            self._held.hold(pcm)
             return
         self._dialogues[-1].feed_audio(pcm)
 
@@ -164,12 +161,8 @@ class SquadDialogue(Closable):
     def _go_on(self, dialogue: Dialogue) -> None:
         """The next member hears the caller's words held for it, then what was asked
         meanwhile."""
-        heard = bytes(self._held)
-        self._held.clear()
         self._moving = False
-        step = self._bytes(_FRAME_MS / 1000)
-        for start in range(0, len(heard), step):
-            dialogue.feed_audio(heard[start : start + step])
+        self._held.replay(dialogue.feed_audio)
         waiting, self._waiting = self._waiting, []
         for command in waiting:
             self._tasks.spawn(command(dialogue))
@@ -183,9 +176,6 @@ class SquadDialogue(Closable):
 
     def _of(self, part: Callable[[Dialogue], Sequence[T]]) -> list[T]:
         return [item for d in self._dialogues for item in part(d)]
-
-    def _bytes(self, seconds: float) -> int:
-        return int(seconds * self._sample_rate) * 2
 
     def _end(self, reason: str) -> None:
         if self._reason is None:

@@ -298,7 +298,7 @@ class LiveConversation(Closable):
             member.config, self.sample_rate, context=self._context, base=self._base
         )
         config = dataclasses.replace(
-            squad.offered(config, member), history=config.history + carried, first_message=first
+            squad.offered(config, member), carried=carried, first_message=first
         )
         handoff = squad.call.handoffs[-1]
         squad.call.moved(name)

@@ -9,12 +9,9 @@ said, its slot holds what the caller heard (``fill``), or goes when nothing was.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 
 from voicedock.pipeline.conversation_config import ConversationConfig
-from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, supervisor_note
-
-TOOL_RESULT_NOTE = "A tool called earlier in this call returned:"
+from voicedock.pipeline.frames import ChatMessage
 
 
 class ModelHistory:
@@ -26,7 +23,7 @@ class ModelHistory:
         """What the model is sent for its next reply."""
         system = ChatMessage("system", self._config.instructions)
         own = (m for m in self.messages if m.meaningful)
-        return [system, *self._config.history, *own]
+        return [system, *self._config.history, *self._config.carried, *own]
 
     def add(self, message: ChatMessage) -> None:
         """A message of the call's; the caller's words as the redaction plan lets the model
@@ -48,20 +45,3 @@ class ModelHistory:
             self.messages[index] = ChatMessage("assistant", text)
         else:
             del self.messages[index]
-
-
-def carried_history(transcript: Sequence[TranscriptEntry]) -> tuple[ChatMessage, ...]:
-    """The call so far as the model that goes on with it sees it (a pipeline after a failed
-    speech-to-speech session, the member of a squad the call was handed over to): the
-    caller's and the assistant's messages, the context given, a supervisor's whispers and
-    the tools' results as notes."""
-    carried: list[ChatMessage] = []
-    for entry in transcript:
-        match entry.role:
-            case "user" | "assistant" | "system":
-                carried.append(ChatMessage(entry.role, entry.content))
-            case "supervisor":
-                carried.append(ChatMessage("system", supervisor_note(entry.content)))
-            case "tool":
-                carried.append(ChatMessage("system", f"{TOOL_RESULT_NOTE} {entry.content}"))
-    return tuple(carried)
