@@ -208,3 +208,25 @@ async def test_the_operators_handoff_needs_a_call_with_a_squad(api: Api) -> None
     both = {"type": "handoff", "member": "billing", "assistant_id": SUPPORT_ID}
     resp = await api.client.post(f"/calls/{call_id}/control", json=both, headers=api.auth())
     assert resp.status == 400, await resp.text()
+
+
+async def test_a_number_is_answered_by_a_squad_of_the_organization(api: Api) -> None:
+    squad_id = await _create(api)
+    numbers = await (await api.client.get("/phone-numbers", headers=api.auth())).json()
+    number_id = numbers["phone_numbers"][0]["id"]
+    unknown = await api.client.patch(
+        f"/phone-numbers/{number_id}", json={"squad_id": "nope"}, headers=api.auth()
+    )
+    assert unknown.status == 422, await unknown.text()
+    assert (await unknown.json())["error"] == "Unknown squad"
+    resp = await api.client.patch(
+        f"/phone-numbers/{number_id}", json={"squad_id": squad_id}, headers=api.auth()
+    )
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    conforms(body, "PhoneNumber")
+    assert body["squad_id"] == squad_id
+    cleared = await api.client.patch(
+        f"/phone-numbers/{number_id}", json={"squad_id": None}, headers=api.auth()
+    )
+    assert (await cleared.json())["squad_id"] is None

@@ -140,6 +140,7 @@ class PhoneNumber:
     max_concurrent_calls: int = 1
     assistant_id: str | None = None  # answers inbound calls to this number
     label: str = ""
+    squad_id: str | None = None  # its squad answers inbound calls instead (docs/squads.md)
     last_used_at: datetime | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)

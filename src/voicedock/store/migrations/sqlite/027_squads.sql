@@ -13,3 +13,5 @@ CREATE INDEX squads_org ON squads (organization_id, created_at, id);
 ALTER TABLE calls ADD COLUMN squad TEXT;
 -- The squad's member whose turn a message was (NULL: the call's one assistant).
 ALTER TABLE call_messages ADD COLUMN member TEXT;
+-- The squad that answers inbound calls to a number, instead of its assistant (NULL: none).
+ALTER TABLE phone_numbers ADD COLUMN squad_id TEXT;
