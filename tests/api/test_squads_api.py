@@ -4,6 +4,8 @@ does not have refused (422), secrets of a member's configuration masked and kept
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from api.conftest import Api
@@ -230,3 +232,28 @@ async def test_a_number_is_answered_by_a_squad_of_the_organization(api: Api) -> 
         f"/phone-numbers/{number_id}", json={"squad_id": None}, headers=api.auth()
     )
     assert (await cleared.json())["squad_id"] is None
+
+
+async def test_a_campaigns_calls_are_placed_with_its_squad(api: Api) -> None:
+    squad_id = await _create(api)
+    body = {
+        "name": "Reminders",
+        "squad_id": squad_id,
+        "contacts": [{"destination": DESTINATION}],
+    }
+    both = await api.client.post(
+        "/campaigns", json={**body, "assistant_id": SUPPORT_ID}, headers=api.auth()
+    )
+    assert both.status == 400, await both.text()
+    created = await api.client.post("/campaigns", json=body, headers=api.auth())
+    assert created.status == 201, await created.text()
+    for _ in range(200):  # the node's dialer places the contact's call
+        if api.pbx.originated:
+            break
+        await asyncio.sleep(0.05)
+    call = await api.service.store.get_call(org_id(ACME), api.pbx.originated[0].call_id)
+    assert call is not None
+    assert call.assistant_id == SUPPORT_ID  # the receptionist's
+    assert call.squad is not None
+    assert call.squad.squad_id == squad_id
+    assert [m.name for m in call.squad.members] == ["receptionist", "billing"]

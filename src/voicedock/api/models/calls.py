@@ -236,14 +236,9 @@ class OutboundCallRequest(Body, kw_only=True):
             "assistant_override", self.assistant_override, self.agent_config, used
         )
         squad_id = None if isinstance(self.squad_id, UnsetType) else self.squad_id
-        if squad_id is not None:
-            if assistant_id is not None or transient is not None or override is not None:
-                raise BadRequest("send either squad_id or an assistant, not both")
-            assistant, assistant_override = None, None
-        else:
-            assistant, assistant_override = check_assistant_choice(
-                assistant_id, transient, override
-            )
+        assistant, assistant_override = assistant_or_squad(
+            assistant_id, transient, override, squad_id
+        )
         return OutboundRequest(
             destination=self.destination,
             assistant_id=assistant_id,
@@ -261,6 +256,18 @@ class OutboundCallRequest(Body, kw_only=True):
             latest_at=moment(self.latest_at, "latest_at"),
             deprecated=tuple(used),
         )
+
+
+def assistant_or_squad(
+    assistant_id: str | None, transient: object, override: object, squad_id: str | None
+) -> tuple[JsonObject | None, JsonObject | None]:
+    """Which assistant a call or a campaign's calls run with (``check_assistant_choice``),
+    or a squad instead (then none: 400 when one is sent too)."""
+    if squad_id is None:
+        return check_assistant_choice(assistant_id, transient, override)
+    if assistant_id is not None or transient is not None or override is not None:
+        raise BadRequest("send either squad_id or an assistant, not both")
+    return None, None
 
 
 def refuse_null(**sent: object) -> None:

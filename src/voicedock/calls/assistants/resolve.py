@@ -76,13 +76,13 @@ class AssistantFields(TypedDict):
     agent_name: str | None
     business_name: str | None
     assistant_config: AssistantConfig
+    squad: CallSquad | None
 
 
 class CallAssistantFields(AssistantFields):
     """The assistant as a call stores it: its fields of ``Call``."""
 
     first_message: str | None
-    squad: CallSquad | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +96,12 @@ class ResolvedAssistant:
     @classmethod
     def of(cls, stored: Call | Campaign) -> ResolvedAssistant:
         """The assistant a stored call or campaign runs: the snapshot it stored."""
-        squad = stored.squad if isinstance(stored, Call) else None
         return cls(
             stored.assistant_id,
             stored.agent_name,
             stored.business_name,
             stored.assistant_config,
-            squad,
+            stored.squad,
         )
 
     @property
@@ -121,13 +120,12 @@ class ResolvedAssistant:
             agent_name=self.name,
             business_name=self.business_name,
             assistant_config=self.config,
+            squad=self.squad,
         )
 
     def call_fields(self) -> CallAssistantFields:
         """The snapshot a call stores (``Call(**assistant.call_fields(), ...)``)."""
-        return CallAssistantFields(
-            **self.campaign_fields(), first_message=self.first_message, squad=self.squad
-        )
+        return CallAssistantFields(**self.campaign_fields(), first_message=self.first_message)
 
 
 async def resolve_assistant(

@@ -15,3 +15,5 @@ ALTER TABLE calls ADD COLUMN squad JSONB;
 ALTER TABLE call_messages ADD COLUMN member TEXT;
 -- The squad that answers inbound calls to a number, instead of its assistant (NULL: none).
 ALTER TABLE phone_numbers ADD COLUMN squad_id TEXT;
+-- The squad a campaign's calls are placed with, as resolved when it was created (NULL: none).
+ALTER TABLE campaigns ADD COLUMN squad JSONB;
