@@ -20,21 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol, Self, TypeVar, runtime_checkable
+from collections.abc import Awaitable, Callable
+from typing import Protocol, Self, runtime_checkable
 
-from voicedock.aio import Closable, Coro, Supervisor
+from voicedock.aio import Supervisor
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.dialogue.carried import carried_history
+from voicedock.pipeline.dialogue.chain import DialogueChain
 from voicedock.pipeline.dialogue.ending import CLOSED, HANDED_OVER, INTERNAL_ERROR
-from voicedock.pipeline.dialogue.held_audio import HeldAudio
-from voicedock.pipeline.frames import ChatMessage, ContextSource, TranscriptEntry, TurnLatency
+from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
 from voicedock.weak import weak_method
 
 log = logging.getLogger("voicedock.pipeline")
 
-T = TypeVar("T")
-Command = Callable[[Dialogue], Coro[None]]
 # The next member's dialogue: for the member named, with the call so far as its history.
 NextMember = Callable[[str, tuple[ChatMessage, ...]], Awaitable[Dialogue]]
 
@@ -51,22 +49,18 @@ class HandsOver(Protocol):
         ...
 
 
-class SquadDialogue(Closable):
+class SquadDialogue(DialogueChain):
     """One call's dialogue across the members of its squad, one at a time."""
 
     def __init__(self, first: Dialogue, next_member: NextMember, *, sample_rate: int) -> None:
         """``first``: the first member's dialogue (not entered yet); ``next_member`` makes the
         dialogue of the member a handoff names."""
+        super().__init__(sample_rate)
         self._dialogues: list[Dialogue] = [first]
         self._next_member = next_member
         self._moving = False  # handed over: the next member does not listen yet
-        self._held = HeldAudio(sample_rate)  # the caller's audio meanwhile
-        self._waiting: list[Command] = []  # what was asked meanwhile
         self._tasks = Supervisor("squad call", log, on_error=weak_method(self._task_failed))
         self._move = asyncio.Lock()
-        self._reason: str | None = None
-        self._ended = asyncio.Event()
-        self._closed = False
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
     async def __aenter__(self) -> Self:
@@ -86,24 +80,7 @@ class SquadDialogue(Closable):
         await self._dialogues[-1].aclose(on_quiet)
         self._end(CLOSED)
 
-    async def wait_ended(self) -> str:
-        await self._ended.wait()
-        assert self._reason is not None
-        return self._reason
-
     # ── what every member hears and says ─────────────────────────────────────────────────
-    @property
-    def transcript(self) -> list[TranscriptEntry]:
-        return self._of(lambda d: d.transcript)
-
-    @property
-    def latencies(self) -> list[TurnLatency]:
-        return self._of(lambda d: d.latencies)
-
-    @property
-    def history(self) -> list[ChatMessage]:
-        return self._of(lambda d: d.history)
-
     @property
     def assistant_audible(self) -> bool:
         return self._dialogues[-1].assistant_audible
@@ -113,23 +90,6 @@ class SquadDialogue(Closable):
             self._held.hold(pcm)
             return
         self._dialogues[-1].feed_audio(pcm)
-
-    def feed_dtmf(self, digit: str) -> None:
-        if not self._moving:
-            self._dialogues[-1].feed_dtmf(digit)
-        else:
-            self._waiting.append(lambda d: _pressed(d, digit))
-
-    async def say(self, text: str) -> None:
-        await self._to_speaking(lambda d: d.say(text))
-
-    async def inject_context(
-        self, text: str, trigger_response: bool = False, source: ContextSource = "api"
-    ) -> None:
-        await self._to_speaking(lambda d: d.inject_context(text, trigger_response, source))
-
-    async def end_call(self, final_message: str | None = None) -> None:
-        await self._to_speaking(lambda d: d.end_call(final_message))
 
     def hand_over(self, member: str) -> bool:
         """The call goes on with ``member`` once what is being said was said (an operator's
@@ -156,31 +116,15 @@ class SquadDialogue(Closable):
                 dialogue = await self._next_member(member, carried_history(said))
                 await dialogue.__aenter__()
                 self._dialogues.append(dialogue)
-                self._go_on(dialogue)
-
-    def _go_on(self, dialogue: Dialogue) -> None:
-        """The next member hears the caller's words held for it, then what was asked
-        meanwhile."""
-        self._moving = False
-        self._held.replay(dialogue.feed_audio)
-        waiting, self._waiting = self._waiting, []
-        for command in waiting:
-            self._tasks.spawn(command(dialogue))
+                self._moving = False
+                self._went_on(dialogue, self._tasks)
 
     # ── helpers ──────────────────────────────────────────────────────────────────────────
-    async def _to_speaking(self, command: Command) -> None:
-        if not self._moving:
-            await command(self._dialogues[-1])
-        elif not self._closed:
-            self._waiting.append(command)
+    def _chain(self) -> list[Dialogue]:
+        return self._dialogues
 
-    def _of(self, part: Callable[[Dialogue], Sequence[T]]) -> list[T]:
-        return [item for d in self._dialogues for item in part(d)]
-
-    def _end(self, reason: str) -> None:
-        if self._reason is None:
-            self._reason = reason
-        self._ended.set()
+    def _speaking(self) -> Dialogue | None:
+        return None if self._moving else self._dialogues[-1]
 
     def _task_failed(self, exc: Exception) -> None:
         """The move failed (the next member could not start): the call is not left silent."""
@@ -193,7 +137,3 @@ def _handed_over_to(dialogue: Dialogue) -> str | None:
 
 def _started_at(entry: TranscriptEntry) -> float:
     return entry.started_at
-
-
-async def _pressed(dialogue: Dialogue, digit: str) -> None:
-    dialogue.feed_dtmf(digit)
