@@ -10,6 +10,7 @@ naming the member otherwise).
 from __future__ import annotations
 
 import dataclasses
+from typing import Protocol
 
 import msgspec
 
@@ -129,3 +130,37 @@ async def resolve_squad(
     assert first is not None  # a squad has a member
     called = CallSquad(squad_id=squad.id, members=members, max_handoffs=max_handoffs)
     return dataclasses.replace(first, squad=called)
+
+
+class SquadOrAssistant(AssistantChoice, Protocol):
+    """A request that names a squad or an assistant (``OutboundRequest`` says it so)."""
+
+    @property
+    def squad_id(self) -> str | None: ...
+
+
+async def resolve_chosen(
+    store: Store,
+    organization_id: str,
+    choice: SquadOrAssistant,
+    speech: SpeechSettings,
+    byok: ByokSettings,
+    egress: EgressPolicy | None,
+    *,
+    max_handoffs: int,
+) -> ResolvedAssistant:
+    """The assistant of a call (or a campaign's calls) as ``choice`` names it: its squad's
+    first member, with the squad (``resolve_squad``), else the assistant
+    (``resolve_assistant``)."""
+    if choice.squad_id is None:
+        return await resolve_assistant(store, organization_id, choice, speech, byok, egress)
+    return await resolve_squad(
+        store,
+        organization_id,
+        choice.squad_id,
+        choice,
+        speech,
+        byok,
+        egress,
+        max_handoffs=max_handoffs,
+    )

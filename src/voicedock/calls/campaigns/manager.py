@@ -14,8 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from voicedock.calls.assistants.resolve import resolve_assistant
-from voicedock.calls.assistants.squads import resolve_squad
+from voicedock.calls.assistants.squads import resolve_chosen
 from voicedock.calls.campaigns.request import CampaignRequest, ContactRequest
 from voicedock.calls.campaigns.retries import outcome_of, retry_at
 from voicedock.calls.engine.placement import PBX_UNAVAILABLE
@@ -103,22 +102,15 @@ class CampaignManager:
     async def create(self, org_id: str, request: CampaignRequest) -> Campaign:
         self._check_destinations(request.contacts)
         settings = self._settings
-        chosen = request.assistant
-        if chosen.squad_id is not None:
-            assistant = await resolve_squad(
-                self._store,
-                org_id,
-                chosen.squad_id,
-                chosen,
-                settings.speech,
-                settings.byok,
-                self._egress_policy,
-                max_handoffs=settings.calls.max_handoffs,
-            )
-        else:
-            assistant = await resolve_assistant(
-                self._store, org_id, chosen, settings.speech, settings.byok, self._egress_policy
-            )
+        assistant = await resolve_chosen(
+            self._store,
+            org_id,
+            request.assistant,
+            settings.speech,
+            settings.byok,
+            self._egress_policy,
+            max_handoffs=settings.calls.max_handoffs,
+        )
         access = TrunkAccess(self._settings.trunks)
         for number_id in request.number_ids:
             await check_number_choice(self._store, org_id, number_id, access)
