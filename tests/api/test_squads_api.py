@@ -257,3 +257,24 @@ async def test_a_campaigns_calls_are_placed_with_its_squad(api: Api) -> None:
     assert call.squad is not None
     assert call.squad.squad_id == squad_id
     assert [m.name for m in call.squad.members] == ["receptionist", "billing"]
+
+
+async def test_a_call_placed_with_a_squad_of_its_own(api: Api) -> None:
+    inline = {"members": [RECEPTIONIST, BILLING]}
+    resp = await post_outbound(api, {"destination": DESTINATION, "squad": inline})
+    assert resp.status == 200, await resp.text()
+    call = await api.service.store.get_call(org_id(ACME), (await resp.json())["call_id"])
+    assert call is not None
+    assert call.squad is not None
+    assert call.squad.squad_id is None  # stored nowhere but with the call
+    assert [m.name for m in call.squad.members] == ["receptionist", "billing"]
+    twice = {"members": [RECEPTIONIST, {**BILLING, "name": "receptionist"}]}
+    refused = await post_outbound(api, {"destination": DESTINATION, "squad": twice})
+    assert refused.status == 400, await refused.text()
+    assert "squad.members[1].name" in (await refused.json())["message"]
+    unknown = {"members": [{**RECEPTIONIST, "colour": "red"}, BILLING]}
+    refused = await post_outbound(api, {"destination": DESTINATION, "squad": unknown})
+    assert refused.status == 400, await refused.text()
+    assert "squad.members[0]" in (await refused.json())["message"]
+    both = {"destination": DESTINATION, "squad": inline, "squad_id": "x"}
+    assert (await post_outbound(api, both)).status == 400

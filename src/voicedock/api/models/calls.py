@@ -32,6 +32,7 @@ from voicedock.api.models.refusals import JSON_OBJECT, Refusal, refusal
 from voicedock.api.models.usage import CallUsage
 from voicedock.calls import control, fields
 from voicedock.calls.assistants.config import check_assistant_choice
+from voicedock.calls.assistants.squads import check_members
 from voicedock.calls.outbound.request import (
     CONTEXT_MAX,
     DEPRECATED_ALIASES,
@@ -52,7 +53,7 @@ from voicedock.domain.ids import room_name_for
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call as CallRecord
 from voicedock.domain.records import CallEvent, CallMessage, CallStatus, Direction
-from voicedock.domain.squads import MemberName
+from voicedock.domain.squads import MAX_MEMBERS, Member, MemberName, Members
 from voicedock.domain.timestamps import iso
 from voicedock.domain.usage import call_usage
 from voicedock.errors import BadRequest
@@ -120,12 +121,42 @@ def assistant_choice(
     return {"allOf": rules}
 
 
+# A squad sent with the call, not stored: its members as /squads takes them (models/squads.py
+# documents SquadMember; calls/assistants/squads.py checks what no schema states).
+InlineSquad = Annotated[
+    Any,
+    Meta(
+        description="A squad for this call only (docs/squads.md): its members as POST /squads "
+        "takes them, the first answering; instead of assistant_id, assistant or squad_id.",
+        extra_json_schema={
+            "type": "object",
+            "properties": {
+                "members": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/SquadMember"},
+                    "minItems": 1,
+                    "maxItems": MAX_MEMBERS,
+                }
+            },
+            "required": ["members"],
+            "additionalProperties": False,
+        },
+    ),
+]
+
+
+class _SentSquad(Body, kw_only=True):
+    """An inline squad as it is read (its members, the domain's parts)."""
+
+    members: Members
+
+
 class OutboundCallRequest(Body, kw_only=True):
     SCHEMA: ClassVar[Schema] = assistant_choice(
         ("assistant_id", "agent_id"),
         ("assistant", "agent"),
         ("assistant_override", "agent_config"),
-        ("squad_id",),
+        ("squad_id", "squad"),
     )
 
     REFUSAL: ClassVar[Refusal | None] = JSON_OBJECT
@@ -145,6 +176,7 @@ class OutboundCallRequest(Body, kw_only=True):
         ]
         | UnsetType
     ) = UNSET
+    squad: InlineSquad | UnsetType = UNSET
     first_message: FirstMessage | None = None
     context: Context | None = None
     number_id: Identifier | None = None
@@ -220,6 +252,9 @@ class OutboundCallRequest(Body, kw_only=True):
     agent: DeprecatedConfig | UnsetType = UNSET
     agent_config: DeprecatedOverride | UnsetType = UNSET
 
+    def _members(self) -> tuple[Member, ...]:
+        return _inline_members(self.squad)
+
     def request(self) -> OutboundRequest:
         """The call this body asks for: its deprecated names read as their replacements, what
         no schema states checked (calls/outbound/request.py)."""
@@ -236,8 +271,11 @@ class OutboundCallRequest(Body, kw_only=True):
             "assistant_override", self.assistant_override, self.agent_config, used
         )
         squad_id = None if isinstance(self.squad_id, UnsetType) else self.squad_id
+        squad = None if isinstance(self.squad, UnsetType) else self._members()
+        if squad_id is not None and squad is not None:
+            raise BadRequest("send either squad_id or squad, not both")
         assistant, assistant_override = assistant_or_squad(
-            assistant_id, transient, override, squad_id
+            assistant_id, transient, override, squad_id, sent_squad=squad is not None
         )
         return OutboundRequest(
             destination=self.destination,
@@ -245,6 +283,7 @@ class OutboundCallRequest(Body, kw_only=True):
             assistant=assistant,
             assistant_override=assistant_override,
             squad_id=squad_id,
+            squad=squad,
             number_id=self.number_id,
             first_message=self.first_message,
             context=self.context,
@@ -258,15 +297,30 @@ class OutboundCallRequest(Body, kw_only=True):
         )
 
 
+def _inline_members(sent: object) -> tuple[Member, ...]:
+    """An inline squad's members, checked as a stored squad's (400 naming the field)."""
+    squad = parse(sent, _SentSquad, "squad")
+    try:
+        return tuple(check_members(squad.members))
+    except BadRequest as exc:
+        raise BadRequest(f"squad.{exc.message}", error=exc.error) from None
+
+
 def assistant_or_squad(
-    assistant_id: str | None, transient: object, override: object, squad_id: str | None
+    assistant_id: str | None,
+    transient: object,
+    override: object,
+    squad_id: str | None,
+    *,
+    sent_squad: bool = False,
 ) -> tuple[JsonObject | None, JsonObject | None]:
     """Which assistant a call or a campaign's calls run with (``check_assistant_choice``),
-    or a squad instead (then none: 400 when one is sent too)."""
-    if squad_id is None:
+    or a squad instead (``squad_id``, or ``sent_squad``: one sent with it; then none: 400 when
+    one is sent too)."""
+    if squad_id is None and not sent_squad:
         return check_assistant_choice(assistant_id, transient, override)
     if assistant_id is not None or transient is not None or override is not None:
-        raise BadRequest("send either squad_id or an assistant, not both")
+        raise BadRequest("send either a squad or an assistant, not both")
     return None, None
 
 

@@ -10,6 +10,7 @@ naming the member otherwise).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Protocol
 
 import msgspec
@@ -89,7 +90,7 @@ async def check_saved_assistants(store: Store, organization_id: str, members: li
 async def resolve_squad(
     store: Store,
     organization_id: str,
-    squad_id: str,
+    squad_id: str | Sequence[Member],
     choice: AssistantChoice,
     speech: SpeechSettings,
     byok: ByokSettings,
@@ -101,13 +102,19 @@ async def resolve_squad(
     call's assistant is (``resolve_assistant``), with every member resolved so (the snapshot
     the call keeps: a squad changed later does not change it); of ``choice``, what it says of
     the call (its first message, said by the first member, its recording, its variables).
-    404 when the organization has no such squad."""
-    squad = await store.get_squad(organization_id, squad_id)
-    if squad is None:
-        raise NotFound("no squad with this id", error="Squad not found")
+    ``squad_id``: a stored squad (404 when the organization has none of this id), or the
+    members of a squad sent with the call (an inline squad, checked already)."""
+    stored_id: str | None = None
+    if isinstance(squad_id, str):
+        squad = await store.get_squad(organization_id, squad_id)
+        if squad is None:
+            raise NotFound("no squad with this id", error="Squad not found")
+        stored_id, given = squad.id, squad.members
+    else:
+        given = list(squad_id)
     members: list[CallMember] = []
     first: ResolvedAssistant | None = None
-    for index, member in enumerate(squad.members):
+    for index, member in enumerate(given):
         chosen = ChosenAssistant(
             assistant_id=member.assistant_id,
             assistant=json_object(member.assistant),
@@ -128,7 +135,7 @@ async def resolve_squad(
             )
         )
     assert first is not None  # a squad has a member
-    called = CallSquad(squad_id=squad.id, members=members, max_handoffs=max_handoffs)
+    called = CallSquad(squad_id=stored_id, members=members, max_handoffs=max_handoffs)
     return dataclasses.replace(first, squad=called)
 
 
@@ -137,6 +144,8 @@ class SquadOrAssistant(AssistantChoice, Protocol):
 
     @property
     def squad_id(self) -> str | None: ...
+    @property
+    def squad(self) -> Sequence[Member] | None: ...  # an inline squad's members
 
 
 async def resolve_chosen(
@@ -152,12 +161,13 @@ async def resolve_chosen(
     """The assistant of a call (or a campaign's calls) as ``choice`` names it: its squad's
     first member, with the squad (``resolve_squad``), else the assistant
     (``resolve_assistant``)."""
-    if choice.squad_id is None:
+    squad = choice.squad_id if choice.squad_id is not None else choice.squad
+    if squad is None:
         return await resolve_assistant(store, organization_id, choice, speech, byok, egress)
     return await resolve_squad(
         store,
         organization_id,
-        choice.squad_id,
+        squad,
         choice,
         speech,
         byok,

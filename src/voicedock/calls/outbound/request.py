@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from voicedock.domain.json import JsonObject
+from voicedock.domain.squads import Member
 from voicedock.errors import BadRequest
 
 DEPRECATED_ALIASES = {
@@ -54,6 +55,7 @@ class OutboundRequest:
     assistant: JsonObject | None = None  # transient mode: a full configuration
     assistant_override: JsonObject | None = None  # hybrid mode
     squad_id: str | None = None  # the squad whose first member answers (no assistant then)
+    squad: tuple[Member, ...] | None = None  # or an inline squad's members, checked
     number_id: str | None = None
     first_message: str | None = None
     context: str | None = None
