@@ -278,3 +278,15 @@ async def test_a_call_placed_with_a_squad_of_its_own(api: Api) -> None:
     assert "squad.members[0]" in (await refused.json())["message"]
     both = {"destination": DESTINATION, "squad": inline, "squad_id": "x"}
     assert (await post_outbound(api, both)).status == 400
+
+
+@pytest.mark.parametrize("field", ["assistant", "assistant_override"])
+async def test_a_members_configuration_that_is_no_object_is_refused(api: Api, field: str) -> None:
+    member = {**RECEPTIONIST, field: 5}
+    if field == "assistant":
+        member.pop("assistant_id")
+    resp = await api.client.post(
+        "/squads", json={"name": "x", "members": [member, BILLING]}, headers=api.auth()
+    )
+    assert resp.status == 400, await resp.text()
+    assert f"members[0].{field}" in (await resp.json())["message"]

@@ -43,10 +43,23 @@ MAX_SQUADS_PER_ORGANIZATION = 200
 def _members(given: list[SquadMember], before: Squad | None) -> list[Member]:
     """The members sent, as stored: a masked secret sent back is the stored one (the stored
     member of the same name's)."""
-    members = msgspec.convert(msgspec.to_builtins(given), list[Member])  # UNSET: left out
+    members = [_member(m) for m in given]
     if before is not None:
         members = [_unmasked(m, before.member(m.name)) for m in members]
     return check_members(members)
+
+
+def _member(given: SquadMember) -> Member:
+    """A member as sent (its configurations any JSON yet: ``check_members`` reads them)."""
+    return Member(
+        name=given.name,
+        assistant_id=None if isinstance(given.assistant_id, UnsetType) else given.assistant_id,
+        assistant=None if isinstance(given.assistant, UnsetType) else given.assistant,
+        assistant_override=(
+            None if isinstance(given.assistant_override, UnsetType) else given.assistant_override
+        ),
+        destinations=given.destinations,
+    )
 
 
 def _unmasked(member: Member, before: Member | None) -> Member:
