@@ -29,6 +29,9 @@ from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, NotFound, Unprocessable
 from voicedock.store.base import Store
 
+# The title of a squad whose members break a rule no schema states (names, destinations).
+INVALID_SQUAD = "Invalid squad"
+
 
 def check_members(members: list[Member]) -> list[Member]:
     """The members as stored: each assistant choice checked (a configuration without its
@@ -36,7 +39,9 @@ def check_members(members: list[Member]) -> list[Member]:
     names = [m.name for m in members]
     for index, name in enumerate(names):
         if name in names[:index]:
-            raise BadRequest(f"members[{index}].name: another member is named {name!r}")
+            raise BadRequest(
+                f"members[{index}].name: another member is named {name!r}", error=INVALID_SQUAD
+            )
     checked: list[Member] = []
     for index, member in enumerate(members):
         where = f"members[{index}]"
@@ -58,11 +63,15 @@ def _check_destinations(member: Member, names: list[str], where: str) -> None:
     for at, destination in enumerate(member.destinations):
         there = f"{where}.destinations[{at}].member"
         if destination.member == member.name:
-            raise BadRequest(f"{there}: a member does not hand the call over to itself")
+            raise BadRequest(
+                f"{there}: a member does not hand the call over to itself", error=INVALID_SQUAD
+            )
         if destination.member not in names:
-            raise BadRequest(f"{there}: the squad has no member {destination.member!r}")
+            raise BadRequest(
+                f"{there}: the squad has no member {destination.member!r}", error=INVALID_SQUAD
+            )
         if destination.member in seen:
-            raise BadRequest(f"{there}: named by another destination already")
+            raise BadRequest(f"{there}: named by another destination already", error=INVALID_SQUAD)
         seen.add(destination.member)
 
 
