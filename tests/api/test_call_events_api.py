@@ -149,6 +149,7 @@ class Turn:
     started_at: float
     ended_at: float
     interrupted: bool = False
+    member: str | None = None
 
 
 async def test_ended_call_sends_what_is_left_and_ends(api: Api) -> None:

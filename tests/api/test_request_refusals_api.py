@@ -183,8 +183,11 @@ REFUSED = [
     ),
 ]
 CONTROL = [
-    ({}, "type is required: one of inject-context, say, end-call, transfer"),
-    ({"type": "dance"}, "unknown command type; use one of inject-context, say, end-call, transfer"),
+    ({}, "type is required: one of inject-context, say, end-call, transfer, handoff"),
+    (
+        {"type": "dance"},
+        "unknown command type; use one of inject-context, say, end-call, transfer, handoff",
+    ),
     ({"type": "say"}, "content is required"),
     ({"type": "say", "content": 7}, "content must be a string"),
     (

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import msgspec
 import pytest
@@ -24,7 +25,8 @@ from voicedock.calls.engine import CallEngine
 from voicedock.calls.errors import CallNotPlaced
 from voicedock.calls.outbound.idempotency import IdempotencyKey
 from voicedock.calls.outbound.request import OutboundRequest
-from voicedock.domain.records import CallStatus
+from voicedock.domain.records import CallStatus, Squad
+from voicedock.domain.squads import Destination, Member
 from voicedock.errors import (
     BadRequest,
     Forbidden,
@@ -335,3 +337,32 @@ async def test_inbound_rejections_and_anonymous(engine: CallEngine) -> None:
     anonymous = await engine.inbound.accept(InboundCall("r", "anonymous&x", ACME_NUMBERS[0]))
     assert anonymous is not None
     assert anonymous.startswith("call-_unknown_")
+
+
+async def test_a_number_whose_squad_answers(engine: CallEngine, store: MemoryStore) -> None:
+    squad = Squad(
+        id="squad_1",
+        organization_id=ACME_ID,
+        name="Desk",
+        members=[
+            Member(
+                name="desk",
+                assistant_id=SUPPORT_ID,
+                destinations=[Destination(member="billing", description="Invoices.")],
+            ),
+            Member(name="billing", assistant={"system_prompt": "You handle billing."}),
+        ],
+    )
+    # The number without an assistant answers with its squad.
+    (number,) = [n for n in await store.list_phone_numbers(ACME_ID) if n.number == ACME_NUMBERS[1]]
+    async with store.transaction() as tx:
+        await tx.insert_squad(squad)
+        await tx.update_phone_number(dataclasses.replace(number, squad_id=squad.id))
+    call_id = await engine.inbound.accept(InboundCall("r", "+31623731537", ACME_NUMBERS[1]))
+    assert call_id is not None
+    call = await store.get_call(ACME_ID, call_id)
+    assert call is not None
+    assert call.assistant_id == SUPPORT_ID  # its first member's
+    assert call.squad is not None
+    assert [m.name for m in call.squad.members] == ["desk", "billing"]
+    assert call.squad.members[1].config.system_prompt == "You handle billing."

@@ -26,6 +26,7 @@ class Turn:
     started_at: float
     ended_at: float
     interrupted: bool = False
+    member: str | None = None
 
 
 class Recorder:

@@ -95,6 +95,7 @@ class Turn:
     started_at: float = 1.0
     ended_at: float = 2.0
     interrupted: bool = False
+    member: str | None = None
 
 
 async def cut_off(service: Service) -> None:

@@ -565,6 +565,7 @@ class Said:
     started_at: float = 1.0
     ended_at: float = 2.0
     interrupted: bool = False
+    member: str | None = None
 
 
 async def left_by_a_killed_run(world: World) -> tuple[Call, list[CallMessage]]:

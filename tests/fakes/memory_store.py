@@ -26,6 +26,7 @@ from voicedock.domain.records import (
     NodeLease,
     Organization,
     PhoneNumber,
+    Squad,
     ToolTemplate,
     Trunk,
     utcnow,
@@ -50,6 +51,7 @@ class _Data:
     assistants: dict[str, Assistant] = field(default_factory=dict)
     tool_templates: dict[str, ToolTemplate] = field(default_factory=dict)
     analysis_templates: dict[str, AnalysisTemplate] = field(default_factory=dict)
+    squads: dict[str, Squad] = field(default_factory=dict)
     calls: dict[str, Call] = field(default_factory=dict)
     messages: list[CallMessage] = field(default_factory=list)
     events: list[CallEvent] = field(default_factory=list)
@@ -184,6 +186,9 @@ class MemoryTransaction:
             return False
         del self.d.analysis_templates[template_id]
         return True
+
+    async def insert_squad(self, squad: Squad) -> None:
+        self.d.squads[squad.id] = copy.deepcopy(squad)
 
     async def insert_call(self, call: Call) -> Call:
         stored = replace(copy.deepcopy(call), seq=self._next())
@@ -479,6 +484,10 @@ class MemoryStore:
     ) -> AnalysisTemplate | None:
         t = self._data.analysis_templates.get(template_id)
         return None if t is None or t.organization_id != organization_id else copy.deepcopy(t)
+
+    async def get_squad(self, organization_id: str, squad_id: str) -> Squad | None:
+        squad = self._data.squads.get(squad_id)
+        return None if squad is None or squad.organization_id != organization_id else squad
 
     async def list_analysis_templates(self, organization_id: str) -> list[AnalysisTemplate]:
         items = [

@@ -17,6 +17,7 @@ from fakes.local_server import LocalServer
 from voicedock.domain.assistant_config import RealtimeConfig
 from voicedock.domain.usage import SpokenTurn, speech_usage
 from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.carried import carried_history
 from voicedock.pipeline.dialogue.realtime.unanswered_turns import UnansweredTurns
 from voicedock.pipeline.fallback_plans.plan import Switch
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
@@ -27,12 +28,7 @@ from voicedock.pipeline.provider_health import BreakerState, Endpoint, ProviderH
 from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
-from voicedock.pipeline.realtime_fallback import (
-    ANSWER_NOTE,
-    CONTINUE_NOTE,
-    RealtimeWithPipeline,
-    carried_history,
-)
+from voicedock.pipeline.realtime_fallback import ANSWER_NOTE, CONTINUE_NOTE, RealtimeWithPipeline
 from voicedock.pipeline.turn_engine import TurnEngine
 
 from .cloud.fake_realtime import RealtimeScript, realtime_handler

@@ -45,6 +45,7 @@ EXPECTED_TABLES = {
     "analysis_templates",
     "event_streams",
     "test_suites",
+    "squads",
     "test_runs",
     "audit_events",
     "schema_migrations",

@@ -36,6 +36,7 @@ class Turn:
     started_at: float
     ended_at: float
     interrupted: bool = False
+    member: str | None = None
 
 
 def endpoint(

@@ -27,6 +27,7 @@ from voicedock.api.routes import (
     organization,
     phone_numbers,
     provider_keys,
+    squads,
     test_suites,
     tool_templates,
     trunks,
@@ -49,6 +50,7 @@ RESOURCES: tuple[Mounted, ...] = (
     *tool_templates.RESOURCES,
     *analysis_templates.RESOURCES,
     *test_suites.RESOURCES,
+    *squads.RESOURCES,
     *audit_events.RESOURCES,
 )
 
@@ -98,6 +100,7 @@ def create_app(
         voices,
         usage,
         test_suites,
+        squads,
         audit_events,
     ):
         app.add_routes(module.routes)

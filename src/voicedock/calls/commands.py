@@ -25,6 +25,7 @@ from voicedock.calls.control import (
     TRANSFER_FAILED_MESSAGE,
     ControlCommand,
     EndCall,
+    Handoff,
     InjectContext,
     LiveCall,
     LiveCalls,
@@ -39,7 +40,7 @@ from voicedock.config import PolicySettings
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call, CallEvent, CallStatus
-from voicedock.errors import NotFound, PbxError
+from voicedock.errors import Conflict, NotFound, PbxError, Unprocessable
 from voicedock.logs import describe
 from voicedock.pbx.base import BRIEFING_KEY, Pbx, TransferTarget
 from voicedock.store.base import Store
@@ -95,6 +96,7 @@ class CommandRunner:
         target = (
             await self._transfer_target(call, command) if isinstance(command, Transfer) else None
         )
+        member = handoff_member(call, command) if isinstance(command, Handoff) else None
         if await self._record(call_id, command) is CallStatus.CONNECTING:
             await self._cancel(call_id)
             return True
@@ -114,6 +116,9 @@ class CommandRunner:
                         await live.end_call(message)
                     else:
                         await self._pbx.hangup(call_id, "normal")
+                case Handoff():
+                    if live is not None and member is not None:
+                        await live.hand_over(member)
                 case Transfer(announcement=announcement, summary=summary):
                     assert target is not None
                     if live is not None:
@@ -218,6 +223,20 @@ class CommandRunner:
             await self._observer.on_event(tx, call, event)
 
 
+def handoff_member(call: Call, command: Handoff) -> str:
+    """The member of the call's squad a ``handoff`` command names (by its name or its saved
+    assistant); 409 when the call has no squad, 422 when its squad has no such member."""
+    if call.squad is None:
+        raise Conflict("the call was not placed with a squad", error="No squad")
+    for member in call.squad.members:
+        if command.member == member.name or (
+            command.assistant_id is not None and command.assistant_id == member.assistant_id
+        ):
+            return member.name
+    named = "member" if command.member is not None else "assistant_id"
+    raise Unprocessable(f"{named}: the call's squad has no such member", error="Unknown member")
+
+
 async def _prepare_live_transfer(
     live: LiveCall, target: TransferTarget, announcement: str | None, summary: str | None
 ) -> None:
@@ -233,6 +252,7 @@ _TYPES: dict[str, type[ControlCommand]] = {
     "say": Say,
     "end-call": EndCall,
     "transfer": Transfer,
+    "handoff": Handoff,
 }
 
 

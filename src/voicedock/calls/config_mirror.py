@@ -127,6 +127,7 @@ async def _mirror_once(store: Store, settings: Settings) -> None:
             mirrored = dataclasses.replace(
                 number,
                 id=saved_number.id,
+                squad_id=saved_number.squad_id,  # the organization's (PATCH), not configured
                 last_used_at=saved_number.last_used_at,
                 created_at=saved_number.created_at,
                 updated_at=saved_number.updated_at,

@@ -51,7 +51,16 @@ class Transfer:
     summary: str | None = None
 
 
-ControlCommand = InjectContext | Say | EndCall | Transfer
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """The call goes on with another member of its squad: the one named, or the one whose
+    saved assistant is ``assistant_id`` (``docs/squads.md``)."""
+
+    member: str | None = None
+    assistant_id: str | None = None
+
+
+ControlCommand = InjectContext | Say | EndCall | Transfer | Handoff
 TRANSFER_TARGET_MAX = 80
 
 
@@ -82,6 +91,10 @@ class LiveCall(Protocol):
         """Prepare the PBX transfer that follows: speak ``announcement`` (if any) to its end,
         and for a warm transfer put the agent's briefing in ``target.extra[BRIEFING_KEY]``.
         Raise ``NotImplementedError`` when the conversation cannot (the PBX transfers alone)."""
+        ...
+
+    async def hand_over(self, member: str) -> None:
+        """The call goes on with its squad's ``member`` once what is being said was said."""
         ...
 
 

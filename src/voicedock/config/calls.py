@@ -1,4 +1,5 @@
-"""What becomes of calls beyond their conversation: resumed after a restart (``[calls]``),
+"""What becomes of calls beyond their conversation: resumed after a restart and handed over
+between a squad's assistants (``[calls]``),
 recorded (``[recordings]``), kept (``[retention]``), listened to live (``[listen]``); the test
 calls of test suites (``[rehearsal]``)."""
 
@@ -10,6 +11,7 @@ import msgspec
 from msgspec import Meta
 
 from voicedock.config.fields import Days, NotEmpty, Table, one_of
+from voicedock.domain.squads import DEFAULT_MAX_HANDOFFS
 from voicedock.errors import ConfigError
 
 DEFAULT_RESUME_MESSAGE = "Sorry, we were cut off. I'm back now. Where were we?"
@@ -22,6 +24,9 @@ class CallsSettings(Table):
     resume_after_restart: bool = True
     # What the assistant says first when such a call goes on (instead of its first_message).
     resume_message: NotEmpty = DEFAULT_RESUME_MESSAGE
+    # Handoffs one call placed with a squad may make (docs/squads.md); the model's handoff
+    # beyond them is refused to it (a tool error it can speak about).
+    max_handoffs: Annotated[int, Meta(ge=1, le=100)] = DEFAULT_MAX_HANDOFFS
 
 
 RECORDING_FILE_FORMATS = ("wav", "flac")

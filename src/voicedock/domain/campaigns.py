@@ -14,6 +14,7 @@ from datetime import datetime
 from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.json import JsonValue
 from voicedock.domain.records import utcnow
+from voicedock.domain.squads import CallSquad
 
 
 class CampaignStatus(enum.StrEnum):
@@ -81,6 +82,9 @@ class Campaign:
     updated_at: datetime = field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # The squad its calls are placed with, as resolved when it was created (None: its one
+    # assistant above); the assistant above is the squad's first member.
+    squad: CallSquad | None = None
     seq: int = 0
 
 

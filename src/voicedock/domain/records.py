@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.json import JsonObject, JsonValue
+from voicedock.domain.squads import CallSquad, Member, member_named
 
 
 def utcnow() -> datetime:
@@ -139,6 +140,7 @@ class PhoneNumber:
     max_concurrent_calls: int = 1
     assistant_id: str | None = None  # answers inbound calls to this number
     label: str = ""
+    squad_id: str | None = None  # its squad answers inbound calls instead (docs/squads.md)
     last_used_at: datetime | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
@@ -257,6 +259,9 @@ class Call:
     # The test run whose simulated caller the call served (``/test-suites``): kept out of
     # the calls list and usage unless asked for. None: a real caller's call.
     test_run_id: str | None = None
+    # The squad the call was placed with (``/squads``): its members as placed, the first one
+    # the call's assistant above. None: one assistant for the whole call.
+    squad: CallSquad | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     seq: int = 0  # insertion order, assigned by the store; with created_at, the opaque cursor
@@ -316,6 +321,7 @@ class CallMessage:
     ended_at: datetime | None = None
     interrupted: bool = False
     seq: int = 0
+    member: str | None = None  # the squad's member who spoke or heard it (None: no squad)
 
 
 @dataclass(slots=True)
@@ -335,3 +341,18 @@ class IdempotencyRecord:
     response_status: int
     response_body: dict[str, JsonValue]
     created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(slots=True, kw_only=True)
+class Squad:
+    """An organization's squad (``/squads``): its members, the first one answering."""
+
+    id: str
+    organization_id: str
+    name: str
+    members: list[Member]
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+    def member(self, name: str) -> Member | None:
+        return member_named(self.members, name)

@@ -17,12 +17,12 @@ The store aggregates the same definitions in SQL (``store/sql/usage.py``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from voicedock.domain.json import JsonObject
-from voicedock.domain.records import Call
+from voicedock.domain.json import JsonObject, JsonValue
+from voicedock.domain.records import Call, CallMessage
 
 STT = "stt"
 TTS = "tts"
@@ -80,10 +80,12 @@ def speech_usage(
     return entries
 
 
-def call_usage(call: Call) -> JsonObject:
-    """The ``usage`` object of a call record (``GET /calls/{id}``, the end-of-call report)."""
+def call_usage(call: Call, messages: Sequence[CallMessage] = ()) -> JsonObject:
+    """The ``usage`` object of a call record (``GET /calls/{id}``, the end-of-call report);
+    a call placed with a squad adds its connected seconds split between its members
+    (``members``, from its ``messages``)."""
     ms = connected_ms(call.started_at, call.ended_at)
-    return {
+    usage: JsonObject = {
         "connected_seconds": ms / 1000,
         "billable_seconds": billable_seconds(ms),
         "stt": [
@@ -97,6 +99,32 @@ def call_usage(call: Call) -> JsonObject:
             if e.get("kind") == TTS
         ],
     }
+    if call.squad is not None:
+        usage["members"] = member_seconds(call, messages)
+    return usage
+
+
+def member_seconds(call: Call, messages: Sequence[CallMessage]) -> list[JsonValue]:
+    """The connected time of a call placed with a squad, split between the members that had
+    it, in the order they had it: each from its first message (the first member from the
+    answer) to the next member's first message (the last to the end)."""
+    squad = call.squad
+    assert squad is not None
+    if call.started_at is None or call.ended_at is None:
+        return []
+    spans: list[tuple[str, datetime]] = [(squad.members[0].name, call.started_at)]
+    for message in messages:
+        if message.member is not None and message.member != spans[-1][0]:
+            spans.append((message.member, message.started_at or spans[-1][1]))
+    ends = [at for _, at in spans[1:]] + [call.ended_at]
+    split: dict[str, int] = {}
+    for (member, start), end in zip(spans, ends, strict=True):
+        split[member] = split.get(member, 0) + connected_ms(start, end)
+    ids = {m.name: m.assistant_id for m in squad.members}
+    return [
+        {"member": member, "assistant_id": ids.get(member), "seconds": ms / 1000}
+        for member, ms in split.items()
+    ]
 
 
 def _number(value: object) -> float:

@@ -26,6 +26,9 @@ class ConversationConfig:
     # Turns the model sees before this call's own (the assistant's seeded user/assistant
     # messages); never spoken and not part of the transcript.
     history: tuple[ChatMessage, ...] = ()
+    # The call so far, carried over from the dialogue this one goes on from (a squad's member
+    # the call was handed over to): the model sees it after ``history``.
+    carried: tuple[ChatMessage, ...] = ()
     vad: VadConfig | None = None
     endpointing: EndpointingConfig = field(default_factory=EndpointingConfig)
     pre_roll_ms: int = 200
@@ -68,6 +71,9 @@ class ConversationConfig:
     # given are too (else as said). None: nothing is redacted.
     redactor: Redactor | None = None
     model_sees_redacted: bool = True
+    # The squad's member this dialogue is (a call placed with a squad): each of its transcript
+    # messages names it. None: the call's one assistant.
+    member: str | None = None
 
     def redact(self, text: str) -> str:
         """``text`` as the call keeps and sends it."""

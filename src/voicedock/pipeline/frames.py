@@ -165,6 +165,9 @@ class TranscriptEntry:
     # A redacted caller message's audio, kept until the call's end to find when the words it
     # hides were said (``calls/live/redacted_audio.py``); dropped from any other message.
     audio: HeardAudio | None = None
+    # The squad's member who spoke it or heard it (a call placed with a squad); None: the
+    # call's one assistant.
+    member: str | None = None
 
 
 @dataclass(slots=True)

@@ -47,10 +47,12 @@ from voicedock.aio import Supervisor, started
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio
 from voicedock.pipeline.dialogue.base import DialogueBase
+from voicedock.pipeline.dialogue.carried import carried_note
 from voicedock.pipeline.dialogue.ending import (
     ASSISTANT_ENDED_CALL,
     CLOSED,
     END_CALL_COMMAND,
+    HANDED_OVER,
     SPEECH_FAILURES,
     CallEnd,
     failure_reason,
@@ -127,7 +129,9 @@ class RealtimeDialogue(DialogueBase):
         self._wall = wall_clock
         # Final as the provider says; redacted as the turn engine's (the model hears the caller).
         self._transcript = TranscriptKeeper(
-            on_transcript, redact=cfg.redact if cfg.redactor is not None else None
+            on_transcript,
+            redact=cfg.redact if cfg.redactor is not None else None,
+            member=cfg.member,
         )
         self.transcript: list[TranscriptEntry] = self._transcript.entries
         self._timer = TurnTimer(cfg, clock)
@@ -168,7 +172,9 @@ class RealtimeDialogue(DialogueBase):
             wall_clock,
             say_filler=own.filler,
             end_call=weak_method(self._assistant_ended),
+            hand_over=weak_method(self.hand_over),
         )
+        self.handed_over_to: str | None = None  # the member the call was handed over to
         self._watch = SilenceWatch(
             cfg,
             self._end,
@@ -210,6 +216,8 @@ class RealtimeDialogue(DialogueBase):
         self._conv = await started(conv, conv.connect)
         self._own_words.connected(conv)
         self._keypad.connected(conv)
+        if self.config.carried:  # the call so far, before its first words
+            await conv.inject_context(carried_note(self.config.carried))
         await self._tasks.start()
         self._spawn(self._follow_provider(conv))
         self._spawn(self._caller.run(conv))
@@ -377,6 +385,14 @@ class RealtimeDialogue(DialogueBase):
 
     def _assistant_ended(self) -> None:
         self._spawn(self._finish(ASSISTANT_ENDED_CALL, None))
+
+    def hand_over(self, member: str) -> None:
+        """The call goes on with its squad's ``member`` (the model's ``handoff``, an
+        operator's): this dialogue ends (``HANDED_OVER``) once what is being said was said;
+        the first handoff stands."""
+        if self.handed_over_to is None and not self._end.over:
+            self.handed_over_to = member
+            self._spawn(self._finish(HANDED_OVER, None))
 
     def _task_failed(self, exc: Exception) -> None:
         session_over = self._session_over or (self._conv is not None and self._conv.ended)

@@ -30,21 +30,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Self, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Self
 
-from voicedock.aio import Closable, Coro, Supervisor
+from voicedock.aio import Supervisor
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue import Dialogue
+from voicedock.pipeline.dialogue.carried import carried_history
+from voicedock.pipeline.dialogue.chain import DialogueChain
 from voicedock.pipeline.dialogue.ending import CLOSED, INTERNAL_ERROR
 from voicedock.pipeline.dialogue.realtime.handover import SESSION_FAILED, Handover
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.frames import (
-    ChatMessage,
-    ContextSource,
     TranscriptEntry,
-    TurnLatency,
-    supervisor_note,
 )
 from voicedock.pipeline.provider_health import Attempt
 from voicedock.pipeline.providers.base import ProviderError
@@ -54,8 +52,6 @@ from voicedock.weak import weak_method
 
 log = logging.getLogger("voicedock.pipeline")
 
-T = TypeVar("T")
-Command = Callable[[Dialogue], Coro[None]]
 
 # What the pipeline's model is told where the session left a reply midway, or a turn
 # unanswered (the caller heard the reply's part as the transcript has it).
@@ -64,12 +60,9 @@ CONTINUE_NOTE = (
     "do not repeat anything already said."
 )
 ANSWER_NOTE = "A technical fault held up your answer: answer the caller's last words now."
-TOOL_RESULT_NOTE = "A tool called earlier in this call returned:"
-_FRAME_MS = 20  # the caller's audio heard again by the pipeline, frame by frame
-_HELD_MAX_S = 30.0  # the caller's audio held while the pipeline starts, at most
 
 
-class RealtimeWithPipeline(Closable):
+class RealtimeWithPipeline(DialogueChain):
     """One call's dialogue: the speech-to-speech session, then (failed) the pipeline."""
 
     def __init__(
@@ -85,20 +78,16 @@ class RealtimeWithPipeline(Closable):
         with the configuration given; ``plan`` holds the pipeline and the session's
         breaker; ``config`` is the call's."""
         self.config = config or ConversationConfig()
+        super().__init__(self.config.sample_rate)
         self._make_session, self._make_pipeline, self._plan = session, pipeline, plan
         self._session: RealtimeDialogue | None = None
         self._engine: TurnEngine | None = None
         self._attempt: Attempt | None = None  # the session's, on the node's breakers
         self._moving = False  # the session failed, the pipeline is not listening yet
-        self._held = bytearray()  # the caller's audio meanwhile
-        self._waiting: list[Command] = []  # what was asked meanwhile
         self._tasks = Supervisor(
             "speech-to-speech call", log, on_error=weak_method(self._task_failed)
         )
         self._move = asyncio.Lock()  # the move itself (the session closed, the pipeline started)
-        self._reason: str | None = None
-        self._ended = asyncio.Event()
-        self._closed = False
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
     async def __aenter__(self) -> Self:
@@ -135,24 +124,7 @@ class RealtimeWithPipeline(Closable):
         self._session_served()
         self._end(CLOSED)
 
-    async def wait_ended(self) -> str:
-        await self._ended.wait()
-        assert self._reason is not None
-        return self._reason
-
     # ── what both engines hear and say ───────────────────────────────────────────────────
-    @property
-    def transcript(self) -> list[TranscriptEntry]:
-        return self._of(lambda d: d.transcript)
-
-    @property
-    def latencies(self) -> list[TurnLatency]:
-        return self._of(lambda d: d.latencies)
-
-    @property
-    def history(self) -> list[ChatMessage]:
-        return self._of(lambda d: d.history)
-
     @property
     def assistant_audible(self) -> bool:
         return any(d.assistant_audible for d in (self._session, self._engine) if d is not None)
@@ -165,29 +137,23 @@ class RealtimeWithPipeline(Closable):
 
     def feed_audio(self, pcm: bytes) -> None:
         if self._moving:
-            self._held += pcm
-            del self._held[: max(0, len(self._held) - self._bytes(_HELD_MAX_S))]
+            self._held.hold(pcm)
             return
         dialogue = self._engine or self._session  # handing over, the session keeps it
         if dialogue is not None:
             dialogue.feed_audio(pcm)
 
-    def feed_dtmf(self, digit: str) -> None:
-        if (dialogue := self._speaking()) is not None:
-            dialogue.feed_dtmf(digit)
-        else:
-            self._waiting.append(lambda d: _pressed(d, digit))
+    @property
+    def handed_over_to(self) -> str | None:
+        """The squad's member whichever engine spoke handed the call over to."""
+        engine = self._engine or self._session
+        return None if engine is None else engine.handed_over_to
 
-    async def say(self, text: str) -> None:
-        await self._to_speaking(lambda d: d.say(text))
-
-    async def inject_context(
-        self, text: str, trigger_response: bool = False, source: ContextSource = "api"
-    ) -> None:
-        await self._to_speaking(lambda d: d.inject_context(text, trigger_response, source))
-
-    async def end_call(self, final_message: str | None = None) -> None:
-        await self._to_speaking(lambda d: d.end_call(final_message))
+    def hand_over(self, member: str) -> None:
+        """Hand the call over to the squad's ``member`` (``pipeline/squad_dialogue.py``),
+        whichever engine speaks; dropped during the move to the pipeline."""
+        if (speaking := self._speaking()) is not None:
+            speaking.hand_over(member)
 
     # ── the move ─────────────────────────────────────────────────────────────────────────
     async def _follow(self, session: RealtimeDialogue) -> None:
@@ -213,15 +179,8 @@ class RealtimeWithPipeline(Closable):
     def _go_on(self, engine: TurnEngine, handover: Handover) -> None:
         """The pipeline takes the caller's words held for it and what was asked meanwhile,
         then answers what the session left unanswered."""
-        heard = handover.unanswered + bytes(self._held)
-        self._held.clear()
         self._moving = False
-        step = self._bytes(_FRAME_MS / 1000)
-        for start in range(0, len(heard), step):
-            engine.feed_audio(heard[start : start + step])
-        waiting, self._waiting = self._waiting, []
-        for command in waiting:
-            self._tasks.spawn(command(engine))
+        self._went_on(engine, self._tasks, heard_before=handover.unanswered)
         if handover.caller_turn:
             return  # heard again above: answered as the caller's turn
         if handover.reply_cut:
@@ -233,32 +192,18 @@ class RealtimeWithPipeline(Closable):
         self._end(await engine.wait_ended())
 
     # ── helpers ──────────────────────────────────────────────────────────────────────────
-    def _speaking(self) -> Dialogue | None:
+    def _speaking(self) -> TurnEngine | RealtimeDialogue | None:
         """The engine speaking now (None: the move to the pipeline is under way)."""
         return None if self.moving else self._engine or self._session
 
-    async def _to_speaking(self, command: Command) -> None:
-        if (dialogue := self._speaking()) is not None:
-            await command(dialogue)
-        elif not self._closed:
-            self._waiting.append(command)
-
-    def _of(self, part: Callable[[Dialogue], Sequence[T]]) -> list[T]:
-        return [item for d in (self._session, self._engine) if d is not None for item in part(d)]
+    def _chain(self) -> list[Dialogue]:
+        return [d for d in (self._session, self._engine) if d is not None]
 
     def _session_served(self) -> None:
         """The session lasted the call (or as long as it ran): it succeeded."""
         if self._attempt is not None:
             self._attempt.succeeded()
             self._attempt = None
-
-    def _bytes(self, seconds: float) -> int:
-        return int(seconds * self.config.sample_rate) * 2
-
-    def _end(self, reason: str) -> None:
-        if self._reason is None:
-            self._reason = reason
-        self._ended.set()
 
     def _task_failed(self, exc: Exception) -> None:
         """The move failed (the pipeline could not start): the call is not left silent."""
@@ -267,23 +212,3 @@ class RealtimeWithPipeline(Closable):
 
 def _started_at(entry: TranscriptEntry) -> float:
     return entry.started_at
-
-
-async def _pressed(dialogue: Dialogue, digit: str) -> None:
-    dialogue.feed_dtmf(digit)
-
-
-def carried_history(transcript: Sequence[TranscriptEntry]) -> tuple[ChatMessage, ...]:
-    """The call so far as the pipeline's model sees it: the caller's and the assistant's
-    messages, the context the session was given, a supervisor's whispers and the tools'
-    results as notes."""
-    carried: list[ChatMessage] = []
-    for entry in transcript:
-        match entry.role:
-            case "user" | "assistant" | "system":
-                carried.append(ChatMessage(entry.role, entry.content))
-            case "supervisor":
-                carried.append(ChatMessage("system", supervisor_note(entry.content)))
-            case "tool":
-                carried.append(ChatMessage("system", f"{TOOL_RESULT_NOTE} {entry.content}"))
-    return tuple(carried)

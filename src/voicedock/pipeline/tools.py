@@ -28,6 +28,7 @@ END_CALL = "end_call"
 TRANSFER_CALL = "transfer_call"
 SEND_DTMF = "send_dtmf"
 COLLECT_SECURE_DIGITS = "collect_secure_digits"
+HANDOFF = "handoff"  # a squad's member hands the call over to another (calls/live/squad.py)
 
 
 class OpenAiTool(TypedDict):
@@ -57,11 +58,13 @@ class ToolSpec:
 class ToolResult:
     """``content`` is what the model reads; ``end_turn``: the model does not go on after it
     (the call is ending or leaving voicedock); ``error``: the tool failed (``content`` says
-    how, for the model)."""
+    how, for the model); ``hand_over_to``: the squad's member the call goes on with (the
+    dialogue ends for it, ``HANDED_OVER``, once what is being said was said)."""
 
     content: str
     end_turn: bool = False
     error: bool = False
+    hand_over_to: str | None = None
 
 
 class ToolExecutor(Protocol):

@@ -56,7 +56,7 @@ from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio, ms_since
 from voicedock.pipeline.dialogue.barge_in import Floor
 from voicedock.pipeline.dialogue.base import DialogueBase
 from voicedock.pipeline.dialogue.ending import ASSISTANT_ENDED_CALL as ASSISTANT_ENDED_CALL
-from voicedock.pipeline.dialogue.ending import CLOSED, CallEnd, failure_reason
+from voicedock.pipeline.dialogue.ending import CLOSED, HANDED_OVER, CallEnd, failure_reason
 from voicedock.pipeline.dialogue.ending import END_CALL_COMMAND as END_CALL_COMMAND
 from voicedock.pipeline.dialogue.ending import INTERNAL_ERROR as INTERNAL_ERROR
 from voicedock.pipeline.dialogue.ending import PROVIDER_ERROR as PROVIDER_ERROR
@@ -151,9 +151,11 @@ class TurnEngine(DialogueBase):
             weak_method(self._open_since),
             self._serving.provider_of,
             redact=cfg.redact if cfg.redactor is not None else None,
+            member=cfg.member,
         )
         self.transcript: list[TranscriptEntry] = self._transcript.entries
         self.latencies: list[TurnLatency] = []
+        self.handed_over_to: str | None = None  # the member the model handed the call to
         self._history = ModelHistory(cfg)
         self._events: asyncio.Queue[Frame] = asyncio.Queue()
         # A failing speech task ends the call with the fallback message.
@@ -173,6 +175,7 @@ class TurnEngine(DialogueBase):
             plan,
             wall_clock,
             partial(self._events.put_nowait, EndCall(ASSISTANT_ENDED_CALL, None)),
+            weak_method(self.hand_over),
             cfg,
             self._history,
             self._transcript,
@@ -307,6 +310,14 @@ class TurnEngine(DialogueBase):
 
     def _task_failed(self, exc: Exception) -> None:
         self._events.put_nowait(EndCall(failure_reason(exc), self.config.fallback_message))
+
+    def hand_over(self, member: str) -> None:
+        """The call goes on with its squad's ``member`` (the model's ``handoff``, an
+        operator's): this dialogue ends (``HANDED_OVER``) once what is being said was said;
+        the first handoff stands."""
+        if self.handed_over_to is None:
+            self.handed_over_to = member
+            self._events.put_nowait(EndCall(HANDED_OVER, None))
 
     def _start_turn(self, turn: _Turn, keys: KeypadEntry | None = None) -> None:
         """The caller's spoken turn ended (with ``keys``: the keypad entry it ended)."""

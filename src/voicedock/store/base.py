@@ -48,6 +48,7 @@ from voicedock.store.protocols.scheduled_calls import (
     ScheduledChoice,
     ScheduledWaiting,
 )
+from voicedock.store.protocols.squads import SquadPage, SquadQuery, SquadReads, SquadWrites
 from voicedock.store.protocols.streams import StreamWrites
 from voicedock.store.protocols.suites import SuitePage, SuiteQuery, SuiteReads, SuiteWrites
 from voicedock.store.protocols.usage import (
@@ -74,6 +75,7 @@ class Transaction(
     DialWrites,
     OutboxWrites,
     SuiteWrites,
+    SquadWrites,
     AuditWrites,
     Protocol,
 ):
@@ -93,6 +95,7 @@ class Store(
     UsageReads,
     MetricsReads,
     SuiteReads,
+    SquadReads,
     AuditReads,
     Protocol,
 ):
@@ -124,6 +127,8 @@ __all__ = [
     "ScheduledChoice",
     "ScheduledWaiting",
     "SpeechUsageRow",
+    "SquadPage",
+    "SquadQuery",
     "Store",
     "StoreCounts",
     "SuitePage",

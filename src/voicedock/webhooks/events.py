@@ -73,6 +73,7 @@ class TranscriptData(TypedDict):
     content: str
     is_final: bool
     turn: NotRequired[int]
+    member: NotRequired[str]  # a call placed with a squad: the member whose turn it was
 
 
 class ToolCall(TypedDict):
@@ -105,6 +106,7 @@ class AnsweringMachineData(TypedDict):
 
 
 # ``from`` is a keyword: the functional form.
+HandoffData = TypedDict("HandoffData", {"from": str, "to": str, "reason": str | None})
 ProviderSwitchData = TypedDict(
     "ProviderSwitchData", {"engine": str, "from": str, "to": str | None, "reason": str}
 )
@@ -138,7 +140,7 @@ END_OF_CALL_FIELDS = (
     "usage",
     "provider_switches",
 )
-MESSAGE_FIELDS = ("role", "content", "started_at", "ended_at", "interrupted")
+MESSAGE_FIELDS = ("role", "content", "started_at", "ended_at", "interrupted", "member")
 
 
 def _json_value(value: object) -> JsonValue:
@@ -216,11 +218,15 @@ def transcript(
     at: datetime,
     is_final: bool = True,
     turn: int | None = None,
+    member: str | None = None,
 ) -> CallEventPayload:
-    """One utterance by ``role`` (``user``/``assistant``); interim results have is_final=False."""
+    """One utterance by ``role`` (``user``/``assistant``); interim results have is_final=False;
+    ``member``: the squad's member whose turn it was."""
     data: TranscriptData = {"role": role, "content": content, "is_final": is_final}
     if turn is not None:
         data["turn"] = turn
+    if member is not None:
+        data["member"] = member
     return build_event(EventType.TRANSCRIPT, call_id, at, data)
 
 
@@ -291,6 +297,15 @@ def provider_switch(
     return build_event(EventType.PROVIDER_SWITCH, call_id, at, data)
 
 
+def handoff(
+    call_id: str, source: str, to: str, reason: str | None, *, at: datetime
+) -> CallEventPayload:
+    """A call placed with a squad went on with another member: the member who handed it over
+    (``source``), the one who speaks now (``to``), and the reason its model gave (None: none)."""
+    data: HandoffData = {"from": source, "to": to, "reason": reason}
+    return build_event(EventType.HANDOFF, call_id, at, data)
+
+
 def end_of_call_report(
     call: Mapping[str, object],
     messages: Iterable[Mapping[str, object]],
@@ -309,10 +324,16 @@ def end_of_call_report(
     data: dict[str, object] = {name: call.get(name) for name in END_OF_CALL_FIELDS}
     data["duration_seconds"] = _duration(call)
     data["messages"] = [
-        {name: m.get(name) for name in MESSAGE_FIELDS if name in m} for m in messages
+        {name: m.get(name) for name in MESSAGE_FIELDS if name in m and not _unnamed(name, m)}
+        for m in messages
     ]
     data["transfer"] = _transfer(call)
     return build_event(EventType.END_OF_CALL_REPORT, call_id, at, data)
+
+
+def _unnamed(name: str, message: Mapping[str, object]) -> bool:
+    """A message's ``member`` left out where none is named (a call with one assistant)."""
+    return name == "member" and message.get(name) is None
 
 
 def _duration(call: Mapping[str, object]) -> int | None:

@@ -146,10 +146,24 @@ def payloads_for_event(
                 at=at,
             )
         ]
+    if event.type == EventType.HANDOFF:
+        return [
+            events.handoff(
+                call.id,
+                str(data.get("from", "")),
+                str(data.get("to", "")),
+                _str_or_none(data.get("reason")),
+                at=at,
+            )
+        ]
     if event.type == "transcript":
         return [
             events.transcript(
-                call.id, str(data.get("role", "")), str(data.get("content", "")), at=at
+                call.id,
+                str(data.get("role", "")),
+                str(data.get("content", "")),
+                at=at,
+                member=_str_or_none(data.get("member")),
             )
         ]
     return []
@@ -160,7 +174,7 @@ def report_payload(
 ) -> CallEventPayload:
     record = dataclasses.asdict(call)
     record.pop("assistant_config", None)  # may hold provider settings; never leaves
-    record["usage"] = call_usage(call)
+    record["usage"] = call_usage(call, messages)
     return events.end_of_call_report(
         record, [dataclasses.asdict(m) for m in messages], at=at or call.updated_at
     )

@@ -31,6 +31,8 @@ from voicedock.api.models.operations import Schema, operation, query_operation, 
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal, refusal
 from voicedock.api.models.usage import CallUsage
 from voicedock.calls import control, fields
+from voicedock.calls.assistants.config import check_assistant_choice
+from voicedock.calls.assistants.squads import check_members
 from voicedock.calls.outbound.request import (
     CONTEXT_MAX,
     DEPRECATED_ALIASES,
@@ -44,7 +46,6 @@ from voicedock.calls.outbound.request import (
     SCHEDULE_PAST_TOLERANCE,
     SCHEDULE_WINDOW_DEFAULT,
     OutboundRequest,
-    check_assistant_choice,
     check_metadata,
     moment,
 )
@@ -52,6 +53,7 @@ from voicedock.domain.ids import room_name_for
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call as CallRecord
 from voicedock.domain.records import CallEvent, CallMessage, CallStatus, Direction
+from voicedock.domain.squads import MAX_MEMBERS, Member, MemberName, Members
 from voicedock.domain.timestamps import iso
 from voicedock.domain.usage import call_usage
 from voicedock.errors import BadRequest
@@ -101,24 +103,60 @@ def _present(names: tuple[str, ...]) -> Schema:
 
 
 def assistant_choice(
-    saved: tuple[str, ...], transient: tuple[str, ...], override: tuple[str, ...]
+    saved: tuple[str, ...],
+    transient: tuple[str, ...],
+    override: tuple[str, ...],
+    squad: tuple[str, ...] = (),
 ) -> Schema:
     """The rules of a body that names its assistant (calls/outbound/request.py): a saved one
-    (``saved``, e.g. assistant_id) or a ``transient`` configuration, not both; an ``override``
-    only with a saved one; of a name and its deprecated alias, only one."""
+    (``saved``, e.g. assistant_id), a ``transient`` configuration or a ``squad``, one of them;
+    an ``override`` only with a saved one; of a name and its deprecated alias, only one."""
     rules: list[Schema] = [
         {"not": {"required": list(names)}}
         for names in (saved, transient, override)
         if len(names) > 1
     ]
-    rules.append({"oneOf": [_present(saved), _present(transient)]})
+    rules.append({"oneOf": [_present(names) for names in (saved, transient, squad) if names]})
     rules.append({"anyOf": [{"not": _present(override)}, _present(saved)]})
     return {"allOf": rules}
 
 
+# A squad sent with the call, not stored: its members as /squads takes them (models/squads.py
+# documents SquadMember; calls/assistants/squads.py checks what no schema states).
+InlineSquad = Annotated[
+    Any,
+    Meta(
+        description="A squad for this call only (docs/squads.md): its members as POST /squads "
+        "takes them, the first answering; instead of assistant_id, assistant or squad_id.",
+        extra_json_schema={
+            "type": "object",
+            "properties": {
+                "members": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/SquadMember"},
+                    "minItems": 1,
+                    "maxItems": MAX_MEMBERS,
+                }
+            },
+            "required": ["members"],
+            "additionalProperties": False,
+        },
+    ),
+]
+
+
+class _SentSquad(Body, kw_only=True):
+    """An inline squad as it is read (its members, the domain's parts)."""
+
+    members: Members
+
+
 class OutboundCallRequest(Body, kw_only=True):
     SCHEMA: ClassVar[Schema] = assistant_choice(
-        ("assistant_id", "agent_id"), ("assistant", "agent"), ("assistant_override", "agent_config")
+        ("assistant_id", "agent_id"),
+        ("assistant", "agent"),
+        ("assistant_override", "agent_config"),
+        ("squad_id", "squad"),
     )
 
     REFUSAL: ClassVar[Refusal | None] = JSON_OBJECT
@@ -127,6 +165,18 @@ class OutboundCallRequest(Body, kw_only=True):
     assistant_id: AssistantId | UnsetType = UNSET
     assistant: AssistantConfig | UnsetType = UNSET
     assistant_override: AssistantOverride | UnsetType = UNSET
+    squad_id: (
+        Annotated[
+            Identifier,
+            Meta(
+                description="The squad whose assistants take the call (docs/squads.md): its "
+                "first member answers, the others as it hands the call over; instead of "
+                "assistant_id or assistant."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    squad: InlineSquad | UnsetType = UNSET
     first_message: FirstMessage | None = None
     context: Context | None = None
     number_id: Identifier | None = None
@@ -202,6 +252,9 @@ class OutboundCallRequest(Body, kw_only=True):
     agent: DeprecatedConfig | UnsetType = UNSET
     agent_config: DeprecatedOverride | UnsetType = UNSET
 
+    def _members(self) -> tuple[Member, ...]:
+        return _inline_members(self.squad)
+
     def request(self) -> OutboundRequest:
         """The call this body asks for: its deprecated names read as their replacements, what
         no schema states checked (calls/outbound/request.py)."""
@@ -217,12 +270,20 @@ class OutboundCallRequest(Body, kw_only=True):
         override = field_or_alias(
             "assistant_override", self.assistant_override, self.agent_config, used
         )
-        assistant, assistant_override = check_assistant_choice(assistant_id, transient, override)
+        squad_id = None if isinstance(self.squad_id, UnsetType) else self.squad_id
+        squad = None if isinstance(self.squad, UnsetType) else self._members()
+        if squad_id is not None and squad is not None:
+            raise BadRequest("send either squad_id or squad, not both")
+        assistant, assistant_override = assistant_or_squad(
+            assistant_id, transient, override, squad_id, sent_squad=squad is not None
+        )
         return OutboundRequest(
             destination=self.destination,
             assistant_id=assistant_id,
             assistant=assistant,
             assistant_override=assistant_override,
+            squad_id=squad_id,
+            squad=squad,
             number_id=self.number_id,
             first_message=self.first_message,
             context=self.context,
@@ -234,6 +295,33 @@ class OutboundCallRequest(Body, kw_only=True):
             latest_at=moment(self.latest_at, "latest_at"),
             deprecated=tuple(used),
         )
+
+
+def _inline_members(sent: object) -> tuple[Member, ...]:
+    """An inline squad's members, checked as a stored squad's (400 naming the field)."""
+    squad = parse(sent, _SentSquad, "squad")
+    try:
+        return tuple(check_members(squad.members))
+    except BadRequest as exc:
+        raise BadRequest(f"squad.{exc.message}", error=exc.error) from None
+
+
+def assistant_or_squad(
+    assistant_id: str | None,
+    transient: object,
+    override: object,
+    squad_id: str | None,
+    *,
+    sent_squad: bool = False,
+) -> tuple[JsonObject | None, JsonObject | None]:
+    """Which assistant a call or a campaign's calls run with (``check_assistant_choice``),
+    or a squad instead (``squad_id``, or ``sent_squad``: one sent with it; then none: 400 when
+    one is sent too)."""
+    if squad_id is None and not sent_squad:
+        return check_assistant_choice(assistant_id, transient, override)
+    if assistant_id is not None or transient is not None or override is not None:
+        raise BadRequest("send either a squad or an assistant, not both")
+    return None, None
 
 
 def refuse_null(**sent: object) -> None:
@@ -365,6 +453,16 @@ class Message(Reply, kw_only=True):
         ),
     ] = None
     content: Any = None
+    member: (
+        Annotated[
+            str,
+            Meta(
+                description="A call placed with a squad (docs/squads.md): the member whose "
+                "turn it was (who said it, or heard the caller say it)."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class Timings(Reply, kw_only=True):
@@ -533,7 +631,9 @@ class Call(Reply, kw_only=True):
             cls,
             call,
             analysis_result=None if analysis is None else Analysis.of(analysis),
-            messages=[Message(role=m.role, content=m.content) for m in messages],
+            messages=[
+                Message(role=m.role, content=m.content, member=m.member or UNSET) for m in messages
+            ],
             agent_id=call.assistant_id,
             phone_number=call.assistant_phone,
             node=call.owner_node,
@@ -542,7 +642,7 @@ class Call(Reply, kw_only=True):
             if machine is None
             else msgspec.convert(machine, AnsweringMachine),
             consent=None if call.consent is None else msgspec.convert(call.consent, Consent),
-            usage=msgspec.convert(call_usage(call), CallUsage),
+            usage=msgspec.convert(call_usage(call, messages), CallUsage),
             events=[
                 {"type": e.type, "data": e.data, "created_at": iso(e.created_at)} for e in events
             ],
@@ -626,12 +726,32 @@ class Transfer(Body, kw_only=True):
         )
 
 
-Command = InjectContext | Say | EndCall | Transfer
+class Handoff(Body, kw_only=True):
+    """The call goes on with another assistant of its squad (docs/squads.md), once what is
+    being said was said: the ``member`` named, or the member whose saved assistant is
+    ``assistant_id``. 409 for a call placed without a squad, 422 for a member it has not."""
+
+    SCHEMA: ClassVar[Schema] = {"oneOf": [{"required": ["member"]}, {"required": ["assistant_id"]}]}
+
+    type: Literal["handoff"]
+    member: MemberName | UnsetType = UNSET
+    assistant_id: AssistantId | UnsetType = UNSET
+
+    def command(self) -> control.Handoff:
+        member = None if isinstance(self.member, UnsetType) else self.member
+        assistant_id = None if isinstance(self.assistant_id, UnsetType) else self.assistant_id
+        if (member is None) == (assistant_id is None):
+            raise BadRequest("send member or assistant_id (one of them)")
+        return control.Handoff(member=member, assistant_id=assistant_id)
+
+
+Command = InjectContext | Say | EndCall | Transfer | Handoff
 COMMANDS: dict[str, type[Command]] = {
     "inject-context": InjectContext,
     "say": Say,
     "end-call": EndCall,
     "transfer": Transfer,
+    "handoff": Handoff,
 }
 
 

@@ -19,6 +19,7 @@ from voicedock.api.models.calls import (
     Pagination,
     RingTimeout,
     assistant_choice,
+    assistant_or_squad,
     field_or_alias,
     refuse_null,
 )
@@ -27,6 +28,7 @@ from voicedock.api.models.fields import (
     AssistantId,
     Destination,
     Id,
+    Identifier,
     Time,
     Variables,
     said_as_integer,
@@ -53,7 +55,6 @@ from voicedock.calls.campaigns.window import stored_window, zone
 from voicedock.calls.outbound.request import (
     RING_TIMEOUT_DEFAULT,
     OutboundRequest,
-    check_assistant_choice,
 )
 from voicedock.domain import campaigns as domain
 from voicedock.domain.campaigns import Campaign as CampaignRecord
@@ -204,7 +205,7 @@ def csv_contacts(text: str) -> tuple[ContactRequest, ...]:
 class CampaignCreate(Body, kw_only=True):
     # A campaign names its assistant as POST /calls/outbound does (without the aliases).
     SCHEMA: ClassVar[Schema] = assistant_choice(
-        ("assistant_id",), ("assistant",), ("assistant_override",)
+        ("assistant_id",), ("assistant",), ("assistant_override",), ("squad_id",)
     )
 
     REFUSAL: ClassVar[Refusal | None] = JSON_OBJECT
@@ -213,6 +214,16 @@ class CampaignCreate(Body, kw_only=True):
     assistant_id: AssistantId | UnsetType = UNSET
     assistant: AssistantConfig | UnsetType = UNSET
     assistant_override: AssistantOverride | UnsetType = UNSET
+    squad_id: (
+        Annotated[
+            Identifier,
+            Meta(
+                description="The squad whose assistants take the campaign's calls "
+                "(docs/squads.md), instead of assistant_id or assistant."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
     first_message: FirstMessage | None = None
     context: Context | None = None
     number_ids: (
@@ -260,7 +271,10 @@ class CampaignCreate(Body, kw_only=True):
         assistant_id = field_or_alias("assistant_id", self.assistant_id, UNSET, [])
         transient = field_or_alias("assistant", self.assistant, UNSET, [])
         override = field_or_alias("assistant_override", self.assistant_override, UNSET, [])
-        assistant, assistant_override = check_assistant_choice(assistant_id, transient, override)
+        squad_id = None if isinstance(self.squad_id, UnsetType) else self.squad_id
+        assistant, assistant_override = assistant_or_squad(
+            assistant_id, transient, override, squad_id
+        )
         timezone = "UTC" if self.timezone is UNSET else self.timezone
         zone(timezone)
         window = self.calling_window
@@ -271,6 +285,7 @@ class CampaignCreate(Body, kw_only=True):
                 assistant_id=assistant_id,
                 assistant=assistant,
                 assistant_override=assistant_override,
+                squad_id=squad_id,
                 first_message=self.first_message,
                 context=self.context,
             ),

@@ -28,6 +28,7 @@ from voicedock.api.models import (
     phone_numbers,
     provider_keys,
     provider_sections,
+    squads,
     test_suites,
     tools,
     usage,
@@ -62,6 +63,7 @@ GROUPS: tuple[ModuleType, ...] = (
     console,
     health,
     test_suites,
+    squads,
     audit_events,
 )
 
@@ -104,6 +106,7 @@ _LINKS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         ),
     ),
     ("/test-suites/{id}/runs", "202", "id", ("get /test-runs/{id}",)),
+    ("/squads", "201", "id", ("get /squads/{id}", "patch /squads/{id}", "delete /squads/{id}")),
     (
         "/campaigns",
         "201",

@@ -29,6 +29,13 @@ class PhoneNumber(Reply, kw_only=True):
     max_concurrent_calls: int
     assistant_id: str | None = None
     label: str = ""
+    squad_id: Annotated[
+        str | None,
+        Meta(
+            description="The squad that answers inbound calls to the number (docs/squads.md), "
+            "instead of assistant_id; null: none."
+        ),
+    ] = None
     last_used_at: Time = None
     created_at: Time = None
     updated_at: Time = None
@@ -45,10 +52,11 @@ class PhoneNumberList(Reply, kw_only=True):
 # The fields sent change the number's label and assistant (null: none); the others are the
 # operator's (403).
 class PhoneNumberUpdate(Body, kw_only=True):
-    DEFAULTS: ClassVar[dict[str, None]] = {"assistant_id": None, "label": None}
+    DEFAULTS: ClassVar[dict[str, None]] = {"assistant_id": None, "label": None, "squad_id": None}
     REFUSAL: ClassVar[Refusal | None] = JSON_OBJECT
 
     assistant_id: Identifier | UnsetType | None = UNSET
+    squad_id: Identifier | UnsetType | None = UNSET
     label: Annotated[
         Annotated[str, text(200, line=True)] | UnsetType | None, Meta(description="null: no label")
     ] = UNSET
@@ -66,11 +74,12 @@ class PhoneNumberUpdate(Body, kw_only=True):
         return [name for name, value in sent.items() if value is not UNSET]
 
     def applied(self, number: NumberRecord) -> NumberRecord:
-        """``number`` with the label and assistant this body sends."""
+        """``number`` with the label, assistant and squad this body sends."""
         return dataclasses.replace(
             number,
             assistant_id=number.assistant_id if self.assistant_id is UNSET else self.assistant_id,
             label=number.label if self.label is UNSET else self.label or "",
+            squad_id=number.squad_id if self.squad_id is UNSET else self.squad_id,
             updated_at=utcnow(),
         )
 

@@ -60,11 +60,29 @@ class TtsUsage(Reply, kw_only=True):
     ]
 
 
+class MemberUsage(Reply, kw_only=True):
+    member: Annotated[str, Meta(description="The squad's member (docs/squads.md)")]
+    assistant_id: Annotated[str | None, Meta(description="Its saved assistant (null: inline)")]
+    seconds: Annotated[
+        float, Meta(ge=0, description="The connected seconds the member had the call")
+    ]
+
+
 class CallUsage(Reply, kw_only=True):
     connected_seconds: ConnectedSeconds
     billable_seconds: BillableSeconds
     stt: list[SttUsage]
     tts: list[TtsUsage]
+    members: (
+        Annotated[
+            list[MemberUsage],
+            Meta(
+                description="A call placed with a squad: its connected seconds split between "
+                "the members that had it, in that order."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class UsageOutcome(Reply, kw_only=True):

@@ -1,5 +1,5 @@
 """``/phone-numbers``: the operator's numbers. An organization reads its own and sets their
-label and assistant; creating, moving and removing one is the operator's (403)."""
+label and assistant (or squad); creating, moving and removing one is the operator's (403)."""
 
 from __future__ import annotations
 
@@ -26,13 +26,13 @@ def _operators_numbers(what: str) -> Forbidden:
     return Forbidden(
         f"{what}: phone numbers are created, moved and removed by the operator of this node"
         " (its configuration or 'voicedock numbers'); an organization may change a number's"
-        " label and assistant_id",
+        " label, assistant_id and squad_id",
         error="Operator setting",
     )
 
 
 def parse_number_patch(_caller: Caller, base: PhoneNumber, body: object) -> PhoneNumber:
-    """What an organization may change of a number: its label and its assistant."""
+    """What an organization may change of a number: its label, its assistant and squad."""
     patch = parse(body, PhoneNumberUpdate)
     refused = patch.operators()
     if refused:
@@ -45,6 +45,9 @@ async def _update_number(caller: Caller, updated: PhoneNumber) -> PhoneNumber:
     org_id = updated.organization_id
     if assistant_id is not None and await caller.store.get_assistant(org_id, assistant_id) is None:
         raise Unprocessable("no assistant with this id", error="Unknown assistant")
+    squad_id = updated.squad_id
+    if squad_id is not None and await caller.store.get_squad(org_id, squad_id) is None:
+        raise Unprocessable("squad_id: no squad with this id", error="Unknown squad")
     async with caller.store.transaction() as tx:
         await tx.update_phone_number(updated)
     return updated

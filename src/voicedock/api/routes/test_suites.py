@@ -37,7 +37,7 @@ from voicedock.api.resources import (
     mount,
     stored,
 )
-from voicedock.calls.outbound.request import check_assistant_choice
+from voicedock.calls.assistants.config import check_assistant_choice
 from voicedock.calls.rehearsal.suites import check_scenarios
 from voicedock.domain.records import utcnow
 from voicedock.domain.rehearsal import Suite, SuiteRun

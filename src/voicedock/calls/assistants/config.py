@@ -124,6 +124,34 @@ CONSENT_PLAN = "consent_plan"
 CONSENT_PLAN_FIELDS = ("mode", "message", "key", "timeout_seconds", "on_refusal")
 
 
+def check_assistant_choice(
+    assistant_id: str | None, assistant: object, assistant_override: object
+) -> tuple[JsonObject | None, JsonObject | None]:
+    """Which assistant a call (or a campaign's calls) runs with: a saved one, optionally with
+    an override, or a transient configuration (each checked by ``check_config``); 400 naming
+    what is wrong. The transient configuration and the override, checked."""
+    transient = None if assistant is None else fields.require_object(assistant, "assistant")
+    override = (
+        None
+        if assistant_override is None
+        else fields.require_object(assistant_override, "assistant_override")
+    )
+    if assistant_id is None and transient is None:
+        raise BadRequest("assistant_id or assistant is required")
+    if assistant_id is not None and transient is not None:
+        raise BadRequest(
+            "send either assistant_id (optionally with assistant_override) or assistant"
+        )
+    if override is not None and assistant_id is None:
+        raise BadRequest("assistant_override needs assistant_id (use assistant for a full config)")
+    return (
+        None if transient is None else check_config(transient, "assistant", allow_profile=True),
+        None
+        if override is None
+        else check_config(override, "assistant_override", allow_profile=True),
+    )
+
+
 def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -> JsonObject:
     """Validate the shape of a (partial) configuration; return a copy without nulls."""
     obj = dict(obj)

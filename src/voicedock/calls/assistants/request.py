@@ -31,11 +31,13 @@ from voicedock.calls.assistants.resolve import (
     ResolvedAssistant,
     resolve_assistant,
 )
+from voicedock.calls.assistants.squads import resolve_squad
 from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.assistant_config import HANG_UP_AFTER_FIRST_MESSAGE, set_or
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.records import PhoneNumber
+from voicedock.domain.squads import DEFAULT_MAX_HANDOFFS
 from voicedock.domain.webhooks import InboundAssistantRequest
 from voicedock.errors import ApiError, BadRequest, ServerRequestFailed
 from voicedock.store.base import Store
@@ -58,9 +60,11 @@ async def inbound_assistant(
     *,
     call_id: str,
     caller: str | None,
+    max_handoffs: int = DEFAULT_MAX_HANDOFFS,
 ) -> ResolvedAssistant | None:
-    """The assistant of an inbound call to ``number`` (``None``: reject the call)."""
-    own = await _own(store, speech, byok, number, call_id)
+    """The assistant of an inbound call to ``number`` (``None``: reject the call); a number
+    whose squad answers: its first member's, with the squad (at most ``max_handoffs``)."""
+    own = await _own(store, speech, byok, number, call_id, max_handoffs)
     asks_first = set_or(own.config.assistant_request, None) if own else None
     if server is None or (own is not None and asks_first is None):
         return own
@@ -85,13 +89,26 @@ async def inbound_assistant(
 
 
 async def _own(
-    store: Store, speech: SpeechSettings, byok: ByokSettings, number: PhoneNumber, call_id: str
+    store: Store,
+    speech: SpeechSettings,
+    byok: ByokSettings,
+    number: PhoneNumber,
+    call_id: str,
+    max_handoffs: int,
 ) -> ResolvedAssistant | None:
-    if number.assistant_id is None:
-        return None
-    chosen = ChosenAssistant(assistant_id=number.assistant_id)
+    """The number's own: its squad's first member (the squad taking the call), else its
+    assistant."""
+    org_id = number.organization_id
     try:
-        return await resolve_assistant(store, number.organization_id, chosen, speech, byok)
+        if number.squad_id is not None:
+            chosen = ChosenAssistant()
+            return await resolve_squad(
+                store, org_id, number.squad_id, chosen, speech, byok, max_handoffs=max_handoffs
+            )
+        if number.assistant_id is None:
+            return None
+        chosen = ChosenAssistant(assistant_id=number.assistant_id)
+        return await resolve_assistant(store, org_id, chosen, speech, byok)
     except ApiError as exc:
         log.info("call %s: the number's assistant cannot answer: %s", mask_call_id(call_id), exc)
         return None

@@ -33,6 +33,7 @@ from voicedock.domain.campaigns import Campaign
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.records import Call
 from voicedock.domain.secret_fields import restore_masked
+from voicedock.domain.squads import CallSquad
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, NotFound
 from voicedock.store.base import Store
@@ -75,6 +76,7 @@ class AssistantFields(TypedDict):
     agent_name: str | None
     business_name: str | None
     assistant_config: AssistantConfig
+    squad: CallSquad | None
 
 
 class CallAssistantFields(AssistantFields):
@@ -89,12 +91,17 @@ class ResolvedAssistant:
     name: str | None
     business_name: str | None
     config: AssistantConfig  # the snapshot stored with the call
+    squad: CallSquad | None = None  # the squad it is the first member of, as placed
 
     @classmethod
     def of(cls, stored: Call | Campaign) -> ResolvedAssistant:
         """The assistant a stored call or campaign runs: the snapshot it stored."""
         return cls(
-            stored.assistant_id, stored.agent_name, stored.business_name, stored.assistant_config
+            stored.assistant_id,
+            stored.agent_name,
+            stored.business_name,
+            stored.assistant_config,
+            stored.squad,
         )
 
     @property
@@ -113,6 +120,7 @@ class ResolvedAssistant:
             agent_name=self.name,
             business_name=self.business_name,
             assistant_config=self.config,
+            squad=self.squad,
         )
 
     def call_fields(self) -> CallAssistantFields:

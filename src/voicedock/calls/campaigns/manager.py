@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from voicedock.calls.assistants.resolve import resolve_assistant
+from voicedock.calls.assistants.squads import resolve_chosen
 from voicedock.calls.campaigns.request import CampaignRequest, ContactRequest
 from voicedock.calls.campaigns.retries import outcome_of, retry_at
 from voicedock.calls.engine.placement import PBX_UNAVAILABLE
@@ -102,13 +102,14 @@ class CampaignManager:
     async def create(self, org_id: str, request: CampaignRequest) -> Campaign:
         self._check_destinations(request.contacts)
         settings = self._settings
-        assistant = await resolve_assistant(
+        assistant = await resolve_chosen(
             self._store,
             org_id,
             request.assistant,
             settings.speech,
             settings.byok,
             self._egress_policy,
+            max_handoffs=settings.calls.max_handoffs,
         )
         access = TrunkAccess(self._settings.trunks)
         for number_id in request.number_ids:

@@ -98,6 +98,7 @@ class InboundCalls:
             number,
             call_id=call_id,
             caller=caller,
+            max_handoffs=self._settings.calls.max_handoffs,
         )
         if resolved is None:
             return None

@@ -98,12 +98,19 @@ class LiveRecords:
     async def store_provider_switch(self, call_id: str, switch: JsonObject) -> None:
         """A turn of the call moved on to the next entry of a fallback plan: a
         ``provider-switch`` call event (and webhook)."""
+        await self._store_event(call_id, EventType.PROVIDER_SWITCH, switch)
+
+    async def store_handoff(self, call_id: str, handoff: JsonObject) -> None:
+        """A call placed with a squad went on with another member: a ``handoff`` call event
+        (and webhook)."""
+        await self._store_event(call_id, EventType.HANDOFF, handoff)
+
+    async def _store_event(self, call_id: str, kind: EventType, data: JsonObject) -> None:
         now = self._now()
         async with attempt(self._store) as tx:
             call = await tx.get_call_for_update(call_id)
             if call is not None:
-                event = CallEvent(call_id, EventType.PROVIDER_SWITCH.value, switch, now)
-                await self._timeline.add_event(tx, call, event)
+                await self._timeline.add_event(tx, call, CallEvent(call_id, kind.value, data, now))
 
     async def store_transcript_turn(
         self, call_id: str, entry: TranscriptTurn, now: datetime | None = None

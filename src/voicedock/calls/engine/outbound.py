@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from voicedock.calls.assistants.placeholders import fill
-from voicedock.calls.assistants.resolve import resolve_assistant
+from voicedock.calls.assistants.squads import resolve_chosen
 from voicedock.calls.engine.placement import Placement
 from voicedock.calls.engine.scheduling import ScheduledCalls
 from voicedock.calls.outbound.idempotency import (
@@ -135,8 +135,14 @@ class OutboundCalls:
         check_destination(request.destination, self._settings.policy)
         schedule = check_schedule(request, self._now())
         settings = self._settings
-        assistant = await resolve_assistant(
-            self._store, org_id, request, settings.speech, settings.byok, self._egress_policy
+        assistant = await resolve_chosen(
+            self._store,
+            org_id,
+            request,
+            settings.speech,
+            settings.byok,
+            self._egress_policy,
+            max_handoffs=settings.calls.max_handoffs,
         )
         if self._admission is not None and schedule is None:
             self._admission.check(assistant.config, "outbound")  # 503 while at capacity

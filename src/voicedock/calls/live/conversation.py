@@ -49,6 +49,7 @@ from voicedock.calls.live.result import LiveCallResult as LiveCallResult
 from voicedock.calls.live.result import live_call_result
 from voicedock.calls.live.screening import VoicemailScreening
 from voicedock.calls.live.secure_keypad import SecureKeypad
+from voicedock.calls.live.squad import SquadMembers, SquadTools
 from voicedock.calls.live.taps import CallTaps
 from voicedock.calls.live.transcript_delivery import TranscriptDelivery
 from voicedock.calls.live.transfer import prepare_live_transfer
@@ -71,6 +72,7 @@ from voicedock.pipeline.providers.realtime import RealtimeSpeech
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
 from voicedock.pipeline.realtime_fallback import RealtimeWithPipeline
 from voicedock.pipeline.schema_checks import StructuredDataCheck
+from voicedock.pipeline.squad_dialogue import SquadDialogue
 from voicedock.pipeline.tools import ToolExecutor
 from voicedock.pipeline.turn_engine import (
     INTERNAL_ERROR,
@@ -111,6 +113,7 @@ class LiveConversation(Closable):
         tools: ToolExecutor | None = None,
         structured_data_check: StructuredDataCheck | None = None,
         secure_keypad: SecureKeypad | None = None,
+        squad: SquadMembers | None = None,
     ) -> None:
         """``providers`` default to the registry's, built from ``assistant_config`` (and then
         closed with the call); ``hangup`` defaults to asking the PBX through the media session.
@@ -121,6 +124,8 @@ class LiveConversation(Closable):
         organization; without it the extracted fields are dropped, not checked).
         ``secure_keypad``: the call's secure keypad entry, which ``tools`` opens
         (``collect_secure_digits``): its keys, and silence where its audio would be.
+        ``squad``: the call's squad, whose first member ``assistant_config`` is: the call goes
+        on with the member its model hands the call over to (``squad.py``).
         """
         self._media = media
         self._assistant_config = assistant_config
@@ -131,8 +136,14 @@ class LiveConversation(Closable):
         self._config = conversation_config(
             assistant_config, self.sample_rate, context=context, base=config
         )
+        self._base, self._context = config, context  # a squad's next member's, as this one's
         self._hangup = hangup
         self._tools = tools
+        self._squad = squad
+        self._member_providers: list[SpeechProviders] = []  # the next members' (closed here)
+        if squad is not None:
+            self._config = squad.offered(self._config, squad.call.member)
+            self._tools = SquadTools(squad.call, tools)
         self._structured_data_check = structured_data_check
         self._analysis_plan = analysis_plan(assistant_config)
         self._conversation: Dialogue | None = None
@@ -197,7 +208,11 @@ class LiveConversation(Closable):
             plan = self._providers.pipeline  # a speech-to-speech call's: its fallback's STT
             stt = self._providers.stt or (plan.stt if plan is not None else None)
             self._screening.transcribe_with(stt)
-        conversation = self._dialogue(self._providers)
+        conversation = self._dialogue(self._providers, self._config, self._tools)
+        if self._squad is not None:
+            conversation = SquadDialogue(
+                conversation, weak_method(self._next_member), sample_rate=self.sample_rate
+            )
         if self._delivery is not None:
             self._delivery.start()
         try:
@@ -214,15 +229,19 @@ class LiveConversation(Closable):
         if self._consent is not None:
             self._tasks.spawn(self._consent.run(conversation))
 
-    def _dialogue(self, providers: SpeechProviders) -> Dialogue:
-        """The call's dialogue on its providers: the turn engine, or the speech-to-speech one,
-        going on with a pipeline when its session fails if the assistant names one (made as
-        a pipeline call's turn engine is)."""
+    def _dialogue(
+        self,
+        providers: SpeechProviders,
+        call_config: ConversationConfig,
+        tools: ToolExecutor | None,
+    ) -> Dialogue:
+        """The call's dialogue on its providers (a squad's member's: on the member's): the
+        turn engine, or the speech-to-speech one, going on with a pipeline when its session
+        fails if the assistant names one (made as a pipeline call's turn engine is)."""
         on_transcript = self._delivery.put if self._delivery is not None else None
         sink = MediaSink(self._media)
         # The factories hold what they use, not this conversation: the speech-to-speech call
         # keeps them, and this conversation holds that call.
-        tools, call_config = self._tools, self._config
 
         def pipeline(
             engines: SpeechProviders | RealtimePlan, config: ConversationConfig
@@ -264,6 +283,29 @@ class LiveConversation(Closable):
             plan=plan,
             config=call_config,
         )
+
+    async def _next_member(self, name: str, carried: tuple[ChatMessage, ...]) -> Dialogue:
+        """The dialogue of the squad's member ``name``, whom the model handed the call to:
+        on its own providers, prompt, tools and voice, the call so far as its model's history,
+        the transition its first words."""
+        squad = self._squad
+        assert squad is not None  # only a squad's call hands over
+        member = squad.call.squad.member(name)
+        assert member is not None  # the handoff was checked against the squad
+        first = squad.call.transition(name)
+        providers = await squad.providers(member)
+        self._member_providers.append(providers)
+        config = conversation_config(
+            member.config, self.sample_rate, context=self._context, base=self._base
+        )
+        config = dataclasses.replace(
+            squad.offered(config, member), carried=carried, first_message=first
+        )
+        handoff = squad.call.handoffs[-1]
+        squad.call.moved(name)
+        if squad.on_handoff is not None:
+            squad.on_handoff(handoff)
+        return self._dialogue(providers, config, squad.executor(member))
 
     async def run(self) -> LiveCallResult:
         """Run the call to its end (hang-up included) and return its result."""
@@ -343,6 +385,8 @@ class LiveConversation(Closable):
             )
             if self._owns_providers and self._providers is not None:
                 await self._providers.aclose()
+            for providers in self._member_providers:
+                await providers.aclose()
 
     # ── the engine's LiveCall hook ───────────────────────────────────────────────────────
     # A command that arrives while the call is ending has nothing left to act on: the engine
@@ -383,6 +427,15 @@ class LiveConversation(Closable):
             summary,
             context=self._config.context,
         )
+
+    async def hand_over(self, member: str) -> None:
+        """An operator's handoff: the call goes on with its squad's ``member`` once what is
+        being said was said (dropped while a handoff is under way or the call ends)."""
+        conversation, squad = self._running(), self._squad
+        if not isinstance(conversation, SquadDialogue) or squad is None:
+            return
+        if member != squad.call.speaking and conversation.hand_over(member):
+            squad.call.asked(member)
 
     def stop_recording(self) -> None:
         """A transfer takes the caller off this media: the recording ends here."""

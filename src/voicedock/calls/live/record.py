@@ -34,6 +34,8 @@ class TranscriptTurn(Protocol):
     def ended_at(self) -> float: ...
     @property
     def interrupted(self) -> bool: ...
+    @property
+    def member(self) -> str | None: ...  # the squad's member whose dialogue it is
 
 
 def _utc(epoch: float) -> datetime:
@@ -48,6 +50,7 @@ def call_message(call_id: str, turn: TranscriptTurn) -> CallMessage:
         started_at=_utc(turn.started_at),
         ended_at=_utc(turn.ended_at),
         interrupted=turn.interrupted,
+        member=turn.member,
     )
 
 
@@ -57,13 +60,16 @@ def message_key(message: CallMessage) -> tuple[object, ...]:
 
 
 def transcript_event_data(turn: TranscriptTurn) -> JsonObject:
-    return {
+    data: JsonObject = {
         "role": turn.role,
         "content": turn.content,
         "started_at": _utc(turn.started_at).isoformat(),
         "ended_at": _utc(turn.ended_at).isoformat(),
         "interrupted": turn.interrupted,
     }
+    if turn.member is not None:
+        data["member"] = turn.member
+    return data
 
 
 @dataclass(slots=True)

@@ -16,9 +16,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from voicedock.calls import fields
-from voicedock.calls.assistants.config import check_config
 from voicedock.domain.json import JsonObject
+from voicedock.domain.squads import Member
 from voicedock.errors import BadRequest
 
 DEPRECATED_ALIASES = {
@@ -55,6 +54,8 @@ class OutboundRequest:
     assistant_id: str | None = None
     assistant: JsonObject | None = None  # transient mode: a full configuration
     assistant_override: JsonObject | None = None  # hybrid mode
+    squad_id: str | None = None  # the squad whose first member answers (no assistant then)
+    squad: tuple[Member, ...] | None = None  # or an inline squad's members, checked
     number_id: str | None = None
     first_message: str | None = None
     context: str | None = None
@@ -66,34 +67,6 @@ class OutboundRequest:
     scheduled_at: datetime | None = None  # None: dialed now
     latest_at: datetime | None = None  # never dialed after it (with scheduled_at only)
     deprecated: tuple[str, ...] = ()  # deprecated field names the client used
-
-
-def check_assistant_choice(
-    assistant_id: str | None, assistant: object, assistant_override: object
-) -> tuple[JsonObject | None, JsonObject | None]:
-    """Which assistant a call (or a campaign's calls) runs with: a saved one, optionally with
-    an override, or a transient configuration (each checked by ``check_config``); 400 naming
-    what is wrong. The transient configuration and the override, checked."""
-    transient = None if assistant is None else fields.require_object(assistant, "assistant")
-    override = (
-        None
-        if assistant_override is None
-        else fields.require_object(assistant_override, "assistant_override")
-    )
-    if assistant_id is None and transient is None:
-        raise BadRequest("assistant_id or assistant is required")
-    if assistant_id is not None and transient is not None:
-        raise BadRequest(
-            "send either assistant_id (optionally with assistant_override) or assistant"
-        )
-    if override is not None and assistant_id is None:
-        raise BadRequest("assistant_override needs assistant_id (use assistant for a full config)")
-    return (
-        None if transient is None else check_config(transient, "assistant", allow_profile=True),
-        None
-        if override is None
-        else check_config(override, "assistant_override", allow_profile=True),
-    )
 
 
 def check_metadata(value: JsonObject | None, key: str = "metadata") -> JsonObject | None:

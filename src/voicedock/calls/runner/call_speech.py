@@ -50,8 +50,13 @@ class CallSpeech:
     async def keyed_config(self, call: Call) -> AssistantConfig:
         """The call's configuration with its organization's referenced provider keys opened
         (in memory only: the call's stored snapshot keeps the references)."""
-        key_refs = KeyRefs(self._store, call.organization_id, self._byok, self._speech)
-        return config_of(await key_refs.opened(config_json(call.assistant_config)))
+        return await self.keyed(call.organization_id, call.assistant_config)
+
+    async def keyed(self, organization_id: str, config: AssistantConfig) -> AssistantConfig:
+        """``config`` (a call's, a squad member's) with the organization's referenced
+        provider keys opened."""
+        key_refs = KeyRefs(self._store, organization_id, self._byok, self._speech)
+        return config_of(await key_refs.opened(config_json(config)))
 
     async def providers(
         self,

@@ -32,10 +32,12 @@ from voicedock.calls.runner.served import ServedCalls
 from voicedock.calls.transitions import SERVICE_RESTART
 from voicedock.calls.voicemail import voicemail_settings
 from voicedock.config import Settings
+from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.ids import mask_call_id
-from voicedock.domain.json import JsonValue
+from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.records import Call, Direction, utcnow
+from voicedock.domain.squads import CallMember
 from voicedock.domain.usage import SpokenTurn, speech_usage
 from voicedock.errors import MediaError, ProviderError, VoicedockError
 from voicedock.logs import bind_call_id, describe
@@ -50,6 +52,7 @@ from voicedock.store.base import Store
 
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
     from voicedock.calls.live.conversation import LiveCallResult, SpeechProviders
+    from voicedock.calls.live.squad import Handoff, SquadMembers
     from voicedock.calls.tools.executor import CallTools, SecureKeys, ToolServer
     from voicedock.pipeline.turn_engine import ConversationConfig
 
@@ -221,6 +224,7 @@ class OneCall:
                             call.organization_id
                         ),
                         secure_keypad=secure_keypad,
+                        squad=self._squad_members(call, secure_keypad),
                     )
                 except BaseException:
                     if recorder is not None:  # else the conversation closes it
@@ -302,11 +306,39 @@ class OneCall:
         the store is unavailable)."""
         await self._backlog.submit(call_id, write, what=f"{what} of call {mask_call_id(call_id)}")
 
-    def _call_tools(self, call: Call, secure_keys: SecureKeys) -> CallTools | None:
+    def _squad_members(self, call: Call, secure_keys: SecureKeys) -> SquadMembers | None:
+        """What the call's squad needs of the runner (None: the call has no squad): each
+        member's providers made and pooled as the call's own, its tools, its handoffs
+        stored."""
+        from voicedock.calls.live.squad import SquadCall, SquadMembers
+
+        if call.squad is None:
+            return None
+        speech, organization_id = self._call_speech, call.organization_id
+        on_switch = partial(self._provider_switched, call.id)
+
+        async def providers(member: CallMember) -> SpeechProviders:
+            keyed = await speech.keyed(organization_id, member.config)
+            return self._pooled(await speech.providers(keyed, on_switch), organization_id)
+
+        def tools(member: CallMember) -> CallTools | None:
+            return self._call_tools(call, secure_keys, member.config)
+
+        def on_handoff(handoff: Handoff) -> None:
+            data: JsonObject = {"from": handoff.source, "to": handoff.to, "reason": handoff.reason}
+            store = self._engine.records.store_handoff
+            self._served.spawn(self._stored(call.id, lambda: store(call.id, data), "handoff"))
+
+        return SquadMembers(SquadCall(call.squad), providers, tools, on_handoff)
+
+    def _call_tools(
+        self, call: Call, secure_keys: SecureKeys, config: AssistantConfig | None = None
+    ) -> CallTools | None:
+        """The call's tools (``config``: a squad member's, else the call's assistant's)."""
         from voicedock.calls.tools.config import assistant_tools
         from voicedock.calls.tools.executor import CallTools
 
-        tools = assistant_tools(call.assistant_config)
+        tools = assistant_tools(config or call.assistant_config)
         if not tools:
             return None
 

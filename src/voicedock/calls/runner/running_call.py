@@ -62,6 +62,9 @@ class RunningCall:
     ) -> None:
         await self._forward(lambda live: live.inject_context(content, trigger_response, source))
 
+    async def hand_over(self, member: str) -> None:
+        await self._forward(lambda live: live.hand_over(member))
+
     def listen_tap(self) -> ListenTap | None:
         """The call's live listeners' tap, once its conversation runs (``calls/listening.py``)."""
         return self.live.listen_tap if self.live is not None else None

@@ -26,10 +26,13 @@ REFUSED = "refused"  # the organization's server refused the inbound call (its m
 PROVIDER_ERROR = "provider-error"
 INTERNAL_ERROR = "internal-error"
 CLOSED = "closed"  # the owner closed the dialogue (hang-up, transfer, shutdown)
+# The model handed the call over to another member of its squad: this dialogue is over, the
+# call goes on with the next (never a call's end reason).
+HANDED_OVER = "handed-over"
 # What a speech provider's failure looks like: the call ends "provider-error", a warning line.
 SPEECH_FAILURES = (ProviderError, TimeoutError)
 # Ends that let what is being said finish before the final message.
-_GRACEFUL = (END_CALL_COMMAND, ASSISTANT_ENDED_CALL)
+_GRACEFUL = (END_CALL_COMMAND, ASSISTANT_ENDED_CALL, HANDED_OVER)
 
 
 def failure_reason(exc: Exception) -> str:

@@ -23,7 +23,7 @@ class ModelHistory:
         """What the model is sent for its next reply."""
         system = ChatMessage("system", self._config.instructions)
         own = (m for m in self.messages if m.meaningful)
-        return [system, *self._config.history, *own]
+        return [system, *self._config.history, *self._config.carried, *own]
 
     def add(self, message: ChatMessage) -> None:
         """A message of the call's; the caller's words as the redaction plan lets the model

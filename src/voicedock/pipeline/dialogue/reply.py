@@ -51,6 +51,7 @@ class Replies:
         plan: LlmPlan,
         wall_clock: Callable[[], float],
         on_end_call: Callable[[], None],
+        on_hand_over: Callable[[str], None],
         config: ConversationConfig,
         history: ModelHistory,
         transcript: TranscriptKeeper,
@@ -58,8 +59,9 @@ class Replies:
         tasks: Supervisor,
     ) -> None:
         """``on_end_call``: the model called ``end_call`` (its result says the call is
-        ending; the dialogue ends it)."""
-        self._on_end_call = on_end_call
+        ending; the dialogue ends it); ``on_hand_over``: a tool handed the call over to the
+        member named (the dialogue ends for it)."""
+        self._on_end_call, self._on_hand_over = on_end_call, on_hand_over
         self._plan, self._config, self._history = plan, config, history
         self._transcript, self._tool_calls, self._tasks = transcript, tool_calls, tasks
         self._wall = wall_clock
@@ -114,6 +116,8 @@ class Replies:
                         result = ToolResult("The caller interrupted; no result.", error=True)
                     self._history.add(ChatMessage("tool", result.content, tool_call_id=call.id))
                     self._transcript.add(result_entry(call, result, self._wall()))
+                if result.hand_over_to is not None:
+                    self._on_hand_over(result.hand_over_to)
                 end_turn = end_turn or result.end_turn
             if end_turn:
                 return

@@ -22,14 +22,17 @@ class TranscriptKeeper:
         open_since: Callable[[], float | None] | None = None,
         provider: Callable[[str], str | None] | None = None,
         redact: Callable[[str], str] | None = None,
+        member: str | None = None,
     ) -> None:
         """``provider``: which provider serves a message of this role now (the caller's: the
         STT's, the assistant's: the TTS's), noted on each message added that names none.
         ``redact``: each message's content as it is kept and handed on (the assistant's
         redaction plan), applied once, as it is added; a message it leaves as it was lets go
-        of its audio."""
+        of its audio. ``member``: the squad's member whose dialogue it is, noted on each
+        message."""
         self.entries: list[TranscriptEntry] = []
         self._redact = redact
+        self._member = member
         self._provider = provider
         self._on_transcript = on_transcript
         self._open_since = open_since
@@ -46,6 +49,8 @@ class TranscriptKeeper:
             entry.redacted = entry.content != said
         if not entry.redacted:
             entry.audio = None  # only a redacted message's audio is looked at again
+        if self._member is not None and entry.member is None:
+            entry.member = self._member
         if self._provider is not None and entry.provider is None:
             entry.provider = self._provider(entry.role)
         if self._open_since is None:

@@ -162,5 +162,30 @@ class StorePart(RowReads):
         total = 0 if total_row is None else integer(total_row["n"])
         return [table.decode(r, self._dialect) for r in rows], total
 
+    async def _oldest_first(
+        self, table: Table[T], organization_id: str, page: tuple[str | None, int, int]
+    ) -> tuple[list[T], int]:
+        """One page of the organization's rows of ``table``, oldest first by ``created_at``
+        then ``id``, and how many it has; ``page``: the id of the row the previous page ended
+        with (only rows listed after it), the limit and the offset."""
+        after, limit, offset = page
+        where = "organization_id = ?"
+        args: list[SqlValue] = [organization_id]
+        total_row = await self._reader.fetchrow(
+            f"SELECT count(*) AS n FROM {table.name} WHERE {where}", *args
+        )
+        if after is not None:  # keyset on the list's order: no duplicate, no gap
+            last = f"(SELECT created_at FROM {table.name} WHERE id = ? AND organization_id = ?)"
+            where += f" AND (created_at > {last} OR (created_at = {last} AND id > ?))"
+            args += [after, organization_id] * 2 + [after]
+        rows = await self._reader.fetch(
+            f"SELECT * FROM {table.name} WHERE {where} ORDER BY created_at, id LIMIT ? OFFSET ?",
+            *args,
+            max(limit, 0),
+            max(offset, 0),
+        )
+        total = 0 if total_row is None else integer(total_row["n"])
+        return [table.decode(r, self._dialect) for r in rows], total
+
 
 __all__ = ["RowReads", "StorePart", "TransactionPart"]

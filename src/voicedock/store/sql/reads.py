@@ -15,6 +15,7 @@ from voicedock.store.sql.organizations import SqlOrganizationReads
 from voicedock.store.sql.outbox import SqlOutboxReads
 from voicedock.store.sql.provider_keys import SqlProviderKeyReads
 from voicedock.store.sql.scheduled_calls import SqlScheduledCallReads
+from voicedock.store.sql.squads import SqlSquadReads
 from voicedock.store.sql.suites import SqlSuiteReads
 from voicedock.store.sql.usage import SqlUsageReads
 
@@ -32,6 +33,7 @@ class SqlReads(
     SqlUsageReads,
     SqlMetricsReads,
     SqlSuiteReads,
+    SqlSquadReads,
     SqlAuditReads,
 ):
     """The read half of ``Store``; ``_reader`` runs each statement outside any write."""

@@ -40,6 +40,7 @@ from voicedock.domain.records import (
     Organization,
     PhoneNumber,
     ProviderKey,
+    Squad,
     ToolTemplate,
     Trunk,
 )
@@ -242,7 +243,10 @@ class Table(Generic[T]):
             if column in self.datetimes:
                 values[column] = dialect.from_dt(value)
             elif column in self.structs:
-                values[column] = msgspec.convert(load_json(value), self.structs[column])
+                document = load_json(value)  # NULL: a struct the record may leave out
+                values[column] = (
+                    None if document is None else msgspec.convert(document, self.structs[column])
+                )
             elif column in self.documents:
                 values[column] = load_json(value)
             elif column in self.booleans:
@@ -275,6 +279,8 @@ PROVIDER_KEYS = Table("provider_keys", ProviderKey)
 SUITES = Table("test_suites", Suite)
 
 SUITE_RUNS = Table("test_runs", SuiteRun)
+
+SQUADS = Table("squads", Squad)
 
 AUDIT_EVENTS = Table("audit_events", AuditEvent, generated=frozenset({"seq"}))
 

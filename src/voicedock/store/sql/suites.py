@@ -1,7 +1,6 @@
 """Test suites and their runs in SQL (both backends)."""
 
 # Statements are assembled only from constant table/column names; values are always bound.
-# ruff: noqa: S608
 
 from __future__ import annotations
 
@@ -9,8 +8,7 @@ from voicedock.domain.records import utcnow
 from voicedock.domain.rehearsal import Suite, SuiteRun
 from voicedock.store.protocols.suites import SuitePage, SuiteQuery
 from voicedock.store.sql.base import StorePart, TransactionPart
-from voicedock.store.sql.conn import SqlValue
-from voicedock.store.sql.rows import SUITE_RUNS, SUITES, integer
+from voicedock.store.sql.rows import SUITE_RUNS, SUITES
 
 _RUN_COLUMNS = ("status", "results", "error", "started_at", "ended_at")
 
@@ -48,23 +46,9 @@ class SqlSuiteReads(StorePart):
         return await self._by_id(SUITES, organization_id, suite_id)
 
     async def list_suites(self, query: SuiteQuery) -> SuitePage:
-        where = "organization_id = ?"
-        args: list[SqlValue] = [query.organization_id]
-        total_row = await self._reader.fetchrow(
-            f"SELECT count(*) AS n FROM test_suites WHERE {where}", *args
-        )
-        if query.after is not None:  # keyset on the list's order: no duplicate, no gap
-            last = "(SELECT created_at FROM test_suites WHERE id = ? AND organization_id = ?)"
-            where += f" AND (created_at > {last} OR (created_at = {last} AND id > ?))"
-            args += [query.after, query.organization_id] * 2 + [query.after]
-        rows = await self._reader.fetch(
-            f"SELECT * FROM test_suites WHERE {where} ORDER BY created_at, id LIMIT ? OFFSET ?",
-            *args,
-            max(query.limit, 0),
-            max(query.offset, 0),
-        )
-        total = 0 if total_row is None else integer(total_row["n"])
-        return SuitePage([SUITES.decode(r, self._dialect) for r in rows], total)
+        page = (query.after, query.limit, query.offset)
+        suites, total = await self._oldest_first(SUITES, query.organization_id, page)
+        return SuitePage(suites, total)
 
     async def get_suite_run(self, organization_id: str, run_id: str) -> SuiteRun | None:
         return await self._by_id(SUITE_RUNS, organization_id, run_id)

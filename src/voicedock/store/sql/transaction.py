@@ -22,6 +22,7 @@ from voicedock.store.sql.outbox import SqlOutboxWrites
 from voicedock.store.sql.provider_keys import SqlProviderKeyWrites
 from voicedock.store.sql.retention import SqlRetentionWrites
 from voicedock.store.sql.scheduled_calls import SqlScheduledCallWrites
+from voicedock.store.sql.squads import SqlSquadWrites
 from voicedock.store.sql.streams import SqlStreamWrites
 from voicedock.store.sql.suites import SqlSuiteWrites
 
@@ -41,6 +42,7 @@ class SqlTransaction(
     SqlDialWrites,
     SqlOutboxWrites,
     SqlSuiteWrites,
+    SqlSquadWrites,
     SqlAuditWrites,
 ):
     """``Transaction`` over one connection that is inside an open database transaction."""

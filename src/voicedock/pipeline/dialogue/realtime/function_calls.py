@@ -4,7 +4,8 @@ Each one is carried out by the part both engines share (``pipeline/dialogue/tool
 slow one covered by the tool filler, said in voicedock's voice meanwhile), recorded in the
 transcript with its result, and the result sent back: the model answers from it unless it ends
 the turn (the call is ending or leaving). The model's ``end_call`` ends the call once its
-result was sent. ``running`` counts the calls being carried out (no silence prompt meanwhile).
+result was sent, a ``handoff`` its dialogue (the call goes on with another member).
+``running`` counts the calls being carried out (no silence prompt meanwhile).
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ class FunctionCalls:
         *,
         say_filler: Callable[[str], object],
         end_call: Callable[[], object],
+        hand_over: Callable[[str], object],
     ) -> None:
         """``say_filler`` says the tool filler (a task a barge-in stops); ``end_call`` ends
-        the call as the model asked."""
+        the call as the model asked; ``hand_over``: a tool handed the call over to the
+        squad's member named (the dialogue ends for it)."""
         self._tool_calls, self._transcript, self._messages = tool_calls, transcript, messages
         self._wall = wall_clock
-        self._say_filler, self._end_call = say_filler, end_call
+        self._say_filler, self._end_call, self._hand_over = say_filler, end_call, hand_over
         self.running = 0
 
     async def carry_out(self, conv: RealtimeConversation, event: RealtimeFunctionCall) -> None:
@@ -57,3 +60,5 @@ class FunctionCalls:
         await conv.function_result(call.id, result.content, respond=not result.end_turn)
         if call.name == END_CALL:
             self._end_call()
+        if result.hand_over_to is not None:
+            self._hand_over(result.hand_over_to)

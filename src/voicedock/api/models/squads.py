@@ -1,0 +1,137 @@
+"""``/squads``: an organization's assistants that hand a call over to each other.
+
+A member's parts are the domain's types (``domain/squads.py``: their bounds are there); what
+no schema states (names unique, destinations among the members, each member's assistant
+choice and configuration) is checked by ``calls/assistants/squads.py``, 400 naming the field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType, field
+
+from voicedock.api.models.base import Body, Reply, of_record
+from voicedock.api.models.calls import (
+    AssistantConfig,
+    AssistantOverride,
+    PageQuery,
+    Pagination,
+    assistant_choice,
+)
+from voicedock.api.models.fields import AssistantId, Time
+from voicedock.api.models.operations import Schema, operation, query_operation
+from voicedock.domain.json import json_object
+from voicedock.domain.records import Squad as SquadRecord
+from voicedock.domain.secret_fields import masked
+from voicedock.domain.squads import (
+    MAX_DESTINATIONS,
+    MAX_MEMBERS,
+    Destination,
+    Member,
+    MemberName,
+    Name,
+)
+
+
+class SquadMember(Body, kw_only=True):
+    """One assistant of the squad: a saved one (``assistant_id``, optionally with an
+    ``assistant_override``) or a configuration of its own (``assistant``); the members it
+    may hand the call over to (``destinations``). The first member answers the call."""
+
+    SCHEMA: ClassVar[Schema] = assistant_choice(
+        ("assistant_id",), ("assistant",), ("assistant_override",)
+    )
+
+    name: MemberName
+    assistant_id: AssistantId | UnsetType = UNSET
+    assistant_override: AssistantOverride | UnsetType = UNSET
+    assistant: AssistantConfig | UnsetType = UNSET
+    destinations: Annotated[list[Destination], Meta(max_length=MAX_DESTINATIONS)] = field(
+        default_factory=list
+    )
+
+
+Members = Annotated[list[SquadMember], Meta(min_length=1, max_length=MAX_MEMBERS)]
+
+
+class SquadCreate(Body, kw_only=True):
+    """A squad: its name (for people) and its members, the first one answering."""
+
+    name: Name
+    members: Members
+
+
+class SquadUpdate(Body, kw_only=True):
+    """The fields sent replace the squad's. Calls already placed keep the squad they were
+    placed with."""
+
+    name: Name | UnsetType = UNSET
+    members: Members | UnsetType = UNSET
+
+
+class Squad(Reply, kw_only=True):
+    id: str
+    name: str
+    members: list[SquadMember]
+    created_at: Time
+    updated_at: Time
+
+    @classmethod
+    def of(cls, squad: SquadRecord) -> Squad:
+        members = [_shown(m) for m in squad.members]
+        return of_record(cls, squad, members=members)
+
+
+def _shown(member: Member) -> SquadMember:
+    """A member as answered: the secrets of its configurations masked."""
+    built = msgspec.to_builtins(member)
+    assert isinstance(built, dict)
+    for key in ("assistant", "assistant_override"):
+        config = json_object(built.get(key))
+        if config is not None:
+            built[key] = masked(config)
+    return msgspec.convert({k: v for k, v in built.items() if v is not None}, SquadMember)
+
+
+class SquadList(Reply, kw_only=True):
+    squads: list[Squad]
+    pagination: Pagination
+    next_cursor: str | None = None
+
+
+class SquadListQuery(PageQuery, kw_only=True):
+    """``GET /squads``'s query: oldest first."""
+
+    cursor: (
+        Annotated[
+            str,
+            Meta(
+                max_length=80,
+                description="next_cursor of the previous page, unchanged (empty: the first page)",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
+PATHS: dict[str, Schema] = {
+    "/squads": {
+        "get": query_operation("List squads", SquadList, SquadListQuery),
+        "post": operation(
+            "Store a squad (assistants that hand a call over to each other)",
+            ("201", Squad),
+            body=SquadCreate,
+            errors="400 401 409 413 422",
+        ),
+    },
+    "/squads/{id}": {
+        "get": operation("Get a squad", ("200", Squad), errors="401 404"),
+        "patch": operation(
+            "Update a squad", ("200", Squad), body=SquadUpdate, errors="400 401 404 413 422"
+        ),
+        "delete": operation("Delete a squad", ("204", None), errors="401 404"),
+    },
+}
+MODELS = (SquadMember, SquadCreate, SquadUpdate, Squad, SquadList, SquadListQuery)

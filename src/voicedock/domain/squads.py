@@ -1,0 +1,133 @@
+"""Squads as types: one call, several assistants handing it over.
+
+A squad (``/squads``, its record ``domain/records.py`` ``Squad``) names its members; each
+member is an assistant (a saved one, optionally with an override, or a configuration of its
+own) with the members it may hand the call over to (``destinations``) and when (a description
+the model reads). A call placed with a squad keeps its members as placed (``CallSquad``) and
+starts with the first; the model hands the call over with the built-in ``handoff`` tool,
+naming a destination, and the call goes on with that member's prompt, voice, settings and
+tools, the conversation carried over.
+
+Every size a tenant sets is bounded here (members, destinations, texts), so a squad's call
+offers the model a bounded tool whatever the squad holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from voicedock.domain.assistant_config import AssistantConfig
+from voicedock.validation import NOT_BLANK_LINE_PATTERN, NOT_BLANK_PATTERN
+
+# Tenant bounds.
+MAX_MEMBERS = 10
+MAX_DESTINATIONS = MAX_MEMBERS - 1
+MAX_NAME_CHARS = 200
+MAX_DESCRIPTION_CHARS = 1000
+MAX_MESSAGE_CHARS = 1000
+MEMBER_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
+# Handoffs one call may make unless the operator sets another bound ([calls] max_handoffs).
+DEFAULT_MAX_HANDOFFS = 5
+
+Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME_CHARS, pattern=NOT_BLANK_LINE_PATTERN)]
+MemberName = Annotated[
+    str,
+    Meta(
+        pattern=MEMBER_NAME_PATTERN,
+        description="The member's name in the squad (lower case letters, digits, - and _, "
+        "starting with a letter): what the model names when it hands the call over.",
+    ),
+]
+
+
+class _Part(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A part of a squad as the tenant wrote it."""
+
+
+class Destination(_Part, frozen=True):
+    """A member the call may be handed over to, and when (``description``, read by the
+    model); ``message``: what the new member says first, in its own voice (else its
+    ``first_message``; neither: it answers the conversation as it stands)."""
+
+    member: MemberName
+    description: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=MAX_DESCRIPTION_CHARS,
+            pattern=NOT_BLANK_PATTERN,
+            description="When to hand the call over to this member (the model reads it).",
+        ),
+    ]
+    message: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=MAX_MESSAGE_CHARS,
+                pattern=NOT_BLANK_PATTERN,
+                description="The transition the new member speaks first, in its own voice.",
+            ),
+        ]
+        | None
+    ) = None
+
+
+class Member(_Part, frozen=True):
+    """One assistant of a squad: a saved one (``assistant_id``, optionally with an
+    ``assistant_override``) or a configuration of its own (``assistant``)."""
+
+    name: MemberName
+    assistant_id: str | None = None
+    assistant_override: Mapping[str, object] | None = None
+    assistant: Mapping[str, object] | None = None
+    destinations: Annotated[list[Destination], Meta(max_length=MAX_DESTINATIONS)] = []
+
+
+Members = Annotated[list[Member], Meta(min_length=1, max_length=MAX_MEMBERS)]
+
+
+class CallMember(msgspec.Struct, kw_only=True, frozen=True):
+    """A member as a call placed with its squad runs it: its assistant resolved when the call
+    was placed (the snapshot a call keeps, as it keeps its assistant's)."""
+
+    name: str
+    assistant_id: str | None = None
+    agent_name: str | None = None
+    config: AssistantConfig = msgspec.field(default_factory=AssistantConfig)
+    destinations: list[Destination] = msgspec.field(default_factory=list)
+
+
+class CallSquad(msgspec.Struct, kw_only=True, frozen=True):
+    """The squad a call runs: its members as placed (the first answers), at most
+    ``max_handoffs`` handoffs in the call."""
+
+    squad_id: str | None = None
+    members: list[CallMember] = msgspec.field(default_factory=list)
+    max_handoffs: int = DEFAULT_MAX_HANDOFFS
+
+    def member(self, name: str) -> CallMember | None:
+        return next((m for m in self.members if m.name == name), None)
+
+
+def member_named(members: list[Member], name: str) -> Member | None:
+    return next((m for m in members if m.name == name), None)
+
+
+__all__ = [
+    "DEFAULT_MAX_HANDOFFS",
+    "MAX_DESTINATIONS",
+    "MAX_MEMBERS",
+    "CallMember",
+    "CallSquad",
+    "Destination",
+    "Member",
+    "MemberName",
+    "Members",
+    "Name",
+    "member_named",
+]

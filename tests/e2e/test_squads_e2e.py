@@ -1,0 +1,255 @@
+"""Squads on a real call: REST → engine → lab Asterisk → a speaking party → Whisper → the
+OpenAI-compatible stand-in as each member's model → what the party heard.
+
+The squad's receptionist answers (Piper's voice); the lab's utterance party says "I would like
+to book an appointment on Monday."; the receptionist's model hands the call over to billing
+(the built-in ``handoff`` tool). Billing (espeak-ng's voice, a prompt of its own) says its
+transition first; the context the operator then injects asks billing's model to answer: its
+request carries billing's instructions and the call so far.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e.audio_helpers import (
+    UTTERANCE_PARTY,
+    read_new_recording,
+    require_offline_speech,
+    transcribe,
+    wait_transcript,
+    words,
+)
+from e2e.conftest import LiveService, serve, service_settings
+from e2e.test_audio_e2e import control, wait_recorded
+from fakes.llm_standin import ChatRequest, LlmStandIn, ToolCalls
+from voicedock.pipeline.providers.piper_tts import PiperTts
+from voicedock.pipeline.providers.whisper.stt import WhisperStt
+from voicedock_lab.server import LabAsterisk
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
+
+RECEPTIONIST_PROMPT = "You are the receptionist of the Riverside dental clinic."
+BILLING_PROMPT = "You answer billing questions for the Riverside dental clinic."
+TRANSITION = "Billing department here. I can help with your invoice."
+BILLING_ANSWER = "Your invoice is paid in full."
+
+
+def _assistant(prompt: str, tts: dict[str, Any], first: str | None = None) -> dict[str, Any]:
+    config = {
+        "provider": "openai",
+        "stt_config": {"provider": "offline"},
+        "tts_config": tts,
+        "system_prompt": prompt,
+    }
+    return config if first is None else {**config, "first_message": first}
+
+
+SQUAD = {
+    "name": "Front desk",
+    "members": [
+        {
+            "name": "receptionist",
+            "assistant": _assistant(RECEPTIONIST_PROMPT, {"provider": "offline"}, "Front desk."),
+            "destinations": [
+                {
+                    "member": "billing",
+                    "description": "The caller asks about an invoice or a payment.",
+                    "message": TRANSITION,
+                }
+            ],
+        },
+        {
+            "name": "billing",
+            "assistant": _assistant(BILLING_PROMPT, {"provider": "espeak-ng", "voice": "en-us"}),
+        },
+    ],
+}
+
+
+def model(request: ChatRequest) -> str | ToolCalls:
+    """The receptionist hands every caller over to billing (once: then it speaks); billing
+    answers."""
+    prompt = request.system_prompt or ""
+    if prompt.startswith("You analyse phone calls"):  # after the call
+        return '{"summary": "The caller was handed over to billing."}'
+    if prompt.startswith(BILLING_PROMPT):
+        return BILLING_ANSWER
+    if any(m.get("role") == "tool" for m in request.messages):
+        return "Sorry, I could not hand you over."
+    return ToolCalls((("handoff", {"destination": "billing", "reason": "an invoice"}),))
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[LlmStandIn]:
+    require_offline_speech()
+    await WhisperStt().warm_up()
+    await PiperTts().warm_up()
+    async with LlmStandIn(reply=model) as standin:
+        yield standin
+
+
+@pytest.fixture
+async def live(lab: LabAsterisk, tmp_path: Path, llm: LlmStandIn) -> AsyncIterator[LiveService]:
+    settings = service_settings(lab, tmp_path / "squads.db", "ari")
+    settings.speech.openai_base_url = llm.base_url
+    settings.speech.openai_api_key = "sk-lab-operator"
+    running = await serve(settings)
+    try:
+        yield running
+    finally:
+        await running.client.close()
+
+
+async def _squad(live: LiveService) -> str:
+    resp = await live.client.post("/squads", json=SQUAD, headers=live.auth())
+    assert resp.status == 201, await resp.text()
+    return str((await resp.json())["id"])
+
+
+async def handoff_call(live: LiveService, llm: LlmStandIn, destination: str) -> str:
+    """Call the party with the squad; the receptionist's model hands the call over to
+    billing. Check what each model received and what the call recorded; its id."""
+    squad_id = await _squad(live)
+    resp = await live.client.post(
+        "/calls/outbound",
+        json={"destination": destination, "squad_id": squad_id},
+        headers=live.auth(),
+    )
+    assert resp.status == 200, await resp.text()
+    call_id = str((await resp.json())["call_id"])
+
+    # The receptionist's model is offered the handoff to billing, described as the squad says.
+    first = await llm.wait_request(timeout=40)
+    assert (first.system_prompt or "").startswith(RECEPTIONIST_PROMPT)
+    assert "handoff" in first.tool_names
+    handoff = next(t for t in first.tools or [] if t["function"]["name"] == "handoff")
+    assert handoff["function"]["parameters"]["properties"]["destination"]["enum"] == ["billing"]
+    assert "invoice or a payment" in handoff["function"]["description"]
+
+    # Billing says its transition first, then answers what it is asked.
+    await wait_transcript(
+        live, call_id, lambda m: m["role"] == "assistant" and TRANSITION in m["content"], 30
+    )
+    await control(
+        live,
+        call_id,
+        {"type": "inject-context", "content": "The caller asks about invoice 42.",
+         "trigger_response": True},
+    )  # fmt: skip
+    billing = await llm.wait_request(2, timeout=30)
+    assert (billing.system_prompt or "").startswith(BILLING_PROMPT)
+    assert RECEPTIONIST_PROMPT not in (billing.system_prompt or "")
+    # The call so far: the receptionist's words, the caller's, billing's transition.
+    said = [m.get("content") or "" for m in billing.messages]
+    assert any("Front desk." in s for s in said), said
+    assert any("appointment" in s.lower() for s in said), said
+    assert any(TRANSITION in s for s in said), said
+    assert billing.tool_names == []  # billing may hand the call over to no one
+    await wait_transcript(
+        live, call_id, lambda m: m["role"] == "assistant" and BILLING_ANSWER in m["content"], 30
+    )
+    await control(live, call_id, {"type": "end-call"})
+    ended = await wait_recorded(live, call_id, within=30)
+
+    # One handoff event, from the receptionist to billing, with the model's reason.
+    handoffs = [e["data"] for e in ended["events"] if e["type"] == "handoff"]
+    assert handoffs == [{"from": "receptionist", "to": "billing", "reason": "an invoice"}]
+    spoken = [m["content"] for m in ended["messages"] if m["role"] == "assistant"]
+    assert spoken.index("Front desk.") < spoken.index(TRANSITION) < spoken.index(BILLING_ANSWER)
+    # Each message names the member whose turn it was: the receptionist's until the handoff.
+    turns = [(m["role"], m.get("member")) for m in ended["messages"]]
+    assert ("assistant", "receptionist") in turns
+    assert ("user", "receptionist") in turns  # the caller's words, heard by the receptionist
+    named = [member for _, member in turns]
+    assert None not in named, turns
+    switched = named.index("billing")
+    assert set(named[:switched]) == {"receptionist"}
+    assert set(named[switched:]) == {"billing"}, turns
+    assert ended["messages"][switched]["content"] == TRANSITION
+    assert any(
+        e["data"].get("member") == "billing" for e in ended["events"] if e["type"] == "transcript"
+    )
+    # Billing spoke in its own voice: espeak-ng's characters are billing's words.
+    # The call's seconds are split between the two, the receptionist's up to the handoff.
+    members = ended["usage"]["members"]
+    assert [(m["member"], m["assistant_id"]) for m in members] == [
+        ("receptionist", None),
+        ("billing", None),
+    ]
+    assert all(m["seconds"] > 1 for m in members), members
+    total = sum(m["seconds"] for m in members)
+    assert abs(total - ended["usage"]["connected_seconds"]) < 0.01, members
+    tts = {u["provider"]: u["characters"] for u in ended["usage"]["tts"]}
+    assert tts == {"offline": len("Front desk."), "espeak-ng": len(TRANSITION + BILLING_ANSWER)}
+    return call_id
+
+
+async def test_the_receptionist_hands_the_call_over_to_billing(
+    lab: LabAsterisk, live: LiveService, llm: LlmStandIn
+) -> None:
+    recordings = Path(lab.recordings_dir)
+    before = set(recordings.glob("utterance-*-rx.wav"))
+    await handoff_call(live, llm, UTTERANCE_PARTY)
+
+    # The party heard the receptionist, then billing's transition ("help") and its answer
+    # ("full"), in espeak-ng's voice.
+    pcm, rate = await read_new_recording(recordings, "utterance-*-rx.wav", before)
+    heard = words(await transcribe(pcm, rate))
+    assert {"help", "full"} <= heard, sorted(heard)  # billing's transition, its answer
+    assert heard & {"front", "desk"}, sorted(heard)  # the receptionist's greeting
+
+
+async def test_an_operator_hands_the_call_over_to_billing(
+    lab: LabAsterisk, live: LiveService, llm: LlmStandIn
+) -> None:
+    def receptionist_answers(request: ChatRequest) -> str | ToolCalls:
+        if (request.system_prompt or "").startswith(RECEPTIONIST_PROMPT):
+            return "We are open from nine to five."
+        return model(request)
+
+    llm.reply = receptionist_answers
+    squad_id = await _squad(live)
+    resp = await live.client.post(
+        "/calls/outbound",
+        json={"destination": UTTERANCE_PARTY, "squad_id": squad_id},
+        headers=live.auth(),
+    )
+    assert resp.status == 200, await resp.text()
+    call_id = str((await resp.json())["call_id"])
+    await wait_transcript(
+        live, call_id, lambda m: m["role"] == "assistant" and "nine to five" in m["content"], 40
+    )
+
+    # A member the squad does not have is refused; billing (by name) is handed the call.
+    refused = await live.client.post(
+        f"/calls/{call_id}/control",
+        json={"type": "handoff", "member": "sales"},
+        headers=live.auth(),
+    )
+    assert refused.status == 422, await refused.text()
+    await control(live, call_id, {"type": "handoff", "member": "billing"})
+    await wait_transcript(
+        live, call_id, lambda m: m["role"] == "assistant" and TRANSITION in m["content"], 30
+    )
+    await control(
+        live,
+        call_id,
+        {"type": "inject-context", "content": "The caller asks about invoice 42.",
+         "trigger_response": True},
+    )  # fmt: skip
+    billing = await llm.wait_request(2, timeout=30)
+    assert (billing.system_prompt or "").startswith(BILLING_PROMPT)
+    said = [m.get("content") or "" for m in billing.messages]
+    assert any("nine to five" in s for s in said), said
+    await wait_transcript(
+        live, call_id, lambda m: m["role"] == "assistant" and BILLING_ANSWER in m["content"], 30
+    )
+    await control(live, call_id, {"type": "end-call"})
+    ended = await wait_recorded(live, call_id, within=30)
+    handoffs = [e["data"] for e in ended["events"] if e["type"] == "handoff"]
+    assert handoffs == [{"from": "receptionist", "to": "billing", "reason": "operator"}]
