@@ -5,8 +5,9 @@
     │   ├── BadRequest (400)     ├── Unauthorized (401)   ├── Forbidden (403)
     │   ├── NotFound (404)       ├── Conflict (409)       ├── PayloadTooLarge (413)
     │   ├── UnsupportedMediaType (415)
-    │   ├── Unprocessable (422)  └── RateLimited (429)
-    │   └── UnresolvableConfig (a BadRequest of its own title)
+    │   ├── Unprocessable (422)  ├── UnresolvableConfig (a BadRequest of its own title)
+    │   └── RetryLater           — answered with Retry-After
+    │       └── RateLimited (429)
     ├── ConfigError              — a bad setting; names the key
     ├── StoreError
     │   └── StoreUnavailable     — for now (locked file, lost connection, failover): retry
@@ -117,9 +118,9 @@ class UnresolvableConfig(BadRequest):
     error = "Unresolvable configuration"
 
 
-class RateLimited(ApiError):
-    status = 429
-    error = "Too many requests"
+class RetryLater(ApiError):
+    """An error the client may retry after ``Retry-After`` seconds (one at least): a limit
+    reached (``RateLimited``), a node that takes no call for now (``calls/errors.py``)."""
 
     def __init__(
         self, message: str, *, error: str | None = None, retry_after_seconds: int = 1
@@ -129,6 +130,11 @@ class RateLimited(ApiError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class RateLimited(RetryLater):
+    status = 429
+    error = "Too many requests"
 
 
 class ConfigError(VoicedockError):

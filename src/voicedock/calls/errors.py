@@ -6,7 +6,7 @@ ApiError (voicedock.errors)
 │                              recorded as failed and its id is in the body
 ├── PbxCommandFailed (503)   — the PBX could not carry out a control command
 ├── NodeUnavailable (503)    — the node serving the call did not answer a command in time
-├── NodeTakesNoCall (503)    — no new call on this node for now (Retry-After)
+├── NodeTakesNoCall (503)    — no new call on this node for now (a RetryLater)
 │   ├── NodeAtCapacity       — its offline speech is at capacity (calls/speech_admission.py)
 │   └── NodeDraining         — it drains and no other node takes the call
 └── OwnerAnswered            — the answer of the node serving the call, passed on as it was
@@ -14,7 +14,7 @@ ApiError (voicedock.errors)
 
 from __future__ import annotations
 
-from voicedock.errors import ApiError, Conflict
+from voicedock.errors import ApiError, Conflict, RetryLater
 
 
 class CallNotActive(Conflict):
@@ -64,16 +64,9 @@ class OwnerAnswered(ApiError):
         return dict(self._headers)
 
 
-class NodeTakesNoCall(ApiError):
+class NodeTakesNoCall(RetryLater):
     """This node takes no new call now (each kind is a 503 of its own title), before anything
     is stored or dialled; retry after ``Retry-After``."""
-
-    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
-        super().__init__(message)
-        self.retry_after_seconds = max(1, retry_after_seconds)
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after_seconds)}
 
 
 class NodeDraining(NodeTakesNoCall):
