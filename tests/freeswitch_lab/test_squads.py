@@ -36,5 +36,7 @@ async def test_the_receptionist_hands_the_call_over_to_billing(
         assert recordings, call_id
         pcm, rate = await read_finished_recording(recordings[-1])
     heard = words(await transcribe(pcm, rate))
-    assert {"help", "full"} <= heard, sorted(heard)  # billing's transition, its answer
+    # billing's transition and its answer, in espeak-ng's voice, which Whisper hears less well
+    # than Piper's: most of their words, not every one
+    assert len({"department", "help", "invoice", "paid", "full"} & heard) >= 3, sorted(heard)
     assert heard & {"front", "desk"}, sorted(heard)  # the receptionist's greeting
