@@ -120,8 +120,9 @@ SETTINGS: dict[str, Any] = {
         "How a pipeline call decides the caller finished a turn: model (a turn model hears "
         "it in the caller's voice: a finished sentence is answered after a short pause, one "
         "left hanging waits longer) or silence (the silence after the words, longer when "
-        "they trail off). Default: the operator's (model, where the node has the turn model "
-        "installed; else silence); speech-to-speech providers detect turns themselves. "
+        "they trail off). Default: the operator's (silence unless the operator chose model; "
+        "model is silence on a node without the turn model); speech-to-speech providers "
+        "detect turns themselves. "
         "docs/speech.md.",
     ),
     "voicemail_message": _described(
