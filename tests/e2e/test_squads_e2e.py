@@ -105,33 +105,23 @@ async def live(lab: LabAsterisk, tmp_path: Path, llm: LlmStandIn) -> AsyncIterat
         await running.client.close()
 
 
-async def _squad(live: LiveService) -> str:
+async def _squad_call(live: LiveService, destination: str) -> str:
+    """A new squad, and a call to ``destination`` placed with it: the call's id."""
     resp = await live.client.post("/squads", json=SQUAD, headers=live.auth())
     assert resp.status == 201, await resp.text()
-    return str((await resp.json())["id"])
-
-
-async def handoff_call(live: LiveService, llm: LlmStandIn, destination: str) -> str:
-    """Call the party with the squad; the receptionist's model hands the call over to
-    billing. Check what each model received and what the call recorded; its id."""
-    squad_id = await _squad(live)
+    squad_id = str((await resp.json())["id"])
     resp = await live.client.post(
         "/calls/outbound",
         json={"destination": destination, "squad_id": squad_id},
         headers=live.auth(),
     )
     assert resp.status == 200, await resp.text()
-    call_id = str((await resp.json())["call_id"])
+    return str((await resp.json())["call_id"])
 
-    # The receptionist's model is offered the handoff to billing, described as the squad says.
-    first = await llm.wait_request(timeout=40)
-    assert (first.system_prompt or "").startswith(RECEPTIONIST_PROMPT)
-    assert "handoff" in first.tool_names
-    handoff = next(t for t in first.tools or [] if t["function"]["name"] == "handoff")
-    assert handoff["function"]["parameters"]["properties"]["destination"]["enum"] == ["billing"]
-    assert "invoice or a payment" in handoff["function"]["description"]
 
-    # Billing says its transition first, then answers what it is asked.
+async def _billing_asked(live: LiveService, llm: LlmStandIn, call_id: str) -> ChatRequest:
+    """Once billing said its transition, the operator's context asks it about an invoice:
+    the request billing's model then receives."""
     await wait_transcript(
         live, call_id, lambda m: m["role"] == "assistant" and TRANSITION in m["content"], 30
     )
@@ -143,6 +133,33 @@ async def handoff_call(live: LiveService, llm: LlmStandIn, destination: str) -> 
     )  # fmt: skip
     billing = await llm.wait_request(2, timeout=30)
     assert (billing.system_prompt or "").startswith(BILLING_PROMPT)
+    return billing
+
+
+async def _ended_after_billing_answered(live: LiveService, call_id: str) -> dict[str, Any]:
+    """Once billing's answer is in the transcript, the call ended: its record."""
+    await wait_transcript(
+        live, call_id, lambda m: m["role"] == "assistant" and BILLING_ANSWER in m["content"], 30
+    )
+    await control(live, call_id, {"type": "end-call"})
+    return await wait_recorded(live, call_id, within=30)
+
+
+async def handoff_call(live: LiveService, llm: LlmStandIn, destination: str) -> str:
+    """Call the party with the squad; the receptionist's model hands the call over to
+    billing. Check what each model received and what the call recorded; its id."""
+    call_id = await _squad_call(live, destination)
+
+    # The receptionist's model is offered the handoff to billing, described as the squad says.
+    first = await llm.wait_request(timeout=40)
+    assert (first.system_prompt or "").startswith(RECEPTIONIST_PROMPT)
+    assert "handoff" in first.tool_names
+    handoff = next(t for t in first.tools or [] if t["function"]["name"] == "handoff")
+    assert handoff["function"]["parameters"]["properties"]["destination"]["enum"] == ["billing"]
+    assert "invoice or a payment" in handoff["function"]["description"]
+
+    # Billing says its transition first, then answers what it is asked.
+    billing = await _billing_asked(live, llm, call_id)
     assert RECEPTIONIST_PROMPT not in (billing.system_prompt or "")
     # The call so far: the receptionist's words, the caller's, billing's transition.
     said = [m.get("content") or "" for m in billing.messages]
@@ -150,11 +167,7 @@ async def handoff_call(live: LiveService, llm: LlmStandIn, destination: str) -> 
     assert any("appointment" in s.lower() for s in said), said
     assert any(TRANSITION in s for s in said), said
     assert billing.tool_names == []  # billing may hand the call over to no one
-    await wait_transcript(
-        live, call_id, lambda m: m["role"] == "assistant" and BILLING_ANSWER in m["content"], 30
-    )
-    await control(live, call_id, {"type": "end-call"})
-    ended = await wait_recorded(live, call_id, within=30)
+    ended = await _ended_after_billing_answered(live, call_id)
 
     # One handoff event, from the receptionist to billing, with the model's reason.
     handoffs = [e["data"] for e in ended["events"] if e["type"] == "handoff"]
@@ -215,14 +228,7 @@ async def test_an_operator_hands_the_call_over_to_billing(
         return model(request)
 
     llm.reply = receptionist_answers
-    squad_id = await _squad(live)
-    resp = await live.client.post(
-        "/calls/outbound",
-        json={"destination": UTTERANCE_PARTY, "squad_id": squad_id},
-        headers=live.auth(),
-    )
-    assert resp.status == 200, await resp.text()
-    call_id = str((await resp.json())["call_id"])
+    call_id = await _squad_call(live, UTTERANCE_PARTY)
     await wait_transcript(
         live, call_id, lambda m: m["role"] == "assistant" and "nine to five" in m["content"], 40
     )
@@ -235,23 +241,9 @@ async def test_an_operator_hands_the_call_over_to_billing(
     )
     assert refused.status == 422, await refused.text()
     await control(live, call_id, {"type": "handoff", "member": "billing"})
-    await wait_transcript(
-        live, call_id, lambda m: m["role"] == "assistant" and TRANSITION in m["content"], 30
-    )
-    await control(
-        live,
-        call_id,
-        {"type": "inject-context", "content": "The caller asks about invoice 42.",
-         "trigger_response": True},
-    )  # fmt: skip
-    billing = await llm.wait_request(2, timeout=30)
-    assert (billing.system_prompt or "").startswith(BILLING_PROMPT)
+    billing = await _billing_asked(live, llm, call_id)
     said = [m.get("content") or "" for m in billing.messages]
     assert any("nine to five" in s for s in said), said
-    await wait_transcript(
-        live, call_id, lambda m: m["role"] == "assistant" and BILLING_ANSWER in m["content"], 30
-    )
-    await control(live, call_id, {"type": "end-call"})
-    ended = await wait_recorded(live, call_id, within=30)
+    ended = await _ended_after_billing_answered(live, call_id)
     handoffs = [e["data"] for e in ended["events"] if e["type"] == "handoff"]
     assert handoffs == [{"from": "receptionist", "to": "billing", "reason": "operator"}]
