@@ -9,7 +9,7 @@ import pytest
 from voicedock.domain.records import Squad
 from voicedock.domain.squads import Destination, Member
 from voicedock.store import Store
-from voicedock.store.base import SquadQuery
+from voicedock.store.base import OldestFirstQuery
 
 from .builders import BASE_TIME, seed_org
 
@@ -67,9 +67,9 @@ async def test_squads_page_by_cursor_within_the_organization(store: Store) -> No
         for n in range(5):
             await tx.insert_squad(_squad(org.id, n))
         await tx.insert_squad(_squad(other.id, 9))
-    first = await store.list_squads(SquadQuery(org.id, limit=2))
-    assert [s.id for s in first.squads] == ["squad_0", "squad_1"]
+    first = await store.list_squads(OldestFirstQuery(org.id, limit=2))
+    assert [s.id for s in first.records] == ["squad_0", "squad_1"]
     assert first.total == 5
-    last = await store.list_squads(SquadQuery(org.id, limit=3, after="squad_1"))
-    assert [s.id for s in last.squads] == ["squad_2", "squad_3", "squad_4"]
-    assert (await store.list_squads(SquadQuery(org.id, after="squad_9"))).squads == []
+    last = await store.list_squads(OldestFirstQuery(org.id, limit=3, after="squad_1"))
+    assert [s.id for s in last.records] == ["squad_2", "squad_3", "squad_4"]
+    assert (await store.list_squads(OldestFirstQuery(org.id, after="squad_9"))).records == []

@@ -23,7 +23,7 @@ from voicedock.domain.rehearsal import (
     Verdict,
 )
 from voicedock.store import Store
-from voicedock.store.base import CallQuery, SuiteQuery, UsageQuery
+from voicedock.store.base import CallQuery, OldestFirstQuery, UsageQuery
 
 from .builders import BASE_TIME, at, insert_call, make_call, seed_org
 
@@ -93,15 +93,15 @@ async def test_suites_page_by_cursor_within_the_organization(store: Store) -> No
         for n in range(5):
             await tx.insert_suite(_suite(org.id, n))
         await tx.insert_suite(_suite(other.id, 9))
-    first = await store.list_suites(SuiteQuery(org.id, limit=2))
-    assert [s.id for s in first.suites] == ["suite_0", "suite_1"]
+    first = await store.list_suites(OldestFirstQuery(org.id, limit=2))
+    assert [s.id for s in first.records] == ["suite_0", "suite_1"]
     assert first.total == 5
-    second = await store.list_suites(SuiteQuery(org.id, limit=2, after="suite_1"))
-    assert [s.id for s in second.suites] == ["suite_2", "suite_3"]
-    last = await store.list_suites(SuiteQuery(org.id, limit=2, after="suite_3"))
-    assert [s.id for s in last.suites] == ["suite_4"]
+    second = await store.list_suites(OldestFirstQuery(org.id, limit=2, after="suite_1"))
+    assert [s.id for s in second.records] == ["suite_2", "suite_3"]
+    last = await store.list_suites(OldestFirstQuery(org.id, limit=2, after="suite_3"))
+    assert [s.id for s in last.records] == ["suite_4"]
     # another organization's suite is no cursor here
-    assert (await store.list_suites(SuiteQuery(org.id, after="suite_9"))).suites == []
+    assert (await store.list_suites(OldestFirstQuery(org.id, after="suite_9"))).records == []
 
 
 async def test_test_calls_stay_out_of_the_list_and_usage_unless_asked(store: Store) -> None:

@@ -42,17 +42,21 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 import msgspec
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from msgspec import UnsetType
 
 from voicedock.api.app_keys import API_KEY, SERVICE
 from voicedock.api.audit import Actor, Audited, Doing, Operation
 from voicedock.api.authentication import organization_of
 from voicedock.api.body import MAX_OFFSET, canonical_hash_input, query_int, read_json
+from voicedock.api.models.base import parse_query
 from voicedock.api.models.base import reply as encode
+from voicedock.api.models.calls import OldestFirstPageQuery
 from voicedock.calls.assistants.referencing import refuse_while_referenced
 from voicedock.calls.outbound.idempotency import IdempotencyKey
 from voicedock.domain.json import JsonValue
 from voicedock.domain.records import ApiKey, KeyScope
 from voicedock.errors import ApiError, BadRequest, Conflict, NotFound
+from voicedock.store.base import OldestFirstQuery, RecordPage
 from voicedock.validation import is_token
 
 if TYPE_CHECKING:
@@ -345,6 +349,63 @@ def templates(
         patch=Patch(parse=parse_update, run=stored(update)),
         delete=Delete(run=unreferenced(used_by, lambda _template: in_use, delete, remedy)),
         audit=audit,
+    )
+
+
+def oldest_first(
+    *,
+    path: str,
+    noun: str,
+    serialize: Callable[[T], msgspec.Struct],
+    lookup: Callable[[Caller, str], Awaitable[T | None]],
+    page: Callable[[Caller, OldestFirstQuery], Awaitable[RecordPage[T]]],
+    query: type[OldestFirstPageQuery],
+    parse_new: Callable[[Caller, object], T],
+    parse_update: Callable[[Caller, T, object], T],
+    insert: Callable[[Transaction, T], Awaitable[object]],
+    update: Callable[[Transaction, T], Awaitable[object]],
+    delete: Callable[[Transaction, T], Awaitable[object]],
+    most: int,
+    check: Callable[[Caller, T], Awaitable[None]] | None = None,
+) -> Resource[T]:
+    """An organization's records found by id, listed oldest first a page at a time (``query``:
+    the list's query model; a full page's ``next_cursor``: its last record's id), created
+    while it has fewer than ``most`` (then ``409``), patched, deleted. ``check``: what a
+    record created or patched must pass before anything else (a refusal is its answer)."""
+
+    async def listed(caller: Caller, asked: Page) -> Listed[T]:
+        cursor = parse_query(asked.query, query).cursor
+        after = None if isinstance(cursor, UnsetType) else cursor or None
+        bounds = OldestFirstQuery(caller.organization_id, asked.limit, asked.offset, after=after)
+        found = await page(caller, bounds)
+        return Listed(found.records, found.total)
+
+    async def count(caller: Caller) -> int:
+        return (await page(caller, OldestFirstQuery(caller.organization_id, limit=1))).total
+
+    def checked(
+        write: Callable[[Caller, T], Awaitable[T]],
+    ) -> Callable[[Caller, T], Awaitable[T]]:
+        async def run(caller: Caller, record: T) -> T:
+            if check is not None:
+                await check(caller, record)
+            return await write(caller, record)
+
+        return run
+
+    return Resource(
+        path=path,
+        noun=noun,
+        lookup=lookup,
+        serialize=serialize,
+        list=Paged(run=listed, params=frozenset({"cursor"}), cursor=lambda record: record.id),
+        create=Create(
+            parse=parse_new,
+            run=checked(capped(count, most, f"{noun}s", insert)),
+            reply=created(serialize),
+        ),
+        patch=Patch(parse=parse_update, run=checked(stored(update))),
+        delete=Delete(run=stored(delete)),
     )
 
 

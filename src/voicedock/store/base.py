@@ -40,6 +40,7 @@ from voicedock.store.protocols.numbers import (
 )
 from voicedock.store.protocols.organizations import OrganizationReads, OrganizationWrites
 from voicedock.store.protocols.outbox import OutboxReads, OutboxWrites
+from voicedock.store.protocols.pages import OldestFirstQuery, RecordPage
 from voicedock.store.protocols.provider_keys import ProviderKeyReads, ProviderKeyWrites
 from voicedock.store.protocols.retention import RetentionWrites
 from voicedock.store.protocols.scheduled_calls import (
@@ -48,9 +49,9 @@ from voicedock.store.protocols.scheduled_calls import (
     ScheduledChoice,
     ScheduledWaiting,
 )
-from voicedock.store.protocols.squads import SquadPage, SquadQuery, SquadReads, SquadWrites
+from voicedock.store.protocols.squads import SquadReads, SquadWrites
 from voicedock.store.protocols.streams import StreamWrites
-from voicedock.store.protocols.suites import SuitePage, SuiteQuery, SuiteReads, SuiteWrites
+from voicedock.store.protocols.suites import SuiteReads, SuiteWrites
 from voicedock.store.protocols.usage import (
     CallUsageRow,
     SpeechUsageRow,
@@ -124,15 +125,13 @@ __all__ = [
     "NodeReply",
     "NumberChoice",
     "NumberLookups",
+    "OldestFirstQuery",
+    "RecordPage",
     "ScheduledChoice",
     "ScheduledWaiting",
     "SpeechUsageRow",
-    "SquadPage",
-    "SquadQuery",
     "Store",
     "StoreCounts",
-    "SuitePage",
-    "SuiteQuery",
     "TimeRange",
     "Transaction",
     "UsageQuery",

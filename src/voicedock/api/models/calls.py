@@ -791,6 +791,21 @@ class PageQuery(Body, kw_only=True):
     offset: Annotated[int, Meta(ge=0, le=MAX_OFFSET)] = 0
 
 
+class OldestFirstPageQuery(PageQuery, kw_only=True):
+    """A query of a list paged oldest first by cursor (the id of a full page's last record)."""
+
+    cursor: (
+        Annotated[
+            str,
+            Meta(
+                max_length=80,
+                description="next_cursor of the previous page, unchanged (empty: the first page)",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
 class CallListQuery(PageQuery, kw_only=True):
     """``GET /calls``'s query."""
 

@@ -5,35 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiohttp import web
 from msgspec import UnsetType
 
-from voicedock.api.models.base import parse, parse_query
+from voicedock.api.models.base import parse
 from voicedock.api.models.squads import Squad as SquadReply
 from voicedock.api.models.squads import SquadCreate, SquadListQuery, SquadMember, SquadUpdate
-from voicedock.api.resources import (
-    Caller,
-    Create,
-    Delete,
-    Listed,
-    Page,
-    Paged,
-    Patch,
-    Resource,
-    capped,
-    created,
-    mount,
-    stored,
-)
+from voicedock.api.resources import Caller, Resource, mount, oldest_first
 from voicedock.calls.assistants.squads import check_members, check_saved_assistants
 from voicedock.domain.json import json_object
 from voicedock.domain.records import Squad, utcnow
 from voicedock.domain.secret_fields import restore_masked
 from voicedock.domain.squads import Member
-from voicedock.store.base import SquadQuery, Transaction
 
 routes = web.RouteTableDef()
 
@@ -97,48 +82,25 @@ def _parse_update(_caller: Caller, squad: Squad, body: object) -> Squad:
     )
 
 
-async def _count(caller: Caller) -> int:
-    return (await caller.store.list_squads(SquadQuery(caller.organization_id, limit=1))).total
+async def _check(caller: Caller, squad: Squad) -> None:
+    """Every saved assistant the members name is the organization's (422)."""
+    await check_saved_assistants(caller.store, caller.organization_id, squad.members)
 
 
-async def _list(caller: Caller, page: Page) -> Listed[Squad]:
-    query = parse_query(page.query, SquadListQuery)
-    after = None if isinstance(query.cursor, UnsetType) else query.cursor or None
-    found = await caller.store.list_squads(
-        SquadQuery(caller.organization_id, page.limit, page.offset, after=after)
-    )
-    return Listed(found.squads, found.total)
-
-
-def _checked(
-    write: Callable[[Caller, Squad], Awaitable[Squad]],
-) -> Callable[[Caller, Squad], Awaitable[Squad]]:
-    """``write``, once every saved assistant the members name is the organization's (422)."""
-
-    async def run(caller: Caller, squad: Squad) -> Squad:
-        await check_saved_assistants(caller.store, caller.organization_id, squad.members)
-        return await write(caller, squad)
-
-    return run
-
-
-def _insert(tx: Transaction, squad: Squad) -> Awaitable[None]:
-    return tx.insert_squad(squad)
-
-
-SQUADS: Resource[Squad] = Resource(
+SQUADS: Resource[Squad] = oldest_first(
     path="/squads",
     noun="squad",
-    lookup=lambda c, squad_id: c.store.get_squad(c.organization_id, squad_id),
     serialize=SquadReply.of,
-    list=Paged(run=_list, params=frozenset({"cursor"}), cursor=lambda squad: squad.id),
-    create=Create(
-        parse=_parse_new,
-        run=_checked(capped(_count, MAX_SQUADS_PER_ORGANIZATION, "squads", _insert)),
-        reply=created(SquadReply.of),
-    ),
-    patch=Patch(parse=_parse_update, run=_checked(stored(lambda tx, s: tx.update_squad(s)))),
-    delete=Delete(run=stored(lambda tx, s: tx.delete_squad(s.organization_id, s.id))),
+    lookup=lambda c, squad_id: c.store.get_squad(c.organization_id, squad_id),
+    page=lambda c, query: c.store.list_squads(query),
+    query=SquadListQuery,
+    parse_new=_parse_new,
+    parse_update=_parse_update,
+    insert=lambda tx, s: tx.insert_squad(s),
+    update=lambda tx, s: tx.update_squad(s),
+    delete=lambda tx, s: tx.delete_squad(s.organization_id, s.id),
+    most=MAX_SQUADS_PER_ORGANIZATION,
+    check=_check,
 )
 RESOURCES = (SQUADS,)
 mount(routes, *RESOURCES)

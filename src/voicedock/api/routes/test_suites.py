@@ -12,7 +12,7 @@ from msgspec import UnsetType
 
 from voicedock.api.body import read_json
 from voicedock.api.models.assistants import AssistantConfig
-from voicedock.api.models.base import parse, parse_query, reply
+from voicedock.api.models.base import parse, reply
 from voicedock.api.models.test_suites import TestRun as TestRunReply
 from voicedock.api.models.test_suites import (
     TestRunAccepted,
@@ -22,26 +22,11 @@ from voicedock.api.models.test_suites import (
     TestSuiteUpdate,
 )
 from voicedock.api.models.test_suites import TestSuite as TestSuiteReply
-from voicedock.api.resources import (
-    Caller,
-    Create,
-    Delete,
-    Listed,
-    Page,
-    Paged,
-    Patch,
-    Resource,
-    caller_of,
-    capped,
-    created,
-    mount,
-    stored,
-)
+from voicedock.api.resources import Caller, Resource, caller_of, mount, oldest_first
 from voicedock.calls.assistants.config import check_assistant_choice
 from voicedock.calls.rehearsal.suites import check_scenarios
 from voicedock.domain.records import utcnow
 from voicedock.domain.rehearsal import Suite, SuiteRun
-from voicedock.store.base import SuiteQuery
 
 routes = web.RouteTableDef()
 
@@ -75,34 +60,19 @@ def _parse_update(_caller: Caller, suite: Suite, body: object) -> Suite:
     )
 
 
-async def _count(caller: Caller) -> int:
-    return (await caller.store.list_suites(SuiteQuery(caller.organization_id, limit=1))).total
-
-
-async def _list(caller: Caller, page: Page) -> Listed[Suite]:
-    query = parse_query(page.query, TestSuiteListQuery)
-    after = None if isinstance(query.cursor, UnsetType) else query.cursor or None
-    found = await caller.store.list_suites(
-        SuiteQuery(caller.organization_id, page.limit, page.offset, after=after)
-    )
-    return Listed(found.suites, found.total)
-
-
-TEST_SUITES: Resource[Suite] = Resource(
+TEST_SUITES: Resource[Suite] = oldest_first(
     path="/test-suites",
     noun="test suite",
-    lookup=lambda c, suite_id: c.store.get_suite(c.organization_id, suite_id),
     serialize=TestSuiteReply.of,
-    list=Paged(run=_list, params=frozenset({"cursor"}), cursor=lambda suite: suite.id),
-    create=Create(
-        parse=_parse_new,
-        run=capped(
-            _count, MAX_SUITES_PER_ORGANIZATION, "test suites", lambda tx, s: tx.insert_suite(s)
-        ),
-        reply=created(TestSuiteReply.of),
-    ),
-    patch=Patch(parse=_parse_update, run=stored(lambda tx, s: tx.update_suite(s))),
-    delete=Delete(run=stored(lambda tx, s: tx.delete_suite(s.organization_id, s.id))),
+    lookup=lambda c, suite_id: c.store.get_suite(c.organization_id, suite_id),
+    page=lambda c, query: c.store.list_suites(query),
+    query=TestSuiteListQuery,
+    parse_new=_parse_new,
+    parse_update=_parse_update,
+    insert=lambda tx, s: tx.insert_suite(s),
+    update=lambda tx, s: tx.update_suite(s),
+    delete=lambda tx, s: tx.delete_suite(s.organization_id, s.id),
+    most=MAX_SUITES_PER_ORGANIZATION,
 )
 TEST_RUNS: Resource[SuiteRun] = Resource(
     path="/test-runs",

@@ -2,27 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 from voicedock.domain.rehearsal import Suite, SuiteRun
-
-
-@dataclass(frozen=True, slots=True)
-class SuiteQuery:
-    """A page of an organization's suites, oldest first; ``after``: the id of the suite the
-    previous page ended with (the opaque cursor), only suites listed after it."""
-
-    organization_id: str
-    limit: int = 100
-    offset: int = 0
-    after: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SuitePage:
-    suites: list[Suite]
-    total: int  # the organization's suites
+from voicedock.store.protocols.pages import OldestFirstQuery, RecordPage
 
 
 class SuiteWrites(Protocol):
@@ -35,8 +18,8 @@ class SuiteWrites(Protocol):
 
 class SuiteReads(Protocol):
     async def get_suite(self, organization_id: str, suite_id: str) -> Suite | None: ...
-    async def list_suites(self, query: SuiteQuery) -> SuitePage: ...
+    async def list_suites(self, query: OldestFirstQuery) -> RecordPage[Suite]: ...
     async def get_suite_run(self, organization_id: str, run_id: str) -> SuiteRun | None: ...
 
 
-__all__ = ["SuitePage", "SuiteQuery", "SuiteReads", "SuiteWrites"]
+__all__ = ["SuiteReads", "SuiteWrites"]

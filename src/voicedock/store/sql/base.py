@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from voicedock.errors import StoreError
+from voicedock.store.protocols.pages import OldestFirstQuery, RecordPage
 from voicedock.store.sql.conn import Conn, SqlValue
 from voicedock.store.sql.locks import Locks
 from voicedock.store.sql.rows import Dialect, Record, Table, integer
@@ -162,13 +163,10 @@ class StorePart(RowReads):
         total = 0 if total_row is None else integer(total_row["n"])
         return [table.decode(r, self._dialect) for r in rows], total
 
-    async def _oldest_first(
-        self, table: Table[T], organization_id: str, page: tuple[str | None, int, int]
-    ) -> tuple[list[T], int]:
+    async def _oldest_first(self, table: Table[T], query: OldestFirstQuery) -> RecordPage[T]:
         """One page of the organization's rows of ``table``, oldest first by ``created_at``
-        then ``id``, and how many it has; ``page``: the id of the row the previous page ended
-        with (only rows listed after it), the limit and the offset."""
-        after, limit, offset = page
+        then ``id`` (only rows listed after ``query.after``), and how many it has."""
+        after, organization_id = query.after, query.organization_id
         where = "organization_id = ?"
         args: list[SqlValue] = [organization_id]
         total_row = await self._reader.fetchrow(
@@ -181,11 +179,11 @@ class StorePart(RowReads):
         rows = await self._reader.fetch(
             f"SELECT * FROM {table.name} WHERE {where} ORDER BY created_at, id LIMIT ? OFFSET ?",
             *args,
-            max(limit, 0),
-            max(offset, 0),
+            max(query.limit, 0),
+            max(query.offset, 0),
         )
         total = 0 if total_row is None else integer(total_row["n"])
-        return [table.decode(r, self._dialect) for r in rows], total
+        return RecordPage([table.decode(r, self._dialect) for r in rows], total)
 
 
 __all__ = ["RowReads", "StorePart", "TransactionPart"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from voicedock.domain.records import Squad, utcnow
-from voicedock.store.protocols.squads import SquadPage, SquadQuery
+from voicedock.store.protocols.pages import OldestFirstQuery, RecordPage
 from voicedock.store.sql.base import StorePart, TransactionPart
 from voicedock.store.sql.rows import SQUADS
 
@@ -28,10 +28,8 @@ class SqlSquadReads(StorePart):
     async def get_squad(self, organization_id: str, squad_id: str) -> Squad | None:
         return await self._by_id(SQUADS, organization_id, squad_id)
 
-    async def list_squads(self, query: SquadQuery) -> SquadPage:
-        page = (query.after, query.limit, query.offset)
-        squads, total = await self._oldest_first(SQUADS, query.organization_id, page)
-        return SquadPage(squads, total)
+    async def list_squads(self, query: OldestFirstQuery) -> RecordPage[Squad]:
+        return await self._oldest_first(SQUADS, query)
 
 
 __all__ = ["SqlSquadReads", "SqlSquadWrites"]

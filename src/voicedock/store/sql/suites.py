@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from voicedock.domain.records import utcnow
 from voicedock.domain.rehearsal import Suite, SuiteRun
-from voicedock.store.protocols.suites import SuitePage, SuiteQuery
+from voicedock.store.protocols.pages import OldestFirstQuery, RecordPage
 from voicedock.store.sql.base import StorePart, TransactionPart
 from voicedock.store.sql.rows import SUITE_RUNS, SUITES
 
@@ -45,10 +45,8 @@ class SqlSuiteReads(StorePart):
     async def get_suite(self, organization_id: str, suite_id: str) -> Suite | None:
         return await self._by_id(SUITES, organization_id, suite_id)
 
-    async def list_suites(self, query: SuiteQuery) -> SuitePage:
-        page = (query.after, query.limit, query.offset)
-        suites, total = await self._oldest_first(SUITES, query.organization_id, page)
-        return SuitePage(suites, total)
+    async def list_suites(self, query: OldestFirstQuery) -> RecordPage[Suite]:
+        return await self._oldest_first(SUITES, query)
 
     async def get_suite_run(self, organization_id: str, run_id: str) -> SuiteRun | None:
         return await self._by_id(SUITE_RUNS, organization_id, run_id)
