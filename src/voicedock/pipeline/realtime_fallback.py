@@ -27,31 +27,20 @@ made); this module moves the call from the one to the other:
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Self
 
-from voicedock.aio import Supervisor
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.dialogue.carried import carried_history
 from voicedock.pipeline.dialogue.chain import DialogueChain
-from voicedock.pipeline.dialogue.ending import CLOSED, INTERNAL_ERROR
 from voicedock.pipeline.dialogue.realtime.handover import SESSION_FAILED, Handover
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
-from voicedock.pipeline.frames import (
-    TranscriptEntry,
-)
 from voicedock.pipeline.provider_health import Attempt
 from voicedock.pipeline.providers.base import ProviderError
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
 from voicedock.pipeline.turn_engine import TurnEngine
-from voicedock.weak import weak_method
-
-log = logging.getLogger("voicedock.pipeline")
-
 
 # What the pipeline's model is told where the session left a reply midway, or a turn
 # unanswered (the caller heard the reply's part as the transcript has it).
@@ -78,16 +67,11 @@ class RealtimeWithPipeline(DialogueChain):
         with the configuration given; ``plan`` holds the pipeline and the session's
         breaker; ``config`` is the call's."""
         self.config = config or ConversationConfig()
-        super().__init__(self.config.sample_rate)
+        super().__init__(self.config.sample_rate, "speech-to-speech call")
         self._make_session, self._make_pipeline, self._plan = session, pipeline, plan
         self._session: RealtimeDialogue | None = None
         self._engine: TurnEngine | None = None
         self._attempt: Attempt | None = None  # the session's, on the node's breakers
-        self._moving = False  # the session failed, the pipeline is not listening yet
-        self._tasks = Supervisor(
-            "speech-to-speech call", log, on_error=weak_method(self._task_failed)
-        )
-        self._move = asyncio.Lock()  # the move itself (the session closed, the pipeline started)
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
     async def __aenter__(self) -> Self:
@@ -110,19 +94,12 @@ class RealtimeWithPipeline(DialogueChain):
         self._tasks.spawn(self._follow_pipeline(engine))
         return self
 
-    async def aclose(self, on_quiet: Callable[[], Awaitable[None]] | None = None) -> None:
-        """Stop now, whichever engine speaks (see ``Dialogue``). Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        async with self._move:  # a move under way is finished first (it is short)
-            await self._tasks.aclose()
+    async def _close_dialogues(self, on_quiet: Callable[[], Awaitable[None]] | None) -> None:
         if self._session is not None:
             await self._session.aclose(None if self._engine is not None else on_quiet)
         if self._engine is not None:
             await self._engine.aclose(on_quiet)
         self._session_served()
-        self._end(CLOSED)
 
     # ── what both engines hear and say ───────────────────────────────────────────────────
     @property
@@ -168,8 +145,8 @@ class RealtimeWithPipeline(DialogueChain):
         self._attempt = None
         async with self._move:
             await session.aclose()  # what was cut is in its transcript, as heard
-            said = sorted([*session.transcript, *session.context_notes], key=_started_at)
-            history = self.config.history + carried_history(said)
+            said = carried_history([*session.transcript, *session.context_notes])
+            history = self.config.history + said
             config = dataclasses.replace(self.config, first_message=None, history=history)
             self._engine = engine = self._make_pipeline(config)
             await engine.__aenter__()
@@ -204,11 +181,3 @@ class RealtimeWithPipeline(DialogueChain):
         if self._attempt is not None:
             self._attempt.succeeded()
             self._attempt = None
-
-    def _task_failed(self, exc: Exception) -> None:
-        """The move failed (the pipeline could not start): the call is not left silent."""
-        self._end(INTERNAL_ERROR)
-
-
-def _started_at(entry: TranscriptEntry) -> float:
-    return entry.started_at

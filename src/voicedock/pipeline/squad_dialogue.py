@@ -18,20 +18,14 @@ message) is the first thing it says. So:
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol, Self, runtime_checkable
 
-from voicedock.aio import Supervisor
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.dialogue.carried import carried_history
 from voicedock.pipeline.dialogue.chain import DialogueChain
-from voicedock.pipeline.dialogue.ending import CLOSED, HANDED_OVER, INTERNAL_ERROR
-from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
-from voicedock.weak import weak_method
-
-log = logging.getLogger("voicedock.pipeline")
+from voicedock.pipeline.dialogue.ending import HANDED_OVER
+from voicedock.pipeline.frames import ChatMessage
 
 # The next member's dialogue: for the member named, with the call so far as its history.
 NextMember = Callable[[str, tuple[ChatMessage, ...]], Awaitable[Dialogue]]
@@ -55,12 +49,9 @@ class SquadDialogue(DialogueChain):
     def __init__(self, first: Dialogue, next_member: NextMember, *, sample_rate: int) -> None:
         """``first``: the first member's dialogue (not entered yet); ``next_member`` makes the
         dialogue of the member a handoff names."""
-        super().__init__(sample_rate)
+        super().__init__(sample_rate, "squad call")
         self._dialogues: list[Dialogue] = [first]
         self._next_member = next_member
-        self._moving = False  # handed over: the next member does not listen yet
-        self._tasks = Supervisor("squad call", log, on_error=weak_method(self._task_failed))
-        self._move = asyncio.Lock()
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
     async def __aenter__(self) -> Self:
@@ -70,15 +61,8 @@ class SquadDialogue(DialogueChain):
         self._tasks.spawn(self._follow(first))
         return self
 
-    async def aclose(self, on_quiet: Callable[[], Awaitable[None]] | None = None) -> None:
-        """Stop now, whichever member speaks (see ``Dialogue``). Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        async with self._move:  # a move under way is finished first (it is short)
-            await self._tasks.aclose()
+    async def _close_dialogues(self, on_quiet: Callable[[], Awaitable[None]] | None) -> None:
         await self._dialogues[-1].aclose(on_quiet)
-        self._end(CLOSED)
 
     # ── what every member hears and says ─────────────────────────────────────────────────
     @property
@@ -112,8 +96,7 @@ class SquadDialogue(DialogueChain):
             self._moving = True  # from now on the caller's audio waits for the next member
             async with self._move:
                 await dialogue.aclose()  # what was cut is in its transcript, as heard
-                said = sorted(self.transcript, key=_started_at)
-                dialogue = await self._next_member(member, carried_history(said))
+                dialogue = await self._next_member(member, carried_history(self.transcript))
                 await dialogue.__aenter__()
                 self._dialogues.append(dialogue)
                 self._moving = False
@@ -126,14 +109,6 @@ class SquadDialogue(DialogueChain):
     def _speaking(self) -> Dialogue | None:
         return None if self._moving else self._dialogues[-1]
 
-    def _task_failed(self, exc: Exception) -> None:
-        """The move failed (the next member could not start): the call is not left silent."""
-        self._end(INTERNAL_ERROR)
-
 
 def _handed_over_to(dialogue: Dialogue) -> str | None:
     return dialogue.handed_over_to if isinstance(dialogue, HandsOver) else None
-
-
-def _started_at(entry: TranscriptEntry) -> float:
-    return entry.started_at

@@ -18,9 +18,9 @@ def carried_history(transcript: Sequence[TranscriptEntry]) -> tuple[ChatMessage,
     """The call so far as the model that goes on with it sees it (a pipeline after a failed
     speech-to-speech session, the member of a squad the call was handed over to): the
     caller's and the assistant's messages, the context given, a supervisor's whispers and
-    the tools' results as notes."""
+    the tools' results as notes), in the order said (``transcript``: in any order)."""
     carried: list[ChatMessage] = []
-    for entry in transcript:
+    for entry in sorted(transcript, key=_started_at):
         match entry.role:
             case "user" | "assistant" | "system":
                 carried.append(ChatMessage(entry.role, entry.content))
@@ -29,6 +29,10 @@ def carried_history(transcript: Sequence[TranscriptEntry]) -> tuple[ChatMessage,
             case "tool":
                 carried.append(ChatMessage("system", f"{TOOL_RESULT_NOTE} {entry.content}"))
     return tuple(carried)
+
+
+def _started_at(entry: TranscriptEntry) -> float:
+    return entry.started_at
 
 
 def carried_note(carried: Sequence[ChatMessage]) -> str:

@@ -11,13 +11,18 @@ end-call, keys) waits for it, then goes to it, as does the caller's audio meanwh
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from voicedock.aio import Closable, Coro, Supervisor
+from voicedock.pipeline.dialogue.ending import CLOSED, INTERNAL_ERROR
 from voicedock.pipeline.dialogue.held_audio import HeldAudio
 from voicedock.pipeline.dialogue.surface import Dialogue
 from voicedock.pipeline.frames import ChatMessage, ContextSource, TranscriptEntry, TurnLatency
+from voicedock.weak import weak_method
+
+log = logging.getLogger("voicedock.pipeline")
 
 T = TypeVar("T")
 Command = Callable[[Dialogue], Coro[None]]
@@ -25,14 +30,19 @@ Command = Callable[[Dialogue], Coro[None]]
 
 class DialogueChain(Closable):
     """What a chain of dialogues shares; a chain says which are its dialogues so far
-    (``_chain``) and which one speaks now (``_speaking``: None while the next one starts)."""
+    (``_chain``), which one speaks now (``_speaking``: None while the next one starts) and
+    how its dialogues close (``_close_dialogues``)."""
 
-    def __init__(self, sample_rate: int) -> None:
+    def __init__(self, sample_rate: int, name: str) -> None:
+        """``name``: the chain's tasks', in the logs."""
         self._held = HeldAudio(sample_rate)  # the caller's audio while the next one starts
         self._waiting: list[Command] = []  # what was asked meanwhile
         self._reason: str | None = None
         self._ended = asyncio.Event()
         self._closed = False
+        self._moving = False  # the next one does not listen yet
+        self._tasks = Supervisor(name, log, on_error=weak_method(self._task_failed))
+        self._move = asyncio.Lock()  # the move itself (one closed, the next one started)
 
     def _chain(self) -> Sequence[Dialogue]:
         """The chain's dialogues so far, in the order they spoke."""
@@ -40,6 +50,20 @@ class DialogueChain(Closable):
 
     def _speaking(self) -> Dialogue | None:
         raise NotImplementedError
+
+    async def _close_dialogues(self, on_quiet: Callable[[], Awaitable[None]] | None) -> None:
+        """Close the dialogues that are open (``on_quiet``: see ``Dialogue.aclose``)."""
+        raise NotImplementedError
+
+    async def aclose(self, on_quiet: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Stop now, whichever dialogue speaks (see ``Dialogue``). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        async with self._move:  # a move under way is finished first (it is short)
+            await self._tasks.aclose()
+        await self._close_dialogues(on_quiet)
+        self._end(CLOSED)
 
     async def wait_ended(self) -> str:
         await self._ended.wait()
@@ -96,6 +120,10 @@ class DialogueChain(Closable):
         if self._reason is None:
             self._reason = reason
         self._ended.set()
+
+    def _task_failed(self, exc: Exception) -> None:
+        """The move failed (the next one could not start): the call is not left silent."""
+        self._end(INTERNAL_ERROR)
 
 
 async def _pressed(dialogue: Dialogue, digit: str) -> None:
