@@ -12,7 +12,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.base import Body, Reply, template_reply
 from voicedock.api.models.fields import Time, text
-from voicedock.api.models.operations import Schema, template_paths
+from voicedock.api.models.operations import Schema, owned_paths
 from voicedock.calls.assistants.config import (
     ANALYSIS_PLAN_FIELDS,
     ANALYSIS_TEXT_MAX,
@@ -114,9 +114,9 @@ class AnalysisTemplateList(Reply, kw_only=True):
     analysis_templates: list[AnalysisTemplate]
 
 
-PATHS: dict[str, Schema] = template_paths(
+PATHS: dict[str, Schema] = owned_paths(
     "/analysis-templates",
-    a_template="an analysis template",
+    a_record="an analysis template",
     reply=AnalysisTemplate,
     listing=AnalysisTemplateList,
     create=(
@@ -127,5 +127,6 @@ PATHS: dict[str, Schema] = template_paths(
         "Update an analysis template (calls placed before keep their plan)",
         AnalysisTemplateUpdate,
     ),
+    referenced=True,
 )
 MODELS = (AnalysisTemplateCreate, AnalysisTemplateUpdate, AnalysisTemplate, AnalysisTemplateList)

@@ -148,40 +148,55 @@ def query_operation(
     )
 
 
-def template_paths(
+def owned_paths(
     path: str,
     *,
-    a_template: str,
+    a_record: str,
     reply: type[msgspec.Struct],
     listing: type[msgspec.Struct],
     create: tuple[str, type[msgspec.Struct] | str],
     update: tuple[str, type[msgspec.Struct] | str],
+    query: type[msgspec.Struct] | None = None,
+    delete: str = "",
+    names_records: bool = False,
+    referenced: bool = False,
 ) -> dict[str, Schema]:
-    """An organization's templates (tools, analysis plans) at ``path``: listed, created (409 at
-    the organization's most), read, updated and deleted (409 while an assistant references one)
-    by id. ``a_template`` names one ("a tool template"); ``create`` and ``update`` are each a
-    summary and the body it takes."""
-    templates = a_template.split(" ", 1)[1] + "s"
+    """An organization's records at ``path`` (templates, squads, test suites): listed (paged
+    by ``query`` where it has one), created (409 at the organization's most), read, updated
+    and deleted by id. ``a_record`` names one ("a tool template"); ``create`` and ``update``
+    are each a summary and the body it takes; ``delete``: its summary, when not "Delete
+    ``a_record``"; ``names_records``: a body may name a record of the organization that is
+    not (422); ``referenced``: one is not deleted while an assistant references it (409)."""
+    plural = a_record.split(" ", 1)[1] + "s"
     (create_summary, create_body), (update_summary, update_body) = create, update
+    unknown = " 422" if names_records else ""
+    if query is None:
+        listed = operation(f"List {plural}", ("200", listing), errors="401")
+    else:
+        listed = query_operation(f"List {plural}", listing, query)
+    deleted = delete or f"Delete {a_record}"
+    if referenced:
+        deleted += " (409 while an assistant references it)"
     return {
         path: {
-            "get": operation(f"List {templates}", ("200", listing), errors="401"),
+            "get": listed,
             "post": operation(
-                create_summary, ("201", reply), body=create_body, errors="400 401 409 413"
+                create_summary,
+                ("201", reply),
+                body=create_body,
+                errors="400 401 409 413" + unknown,
             ),
         },
         f"{path}/{{id}}": {
-            "get": operation(f"Get {a_template}", ("200", reply), errors="401 404"),
+            "get": operation(f"Get {a_record}", ("200", reply), errors="401 404"),
             "patch": operation(
                 update_summary,
                 ("200", reply),
                 body=update_body,
-                errors="400 401 404 413",
+                errors="400 401 404 413" + unknown,
             ),
             "delete": operation(
-                f"Delete {a_template} (409 while an assistant references it)",
-                ("204", None),
-                errors="401 404 409",
+                deleted, ("204", None), errors="401 404 409" if referenced else "401 404"
             ),
         },
     }

@@ -21,7 +21,7 @@ from voicedock.api.models.calls import (
     assistant_choice,
 )
 from voicedock.api.models.fields import AssistantId, Time
-from voicedock.api.models.operations import Schema, operation, query_operation
+from voicedock.api.models.operations import Schema, owned_paths
 from voicedock.domain.json import json_object
 from voicedock.domain.records import Squad as SquadRecord
 from voicedock.domain.secret_fields import masked
@@ -105,22 +105,14 @@ class SquadListQuery(OldestFirstPageQuery, kw_only=True):
     """``GET /squads``'s query: oldest first."""
 
 
-PATHS: dict[str, Schema] = {
-    "/squads": {
-        "get": query_operation("List squads", SquadList, SquadListQuery),
-        "post": operation(
-            "Store a squad (assistants that hand a call over to each other)",
-            ("201", Squad),
-            body=SquadCreate,
-            errors="400 401 409 413 422",
-        ),
-    },
-    "/squads/{id}": {
-        "get": operation("Get a squad", ("200", Squad), errors="401 404"),
-        "patch": operation(
-            "Update a squad", ("200", Squad), body=SquadUpdate, errors="400 401 404 413 422"
-        ),
-        "delete": operation("Delete a squad", ("204", None), errors="401 404"),
-    },
-}
+PATHS: dict[str, Schema] = owned_paths(
+    "/squads",
+    a_record="a squad",
+    reply=Squad,
+    listing=SquadList,
+    query=SquadListQuery,
+    create=("Store a squad (assistants that hand a call over to each other)", SquadCreate),
+    update=("Update a squad", SquadUpdate),
+    names_records=True,
+)
 MODELS = (SquadMember, SquadCreate, SquadUpdate, Squad, SquadList, SquadListQuery)

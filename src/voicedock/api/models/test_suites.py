@@ -14,7 +14,7 @@ from msgspec import UNSET, Meta, UnsetType
 from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.calls import AssistantConfig, OldestFirstPageQuery, Pagination
 from voicedock.api.models.fields import AssistantId, Time
-from voicedock.api.models.operations import Schema, operation, query_operation
+from voicedock.api.models.operations import Schema, operation, owned_paths
 from voicedock.domain.rehearsal import Name, RunStatus, Scenario, ScenarioResult, Scenarios
 from voicedock.domain.rehearsal import Suite as SuiteRecord
 from voicedock.domain.rehearsal import SuiteRun as SuiteRunRecord
@@ -120,29 +120,16 @@ class TestRun(Reply, kw_only=True):
 
 
 PATHS: dict[str, Schema] = {
-    "/test-suites": {
-        "get": query_operation(
-            "List test suites",
-            TestSuiteList,
-            TestSuiteListQuery,
-        ),
-        "post": operation(
-            "Store a test suite (simulated callers and what each expects)",
-            ("201", TestSuite),
-            body=TestSuiteCreate,
-            errors="400 401 409 413",
-        ),
-    },
-    "/test-suites/{id}": {
-        "get": operation("Get a test suite", ("200", TestSuite), errors="401 404"),
-        "patch": operation(
-            "Update a test suite",
-            ("200", TestSuite),
-            body=TestSuiteUpdate,
-            errors="400 401 404 413",
-        ),
-        "delete": operation("Delete a test suite and its runs", ("204", None), errors="401 404"),
-    },
+    **owned_paths(
+        "/test-suites",
+        a_record="a test suite",
+        reply=TestSuite,
+        listing=TestSuiteList,
+        query=TestSuiteListQuery,
+        create=("Store a test suite (simulated callers and what each expects)", TestSuiteCreate),
+        update=("Update a test suite", TestSuiteUpdate),
+        delete="Delete a test suite and its runs",
+    ),
     "/test-suites/{id}/runs": {
         "post": operation(
             "Run a test suite: each scenario a test call through the PBX",

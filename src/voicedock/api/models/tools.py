@@ -12,7 +12,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.base import Body, Reply, parse, template_reply
 from voicedock.api.models.fields import Text, Time
-from voicedock.api.models.operations import Schema, ref, template_paths
+from voicedock.api.models.operations import Schema, owned_paths, ref
 from voicedock.api.models.refusals import Reader
 from voicedock.calls.control import TRANSFER_MODES
 from voicedock.calls.tools.config import (
@@ -187,13 +187,14 @@ class ToolTemplateList(Reply, kw_only=True):
     tool_templates: list[ToolTemplate]
 
 
-PATHS: dict[str, Schema] = template_paths(
+PATHS: dict[str, Schema] = owned_paths(
     "/tool-templates",
-    a_template="a tool template",
+    a_record="a tool template",
     reply=ToolTemplate,
     listing=ToolTemplateList,
     create=("Store a tool template (a tool the assistants reference by id)", "Tool"),
     update=("Replace a tool template's tool (calls placed before keep theirs)", "Tool"),
+    referenced=True,
 )
 MODELS = (ToolTemplateRef, ToolTemplate, ToolTemplateList)
 # One tool, whichever its type.
