@@ -1,5 +1,5 @@
 """A page of an organization's records listed oldest first, by cursor: the query and the page
-of every such list (squads, test suites)."""
+of every such list (squads, test suites); its SQL is ``store/sql/base.py``'s ``_oldest_first``."""
 
 from __future__ import annotations
 
