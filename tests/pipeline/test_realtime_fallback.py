@@ -347,6 +347,14 @@ def test_the_pipeline_reads_the_call_so_far_as_its_history() -> None:
     assert history[4] == ChatMessage("assistant", "Hi")
 
 
+def test_the_call_so_far_is_carried_in_the_order_it_was_said() -> None:
+    # A session's transcript and the context injected into it come as two lists.
+    said = [TranscriptEntry("assistant", GREETING, 1, 2), TranscriptEntry("user", HEARD, 5, 6)]
+    context = [TranscriptEntry("system", "The caller is a member.", 3, 3)]
+    history = carried_history([*said, *context])
+    assert [m.content for m in history] == [GREETING, "The caller is a member.", HEARD]
+
+
 def test_unanswered_turns_keep_what_the_session_neither_transcribed_nor_answered() -> None:
     turns = UnansweredTurns(8000)
     turns.feed(b"\x01\x00" * 8000)  # 1 s before anything: only the pre-roll is kept
