@@ -128,7 +128,8 @@ def titles() -> list[Title]:
                     if keyword.arg == "error":
                         for text in _texts(keyword.value, constants):
                             found.add(Title(classes[name][0], text, module))
-            elif name in ("Resource", "templates"):  # api/resources.py: a resource's 404 title
+            elif name in ("Resource", "templates", "oldest_first"):
+                # api/resources.py: a resource's 404 title
                 given = {k.arg: k.value for k in node.keywords}
                 if "title" in given:
                     texts = _texts(given["title"], constants)
