@@ -12,6 +12,7 @@ from api.conftest import Api
 from api.contract import conforms
 from api.test_calls_api import DESTINATION, place, post_outbound
 from fakes.world import ACME, SUPPORT_ID, org_id
+from voicedock.webhooks.publisher import report_payload
 
 pytestmark = pytest.mark.unit
 
@@ -290,3 +291,23 @@ async def test_a_members_configuration_that_is_no_object_is_refused(api: Api, fi
     )
     assert resp.status == 400, await resp.text()
     assert f"members[0].{field}" in (await resp.json())["message"]
+
+
+async def test_a_squad_call_names_its_squad_in_its_record_the_list_and_its_report(
+    api: Api,
+) -> None:
+    squad_id = await _create(api)
+    resp = await post_outbound(api, {"destination": DESTINATION, "squad_id": squad_id})
+    call_id = str((await resp.json())["call_id"])
+    alone = await place(api)
+    got = await (await api.client.get(f"/calls/{call_id}", headers=api.auth())).json()
+    conforms(got, "Call")
+    assert got["squad_id"] == squad_id
+    listed = await (await api.client.get("/calls", headers=api.auth())).json()
+    conforms(listed, "CallList")
+    named = {c["id"]: c["squad_id"] for c in listed["calls"]}
+    assert named[call_id] == squad_id
+    assert named[alone] is None
+    call = await api.service.store.get_call(org_id(ACME), call_id)
+    assert call is not None
+    assert report_payload(call, [], None)["data"]["squad_id"] == squad_id

@@ -169,6 +169,8 @@ async def handoff_call(live: LiveService, llm: LlmStandIn, destination: str) -> 
     assert billing.tool_names == []  # billing may hand the call over to no one
     ended = await _ended_after_billing_answered(live, call_id)
 
+    squads = await (await live.client.get("/squads", headers=live.auth())).json()
+    assert ended["squad_id"] == squads["squads"][0]["id"]  # the call names its squad
     # One handoff event, from the receptionist to billing, with the model's reason.
     handoffs = [e["data"] for e in ended["events"] if e["type"] == "handoff"]
     assert handoffs == [{"from": "receptionist", "to": "billing", "reason": "an invoice"}]

@@ -175,6 +175,7 @@ def report_payload(
     record = dataclasses.asdict(call)
     record.pop("assistant_config", None)  # may hold provider settings; never leaves
     record["usage"] = call_usage(call, messages)
+    record["squad_id"] = call.squad_id
     return events.end_of_call_report(
         record, [dataclasses.asdict(m) for m in messages], at=at or call.updated_at
     )

@@ -375,6 +375,12 @@ class OutboundCallResponse(Reply, kw_only=True):
         )
 
 
+SQUAD_ID_DESCRIPTION = (
+    "The squad the call was placed with (docs/squads.md); null: one assistant, or a squad "
+    "sent with the call."
+)
+
+
 class CallSummary(Reply, kw_only=True):
     """A ``GET /calls`` list item."""
 
@@ -394,6 +400,7 @@ class CallSummary(Reply, kw_only=True):
     campaign_id: Annotated[
         str | None, Meta(description="The campaign whose contact the call dials.")
     ] = None
+    squad_id: Annotated[str | None, Meta(description=SQUAD_ID_DESCRIPTION)] = None
     metadata: Metadata = None
     scheduled_at: Annotated[
         Time, Meta(description="A scheduled call: dialed from then on; else null.")
@@ -566,6 +573,7 @@ class Call(Reply, kw_only=True):
         str | None,
         _described("The campaign whose contact the call dials (also in the list)."),
     ] = None
+    squad_id: Annotated[str | None, _described(SQUAD_ID_DESCRIPTION)] = None
     metadata: Metadata = None
     scheduled_at: Annotated[
         Time, _described("A scheduled call: dialed from then on; else null.")
