@@ -131,7 +131,11 @@ PATHS: dict[str, Schema] = {
         "patch": operation(
             "Update a squad", ("200", Squad), body=SquadUpdate, errors="400 401 404 413 422"
         ),
-        "delete": operation("Delete a squad", ("204", None), errors="401 404"),
+        "delete": operation(
+            "Delete a squad; 409 while a phone number or a campaign still calling uses it",
+            ("204", None),
+            errors="401 404 409",
+        ),
     },
 }
 MODELS = (SquadMember, SquadCreate, SquadUpdate, Squad, SquadList, SquadListQuery)

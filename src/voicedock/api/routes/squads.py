@@ -29,6 +29,7 @@ from voicedock.api.resources import (
     stored,
 )
 from voicedock.calls.assistants.squads import check_members, check_saved_assistants
+from voicedock.calls.assistants.squads_in_use import refuse_while_squad_used
 from voicedock.domain.json import json_object
 from voicedock.domain.records import Squad, utcnow
 from voicedock.domain.secret_fields import restore_masked
@@ -126,6 +127,19 @@ def _insert(tx: Transaction, squad: Squad) -> Awaitable[None]:
     return tx.insert_squad(squad)
 
 
+def _delete_row(tx: Transaction, squad: Squad) -> Awaitable[bool]:
+    return tx.delete_squad(squad.organization_id, squad.id)
+
+
+_deleted = stored(_delete_row)
+
+
+async def _delete(caller: Caller, squad: Squad) -> Squad:
+    """Deleted unless a phone number or a campaign still calling uses it (409)."""
+    await refuse_while_squad_used(caller.store, squad.organization_id, squad.id)
+    return await _deleted(caller, squad)
+
+
 SQUADS: Resource[Squad] = Resource(
     path="/squads",
     noun="squad",
@@ -138,7 +152,7 @@ SQUADS: Resource[Squad] = Resource(
         reply=created(SquadReply.of),
     ),
     patch=Patch(parse=_parse_update, run=_checked(stored(lambda tx, s: tx.update_squad(s)))),
-    delete=Delete(run=stored(lambda tx, s: tx.delete_squad(s.organization_id, s.id))),
+    delete=Delete(run=_delete),
 )
 RESOURCES = (SQUADS,)
 mount(routes, *RESOURCES)
