@@ -27,6 +27,7 @@ from e2e.audio_helpers import (
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import control, wait_recorded
 from fakes.llm_standin import ChatRequest, LlmStandIn, ToolCalls
+from voicedock.pipeline.dialogue.carried import SUMMARY_PROMPT
 from voicedock.pipeline.providers.piper_tts import PiperTts
 from voicedock.pipeline.providers.whisper.stt import WhisperStt
 from voicedock_lab.server import LabAsterisk
@@ -105,9 +106,9 @@ async def live(lab: LabAsterisk, tmp_path: Path, llm: LlmStandIn) -> AsyncIterat
         await running.client.close()
 
 
-async def _squad_call(live: LiveService, destination: str) -> str:
+async def _squad_call(live: LiveService, destination: str, squad: dict[str, Any] = SQUAD) -> str:
     """A new squad, and a call to ``destination`` placed with it: the call's id."""
-    resp = await live.client.post("/squads", json=SQUAD, headers=live.auth())
+    resp = await live.client.post("/squads", json=squad, headers=live.auth())
     assert resp.status == 201, await resp.text()
     squad_id = str((await resp.json())["id"])
     resp = await live.client.post(
@@ -119,9 +120,11 @@ async def _squad_call(live: LiveService, destination: str) -> str:
     return str((await resp.json())["call_id"])
 
 
-async def _billing_asked(live: LiveService, llm: LlmStandIn, call_id: str) -> ChatRequest:
+async def _billing_asked(
+    live: LiveService, llm: LlmStandIn, call_id: str, request: int = 2
+) -> ChatRequest:
     """Once billing said its transition, the operator's context asks it about an invoice:
-    the request billing's model then receives."""
+    the request billing's model then receives (the stand-in's ``request``-th)."""
     await wait_transcript(
         live, call_id, lambda m: m["role"] == "assistant" and TRANSITION in m["content"], 30
     )
@@ -131,7 +134,7 @@ async def _billing_asked(live: LiveService, llm: LlmStandIn, call_id: str) -> Ch
         {"type": "inject-context", "content": "The caller asks about invoice 42.",
          "trigger_response": True},
     )  # fmt: skip
-    billing = await llm.wait_request(2, timeout=30)
+    billing = await llm.wait_request(request, timeout=30)
     assert (billing.system_prompt or "").startswith(BILLING_PROMPT)
     return billing
 
@@ -249,3 +252,37 @@ async def test_an_operator_hands_the_call_over_to_billing(
     ended = await _ended_after_billing_answered(live, call_id)
     handoffs = [e["data"] for e in ended["events"] if e["type"] == "handoff"]
     assert handoffs == [{"from": "receptionist", "to": "billing", "reason": "operator"}]
+
+
+async def test_billing_is_given_a_summary_of_the_call_instead_of_its_turns(
+    lab: LabAsterisk, live: LiveService, llm: LlmStandIn
+) -> None:
+    summary = "The caller has a question for billing."
+
+    def summarising(request: ChatRequest) -> str | ToolCalls:
+        if (request.system_prompt or "").startswith(SUMMARY_PROMPT):
+            return summary
+        return model(request)
+
+    llm.reply = summarising
+    billing_member = {**SQUAD["members"][1], "carry_over": "summary"}
+    squad = {**SQUAD, "members": [SQUAD["members"][0], billing_member]}
+    call_id = await _squad_call(live, UTTERANCE_PARTY, squad)
+    await llm.wait_request(timeout=40)  # the receptionist's model hands the call over
+
+    # One request summarises the call so far: the receptionist's words and the caller's.
+    asked = await llm.wait_request(2, timeout=30)
+    assert asked.system_prompt == SUMMARY_PROMPT
+    [call_so_far] = asked.texts("user")
+    assert "Front desk." in call_so_far, call_so_far
+    assert "appointment" in call_so_far.lower(), call_so_far
+
+    # Billing's model reads the summary, not the turns.
+    billing = await _billing_asked(live, llm, call_id, request=3)
+    said = [m.get("content") or "" for m in billing.messages]
+    assert any(summary in s for s in said), said
+    assert not any("Front desk." in s for s in said), said
+    assert not any("appointment" in s.lower() for s in said), said
+    ended = await _ended_after_billing_answered(live, call_id)
+    handoffs = [e["data"] for e in ended["events"] if e["type"] == "handoff"]
+    assert handoffs == [{"from": "receptionist", "to": "billing", "reason": "an invoice"}]

@@ -15,7 +15,7 @@ offers the model a bounded tool whatever the squad holds.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -42,6 +42,17 @@ MemberName = Annotated[
         "starting with a letter): what the model names when it hands the call over.",
     ),
 ]
+
+CarryOver = Annotated[
+    Literal["history", "summary"],
+    Meta(
+        description="What the member's model is given of the call so far when the call is "
+        'handed over to it: "history" (the default), every message; "summary", a short '
+        "summary of it made by the call's model (the last messages when the model fails)."
+    ),
+]
+HISTORY: CarryOver = "history"
+SUMMARY: CarryOver = "summary"
 
 
 class _Part(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -86,6 +97,7 @@ class Member(_Part, frozen=True):
     assistant_override: Mapping[str, object] | None = None
     assistant: Mapping[str, object] | None = None
     destinations: Annotated[list[Destination], Meta(max_length=MAX_DESTINATIONS)] = []
+    carry_over: CarryOver = HISTORY
 
 
 Members = Annotated[list[Member], Meta(min_length=1, max_length=MAX_MEMBERS)]
@@ -100,6 +112,7 @@ class CallMember(msgspec.Struct, kw_only=True, frozen=True):
     agent_name: str | None = None
     config: AssistantConfig = msgspec.field(default_factory=AssistantConfig)
     destinations: list[Destination] = msgspec.field(default_factory=list)
+    carry_over: CarryOver = HISTORY
 
 
 class CallSquad(msgspec.Struct, kw_only=True, frozen=True):
@@ -120,10 +133,13 @@ def member_named(members: list[Member], name: str) -> Member | None:
 
 __all__ = [
     "DEFAULT_MAX_HANDOFFS",
+    "HISTORY",
     "MAX_DESTINATIONS",
     "MAX_MEMBERS",
+    "SUMMARY",
     "CallMember",
     "CallSquad",
+    "CarryOver",
     "Destination",
     "Member",
     "MemberName",

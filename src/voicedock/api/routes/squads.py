@@ -60,6 +60,7 @@ def _member(given: SquadMember) -> Member:
             None if isinstance(given.assistant_override, UnsetType) else given.assistant_override
         ),
         destinations=given.destinations,
+        carry_over=given.carry_over,
     )
 
 

@@ -57,6 +57,7 @@ from voicedock.calls.voicemail import VoicemailSettings
 from voicedock.domain.assistant_config import AssistantConfig, set_or
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject
+from voicedock.domain.squads import SUMMARY
 from voicedock.errors import MediaError, PbxError
 from voicedock.logs import current_call_id, describe
 from voicedock.media.call_media import CallMedia
@@ -65,6 +66,7 @@ from voicedock.media.sink import MediaSink
 from voicedock.media.transport import CloseReason
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.dialogue import Dialogue
+from voicedock.pipeline.dialogue.carried import carried_summary
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.frames import ChatMessage, ContextSource, TranscriptEntry
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderError
@@ -293,8 +295,12 @@ class LiveConversation(Closable):
         member = squad.call.squad.member(name)
         assert member is not None  # the handoff was checked against the squad
         first = squad.call.transition(name)
+        handing = self._member_providers[-1] if self._member_providers else self._providers
         providers = await squad.providers(member)
         self._member_providers.append(providers)
+        if member.carry_over == SUMMARY:  # summarised by the model that had the call
+            llm = handing.llm if handing is not None and handing.llm else providers.llm
+            carried = await carried_summary(carried, llm)
         config = conversation_config(
             member.config, self.sample_rate, context=self._context, base=self._base
         )
