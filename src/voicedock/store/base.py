@@ -53,6 +53,7 @@ from voicedock.store.protocols.streams import StreamWrites
 from voicedock.store.protocols.suites import SuitePage, SuiteQuery, SuiteReads, SuiteWrites
 from voicedock.store.protocols.usage import (
     CallUsageRow,
+    MemberUsageRow,
     SpeechUsageRow,
     UsageQuery,
     UsageReads,
@@ -120,6 +121,7 @@ __all__ = [
     "CallPage",
     "CallQuery",
     "CallUsageRow",
+    "MemberUsageRow",
     "NodeMailbox",
     "NodeReply",
     "NumberChoice",
