@@ -12,6 +12,7 @@ from api.conftest import Api
 from api.contract import conforms
 from api.test_calls_api import DESTINATION, place, post_outbound
 from fakes.world import ACME, SUPPORT_ID, org_id
+from voicedock.domain.records import CallMessage
 from voicedock.webhooks.publisher import report_payload
 
 pytestmark = pytest.mark.unit
@@ -360,3 +361,25 @@ async def test_what_a_squad_uses_or_is_used_by_is_not_deleted_under_it(api: Api)
     assert (await api.client.delete(f"/squads/{squad_id}", headers=h)).status == 204
     # With its squad gone, the assistant is deleted.
     assert (await api.client.delete(f"/assistants/{desk_id}", headers=h)).status == 204
+
+
+async def test_a_squad_calls_record_and_report_list_the_members_that_had_it(api: Api) -> None:
+    squad_id = await _create(api)
+    resp = await post_outbound(api, {"destination": DESTINATION, "squad_id": squad_id})
+    call_id = str((await resp.json())["call_id"])
+    got = await (await api.client.get(f"/calls/{call_id}", headers=api.auth())).json()
+    receptionist = {"member": "receptionist", "assistant_id": SUPPORT_ID, "agent_name": "Support"}
+    assert got["members"] == [receptionist]  # the first member answers
+    async with api.service.store.transaction() as tx:
+        for member in ("receptionist", "billing", "receptionist"):
+            await tx.add_message(CallMessage(call_id, "assistant", "Hello.", member=member))
+    got = await (await api.client.get(f"/calls/{call_id}", headers=api.auth())).json()
+    conforms(got, "Call")
+    billing = {"member": "billing", "assistant_id": None, "agent_name": None}
+    assert got["members"] == [receptionist, billing]
+    call = await api.service.store.get_call(org_id(ACME), call_id)
+    assert call is not None
+    messages = await api.service.store.list_messages(call_id)
+    assert report_payload(call, messages, None)["data"]["members"] == [receptionist, billing]
+    alone = await (await api.client.get(f"/calls/{await place(api)}", headers=api.auth())).json()
+    assert alone["members"] is None

@@ -174,6 +174,7 @@ async def handoff_call(live: LiveService, llm: LlmStandIn, destination: str) -> 
 
     squads = await (await live.client.get("/squads", headers=live.auth())).json()
     assert ended["squad_id"] == squads["squads"][0]["id"]  # the call names its squad
+    assert [m["member"] for m in ended["members"]] == ["receptionist", "billing"]
     # One handoff event, from the receptionist to billing, with the model's reason.
     handoffs = [e["data"] for e in ended["events"] if e["type"] == "handoff"]
     assert handoffs == [{"from": "receptionist", "to": "billing", "reason": "an invoice"}]

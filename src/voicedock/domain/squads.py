@@ -14,13 +14,14 @@ offers the model a bounded tool whatever the squad holds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Literal
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Literal, Protocol
 
 import msgspec
 from msgspec import Meta
 
 from voicedock.domain.assistant_config import AssistantConfig
+from voicedock.domain.json import JsonValue
 from voicedock.validation import NOT_BLANK_LINE_PATTERN, NOT_BLANK_PATTERN
 
 # Tenant bounds.
@@ -131,6 +132,33 @@ def member_named(members: list[Member], name: str) -> Member | None:
     return next((m for m in members if m.name == name), None)
 
 
+class _Said(Protocol):
+    @property
+    def member(self) -> str | None: ...
+
+
+def members_involved(squad: CallSquad, messages: Iterable[_Said]) -> list[CallMember]:
+    """The members that had a call placed with ``squad``, in the order they first had it:
+    the first member (it answers), then each one a message names."""
+    involved = [squad.members[0]]
+    for message in messages:
+        member = None if message.member is None else squad.member(message.member)
+        if member is not None and member not in involved:
+            involved.append(member)
+    return involved
+
+
+def involved_json(squad: CallSquad | None, messages: Iterable[_Said]) -> list[JsonValue] | None:
+    """``members`` of a call's record and end-of-call report (None: placed without a squad):
+    each member involved by its name, saved assistant and that assistant's name."""
+    if squad is None:
+        return None
+    return [
+        {"member": m.name, "assistant_id": m.assistant_id, "agent_name": m.agent_name}
+        for m in members_involved(squad, messages)
+    ]
+
+
 __all__ = [
     "DEFAULT_MAX_HANDOFFS",
     "HISTORY",
@@ -145,5 +173,7 @@ __all__ = [
     "MemberName",
     "Members",
     "Name",
+    "involved_json",
     "member_named",
+    "members_involved",
 ]

@@ -140,6 +140,7 @@ END_OF_CALL_FIELDS = (
     "usage",
     "provider_switches",
     "squad_id",
+    "members",
 )
 MESSAGE_FIELDS = ("role", "content", "started_at", "ended_at", "interrupted", "member")
 

@@ -53,7 +53,7 @@ from voicedock.domain.ids import room_name_for
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call as CallRecord
 from voicedock.domain.records import CallEvent, CallMessage, CallStatus, Direction
-from voicedock.domain.squads import MAX_MEMBERS, Member, MemberName, Members
+from voicedock.domain.squads import MAX_MEMBERS, Member, MemberName, Members, involved_json
 from voicedock.domain.timestamps import iso
 from voicedock.domain.usage import call_usage
 from voicedock.errors import BadRequest
@@ -533,6 +533,12 @@ def _described(description: str) -> Meta:
     return Meta(description=description)
 
 
+class InvolvedMember(Reply, kw_only=True):
+    member: Annotated[str, Meta(description="The squad's member (docs/squads.md)")]
+    assistant_id: Annotated[str | None, Meta(description="Its saved assistant (null: inline)")]
+    agent_name: Annotated[str | None, Meta(description="Its assistant's name")]
+
+
 class Call(Reply, kw_only=True):
     """Every field of the documented ``GET /calls/{id}`` example, then voicedock's additions."""
 
@@ -574,6 +580,13 @@ class Call(Reply, kw_only=True):
         _described("The campaign whose contact the call dials (also in the list)."),
     ] = None
     squad_id: Annotated[str | None, _described(SQUAD_ID_DESCRIPTION)] = None
+    members: Annotated[
+        list[InvolvedMember] | None,
+        _described(
+            "A call placed with a squad: the members that had it, in the order they first "
+            "had it (the first answers); null: one assistant."
+        ),
+    ] = None
     metadata: Metadata = None
     scheduled_at: Annotated[
         Time, _described("A scheduled call: dialed from then on; else null.")
@@ -651,6 +664,9 @@ class Call(Reply, kw_only=True):
             else msgspec.convert(machine, AnsweringMachine),
             consent=None if call.consent is None else msgspec.convert(call.consent, Consent),
             usage=msgspec.convert(call_usage(call, messages), CallUsage),
+            members=msgspec.convert(
+                involved_json(call.squad, messages), list[InvolvedMember] | None
+            ),
             events=[
                 {"type": e.type, "data": e.data, "created_at": iso(e.created_at)} for e in events
             ],
