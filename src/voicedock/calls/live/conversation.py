@@ -40,7 +40,7 @@ from typing import Self
 
 from voicedock.aio import Closable, Coro, Supervisor, started
 from voicedock.calls.live.caller_audio import CallerInput
-from voicedock.calls.live.config import analysis_plan, conversation_config
+from voicedock.calls.live.config import analysis_plan, conversation_config, going_on
 from voicedock.calls.live.consent import ConsentWindow
 from voicedock.calls.live.providers import SpeechProviders as SpeechProviders
 from voicedock.calls.live.providers import build_providers
@@ -143,6 +143,7 @@ class LiveConversation(Closable):
         self._tools = tools
         self._squad = squad
         self._member_providers: list[SpeechProviders] = []  # the next members' (closed here)
+        self._began = 0.0  # when the call's dialogue started (the loop's clock)
         if squad is not None:
             self._config = squad.offered(self._config, squad.call.member)
             self._tools = SquadTools(squad.call, tools)
@@ -198,6 +199,7 @@ class LiveConversation(Closable):
         return await started(self, self._start)
 
     async def _start(self) -> None:
+        self._began = asyncio.get_running_loop().time()  # the call's clock (a squad's too)
         try:
             if self._providers is None:
                 self._providers = await build_providers(self._assistant_config)
@@ -304,6 +306,7 @@ class LiveConversation(Closable):
         config = conversation_config(
             member.config, self.sample_rate, context=self._context, base=self._base
         )
+        config = going_on(config, round((asyncio.get_running_loop().time() - self._began) * 1000))
         config = dataclasses.replace(
             squad.offered(config, member), carried=carried, first_message=first
         )
