@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, supervisor_note
+from voicedock.pipeline.llm_answer import bounded_answer
 from voicedock.pipeline.providers.base import Llm, ProviderError
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
 
@@ -81,14 +82,7 @@ async def carried_summary(
 
 
 async def _answer(llm: Llm, prompt: Sequence[ChatMessage]) -> str:
-    chunks: list[str] = []
-    received = 0
-    async for chunk in llm.stream(prompt):
-        chunks.append(chunk)
-        received += len(chunk)
-        if received > MAX_SUMMARY_CHARS:
-            raise ValueError("the summary is too long")
-    summary = "".join(chunks).strip()
+    summary = (await bounded_answer(llm, prompt, MAX_SUMMARY_CHARS)).strip()
     if not summary:
         raise ValueError("the summary is empty")
     return summary
