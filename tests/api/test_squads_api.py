@@ -12,6 +12,8 @@ from api.conftest import Api
 from api.contract import conforms
 from api.test_calls_api import DESTINATION, place, post_outbound
 from fakes.world import ACME, SUPPORT_ID, org_id
+from voicedock.domain.records import CallMessage
+from voicedock.webhooks.publisher import report_payload
 
 pytestmark = pytest.mark.unit
 
@@ -290,3 +292,94 @@ async def test_a_members_configuration_that_is_no_object_is_refused(api: Api, fi
     )
     assert resp.status == 400, await resp.text()
     assert f"members[0].{field}" in (await resp.json())["message"]
+
+
+async def test_a_squad_call_names_its_squad_in_its_record_the_list_and_its_report(
+    api: Api,
+) -> None:
+    squad_id = await _create(api)
+    resp = await post_outbound(api, {"destination": DESTINATION, "squad_id": squad_id})
+    call_id = str((await resp.json())["call_id"])
+    alone = await place(api)
+    got = await (await api.client.get(f"/calls/{call_id}", headers=api.auth())).json()
+    conforms(got, "Call")
+    assert got["squad_id"] == squad_id
+    listed = await (await api.client.get("/calls", headers=api.auth())).json()
+    conforms(listed, "CallList")
+    named = {c["id"]: c["squad_id"] for c in listed["calls"]}
+    assert named[call_id] == squad_id
+    assert named[alone] is None
+    call = await api.service.store.get_call(org_id(ACME), call_id)
+    assert call is not None
+    assert report_payload(call, [], None)["data"]["squad_id"] == squad_id
+
+
+async def test_what_a_squad_uses_or_is_used_by_is_not_deleted_under_it(api: Api) -> None:
+    h = api.auth()
+    made = await api.client.post(
+        "/assistants", json={"name": "Desk", "system_prompt": "You answer."}, headers=h
+    )
+    assert made.status == 201, await made.text()
+    desk_id = (await made.json())["id"]
+    squad_id = await _create(
+        api, {**SQUAD, "members": [RECEPTIONIST | {"assistant_id": desk_id}, BILLING]}
+    )
+    # The receptionist's saved assistant is a member: deleting it is refused, naming the squad.
+    refused = await api.client.delete(f"/assistants/{desk_id}", headers=h)
+    assert refused.status == 409, await refused.text()
+    assert (await refused.json())["message"] == (
+        "the assistant is a member of squad(s): Front desk; remove it from them first"
+    )
+
+    # A number answering with the squad holds it.
+    numbers = await (await api.client.get("/phone-numbers", headers=h)).json()
+    number = numbers["phone_numbers"][0]
+    body = {"squad_id": squad_id}
+    await api.client.patch(f"/phone-numbers/{number['id']}", json=body, headers=h)
+    refused = await api.client.delete(f"/squads/{squad_id}", headers=h)
+    assert refused.status == 409, await refused.text()
+    message = (await refused.json())["message"]
+    assert message.startswith(f"phone number(s) {number['number']} answer with this squad"), message
+    body = {"squad_id": None}
+    await api.client.patch(f"/phone-numbers/{number['id']}", json=body, headers=h)
+
+    # So does a campaign still calling, until it is cancelled.
+    campaign = {
+        "name": "Reminders",
+        "squad_id": squad_id,
+        "contacts": [{"destination": DESTINATION}],
+    }
+    created = await api.client.post("/campaigns", json=campaign, headers=h)
+    assert created.status == 201, await created.text()
+    campaign_id = (await created.json())["id"]
+    refused = await api.client.delete(f"/squads/{squad_id}", headers=h)
+    assert refused.status == 409, await refused.text()
+    message = (await refused.json())["message"]
+    assert message.startswith("campaign(s) Reminders place their calls with this squad"), message
+    cancelled = await api.client.post(f"/campaigns/{campaign_id}/cancel", headers=h)
+    assert cancelled.status == 200, await cancelled.text()
+    assert (await api.client.delete(f"/squads/{squad_id}", headers=h)).status == 204
+    # With its squad gone, the assistant is deleted.
+    assert (await api.client.delete(f"/assistants/{desk_id}", headers=h)).status == 204
+
+
+async def test_a_squad_calls_record_and_report_list_the_members_that_had_it(api: Api) -> None:
+    squad_id = await _create(api)
+    resp = await post_outbound(api, {"destination": DESTINATION, "squad_id": squad_id})
+    call_id = str((await resp.json())["call_id"])
+    got = await (await api.client.get(f"/calls/{call_id}", headers=api.auth())).json()
+    receptionist = {"member": "receptionist", "assistant_id": SUPPORT_ID, "agent_name": "Support"}
+    assert got["members"] == [receptionist]  # the first member answers
+    async with api.service.store.transaction() as tx:
+        for member in ("receptionist", "billing", "receptionist"):
+            await tx.add_message(CallMessage(call_id, "assistant", "Hello.", member=member))
+    got = await (await api.client.get(f"/calls/{call_id}", headers=api.auth())).json()
+    conforms(got, "Call")
+    billing = {"member": "billing", "assistant_id": None, "agent_name": None}
+    assert got["members"] == [receptionist, billing]
+    call = await api.service.store.get_call(org_id(ACME), call_id)
+    assert call is not None
+    messages = await api.service.store.list_messages(call_id)
+    assert report_payload(call, messages, None)["data"]["members"] == [receptionist, billing]
+    alone = await (await api.client.get(f"/calls/{await place(api)}", headers=api.auth())).json()
+    assert alone["members"] is None

@@ -13,6 +13,7 @@ from api.conftest import Api
 from fakes.world import ACME, GLOBEX, SUPPORT_ID, org_id
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.domain.records import Call, CallMessage, CallStatus, Direction
+from voicedock.domain.squads import CallMember, CallSquad
 
 pytestmark = pytest.mark.unit
 
@@ -159,3 +160,38 @@ async def test_a_calls_usage_on_its_record(api: Api) -> None:
         "stt": [{"provider": "offline", "audio_seconds": 1.5}],
         "tts": [{"provider": "offline", "characters": 30}],
     }
+
+
+async def test_usage_by_assistant_splits_a_squad_calls_seconds_between_its_members(
+    api: Api,
+) -> None:
+    await _insert(api, ACME, 3.0, 5)  # the receptionist's own call: all of it
+    call = await _insert(api, ACME, 10.0, 5)
+    assert call.started_at is not None
+    call.squad = CallSquad(
+        members=[
+            CallMember(name="receptionist", assistant_id=SUPPORT_ID),
+            CallMember(name="billing", assistant_id="asst_billing"),
+            CallMember(name="german"),  # a configuration of its own
+        ]
+    )
+    said = [("receptionist", 0.5), ("billing", 4.0), ("billing", 6.0), ("german", 9.0)]
+    async with api.service.store.transaction() as tx:
+        await tx.update_call(call)
+        for member, at in said:
+            started = call.started_at + timedelta(seconds=at)
+            await tx.add_message(
+                CallMessage(call.id, "assistant", "Hello.", started_at=started, member=member)
+            )
+    body = await (await api.client.get("/usage?group_by=assistant", headers=api.auth())).json()
+    groups = {g["key"]: g for g in body["groups"]}
+    assert groups.keys() == {SUPPORT_ID, "asst_billing", None}
+    # The calls stay their assistant's; the seconds each assistant had are split.
+    assert groups[SUPPORT_ID]["calls"] == 2
+    assert groups[SUPPORT_ID]["connected_seconds"] == pytest.approx(13.0, abs=0.002)
+    assert groups[SUPPORT_ID]["assistant_seconds"] == pytest.approx(3.0 + 4.0, abs=0.002)
+    assert groups["asst_billing"]["calls"] == 0
+    assert groups["asst_billing"]["assistant_seconds"] == pytest.approx(5.0, abs=0.002)
+    assert groups[None]["assistant_seconds"] == pytest.approx(1.0, abs=0.002)
+    by_day = await (await api.client.get("/usage", headers=api.auth())).json()
+    assert "assistant_seconds" not in by_day["groups"][0]

@@ -10,11 +10,14 @@ request carries billing's instructions and the call so far.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from e2e.audio_helpers import (
     UTTERANCE_PARTY,
@@ -25,11 +28,13 @@ from e2e.audio_helpers import (
     words,
 )
 from e2e.conftest import LiveService, serve, service_settings
-from e2e.test_audio_e2e import control, wait_recorded
+from e2e.test_audio_e2e import DEMO_PARTY, control, wait_recorded
 from fakes.llm_standin import ChatRequest, LlmStandIn, ToolCalls
+from voicedock.pipeline.dialogue.carried import SUMMARY_PROMPT
 from voicedock.pipeline.providers.piper_tts import PiperTts
 from voicedock.pipeline.providers.whisper.stt import WhisperStt
 from voicedock_lab.server import LabAsterisk
+from webhooks.receiver import Receiver, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 
@@ -98,6 +103,7 @@ async def live(lab: LabAsterisk, tmp_path: Path, llm: LlmStandIn) -> AsyncIterat
     settings = service_settings(lab, tmp_path / "squads.db", "ari")
     settings.speech.openai_base_url = llm.base_url
     settings.speech.openai_api_key = "sk-lab-operator"
+    settings.egress.allow_loopback = True  # as in the lab: the webhook receivers' loopback
     running = await serve(settings)
     try:
         yield running
@@ -105,9 +111,9 @@ async def live(lab: LabAsterisk, tmp_path: Path, llm: LlmStandIn) -> AsyncIterat
         await running.client.close()
 
 
-async def _squad_call(live: LiveService, destination: str) -> str:
+async def _squad_call(live: LiveService, destination: str, squad: dict[str, Any] = SQUAD) -> str:
     """A new squad, and a call to ``destination`` placed with it: the call's id."""
-    resp = await live.client.post("/squads", json=SQUAD, headers=live.auth())
+    resp = await live.client.post("/squads", json=squad, headers=live.auth())
     assert resp.status == 201, await resp.text()
     squad_id = str((await resp.json())["id"])
     resp = await live.client.post(
@@ -119,9 +125,11 @@ async def _squad_call(live: LiveService, destination: str) -> str:
     return str((await resp.json())["call_id"])
 
 
-async def _billing_asked(live: LiveService, llm: LlmStandIn, call_id: str) -> ChatRequest:
+async def _billing_asked(
+    live: LiveService, llm: LlmStandIn, call_id: str, request: int = 2
+) -> ChatRequest:
     """Once billing said its transition, the operator's context asks it about an invoice:
-    the request billing's model then receives."""
+    the request billing's model then receives (the stand-in's ``request``-th)."""
     await wait_transcript(
         live, call_id, lambda m: m["role"] == "assistant" and TRANSITION in m["content"], 30
     )
@@ -131,7 +139,7 @@ async def _billing_asked(live: LiveService, llm: LlmStandIn, call_id: str) -> Ch
         {"type": "inject-context", "content": "The caller asks about invoice 42.",
          "trigger_response": True},
     )  # fmt: skip
-    billing = await llm.wait_request(2, timeout=30)
+    billing = await llm.wait_request(request, timeout=30)
     assert (billing.system_prompt or "").startswith(BILLING_PROMPT)
     return billing
 
@@ -169,6 +177,9 @@ async def handoff_call(live: LiveService, llm: LlmStandIn, destination: str) -> 
     assert billing.tool_names == []  # billing may hand the call over to no one
     ended = await _ended_after_billing_answered(live, call_id)
 
+    squads = await (await live.client.get("/squads", headers=live.auth())).json()
+    assert ended["squad_id"] == squads["squads"][0]["id"]  # the call names its squad
+    assert [m["member"] for m in ended["members"]] == ["receptionist", "billing"]
     # One handoff event, from the receptionist to billing, with the model's reason.
     handoffs = [e["data"] for e in ended["events"] if e["type"] == "handoff"]
     assert handoffs == [{"from": "receptionist", "to": "billing", "reason": "an invoice"}]
@@ -247,3 +258,139 @@ async def test_an_operator_hands_the_call_over_to_billing(
     ended = await _ended_after_billing_answered(live, call_id)
     handoffs = [e["data"] for e in ended["events"] if e["type"] == "handoff"]
     assert handoffs == [{"from": "receptionist", "to": "billing", "reason": "operator"}]
+
+
+async def test_billing_is_given_a_summary_of_the_call_instead_of_its_turns(
+    lab: LabAsterisk, live: LiveService, llm: LlmStandIn
+) -> None:
+    summary = "The caller has a question for billing."
+
+    def summarising(request: ChatRequest) -> str | ToolCalls:
+        if (request.system_prompt or "").startswith(SUMMARY_PROMPT):
+            return summary
+        return model(request)
+
+    llm.reply = summarising
+    billing_member = {**SQUAD["members"][1], "carry_over": "summary"}
+    squad = {**SQUAD, "members": [SQUAD["members"][0], billing_member]}
+    call_id = await _squad_call(live, UTTERANCE_PARTY, squad)
+    await llm.wait_request(timeout=40)  # the receptionist's model hands the call over
+
+    # One request summarises the call so far: the receptionist's words and the caller's.
+    asked = await llm.wait_request(2, timeout=30)
+    assert asked.system_prompt == SUMMARY_PROMPT
+    [call_so_far] = asked.texts("user")
+    assert "Front desk." in call_so_far, call_so_far
+    assert "appointment" in call_so_far.lower(), call_so_far
+
+    # Billing's model reads the summary, not the turns.
+    billing = await _billing_asked(live, llm, call_id, request=3)
+    said = [m.get("content") or "" for m in billing.messages]
+    assert any(summary in s for s in said), said
+    assert not any("Front desk." in s for s in said), said
+    assert not any("appointment" in s.lower() for s in said), said
+    ended = await _ended_after_billing_answered(live, call_id)
+    handoffs = [e["data"] for e in ended["events"] if e["type"] == "handoff"]
+    assert handoffs == [{"from": "receptionist", "to": "billing", "reason": "an invoice"}]
+
+
+def _billing_limited(**limits: int) -> dict[str, Any]:
+    """The squad with billing's own limits (the receptionist keeps the operator's)."""
+    billing = {**SQUAD["members"][1]}
+    billing["assistant"] = {**billing["assistant"], **limits}
+    return {**SQUAD, "members": [SQUAD["members"][0], billing]}
+
+
+def _seconds(ended: dict[str, Any], at: str) -> float:
+    """``at`` (an ISO moment) in seconds after the call was answered."""
+    started = datetime.fromisoformat(ended["started_at"])
+    return (datetime.fromisoformat(at) - started).total_seconds()
+
+
+async def test_billings_max_duration_counts_from_the_calls_answer(
+    lab: LabAsterisk, live: LiveService, llm: LlmStandIn
+) -> None:
+    squad = _billing_limited(max_duration_seconds=30, silence_timeout_seconds=600)
+    call_id = await _squad_call(live, DEMO_PARTY, squad)  # on the line for some 35 s
+    ended = await wait_recorded(live, call_id, within=60)
+    assert ended["end_reason"] == "max-duration", ended["end_reason"]
+    [handoff] = [e for e in ended["events"] if e["type"] == "handoff"]
+    handed_over = _seconds(ended, handoff["created_at"])
+    assert handed_over > 3, handed_over  # billing's own 30 s would end the call later
+    assert 29 < _seconds(ended, ended["ended_at"]) < 32.5, ended["ended_at"]
+
+
+async def test_billings_silence_timeout_holds_once_it_has_the_call(
+    lab: LabAsterisk, live: LiveService, llm: LlmStandIn
+) -> None:
+    call_id = await _squad_call(live, UTTERANCE_PARTY, _billing_limited(silence_timeout_seconds=5))
+    ended = await wait_recorded(live, call_id, within=60)
+    assert ended["end_reason"] == "silence-timeout", ended["end_reason"]
+    said = [e["data"] for e in ended["events"] if e["type"] == "transcript"]
+    transition = next(d for d in said if d["content"] == TRANSITION)
+    silent = _seconds(ended, ended["ended_at"]) - _seconds(ended, transition["ended_at"])
+    assert 4.5 < silent < 12, silent  # billing's 5 s, not the receptionist's 30 s
+
+
+async def _saved(live: LiveService, name: str, config: dict[str, Any]) -> str:
+    resp = await live.client.post("/assistants", json={"name": name, **config}, headers=live.auth())
+    assert resp.status == 201, await resp.text()
+    return str((await resp.json())["id"])
+
+
+async def _endpoint(live: LiveService, receiver: Receiver, assistant_id: str) -> None:
+    """``receiver`` gets the ``tool-calls`` requests of ``assistant_id``'s tools."""
+    await receiver.start()
+    body = {"url": receiver.url, "assistant_id": assistant_id, "event_types": ["tool-calls"]}
+    resp = await live.client.post("/webhooks", json=body, headers=live.auth())
+    assert resp.status == 201, await resp.text()
+    receiver.secret = (await resp.json())["secret"]
+
+
+async def test_billings_tool_calls_go_to_billings_endpoint(
+    lab: LabAsterisk, live: LiveService, llm: LlmStandIn
+) -> None:
+    tool = {
+        "type": "webhook",
+        "name": "invoice_status",
+        "description": "The status of an invoice.",
+        "parameters": {"type": "object", "properties": {"invoice": {"type": "string"}}},
+    }
+    receptionist = SQUAD["members"][0]
+    billing = {**SQUAD["members"][1]["assistant"], "tools": [tool]}
+    receptionist_id = await _saved(live, "Reception", receptionist["assistant"])
+    billing_id = await _saved(live, "Billing", billing)
+    paid = web.json_response({"result": "paid in full"})
+    billings, receptions = Receiver("", script=[paid]), Receiver("")
+    try:
+        await _endpoint(live, billings, billing_id)
+        await _endpoint(live, receptions, receptionist_id)
+
+        def billing_asks_the_server(request: ChatRequest) -> str | ToolCalls:
+            prompt = request.system_prompt or ""
+            if prompt.startswith(BILLING_PROMPT) and not request.texts("tool"):
+                return ToolCalls((("invoice_status", {"invoice": "42"}),))
+            return model(request)
+
+        llm.reply = billing_asks_the_server
+        members = [
+            {
+                "name": "receptionist",
+                "assistant_id": receptionist_id,
+                "destinations": receptionist["destinations"],
+            },
+            {"name": "billing", "assistant_id": billing_id},
+        ]
+        call_id = await _squad_call(live, UTTERANCE_PARTY, {"name": "Desk", "members": members})
+        await _billing_asked(live, llm, call_id)
+        await wait_until(lambda: billings.requests, timeout=20)
+        [asked] = billings.requests
+        sent = json.loads(asked.body)
+        assert sent["type"] == "tool-calls"
+        assert sent["data"]["assistant_id"] == billing_id  # the member's, not the call's
+        assert sent["data"]["tool_call"]["name"] == "invoice_status"
+        await _ended_after_billing_answered(live, call_id)
+        assert receptions.requests == []
+    finally:
+        await billings.stop()
+        await receptions.stop()

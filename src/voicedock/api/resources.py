@@ -367,11 +367,13 @@ def oldest_first(
     delete: Callable[[Transaction, T], Awaitable[object]],
     most: int,
     check: Callable[[Caller, T], Awaitable[None]] | None = None,
+    refuse_delete: Callable[[Caller, T], Awaitable[None]] | None = None,
 ) -> Resource[T]:
     """An organization's records found by id, listed oldest first a page at a time (``query``:
     the list's query model; a full page's ``next_cursor``: its last record's id), created
     while it has fewer than ``most`` (then ``409``), patched, deleted. ``check``: what a
-    record created or patched must pass before anything else (a refusal is its answer)."""
+    record created or patched must pass before anything else (a refusal is its answer);
+    ``refuse_delete``: the same for a record deleted (a ``409`` while something uses it)."""
 
     async def listed(caller: Caller, asked: Page) -> Listed[T]:
         cursor = parse_query(asked.query, query).cursor
@@ -383,16 +385,6 @@ def oldest_first(
     async def count(caller: Caller) -> int:
         return (await page(caller, OldestFirstQuery(caller.organization_id, limit=1))).total
 
-    def checked(
-        write: Callable[[Caller, T], Awaitable[T]],
-    ) -> Callable[[Caller, T], Awaitable[T]]:
-        async def run(caller: Caller, record: T) -> T:
-            if check is not None:
-                await check(caller, record)
-            return await write(caller, record)
-
-        return run
-
     return Resource(
         path=path,
         noun=noun,
@@ -401,12 +393,28 @@ def oldest_first(
         list=Paged(run=listed, params=frozenset({"cursor"}), cursor=lambda record: record.id),
         create=Create(
             parse=parse_new,
-            run=checked(capped(count, most, f"{noun}s", insert)),
+            run=_refused_first(check, capped(count, most, f"{noun}s", insert)),
             reply=created(serialize),
         ),
-        patch=Patch(parse=parse_update, run=checked(stored(update))),
-        delete=Delete(run=stored(delete)),
+        patch=Patch(parse=parse_update, run=_refused_first(check, stored(update))),
+        delete=Delete(run=_refused_first(refuse_delete, stored(delete))),
     )
+
+
+def _refused_first(
+    refuse: Callable[[Caller, T], Awaitable[None]] | None,
+    write: Callable[[Caller, T], Awaitable[T]],
+) -> Callable[[Caller, T], Awaitable[T]]:
+    """``write``, once ``refuse`` (where there is one) let the record through: a refusal is
+    the answer."""
+    if refuse is None:
+        return write
+
+    async def run(caller: Caller, record: T) -> T:
+        await refuse(caller, record)
+        return await write(caller, record)
+
+    return run
 
 
 def not_found_title(noun: str) -> str:

@@ -33,17 +33,36 @@ async def usage_report(
             include_tests,
         )
     )
+    spoke = _assistant_ms(rows) if group_by == "assistant" else {}
     keys = sorted(
-        {r.key for r in rows.calls} | {r.key for r in rows.speech},
+        {r.key for r in rows.calls} | {r.key for r in rows.speech} | spoke.keys(),
         key=lambda k: (k is None, k or ""),
     )
+    groups: list[JsonValue] = []
+    for key in keys:
+        group: JsonObject = {"key": key, **_group(_only(rows, key))}
+        if group_by == "assistant":
+            group["assistant_seconds"] = spoke.get(key, 0) / 1000
+        groups.append(group)
     return {
         "start_date": start.isoformat(),
         "end_date": end.isoformat(),
         "group_by": group_by,
-        "groups": [{"key": key, **_group(_only(rows, key))} for key in keys],
+        "groups": groups,
         "totals": _group(rows),
     }
+
+
+def _assistant_ms(rows: UsageRows) -> dict[str | None, int]:
+    """The connected milliseconds each assistant had: its calls' whole time, but of a call
+    placed with a squad only its member's part, the other members' parts theirs."""
+    spoke: dict[str | None, int] = {}
+    for r in rows.calls:
+        spoke[r.key] = spoke.get(r.key, 0) + r.connected_ms
+    for m in rows.members:
+        spoke[m.key] = max(0, spoke.get(m.key, 0) - m.connected_ms)
+        spoke[m.assistant_id] = spoke.get(m.assistant_id, 0) + m.connected_ms
+    return spoke
 
 
 def _only(rows: UsageRows, key: str | None) -> UsageRows:

@@ -271,6 +271,11 @@ class Call:
         """Where its recording downloads (``GET /calls/{id}/recording``), if it has one."""
         return f"/calls/{self.id}/recording" if self.recording_path else None
 
+    @property
+    def squad_id(self) -> str | None:
+        """The stored squad the call was placed with (None: none, or a squad of its own)."""
+        return None if self.squad is None else self.squad.squad_id
+
 
 @dataclass(frozen=True, slots=True)
 class NodeLease:

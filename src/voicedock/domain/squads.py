@@ -14,13 +14,14 @@ offers the model a bounded tool whatever the squad holds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Literal, Protocol
 
 import msgspec
 from msgspec import Meta
 
 from voicedock.domain.assistant_config import AssistantConfig
+from voicedock.domain.json import JsonValue
 from voicedock.validation import NOT_BLANK_LINE_PATTERN, NOT_BLANK_PATTERN
 
 # Tenant bounds.
@@ -42,6 +43,17 @@ MemberName = Annotated[
         "starting with a letter): what the model names when it hands the call over.",
     ),
 ]
+
+CarryOver = Annotated[
+    Literal["history", "summary"],
+    Meta(
+        description="What the member's model is given of the call so far when the call is "
+        'handed over to it: "history" (the default), every message; "summary", a short '
+        "summary of it made by the call's model (the last messages when the model fails)."
+    ),
+]
+HISTORY: CarryOver = "history"
+SUMMARY: CarryOver = "summary"
 
 
 class _Part(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -86,6 +98,7 @@ class Member(_Part, frozen=True):
     assistant_override: Mapping[str, object] | None = None
     assistant: Mapping[str, object] | None = None
     destinations: Annotated[list[Destination], Meta(max_length=MAX_DESTINATIONS)] = []
+    carry_over: CarryOver = HISTORY
 
 
 Members = Annotated[list[Member], Meta(min_length=1, max_length=MAX_MEMBERS)]
@@ -100,6 +113,7 @@ class CallMember(msgspec.Struct, kw_only=True, frozen=True):
     agent_name: str | None = None
     config: AssistantConfig = msgspec.field(default_factory=AssistantConfig)
     destinations: list[Destination] = msgspec.field(default_factory=list)
+    carry_over: CarryOver = HISTORY
 
 
 class CallSquad(msgspec.Struct, kw_only=True, frozen=True):
@@ -118,16 +132,48 @@ def member_named(members: list[Member], name: str) -> Member | None:
     return next((m for m in members if m.name == name), None)
 
 
+class _Said(Protocol):
+    @property
+    def member(self) -> str | None: ...
+
+
+def members_involved(squad: CallSquad, messages: Iterable[_Said]) -> list[CallMember]:
+    """The members that had a call placed with ``squad``, in the order they first had it:
+    the first member (it answers), then each one a message names."""
+    involved = [squad.members[0]]
+    for message in messages:
+        member = None if message.member is None else squad.member(message.member)
+        if member is not None and member not in involved:
+            involved.append(member)
+    return involved
+
+
+def involved_json(squad: CallSquad | None, messages: Iterable[_Said]) -> list[JsonValue] | None:
+    """``members`` of a call's record and end-of-call report (None: placed without a squad):
+    each member involved by its name, saved assistant and that assistant's name."""
+    if squad is None:
+        return None
+    return [
+        {"member": m.name, "assistant_id": m.assistant_id, "agent_name": m.agent_name}
+        for m in members_involved(squad, messages)
+    ]
+
+
 __all__ = [
     "DEFAULT_MAX_HANDOFFS",
+    "HISTORY",
     "MAX_DESTINATIONS",
     "MAX_MEMBERS",
+    "SUMMARY",
     "CallMember",
     "CallSquad",
+    "CarryOver",
     "Destination",
     "Member",
     "MemberName",
     "Members",
     "Name",
+    "involved_json",
     "member_named",
+    "members_involved",
 ]

@@ -104,7 +104,16 @@ def call_usage(call: Call, messages: Sequence[CallMessage] = ()) -> JsonObject:
     return usage
 
 
-def member_seconds(call: Call, messages: Sequence[CallMessage]) -> list[JsonValue]:
+@dataclass(frozen=True, slots=True)
+class MemberPart:
+    """The part one member of a squad had of a call: its connected milliseconds."""
+
+    member: str
+    assistant_id: str | None  # its saved assistant (None: a configuration of its own)
+    connected_ms: int
+
+
+def member_parts(call: Call, messages: Sequence[CallMessage]) -> list[MemberPart]:
     """The connected time of a call placed with a squad, split between the members that had
     it, in the order they had it: each from its first message (the first member from the
     answer) to the next member's first message (the last to the end)."""
@@ -121,9 +130,14 @@ def member_seconds(call: Call, messages: Sequence[CallMessage]) -> list[JsonValu
     for (member, start), end in zip(spans, ends, strict=True):
         split[member] = split.get(member, 0) + connected_ms(start, end)
     ids = {m.name: m.assistant_id for m in squad.members}
+    return [MemberPart(member, ids.get(member), ms) for member, ms in split.items()]
+
+
+def member_seconds(call: Call, messages: Sequence[CallMessage]) -> list[JsonValue]:
+    """``usage.members`` of a call placed with a squad (``member_parts``)."""
     return [
-        {"member": member, "assistant_id": ids.get(member), "seconds": ms / 1000}
-        for member, ms in split.items()
+        {"member": p.member, "assistant_id": p.assistant_id, "seconds": p.connected_ms / 1000}
+        for p in member_parts(call, messages)
     ]
 
 

@@ -28,6 +28,7 @@ from typing import Literal
 
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
+from voicedock.pipeline.llm_answer import bounded_answer
 from voicedock.pipeline.providers.base import Llm, ProviderError
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
 from voicedock.pipeline.schema_checks import StructuredDataCheck
@@ -186,14 +187,7 @@ async def analyze(
 async def _ask(messages: Sequence[Message], llm: Llm, plan: AnalysisPlan | None) -> str:
     transcript = "\n".join(f"{m.role}: {m.content}" for m in messages if m.role != "system")
     prompt = [ChatMessage("system", analysis_prompt(plan)), ChatMessage("user", transcript)]
-    chunks: list[str] = []
-    received = 0
-    async for chunk in llm.stream(prompt):
-        chunks.append(chunk)
-        received += len(chunk)
-        if received > MAX_ANSWER_CHARS:
-            raise ValueError("analysis answer too long")
-    return "".join(chunks)
+    return await bounded_answer(llm, prompt, MAX_ANSWER_CHARS)
 
 
 async def _checked(

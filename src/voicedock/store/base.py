@@ -54,6 +54,7 @@ from voicedock.store.protocols.streams import StreamWrites
 from voicedock.store.protocols.suites import SuiteReads, SuiteWrites
 from voicedock.store.protocols.usage import (
     CallUsageRow,
+    MemberUsageRow,
     SpeechUsageRow,
     UsageQuery,
     UsageReads,
@@ -121,6 +122,7 @@ __all__ = [
     "CallPage",
     "CallQuery",
     "CallUsageRow",
+    "MemberUsageRow",
     "NodeMailbox",
     "NodeReply",
     "NumberChoice",

@@ -139,6 +139,8 @@ END_OF_CALL_FIELDS = (
     "consent",
     "usage",
     "provider_switches",
+    "squad_id",
+    "members",
 )
 MESSAGE_FIELDS = ("role", "content", "started_at", "ended_at", "interrupted", "member")
 

@@ -29,6 +29,7 @@ from datetime import datetime
 
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
+from voicedock.domain.squads import involved_json
 from voicedock.domain.usage import call_usage
 from voicedock.domain.webhooks import EventType, WebhookEndpoint
 from voicedock.store.base import Transaction
@@ -175,6 +176,8 @@ def report_payload(
     record = dataclasses.asdict(call)
     record.pop("assistant_config", None)  # may hold provider settings; never leaves
     record["usage"] = call_usage(call, messages)
+    record["squad_id"] = call.squad_id
+    record["members"] = involved_json(call.squad, messages)
     return events.end_of_call_report(
         record, [dataclasses.asdict(m) for m in messages], at=at or call.updated_at
     )

@@ -5,7 +5,10 @@
 
 const POLL_MS = 2000;
 const TERMINAL = new Set(["ended", "failed"]);
-const state = { csrf: null, scope: null, listen: false, timer: null, stream: null, callId: null, seen: new Set() };
+const state = {
+  csrf: null, scope: null, listen: false, timer: null, stream: null, callId: null, seen: new Set(),
+  agents: {}, // a squad's call: each member's assistant name, by member
+};
 
 const $ = (id) => document.getElementById(id);
 
@@ -184,6 +187,7 @@ function facts(target, pairs) {
 }
 
 function renderDetail(call) {
+  nameMembers(call);
   facts($("call-facts"), [
     ["Status", call.status],
     ["Direction", call.direction],
@@ -239,13 +243,33 @@ function renderDetail(call) {
 
 const SPEAKERS = { assistant: "Assistant:", supervisor: "Supervisor (whisper):" };
 
+// Who said a message: a squad's member speaks by its assistant's name (its member name until
+// the call's record names that assistant).
+function speaker(data) {
+  if (data.role !== "assistant" || !data.member) return SPEAKERS[data.role] || "Caller:";
+  return `${state.agents[data.member] || data.member}:`;
+}
+
 function addTranscript(data) {
   const interrupted = data.role === "assistant" && data.interrupted === true;
-  const item = el("li", { class: `${data.role}${interrupted ? " interrupted" : ""}` },
-    el("span", { class: "who" }, SPEAKERS[data.role] || "Caller:"),
+  const kind = `${data.role}${interrupted ? " interrupted" : ""}`;
+  const item = el("li", { class: kind, "data-member": data.member },
+    el("span", { class: "who" }, speaker(data)),
     el("span", { class: "said" }, data.content));
   if (interrupted) item.append(el("span", { class: "cut" }, "— cut off at barge-in"));
   $("transcript").append(item);
+  if (data.member && !(data.member in state.agents)) refreshDetail(state.callId);
+}
+
+// The squad's members as the call's record names them: each assistant line relabelled.
+function nameMembers(call) {
+  for (const member of call.members || []) {
+    state.agents[member.member] = member.agent_name || member.member;
+  }
+  for (const item of $("transcript").querySelectorAll("li.assistant[data-member]")) {
+    const data = { role: "assistant", member: item.getAttribute("data-member") };
+    item.querySelector(".who").textContent = speaker(data);
+  }
 }
 
 function addEvent(message) {
@@ -275,9 +299,10 @@ function follow(id) {
     const message = JSON.parse(event.data);
     if (message.type === "transcript") addTranscript(message.data);
     addEvent(message);
-    if (message.type === "status") refreshDetail(id);
+    if (message.type === "status" || message.type === "handoff") refreshDetail(id);
   };
-  for (const type of ["status", "transcript", "control", "transfer", "security", "resumed"]) {
+  const types = ["status", "transcript", "control", "transfer", "security", "resumed", "handoff"];
+  for (const type of types) {
     stream.addEventListener(type, handle);
   }
   stream.onerror = async () => {
@@ -292,6 +317,7 @@ async function showCall(id) {
   show("call-view");
   state.callId = id;
   state.seen = new Set();
+  state.agents = {};
   $("call-id").textContent = id;
   $("transcript").replaceChildren();
   $("events").replaceChildren();

@@ -127,6 +127,6 @@ PATHS: dict[str, Schema] = owned_paths(
         "Update an analysis template (calls placed before keep their plan)",
         AnalysisTemplateUpdate,
     ),
-    referenced=True,
+    held_while="an assistant references it",
 )
 MODELS = (AnalysisTemplateCreate, AnalysisTemplateUpdate, AnalysisTemplate, AnalysisTemplateList)

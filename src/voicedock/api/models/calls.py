@@ -53,7 +53,7 @@ from voicedock.domain.ids import room_name_for
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call as CallRecord
 from voicedock.domain.records import CallEvent, CallMessage, CallStatus, Direction
-from voicedock.domain.squads import MAX_MEMBERS, Member, MemberName, Members
+from voicedock.domain.squads import MAX_MEMBERS, Member, MemberName, Members, involved_json
 from voicedock.domain.timestamps import iso
 from voicedock.domain.usage import call_usage
 from voicedock.errors import BadRequest
@@ -375,6 +375,12 @@ class OutboundCallResponse(Reply, kw_only=True):
         )
 
 
+SQUAD_ID_DESCRIPTION = (
+    "The squad the call was placed with (docs/squads.md); null: one assistant, or a squad "
+    "sent with the call."
+)
+
+
 class CallSummary(Reply, kw_only=True):
     """A ``GET /calls`` list item."""
 
@@ -394,6 +400,7 @@ class CallSummary(Reply, kw_only=True):
     campaign_id: Annotated[
         str | None, Meta(description="The campaign whose contact the call dials.")
     ] = None
+    squad_id: Annotated[str | None, Meta(description=SQUAD_ID_DESCRIPTION)] = None
     metadata: Metadata = None
     scheduled_at: Annotated[
         Time, Meta(description="A scheduled call: dialed from then on; else null.")
@@ -526,6 +533,12 @@ def _described(description: str) -> Meta:
     return Meta(description=description)
 
 
+class InvolvedMember(Reply, kw_only=True):
+    member: Annotated[str, Meta(description="The squad's member (docs/squads.md)")]
+    assistant_id: Annotated[str | None, Meta(description="Its saved assistant (null: inline)")]
+    agent_name: Annotated[str | None, Meta(description="Its assistant's name")]
+
+
 class Call(Reply, kw_only=True):
     """Every field of the documented ``GET /calls/{id}`` example, then voicedock's additions."""
 
@@ -565,6 +578,14 @@ class Call(Reply, kw_only=True):
     campaign_id: Annotated[
         str | None,
         _described("The campaign whose contact the call dials (also in the list)."),
+    ] = None
+    squad_id: Annotated[str | None, _described(SQUAD_ID_DESCRIPTION)] = None
+    members: Annotated[
+        list[InvolvedMember] | None,
+        _described(
+            "A call placed with a squad: the members that had it, in the order they first "
+            "had it (the first answers); null: one assistant."
+        ),
     ] = None
     metadata: Metadata = None
     scheduled_at: Annotated[
@@ -643,6 +664,9 @@ class Call(Reply, kw_only=True):
             else msgspec.convert(machine, AnsweringMachine),
             consent=None if call.consent is None else msgspec.convert(call.consent, Consent),
             usage=msgspec.convert(call_usage(call, messages), CallUsage),
+            members=msgspec.convert(
+                involved_json(call.squad, messages), list[InvolvedMember] | None
+            ),
             events=[
                 {"type": e.type, "data": e.data, "created_at": iso(e.created_at)} for e in events
             ],

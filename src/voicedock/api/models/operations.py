@@ -159,14 +159,14 @@ def owned_paths(
     query: type[msgspec.Struct] | None = None,
     delete: str = "",
     names_records: bool = False,
-    referenced: bool = False,
+    held_while: str = "",
 ) -> dict[str, Schema]:
     """An organization's records at ``path`` (templates, squads, test suites): listed (paged
     by ``query`` where it has one), created (409 at the organization's most), read, updated
     and deleted by id. ``a_record`` names one ("a tool template"); ``create`` and ``update``
     are each a summary and the body it takes; ``delete``: its summary, when not "Delete
     ``a_record``"; ``names_records``: a body may name a record of the organization that is
-    not (422); ``referenced``: one is not deleted while an assistant references it (409)."""
+    not (422); ``held_while``: when one is not deleted ("an assistant references it": 409)."""
     plural = a_record.split(" ", 1)[1] + "s"
     (create_summary, create_body), (update_summary, update_body) = create, update
     unknown = " 422" if names_records else ""
@@ -175,8 +175,8 @@ def owned_paths(
     else:
         listed = query_operation(f"List {plural}", listing, query)
     deleted = delete or f"Delete {a_record}"
-    if referenced:
-        deleted += " (409 while an assistant references it)"
+    if held_while:
+        deleted += f" (409 while {held_while})"
     return {
         path: {
             "get": listed,
@@ -196,7 +196,7 @@ def owned_paths(
                 errors="400 401 404 413" + unknown,
             ),
             "delete": operation(
-                deleted, ("204", None), errors="401 404 409" if referenced else "401 404"
+                deleted, ("204", None), errors="401 404 409" if held_while else "401 404"
             ),
         },
     }

@@ -26,8 +26,10 @@ from voicedock.domain.json import json_object
 from voicedock.domain.records import Squad as SquadRecord
 from voicedock.domain.secret_fields import masked
 from voicedock.domain.squads import (
+    HISTORY,
     MAX_DESTINATIONS,
     MAX_MEMBERS,
+    CarryOver,
     Destination,
     Member,
     MemberName,
@@ -51,6 +53,7 @@ class SquadMember(Body, kw_only=True):
     destinations: Annotated[list[Destination], Meta(max_length=MAX_DESTINATIONS)] = field(
         default_factory=list
     )
+    carry_over: CarryOver = HISTORY
 
 
 Members = Annotated[list[SquadMember], Meta(min_length=1, max_length=MAX_MEMBERS)]
@@ -114,5 +117,6 @@ PATHS: dict[str, Schema] = owned_paths(
     create=("Store a squad (assistants that hand a call over to each other)", SquadCreate),
     update=("Update a squad", SquadUpdate),
     names_records=True,
+    held_while="a phone number or a campaign still calling uses it",
 )
 MODELS = (SquadMember, SquadCreate, SquadUpdate, Squad, SquadList, SquadListQuery)

@@ -194,7 +194,7 @@ PATHS: dict[str, Schema] = owned_paths(
     listing=ToolTemplateList,
     create=("Store a tool template (a tool the assistants reference by id)", "Tool"),
     update=("Replace a tool template's tool (calls placed before keep theirs)", "Tool"),
-    referenced=True,
+    held_while="an assistant references it",
 )
 MODELS = (ToolTemplateRef, ToolTemplate, ToolTemplateList)
 # One tool, whichever its type.

@@ -114,6 +114,19 @@ class UsageGroup(UsageTotals, kw_only=True):
             "null: the calls without one"
         ),
     ]
+    assistant_seconds: (
+        Annotated[
+            float,
+            Meta(
+                ge=0,
+                description="group_by=assistant: the connected seconds the assistant had: "
+                "its calls' whole time, but of a call placed with a squad (docs/squads.md) "
+                "each member's part under its own assistant (null key: members of a "
+                "configuration of their own).",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class UsageReport(Reply, kw_only=True):

@@ -26,6 +26,7 @@ from voicedock.calls import fields
 from voicedock.calls.analysis_templates import check_template_ref
 from voicedock.calls.assistants.config import check_config, resolve_provider
 from voicedock.calls.assistants.key_refs import KeyRefs
+from voicedock.calls.assistants.squads_in_use import refuse_while_in_squads
 from voicedock.calls.organization_settings import with_defaults
 from voicedock.calls.tools.templates import check_tool_template_refs
 from voicedock.config import SpeechSettings
@@ -168,6 +169,7 @@ async def _delete_assistant(caller: Caller, assistant: Assistant) -> None:
     numbers = await caller.store.list_phone_numbers(assistant.organization_id)
     if any(n.assistant_id == assistant.id for n in numbers):
         raise Conflict("a phone number still answers with this assistant; reassign it first")
+    await refuse_while_in_squads(caller.store, assistant.organization_id, assistant.id)
     async with caller.store.transaction() as tx:
         await tx.delete_assistant(assistant.organization_id, assistant.id)
         await caller.record(tx, assistant.id)

@@ -15,6 +15,7 @@ from voicedock.api.models.squads import Squad as SquadReply
 from voicedock.api.models.squads import SquadCreate, SquadListQuery, SquadMember, SquadUpdate
 from voicedock.api.resources import Caller, Resource, mount, oldest_first
 from voicedock.calls.assistants.squads import check_members, check_saved_assistants
+from voicedock.calls.assistants.squads_in_use import refuse_while_squad_used
 from voicedock.domain.json import json_object
 from voicedock.domain.records import Squad, utcnow
 from voicedock.domain.secret_fields import restore_masked
@@ -44,6 +45,7 @@ def _member(given: SquadMember) -> Member:
             None if isinstance(given.assistant_override, UnsetType) else given.assistant_override
         ),
         destinations=given.destinations,
+        carry_over=given.carry_over,
     )
 
 
@@ -101,6 +103,7 @@ SQUADS: Resource[Squad] = oldest_first(
     delete=lambda tx, s: tx.delete_squad(s.organization_id, s.id),
     most=MAX_SQUADS_PER_ORGANIZATION,
     check=_check,
+    refuse_delete=lambda c, s: refuse_while_squad_used(c.store, s.organization_id, s.id),
 )
 RESOURCES = (SQUADS,)
 mount(routes, *RESOURCES)

@@ -141,6 +141,7 @@ async def resolve_squad(
                 agent_name=resolved.name,
                 config=resolved.config,
                 destinations=member.destinations,
+                carry_over=member.carry_over,
             )
         )
     assert first is not None  # a squad has a member

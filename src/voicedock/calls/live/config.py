@@ -41,6 +41,18 @@ if TYPE_CHECKING:  # the detector itself is loaded with a call's pipeline, not w
     from voicedock.pipeline.vad import VadConfig
 
 
+def going_on(config: ConversationConfig, elapsed_ms: int) -> ConversationConfig:
+    """``config`` for a dialogue that goes on with a call ``elapsed_ms`` in (a squad's next
+    member): its max duration counted from the call's start, not its own."""
+    limit = config.endpointing.max_duration_ms
+    if limit is None:
+        return config
+    endpointing = dataclasses.replace(
+        config.endpointing, max_duration_ms=max(1, limit - elapsed_ms)
+    )
+    return dataclasses.replace(config, endpointing=endpointing)
+
+
 def conversation_config(
     assistant_config: AssistantConfig,
     sample_rate: int,

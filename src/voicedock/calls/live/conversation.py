@@ -40,7 +40,7 @@ from typing import Self
 
 from voicedock.aio import Closable, Coro, Supervisor, started
 from voicedock.calls.live.caller_audio import CallerInput
-from voicedock.calls.live.config import analysis_plan, conversation_config
+from voicedock.calls.live.config import analysis_plan, conversation_config, going_on
 from voicedock.calls.live.consent import ConsentWindow
 from voicedock.calls.live.providers import SpeechProviders as SpeechProviders
 from voicedock.calls.live.providers import build_providers
@@ -57,6 +57,7 @@ from voicedock.calls.voicemail import VoicemailSettings
 from voicedock.domain.assistant_config import AssistantConfig, set_or
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject
+from voicedock.domain.squads import SUMMARY
 from voicedock.errors import MediaError, PbxError
 from voicedock.logs import current_call_id, describe
 from voicedock.media.call_media import CallMedia
@@ -65,6 +66,7 @@ from voicedock.media.sink import MediaSink
 from voicedock.media.transport import CloseReason
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.dialogue import Dialogue
+from voicedock.pipeline.dialogue.carried import carried_summary
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.frames import ChatMessage, ContextSource, TranscriptEntry
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderError
@@ -141,6 +143,7 @@ class LiveConversation(Closable):
         self._tools = tools
         self._squad = squad
         self._member_providers: list[SpeechProviders] = []  # the next members' (closed here)
+        self._began = 0.0  # when the call's dialogue started (the loop's clock)
         if squad is not None:
             self._config = squad.offered(self._config, squad.call.member)
             self._tools = SquadTools(squad.call, tools)
@@ -196,6 +199,7 @@ class LiveConversation(Closable):
         return await started(self, self._start)
 
     async def _start(self) -> None:
+        self._began = asyncio.get_running_loop().time()  # the call's clock (a squad's too)
         try:
             if self._providers is None:
                 self._providers = await build_providers(self._assistant_config)
@@ -293,11 +297,16 @@ class LiveConversation(Closable):
         member = squad.call.squad.member(name)
         assert member is not None  # the handoff was checked against the squad
         first = squad.call.transition(name)
+        handing = self._member_providers[-1] if self._member_providers else self._providers
         providers = await squad.providers(member)
         self._member_providers.append(providers)
+        if member.carry_over == SUMMARY:  # summarised by the model that had the call
+            llm = handing.llm if handing is not None and handing.llm else providers.llm
+            carried = await carried_summary(carried, llm)
         config = conversation_config(
             member.config, self.sample_rate, context=self._context, base=self._base
         )
+        config = going_on(config, round((asyncio.get_running_loop().time() - self._began) * 1000))
         config = dataclasses.replace(
             squad.offered(config, member), carried=carried, first_message=first
         )

@@ -32,7 +32,6 @@ from voicedock.calls.runner.served import ServedCalls
 from voicedock.calls.transitions import SERVICE_RESTART
 from voicedock.calls.voicemail import voicemail_settings
 from voicedock.config import Settings
-from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject, JsonValue
@@ -322,7 +321,7 @@ class OneCall:
             return self._pooled(await speech.providers(keyed, on_switch), organization_id)
 
         def tools(member: CallMember) -> CallTools | None:
-            return self._call_tools(call, secure_keys, member.config)
+            return self._call_tools(call, secure_keys, member)
 
         def on_handoff(handoff: Handoff) -> None:
             data: JsonObject = {"from": handoff.source, "to": handoff.to, "reason": handoff.reason}
@@ -332,13 +331,13 @@ class OneCall:
         return SquadMembers(SquadCall(call.squad), providers, tools, on_handoff)
 
     def _call_tools(
-        self, call: Call, secure_keys: SecureKeys, config: AssistantConfig | None = None
+        self, call: Call, secure_keys: SecureKeys, member: CallMember | None = None
     ) -> CallTools | None:
-        """The call's tools (``config``: a squad member's, else the call's assistant's)."""
+        """The call's tools (``member``: a squad member's, else the call's assistant's)."""
         from voicedock.calls.tools.config import assistant_tools
         from voicedock.calls.tools.executor import CallTools
 
-        tools = assistant_tools(config or call.assistant_config)
+        tools = assistant_tools(call.assistant_config if member is None else member.config)
         if not tools:
             return None
 
@@ -352,6 +351,7 @@ class OneCall:
             pbx=self._pbx,
             transfer=transfer,
             secure_keys=secure_keys,
+            member=member,
         )
 
     async def _tool_transfer(self, call: Call, command: Transfer) -> None:

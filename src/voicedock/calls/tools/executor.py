@@ -33,6 +33,7 @@ from voicedock.calls.tools.config import (
 )
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call
+from voicedock.domain.squads import CallMember
 from voicedock.domain.webhooks import ToolCallRequest
 from voicedock.errors import PbxError, ServerRequestFailed
 from voicedock.pbx.base import DtmfPbx, Pbx, require_dtmf_digits
@@ -86,11 +87,15 @@ class CallTools:
         pbx: Pbx,
         transfer: Callable[[Transfer], None],
         secure_keys: SecureKeys | None = None,
+        member: CallMember | None = None,
     ) -> None:
         """``transfer`` starts the call's transfer without waiting for it (the runner owns
         it: the transfer outlives the conversation that asked for it); ``secure_keys``: the
-        call's secure keypad entry."""
+        call's secure keypad entry; ``member``: the squad's member whose tools these are: the
+        ``tool-calls`` request names its saved assistant (None: a configuration of its own),
+        and goes to that assistant's endpoint (else the call's assistant's)."""
         self._call = call
+        self._assistant_id = call.assistant_id if member is None else member.assistant_id
         self._tools = {tool.spec.name: tool for tool in tools}
         self._server = server
         self._pbx = pbx
@@ -138,7 +143,7 @@ class CallTools:
         try:
             request = ToolCallRequest(
                 organization_id=self._call.organization_id,
-                assistant_id=self._call.assistant_id,
+                assistant_id=self._assistant_id,
                 call_id=self._call.id,
                 tool_call_id=call.id,
                 name=call.name,

@@ -3,7 +3,7 @@ database (``store/sql/usage.py``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -40,9 +40,19 @@ class SpeechUsageRow:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberUsageRow:
+    """A call placed with a squad grouped by assistant: the part one member had of it."""
+
+    key: str | None  # the call's group: its assistant, the squad's first member's
+    assistant_id: str | None  # the member's saved assistant (None: a configuration of its own)
+    connected_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class UsageRows:
     calls: list[CallUsageRow]
     speech: list[SpeechUsageRow]
+    members: list[MemberUsageRow] = field(default_factory=list)  # grouped by assistant only
 
 
 class UsageReads(Protocol):
@@ -51,4 +61,11 @@ class UsageReads(Protocol):
         ...
 
 
-__all__ = ["CallUsageRow", "SpeechUsageRow", "UsageQuery", "UsageReads", "UsageRows"]
+__all__ = [
+    "CallUsageRow",
+    "MemberUsageRow",
+    "SpeechUsageRow",
+    "UsageQuery",
+    "UsageReads",
+    "UsageRows",
+]

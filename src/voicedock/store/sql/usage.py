@@ -5,7 +5,9 @@ database: the calls by group, direction and outcome (count, connected millisecon
 seconds), and the speech providers' use by group, engine and provider (``Call.speech_usage``
 expanded with ``json_each`` / ``jsonb_array_elements``). The definitions are
 ``domain/usage.py``'s: connected time from each end truncated to the millisecond, billable
-seconds rounded up per started second.
+seconds rounded up per started second. Grouped by assistant, the calls placed with a squad
+are read too, with the messages that name a member, so that each member's part of them is
+split as the call's own usage splits it (``member_seconds``).
 """
 
 # Statements are assembled only from constant expressions; values are always bound.
@@ -13,9 +15,28 @@ seconds rounded up per started second.
 
 from __future__ import annotations
 
-from voicedock.store.base import CallUsageRow, SpeechUsageRow, UsageQuery, UsageRows
+from collections import defaultdict
+
+from voicedock.domain.records import CallMessage
+from voicedock.domain.usage import member_parts
+from voicedock.store.base import (
+    CallUsageRow,
+    MemberUsageRow,
+    SpeechUsageRow,
+    UsageQuery,
+    UsageRows,
+)
 from voicedock.store.sql.base import StorePart
-from voicedock.store.sql.rows import Dialect, integer, number, optional_text, text
+from voicedock.store.sql.conn import SqlValue
+from voicedock.store.sql.rows import (
+    CALL_MESSAGES,
+    CALLS,
+    Dialect,
+    integer,
+    number,
+    optional_text,
+    text,
+)
 
 _GROUP_COLUMNS = {
     "assistant": "c.assistant_id",
@@ -82,7 +103,9 @@ class SqlUsageReads(StorePart):
             f"FROM {_SPEECH_FROM[name]} WHERE {where} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
             *args,
         )
+        members = await self._members(where, args) if query.group_by == "assistant" else []
         return UsageRows(
+            members=members,
             calls=[
                 CallUsageRow(
                     key=None if r["key"] is None else str(r["key"]),
@@ -106,3 +129,25 @@ class SqlUsageReads(StorePart):
                 for r in speech_rows
             ],
         )
+
+    async def _members(self, where: str, args: tuple[SqlValue, ...]) -> list[MemberUsageRow]:
+        """Each connected squad call's parts by member, keyed by the call's assistant."""
+        squads = f"{where} AND c.squad IS NOT NULL AND c.started_at IS NOT NULL"
+        calls = await self._reader.fetch(f"SELECT c.* FROM calls c WHERE {squads}", *args)
+        named = await self._reader.fetch(
+            "SELECT m.* FROM call_messages m JOIN calls c ON c.id = m.call_id "
+            f"WHERE {squads} AND m.member IS NOT NULL ORDER BY m.seq",
+            *args,
+        )
+        messages: defaultdict[str, list[CallMessage]] = defaultdict(list)
+        for row in named:
+            message = CALL_MESSAGES.decode(row, self._dialect)
+            messages[message.call_id].append(message)
+        rows: list[MemberUsageRow] = []
+        for row in calls:
+            call = CALLS.decode(row, self._dialect)
+            rows += [
+                MemberUsageRow(call.assistant_id, part.assistant_id, part.connected_ms)
+                for part in member_parts(call, messages[call.id])
+            ]
+        return rows
