@@ -18,7 +18,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from api.conftest import Api, serving
 from api.contract import conforms
+from api.test_campaigns_api import campaign, campaign_body, create, end_all, eventually
+from api.test_per_call_api import moment, until_status
+from api.test_scheduled_calls_api import scheduled_while_down
 from fakes.pbx import FakePbx
 from fakes.world import ACME, DESTINATION, GLOBEX, GLOBEX_ASSISTANT_ID, SUPPORT_ID, make_settings
 from voicedock.api.api_keys import issue_api_key
@@ -26,6 +30,7 @@ from voicedock.api.app import create_app
 from voicedock.calls.billing import set_rate_card, set_spend_limit
 from voicedock.domain.records import utcnow
 from voicedock.service import Service
+from voicedock.store import open_store
 from webhooks.receiver import Receiver, wait_until
 
 pytestmark = pytest.mark.unit
@@ -146,7 +151,8 @@ async def test_calls_are_priced_by_their_organizations_card_and_stated(billing: 
     as_pdf = await billing.client.get("/billing/statements?format=pdf", headers=billing.auth())
     assert as_pdf.content_type == "application/pdf"
     document = await as_pdf.read()
-    assert document.startswith(b"%PDF-1.4") and document.rstrip().endswith(b"%%EOF")
+    assert document.startswith(b"%PDF-1.4")
+    assert document.rstrip().endswith(b"%%EOF")
     assert b"1.00 EUR" in document
     assert (await billing.get("/billing/statements?month=2001-01"))["lines"] == []
     for bad in ("month=2026-13", "format=xml", "other=1"):
@@ -201,3 +207,49 @@ async def test_the_spending_limit_warns_by_webhook_then_refuses_calls(billing: B
     assert alerts[1]["data"]["limit_reached"] is True
     reports = [e for e in events if e["type"] == "end-of-call-report"]
     assert [r["data"]["cost"]["amount"] for r in reports] == ["0.50", "0.50"]
+
+
+@pytest.fixture
+async def one_channel(database_url: str) -> AsyncIterator[Api]:
+    """The API with the carrier trunk taking one call at a time."""
+    settings = make_settings(database_url)
+    settings.trunks[0].max_channels = 1
+    async with serving(settings) as running:
+        yield running
+
+
+async def test_a_campaigns_contacts_past_the_limit_are_done_saying_why(one_channel: Api) -> None:
+    api = one_channel
+    store = api.service.store
+    await set_rate_card(store, ACME, ACME_CARD, utcnow())
+    await set_spend_limit(store, ACME, "0.50", None, utcnow())
+    created = await create(api, campaign_body(3))
+
+    async def dialed() -> bool:
+        return len(api.pbx.originated) == 1
+
+    async def finished() -> bool:
+        found = await store.get_campaign(None, created["id"])
+        return found is not None and found.status.value == "finished"
+
+    await eventually(dialed)
+    await end_all(api)  # answered and ended: 0.50, the limit
+    await eventually(finished)
+    assert len(api.pbx.originated) == 1
+    body = await campaign(api.client, api, created["id"])
+    assert body["progress"]["by_outcome"] == {"answered": 1, "spend-limit-reached": 2}
+
+
+async def test_a_scheduled_call_past_the_limit_ends_never_dialed(database_url: str) -> None:
+    settings = make_settings(database_url)
+    call_id = await scheduled_while_down(settings, scheduled_at=moment(0.5))
+    store = await open_store(database_url)
+    try:
+        await set_rate_card(store, ACME, ACME_CARD, utcnow())
+        await set_spend_limit(store, ACME, "0", None, utcnow())  # no spending at all
+    finally:
+        await store.aclose()
+    async with serving(settings) as api:
+        call = await until_status(api, call_id, "ended")
+        assert call["end_reason"] == "spend-limit-reached"
+        assert api.pbx.originated == []
