@@ -13,6 +13,7 @@ from aiohttp import web
 from voicedock.api.app_keys import SERVICE
 from voicedock.api.audit import record_now
 from voicedock.api.authentication import organization_of
+from voicedock.api.body import check_query_names
 from voicedock.api.models.base import convert, parse_query, reply
 from voicedock.api.models.billing import CSV_COLUMNS, RateCardReply, Statement, StatementQuery
 from voicedock.api.statement_pdf import statement_pdf
@@ -41,11 +42,7 @@ async def get_rate_card(request: web.Request) -> web.Response:
 @routes.get("/billing/statements")
 async def get_statement(request: web.Request) -> web.Response:
     q = request.query
-    unknown = sorted(set(q) - STATEMENT_PARAMS)
-    if unknown:
-        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
-    if any(len(q.getall(name)) > 1 for name in q):
-        raise BadRequest("each query parameter may appear only once")
+    check_query_names(q, STATEMENT_PARAMS)
     month = q.get("month") or month_of(datetime.now(UTC))
     try:
         month_bounds(month)

@@ -13,19 +13,26 @@ import msgspec
 from voicedock.domain.billing import CallCost, RateCard, RateCardTerms
 from voicedock.store.protocols.billing import RatedCall, SpendLimit
 from voicedock.store.sql.base import RowReads, StorePart, TransactionPart
+from voicedock.store.sql.conn import SqlValue
 from voicedock.store.sql.rows import RATE_CARDS, SPEND_LIMITS, integer, load_json, text
+
+
+def _owned_by(organization_id: str | None) -> tuple[str, list[SqlValue]]:
+    """The rate cards' condition (and its arguments) for the organization's own (None: the
+    default card's)."""
+    if organization_id is None:
+        return "organization_id IS NULL", []
+    return "organization_id = ?", [organization_id]
 
 
 class _BillingLookups(RowReads):
     async def current_rate_card(self, organization_id: str) -> RateCard | None:
-        for owner, value in (
-            ("organization_id = ?", [organization_id]),
-            ("organization_id IS NULL", []),
-        ):
+        for owner in (organization_id, None):
+            where, args = _owned_by(owner)
             card = await self._one(
                 RATE_CARDS,
-                f"SELECT * FROM rate_cards WHERE {owner} ORDER BY version DESC LIMIT 1",
-                list(value),
+                f"SELECT * FROM rate_cards WHERE {where} ORDER BY version DESC LIMIT 1",
+                args,
                 False,
             )
             if card is not None:
@@ -60,13 +67,9 @@ class SqlBillingWrites(TransactionPart, _BillingLookups):
     async def add_rate_card(
         self, organization_id: str | None, card_id: str, terms: RateCardTerms, now: datetime
     ) -> RateCard:
-        owner, args = (
-            ("organization_id IS NULL", [])
-            if organization_id is None
-            else ("organization_id = ?", [organization_id])
-        )
+        where, args = _owned_by(organization_id)
         row = await self._conn.fetchrow(
-            f"SELECT max(version) AS v FROM rate_cards WHERE {owner}", *args
+            f"SELECT max(version) AS v FROM rate_cards WHERE {where}", *args
         )
         last = None if row is None or row["v"] is None else integer(row["v"])
         card = RateCard(card_id, organization_id, (last or 0) + 1, terms, now)
@@ -98,13 +101,9 @@ class SqlBillingReads(StorePart, _BillingLookups):
     """Billing lookups."""
 
     async def rate_card_versions(self, organization_id: str | None) -> list[RateCard]:
-        owner, args = (
-            ("organization_id IS NULL", [])
-            if organization_id is None
-            else ("organization_id = ?", [organization_id])
-        )
+        where, args = _owned_by(organization_id)
         rows = await self._reader.fetch(
-            f"SELECT * FROM rate_cards WHERE {owner} ORDER BY version", *args
+            f"SELECT * FROM rate_cards WHERE {where} ORDER BY version", *args
         )
         return [RATE_CARDS.decode(r, self._dialect) for r in rows]
 
