@@ -152,5 +152,6 @@ def test_destinations_and_months() -> None:
         "2026-12-01T00:00:00+00:00",
         "2027-01-01T00:00:00+00:00",
     )
-    with pytest.raises(RateCardError):
-        month_bounds("2026-13")
+    for month in ("2026-13", "0000-01", "9999-12", "2026-1"):
+        with pytest.raises(RateCardError):
+            month_bounds(month)

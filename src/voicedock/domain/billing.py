@@ -36,7 +36,7 @@ UNKNOWN_COUNTRY = "ZZ"  # a destination with no valid number (an extension, a SI
 UNKNOWN_TYPE = "unknown"
 DIRECTIONS = ("inbound", "outbound")
 MAX_RATES = 5_000
-MAX_PRICE_DIGITS = 12  # digits of a price, either side of the point
+MAX_YEAR = 9998  # the month after a month must be a date too
 # ISO 4217 currencies whose minor unit is not 2 (the rest: cents).
 _MINOR_UNITS = {
     **dict.fromkeys(
@@ -323,8 +323,8 @@ def rate(card: RateCard, use: CallUse) -> CallCost:
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """The first moment of ``YYYY-MM`` (UTC) and of the month after it."""
     match = _MONTH.match(month)
-    if match is None:
-        raise RateCardError("month must be YYYY-MM")
+    if match is None or not 1 <= int(match[1]) <= MAX_YEAR:
+        raise RateCardError(f"month must be YYYY-MM, from 0001-01 to {MAX_YEAR}-12")
     year, number = int(match[1]), int(match[2])
     start = datetime(year, number, 1, tzinfo=UTC)
     end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
