@@ -55,7 +55,7 @@ def _call(n: int, seconds: float = 61.5, answered: bool = True) -> Call:
 async def _rated(store: MemoryStore, rating: CallRating, call: Call) -> Call:
     async with store.transaction() as tx:
         await tx.insert_call(call)
-        return await rating.rated(tx, call, [])
+        return await rating.rated(tx, call)
 
 
 async def test_a_call_is_rated_once_and_priced_again_from_its_record(store: MemoryStore) -> None:
@@ -75,7 +75,7 @@ async def test_a_call_is_rated_once_and_priced_again_from_its_record(store: Memo
     dearer = {**CARD, "rates": [{"per_minute": "1.00"}]}
     await set_rate_card(store, ACME, dearer, ANSWERED)
     async with store.transaction() as tx:
-        assert (await rating.rated(tx, stored, [])).cost == cost  # rated once
+        assert (await rating.rated(tx, stored)).cost == cost  # rated once
     versions = await store.rate_card_versions(org_id(ACME))
     assert [v.version for v in versions] == [1, 2]
     card = next(v for v in versions if v.id == cost.rate_card_id)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -32,7 +31,7 @@ from voicedock.domain.billing import (
 )
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonValue
-from voicedock.domain.records import Call, CallMessage
+from voicedock.domain.records import Call
 from voicedock.domain.usage import STT, TTS, connected_ms
 from voicedock.store.base import Store, Transaction
 from voicedock.store.protocols.billing import BillingLookups, SpendLimit
@@ -42,7 +41,6 @@ log = logging.getLogger("voicedock.calls")
 MAX_WARNING_PERCENT = 99
 LIMIT_REACHED = 100  # the threshold the limit itself is, in percent
 SPEND_LIMIT_REACHED = "spend-limit-reached"  # a scheduled call's end_reason, a contact's outcome
-SPEND_LIMIT_ERROR = "Spending limit reached"
 
 
 class BillingRefused(ValueError):
@@ -124,7 +122,7 @@ class CallRating:
     def __init__(self, alerts: SpendAlerts | None = None) -> None:
         self._alerts = alerts
 
-    async def rated(self, tx: Transaction, call: Call, messages: Sequence[CallMessage]) -> Call:
+    async def rated(self, tx: Transaction, call: Call) -> Call:
         if call.cost is not None or call.started_at is None or call.test_run_id is not None:
             return call
         card = await tx.current_rate_card(call.organization_id)
@@ -144,9 +142,14 @@ class CallRating:
         return priced
 
     async def _announce(self, tx: Transaction, call: Call) -> None:
+        if self._alerts is None or await tx.get_spend_limit(call.organization_id) is None:
+            return
+        # The organization's calls rated at once on several nodes take turns: each sees the
+        # costs the others stored, so a threshold their sum crosses is announced.
+        await tx.lock_organization(call.organization_id)
         now = call.started_at or call.updated_at
         spend = await month_spend(tx, call.organization_id, now)
-        if spend is None or self._alerts is None:
+        if spend is None:
             return
         for threshold in spend.thresholds_crossed():
             if await tx.record_spend_alert(call.organization_id, spend.month, threshold, now):
@@ -223,7 +226,6 @@ async def spend_refusal(lookups: BillingLookups, organization_id: str, now: date
 
 __all__ = [
     "LIMIT_REACHED",
-    "SPEND_LIMIT_ERROR",
     "SPEND_LIMIT_REACHED",
     "BillingRefused",
     "CallRating",

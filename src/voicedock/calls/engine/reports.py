@@ -61,7 +61,7 @@ class EndOfCallReports:
             on_failure(lambda: self._messages.pop(call.id, None))
 
     async def _report(self, tx: Transaction, call: Call, messages: list[CallMessage]) -> None:
-        rated = await self._rating.rated(tx, call, messages)
+        rated = await self._rating.rated(tx, call)
         await self._observer.on_report(tx, rated, messages)
 
     def carrying(self, call_id: str) -> bool:
