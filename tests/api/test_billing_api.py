@@ -155,9 +155,15 @@ async def test_calls_are_priced_by_their_organizations_card_and_stated(billing: 
     assert document.rstrip().endswith(b"%%EOF")
     assert b"1.00 EUR" in document
     assert (await billing.get("/billing/statements?month=2001-01"))["lines"] == []
-    for bad in ("month=2026-13", "format=xml", "other=1"):
+    for bad, title in (
+        ("month=2026-13", "Bad request"),
+        ("format=xml", "Bad request"),
+        ("other=1", "Bad request"),
+        ("month=0000-01", "Invalid month"),  # of the form the schema states, still no month
+    ):
         response = await billing.client.get(f"/billing/statements?{bad}", headers=billing.auth())
         assert response.status == 400, bad
+        assert (await response.json())["error"] == title, bad
 
 
 async def test_the_spending_limit_warns_by_webhook_then_refuses_calls(billing: Billing) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import re
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -25,6 +26,8 @@ routes = web.RouteTableDef()
 
 STATEMENT_PARAMS = frozenset({"month", "format"})
 FORMATS = ("json", "csv", "pdf")
+INVALID_MONTH = "Invalid month"
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 
 
 @routes.get("/billing/rate-card")
@@ -44,10 +47,12 @@ async def get_statement(request: web.Request) -> web.Response:
     q = request.query
     check_query_names(q, STATEMENT_PARAMS)
     month = q.get("month") or month_of(datetime.now(UTC))
-    try:
+    if _MONTH.fullmatch(month) is None:
+        raise BadRequest("month must be YYYY-MM (a UTC month)")
+    try:  # of the right form, the month is still refused: by its own title
         month_bounds(month)
-    except RateCardError:
-        raise BadRequest("month must be YYYY-MM (a UTC month)") from None
+    except RateCardError as exc:
+        raise BadRequest(str(exc), error=INVALID_MONTH) from None
     wanted = q.get("format", "json")
     if wanted not in FORMATS:
         raise BadRequest("format must be json, csv or pdf")
