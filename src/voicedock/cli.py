@@ -1,6 +1,7 @@
 """The ``voicedock`` command: serve, keys (create, list, rename, revoke, allow-listen,
 deny-listen), numbers (add, list,
-assign, remove), organizations (show, set-limits), nodes (list, drain), audit (an
+assign, remove), organizations (show, set-limits), billing
+(rate-cards set, rate-cards show, set-limit), nodes (list, drain), audit (an
 organization's audit trail, as JSON lines), test run (a test
 suite run through a node's REST API, for an organization's CI), migrate, doctor, and
 the commands other installed distributions add (lab, from the voicedock-lab development
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_numbers_parser(sub, common)
     _add_organizations_parser(sub, common)
+    _add_billing_parser(sub, common)
     _add_nodes_parser(sub, common)
     _add_audit_parser(sub, common)
     _add_test_parser(sub)
@@ -519,6 +521,108 @@ def _organizations_set_limits(args: argparse.Namespace) -> int:
         )
 
     return _on_organization(args, change)
+
+
+def _add_billing_parser(sub: _Commands, common: argparse.ArgumentParser) -> None:
+    billing_sub = _group(sub, "billing", "rate cards and monthly spending limits (docs/billing.md)")
+    cards = billing_sub.add_parser("rate-cards", help="the rate cards that price calls")
+    cards_sub = cards.add_subparsers(dest="rate_cards_command", required=True)
+    for verb, what in (
+        ("set", "store a new version of a rate card from a TOML or JSON file"),
+        ("show", "print the card that prices calls as GET /billing/rate-card answers"),
+    ):
+        command = cards_sub.add_parser(verb, parents=[common], help=what)
+        scope = command.add_mutually_exclusive_group(required=True)
+        scope.add_argument("--default", action="store_true", help="the default card")
+        scope.add_argument("--organization", help="an organization's own card (its name)")
+        if verb == "set":
+            command.add_argument("file", type=Path, help="the card (.toml or .json)")
+        command.set_defaults(handler=_rate_cards_set if verb == "set" else _rate_cards_show)
+    limits = billing_sub.add_parser(
+        "set-limit", parents=[common], help="set an organization's monthly spending limit"
+    )
+    limits.add_argument("organization", help="organization name (created if needed)")
+    amount = limits.add_mutually_exclusive_group(required=True)
+    amount.add_argument(
+        "--monthly-spend",
+        help="new calls are refused once the month's costs reach it (a decimal amount in the"
+        " currency of its rate card, such as 50.00)",
+    )
+    amount.add_argument("--no-limit", action="store_true", help="remove the limit")
+    limits.add_argument(
+        "--spend-warning",
+        type=int,
+        help="percent of the limit at which a spend-threshold webhook warns (1-99)",
+    )
+    limits.set_defaults(handler=_billing_set_limit)
+
+
+def _rate_cards_set(args: argparse.Namespace) -> int:
+    import json
+    import tomllib
+
+    from voicedock.calls.billing import BillingRefused, set_rate_card
+
+    try:
+        text = args.file.read_text(encoding="utf-8")
+        document = json.loads(text) if args.file.suffix.lower() == ".json" else tomllib.loads(text)
+    except (OSError, ValueError) as exc:
+        return _refused(f"{args.file}: {exc}")
+
+    async def work(store: Store) -> int:
+        try:
+            card = await set_rate_card(store, args.organization, document, utcnow())
+        except BillingRefused as exc:
+            return _refused(str(exc))
+        whose = "the default card" if args.default else f"{args.organization}'s card"
+        print(f"{whose}: version {card.version} ({card.id})")
+        return 0
+
+    return _with_store(args, work)
+
+
+def _rate_cards_show(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from voicedock.api.models.billing import RateCardReply
+
+    async def work(store: Store) -> int:
+        if args.default:
+            versions = await store.rate_card_versions(None)
+            card = versions[-1] if versions else None
+        else:
+            org = await store.get_organization_by_name(args.organization)
+            if org is None:
+                return _refused(f"no organization {args.organization!r}")
+            card = await store.current_rate_card(org.id)
+        if card is None:
+            return _refused("no rate card")
+        print(msgspec.json.format(msgspec.json.encode(RateCardReply.of(card))).decode())
+        return 0
+
+    return _with_store(args, work)
+
+
+def _billing_set_limit(args: argparse.Namespace) -> int:
+    from voicedock.calls.billing import BillingRefused, set_spend_limit
+
+    async def work(store: Store) -> int:
+        spend = None if args.no_limit else args.monthly_spend
+        try:
+            limit = await set_spend_limit(
+                store, args.organization, spend, args.spend_warning, utcnow()
+            )
+        except BillingRefused as exc:
+            return _refused(str(exc))
+        if limit is None:
+            print(f"{args.organization}: no monthly spending limit")
+        else:
+            warning = limit.warning_percent
+            at = f", warned at {warning}%" if warning is not None else ""
+            print(f"{args.organization}: monthly spending limit {limit.monthly_spend}{at}")
+        return 0
+
+    return _with_store(args, work)
 
 
 def _add_nodes_parser(sub: _Commands, common: argparse.ArgumentParser) -> None:

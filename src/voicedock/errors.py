@@ -69,6 +69,13 @@ class Unauthorized(ApiError):
     error = "Invalid API key"
 
 
+class PaymentRequired(ApiError):
+    """402: the organization's monthly spending limit is reached (docs/billing.md)."""
+
+    status = 402
+    error = "Spending limit reached"
+
+
 class Forbidden(ApiError):
     status = 403
     error = "Forbidden"

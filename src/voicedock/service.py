@@ -28,6 +28,7 @@ import msgspec
 
 from voicedock.aio import Closable, Supervisor, started
 from voicedock.calls.assistants.configured import check_configured_assistants
+from voicedock.calls.billing import CallRating
 from voicedock.calls.campaigns.dialer import Dialer
 from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.config_mirror import mirror_config
@@ -221,6 +222,8 @@ class Service(Closable):
             assistant_server=self.webhooks.requests,
             presynthesizer=presynthesis,
             admission=self.speech.admission,
+            # Each call priced as it is reported; spending thresholds announced by webhook.
+            rating=CallRating(self.webhooks.spend_alerts),
         )
         self.dialer = Dialer(
             store,

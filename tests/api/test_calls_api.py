@@ -214,7 +214,7 @@ async def test_list_calls_filters_and_cursor(api: Api) -> None:
     resp = await api.client.get("/calls", headers=api.auth())
     body = await resp.json()
     assert [c["id"] for c in body["calls"]] == [second, first]
-    additions = ["campaign_id", "squad_id", "metadata", "scheduled_at", "latest_at"]
+    additions = ["campaign_id", "squad_id", "metadata", "scheduled_at", "latest_at", "cost"]
     assert list(body["calls"][0]) == [*SEED_LIST_FIELDS, *additions]
     assert body["pagination"] == {"total": 2, "limit": 100, "offset": 0}
     assert body["next_cursor"] is None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from fakes.memory_outbox import InMemoryOutbox
+from voicedock.domain.billing import RateCard, RateCardTerms
 from voicedock.domain.records import (
     AnalysisTemplate,
     ApiKey,
@@ -40,6 +41,7 @@ from voicedock.store.base import (
     ScheduledChoice,
     ScheduledWaiting,
 )
+from voicedock.store.protocols.billing import RatedCall, SpendLimit
 
 
 @dataclass
@@ -59,7 +61,39 @@ class _Data:
     webhook_endpoints: dict[str, WebhookEndpoint] = field(default_factory=dict)
     outbox: InMemoryOutbox = field(default_factory=InMemoryOutbox)
     nodes: dict[str, NodeLease] = field(default_factory=dict)
+    rate_cards: list[RateCard] = field(default_factory=list)
+    spend_limits: dict[str, SpendLimit] = field(default_factory=dict)
+    spend_alerts: set[tuple[str, str, int]] = field(default_factory=set)
     seq: int = 0
+
+
+class _Billing:
+    """Billing's lookups (``BillingLookups``) on a transaction's or the store's data."""
+
+    def _billing(self) -> _Data:
+        raise NotImplementedError
+
+    async def current_rate_card(self, organization_id: str) -> RateCard | None:
+        cards = self._billing().rate_cards
+        own = [c for c in cards if c.organization_id == organization_id]
+        return (own or [c for c in cards if c.organization_id is None] or [None])[-1]
+
+    async def get_spend_limit(self, organization_id: str) -> SpendLimit | None:
+        return self._billing().spend_limits.get(organization_id)
+
+    async def rated_calls(
+        self, organization_id: str, start: datetime, end: datetime
+    ) -> list[RatedCall]:
+        calls = [
+            c
+            for c in self._billing().calls.values()
+            if c.organization_id == organization_id
+            and c.cost is not None
+            and c.started_at is not None
+            and start <= c.started_at < end
+        ]
+        calls.sort(key=lambda c: (c.started_at, c.id))
+        return [RatedCall(c.id, c.started_at, c.cost) for c in calls]  # type: ignore[arg-type]
 
 
 def _due(calls: Collection[Call], now: datetime) -> list[Call]:
@@ -79,9 +113,33 @@ class _Reading:
         self._data = data
 
 
-class MemoryTransaction:
+class MemoryTransaction(_Billing):
     def __init__(self, data: _Data) -> None:
         self.d = data
+
+    def _billing(self) -> _Data:
+        return self.d
+
+    async def add_rate_card(
+        self, organization_id: str | None, card_id: str, terms: RateCardTerms, now: datetime
+    ) -> RateCard:
+        versions = [c for c in self.d.rate_cards if c.organization_id == organization_id]
+        card = RateCard(card_id, organization_id, len(versions) + 1, terms, now)
+        self.d.rate_cards.append(card)
+        return card
+
+    async def set_spend_limit(self, limit: SpendLimit | None, organization_id: str) -> None:
+        self.d.spend_limits.pop(organization_id, None)
+        if limit is not None:
+            self.d.spend_limits[organization_id] = limit
+
+    async def record_spend_alert(
+        self, organization_id: str, month: str, threshold: int, now: datetime
+    ) -> bool:
+        key = (organization_id, month, threshold)
+        new = key not in self.d.spend_alerts
+        self.d.spend_alerts.add(key)
+        return new
 
     def _next(self) -> int:
         self.d.seq += 1
@@ -392,11 +450,17 @@ class MemoryOutbox:
                 endpoint.enabled = False
 
 
-class MemoryStore:
+class MemoryStore(_Billing):
     def __init__(self) -> None:
         self._data = _Data()
         self._writer = asyncio.Lock()
         self.closed = False
+
+    def _billing(self) -> _Data:
+        return self._data
+
+    async def rate_card_versions(self, organization_id: str | None) -> list[RateCard]:
+        return [c for c in self._data.rate_cards if c.organization_id == organization_id]
 
     async def migrate(self) -> None:
         return None

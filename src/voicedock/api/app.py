@@ -17,6 +17,7 @@ from voicedock.api.routes import (
     api_keys,
     assistants,
     audit_events,
+    billing,
     call_events,
     calls,
     campaigns,
@@ -102,6 +103,7 @@ def create_app(
         test_suites,
         squads,
         audit_events,
+        billing,
     ):
         app.add_routes(module.routes)
     calls.setup(app)

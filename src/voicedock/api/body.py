@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
+from multidict import MultiMapping
 
 from voicedock.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from voicedock.store.base import CallCursor
@@ -86,6 +88,15 @@ def _no_constants(name: str) -> object:
 
 def canonical_hash_input(body: object) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def check_query_names(query: MultiMapping[str], allowed: AbstractSet[str]) -> None:
+    """400 for a query parameter ``allowed`` does not hold, or one given twice."""
+    unknown = sorted(set(query) - allowed)
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
+    if any(len(query.getall(name)) > 1 for name in query):
+        raise BadRequest("each query parameter may appear only once")
 
 
 def query_int(value: str | None, name: str, default: int, low: int, high: int) -> int:

@@ -47,7 +47,13 @@ from msgspec import UnsetType
 from voicedock.api.app_keys import API_KEY, SERVICE
 from voicedock.api.audit import Actor, Audited, Doing, Operation
 from voicedock.api.authentication import organization_of
-from voicedock.api.body import MAX_OFFSET, canonical_hash_input, query_int, read_json
+from voicedock.api.body import (
+    MAX_OFFSET,
+    canonical_hash_input,
+    check_query_names,
+    query_int,
+    read_json,
+)
 from voicedock.api.models.base import parse_query
 from voicedock.api.models.base import reply as encode
 from voicedock.api.models.calls import OldestFirstPageQuery
@@ -627,11 +633,7 @@ def read_page(
     """A paged list's bounds: 400 for an unknown or repeated query parameter, a query ``check``
     refuses, or a ``limit`` or ``offset`` out of bounds."""
     q = request.query
-    unknown = sorted(set(q) - PAGE_PARAMS - params)
-    if unknown:
-        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
-    if any(len(q.getall(name)) > 1 for name in q):
-        raise BadRequest("each query parameter may appear only once")
+    check_query_names(q, PAGE_PARAMS | params)
     if check is not None:
         check(q)
     return Page(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from voicedock.domain.assistant_config import AssistantConfig
+from voicedock.domain.billing import CallCost
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.squads import CallSquad, Member, member_named
 
@@ -262,6 +263,9 @@ class Call:
     # The squad the call was placed with (``/squads``): its members as placed, the first one
     # the call's assistant above. None: one assistant for the whole call.
     squad: CallSquad | None = None
+    # What the call cost by its organization's rate card, rated once when it ended
+    # (docs/billing.md). None: not answered, no rate card, or a test run's call.
+    cost: CallCost | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     seq: int = 0  # insertion order, assigned by the store; with created_at, the opaque cursor

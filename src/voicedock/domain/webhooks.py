@@ -44,6 +44,8 @@ class EventType(enum.StrEnum):
     TEST_RUN_COMPLETED = (
         "test-run.completed"  # a test suite's run ended (docs/testing-assistants.md)
     )
+    # An organization's costs this month reached its spending warning or limit (docs/billing.md)
+    SPEND_THRESHOLD = "spend-threshold"
     # Requests voicedock makes while a call waits for the answer (not queued, not retried).
     TOOL_CALLS = "tool-calls"
     ASSISTANT_REQUEST = "assistant-request"

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from voicedock.store.protocols.assistants import AssistantReads, AssistantWrites
 from voicedock.store.protocols.audit import AuditPage, AuditQuery, AuditReads, AuditWrites
+from voicedock.store.protocols.billing import BillingReads, BillingWrites
 from voicedock.store.protocols.calls import (
     CallCursor,
     CallPage,
@@ -79,6 +80,7 @@ class Transaction(
     SuiteWrites,
     SquadWrites,
     AuditWrites,
+    BillingWrites,
     Protocol,
 ):
     """Writes (and reads that must see them) inside one database transaction."""
@@ -99,6 +101,7 @@ class Store(
     SuiteReads,
     SquadReads,
     AuditReads,
+    BillingReads,
     Protocol,
 ):
     """A voicedock database. ``aclose()`` is idempotent."""

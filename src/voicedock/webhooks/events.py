@@ -55,7 +55,18 @@ class RunEventPayload(TypedDict):
     data: JsonObject
 
 
-WebhookPayload: TypeAlias = CallEventPayload | CampaignEventPayload | RunEventPayload
+class SpendEventPayload(TypedDict):
+    """The envelope of an organization's spending event (``spend-threshold``)."""
+
+    type: str
+    organization_id: str
+    timestamp: str
+    data: JsonObject
+
+
+WebhookPayload: TypeAlias = (
+    CallEventPayload | CampaignEventPayload | RunEventPayload | SpendEventPayload
+)
 
 
 # The ``data`` of each call event type (docs/webhooks.md), in the order its keys are sent; the
@@ -138,6 +149,7 @@ END_OF_CALL_FIELDS = (
     "answering_machine",
     "consent",
     "usage",
+    "cost",
     "provider_switches",
     "squad_id",
     "members",

@@ -27,6 +27,8 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+import msgspec
+
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
 from voicedock.domain.squads import involved_json
@@ -178,6 +180,7 @@ def report_payload(
     record["usage"] = call_usage(call, messages)
     record["squad_id"] = call.squad_id
     record["members"] = involved_json(call.squad, messages)
+    record["cost"] = None if call.cost is None else msgspec.to_builtins(call.cost)
     return events.end_of_call_report(
         record, [dataclasses.asdict(m) for m in messages], at=at or call.updated_at
     )

@@ -25,6 +25,7 @@ from voicedock.errors import ConfigError, UnsafeUrl
 from voicedock.webhooks.campaign_events import CampaignWebhooks
 from voicedock.webhooks.publisher import WebhookPublisher
 from voicedock.webhooks.server_requests import ServerRequests
+from voicedock.webhooks.spend_events import SpendWebhooks
 from voicedock.webhooks.test_run_events import RunWebhooks
 from voicedock.webhooks.worker import DeliveryWorker, WorkerSettings
 
@@ -75,6 +76,7 @@ class Webhooks:
         self.publisher = WebhookPublisher(on_enqueued=self.nudge)
         self.campaign_events = CampaignWebhooks(on_enqueued=self.nudge)
         self.test_run_events = RunWebhooks(on_enqueued=self.nudge)
+        self.spend_alerts = SpendWebhooks(on_enqueued=self.nudge)
         # tool-calls and assistant-request: the requests a call waits for.
         self.requests = ServerRequests(store, self.egress)
         self._configured = [e.url for e in settings.webhooks.endpoints]

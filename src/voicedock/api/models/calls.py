@@ -10,6 +10,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.body import CURSOR_PATTERN, MAX_OFFSET
 from voicedock.api.models.base import Body, Reply, of_record, parse
+from voicedock.api.models.billing import Cost
 from voicedock.api.models.fields import (
     E164_PATTERN,
     ID_PATTERN,
@@ -225,7 +226,8 @@ class OutboundCallRequest(Body, kw_only=True):
                 f"{SCHEDULE_MAX_AHEAD.days} days ahead. end-call cancels it. Checked again "
                 "when due: a destination the policy refuses then, or a caller number removed "
                 "or no longer open to the organization, ends it never dialed "
-                "(destination-refused, number-unavailable). 429 Too many scheduled calls "
+                "(destination-refused, number-unavailable), as does the organization's monthly "
+                "spending limit reached (spend-limit-reached). 429 Too many scheduled calls "
                 "beyond the organization's limit of calls waiting (GET /organization).",
                 extra_json_schema={"format": "date-time"},
             ),
@@ -408,10 +410,11 @@ class CallSummary(Reply, kw_only=True):
     latest_at: Annotated[Time, Meta(description="A scheduled call is never dialed after it.")] = (
         None
     )
+    cost: Annotated[Cost | None, Meta(description=COST)] = None
 
     @classmethod
     def of(cls, call: CallRecord) -> CallSummary:
-        return of_record(cls, call)
+        return of_record(cls, call, cost=Cost.of(call.cost))
 
 
 class Pagination(Reply, kw_only=True):
@@ -529,6 +532,12 @@ class AnsweringMachine(Reply, kw_only=True):
     ) = UNSET
 
 
+COST = (
+    "What the call cost by its organization's rate card, rated once when it ended "
+    "(docs/billing.md); null: not answered, no rate card, or not ended yet."
+)
+
+
 def _described(description: str) -> Meta:
     return Meta(description=description)
 
@@ -566,7 +575,8 @@ class Call(Reply, kw_only=True):
         str | None,
         _described(
             'Why the call ended; "cancelled": end-call before answer; of a scheduled call '
-            'never dialed: "schedule-expired", "destination-refused", "number-unavailable"; '
+            'never dialed: "schedule-expired", "destination-refused", "number-unavailable", '
+            '"spend-limit-reached"; '
             'after a call-screening assistant: "screening-declined", "screening-timeout".'
         ),
     ] = None
@@ -627,6 +637,7 @@ class Call(Reply, kw_only=True):
         CallUsage | None,
         _described("What the call used: connected and billable time, speech providers."),
     ] = None
+    cost: Annotated[Cost | None, _described(COST)] = None
     provider_switches: Annotated[
         int | None,
         _described(
@@ -667,6 +678,7 @@ class Call(Reply, kw_only=True):
             members=msgspec.convert(
                 involved_json(call.squad, messages), list[InvolvedMember] | None
             ),
+            cost=Cost.of(call.cost),
             events=[
                 {"type": e.type, "data": e.data, "created_at": iso(e.created_at)} for e in events
             ],
@@ -874,7 +886,7 @@ def _outbound() -> Schema:
         ("200", OutboundCallResponse),
         body=OutboundCallRequest,
         params=[_IDEMPOTENCY],
-        errors="400 401 403 404 413 422 429 503",
+        errors="400 401 402 403 404 413 422 429 503",
     )
     op["responses"]["201"] = {
         "description": "A scheduled call (scheduled_at), stored to be dialed at its time",

@@ -371,7 +371,8 @@ class CampaignContact(Reply, kw_only=True):
         str | None,
         Meta(
             description="answered, a call error (busy, no-answer, ...), do-not-call, refused "
-            "(call policy) or cancelled; while pending: the last call's."
+            "(call policy), spend-limit-reached (the organization's monthly spending limit, "
+            "docs/billing.md) or cancelled; while pending: the last call's."
         ),
     ] = None
     attempts: int

@@ -18,6 +18,7 @@ from voicedock.api.models import (
     api_keys,
     assistants,
     audit_events,
+    billing,
     call_events,
     calls,
     campaigns,
@@ -65,6 +66,7 @@ GROUPS: tuple[ModuleType, ...] = (
     test_suites,
     squads,
     audit_events,
+    billing,
 )
 
 # (source path, its success status, body field, the operations that take it as "id").

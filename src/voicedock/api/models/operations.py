@@ -16,6 +16,8 @@ ERRORS = {
     "configuration that does not resolve on this node, a value the operator's policy refuses); "
     "the message names the field",
     "401": "Missing or invalid API key",
+    "402": "The organization's monthly spending limit is reached (Spending limit reached, "
+    "docs/billing.md): no new call until the month ends or the operator raises it",
     "403": (
         "Forbidden: destination or trunk not allowed, an operator setting, or not within the"
         " API key's scope"

@@ -14,6 +14,7 @@ from aiohttp import web
 from voicedock.api.app_keys import SERVICE
 from voicedock.api.audit import record_now
 from voicedock.api.authentication import organization_of
+from voicedock.api.body import check_query_names
 from voicedock.api.models.base import convert, parse_query, reply
 from voicedock.api.models.fields import include_tests
 from voicedock.api.models.usage import CSV_COLUMNS, SttUsage, TtsUsage, UsageQuery, UsageReport
@@ -32,11 +33,7 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 @routes.get("/usage")
 async def get_usage(request: web.Request) -> web.StreamResponse:
     q = request.query
-    unknown = sorted(set(q) - PARAMS)
-    if unknown:
-        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
-    if any(len(q.getall(name)) > 1 for name in q):
-        raise BadRequest("each query parameter may appear only once")
+    check_query_names(q, PARAMS)
     today = datetime.now(UTC).date()
     end = _date(q.get("end_date"), "end_date") or today
     start = _date(q.get("start_date"), "start_date") or end

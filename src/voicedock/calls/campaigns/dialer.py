@@ -45,6 +45,7 @@ from datetime import datetime, timedelta
 
 from voicedock.calls.assistants.placeholders import fill
 from voicedock.calls.assistants.resolve import ResolvedAssistant
+from voicedock.calls.billing import SPEND_LIMIT_REACHED, spend_refusal
 from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.campaigns.window import next_opening, window_of, zone
 from voicedock.calls.engine import CallEngine
@@ -244,11 +245,14 @@ class Dialer:
     async def _refusal(
         self, tx: Transaction, campaign: Campaign, contact: CampaignContact
     ) -> str | None:
-        """Why the contact must not be called now that it is due (policy, do-not-call)."""
+        """Why the contact must not be called now that it is due (policy, do-not-call, the
+        organization's monthly spending limit)."""
         if destination_refusal(contact.destination, self._policy) is not None:
             return REFUSED  # the policy changed since the upload
         if await tx.is_do_not_call(campaign.organization_id, contact.destination):
             return DO_NOT_CALL
+        if await spend_refusal(tx, campaign.organization_id, self._now()) is not None:
+            return SPEND_LIMIT_REACHED  # the organization's monthly spending limit
         return None
 
     async def _launch(self, originate: Originate) -> None:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from voicedock.calls.assistants.request import AssistantServer
+from voicedock.calls.billing import CallRating
 from voicedock.calls.commands import CommandRunner
 from voicedock.calls.control import LiveCalls
 from voicedock.calls.engine.call_control import CallControl
@@ -70,6 +71,7 @@ class CallEngine:
         presynthesizer: Presynthesizer | None = None,
         admission: SpeechAdmission | None = None,
         ring_grace: float = RING_GRACE_SECONDS,
+        rating: CallRating | None = None,
     ) -> None:
         """``node_id``: the node this engine runs on (``node_id_of(settings)`` unless given);
         ``observers``: told of every call event and end-of-call report, in the transaction
@@ -77,7 +79,8 @@ class CallEngine:
         live conversation serves on this node (shared with live listen); ``assistant_server``:
         the organizations' servers that may choose an inbound call's assistant;
         ``presynthesizer``: told of each call whose first message may be synthesized while it
-        rings; ``admission``: refuses new calls while the node's offline speech is at capacity.
+        rings; ``admission``: refuses new calls while the node's offline speech is at capacity;
+        ``rating``: prices each call as it is reported (``calls/billing.py``).
         """
         # The node this engine runs on: its calls carry it (calls/nodes/lease.py).
         self.node_id = node_id or node_id_of(settings)
@@ -99,7 +102,7 @@ class CallEngine:
             wait_originated=originating.wait,
         )
         self.ringing = RingDeadlines(ring_grace)
-        self.reports = EndOfCallReports(self.observers)
+        self.reports = EndOfCallReports(self.observers, rating)
         self.timeline = Timeline(
             self.observers, self.live_calls, commands, self.ringing, self.reports
         )

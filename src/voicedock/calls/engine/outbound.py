@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from voicedock.calls.assistants.placeholders import fill
 from voicedock.calls.assistants.squads import resolve_chosen
+from voicedock.calls.billing import spend_refusal
 from voicedock.calls.engine.placement import Placement
 from voicedock.calls.engine.scheduling import ScheduledCalls
 from voicedock.calls.outbound.idempotency import (
@@ -39,7 +40,7 @@ from voicedock.config import Settings
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.domain.records import Call, CallStatus
 from voicedock.egress import EgressPolicy
-from voicedock.errors import RateLimited
+from voicedock.errors import PaymentRequired, RateLimited
 from voicedock.store.base import Store, Transaction
 
 
@@ -134,6 +135,9 @@ class OutboundCalls:
     ) -> Placed | Replayed:
         check_destination(request.destination, self._settings.policy)
         schedule = check_schedule(request, self._now())
+        refused = await spend_refusal(self._store, org_id, self._now())
+        if refused is not None:
+            raise PaymentRequired(refused)
         settings = self._settings
         assistant = await resolve_chosen(
             self._store,

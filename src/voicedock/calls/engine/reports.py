@@ -5,13 +5,15 @@ conversation serves (``expect_record``: the runner attached it) is reported when
 and the conversation's record are stored, whichever comes last: the record stored first keeps
 its messages here until the end arrives. The report goes to the engine's observers in the
 transaction that stores the last of the two (``webhooks/publisher.py`` enqueues the
-``end-of-call-report``).
+``end-of-call-report``), the call rated first (``calls/billing.py``: its ``cost``, stored
+with it, is in the report).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from voicedock.calls.billing import CallRating
 from voicedock.calls.engine.attempts import on_failure
 from voicedock.calls.observer import CallObserver
 from voicedock.domain.records import Call, CallMessage
@@ -19,8 +21,9 @@ from voicedock.store.base import Transaction
 
 
 class EndOfCallReports:
-    def __init__(self, observer: CallObserver) -> None:
+    def __init__(self, observer: CallObserver, rating: CallRating | None = None) -> None:
         self._observer = observer
+        self._rating = rating if rating is not None else CallRating()
         # Calls whose live conversation has not handed in its record yet: their report waits.
         self._awaiting_record: set[str] = set()
         # Messages of a record stored before its call ended, or carried by a call ended after
@@ -46,16 +49,20 @@ class EndOfCallReports:
         messages = self._messages.pop(call.id, [])
         if messages:
             on_failure(lambda: self._messages.setdefault(call.id, messages))
-        await self._observer.on_report(tx, call, messages)
+        await self._report(tx, call, messages)
 
     async def recorded(self, tx: Transaction, call: Call, messages: list[CallMessage]) -> None:
         """The conversation's record of ``call`` is stored in ``tx``: report the call if it has
         ended; else its end reports it, with ``messages``."""
         if call.status.terminal:
-            await self._observer.on_report(tx, call, messages)
+            await self._report(tx, call, messages)
         else:  # the hang-up is still on its way: the terminal transition reports
             self._messages[call.id] = messages
             on_failure(lambda: self._messages.pop(call.id, None))
+
+    async def _report(self, tx: Transaction, call: Call, messages: list[CallMessage]) -> None:
+        rated = await self._rating.rated(tx, call)
+        await self._observer.on_report(tx, rated, messages)
 
     def carrying(self, call_id: str) -> bool:
         """Messages wait for the call's end (``recorded`` or ``carry``)."""

@@ -117,7 +117,9 @@ class ScheduledCalls:
             log.info("call %s: not dialed before its latest_at", mask_call_id(call.id))
             reason: str | None = SCHEDULE_EXPIRED
         else:
-            reason = await scheduled_refusal(tx, call, self._settings.policy, self._trunk_access)
+            reason = await scheduled_refusal(
+                tx, call, self._settings.policy, self._trunk_access, now
+            )
         if reason is None:
             return call
         moved = await self._timeline.transition(

@@ -4,7 +4,8 @@ A call asked for with ``scheduled_at`` passed the destination policy and the cho
 caller number when it was asked for; the operator may have changed either since (a blocked
 range, a country no longer allowed, a number removed, a trunk closed to the organization). So
 when the dialer claims it, the same checks run again on the configuration as it is now, the
-ones a campaign's contact passes too (``calls/policy.py`` ``destination_refusal``). A refusal
+ones a campaign's contact passes too (``calls/policy.py`` ``destination_refusal``), and the
+organization's monthly spending limit (``calls/billing.py``). A refusal
 is permanent: the call ends, never dialed, with its ``end_reason``. What may pass later (the
 trunk's and the organization's limits, as set now, the node's offline speech) is dial
 admission's, and holds the call back instead (``calls/outbound/dial_pacing.py``).
@@ -16,7 +17,10 @@ the organization).
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Protocol
 
+from voicedock.calls.billing import SPEND_LIMIT_REACHED, spend_refusal
 from voicedock.calls.outbound.new_call import check_number_choice
 from voicedock.calls.policy import destination_refusal
 from voicedock.calls.transitions import DESTINATION_REFUSED, NUMBER_UNAVAILABLE
@@ -26,16 +30,26 @@ from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call
 from voicedock.errors import BadRequest, Forbidden, NotFound
 from voicedock.store.base import NumberLookups
+from voicedock.store.protocols.billing import BillingLookups
 
 log = logging.getLogger("voicedock.calls")
 
 
+class RecheckLookups(NumberLookups, BillingLookups, Protocol):
+    """What the checks read: the transaction that claimed the call."""
+
+
 async def scheduled_refusal(
-    numbers: NumberLookups, call: Call, policy: PolicySettings, access: TrunkAccess
+    numbers: RecheckLookups,
+    call: Call,
+    policy: PolicySettings,
+    access: TrunkAccess,
+    now: datetime,
 ) -> str | None:
-    """Why ``call`` (scheduled, come due) may no longer be dialed: its ``end_reason``
-    (``destination-refused``, ``number-unavailable``), or ``None``: it may be. ``numbers``:
-    the transaction that claimed it."""
+    """Why ``call`` (scheduled, come due at ``now``) may no longer be dialed: its
+    ``end_reason`` (``destination-refused``, ``number-unavailable``, ``spend-limit-reached``:
+    its organization's monthly spending limit, docs/billing.md), or ``None``: it may be.
+    ``numbers``: the transaction that claimed it."""
     refused = destination_refusal(call.caller_phone or "", policy)
     if refused is not None:
         log.info(
@@ -47,6 +61,9 @@ async def scheduled_refusal(
         # id on its calls): never dialed from another caller id than the one asked for.
         log.info("call %s: its caller number was removed", mask_call_id(call.id))
         return NUMBER_UNAVAILABLE
+    if await spend_refusal(numbers, call.organization_id, now) is not None:
+        log.info("call %s: its organization's spending limit is reached", mask_call_id(call.id))
+        return SPEND_LIMIT_REACHED
     try:
         await check_number_choice(numbers, call.organization_id, call.number_id, access)
     except (NotFound, Forbidden, BadRequest) as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from voicedock.store.sql.assistants import SqlAssistantReads
 from voicedock.store.sql.audit import SqlAuditReads
+from voicedock.store.sql.billing import SqlBillingReads
 from voicedock.store.sql.calls import SqlCallReads
 from voicedock.store.sql.campaigns import SqlCampaignReads
 from voicedock.store.sql.metrics import SqlMetricsReads
@@ -35,6 +36,7 @@ class SqlReads(
     SqlSuiteReads,
     SqlSquadReads,
     SqlAuditReads,
+    SqlBillingReads,
 ):
     """The read half of ``Store``; ``_reader`` runs each statement outside any write."""
 

@@ -24,6 +24,7 @@ from typing import ClassVar, Generic, Protocol, TypeVar, Union, get_args, get_or
 import msgspec
 
 from voicedock.domain.audit import AuditEvent
+from voicedock.domain.billing import RateCard
 from voicedock.domain.json import JsonValue
 from voicedock.domain.records import (
     AnalysisTemplate,
@@ -46,6 +47,7 @@ from voicedock.domain.records import (
 )
 from voicedock.domain.rehearsal import Suite, SuiteRun
 from voicedock.store.base import json_default
+from voicedock.store.protocols.billing import SpendLimit
 from voicedock.store.sql.conn import Row, SqlValue, marks
 
 
@@ -281,6 +283,10 @@ SUITES = Table("test_suites", Suite)
 SUITE_RUNS = Table("test_runs", SuiteRun)
 
 SQUADS = Table("squads", Squad)
+
+RATE_CARDS = Table("rate_cards", RateCard)
+
+SPEND_LIMITS = Table("spend_limits", SpendLimit)
 
 AUDIT_EVENTS = Table("audit_events", AuditEvent, generated=frozenset({"seq"}))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from voicedock.store.sql.assistants import SqlAssistantWrites
 from voicedock.store.sql.audit import SqlAuditWrites
+from voicedock.store.sql.billing import SqlBillingWrites
 from voicedock.store.sql.calls import SqlCallWrites
 from voicedock.store.sql.campaigns import SqlCampaignWrites
 from voicedock.store.sql.dials import SqlDialWrites
@@ -44,6 +45,7 @@ class SqlTransaction(
     SqlSuiteWrites,
     SqlSquadWrites,
     SqlAuditWrites,
+    SqlBillingWrites,
 ):
     """``Transaction`` over one connection that is inside an open database transaction."""
 
