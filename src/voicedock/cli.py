@@ -1,6 +1,7 @@
 """The ``voicedock`` command: serve, keys (create, list, rename, revoke, allow-listen,
 deny-listen), numbers (add, list,
-assign, remove), organizations (show, set-limits), nodes (list, drain), audit (an
+assign, remove), organizations (show, set-limits,
+set-branding, domains add/list/verify/remove), nodes (list, drain), audit (an
 organization's audit trail, as JSON lines), test run (a test
 suite run through a node's REST API, for an organization's CI), migrate, doctor, and
 the commands other installed distributions add (lab, from the voicedock-lab development
@@ -24,10 +25,10 @@ from typing import TYPE_CHECKING, TypeAlias, TypeVar
 from voicedock import __version__, logs
 from voicedock.config import ServerSettings, Settings, load_settings
 from voicedock.config.node import WORKERS_MAX
-from voicedock.domain.records import ApiKey, utcnow
+from voicedock.domain.records import ApiKey, Organization, utcnow
 from voicedock.errors import ConfigError, StoreError
 from voicedock.store import open_store
-from voicedock.store.base import Store
+from voicedock.store.base import Store, Transaction
 from voicedock.store.migrate import NODE_SCHEMA_RECORDED
 
 if TYPE_CHECKING:
@@ -459,6 +460,7 @@ def _add_organizations_parser(sub: _Commands, common: argparse.ArgumentParser) -
         " the file's [limits] scheduled_calls_per_organization again)",
     )
     limits.set_defaults(handler=_organizations_set_limits)
+    _add_domains_parser(organizations_sub, common)
 
 
 def _on_organization(
@@ -519,6 +521,165 @@ def _organizations_set_limits(args: argparse.Namespace) -> int:
         )
 
     return _on_organization(args, change)
+
+
+def _add_domains_parser(organizations_sub: _Commands, common: argparse.ArgumentParser) -> None:
+    """``voicedock organizations domains ...`` and ``set-branding`` (docs/domains.md)."""
+    domains_sub = _group(
+        organizations_sub, "domains", "an organization's host names (GET /domains)"
+    )
+    add = domains_sub.add_parser(
+        "add", parents=[common], help="give an organization a domain, verified (no other has it)"
+    )
+    add.add_argument("organization", help="organization name (created if needed)")
+    add.add_argument("host", help="the host name (an internationalized one is kept as xn--)")
+    add.add_argument(
+        "--kind",
+        choices=("console", "sip"),
+        default="console",
+        help="console: the branded console and API host; sip: inbound calls routed by domain",
+    )
+    add.set_defaults(handler=_domains_add)
+    listing = domains_sub.add_parser("list", parents=[common], help="list its domains")
+    listing.add_argument("organization", help="organization name")
+    listing.set_defaults(handler=_domains_list)
+    for verb, what, handler in (
+        ("verify", "verify a domain the organization proposed", _domains_verify),
+        ("remove", "remove a domain", _domains_remove),
+    ):
+        one = domains_sub.add_parser(verb, parents=[common], help=what)
+        one.add_argument("organization", help="organization name")
+        one.add_argument("host", help="the domain's host name")
+        one.set_defaults(handler=handler)
+    brand = organizations_sub.add_parser(
+        "set-branding",
+        parents=[common],
+        help="the name and logo its console domains show (the operator's)",
+    )
+    brand.add_argument("organization", help="organization name")
+    brand.add_argument("--name", required=True, help="the name shown (1-200 characters)")
+    brand.add_argument(
+        "--logo", type=Path, help="a PNG, JPEG or GIF of at most 256 KiB (none: no logo)"
+    )
+    brand.set_defaults(handler=_organizations_set_branding)
+
+
+def _on_domains(
+    args: argparse.Namespace,
+    work: Callable[[Store, Organization], Awaitable[str]],
+    *,
+    create: bool = False,
+) -> int:
+    """Run ``work`` on the organization ``args.organization`` names (``create``: created if
+    needed); print its answer, or why it was refused (1)."""
+    from voicedock.calls.config_mirror import ensure_organization
+    from voicedock.calls.domains import DomainRefused, organization_named
+
+    async def run(store: Store) -> int:
+        name = args.organization
+        try:
+            org = await (ensure_organization if create else organization_named)(store, name)
+            answer = await work(store, org)
+        except DomainRefused as exc:
+            return _refused(str(exc))
+        if answer:
+            print(answer)
+        return 0
+
+    return _with_store(args, run)
+
+
+def _domains_add(args: argparse.Namespace) -> int:
+    from voicedock.api.audit import Actor
+    from voicedock.calls.domains import (
+        DomainRefused,
+        checked_host,
+        insert_new_domain,
+        new_domain,
+    )
+    from voicedock.domain.domains import DomainKind
+
+    async def work(store: Store, org: Organization) -> str:
+        domain = new_domain(org.id, args.host, DomainKind(args.kind), verified=True)
+        actor = Actor.operator(org.id)
+
+        async def record(tx: Transaction, domain_id: str) -> None:
+            await tx.insert_audit_event(actor.event("domain.created", "domain", domain_id))
+
+        await insert_new_domain(store, domain, record)
+        return f"added {domain.host} ({domain.kind.value}, {domain.id}) for {org.name}"
+
+    try:
+        checked_host(args.host)  # before the organization is created
+    except DomainRefused as exc:
+        return _refused(str(exc))
+    return _on_domains(args, work, create=True)
+
+
+def _domains_list(args: argparse.Namespace) -> int:
+    from voicedock.calls.domains import list_all_domains
+
+    async def work(store: Store, org: Organization) -> str:
+        return "\n".join(
+            f"{d.host:40}  {d.kind.value:7}  {d.status.value:8}  {d.id}"
+            for d in await list_all_domains(store, org.id)
+        )
+
+    return _on_domains(args, work)
+
+
+def _domains_verify(args: argparse.Namespace) -> int:
+    from voicedock.api.audit import Actor
+    from voicedock.calls.domains import domain_named, verified
+
+    async def work(store: Store, org: Organization) -> str:
+        domain = verified(await domain_named(store, org, args.host))
+        async with store.transaction() as tx:
+            await tx.update_domain(domain)
+            event = Actor.operator(org.id).event("domain.verified", "domain", domain.id)
+            await tx.insert_audit_event(event)
+        return f"verified {domain.host}"
+
+    return _on_domains(args, work)
+
+
+def _domains_remove(args: argparse.Namespace) -> int:
+    from voicedock.api.audit import Actor
+    from voicedock.calls.domains import domain_named
+
+    async def work(store: Store, org: Organization) -> str:
+        domain = await domain_named(store, org, args.host)
+        async with store.transaction() as tx:
+            await tx.delete_domain(org.id, domain.id)
+            event = Actor.operator(org.id).event("domain.deleted", "domain", domain.id)
+            await tx.insert_audit_event(event)
+        return f"removed {domain.host}"
+
+    return _on_domains(args, work)
+
+
+def _organizations_set_branding(args: argparse.Namespace) -> int:
+    from voicedock.api.audit import Actor
+    from voicedock.calls.domains import MAX_LOGO_BYTES, branding
+
+    logo = None
+    if args.logo is not None:
+        try:
+            with args.logo.open("rb") as file:
+                logo = file.read(MAX_LOGO_BYTES + 1)
+        except OSError as exc:
+            return _refused(f"cannot read {args.logo}: {exc.strerror}")
+
+    async def work(store: Store, org: Organization) -> str:
+        chosen = branding(org.id, args.name, logo)
+        async with store.transaction() as tx:
+            await tx.set_branding(chosen)
+            event = Actor.operator(org.id).event("branding.updated", "organization", org.id)
+            await tx.insert_audit_event(event)
+        shown = "no logo" if chosen.logo is None else f"a {chosen.logo_type} logo"
+        return f"{org.name}'s console domains show {chosen.name!r} with {shown}"
+
+    return _on_domains(args, work)
 
 
 def _add_nodes_parser(sub: _Commands, common: argparse.ArgumentParser) -> None:

@@ -46,6 +46,8 @@ EXPECTED_TABLES = {
     "event_streams",
     "test_suites",
     "squads",
+    "domains",
+    "organization_branding",
     "test_runs",
     "audit_events",
     "schema_migrations",

@@ -21,6 +21,7 @@ from voicedock.api.routes import (
     calls,
     campaigns,
     console,
+    domains,
     health,
     listen,
     metrics,
@@ -51,6 +52,7 @@ RESOURCES: tuple[Mounted, ...] = (
     *analysis_templates.RESOURCES,
     *test_suites.RESOURCES,
     *squads.RESOURCES,
+    *domains.RESOURCES,
     *audit_events.RESOURCES,
 )
 
@@ -101,6 +103,7 @@ def create_app(
         usage,
         test_suites,
         squads,
+        domains,
         audit_events,
     ):
         app.add_routes(module.routes)

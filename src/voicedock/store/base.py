@@ -29,6 +29,7 @@ from voicedock.store.protocols.calls import (
 )
 from voicedock.store.protocols.campaigns import CampaignReads, CampaignWrites
 from voicedock.store.protocols.dials import DialWrites
+from voicedock.store.protocols.domains import DomainPage, DomainQuery, DomainReads, DomainWrites
 from voicedock.store.protocols.idempotency import IdempotencyWrites
 from voicedock.store.protocols.metrics import MetricsReads, StoreCounts
 from voicedock.store.protocols.nodes import NodeMailbox, NodeReads, NodeReply, NodeWrites
@@ -76,6 +77,7 @@ class Transaction(
     OutboxWrites,
     SuiteWrites,
     SquadWrites,
+    DomainWrites,
     AuditWrites,
     Protocol,
 ):
@@ -96,6 +98,7 @@ class Store(
     MetricsReads,
     SuiteReads,
     SquadReads,
+    DomainReads,
     AuditReads,
     Protocol,
 ):
@@ -120,6 +123,8 @@ __all__ = [
     "CallPage",
     "CallQuery",
     "CallUsageRow",
+    "DomainPage",
+    "DomainQuery",
     "NodeMailbox",
     "NodeReply",
     "NumberChoice",

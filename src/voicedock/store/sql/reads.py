@@ -8,6 +8,7 @@ from voicedock.store.sql.assistants import SqlAssistantReads
 from voicedock.store.sql.audit import SqlAuditReads
 from voicedock.store.sql.calls import SqlCallReads
 from voicedock.store.sql.campaigns import SqlCampaignReads
+from voicedock.store.sql.domains import SqlDomainReads
 from voicedock.store.sql.metrics import SqlMetricsReads
 from voicedock.store.sql.nodes import SqlNodeReads
 from voicedock.store.sql.numbers import SqlNumberReads
@@ -34,6 +35,7 @@ class SqlReads(
     SqlMetricsReads,
     SqlSuiteReads,
     SqlSquadReads,
+    SqlDomainReads,
     SqlAuditReads,
 ):
     """The read half of ``Store``; ``_reader`` runs each statement outside any write."""

@@ -24,6 +24,7 @@ from typing import ClassVar, Generic, Protocol, TypeVar, Union, get_args, get_or
 import msgspec
 
 from voicedock.domain.audit import AuditEvent
+from voicedock.domain.domains import Branding, Domain
 from voicedock.domain.json import JsonValue
 from voicedock.domain.records import (
     AnalysisTemplate,
@@ -281,6 +282,10 @@ SUITES = Table("test_suites", Suite)
 SUITE_RUNS = Table("test_runs", SuiteRun)
 
 SQUADS = Table("squads", Squad)
+
+DOMAINS = Table("domains", Domain)
+
+BRANDING = Table("organization_branding", Branding)
 
 AUDIT_EVENTS = Table("audit_events", AuditEvent, generated=frozenset({"seq"}))
 

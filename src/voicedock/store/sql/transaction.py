@@ -14,6 +14,7 @@ from voicedock.store.sql.audit import SqlAuditWrites
 from voicedock.store.sql.calls import SqlCallWrites
 from voicedock.store.sql.campaigns import SqlCampaignWrites
 from voicedock.store.sql.dials import SqlDialWrites
+from voicedock.store.sql.domains import SqlDomainWrites
 from voicedock.store.sql.idempotency import SqlIdempotencyWrites
 from voicedock.store.sql.nodes import SqlNodeWrites
 from voicedock.store.sql.numbers import SqlNumberWrites
@@ -43,6 +44,7 @@ class SqlTransaction(
     SqlOutboxWrites,
     SqlSuiteWrites,
     SqlSquadWrites,
+    SqlDomainWrites,
     SqlAuditWrites,
 ):
     """``Transaction`` over one connection that is inside an open database transaction."""
