@@ -589,8 +589,22 @@ def _on_domains(
     return _with_store(args, run)
 
 
-def _domains_add(args: argparse.Namespace) -> int:
+def _as_operator(
+    organization_id: str, action: str, resource_type: str
+) -> Callable[[Transaction, str], Awaitable[None]]:
+    """What records ``action`` on a resource of the organization in its audit trail, in the
+    transaction that does it, as the operator's (the local account running the command)."""
     from voicedock.api.audit import Actor
+
+    actor = Actor.operator(organization_id)
+
+    async def record(tx: Transaction, resource_id: str) -> None:
+        await tx.insert_audit_event(actor.event(action, resource_type, resource_id))
+
+    return record
+
+
+def _domains_add(args: argparse.Namespace) -> int:
     from voicedock.calls.domains import (
         DomainRefused,
         checked_host,
@@ -601,12 +615,7 @@ def _domains_add(args: argparse.Namespace) -> int:
 
     async def work(store: Store, org: Organization) -> str:
         domain = new_domain(org.id, args.host, DomainKind(args.kind), verified=True)
-        actor = Actor.operator(org.id)
-
-        async def record(tx: Transaction, domain_id: str) -> None:
-            await tx.insert_audit_event(actor.event("domain.created", "domain", domain_id))
-
-        await insert_new_domain(store, domain, record)
+        await insert_new_domain(store, domain, _as_operator(org.id, "domain.created", "domain"))
         return f"added {domain.host} ({domain.kind.value}, {domain.id}) for {org.name}"
 
     try:
@@ -629,37 +638,34 @@ def _domains_list(args: argparse.Namespace) -> int:
 
 
 def _domains_verify(args: argparse.Namespace) -> int:
-    from voicedock.api.audit import Actor
     from voicedock.calls.domains import domain_named, verified
 
     async def work(store: Store, org: Organization) -> str:
         domain = verified(await domain_named(store, org, args.host))
+        record = _as_operator(org.id, "domain.verified", "domain")
         async with store.transaction() as tx:
             await tx.update_domain(domain)
-            event = Actor.operator(org.id).event("domain.verified", "domain", domain.id)
-            await tx.insert_audit_event(event)
+            await record(tx, domain.id)
         return f"verified {domain.host}"
 
     return _on_domains(args, work)
 
 
 def _domains_remove(args: argparse.Namespace) -> int:
-    from voicedock.api.audit import Actor
     from voicedock.calls.domains import domain_named
 
     async def work(store: Store, org: Organization) -> str:
         domain = await domain_named(store, org, args.host)
+        record = _as_operator(org.id, "domain.deleted", "domain")
         async with store.transaction() as tx:
             await tx.delete_domain(org.id, domain.id)
-            event = Actor.operator(org.id).event("domain.deleted", "domain", domain.id)
-            await tx.insert_audit_event(event)
+            await record(tx, domain.id)
         return f"removed {domain.host}"
 
     return _on_domains(args, work)
 
 
 def _organizations_set_branding(args: argparse.Namespace) -> int:
-    from voicedock.api.audit import Actor
     from voicedock.calls.domains import MAX_LOGO_BYTES, branding
 
     logo = None
@@ -672,10 +678,10 @@ def _organizations_set_branding(args: argparse.Namespace) -> int:
 
     async def work(store: Store, org: Organization) -> str:
         chosen = branding(org.id, args.name, logo)
+        record = _as_operator(org.id, "branding.updated", "organization")
         async with store.transaction() as tx:
             await tx.set_branding(chosen)
-            event = Actor.operator(org.id).event("branding.updated", "organization", org.id)
-            await tx.insert_audit_event(event)
+            await record(tx, org.id)
         shown = "no logo" if chosen.logo is None else f"a {chosen.logo_type} logo"
         return f"{org.name}'s console domains show {chosen.name!r} with {shown}"
 

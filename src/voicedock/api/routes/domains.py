@@ -65,8 +65,7 @@ async def _withdraw(caller: Caller, domain: Domain) -> Domain:
 
 
 async def _list(caller: Caller, page: Page) -> Listed[Domain]:
-    query = parse_query(page.query, DomainListQuery)
-    after = None if isinstance(query.cursor, UnsetType) else query.cursor or None
+    after = parse_query(page.query, DomainListQuery).after
     found = await caller.store.list_domains(
         DomainQuery(caller.organization_id, page.limit, page.offset, after=after)
     )

@@ -102,8 +102,7 @@ async def _count(caller: Caller) -> int:
 
 
 async def _list(caller: Caller, page: Page) -> Listed[Squad]:
-    query = parse_query(page.query, SquadListQuery)
-    after = None if isinstance(query.cursor, UnsetType) else query.cursor or None
+    after = parse_query(page.query, SquadListQuery).after
     found = await caller.store.list_squads(
         SquadQuery(caller.organization_id, page.limit, page.offset, after=after)
     )
