@@ -43,12 +43,10 @@ class DomainRefused(VoicedockError):
 
 @dataclass(frozen=True, slots=True)
 class HostOwner:
-    """The organization a request's host is a verified console domain of, and what its console
-    shows there."""
+    """The organization a request's host is a verified console domain of."""
 
     organization_id: str
     host: str
-    branding: Branding | None
 
 
 def checked_host(text: str) -> str:
@@ -140,8 +138,7 @@ def branding(organization_id: str, name: str, logo: bytes | None) -> Branding:
 
 async def console_host_owner(store: Store, host: str | None) -> HostOwner | None:
     """The organization whose verified console domain ``host`` is (``request_host``'s
-    form), with its branding (the operator's, else the organization's display name without a
-    logo); None for any other host (the operator's console)."""
+    form); None for any other host (the operator's console)."""
     if host is None:
         return None
     domain = await store.find_domain_by_host(host)
@@ -151,12 +148,18 @@ async def console_host_owner(store: Store, host: str | None) -> HostOwner | None
         or domain.status is not DomainStatus.VERIFIED
     ):
         return None
-    shown = await store.get_branding(domain.organization_id)
-    if shown is None:  # the organization's own name for itself, without a logo
-        org = await store.get_organization(domain.organization_id)
-        name = "" if org is None else org.display_name or org.name
-        shown = Branding(organization_id=domain.organization_id, name=name) if name else None
-    return HostOwner(domain.organization_id, host, shown)
+    return HostOwner(domain.organization_id, host)
+
+
+async def console_branding(store: Store, owner: HostOwner) -> Branding | None:
+    """What the console shows on the owner's host: the operator's branding, else the
+    organization's own display name without a logo."""
+    shown = await store.get_branding(owner.organization_id)
+    if shown is not None:
+        return shown
+    org = await store.get_organization(owner.organization_id)
+    name = "" if org is None else org.display_name or org.name
+    return Branding(organization_id=owner.organization_id, name=name) if name else None
 
 
 __all__ = [
@@ -165,6 +168,7 @@ __all__ = [
     "HostOwner",
     "branding",
     "checked_host",
+    "console_branding",
     "console_host_owner",
     "domain_named",
     "insert_new_domain",

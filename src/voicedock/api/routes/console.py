@@ -30,6 +30,7 @@ from voicedock.api.hosts import host_owner, refuse_other_organizations
 from voicedock.api.models.base import parse, reply
 from voicedock.api.models.console import ConsoleSession as SessionReply
 from voicedock.api.models.console import ConsoleSignIn
+from voicedock.calls.domains import console_branding
 from voicedock.domain.domains import Branding
 from voicedock.domain.records import ConsoleSession, utcnow
 from voicedock.errors import NotFound, Unauthorized, UnsupportedMediaType
@@ -82,10 +83,8 @@ def _branded_page(branding: Branding) -> web.Response:
 
 @routes.get(CONSOLE_PREFIX)
 async def console_page(request: web.Request) -> web.Response:
-    owner = await host_owner(request)
-    if owner is not None and owner.branding is not None:
-        return _branded_page(owner.branding)
-    return _file("index.html")
+    branding = await _branding(request)
+    return _file("index.html") if branding is None else _branded_page(branding)
 
 
 @routes.get(CONSOLE_PREFIX + "/{file}")
@@ -96,11 +95,16 @@ async def console_file(request: web.Request) -> web.Response:
     return _file(name)
 
 
+async def _branding(request: web.Request) -> Branding | None:
+    """The branding of the organization whose console domain the request's host is."""
+    owner = await host_owner(request)
+    return None if owner is None else await console_branding(request.app[SERVICE].store, owner)
+
+
 async def _logo(request: web.Request) -> web.Response:
     """The logo of the organization whose console domain the request's host is (404 on any
     other host, or without one), of the type its bytes told when the operator set it."""
-    owner = await host_owner(request)
-    branding = None if owner is None else owner.branding
+    branding = await _branding(request)
     if branding is None or branding.logo is None or branding.logo_type is None:
         raise NotFound("no such console file")
     headers = {**_HEADERS, "Content-Type": branding.logo_type}
