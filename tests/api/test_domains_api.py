@@ -14,7 +14,7 @@ from api.conftest import Api, serving
 from api.contract import conforms
 from fakes.dns_server import txt_server
 from fakes.world import ACME, GLOBEX, make_settings, org_id
-from voicedock.calls.domains import branding, insert_new_domain, new_domain
+from voicedock.calls.domains import branding, insert_new_domain, new_domain, sip_domain_admits
 from voicedock.domain.domains import Domain, DomainKind
 
 pytestmark = pytest.mark.unit
@@ -215,3 +215,33 @@ async def test_forwarded_host_counts_only_where_the_operator_trusts_the_proxy(ap
     # Behind the proxy, Host is the proxy's own: a forged one no longer counts.
     forged = {**api.auth(api.globex_key), "Host": ACME_HOST, "X-Forwarded-Host": "x.example"}
     assert (await api.client.get("/calls", headers=forged)).status == 200
+
+
+async def test_a_sip_domain_admits_only_its_organizations_numbers(api: Api) -> None:
+    """An inbound call naming an organization's verified sip domain reaches only that
+    organization's numbers; any other host (a console domain, none, an address) as before."""
+    store = api.service.store
+    await add_domain(api, ACME, "sip.acme.example", DomainKind.SIP)
+    await add_domain(api, GLOBEX, GLOBEX_HOST)
+    acme, globex = org_id(ACME), org_id(GLOBEX)
+    assert await sip_domain_admits(store, "sip.acme.example", acme)
+    assert await sip_domain_admits(store, "SIP.Acme.Example:5060", acme)
+    assert not await sip_domain_admits(store, "sip.acme.example", globex)
+    for other in ("", "127.0.0.1", "[::1]:5060", "sip.nobody.example", GLOBEX_HOST):
+        assert await sip_domain_admits(store, other, acme), other
+        assert await sip_domain_admits(store, other, globex), other
+
+
+def test_freeswitch_passes_the_request_uris_host() -> None:
+    from voicedock.pbx.freeswitch.esl.wire import EslEvent
+    from voicedock.pbx.freeswitch.inbound import parked_inbound_call
+
+    headers = {
+        "Caller-Destination-Number": "+31850835037",
+        "Caller-Caller-ID-Number": "+31612345678",
+        "variable_sip_req_host": "sip.acme.example",
+    }
+    event = EslEvent(headers={}, event_headers=headers)
+    call = parked_inbound_call(event, "uid-1", {"+31850835037"})
+    assert call is not None
+    assert call.domain == "sip.acme.example"

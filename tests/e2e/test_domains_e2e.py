@@ -19,7 +19,7 @@ from e2e.browser import headless_chromium, screenshot_path
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_calls_e2e import channel_ids
 from e2e.test_console_browser_e2e import refused_sign_in, signed_in, wait_for
-from fakes.world import GLOBEX, GLOBEX_ASSISTANT_ID, SUPPORT_ID
+from fakes.world import ACME_NUMBERS, GLOBEX, GLOBEX_ASSISTANT_ID, SUPPORT_ID
 from pbx.lab_calls import ANSWERS
 from voicedock.api.api_keys import issue_api_key
 from voicedock.cli import main
@@ -63,6 +63,9 @@ async def resold(lab: LabAsterisk, tmp_path: Path) -> AsyncIterator[tuple[LiveSe
             config, "organizations", "domains", "add", "acme", "sip.acme.example", "--kind", "sip"
         )
         await operator(config, "organizations", "domains", "add", GLOBEX, GLOBEX_HOST)
+        await operator(
+            config, "organizations", "domains", "add", GLOBEX, "sip.globex.example", "--kind", "sip"
+        )
         await operator(
             config, "organizations", "set-branding", "acme", "--name", "Acme Voice", "--logo",
             str(logo),
@@ -117,7 +120,7 @@ async def test_each_organizations_host_shows_it_and_takes_only_its_keys(
         ("sip.acme.example", "sip"),
     ]
     globex = await (await client.get("/domains", headers=on("127.0.0.1", globex_key))).json()
-    assert [d["host"] for d in globex["domains"]] == [GLOBEX_HOST]
+    assert [d["host"] for d in globex["domains"]] == [GLOBEX_HOST, "sip.globex.example"]
 
     # A call: Acme's key places it on Acme's host, through the lab Asterisk; Globex's key on
     # Acme's host never reaches the PBX.
@@ -181,3 +184,36 @@ async def test_a_browser_on_each_host_sees_its_organization(
             signed_in(driver, globex, globex_key)
 
     await asyncio.to_thread(browse)
+
+
+async def test_an_organizations_sip_domain_reaches_only_its_numbers(
+    resold: tuple[LiveService, str], lab: LabAsterisk
+) -> None:
+    """The lab carrier calls Acme's number with a Request-URI naming Acme's SIP domain: the
+    call is Acme's and answered; naming Globex's SIP domain, the same number is refused at the
+    PBX (the caller's channel hung up, no call stored)."""
+    live, _ = resold
+
+    async def acme_calls() -> list[dict[str, Any]]:
+        resp = await live.client.get("/calls", headers=live.auth())
+        return list((await resp.json())["calls"])
+
+    refused = await asyncio.to_thread(
+        lab.originate_inbound, ACME_NUMBERS[0], domain="sip.globex.example"
+    )
+    async with asyncio.timeout(10):
+        while refused in await channel_ids(live):
+            await asyncio.sleep(0.1)
+    assert await acme_calls() == []
+
+    caller = await asyncio.to_thread(
+        lab.originate_inbound, ACME_NUMBERS[0], domain="sip.acme.example"
+    )
+    async with asyncio.timeout(10):
+        while not (calls := await acme_calls()) or calls[0]["status"] != "in-progress":
+            await asyncio.sleep(0.1)
+    (call,) = calls
+    assert call["caller_phone"] == "+31612345678"
+    assert call["assistant_phone"] == ACME_NUMBERS[0]
+    await live.pbx.ari.hangup_channel(caller)
+    assert (await live.wait_status(call["id"], TERMINAL, within=10))["status"] == "ended"

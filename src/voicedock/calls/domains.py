@@ -25,6 +25,7 @@ from voicedock.domain.domains import (
     HostRefused,
     logo_type,
     normalize_host,
+    request_host,
 )
 from voicedock.domain.records import Organization, utcnow
 from voicedock.errors import VoicedockError
@@ -151,6 +152,19 @@ async def console_host_owner(store: Store, host: str | None) -> HostOwner | None
     return HostOwner(domain.organization_id, host)
 
 
+async def sip_domain_admits(store: Store, domain: str, organization_id: str) -> bool:
+    """Whether an inbound call whose SIP Request-URI names ``domain`` (as the PBX passed it)
+    may reach a number of ``organization_id``: unless the domain is another organization's
+    verified sip domain, yes (a host that is no organization's, an address, "": as before)."""
+    host = request_host(domain) if domain else None
+    if host is None:
+        return True
+    found = await store.find_domain_by_host(host)
+    if found is None or found.kind is not DomainKind.SIP:
+        return True
+    return found.status is not DomainStatus.VERIFIED or found.organization_id == organization_id
+
+
 async def console_branding(store: Store, owner: HostOwner) -> Branding | None:
     """What the console shows on the owner's host: the operator's branding, else the
     organization's own display name without a logo."""
@@ -175,5 +189,6 @@ __all__ = [
     "list_all_domains",
     "new_domain",
     "organization_named",
+    "sip_domain_admits",
     "verified",
 ]
