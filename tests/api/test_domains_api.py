@@ -122,6 +122,7 @@ async def test_a_host_is_held_once_and_must_be_a_domain_name(proposing: Api) -> 
     for host in ("127.0.0.1", "localhost", "exa mple.com", "-a.example", "a..example"):
         resp = await api.client.post("/domains", json={"host": host}, headers=api.auth())
         assert resp.status == 400, host
+        assert (await resp.json())["error"] == "Invalid domain"
     idn = await api.client.post(
         "/domains", json={"host": "bücher.example", "kind": "sip"}, headers=api.auth()
     )

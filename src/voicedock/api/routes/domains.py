@@ -33,7 +33,9 @@ routes = web.RouteTableDef()
 
 
 def _refusal(exc: DomainRefused) -> Conflict | BadRequest:
-    return Conflict(str(exc)) if exc.conflict else BadRequest(str(exc))
+    """A host held already or too many domains: 409; a host that is no domain name: 400
+    ``Invalid domain`` (the schema cannot say what a DNS name is)."""
+    return Conflict(str(exc)) if exc.conflict else BadRequest(str(exc), error="Invalid domain")
 
 
 def _parse_new(caller: Caller, body: object) -> Domain:
