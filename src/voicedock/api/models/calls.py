@@ -791,26 +791,6 @@ class PageQuery(Body, kw_only=True):
     offset: Annotated[int, Meta(ge=0, le=MAX_OFFSET)] = 0
 
 
-class OldestFirstQuery(PageQuery, kw_only=True):
-    """The query of a list oldest first, paged by cursor too (``next_cursor``)."""
-
-    cursor: (
-        Annotated[
-            str,
-            Meta(
-                max_length=80,
-                description="next_cursor of the previous page, unchanged (empty: the first page)",
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
-
-    @property
-    def after(self) -> str | None:
-        """The id the previous page ended with (None: the first page)."""
-        return None if isinstance(self.cursor, UnsetType) else self.cursor or None
-
-
 class CallListQuery(PageQuery, kw_only=True):
     """``GET /calls``'s query."""
 

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.base import Body, Reply, of_record
-from voicedock.api.models.calls import OldestFirstQuery, Pagination
+from voicedock.api.models.calls import PageQuery, Pagination
 from voicedock.api.models.fields import Time
 from voicedock.api.models.operations import Schema, operation, query_operation
 from voicedock.domain.domains import MAX_HOST_CHARS, DomainKind, DomainStatus, verification_name
@@ -66,8 +66,19 @@ class DomainList(Reply, kw_only=True):
     next_cursor: str | None = None
 
 
-class DomainListQuery(OldestFirstQuery, kw_only=True):
+class DomainListQuery(PageQuery, kw_only=True):
     """``GET /domains``'s query: oldest first."""
+
+    cursor: (
+        Annotated[
+            str,
+            Meta(
+                max_length=80,
+                description="next_cursor of the previous page, unchanged (empty: the first page)",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 PATHS: dict[str, Schema] = {

@@ -16,7 +16,7 @@ from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.calls import (
     AssistantConfig,
     AssistantOverride,
-    OldestFirstQuery,
+    PageQuery,
     Pagination,
     assistant_choice,
 )
@@ -101,8 +101,19 @@ class SquadList(Reply, kw_only=True):
     next_cursor: str | None = None
 
 
-class SquadListQuery(OldestFirstQuery, kw_only=True):
+class SquadListQuery(PageQuery, kw_only=True):
     """``GET /squads``'s query: oldest first."""
+
+    cursor: (
+        Annotated[
+            str,
+            Meta(
+                max_length=80,
+                description="next_cursor of the previous page, unchanged (empty: the first page)",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 PATHS: dict[str, Schema] = {

@@ -12,7 +12,7 @@ from typing import Annotated, ClassVar
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.base import Body, Reply, of_record
-from voicedock.api.models.calls import AssistantConfig, OldestFirstQuery, Pagination
+from voicedock.api.models.calls import AssistantConfig, PageQuery, Pagination
 from voicedock.api.models.fields import AssistantId, Time
 from voicedock.api.models.operations import Schema, operation, query_operation
 from voicedock.domain.rehearsal import Name, RunStatus, Scenario, ScenarioResult, Scenarios
@@ -69,10 +69,21 @@ class TestSuiteList(Reply, kw_only=True):
     next_cursor: str | None = None
 
 
-class TestSuiteListQuery(OldestFirstQuery, kw_only=True):
+class TestSuiteListQuery(PageQuery, kw_only=True):
     """``GET /test-suites``'s query: oldest first."""
 
     __test__: ClassVar[bool] = False
+
+    cursor: (
+        Annotated[
+            str,
+            Meta(
+                max_length=80,
+                description="next_cursor of the previous page, unchanged (empty: the first page)",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class TestRunRequest(Body, kw_only=True):

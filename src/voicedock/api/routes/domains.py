@@ -67,7 +67,8 @@ async def _withdraw(caller: Caller, domain: Domain) -> Domain:
 
 
 async def _list(caller: Caller, page: Page) -> Listed[Domain]:
-    after = parse_query(page.query, DomainListQuery).after
+    cursor = parse_query(page.query, DomainListQuery).cursor
+    after = None if isinstance(cursor, UnsetType) else cursor or None
     found = await caller.store.list_domains(
         DomainQuery(caller.organization_id, page.limit, page.offset, after=after)
     )

@@ -102,7 +102,8 @@ async def _count(caller: Caller) -> int:
 
 
 async def _list(caller: Caller, page: Page) -> Listed[Squad]:
-    after = parse_query(page.query, SquadListQuery).after
+    query = parse_query(page.query, SquadListQuery)
+    after = None if isinstance(query.cursor, UnsetType) else query.cursor or None
     found = await caller.store.list_squads(
         SquadQuery(caller.organization_id, page.limit, page.offset, after=after)
     )

@@ -80,7 +80,8 @@ async def _count(caller: Caller) -> int:
 
 
 async def _list(caller: Caller, page: Page) -> Listed[Suite]:
-    after = parse_query(page.query, TestSuiteListQuery).after
+    query = parse_query(page.query, TestSuiteListQuery)
+    after = None if isinstance(query.cursor, UnsetType) else query.cursor or None
     found = await caller.store.list_suites(
         SuiteQuery(caller.organization_id, page.limit, page.offset, after=after)
     )
