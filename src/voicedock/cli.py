@@ -615,6 +615,14 @@ def _domains_add(args: argparse.Namespace) -> int:
 
     async def work(store: Store, org: Organization) -> str:
         domain = new_domain(org.id, args.host, DomainKind(args.kind), verified=True)
+        held = await store.find_domain_by_host(domain.host)
+        if held is not None:  # the operator is told by whom (an organization never is)
+            holder = await store.get_organization(held.organization_id)
+            name = held.organization_id if holder is None else holder.name
+            raise DomainRefused(
+                f"{domain.host} is already a {held.status.value} domain of {name!r}"
+                f" ('domains remove {name} {domain.host}' frees it)"
+            )
         await insert_new_domain(store, domain, _as_operator(org.id, "domain.created", "domain"))
         return f"added {domain.host} ({domain.kind.value}, {domain.id}) for {org.name}"
 
