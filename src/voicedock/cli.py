@@ -1,6 +1,7 @@
 """The ``voicedock`` command: serve, keys (create, list, rename, revoke, allow-listen,
 deny-listen), numbers (add, list,
-assign, remove), organizations (show, set-limits), billing
+assign, remove), organizations (show, set-limits,
+set-branding, domains add/list/verify/remove), billing
 (rate-cards set, rate-cards show, set-limit), nodes (list, drain), audit (an
 organization's audit trail, as JSON lines), test run (a test
 suite run through a node's REST API, for an organization's CI), migrate, doctor, and
@@ -25,10 +26,10 @@ from typing import TYPE_CHECKING, TypeAlias, TypeVar
 from voicedock import __version__, logs
 from voicedock.config import ServerSettings, Settings, load_settings
 from voicedock.config.node import WORKERS_MAX
-from voicedock.domain.records import ApiKey, utcnow
+from voicedock.domain.records import ApiKey, Organization, utcnow
 from voicedock.errors import ConfigError, StoreError
 from voicedock.store import open_store
-from voicedock.store.base import Store
+from voicedock.store.base import Store, Transaction
 from voicedock.store.migrate import NODE_SCHEMA_RECORDED
 
 if TYPE_CHECKING:
@@ -461,6 +462,7 @@ def _add_organizations_parser(sub: _Commands, common: argparse.ArgumentParser) -
         " the file's [limits] scheduled_calls_per_organization again)",
     )
     limits.set_defaults(handler=_organizations_set_limits)
+    _add_domains_parser(organizations_sub, common)
 
 
 def _on_organization(
@@ -623,6 +625,179 @@ def _billing_set_limit(args: argparse.Namespace) -> int:
         return 0
 
     return _with_store(args, work)
+
+
+def _add_domains_parser(organizations_sub: _Commands, common: argparse.ArgumentParser) -> None:
+    """``voicedock organizations domains ...`` and ``set-branding`` (docs/domains.md)."""
+    domains_sub = _group(
+        organizations_sub, "domains", "an organization's host names (GET /domains)"
+    )
+    add = domains_sub.add_parser(
+        "add", parents=[common], help="give an organization a domain, verified (no other has it)"
+    )
+    add.add_argument("organization", help="organization name (created if needed)")
+    add.add_argument("host", help="the host name (an internationalized one is kept as xn--)")
+    add.add_argument(
+        "--kind",
+        choices=("console", "sip"),
+        default="console",
+        help="console: the branded console and API host; sip: inbound calls routed by domain",
+    )
+    add.set_defaults(handler=_domains_add)
+    listing = domains_sub.add_parser("list", parents=[common], help="list its domains")
+    listing.add_argument("organization", help="organization name")
+    listing.set_defaults(handler=_domains_list)
+    for verb, what, handler in (
+        ("verify", "verify a domain the organization proposed", _domains_verify),
+        ("remove", "remove a domain", _domains_remove),
+    ):
+        one = domains_sub.add_parser(verb, parents=[common], help=what)
+        one.add_argument("organization", help="organization name")
+        one.add_argument("host", help="the domain's host name")
+        one.set_defaults(handler=handler)
+    brand = organizations_sub.add_parser(
+        "set-branding",
+        parents=[common],
+        help="the name and logo its console domains show (the operator's)",
+    )
+    brand.add_argument("organization", help="organization name")
+    brand.add_argument("--name", required=True, help="the name shown (1-200 characters)")
+    brand.add_argument(
+        "--logo", type=Path, help="a PNG, JPEG or GIF of at most 256 KiB (none: no logo)"
+    )
+    brand.set_defaults(handler=_organizations_set_branding)
+
+
+def _on_domains(
+    args: argparse.Namespace,
+    work: Callable[[Store, Organization], Awaitable[str]],
+    *,
+    create: bool = False,
+) -> int:
+    """Run ``work`` on the organization ``args.organization`` names (``create``: created if
+    needed); print its answer, or why it was refused (1)."""
+    from voicedock.calls.config_mirror import ensure_organization
+    from voicedock.calls.domains import DomainRefused, organization_named
+
+    async def run(store: Store) -> int:
+        name = args.organization
+        try:
+            org = await (ensure_organization if create else organization_named)(store, name)
+            answer = await work(store, org)
+        except DomainRefused as exc:
+            return _refused(str(exc))
+        if answer:
+            print(answer)
+        return 0
+
+    return _with_store(args, run)
+
+
+def _as_operator(
+    organization_id: str, action: str, resource_type: str
+) -> Callable[[Transaction, str], Awaitable[None]]:
+    """What records ``action`` on a resource of the organization in its audit trail, in the
+    transaction that does it, as the operator's (the local account running the command)."""
+    from voicedock.api.audit import Actor
+
+    actor = Actor.operator(organization_id)
+
+    async def record(tx: Transaction, resource_id: str) -> None:
+        await tx.insert_audit_event(actor.event(action, resource_type, resource_id))
+
+    return record
+
+
+def _domains_add(args: argparse.Namespace) -> int:
+    from voicedock.calls.domains import (
+        DomainRefused,
+        checked_host,
+        insert_new_domain,
+        new_domain,
+    )
+    from voicedock.domain.domains import DomainKind
+
+    async def work(store: Store, org: Organization) -> str:
+        domain = new_domain(org.id, args.host, DomainKind(args.kind), verified=True)
+        held = await store.find_domain_by_host(domain.host)
+        if held is not None:  # the operator is told by whom (an organization never is)
+            holder = await store.get_organization(held.organization_id)
+            name = held.organization_id if holder is None else holder.name
+            raise DomainRefused(
+                f"{domain.host} is already a {held.status.value} domain of {name!r}"
+                f" ('domains remove {name} {domain.host}' frees it)"
+            )
+        await insert_new_domain(store, domain, _as_operator(org.id, "domain.created", "domain"))
+        return f"added {domain.host} ({domain.kind.value}, {domain.id}) for {org.name}"
+
+    try:
+        checked_host(args.host)  # before the organization is created
+    except DomainRefused as exc:
+        return _refused(str(exc))
+    return _on_domains(args, work, create=True)
+
+
+def _domains_list(args: argparse.Namespace) -> int:
+    from voicedock.calls.domains import list_all_domains
+
+    async def work(store: Store, org: Organization) -> str:
+        return "\n".join(
+            f"{d.host:40}  {d.kind.value:7}  {d.status.value:8}  {d.id}"
+            for d in await list_all_domains(store, org.id)
+        )
+
+    return _on_domains(args, work)
+
+
+def _domains_verify(args: argparse.Namespace) -> int:
+    from voicedock.calls.domains import domain_named, verified
+
+    async def work(store: Store, org: Organization) -> str:
+        domain = verified(await domain_named(store, org, args.host))
+        record = _as_operator(org.id, "domain.verified", "domain")
+        async with store.transaction() as tx:
+            await tx.update_domain(domain)
+            await record(tx, domain.id)
+        return f"verified {domain.host}"
+
+    return _on_domains(args, work)
+
+
+def _domains_remove(args: argparse.Namespace) -> int:
+    from voicedock.calls.domains import domain_named
+
+    async def work(store: Store, org: Organization) -> str:
+        domain = await domain_named(store, org, args.host)
+        record = _as_operator(org.id, "domain.deleted", "domain")
+        async with store.transaction() as tx:
+            await tx.delete_domain(org.id, domain.id)
+            await record(tx, domain.id)
+        return f"removed {domain.host}"
+
+    return _on_domains(args, work)
+
+
+def _organizations_set_branding(args: argparse.Namespace) -> int:
+    from voicedock.calls.domains import MAX_LOGO_BYTES, branding
+
+    logo = None
+    if args.logo is not None:
+        try:
+            with args.logo.open("rb") as file:
+                logo = file.read(MAX_LOGO_BYTES + 1)
+        except OSError as exc:
+            return _refused(f"cannot read {args.logo}: {exc.strerror}")
+
+    async def work(store: Store, org: Organization) -> str:
+        chosen = branding(org.id, args.name, logo)
+        record = _as_operator(org.id, "branding.updated", "organization")
+        async with store.transaction() as tx:
+            await tx.set_branding(chosen)
+            await record(tx, org.id)
+        shown = "no logo" if chosen.logo is None else f"a {chosen.logo_type} logo"
+        return f"{org.name}'s console domains show {chosen.name!r} with {shown}"
+
+    return _on_domains(args, work)
 
 
 def _add_nodes_parser(sub: _Commands, common: argparse.ArgumentParser) -> None:

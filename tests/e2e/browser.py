@@ -9,7 +9,7 @@ that is a failure (as for the lab PBXs). Selenium's calls block: tests run them 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,9 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
 @contextmanager
-def headless_chromium() -> Iterator[Any]:
-    """A Chrome webdriver (typed loosely: selenium is a test dependency only)."""
+def headless_chromium(flags: Sequence[str] = ()) -> Iterator[Any]:
+    """A Chrome webdriver (typed loosely: selenium is a test dependency only); ``flags``: more
+    of Chromium's command-line switches (``--host-resolver-rules``: names on loopback)."""
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -43,6 +44,7 @@ def headless_chromium() -> Iterator[Any]:
         "--window-size=1280,1000",
         "--no-first-run",
         "--disable-extensions",
+        *flags,
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)

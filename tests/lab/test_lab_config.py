@@ -62,8 +62,11 @@ def test_every_placeholder_of_the_templates_gets_a_lab_value() -> None:
 
 def test_dialplan_keeps_asterisk_variables() -> None:
     files = rendered()
-    assert "Gosub(voicedock-node,s,1(inbound,${EXTEN}))" in files["extensions_voicedock.conf"]
-    assert "Stasis(voicedock,${ARG1},${ARG2})" in files["extensions_voicedock.conf"]
+    assert (
+        "Gosub(voicedock-node,s,1(inbound,${EXTEN},${GOSUB_RETVAL}))"
+        in files["extensions_voicedock.conf"]
+    )
+    assert "Stasis(voicedock,${ARG1},${ARG2},${ARG3})" in files["extensions_voicedock.conf"]
     assert "Dial(PJSIP/${EXTEN}@carrier,30)" in files["extensions_voicedock.conf"]
     recordings = settings().recordings_path
     assert f"LAB_RECDIR = {recordings}" in files["extensions.conf"]

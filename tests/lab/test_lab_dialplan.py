@@ -107,11 +107,11 @@ def test_production_contexts_route_into_stasis() -> None:
     text = (PROJECT / "dialplan/asterisk/extensions_voicedock.conf").read_text()
     inbound = extensions(text, "voicedock-inbound")
     assert inbound["_+X."] == "NoOp(voicedock inbound)"
-    assert "Gosub(voicedock-node,s,1(inbound,${EXTEN}))" in text
+    assert "Gosub(voicedock-node,s,1(inbound,${EXTEN},${GOSUB_RETVAL}))" in text
     # Each live node's application in turn (the nodes publish them), the base one last.
     assert "Set(LOCAL(apps)=${GLOBAL(VOICEDOCK_APPS)})" in text
-    assert "Stasis(${app},${ARG1},${ARG2})" in text
-    assert "Stasis(${APP_NAME},${ARG1},${ARG2})" in text
+    assert "Stasis(${app},${ARG1},${ARG2},${ARG3})" in text
+    assert "Stasis(${APP_NAME},${ARG1},${ARG2},${ARG3})" in text
     assert "Stasis(${VOICEDOCK_APP},outbound,${VOICEDOCK_CALL_ID})" in text
     transfers = extensions(text, "voicedock-transfers")
     assert transfers["sales"].startswith("Dial(PJSIP/sales@")

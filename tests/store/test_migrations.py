@@ -49,6 +49,8 @@ EXPECTED_TABLES = {
     "rate_cards",
     "spend_limits",
     "spend_alerts",
+    "domains",
+    "organization_branding",
     "test_runs",
     "audit_events",
     "schema_migrations",

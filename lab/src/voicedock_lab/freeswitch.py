@@ -304,19 +304,28 @@ class LabFreeswitch:
         caller: str = "+31612345678",
         timeout_s: int = 20,
         speaks: bool = False,
+        domain: str | None = None,
     ) -> str:
         """The emulated carrier calls ``did`` on voicedock's profile (an INBOUND call for
         voicedock); blocks until voicedock answers. The caller's leg then runs ``lab_caller``
         (records what it hears as ``caller-<uuid>.wav``, speaks a tone burst, waits), or with
         ``speaks`` ``lab_caller_speaks`` (says the appointment utterance instead).
-        Returns the caller leg's uuid."""
+        ``domain``: the host of the INVITE's Request-URI (``sip:<did>@<domain>``, routed to
+        voicedock's profile; else the gateway's). Returns the caller leg's uuid."""
         for number in (did, caller):
             if not re.fullmatch(r"\+[1-9][0-9]{6,14}", number):
                 raise LabError(f"not an E.164 number: {number!r}")
         leg = str(uuid.uuid4())
+        target = f"sofia/gateway/pstn/{did}"
+        route = ""
+        if domain is not None:
+            if not re.fullmatch(r"[a-z0-9.-]{1,253}", domain):
+                raise LabError(f"not a domain name: {domain!r}")
+            target = f"sofia/carrier/{did}@{domain}"
+            route = f",sip_invite_route_uri=<sip:127.0.0.1:{self.settings.sip_port};lr>"
         reply = self.api(
             f"originate {{origination_uuid={leg},origination_caller_id_number={caller},"
-            f"originate_timeout={int(timeout_s)}}}sofia/gateway/pstn/{did} "
+            f"originate_timeout={int(timeout_s)}{route}}}{target} "
             f"{'lab_caller_speaks' if speaks else 'lab_caller'} XML lab_carrier",
             timeout=timeout_s + 5.0,
         ).strip()

@@ -269,17 +269,21 @@ class LabAsterisk:
         caller: str = "+31612345678",
         tag: str | None = None,
         timeout_s: int = 30,
+        domain: str | None = None,
     ) -> str:
         """The emulated carrier calls ``did`` on the service side (an INBOUND call for voicedock).
 
         The caller side runs ``lab-caller`` once answered: it records both directions as
         ``caller-<tag>*.wav``, plays hello-world + demo-thanks and waits. Returns the caller
-        side's channel id. The tag also travels as the X-Voicedock-Tag SIP header.
+        side's channel id. The tag also travels as the X-Voicedock-Tag SIP header. ``domain``:
+        the host of the INVITE's Request-URI (``sip:<did>@<domain>``; else the service side's
+        address).
         """
         tag = tag or uuid.uuid4().hex[:12]
         channel_id = f"lab-caller-{tag}"
+        dialed = f"PJSIP/{did}@pstn" if domain is None else f"PJSIP/pstn-domain/sip:{did}@{domain}"
         fields = [
-            ("Channel", f"PJSIP/{did}@pstn"),
+            ("Channel", dialed),
             ("CallerID", caller),
             ("Context", "lab-caller"),
             ("Exten", "s"),

@@ -22,6 +22,7 @@ from voicedock.api.routes import (
     calls,
     campaigns,
     console,
+    domains,
     health,
     listen,
     metrics,
@@ -52,6 +53,7 @@ RESOURCES: tuple[Mounted, ...] = (
     *analysis_templates.RESOURCES,
     *test_suites.RESOURCES,
     *squads.RESOURCES,
+    *domains.RESOURCES,
     *audit_events.RESOURCES,
 )
 
@@ -102,6 +104,7 @@ def create_app(
         usage,
         test_suites,
         squads,
+        domains,
         audit_events,
         billing,
     ):

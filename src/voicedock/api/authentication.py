@@ -2,9 +2,10 @@
 
 ``authenticate`` checks ``Authorization: Bearer <key>`` against the stored sha256 hashes (or a
 web console session cookie, whose state-changing requests must also carry the session's CSRF
-token), checks the key's scope (``api/key_scopes.py``) and binds the key and its organization to
-the request. Long-lived responses (event streams, live listen) ask again whether the key still
-holds (``credentials_still_valid``, ``current_key``).
+token), refuses a key of another organization on an organization's console domain
+(``api/hosts.py``), checks the key's scope (``api/key_scopes.py``) and binds the key and its
+organization to the request. Long-lived responses (event streams, live listen) ask again
+whether the key still holds (``credentials_still_valid``, ``current_key``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from voicedock.api.app_keys import (
     SERVICE,
     session_cookie,
 )
+from voicedock.api.hosts import refuse_other_organizations
 from voicedock.api.key_scopes import READ_METHODS, check_scope
 from voicedock.domain.records import ApiKey, utcnow
 from voicedock.errors import Forbidden, Unauthorized
@@ -67,6 +69,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         if found is None or found.revoked_at is not None:
             raise Unauthorized("the API key is not valid")
         key = found
+    await refuse_other_organizations(request, key.organization_id)
     check_scope(key, request.method, request.path, request.app.get(SCOPED_PATHS, {}))
     request[ORGANIZATION_ID] = key.organization_id
     request[API_KEY] = key

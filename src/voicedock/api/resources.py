@@ -381,13 +381,6 @@ def oldest_first(
     record created or patched must pass before anything else (a refusal is its answer);
     ``refuse_delete``: the same for a record deleted (a ``409`` while something uses it)."""
 
-    async def listed(caller: Caller, asked: Page) -> Listed[T]:
-        cursor = parse_query(asked.query, query).cursor
-        after = None if isinstance(cursor, UnsetType) else cursor or None
-        bounds = OldestFirstQuery(caller.organization_id, asked.limit, asked.offset, after=after)
-        found = await page(caller, bounds)
-        return Listed(found.records, found.total)
-
     async def count(caller: Caller) -> int:
         return (await page(caller, OldestFirstQuery(caller.organization_id, limit=1))).total
 
@@ -396,7 +389,7 @@ def oldest_first(
         noun=noun,
         lookup=lookup,
         serialize=serialize,
-        list=Paged(run=listed, params=frozenset({"cursor"}), cursor=lambda record: record.id),
+        list=listed_oldest_first(page, query),
         create=Create(
             parse=parse_new,
             run=_refused_first(check, capped(count, most, f"{noun}s", insert)),
@@ -405,6 +398,24 @@ def oldest_first(
         patch=Patch(parse=parse_update, run=_refused_first(check, stored(update))),
         delete=Delete(run=_refused_first(refuse_delete, stored(delete))),
     )
+
+
+def listed_oldest_first(
+    page: Callable[[Caller, OldestFirstQuery], Awaitable[RecordPage[S]]],
+    query: type[OldestFirstPageQuery],
+) -> Paged[S]:
+    """A list of an organization's records oldest first a page at a time, by ``page`` of the
+    store; ``query``: the list's query model; a full page's ``next_cursor``: its last record's
+    id."""
+
+    async def listed(caller: Caller, asked: Page) -> Listed[S]:
+        cursor = parse_query(asked.query, query).cursor
+        after = None if isinstance(cursor, UnsetType) else cursor or None
+        bounds = OldestFirstQuery(caller.organization_id, asked.limit, asked.offset, after=after)
+        found = await page(caller, bounds)
+        return Listed(found.records, found.total)
+
+    return Paged(run=listed, params=frozenset({"cursor"}), cursor=lambda record: record.id)
 
 
 def _refused_first(

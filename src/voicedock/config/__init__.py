@@ -35,6 +35,7 @@ from voicedock.config.node import (
 from voicedock.config.organizations import (
     AssistantSettings,
     ByokSettings,
+    DomainsSettings,
     LimitsSettings,
     NumberSettings,
     OrganizationLimitSettings,
@@ -82,6 +83,7 @@ __all__ = [
     "ConfigError",
     "ConsoleSettings",
     "DatabaseSettings",
+    "DomainsSettings",
     "EchoSettings",
     "EgressSettings",
     "EndpointingSettings",

@@ -4,13 +4,14 @@ assistants made for them (``[[assistants]]``), what each may hold at once (``[li
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated
 
 import msgspec
 from msgspec import Meta
 
-from voicedock.config.fields import E164, NotEmpty, Table, one_of
+from voicedock.config.fields import E164, NotEmpty, Port, Table, one_of
 from voicedock.domain import tenant_provider_fields
 from voicedock.domain.key_box import KeyBoxError, operator_key
 from voicedock.errors import BadRequest, ConfigError
@@ -153,3 +154,28 @@ class ByokSettings(Table):
             raise ConfigError("byok.key_file", f"cannot read: {exc.strerror}") from None
         except KeyBoxError as exc:
             raise ConfigError("byok.key", str(exc)) from None
+
+
+class DomainsSettings(Table):
+    """[domains]: organizations' own host names, the console branded on them
+    (docs/domains.md)."""
+
+    # An organization's key may propose a domain (POST /domains), pending until verified;
+    # false: only the operator adds domains (voicedock organizations domains add).
+    tenant_proposals: bool = False
+    # POST /domains/{id}/verify looks up the TXT record _voicedock.<host>, which must hold the
+    # domain's verification token; false: only the operator verifies (... domains verify).
+    dns_verification: bool = False
+    # The DNS server asked for that record (an IP address; "": the system's resolvers).
+    resolver: str = ""
+    resolver_port: Port = 53
+    # A request's host is its X-Forwarded-Host header (a reverse proxy in front of every
+    # node sets it); false: its Host header, and X-Forwarded-Host is ignored.
+    trust_forwarded_host: bool = False
+
+    def check(self) -> None:
+        if self.resolver:
+            try:
+                ipaddress.ip_address(self.resolver)
+            except ValueError:
+                raise ConfigError("domains.resolver", "must be an IP address") from None

@@ -26,6 +26,7 @@ from voicedock.config.node import (
 from voicedock.config.organizations import (
     AssistantSettings,
     ByokSettings,
+    DomainsSettings,
     LimitsSettings,
     NumberSettings,
     RateLimitSettings,
@@ -60,6 +61,7 @@ class Settings(Table):
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
     byok: ByokSettings = msgspec.field(default_factory=ByokSettings)
     rehearsal: RehearsalSettings = msgspec.field(default_factory=RehearsalSettings)
+    domains: DomainsSettings = msgspec.field(default_factory=DomainsSettings)
 
     def check(self) -> None:
         """The rules across keys; a broken one raises ``ConfigError`` naming the key."""
@@ -84,6 +86,7 @@ class Settings(Table):
         self.limits.check()
         self.listen.check()
         self.byok.check()
+        self.domains.check()
 
     def _check_numbers(
         self, trunks: dict[str, TrunkSettings], assistants: Set[tuple[str, str]]

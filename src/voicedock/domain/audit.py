@@ -57,6 +57,10 @@ ACTIONS = (
     "recording.downloaded",
     "usage.exported",
     "console.signed_in",
+    "domain.created",
+    "domain.verified",
+    "domain.deleted",
+    "branding.updated",
 )
 
 

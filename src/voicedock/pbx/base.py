@@ -66,6 +66,9 @@ class InboundCall:
     caller: str
     called: str
     pbx: str = ""  # the server it came from (``pbx/several``); "": the only one
+    # The host of the call's SIP Request-URI, as the PBX passed it ("": not known): an
+    # organization's sip domain takes calls only to that organization's numbers.
+    domain: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from voicedock.store.protocols.calls import (
 )
 from voicedock.store.protocols.campaigns import CampaignReads, CampaignWrites
 from voicedock.store.protocols.dials import DialWrites
+from voicedock.store.protocols.domains import DomainReads, DomainWrites
 from voicedock.store.protocols.idempotency import IdempotencyWrites
 from voicedock.store.protocols.metrics import MetricsReads, StoreCounts
 from voicedock.store.protocols.nodes import NodeMailbox, NodeReads, NodeReply, NodeWrites
@@ -79,6 +80,7 @@ class Transaction(
     OutboxWrites,
     SuiteWrites,
     SquadWrites,
+    DomainWrites,
     AuditWrites,
     BillingWrites,
     Protocol,
@@ -100,6 +102,7 @@ class Store(
     MetricsReads,
     SuiteReads,
     SquadReads,
+    DomainReads,
     AuditReads,
     BillingReads,
     Protocol,

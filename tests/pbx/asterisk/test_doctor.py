@@ -284,7 +284,7 @@ def test_the_template_hands_inbound_calls_to_any_live_node(etc: Path) -> None:
 
 def test_an_inbound_context_naming_one_application_misses_the_other_nodes(etc: Path) -> None:
     path = etc / "extensions_voicedock.conf"
-    old = "Gosub(voicedock-node,s,1(inbound,${EXTEN}))"
+    old = "Gosub(voicedock-node,s,1(inbound,${EXTEN},${GOSUB_RETVAL}))"
     path.write_text(path.read_text().replace(old, "Stasis(voicedock,inbound,${EXTEN})"))
     assert messages(etc) == []  # one node on SQLite: its application is "voicedock"
     expected = (

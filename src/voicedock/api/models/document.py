@@ -23,6 +23,7 @@ from voicedock.api.models import (
     calls,
     campaigns,
     console,
+    domains,
     health,
     listen,
     organization,
@@ -65,6 +66,7 @@ GROUPS: tuple[ModuleType, ...] = (
     health,
     test_suites,
     squads,
+    domains,
     audit_events,
     billing,
 )
@@ -109,6 +111,12 @@ _LINKS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ),
     ("/test-suites/{id}/runs", "202", "id", ("get /test-runs/{id}",)),
     ("/squads", "201", "id", ("get /squads/{id}", "patch /squads/{id}", "delete /squads/{id}")),
+    (
+        "/domains",
+        "201",
+        "id",
+        ("get /domains/{id}", "delete /domains/{id}", "post /domains/{id}/verify"),
+    ),
     (
         "/campaigns",
         "201",

@@ -8,11 +8,14 @@ session at once; signing out ends the session's event streams too. The console's
 the same REST API as any client, the cookie in place of the Bearer header (``EventSource``
 included); every request that changes state also sends the session's CSRF token in
 ``X-CSRF-Token``, which a cross-site page cannot read. The files are served from the package,
-with no build step and nothing fetched from elsewhere.
+with no build step and nothing fetched from elsewhere. On an organization's console domain
+(``api/hosts.py``) the page shows the organization's branding (its name, its logo at
+``/console/logo``) and the sign-in takes only the organization's keys (403 for another's).
 """
 
 from __future__ import annotations
 
+import html
 import secrets
 from datetime import timedelta
 from importlib import resources
@@ -23,9 +26,12 @@ from voicedock.api.app_keys import CONSOLE_PREFIX, SERVICE, session_cookie
 from voicedock.api.audit import Actor
 from voicedock.api.authentication import hash_key, session_key
 from voicedock.api.body import read_json
+from voicedock.api.hosts import host_owner, refuse_other_organizations
 from voicedock.api.models.base import parse, reply
 from voicedock.api.models.console import ConsoleSession as SessionReply
 from voicedock.api.models.console import ConsoleSignIn
+from voicedock.calls.domains import console_branding
+from voicedock.domain.domains import Branding
 from voicedock.domain.records import ConsoleSession, utcnow
 from voicedock.errors import NotFound, Unauthorized, UnsupportedMediaType
 
@@ -48,22 +54,61 @@ _HEADERS = {
 }
 
 
+_PAGE_TITLE = "<title>voicedock console</title>"
+_PAGE_BRAND = '<a href="#/calls" id="brand">voicedock</a>'
+_LOGO = "logo"  # /console/logo: the branding's logo on an organization's console domain
+
+
 def _file(name: str) -> web.Response:
     content_type = _FILES.get(name)
     if content_type is None:
         raise NotFound("no such console file")
-    body = resources.files("voicedock.api").joinpath("console", name).read_bytes()
-    return web.Response(body=body, headers={**_HEADERS, "Content-Type": content_type})
+    return web.Response(body=_read(name), headers={**_HEADERS, "Content-Type": content_type})
+
+
+def _read(name: str) -> bytes:
+    return resources.files("voicedock.api").joinpath("console", name).read_bytes()
+
+
+def _branded_page(branding: Branding) -> web.Response:
+    """The console's page with the organization's name (and logo) in place of voicedock's."""
+    name = html.escape(branding.name)
+    logo = '<img src="/console/logo" alt="">' if branding.logo is not None else ""
+    page = _read("index.html").decode()
+    page = page.replace(_PAGE_TITLE, f"<title>{name} console</title>", 1)
+    page = page.replace(_PAGE_BRAND, f'<a href="#/calls" id="brand">{logo}{name}</a>', 1)
+    headers = {**_HEADERS, "Content-Type": _FILES["index.html"]}
+    return web.Response(body=page.encode(), headers=headers)
 
 
 @routes.get(CONSOLE_PREFIX)
 async def console_page(request: web.Request) -> web.Response:
-    return _file("index.html")
+    branding = await _branding(request)
+    return _file("index.html") if branding is None else _branded_page(branding)
 
 
 @routes.get(CONSOLE_PREFIX + "/{file}")
 async def console_file(request: web.Request) -> web.Response:
-    return _file(request.match_info["file"])
+    name = request.match_info["file"]
+    if name == _LOGO:
+        return await _logo(request)
+    return _file(name)
+
+
+async def _branding(request: web.Request) -> Branding | None:
+    """The branding of the organization whose console domain the request's host is."""
+    owner = await host_owner(request)
+    return None if owner is None else await console_branding(request.app[SERVICE].store, owner)
+
+
+async def _logo(request: web.Request) -> web.Response:
+    """The logo of the organization whose console domain the request's host is (404 on any
+    other host, or without one), of the type its bytes told when the operator set it."""
+    branding = await _branding(request)
+    if branding is None or branding.logo is None or branding.logo_type is None:
+        raise NotFound("no such console file")
+    headers = {**_HEADERS, "Content-Type": branding.logo_type}
+    return web.Response(body=branding.logo, headers=headers)
 
 
 @routes.post(CONSOLE_PREFIX + "/session")
@@ -78,6 +123,7 @@ async def sign_in(request: web.Request) -> web.Response:
     key = await store.find_api_key(hash_key(secret.strip()))
     if key is None or key.revoked_at is not None:
         raise Unauthorized("the API key is not valid")
+    await refuse_other_organizations(request, key.organization_id)
     now = utcnow()
     token = secrets.token_urlsafe(32)
     session = ConsoleSession(

@@ -1,6 +1,7 @@
 """Inbound calls: a call to one of the organizations' numbers, offered by the PBX
-(``InboundPbx.set_inbound_handler``). It is taken when the number is ours and an assistant
-answers it (the number's, or the one the organization's server chooses:
+(``InboundPbx.set_inbound_handler``). It is taken when the number is ours (and of the
+organization whose sip domain its Request-URI names, if any: ``calls/domains.py``) and an
+assistant answers it (the number's, or the one the organization's server chooses:
 ``calls/assistants/request.py``), and the node's offline speech is not at capacity; the call is
 then stored ``connecting`` and its first message prepared while the PBX answers it. Otherwise
 it is rejected at the PBX, and no call record is made.
@@ -12,6 +13,7 @@ caller or our number."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +21,7 @@ from typing import Protocol
 
 from voicedock.calls.assistants.request import AssistantServer, inbound_assistant
 from voicedock.calls.assistants.resolve import ResolvedAssistant
+from voicedock.calls.domains import sip_domain_admits
 from voicedock.calls.engine.presynthesizer import Presynthesizer, prepare_ahead
 from voicedock.calls.engine.timeline import Timeline
 from voicedock.calls.speech_admission import SpeechAdmission
@@ -28,6 +31,8 @@ from voicedock.domain.records import Call, CallStatus, Direction, PhoneNumber
 from voicedock.pbx.base import TEST_CALL_PREFIX, InboundCall
 from voicedock.store.base import Store
 from voicedock.validation import is_e164
+
+log = logging.getLogger("voicedock.calls")
 
 # How long an accepted inbound call may take to be answered (it is answered at once).
 INBOUND_ANSWER_S = 30.0
@@ -87,6 +92,9 @@ class InboundCalls:
             return await self._accept_test(inbound, inbound.called[len(TEST_CALL_PREFIX) :])
         number = await self._store.find_phone_number_by_e164(inbound.called)
         if number is None:
+            return None
+        if not await sip_domain_admits(self._store, inbound.domain, number.organization_id):
+            log.info("inbound call refused: its SIP domain is another organization's")
             return None
         caller = inbound.caller if is_e164(inbound.caller) else None
         call_id = new_inbound_call_id(caller)

@@ -130,4 +130,4 @@ class AsteriskEvents:
                 return  # answered, but it was hung up before
             await self._reports.answered(call_id)
         elif len(args) >= 2 and args[0] == INBOUND_ARG:
-            self._inbound.arrived(event.channel, args[1])
+            self._inbound.arrived(event.channel, args[1], args[2] if len(args) > 2 else "")

@@ -50,8 +50,9 @@ NEEDED_MODULES: tuple[str, ...] = (
     *("res_http_websocket", "res_ari", "res_ari_channels", "res_ari_bridges", "res_ari_events"),
     *("res_stasis", "app_stasis", "res_pjsip", "res_pjsip_session", "chan_pjsip"),
     *("chan_websocket", "pbx_config", "app_dial"),
-    # The inbound dialplan's voicedock-node context: Gosub, the live nodes' list, a random start.
-    *("app_stack", "func_global", "func_cut", "func_rand", "func_logic"),
+    # The inbound dialplan's voicedock-node context: Gosub, the live nodes' list, a random start;
+    # voicedock-sip-domain: the host of a call's Request-URI (CHANNEL(pjsip,request_uri)).
+    *("app_stack", "func_global", "func_cut", "func_rand", "func_logic", "func_channel"),
 )
 _PLACEHOLDER = re.compile(r"\$\{[A-Z][A-Z0-9_]*\}")
 # Dialplan values legitimately hold ${EXTEN} and friends; these files must not hold any.

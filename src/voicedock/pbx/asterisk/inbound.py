@@ -31,7 +31,7 @@ __all__ = ["AsteriskInbound"]
 
 log = logging.getLogger("voicedock.pbx.asterisk.pbx")
 
-INBOUND_ARG = "inbound"  # the Stasis args of a caller: inbound,<DID>
+INBOUND_ARG = "inbound"  # the Stasis args of a caller: inbound,<DID>[,<Request-URI host>]
 
 
 class AsteriskInbound:
@@ -65,22 +65,23 @@ class AsteriskInbound:
         # Callers between their StasisStart and their place in the registry (or hang-up).
         self._accepting: set[str] = set()
 
-    def arrived(self, channel: AriChannel, did: str) -> None:
-        """A caller's ``StasisStart`` (args ``inbound,<did>``): accepted in the background."""
+    def arrived(self, channel: AriChannel, did: str, domain: str = "") -> None:
+        """A caller's ``StasisStart`` (args ``inbound,<did>[,<domain>]``, the host of its
+        Request-URI): accepted in the background."""
         self._accepting.add(channel.id)
-        self._spawn(self._accept(channel, did))
+        self._spawn(self._accept(channel, did, domain))
 
     def serving(self) -> set[str]:
         """The inbound callers' channels this process accepts or has accepted."""
         return self._accepting | {legs.main_channel for legs in self._calls.live()}
 
-    async def _accept(self, channel: AriChannel, did: str) -> None:
+    async def _accept(self, channel: AriChannel, did: str, domain: str) -> None:
         try:
-            await self._answer(channel, did)
+            await self._answer(channel, did, domain)
         finally:
             self._accepting.discard(channel.id)
 
-    async def _answer(self, channel: AriChannel, did: str) -> None:
+    async def _answer(self, channel: AriChannel, did: str, domain: str) -> None:
         away = self._away()
         if away is not None:
             log.info("inbound caller %s", away.done)
@@ -95,7 +96,9 @@ class AsteriskInbound:
         except PbxUnavailable:
             await self._ari.hangup_channel(channel.id, "congestion")
             return
-        call = InboundCall(pbx_call_ref=channel.id, caller=channel.caller_number, called=did)
+        call = InboundCall(
+            pbx_call_ref=channel.id, caller=channel.caller_number, called=did, domain=domain
+        )
         call_id = await self._offer(call)
         if call_id is None:
             await self._ari.hangup_channel(channel.id, "rejected")

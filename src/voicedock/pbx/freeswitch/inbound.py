@@ -131,4 +131,5 @@ def parked_inbound_call(event: EslEvent, uid: str, dids: set[str]) -> InboundCal
     called = event.get("variable_voicedock_did") or event.get("Caller-Destination-Number")
     if not called or called not in dids:
         return None
-    return InboundCall(uid, event.get("Caller-Caller-ID-Number") or "", called)
+    caller = event.get("Caller-Caller-ID-Number") or ""
+    return InboundCall(uid, caller, called, domain=event.get("variable_sip_req_host") or "")

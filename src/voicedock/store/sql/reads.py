@@ -9,6 +9,7 @@ from voicedock.store.sql.audit import SqlAuditReads
 from voicedock.store.sql.billing import SqlBillingReads
 from voicedock.store.sql.calls import SqlCallReads
 from voicedock.store.sql.campaigns import SqlCampaignReads
+from voicedock.store.sql.domains import SqlDomainReads
 from voicedock.store.sql.metrics import SqlMetricsReads
 from voicedock.store.sql.nodes import SqlNodeReads
 from voicedock.store.sql.numbers import SqlNumberReads
@@ -35,6 +36,7 @@ class SqlReads(
     SqlMetricsReads,
     SqlSuiteReads,
     SqlSquadReads,
+    SqlDomainReads,
     SqlAuditReads,
     SqlBillingReads,
 ):

@@ -25,6 +25,7 @@ import msgspec
 
 from voicedock.domain.audit import AuditEvent
 from voicedock.domain.billing import RateCard
+from voicedock.domain.domains import Branding, Domain
 from voicedock.domain.json import JsonValue
 from voicedock.domain.records import (
     AnalysisTemplate,
@@ -287,6 +288,10 @@ SQUADS = Table("squads", Squad)
 RATE_CARDS = Table("rate_cards", RateCard)
 
 SPEND_LIMITS = Table("spend_limits", SpendLimit)
+
+DOMAINS = Table("domains", Domain)
+
+BRANDING = Table("organization_branding", Branding)
 
 AUDIT_EVENTS = Table("audit_events", AuditEvent, generated=frozenset({"seq"}))
 

@@ -15,6 +15,7 @@ from voicedock.store.sql.billing import SqlBillingWrites
 from voicedock.store.sql.calls import SqlCallWrites
 from voicedock.store.sql.campaigns import SqlCampaignWrites
 from voicedock.store.sql.dials import SqlDialWrites
+from voicedock.store.sql.domains import SqlDomainWrites
 from voicedock.store.sql.idempotency import SqlIdempotencyWrites
 from voicedock.store.sql.nodes import SqlNodeWrites
 from voicedock.store.sql.numbers import SqlNumberWrites
@@ -44,6 +45,7 @@ class SqlTransaction(
     SqlOutboxWrites,
     SqlSuiteWrites,
     SqlSquadWrites,
+    SqlDomainWrites,
     SqlAuditWrites,
     SqlBillingWrites,
 ):

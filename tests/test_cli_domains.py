@@ -1,0 +1,66 @@
+"""``voicedock organizations domains`` and ``set-branding``: the operator gives organizations
+their host names (one organization per host, checked as DNS names), verifies a proposed one,
+removes them and sets the console's branding; each change is in the organization's audit
+trail as the operator's."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from pathlib import Path
+
+import pytest
+
+from test_cli import write_config
+from voicedock.cli import main
+
+pytestmark = pytest.mark.unit
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+
+def test_the_operator_adds_lists_and_removes_an_organizations_domains(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--config", str(write_config(tmp_path))]
+    domains = ["organizations", "domains"]
+    assert main([*domains, "add", *args, "acme", "Voice.Acme.example"]) == 0
+    assert main([*domains, "add", *args, "acme", "bücher.example", "--kind", "sip"]) == 0
+    capsys.readouterr()
+    assert main([*domains, "add", *args, "globex", "voice.acme.example"]) == 1
+    refused = capsys.readouterr().err
+    assert "voice.acme.example is already a verified domain of 'acme'" in refused
+    assert main([*domains, "add", *args, "globex", "192.0.2.7"]) == 1
+    assert "not a domain name" in capsys.readouterr().err
+    assert main([*domains, "list", *args, "acme"]) == 0
+    listed = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [row[:3] for row in listed] == [
+        ["voice.acme.example", "console", "verified"],
+        ["xn--bcher-kva.example", "sip", "verified"],
+    ]
+    assert main([*domains, "remove", *args, "globex", "voice.acme.example"]) == 1
+    assert "'globex' has no domain" in capsys.readouterr().err
+    assert main([*domains, "remove", *args, "acme", "bücher.example"]) == 0
+    assert capsys.readouterr().out == "removed xn--bcher-kva.example\n"
+    assert main([*domains, "list", *args, "acme"]) == 0
+    assert "bcher" not in capsys.readouterr().out
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(PNG)
+    brand = ["organizations", "set-branding", *args, "acme", "--name", "Acme Voice"]
+    assert main([*brand, "--logo", str(logo)]) == 0
+    assert "a image/png logo" in capsys.readouterr().out
+    (tmp_path / "logo.svg").write_text("<svg/>", encoding="utf-8")
+    assert main([*brand, "--logo", str(tmp_path / "logo.svg")]) == 1
+    assert "PNG, JPEG or GIF" in capsys.readouterr().err
+    logo.write_bytes(PNG + b"\x00" * 256 * 1024)
+    assert main([*brand, "--logo", str(logo)]) == 1
+    assert "at most 256 KiB" in capsys.readouterr().err
+    assert main(["audit", *args, "--organization", "acme"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["action"] for e in events] == [
+        "branding.updated",
+        "domain.deleted",
+        "domain.created",
+        "domain.created",
+    ]
+    assert {(e["actor"], e["actor_kind"]) for e in events} == {(getpass.getuser(), "operator")}
