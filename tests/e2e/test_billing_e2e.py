@@ -1,6 +1,7 @@
 """Billing where the operator and its clients stand: two organizations on the lab Asterisk, each
-given its own rate card with ``voicedock billing rate-cards set``; a call of each placed through
-REST is priced by its card in its signed end-of-call report and on GET /calls/{id}, and is on
+given its own console domain with ``voicedock organizations domains add`` and its own rate card
+with ``voicedock billing rate-cards set``; a call of each placed through REST on its own host is
+priced by its card in its signed end-of-call report and on GET /calls/{id}, and is on
 its organization's statement, whose totals equal a recomputation from GET /calls; an
 organization given a monthly spending limit with ``voicedock billing set-limit`` is warned by
 its signed ``spend-threshold`` webhook, then refused its next call (402)."""
@@ -28,6 +29,7 @@ from webhooks.receiver import Receiver, wait_until
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 
 SILENT = "+31612345675"  # the lab's silent party (a Dutch mobile number)
+HOSTS = {"acme": "voice.acme.example", GLOBEX: "portal.globex.example"}
 ACME_CARD = """
 currency = "EUR"
 increment = "1/1"
@@ -71,9 +73,10 @@ async def voicedock(tmp_path: Path, *args: str) -> None:
     assert await asyncio.to_thread(main, [*args[:-1], "--config", str(config), args[-1]]) == 0
 
 
-async def _call(live: LiveService, key: str, assistant_id: str) -> str:
-    """A call to the silent party, answered, held a moment, ended through REST."""
-    headers = {"Authorization": f"Bearer {key}"}
+async def _call(live: LiveService, key: str, assistant_id: str, host: str) -> str:
+    """A call to the silent party placed on the organization's host, answered, held a moment,
+    ended through REST."""
+    headers = {"Authorization": f"Bearer {key}", "Host": host}
     placed = await live.client.post(
         "/calls/outbound",
         json={"destination": SILENT, "assistant_id": assistant_id},
@@ -118,6 +121,7 @@ async def test_two_organizations_priced_stated_and_limited(
     live: LiveService, tmp_path: Path
 ) -> None:
     for org, card in (("acme", ACME_CARD), (GLOBEX, GLOBEX_CARD)):
+        await voicedock(tmp_path, "organizations", "domains", "add", org, HOSTS[org])
         (tmp_path / f"{org}.toml").write_text(card, encoding="utf-8")
         await voicedock(
             tmp_path,
@@ -144,11 +148,15 @@ async def test_two_organizations_priced_stated_and_limited(
         assert created.status == 201, await created.text()
         receiver.secret = (await created.json())["secret"]
 
-        first = await _call(live, live.key, SUPPORT_ID)  # 0.50 EUR: 62 % of the limit
+        acme_host, globex_host = HOSTS["acme"], HOSTS[GLOBEX]
+        first = await _call(live, live.key, SUPPORT_ID, acme_host)  # 0.50 EUR: 62 % of the limit
         await wait_until(lambda: len(receiver.accepted) == 2, timeout=30)
-        second = await _call(live, live.key, SUPPORT_ID)  # 1.00 EUR: past the limit
+        second = await _call(live, live.key, SUPPORT_ID, acme_host)  # 1.00 EUR: past the limit
         await wait_until(lambda: len(receiver.accepted) == 4, timeout=30)
-        theirs = await _call(live, globex_key, GLOBEX_ASSISTANT_ID)
+        theirs = await _call(live, globex_key, GLOBEX_ASSISTANT_ID, globex_host)
+        # each host takes only its organization's key
+        wrong_host = {"Authorization": f"Bearer {globex_key}", "Host": acme_host}
+        assert (await live.client.get("/billing/statements", headers=wrong_host)).status == 403
 
         refused = await live.client.post(
             "/calls/outbound",
@@ -191,7 +199,7 @@ async def test_two_organizations_priced_stated_and_limited(
     assert (total["currency"], total["calls"]) == ("EUR", 2)
     assert Decimal(total["amount"]) == from_calls == Decimal("1.00")
     assert statement["spending_limit"] == "0.80"
-    headers = {"Authorization": f"Bearer {globex_key}"}
+    headers = {"Authorization": f"Bearer {globex_key}", "Host": HOSTS[GLOBEX]}
     their_statement = await (await live.client.get("/billing/statements", headers=headers)).json()
     assert [(t["currency"], t["calls"], t["amount"]) for t in their_statement["totals"]] == [
         ("USD", 1, globex_call["cost"]["amount"])
