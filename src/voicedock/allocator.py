@@ -6,16 +6,19 @@ malloc serves a request of ``M_MMAP_THRESHOLD`` bytes or more (128 KiB) with a m
 own, unmapped when freed, and smaller ones from its heap, which it shrinks when
 ``M_TRIM_THRESHOLD`` bytes (128 KiB) are free at its top. Both thresholds are *dynamic*: when a
 block it had mapped is freed, the mapping threshold rises to that block's size (up to 32 MiB)
-and the trim threshold to twice that. One large buffer freed at start-up (4 MiB on a node)
-is enough: from then on every buffer up to 4 MiB (a call's recording, a synthesized reply, a
-request body) comes from the heap and leaves a hole of its size when freed, up to 8 MiB of
-free memory are kept at the heap's top, and the holes, scattered among longer-lived blocks,
-are never returned. Over hours of calls the node's resident memory rose by the free space of
-its heap (``bench/soak.py``, ``docs/performance/sizing.md``), with what was in use flat.
+and the trim threshold to twice that. A node raised it at start-up already (516 KiB) and to
+4 MiB within its first minutes of calls: from then on every buffer up to 4 MiB (a request or
+response body, a synthesized reply, a recording) came from the heap and left a hole of its size
+when freed, up to 8 MiB of free memory stayed at the heap's top, and the holes, scattered among
+longer-lived blocks, were never returned. Over hours of calls the node's resident memory rose
+by its heap's free space with what was in use flat (``bench/soak.py --tracemalloc``,
+``bench/results/soak-2026-11-26-memory.md``).
 
-Fixed thresholds keep glibc's own defaults for the life of the process: large buffers are
-mapped and unmapped, the heap's top is trimmed; ``malloc_trim(0)`` once at start-up also
-returns what start-up freed. Elsewhere than glibc (musl, macOS) it does nothing.
+Setting the thresholds turns their adjustment off (mallopt(3)), so glibc's own initial values
+hold for the life of the process: large buffers are mapped and unmapped, the heap's top is
+trimmed; ``malloc_trim(0)`` once at start-up also returns what start-up freed. The price is a
+mapping and an unmapping per buffer of 128 KiB or more. Elsewhere than glibc (musl, macOS)
+it does nothing.
 """
 
 from __future__ import annotations
