@@ -100,6 +100,8 @@ TRACE_FRAMES = 12
 TRACE_FRAMES_VARIABLE = "VOICEDOCK_TRACEMALLOC_FRAMES"  # 0: no tracing, the census alone
 # Class names (``module.QualName``, comma-separated): what holds the first one alive of each.
 TRACE_REFERRERS = "VOICEDOCK_TRACE_REFERRERS"
+# Set: a full collection each time, and what it freed by type (``garbage-<seconds>.txt``).
+TRACE_GARBAGE = "VOICEDOCK_TRACE_GARBAGE"
 
 
 def trace_allocations(directory: Path, every_s: float) -> None:
@@ -120,6 +122,8 @@ def trace_allocations(directory: Path, every_s: float) -> None:
             (directory / f"objects-{at:07.0f}.txt").write_text(census)
             if wanted := os.environ.get(TRACE_REFERRERS):
                 (directory / f"referrers-{at:07.0f}.txt").write_text(held_by(wanted.split(",")))
+            if os.environ.get(TRACE_GARBAGE):
+                (directory / f"garbage-{at:07.0f}.txt").write_text(garbage())
 
     threading.Thread(target=snapshots, name="tracemalloc", daemon=True).start()
 
@@ -220,6 +224,38 @@ def _attributes(o: object) -> list[tuple[str, object]]:
             if isinstance(slot, str) and hasattr(o, slot):
                 found.append((slot, getattr(o, slot)))
     return found
+
+
+def garbage(top: int = 40) -> str:
+    """A full collection now, keeping what it finds (``gc.DEBUG_SAVEALL``): the objects only
+    reference cycles held, by type (and for functions, coroutines and frames, by code), the
+    ones that wait in the collector's generations between its full collections. It changes
+    the node it measures: a full collection a minute."""
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+        found = Counter(_garbage_kind(o) for o in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    lines = [f"garbage {found.total()}"]
+    lines += [f"{n:8d} {kind}" for kind, n in found.most_common(top)]
+    return "\n".join(lines) + "\n"
+
+
+def _garbage_kind(o: object) -> str:
+    code = getattr(o, "cr_code", None) or getattr(o, "gi_code", None)
+    code = code or getattr(o, "f_code", None) or getattr(o, "__code__", None)
+    if code is not None:
+        return f"{type(o).__name__} {code.co_qualname} ({_short_path(code.co_filename)})"
+    return _name(o) or type(o).__qualname__
+
+
+def _short_path(filename: str) -> str:
+    for marker in ("/site-packages/", "/src/", "/lib/python3"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
 
 
 def held_by(names: list[str], depth: int = 8) -> str:
