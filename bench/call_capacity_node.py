@@ -268,6 +268,11 @@ def main() -> int:
     if args.workers > 1:  # the supervisor: each worker this script again, on a core of its own
         return supervise(settings, args.workers, worker_command(args))
     pin(args.core)
+    # glibc's thresholds as `voicedock serve` fixes them (an older tree: none).
+    with contextlib.suppress(ImportError):
+        from voicedock.allocator import settle_allocator
+
+        settle_allocator()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(16384, hard), hard))
     worker = None

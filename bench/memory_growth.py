@@ -7,7 +7,17 @@ A node traces its allocations when started with ``VOICEDOCK_TRACEMALLOC=<dir>`` 
 snapshot nearest ``--since`` seconds (the end of warm-up) with the last one and prints the
 allocation sites that grew most: by line, then the largest by whole traceback.
 
-Usage: ``.venv/bin/python bench/memory_growth.py DIR [--since 300] [--top 25]``
+The census the node writes beside them each time (``objects-<seconds>.txt``, also without
+tracing: ``VOICEDOCK_TRACEMALLOC_FRAMES=0``) tells Python's heap from the allocator: its RSS,
+Python's allocated blocks, glibc's arenas (in use and free), the collector's objects by type
+voicedock's by class, and the largest containers voicedock's objects and modules hold (by
+class and attribute). ``--census`` prints them minute by minute, the counters first, then
+each type or class whose count grew after ``--since``: RSS rising while the blocks and
+malloc's "in use" stay flat is the allocator's (fragmentation, arenas); blocks rising with a
+class's count is Python objects kept; blocks rising with no collector-tracked type is objects
+held by containers the collector does not track (dicts of strings, tuples of strings).
+
+Usage: ``.venv/bin/python bench/memory_growth.py DIR [--since 300] [--top 25] [--census]``
 """
 
 from __future__ import annotations
@@ -63,6 +73,48 @@ def growth(directory: Path, since_s: float, top: int) -> str:
     return "\n".join(lines)
 
 
+def census(directory: Path, since_s: float, top: int) -> str:
+    """The node's census files over time: the counters each minute, then what grew most."""
+    taken = sorted(
+        (float(path.stem.removeprefix("objects-")), path)
+        for path in directory.glob("objects-*.txt")
+    )
+    if not taken:
+        return f"no census in {directory}"
+    rows = [(at, _census_counts(path.read_text())) for at, path in taken]
+    counters = [k for k in rows[-1][1] if not k.startswith(("gc ", "voicedock", "@ "))]
+    lines = ["| s | " + " | ".join(counters) + " |", "|---" * (len(counters) + 1) + "|"]
+    for at, row in rows:
+        lines.append(f"| {at:.0f} | " + " | ".join(str(row.get(k, "")) for k in counters) + " |")
+    first_at, first = min(rows, key=lambda row: abs(row[0] - since_s))
+    last_at, last = rows[-1]
+    grown = sorted(
+        ((last[k] - first.get(k, 0), k) for k in last if k not in counters),
+        reverse=True,
+    )
+    lines += ["", f"Counts grown most from {first_at:.0f} s to {last_at:.0f} s:", ""]
+    lines += [f"- {d:+8d}  {k} ({last[k]})" for d, k in grown[:top] if d > 0]
+    return "\n".join(lines)
+
+
+def _census_counts(text: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "gc" and len(words) == 3:
+            counts[f"gc {words[2]}"] = int(words[1])
+        elif words[0].isdigit() and len(words) == 3 and words[1] == "@":  # a container's size
+            counts[f"@ {words[2]}"] = int(words[0])
+        elif words[0].isdigit() and len(words) == 2:
+            counts[words[1]] = int(words[0])
+        else:  # "name value" pairs, several on one line
+            for name, value in zip(words[::2], words[1::2], strict=False):
+                counts[name] = int(value)
+    return counts
+
+
 def _mb(size: int) -> str:
     return f"{size / 2**20:.1f} MiB"
 
@@ -79,8 +131,12 @@ def main() -> None:
     parser.add_argument("directory", type=Path)
     parser.add_argument("--since", type=float, default=300.0, help="seconds: warm-up's end")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--census", action="store_true", help="the census files over time")
     args = parser.parse_args()
-    print(growth(args.directory, args.since, args.top))
+    if args.census:
+        print(census(args.directory, args.since, args.top))
+    else:
+        print(growth(args.directory, args.since, args.top))
 
 
 if __name__ == "__main__":

@@ -246,8 +246,10 @@ def main() -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="the node traces its allocations (one node), a snapshot a minute in DIR; the growth "
-        "after warm-up is printed by where it was allocated (bench/memory_growth.py)",
+        help="the node writes a census of its memory a minute in DIR (RSS, pymalloc's and "
+        "malloc's used and free memory, objects by type, voicedock's containers) and, unless "
+        "VOICEDOCK_TRACEMALLOC_FRAMES=0, traces its allocations (a snapshot a minute); the growth "
+        "after warm-up is printed (bench/memory_growth.py)",
     )
     args = parser.parse_args()
     if args.tracemalloc is not None:  # the nodes' processes inherit it (node_process)
@@ -297,6 +299,7 @@ def main() -> None:
     print(text)
     if args.tracemalloc is not None:
         warm = max(result.window_s / 5, plan.max_call_s)
+        print(memory_growth.census(args.tracemalloc, warm, top=25))
         print(memory_growth.growth(args.tracemalloc, warm, top=25))
     if not out.exists():
         out.write_text(f"# Soak, {day}\n\n")

@@ -166,6 +166,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from voicedock.allocator import settle_allocator
     from voicedock.api import serve
     from voicedock.api.access_log import AccessLog
     from voicedock.api.app import create_app
@@ -174,6 +175,7 @@ def _serve(args: argparse.Namespace) -> int:
     from voicedock.workers.supervisor import supervise, worker_command
 
     settings = _settings(args)
+    settle_allocator()  # before the service allocates anything (allocator.py)
     worker = None
     if args.worker is not None:  # one of the workers the supervisor below starts
         if args.orders_fd is None:

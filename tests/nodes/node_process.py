@@ -12,15 +12,17 @@ process is the supervisor of that many workers, each this module again (``voiced
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +32,7 @@ from freeswitch_lab.lab_service import ToneTts
 from pipeline.fakes import FakeLlm, FakeStt
 from process_helpers import logged_process
 from voicedock import logs
+from voicedock.allocator import malloc_usage, settle_allocator
 from voicedock.api import serve
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
@@ -97,6 +100,8 @@ TRACE_FRAMES = 12
 TRACE_FRAMES_VARIABLE = "VOICEDOCK_TRACEMALLOC_FRAMES"  # 0: no tracing, the census alone
 # Class names (``module.QualName``, comma-separated): what holds the first one alive of each.
 TRACE_REFERRERS = "VOICEDOCK_TRACE_REFERRERS"
+# Set: a full collection each time, and what it freed by type (``garbage-<seconds>.txt``).
+TRACE_GARBAGE = "VOICEDOCK_TRACE_GARBAGE"
 
 
 def trace_allocations(directory: Path, every_s: float) -> None:
@@ -113,11 +118,74 @@ def trace_allocations(directory: Path, every_s: float) -> None:
             at = time.monotonic() - began
             if frames:
                 tracemalloc.take_snapshot().dump(str(directory / f"snapshot-{at:07.0f}.bin"))
-            (directory / f"objects-{at:07.0f}.txt").write_text(own_objects())
+            census = heap() + own_objects() + containers()
+            (directory / f"objects-{at:07.0f}.txt").write_text(census)
             if wanted := os.environ.get(TRACE_REFERRERS):
                 (directory / f"referrers-{at:07.0f}.txt").write_text(held_by(wanted.split(",")))
+            if os.environ.get(TRACE_GARBAGE):
+                (directory / f"garbage-{at:07.0f}.txt").write_text(garbage())
 
     threading.Thread(target=snapshots, name="tracemalloc", daemon=True).start()
+
+
+def heap() -> str:
+    """Where the process's memory is: its RSS, Python's object allocator (its blocks, and its
+    arenas with what is used and free in them), what tracemalloc traces (when on), glibc's
+    malloc (in use and free in its arenas, mmapped), the collector's counts, and its objects by
+    type (the 15 most numerous). RSS rising with the blocks is Python objects kept; RSS rising
+    with them flat is the allocators' (free memory held in arenas, fragmentation)."""
+    lines = [f"rss_kib {_rss_kib()}", f"python_blocks {sys.getallocatedblocks()}"]
+    lines += [f"{name} {value}" for name, value in _pymalloc().items()]
+    if tracemalloc.is_tracing():
+        lines.append(f"traced_kib {tracemalloc.get_traced_memory()[0] // 1024}")
+    if (malloc := malloc_usage()) is not None:
+        lines += [
+            f"malloc_heap_kib {malloc.heap // 1024}",
+            f"malloc_used_kib {malloc.in_use // 1024}",
+        ]
+        lines += [
+            f"malloc_free_kib {malloc.free // 1024}",
+            f"malloc_mapped_kib {malloc.mapped // 1024}",
+        ]
+    lines.append(f"gc_full_collections {gc.get_stats()[2]['collections']}")
+    kinds = Counter(type(o).__qualname__ for o in gc.get_objects())
+    lines += [f"gc {n:8d} {name}" for name, n in kinds.most_common(15)]
+    return "\n".join(lines) + "\n"
+
+
+def _pymalloc() -> dict[str, int]:
+    """Python's object allocator in KiB (``sys._debugmallocstats``, read into a file)."""
+    libc = ctypes.CDLL(None)
+    libc.fopen.restype = ctypes.c_void_p
+    libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    stats = ctypes.pythonapi._PyObject_DebugMallocStats
+    stats.argtypes = [ctypes.c_void_p]
+    with tempfile.NamedTemporaryFile("r") as out:
+        handle = libc.fopen(out.name.encode(), b"w")
+        stats(handle)
+        libc.fclose(handle)
+        text = out.read()
+    found: dict[str, int] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition("=")
+        number = value.strip().replace(",", "")
+        if not number.isdigit():
+            continue
+        if name.startswith("# arenas allocated current"):
+            found["pymalloc_arenas_kib"] = int(number) * 1024
+        elif name.startswith("# bytes in allocated blocks"):
+            found["pymalloc_used_kib"] = int(number) // 1024
+        elif name.startswith("# bytes in available blocks") or "unused pools" in name:
+            found["pymalloc_free_kib"] = found.get("pymalloc_free_kib", 0) + int(number) // 1024
+    return found
+
+
+def _rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
 
 
 def own_objects() -> str:
@@ -128,6 +196,66 @@ def own_objects() -> str:
         if isinstance(module, str) and module.startswith("voicedock"):
             counts[f"{module}.{type(o).__qualname__}"] += 1
     return "".join(f"{n:8d} {name}\n" for name, n in counts.most_common())
+
+
+CONTAINERS = (dict, set, list, deque, frozenset, tuple)
+
+
+def containers(top: int = 40) -> str:
+    """The largest containers held by voicedock's objects and modules, summed per owner's
+    class and attribute (``len @ module.Class.attribute``): what grows with distinct keys
+    (a dict of strings the collector does not track, never pruned) shows here by name."""
+    sizes: Counter[str] = Counter()
+    owners: list[tuple[str, object]] = [
+        (name, module) for name, module in list(sys.modules.items()) if name.startswith("voicedock")
+    ]
+    owners += [(_name(o), o) for o in gc.get_objects() if _name(o).startswith("voicedock")]
+    for owner, o in owners:
+        for attribute, value in _attributes(o):
+            if isinstance(value, CONTAINERS) and not attribute.startswith("__"):
+                sizes[f"{owner}.{attribute}"] += len(value)
+    return "".join(f"{n:8d} @ {name}\n" for name, n in sizes.most_common(top))
+
+
+def _attributes(o: object) -> list[tuple[str, object]]:
+    found = list(getattr(o, "__dict__", {}).items())
+    for klass in type(o).__mro__:
+        for slot in getattr(klass, "__slots__", ()):
+            if isinstance(slot, str) and hasattr(o, slot):
+                found.append((slot, getattr(o, slot)))
+    return found
+
+
+def garbage(top: int = 40) -> str:
+    """A full collection now, keeping what it finds (``gc.DEBUG_SAVEALL``): the objects only
+    reference cycles held, by type (and for functions, coroutines and frames, by code), the
+    ones that wait in the collector's generations between its full collections. It changes
+    the node it measures: a full collection a minute."""
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+        found = Counter(_garbage_kind(o) for o in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    lines = [f"garbage {found.total()}"]
+    lines += [f"{n:8d} {kind}" for kind, n in found.most_common(top)]
+    return "\n".join(lines) + "\n"
+
+
+def _garbage_kind(o: object) -> str:
+    code = getattr(o, "cr_code", None) or getattr(o, "gi_code", None)
+    code = code or getattr(o, "f_code", None) or getattr(o, "__code__", None)
+    if code is not None:
+        return f"{type(o).__name__} {code.co_qualname} ({_short_path(code.co_filename)})"
+    return _name(o) or type(o).__qualname__
+
+
+def _short_path(filename: str) -> str:
+    for marker in ("/site-packages/", "/src/", "/lib/python3"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
 
 
 def held_by(names: list[str], depth: int = 8) -> str:
@@ -180,6 +308,7 @@ def main(config: str, *worker: str) -> int:
     """The node of ``config``; with ``[node] workers`` above 1, the supervisor of that many
     workers, each this module again with ``--worker k/N --orders-fd FD`` (``worker``), as
     ``voicedock serve --workers N`` runs them."""
+    settle_allocator()  # as `voicedock serve` does
     if trace := os.environ.get(TRACE_DIR):
         trace_allocations(Path(trace), float(os.environ.get(TRACE_EVERY, "60")))
     handler = logging.StreamHandler()  # as ``voicedock serve`` logs

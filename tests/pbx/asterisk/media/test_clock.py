@@ -223,3 +223,32 @@ async def test_a_late_visit_within_the_margin_is_never_late_for_the_pbx() -> Non
     assert max(leg.pacer.stats.recent_lateness()[1:150]) < 0  # written ahead all the same
     times = [round(t, 6) for t in leg.times]
     assert times == sorted(times)
+
+
+async def test_a_session_stopped_by_its_closed_connection_leaves_nothing_for_the_collector() -> (
+    None
+):
+    """The failure a pacer keeps must not hold the clock's frame (its traceback would): the
+    pacer and what it writes to (a call's media connection) would wait for a full collection
+    after every hang-up between two visits of the clock."""
+    import weakref
+
+    from fakes.garbage import cyclic_garbage
+
+    time = VirtualTime()
+    clock = MediaClock(clock=time, sleep=time.sleep, **PER_FRAME)
+
+    class Connection:
+        def write(self, _frame: bytes) -> None:
+            raise ConnectionResetError("media websocket is closed")
+
+    with cyclic_garbage() as garbage:
+        connection = Connection()
+        hung_up = Pacer(connection.write, SILENCE)
+        gone = weakref.ref(hung_up)
+        async with clock.driving(hung_up):
+            await asyncio.wait_for(hung_up.wait_stopped(), 1)
+        assert isinstance(hung_up.failure, ConnectionResetError)
+        del hung_up, connection
+        assert gone() is None
+    assert not garbage.voicedock

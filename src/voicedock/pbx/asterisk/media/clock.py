@@ -174,7 +174,7 @@ class MediaClock:
                 pacer.advance(clock(), deadline)
             except ConnectionError as exc:  # the call hung up between two visits: expected
                 log.debug("media clock: a session's connection closed: %s", exc)
-                pacer.stop(exc)
+                pacer.stop(exc.with_traceback(None))  # its frames hold the pacer: a cycle
             except Exception as exc:  # noqa: BLE001 - one session's failure is not the clock's
                 log.warning("media clock: a session's tick failed: %s", exc)
-                pacer.stop(exc)
+                pacer.stop(exc.with_traceback(None))
