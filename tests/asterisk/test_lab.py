@@ -188,7 +188,9 @@ async def test_inbound_call_reaches_the_app_with_the_did(lab: LabAsterisk, ari: 
     tag = new_tag()
     lab.originate_inbound("+31850835037", caller="+31612345678", tag=tag)
     start = await ari.wait_for(lambda e: e.get("type") == "StasisStart")
-    assert start["args"] == ["inbound", "+31850835037"]
+    # the DID, then the host of the INVITE's Request-URI (an organization's SIP domain, where
+    # it names one: here the lab's address)
+    assert start["args"] == ["inbound", "+31850835037", "127.0.0.1"]
     assert start["channel"]["caller"]["number"] == "+31612345678"
     channel = start["channel"]["id"]
     status, _ = await ari.post(f"/channels/{channel}/answer")
