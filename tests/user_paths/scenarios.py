@@ -15,6 +15,7 @@ import re
 import wave
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -34,7 +35,8 @@ from user_paths.examples import Example
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.routes.usage import CSV_COLUMNS
 from voicedock.calls.assistants.placeholders import fill as fill_placeholders
-from voicedock.domain.records import KeyScope
+from voicedock.calls.billing import set_rate_card
+from voicedock.domain.records import KeyScope, utcnow
 from voicedock.pipeline.audio import resample_pcm16
 
 # How far ahead the examples' scheduled calls are placed.
@@ -238,6 +240,8 @@ def scenario_of(example: Example) -> str | None:
         return "list-voices"
     if (example.method, path) == ("GET", "/usage"):
         return "usage"
+    if example.method == "GET" and path in ("/billing/rate-card", "/billing/statements"):
+        return "billing"
     if example.method == "POST" and re.fullmatch(r"/voices/[^/]+/preview", path):
         return "voice-preview"
     if (example.method, path) == ("POST", "/webhooks"):
@@ -610,6 +614,50 @@ async def usage(backend: UserPathBackend, example: Example) -> None:
     assert body["totals"]["calls"] == sum(g["calls"] for g in body["groups"]), body
 
 
+# The operator's card for the billing examples (``voicedock billing rate-cards set``'s file).
+RATE_CARD = {"currency": "EUR", "increment": "1/1", "rates": [{"per_minute": "0.60"}]}
+
+
+async def billing(backend: UserPathBackend, example: Example) -> None:
+    """The card the operator set, as the organization reads it; a statement as documented, and
+    a call placed through the PBX and ended, priced by the card and counted in its month's
+    statement (the example's month, or this one's)."""
+    card = await set_rate_card(backend.service.store, ACME, RATE_CARD, utcnow())
+    if urlsplit(example.path).path == "/billing/rate-card":
+        status, body, _ = await send(backend, example)
+        assert status == expected_status(example), body
+        assert (body["id"], body["version"]) == (card.id, card.version), body
+        assert body["terms"]["currency"] == "EUR", body
+        return
+    call_id = await place(backend, backend.silent)
+    await wait_status(backend, call_id, ("in-progress",))
+    await hang_up(backend, call_id)
+
+    async def rated() -> bool:
+        return (await get_call(backend, call_id))["cost"] is not None
+
+    await until(rated, 15)
+    cost = (await get_call(backend, call_id))["cost"]
+    assert (cost["currency"], cost["rate_card_id"]) == ("EUR", card.id), cost
+    method, path, _, headers = fill(example, backend)
+    if "format=pdf" in path:
+        resp = await backend.client.request(method, path, headers=headers)
+        assert resp.status == expected_status(example), await resp.text()
+        assert resp.content_type == "application/pdf"
+        assert (await resp.read()).startswith(b"%PDF-")
+        return
+    status, body, _ = await send(backend, example)
+    assert status == expected_status(example), body
+    assert set(body) >= {"organization", "month", "lines", "totals"}, body
+    month = utcnow().strftime("%Y-%m")
+    resp = await backend.client.get(f"/billing/statements?month={month}", headers=headers)
+    now = await resp.json()
+    assert resp.status == 200, now
+    [total] = [t for t in now["totals"] if t["currency"] == "EUR"]
+    assert total["calls"] >= 1, now
+    assert sum(Decimal(line["amount"]) for line in now["lines"]) == Decimal(total["amount"]), now
+
+
 async def get_organization(backend: UserPathBackend, example: Example) -> None:
     status, body, _ = await send(backend, example)
     assert status == expected_status(example), body
@@ -748,6 +796,7 @@ SCENARIOS: dict[str, Scenario] = {
     "list-voices": list_voices,
     "voice-preview": voice_preview,
     "usage": usage,
+    "billing": billing,
     "provider-keys": provider_keys,
     "get-organization": get_organization,
     "patch-organization": patch_organization,

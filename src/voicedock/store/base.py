@@ -17,6 +17,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
+from voicedock.store.pages import OldestFirstQuery, RecordPage
 from voicedock.store.protocols.assistants import AssistantReads, AssistantWrites
 from voicedock.store.protocols.audit import AuditPage, AuditQuery, AuditReads, AuditWrites
 from voicedock.store.protocols.billing import BillingReads, BillingWrites
@@ -42,7 +43,6 @@ from voicedock.store.protocols.numbers import (
 )
 from voicedock.store.protocols.organizations import OrganizationReads, OrganizationWrites
 from voicedock.store.protocols.outbox import OutboxReads, OutboxWrites
-from voicedock.store.protocols.pages import OldestFirstQuery, RecordPage
 from voicedock.store.protocols.provider_keys import ProviderKeyReads, ProviderKeyWrites
 from voicedock.store.protocols.retention import RetentionWrites
 from voicedock.store.protocols.scheduled_calls import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from voicedock.domain.records import Squad
-from voicedock.store.protocols.pages import OldestFirstQuery, RecordPage
+from voicedock.store.pages import OldestFirstQuery, RecordPage
 
 
 class SquadWrites(Protocol):

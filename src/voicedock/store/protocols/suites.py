@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from voicedock.domain.rehearsal import Suite, SuiteRun
-from voicedock.store.protocols.pages import OldestFirstQuery, RecordPage
+from voicedock.store.pages import OldestFirstQuery, RecordPage
 
 
 class SuiteWrites(Protocol):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from voicedock.errors import StoreError
-from voicedock.store.protocols.pages import OldestFirstQuery, RecordPage
+from voicedock.store.pages import OldestFirstQuery, RecordPage
 from voicedock.store.sql.conn import Conn, SqlValue
 from voicedock.store.sql.locks import Locks
 from voicedock.store.sql.rows import Dialect, Record, Table, integer

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from voicedock.domain.records import Squad, utcnow
-from voicedock.store.protocols.pages import OldestFirstQuery, RecordPage
+from voicedock.store.pages import OldestFirstQuery, RecordPage
 from voicedock.store.sql.base import StorePart, TransactionPart
 from voicedock.store.sql.rows import SQUADS
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from voicedock.domain.records import utcnow
 from voicedock.domain.rehearsal import Suite, SuiteRun
-from voicedock.store.protocols.pages import OldestFirstQuery, RecordPage
+from voicedock.store.pages import OldestFirstQuery, RecordPage
 from voicedock.store.sql.base import StorePart, TransactionPart
 from voicedock.store.sql.rows import SUITE_RUNS, SUITES
 

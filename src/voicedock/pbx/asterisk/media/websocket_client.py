@@ -195,10 +195,8 @@ class WebSocketClient(asyncio.BufferedProtocol):
         return self._read
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(self._read[:nbytes].tobytes())
-
-    def data_received(self, data: bytes) -> None:
-        """What was read (``buffer_updated``), parsed and delivered."""
+        """What was read, copied out of the read buffer, parsed and delivered."""
+        data = self._read[:nbytes].tobytes()
         if self._open and not self._buffer:
             # The usual case: one whole unmasked binary frame (a 20 ms frame of audio).
             size = len(data)
