@@ -214,7 +214,8 @@ async def test_webhook_tools_answer_the_model_and_the_caller_hears_the_filler(
     # The caller heard the filler while the slow tool ran, then the booking.
     pcm, rate = await read_new_recording(recordings, "utterance-*-rx.wav", before)
     heard = words(await transcribe(pcm, rate))
-    assert {"moment", "booked"} <= heard, heard
+    assert "moment" in heard, heard
+    assert heard & {"booked", "book"}, heard  # Whisper may hear "booked" as "book"
 
 
 async def test_send_dtmf_is_heard_as_digits_then_end_call_hangs_up(
