@@ -15,6 +15,7 @@ import pytest
 
 from e2e.audio_helpers import (
     assert_heard,
+    read_finished_recording,
     require_offline_speech,
     transcribe,
     wait_transcript,
@@ -23,10 +24,9 @@ from e2e.audio_helpers import (
 from e2e.test_audio_e2e import SHORT_GREETING
 from fakes.calls import call_finished
 from freeswitch_lab.lab_service import LabFreeswitchService, lab_settings, serve_on_lab
-from pbx.freeswitch.live_service import TERMINAL, until
+from pbx.freeswitch.live_service import TERMINAL
 from voicedock_lab.freeswitch import LabFreeswitch
 from voicedock_lab.freeswitch_config import SCREENED, SCREENER_DECLINES
-from voicedock_lab.heard import read_recording
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -62,9 +62,8 @@ async def place(live: LabFreeswitchService, destination: str, **override: str) -
 async def heard(live: LabFreeswitchService, number: str, sip_call_id: str) -> str:
     """What the party heard (its recording, finished once the call is over), transcribed."""
     path = live.lab.recordings_dir / f"{number}-{sip_call_id}.wav"
-    await until(lambda: path.exists() and path.stat().st_size > 44, within=10)
-    samples, rate = read_recording(path)
-    return (await transcribe(samples.astype("<i2").tobytes(), rate)).lower()
+    pcm, rate = await read_finished_recording(path)
+    return (await transcribe(pcm, rate)).lower()
 
 
 async def test_a_screener_hears_who_calls_and_the_person_behind_it_the_greeting(

@@ -9,7 +9,6 @@ Checked on the recording of the lab party that records what it hears.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,13 +16,15 @@ import numpy as np
 import pytest
 
 from contract.backends import Recorder
+from e2e.audio_helpers import read_finished_recording
+from pbx.freeswitch.live_service import until
 from voicedock.config import FreeswitchSettings
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.pbx.base import OriginateRequest, PbxEventKind
 from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
 from voicedock_lab.freeswitch import LabFreeswitch
 from voicedock_lab.freeswitch_config import ANSWERS
-from voicedock_lab.heard import listen, read_recording
+from voicedock_lab.heard import listen
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(60)]
 
@@ -46,17 +47,13 @@ async def pbx(freeswitch_lab: LabFreeswitch) -> AsyncIterator[tuple[FreeswitchPb
         yield adapter, events
 
 
-def _new_recording(lab: LabFreeswitch, before: set[Path]) -> Path:
-    deadline = time.monotonic() + 5
-    while True:
-        new = set(lab.recordings_dir.glob(f"{ANSWERS}-*.wav")) - before
-        size = [p.stat().st_size for p in new]
-        time.sleep(0.5)  # FreeSWITCH closes the file as the party's leg ends
-        if new and size == [p.stat().st_size for p in new]:
-            (path,) = new
-            return path
-        if time.monotonic() > deadline:
-            raise AssertionError("the party left no recording")
+async def _new_recording(lab: LabFreeswitch, before: set[Path]) -> Path:
+    def new() -> set[Path]:
+        return set(lab.recordings_dir.glob(f"{ANSWERS}-*.wav")) - before
+
+    await until(lambda: bool(new()), within=5)
+    (path,) = new()
+    return path
 
 
 async def test_barge_in_stops_what_the_party_hears_and_the_next_words_follow(
@@ -81,8 +78,8 @@ async def test_barge_in_stops_what_the_party_hears_and_the_next_words_follow(
         assert (await asyncio.wait_for(answer.played(), 5)).completed
         await media.hangup()
     await events.wait(call_id, PbxEventKind.HANGUP)
-    path = await asyncio.to_thread(_new_recording, lab, before)
-    heard = listen(*read_recording(path))
+    pcm, rate = await read_finished_recording(await _new_recording(lab, before))
+    heard = listen(np.frombuffer(pcm, dtype="<i2"), rate)
     # The party heard the cut tone as far as the flush said, then silence, then the answer.
     assert heard.loud_s == pytest.approx(cut.heard_ms / 1000 + 0.6, abs=0.15), (cut, heard)
     assert max(heard.holes_ms) >= 900, heard  # the second between the flush and the answer

@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import wave
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from e2e.audio_helpers import read_finished_recording
 from fakes.world import ACME_NUMBERS
 from freeswitch_lab.lab_service import LabService, ToneTts
 from pbx.freeswitch.live_service import TERMINAL, until
@@ -35,7 +34,7 @@ from voicedock_lab.freeswitch_config import (
     UNKNOWN,
     UTTERANCE,
 )
-from voicedock_lab.heard import listen, read_recording
+from voicedock_lab.heard import listen
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(60)]
 
@@ -93,9 +92,8 @@ async def test_far_end_hangs_up(live: LabService) -> None:
     assert ended["error"] is None
 
 
-def _rms(path: Path) -> float:
-    with wave.open(str(path)) as wav:
-        pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64)
+def _rms(recording: tuple[bytes, int]) -> float:
+    pcm = np.frombuffer(recording[0], dtype="<i2").astype(np.float64)
     return float(np.sqrt(np.mean(pcm**2))) if len(pcm) else 0.0
 
 
@@ -110,8 +108,7 @@ async def test_the_party_hears_the_assistant(live: LabService) -> None:
     status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
     assert status == 200, body
     await live.wait_status(call_id, TERMINAL)
-    await until(lambda: recording.exists() and recording.stat().st_size > 44, within=5)
-    assert _rms(recording) > 300, "the party heard silence"
+    assert _rms(await read_finished_recording(recording)) > 300, "the party heard silence"
 
 
 async def test_the_party_hears_the_whole_greeting_without_holes(live: LabService) -> None:
@@ -128,9 +125,8 @@ async def test_the_party_hears_the_whole_greeting_without_holes(live: LabService
     status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
     assert status == 200, body
     await live.wait_status(call_id, TERMINAL, within=15)
-    await until(lambda: recording.exists() and recording.stat().st_size > 44, within=5)
-    await asyncio.sleep(0.5)  # FreeSWITCH closes the file as the party's leg ends
-    heard = listen(*read_recording(recording))
+    pcm, rate = await read_finished_recording(recording)
+    heard = listen(np.frombuffer(pcm, dtype="<i2"), rate)
     # All of it: the hang-up waited for the channel (1.7 s were heard before the fix). A stall
     # of the shared machine puts the channel behind our clock (0.16 s once in 8 bench calls).
     assert heard.loud_s >= 2.7, heard
@@ -175,8 +171,7 @@ async def test_inbound_call_is_answered_listed_and_ended_by_the_caller(live: Lab
     ended = await live.wait_status(call_id, TERMINAL)
     assert ended["status"] == "ended", ended
     recording = live.lab.recording_of_caller(leg)
-    await until(lambda: recording.exists() and recording.stat().st_size > 44, within=5)
-    assert _rms(recording) > 300, "the caller heard silence"
+    assert _rms(await read_finished_recording(recording)) > 300, "the caller heard silence"
 
 
 async def test_the_assistant_hears_the_party(live: LabService) -> None:

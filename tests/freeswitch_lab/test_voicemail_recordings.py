@@ -17,12 +17,13 @@ import numpy as np
 import pytest
 import soundfile
 
+from e2e.audio_helpers import read_finished_recording
 from fakes.calls import call_finished
 from freeswitch_lab.lab_service import LabService, ToneTts, lab_settings, serve_on_lab
 from pbx.freeswitch.live_service import TERMINAL, speech_fakes, until
 from voicedock_lab.freeswitch import LabFreeswitch
 from voicedock_lab.freeswitch_config import PERSON, VOICEMAIL
-from voicedock_lab.heard import listen, read_recording
+from voicedock_lab.heard import listen
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -62,8 +63,8 @@ async def test_a_machine_gets_the_message_after_its_beep_and_the_call_is_recorde
 
     # The machine recorded the whole message after its beep.
     record = live.lab.recordings_dir / f"voicemail-{sip_call_id}-record.wav"
-    await until(lambda: record.exists() and record.stat().st_size > 44, within=10)
-    samples, rate = read_recording(record)
+    pcm, rate = await read_finished_recording(record)
+    samples = np.frombuffer(pcm, dtype="<i2")
     heard = listen(samples, rate, threshold=500.0)
     assert heard.loud_s >= 1.0, heard
 
