@@ -192,3 +192,31 @@ async def test_guarded_resolver_reports_ipv6_family() -> None:
     resolver = GuardedResolver(PRODUCTION, DNS)
     results = await resolver.resolve("v6.example.com", 80)
     assert results[0]["family"] == socket.AF_INET6
+
+
+async def test_what_is_kept_per_address_or_host_still_follows_each_policy() -> None:
+    """An address's kind and a host's parse are kept between checks; the verdict is still the
+    policy's, every time, and the DNS is still asked at every check."""
+    loopback_only = EgressPolicy(allow_loopback=True)
+    blocking = EgressPolicy(allow_loopback=True, blocked=(NetworkTarget.parse("127.0.0.1"),))
+    dns = FakeDns({"local.example.com": ["127.0.0.1"]})
+    for _ in range(2):
+        assert (await check_url("http://local.example.com/", loopback_only, dns)).port == 80
+        with pytest.raises(UnsafeUrl, match="loopback"):
+            await check_url("http://local.example.com/", PRODUCTION, dns)
+        with pytest.raises(UnsafeUrl, match="PBX"):
+            await check_url("http://local.example.com/", blocking, dns)
+        with pytest.raises(UnsafeUrl, match="non-canonical"):
+            await check_url("http://0x7f.1/", loopback_only, dns)
+    assert len(dns.lookups) == 6
+
+
+def test_a_malformed_host_is_whitespace_a_control_character_or_a_zone() -> None:
+    """The host check's pattern refuses exactly what ``str.isspace``, the characters up to the
+    space and ``%`` are, over every code point."""
+    from voicedock.domain.webhooks import _MALFORMED_HOST
+
+    for code in range(0x110000):
+        ch = chr(code)
+        expected = ch.isspace() or code < 0x21 or ch == "%"
+        assert bool(_MALFORMED_HOST.search(ch)) == expected, hex(code)

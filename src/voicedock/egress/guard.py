@@ -32,6 +32,7 @@ Which *hosts* a tenant may name as a speech provider is ``voicedock.egress.provi
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import re
 import socket
@@ -157,27 +158,39 @@ def is_public(address: IPAddress) -> bool:
 def address_refusal(address: IPAddress, port: int, policy: EgressPolicy) -> str | None:
     """Why ``address`` may not be called under ``policy``, or ``None`` if it may (the
     services ``policy.blocked_names`` names need DNS: :func:`check_url` asks it)."""
-    inner = embedded_ipv4(address)
+    inner, kind = _kind(address)
     for target in policy.blocked:
         if target.matches(address, port) or target.matches(inner, port):
             return BLOCKED
     # An IPv6 form that embeds IPv4 is judged by the IPv4 address it leads to.
-    address = inner
+    if kind == "loopback address":
+        allowed = policy.allow_loopback or policy.explicitly_allows(inner, port)
+        return None if allowed else kind
+    if kind == "private address":
+        allowed = policy.allow_private or policy.explicitly_allows(inner, port)
+        return None if allowed else kind
+    return kind
+
+
+@functools.lru_cache(maxsize=4096)
+def _kind(address: IPAddress) -> tuple[IPAddress, str | None]:
+    """The address ``address`` is judged as (an embedded IPv4 address taken) and what kind
+    of address that is, named as a refusal, ``None`` for a public one: the part of the
+    verdict the policy does not change, kept per address (addresses are immutable)."""
+    address = embedded_ipv4(address)
     if address.is_unspecified:
-        return "unspecified address"
+        return address, "unspecified address"
     if address.is_loopback:
-        allowed = policy.allow_loopback or policy.explicitly_allows(address, port)
-        return None if allowed else "loopback address"
+        return address, "loopback address"
     if address.is_link_local:
-        return "link-local address"
+        return address, "link-local address"
     if address.is_multicast:
-        return "multicast address"
+        return address, "multicast address"
     if address.is_reserved:
-        return "reserved address"
+        return address, "reserved address"
     if address.is_private or not is_public(address):
-        allowed = policy.allow_private or policy.explicitly_allows(address, port)
-        return None if allowed else "private address"
-    return None
+        return address, "private address"
+    return address, None
 
 
 def literal_host(host: str) -> IPAddress | None:
@@ -186,14 +199,22 @@ def literal_host(host: str) -> IPAddress | None:
     Raises :class:`UnsafeUrl` for numeric hosts that are not canonical, since resolvers
     disagree on what they mean.
     """
+    address, canonical = _literal(host)
+    if not canonical:
+        raise UnsafeUrl(host, "non-canonical numeric host")
+    return address
+
+
+@functools.lru_cache(maxsize=4096)
+def _literal(host: str) -> tuple[IPAddress | None, bool]:
+    """``literal_host``'s answer, kept per host (a DNS name's costs two parse errors): the
+    address or ``None``, and whether the host is canonical."""
     try:
-        return ipaddress.ip_address(host)
+        return ipaddress.ip_address(host), True
     except ValueError:
         pass
     last_label = host.rstrip(".").rsplit(".", 1)[-1]
-    if _NUMERIC_LABEL.fullmatch(last_label):
-        raise UnsafeUrl(host, "non-canonical numeric host")
-    return None
+    return None, not _NUMERIC_LABEL.fullmatch(last_label)
 
 
 def parse_target(url: str | URL) -> tuple[URL, str, int]:
@@ -256,7 +277,14 @@ async def blocked_name_refusal(
 
 def _judged(raw: str) -> IPAddress:
     """A resolver's address as the guard compares it (zone dropped, embedded IPv4 taken)."""
-    return embedded_ipv4(ipaddress.ip_address(raw.split("%", 1)[0]))
+    return embedded_ipv4(_answer(raw))
+
+
+@functools.lru_cache(maxsize=4096)
+def _answer(raw: str) -> IPAddress:
+    """A resolver's address string as an address (its zone dropped), kept per string: every
+    answer is still judged where it is used; only its parse is not repeated."""
+    return ipaddress.ip_address(raw.split("%", 1)[0])
 
 
 async def check_url(
@@ -266,7 +294,6 @@ async def check_url(
 ) -> CheckedUrl:
     """Refuse (:class:`UnsafeUrl`) a URL that names or resolves to any forbidden address."""
     parsed, host, port = parse_target(url)
-    shown = redact(parsed)
     literal = literal_host(host)
     if literal is not None:
         addresses = [str(literal)]
@@ -274,23 +301,23 @@ async def check_url(
         try:
             addresses = await resolver(host, port)
         except UnsafeUrl as error:
-            raise UnsafeUrl(shown, error.reason) from None
+            raise UnsafeUrl(redact(parsed), error.reason) from None
         if not addresses:
-            raise UnsafeUrl(shown, "host does not resolve")
+            raise UnsafeUrl(redact(parsed), "host does not resolve")
     for raw in addresses:
         try:
-            address = ipaddress.ip_address(raw.split("%", 1)[0])
+            address = _answer(raw)
         except ValueError:
-            raise UnsafeUrl(shown, "resolver returned a malformed address") from None
+            raise UnsafeUrl(redact(parsed), "resolver returned a malformed address") from None
         reason = address_refusal(address, port, policy)
         if reason is not None:
             # Every address must be safe: the client may connect to any of them.
-            raise UnsafeUrl(shown, reason)
+            raise UnsafeUrl(redact(parsed), reason)
     reason = name_refusal(host, port, policy) or await blocked_name_refusal(
         port, addresses, policy, resolver
     )
     if reason is not None:
-        raise UnsafeUrl(shown, reason)
+        raise UnsafeUrl(redact(parsed), reason)
     return CheckedUrl(url=parsed, host=host, port=port, addresses=tuple(addresses))
 
 
@@ -313,7 +340,7 @@ class GuardedResolver(AbstractResolver):
         )
         results: list[ResolveResult] = []
         for raw in checked.addresses:
-            address = ipaddress.ip_address(raw.split("%", 1)[0])
+            address = _answer(raw)
             results.append(
                 ResolveResult(
                     hostname=host,
