@@ -71,6 +71,19 @@ def growth(values: list[float]) -> tuple[float, float]:
     return delta, slope
 
 
+def beyond_calls(samples: list[Sample]) -> list[float]:
+    """Each sample's open files minus those the calls in progress explain: a call holds its
+    sockets and the PBX its channels' while it is up, so the count follows how many calls are up
+    at the moment sampled. The least-squares line of fds on calls up over ``samples`` takes that
+    out; what is left grows only if something outlives its call."""
+    fds = [float(s.fds) for s in samples]
+    up = [float(s.calls_up) for s in samples]
+    if len(set(up)) < 2:
+        return fds
+    fit = statistics.linear_regression(up, fds)
+    return [f - fit.slope * u for f, u in zip(fds, up, strict=True)]
+
+
 def flat_rows(result: Result) -> list[str]:
     rows = []
     processes = sorted({s.process for s in result.samples})
@@ -81,18 +94,19 @@ def flat_rows(result: Result) -> list[str]:
             continue
         per_min = 60 / result.plan.sample_every
         rss_delta, rss_slope = growth([s.rss_mb for s in own])
-        fd_delta, fd_slope = growth([float(s.fds) for s in own])
+        fd_delta, _ = growth([float(s.fds) for s in own])
+        fd_beyond, fd_slope = growth(beyond_calls(own))
         half = [s for s in own if s.at >= result.window_s / 2]
         rss_half, _ = growth([s.rss_mb for s in half])
-        fd_half, _ = growth([float(s.fds) for s in half])
+        fd_half, _ = growth(beyond_calls(half))
         rss_flat = rss_delta < max(10.0, 0.05 * own[0].rss_mb)
-        fd_flat = fd_delta < max(10.0, 0.05 * own[0].fds)
+        fd_flat = fd_beyond < max(10.0, 0.05 * own[0].fds)
         rows.append(
             f"| {process} | {every[0].rss_mb:.0f} / {max(s.rss_mb for s in every):.0f} / "
             f"{every[-1].rss_mb:.0f} | {rss_delta:+.1f} MB ({rss_slope * per_min:+.2f} MB/min) "
             f"| {'flat' if rss_flat else '**growing**'} "
             f"| {every[0].fds} / {max(s.fds for s in every)} / {every[-1].fds} "
-            f"| {fd_delta:+.1f} ({fd_slope * per_min:+.2f}/min) "
+            f"| {fd_delta:+.1f} | {fd_beyond:+.1f} ({fd_slope * per_min:+.2f}/min) "
             f"| {'flat' if fd_flat else '**growing**'} "
             f"| {rss_half:+.1f} MB / {fd_half:+.1f} |"
         )
@@ -197,12 +211,14 @@ def report(result: Result, command: str, png: Path, load_before: str, code: str)
     lines += [
         f"RSS and open file descriptors (first / max / last; growth after warm-up: the last "
         f"tenth's mean minus the first tenth's, from {warm_min:.1f} "
-        f"min to the last call's start; flat when under 10 MB / 10 fds or 5 %): "
+        f"min to the last call's start; flat when under 10 MB / 10 fds or 5 %; open files "
+        f"judged beyond those the calls in progress explain, fitted by least squares on the "
+        f"calls up when sampled): "
         f"![RSS and fds]({png.name}) (samples: `{png.with_suffix('.csv').name}`)",
         "",
         "| process | RSS MB first / max / last | RSS growth | | fds first / max / last "
-        "| fd growth | | second half of the run: RSS / fd growth |",
-        "|---|---|---|---|---|---|---|---|",
+        "| fd growth | beyond calls up | | second half of the run: RSS / fd growth beyond calls |",
+        "|---|---|---|---|---|---|---|---|---|",
         *flat_rows(result),
         "",
         "Open files of each node before the first call and once every call was over (the "
