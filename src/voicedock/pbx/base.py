@@ -40,6 +40,8 @@ class PbxEvent:
     tech_cause: int | None = None  # SIP status code
     digit: str | None = None
     detail: str = ""
+    # For the logs, when the adapter knows it: what failed (the step and the PBX's answer).
+    reason: str = ""
 
 
 PbxEventSink = Callable[[PbxEvent], Awaitable[None]]

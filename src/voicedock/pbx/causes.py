@@ -7,6 +7,11 @@ non-Q.850 causes are placed where Asterisk would report the same situation: ``GA
 (the sofia gateway is unregistered or failed its pings) is cause 27, destination out of order,
 so the call fails as ``unreachable`` like an Asterisk trunk that does not answer;
 ``RECOVERY_ON_TIMER_EXPIRE`` (SIP timer B, no response) is 18.
+
+An inbound caller gone before voicedock answered (its channel destroyed, or the answer finding
+none) is reported as a HANGUP of detail ``CALLER_LEFT``, whatever cause the PBX gives (Asterisk:
+Q.850 127 for a cancelled INVITE, or none): a call not answered, ``no-answer`` unless its cause
+says more, never a PBX error.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ class CallError(enum.StrEnum):
     PBX_ERROR = "pbx-error"
     PBX_RESTART = "pbx-restart"
 
+
+# The detail of the HANGUP of an inbound caller who left before voicedock answered.
+CALLER_LEFT = "caller-left"
 
 _BY_SIP: dict[int, CallError] = {
     486: CallError.BUSY,
@@ -93,12 +101,17 @@ def freeswitch_cause(name: str | None) -> int | None:
     return FREESWITCH_CAUSES.get(name, _FREESWITCH_OWN_CAUSES.get(name))
 
 
-def error_for_unanswered(cause: int | None, tech_cause: int | None) -> CallError:
-    """The error of a call that ended before it was answered."""
+def error_for_unanswered(
+    cause: int | None, tech_cause: int | None, *, caller_left: bool = False
+) -> CallError:
+    """The error of a call that ended before it was answered; ``caller_left``: an inbound
+    caller gone before the answer (``CALLER_LEFT``), ``no-answer`` unless a cause says more."""
     if tech_cause is not None and tech_cause in _BY_SIP:
         return _BY_SIP[tech_cause]
     if cause is not None and cause in _BY_Q850:
         return _BY_Q850[cause]
+    if caller_left:
+        return CallError.NO_ANSWER  # the caller went away while it rang
     if tech_cause is not None and 400 <= tech_cause < 500:
         return CallError.REJECTED
     if tech_cause is not None and tech_cause >= 500:

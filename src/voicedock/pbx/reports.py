@@ -58,12 +58,19 @@ class CallReports:
         cause: int | None = None,
         tech_cause: int | None = None,
         detail: str = "",
+        reason: str = "",
     ) -> bool:
-        """The call's HANGUP, the first time only; True if it was reported now."""
+        """The call's HANGUP, the first time only; True if it was reported now (``reason``:
+        what failed, for the logs)."""
         if not self._calls.mark_ended(call_id):
             return False
         event = PbxEvent(
-            call_id, PbxEventKind.HANGUP, cause=cause, tech_cause=tech_cause, detail=detail
+            call_id,
+            PbxEventKind.HANGUP,
+            cause=cause,
+            tech_cause=tech_cause,
+            detail=detail,
+            reason=reason,
         )
         await self.emit(event)
         return True

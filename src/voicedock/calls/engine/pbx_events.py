@@ -117,6 +117,8 @@ class PbxEvents:
             read, moved = await self._timeline.step(
                 tx, event.call_id, lambda call: apply_pbx_event(call, event, now), now
             )
+        if moved is not None and event.kind is PbxEventKind.HANGUP:
+            _log_failed_unanswered(moved, event)
         return EventApplied(received, moved or read, moved is not None)
 
     async def _answered(self, event: PbxEvent, now: datetime) -> EventApplied:
@@ -217,6 +219,23 @@ class RingTimeouts:
         if moved is not None:
             log.info("call %s: not answered within its ring timeout", mask_call_id(call_id))
             await hang_up_leg(self._pbx, call_id)
+
+
+def _log_failed_unanswered(call: Call, hangup: PbxEvent) -> None:
+    """One warning for a call its HANGUP failed as a PBX error, or for a reason the adapter
+    gave (a step of its answer that failed): what the PBX said."""
+    if call.status is not CallStatus.FAILED:
+        return
+    if call.error != CallError.PBX_ERROR and not hangup.reason:
+        return  # busy, no answer...: the call's error says it all
+    said = f"hangup cause {hangup.cause}, SIP {hangup.tech_cause}"
+    if hangup.detail:
+        said = f"{hangup.detail}, {said}"
+    if hangup.reason:
+        said = f"{hangup.reason} ({said})"
+    log.warning(
+        "call %s: failed before the answer (%s): %s", mask_call_id(call.id), call.error, said
+    )
 
 
 def _settle(call: Call, now: datetime) -> Call | None:

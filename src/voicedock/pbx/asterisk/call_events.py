@@ -67,10 +67,12 @@ class AsteriskEvents:
 
     def on_arrival(self, event: AriEvent) -> None:
         """As Asterisk says it, not once the queue reaches it: which channels are in Stasis
-        (a media leg is bridged the moment both its channels are)."""
+        (a media leg is bridged the moment both its channels are), when a caller arrived."""
         match event:
             case StasisStart():
                 self._media.entered_stasis(event.channel.id)
+                if len(event.args) >= 2 and event.args[0] == INBOUND_ARG:
+                    self._inbound.heard(event.channel.id)
             case StasisEnd() | ChannelDestroyed():
                 self._media.left_stasis(event.channel.id)
             case _:

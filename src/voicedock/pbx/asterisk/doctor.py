@@ -152,6 +152,8 @@ def find_problems(directory: Path, settings: Settings) -> list[Finding]:
     for run in (_check_placeholders, *checks, _check_modules):
         try:
             findings.extend(run(directory, settings))
+        except _FileMissing as missing:
+            findings.append(missing.finding)
         except (OSError, UnicodeDecodeError, ParseError) as exc:
             findings.append(Finding("error", run.__name__[7:], "", "", f"cannot read: {exc}"))
     return findings
@@ -172,8 +174,20 @@ def _host(address: str) -> str:
     return address.rsplit(":", 1)[0] if address.count(":") == 1 else address
 
 
-def _missing(file: str, severity: Severity = "error") -> Finding:
-    return Finding(severity, file, "", "", "file not found")
+class _FileMissing(Exception):
+    """A file a check reads is not there: the check's one finding."""
+
+    def __init__(self, file: str, severity: Severity) -> None:
+        super().__init__(file)
+        self.finding = Finding(severity, file, "", "", "file not found")
+
+
+def _required(directory: Path, name: str, severity: Severity = "error") -> list[Section]:
+    """The sections of the file ``name``; ``_FileMissing`` when there is none."""
+    sections = load_conf(directory, name)
+    if sections is None:
+        raise _FileMissing(name, severity)
+    return sections
 
 
 def _check_placeholders(directory: Path, settings: Settings) -> list[Finding]:
@@ -188,9 +202,7 @@ def _check_placeholders(directory: Path, settings: Settings) -> list[Finding]:
 
 
 def _check_http(directory: Path, settings: Settings) -> list[Finding]:
-    sections = load_conf(directory, "http.conf")
-    if sections is None:
-        return [_missing("http.conf")]
+    sections = _required(directory, "http.conf")
     general = _first(sections, "general") or Section("general", "http.conf")
     out: list[Finding] = []
     if not _yes(general.get("enabled")):
@@ -208,9 +220,7 @@ def _check_http(directory: Path, settings: Settings) -> list[Finding]:
 
 
 def _check_ari(directory: Path, settings: Settings) -> list[Finding]:
-    sections = load_conf(directory, "ari.conf")
-    if sections is None:
-        return [_missing("ari.conf")]
+    sections = _required(directory, "ari.conf")
     out: list[Finding] = []
     general = _first(sections, "general")
     if general is not None and general.get("enabled") and not _yes(general.get("enabled")):
@@ -242,9 +252,7 @@ def _classes(value: str | None) -> set[str]:
 def _check_manager(directory: Path, settings: Settings) -> list[Finding]:
     # AMI is only used with originate_via = "ami"; otherwise its problems are warnings.
     severity: Severity = "error" if settings.pbx.asterisk.originate_via == "ami" else "warning"
-    sections = load_conf(directory, "manager.conf")
-    if sections is None:
-        return [_missing("manager.conf", severity)]
+    sections = _required(directory, "manager.conf", severity)
     out: list[Finding] = []
     general = _first(sections, "general") or Section("general", "manager.conf")
     if not _yes(general.get("enabled")):
@@ -280,9 +288,7 @@ def _check_manager(directory: Path, settings: Settings) -> list[Finding]:
 
 
 def _check_pjsip(directory: Path, settings: Settings) -> list[Finding]:
-    sections = load_conf(directory, "pjsip.conf")
-    if sections is None:
-        return [_missing("pjsip.conf")]
+    sections = _required(directory, "pjsip.conf")
     out: list[Finding] = []
     for trunk in settings.trunks:
         name = trunk.endpoint or trunk.name
@@ -356,9 +362,7 @@ def _values(context: Section) -> list[str]:
 
 
 def _check_dialplan(directory: Path, settings: Settings) -> list[Finding]:
-    sections = load_conf(directory, "extensions.conf")
-    if sections is None:
-        return [_missing("extensions.conf")]
+    sections = _required(directory, "extensions.conf")
     asterisk = settings.pbx.asterisk
     try:
         apps = NodeApps.of(settings)

@@ -7,9 +7,10 @@ every ``_CHASE_INTERVAL`` or by the channel's first event (``hang_up_if_unwanted
 comes first.
 
 ``ended`` is the remote leg gone (ARI ``ChannelDestroyed`` or AMI ``Hangup``, cause and SIP
-code): the call's HANGUP is reported once, then its media legs and bridges are deleted
-(Asterisk never does) and the call let go. Reconcile ends the calls the PBX no longer has and
-those lost in a restart the same way (``end_missing``, ``end_lost_in_restart``).
+code; an inbound caller gone before the answer: ``caller-left``): the call's HANGUP is
+reported once, then its media legs and bridges are deleted (Asterisk never does) and the call
+let go. Reconcile ends the calls the PBX no longer has and those lost in a restart the same
+way (``end_missing``, ``end_lost_in_restart``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from voicedock.domain.ids import mask_call_id
 from voicedock.pbx.adapter import Spawn
 from voicedock.pbx.asterisk.ari.client import AriClient
 from voicedock.pbx.asterisk.media.legs import AsteriskMedia, destroy_bridge
+from voicedock.pbx.causes import CALLER_LEFT
 from voicedock.pbx.legs import CallLegs, CallRegistry
 from voicedock.pbx.reports import CallReports
 
@@ -102,15 +104,32 @@ class AsteriskHangups:
 
     # --- the call is over -------------------------------------------------------------------
 
-    async def ended(self, channel_id: str, cause: int | None, tech_cause: int | None) -> None:
-        """A channel of ours went: the remote leg ends its call, a media leg only goes."""
+    async def ended(
+        self,
+        channel_id: str,
+        cause: int | None,
+        tech_cause: int | None,
+        *,
+        detail: str = "",
+        reason: str = "",
+    ) -> None:
+        """A channel of ours went: the remote leg ends its call, a media leg only goes
+        (``detail``, ``reason``: the HANGUP's, ``CallReports.hangup``). An inbound caller
+        gone before we answered left (``caller-left``), whatever the cause: Asterisk gives a
+        cancelled INVITE (SIP 487) Q.850 127, interworking."""
         legs = self._calls.by_channel(channel_id)
         if legs is None:
             return
         if channel_id != legs.main_channel:
             self._calls.detach_channel(channel_id)  # a media leg went away
             return
-        if await self._reports.hangup(legs.call_id, cause=cause, tech_cause=tech_cause):
+        if not detail and legs.direction == "inbound" and not legs.answered:
+            gone = f"the caller hung up before the answer (channel {channel_id})"
+            detail, reason = CALLER_LEFT, reason or gone
+        reported = await self._reports.hangup(
+            legs.call_id, cause=cause, tech_cause=tech_cause, detail=detail, reason=reason
+        )
+        if reported:
             self._spawn(self._release(legs.call_id))
 
     async def end_missing(self, legs: CallLegs) -> None:

@@ -129,14 +129,7 @@ class Originator:
 
     async def _through_ami(self, request: OriginateRequest, boot: int) -> None:
         assert self._ami is not None
-        headers = originate_action(
-            call_id=request.call_id,
-            destination=request.destination,
-            caller_id=request.caller_id,
-            endpoint=request.trunk_endpoint,
-            app=self._app,
-            timeout_seconds=request.timeout_seconds,
-        )
+        headers = originate_action(request, app=self._app)
         self._calls.add(request.call_id, request.call_id, "outbound").boot = boot
         try:
             outcome = await self._ami.originate(headers)

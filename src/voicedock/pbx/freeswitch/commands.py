@@ -60,8 +60,6 @@ _SIP_TARGET = re.compile(
 _CAUSE = re.compile(r"[A-Z][A-Z_]{1,40}", re.ASCII)
 _SOUND_PATH = re.compile(r"/[A-Za-z0-9_./\-]{1,250}", re.ASCII)
 _WS_URL = re.compile(r"wss?://[A-Za-z0-9\-._~:/?#\[\]@!&()*+,;=%]{1,500}", re.ASCII)
-_NAME_PUNCTUATION = frozenset(" .,-_")
-MAX_CALLER_ID_NAME = 50
 # The channel variable naming the voicedock call a channel belongs to (restart recovery).
 CALL_ID_VARIABLE = "voicedock_call_id"
 
@@ -132,22 +130,6 @@ def require_internal_target(value: str) -> str:
     raise UnsafeCommandValue("internal target must be a name, queue:<name> or sip:<user>@<host>")
 
 
-def _name_char_allowed(ch: str) -> bool:
-    return ch.isalpha() or ("0" <= ch <= "9") or ch in _NAME_PUNCTUATION
-
-
-def escape_caller_id_name(name: str) -> str:
-    """Escape a display name for a ``{...}`` variable block; refuse structural characters."""
-    if not isinstance(name, str) or not name.strip():
-        raise UnsafeCommandValue("caller id name must be non-empty text")
-    if len(name) > MAX_CALLER_ID_NAME:
-        raise UnsafeCommandValue(f"caller id name longer than {MAX_CALLER_ID_NAME}")
-    bad = sorted({ch for ch in name if not _name_char_allowed(ch)})
-    if bad:
-        raise UnsafeCommandValue(f"caller id name has disallowed characters: {bad!r}")
-    return name.replace(",", "\\,").replace(" ", "\\s")
-
-
 def build_originate(
     *,
     call_uuid: str,
@@ -155,7 +137,6 @@ def build_originate(
     caller_id_number: str,
     gateway: str,
     call_id: str | None = None,
-    caller_id_name: str | None = None,
     timeout_seconds: int = 30,
     internal_targets: Collection[str] = (),
 ) -> str:
@@ -177,8 +158,6 @@ def build_originate(
     ]
     if call_id is not None:
         variables.append(f"{CALL_ID_VARIABLE}={require_call_id(call_id)}")
-    if caller_id_name is not None:
-        variables.append(f"origination_caller_id_name={escape_caller_id_name(caller_id_name)}")
     variables.append(f"originate_timeout={timeout_seconds}")
     variables.append("send_silence_when_idle=-1")
     dest = require_destination(destination, internal_targets)

@@ -94,10 +94,19 @@ class FreeswitchHangups:
             self._spawn(self._esl.api(build_uuid_kill(uid, cause)))  # hung up while ringing
 
     async def ended(
-        self, call_id: str, *, cause: int | None, tech_cause: int | None, detail: str = ""
+        self,
+        call_id: str,
+        *,
+        cause: int | None,
+        tech_cause: int | None,
+        detail: str = "",
+        reason: str = "",
     ) -> None:
-        """The call is over: its HANGUP (the first time only), then it is let go."""
-        await self._reports.hangup(call_id, cause=cause, tech_cause=tech_cause, detail=detail)
+        """The call is over: its HANGUP (the first time only; ``reason``: what failed, for the
+        logs), then it is let go."""
+        await self._reports.hangup(
+            call_id, cause=cause, tech_cause=tech_cause, detail=detail, reason=reason
+        )
         legs = self._calls.get(call_id)
         if legs is not None:
             self._kill_on_sight.pop(legs.main_channel, None)

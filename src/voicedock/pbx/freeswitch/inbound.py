@@ -19,8 +19,10 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from voicedock.errors import PbxError, PbxUnavailable
+from voicedock.logs import describe
 from voicedock.pbx.adapter import Spawn
 from voicedock.pbx.base import InboundAway, InboundCall
+from voicedock.pbx.causes import CALLER_LEFT
 from voicedock.pbx.freeswitch import inbound_claim
 from voicedock.pbx.freeswitch.commands import (
     build_uuid_answer,
@@ -114,13 +116,18 @@ class FreeswitchInbound:
             legs.boot, legs.seen_on_pbx, legs.our_number = boot, True, call.called
         finally:
             self._pending.discard(uid)
+        step = "setting its call id"
         try:
             # The channel keeps FreeSWITCH's uuid; the variable maps it back after a restart.
             await self._esl.api(build_uuid_set_call_id(uid, require_call_id(call_id)))
+            step = "answer"
             await self._esl.api(build_uuid_answer(uid))
-        except EslCommandError:
+        except EslCommandError as exc:
             # The caller left before we answered; its hangup event may already be gone.
-            await self._hangups.ended(call_id, cause=None, tech_cause=None, detail="caller-left")
+            reason = f"{step} failed: {describe(exc)}"
+            await self._hangups.ended(
+                call_id, cause=None, tech_cause=None, detail=CALLER_LEFT, reason=reason
+            )
             return
         await self._reports.answered(call_id)
 

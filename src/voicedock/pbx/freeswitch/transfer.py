@@ -35,7 +35,6 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 
 from voicedock.aio import Supervisor, first_of
-from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError
 from voicedock.media.call_media import CallMedia
 from voicedock.pbx.base import (
@@ -67,6 +66,7 @@ from voicedock.pbx.freeswitch.esl.errors import EslCommandError
 from voicedock.pbx.freeswitch.esl.wire import EslEvent
 from voicedock.pbx.freeswitch.media.hub import FreeswitchMediaHub
 from voicedock.pbx.legs import CallRegistry
+from voicedock.pbx.warm_answer import heard_decision
 
 log = logging.getLogger("voicedock.pbx.freeswitch.pbx")
 
@@ -403,13 +403,8 @@ class WarmTransfers:
         call_id: str,
         said: asyncio.Future[Decision],
     ) -> None:
-        try:
-            answer = await dialogue.listen(media.inbound_audio(), media.format)
-        except Exception as exc:  # noqa: BLE001 - a broken recognizer leaves DTMF to decide
-            log.warning("warm transfer: voice decision unavailable: %s", type(exc).__name__)
-            return
+        answer = await heard_decision(dialogue, media.inbound_audio(), media.format, call_id, log)
         if answer is not None and not said.done():
-            log.info("call %s: the agent answered by voice (%s)", mask_call_id(call_id), answer)
             said.set_result(answer)
 
     async def _decision(

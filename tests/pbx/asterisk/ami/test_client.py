@@ -8,6 +8,7 @@ from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxUnavailable
 from voicedock.pbx.asterisk.ami.client import AmiClient
 from voicedock.pbx.asterisk.ami.messages import AmiValueError, originate_action
+from voicedock.pbx.base import OriginateRequest
 
 pytestmark = pytest.mark.unit
 
@@ -17,14 +18,14 @@ def _settings(port: int) -> AsteriskSettings:
 
 
 def _originate(call_id: str = "call-outbound-0123456789abcdef") -> dict[str, str | list[str]]:
-    return originate_action(
+    request = OriginateRequest(
         call_id=call_id,
         destination="+31612345678",
         caller_id="+31850835037",
-        endpoint="carrier",
-        app="voicedock",
+        trunk_endpoint="carrier",
         timeout_seconds=30,
     )
+    return originate_action(request, app="voicedock")
 
 
 async def _noop(_event: object) -> None:

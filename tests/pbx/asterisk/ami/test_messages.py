@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 from panoramisk.actions import Action
 from panoramisk.message import Message
@@ -18,6 +20,7 @@ from voicedock.pbx.asterisk.ami.messages import (
     parse_ami_reply,
     pjsip_dial_string,
 )
+from voicedock.pbx.base import OriginateRequest
 
 pytestmark = pytest.mark.unit
 
@@ -79,14 +82,19 @@ def test_dial_string_injection_is_refused(destination, endpoint):
         pjsip_dial_string(destination, endpoint)
 
 
+_REQUEST = OriginateRequest(
+    call_id="call-outbound-0123456789abcdef",
+    destination="+31612345678",
+    caller_id="+31850835037",
+    trunk_endpoint="carrier",
+    timeout_seconds=30,
+)
+
+
 def test_originate_is_async_into_stasis_with_our_channel_id():
     headers = originate_action(
-        call_id="call-outbound-0123456789abcdef",
-        destination="+31612345678",
-        caller_id="+31850835037",
-        endpoint="carrier",
+        _REQUEST,
         app="voicedock",
-        timeout_seconds=30,
     )
     assert headers == {
         "Action": "Originate",
@@ -112,41 +120,23 @@ def test_originate_is_async_into_stasis_with_our_channel_id():
     ],
 )
 def test_originate_refuses_bad_parts(overrides):
-    args = {
-        "call_id": "call-outbound-0123456789abcdef",
-        "destination": "+31612345678",
-        "caller_id": "+31850835037",
-        "endpoint": "carrier",
-        "app": "voicedock",
-        "timeout_seconds": 30,
-        **overrides,
-    }
+    fields = {name: value for name, value in overrides.items() if name != "app"}
     with pytest.raises(AmiValueError):
-        originate_action(**args)
+        originate_action(
+            dataclasses.replace(_REQUEST, **fields), app=overrides.get("app", "voicedock")
+        )
 
 
 def test_originate_variables_are_checked():
     with pytest.raises(AmiValueError):
-        originate_action(
-            call_id="call-outbound-0123456789abcdef",
-            destination="+31612345678",
-            caller_id="+31850835037",
-            endpoint="carrier",
-            app="voicedock",
-            timeout_seconds=30,
-            variables={"TAG": "a,INJECTED=1"},
-        )
+        originate_action(_REQUEST, app="voicedock", variables={"TAG": "a,INJECTED=1"})
 
 
 async def test_serialised_action_has_exactly_one_action_line():
     # What panoramisk writes for a validated originate: one block, no smuggled lines.
     headers = originate_action(
-        call_id="call-outbound-0123456789abcdef",
-        destination="+31612345678",
-        caller_id="+31850835037",
-        endpoint="carrier",
+        _REQUEST,
         app="voicedock",
-        timeout_seconds=30,
         variables={"LAB_TAG": "t1"},
     )
     wire = str(Action(headers))

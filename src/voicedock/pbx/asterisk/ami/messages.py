@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from voicedock.domain.ids import is_call_id
 from voicedock.errors import PbxError
+from voicedock.pbx.base import OriginateRequest
 from voicedock.validation import has_control_chars, is_e164, is_token
 
 AmiHeaders = dict[str, str | list[str]]
@@ -75,32 +76,27 @@ def pjsip_dial_string(destination: str, endpoint: str) -> str:
 
 
 def originate_action(
-    *,
-    call_id: str,
-    destination: str,
-    caller_id: str,
-    endpoint: str,
-    app: str,
-    timeout_seconds: int,
-    variables: Mapping[str, str] | None = None,
+    request: OriginateRequest, *, app: str, variables: Mapping[str, str] | None = None
 ) -> AmiHeaders:
-    """An ``Originate`` into our Stasis app, always ``Async: true`` (panoramisk needs it)."""
+    """An ``Originate`` of ``request`` into our Stasis app ``app``, always ``Async: true``
+    (panoramisk needs it)."""
+    call_id = request.call_id
     if not is_call_id(call_id):
         raise AmiValueError("call id must be one of ours")
     if not is_token(app):
         raise AmiValueError("ARI app name must be a plain token")
-    if not is_e164(caller_id):
+    if not is_e164(request.caller_id):
         raise AmiValueError("caller id must be E.164")
-    if not 1 <= timeout_seconds <= 600:
+    if not 1 <= request.timeout_seconds <= 600:
         raise AmiValueError("timeout must be 1-600 seconds")
     headers: dict[str, str | list[str]] = {
         "Action": "Originate",
-        "Channel": pjsip_dial_string(destination, endpoint),
+        "Channel": pjsip_dial_string(request.destination, request.trunk_endpoint),
         "Application": "Stasis",
         "Data": f"{app},outbound,{call_id}",
-        "CallerID": caller_id,
+        "CallerID": request.caller_id,
         "ChannelId": call_id,
-        "Timeout": str(timeout_seconds * 1000),
+        "Timeout": str(request.timeout_seconds * 1000),
         "Async": "true",
     }
     if variables:

@@ -44,6 +44,7 @@ from voicedock.pbx.base import (
     WarmDialogue,
 )
 from voicedock.pbx.legs import CallLegs
+from voicedock.pbx.warm_answer import heard_decision
 
 if TYPE_CHECKING:
     from voicedock.pbx.asterisk.media.session import MediaSession
@@ -258,17 +259,10 @@ class WarmTransfer:
             # "yes" / "no" spoken by the agent count like 1 / 2. A broken recognizer only
             # costs the voice path: DTMF still decides.
             assert dialogue is not None
-            try:
-                said = await dialogue.listen(media.inbound_audio(), media.format)
-            except Exception as exc:  # noqa: BLE001 - DTMF still decides
-                log.warning("warm transfer: voice decision unavailable: %s", type(exc).__name__)
-                return
+            said = await heard_decision(
+                dialogue, media.inbound_audio(), media.format, self._legs.call_id, log
+            )
             if said is not None:
-                log.info(
-                    "call %s: the agent answered by voice (%s)",
-                    mask_call_id(self._legs.call_id),
-                    said,
-                )
                 decide(ACCEPT_DIGIT if said == "accept" else DECLINE_DIGIT)
 
         async def brief() -> None:
