@@ -64,7 +64,12 @@ class CallerInput:
 
     async def hear(self, dialogue: Dialogue) -> None:
         """The caller's audio to ``dialogue`` until the media ends."""
-        media, screening, secure = self._media, self._screening, self._secure
+        media, screening, secure, consent = (
+            self._media,
+            self._screening,
+            self._secure,
+            self._consent,
+        )
         caller = CallerAudio(media, self._rate)
 
         def recorded(frame: bytes) -> Int16Array:
@@ -74,7 +79,8 @@ class CallerInput:
 
         def hear(frame: bytes) -> None:
             samples = recorded(frame)
-            if secure is not None and secure.muted():  # nothing of a secure entry is heard
+            # Nothing of a secure entry is heard, nor what is said in the consent window.
+            if (secure is not None and secure.muted()) or (consent is not None and consent.open):
                 samples = np.zeros_like(samples)
             if screening is None or not screening.machine:  # never a machine's audio
                 dialogue.feed_audio(caller.convert_samples(samples))

@@ -14,7 +14,8 @@ the call ends ``consent-refused`` without its first message. With ``on_refusal``
 no message stored or sent) and, on a refusal or no opt-in, withheld for the whole call: the
 call goes on, and nothing of what is said is kept (``transcribed`` is False; its result has no
 transcript, hence no analysis of one). The caller's keys until the answer are the window's
-(``takes``): none reaches the dialogue, hence the model.
+(``takes``): none reaches the dialogue, hence the model; nor does what the caller says until then
+(``open``: the caller's audio is silence to the dialogue, the recording keeps it).
 
 The outcome, ``{"mode", "outcome", "at"}``, goes into the call's result (``outcome``), stored
 on the call and in its end-of-call report.
@@ -126,6 +127,14 @@ class ConsentWindow:
             transcript.hold()
         self.outcome: JsonObject | None = None  # {"mode", "outcome", "at"} once decided
         self.transcribed = True  # False: the caller's refusal keeps no transcript
+        self._open = True
+
+    @property
+    def open(self) -> bool:
+        """The window runs: the message is said and the answer awaited. What the caller says
+        meanwhile is recorded (held) but never heard by the dialogue, hence the model: the
+        conversation starts with the first message, once the answer is known."""
+        return self._open
 
     def takes(self, digit: str) -> bool:
         """A key the caller pressed: True when it is the window's (until the answer is
@@ -140,6 +149,7 @@ class ConsentWindow:
         """The call ends: an answer still awaited is decided by what is known (a key pressed
         while the message played counts; none: ``no_answer``, not recorded). An announcement
         not said to its end decides nothing."""
+        self._open = False
         if self.outcome is None and self._asks:
             if self._pressed.is_set():
                 self._decided(decide(self._plan.mode, True, self._on_refusal))
@@ -156,6 +166,7 @@ class ConsentWindow:
             return
         decided = decide(self._plan.mode, self._pressed.is_set(), self._on_refusal)
         self._decided(decided)
+        self._open = False
         if decided.ends_call:
             self._end(CONSENT_REFUSED)
             return
