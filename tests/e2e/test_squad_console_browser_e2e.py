@@ -65,6 +65,13 @@ async def test_the_console_names_the_assistant_of_each_line(
         lines = await asyncio.to_thread(_speakers, driver)
         assert lines[0] == ("Reception", "Front desk."), lines
         assert ("Billing desk", TRANSITION) in lines, lines
+        # the handoff is the assistant's tool call, never labelled as the caller's words
+        shown = await asyncio.to_thread(transcript, driver)
+        tools = [text for cls, text in shown if cls.split()[0] in ("tool_calls", "tool")]
+        assert any(text.startswith("Assistant (tool call):") for text in tools), shown
+        assert all("user" in cls.split() for cls, text in shown if text.startswith("Caller:")), (
+            shown
+        )
         shot = screenshot_path("console-squad-call.png")
         assert await asyncio.to_thread(whole_page_screenshot, driver, shot)
         await asyncio.to_thread(end_call, driver)

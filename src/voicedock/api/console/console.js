@@ -241,12 +241,21 @@ function renderDetail(call) {
   $("listen").disabled = !(live && state.listen) && !listening.ws;
 }
 
-const SPEAKERS = { assistant: "Assistant:", supervisor: "Supervisor (whisper):" };
+// Who each transcript role is: the assistant's tool calls and their results are the
+// assistant's doing, never the caller's words.
+const SPEAKERS = {
+  user: "Caller:",
+  assistant: "Assistant:",
+  supervisor: "Supervisor (whisper):",
+  tool_calls: "Assistant (tool call):",
+  tool: "Tool result:",
+  system: "System:",
+};
 
 // Who said a message: a squad's member speaks by its assistant's name (its member name until
 // the call's record names that assistant).
 function speaker(data) {
-  if (data.role !== "assistant" || !data.member) return SPEAKERS[data.role] || "Caller:";
+  if (data.role !== "assistant" || !data.member) return SPEAKERS[data.role] || `${data.role}:`;
   return `${state.agents[data.member] || data.member}:`;
 }
 
