@@ -14,6 +14,8 @@ from voicedock.errors import BadRequest
 
 # ASCII digits only: str.isdigit() and \d accept unicode look-alikes such as "٣" or "３".
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+# A number inside a text, its "+" as is or URL-encoded (a request's path and query).
+_NUMBER_IN_TEXT = re.compile(r"(?:\+|%2[Bb])([1-9][0-9]{6,14})")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}")
 # The patterns of is_e164 and is_token, for the types that say them (matched whole).
@@ -58,3 +60,9 @@ def mask_number(number: str | None) -> str:
     if len(number) <= 6:
         return "***"
     return f"{number[:4]}***{number[-2:]}"
+
+
+def mask_numbers(text: str) -> str:
+    """``text`` with every phone number in it (``+`` or ``%2B`` then 7-15 digits) masked by
+    ``mask_number``: an error's message, a request's path and query."""
+    return _NUMBER_IN_TEXT.sub(lambda m: mask_number("+" + m.group(1)), text)

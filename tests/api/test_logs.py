@@ -34,6 +34,9 @@ def test_describe_masks_numbers_and_hides_library_messages() -> None:
     shown = logs.describe(PbxError(f"ARI DELETE /channels/call-_{CALLER}_XqaQxRRgAzYc: 404"))
     assert CALLER not in shown
     assert "+316***37" in shown
+    encoded = logs.describe(PbxError("ARI GET /endpoints?caller=%2B31623731537: 404"))
+    assert "31623731537" not in encoded  # a number in a URL's query, its "+" encoded
+    assert "+316***37" in encoded
 
     class LibraryError(Exception):
         pass

@@ -6,27 +6,20 @@ would write them whole. ``AccessLog`` writes one line per request to ``aiohttp.a
 
     127.0.0.1 "GET /calls/call-_+316***78_Ab3dEf9hJk2m HTTP/1.1" 200 512 0.004s
 
-with each number (``+`` or ``%2B`` then 7-15 digits) shortened by ``mask_number``. Referer and
-User-Agent are left out: they are the client's text, not needed to operate the node.
-``voicedock serve`` runs the app with it (``access_log_class``).
+with each number (``+`` or ``%2B`` then 7-15 digits) shortened by ``mask_numbers`` (an inbound
+call id reads as ``mask_call_id`` shows it). Referer and User-Agent are left out: they are the
+client's text, not needed to operate the node. Every server of the app logs with it
+(``serve.py``: ``voicedock serve``, each of its workers).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
-from voicedock.validation import mask_number
-
-_NUMBER = re.compile(r"(?:\+|%2[Bb])([1-9][0-9]{6,14})")
-
-
-def mask_numbers(text: str) -> str:
-    """``text`` (a path and query, raw) with every phone number in it masked."""
-    return _NUMBER.sub(lambda m: mask_number("+" + m.group(1)), text)
+from voicedock.validation import mask_numbers
 
 
 class AccessLog(AbstractAccessLogger):

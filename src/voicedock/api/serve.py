@@ -26,10 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
-from aiohttp.web_log import AccessLogger
 
 from voicedock.aio import Supervisor, first_of
+from voicedock.api.access_log import AccessLog
 from voicedock.api.app_keys import SERVICE
 from voicedock.api.machine import MACHINE, Machine
 from voicedock.config.workers import WorkerPlace
@@ -55,17 +54,17 @@ async def serve(
     host: str,
     port: int,
     ready: Callable[[], None] = lambda: None,
-    access_log_class: type[AbstractAccessLogger] = AccessLogger,
     worker: Worker | None = None,
 ) -> None:
     """Serve ``app`` (which opens the service) on ``host``:``port`` until the process is told
     to stop or its node has drained; then close it. ``ready``: called once the API serves.
+    Each request is logged by ``AccessLog`` (``access_log.py``: no phone number whole).
     A ``worker`` shares ``port`` with the machine's other workers (``SO_REUSEPORT``), serves
     on its own port too, and follows its supervisor's orders as it would its signals."""
     if worker is not None:  # before the app is frozen: its routes reach the other workers
         machine = app[MACHINE] = Machine(worker.place)
         app.on_cleanup.append(lambda _app: machine.aclose())
-    runner = web.AppRunner(app, access_log_class=access_log_class)
+    runner = web.AppRunner(app, access_log_class=AccessLog)
     with StopSignals().installed(asyncio.get_running_loop()) as signals:
         async with Supervisor("serve", log) as tasks:
             if worker is not None:
@@ -109,7 +108,6 @@ def run(
     port: int,
     loop: asyncio.AbstractEventLoop | None = None,
     ready: Callable[[], None] = lambda: None,
-    access_log_class: type[AbstractAccessLogger] = AccessLogger,
     worker: Worker | None = None,
 ) -> None:
     """``serve`` on ``loop`` (a new asyncio loop by default) until it returns, then close the
@@ -123,7 +121,6 @@ def run(
                 host=host,
                 port=port,
                 ready=ready,
-                access_log_class=access_log_class,
                 worker=worker,
             )
         )
