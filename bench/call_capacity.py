@@ -335,6 +335,7 @@ class Step:
     workers: int
     n: int
     collector: str = ""  # the node's server.gc_thresholds ("": the default)
+    before: bool = False  # the node runs --before's source, not this tree's
     each: list[int] = field(default_factory=list)  # the calls each worker served
     placed: int = 0
     refused: int = 0
@@ -551,12 +552,13 @@ class Running:
     process: subprocess.Popen[bytes]
     node: Node
     collector: str = ""  # its server.gc_thresholds ("": the default)
+    before: bool = False  # it runs --before's source
     behind: bool = False  # a step fell far behind: no larger step
 
 
 async def run_loop(
     loop: str,
-    variants: list[tuple[int, str]],
+    variants: list[Variant],
     steps: list[int],
     args: argparse.Namespace,
     workdir: Path,
@@ -564,20 +566,21 @@ async def run_loop(
     pipes: dict[str, Connection],
     database: Callable[[Path], Awaitable[str]],
 ) -> list[Step]:
-    """Every step for each node in turn (``variants``: its workers and collector thresholds):
-    one node each, all started first, so that each N is measured on each within the same
-    minutes (the machine's other work weighs on all alike)."""
+    """Every step for each node in turn (``variants``: its workers, collector thresholds and
+    source, this tree's or ``--before``'s): one node each, all started first, so that each N
+    is measured on each within the same minutes (the machine's other work weighs on all
+    alike)."""
     done: list[Step] = []
     delays = (args.stt_delay, args.llm_delay, args.tts_delay)
     nodes: list[Running] = []
-    compared = len({collector for _workers, collector in variants}) > 1
+    compared = len({(collector, before) for _workers, collector, before in variants}) > 1
     connector = aiohttp.TCPConnector(limit=AT_ONCE * 4)
     async with aiohttp.ClientSession(connector=connector) as http:
         try:
-            for workers, collector in variants:
+            for workers, collector, before in variants:
                 nodes.append(
                     await start_running(
-                        loop, workers, args, workdir, ports, http, database, collector
+                        loop, workers, args, workdir, ports, http, database, collector, before
                     )
                 )
             for n in steps:
@@ -585,7 +588,7 @@ async def run_loop(
                     if running.behind:
                         continue
                     node, workers = running.node, running.workers
-                    step = Step(loop, workers, n, running.collector)
+                    step = Step(loop, workers, n, running.collector, running.before)
                     idle_rss = (await node.media())["rss_kib"]
                     idle_heap = await node.each("GET", "/bench/heap")
                     print(f"{label(step)} N={n}: calls (idle heap {idle_heap})", flush=True)
@@ -602,7 +605,7 @@ async def run_loop(
                     for kind, count in step.row.get("gc_census", {}).items():
                         print(f"    {count:8d} {kind}", flush=True)
                     done.append(step)
-                    if not args.no_floor and workers == 1:
+                    if not args.no_floor and workers == 1 and not running.before:
                         step.floor = await media_floor(args, ports, pipes, loop, n)
                     if not step.row["ok"] and step.row["share_p95"] > 4 * TARGET_SHARE_MS:
                         print("  the node fell behind: no larger step", flush=True)
@@ -627,18 +630,21 @@ async def start_running(
     http: aiohttp.ClientSession,
     database: Callable[[Path], Awaitable[str]],
     collector: str = "",
+    before: bool = False,
 ) -> Running:
-    """The node of ``workers`` worker(s) on a fresh database, once it serves."""
+    """The node of ``workers`` worker(s) on a fresh database, once it serves; ``before``: on
+    ``--before``'s source."""
     port = free_port(workers + 1)
-    name = node_name(loop, workers, collector)
+    name = node_name(loop, workers, collector, before)
     url = await database(workdir / f"{name}.db")
     config = node_config(workdir / f"{name}.toml", port, ports["standins"], url, loop, collector)
     key = issue_key(config)
-    process = start_node(config, ports["callers"], args, workers, workdir / f"{name}.log")
+    source = args.before if before else ""
+    process = start_node(config, ports["callers"], args, workers, workdir / f"{name}.log", source)
     base = f"http://127.0.0.1:{port}"
     own = [f"http://127.0.0.1:{port + k}" for k in range(1, workers + 1)]
     node = Node(http, base, key, own if workers > 1 else [base])
-    running = Running(workers, process, node, collector)
+    running = Running(workers, process, node, collector, before)
     try:
         await wait_node(http, [base, *node.workers])
         assistants = await node.get("/assistants")
@@ -685,10 +691,21 @@ def stop_node(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_node(
-    config: Path, media_port: int, args: argparse.Namespace, workers: int, log: Path
+    config: Path,
+    media_port: int,
+    args: argparse.Namespace,
+    workers: int,
+    log: Path,
+    source: str = "",
 ) -> subprocess.Popen[bytes]:
     """The node's own process (its output in ``log``); with several workers, their
-    supervisor, worker k pinned to core ``--node-core`` + k - 1."""
+    supervisor, worker k pinned to core ``--node-core`` + k - 1. ``source``: another
+    checkout whose voicedock the node runs (``src/`` first on its path)."""
+    env = dict(os.environ)
+    if source:
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(Path(source) / "src"), env.get("PYTHONPATH", "")) if p
+        )
     with log.open("w") as out:
         return subprocess.Popen(
             [
@@ -701,17 +718,25 @@ def start_node(
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env=env,
         )
 
 
-def node_name(loop: str, workers: int, collector: str) -> str:
-    return f"node-{loop}-{workers}w" + (f"-gc{collector.replace('/', '-')}" if collector else "")
+# A node measured: its workers, collector thresholds ("": the default) and whether it runs
+# --before's source.
+Variant = tuple[int, str, bool]
+
+
+def node_name(loop: str, workers: int, collector: str, before: bool = False) -> str:
+    gc = f"-gc{collector.replace('/', '-')}" if collector else ""
+    return f"node-{loop}-{workers}w{gc}" + ("-before" if before else "")
 
 
 def label(step: Step) -> str:
-    """The step's node: its loop, workers and, when not the default, collector thresholds."""
+    """The step's node: its loop, workers and, when not the default, collector thresholds
+    and the source before."""
     gc = f" gc {step.collector}" if step.collector else ""
-    return f"{step.loop} {step.workers} worker(s){gc}"
+    return f"{step.loop} {step.workers} worker(s){gc}" + (" before" if step.before else "")
 
 
 def row_line(r: dict[str, Any]) -> str:
@@ -749,20 +774,24 @@ def run(args: argparse.Namespace) -> tuple[list[Step], dict[str, str]]:
         generator_port, _ = procs[-1][1].recv()
         ports = {"callers": callers_port, "standins": standins_port, "generator": generator_port}
         pipes = {"callers": procs[0][1], "standins": procs[1][1], "generator": procs[2][1]}
-        variants = [
-            (int(w), "" if c == "default" else c)
+        variants: list[Variant] = [
+            (int(w), "" if c == "default" else c, before)
+            for before in ([True, False] if args.before else [False])
             for w in args.workers.split(",")
             for c in args.gc.split(",")
         ]
         with tempfile.TemporaryDirectory(prefix="call-capacity-") as tmp, databases(args) as new:
             for loop in args.loops.split(","):
-                done += asyncio.run(
-                    run_loop(loop, variants, steps, args, Path(tmp), ports, pipes, new)
-                )
-                for workers, collector in variants if args.keep else ():
-                    Path(args.keep).mkdir(parents=True, exist_ok=True)
-                    log = Path(tmp) / f"{node_name(loop, workers, collector)}.log"
-                    (Path(args.keep) / log.name).write_text(log.read_text())
+                try:
+                    done += asyncio.run(
+                        run_loop(loop, variants, steps, args, Path(tmp), ports, pipes, new)
+                    )
+                finally:  # kept when a node failed too: its log says why
+                    for workers, collector, before in variants if args.keep else ():
+                        Path(args.keep).mkdir(parents=True, exist_ok=True)
+                        log = Path(tmp) / f"{node_name(loop, workers, collector, before)}.log"
+                        if log.exists():
+                            (Path(args.keep) / log.name).write_text(log.read_text())
     finally:
         for process, conn in procs:
             with contextlib.suppress(OSError):
@@ -793,9 +822,9 @@ def databases(args: argparse.Namespace) -> Iterator[Callable[[Path], Awaitable[s
 
 def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
     now = dt.datetime.now(dt.UTC)
-    best: dict[tuple[str, int, str], tuple[int, float]] = {}
+    best: dict[tuple[str, int, str, bool], tuple[int, float]] = {}
     for s in done:
-        key = (s.loop, s.workers, s.collector)
+        key = (s.loop, s.workers, s.collector, s.before)
         if s.row.get("ok") and s.n > best.get(key, (0, 0.0))[0]:
             best[key] = (s.n, s.row["cpu_per_call"])
     lines = [
@@ -814,32 +843,38 @@ def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
         f"{END_SILENCE_MS} ms; window {args.window:.0f} s per step",
         f"- command: `{' '.join(sys.argv)}`",
         f"- voicedock under test: {under_test()}" + (f" ({args.label})" if args.label else ""),
+        *(
+            [f"- before (rows marked before, measured beside it): {under_test(Path(args.before))}"]
+            if args.before
+            else []
+        ),
         f"- load average at the end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}",
         "",
         "Largest N passing (p95 service share <= 20 ms, nothing lost): "
         + (
             ", ".join(
-                f"{label(Step(loop, workers, n, collector))} **{n}** ({cpu * 100:.2f} % of a "
-                f"core per call: {1 / cpu:.0f} calls per core by CPU)"
-                for (loop, workers, collector), (n, cpu) in best.items()
+                f"{label(Step(loop, workers, n, collector, before))} **{n}** ({cpu * 100:.2f} % "
+                f"of a core per call: {1 / cpu:.0f} calls per core by CPU)"
+                for (loop, workers, collector, before), (n, cpu) in best.items()
             )
             or "none"
         ),
         *_ratios(best),
         "",
-        "| loop | workers | gc thresholds | N | calls per worker | turns | lost | twice "
+        "| loop | code | workers | gc thresholds | N | calls per worker | turns | lost | twice "
         "| replies with a gap "
         "| share p50 / p95 / p99 ms "
         "| ear p50 / p95 / p99 ms "
         "| ear − waits p95 ms | out lateness p50 / p99 / max ms | frames lost in / out "
         "| dropped in | stuck | reports ≠ 1 | node CPU | CPU / call | calls / core by CPU "
         "| RSS MiB | RSS / call KiB | loop lag p50 / p99 / max ms | ok |",
-        "|---|" * 1 + "---|" * 24,
+        "|---|" * 1 + "---|" * 25,
     ]
     for s in done:
         r = s.row
         lines.append(
-            f"| {s.loop} | {s.workers} | {s.collector or 'default'} | {s.n} "
+            f"| {s.loop} | {'before' if s.before else 'this tree'} | {s.workers} "
+            f"| {s.collector or 'default'} | {s.n} "
             f"| {' + '.join(map(str, s.each))} "
             f"| {r['turns']} | {r['lost']} | {r['twice']} | {r['gaps']} "
             f"| {r['share_p50']:.1f} / {r['share_p95']:.1f} / {r['share_p99']:.1f} "
@@ -920,11 +955,11 @@ def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _ratios(best: dict[tuple[str, int, str], tuple[int, float]]) -> list[str]:
+def _ratios(best: dict[tuple[str, int, str, bool], tuple[int, float]]) -> list[str]:
     """Each loop's largest passing N with several workers against one."""
     out = []
-    for (loop, workers, collector), (n, _cpu) in best.items():
-        one = best.get((loop, 1, collector))
+    for (loop, workers, collector, before), (n, _cpu) in best.items():
+        one = best.get((loop, 1, collector, before))
         if workers > 1 and one is not None:
             out.append(
                 f"- {loop}: {workers} workers carry **{n / one[0]:.2f}×** the whole calls of one "
@@ -950,6 +985,12 @@ def main() -> None:
         default="default",
         help="the nodes' server.gc_thresholds, each in turn: default (the product's) or "
         "T0/T1/T2 (700/10/10,default: Python's own against the default)",
+    )
+    parser.add_argument(
+        "--before",
+        default="",
+        help="another checkout (a git worktree of an earlier commit): a node on its source "
+        "measured beside this tree's at each N, in the same minutes",
     )
     parser.add_argument("--window", type=float, default=20.0)
     parser.add_argument("--stt-delay", type=float, default=100.0, help="ms")

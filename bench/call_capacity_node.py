@@ -46,7 +46,6 @@ from media_load import pin
 
 from voicedock import cli
 from voicedock.api import serve
-from voicedock.api.access_log import AccessLog
 from voicedock.api.app import create_app
 from voicedock.cli import new_event_loop
 from voicedock.config import load_settings
@@ -325,11 +324,17 @@ def main() -> int:
         threading.Thread(
             target=meter.watch_stalls, args=(main_id, args.stalls), daemon=True
         ).start()
-    # The collector's policy as `voicedock serve` sets it (an older tree: its freeze, if any).
-    policy = getattr(cli, "garbage_collector", None)
-    settle = policy(settings.server) if policy else getattr(cli, "freeze_startup_heap", None)
-    if settle is not None:
-        app.on_startup.append(settle)
+    # The collector's policy as `voicedock serve` sets it (an older tree: its own, if any).
+    try:
+        from voicedock.collector import garbage_collector
+    except ImportError:  # a tree before voicedock/collector.py
+        policy = getattr(cli, "garbage_collector", None)
+        settle = policy(settings.server) if policy else getattr(cli, "freeze_startup_heap", None)
+        if settle is not None:
+            app.on_startup.append(settle)
+    else:
+        every = settings.server.gc_full_every_seconds
+        app.cleanup_ctx.append(garbage_collector(settings.server.gc_thresholds, every))
     app.on_startup.append(remember_modules)
     app.router.add_post("/bench/mark", mark)
     app.router.add_get("/bench/window", window)
@@ -343,7 +348,6 @@ def main() -> int:
         host=settings.server.host,
         port=settings.server.port,
         loop=new_event_loop(kind),
-        access_log_class=AccessLog,
         ready=lambda: print("node listening", flush=True),
         worker=worker,
     )

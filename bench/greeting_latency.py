@@ -86,9 +86,10 @@ def presynthesis_setting() -> bool:
     return hasattr(SpeechSettings(), "presynthesis")
 
 
-def under_test() -> str:
-    """Which voicedock runs: its commit (and whether its source has changes not committed)."""
-    source = Path(voicedock.__file__).resolve().parents[2]
+def under_test(source: Path | None = None) -> str:
+    """Which voicedock runs (this process's, or the checkout ``source``'s): its commit (and
+    whether its source has changes not committed)."""
+    source = source or Path(voicedock.__file__).resolve().parents[2]
 
     def git(*args: str) -> str:
         done = subprocess.run(
