@@ -397,27 +397,6 @@ def test_the_example_configuration_has_no_egress_warning(
     assert "egress" not in capsys.readouterr().out
 
 
-async def test_what_start_up_left_is_frozen_and_the_collections_spaced() -> None:
-    # `voicedock serve` runs this once the service is open: full collections then scan only
-    # what calls create (they stopped every call for 100 ms and more at a few hundred calls),
-    # and come as seldom as `server.gc_thresholds` say.
-    import gc
-
-    from voicedock.cli import garbage_collector
-    from voicedock.config import ServerSettings
-
-    before, thresholds = gc.get_freeze_count(), gc.get_threshold()
-    try:
-        await garbage_collector(ServerSettings())(object())
-        assert gc.get_freeze_count() > before
-        assert gc.get_threshold() == (2000, 10, 100)
-        await garbage_collector(ServerSettings(gc_thresholds=(700, 10, 10)))(object())
-        assert gc.get_threshold() == (700, 10, 10)
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*thresholds)
-
-
 def test_organizations_show_and_set_limits(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

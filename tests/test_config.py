@@ -17,7 +17,7 @@ def test_example_config_loads_completely() -> None:
     assert s.server.port == 8080
     assert s.trunks[0].endpoint == "carrier"
     assert s.numbers[0].number == "+31850835037"
-    assert s.assistants[0].facts["opening hours"].startswith("We are open")
+    assert s.assistants[0].facts["opening hours|opening|open|hours"].startswith("We are open")
     assert s.pbx.asterisk.originate_via == "ari"
 
 
@@ -58,6 +58,7 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[server]\nevent_loop = 'trio'\n", "server.event_loop"),
         ("[server]\ngc_thresholds = [10, 10, 10]\n", "server.gc_thresholds[0]"),
         ("[server]\ngc_thresholds = [2000, 10]\n", "server.gc_thresholds"),
+        ("[server]\ngc_full_every_seconds = -1\n", "server.gc_full_every_seconds"),
         ("[pbx]\nkind = 'sip'\n", "pbx.kind"),
         ("[pbx.asterisk]\noriginate_via = 'both'\n", "pbx.asterisk.originate_via"),
         (

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import gc
 import logging
 import re
 import sys
@@ -24,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 from voicedock import __version__, logs
-from voicedock.config import ServerSettings, Settings, load_settings
+from voicedock.collector import garbage_collector
+from voicedock.config import Settings, load_settings
 from voicedock.config.node import WORKERS_MAX
 from voicedock.domain.records import ApiKey, Organization, utcnow
 from voicedock.errors import ConfigError, StoreError
@@ -168,7 +168,6 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     from voicedock.allocator import settle_allocator
     from voicedock.api import serve
-    from voicedock.api.access_log import AccessLog
     from voicedock.api.app import create_app
     from voicedock.config.workers import WorkerPlace, worker_settings
     from voicedock.workers.count import worker_count
@@ -190,7 +189,9 @@ def _serve(args: argparse.Namespace) -> int:
             return supervise(settings, count, worker_command(serving, count))
     kind = settings.server.event_loop
     app = create_app(settings)
-    app.on_startup.append(garbage_collector(settings.server))  # after the service opened
+    # After the service's context: what it opened is frozen with the rest of start-up.
+    server = settings.server
+    app.cleanup_ctx.append(garbage_collector(server.gc_thresholds, server.gc_full_every_seconds))
     where = f"http://{settings.server.host}:{settings.server.port}"
     if worker is not None:
         where = f"{where} (node {settings.node.id}, its own port {worker.place.own_port})"
@@ -200,7 +201,6 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.server.host,
         port=settings.server.port,
         loop=new_event_loop(kind),
-        access_log_class=AccessLog,
         ready=lambda: print(f"voicedock listening on {where} (event loop: {kind})", flush=True),
         worker=worker,
     )
@@ -211,22 +211,6 @@ def _positive(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= WORKERS_MAX:
         raise argparse.ArgumentTypeError(f"a number from 1 to {WORKERS_MAX}")
     return int(text)
-
-
-def garbage_collector(server: ServerSettings) -> Callable[[object], Awaitable[None]]:
-    """The collector policy `voicedock serve` sets once the service is open (docs/performance/
-    sizing.md, "Garbage collection"): what start-up loaded and opened (modules, settings, the
-    service) lives as long as the process, so ``gc.freeze()`` takes it out of the cyclic
-    collector's reach and a full collection scans only what calls create (without it each one
-    walked the whole heap and stopped every call for 100 ms and more at a few hundred calls);
-    then ``server.gc_thresholds`` space the collections."""
-
-    async def settle(_app: object) -> None:
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(*server.gc_thresholds)
-
-    return settle
 
 
 def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:

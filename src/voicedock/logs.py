@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Iterator
 from contextvars import ContextVar
 
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import VoicedockError
-from voicedock.validation import mask_number
+from voicedock.validation import mask_numbers
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 _NO_CALL = "-"
 _DESCRIBE_MAX = 200  # characters of one leaf's message
-_NUMBER = re.compile(r"\+[1-9][0-9]{6,14}")
 
 _call_id: ContextVar[str | None] = ContextVar("voicedock_call_id", default=None)
 _pbx_server: ContextVar[str | None] = ContextVar("voicedock_pbx_server", default=None)
@@ -108,7 +106,7 @@ def describe(exc: BaseException) -> str:
         return f"{type(exc).__name__}[{leaves}]"
     shown = isinstance(exc, VoicedockError) or type(exc).__module__ == "builtins"
     message = str(exc).strip().replace("\n", " ") if shown else ""
-    message = _NUMBER.sub(lambda m: mask_number(m.group()), message)
+    message = mask_numbers(message)
     if len(message) > _DESCRIBE_MAX:
         message = message[: _DESCRIBE_MAX - 1] + "…"
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.unit
 
 
 def _statement(lines: int, name: str = "Acme (NL) \\ Øresund 東京") -> MonthStatement:
-    line = StatementLine("2026-11-02", "outbound", "NL", "mobile", "EUR", 2, 126, "2.10", "0.46")
+    line = StatementLine("EUR", 2, 126, "2.10", "0.46", "2026-11-02", "outbound", "NL", "mobile")
     total = StatementTotal("EUR", 2 * lines, 126 * lines, "4.20", "0.92")
     return MonthStatement(name, "2026-11", [line] * lines, [total], "50.00")
 

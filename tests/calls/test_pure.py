@@ -16,6 +16,7 @@ from voicedock.domain.records import Call, CallStatus, Direction
 from voicedock.domain.timestamps import iso
 from voicedock.errors import BadRequest
 from voicedock.pbx.base import PbxEvent, PbxEventKind
+from voicedock.pbx.causes import CALLER_LEFT, CallError, error_for_unanswered
 from voicedock.store.base import CallCursor
 
 pytestmark = pytest.mark.unit
@@ -51,6 +52,20 @@ def test_terminal_states_never_move(status: CallStatus, kind: PbxEventKind) -> N
 def test_ringing_and_dtmf_do_not_move() -> None:
     for kind in (PbxEventKind.RINGING, PbxEventKind.DTMF, PbxEventKind.TRANSFER_FAILED):
         assert apply_pbx_event(call(CallStatus.CONNECTING), PbxEvent("c1", kind), T0) is None
+
+
+def test_a_caller_gone_before_the_answer_is_not_answered_never_a_pbx_error() -> None:
+    connecting = call(CallStatus.CONNECTING)
+    left = apply_pbx_event(connecting, PbxEvent("c1", PbxEventKind.HANGUP, detail=CALLER_LEFT), T0)
+    unknown = apply_pbx_event(connecting, PbxEvent("c1", PbxEventKind.HANGUP), T0)
+    assert left is not None
+    assert unknown is not None
+    assert (left.status, left.error) == (CallStatus.FAILED, "no-answer")
+    assert (unknown.status, unknown.error) == (CallStatus.FAILED, "pbx-error")
+    # A cause that says more still decides; one that says nothing does not make it a PBX error.
+    assert error_for_unanswered(17, 486, caller_left=True) is CallError.BUSY
+    assert error_for_unanswered(127, None, caller_left=True) is CallError.NO_ANSWER
+    assert error_for_unanswered(127, None) is CallError.PBX_ERROR
 
 
 def test_control_commands() -> None:

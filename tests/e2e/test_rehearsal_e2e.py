@@ -50,6 +50,8 @@ pytestmark = [
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "voicedock.example.toml"
 HOURS = "What are your opening hours?"
+# The example assistant's keywords for them: one heard is enough, a word misheard beside it.
+HOURS_WORDS = "opening hours|opening|open|hours"
 FACT = "Monday to Friday from nine to five"
 CHANGED_FACT = "We are open on Saturdays from ten until two."
 SECRET = generate_secret()
@@ -113,7 +115,7 @@ def with_example_assistant(settings: Settings) -> AssistantSettings:
     """``settings`` with voicedock.example.toml's assistant, its facts the rule-based model's
     too (an assistant's own facts go to its prompt): the example assistant as configured."""
     example = load_settings(EXAMPLE, environ={}).assistants[0]
-    assert example.facts["opening hours"].endswith(f"{FACT}.")
+    assert example.facts[HOURS_WORDS].endswith(f"{FACT}.")
     llm = {"provider": "rule_based", "facts": dict(example.facts)}
     settings.assistants = [msgspec.structs.replace(example, llm_config=llm)]
     settings.rehearsal.max_concurrent = 2  # the lab machine's two cores
@@ -220,7 +222,7 @@ async def test_a_suite_runs_through_the_pbx_and_judges_what_the_caller_heard(
 
         # The assistant's facts changed (the rule-based model's, llm_config.facts): the same
         # suite exits 1, its report naming the opening hours' said expectation.
-        llm = {"provider": "rule_based", "facts": {"opening hours": CHANGED_FACT}}
+        llm = {"provider": "rule_based", "facts": {HOURS_WORDS: CHANGED_FACT}}
         await patch_example(live, example, {"llm_config": llm})
         with pytest.MonkeyPatch.context() as env:
             env.setenv("VOICEDOCK_API_KEY", live.key)

@@ -44,7 +44,7 @@ async def test_audio_is_encoded_paced_and_confirmed_by_its_mark(
     await asyncio.wait_for(handle.played(), 2.0)
     channel = fake.channel()
     assert b"".join(channel.played) == ulaw_encode(pcm)  # 10 whole frames, byte-exact
-    assert channel.marks_processed[-1] == handle.mark  # type: ignore[attr-defined]
+    assert len(channel.marks_processed) == 1  # the one playback's, processed at its end
     assert await handle.flush() == pytest.approx(200.0)  # finished audio was heard in full
 
 

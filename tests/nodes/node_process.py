@@ -36,7 +36,7 @@ from voicedock.allocator import malloc_usage, settle_allocator
 from voicedock.api import serve
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
-from voicedock.cli import garbage_collector
+from voicedock.collector import garbage_collector
 from voicedock.config import load_settings
 from voicedock.config.workers import WorkerPlace, worker_settings
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
@@ -327,7 +327,8 @@ def main(config: str, *worker: str) -> int:
         command = worker_command(["-m", "nodes.node_process", config], settings.node.workers)
         return supervise(settings, settings.node.workers, command)
     app = create_app(settings)
-    app.on_startup.append(garbage_collector(settings.server))
+    server = settings.server
+    app.cleanup_ctx.append(garbage_collector(server.gc_thresholds, server.gc_full_every_seconds))
     serve.run(app, host=settings.server.host, port=settings.server.port, worker=role)
     return 0
 

@@ -700,6 +700,12 @@ async def test_inbound_calls_while_two_nodes_run_are_each_answered_once(
         calls = await inbound_calls(http, b, lab, CALLERS[16:20])
         assert [call["node"] for call in calls.values()] == ["b"] * 4
 
+    # The nodes' logs name the callers masked only; node b's access log shows each inbound call
+    # the test read through its API (``GET /calls/{id}``: the id carries the caller's number).
+    logged = "\n".join((tmp_path / f"{name}.log").read_text() for name in ("a", "b"))
+    assert "GET /calls/call-_+316***" in logged
+    assert [caller for caller in CALLERS if caller in logged] == []
+
 
 @pytest.mark.timeout(150)
 async def test_callers_given_to_a_stalled_node_are_answered_by_the_survivor(

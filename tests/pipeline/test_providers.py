@@ -49,6 +49,21 @@ async def test_rule_based_is_deterministic_and_word_bounded() -> None:
     assert "nine to five" not in await reply(policy, msg)
 
 
+async def test_rule_based_facts_are_words_of_any_script_and_never_patterns() -> None:
+    policy = RuleBasedPolicy(
+        {"Öffnungszeiten|Tür": "Neun bis fünf.", "(a+)+$|c.t": "Literal text only."}
+    )
+    assert "Neun bis fünf" in await reply(
+        policy, ChatMessage("user", "Wann sind die ÖFFNUNGSZEITEN?")
+    )
+    assert "Neun bis fünf" in await reply(policy, ChatMessage("user", "Die Tür, bitte."))
+    # a keyword inside a longer word is none, in any script
+    assert "Neun bis fünf" not in await reply(policy, ChatMessage("user", "Zwei Türen bitte."))
+    # an organization's keywords are literal: no pattern of theirs ever runs
+    assert "Literal" not in await reply(policy, ChatMessage("user", "the cat " + "a" * 5000 + "!"))
+    assert "Literal" in await reply(policy, ChatMessage("user", "is it c.t or not"))
+
+
 def test_registry_creates_and_validates() -> None:
     llm = create_llm(LlmConfig(provider="rule-based", facts=FACTS))
     assert isinstance(llm, RuleBasedPolicy)

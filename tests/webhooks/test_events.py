@@ -73,9 +73,9 @@ def test_status_update_carries_end_reason_and_error_when_given() -> None:
 
 
 def test_transcript_event() -> None:
-    payload = events.transcript("c", "user", "hello", at=AT, is_final=False, turn=3)
+    payload = events.transcript("c", "user", "hello", at=AT, is_final=False)
     assert payload["type"] == "transcript"
-    assert payload["data"] == {"role": "user", "content": "hello", "is_final": False, "turn": 3}
+    assert payload["data"] == {"role": "user", "content": "hello", "is_final": False}
 
 
 def test_transfer_update_event() -> None:

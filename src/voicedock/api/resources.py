@@ -317,6 +317,9 @@ def unreferenced(
     return run
 
 
+TEMPLATES_PER_ORGANIZATION = 500  # of each kind (docs/analysis-templates.md)
+
+
 def templates(
     *,
     path: str,
@@ -332,13 +335,12 @@ def templates(
     used_by: Callable[[T, Mapping[str, JsonValue]], bool],
     in_use: str,
     remedy: str,
-    most: int,
     audit: Audited,
 ) -> Resource[T]:
     """An organization's templates (tools, analysis plans) found by id: listed whole, created
-    while it has fewer than ``most`` (then ``409``), replaced by a PATCH, deleted unless an
-    assistant's configuration still uses it (``used_by``): then ``409`` "``in_use``
-    assistant(s): A, B; ``remedy``"."""
+    while it has fewer than ``TEMPLATES_PER_ORGANIZATION`` of the kind (then ``409``),
+    replaced by a PATCH, deleted unless an assistant's configuration still uses it
+    (``used_by``): then ``409`` "``in_use`` assistant(s): A, B; ``remedy``"."""
 
     async def count(caller: Caller) -> int:
         return len(await every(caller))
@@ -350,7 +352,9 @@ def templates(
         serialize=serialize,
         list=Listing(run=every),
         create=Create(
-            parse=parse_new, run=capped(count, most, f"{noun}s", insert), reply=created(serialize)
+            parse=parse_new,
+            run=capped(count, TEMPLATES_PER_ORGANIZATION, f"{noun}s", insert),
+            reply=created(serialize),
         ),
         patch=Patch(parse=parse_update, run=stored(update)),
         delete=Delete(run=unreferenced(used_by, lambda _template: in_use, delete, remedy)),

@@ -17,20 +17,13 @@ from typing import Protocol
 from voicedock.calls import fields
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.frames import ContextSource
+from voicedock.pipeline.frames import InjectContext as InjectContext  # a command, as heard
 
 TRANSFER_MODES = ("blind", "warm")
 # What the assistant says when the PBX reports that a transfer failed (the caller is back).
 TRANSFER_FAILED_MESSAGE = (
     "I'm sorry, the transfer did not go through. I'm still here: how else can I help?"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class InjectContext:
-    content: str
-    trigger_response: bool = False
-    # "supervisor": a supervisor's whisper (the console's), a transcript entry of its own.
-    source: ContextSource = "api"
 
 
 @dataclass(frozen=True, slots=True)

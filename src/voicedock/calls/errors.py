@@ -2,9 +2,10 @@
 
 ApiError (voicedock.errors)
 ├── CallNotActive (409)      — control command on a call that is not in progress
-├── CallNotPlaced (503)      — the PBX refused or could not be reached; the call is
-│                              recorded as failed and its id is in the body
-├── PbxCommandFailed (503)   — the PBX could not carry out a control command
+├── PbxFailed (503)          — the PBX refused or could not be reached ("PBX unavailable")
+│   ├── CallNotPlaced        — the call was not placed; it is recorded as failed and its
+│   │                          id is in the body
+│   └── PbxCommandFailed     — the PBX could not carry out a control command
 ├── NodeUnavailable (503)    — the node serving the call did not answer a command in time
 ├── NodeTakesNoCall (503)    — no new call on this node for now (a RetryLater)
 │   ├── NodeAtCapacity       — its offline speech is at capacity (calls/speech_admission.py)
@@ -21,20 +22,23 @@ class CallNotActive(Conflict):
     error = "Call not active"
 
 
-class CallNotPlaced(ApiError):
+class PbxFailed(ApiError):
+    """The PBX refused or could not be reached: the API's 503 ``PBX unavailable``."""
+
     status = 503
     error = "PBX unavailable"
+
+
+class CallNotPlaced(PbxFailed):
+    """The PBX did not place the call: it is recorded as failed, its id in the body."""
 
     def __init__(self, message: str, *, call_id: str) -> None:
         super().__init__(message, extra={"call_id": call_id})
         self.call_id = call_id
 
 
-class PbxCommandFailed(ApiError):
+class PbxCommandFailed(PbxFailed):
     """A control command the PBX could not carry out (the call itself is unchanged)."""
-
-    status = 503
-    error = "PBX unavailable"
 
 
 class NodeUnavailable(ApiError):

@@ -14,11 +14,9 @@ from voicedock.store.protocols.billing import RatedCall
 
 
 @dataclass(frozen=True, slots=True)
-class StatementLine:
-    day: str  # YYYY-MM-DD (UTC), the day the calls were answered
-    direction: str
-    country: str
-    number_type: str
+class StatementTotal:
+    """The sums of rated calls in one currency: the statement's total in that currency."""
+
     currency: str
     calls: int
     billed_seconds: int
@@ -27,12 +25,14 @@ class StatementLine:
 
 
 @dataclass(frozen=True, slots=True)
-class StatementTotal:
-    currency: str
-    calls: int
-    billed_seconds: int
-    billed_minutes: str
-    amount: str
+class StatementLine(StatementTotal):
+    """The sums of the calls of one UTC day to one destination (direction, country, number
+    type)."""
+
+    day: str  # YYYY-MM-DD (UTC), the day the calls were answered
+    direction: str
+    country: str
+    number_type: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,7 @@ def lines_of(rated: Sequence[RatedCall]) -> tuple[list[StatementLine], list[Stat
         )
         groups.setdefault(key, []).append(call)
     lines = [
-        StatementLine(day, direction, country, number_type, currency, *_sums(calls))
+        StatementLine(currency, *_sums(calls), day, direction, country, number_type)
         for (day, direction, country, number_type, currency), calls in sorted(groups.items())
     ]
     currencies = sorted({c.cost.currency for c in rated})

@@ -22,7 +22,7 @@ from datetime import datetime
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call, CallStatus, can_transition
 from voicedock.pbx.base import PbxEvent, PbxEventKind
-from voicedock.pbx.causes import CallError, error_for_unanswered
+from voicedock.pbx.causes import CALLER_LEFT, CallError, error_for_unanswered
 
 REMOTE_HANGUP = "remote-hangup"
 TRANSFERRED = "transferred"
@@ -52,7 +52,8 @@ def apply_pbx_event(call: Call, event: PbxEvent, now: datetime) -> Call | None:
         return _move(call, CallStatus.IN_PROGRESS, now, started_at=now)
     if kind is PbxEventKind.HANGUP:
         if call.status is CallStatus.CONNECTING:
-            error = error_for_unanswered(event.cause, event.tech_cause)
+            caller_left = event.detail == CALLER_LEFT
+            error = error_for_unanswered(event.cause, event.tech_cause, caller_left=caller_left)
             return fail(call, error, now)
         if call.status is CallStatus.IN_PROGRESS:
             return end(call, call.end_reason or REMOTE_HANGUP, now)

@@ -15,19 +15,14 @@ webhooks (``webhooks.py``).
 
 from voicedock.config.calls import (
     DEFAULT_RESUME_MESSAGE,
-    CallsSettings,
     ListenSettings,
     RecordingsSettings,
     RehearsalModelSettings,
-    RehearsalSettings,
     RetentionSettings,
 )
-from voicedock.config.egress import DEFAULT_PROVIDER_HOSTS, EgressSettings, network_entry
-from voicedock.config.load import ENV_PREFIX, load_settings
+from voicedock.config.egress import DEFAULT_PROVIDER_HOSTS, network_entry
+from voicedock.config.load import load_settings
 from voicedock.config.node import (
-    ConsoleSettings,
-    DatabaseSettings,
-    MetricsSettings,
     NodeSettings,
     ServerSettings,
     default_node_id,
@@ -43,7 +38,6 @@ from voicedock.config.organizations import (
 )
 from voicedock.config.pbx import (
     AsteriskSettings,
-    AsteriskTransferSettings,
     FreeswitchSettings,
     FreeswitchTransferSettings,
     PbxSettings,
@@ -64,7 +58,7 @@ from voicedock.config.speech import (
     SpeechSettings,
     VadSettings,
 )
-from voicedock.config.webhooks import WebhookEndpointSettings, WebhookSettings
+from voicedock.config.webhooks import WebhookEndpointSettings
 from voicedock.errors import ConfigError
 
 __all__ = [
@@ -72,27 +66,20 @@ __all__ = [
     "DEFAULT_PROVIDER_HOSTS",
     "DEFAULT_REFUSED_NUMBER_TYPES",
     "DEFAULT_RESUME_MESSAGE",
-    "ENV_PREFIX",
     "EVERY_COUNTRY",
     "OLLAMA_BASE_URL",
     "AssistantSettings",
     "AsteriskSettings",
-    "AsteriskTransferSettings",
     "ByokSettings",
-    "CallsSettings",
     "ConfigError",
-    "ConsoleSettings",
-    "DatabaseSettings",
     "DomainsSettings",
     "EchoSettings",
-    "EgressSettings",
     "EndpointingSettings",
     "FallbackPlansSettings",
     "FreeswitchSettings",
     "FreeswitchTransferSettings",
     "LimitsSettings",
     "ListenSettings",
-    "MetricsSettings",
     "NodeSettings",
     "NumberSettings",
     "OrganizationLimitSettings",
@@ -101,7 +88,6 @@ __all__ = [
     "RateLimitSettings",
     "RecordingsSettings",
     "RehearsalModelSettings",
-    "RehearsalSettings",
     "RetentionSettings",
     "ServerSettings",
     "Settings",
@@ -109,7 +95,6 @@ __all__ = [
     "TrunkSettings",
     "VadSettings",
     "WebhookEndpointSettings",
-    "WebhookSettings",
     "default_node_id",
     "load_settings",
     "network_entry",

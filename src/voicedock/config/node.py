@@ -14,6 +14,7 @@ from voicedock.validation import TOKEN_PATTERN
 
 WORKERS_MAX = 256  # worker processes of one `voicedock serve`
 GC_THRESHOLDS = (2000, 10, 100)  # server.gc_thresholds' default
+GC_FULL_EVERY_SECONDS = 600  # server.gc_full_every_seconds' default
 
 
 class ServerSettings(Table):
@@ -36,6 +37,13 @@ class ServerSettings(Table):
         Annotated[int, Meta(ge=1, le=1000)],
         Annotated[int, Meta(ge=1, le=1000)],
     ] = GC_THRESHOLDS
+    # A full collection at least this often (seconds; 0: only when the thresholds call for
+    # one). The thresholds count what lives, not what waits: without it the garbage an ended
+    # call leaves in reference cycles waits for a full collection that may not come for hours
+    # (voicedock/collector.py; docs/performance/sizing.md, "Garbage collection").
+    gc_full_every_seconds: Annotated[
+        int, within(0, 86_400, "must be between 0 (off) and 86400 s")
+    ] = GC_FULL_EVERY_SECONDS
 
 
 class DatabaseSettings(Table):

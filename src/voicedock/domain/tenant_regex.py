@@ -9,7 +9,7 @@ tenant's pattern.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import re2
@@ -32,6 +32,16 @@ class TenantRegex:
             self._compiled = re2.compile(pattern, _options())
         except re2.error as exc:
             raise ValueError(_message(exc)) from None
+
+    @classmethod
+    def any_word(cls, words: Iterable[str]) -> TenantRegex:
+        """A match of any of ``words`` (literal text, not patterns) standing as words of their
+        own: not inside a longer word of any script (``hours`` is not found in ``hourself``,
+        nor ``tür`` in ``türen``)."""
+        alternatives = "|".join(re2.escape(word) for word in words)
+        if not alternatives:
+            raise ValueError("no words to match")
+        return cls(rf"(?:^|[^\pL\pN_])(?:{alternatives})(?:$|[^\pL\pN_])")
 
     def search(self, text: str) -> bool:
         """Whether some part of ``text`` matches."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import re
 import secrets
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -111,29 +112,37 @@ def redact(url: str | URL) -> str:
         return "<unparseable url>"
 
 
+# A host with whitespace (``str.isspace``, which ``\s`` matches alike), a control character,
+# a space or a zone (``%``).
+_MALFORMED_HOST = re.compile(r"[\s\x00-\x20%]")
+
+
+def _refused(url: URL, reason: str) -> UnsafeUrl:
+    return UnsafeUrl(redact(url), reason)  # redacted only when refused: parsing is per request
+
+
 def parse_url(url: str) -> tuple[URL, str, int]:
     """Syntax checks that need no DNS: returns the parsed URL, its host and port."""
     try:
         parsed = URL(url)
     except (ValueError, TypeError):
         raise UnsafeUrl("<unparseable url>", "not a valid URL") from None
-    shown = redact(parsed)
     if parsed.scheme not in ("http", "https"):
-        raise UnsafeUrl(shown, "only http and https URLs are allowed")
+        raise _refused(parsed, "only http and https URLs are allowed")
     if parsed.user is not None or parsed.password is not None or "@" in parsed.raw_authority:
-        raise UnsafeUrl(shown, "credentials in the URL are not allowed")
+        raise _refused(parsed, "credentials in the URL are not allowed")
     host = parsed.host
     if not host:
-        raise UnsafeUrl(shown, "the URL has no host")
+        raise _refused(parsed, "the URL has no host")
     host = host.strip("[]").lower()
-    if any(ch.isspace() or ord(ch) < 0x21 for ch in host) or "%" in host:
-        raise UnsafeUrl(shown, "malformed host")
+    if _MALFORMED_HOST.search(host):
+        raise _refused(parsed, "malformed host")
     try:
         port = parsed.port
     except ValueError:
-        raise UnsafeUrl(shown, "invalid port") from None
+        raise _refused(parsed, "invalid port") from None
     if port is None or not 0 < port < 65536:
-        raise UnsafeUrl(shown, "invalid port")
+        raise _refused(parsed, "invalid port")
     return parsed, host, port
 
 

@@ -38,11 +38,6 @@ class MediaPlaybackHandle:
     def duration_ms(self) -> float:
         return self._duration_ms
 
-    @property
-    def mark(self) -> str:
-        """The playback mark Asterisk reports when the last frame was played."""
-        return self._playback.id
-
     async def started(self) -> None:
         # The session has no per-playback start signal; half a frame of polling costs nothing
         # next to the 20 ms frame clock and keeps the session's hot path untouched.

@@ -96,10 +96,12 @@ class Say(Frame):
 @dataclass(slots=True, frozen=True)
 class InjectContext(Frame):
     """Add information to the assistant's context; optionally make it respond now. From a
-    supervisor it is also a transcript entry of its own (role ``supervisor``)."""
+    supervisor it is also a transcript entry of its own (role ``supervisor``). The control
+    command ``inject-context`` as the dialogue receives it (``calls/control.py``); ``source``
+    ``supervisor``: a supervisor's whisper (the console's)."""
 
-    text: str
-    respond: bool = False
+    content: str
+    trigger_response: bool = False
     source: ContextSource = "api"
 
 

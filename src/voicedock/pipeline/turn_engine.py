@@ -294,10 +294,10 @@ class TurnEngine(DialogueBase):
                 self._floor.say(event.text)
             elif isinstance(event, InjectContext):
                 if event.source == SUPERVISOR:
-                    self._history.add(ChatMessage("system", supervisor_note(event.text)))
+                    self._history.add(ChatMessage("system", supervisor_note(event.content)))
                 else:
-                    self._history.add(ChatMessage("system", event.text))
-                if event.respond:
+                    self._history.add(ChatMessage("system", event.content))
+                if event.trigger_response:
                     self._floor.spawn(self._respond(None, None, 0.0))
             elif isinstance(event, Dtmf):
                 await self._floor.interrupt()  # a key pressed barges in like speech

@@ -28,11 +28,13 @@ import functools
 import logging
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
 from voicedock.store.errors import SchemaMismatch
+from voicedock.store.sql.conn import Row, SqlValue
+from voicedock.store.sql.rows import integer, text
 
 log = logging.getLogger("voicedock.store")
 
@@ -75,6 +77,11 @@ class Migration:
         return None
 
     @property
+    def statements(self) -> list[str]:
+        """Its statements, in order (``split_statements``)."""
+        return split_statements(self.sql)
+
+    @property
     def concurrent(self) -> bool:
         """It builds or drops indexes ``CONCURRENTLY`` (PostgreSQL): run outside a
         transaction, one statement at a time."""
@@ -94,6 +101,15 @@ class Applied:
     name: str
     contract_after: int | None = None
 
+    @classmethod
+    def rows(cls, rows: Iterable[Row]) -> list[Applied]:
+        """``schema_migrations`` as either backend reads it (no ``contract_after`` column
+        before the first contract step)."""
+        return [
+            cls(integer(r["version"]), text(r["name"]), _optional(r.get("contract_after")))
+            for r in rows
+        ]
+
 
 @dataclass(frozen=True, slots=True)
 class LiveNode:
@@ -103,11 +119,24 @@ class LiveNode:
     host: str
     schema_version: int | None  # None: a version from before nodes recorded it
 
+    @classmethod
+    def rows(cls, rows: Iterable[Row]) -> list[LiveNode]:
+        """The live nodes' rows of ``nodes`` as either backend reads them (no
+        ``schema_version`` column before migration ``NODE_SCHEMA_RECORDED``)."""
+        return [
+            cls(text(r["id"]), text(r["host"]), _optional(r.get("schema_version"))) for r in rows
+        ]
+
     @property
     def knows(self) -> int:
         if self.schema_version is None:
             return NODE_SCHEMA_RECORDED - 1
         return self.schema_version
+
+
+def _optional(value: SqlValue) -> int | None:
+    """An integer column that may be NULL (or absent: ``None``)."""
+    return None if value is None else integer(value)
 
 
 def load_migrations(dialect: str) -> list[Migration]:
@@ -131,13 +160,15 @@ def schema_version() -> int:
     return load_migrations("postgres")[-1].version
 
 
-def pending(known: Sequence[Migration], applied: Sequence[Applied]) -> list[Migration]:
-    """The migrations of ``known`` to apply to a database that has ``applied``, in order.
+def pending(known: Sequence[Migration], rows: Iterable[Row]) -> list[Migration]:
+    """The migrations of ``known`` to apply to a database whose ``schema_migrations`` holds
+    ``rows`` (as the backend read them), in order.
 
     ``SchemaMismatch`` when the database's history is not this version's (a migration of the
     same number under another name, or one of this version's missing below the database's
     newest), or when it had a contract step this version's code predates (``check_floor``).
     Migrations newer than this version's are left alone, and said once in the log."""
+    applied = Applied.rows(rows)
     have = {a.version: a for a in applied}
     newest_known = known[-1].version if known else 0
     for migration in known:
@@ -182,13 +213,14 @@ def check_floor(applied: Sequence[Applied], newest_known: int) -> None:
             )
 
 
-def check_contract(migration: Migration, live: Sequence[LiveNode]) -> None:
-    """``SchemaMismatch`` when ``migration`` is a contract step and a live node's code
-    predates what it requires: that node still uses what it removes."""
+def check_contract(migration: Migration, live: Iterable[Row]) -> None:
+    """``SchemaMismatch`` when ``migration`` is a contract step and the code of a live node
+    (``live``: their rows of ``nodes``, as the backend read them) predates what it requires:
+    that node still uses what it removes."""
     needs = migration.contract_after
     if needs is None:
         return
-    behind = [node for node in live if node.knows < needs]
+    behind = [node for node in LiveNode.rows(live) if node.knows < needs]
     if behind:
         nodes = ", ".join(
             f"{node.id!r} (host {node.host}, migrations up to {node.knows})" for node in behind

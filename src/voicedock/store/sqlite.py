@@ -28,13 +28,10 @@ from voicedock.store.base import Transaction
 from voicedock.store.errors import DuplicateKeyError
 from voicedock.store.migrate import (
     CREATE_SCHEMA_MIGRATIONS,
-    Applied,
-    LiveNode,
     Migration,
     check_contract,
     load_migrations,
     pending,
-    split_statements,
 )
 from voicedock.store.sql.conn import Conn, Row, SqlValue
 from voicedock.store.sql.locks import NoLocks
@@ -109,18 +106,12 @@ def _fetch(conn: sqlite3.Connection, sql: str, args: tuple[SqlValue, ...]) -> li
         cursor.close()
 
 
-def _column(row: sqlite3.Row, name: str) -> int | None:
-    """An optional integer column, None where the table has no such column yet."""
-    value = row[name] if name in row.keys() else None  # noqa: SIM118 (sqlite3.Row)
-    return None if value is None else int(value)
-
-
-def _live_nodes(conn: sqlite3.Connection) -> list[LiveNode]:
+def _live_nodes(conn: sqlite3.Connection) -> list[Row]:
     """The nodes whose lease is alive, by this host's clock (SQLite's leases are written by
     it)."""
     now = SQLITE.encode_datetime(datetime.now(UTC))
     rows = conn.execute("SELECT * FROM nodes WHERE lease_until > ?", (now,)).fetchall()
-    return [LiveNode(r["id"], r["host"], _column(r, "schema_version")) for r in rows]
+    return [dict(r) for r in rows]
 
 
 class _WriterConn:
@@ -163,7 +154,8 @@ class _ReaderPool:
 
     def __init__(self, connections: list[sqlite3.Connection]) -> None:
         self._all = connections
-        self._idle: asyncio.Queue[sqlite3.Connection] = asyncio.Queue()
+        # Bounded by the pool: a connection is either idle here or with its thread.
+        self._idle: asyncio.Queue[sqlite3.Connection] = asyncio.Queue(maxsize=len(connections))
         for conn in connections:
             self._idle.put_nowait(conn)
         self._executor = ThreadPoolExecutor(
@@ -272,13 +264,10 @@ class SqliteStore(SqlReads):
             try:
                 conn.execute(CREATE_SCHEMA_MIGRATIONS)
                 rows = conn.execute("SELECT * FROM schema_migrations").fetchall()
-                applied = [
-                    Applied(r["version"], r["name"], _column(r, "contract_after")) for r in rows
-                ]
-                for migration in pending(known, applied):
+                for migration in pending(known, [dict(r) for r in rows]):
                     if migration.contract_after is not None:
                         check_contract(migration, _live_nodes(conn))
-                    for statement in split_statements(migration.sql):
+                    for statement in migration.statements:
                         conn.execute(statement)
                     conn.execute(
                         "INSERT INTO schema_migrations (version, name, applied_at)"

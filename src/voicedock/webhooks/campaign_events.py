@@ -11,7 +11,6 @@ transaction that makes the change, for the organization's endpoints that want th
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from voicedock.domain.campaigns import Campaign, CampaignContact
@@ -19,7 +18,7 @@ from voicedock.domain.timestamps import iso
 from voicedock.domain.webhooks import EventType
 from voicedock.store.base import Transaction
 from voicedock.webhooks.events import CampaignEventPayload
-from voicedock.webhooks.outbox import enqueue_event
+from voicedock.webhooks.outbox import OrganizationWebhooks
 
 
 def campaign_update(campaign: Campaign, at: datetime) -> CampaignEventPayload:
@@ -48,28 +47,18 @@ def contact_update(
     }
 
 
-class CampaignWebhooks:
+class CampaignWebhooks(OrganizationWebhooks):
     """The ``CampaignEvents`` of ``calls.campaigns.manager``, as webhooks."""
 
-    def __init__(self, on_enqueued: Callable[[], None] = lambda: None) -> None:
-        self._on_enqueued = on_enqueued
-
     async def campaign_changed(self, tx: Transaction, campaign: Campaign, at: datetime) -> None:
-        await self._publish(tx, campaign, campaign_update(campaign, at))
+        payload = campaign_update(campaign, at)
+        await self._publish(tx, campaign.organization_id, campaign.assistant_id, payload)
 
     async def contact_done(
         self, tx: Transaction, campaign: Campaign, contact: CampaignContact, at: datetime
     ) -> None:
-        await self._publish(tx, campaign, contact_update(campaign, contact, at))
-
-    async def _publish(
-        self, tx: Transaction, campaign: Campaign, payload: CampaignEventPayload
-    ) -> None:
-        endpoints = await tx.list_webhook_endpoints(campaign.organization_id)
-        chosen = [e.id for e in endpoints if e.wants(campaign.assistant_id, str(payload["type"]))]
-        if chosen:
-            await enqueue_event(tx, chosen, payload)
-            self._on_enqueued()
+        payload = contact_update(campaign, contact, at)
+        await self._publish(tx, campaign.organization_id, campaign.assistant_id, payload)
 
 
 __all__ = ["CampaignWebhooks", "campaign_update", "contact_update"]

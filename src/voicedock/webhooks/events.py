@@ -83,7 +83,6 @@ class TranscriptData(TypedDict):
     role: str
     content: str
     is_final: bool
-    turn: NotRequired[int]
     member: NotRequired[str]  # a call placed with a squad: the member whose turn it was
 
 
@@ -231,14 +230,11 @@ def transcript(
     *,
     at: datetime,
     is_final: bool = True,
-    turn: int | None = None,
     member: str | None = None,
 ) -> CallEventPayload:
     """One utterance by ``role`` (``user``/``assistant``); interim results have is_final=False;
     ``member``: the squad's member whose turn it was."""
     data: TranscriptData = {"role": role, "content": content, "is_final": is_final}
-    if turn is not None:
-        data["turn"] = turn
     if member is not None:
         data["member"] = member
     return build_event(EventType.TRANSCRIPT, call_id, at, data)

@@ -14,9 +14,10 @@ organization) and share what is due fairly (``domain.webhooks.claim_fairly``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from voicedock.domain.webhooks import OutboxWriter
+from voicedock.store.base import Transaction
 from voicedock.webhooks.events import WebhookPayload, encode_payload
 from voicedock.webhooks.signing import new_message_id
 
@@ -30,3 +31,27 @@ async def enqueue_event(
     for endpoint_id in endpoint_ids:
         await writer.enqueue(endpoint_id, str(payload["type"]), body, msg_id)
     return msg_id
+
+
+class OrganizationWebhooks:
+    """Events of an organization's records (campaigns, test runs, spending), enqueued in the
+    transaction that makes the change for the organization's endpoints that want them;
+    ``on_enqueued`` wakes the delivery worker."""
+
+    def __init__(self, on_enqueued: Callable[[], None] = lambda: None) -> None:
+        self._on_enqueued = on_enqueued
+
+    async def _publish(
+        self,
+        tx: Transaction,
+        organization_id: str,
+        assistant_id: str | None,
+        payload: WebhookPayload,
+    ) -> None:
+        """``payload`` for the endpoints of ``assistant_id`` or of every assistant (``None``:
+        only those not scoped to one) that take its type."""
+        endpoints = await tx.list_webhook_endpoints(organization_id)
+        chosen = [e.id for e in endpoints if e.wants(assistant_id, str(payload["type"]))]
+        if chosen:
+            await enqueue_event(tx, chosen, payload)
+            self._on_enqueued()

@@ -30,6 +30,7 @@ from datetime import datetime
 import msgspec
 
 from voicedock.domain.ids import mask_call_id
+from voicedock.domain.json import json_object
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
 from voicedock.domain.squads import involved_json
 from voicedock.domain.usage import call_usage
@@ -128,13 +129,12 @@ def payloads_for_event(
             )
         ]
     if event.type == EventType.ANSWERING_MACHINE:
-        evidence = data.get("evidence")
         return [
             events.answering_machine(
                 call.id,
                 str(data.get("result", "unknown")),
                 at=at,
-                evidence=evidence if isinstance(evidence, dict) else {},
+                evidence=json_object(data.get("evidence")) or {},
             )
         ]
     if event.type == EventType.PROVIDER_SWITCH:

@@ -10,14 +10,12 @@ endpoints that want it (those not scoped to one assistant).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from voicedock.domain.billing import SpendAlert
 from voicedock.domain.timestamps import iso
 from voicedock.domain.webhooks import EventType
 from voicedock.store.base import Transaction
 from voicedock.webhooks.events import SpendEventPayload
-from voicedock.webhooks.outbox import enqueue_event
+from voicedock.webhooks.outbox import OrganizationWebhooks
 
 LIMIT_PERCENT = 100
 
@@ -38,19 +36,11 @@ def spend_threshold(alert: SpendAlert) -> SpendEventPayload:
     }
 
 
-class SpendWebhooks:
+class SpendWebhooks(OrganizationWebhooks):
     """The ``SpendAlerts`` of ``calls.billing``, as webhooks."""
 
-    def __init__(self, on_enqueued: Callable[[], None] = lambda: None) -> None:
-        self._on_enqueued = on_enqueued
-
     async def spend_alert(self, tx: Transaction, alert: SpendAlert) -> None:
-        endpoints = await tx.list_webhook_endpoints(alert.organization_id)
-        kind = str(EventType.SPEND_THRESHOLD)
-        chosen = [e.id for e in endpoints if e.wants(None, kind)]
-        if chosen:
-            await enqueue_event(tx, chosen, spend_threshold(alert))
-            self._on_enqueued()
+        await self._publish(tx, alert.organization_id, None, spend_threshold(alert))
 
 
 __all__ = ["SpendWebhooks", "spend_threshold"]

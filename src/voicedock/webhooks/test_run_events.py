@@ -8,14 +8,12 @@ transaction that stores its end, for the organization's endpoints that want it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from voicedock.domain.rehearsal import Outcome, SuiteRun
 from voicedock.domain.timestamps import iso
 from voicedock.domain.webhooks import EventType
 from voicedock.store.base import Transaction
 from voicedock.webhooks.events import RunEventPayload
-from voicedock.webhooks.outbox import enqueue_event
+from voicedock.webhooks.outbox import OrganizationWebhooks
 
 
 def run_completed(run: SuiteRun) -> RunEventPayload:
@@ -36,19 +34,11 @@ def run_completed(run: SuiteRun) -> RunEventPayload:
     }
 
 
-class RunWebhooks:
+class RunWebhooks(OrganizationWebhooks):
     """The ``RunEvents`` of ``calls.rehearsal.runs``, as webhooks."""
 
-    def __init__(self, on_enqueued: Callable[[], None] = lambda: None) -> None:
-        self._on_enqueued = on_enqueued
-
     async def run_completed(self, tx: Transaction, run: SuiteRun) -> None:
-        endpoints = await tx.list_webhook_endpoints(run.organization_id)
-        kind = str(EventType.TEST_RUN_COMPLETED)
-        chosen = [e.id for e in endpoints if e.wants(run.assistant_id, kind)]
-        if chosen:
-            await enqueue_event(tx, chosen, run_completed(run))
-            self._on_enqueued()
+        await self._publish(tx, run.organization_id, run.assistant_id, run_completed(run))
 
 
 __all__ = ["RunWebhooks", "run_completed"]

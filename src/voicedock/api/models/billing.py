@@ -11,7 +11,12 @@ from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.fields import Time
-from voicedock.api.models.operations import Schema, operation, query_operation
+from voicedock.api.models.operations import (
+    Schema,
+    operation,
+    query_operation,
+    with_csv,
+)
 from voicedock.domain.billing import CallCost, RateCard, RateCardTerms
 from voicedock.domain.timestamps import iso
 
@@ -149,13 +154,7 @@ def _statements() -> Schema:
         Statement,
         StatementQuery,
     )
-    content = op["responses"]["200"]["content"]
-    content["text/csv"] = {
-        "schema": {
-            "type": "string",
-            "description": "Columns " + ", ".join(CSV_COLUMNS) + ": a row per line",
-        }
-    }
+    content = with_csv(op, CSV_COLUMNS, "a row per line")["responses"]["200"]["content"]
     content["application/pdf"] = {"schema": {"type": "string", "format": "binary"}}
     return op
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -150,6 +151,15 @@ def query_operation(
     )
 
 
+def with_csv(op: Schema, columns: Sequence[str], rows: str) -> Schema:
+    """``op``, its 200 also as CSV (``text/csv``): ``columns`` named in this order, a row per
+    what ``rows`` says."""
+    op["responses"]["200"]["content"]["text/csv"] = {
+        "schema": {"type": "string", "description": "Columns " + ", ".join(columns) + ": " + rows}
+    }
+    return op
+
+
 def owned_paths(
     path: str,
     *,
@@ -157,20 +167,23 @@ def owned_paths(
     reply: type[msgspec.Struct],
     listing: type[msgspec.Struct],
     create: tuple[str, type[msgspec.Struct] | str],
-    update: tuple[str, type[msgspec.Struct] | str],
+    update: tuple[str, type[msgspec.Struct] | str] | None,
     query: type[msgspec.Struct] | None = None,
+    created: type[msgspec.Struct] | None = None,
     delete: str = "",
     names_records: bool = False,
     held_while: str = "",
 ) -> dict[str, Schema]:
-    """An organization's records at ``path`` (templates, squads, test suites): listed (paged
-    by ``query`` where it has one), created (409 at the organization's most), read, updated
-    and deleted by id. ``a_record`` names one ("a tool template"); ``create`` and ``update``
-    are each a summary and the body it takes; ``delete``: its summary, when not "Delete
-    ``a_record``"; ``names_records``: a body may name a record of the organization that is
-    not (422); ``held_while``: when one is not deleted ("an assistant references it": 409)."""
+    """An organization's records at ``path`` (templates, squads, test suites, webhook
+    endpoints): listed (paged by ``query`` where it has one), created (409 at the
+    organization's most), read, updated and deleted by id. ``a_record`` names one ("a tool
+    template"); ``create`` and ``update`` are each a summary and the body it takes (``update``
+    None: none is updated); ``created``: the creation's answer, when not ``reply``; ``delete``:
+    its summary, when not "Delete ``a_record``"; ``names_records``: a body may name a record of
+    the organization that is not (422); ``held_while``: when one is not deleted ("an assistant
+    references it": 409)."""
     plural = a_record.split(" ", 1)[1] + "s"
-    (create_summary, create_body), (update_summary, update_body) = create, update
+    create_summary, create_body = create
     unknown = " 422" if names_records else ""
     if query is None:
         listed = operation(f"List {plural}", ("200", listing), errors="401")
@@ -179,28 +192,26 @@ def owned_paths(
     deleted = delete or f"Delete {a_record}"
     if held_while:
         deleted += f" (409 while {held_while})"
+    item: Schema = {"get": operation(f"Get {a_record}", ("200", reply), errors="401 404")}
+    if update is not None:
+        update_summary, update_body = update
+        item["patch"] = operation(
+            update_summary, ("200", reply), body=update_body, errors="400 401 404 413" + unknown
+        )
+    item["delete"] = operation(
+        deleted, ("204", None), errors="401 404 409" if held_while else "401 404"
+    )
     return {
         path: {
             "get": listed,
             "post": operation(
                 create_summary,
-                ("201", reply),
+                ("201", created or reply),
                 body=create_body,
                 errors="400 401 409 413" + unknown,
             ),
         },
-        f"{path}/{{id}}": {
-            "get": operation(f"Get {a_record}", ("200", reply), errors="401 404"),
-            "patch": operation(
-                update_summary,
-                ("200", reply),
-                body=update_body,
-                errors="400 401 404 413" + unknown,
-            ),
-            "delete": operation(
-                deleted, ("204", None), errors="401 404 409" if held_while else "401 404"
-            ),
-        },
+        f"{path}/{{id}}": item,
     }
 
 

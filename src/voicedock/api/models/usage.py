@@ -9,7 +9,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.fields import IncludeTests
-from voicedock.api.models.operations import Schema, query_operation
+from voicedock.api.models.operations import Schema, query_operation, with_csv
 from voicedock.domain.records import Direction
 from voicedock.domain.usage import GROUP_BY, MAX_RANGE_DAYS
 
@@ -168,21 +168,16 @@ class UsageQuery(Body, kw_only=True):
 
 
 def _usage() -> Schema:
-    op = query_operation(
+    rows = (
+        'a row per group and outcome (kind "calls") and per group and speech provider (kinds '
+        "stt, tts)"
+    )
+    summary = (
         "The organization's calls, connected and billable time and speech-provider use, per "
         "UTC day, assistant, number or campaign (JSON, or CSV with format=csv or "
-        "Accept: text/csv)",
-        UsageReport,
-        UsageQuery,
+        "Accept: text/csv)"
     )
-    op["responses"]["200"]["content"]["text/csv"] = {
-        "schema": {
-            "type": "string",
-            "description": "Columns " + ", ".join(CSV_COLUMNS) + ": a row per group and "
-            'outcome (kind "calls") and per group and speech provider (kinds stt, tts)',
-        }
-    }
-    return op
+    return with_csv(query_operation(summary, UsageReport, UsageQuery), CSV_COLUMNS, rows)
 
 
 PATHS: dict[str, Schema] = {"/usage": {"get": _usage()}}

@@ -9,7 +9,7 @@ from msgspec import Meta
 
 from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.fields import Id, Time
-from voicedock.api.models.operations import Schema, operation
+from voicedock.api.models.operations import Schema, owned_paths
 from voicedock.domain.secret_fields import masked_url
 from voicedock.domain.webhooks import EventType, WebhookEndpoint
 
@@ -80,19 +80,14 @@ class WebhookList(Reply, kw_only=True):
     webhooks: list[Webhook]
 
 
-PATHS: dict[str, Schema] = {
-    "/webhooks": {
-        "get": operation("List webhook endpoints", ("200", WebhookList), errors="401"),
-        "post": operation(
-            "Create a webhook endpoint (the secret is returned once)",
-            ("201", WebhookCreated),
-            body=WebhookCreate,
-            errors="400 401 409 413 422",
-        ),
-    },
-    "/webhooks/{id}": {
-        "get": operation("Get a webhook endpoint", ("200", Webhook), errors="401 404"),
-        "delete": operation("Delete a webhook endpoint", ("204", None), errors="401 404"),
-    },
-}
+PATHS: dict[str, Schema] = owned_paths(
+    "/webhooks",
+    a_record="a webhook endpoint",
+    reply=Webhook,
+    listing=WebhookList,
+    create=("Create a webhook endpoint (the secret is returned once)", WebhookCreate),
+    created=WebhookCreated,
+    update=None,
+    names_records=True,
+)
 MODELS = (Webhook, WebhookCreated, WebhookCreate, WebhookList)

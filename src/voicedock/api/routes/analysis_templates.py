@@ -36,7 +36,6 @@ from voicedock.errors import BadRequest
 
 routes = web.RouteTableDef()
 
-MAX_TEMPLATES_PER_ORGANIZATION = 500
 NAME = "name"
 
 
@@ -94,7 +93,6 @@ ANALYSIS_TEMPLATES: Resource[AnalysisTemplate] = templates(
     used_by=lambda t, config: template_ref(config) == t.id,
     in_use="the analysis template is the analysis_plan of",
     remedy="give them another plan first",
-    most=MAX_TEMPLATES_PER_ORGANIZATION,
     audit=Audited("analysis_template"),
 )
 RESOURCES = (ANALYSIS_TEMPLATES,)

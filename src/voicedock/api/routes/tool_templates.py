@@ -31,8 +31,6 @@ from voicedock.domain.records import ToolTemplate, utcnow
 
 routes = web.RouteTableDef()
 
-MAX_TEMPLATES_PER_ORGANIZATION = 500
-
 
 def parse_tool(caller: Caller, body: object) -> JsonObject:
     """One tool, as an item of an assistant's ``tools`` (its URL within the egress policy):
@@ -66,7 +64,6 @@ TOOL_TEMPLATES: Resource[ToolTemplate] = templates(
     used_by=lambda t, config: uses_tool_template(config, t.id),
     in_use="the tool template is in the tools of",
     remedy="remove it from their tools first",
-    most=MAX_TEMPLATES_PER_ORGANIZATION,
     audit=Audited("tool_template"),
 )
 RESOURCES = (TOOL_TEMPLATES,)

@@ -23,6 +23,7 @@ import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 
 from voicedock.domain.assistant_config import LlmConfig
+from voicedock.domain.tenant_regex import TenantRegex
 from voicedock.pipeline.frames import SUPERVISOR_PREFIX, ChatMessage, ToolCall
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderUnavailableError
 from voicedock.pipeline.tools import END_CALL, SEND_DTMF, TRANSFER_CALL, ToolSpec
@@ -54,13 +55,13 @@ class RuleBasedPolicy:
         closing: str = "Thank you for calling. Goodbye!",
         fallback: str = "Could you tell me a bit more about what you need?",
     ) -> None:
-        self._facts: list[tuple[re.Pattern[str], str]] = []
+        self._facts: list[tuple[TenantRegex, str]] = []
         for keys, answer in (facts or {}).items():
             alternatives = [k.strip() for k in re.split(r"[|,]", keys) if k.strip()]
             if not alternatives or not answer.strip():
                 raise ProviderConfigError("llm.facts needs non-empty keywords and answers")
-            words = "|".join(re.escape(k) for k in alternatives)
-            self._facts.append((re.compile(rf"\b(?:{words})\b", re.I), answer.strip()))
+            # The keywords are the organization's: matched by the linear-time engine.
+            self._facts.append((TenantRegex.any_word(alternatives), answer.strip()))
         self._greeting = greeting
         self._closing = closing
         self._fallback = fallback
@@ -171,7 +172,7 @@ def _rule_tool_call(said: str, offered: Mapping[str, ToolSpec], turn: int) -> To
     if TRANSFER_CALL in offered and (match := _TRANSFER.search(said)):
         wanted = (match.group(1) or match.group(2) or "").lower()
         for destination in _destinations(offered[TRANSFER_CALL]):
-            if re.search(rf"\b{re.escape(destination.lower())}\b", wanted):
+            if TenantRegex.any_word([destination]).search(wanted):
                 return ToolCall(call_id, TRANSFER_CALL, json.dumps({"destination": destination}))
     if SEND_DTMF in offered and (match := _PRESS.search(said)):
         digits = re.sub(r"[\s,]", "", match.group(1))

@@ -31,13 +31,10 @@ from voicedock.backoff import Backoff
 from voicedock.errors import StoreError, StoreUnavailable
 from voicedock.store.base import NodeMailbox, Transaction
 from voicedock.store.migrate import (
-    Applied,
-    LiveNode,
     Migration,
     check_contract,
     load_migrations,
     pending,
-    split_statements,
 )
 from voicedock.store.postgres.asyncpg_errors import DRIVER_ERRORS, guarded, translate
 from voicedock.store.postgres.mailbox import PostgresMailbox
@@ -289,10 +286,7 @@ class PostgresStore(SqlReads):
                     )
                 )
                 rows = await guarded(conn.fetch("SELECT * FROM schema_migrations"))
-                applied = [
-                    Applied(r["version"], r["name"], dict(r).get("contract_after")) for r in rows
-                ]
-                for migration in pending(known, applied):
+                for migration in pending(known, [dict(r) for r in rows]):
                     await self._apply(conn, migration)
             finally:
                 # Released with the session too (asyncpg resets a connection given back).
@@ -304,8 +298,7 @@ class PostgresStore(SqlReads):
             rows = await guarded(
                 conn.fetch("SELECT * FROM nodes WHERE lease_until > clock_timestamp()")
             )
-            live = [LiveNode(r["id"], r["host"], dict(r).get("schema_version")) for r in rows]
-            check_contract(migration, live)
+            check_contract(migration, [dict(r) for r in rows])
         if not migration.concurrent:
             await _apply_in_turn(conn, migration)
             return
@@ -320,7 +313,7 @@ class PostgresStore(SqlReads):
         )
         for row in invalid:
             await guarded(conn.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{row["relname"]}"'))
-        for statement in split_statements(migration.sql):
+        for statement in migration.statements:
             await guarded(conn.execute(statement))
         await _record(conn, migration)
 

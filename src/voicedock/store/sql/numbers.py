@@ -73,12 +73,10 @@ class SqlNumberWrites(SqlNumberLookups, TransactionPart):
             f" AND {_ACTIVE_COUNT} < p.max_concurrent_calls"
         )
         args: list[SqlValue] = [organization_id]
-        if number_id is not None:
-            sql += " AND p.id = ?"
-            args.append(number_id)
-        elif among:
-            sql += f" AND p.id IN ({marks(among)})"
-            args.extend(among)
+        candidates = among if number_id is None else (number_id,)  # empty: any of them
+        if candidates:
+            sql += f" AND p.id IN ({marks(candidates)})"
+            args.extend(candidates)
         if trunks is not None:
             if not trunks:
                 return None
