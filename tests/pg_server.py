@@ -18,13 +18,14 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
+
+from process_helpers import free_port
 
 SUPERUSER = "postgres"
 _database_numbers = itertools.count(1)
@@ -47,12 +48,6 @@ def find_bin_dir() -> Path:
     if on_path:
         return Path(on_path).parent
     raise PostgresUnavailable("PostgreSQL binaries not found (apt-get install -y postgresql)")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_postgres(base_dir: Path | None = None) -> tuple[str, Callable[[], None]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
@@ -32,15 +33,24 @@ def logged_process(
                 process.wait(timeout=10)
 
 
+# Where the tests' servers listen: below the kernel's ephemeral range (ip_local_port_range,
+# 32768-60999 by default). A port the kernel hands out to bind(0) is one it also hands to
+# outgoing connections: between the pick and the server's bind, any client's socket may take
+# it, and the server fails with "address already in use".
+_LISTEN_PORTS = range(20000, 32000)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 for a test's server, outside the ephemeral range."""
+    return free_ports(1)
+
+
 def free_ports(count: int) -> int:
     """A TCP port on 127.0.0.1 whose next ``count - 1`` are free too (``voicedock serve
-    --workers N``'s API port and each worker's own, ``port + k``)."""
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = int(probe.getsockname()[1])
-        if first + count > 65536:
-            continue
+    --workers N``'s API port and each worker's own, ``port + k``), outside the ephemeral
+    range."""
+    for _ in range(200):
+        first = random.randrange(_LISTEN_PORTS.start, _LISTEN_PORTS.stop - count)
         held: list[socket.socket] = []
         try:
             for port in range(first, first + count):

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from process_helpers import free_port
 from voicedock import cli
 from voicedock.cli import main
 from voicedock.store import open_store
@@ -91,7 +92,7 @@ def test_serve_refuses_an_assistant_whose_calls_could_not_be_placed(tmp_path: Pa
         tmp_path,
         '[[assistants]]\nname = "Sales"\norganization = "acme"\n'
         'llm_config = { provider = "openai", base_url = "http://10.0.0.5:8000/v1" }\n',
-        port=_free_port(),
+        port=free_port(),
     )
     done = subprocess.run(  # a node that started anyway would serve until killed here
         [sys.executable, "-m", "voicedock.cli", "serve", "--config", str(config)],
@@ -109,15 +110,9 @@ def test_serve_refuses_an_assistant_whose_calls_could_not_be_placed(tmp_path: Pa
 INBOUND_ID = "call-_+31612345678_Ab3dEf9hJk2m"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
 def test_serve_answers_health_and_stops(tmp_path: Path, event_loop: str) -> None:
-    port = _free_port()
+    port = free_port()
     config = write_config(tmp_path, port=port)
     config.write_text(
         config.read_text().replace("[server]\n", f'[server]\nevent_loop = "{event_loop}"\n')
@@ -174,7 +169,7 @@ def _serving(config: Path, port: int) -> subprocess.Popen[bytes]:
 def test_nodes_drain_stops_a_running_node_and_nodes_list_shows_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     config = write_config(tmp_path, '[node]\nid = "solo"\nlease_seconds = 3\n', port=port)
     proc = _serving(config, port)
     try:
@@ -227,7 +222,6 @@ def test_make_pbx_by_kind() -> None:
 def test_doctor_freeswitch_unreachable_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import socket
 
     with socket.socket() as free:  # a port nothing listens on
         free.bind(("127.0.0.1", 0))

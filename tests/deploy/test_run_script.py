@@ -13,20 +13,20 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from e2e.audio_helpers import read_recording, wait_finished
 from freeswitch_lab.test_rest_calls import _rms
+from process_helpers import free_port
 from voicedock_lab.config import find_project_root
 from voicedock_lab.freeswitch import LabFreeswitch, remove_instance
 from voicedock_lab.freeswitch_config import DEMO, FreeswitchLabSettings
@@ -36,12 +36,6 @@ pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(3
 PROJECT = find_project_root(Path(__file__))
 PARTY = DEMO  # run.sh's curl calls the demo party, on either lab
 _WORD = re.compile(r"[a-z]+")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RunScript:
@@ -205,14 +199,5 @@ def test_run_script_with_freeswitch_places_the_printed_call(run_script: RunScrip
     ended = run_script.wait_status(key.group(1), call_id, ("ended", "failed"), 45)
     assert ended["status"] == "ended", (ended, run_script.log_tail())
     recording = lab.recordings_dir / f"{PARTY}-{sip_call_id}.wav"
-    # The party's side closes its recording a moment after the call ended: until then the
-    # file may exist with its header not yet complete.
-    deadline = time.monotonic() + 5
-    while True:
-        try:
-            level = _rms(recording)
-            break
-        except (FileNotFoundError, EOFError, wave.Error):
-            assert time.monotonic() < deadline, f"no complete recording {recording}"
-            time.sleep(0.2)
-    assert level > 300, "the party heard silence"
+    # The party's side closes its recording a moment after the call ended.
+    assert _rms(read_recording(wait_finished(recording))) > 300, "the party heard silence"

@@ -135,17 +135,23 @@ async def new_recording(
     raise AssertionError(f"no finished recording {pattern} within {within} s: {names}")
 
 
-async def read_finished_recording(path: Path, within: float = 10.0) -> tuple[bytes, int]:
-    """A known party's recording as (PCM, rate), once the PBX finished it (its size settled:
-    MixMonitor and FreeSWITCH's record_session close their files after the hang-up)."""
+def wait_finished(path: Path, within: float = 10.0) -> Path:
+    """``path`` once the PBX finished it (its size settled: MixMonitor and FreeSWITCH's
+    record_session close their files after the hang-up, and patch the header's sizes then).
+    Blocking: for a test that is not a coroutine."""
     deadline, last = time.monotonic() + within, -1
     while time.monotonic() < deadline:
         size = path.stat().st_size if path.exists() else -1
         if size > 44 and size == last:
-            return read_recording(path)
+            return path
         last = size
-        await asyncio.sleep(0.25)
+        time.sleep(0.25)
     raise AssertionError(f"{path.name}: no finished recording within {within} s")
+
+
+async def read_finished_recording(path: Path, within: float = 10.0) -> tuple[bytes, int]:
+    """A known party's recording as (PCM, rate), once the PBX finished it (``wait_finished``)."""
+    return read_recording(await asyncio.to_thread(wait_finished, path, within))
 
 
 async def read_new_recording(

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from contract.backends import Recorder
-from e2e.audio_helpers import read_finished_recording
-from pbx.freeswitch.live_service import until
+from e2e.audio_helpers import read_new_recording
 from voicedock.config import FreeswitchSettings
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.pbx.base import OriginateRequest, PbxEventKind
@@ -47,15 +45,6 @@ async def pbx(freeswitch_lab: LabFreeswitch) -> AsyncIterator[tuple[FreeswitchPb
         yield adapter, events
 
 
-async def _new_recording(lab: LabFreeswitch, before: set[Path]) -> Path:
-    def new() -> set[Path]:
-        return set(lab.recordings_dir.glob(f"{ANSWERS}-*.wav")) - before
-
-    await until(lambda: bool(new()), within=5)
-    (path,) = new()
-    return path
-
-
 async def test_barge_in_stops_what_the_party_hears_and_the_next_words_follow(
     pbx: tuple[FreeswitchPbx, Recorder], freeswitch_lab: LabFreeswitch
 ) -> None:
@@ -78,7 +67,7 @@ async def test_barge_in_stops_what_the_party_hears_and_the_next_words_follow(
         assert (await asyncio.wait_for(answer.played(), 5)).completed
         await media.hangup()
     await events.wait(call_id, PbxEventKind.HANGUP)
-    pcm, rate = await read_finished_recording(await _new_recording(lab, before))
+    pcm, rate = await read_new_recording(lab.recordings_dir, f"{ANSWERS}-*.wav", before)
     heard = listen(np.frombuffer(pcm, dtype="<i2"), rate)
     # The party heard the cut tone as far as the flush said, then silence, then the answer.
     assert heard.loud_s == pytest.approx(cut.heard_ms / 1000 + 0.6, abs=0.15), (cut, heard)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from fakes.world import ACME_NUMBERS, SUPPORT_ID
 from freeswitch_lab.service_process import service_process
 from nodes.node_process import acme_api_key
 from pbx.freeswitch.live_service import TERMINAL, until
+from process_helpers import free_port
 from voicedock.config import DEFAULT_RESUME_MESSAGE
 from voicedock.pbx.freeswitch.esl.wire import parse_show_channels_json
 from voicedock_lab.errors import LabError
@@ -43,12 +43,6 @@ pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(1
 
 RECOVERY_WITHIN = 10.0  # seconds from the restarted process's start
 TONE_RMS = 300.0  # the assistant's 440 Hz tone (ToneTts); the silent party records ~0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _lab_api(lab: LabFreeswitch, command: str) -> str:
@@ -152,7 +146,7 @@ async def _inbound_call_id(api: LiveService, outbound: set[str]) -> str:
 async def test_kill_9_then_restart_resumes_the_waiting_calls_on_freeswitch(
     freeswitch_lab: LabFreeswitch, tmp_path: Path
 ) -> None:
-    lab, database, port = freeswitch_lab, tmp_path / "restart.db", _free_port()
+    lab, database, port = freeswitch_lab, tmp_path / "restart.db", free_port()
     channels: dict[str, str] = {}
     try:
         async with _api(port) as http:
@@ -248,7 +242,7 @@ async def test_kill_9_then_restart_without_resume_hangs_up_the_calls_at_freeswit
 ) -> None:
     """``[calls] resume_after_restart = false``: the restarted process hangs every leg up within
     10 s of its start (checked at FreeSWITCH) and ends both calls ``service-restart``."""
-    lab, database, port = freeswitch_lab, tmp_path / "restart.db", _free_port()
+    lab, database, port = freeswitch_lab, tmp_path / "restart.db", free_port()
     channels: dict[str, str] = {}
     try:
         async with _api(port) as http:
