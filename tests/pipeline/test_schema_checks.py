@@ -225,9 +225,21 @@ async def test_a_worker_that_dies_is_replaced(checks: SchemaChecks) -> None:
         os.kill(pid, signal.SIGKILL)
     assert await slow == FAILED
     assert checks.stats.failed == 1
+    # A SIGKILL takes effect when the kernel next runs the process: once the idle one has
+    # ended, it is known dead (``SchemaWorker.alive``) and replaced before the next check.
+    await until(lambda: all(ended(pid) for pid in before))
     assert await checks.check("acme", SCHEMA, analysis_answer({"day": "Monday"})) is None
     await until(lambda: len(checks.worker_pids()) == 2)
     assert not before & set(checks.worker_pids())
+
+
+def ended(pid: int) -> bool:
+    """The kernel has ended ``pid``: a zombie its parent has not reaped yet, or gone."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
 
 
 def worker_processes() -> list[int]:
