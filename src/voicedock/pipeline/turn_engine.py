@@ -383,8 +383,8 @@ class TurnEngine(DialogueBase):
         a keypad entry is part of this turn, so it is answered even without words."""
         if user is not None:
             try:
-                # Shielded: a barge-in or the call's end stops this turn, not its transcription.
-                heard = await asyncio.shield(user.words)
+                # A barge-in or the call's end stops this turn, not its transcription.
+                heard = await user.words.heard()
             except BaseException:
                 if then is not None:
                     self._add_keypad(then)

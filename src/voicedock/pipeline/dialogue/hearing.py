@@ -19,7 +19,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeAlias
 
 from voicedock.aio import Supervisor
 from voicedock.pipeline.conversation_config import ConversationConfig
@@ -30,8 +29,69 @@ from voicedock.pipeline.streaming_recognition import StreamingRecognizer
 
 log = logging.getLogger("voicedock.pipeline")
 
-# A transcription of a caller's audio: its words, or the error that stopped them.
-Words: TypeAlias = asyncio.Task[str | Exception]
+
+class Words:
+    """A transcription of a caller's audio under way, in a task of the dialogue's: its words,
+    or the error that stopped them.
+
+    Whoever waits (``heard``) has them in the loop turn after the transcription ends: the
+    transcription hands them over itself, where awaiting its task through ``asyncio.shield``
+    took two turns (the task's completion, then the shield's own future), each waiting behind
+    every call's audio frames at load. A waiter stopped meanwhile (a barge-in, the call's end)
+    stops only its own wait, never the transcription."""
+
+    __slots__ = ("_task", "_waiters")
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[str | Exception] | None = None
+        self._waiters: list[asyncio.Future[str | Exception]] = []
+
+    def start(self, task: asyncio.Task[str | Exception]) -> None:
+        self._task = task
+        task.add_done_callback(self._ended)
+
+    async def heard(self) -> str | Exception:
+        """The words (or the error that stopped them); ``CancelledError`` when the
+        transcription was cancelled (its audio merged into a later turn)."""
+        assert self._task is not None
+        if self._task.done():
+            return self._task.result()
+        waiter: asyncio.Future[str | Exception] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            return await waiter
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    def settle(self, said: str | Exception) -> None:
+        """The transcription's outcome, handed to every waiter at once (by the transcription,
+        as it ends)."""
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(said)
+
+    def cancel(self) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+    @property
+    def failed(self) -> bool:
+        """Over with a provider's error (not a timeout)."""
+        task = self._task
+        if task is None or not task.done() or task.cancelled():
+            return False
+        return isinstance(task.result(), ProviderError)
+
+    def _ended(self, task: asyncio.Task[str | Exception]) -> None:
+        """The task is over: waiters the transcription did not settle (it was cancelled, or
+        never ran) follow it."""
+        for waiter in self._waiters:
+            if not waiter.done():
+                if task.cancelled():
+                    waiter.cancel()
+                else:
+                    waiter.set_result(task.result())
 
 
 @dataclass(slots=True, frozen=True)
@@ -152,7 +212,7 @@ class Hearing:
         rest = self._listener.take_unfinished()
         self._words, self._pending_audio, self._pending_started_ms = None, b"", None
         self._pending_ended_ms, self._pending_audio_at = None, None
-        if words is not None and _failed(words):
+        if words is not None and words.failed:
             words = None  # over, and not for lack of time: its audio is tried once more
         if words is None:  # nothing under way for the pending audio: heard with the rest
             rest, pending = pending + rest, b""
@@ -172,31 +232,30 @@ class Hearing:
         """Start a transcription, bounded by the STT timeout from now; the task belongs to
         the dialogue, not to the turn waiting for it, and never fails."""
         deadline = asyncio.get_running_loop().time() + self._config.stt_timeout_s
+        transcription = Words()
 
         async def transcribe() -> str | Exception:
+            said: str | Exception
             try:
                 async with asyncio.timeout_at(deadline):
-                    return (await words).strip()
+                    said = (await words).strip()
             except Exception as exc:  # noqa: BLE001 - handed to whoever waits for the words
-                return exc
+                said = exc
+            transcription.settle(said)
+            return said
 
         task = self._tasks.spawn_value(transcribe(), "")
         assert task is not None  # never called once the dialogue closed
-        return task
+        transcription.start(task)
+        return transcription
 
     def _turn_start(self, audio_ms: int) -> float:
         return min(self.at(audio_ms), self._wall())
 
 
 async def _last_words(words: Words) -> str:
-    heard = await asyncio.shield(words)
+    heard = await words.heard()
     if isinstance(heard, Exception):  # closing: the call's record still follows
         log.warning("last caller words not transcribed: %s", type(heard).__name__)
         return ""
     return heard
-
-
-def _failed(words: Words) -> bool:
-    """The transcription is over with a provider's error (not a timeout)."""
-    done = words.done() and not words.cancelled()
-    return done and isinstance(words.result(), ProviderError)
