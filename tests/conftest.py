@@ -19,6 +19,7 @@ from aiohttp import ClientResponse
 import freeswitch_lab_session
 import lab_session
 from freeswitch_lab_session import freeswitch_lab
+from lab_logs import pytest_runtest_makereport
 from lab_session import lab
 from pg_server import PostgresUnavailable, start_postgres
 from slowest_modules import pytest_runtest_logreport, pytest_terminal_summary
@@ -30,6 +31,7 @@ __all__ = [
     "pytest_collection_finish",
     "pytest_collection_modifyitems",
     "pytest_runtest_logreport",
+    "pytest_runtest_makereport",
     "pytest_runtest_setup",
     "pytest_terminal_summary",
 ]
