@@ -139,7 +139,12 @@ class Resampler:
     designed once per process.
     """
 
-    def __init__(self, from_rate: int, to_rate: int, *, taps_per_phase: int = 32) -> None:
+    def __init__(
+        self, from_rate: int, to_rate: int, *, taps_per_phase: int = 32, aligned: bool = False
+    ) -> None:
+        """``aligned``: the filter's delay taken out (output n is the input at ``n/to_rate``,
+        to within ``signal_offset_seconds``), for a signal that ends: its last outputs, held
+        back by the filter, come out with ``flush``."""
         if from_rate <= 0 or to_rate <= 0:
             raise ValueError("sample rates must be positive")
         g = math.gcd(from_rate, to_rate)
@@ -151,7 +156,12 @@ class Resampler:
         self._taps = max(2, math.ceil(taps_per_phase * max(1.0, self._down / self._up)))
         self._bank = _filter_bank(self._up, self._down, self._taps)
         self._history = np.zeros(self._taps - 1, dtype=np.float32)
-        self._next = 0  # time of the next output, in 1/up input samples from the chunk start
+        self._aligned = aligned
+        # Time of the next output, in 1/up input samples from the chunk start; aligned, the
+        # first output is one filter delay in (on the 1/up grid).
+        self._next = (self._up * self._taps - 1) // 2 if aligned else 0
+        self._taken = 0  # input samples so far
+        self._given = 0  # output samples so far
 
     @property
     def delay_seconds(self) -> float:
@@ -170,9 +180,23 @@ class Resampler:
         """Resample the next chunk of int16 samples; returns the int16 output it determines."""
         if self._up == self._down:
             return samples.astype(np.int16, copy=True)
-        out = self._filter(samples.astype(np.float32))
-        result: Int16Array = np.clip(np.rint(out), -32768, 32767).astype(np.int16)
-        return result
+        return _rounded(self._filter(samples.astype(np.float32)))
+
+    def flush(self) -> Int16Array:
+        """An aligned resampler's last outputs, which the filter held back: the whole output
+        is then ``len(input) * to_rate // from_rate`` samples, as ``resample_signal`` gives.
+        The resampler starts again from silence after it."""
+        if self._up == self._down:
+            return np.zeros(0, dtype=np.int16)
+        return _rounded(self._flush())
+
+    def _flush(self) -> npt.NDArray[np.floating]:
+        if not self._aligned:
+            raise ValueError("only an aligned resampler is flushed")
+        wanted = self._taken * self._up // self._down - self._given
+        tail = self._filter(np.zeros(self._taps, dtype=np.float32))[: max(0, wanted)]
+        self.reset()
+        return tail
 
     def _filter(self, samples: FloatArray) -> npt.NDArray[np.floating]:
         """The output the next chunk determines, unrounded (the rates differ)."""
@@ -181,25 +205,29 @@ class Resampler:
         span = n_in * self._up
         # Outputs whose input position falls inside this chunk (ceil division).
         count = 0 if self._next >= span else -(-(span - self._next) // self._down)
-        positions = self._next + np.arange(count, dtype=np.int64) * self._down
-        base = positions // self._up + (self._taps - 1)  # index of x[i] inside `buffer`
-        phase = positions % self._up
         out: npt.NDArray[np.floating]
         if self._up == 1:
             # Integer decimation (16/24/48 kHz → 8 kHz): one phase, so the outputs are every
-            # ``down``-th point of one convolution (its tight loop, no gathered copy).
+            # ``down``-th point of one convolution (its tight loop, no gathered copy: faster
+            # than computing only those points, measured).
             full = np.convolve(buffer, self._bank[0], "valid")
             out = full[self._next : self._next + count * self._down : self._down]
         else:
+            positions = self._next + np.arange(count, dtype=np.int64) * self._down
+            base = positions // self._up + (self._taps - 1)  # index of x[i] inside `buffer`
             window = base[:, None] - np.arange(self._taps)[None, :]
-            out = np.einsum("ij,ij->i", buffer[window], self._bank[phase])
+            out = np.einsum("ij,ij->i", buffer[window], self._bank[positions % self._up])
         self._next += count * self._down - span
         self._history = buffer[len(buffer) - (self._taps - 1) :]
+        self._taken += n_in
+        self._given += count
         return out
 
     def reset(self) -> None:
-        self._history[:] = 0.0
-        self._next = 0
+        """Back to silence, as constructed."""
+        self._history = np.zeros(self._taps - 1, dtype=np.float32)
+        self._next = (self._up * self._taps - 1) // 2 if self._aligned else 0
+        self._taken = self._given = 0
 
 
 @functools.lru_cache(maxsize=32)
@@ -227,13 +255,15 @@ def resample_signal(samples: npt.NDArray[np.floating], from_rate: int, to_rate: 
     is the input at ``n/to_rate`` (to within ``signal_offset_seconds``, at most half an input
     sample), the tail flushed out, ``len(samples) * to_rate // from_rate`` samples; no rounding
     nor clipping. A copy when the rates match."""
-    resampler = Resampler(from_rate, to_rate)
     signal = np.asarray(samples, dtype=np.float32)
-    if resampler._up == resampler._down or signal.size == 0:
+    if from_rate == to_rate or signal.size == 0:
         return signal.copy()
-    count = signal.size * to_rate // from_rate
-    # The first output one filter delay in (on the 1/up grid), then zeros to flush the tail.
-    resampler._next = (resampler._up * resampler._taps - 1) // 2
-    flushed = np.concatenate((signal, np.zeros(resampler._taps, dtype=np.float32)))
-    result: FloatArray = resampler._filter(flushed)[:count].astype(np.float32)
+    resampler = Resampler(from_rate, to_rate, aligned=True)
+    parts = (resampler._filter(signal), resampler._flush())
+    result: FloatArray = np.concatenate(parts).astype(np.float32)
+    return result
+
+
+def _rounded(samples: npt.NDArray[np.floating]) -> Int16Array:
+    result: Int16Array = np.clip(np.rint(samples), -32768, 32767).astype(np.int16)
     return result

@@ -56,20 +56,36 @@ class Pcm16Aligner:
 class PcmStream:
     """16-bit PCM chunks of any byte length at one rate → whole samples at another.
 
-    Provider audio deltas are cut anywhere (base64 pieces, odd byte counts); the odd byte and
-    the resampler's filter history carry over, so the chunks join without clicks.
+    Provider audio is cut anywhere (base64 deltas, a synthesis answer's network reads, odd byte
+    counts); the odd byte and the resampler's filter history carry over, so the chunks join
+    without clicks, and the output is placed on the input's clock (the filter's delay taken
+    out). ``end`` gives the last samples the filter held back: the chunks of a whole signal then
+    resample to what ``resample_pcm16`` makes of it at once.
     """
 
     def __init__(self, from_rate: int, to_rate: int) -> None:
         self._aligner = Pcm16Aligner()
-        self._resampler = Resampler(from_rate, to_rate) if from_rate != to_rate else None
+        self._resampler = (
+            Resampler(from_rate, to_rate, aligned=True) if from_rate != to_rate else None
+        )
 
     def convert(self, chunk: bytes) -> bytes:
         pcm = self._aligner.push(chunk)
         if self._resampler is None:
             return pcm
-        samples = self._resampler.process(np.frombuffer(pcm, dtype="<i2"))
-        return samples.astype("<i2").tobytes()
+        return _pcm16(self._resampler.process(np.frombuffer(pcm, dtype="<i2")))
+
+    def end(self) -> bytes:
+        """The signal ended: the samples still held back (an odd byte left is dropped); the
+        stream starts again from silence after it."""
+        self._aligner = Pcm16Aligner()
+        if self._resampler is None:
+            return b""
+        return _pcm16(self._resampler.flush())
+
+
+def _pcm16(samples: npt.NDArray[np.int16]) -> bytes:
+    return samples.astype("<i2", copy=False).tobytes()
 
 
 def rms_dbfs(pcm: bytes) -> float:

@@ -16,7 +16,7 @@ import contextlib
 import time
 from collections.abc import Callable
 
-from voicedock.pipeline.audio import resample_pcm16
+from voicedock.pipeline.audio import PcmStream
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import TurnLatency
 from voicedock.pipeline.output import OutputSink, Speech, SpokenSentence
@@ -90,7 +90,9 @@ class AssistantAudio:
         (milliseconds since ``t0``, a ``perf_counter``); ``on_started`` is called once the
         message's first audio is queued."""
         spoken = SpokenSentence(sentence)
-        rate = self._config.sample_rate
+        # One stream for the sentence: its pieces, cut wherever the voice's answer was, join
+        # without a seam at the call's rate.
+        stream = PcmStream(self._tts.sample_rate, self._config.sample_rate)
         async with asyncio.timeout(self._config.tts_timeout_s) as deadline:
             async for pcm in self._tts.synthesize(sentence):
                 if floor is not None and speech.started_at is None and not floor.is_set():
@@ -100,20 +102,34 @@ class AssistantAudio:
                     deadline.reschedule(loop.time() + self._config.tts_timeout_s)
                 if latency is not None and latency.tts_first_audio_ms is None:
                     latency.tts_first_audio_ms = ms_since(t0)
-                audio = resample_pcm16(pcm, self._tts.sample_rate, rate)
-                handle = await self._sink.play(audio, rate)
-                if self._on_audio is not None:
-                    self._on_audio(audio)
-                if not spoken.handles:
-                    speech.sentences.append(spoken)
-                spoken.handles.append(handle)
-                if speech.started_at is None:
-                    speech.started_at = self._wall()
-                    if on_started is not None:
-                        on_started()
-                    if latency is not None:
-                        await handle.started()
-                        latency.first_frame_sent_ms = ms_since(t0)
+                await self._queue(speech, spoken, stream.convert(pcm), latency, t0, on_started)
+            await self._queue(speech, spoken, stream.end(), latency, t0, on_started)
+
+    async def _queue(
+        self,
+        speech: Speech,
+        spoken: SpokenSentence,
+        audio: bytes,
+        latency: TurnLatency | None,
+        t0: float,
+        on_started: Callable[[], None] | None,
+    ) -> None:
+        """A piece of ``spoken``'s audio, at the call's rate, to the sink."""
+        if not audio:
+            return
+        handle = await self._sink.play(audio, self._config.sample_rate)
+        if self._on_audio is not None:
+            self._on_audio(audio)
+        if not spoken.handles:
+            speech.sentences.append(spoken)
+        spoken.handles.append(handle)
+        if speech.started_at is None:
+            speech.started_at = self._wall()
+            if on_started is not None:
+                on_started()
+            if latency is not None:
+                await handle.started()
+                latency.first_frame_sent_ms = ms_since(t0)
 
 
 def ms_since(t0: float) -> float:

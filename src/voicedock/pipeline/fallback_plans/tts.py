@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from voicedock.errors import ProviderError
-from voicedock.pipeline.audio import resample_pcm16
+from voicedock.pipeline.audio import PcmStream
 from voicedock.pipeline.fallback_plans.plan import Plan
 from voicedock.pipeline.providers.base import Tts, first_in_time
 
@@ -38,8 +38,12 @@ class TtsPlan(Plan[Tts]):
                     with self.serving(tried):
                         audio = tts.synthesize(text)
                         late = "the voice gave no audio in time"
+                        stream = PcmStream(tts.sample_rate, self.sample_rate)
                         async for pcm in first_in_time(audio, self._attempt_timeout_s, late):
-                            yield resample_pcm16(pcm, tts.sample_rate, self.sample_rate)
+                            if converted := stream.convert(pcm):
+                                yield converted
+                        if tail := stream.end():
+                            yield tail
                         return
                 except ProviderError as exc:
                     error = exc
