@@ -88,13 +88,20 @@ def _pcm16(samples: npt.NDArray[np.int16]) -> bytes:
     return samples.astype("<i2", copy=False).tobytes()
 
 
-def rms_dbfs(pcm: bytes) -> float:
-    """Signal level of int16 PCM in dBFS (-inf for digital silence). Runs on every caller
-    frame (the VAD's level floor): one dot product, no temporaries but the float copy."""
+FULL_SCALE = 32768.0  # of int16 PCM, for levels in dBFS
+
+
+def energy(pcm: bytes) -> float:
+    """The sum of the squared samples of int16 PCM. Runs on every caller frame (the VAD's
+    level floor): one dot product, no temporaries but the float copy."""
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-    if samples.size == 0:
-        return float("-inf")
-    power = float(samples @ samples) / samples.size
+    return float(samples @ samples)
+
+
+def rms_dbfs(pcm: bytes) -> float:
+    """Signal level of int16 PCM in dBFS (-inf for digital silence)."""
+    count = len(pcm) // 2
+    power = energy(pcm) / count if count else 0.0
     if power <= 0.0:
         return float("-inf")
-    return 10.0 * math.log10(power / (32768.0 * 32768.0))
+    return 10.0 * math.log10(power / (FULL_SCALE * FULL_SCALE))

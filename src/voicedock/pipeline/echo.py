@@ -223,7 +223,8 @@ class EchoGate:
         self._recent_samples += n
         while self._recent_samples - len(recent[0]) // 2 // self._step >= self._window:
             self._recent_samples -= len(recent.popleft()) // 2 // self._step
-        self._forget()
+        if self._sent:  # nothing sent: nothing to forget (and no span kept)
+            self._forget()
 
     def is_echo(self) -> bool:
         """True when the latest inbound audio is (mostly) our own audio coming back."""

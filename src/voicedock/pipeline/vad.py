@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import webrtcvad
 
-from voicedock.pipeline.audio import rms_dbfs
+from voicedock.pipeline.audio import FULL_SCALE, energy
 from voicedock.pipeline.silero_vad import SileroVad
 
 SUPPORTED_RATES = (8000, 16000, 32000, 48000)
@@ -63,13 +63,20 @@ class VoiceActivityDetector:
         self._silero = SileroVad(cfg.sample_rate, cfg.threshold) if cfg.engine == "silero" else None
         self._vad = webrtcvad.Vad(cfg.aggressiveness)
         self._pending = b""
+        # The level floor as a frame's energy (sum of squared samples): the same decision as
+        # ``rms_dbfs(frame) >= min_level_dbfs``, without the logarithm on every frame.
+        self._floor_energy = (
+            None
+            if cfg.min_level_dbfs is None
+            else 10.0 ** (cfg.min_level_dbfs / 10.0) * FULL_SCALE**2 * (cfg.frame_bytes // 2)
+        )
 
     def is_speech(self, frame: bytes) -> bool:
         """Decide one exact-size frame."""
         cfg = self.config
         if len(frame) != cfg.frame_bytes:
             raise ValueError(f"VAD frame must be {cfg.frame_bytes} bytes, got {len(frame)}")
-        loud = cfg.min_level_dbfs is None or rms_dbfs(frame) >= cfg.min_level_dbfs
+        loud = self._floor_energy is None or energy(frame) >= self._floor_energy
         if self._silero is not None:  # every frame, so the model's state follows the audio
             return self._silero.is_speech(frame) and loud
         return loud and bool(self._vad.is_speech(frame, cfg.sample_rate))
