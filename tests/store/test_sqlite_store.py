@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,3 +124,30 @@ async def test_aclose_is_idempotent_and_later_use_is_a_store_error(tmp_path: Pat
         await store.migrate()
     with pytest.raises(StoreError):
         await asyncio.wait_for(store.get_organization("x"), 5)
+
+
+async def test_a_write_transaction_begins_with_its_first_statement(
+    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BEGIN IMMEDIATE travels to the writer thread with the transaction's first statement:
+    a transaction with one read is two round trips (the read, the COMMIT), not three. One that
+    ran no statement and failed leaves nothing open, and the next one commits."""
+    org = await seed_org(sqlite_store)
+    writer = sqlite_store._writer
+    submitted: list[object] = []
+    submit = writer.submit
+
+    def counted(fn: Any) -> Any:
+        submitted.append(fn)
+        return submit(fn)
+
+    monkeypatch.setattr(writer, "submit", counted)
+    async with sqlite_store.transaction() as tx:
+        assert await tx.get_call_for_update("call-none") is None
+    assert len(submitted) == 2
+    with pytest.raises(RuntimeError):
+        async with sqlite_store.transaction():
+            raise RuntimeError("before any statement")
+    async with sqlite_store.transaction() as tx:
+        call = await tx.insert_call(make_call(org.id))
+    assert await sqlite_store.get_call(org.id, call.id) is not None

@@ -120,15 +120,21 @@ class _WriterConn:
     def __init__(self, executor: ThreadPoolExecutor) -> None:
         self._executor = executor
         self.conn: sqlite3.Connection | None = None
+        # A write session began: its BEGIN IMMEDIATE runs in the writer thread together with
+        # the next submission (each submission is a round trip between threads).
+        self.begin_due = False
 
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         """Queue ``fn`` now: the single thread runs submissions in order, which is what
         lets a rollback queued by a cancelled task still run before the next BEGIN."""
+        begin, self.begin_due = self.begin_due, False
 
         def call() -> T:
             conn = self.conn
             if conn is None:
                 raise StoreError("sqlite: store is closed")
+            if begin:
+                _translated(lambda: conn.execute("BEGIN IMMEDIATE"))
             return _translated(lambda: fn(conn))
 
         return asyncio.get_running_loop().run_in_executor(self._executor, call)
@@ -293,7 +299,7 @@ class SqliteStore(SqlReads):
         self._check_open()
         async with self._write_lock:
             try:
-                await self._writer.execute("BEGIN IMMEDIATE")
+                self._writer.begin_due = True  # with the session's first statement
                 yield self._writer
                 await self._writer.execute("COMMIT")
             except BaseException:
@@ -318,7 +324,9 @@ class SqliteStore(SqlReads):
                 conn.execute("ROLLBACK")
 
         # Queued before the lock is released, so it runs before the next BEGIN even if
-        # waiting for it is cancelled; its own failure must not hide the original error.
+        # waiting for it is cancelled; its own failure must not hide the original error. A
+        # session that ran no statement has no BEGIN to roll back.
+        self._writer.begin_due = False
         future = self._writer.submit(rollback)
         with contextlib.suppress(Exception):
             await asyncio.shield(future)
