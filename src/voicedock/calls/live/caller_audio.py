@@ -72,15 +72,16 @@ class CallerInput:
         )
         caller = CallerAudio(media, self._rate)
 
-        def recorded(frame: bytes) -> Int16Array:
+        def recorded(frame: bytes, muted: bool) -> Int16Array:
             samples = decode(media.format, frame)
-            self._taps.caller(samples)
+            self._taps.caller(samples, muted)
             return samples
 
         def hear(frame: bytes) -> None:
-            samples = recorded(frame)
+            muted = secure is not None and secure.muted()  # once per frame, for all of it
+            samples = recorded(frame, muted)
             # Nothing of a secure entry is heard, nor what is said in the consent window.
-            if (secure is not None and secure.muted()) or (consent is not None and consent.open):
+            if muted or (consent is not None and consent.open):
                 samples = np.zeros_like(samples)
             if screening is None or not screening.machine:  # never a machine's audio
                 dialogue.feed_audio(caller.convert_samples(samples))
@@ -90,7 +91,8 @@ class CallerInput:
             return
         async for frame in media.inbound_audio():
             if screening is not None and screening.listening:
-                await screening.hear(caller.convert_samples(recorded(frame)), dialogue)
+                muted = secure is not None and secure.muted()
+                await screening.hear(caller.convert_samples(recorded(frame, muted)), dialogue)
                 continue
             hear(frame)
 

@@ -54,7 +54,7 @@ class SecureKeypad:
         moment = time.monotonic() if at is None else at
         if self._since is not None and moment >= self._since:
             return True
-        return any(start <= moment < end for start, end in self._windows)
+        return bool(self._windows) and any(start <= moment < end for start, end in self._windows)
 
     def press(self, key: str) -> bool:
         """A key the caller pressed: True when secure mode took it (the open entry, or none:

@@ -35,9 +35,11 @@ class CallTaps:
         self.listen = ListenTap(media.format.sample_rate, on_active=weak_method(self._listening))
         self._running = False  # the dialogue runs: the assistant speaks through the pacer
 
-    def caller(self, samples: Int16Array) -> None:
-        """A caller frame, decoded: to the recording and the listeners."""
-        samples = self._unless_secure(samples, None)
+    def caller(self, samples: Int16Array, muted: bool) -> None:
+        """A caller frame, decoded, heard now: to the recording and the listeners; ``muted``:
+        the call is in secure mode now (they get silence), as the caller's input judged it."""
+        if muted:
+            samples = np.zeros_like(samples)
         if self._recorder is not None:
             self._recorder.caller(samples)
         if self.listen.active:

@@ -43,7 +43,7 @@ class AssistantAudio:
 
     @property
     def audible(self) -> bool:
-        return any(s.audible for s in self.speeches)
+        return bool(self.speeches) and any(s.audible for s in self.speeches)  # every frame
 
     def drop(self, speech: Speech) -> bool:
         """``speech`` is no longer being spoken; False when it was not any more."""
