@@ -175,15 +175,19 @@ def payloads_for_event(
 def report_payload(
     call: Call, messages: Sequence[CallMessage], at: datetime | None
 ) -> CallEventPayload:
-    record = dataclasses.asdict(call)
-    record.pop("assistant_config", None)  # may hold provider settings; never leaves
+    # The record's fields as they are: the report copies what it sends. Not the assistant's
+    # configuration (it may hold provider settings; never leaves), nor a deep copy of it.
+    record = {
+        f.name: getattr(call, f.name)
+        for f in dataclasses.fields(call)
+        if f.name not in ("assistant_config", "squad")
+    }
     record["usage"] = call_usage(call, messages)
     record["squad_id"] = call.squad_id
     record["members"] = involved_json(call.squad, messages)
     record["cost"] = None if call.cost is None else msgspec.to_builtins(call.cost)
-    return events.end_of_call_report(
-        record, [dataclasses.asdict(m) for m in messages], at=at or call.updated_at
-    )
+    said = [{name: getattr(m, name) for name in events.MESSAGE_FIELDS} for m in messages]
+    return events.end_of_call_report(record, said, at=at or call.updated_at)
 
 
 class WebhookPublisher:
