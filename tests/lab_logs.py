@@ -14,19 +14,18 @@ from pathlib import Path
 import pytest
 
 SHOWN = 60
-LAB_FIXTURES = ("lab", "freeswitch_lab")
 
 # Where each lab's log was when a test's setup ended, by test id and log path.
 _offsets: dict[tuple[str, Path], int] = {}
 
 
 def _logs(item: pytest.Item) -> list[tuple[str, Path]]:
-    values = getattr(item, "funcargs", {})
+    """The log of each lab PBX the test uses (``lab``, ``second_lab``, ``freeswitch_lab`` …)."""
+    values: dict[str, object] = getattr(item, "funcargs", {})
     found: list[tuple[str, Path]] = []
-    for name in LAB_FIXTURES:
-        lab = values.get(name)
-        path = getattr(lab, "log_path", None)
-        if isinstance(path, Path):
+    for name, value in values.items():
+        path = getattr(value, "log_path", None)
+        if type(value).__name__.startswith("Lab") and isinstance(path, Path):
             found.append((name, path))
     return found
 

@@ -271,6 +271,15 @@ class Api:
     http: aiohttp.ClientSession
     base: str
     key: str
+    log: Path | None = None  # the node's log: its last lines in a failed wait's message
+
+    def log_tail(self, lines: int = 40) -> str:
+        if self.log is None:
+            return ""
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
 
     async def place(self, destination: str, assistant_id: str) -> str:
         """Place a call as a well-behaved client does under the shipped configuration's calls
@@ -303,8 +312,9 @@ class Api:
             call = await self.call(call_id)
             if done(call):
                 return call
-            assert call["status"] not in TERMINAL, (call["status"], call.get("end_reason"))
-            assert time.monotonic() < deadline, (call["status"], call["events"])
+            ended = (call["status"], call.get("end_reason"), self.log_tail())
+            assert call["status"] not in TERMINAL, ended
+            assert time.monotonic() < deadline, (call["status"], call["events"], self.log_tail())
             await asyncio.sleep(0.3)
 
     async def end(self, call_id: str) -> dict[str, Any]:

@@ -277,6 +277,7 @@ async def test_after_kill_9_each_call_is_resumed_on_its_own_server(
         second_log = tmp_path / "second.log"
         with node_process(config, second_log) as process:
             await wait_healthy(http, base, process, second_log)
+            api.log = second_log
             for server, call_id in calls.items():
                 resumed = await api.wait(
                     call_id, lambda c: any(e["type"] == "resumed" for e in c["events"]), 20
