@@ -72,14 +72,15 @@ class CallerInput:
         )
         caller = CallerAudio(media, self._rate)
 
-        def recorded(frame: bytes, muted: bool) -> Int16Array:
+        def recorded(frame: bytes) -> tuple[Int16Array, bool]:
+            """The frame decoded and tapped; whether secure mode silences it (asked once)."""
+            muted = secure is not None and secure.muted()
             samples = decode(media.format, frame)
             self._taps.caller(samples, muted)
-            return samples
+            return samples, muted
 
         def hear(frame: bytes) -> None:
-            muted = secure is not None and secure.muted()  # once per frame, for all of it
-            samples = recorded(frame, muted)
+            samples, muted = recorded(frame)
             # Nothing of a secure entry is heard, nor what is said in the consent window.
             if muted or (consent is not None and consent.open):
                 samples = np.zeros_like(samples)
@@ -91,8 +92,8 @@ class CallerInput:
             return
         async for frame in media.inbound_audio():
             if screening is not None and screening.listening:
-                muted = secure is not None and secure.muted()
-                await screening.hear(caller.convert_samples(recorded(frame, muted)), dialogue)
+                samples, _ = recorded(frame)
+                await screening.hear(caller.convert_samples(samples), dialogue)
                 continue
             hear(frame)
 
