@@ -469,7 +469,7 @@ class MemoryStore(_Billing):
         self.closed = True
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[MemoryTransaction]:
+    async def transaction(self, *, brief: bool = False) -> AsyncIterator[MemoryTransaction]:
         async with self._writer:
             work = copy.deepcopy(self._data)
             yield MemoryTransaction(work)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from voicedock.domain.records import CallEvent
+from voicedock.domain.records import CallEvent, CallMessage
+from voicedock.errors import StoreUnavailable
 from voicedock.store import CallQuery, StoreError
-from voicedock.store.sqlite import SqliteStore
+from voicedock.store.sqlite import CHECKPOINT_COMMITS, SqliteStore
 
 from .builders import insert_call, make_call, seed_org
 
@@ -49,8 +51,10 @@ async def test_200_concurrent_transactions_with_reads_never_lock(
     assert len({c.seq for c in page.calls}) == 200
 
 
-async def test_two_stores_on_one_file_wait_instead_of_failing(tmp_path: Path) -> None:
-    """Two processes (here: two stores) on one file rely on busy_timeout, not errors."""
+@pytest.mark.parametrize("brief", [False, True])
+async def test_two_stores_on_one_file_wait_instead_of_failing(tmp_path: Path, brief: bool) -> None:
+    """Two processes (here: two stores) on one file wait for each other's lock, not errors
+    (a brief transaction that finds the file locked waits for it in the writer thread)."""
     path = str(tmp_path / "shared.db")
     first = await SqliteStore.open(path)
     second = await SqliteStore.open(path)
@@ -61,7 +65,9 @@ async def test_two_stores_on_one_file_wait_instead_of_failing(tmp_path: Path) ->
 
         async def write(store: SqliteStore) -> None:
             for _ in range(20):
-                await insert_call(store, make_call(org.id))
+                async with store.transaction(brief=brief) as tx:
+                    await tx.insert_call(make_call(org.id))
+                    await asyncio.sleep(0)  # the other store's BEGIN finds the file locked
 
         await asyncio.gather(write(first), write(second))
         assert (await first.list_calls(CallQuery(organization_id=org.id))).total == 40
@@ -80,14 +86,15 @@ async def test_reads_inside_a_transaction_do_not_deadlock_or_see_uncommitted_row
     assert await sqlite_store.get_call(None, call.id) == call
 
 
+@pytest.mark.parametrize("brief", [False, True])
 async def test_cancelled_transaction_rolls_back_and_frees_the_writer(
-    sqlite_store: SqliteStore,
+    sqlite_store: SqliteStore, brief: bool
 ) -> None:
     org = await seed_org(sqlite_store)
     started = asyncio.Event()
 
     async def slow_writer() -> None:
-        async with sqlite_store.transaction() as tx:
+        async with sqlite_store.transaction(brief=brief) as tx:
             await tx.insert_call(make_call(org.id))
             started.set()
             await asyncio.sleep(10)
@@ -133,15 +140,7 @@ async def test_a_write_transaction_begins_with_its_first_statement(
     a transaction with one read is two round trips (the read, the COMMIT), not three. One that
     ran no statement and failed leaves nothing open, and the next one commits."""
     org = await seed_org(sqlite_store)
-    writer = sqlite_store._writer
-    submitted: list[object] = []
-    submit = writer.submit
-
-    def counted(fn: Any) -> Any:
-        submitted.append(fn)
-        return submit(fn)
-
-    monkeypatch.setattr(writer, "submit", counted)
+    submitted = counted_submissions(sqlite_store, monkeypatch)
     async with sqlite_store.transaction() as tx:
         assert await tx.get_call_for_update("call-none") is None
     assert len(submitted) == 2
@@ -151,3 +150,118 @@ async def test_a_write_transaction_begins_with_its_first_statement(
     async with sqlite_store.transaction() as tx:
         call = await tx.insert_call(make_call(org.id))
     assert await sqlite_store.get_call(org.id, call.id) is not None
+
+
+def counted_submissions(store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every statement handed to the writer thread, from now on."""
+    writer = store._writer
+    submitted: list[object] = []
+    submit = writer.submit
+
+    def counted(fn: Any) -> Any:
+        submitted.append(fn)
+        return submit(fn)
+
+    monkeypatch.setattr(writer, "submit", counted)
+    return submitted
+
+
+async def test_a_brief_transaction_runs_on_the_loop_and_commits(
+    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A brief transaction hands no statement to the writer thread (a transcript message's
+    four statements were four round trips between threads); a failed one rolls back."""
+    org = await seed_org(sqlite_store)
+    call = await insert_call(sqlite_store, make_call(org.id))
+    submitted = counted_submissions(sqlite_store, monkeypatch)
+    async with sqlite_store.transaction(brief=True) as tx:
+        locked = await tx.get_call_for_update(call.id)
+        assert locked is not None
+        await tx.add_message(CallMessage(call.id, "user", "hello"))
+        await tx.add_event(CallEvent(call.id, "transcript", {"role": "user"}))
+    assert submitted == []
+    assert [m.content for m in await sqlite_store.list_messages(call.id)] == ["hello"]
+
+    async def fails_after_a_statement() -> None:
+        async with sqlite_store.transaction(brief=True) as tx:
+            await tx.add_message(CallMessage(call.id, "user", "not kept"))
+            raise RuntimeError("after a statement")
+
+    with pytest.raises(RuntimeError):
+        await fails_after_a_statement()
+    assert [m.content for m in await sqlite_store.list_messages(call.id)] == ["hello"]
+    assert submitted == []
+    async with sqlite_store.transaction() as tx:  # not brief: in the thread, as before
+        await tx.add_message(CallMessage(call.id, "user", "again"))
+    assert len(submitted) == 2
+
+
+async def test_a_locked_file_holds_a_brief_transaction_not_the_event_loop(
+    tmp_path: Path,
+) -> None:
+    """Another process holds the file's write lock: the brief transaction waits for it in the
+    writer thread while the event loop goes on, and commits once the lock is released; held
+    longer than the store's busy timeout, it is StoreUnavailable."""
+    path = str(tmp_path / "voicedock.db")
+    store = await SqliteStore.open(path, busy_timeout_ms=2000)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        await store.migrate()
+        org = await seed_org(store)
+        other.execute("BEGIN IMMEDIATE")  # another process's write lock
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        async def write() -> str:
+            async with store.transaction(brief=True) as tx:
+                return (await tx.insert_call(make_call(org.id))).id
+
+        ticker = asyncio.create_task(tick())
+        writing = asyncio.create_task(write())
+        await asyncio.sleep(0.3)
+        assert not writing.done()
+        assert ticks >= 10  # the loop was not held by the wait
+        other.execute("ROLLBACK")
+        call_id = await asyncio.wait_for(writing, 5)
+        ticker.cancel()
+        assert await store.get_call(org.id, call_id) is not None
+
+        store_short = await SqliteStore.open(path, busy_timeout_ms=100)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(StoreUnavailable):
+                async with store_short.transaction(brief=True) as tx:
+                    await tx.insert_call(make_call(org.id))
+            other.execute("ROLLBACK")
+        finally:
+            await store_short.aclose()
+    finally:
+        other.close()
+        await store.aclose()
+
+
+async def test_the_wal_is_checkpointed_in_the_writer_thread(
+    sqlite_store: SqliteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No COMMIT checkpoints (the writer's automatic checkpoint is off, the COMMIT may run on
+    the loop): the writer thread does, every so many commits, and so keeps the WAL from growing
+    with every transaction."""
+    org = await seed_org(sqlite_store)
+    call = await insert_call(sqlite_store, make_call(org.id))
+    submitted = counted_submissions(sqlite_store, monkeypatch)
+    for n in range(10 * CHECKPOINT_COMMITS):
+        async with sqlite_store.transaction(brief=True) as tx:
+            await tx.add_event(CallEvent(call.id, "transcript", {"n": n, "text": "x" * 200}))
+    # The checkpoints (and the statements that came while one ran) went to the thread.
+    assert sqlite_store._writer.checkpoints == 10
+    assert 10 <= len(submitted) < 100
+    await insert_call(sqlite_store, make_call(org.id))  # after the last checkpoint
+    # Each transaction appends three or four pages (4 KiB each) to the WAL; checkpointed, the
+    # WAL is written again from its start. Unchecked, it would hold them all: over 30 MiB.
+    wal = tmp_path / "voicedock.db-wal"
+    assert wal.stat().st_size < 8 * 1024 * 1024

@@ -182,7 +182,7 @@ class CommandRunner:
         """Store the command in the same transaction that re-checks the call is active (or,
         for ``end-call``, still ringing: then its cancel is stored); the status it found."""
         now = self._now()
-        async with self._store.transaction() as tx:
+        async with self._store.transaction(brief=True) as tx:
             call = await tx.get_call_for_update(call_id)
             cancels = (
                 call is not None
@@ -215,7 +215,7 @@ class CommandRunner:
     async def _add_event(self, call_id: str, event_type: str, data: JsonObject) -> None:
         """Store an ``event_type`` event of the call (none once the call is gone) and tell
         the observer."""
-        async with self._store.transaction() as tx:
+        async with self._store.transaction(brief=True) as tx:
             call = await tx.get_call_for_update(call_id)
             if call is None:
                 return

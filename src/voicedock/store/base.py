@@ -111,7 +111,12 @@ class Store(
 
     async def migrate(self) -> None: ...
     async def aclose(self) -> None: ...
-    def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+    def transaction(self, *, brief: bool = False) -> AbstractAsyncContextManager[Transaction]:
+        """One write transaction. ``brief``: it is a few statements on rows found by key (a
+        call's event, a transcript message), which the embedded database runs on the event loop
+        instead of handing each to its writer thread (store/sqlite.py); PostgreSQL's are
+        network round trips either way."""
+        ...
 
 
 def json_default(value: object) -> str:

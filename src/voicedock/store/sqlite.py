@@ -1,19 +1,28 @@
 """SQLite backend: the embedded default.
 
-One writer connection, driven by a single dedicated thread and guarded by an asyncio lock, runs
-every write transaction as ``BEGIN IMMEDIATE`` ... ``COMMIT``: writes never contend with each
-other inside the process, so there is no "database is locked" under load. Another process on
-the same file (a backup, the CLI) is covered by a short ``busy_timeout``; a lock held longer
-raises ``StoreUnavailable`` (busy/locked), which callers retry or answer with a 503, instead
-of stalling every write behind one long wait. WAL mode lets a small pool of read-only connections
-read concurrently with the writer. ``:memory:`` is served by a private temporary file so that
-readers and the writer see the same database; it is deleted by ``aclose()``.
+One writer connection, guarded by an asyncio lock, runs every write transaction as
+``BEGIN IMMEDIATE`` ... ``COMMIT``: writes never contend with each other inside the process, so
+there is no "database is locked" under load. Its statements run in a dedicated thread, in order;
+a *brief* transaction's (a few statements on rows found by key: a call's event, a transcript
+message) run on the event loop itself while that thread has nothing queued, because there they
+cost tens of microseconds and a round trip between the threads costs more than that. Nothing
+that could hold the loop up runs there: the loop never waits for a lock (the writer's own
+``busy_timeout`` is 0; a BEGIN that finds the database locked waits in the thread), and the WAL
+is checkpointed in the thread, never inside a COMMIT.
+
+Another process on the same file (a backup, the CLI) is covered by a short wait for its lock
+(``busy_timeout_ms``); a lock held longer raises ``StoreUnavailable`` (busy/locked), which
+callers retry or answer with a 503, instead of stalling every write behind one long wait. WAL
+mode lets a small pool of read-only connections read concurrently with the writer. ``:memory:``
+is served by a private temporary file so that readers and the writer see the same database; it
+is deleted by ``aclose()``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import sqlite3
 import tempfile
@@ -45,10 +54,17 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 MEMORY = ":memory:"
 # How long a write waits for another process's lock before it is ``StoreUnavailable``.
 BUSY_TIMEOUT_MS = 1000
 _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6  # primary result codes (extended codes keep them low)
+# Commits, or rows changed, between two checkpoints of the WAL: about the 1,000 pages after
+# which SQLite's own checkpoint (automatic, in a COMMIT) would run; a brief transaction adds 3-4
+# pages to the WAL.
+CHECKPOINT_COMMITS = 250
+CHECKPOINT_CHANGES = 1000
 
 
 def _unavailable(exc: sqlite3.Error) -> bool:
@@ -89,7 +105,20 @@ def _connect(path: str, busy_timeout_ms: int, *, read_only: bool) -> sqlite3.Con
             raise StoreError(f"sqlite: cannot enable WAL mode (got {mode})")
         # In WAL mode NORMAL loses no committed data on a crash of the process.
         conn.execute("PRAGMA synchronous = NORMAL")
+        # No checkpoint inside a COMMIT (which may run on the event loop): the writer queues
+        # them in its thread (_WriterConn.committed).
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
     return conn
+
+
+def _begin_waiting(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
+    """BEGIN IMMEDIATE on the writer (whose own ``busy_timeout`` is 0), waiting up to
+    ``busy_timeout_ms`` for another process's lock: in a database thread only."""
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    finally:
+        conn.execute("PRAGMA busy_timeout = 0")
 
 
 def _run_statement(conn: sqlite3.Connection, sql: str, args: tuple[SqlValue, ...]) -> int:
@@ -115,44 +144,126 @@ def _live_nodes(conn: sqlite3.Connection) -> list[Row]:
 
 
 class _WriterConn:
-    """``Conn`` on the writer connection; every call hops to the writer thread in order."""
+    """``Conn`` on the writer connection. Statements hop to the writer thread, in order; a brief
+    session's run on the event loop instead while no hop is under way (so the order holds)."""
 
-    def __init__(self, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, executor: ThreadPoolExecutor, busy_timeout_ms: int) -> None:
         self._executor = executor
+        self.busy_timeout_ms = busy_timeout_ms
         self.conn: sqlite3.Connection | None = None
-        # A write session began: its BEGIN IMMEDIATE runs in the writer thread together with
-        # the next submission (each submission is a round trip between threads).
+        # A write session began: its BEGIN IMMEDIATE runs together with the session's first
+        # statement (in the thread, each submission is a round trip between threads).
         self.begin_due = False
+        self.brief = False  # the session in progress is brief
+        self._queued = 0  # submissions to the thread the loop has not seen done yet
+        self._commits = 0  # since the last checkpoint
+        self._changes = 0  # the connection's total_changes at the last checkpoint
+        self.checkpoints = 0  # queued since the store opened
 
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         """Queue ``fn`` now: the single thread runs submissions in order, which is what
         lets a rollback queued by a cancelled task still run before the next BEGIN."""
         begin, self.begin_due = self.begin_due, False
+        wait_ms = self.busy_timeout_ms
 
         def call() -> T:
             conn = self.conn
             if conn is None:
                 raise StoreError("sqlite: store is closed")
             if begin:
-                _translated(lambda: conn.execute("BEGIN IMMEDIATE"))
+                _translated(lambda: _begin_waiting(conn, wait_ms))
             return _translated(lambda: fn(conn))
 
-        return asyncio.get_running_loop().run_in_executor(self._executor, call)
+        future = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        self._queued += 1
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _: object) -> None:
+        self._queued -= 1
+
+    def _here(self) -> sqlite3.Connection | None:
+        """The connection, if the next statement may run on the loop: in a brief session,
+        with nothing queued for the thread."""
+        if self.brief and self._queued == 0:
+            return self.conn
+        return None
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn`` on the writer connection, here or in the thread."""
+        conn = self._here()
+        if conn is not None:
+            if self.begin_due:
+                try:
+                    _translated(lambda: conn.execute("BEGIN IMMEDIATE"))
+                except StoreUnavailable:
+                    # Another process holds the database's lock: wait for it in the thread.
+                    return await asyncio.shield(self.submit(fn))
+                self.begin_due = False
+            return _translated(lambda: fn(conn))
+        # Shielded: a cancelled caller must not leave us unsure whether the statement ran
+        # before the rollback that its transaction queues next.
+        return await asyncio.shield(self.submit(fn))
+
+    async def rollback(self) -> None:
+        """Roll back the session's transaction, if it began; its own failure is not raised
+        (it must not hide the error that led to it). Queued in the thread before the write
+        lock is released, so it runs before the next BEGIN even if waiting for it is
+        cancelled."""
+
+        def rollback(conn: sqlite3.Connection) -> None:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+
+        self.begin_due = False  # a session that ran no statement has no BEGIN to roll back
+        conn = self._here()
+        if conn is not None:
+            with contextlib.suppress(StoreError):
+                _translated(lambda: rollback(conn))
+            return
+        future = self.submit(rollback)
+        with contextlib.suppress(Exception):
+            await asyncio.shield(future)
+
+    def committed(self) -> None:
+        """A session committed. Every ``CHECKPOINT_COMMITS`` commits or ``CHECKPOINT_CHANGES``
+        rows changed, a checkpoint of the WAL is queued in the thread: it writes pages into the
+        database file and syncs it, which no COMMIT on the loop may wait for. The statements
+        after it wait for it there, as they waited for SQLite's own checkpoint inside a COMMIT;
+        so it checkpoints the whole WAL, and the next transaction writes the WAL from its
+        start again (a checkpoint beside a stream of writes would never catch up with them)."""
+        conn = self.conn
+        if conn is None:
+            return
+        self._commits += 1
+        changes = conn.total_changes
+        if self._commits < CHECKPOINT_COMMITS and changes - self._changes < CHECKPOINT_CHANGES:
+            return
+        self._commits, self._changes = 0, changes
+        self.checkpoints += 1
+        self.submit(_checkpoint).add_done_callback(_log_failed_checkpoint)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False)
 
     async def fetch(self, sql: str, *args: SqlValue) -> list[Row]:
-        # Shielded: a cancelled caller must not leave us unsure whether the statement ran
-        # before the rollback that its transaction queues next.
-        return await asyncio.shield(self.submit(lambda c: _fetch(c, sql, args)))
+        return await self.run(lambda c: _fetch(c, sql, args))
 
     async def fetchrow(self, sql: str, *args: SqlValue) -> Row | None:
         rows = await self.fetch(sql, *args)
         return rows[0] if rows else None
 
     async def execute(self, sql: str, *args: SqlValue) -> int:
-        return await asyncio.shield(self.submit(lambda c: _run_statement(c, sql, args)))
+        return await self.run(lambda c: _run_statement(c, sql, args))
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+def _log_failed_checkpoint(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("sqlite: a WAL checkpoint failed: %s", future.exception())
 
 
 class _ReaderPool:
@@ -230,12 +341,13 @@ class SqliteStore(SqlReads):
             except OSError as exc:
                 raise StoreError(f"sqlite: cannot create the database directory: {exc}") from exc
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voicedock-sqlite-write")
-        writer = _WriterConn(executor)
+        writer = _WriterConn(executor, busy_timeout_ms)
         read_conns: list[sqlite3.Connection] = []
         try:
+            # busy_timeout 0: on the loop, a lock is never waited for (_begin_waiting, in the
+            # thread, waits for it).
             writer.conn = await asyncio.get_running_loop().run_in_executor(
-                executor,
-                lambda: _translated(lambda: _connect(path, busy_timeout_ms, read_only=False)),
+                executor, lambda: _translated(lambda: _connect(path, 0, read_only=False))
             )
             for _ in range(max(readers, 1)):
                 read_conns.append(
@@ -266,7 +378,7 @@ class SqliteStore(SqlReads):
         known = load_migrations("sqlite") if migrations is None else list(migrations)
 
         def apply(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
+            _begin_waiting(conn, self._writer.busy_timeout_ms)
             try:
                 conn.execute(CREATE_SCHEMA_MIGRATIONS)
                 rows = conn.execute("SELECT * FROM schema_migrations").fetchall()
@@ -294,21 +406,27 @@ class SqliteStore(SqlReads):
             await self._writer.submit(apply)
 
     @contextlib.asynccontextmanager
-    async def _write_session(self) -> AsyncIterator[Conn]:
-        """The writer connection inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
+    async def _write_session(self, *, brief: bool = False) -> AsyncIterator[Conn]:
+        """The writer connection inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error);
+        ``brief``: its statements may run on the event loop (the module's docstring)."""
         self._check_open()
         async with self._write_lock:
+            writer = self._writer
+            writer.brief = brief
             try:
-                self._writer.begin_due = True  # with the session's first statement
-                yield self._writer
-                await self._writer.execute("COMMIT")
+                writer.begin_due = True  # with the session's first statement
+                yield writer
+                await writer.execute("COMMIT")
             except BaseException:
-                await self._rollback()
+                await writer.rollback()
                 raise
+            finally:
+                writer.brief = False
+            writer.committed()
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
-        async with self._write_session() as conn:
+    async def transaction(self, *, brief: bool = False) -> AsyncIterator[Transaction]:
+        async with self._write_session(brief=brief) as conn:
             yield SqlTransaction(conn, SQLITE, NoLocks())
 
     def outbox(self, claimer: str = "") -> Outbox:
@@ -317,19 +435,6 @@ class SqliteStore(SqlReads):
 
     def mailbox(self) -> None:
         return None  # one node: its commands never travel
-
-    async def _rollback(self) -> None:
-        def rollback(conn: sqlite3.Connection) -> None:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-
-        # Queued before the lock is released, so it runs before the next BEGIN even if
-        # waiting for it is cancelled; its own failure must not hide the original error. A
-        # session that ran no statement has no BEGIN to roll back.
-        self._writer.begin_due = False
-        future = self._writer.submit(rollback)
-        with contextlib.suppress(Exception):
-            await asyncio.shield(future)
 
     async def aclose(self) -> None:
         if self._closed:

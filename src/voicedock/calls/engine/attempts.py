@@ -31,13 +31,13 @@ def on_failure(undo: Callable[[], object]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def attempt(store: Store) -> AsyncIterator[Transaction]:
+async def attempt(store: Store, *, brief: bool = False) -> AsyncIterator[Transaction]:
     """A store transaction whose in-memory effects (``on_failure``) are undone when it does
-    not commit."""
+    not commit (``brief``: ``Store.transaction``'s)."""
     undo: list[Callable[[], object]] = []
     token = _undo_on_failure.set(undo)
     try:
-        async with store.transaction() as tx:
+        async with store.transaction(brief=brief) as tx:
             yield tx
     except BaseException:
         for step in reversed(undo):

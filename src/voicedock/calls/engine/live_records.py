@@ -72,7 +72,7 @@ class LiveRecords:
     async def set_end_reason(self, call_id: str, reason: str) -> None:
         """Why the call is about to end, when voicedock ends it (before the hang-up)."""
         now = self._now()
-        async with attempt(self._store) as tx:
+        async with attempt(self._store, brief=True) as tx:
             call = await tx.get_call_for_update(call_id)
             if call is None or call.status is not CallStatus.IN_PROGRESS or call.end_reason:
                 return  # an earlier reason (end-call, transfer) stands
@@ -84,7 +84,7 @@ class LiveRecords:
         """The answering-machine detection's verdict (``result``, ``evidence``), as soon as it
         is known: on the call and as an ``answering-machine`` call event (and webhook)."""
         now = self._now()
-        async with attempt(self._store) as tx:
+        async with attempt(self._store, brief=True) as tx:
             call = await tx.get_call_for_update(call_id)
             if call is None:
                 return
@@ -107,7 +107,7 @@ class LiveRecords:
 
     async def _store_event(self, call_id: str, kind: EventType, data: JsonObject) -> None:
         now = self._now()
-        async with attempt(self._store) as tx:
+        async with attempt(self._store, brief=True) as tx:
             call = await tx.get_call_for_update(call_id)
             if call is not None:
                 await self._timeline.add_event(tx, call, CallEvent(call_id, kind.value, data, now))
@@ -119,7 +119,7 @@ class LiveRecords:
         call's messages (``GET`` shows the transcript so far) and as a ``transcript`` call
         event."""
         now = now or self._now()
-        async with attempt(self._store) as tx:
+        async with attempt(self._store, brief=True) as tx:
             call = await tx.get_call_for_update(call_id)
             if call is None:
                 return

@@ -113,7 +113,7 @@ class PbxEvents:
             return EventApplied(received)
         if event.kind is PbxEventKind.TRANSFER_FAILED:
             return EventApplied(received, await self._transfer_failed(event, now))
-        async with attempt(self._store) as tx:
+        async with attempt(self._store, brief=True) as tx:
             read, moved = await self._timeline.step(
                 tx, event.call_id, lambda call: apply_pbx_event(call, event, now), now
             )
@@ -124,7 +124,7 @@ class PbxEvents:
     async def _answered(self, event: PbxEvent, now: datetime) -> EventApplied:
         """Answer moves a connecting call in progress; a call voicedock no longer wants
         (cancelled, timed out, ended) is hung up instead: nobody would talk to the party."""
-        async with attempt(self._store) as tx:
+        async with attempt(self._store, brief=True) as tx:
             read, moved = await self._timeline.step(
                 tx, event.call_id, lambda call: apply_pbx_event(call, event, now), now
             )
@@ -136,7 +136,7 @@ class PbxEvents:
 
     async def _transfer_failed(self, event: PbxEvent, now: datetime) -> Call | None:
         """Stored as a ``transfer`` event; the caller is back, so the assistant says so."""
-        async with attempt(self._store) as tx:
+        async with attempt(self._store, brief=True) as tx:
             current = await tx.get_call_for_update(event.call_id)
             if current is None:
                 return None
@@ -214,7 +214,7 @@ class RingTimeouts:
                 return cancel(call, now)
             return fail(call, CallError.NO_ANSWER, now)
 
-        async with attempt(self._store) as tx:
+        async with attempt(self._store, brief=True) as tx:
             moved = await self._timeline.transition(tx, call_id, timed_out, now)
         if moved is not None:
             log.info("call %s: not answered within its ring timeout", mask_call_id(call_id))

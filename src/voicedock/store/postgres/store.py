@@ -361,12 +361,12 @@ class PostgresStore(SqlReads):
             await guarded(_whole(tx.commit()))
 
     @contextlib.asynccontextmanager
-    async def _write_session(self) -> AsyncIterator[Conn]:
+    async def _write_session(self, *, brief: bool = False) -> AsyncIterator[Conn]:
         async with self._in_transaction() as conn:
             yield _AsyncpgConn(conn, writes=True)
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def transaction(self, *, brief: bool = False) -> AsyncIterator[Transaction]:
         async with self._write_session() as conn:
             yield SqlTransaction(conn, POSTGRES, self._locks)
 

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from voicedock.domain.records import utcnow
 from voicedock.domain.webhooks import (
@@ -151,7 +152,11 @@ class SqlOutboxReads(StorePart):
         return [e for e in endpoints if e.wants(assistant_id, event_type)]
 
 
-WriteSession = Callable[[], AbstractAsyncContextManager[Conn]]
+class WriteSession(Protocol):
+    """A store's write session: a connection inside one transaction (``brief``: a few
+    statements on rows found by key, which the embedded database may run on the event loop)."""
+
+    def __call__(self, *, brief: bool = False) -> AbstractAsyncContextManager[Conn]: ...
 
 
 class SqlOutbox:
@@ -232,7 +237,7 @@ class SqlOutbox:
         )
 
     async def mark_delivered(self, delivery_id: str) -> None:
-        async with self._session() as conn:
+        async with self._session(brief=True) as conn:
             await conn.execute(
                 "UPDATE webhook_outbox SET delivered_at = ?, attempts = attempts + 1,"
                 " lease_until = NULL WHERE id = ?",
@@ -245,7 +250,7 @@ class SqlOutbox:
     ) -> None:
         """Record a failed attempt; ``next_attempt_at=None`` gives up (the row is kept)."""
         common = "attempts = attempts + 1, lease_until = NULL, last_error = ?"
-        async with self._session() as conn:
+        async with self._session(brief=True) as conn:
             if next_attempt_at is None:
                 await conn.execute(
                     f"UPDATE webhook_outbox SET {common}, gave_up_at = ? WHERE id = ?",
@@ -262,7 +267,7 @@ class SqlOutbox:
                 )
 
     async def disable_endpoint(self, endpoint_id: str) -> None:
-        async with self._session() as conn:
+        async with self._session(brief=True) as conn:
             await conn.execute(
                 "UPDATE webhook_endpoints SET enabled = ? WHERE id = ?", False, endpoint_id
             )
