@@ -302,6 +302,53 @@ async def test_store_outage_does_not_stop_the_worker(receiver: Receiver, secret:
     assert outbox.failures == 0
 
 
+class CountingOutbox(InMemoryOutbox):
+    """Counts the claims (each a write transaction of several statements in a database)."""
+
+    claims: int = 0
+
+    async def claim_due(
+        self, now: datetime, limit: int, lease: timedelta, *, caps: DeliveryCaps
+    ) -> list[Delivery]:
+        self.claims += 1
+        return await super().claim_due(now, limit, lease, caps=caps)
+
+
+async def test_one_claim_per_delivery_when_events_come_one_at_a_time(
+    receiver: Receiver, secret: str
+) -> None:
+    """An event enqueued and notified alone is claimed once: no second claim right after a
+    claim that was not a full batch, none when a delivery ends that held nothing back."""
+    outbox = CountingOutbox()
+    outbox.add_endpoint("ep1", receiver.url, secret)
+    lazy = WorkerSettings(poll_interval=30.0)
+    async with DeliveryWorker(outbox, egress=LAB, settings=lazy) as worker:
+        await wait_until(lambda: outbox.claims == 1)  # the first look, with nothing due
+        for n in range(10):
+            await enqueue_status(outbox, f"call-{n}")
+            worker.notify()
+            await wait_until(lambda n=n: delivered(outbox) == n + 1, timeout=2)
+        await asyncio.sleep(0.05)
+    assert outbox.claims == 11
+
+
+async def test_a_delivery_held_back_by_its_endpoints_cap_goes_when_a_slot_frees(
+    receiver: Receiver, secret: str
+) -> None:
+    """Five due to one endpoint capped at two requests: the ones held back go as the first
+    end, not at the next poll."""
+    outbox = CountingOutbox()
+    outbox.add_endpoint("ep1", receiver.url, secret)
+    for n in range(5):
+        await enqueue_status(outbox, f"call-{n}")
+    capped = WorkerSettings(
+        poll_interval=30.0, caps=DeliveryCaps(per_endpoint=2, per_organization=0)
+    )
+    async with DeliveryWorker(outbox, egress=LAB, settings=capped):
+        await wait_until(lambda: delivered(outbox) == 5, timeout=2)
+    assert receiver.max_in_flight <= 2
+
+
 async def test_aclose_is_idempotent_and_a_worker_starts_once(secret: str) -> None:
     outbox = outbox_for("http://127.0.0.1:9/hook", secret)
     worker = DeliveryWorker(outbox, egress=LAB, settings=FAST)

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -91,6 +92,9 @@ class DeliveryWorker(Closable):
         self._rng = rng or random.Random()
         self._wake = asyncio.Event()
         self._in_flight = 0
+        self._to_endpoint: Counter[str] = Counter()  # this node's requests in flight, each
+        # The last claim may have left due deliveries behind (every slot busy, or a full batch).
+        self._limited = False
         self._tasks = Supervisor("webhook worker", logger)
         self._closed = False
 
@@ -118,9 +122,9 @@ class DeliveryWorker(Closable):
                 claimed = await self._claim()
                 for delivery in claimed:
                     self._in_flight += 1
+                    self._to_endpoint[delivery.endpoint_id] += 1
                     attempts.create_task(self._attempt(session, delivery))
-                free = self._settings.concurrency - self._in_flight
-                if claimed and free > 0:
+                if claimed and self._limited and self._in_flight < self._settings.concurrency:
                     continue  # a full batch: more may be due right away
                 await self._sleep()
 
@@ -144,18 +148,19 @@ class DeliveryWorker(Closable):
         # yields (the finishing attempt sets the flag again).
         self._wake.clear()
         free = self._settings.concurrency - self._in_flight
+        self._limited = True  # until a claim says otherwise
         if free <= 0:
             return []
+        limit = min(free, self._settings.batch_size)
         try:
-            return await self._outbox.claim_due(
-                self._clock(),
-                min(free, self._settings.batch_size),
-                self._settings.lease,
-                caps=self._settings.caps,
+            claimed = await self._outbox.claim_due(
+                self._clock(), limit, self._settings.lease, caps=self._settings.caps
             )
         except Exception:  # a store outage must not stop the worker
             logger.warning("webhook outbox claim failed; retrying", exc_info=True)
             return []
+        self._limited = len(claimed) >= limit
+        return claimed
 
     async def _sleep(self) -> None:
         with contextlib.suppress(TimeoutError):
@@ -169,8 +174,27 @@ class DeliveryWorker(Closable):
         except Exception:  # one bad delivery must not end the others
             logger.exception("webhook delivery %s crashed; its lease will expire", delivery.id)
         finally:
+            if self._held_back_by(delivery):
+                self._wake.set()
             self._in_flight -= 1
-            self._wake.set()
+            self._to_endpoint[delivery.endpoint_id] -= 1
+            if self._to_endpoint[delivery.endpoint_id] <= 0:
+                del self._to_endpoint[delivery.endpoint_id]
+
+    def _held_back_by(self, delivery: Delivery) -> bool:
+        """Whether a delivery due now may have waited for this one's slot: the last claim
+        was limited by this node's slots or its batch, or this delivery's endpoint (or, as far
+        as this node can tell, its organization) was at its cap. Only then is a claim worth
+        its statements when it ends; what other nodes' requests held back is found by the
+        next poll."""
+        caps = self._settings.caps
+        return (
+            self._limited
+            or bool(
+                caps.per_endpoint and self._to_endpoint[delivery.endpoint_id] >= caps.per_endpoint
+            )
+            or bool(caps.per_organization and self._in_flight >= caps.per_organization)
+        )
 
     async def _post(self, session: aiohttp.ClientSession, delivery: Delivery) -> AttemptResult:
         try:
