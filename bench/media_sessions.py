@@ -118,12 +118,14 @@ class CoreMeter:
 
 
 async def measured_window(conn: Connection, window: float) -> tuple[float, float]:
-    """Let ``window`` seconds pass; this process's CPU share and its core's busy share."""
+    """Let ``window`` seconds pass; the CPU share of this thread (whose event loop runs every
+    session: in bench/call_capacity.py, the driver's other threads are not the media's) and its
+    core's busy share."""
     ask(conn, "mark")
     meter = CoreMeter()
-    cpu0, wall0 = time.process_time(), time.perf_counter()
+    cpu0, wall0 = time.thread_time(), time.perf_counter()
     await asyncio.sleep(window)
-    return (time.process_time() - cpu0) / (time.perf_counter() - wall0), meter.busy()
+    return (time.thread_time() - cpu0) / (time.perf_counter() - wall0), meter.busy()
 
 
 def summarize(

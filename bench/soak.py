@@ -1,6 +1,7 @@
 """The soak: ``--calls`` calls at once for ``--minutes`` minutes; nothing lost, nothing stuck.
 
-A private PostgreSQL (``tests/pg_server``), a private lab Asterisk and ``--nodes`` voicedock
+A private PostgreSQL (``tests/pg_server``; ``--database sqlite``: an SQLite file, one node), a
+private lab Asterisk and ``--nodes`` voicedock
 processes (``tests/nodes/node_process``: fake speech — an STT hearing the party's sentence in
 every utterance, the echo LLM, a tone TTS — so a call costs everything but a speech model), run by
 the harness ``tests/soak/harness.py`` (the test suite's short soak runs the same code): calls of
@@ -20,8 +21,8 @@ open file descriptors of each node (and Asterisk) sampled from /proc every few s
 over time (``bench/results/soak-<date>[-kill].png``, matplotlib) and judged flat after warm-up.
 
 Usage: ``.venv/bin/python bench/soak.py [--calls 100] [--minutes 30] [--nodes 1]
-[--kill-node-at MIN] [--out FILE]``; writes ``bench/results/soak-<date>.md`` (appends a section
-when the file exists).
+[--kill-node-at MIN] [--database postgresql|sqlite] [--out FILE]``; writes
+``bench/results/soak-<date>.md`` (appends a section when the file exists).
 """
 
 from __future__ import annotations
@@ -149,7 +150,9 @@ def plot(result: Result, png: Path, title: str) -> None:
 # -- the report --------------------------------------------------------------------------------
 
 
-def report(result: Result, command: str, png: Path, load_before: str, code: str) -> str:
+def report(
+    result: Result, command: str, png: Path, load_before: str, code: str, database: str
+) -> str:
     plan = result.plan
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     losses = result.losses()
@@ -172,7 +175,7 @@ def report(result: Result, command: str, png: Path, load_before: str, code: str)
         "",
         f"Calls of {plan.min_call_s:g}-{plan.max_call_s:g} s; speech: the tests' local fakes "
         "(an STT hearing the party's sentence in every utterance, the echo LLM, a 440 Hz tone "
-        "TTS), PostgreSQL and the lab Asterisk on 127.0.0.1. "
+        f"TTS), {database} and the lab Asterisk on 127.0.0.1. "
         f"{result.total_calls} calls in all "
         f"({sum(1 for c in result.calls.values())} placed outbound, "
         f"{result.inbound_started} inbound started), at most {result.most_up} in progress at "
@@ -256,6 +259,12 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=1)
     parser.add_argument("--kill-node-at", type=float, default=None, metavar="MIN")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--database",
+        choices=("postgresql", "sqlite"),
+        default="postgresql",
+        help="the nodes' database (sqlite: the embedded one, one node only)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument(
         "--tracemalloc",
@@ -272,6 +281,8 @@ def main() -> None:
         args.tracemalloc.mkdir(parents=True, exist_ok=True)
         os.environ["VOICEDOCK_TRACEMALLOC"] = str(args.tracemalloc)
     nodes = max(args.nodes, 2) if args.kill_node_at is not None else args.nodes
+    if args.database == "sqlite" and nodes != 1:
+        parser.error("an SQLite database serves one node: --nodes 1, no --kill-node-at")
     plan = Plan(
         calls_at_once=args.calls,
         minutes=args.minutes,
@@ -287,13 +298,16 @@ def main() -> None:
     out = args.out or RESULTS / f"soak-{day}.md"
     suffix = "-kill" if args.kill_node_at is not None else ""
     png = out.with_name(f"{out.stem}{suffix}-{args.calls}x{args.minutes:g}min.png")
-    server, stop = start_postgres()
+    server, stop = start_postgres() if args.database == "postgresql" else (None, lambda: None)
     try:
         # Two RTP streams a call at the lab, two ports each, plus transfers' agents.
         with lab_asterisk(8 * args.calls + 400) as lab, tempfile.TemporaryDirectory() as work:
             asyncio.run(lab_quiet(lab))
-            dsn = asyncio.run(fresh_database(server))
-            soak = Soak(plan, lab, dsn, Path(work))
+            if server is None:
+                url = f"sqlite:///{Path(work) / 'voicedock.db'}"
+            else:
+                url = asyncio.run(fresh_database(server))
+            soak = Soak(plan, lab, url, Path(work))
             try:
                 result = asyncio.run(soak.run())
             finally:
@@ -305,13 +319,15 @@ def main() -> None:
         f".venv/bin/python bench/soak.py --calls {args.calls} --minutes {args.minutes:g} "
         f"--min-call {args.min_call:g} --max-call {args.max_call:g} --nodes {nodes}"
         + (f" --kill-node-at {args.kill_node_at:g}" if args.kill_node_at is not None else "")
+        + (" --database sqlite" if server is None else "")
     )
     plot(result, png, f"soak: {args.calls} calls at once, {nodes} node(s){suffix}")
     with png.with_suffix(".csv").open("w") as samples:  # the plot's data
         samples.write("seconds,process,rss_mb,fds,calls_up\n")
         for x in result.samples:
             samples.write(f"{x.at:.1f},{x.process},{x.rss_mb:.1f},{x.fds},{x.calls_up}\n")
-    text = report(result, command, png, load_before, code)
+    database = "PostgreSQL" if server is not None else "SQLite"
+    text = report(result, command, png, load_before, code, database)
     print(text)
     if args.tracemalloc is not None:
         warm = max(result.window_s / 5, plan.max_call_s)
