@@ -108,6 +108,32 @@ async def test_odd_splits_yield_whole_samples(case: Case, server: LocalServer, s
     assert b"".join(chunks) == PCM
 
 
+async def test_an_answer_that_came_at_once_is_handed_on_in_few_pieces(
+    case: Case, server: LocalServer
+) -> None:
+    """Two seconds of voice written at once reach the dialogue in a few pieces (each piece
+    costs it a conversion and a queueing), not one per 4 KiB."""
+    two_seconds = PCM * (2 * 24000 * 2 // len(PCM))  # 96,000 bytes
+    server.replies.append(Scripted(chunks=[two_seconds]))
+    chunks = await run(case.build(server.url, 15.0))
+    assert b"".join(chunks) == two_seconds
+    assert len(chunks) <= 6
+
+
+async def test_the_first_piece_is_handed_on_as_it_arrives(case: Case, server: LocalServer) -> None:
+    """A piece smaller than the reads is not held back until more comes."""
+    first, rest = PCM[:1000], PCM[1000:]
+    server.replies.append(Scripted(chunks=[first, rest], gap_s=2.0))
+    tts = case.build(server.url, 15.0)
+    try:
+        stream = tts.synthesize("Hello there.")
+        async with asyncio.timeout(1.0):
+            assert await anext(stream) == first
+        assert b"".join([chunk async for chunk in stream]) == rest
+    finally:
+        await tts.aclose()
+
+
 async def test_empty_text_makes_no_request(case: Case, server: LocalServer) -> None:
     assert await run(case.build(server.url, 15.0), "  ") == []
     assert server.requests == []
