@@ -5,11 +5,11 @@ Loads both models once (a few seconds on two CPU cores).
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
+from loop_ticks import LoopTicks
 from voicedock.domain.assistant_config import SttConfig, TtsConfig
 from voicedock.pipeline.audio import resample_pcm16
 from voicedock.pipeline.providers.registry import create_stt, create_tts
@@ -47,20 +47,10 @@ async def test_piper_to_telephone_band_to_whisper(model_dir: Path) -> None:
     telephone = resample_pcm16(resample_pcm16(wideband, 16000, 8000), 8000, 16000)
 
     # The event loop keeps running while Whisper works in its thread.
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    async with asyncio.TaskGroup() as tg:
-        tick_task = tg.create_task(ticker())
+    async with LoopTicks() as ticks:
         heard = (await stt.transcribe(telephone, 16000)).lower()
-        tick_task.cancel()
     for word in ("appointment", "thursday", "afternoon"):
         assert word in heard
-    assert ticks > 5
+    assert ticks.count > 5
     await stt.aclose()
     await tts.aclose()

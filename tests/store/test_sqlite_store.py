@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from loop_ticks import LoopTicks
 from voicedock.domain.records import CallEvent, CallMessage
 from voicedock.errors import StoreUnavailable
 from voicedock.store import CallQuery, StoreError
@@ -209,26 +210,18 @@ async def test_a_locked_file_holds_a_brief_transaction_not_the_event_loop(
         await store.migrate()
         org = await seed_org(store)
         other.execute("BEGIN IMMEDIATE")  # another process's write lock
-        ticks = 0
-
-        async def tick() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
 
         async def write() -> str:
             async with store.transaction(brief=True) as tx:
                 return (await tx.insert_call(make_call(org.id))).id
 
-        ticker = asyncio.create_task(tick())
-        writing = asyncio.create_task(write())
-        await asyncio.sleep(0.3)
-        assert not writing.done()
-        assert ticks >= 10  # the loop was not held by the wait
-        other.execute("ROLLBACK")
-        call_id = await asyncio.wait_for(writing, 5)
-        ticker.cancel()
+        async with LoopTicks() as ticks:
+            writing = asyncio.create_task(write())
+            await asyncio.sleep(0.3)
+            assert not writing.done()
+            assert ticks.count >= 10  # the loop was not held by the wait
+            other.execute("ROLLBACK")
+            call_id = await asyncio.wait_for(writing, 5)
         assert await store.get_call(org.id, call_id) is not None
 
         store_short = await SqliteStore.open(path, busy_timeout_ms=100)
