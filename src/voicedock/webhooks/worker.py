@@ -92,7 +92,7 @@ class DeliveryWorker(Closable):
         self._rng = rng or random.Random()
         self._wake = asyncio.Event()
         self._in_flight = 0
-        self._to_endpoint: Counter[str] = Counter()  # this node's requests in flight, each
+        self._to_endpoint: Counter[str] = Counter()  # this node's requests in flight, by endpoint
         # The last claim may have left due deliveries behind (every slot busy, or a full batch).
         self._limited = False
         self._tasks = Supervisor("webhook worker", logger)
