@@ -17,8 +17,11 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ "${#need[@]}" -gt 0 ]; then
     echo "bootstrap: installing system packages: ${need[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+    # Waits (up to VOICEDOCK_APT_LOCK_WAIT s, default 600) while another apt holds the lock.
+    apt=(env DEBIAN_FRONTEND=noninteractive "VOICEDOCK_APT_LOCK_WAIT=${VOICEDOCK_APT_LOCK_WAIT:-600}"
+        bash scripts/apt-get-waiting.sh)
+    $SUDO "${apt[@]}" update -qq
+    $SUDO "${apt[@]}" install -y -qq "${need[@]}" >/dev/null
 fi
 
 PY="${PYTHON:-python3}"
