@@ -116,7 +116,7 @@ def _freeswitch_lab(args: argparse.Namespace) -> LabFreeswitch:
     speaking = not getattr(args, "no_utterances", False)
     lab = LabFreeswitch(base, cache_dir=args.cache_dir, utterances=speaking)
     if args.lab_command != "up":
-        return lab.saved_or_self()
+        return lab.located()  # down and status find the lab without its sources
     settings = base.with_free_ports() if args.free_ports else base
     overrides = {
         k: getattr(args, k) for k in _FREESWITCH_PORT_OPTIONS if getattr(args, k, None) is not None

@@ -184,6 +184,22 @@ class LabFreeswitch:
         self.settings = saved
         return self
 
+    def located(self) -> LabFreeswitch:
+        """This lab for ``down``, ``status`` and ``cli``, which need no sources: in the cached
+        build where an instance of its name runs (whichever sources built it), with the settings
+        it was started with; else in the build of the sources found now, else in the newest
+        cached build (none: nothing of it runs)."""
+        for cached in freeswitch_build.cached_builds(self._cache_dir):
+            self._build = cached
+            if self._daemon.running_pid() is not None:
+                return self.saved_or_self()
+        self._build = None
+        if not self._has_build():
+            self._build = next(iter(freeswitch_build.cached_builds(self._cache_dir)), None)
+            if self._build is None:
+                return self
+        return self.saved_or_self()
+
     # ---- lifecycle --------------------------------------------------------------------------
     def up(self, *, timeout: float = 30.0) -> None:
         """Build (cached), configure and start FreeSWITCH; return once its Event Socket answers."""

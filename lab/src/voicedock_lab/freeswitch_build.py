@@ -176,6 +176,19 @@ class FreeswitchBuild:
         return (self.root / MARKER_NAME).is_file()
 
 
+def cached_builds(cache_dir: Path | None = None) -> list[FreeswitchBuild]:
+    """Every finished build in the cache, the most recently finished first."""
+
+    def finished(marker: Path) -> float:
+        try:
+            return marker.stat().st_mtime
+        except OSError:  # removed meanwhile
+            return 0.0
+
+    markers = (cache_dir or default_cache_dir()).glob(f"freeswitch-*/root/{MARKER_NAME}")
+    return [FreeswitchBuild(m.parent.parent) for m in sorted(markers, key=finished, reverse=True)]
+
+
 def build(
     sources: FreeswitchSources, cache_dir: Path | None = None, *, log: bool = True
 ) -> tuple[FreeswitchBuild, float]:
