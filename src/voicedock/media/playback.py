@@ -22,9 +22,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 
+from voicedock.aio import Coro
+from voicedock.domain.audio import AudioFormat
 from voicedock.media.framing import Framer
 from voicedock.media.pacer import Pacer, Utterance
 
@@ -87,6 +89,25 @@ class Playback:
         if not self._result.done():
             self._result.set_result(result)
         return result
+
+
+def queue_playback(
+    pacer: Pacer,
+    playback: Playback,
+    audio: bytes | AsyncIterable[bytes],
+    *,
+    fmt: AudioFormat,
+    frame_bytes: int,
+    spawn: Callable[[Coro[None]], None],
+) -> None:
+    """Cut ``audio`` (wire-format bytes, any chunking) into the frames of ``playback``'s
+    utterance: bytes at once, a stream (TTS) as it comes, by a task ``spawn`` starts."""
+    framer = Framer(frame_bytes, pad_byte=fmt.silence_byte)
+    if isinstance(audio, bytes | bytearray | memoryview):
+        pacer.extend(playback.utterance, framer.push(audio))
+        finish_playback(pacer, playback, framer)
+    else:
+        spawn(feed_playback(pacer, playback, framer, audio))
 
 
 def finish_playback(pacer: Pacer, playback: Playback, framer: Framer) -> None:

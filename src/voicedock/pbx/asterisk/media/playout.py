@@ -19,9 +19,8 @@ from collections.abc import AsyncIterable, Awaitable, Callable
 from voicedock.aio import Coro
 from voicedock.domain.audio import AudioFormat
 from voicedock.media.errors import MediaProtocolError
-from voicedock.media.framing import Framer
 from voicedock.media.pacer import Pacer, Utterance
-from voicedock.media.playback import Playback, PlayoutResult, feed_playback, finish_playback
+from voicedock.media.playback import Playback, PlayoutResult, queue_playback
 from voicedock.pbx.asterisk.media import chan_websocket as wire
 from voicedock.pbx.asterisk.media.frame_writer import FrameWriter
 from voicedock.weak import weak_method
@@ -81,12 +80,14 @@ class PlayoutMarks:
             raise MediaProtocolError("mark must be unique and at most 80 characters")
         playback = Playback(mark, self.pacer.open_utterance(mark), self._frame_ms)
         self._playbacks[mark] = playback
-        framer = Framer(self._frame_bytes, pad_byte=self._format.silence_byte)
-        if isinstance(audio, bytes | bytearray | memoryview):
-            self.pacer.extend(playback.utterance, framer.push(audio))
-            finish_playback(self.pacer, playback, framer)
-        else:
-            self._spawn(feed_playback(self.pacer, playback, framer, audio))
+        queue_playback(
+            self.pacer,
+            playback,
+            audio,
+            fmt=self._format,
+            frame_bytes=self._frame_bytes,
+            spawn=self._spawn,
+        )
         return playback
 
     async def flush(self) -> PlayoutResult | None:

@@ -28,13 +28,12 @@ import logging
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Protocol
 
-from voicedock.aio import Supervisor
+from voicedock.aio import Coro, Supervisor
 from voicedock.domain.audio import AudioFormat
 from voicedock.errors import MediaError, PbxError
 from voicedock.media.codecs import decode
-from voicedock.media.framing import Framer
 from voicedock.media.pacer import FRAME_PERIOD, Pacer, Utterance
-from voicedock.media.playback import Playback, PlayoutResult, feed_playback, finish_playback
+from voicedock.media.playback import Playback, PlayoutResult, queue_playback
 from voicedock.pbx.freeswitch.media.audio_stream_wire import encode_stream_audio
 from voicedock.pbx.freeswitch.media.playout import PlayoutTimeline, Segment
 from voicedock.weak import weak_method
@@ -108,15 +107,21 @@ class PlayoutFiles:
             raise MediaError("mark must be unique and at most 80 characters")
         playback = Playback(mark, self.pacer.open_utterance(mark), FRAME_PERIOD * 1000)
         self._playbacks[mark] = playback
-        framer = Framer(self._frame_bytes, pad_byte=self._format.silence_byte)
-        if isinstance(audio, bytes | bytearray | memoryview):
-            self.pacer.extend(playback.utterance, framer.push(audio))
-            finish_playback(self.pacer, playback, framer)
-        elif not self._tasks.running:
-            raise MediaError("use the media as an async context manager")
-        else:
-            self._tasks.spawn(feed_playback(self.pacer, playback, framer, audio))
+        queue_playback(
+            self.pacer,
+            playback,
+            audio,
+            fmt=self._format,
+            frame_bytes=self._frame_bytes,
+            spawn=self._spawn_feed,
+        )
         return playback
+
+    def _spawn_feed(self, feed: Coro[None]) -> None:
+        if not self._tasks.running:
+            feed.close()
+            raise MediaError("use the media as an async context manager")
+        self._tasks.spawn(feed)
 
     async def flush(self) -> PlayoutResult | None:
         """Barge-in: drop our queue and FreeSWITCH's; the outcome of the utterance the caller
