@@ -56,6 +56,11 @@ else
     .venv/bin/voicedock lab up --media-ws-port "$port"
     down=".venv/bin/voicedock lab down"
 fi
+brain=""
+if [ -z "${VOICEDOCK_SPEECH__LLM:-}" ] && [ "$VOICEDOCK_CONFIG" = voicedock.example.toml ]; then
+    brain=" (its brain is the offline rule-based demo, not a language
+model: README.md says how to plug one in)"
+fi
 party="+31612345676"
 about="it listens to the greeting, then asks for an appointment"
 .venv/bin/voicedock migrate
@@ -69,14 +74,15 @@ voicedock is starting on http://127.0.0.1:${port} (lab ${pbx} on 127.0.0.1; stop
   ${key}
 
 Place a call to the lab's demo party (${party}: ${about})
-with the configured assistant:
+with the configured assistant${brain}; the answer holds the call's id, kept in \$call_id:
 
-  curl -s -X POST http://127.0.0.1:${port}/calls/outbound \\
+  answer=\$(curl -s -X POST http://127.0.0.1:${port}/calls/outbound \\
     -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" \\
-    -d '{"destination": "${party}", "assistant_id": "${assistant_id}"}'
+    -d '{"destination": "${party}", "assistant_id": "${assistant_id}"}'); echo "\$answer"
+  call_id=\$(echo "\$answer" | python3 -c 'import json, sys; print(json.load(sys.stdin)["call_id"])')
 
-then follow it with: curl -s -H "Authorization: Bearer ${key}" http://127.0.0.1:${port}/calls
-or live: curl -N -H "Authorization: Bearer ${key}" http://127.0.0.1:${port}/calls/<call_id>/events
+then follow that call: curl -s -H "Authorization: Bearer ${key}" http://127.0.0.1:${port}/calls/\$call_id
+or live: curl -N -H "Authorization: Bearer ${key}" http://127.0.0.1:${port}/calls/\$call_id/events
 
 TXT
 exec .venv/bin/voicedock serve
