@@ -1,9 +1,10 @@
 """A loopback OpenAI-Realtime-style endpoint (as xAI serves it): records client events,
 answers `response.create` with audio deltas, a transcript delta and `response.done`.
 
-By default every appended audio chunk is "speech" (`speech_started`, a barge-in). With
-`turn_after_frames=N` the server VAD behaves like a caller's turn instead: `speech_started` at
-the first chunk (or `turn_starts_at_frame`), `speech_stopped` after the N-th (with `user_says`,
+By default every appended audio chunk that holds sound is "speech" (`speech_started`, a
+barge-in); digital silence (the gaps voicedock fills) is not. With `turn_after_frames=N` the
+server VAD behaves like a caller's turn instead: `speech_started` at the first chunk of sound
+(or `turn_starts_at_frame`), `speech_stopped` after the N-th (with `user_says`,
 the turn's input transcription), then the reply the server creates itself; with
 `silent_caller` it hears no speech at all. A session can break after some replies: dropped
 (`drop_after_replies`) or with a `server_error` event (`server_error_after_replies`); or drop
@@ -48,6 +49,11 @@ class RealtimeScript:
     connections: int = 0
     replies: int = 0
     disconnected: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _silent(event: dict[str, Any]) -> bool:
+    """An ``input_audio_buffer.append`` of digital silence (PCM zeros)."""
+    return not any(base64.b64decode(event["audio"]))
 
 
 def server_event(kind: str, **fields: Any) -> str:
@@ -134,6 +140,8 @@ def realtime_handler(script: RealtimeScript) -> Any:
                     break
                 if kind == "session.update":
                     await ws.send_str(server_event("session.updated", session=event["session"]))
+                elif kind == "input_audio_buffer.append" and _silent(event):
+                    continue  # the server VAD hears no speech in digital silence
                 elif kind == "input_audio_buffer.append" and script.turn_after_frames:
                     appended += 1
                     if appended == script.turn_starts_at_frame:

@@ -7,6 +7,13 @@ that were not whole frames). Each frame is queued for ``frames()`` or, once the 
 (``deliver_to``), handed to a consumer inside the connection's callback, without a task woken
 per frame. A consumer that falls behind the queue loses the oldest frames (``inbound_dropped``):
 live audio cannot wait. The caller's digits (``DTMF_END``) are queued for ``digits()``.
+
+A gap in the caller's audio is silence (``media/gap_filler.py``): while an iteration of
+``frames()`` runs, time in which nothing came for 100 ms or more is handed over as silence
+frames in the session's format (``gaps``: how many and how much), delivered as the caller's own
+frames are, so a far end that sends nothing while its party is silent (silence suppression, a
+muted handset, ``transmit_silence = no``) still ends turns and times out. Every transport that
+feeds a ``CallerAudio`` (``on_binary`` per message) and names its ``fmt`` gets this.
 """
 
 from __future__ import annotations
@@ -14,7 +21,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
+from voicedock.domain.audio import AudioFormat
 from voicedock.media.framing import Framer
+from voicedock.media.gap_filler import GAP_AFTER, GapFiller
 from voicedock.media.transport import put_dropping_oldest
 
 __all__ = ["CallerAudio"]
@@ -30,9 +39,13 @@ class CallerAudio:
         buffer_frames: int = 250,
         on_audio: Callable[[bytes], None] | None = None,
         on_dtmf: Callable[[str], None] | None = None,
+        fmt: AudioFormat | None = None,
+        fill_gaps_after: float | None = GAP_AFTER,
     ) -> None:
         """``on_audio``: each frame to this consumer from the start (see ``deliver_to``);
-        ``on_dtmf``: each digit, as it comes, besides its queue."""
+        ``on_dtmf``: each digit, as it comes, besides its queue; ``fmt``: the session's wire
+        format, whose silence fills the gaps of ``fill_gaps_after`` seconds or more (no
+        ``fmt``, or None: gaps stay gaps)."""
         self.frame_bytes = frame_bytes
         self._on_audio = on_audio
         self._on_dtmf = on_dtmf
@@ -43,11 +56,27 @@ class CallerAudio:
         self.inbound_dropped = 0
         self.reframed_messages = 0
         """Audio messages that were not whole frames (Asterisk's 58/76-byte pieces)."""
+        self.gaps: GapFiller | None = None
+        """What fills the gaps in the caller's audio (None: nothing does)."""
+        if fmt is not None and fill_gaps_after is not None:
+            self.gaps = GapFiller(
+                self._deliver,
+                bytes([fmt.silence_byte]) * frame_bytes,
+                self._received,
+                period=fmt.duration_ms(frame_bytes) / 1000,
+                after=fill_gaps_after,
+            )
 
     async def frames(self) -> AsyncIterator[bytes]:
-        """Frames from the caller, ``frame_bytes`` each, until the session closes."""
-        while (frame := await self._frames.get()) is not None:
-            yield frame
+        """Frames from the caller, ``frame_bytes`` each, until the session closes; while the
+        iteration runs, gaps in the caller's audio come as silence frames."""
+        if self.gaps is None:
+            while (frame := await self._frames.get()) is not None:
+                yield frame
+            return
+        with self.gaps.listening():
+            while (frame := await self._frames.get()) is not None:
+                yield frame
 
     def deliver_to(self, consumer: Callable[[bytes], None] | None) -> None:
         """From now on hand each caller frame to ``consumer`` as it arrives (frames already
@@ -83,10 +112,17 @@ class CallerAudio:
 
     def _frame(self, frame: bytes) -> None:
         self.inbound_frames += 1
+        self._deliver(frame)
+
+    def _deliver(self, frame: bytes) -> None:
+        """A frame to the consumer or the queue (the caller's, or silence for a gap)."""
         if self._on_audio is not None:
             self._on_audio(frame)
         elif not put_dropping_oldest(self._frames, frame):
             self.inbound_dropped += 1
+
+    def _received(self) -> int:
+        return self.inbound_frames
 
     def digit(self, digit: str) -> None:
         """``DTMF_END``: the caller pressed ``digit``."""
@@ -95,6 +131,8 @@ class CallerAudio:
         put_dropping_oldest(self._digits, digit)
 
     def end(self) -> None:
-        """The session is over: ``frames()`` and ``digits()`` end."""
+        """The session is over: ``frames()`` and ``digits()`` end, no gap is filled."""
+        if self.gaps is not None:
+            self.gaps.stop()
         put_dropping_oldest(self._frames, None)
         put_dropping_oldest(self._digits, None)

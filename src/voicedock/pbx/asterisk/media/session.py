@@ -12,9 +12,10 @@ output task and any streaming-playback feeders. Output is driven by the process'
 ``MediaClock``: the output task attaches the session's pacer to it and waits; the clock visits
 the session every 20 ms and, once 60 ms or less of its audio is queued at Asterisk, the pacer
 writes up to 140 ms ahead (the frames and the marks between them) synchronously through a
-``FrameWriter``, in one write. Neither task lets an exception escape: when one ends, it stops
-the other and records why (``close_reason``), so a broken call never cancels the code that owns
-it. Using a closed session raises ``MediaSessionClosed`` if we closed it and
+``FrameWriter``, in one write. A gap in what the caller sends is silence on the wall clock
+(``CallerAudio``, ``media/gap_filler.py``). Neither task lets an exception escape: when one
+ends, it stops the other and records why (``close_reason``), so a broken call never cancels the
+code that owns it. Using a closed session raises ``MediaSessionClosed`` if we closed it and
 ``MediaConnectionLost`` if the peer did.
 """
 
@@ -38,6 +39,7 @@ from voicedock.media.errors import (
     MediaSessionClosed,
 )
 from voicedock.media.framing import silence_frame
+from voicedock.media.gap_filler import GAP_AFTER
 from voicedock.media.pacer import Pacer
 from voicedock.media.playback import Playback, PlayoutResult
 from voicedock.media.transport import TRANSPORT_ERRORS, CloseReason
@@ -65,6 +67,7 @@ class SessionOptions(TypedDict, total=False):
     inbound_buffer_frames: int
     max_queued_frames: int
     clock: MediaClock | None
+    fill_gaps_after: float | None
 
 
 class MediaSession:
@@ -81,8 +84,11 @@ class MediaSession:
         inbound_buffer_frames: int = 250,
         max_queued_frames: int = 250,
         clock: MediaClock | None = None,
+        fill_gaps_after: float | None = GAP_AFTER,
     ) -> None:
-        """``clock`` drives the output (default: the shared clock of the running loop)."""
+        """``clock`` drives the output (default: the shared clock of the running loop);
+        ``fill_gaps_after``: how long the caller may send nothing before the gap is silence
+        (None: never, the caller's frames only)."""
         fmt = format_by_name(started.format)
         if fmt is None or started.optimal_frame_size <= 0:
             raise MediaProtocolError(f"unsupported media format {started.format!r}")
@@ -98,6 +104,8 @@ class MediaSession:
             buffer_frames=inbound_buffer_frames,
             on_audio=on_audio,
             on_dtmf=on_dtmf,
+            fmt=fmt,
+            fill_gaps_after=fill_gaps_after,
         )
         self._playout = PlayoutMarks(
             FrameWriter(ws),

@@ -3,7 +3,9 @@
 * **In:** FreeSWITCH connects to ``AudioStreamServer`` and sends the metadata TEXT frame, then
   BINARY L16 frames at the stream rate (``freeswitch.audio_stream_wire``). They are re-cut
   into 20 ms frames and converted to the call's wire format (µ-law, A-law or linear), so the
-  conversation sees the same frames as on Asterisk.
+  conversation sees the same frames as on Asterisk. A gap in them is silence on the wall clock
+  (``media/gap_filler.py``): while ``inbound_audio()`` is read, time in which nothing came for
+  100 ms or more comes as silence frames.
 * **Out:** the assistant's audio goes to the module in ``streamAudio`` messages that FreeSWITCH
   writes to files and plays as queued on the channel, paced by the clock and barged in on with
   ``uuid_break`` (``PlayoutFiles``, ``freeswitch/media/playout_files.py``): ``play``, ``flush``
@@ -28,7 +30,8 @@ from voicedock.domain.audio import AudioFormat
 from voicedock.errors import MediaError, PbxError
 from voicedock.media.codecs import encode
 from voicedock.media.errors import MediaConnectionLost, MediaSessionClosed
-from voicedock.media.framing import Framer
+from voicedock.media.framing import Framer, silence_frame
+from voicedock.media.gap_filler import GAP_AFTER, GapFiller
 from voicedock.media.pacer import Pacer
 from voicedock.media.playback import Playback, PlayoutResult
 from voicedock.media.transport import TRANSPORT_ERRORS, CloseReason, put_dropping_oldest
@@ -57,7 +60,10 @@ class FreeswitchCallMedia(Closable):
         lead_ms: int = 1200,
         inbound_buffer_frames: int = 250,
         max_queued_frames: int = 250,
+        fill_gaps_after: float | None = GAP_AFTER,
     ) -> None:
+        """``fill_gaps_after``: how long FreeSWITCH may send nothing before the gap is silence
+        (None: never)."""
         self._ws = ws
         self._first = first  # FreeSWITCH's first message, read to know the stream was up
         self._control = control
@@ -81,6 +87,16 @@ class FreeswitchCallMedia(Closable):
         self.close_reason: CloseReason | None = None
         self.inbound_frames = 0
         self.inbound_dropped = 0
+        self.gaps: GapFiller | None = None
+        """What fills the gaps in the caller's audio (None: nothing does)."""
+        if fill_gaps_after is not None:
+            self.gaps = GapFiller(
+                self._deliver,
+                silence_frame(fmt),
+                self._received,
+                period=fmt.duration_ms(self.frame_bytes) / 1000,
+                after=fill_gaps_after,
+            )
         self._closed = asyncio.Event()
         self._receive_ended = asyncio.Event()
 
@@ -152,8 +168,14 @@ class FreeswitchCallMedia(Closable):
     # --- listening ---
 
     async def inbound_audio(self) -> AsyncIterator[bytes]:
-        while (frame := await self._inbound.get()) is not None:
-            yield frame
+        """The caller's frames until the media ends; gaps in them come as silence frames."""
+        if self.gaps is None:
+            while (frame := await self._inbound.get()) is not None:
+                yield frame
+            return
+        with self.gaps.listening():
+            while (frame := await self._inbound.get()) is not None:
+                yield frame
 
     async def dtmf(self) -> AsyncIterator[str]:
         while (digit := await self._dtmf.get()) is not None:
@@ -171,6 +193,8 @@ class FreeswitchCallMedia(Closable):
         if self.close_reason is None:
             self.close_reason = reason
         self._playout.end()
+        if self.gaps is not None:
+            self.gaps.stop()
         put_dropping_oldest(self._inbound, None)
         put_dropping_oldest(self._dtmf, None)
 
@@ -204,8 +228,15 @@ class FreeswitchCallMedia(Closable):
             self.inbound_frames += 1
             if not self.format.is_linear:
                 frame = encode(self.format, np.frombuffer(frame, dtype="<i2"))
-            if not put_dropping_oldest(self._inbound, frame):
-                self.inbound_dropped += 1
+            self._deliver(frame)
+
+    def _deliver(self, frame: bytes) -> None:
+        """A frame to ``inbound_audio()`` (the caller's, or silence for a gap)."""
+        if not put_dropping_oldest(self._inbound, frame):
+            self.inbound_dropped += 1
+
+    def _received(self) -> int:
+        return self.inbound_frames
 
     async def _pace(self) -> None:
         try:
