@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from voicedock_lab.asterisk_versions import DEFAULT_VERSION, VERSIONS
 from voicedock_lab.errors import LabError
 from voicedock_lab.freeswitch import LabFreeswitch
 from voicedock_lab.freeswitch_config import FreeswitchLabSettings
@@ -32,6 +33,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         choices=("asterisk", "freeswitch"),
         default="asterisk",
         help="which lab PBX (default: asterisk; freeswitch builds from its upstream sources)",
+    )
+    common.add_argument(
+        "--asterisk",
+        choices=VERSIONS,
+        help=f"which Asterisk: {DEFAULT_VERSION} (Debian testing, the default for up) or 16 "
+        "(Debian bullseye's 16.28), each in a chroot of its own; down, status and cli "
+        "without it find the running instance",
     )
     commands = lab.add_subparsers(dest="lab_command", required=True)
     up = commands.add_parser(
@@ -60,16 +68,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _settings(args: argparse.Namespace) -> LabSettings:
-    base = LabSettings(instance=args.instance)
+    version = getattr(args, "asterisk", None)
+    base = LabSettings(instance=args.instance, asterisk=version or DEFAULT_VERSION)
     if args.cache_dir is not None:
         base = dataclasses.replace(base, cache_dir=args.cache_dir)
     if args.lab_command != "up":
-        return base.saved_or_self()
+        return base.saved_or_self() if version is not None else _running_version(base)
     if args.free_ports:
         base = base.with_free_ports()
     # A port given explicitly wins over a free one (e.g. the media port voicedock serves on).
     overrides = {k: getattr(args, k) for k in _PORT_OPTIONS if getattr(args, k) is not None}
     return dataclasses.replace(base, **overrides) if overrides else base
+
+
+def _running_version(base: LabSettings) -> LabSettings:
+    """The saved settings of the instance's Asterisk version that runs (the default version's
+    first), else the default version's."""
+    for version in VERSIONS:
+        saved = dataclasses.replace(base, asterisk=version).saved_or_self()
+        if LabAsterisk(saved, verbose=False).running():
+            return saved
+    return base.saved_or_self()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,12 +100,14 @@ def run(args: argparse.Namespace) -> int:
         if args.lab_command == "up":
             started = time.monotonic()
             lab.up()
-            print(f"lab ready in {time.monotonic() - started:.1f} s")
+            spent = time.monotonic() - started
+            print(f"lab ready in {spent:.1f} s (Asterisk {lab.settings.asterisk})")
             _print_endpoints(lab)
         elif args.lab_command == "down":
             lab.down()
         elif args.lab_command == "status":
             status = lab.status()
+            print(f"asterisk: {lab.settings.asterisk} (Debian {lab.settings.debian_suite})")
             print(f"provisioned: {status.provisioned}")
             print(f"running: {status.running} (pid {status.pid})")
             if status.running:
@@ -107,7 +128,10 @@ def _print_endpoints(lab: LabAsterisk) -> None:
     print(f"AMI        {lab.ami_host}:{lab.ami_port}  user {s.ami_user}")
     print(f"SIP        service 127.0.0.1:{s.sip_port}  carrier 127.0.0.1:{s.carrier_sip_port}")
     print(f"trunk      PJSIP/<number>@{s.trunk_name}   DIDs {' '.join(s.service_dids)}")
-    print(f"media      Asterisk dials ws://127.0.0.1:{s.media_ws_port}/media (client mode)")
+    if "chan_websocket" not in s.build.absent_modules:
+        print(f"media      Asterisk dials ws://127.0.0.1:{s.media_ws_port}/media (client mode)")
+    else:
+        print(f"media      RTP over UDP (externalMedia), ports {s.rtp_start}-{s.rtp_end}")
     print(f"recordings {lab.recordings_dir}")
 
 

@@ -173,12 +173,20 @@ def template_values(settings: LabSettings) -> dict[str, str]:
     }
 
 
-def select_modules(available: Collection[str]) -> ModuleSelection:
-    """Choose the modules to load from the names (without ``.so``) this build ships."""
+def select_modules(
+    available: Collection[str], absent: Collection[str] = frozenset()
+) -> ModuleSelection:
+    """Choose the modules to load from the names (without ``.so``) this build ships.
+
+    ``absent``: required modules this Asterisk version does not have (``AsteriskBuild.
+    absent_modules``); they load where present and are not missed where not.
+    """
     present = set(available)
-    load = [name for name in REQUIRED_MODULES if name in present]
-    missing = tuple(name for name in REQUIRED_MODULES if name not in present)
-    load += [name for name in OPTIONAL_MODULES if name in present]
+    required = [name for name in REQUIRED_MODULES if name not in absent]
+    load = [name for name in required if name in present]
+    missing = tuple(name for name in required if name not in present)
+    optional = (*OPTIONAL_MODULES, *(name for name in REQUIRED_MODULES if name in absent))
+    load += [name for name in optional if name in present and name not in load]
     family = sorted(
         name
         for name in present
@@ -268,7 +276,7 @@ def render_files(
     settings: LabSettings, project_root: Path, available_modules: Collection[str], moddir: str
 ) -> dict[str, str]:
     """Every file of the instance's etc dir, by name. Raises if a required module is missing."""
-    selection = select_modules(available_modules)
+    selection = select_modules(available_modules, settings.build.absent_modules)
     if selection.missing:
         raise LabError(f"this Asterisk lacks required modules: {', '.join(selection.missing)}")
     values = template_values(settings)

@@ -1,4 +1,8 @@
-"""Build (once) and cache a Debian testing chroot with Asterisk for the lab PBX.
+"""Build (once) and cache a Debian chroot with Asterisk for the lab PBX.
+
+Each Asterisk version the lab runs (``voicedock_lab.asterisk_versions``: 22 from Debian
+testing, 16 from Debian bullseye) has a chroot, a marker and a lock of its own in the cache
+directory.
 
 The chroot is built in ``<cache>/root.partial`` and renamed to ``<cache>/root`` only after every
 step succeeded and the marker file is written, so a crash leaves at most a ``root.partial`` that
@@ -21,12 +25,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from voicedock_lab.asterisk_versions import BUILDS, DEFAULT_VERSION, AsteriskBuild
 from voicedock_lab.errors import LabError
 from voicedock_lab.settings import LabSettings
 
 MARKER_NAME = ".voicedock-lab-ready"
-PACKAGES = ("asterisk", "asterisk-modules", "asterisk-core-sounds-en-gsm")
-# Bump when PACKAGES or the build steps change: an older chroot is then rebuilt.
+PACKAGES = BUILDS[DEFAULT_VERSION].packages
+# Bump when the packages or the build steps change: an older chroot is then rebuilt.
 CHROOT_FORMAT = "1"
 _CHROOT_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -36,14 +41,18 @@ _CHROOT_ENV = {
 }
 
 
-def marker_text() -> str:
-    return f"format={CHROOT_FORMAT}\npackages={' '.join(PACKAGES)}\n"
+def marker_text(build: AsteriskBuild = BUILDS[DEFAULT_VERSION]) -> str:
+    """What a finished chroot of ``build`` holds in its marker file."""
+    text = f"format={CHROOT_FORMAT}\npackages={' '.join(build.packages)}\n"
+    if build.version != DEFAULT_VERSION:
+        text += f"asterisk={build.version}\nsuite={build.suite}\n"
+    return text
 
 
 def is_provisioned(settings: LabSettings) -> bool:
     marker = settings.chroot_dir / MARKER_NAME
     try:
-        return marker.read_text() == marker_text()
+        return marker.read_text() == marker_text(settings.build)
     except OSError:
         return False
 
@@ -54,7 +63,7 @@ def provision(settings: LabSettings, *, log: bool = True) -> float:
     if is_provisioned(settings):
         return time.monotonic() - started
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(settings.cache_dir / ".provision.lock"):
+    with exclusive_lock(settings.cache_dir / settings.build.lock_name):
         # Another process may have finished while we waited for the lock.
         if is_provisioned(settings):
             return time.monotonic() - started
@@ -88,12 +97,12 @@ def _build(settings: LabSettings, *, log: bool) -> None:
             _say(log, f"removing incomplete chroot {stale}")
             remove_tree(stale)
     ensure_debootstrap(log=log)
-    _say(log, f"debootstrap {settings.suite} into {partial} (a few minutes, once)")
+    _say(log, f"debootstrap {settings.debian_suite} into {partial} (a few minutes, once)")
     _run(
         [
             "debootstrap",
             "--variant=minbase",
-            settings.suite,
+            settings.debian_suite,
             str(partial),
             settings.mirror,
         ],
@@ -108,15 +117,16 @@ def _build(settings: LabSettings, *, log: bool) -> None:
     (partial / "etc/apt/apt.conf.d/99voicedock-lab").write_text(
         'Acquire::Check-Valid-Until "false";\n'
     )
-    _say(log, f"apt-get install {' '.join(PACKAGES)} inside the chroot")
+    packages = settings.build.packages
+    _say(log, f"apt-get install {' '.join(packages)} inside the chroot")
     chroot_run(partial, ["apt-get", "update"], what="apt-get update")
     chroot_run(
         partial,
-        ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES],
+        ["apt-get", "install", "-y", "--no-install-recommends", *packages],
         what="apt-get install",
     )
     chroot_run(partial, ["apt-get", "clean"], what="apt-get clean")
-    (partial / MARKER_NAME).write_text(marker_text())
+    (partial / MARKER_NAME).write_text(marker_text(settings.build))
     partial.rename(final)
     _say(log, f"chroot ready at {final}")
 

@@ -28,6 +28,9 @@ from voicedock_lab.settings import BIND_ADDRESS, LabSettings
 from voicedock_lab.utterances import install_utterances
 
 ASTERISK = "/usr/sbin/asterisk"
+# Debian's Asterisk 22 keeps its modules in the multiarch directory, bullseye's 16 in
+# /usr/lib/asterisk/modules: astmoddir must name the one that holds them (on 16 a wrong one
+# loads no ARI module at all).
 MODULE_DIR_CANDIDATES = (
     "/usr/lib/x86_64-linux-gnu/asterisk/modules",
     "/usr/lib/aarch64-linux-gnu/asterisk/modules",
@@ -156,10 +159,7 @@ class LabAsterisk:
     def configure(self) -> None:
         """(Re)write the instance directory: config files and writable run/spool dirs."""
         root = self.settings.chroot_dir
-        moddir = next((d for d in MODULE_DIR_CANDIDATES if (root / d.lstrip("/")).is_dir()), None)
-        if moddir is None:
-            raise LabError(f"no Asterisk module directory in {root}")
-        available = [p.stem for p in (root / moddir.lstrip("/")).glob("*.so")]
+        moddir, available = module_dir(root)
         project = self._project_root or find_project_root()
         files = render_files(self.settings, project, available, moddir)
         uid, gid = _asterisk_ids(root)
@@ -223,6 +223,10 @@ class LabAsterisk:
         self._daemon.stop(timeout)
 
     # ---- control ----------------------------------------------------------------------------
+    def running(self) -> bool:
+        """Whether this instance's Asterisk runs (its pid file names a live Asterisk of ours)."""
+        return self._daemon.running_pid() is not None
+
     def status(self) -> LabStatus:
         provisioned = provision.is_provisioned(self.settings)
         pid = self._daemon.running_pid()
@@ -301,6 +305,16 @@ class LabAsterisk:
         if reply.get("Response") != "Success":
             raise LabError(f"inbound originate refused: {reply.get('Message', reply)}")
         return channel_id
+
+
+def module_dir(root: Path) -> tuple[str, list[str]]:
+    """The chroot's Asterisk module directory (as seen inside it) and its modules' names: the
+    first of ``MODULE_DIR_CANDIDATES`` that holds modules (an empty one does not count)."""
+    for candidate in MODULE_DIR_CANDIDATES:
+        names = sorted(p.stem for p in (root / candidate.lstrip("/")).glob("*.so"))
+        if names:
+            return candidate, names
+    raise LabError(f"no Asterisk module directory in {root}")
 
 
 def _asterisk_ids(root: Path) -> tuple[int, int]:

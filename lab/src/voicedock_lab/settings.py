@@ -14,7 +14,11 @@ import socket
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from voicedock_lab.asterisk_versions import DEFAULT_VERSION, AsteriskBuild, asterisk_build
+
 BIND_ADDRESS = "127.0.0.1"
+# Where an Asterisk 16 lab's RTP range search starts, from where the Asterisk 22 lab's does.
+_OTHER_VERSION_SHIFT = 7000
 _INSTANCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -54,10 +58,14 @@ class LabSettings:
     app_name: str = "voicedock"
     trunk_name: str = "carrier"
     service_dids: tuple[str, ...] = ("+31850835037", "+31850835038")
+    asterisk: str = DEFAULT_VERSION
+    """The Asterisk major version (``voicedock_lab.asterisk_versions``): 22 or 16, each in a
+    chroot of its own in ``cache_dir``."""
 
     def __post_init__(self) -> None:
         if not _INSTANCE_NAME.match(self.instance):
             raise ValueError(f"lab instance: invalid name {self.instance!r}")
+        asterisk_build(self.asterisk)
         ports = {
             "http_port": self.http_port,
             "ami_port": self.ami_port,
@@ -79,8 +87,18 @@ class LabSettings:
         return BIND_ADDRESS
 
     @property
+    def build(self) -> AsteriskBuild:
+        """What this version's chroot holds (Debian suite, packages, modules it lacks)."""
+        return asterisk_build(self.asterisk)
+
+    @property
+    def debian_suite(self) -> str:
+        """The suite debootstrap installs: ``suite`` for Asterisk 22, the version's own else."""
+        return self.suite if self.asterisk == DEFAULT_VERSION else self.build.suite
+
+    @property
     def chroot_dir(self) -> Path:
-        return self.cache_dir / "root"
+        return self.cache_dir / self.build.chroot_name
 
     @property
     def instance_path(self) -> str:
@@ -151,7 +169,9 @@ class LabSettings:
     def with_free_ports(self) -> LabSettings:
         """A copy whose TCP/UDP ports are free right now (for parallel test runs)."""
         ports = free_ports(6)
-        rtp_base = free_port_range(200)
+        # An Asterisk 16 lab of this process runs beside its Asterisk 22 lab: another range.
+        shift = 0 if self.asterisk == DEFAULT_VERSION else _OTHER_VERSION_SHIFT
+        rtp_base = free_port_range(200, shift=shift)
         return replace(
             self,
             http_port=ports[0],
@@ -188,16 +208,19 @@ def free_ports(count: int) -> list[int]:
     return chosen
 
 
-def free_port_range(size: int, low: int = 30000, high: int = 60000, *, half: int = 0) -> int:
+def free_port_range(
+    size: int, low: int = 30000, high: int = 60000, *, half: int = 0, shift: int = 0
+) -> int:
     """Start of an even-aligned UDP range of ``size`` ports that are free right now.
 
     The start depends on the process id, so two concurrent test runs pick different ranges.
     A PBX binds its RTP ports only during calls, so "free now" does not keep two labs of one
-    process apart: each lab kind searches its own ``half`` (0 or 1) of the span.
+    process apart: each lab kind searches its own ``half`` (0 or 1) of the span, and two labs
+    of one kind start their search ``shift`` ports apart.
     """
     span = (high - low) // 2 - size
     low += half * (high - low) // 2
-    start = low + ((os.getpid() * 397) % span)
+    start = low + ((os.getpid() * 397 + shift) % span)
     for attempt in range(50):
         base = low + ((start - low + attempt * size) % span)
         base -= base % 2
