@@ -20,13 +20,14 @@ import freeswitch_lab_session
 import lab_session
 from freeswitch_lab_session import freeswitch_lab
 from lab_logs import pytest_runtest_makereport
-from lab_session import lab
+from lab_session import lab, lab16
 from pg_server import PostgresUnavailable, start_postgres
 from slowest_modules import pytest_runtest_logreport, pytest_terminal_summary
 
 __all__ = [
     "freeswitch_lab",
     "lab",
+    "lab16",
     "postgres_server",
     "pytest_collection_finish",
     "pytest_collection_modifyitems",
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 # A module with a test of these places real calls: it mostly waits on audio in real time.
-LAB_MARKERS = ("asterisk", "freeswitch_lab", "e2e")
+LAB_MARKERS = ("asterisk", "asterisk16", "freeswitch_lab", "e2e")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
