@@ -152,3 +152,44 @@ async def test_only_a_recording_not_begun_is_held_and_only_a_held_one_discarded(
         recorder.caller(frame(1))
         with pytest.raises(RuntimeError):
             recorder.hold()
+
+
+@pytest.mark.parametrize("silence", [0, 8])  # µ-law's and A-law's silence, decoded
+async def test_a_gap_filled_at_once_leaves_the_caller_aligned(tmp_path: Path, silence: int) -> None:
+    """The caller stops for 0.5 s; their gap is filled with silence once seen, 100 ms of it at
+    once (``media/gap_filler.py``), then a frame each 20 ms; then they speak again. Their words
+    after the gap are where the clock says, as the assistant heard them."""
+    clock = Clock()
+    path = tmp_path / "call.wav"
+    async with CallRecorder(path, RATE, clock=clock) as recorder:
+        for tick in range(50):  # 1 s of the caller's words
+            clock.now = 100.0 + tick * 0.02
+            recorder.caller(frame(1000))
+        for tick in range(55, 75):  # from 1.1 s: the gap so far, then its frames as they come
+            clock.now = 100.0 + tick * 0.02
+            for _ in range(5 if tick == 55 else 1):
+                recorder.caller(frame(silence))
+        for tick in range(75, 100):  # from 1.5 s: the caller's words again
+            clock.now = 100.0 + tick * 0.02
+            recorder.caller(frame(2000))
+            recorder.assistant(frame(-3000))
+    data, _ = soundfile.read(str(path), dtype="int16")
+    left, right = data[:, 0], data[:, 1]
+    again = int(np.argmax(left == 2000))
+    assert abs(again - int(np.argmax(right == -3000))) <= 2 * FRAME  # aligned within 2 frames
+    assert (left[: 50 * FRAME] == 1000).all()
+    assert (np.abs(left[50 * FRAME : again]) <= 8).all()  # the gap: silence, however it came
+
+
+async def test_speech_that_came_in_a_burst_is_all_kept(tmp_path: Path) -> None:
+    """Frames held up in the network come at once: every one of them is recorded."""
+    clock = Clock()
+    path = tmp_path / "call.wav"
+    async with CallRecorder(path, RATE, clock=clock) as recorder:
+        for tick in range(10):
+            clock.now = 100.0 + tick * 0.02
+            recorder.caller(frame(tick + 1))
+        for value in range(11, 21):  # ten frames at once, 40 ms later
+            recorder.caller(frame(value))
+    data, _ = soundfile.read(str(path), dtype="int16")
+    assert list(data[::FRAME, 0]) == list(range(1, 21))

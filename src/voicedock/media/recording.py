@@ -6,8 +6,10 @@ over only once its due time has passed and a barge-in drops what was written ahe
 cut is never recorded: the right channel is what the caller heard. Each frame is placed where
 its arrival (caller) or its due time (assistant) falls on the recording's clock; a gap longer
 than ``slack_frames`` (no frames sent: flow control, a FreeSWITCH leg that sends no silence) is
-filled with silence, smaller jitter is absorbed, so the channels stay aligned to within a frame
-or two.
+filled with silence, smaller jitter is absorbed, and a channel that got ahead of the clock
+(frames that came in a burst: a caller's gap filled with silence all at once once it was seen,
+``media/gap_filler.py``, or frames held up in the network) lets its silent frames go until it
+is back, so the channels stay aligned to within a frame or two.
 
 Samples are 16-bit PCM at the call's media rate. The file (WAV or FLAC through soundfile) is
 written incrementally by the recorder's own writer thread, a second of aligned audio at a time,
@@ -36,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Final, Self
 
 import numpy as np
 from numpy.typing import NDArray
@@ -54,6 +56,14 @@ class RecordingError(MediaError):
     """The recording file could not be written (the call itself goes on)."""
 
 
+_SILENT: Final = 8
+"""The loudest sample of digital silence (A-law's silence decodes to 8)."""
+
+
+def _silent(samples: NDArray[np.int16]) -> bool:
+    return len(samples) == 0 or (int(samples.min()) >= -_SILENT and int(samples.max()) <= _SILENT)
+
+
 class _Channel:
     """One side's samples not yet written, and where its timeline has got to."""
 
@@ -67,6 +77,8 @@ class _Channel:
     def place(self, samples: NDArray[np.int16], start: int, slack: int) -> None:
         if start > self.end + slack:  # a gap in the stream: silence where nothing came
             self._append(np.zeros(start - self.end, dtype=np.int16))
+        elif self.end > start + len(samples) and _silent(samples):
+            return  # ahead of the clock (frames that came in a burst): silence is let go
         self._append(samples)
 
     def _append(self, samples: NDArray[np.int16]) -> None:
