@@ -8,6 +8,7 @@ control characters.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from voicedock.errors import BadRequest
@@ -51,6 +52,21 @@ def has_control_chars(value: str) -> bool:
 def is_token(value: object) -> bool:
     """A conservative identifier: trunk names, endpoint names, correlation ids."""
     return isinstance(value, str) and _TOKEN.fullmatch(value) is not None
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def is_host(value: object) -> bool:
+    """An IPv4 or IPv6 address, or a DNS host name (letters, digits and '-' in dot-separated
+    labels): what may stand before ``:port`` in an address given to a PBX."""
+    if not isinstance(value, str) or not value or len(value) > 253:
+        return False
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return all(_HOST_LABEL.fullmatch(label) for label in value.removesuffix(".").split("."))
+    return True
 
 
 def mask_number(number: str | None) -> str:

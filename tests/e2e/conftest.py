@@ -103,9 +103,12 @@ class LiveService:
         return seen
 
 
-def service_settings(lab: LabAsterisk, database: Path, originate_via: str) -> Settings:
+def service_settings(
+    lab: LabAsterisk, database: Path, originate_via: str, media_transport: str = "auto"
+) -> Settings:
     settings = make_settings(f"sqlite:///{database}")
-    settings.pbx = PbxSettings(kind="asterisk", asterisk=lab_settings(lab, originate_via))
+    asterisk = lab_settings(lab, originate_via, media_transport)
+    settings.pbx = PbxSettings(kind="asterisk", asterisk=asterisk)
     settings.trunks = [TrunkSettings(name="carrier", endpoint="carrier")]
     return settings
 

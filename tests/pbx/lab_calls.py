@@ -15,6 +15,7 @@ from voicedock.pbx.asterisk.ari.client import AriClient
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import OriginateRequest, PbxEvent, PbxEventKind
 from voicedock_lab.server import LabAsterisk
+from voicedock_lab.settings import free_port_range, free_ports
 
 ANSWERS = "+31612345678"
 ECHOES = "+31612345677"  # records, returns what it hears
@@ -26,10 +27,31 @@ UNKNOWN = "+31610000404"
 CALLER = "+31850835037"
 
 
-def lab_settings(lab: LabAsterisk, originate_via: str = "ari") -> AsteriskSettings:
+# voicedock's own RTP ports and AudioSocket port in the tests: apart from the labs' RTP ranges
+# (``free_port_range`` between 30000 and 60000), one set per test process.
+_MEDIA_PORTS: list[tuple[int, int, int]] = []
+
+
+def _media_ports() -> tuple[int, int, int]:
+    if not _MEDIA_PORTS:
+        low = free_port_range(200, low=20000, high=30000)
+        _MEDIA_PORTS.append((low, low + 199, free_ports(1)[0]))
+    return _MEDIA_PORTS[0]
+
+
+def lab_settings(
+    lab: LabAsterisk, originate_via: str = "ari", media_transport: str = "auto"
+) -> AsteriskSettings:
+    """What voicedock's ``[pbx.asterisk]`` says for the lab ``lab``: ``media_transport``
+    forces one way for the calls' audio (``auto``: what the lab's Asterisk offers first)."""
     ari_user, ari_password = lab.ari_credentials
     ami_user, ami_secret = lab.ami_credentials
+    rtp_low, rtp_high, audiosocket = _media_ports()
     return AsteriskSettings(
+        media_transport=media_transport,  # type: ignore[arg-type]
+        rtp_port_min=rtp_low,
+        rtp_port_max=rtp_high,
+        audiosocket_port=audiosocket,
         ari_url=lab.ari_url,
         ari_user=ari_user,
         ari_password=ari_password,

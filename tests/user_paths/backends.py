@@ -184,13 +184,18 @@ def configure(settings: Any) -> Any:
 
 
 @asynccontextmanager
-async def asterisk_backend(lab: Any, directory: Path) -> AsyncIterator[AsteriskBackend]:
-    settings = configure(service_settings(lab, directory / "user-paths.db", "ari"))
+async def asterisk_backend(
+    lab: Any, directory: Path, *, name: str = "asterisk", media_transport: str = "auto"
+) -> AsyncIterator[AsteriskBackend]:
+    """The service on a lab Asterisk (22 or 16); ``media_transport`` forces how the calls'
+    audio travels (``auto``: what the lab's Asterisk offers first)."""
+    database = directory / "user-paths.db"
+    settings = configure(service_settings(lab, database, "ari", media_transport))
     running = await serve(settings)
     try:
         async with WebhookReceiver() as receiver:
             yield AsteriskBackend(
-                "asterisk",
+                name,
                 running.client,
                 running.service,
                 running.key,

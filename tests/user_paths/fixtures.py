@@ -28,6 +28,10 @@ from user_paths.backends import (
 
 BACKEND_MARKS: dict[str, list[pytest.MarkDecorator]] = {
     "asterisk": [pytest.mark.asterisk, pytest.mark.e2e],
+    # The same lab Asterisk 22 with the calls' audio over RTP instead of chan_websocket.
+    "asterisk-rtp": [pytest.mark.asterisk, pytest.mark.e2e],
+    # Debian bullseye's Asterisk 16.28: no chan_websocket, the audio over RTP (chosen by it).
+    "asterisk16": [pytest.mark.asterisk16, pytest.mark.e2e],
     "freeswitch": [pytest.mark.freeswitch_lab, pytest.mark.e2e],
 }
 if os.environ.get("CI") != "true":
@@ -50,6 +54,14 @@ async def backend(
         async with freeswitch_lab_backend(fs_lab, directory) as fs:
             yield fs
         return
+    if request.param == "asterisk16":
+        lab16: Any = request.getfixturevalue("lab16")
+        async with asterisk_backend(lab16, directory, name="asterisk16") as running:
+            yield running
+        return
     lab: Any = request.getfixturevalue("lab")
-    async with asterisk_backend(lab, directory) as running:
+    transport = "rtp" if request.param == "asterisk-rtp" else "auto"
+    async with asterisk_backend(
+        lab, directory, name=request.param, media_transport=transport
+    ) as running:
         yield running

@@ -25,7 +25,10 @@ GREETING = (
 
 @pytest.mark.parametrize(
     "backend",
-    [pytest.param(name, marks=BACKEND_MARKS[name], id=name) for name in ("asterisk", "freeswitch")],
+    [
+        pytest.param(name, marks=BACKEND_MARKS[name], id=name)
+        for name in ("asterisk", "asterisk-rtp", "asterisk16", "freeswitch")
+    ],
     indirect=True,
 )
 async def test_an_echoing_line_hears_the_whole_greeting(backend: UserPathBackend) -> None:

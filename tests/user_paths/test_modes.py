@@ -34,7 +34,7 @@ INSTRUCTIONS = "You are the front desk of the city library. Answer in one short 
 
 
 # The backends whose PBX has the lab's speaking parties (the fake's parties say nothing).
-LAB_BACKENDS = ("asterisk", "freeswitch")
+LAB_BACKENDS = ("asterisk", "asterisk-rtp", "asterisk16", "freeswitch")
 
 
 def per_backend(*xfail: str, reason: str = "", only: tuple[str, ...] | None = None) -> Any:

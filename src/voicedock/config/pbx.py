@@ -3,6 +3,7 @@ the SIP trunks calls go out on (``[[trunks]]``)."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Literal
 
 import msgspec
@@ -21,7 +22,7 @@ from voicedock.config.fields import (
 )
 from voicedock.domain.audio import MediaFormatName
 from voicedock.errors import ConfigError
-from voicedock.validation import TOKEN_PATTERN, is_token
+from voicedock.validation import TOKEN_PATTERN, is_host, is_token
 
 
 class AsteriskTransferSettings(Table):
@@ -64,17 +65,48 @@ class AsteriskSettings(Table):
             max_length=NAME_MAX,
         ),
     ] = "voicedock_media"
+    # How a call's audio travels between Asterisk and voicedock (docs/media-transports.md):
+    # "auto" chooses per server from what it offers (chan_websocket, else RTP over UDP, which
+    # every Asterisk from 16.6 has); or one of them, always.
+    media_transport: Literal["auto", "websocket", "rtp", "audiosocket"] = "auto"
+    # RTP and AudioSocket: the address voicedock listens on for the call's audio, and the
+    # address Asterisk is told to send it to ("": media_host; with a wildcard media_host, the
+    # address voicedock reaches Asterisk's ARI from).
+    media_host: str = "127.0.0.1"
+    media_public_host: str = ""
+    # RTP: the UDP ports of voicedock's side, one per call's media leg (an even port each).
+    rtp_port_min: Annotated[int, Meta(ge=1024, le=65534)] = 40000
+    rtp_port_max: Annotated[int, Meta(ge=1025, le=65535)] = 40999
+    # AudioSocket: the TCP port Asterisk connects to (media_public_host:audiosocket_port).
+    audiosocket_port: Port = 8092
     transfer_context: str = "voicedock-transfers"
     transfer: AsteriskTransferSettings = msgspec.field(default_factory=AsteriskTransferSettings)
     # Several Asterisk servers, each a table of the keys above plus ``name``; a key a server
     # leaves out is the one of [pbx.asterisk]. Empty: [pbx.asterisk] is the one server.
     servers: list[AsteriskSettings] = msgspec.field(default_factory=list)
 
+    def check_media(self, key: str = "pbx.asterisk") -> None:
+        """The media addresses are what they say (they reach ARI's ``external_host``), and
+        the RTP port range holds at least one even port."""
+        try:
+            ipaddress.ip_address(self.media_host)
+        except ValueError:
+            raise ConfigError(f"{key}.media_host", "must be an IPv4 or IPv6 address") from None
+        public = self.media_public_host
+        if public and not is_host(public):
+            raise ConfigError(f"{key}.media_public_host", "must be an IP address or a host name")
+        low, high = self.rtp_port_min, self.rtp_port_max
+        if high < low + (low % 2):
+            raise ConfigError(
+                f"{key}.rtp_port_max", f"must be at least rtp_port_min ({low}) with an even port"
+            )
+
     def check_servers(self) -> None:
         """[[pbx.asterisk.servers]]: each named once, none with servers of its own, one
         media connection for all."""
         if self.name:
             raise ConfigError("pbx.asterisk.name", "only a server of pbx.asterisk.servers has one")
+        self.check_media()
         names: set[str] = set()
         for i, server in enumerate(self.servers):
             key = f"pbx.asterisk.servers[{i}]"
@@ -85,6 +117,7 @@ class AsteriskSettings(Table):
             names.add(server.name)
             if server.servers:
                 raise ConfigError(f"{key}.servers", "a server lists no servers of its own")
+            server.check_media(key)
             if server.media_connection != self.media_connection:
                 # Client mode: one /media route of this process takes every server's media legs.
                 raise ConfigError(

@@ -11,6 +11,8 @@ Worker ``k`` (1 to N) of the machine whose ``[node] id`` is ``edge``:
   where the other workers relay a request for its calls (live listen);
 * FreeSWITCH: serves mod_audio_stream on ``media_port + k - 1`` (``media_public_url``'s port
   + k - 1);
+* Asterisk over AudioSocket: listens on ``audiosocket_port + k - 1``; over RTP, the workers
+  share the ``rtp_port_min``..``rtp_port_max`` range (a port one holds, the others pass over);
 * offline speech: its recognition and synthesis pools share the machine's cores with the other
   workers (``[speech] recognition_workers`` and ``synthesis_workers`` left at 0: the cores / N
   each, one thread per transcription).
@@ -27,6 +29,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from voicedock.config.fields import NAME_MAX
+from voicedock.config.pbx import AsteriskSettings
 from voicedock.config.settings import Settings
 from voicedock.config.speech import SpeechSettings
 from voicedock.errors import ConfigError
@@ -120,6 +123,30 @@ def check_workers(settings: Settings, count: int) -> None:
         )
     if settings.pbx.kind == "freeswitch":
         _check_freeswitch(settings, count)
+    if settings.pbx.kind == "asterisk":
+        _check_audiosocket(settings, count)
+
+
+def _check_audiosocket(settings: Settings, count: int) -> None:
+    api = range(settings.server.port, own_port(settings.server.port, count) + 1)
+    for key, server in _asterisk_servers(settings):
+        ports = range(server.audiosocket_port, server.audiosocket_port + count)
+        if ports.stop > 65536:
+            raise ConfigError(f"{key}.audiosocket_port", f"{count} workers need {count} ports")
+        if set(ports) & set(api):
+            raise ConfigError(
+                f"{key}.audiosocket_port",
+                f"the workers' AudioSocket ports {ports.start}-{ports.stop - 1} overlap the "
+                f"API's {api.start}-{api.stop - 1} (the shared port, then one per worker): "
+                "move one",
+            )
+
+
+def _asterisk_servers(settings: Settings) -> list[tuple[str, AsteriskSettings]]:
+    asterisk = settings.pbx.asterisk
+    if not asterisk.servers:
+        return [("pbx.asterisk", asterisk)]
+    return [(f"pbx.asterisk.servers[{i}]", s) for i, s in enumerate(asterisk.servers)]
 
 
 def _check_freeswitch(settings: Settings, count: int) -> None:
@@ -147,11 +174,12 @@ def worker_settings(settings: Settings, place: WorkerPlace) -> Settings:
     k = place.index
     pbx = settings.pbx
     connection = f"{pbx.asterisk.media_client_connection}-w{k}"
-    asterisk = replace(
-        pbx.asterisk,
-        media_client_connection=connection,
-        servers=[replace(s, media_client_connection=connection) for s in pbx.asterisk.servers],
-    )
+
+    def own(server: AsteriskSettings) -> AsteriskSettings:
+        port = server.audiosocket_port + k - 1
+        return replace(server, media_client_connection=connection, audiosocket_port=port)
+
+    asterisk = replace(own(pbx.asterisk), servers=[own(s) for s in pbx.asterisk.servers])
     fs = pbx.freeswitch
     public = fs.media_public_url
     if public:

@@ -14,6 +14,7 @@ from voicedock.domain.ids import new_outbound_call_id
 from voicedock.pbx.asterisk.ami.messages import AmiOriginateResponse
 from voicedock.pbx.asterisk.ari.events import AriChannel, ChannelStateChange, StasisStart
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
+from voicedock.pbx.asterisk.server_info import AsteriskServerInfo
 from voicedock.pbx.base import OriginateRequest, PbxEvent, PbxEventKind
 
 pytestmark = pytest.mark.unit
@@ -45,6 +46,9 @@ class StubAri:
 
     async def wait_registered(self, within: float = 5.0) -> None:
         return None
+
+    async def server_info(self) -> AsteriskServerInfo:
+        return AsteriskServerInfo("22.6.0", None)
 
     async def startup_time(self) -> str:
         return "2026-11-23T09:00:00.000+0000"

@@ -4,7 +4,8 @@
 * ANSWERED  ``StasisStart`` of the outbound leg (args ``outbound,<call id>``);
 * HANGUP    ARI ``ChannelDestroyed`` or AMI ``Hangup`` (cause + tech_cause = SIP code), never
             ``ChannelHangupRequest`` (its cause is a flag when ``soft``). Reported once.
-* DTMF      ARI ``ChannelDtmfReceived`` on the remote leg.
+* DTMF      ARI ``ChannelDtmfReceived`` on the remote leg (also the call's media's keys where
+            its transport carries none: RTP, AudioSocket).
 
 A caller's ``StasisStart`` (args ``inbound,<DID>``) goes to ``AsteriskInbound``; the events
 of a transfer (its failed return, the agent's leg, the target answering) to
@@ -93,6 +94,7 @@ class AsteriskEvents:
                 self._transfers.on_dtmf(channel.id, digit)
                 legs = self._calls.by_channel(channel.id)
                 if legs is not None and legs.main_channel == channel.id and not legs.ended:
+                    self._media.caller_key(legs.call_id, digit)  # RTP, AudioSocket legs
                     await self._reports.dtmf(legs.call_id, digit)
             case ChannelDestroyed():
                 self._transfers.on_channel_destroyed(event.channel.id)

@@ -33,10 +33,13 @@ from voicedock.pbx.asterisk.call_events import AsteriskEvents
 from voicedock.pbx.asterisk.hangups import AsteriskHangups
 from voicedock.pbx.asterisk.inbound import AsteriskInbound
 from voicedock.pbx.asterisk.leftovers import AsteriskLeftovers
+from voicedock.pbx.asterisk.media.choice import choose_transport
 from voicedock.pbx.asterisk.media.legs import AsteriskMedia, MediaLeg
+from voicedock.pbx.asterisk.media.transports import MediaTransports
 from voicedock.pbx.asterisk.node_apps import NodeApps
 from voicedock.pbx.asterisk.originate import Originator
 from voicedock.pbx.asterisk.restarts import NOT_READY, AsteriskRestarts
+from voicedock.pbx.asterisk.server_info import AsteriskServerInfo
 from voicedock.pbx.asterisk.transfers.context import TransferSettings
 from voicedock.pbx.asterisk.transfers.native import AsteriskTransfers
 from voicedock.pbx.base import OriginateRequest, PbxHealth, TransferTarget, WarmDialogue
@@ -45,6 +48,8 @@ from voicedock.pbx.reconcile import Reconciler
 if TYPE_CHECKING:
     from voicedock.media.call_media import CallMedia
     from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
+    from voicedock.pbx.asterisk.media.audiosocket.server import AudioSocketServer
+    from voicedock.pbx.asterisk.media.rtp.ports import RtpPorts
 
 log = logging.getLogger("voicedock.pbx.asterisk.pbx")
 
@@ -61,13 +66,17 @@ class AsteriskPbx(PbxAdapter):
         warm_dialogue: WarmDialogue | None = None,
         node_apps: NodeApps | None = None,
         media_acceptor: MediaAcceptor | None = None,
+        audiosocket: AudioSocketServer | None = None,
+        rtp_ports: RtpPorts | None = None,
     ) -> None:
         """``warm_dialogue``: what a warm transfer says to the agent and how it hears their
         answer (``calls/transfers``); without it, a beep and digits alone. ``node_apps``: the
         live nodes' applications to publish for the inbound dialplan (``asterisk.node_apps``;
         ``settings.app`` is this node's own). ``media_acceptor``: client media mode
         (``media_connection = "client"``), where the media legs of several servers arrive
-        together; by default one of its own."""
+        together; by default one of its own. ``audiosocket``, ``rtp_ports``: the node's
+        AudioSocket listener and RTP ports, where several servers share them; by default its
+        own."""
         super().__init__(log)
         self._settings = settings
         self._node_apps = node_apps
@@ -85,9 +94,16 @@ class AsteriskPbx(PbxAdapter):
             app,
             calls,
             spawn,
-            acceptor=acceptor,
-            client_connection=settings.media_client_connection,
+            MediaTransports(
+                settings,
+                self.ari,
+                acceptor=acceptor,
+                audiosocket=audiosocket,
+                rtp_ports=rtp_ports,
+            ),
         )
+        self.server: AsteriskServerInfo | None = None
+        """The server as ARI last described it (version, modules), read at each connect."""
         self.transfers = AsteriskTransfers(
             self.ari,
             calls,
@@ -95,6 +111,7 @@ class AsteriskPbx(PbxAdapter):
             emit=reports.emit,
             spawn=spawn,
             release_media=self._media.release,
+            transports=self._media.transports,
             dialogue=warm_dialogue,
         )
         self._hangups = AsteriskHangups(self.ari, calls, reports, self._media, spawn)
@@ -160,6 +177,7 @@ class AsteriskPbx(PbxAdapter):
             await self._node_apps.hand_back_waiting(self.ari)
 
     async def _connect(self) -> None:
+        self._exit.push_async_callback(self._media.transports.aclose)
         self._exit.push_async_callback(self.ari.aclose)
         await self.ari.start(
             self._events.on_ari_event,
@@ -230,26 +248,42 @@ class AsteriskPbx(PbxAdapter):
 
     # --- media ------------------------------------------------------------------------------
 
-    async def open_media(
-        self, call_id: str, *, media_format: str = "ulaw", connection_type: str = "server"
-    ) -> MediaLeg:
-        """The call's bridge + websocket media leg, bridged once both legs are in Stasis."""
-        return await self._media.open(
-            call_id, media_format=media_format, connection_type=connection_type
-        )
+    async def open_media(self, call_id: str, *, media_format: str = "ulaw") -> MediaLeg:
+        """The call's bridge and a chan_websocket leg the caller connects itself (a leg driven
+        by hand: ``AsteriskMedia.open_websocket``)."""
+        return await self._media.open_websocket(call_id, media_format=media_format)
 
     def call_media(
         self, call_id: str, *, media_format: str = "ulaw"
     ) -> AbstractAsyncContextManager[CallMedia]:
-        """``MediaPbx``: the answered call's audio over a chan_websocket leg (``media_connection``
-        server or client); on exit the media leg and the bridge go, the call stays up."""
-        connection = self._settings.media_connection
-        return self._media.session(call_id, media_format=media_format, connection_type=connection)
+        """``MediaPbx``: the answered call's audio over the server's media transport
+        (chan_websocket, RTP or AudioSocket: ``media/transports``); on exit the media leg and
+        the bridge go, the call stays up."""
+        return self._media.session(call_id, media_format=media_format)
 
     def media_endpoint(self) -> MediaAcceptor | None:
         """``MediaAcceptingPbx``: client mode, where Asterisk's media websockets arrive (for
         voicedock to serve on ``/media``); ``None`` in server mode."""
         return self._media.acceptor
+
+    async def _read_server(self) -> None:
+        """What the server is now (an upgrade or a module loaded since shows at the next
+        connect) and so how its calls' audio travels; one log line when that changes."""
+        try:
+            info = await self.ari.server_info()
+        except PbxError as exc:
+            log.warning("asterisk%s: cannot read its version and modules: %s", self._named, exc)
+            return
+        choice = choose_transport(self._settings.media_transport, info)
+        transports = self._media.transports
+        if transports.choice != choice:
+            level = logging.INFO if choice.transport is not None else logging.ERROR
+            log.log(level, "asterisk%s: %s", self._named, choice.reason)
+        self.server, transports.choice = info, choice
+
+    @property
+    def _named(self) -> str:
+        return f" {self._settings.name}" if self._settings.name else ""
 
     # --- reconcile --------------------------------------------------------------------------
 
@@ -261,6 +295,7 @@ class AsteriskPbx(PbxAdapter):
         """The (re)connect hook: reconcile, retried while this connection stays current (no
         originate goes out until it succeeded)."""
         links = self._restarts.links()
+        await self._read_server()  # before any call of this connection opens its media
         for _ in range(40):
             try:
                 await self.reconcile()

@@ -13,10 +13,12 @@ import pytest
 from aiohttp import web
 
 from media.fake_asterisk import FakeAsterisk
+from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxError
 from voicedock.pbx.asterisk.media import legs as asterisk_media
 from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
 from voicedock.pbx.asterisk.media.legs import AsteriskMedia
+from voicedock.pbx.asterisk.media.transports import MediaTransports
 from voicedock.pbx.legs import CallRegistry
 
 pytestmark = pytest.mark.unit
@@ -81,12 +83,16 @@ async def setup(
         ari = StubAri(fake)
         calls = CallRegistry()
         calls.add(CALL, "call-abc", "outbound")
-        client: dict[str, Any] = {}
+        settings = AsteriskSettings()
+        acceptor = None
         if client_section is not None:
             acceptor = MediaAcceptor(start_timeout=2.0, claim_timeout=2.0)
-            client = {"acceptor": acceptor, "client_connection": client_section}
+            settings = AsteriskSettings(
+                media_connection="client", media_client_connection=client_section
+            )
+        transports = MediaTransports(settings, ari, acceptor=acceptor)  # type: ignore[arg-type]
         try:
-            yield fake, ari, AsteriskMedia(ari, "voicedock", calls, spawn, **client)  # type: ignore[arg-type]
+            yield fake, ari, AsteriskMedia(ari, "voicedock", calls, spawn, transports)  # type: ignore[arg-type]
         finally:
             for task in tasks:
                 task.cancel()
@@ -193,7 +199,7 @@ async def test_client_mode_asterisk_connects_to_our_acceptor(
     try:
         async with (
             asyncio.timeout(5),
-            media_legs.session(CALL, media_format="ulaw", connection_type="client") as media,
+            media_legs.session(CALL, media_format="ulaw") as media,
         ):
             assert media.format.name == "ulaw"
         external = next(p for m, path, p in ari.requests if path == "/channels/externalMedia")
@@ -214,7 +220,11 @@ async def test_client_mode_without_an_acceptor_is_refused(
     setup: tuple[FakeAsterisk, StubAri, AsteriskMedia],
 ) -> None:
     _, ari, media_legs = setup
+    media_legs.transports = MediaTransports(
+        AsteriskSettings(media_connection="client"),
+        ari,  # type: ignore[arg-type]
+    )
     with pytest.raises(PbxError):
-        async with media_legs.session(CALL, media_format="ulaw", connection_type="client"):
+        async with media_legs.session(CALL, media_format="ulaw"):
             pytest.fail("client media without an endpoint to receive it")
     assert not any(path == "/channels/externalMedia" for _, path, _ in ari.requests)

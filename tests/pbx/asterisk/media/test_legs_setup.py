@@ -18,12 +18,14 @@ import pytest
 
 from voicedock.aio import Supervisor
 from voicedock.config import AsteriskSettings
+from voicedock.domain.json import JsonObject
 from voicedock.errors import PbxError
 from voicedock.pbx.asterisk.ari.event_stream import AriEventStream
 from voicedock.pbx.asterisk.ari.events import AriEvent, StasisStart
 from voicedock.pbx.asterisk.ari.rest import AriHttpError, AriRest
 from voicedock.pbx.asterisk.media import legs as asterisk_legs
 from voicedock.pbx.asterisk.media.legs import AsteriskMedia
+from voicedock.pbx.asterisk.media.transports import MediaTransports
 from voicedock.pbx.legs import CallRegistry
 
 pytestmark = pytest.mark.unit
@@ -87,8 +89,15 @@ async def media_of(ari: HeldAri) -> tuple[AsteriskMedia, CallRegistry, Superviso
     def spawn(coro: Coroutine[Any, Any, Any]) -> None:
         tasks.spawn(coro)
 
-    media = AsteriskMedia(ari, "voicedock", calls, spawn)  # type: ignore[arg-type]
+    transports = MediaTransports(AsteriskSettings(), ari)  # type: ignore[arg-type]
+    media = AsteriskMedia(ari, "voicedock", calls, spawn, transports)  # type: ignore[arg-type]
     return media, calls, tasks
+
+
+async def open_leg(media: AsteriskMedia) -> JsonObject:
+    """The call's bridge and a server-mode websocket leg: Asterisk's variables of the leg."""
+    leg = await media.transports.prepare(call_id=CALL, leg=MEDIA, media_format="ulaw")
+    return await media.open(CALL, leg, media_id=MEDIA)
 
 
 async def test_the_bridge_and_the_media_leg_are_created_together_the_caller_bridged_at_once() -> (
@@ -98,8 +107,8 @@ async def test_the_bridge_and_the_media_leg_are_created_together_the_caller_brid
     media, _, tasks = await media_of(ari)
     try:
         media.entered_stasis(CALL)  # answered: the caller's channel is in our Stasis app
-        leg = await media.open(CALL, media_format="ulaw", connection_type="server")
-        assert leg.url.endswith("/media/c1")
+        channel_vars = await open_leg(media)
+        assert channel_vars["MEDIA_WEBSOCKET_CONNECTION_ID"] == "c1"
         add_caller = ("POST", f"/bridges/{BRIDGE}/addChannel?channel={CALL}")
         add_media = ("POST", f"/bridges/{BRIDGE}/addChannel?channel={MEDIA}")
         async with asyncio.timeout(2):
@@ -121,7 +130,7 @@ async def test_a_failed_creation_leaves_nothing_behind() -> None:
     media, calls, tasks = await media_of(ari)
     try:
         with pytest.raises(PbxError):  # itself, not an exception group
-            await media.open(CALL, media_format="ulaw", connection_type="server")
+            await open_leg(media)
         async with asyncio.timeout(1):  # nothing will bridge the caller: a transfer goes ahead
             await media.settled(CALL)
         await media.release(CALL)
@@ -142,9 +151,7 @@ async def test_settled_returns_once_the_caller_is_bridged() -> None:
     try:
         await media.settled(CALL)  # no set-up under way: at once
         media.entered_stasis(CALL)
-        opening = asyncio.create_task(
-            media.open(CALL, media_format="ulaw", connection_type="server")
-        )
+        opening = asyncio.create_task(open_leg(media))
         await asyncio.sleep(0)  # both creations sent, not answered yet
 
         async def settled() -> bool:
@@ -168,9 +175,7 @@ async def test_media_released_while_it_is_created_leaves_nothing_behind() -> Non
     media, calls, tasks = await media_of(ari)
     try:
         media.entered_stasis(CALL)  # answered
-        opening = asyncio.create_task(
-            media.open(CALL, media_format="ulaw", connection_type="server")
-        )
+        opening = asyncio.create_task(open_leg(media))
         async with asyncio.timeout(2):
             while not ari.creates_sent:
                 await asyncio.sleep(0.001)
@@ -198,7 +203,7 @@ async def test_a_bridging_given_up_waits_for_no_channel_any_more(
     ari = HeldAri()
     media, _, tasks = await media_of(ari)
     try:
-        await media.open(CALL, media_format="ulaw", connection_type="server")
+        await open_leg(media)
         await asyncio.sleep(0.2)  # the deadline passed
         await media.release(CALL)
         assert media._in_stasis == {}

@@ -25,6 +25,7 @@ from voicedock.pbx.asterisk.ari.events import AriChannel, StasisStart
 from voicedock.pbx.asterisk.ari.rest import AriHttpError
 from voicedock.pbx.asterisk.media.legs import leg_id
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
+from voicedock.pbx.asterisk.server_info import AsteriskServerInfo
 from voicedock.pbx.base import PbxEvent, PbxEventKind, TransferTarget
 
 pytestmark = pytest.mark.unit
@@ -66,6 +67,9 @@ class BridgingAri:
 
     async def wait_registered(self, within: float = 5.0) -> None:
         return None
+
+    async def server_info(self) -> AsteriskServerInfo:
+        return AsteriskServerInfo("22.6.0", None)
 
     async def startup_time(self) -> str:
         return "2026-11-25T09:00:00.000+0000"
@@ -149,6 +153,13 @@ async def until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.005)
 
 
+async def open_media(pbx: AsteriskPbx) -> None:
+    """What the runner's media does first: the bridge and the media leg, asked together."""
+    media, leg = pbx._media, leg_id(CALL, "media")
+    prepared = await media.transports.prepare(call_id=CALL, leg=leg, media_format="ulaw")
+    await media.open(CALL, prepared, media_id=leg)
+
+
 @pytest.fixture
 async def answered() -> AsyncIterator[tuple[AsteriskPbx, BridgingAri, list[PbxEvent]]]:
     """An answered call whose media is being set up, as the runner does at the answer: the
@@ -165,7 +176,7 @@ async def answered() -> AsyncIterator[tuple[AsteriskPbx, BridgingAri, list[PbxEv
     try:
         await ari.answer(CALL)
         assert [e.kind for e in events] == [PbxEventKind.ANSWERED]
-        media = asyncio.create_task(pbx.open_media(CALL))
+        media = asyncio.create_task(open_media(pbx))
         await until(lambda: "POST /channels/externalMedia" in ari.sent)
         yield pbx, ari, events
     finally:

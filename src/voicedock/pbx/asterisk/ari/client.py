@@ -11,7 +11,7 @@ client stays a transport.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Unpack
+from typing import TYPE_CHECKING, Unpack
 from urllib.parse import quote
 
 from voicedock.aio import Closable
@@ -23,6 +23,9 @@ from voicedock.pbx.asterisk.ari.event_stream import AriEventStream, EventHandler
 from voicedock.pbx.asterisk.ari.events import AriChannel, channel_from_json
 from voicedock.pbx.asterisk.ari.rest import AriHttpError, AriRest, RequestOptions
 from voicedock.pbx.base import require_dtmf_digits
+
+if TYPE_CHECKING:
+    from voicedock.pbx.asterisk.server_info import AsteriskServerInfo
 
 __all__ = ["HANGUP_REASONS", "AriClient"]
 
@@ -191,6 +194,12 @@ class AriClient(Closable):
         result = await self.request("GET", "/channels")
         listed = result if isinstance(result, list) else []
         return [channel for raw in listed if (channel := channel_from_json(raw)) is not None]
+
+    async def server_info(self) -> AsteriskServerInfo:
+        """The server's version and running modules (``asterisk.server_info``)."""
+        from voicedock.pbx.asterisk.server_info import read_server_info
+
+        return await read_server_info(self)
 
     async def startup_time(self) -> str:
         """Asterisk's start time: it changes when the PBX restarted."""

@@ -52,7 +52,7 @@ HIGH: Final = 0.140
 """How far ahead a session then writes: five frames per write (due from just past ``LOW`` up to
 ``HIGH``)."""
 
-_shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaClock] = (
+_shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[bool, MediaClock]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -97,12 +97,15 @@ class MediaClock:
         self.stats = ClockStats()
 
     @classmethod
-    def shared(cls) -> MediaClock:
-        """The clock of the running event loop (one per process, per loop)."""
+    def shared(cls, *, ahead: bool = True) -> MediaClock:
+        """The clock of the running event loop (one per process, per loop). ``ahead=False``:
+        the one that writes each frame at its due time, nothing ahead (``low = high = 0``),
+        for legs where the PBX plays what arrives at once (RTP, AudioSocket)."""
         loop = asyncio.get_running_loop()
-        clock = _shared.get(loop)
+        clocks = _shared.setdefault(loop, {})
+        clock = clocks.get(ahead)
         if clock is None:
-            clock = _shared[loop] = cls()
+            clock = clocks[ahead] = cls() if ahead else cls(low=0.0, high=0.0)
         return clock
 
     @property

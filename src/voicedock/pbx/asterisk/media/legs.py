@@ -1,4 +1,5 @@
-"""Media legs of Asterisk calls: a mixing bridge plus a chan_websocket externalMedia channel.
+"""Media legs of Asterisk calls: a mixing bridge plus an externalMedia channel on the server's
+transport (chan_websocket, RTP or AudioSocket: ``transports``).
 
 ``AsteriskMedia`` creates both for a live call (the two requests in flight together) and
 bridges the media leg and the remote leg in the background, each the moment it is in Stasis
@@ -23,36 +24,35 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from voicedock.aio import all_of, first_of
-from voicedock.domain.json import JsonValue, json_object
+from voicedock.aio import all_of
+from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.errors import PbxError
 from voicedock.pbx.adapter import Spawn
 from voicedock.pbx.asterisk.ari.client import AriClient
 from voicedock.pbx.asterisk.ari.rest import AriHttpError
-from voicedock.pbx.asterisk.media.chan_websocket import CALL_VARIABLE, TOKEN_VARIABLE
+from voicedock.pbx.asterisk.media.transports import MediaTransports, PreparedLeg
 from voicedock.pbx.legs import CallRegistry
 
 if TYPE_CHECKING:
     from voicedock.media.call_media import CallMedia
-    from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor, PendingMedia
-    from voicedock.pbx.asterisk.media.session import MediaSession
+    from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
+    from voicedock.pbx.asterisk.media.clocked_session import ClockedSession
+
+
+@dataclass(frozen=True, slots=True)
+class MediaLeg:
+    """A chan_websocket leg voicedock connects itself (``AsteriskMedia.open_websocket``)."""
+
+    channel_id: str
+    bridge_id: str
+    url: str  # where voicedock connects: /media/<MEDIA_WEBSOCKET_CONNECTION_ID>
+
 
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 # Both legs must reach Stasis within this long or the bridging is abandoned.
 _BRIDGE_DEADLINE = 60.0
 # How long a call's media waits for that bridging before the call is given up.
 _BRIDGE_WAIT = 10.0
-# Client mode: how long Asterisk has to connect to us (it gives up after ~0.5 s itself).
-_CONNECT_WAIT = 5.0
-CLIENT_CONNECTION = "voicedock_media"  # the websocket_client.conf section
-
-
-@dataclass(frozen=True, slots=True)
-class MediaLeg:
-    channel_id: str
-    bridge_id: str
-    connection_id: str  # MEDIA_WEBSOCKET_CONNECTION_ID
-    url: str  # server mode: where voicedock connects; client mode: ""
 
 
 def leg_id(call_id: str, suffix: str) -> str:
@@ -96,40 +96,24 @@ async def external_media(
     *,
     app: str,
     media_format: str,
-    connection_type: str = "server",
+    params: Mapping[str, str],
     channel_id: str | None = None,
-    external_host: str | None = None,
     data: str | None = None,
-    transport_data: str | None = None,
     variables: Mapping[str, str] | None = None,
-) -> str:
-    """``POST /channels/externalMedia`` over a websocket (encapsulation none): the media
-    leg's websocket connection id (its ``MEDIA_WEBSOCKET_CONNECTION_ID``)."""
-    if connection_type not in ("server", "client"):
-        raise PbxError("connection_type must be 'server' or 'client'")
-    params = {
-        "app": app,
-        "transport": "websocket",
-        "encapsulation": "none",
-        "format": media_format,
-        "connection_type": connection_type,
-    }
-    optional = {
-        "channelId": channel_id,
-        "external_host": external_host,
-        "data": data,
-        "transport_data": transport_data,
-    }
-    params.update({k: v for k, v in optional.items() if v})
+) -> JsonObject:
+    """``POST /channels/externalMedia`` with a transport's ``params`` (``transports``): the
+    new channel's variables (``MEDIA_WEBSOCKET_CONNECTION_ID``, ``UNICASTRTP_LOCAL_PORT``, …)."""
+    query = {"app": app, "format": media_format, **params}
+    optional = {"channelId": channel_id, "data": data}
+    query.update({k: v for k, v in optional.items() if v})
     body: dict[str, JsonValue] | None = None
     if variables:
         body = {"variables": {name: value for name, value in variables.items()}}
-    result = await ari.request("POST", "/channels/externalMedia", params=params, body=body)
+    result = await ari.request("POST", "/channels/externalMedia", params=query, body=body)
     channel = json_object(result)
     if channel is None:
         raise PbxError("ARI externalMedia returned no channel")
-    channel_vars = json_object(channel.get("channelvars")) or {}
-    return str(channel_vars.get("MEDIA_WEBSOCKET_CONNECTION_ID", ""))
+    return json_object(channel.get("channelvars")) or {}
 
 
 class AsteriskMedia:
@@ -141,24 +125,29 @@ class AsteriskMedia:
         app: str,
         calls: CallRegistry,
         spawn: Spawn,
-        *,
-        acceptor: MediaAcceptor | None = None,
-        client_connection: str = CLIENT_CONNECTION,
+        transports: MediaTransports,
     ) -> None:
-        """Client mode: ``acceptor``, where Asterisk connects to us; ``client_connection``,
-        the websocket_client.conf section Asterisk dials."""
+        """``transports``: how the server's legs travel (``media/transports``)."""
         self._ari = ari
         self._app = app
         self._calls = calls
         self._spawn = spawn
+        self.transports = transports
         self._in_stasis: dict[str, asyncio.Event] = {}
         self._bridged: dict[str, asyncio.Event] = {}  # by bridge id: both legs are in it
         # By call id, while the media's set-up may still move the caller into its bridge.
         self._placing: dict[str, asyncio.Event] = {}
-        # Client mode, by media leg id: the leg went before Asterisk connected it to us.
+        # By media leg id: the leg's channel went (Asterisk could not connect it, or ended it).
         self._gone: dict[str, asyncio.Event] = {}
-        self.acceptor = acceptor
-        self._client_connection = client_connection
+        # RTP and AudioSocket legs: by media leg id, told when their channel goes; by call id,
+        # handed the caller's keys (their media carries none).
+        self._clocked: dict[str, ClockedSession] = {}
+        self._keys: dict[str, ClockedSession] = {}
+
+    @property
+    def acceptor(self) -> MediaAcceptor | None:
+        """Client-mode websocket legs: where Asterisk connects to voicedock."""
+        return self.transports.acceptor
 
     def entered_stasis(self, channel_id: str) -> None:
         self._stasis_event(channel_id).set()
@@ -167,40 +156,45 @@ class AsteriskMedia:
         self._in_stasis.pop(channel_id, None)
         if (gone := self._gone.get(channel_id)) is not None:
             gone.set()
+        if (session := self._clocked.get(channel_id)) is not None:
+            session.peer_gone()
 
-    async def open(
-        self, call_id: str, *, media_format: str, connection_type: str, token: str = ""
-    ) -> MediaLeg:
-        """The call's bridge and media leg; ``token``: client mode, what the connection
-        Asterisk opens to voicedock must present (``MediaAcceptor``)."""
+    def caller_key(self, call_id: str, digit: str) -> None:
+        """ARI reported a key of the call's caller: to its media, where the media carries
+        none of its own."""
+        if (session := self._keys.get(call_id)) is not None:
+            session.caller.digit(digit)
+
+    async def open(self, call_id: str, leg: PreparedLeg, *, media_id: str) -> JsonObject:
+        """The call's bridge and media leg ``media_id``, as ``leg`` says; Asterisk's variables
+        of the new channel."""
         legs = self._calls.get(call_id)
         if legs is None or legs.ended:
             raise PbxError("no live call with this id")
-        client = connection_type == "client"
         bridge_id = leg_id(call_id, "bridge")
-        media_id = leg_id(call_id, "media")
         self._placing.setdefault(call_id, asyncio.Event())  # set once the caller is bridged
         # Both ids are the call's before either request: ``release`` deletes whichever exists.
         self._calls.attach_bridge(call_id, bridge_id)
         self._calls.attach_channel(call_id, media_id)
-        try:
-            _, connection_id = await all_of(  # independent: in flight together
-                create_bridge(self._ari, bridge_id),
-                external_media(
-                    self._ari,
-                    app=self._app,
-                    media_format=media_format,
-                    connection_type=connection_type,
-                    channel_id=media_id,
-                    external_host=self._client_connection if client else None,
-                    data=f"media,{call_id}",
-                    # Client mode: JSON control messages carry the channel variables, so the
-                    # connection is matched to its call by VOICEDOCK_CALL (findings §2b) and
-                    # proves it is Asterisk's by the call's token.
-                    transport_data="f(json)" if client else None,
-                    variables={CALL_VARIABLE: call_id, TOKEN_VARIABLE: token} if client else None,
-                ),
+        channel_vars: JsonObject = {}
+
+        async def media_leg() -> None:
+            nonlocal channel_vars
+            channel_vars = await external_media(
+                self._ari,
+                app=self._app,
+                media_format=leg.format,
+                params=leg.params(),
+                channel_id=media_id,
+                data=leg.data(call_id),
+                variables=leg.variables(),
             )
+
+        async def bridge() -> None:
+            await create_bridge(self._ari, bridge_id)
+
+        try:
+            await all_of(bridge(), media_leg())  # independent: in flight together
         except BaseException:
             self._placed(call_id)  # nothing will bridge the caller
             raise
@@ -210,13 +204,26 @@ class AsteriskMedia:
             # nothing is left waiting for a bridging that will never come.
             await self._delete(channel=media_id, bridge=bridge_id)
             raise PbxError("the call's media was released while it was set up")
-        url = ""
-        if connection_type == "server":
-            base = self._ari.events_url().rsplit("/ari/events", 1)[0]
-            url = f"{base}/media/{connection_id}"
         self._bridged[bridge_id] = asyncio.Event()
         self._spawn(self._bridge_when_ready(call_id, bridge_id, legs.main_channel, media_id))
-        return MediaLeg(media_id, bridge_id, connection_id, url)
+        return channel_vars
+
+    async def open_websocket(self, call_id: str, *, media_format: str = "ulaw") -> MediaLeg:
+        """The call's bridge and a chan_websocket leg, bridged once both legs are in Stasis,
+        whatever transport the server's calls use: the caller connects ``url`` itself (what
+        drives a leg by hand, without a conversation)."""
+        media_id = leg_id(call_id, "media")
+        leg = await self.transports.prepare(
+            call_id=call_id,
+            leg=media_id,
+            media_format=media_format,
+            server_websocket=True,
+            transport="websocket",
+        )
+        channel_vars = await self.open(call_id, leg, media_id=media_id)
+        connection = str(channel_vars.get("MEDIA_WEBSOCKET_CONNECTION_ID", ""))
+        base = self._ari.events_url().rsplit("/ari/events", 1)[0]
+        return MediaLeg(media_id, leg_id(call_id, "bridge"), f"{base}/media/{connection}")
 
     async def settled(self, call_id: str) -> None:
         """Returns once the call's media set-up no longer moves the caller: its
@@ -235,71 +242,44 @@ class AsteriskMedia:
             placing.set()
 
     @contextlib.asynccontextmanager
-    async def session(
-        self, call_id: str, *, media_format: str, connection_type: str = "server"
-    ) -> AsyncIterator[CallMedia]:
-        """Open the call's media leg and its websocket; release both on exit.
-
-        Server mode: we connect to ``/media/<connection id>``, which checks no credentials
-        (the id is the secret, findings §2b). Client mode: Asterisk connects to ``acceptor``.
-        """
-        from voicedock.pbx.asterisk.media.session import (
-            MediaSession,  # the media stack, only for calls
-        )
-
-        pending: PendingMedia | None = None
+    async def session(self, call_id: str, *, media_format: str) -> AsyncIterator[CallMedia]:
+        """Open the call's media leg on the server's transport; release it on exit (the call
+        stays up)."""
         media_id = leg_id(call_id, "media")
+        leg: PreparedLeg | None = None
         try:
-            if connection_type == "client":
-                if self.acceptor is None:
-                    raise PbxError("client media mode needs voicedock's media endpoint")
-                pending = self.acceptor.expect(call_id)
-                self._gone[media_id] = asyncio.Event()
-            leg = await self.open(
-                call_id,
-                media_format=media_format,
-                connection_type=connection_type,
-                token="" if pending is None else pending.token,
+            leg = await self.transports.prepare(
+                call_id=call_id, leg=media_id, media_format=media_format
             )
-            connection = (
-                MediaSession.connect(leg.url)
-                if pending is None
-                else await self._accepted(pending, self._gone[media_id])
-            )
-            async with connection as media:
+            gone = self._gone[media_id] = asyncio.Event()
+            channel_vars = await self.open(call_id, leg, media_id=media_id)
+            async with await leg.connect(channel_vars, gone) as media:
+                self._watch(call_id, media_id, media, keys=leg.keys_over_ari)
                 # Audio sent before the caller's leg is in the bridge would never reach them
                 # (the first message would be lost).
                 try:
                     async with asyncio.timeout(_BRIDGE_WAIT):
-                        await self._bridged[leg.bridge_id].wait()
+                        await self._bridged[leg_id(call_id, "bridge")].wait()
                 except TimeoutError:
                     raise PbxError("the call's legs were not bridged in time") from None
                 yield media
         finally:
-            if pending is not None:
-                pending.cancel()
-                self._gone.pop(media_id, None)
+            if leg is not None:
+                leg.cancel()
+            self._gone.pop(media_id, None)
+            self._clocked.pop(media_id, None)
+            self._keys.pop(call_id, None)
             await self.release(call_id)
 
-    @staticmethod
-    async def _accepted(pending: PendingMedia, gone: asyncio.Event) -> MediaSession:
-        """Client mode: the session Asterisk connects for the call.
+    def _watch(self, call_id: str, media_id: str, media: CallMedia, *, keys: bool) -> None:
+        """A leg without a connection of its own (RTP) ends when its channel does; one whose
+        media carries no keys is handed the caller's from ARI."""
+        from voicedock.pbx.asterisk.media.clocked_session import ClockedSession
 
-        When Asterisk cannot reach us it destroys the media leg after ~0.5 s (findings §2b);
-        that ends the wait at once instead of after the whole connect timeout.
-        """
-
-        async def destroyed() -> MediaSession | None:
-            await gone.wait()
-            return None
-
-        first = await first_of(pending.session(wait=_CONNECT_WAIT), destroyed())
-        if first is None or first[1] is None:
-            raise PbxError(
-                "Asterisk could not connect the call's media websocket: check that "
-                "websocket_client.conf [voicedock_media] points at voicedock's /media"
-            )
-        return first[1]
+        if isinstance(media, ClockedSession):
+            self._clocked[media_id] = media
+            if keys:
+                self._keys[call_id] = media
 
     async def _bridge_when_ready(self, call_id: str, bridge: str, main: str, media: str) -> None:
         """Each leg into the bridge as soon as it is in Stasis (the caller's at once: it is

@@ -38,6 +38,7 @@ from voicedock.pbx.asterisk.media.legs import (
     add_channel,
     leg_id,
 )
+from voicedock.pbx.asterisk.media.transports import MediaTransports
 from voicedock.pbx.asterisk.node_apps import APP_VARIABLE
 from voicedock.pbx.asterisk.transfers.context import TransferSettings, dialplan_target
 from voicedock.pbx.asterisk.transfers.warm import WARM_ARG, WarmTransfer
@@ -67,9 +68,12 @@ class AsteriskTransfers:
         emit: PbxEventSink,
         spawn: Spawn,
         release_media: Callable[[str], Coro[None]],
+        transports: MediaTransports,
         dialogue: WarmDialogue | None = None,
     ) -> None:
+        """``transports``: how the server's media legs travel (the agent's briefing leg too)."""
         self.ari = ari
+        self.transports = transports
         self.calls = calls
         self.settings = settings
         self.emit = emit

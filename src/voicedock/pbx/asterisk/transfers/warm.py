@@ -33,6 +33,7 @@ from voicedock.pbx.asterisk.media.legs import (
     leg_id,
     remove_channel,
 )
+from voicedock.pbx.asterisk.media.transports import MediaTransports
 from voicedock.pbx.asterisk.transfers.context import DialplanTarget, TransferSettings
 from voicedock.pbx.base import (
     BRIEFING_KEY,
@@ -47,7 +48,7 @@ from voicedock.pbx.legs import CallLegs
 from voicedock.pbx.warm_answer import heard_decision
 
 if TYPE_CHECKING:
-    from voicedock.pbx.asterisk.media.session import MediaSession
+    from voicedock.media.call_media import CallMedia
 
 log = logging.getLogger("voicedock.pbx.asterisk.pbx")
 
@@ -78,6 +79,9 @@ class TransferOwner(Protocol):
 
     @property
     def release_media(self) -> Callable[[str], Coro[None]]: ...
+
+    @property
+    def transports(self) -> MediaTransports: ...
 
     def watch_stasis(self, channel_id: str) -> asyncio.Event:
         """Set when the channel enters our application."""
@@ -203,37 +207,46 @@ class WarmTransfer:
         return "accepted"
 
     @contextlib.asynccontextmanager
-    async def _agent_media(self) -> AsyncIterator[MediaSession]:
-        from voicedock.pbx.asterisk.media.session import (
-            MediaSession,  # the media stack, only when used
-        )
-
+    async def _agent_media(self) -> AsyncIterator[CallMedia]:
         settings = self._owner.settings
-        # "video_sfu" only forces the softmix technology (the one bridge technology with SFU
-        # support): softmix sends each party one continuous mixed stream through the swap. A
-        # two-party simple_bridge switches the agent's stream from our media leg to the caller
-        # instead, and in the lab the agent then heard silence in about half of the runs.
-        await create_bridge(self._ari, self.agent_bridge, "mixing,video_sfu")
-        in_stasis = self._owner.watch_stasis(self.agent_media)
-        connection = await external_media(
-            self._ari,
-            app=settings.app,
+        # The agent's leg travels as the call's do (RTP, AudioSocket); a websocket one is
+        # always voicedock's connection to Asterisk (no acceptor waits for it).
+        leg = await self._owner.transports.prepare(
+            call_id=self._legs.call_id,
+            leg=self.agent_media,
             media_format=settings.media_format,
-            channel_id=self.agent_media,
-            data=f"media,{self._legs.call_id}",
+            server_websocket=True,
         )
-        base = self._ari.events_url().rsplit("/ari/events", 1)[0]
-        async with MediaSession.connect(f"{base}/media/{connection}") as media:
-            async with asyncio.timeout(5):
-                await in_stasis.wait()
-            await add_channel(self._ari, self.agent_bridge, self.agent_media)
-            await add_channel(self._ari, self.agent_bridge, self.agent)
-            yield media
-        with contextlib.suppress(PbxError):
-            await self._ari.hangup_channel(self.agent_media)
+        try:
+            # "video_sfu" only forces the softmix technology (the one bridge technology with
+            # SFU support): softmix sends each party one continuous mixed stream through the
+            # swap. A two-party simple_bridge switches the agent's stream from our media leg to
+            # the caller instead, and in the lab the agent then heard silence in about half of
+            # the runs.
+            await create_bridge(self._ari, self.agent_bridge, "mixing,video_sfu")
+            in_stasis = self._owner.watch_stasis(self.agent_media)
+            channel_vars = await external_media(
+                self._ari,
+                app=settings.app,
+                media_format=leg.format,
+                params=leg.params(),
+                channel_id=self.agent_media,
+                data=leg.data(self._legs.call_id),
+                variables=leg.variables(),
+            )
+            async with await leg.connect(channel_vars, self._agent_gone) as media:
+                async with asyncio.timeout(5):
+                    await in_stasis.wait()
+                await add_channel(self._ari, self.agent_bridge, self.agent_media)
+                await add_channel(self._ari, self.agent_bridge, self.agent)
+                yield media
+        finally:
+            leg.cancel()
+            with contextlib.suppress(PbxError):
+                await self._ari.hangup_channel(self.agent_media)
 
     async def _brief_and_decide(
-        self, media: MediaSession, speech: asyncio.Future[Speech | None] | None
+        self, media: CallMedia, speech: asyncio.Future[Speech | None] | None
     ) -> str | None:
         """Speak the briefing while listening for the agent's digit; ``None``: no decision."""
         settings = self._owner.settings

@@ -1,0 +1,112 @@
+"""``ClockedPlayout``: the assistant's audio on a leg where the PBX keeps no queue of it.
+
+Over RTP and AudioSocket, Asterisk plays a frame the moment it arrives: nothing waits at the
+PBX to be played, cut or reported. So each frame is written at its due time (one per 20 ms,
+``Pacer`` driven by a clock with nothing written ahead) and is heard then: a playback is
+confirmed frame by frame as its frames are written, and completes when its last frame is. A
+barge-in drops what is queued here, and that is all there is to drop: the caller stops hearing
+the assistant within a frame.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterable, Callable
+
+from voicedock.aio import Coro
+from voicedock.domain.audio import AudioFormat
+from voicedock.errors import MediaError
+from voicedock.media.pacer import FRAME_PERIOD, Pacer, Utterance
+from voicedock.media.playback import Playback, PlayoutResult, queue_playback
+from voicedock.weak import weak_method
+
+__all__ = ["ClockedPlayout"]
+
+_auto_ids = itertools.count(1)
+MAX_MARK = 80
+
+
+class ClockedPlayout:
+    """The playbacks of one media leg, heard as they are written."""
+
+    def __init__(
+        self,
+        write_frame: Callable[[bytes], None],
+        spawn: Callable[[Coro[None]], None],
+        *,
+        fmt: AudioFormat,
+        frame_bytes: int,
+        silence: bytes,
+        max_queued_frames: int = 250,
+        flush_writes: Callable[[], None] | None = None,
+        congested: Callable[[], bool] | None = None,
+    ) -> None:
+        """``write_frame``: one frame onto the wire, at once (inside the clock's visit);
+        ``spawn``: the session's, for audio that streams in; ``congested``: the connection
+        has not taken what was written (the frame waits for the next visit)."""
+        self._spawn = spawn
+        self._format = fmt
+        self._frame_bytes = frame_bytes
+        self._frame_ms = fmt.duration_ms(frame_bytes)
+        self.pacer = Pacer(
+            write_frame,
+            silence,
+            on_utterance_done=weak_method(self._utterance_done),
+            on_frame_sent=weak_method(self._frame_sent),
+            max_queued_frames=max_queued_frames,
+            flush_writes=flush_writes,
+            congested=congested,
+        )
+        self._playbacks: dict[str, Playback] = {}
+
+    def play(self, audio: bytes | AsyncIterable[bytes], *, mark: str | None = None) -> Playback:
+        """Queue assistant audio (wire format bytes, any chunking) behind what is queued already."""
+        if mark is None:
+            mark = f"vd:{next(_auto_ids)}"
+        elif mark in self._playbacks or len(mark) > MAX_MARK:
+            raise MediaError(f"mark must be unique and at most {MAX_MARK} characters")
+        playback = Playback(mark, self.pacer.open_utterance(mark), self._frame_ms)
+        self._playbacks[mark] = playback
+        queue_playback(
+            self.pacer,
+            playback,
+            audio,
+            fmt=self._format,
+            frame_bytes=self._frame_bytes,
+            spawn=self._spawn,
+        )
+        return playback
+
+    def flush(self) -> PlayoutResult | None:
+        """Barge-in: drop everything queued; the outcome of the utterance the caller was
+        hearing (None if none was playing)."""
+        self.pacer.clear()
+        self.pacer.restart()
+        current: PlayoutResult | None = None
+        for playback in list(self._playbacks.values()):
+            result = playback.resolve(completed=False)
+            if current is None and playback.frames_sent:
+                current = result
+        self._playbacks.clear()
+        return current
+
+    def end(self) -> None:
+        """The leg is over: nothing more is written, no playback completes."""
+        self.pacer.stop()
+        for playback in self._playbacks.values():
+            playback.resolve(completed=False)
+        self._playbacks.clear()
+
+    # --- the pacer's side (inside the clock's visit) ----------------------------------------
+
+    def _frame_sent(self, utterance: Utterance, due: float) -> None:
+        playback = self._playbacks.get(utterance.id)
+        if playback is not None:
+            # Written at its due time and played as it arrives: heard through its end.
+            playback.confirm(utterance.frames_sent, now=due + FRAME_PERIOD)
+
+    def _utterance_done(self, utterance: Utterance) -> None:
+        playback = self._playbacks.pop(utterance.id, None)
+        if playback is not None:
+            playback.confirm(utterance.frames_sent)
+            playback.resolve(completed=True)
