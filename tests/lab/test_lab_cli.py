@@ -57,3 +57,12 @@ def test_up_takes_the_media_port_over_a_free_one() -> None:
     settings = cli._settings(args)
     assert settings.media_ws_port == 18080
     assert settings.http_port != 8088  # the others are still free ones
+
+
+def test_up_runs_far_parties_that_send_nothing_between_words_unless_told() -> None:
+    assert not cli._settings(parse(["lab", "up"])).transmit_silence
+    assert cli._settings(parse(["lab", "up", "--transmit-silence"])).transmit_silence
+    freeswitch = cli._freeswitch_lab(parse(["lab", "up", "--pbx", "freeswitch"]))
+    assert not freeswitch.settings.transmit_silence
+    argv = ["lab", "up", "--pbx", "freeswitch", "--transmit-silence", "--free-ports"]
+    assert cli._freeswitch_lab(parse(argv)).settings.transmit_silence

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,15 @@ def test_asterisk_conf_points_writable_dirs_into_the_instance() -> None:
     for key in ("astetcdir", "astrundir", "astspooldir", "astdbdir", "astlogdir"):
         assert re.search(rf"^{key} => /var/lib/voicedock-lab/unit/", text, re.M), key
     assert f"astmoddir => {MODDIR}" in text
+
+
+def test_far_parties_send_nothing_between_their_words_unless_asked() -> None:
+    assert re.search(r"^transmit_silence = no$", rendered()["asterisk.conf"], re.M)
+    transmitting = replace(settings(), transmit_silence=True)
+    text = render_files(transmitting, PROJECT, ALL_MODULES, MODDIR)["asterisk.conf"]
+    assert re.search(r"^transmit_silence = yes$", text, re.M)
+    # A running lab's settings say how it runs (down/status read them back).
+    assert LabSettings.from_json(transmitting.to_json()).transmit_silence
 
 
 def test_module_selection_is_explicit_with_families_and_optionals() -> None:

@@ -67,6 +67,21 @@ def test_speaking_parties_play_the_lab_utterances_from_the_instance_sounds() -> 
     assert {f"{sounds}/{u.name}.wav" for u in (TALK_OVER, APPOINTMENT, SAY_YES)} <= played
 
 
+@pytest.mark.parametrize(("transmit", "value"), [(False, "0"), (True, "-1")])
+def test_every_party_sends_silence_between_its_words_only_if_the_lab_says(
+    transmit: bool, value: str
+) -> None:
+    root = rendered(FreeswitchLabSettings(transmit_silence=transmit))
+    first = root.find(".//context[@name='lab_carrier']/extension")
+    assert first is not None
+    assert first.get("continue") == "true"  # then each party's own extension
+    condition = first.find("condition")
+    assert condition is not None
+    assert condition.get("expression") == "^"  # every party, the inbound callers too
+    actions = [(a.get("application"), a.get("data")) for a in condition]
+    assert actions == [("set", f"send_silence_when_idle={value}")]
+
+
 def test_settings_refuse_the_stock_password_and_bad_names() -> None:
     with pytest.raises(ValueError, match="ClueCon"):
         FreeswitchLabSettings(esl_password="ClueCon")

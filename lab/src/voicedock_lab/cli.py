@@ -52,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             up.add_argument(f"--{option.replace('_', '-')}", type=int, dest=option)
     up.add_argument("--free-ports", action="store_true", help="pick free ports at random")
     up.add_argument(
+        "--transmit-silence",
+        action="store_true",
+        help="the far parties send silence between their words (default: nothing, as with "
+        "silence suppression on a trunk or phone)",
+    )
+    up.add_argument(
         "--no-utterances",
         action="store_true",
         help="skip the speaking parties' sounds (they need the offline TTS, Piper)",
@@ -76,6 +82,8 @@ def _settings(args: argparse.Namespace) -> LabSettings:
         return base.saved_or_self() if version is not None else _running_version(base)
     if args.free_ports:
         base = base.with_free_ports()
+    if args.transmit_silence:
+        base = dataclasses.replace(base, transmit_silence=True)
     # A port given explicitly wins over a free one (e.g. the media port voicedock serves on).
     overrides = {k: getattr(args, k) for k in _PORT_OPTIONS if getattr(args, k) is not None}
     return dataclasses.replace(base, **overrides) if overrides else base
@@ -142,6 +150,8 @@ def _freeswitch_lab(args: argparse.Namespace) -> LabFreeswitch:
     if args.lab_command != "up":
         return lab.located()  # down and status find the lab without its sources
     settings = base.with_free_ports() if args.free_ports else base
+    if args.transmit_silence:
+        settings = dataclasses.replace(settings, transmit_silence=True)
     overrides = {
         k: getattr(args, k) for k in _FREESWITCH_PORT_OPTIONS if getattr(args, k, None) is not None
     }

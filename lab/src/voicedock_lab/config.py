@@ -228,7 +228,7 @@ def render_asterisk_conf(settings: LabSettings, moddir: str) -> str:
         "verbose = 3\n"
         f"systemname = voicedock-lab-{settings.instance}\n"
         "documentation_language = en_US\n"
-        "transmit_silence = yes\n"
+        f"transmit_silence = {'yes' if settings.transmit_silence else 'no'}\n"
     )
 
 

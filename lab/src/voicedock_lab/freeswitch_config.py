@@ -79,6 +79,10 @@ class FreeswitchLabSettings:
     rtp_end: int = 16582
     trunk_name: str = "carrier"
     service_dids: tuple[str, ...] = ("+31850835037", "+31850835038")
+    transmit_silence: bool = False
+    """The far parties send silence while they say nothing (``send_silence_when_idle``). Off,
+    as a trunk or phone with silence suppression: no RTP between their words (at most a
+    comfort noise packet after each 1.2 s of idleness, where comfort noise was negotiated)."""
 
     def __post_init__(self) -> None:
         if not _INSTANCE_NAME.fullmatch(self.instance):
@@ -160,6 +164,7 @@ def template_values(settings: FreeswitchLabSettings) -> dict[str, str]:
         "TRANSFER_GATEWAY": settings.trunk_name,
         "RECORDINGS": settings.recordings_path,
         "SOUNDS": settings.sounds_path,
+        "SEND_SILENCE_WHEN_IDLE": "-1" if settings.transmit_silence else "0",
     }
 
 

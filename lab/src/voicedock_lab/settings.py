@@ -61,6 +61,10 @@ class LabSettings:
     asterisk: str = DEFAULT_VERSION
     """The Asterisk major version (``voicedock_lab.asterisk_versions``): 22 or 16, each in a
     chroot of its own in ``cache_dir``."""
+    transmit_silence: bool = False
+    """The far parties send silence while they say nothing (asterisk.conf ``transmit_silence``).
+    Off, as a trunk or phone with silence suppression, a muted or held party: no frames at all
+    between their words."""
 
     def __post_init__(self) -> None:
         if not _INSTANCE_NAME.match(self.instance):
