@@ -3,7 +3,8 @@
 * RINGING   ARI ``Dial`` RINGING / ``ChannelStateChange`` Ringing, or AMI DialState/Newstate;
 * ANSWERED  ``StasisStart`` of the outbound leg (args ``outbound,<call id>``);
 * HANGUP    ARI ``ChannelDestroyed`` or AMI ``Hangup`` (cause + tech_cause = SIP code), never
-            ``ChannelHangupRequest`` (its cause is a flag when ``soft``). Reported once.
+            ``ChannelHangupRequest`` (its cause is a flag when ``soft``). Reported once. A
+            ringing channel destroyed with no cause rang out (Asterisk 16 says so).
 * DTMF      ARI ``ChannelDtmfReceived`` on the remote leg (also the call's media's keys where
             its transport carries none: RTP, AudioSocket).
 
@@ -41,6 +42,7 @@ __all__ = ["OUTBOUND_ARG", "AsteriskEvents"]
 log = logging.getLogger("voicedock.pbx.asterisk.pbx")
 
 OUTBOUND_ARG = "outbound"  # the Stasis args of an answered outbound leg: outbound,<call id>
+NO_ANSWER_CAUSE = 19  # Q.850 "no answer from user"
 
 
 class AsteriskEvents:
@@ -98,7 +100,7 @@ class AsteriskEvents:
                     await self._reports.dtmf(legs.call_id, digit)
             case ChannelDestroyed():
                 self._transfers.on_channel_destroyed(event.channel.id)
-                await self._hangups.ended(event.channel.id, event.cause, event.tech_cause)
+                await self._hangups.ended(event.channel.id, _cause(event), event.tech_cause)
             case ApplicationReplaced():
                 log.error("another client took over ARI app %r", self._app)
             case _:
@@ -135,3 +137,12 @@ class AsteriskEvents:
             await self._reports.answered(call_id)
         elif len(args) >= 2 and args[0] == INBOUND_ARG:
             self._inbound.arrived(event.channel, args[1], args[2] if len(args) > 2 else "")
+
+
+def _cause(event: ChannelDestroyed) -> int | None:
+    """The Q.850 cause the channel ended with. Asterisk 16 ends a channel whose originate rang
+    out (ARI ``timeout``) with cause 0 and no ``Dial`` NOANSWER; 22 says 19: a channel that was
+    still ringing and ended with no cause was not answered."""
+    if event.cause == 0 and event.channel.state == "Ringing":
+        return NO_ANSWER_CAUSE
+    return event.cause
