@@ -39,6 +39,13 @@ SHOWN: Final[dict[MediaTransport, str]] = {
     "rtp": "RTP",
     "audiosocket": "AudioSocket",
 }
+# What a server older than a transport's first release lacks: RTP's chan_rtp is older than the
+# ARI resource that makes its legs (``externalMedia``, 16.6).
+LACKING: Final[dict[MediaTransport, str]] = {
+    "websocket": "chan_websocket",
+    "rtp": "ARI externalMedia",
+    "audiosocket": "chan_audiosocket",
+}
 SINCE: Final[dict[MediaTransport, str]] = {
     "websocket": "Asterisk 20.16, 21.11, 22.6 and 23.0",
     "rtp": "Asterisk 16.6",
@@ -71,7 +78,7 @@ def _missing(transport: MediaTransport, info: AsteriskServerInfo) -> str | None:
     """Why the server cannot carry ``transport``; ``None`` if it can (or may)."""
     released = _released(transport, info.release)
     if released is False:
-        return f"no {MODULES[transport]}: it exists from {SINCE[transport]} on"
+        return f"no {LACKING[transport]}: it exists from {SINCE[transport]} on"
     if info.has(MODULES[transport]) is False:
         module = MODULES[transport]
         return f"{module}.so is not loaded (modules.conf: load = {module}.so)"
