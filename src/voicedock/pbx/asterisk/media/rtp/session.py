@@ -91,18 +91,18 @@ class RtpSession(ClockedSession, asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         source: Address = (addr[0], addr[1])
+        if source != self.peer and self._latched:
+            self.packets_foreign += 1
+            return
+        packet = wire.parse(data)
+        if packet is None:
+            self.packets_ignored += 1  # and moves nothing: only RTP says where Asterisk is
+            return
         if source != self.peer:
-            if self._latched:
-                self.packets_foreign += 1
-                return
             log.info(
                 "media %s: Asterisk's RTP comes from another address; answering there", self.label
             )
             self.peer = source
-        packet = wire.parse(data)
-        if packet is None:
-            self.packets_ignored += 1
-            return
         self._latched = True
         self.packets_received += 1
         kind = packet.payload_type
