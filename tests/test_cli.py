@@ -236,6 +236,25 @@ def test_doctor_freeswitch_unreachable_exits_1(
     assert f"cannot reach the Event Socket at 127.0.0.1:{port}" in capsys.readouterr().out
 
 
+def test_doctor_asterisk_unreachable_exits_1_and_offline_checks_the_configuration_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as free:  # a port nothing listens on
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    extra = f'[pbx.asterisk]\nari_url = "http://127.0.0.1:{port}/ari"\n'
+    config = (
+        write_config(tmp_path, extra).read_text().replace('kind = "none"', 'kind = "asterisk"')
+    )
+    path = tmp_path / "asterisk.toml"
+    path.write_text(config, encoding="utf-8")
+    assert main(["doctor", "--config", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"error: asterisk: cannot reach ARI at http://127.0.0.1:{port}/ari" in out
+    main(["doctor", "--config", str(path), "--offline"])
+    assert "ARI" not in capsys.readouterr().out
+
+
 def test_keys_list_rename_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = write_config(tmp_path)
     args = ["--config", str(config)]
@@ -387,7 +406,7 @@ def test_the_example_configuration_has_no_egress_warning(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     example = Path(__file__).resolve().parents[1] / "voicedock.example.toml"
-    main(["doctor", "--config", str(example)])
+    main(["doctor", "--config", str(example), "--offline"])
     assert "egress" not in capsys.readouterr().out
 
 

@@ -24,7 +24,7 @@ def doctor(
     config = tmp_path / "voicedock.toml"
     config.write_text(text, encoding="utf-8")
     capsys.readouterr()
-    code = main(["doctor", "--config", str(config)])
+    code = main(["doctor", "--config", str(config), "--offline"])  # the configuration alone
     return code, capsys.readouterr().out
 
 

@@ -123,9 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=_migrate)
 
     doctor = sub.add_parser(
-        "doctor", parents=[common], help="validate the configuration (and a FreeSWITCH: pbx.kind)"
+        "doctor", parents=[common], help="validate the configuration and the running PBX"
     )
     doctor.add_argument("--asterisk-config", type=Path, help="also check this Asterisk config dir")
+    doctor.add_argument(
+        "--offline",
+        action="store_true",
+        help="check the configuration only, not the running PBX (Asterisk's ARI, FreeSWITCH's ESL)",
+    )
     doctor.set_defaults(handler=_doctor)
 
     for command in entry_points(group=COMMANDS_GROUP):
@@ -976,7 +981,7 @@ def _migrate(args: argparse.Namespace) -> int:
 def _doctor(args: argparse.Namespace) -> int:
     from voicedock.doctor import run_doctor
 
-    return run_doctor(args.config, args.asterisk_config, sys.stdout)
+    return run_doctor(args.config, args.asterisk_config, sys.stdout, live=not args.offline)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""``voicedock doctor``: check the configuration (and optionally an Asterisk config directory);
-with ``pbx.kind = "freeswitch"``, the live FreeSWITCH too (``voicedock.pbx.freeswitch.doctor``).
+"""``voicedock doctor``: check the configuration (and optionally an Asterisk config directory),
+then the live PBX unless ``--offline``: each Asterisk server over its ARI (its version, how its
+calls' audio travels, its trunks: ``voicedock.pbx.asterisk.server_check``), or the FreeSWITCH
+over its ESL (``voicedock.pbx.freeswitch.doctor``).
 
 Prints ``OK`` or each problem on its own line; the exit status is 0 when everything is fine,
 1 when there are problems, 2 when the configuration itself cannot be loaded or names an
@@ -85,7 +87,10 @@ def cap_warnings(settings: Settings) -> list[str]:
     return out
 
 
-def run_doctor(config: str | None, asterisk_config: Path | None, out: TextIO) -> int:
+def run_doctor(
+    config: str | None, asterisk_config: Path | None, out: TextIO, *, live: bool = True
+) -> int:
+    """``live``: the running PBX is checked too (Asterisk over ARI, FreeSWITCH over ESL)."""
     try:
         settings = load_settings(config)
         check_workers(settings, worker_count(settings))  # `voicedock serve`'s, as it starts
@@ -97,10 +102,17 @@ def run_doctor(config: str | None, asterisk_config: Path | None, out: TextIO) ->
         print(str(error), file=out)
     problems = check_asterisk_config(asterisk_config, settings) if asterisk_config else []
     problems += policy_warnings(settings) + cap_warnings(settings)
-    if settings.pbx.kind == "freeswitch":
+    if live and settings.pbx.kind == "freeswitch":
         from voicedock.pbx.freeswitch.doctor import check
 
         problems += asyncio.run(check(settings))
+    if live and settings.pbx.kind == "asterisk":
+        from voicedock.pbx.asterisk.server_check import check_asterisk_servers
+
+        for report in asyncio.run(check_asterisk_servers(settings)):
+            for line in report.lines:
+                print(line, file=out)
+            problems += report.problems
     for problem in problems:
         print(problem, file=out)
     for warning in egress_warnings(settings):  # printed; not a failure (a local model is fine)

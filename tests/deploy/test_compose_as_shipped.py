@@ -336,7 +336,9 @@ async def test_the_compose_service_as_shipped_places_calls_that_talk(
     require_offline_speech()
     doctor = deployment.run("voicedock", "doctor")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
-    assert doctor.stdout.strip() == "OK"
+    said, ok = doctor.stdout.strip().splitlines()
+    assert said.startswith("asterisk: Asterisk 22.") and "media over chan_websocket" in said
+    assert ok == "OK"
     migrate = deployment.run("voicedock", "migrate")
     assert migrate.returncode == 0, migrate.stderr
     created = deployment.run(

@@ -39,6 +39,7 @@ from voicedock.pbx.asterisk.media.transports import MediaTransports
 from voicedock.pbx.asterisk.node_apps import NodeApps
 from voicedock.pbx.asterisk.originate import Originator
 from voicedock.pbx.asterisk.restarts import NOT_READY, AsteriskRestarts
+from voicedock.pbx.asterisk.server_check import describe
 from voicedock.pbx.asterisk.server_info import AsteriskServerInfo
 from voicedock.pbx.asterisk.transfers.context import TransferSettings
 from voicedock.pbx.asterisk.transfers.native import AsteriskTransfers
@@ -272,18 +273,19 @@ class AsteriskPbx(PbxAdapter):
         try:
             info = await self.ari.server_info()
         except PbxError as exc:
-            log.warning("asterisk%s: cannot read its version and modules: %s", self._named, exc)
+            named = f" {self._settings.name}" if self._settings.name else ""
+            log.warning("asterisk%s: cannot read its version and modules: %s", named, exc)
             return
         choice = choose_transport(self._settings.media_transport, info)
         transports = self._media.transports
         if transports.choice != choice:
+            try:
+                public = await transports.public_host()
+            except (OSError, PbxError) as exc:
+                public = f"(unknown: {exc})"
             level = logging.INFO if choice.transport is not None else logging.ERROR
-            log.log(level, "asterisk%s: %s", self._named, choice.reason)
+            log.log(level, "%s", describe(self._settings, info, choice, public))
         self.server, transports.choice = info, choice
-
-    @property
-    def _named(self) -> str:
-        return f" {self._settings.name}" if self._settings.name else ""
 
     # --- reconcile --------------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     )
     from voicedock.pbx.asterisk.media.rtp.ports import RtpPorts
 
-__all__ = ["CONNECT_WAIT", "MediaTransports", "PreparedLeg"]
+__all__ = ["CONNECT_WAIT", "MediaTransports", "PreparedLeg", "public_host"]
 
 log = logging.getLogger("voicedock.media")
 S = TypeVar("S")
@@ -186,12 +186,16 @@ class MediaTransports:
     async def public_host(self) -> str:
         """The address Asterisk is told to send the call's audio to."""
         if self._public_host is None:
-            s = self._settings
-            host = s.media_public_host or s.media_host
-            if host in _WILDCARDS:
-                host = await _source_address_towards(_ari_host(s.ari_url))
-            self._public_host = host
+            self._public_host = await public_host(self._settings)
         return self._public_host
+
+
+async def public_host(settings: AsteriskSettings) -> str:
+    """The address an Asterisk server is told to send RTP or AudioSocket audio to."""
+    host = settings.media_public_host or settings.media_host
+    if host in _WILDCARDS:
+        host = await _source_address_towards(_ari_host(settings.ari_url))
+    return host
 
 
 def _ari_host(ari_url: str) -> str:
