@@ -70,9 +70,10 @@ class RunningCall:
         return self.live.listen_tap if self.live is not None else None
 
     async def end_call(self, message: str | None) -> None:
-        if self.live is None and message is None:
+        if self.live is None and message is None and not self._early:
             # Nothing to finish saying: end now rather than once the media leg is open (it
-            # may never open; the caller must not wait on it). A final message waits for it.
+            # may never open; the caller must not wait on it). A final message waits for it,
+            # and so do commands sent before this one (a whisper is in the transcript).
             self.stop(API_END_CALL)
             return
         await self._forward(lambda live: live.end_call(message))
