@@ -337,7 +337,8 @@ async def test_the_compose_service_as_shipped_places_calls_that_talk(
     doctor = deployment.run("voicedock", "doctor")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     said, ok = doctor.stdout.strip().splitlines()
-    assert said.startswith("asterisk: Asterisk 22.") and "media over chan_websocket" in said
+    assert said.startswith("asterisk: Asterisk 22.")
+    assert "media over chan_websocket" in said
     assert ok == "OK"
     migrate = deployment.run("voicedock", "migrate")
     assert migrate.returncode == 0, migrate.stderr
