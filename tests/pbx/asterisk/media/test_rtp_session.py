@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import pytest
 
+from pbx.asterisk.media.caller_frames import first_frames
 from voicedock.domain.audio import ALAW, ULAW, AudioFormat
 from voicedock.media.errors import MediaConnectionLost, MediaSessionClosed
 from voicedock.media.transport import CloseReason
@@ -115,22 +116,12 @@ async def rtp_leg(
             leg.sock.close()  # a test that never entered the session still closes it
 
 
-async def frames(session: RtpSession, n: int, timeout: float = 1.0) -> list[bytes]:
-    got: list[bytes] = []
-    async with asyncio.timeout(timeout):
-        async for frame in session.inbound_audio():
-            got.append(frame)
-            if len(got) == n:
-                break
-    return got
-
-
 async def test_the_callers_packets_are_its_frames() -> None:
     async with rtp_leg() as (leg, asterisk):
         sent = [bytes([i]) * FRAME for i in range(5)]
         for payload in sent:
             asterisk.send(leg.address, payload)
-        assert await frames(leg.session, 5) == sent
+        assert await first_frames(leg.session, 5) == sent
         assert leg.session.packets_received == 5
         assert leg.session.caller.inbound_frames == 5
 
@@ -154,7 +145,7 @@ async def test_comfort_noise_is_silence_and_anything_else_is_dropped() -> None:
         asterisk.send(leg.address, b"\x05\x00\x00\xa0", pt=101)  # a key event: ARI tells keys
         asterisk.send(leg.address, b"\x40", pt=wire.COMFORT_NOISE)  # RFC 3389: noise level 64
         asterisk.send(leg.address, SPEECH)
-        assert await frames(leg.session, 2) == [SILENCE, SPEECH]
+        assert await first_frames(leg.session, 2) == [SILENCE, SPEECH]
         assert leg.session.packets_ignored == 3
         assert leg.session.packets_received == 4  # RTP packets, used or not
 
@@ -163,7 +154,7 @@ async def test_an_alaw_leg_sends_and_reads_payload_type_8() -> None:
     async with rtp_leg(fmt=ALAW) as (leg, asterisk):
         asterisk.send(leg.address, b"\x11" * FRAME, pt=0)  # µ-law: not this leg's
         asterisk.send(leg.address, b"\x22" * FRAME, pt=8)
-        assert await frames(leg.session, 1) == [b"\x22" * FRAME]
+        assert await first_frames(leg.session, 1) == [b"\x22" * FRAME]
         await asterisk.wait_for(lambda: len(asterisk.received) >= 2)
         packets = asterisk.packets()
         assert {p.payload_type for p in packets} == {8}
@@ -173,10 +164,10 @@ async def test_an_alaw_leg_sends_and_reads_payload_type_8() -> None:
 async def test_a_second_source_is_shut_out() -> None:
     async with rtp_leg() as (leg, asterisk), fake_asterisk() as stranger:
         asterisk.send(leg.address, b"\x01" * FRAME)
-        assert await frames(leg.session, 1) == [b"\x01" * FRAME]
+        assert await first_frames(leg.session, 1) == [b"\x01" * FRAME]
         stranger.send(leg.address, b"\x66" * FRAME)
         asterisk.send(leg.address, b"\x02" * FRAME)
-        assert await frames(leg.session, 1) == [b"\x02" * FRAME]
+        assert await first_frames(leg.session, 1) == [b"\x02" * FRAME]
         assert leg.session.packets_foreign == 1
         assert leg.session.peer == asterisk.address
         await asyncio.sleep(0.06)
@@ -189,7 +180,7 @@ async def test_rtp_from_another_address_than_announced_is_answered_there() -> No
         asterisk.send_raw(leg.address, b"garbage first")  # not RTP: says nothing of Asterisk
         assert leg.session.peer == announced.address
         asterisk.send(leg.address, b"\x01" * FRAME)
-        assert await frames(leg.session, 1) == [b"\x01" * FRAME]
+        assert await first_frames(leg.session, 1) == [b"\x01" * FRAME]
         assert leg.session.peer == asterisk.address
         before = len(announced.received)
         await asterisk.wait_for(lambda: len(asterisk.received) >= 3)
@@ -197,7 +188,7 @@ async def test_rtp_from_another_address_than_announced_is_answered_there() -> No
         assert len(announced.received) - before <= 1  # at most one in flight when it moved
         announced.send(leg.address, b"\x77" * FRAME)  # latched: the announced one is foreign now
         asterisk.send(leg.address, b"\x02" * FRAME)
-        assert await frames(leg.session, 1) == [b"\x02" * FRAME]
+        assert await first_frames(leg.session, 1) == [b"\x02" * FRAME]
         assert leg.session.packets_foreign == 1
 
 
@@ -260,7 +251,7 @@ async def test_a_barge_in_stops_the_assistant_within_a_frame_or_two() -> None:
 async def test_asterisk_gone_ends_the_session() -> None:
     async with rtp_leg() as (leg, asterisk):
         asterisk.send(leg.address)
-        assert len(await frames(leg.session, 1)) == 1
+        assert len(await first_frames(leg.session, 1)) == 1
         leg.session.peer_gone()
         assert await asyncio.wait_for(leg.session.wait_closed(), 1) is CloseReason.PEER
         assert leg.session.closed
