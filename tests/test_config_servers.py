@@ -1,4 +1,5 @@
-"""``[[pbx.asterisk.servers]]``: several Asterisk servers by name, each trunk naming its own."""
+"""``[[pbx.asterisk.servers]]``: several Asterisk servers by name, each trunk naming its own;
+the media keys of each server (transport, addresses, RTP ports) refused naming the key."""
 
 from __future__ import annotations
 
@@ -145,3 +146,75 @@ def test_servers_do_not_matter_to_another_pbx_kind(tmp_path: Path) -> None:
     toml = TWO_SERVERS.replace('pbx = "ams"\n', "").replace('pbx = "fra"\n', "")
     s = load(tmp_path, '[pbx]\nkind = "none"\n' + toml)
     assert [t.pbx for t in s.trunks] == ["", ""]
+
+
+@pytest.mark.parametrize(
+    ("toml", "key", "says"),
+    [
+        ('[pbx.asterisk]\nmedia_host = "not-an-ip"\n', "pbx.asterisk.media_host", "IPv4 or IPv6"),
+        ('[pbx.asterisk]\nmedia_host = ""\n', "pbx.asterisk.media_host", "IPv4 or IPv6"),
+        (
+            '[pbx.asterisk]\nmedia_public_host = "bad host!"\n',
+            "pbx.asterisk.media_public_host",
+            "an IP address or a host name",
+        ),
+        (
+            "[pbx.asterisk]\nrtp_port_min = 41001\nrtp_port_max = 41001\n",
+            "pbx.asterisk.rtp_port_max",
+            "with an even port",
+        ),
+        (
+            "[pbx.asterisk]\nrtp_port_min = 41000\nrtp_port_max = 40000\n",
+            "pbx.asterisk.rtp_port_max",
+            "at least rtp_port_min (41000)",
+        ),
+        ("[pbx.asterisk]\nrtp_port_min = 80\n", "pbx.asterisk.rtp_port_min", "1024-65534"),
+        (
+            '[pbx.asterisk]\nmedia_transport = "sip"\n',
+            "pbx.asterisk.media_transport",
+            "'auto', 'websocket', 'rtp', 'audiosocket'",
+        ),
+        ("[pbx.asterisk]\naudiosocket_port = 0\n", "pbx.asterisk.audiosocket_port", "1-65535"),
+        (
+            '[[pbx.asterisk.servers]]\nname = "a"\n[[pbx.asterisk.servers]]\nname = "b"\n'
+            'media_public_host = "-bad-"\n',
+            "pbx.asterisk.servers[1].media_public_host",
+            "an IP address or a host name",
+        ),
+        (
+            '[pbx.asterisk]\nmedia_host = "10.0.0.300"\n[[pbx.asterisk.servers]]\nname = "a"\n',
+            "pbx.asterisk.media_host",
+            "IPv4 or IPv6",
+        ),
+    ],
+)
+def test_bad_media_keys_are_named(tmp_path: Path, toml: str, key: str, says: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load(tmp_path, toml)
+    assert exc.value.key == key
+    assert says in str(exc.value)
+
+
+@pytest.mark.parametrize("transport", ["auto", "websocket", "rtp", "audiosocket"])
+def test_media_keys_as_given(tmp_path: Path, transport: str) -> None:
+    s = load(
+        tmp_path,
+        f'[pbx.asterisk]\nmedia_transport = "{transport}"\nmedia_host = "::"\n'
+        'media_public_host = "pbx-media.example.com"\nrtp_port_min = 41001\n'
+        "rtp_port_max = 41002\naudiosocket_port = 9092\n"
+        '[[pbx.asterisk.servers]]\nname = "a"\n'
+        '[[pbx.asterisk.servers]]\nname = "b"\nmedia_public_host = "192.0.2.10"\n',
+    )
+    asterisk = s.pbx.asterisk
+    assert asterisk.media_transport == transport
+    assert (asterisk.media_host, asterisk.rtp_port_min, asterisk.rtp_port_max) == (
+        "::",
+        41001,
+        41002,
+    )
+    assert [server.media_transport for server in asterisk.servers] == [transport, transport]
+    assert [server.media_public_host for server in asterisk.servers] == [
+        "pbx-media.example.com",
+        "192.0.2.10",
+    ]
+    assert {server.audiosocket_port for server in asterisk.servers} == {9092}

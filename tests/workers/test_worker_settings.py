@@ -58,6 +58,23 @@ def test_asterisk_servers_and_freeswitch_public_url_per_worker(tmp_path: Path) -
     assert third.pbx.freeswitch.media_public_url == "wss://fs.example.com:9445"
 
 
+def test_each_worker_listens_for_audiosocket_on_a_port_of_its_own(tmp_path: Path) -> None:
+    base = settings(
+        tmp_path,
+        "[pbx.asterisk]\naudiosocket_port = 9100\n"
+        '[[pbx.asterisk.servers]]\nname = "ams"\n'
+        '[[pbx.asterisk.servers]]\nname = "fra"\naudiosocket_port = 9200\n',
+    )
+    check_workers(base, 4)  # 9100-9103 and 9200-9203: clear of the API's 8080-8084
+    workers = [worker_settings(base, WorkerPlace.of(base, k, 4)) for k in (1, 2, 4)]
+    ports = [[s.audiosocket_port for s in w.pbx.asterisk.servers] for w in workers]
+    assert ports == [[9100, 9200], [9101, 9201], [9103, 9203]]
+    third = worker_settings(base, WorkerPlace.of(base, 3, 4))
+    assert third.pbx.asterisk.audiosocket_port == 9102
+    assert [s.rtp_port_min for s in third.pbx.asterisk.servers] == [40000, 40000]  # RTP shared
+    assert base.pbx.asterisk.servers[0].audiosocket_port == 9100  # the machine's unchanged
+
+
 def test_offline_speech_pools_share_the_cores(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -89,6 +106,25 @@ def test_offline_speech_pools_share_the_cores(
             2,
             "pbx.freeswitch.media_public_url",
             "with several workers it names its port",
+        ),
+        (
+            "[pbx.asterisk]\naudiosocket_port = 8082\n",
+            4,
+            "pbx.asterisk.audiosocket_port",
+            "the workers' AudioSocket ports 8082-8085 overlap the API's 8080-8084",
+        ),
+        (
+            '[[pbx.asterisk.servers]]\nname = "a"\n'
+            '[[pbx.asterisk.servers]]\nname = "b"\naudiosocket_port = 8079\n',
+            3,
+            "pbx.asterisk.servers[1].audiosocket_port",
+            "the workers' AudioSocket ports 8079-8081 overlap the API's 8080-8083",
+        ),
+        (
+            "[pbx.asterisk]\naudiosocket_port = 65535\n",
+            2,
+            "pbx.asterisk.audiosocket_port",
+            "2 workers need 2 ports",
         ),
     ],
 )
