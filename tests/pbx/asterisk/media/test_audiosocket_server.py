@@ -140,6 +140,8 @@ async def test_keys_and_unknown_kinds_are_not_audio() -> None:
         assert await first_frames(session, 1) == [SPEECH]
         assert session.messages_ignored == 1
         assert session.caller.inbound_frames == 1
+        await session.aclose()
+        assert [digit async for digit in session.dtmf()] == []  # keys come from ARI alone
 
 
 async def test_the_assistants_audio_goes_out_one_message_per_20ms() -> None:

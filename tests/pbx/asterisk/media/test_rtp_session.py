@@ -148,6 +148,8 @@ async def test_comfort_noise_is_silence_and_anything_else_is_dropped() -> None:
         assert await first_frames(leg.session, 2) == [SILENCE, SPEECH]
         assert leg.session.packets_ignored == 3
         assert leg.session.packets_received == 4  # RTP packets, used or not
+        await leg.session.aclose()
+        assert [digit async for digit in leg.session.dtmf()] == []  # keys come from ARI alone
 
 
 async def test_an_alaw_leg_sends_and_reads_payload_type_8() -> None:
