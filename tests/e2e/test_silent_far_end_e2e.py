@@ -10,7 +10,8 @@ The gap is silence on the wall clock (``media/gap_filler.py``).
   recognised by a cloud-style stand-in that answers at once (so Whisper's time is not timed);
   the audio of the turn it was sent is transcribed offline afterwards: the party's sentence.
 * The silent party (it never sends a frame) is hung up after ``silence_timeout_seconds`` on the
-  clock, counted from the end of the greeting.
+  clock, counted from the end of the greeting to the moment the goodbye is asked of a voice
+  that answers at once (a cloud-style stand-in), on both labs.
 """
 
 from __future__ import annotations
@@ -192,6 +193,7 @@ async def test_a_party_that_never_sends_is_hung_up_after_the_silence_timeout(
 ) -> None:
     lab = party_lab
     goodbye = ConversationConfig().silence_timeout_message
+    assert goodbye is not None
     async with LlmStandIn(reply=REPLY) as llm, SpeechStandIn() as voice:
         live = await serving(lab, tmp_path, llm, voice.host)
         try:

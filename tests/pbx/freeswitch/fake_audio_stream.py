@@ -141,6 +141,8 @@ class FakeAudioStreamClient:
         self.finished = asyncio.Event()
         self.connect_error: str | None = None
         self._on_event = on_event
+        self.stalled = False
+        """While set, the silence between queued audio is not sent: a stream that stalls."""
         self._outgoing: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -225,6 +227,9 @@ class FakeAudioStreamClient:
                 frame = silence if pace else await self._outgoing.get()
             if frame is None:
                 break
+            if frame is silence and self.stalled:
+                await asyncio.sleep(pace)
+                continue
             with contextlib.suppress(ConnectionError):
                 await self._ws.send_bytes(frame)
             if pace:

@@ -59,6 +59,52 @@ async def test_frames_go_to_a_consumer_as_they_arrive_queued_ones_first() -> Non
             assert [f async for f in media.inbound_audio()] == []
 
 
+@pytest.mark.parametrize(("fmt", "size", "silence"), [("ulaw", 160, 0xFF), ("slin16", 640, 0)])
+async def test_a_caller_who_sends_nothing_is_heard_as_silence_on_the_clock(
+    fmt: str, size: int, silence: int
+) -> None:
+    """Asterisk sends nothing (a far end with silence suppression): while the caller's audio
+    is read, the gap comes as silence frames in the session's format at the clock's pace,
+    from the moment reading started; the caller's own frames go on as they come."""
+    async with (
+        FakeAsterisk(send_audio=False, fmt=fmt, frame_size=size) as fake,
+        MediaSession.connect(fake.url()) as media,
+    ):
+        loop = asyncio.get_running_loop()
+        frames = media.inbound_audio()
+        start = loop.time()
+        first = await anext(frames)
+        assert 0.09 <= loop.time() - start <= 0.2  # a gap once nothing came for 100 ms
+        got = [first]
+        while len(got) < 50:
+            got.append(await anext(frames))
+        took = loop.time() - start
+        assert set(got) == {bytes([silence]) * size}
+        assert 0.9 <= took <= 1.2, took  # a second of silence takes a second
+        await fake.channel().ws.send_bytes(b"\x42" * size)  # the caller speaks
+        assert await anext(frames) == b"\x42" * size
+        assert media.caller.gaps is not None
+        assert media.caller.gaps.gaps == 1
+        assert media.caller.inbound_frames == 1  # the only frame Asterisk sent
+
+
+async def test_gap_filling_can_be_turned_off() -> None:
+    async with (
+        FakeAsterisk(send_audio=False) as fake,
+        MediaSession.connect(fake.url(), fill_gaps_after=None) as media,
+    ):
+        assert media.caller.gaps is None
+        got: list[bytes] = []
+        media.deliver_audio_to(got.append)
+        async with asyncio.TaskGroup() as tasks:
+            ended = tasks.create_task(anext(media.inbound_audio(), None))
+            await asyncio.sleep(0.3)
+            assert got == []  # nothing came, nothing is made up
+            await fake.channel().ws.send_bytes(b"\x42" * 160)
+            await wait_until(lambda: got == [b"\x42" * 160])
+            ended.cancel()
+
+
 async def test_silence_is_streamed_while_idle() -> None:
     async with FakeAsterisk(send_audio=False) as fake, MediaSession.connect(fake.url()):
         await asyncio.sleep(0.25)

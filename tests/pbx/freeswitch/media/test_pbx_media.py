@@ -115,6 +115,34 @@ async def test_ulaw_media_converts_both_ways(
         assert np.array_equal(played, ulaw_decode(spoken))
 
 
+async def test_a_stream_that_stalls_is_silence_on_the_clock(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    """FreeSWITCH sends nothing for a while: the media hands the dialogue silence frames in
+    the call's format at the wall clock's pace, then the caller's audio again."""
+    pbx, events = started
+    call_id = await answered_call(pbx, events)
+    async with pbx.call_media(call_id, media_format="ulaw") as media:
+        await frames(media, 5)
+        stream = fake.streams_by_uuid[fake.uuid_of(call_id)]
+        stream.stalled = True
+        received = media.inbound_frames
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        got = await frames(media, 40)  # 800 ms
+        took = loop.time() - start
+        assert media.inbound_frames - received <= 1  # FreeSWITCH sent (almost) nothing
+        assert set(got) == {b"\xff" * 160}  # µ-law silence
+        assert 0.7 <= took <= 1.2, took  # as fast as the clock, no faster
+        assert media.gaps is not None
+        assert media.gaps.gaps == 1
+        stream.stalled = False
+        speech = tone(800)
+        stream.send_audio(speech)
+        (frame, *_) = await speech_frames(media, 5)
+        assert frame == ulaw_encode(np.frombuffer(speech[:320], "<i2"))
+
+
 async def test_played_audio_reaches_the_channel_as_queued_playbacks(
     fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
 ) -> None:
