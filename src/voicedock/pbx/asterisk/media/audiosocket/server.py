@@ -207,7 +207,9 @@ class _Connection(asyncio.Protocol):
             self._transport.abort()
 
     def _broken(self) -> None:
-        if self._session is not None:
-            log.warning("media %s: AudioSocket framing broken", self._session.label)
+        session = self._session
+        if session is not None:
+            log.warning("media %s: AudioSocket framing broken", session.label)
+            session.connection_lost(ConnectionError("AudioSocket framing broken"))  # BROKEN
         if self._transport is not None:
             self._transport.abort()
