@@ -13,7 +13,11 @@ from voicedock_lab import cli
 from voicedock_lab.config import find_project_root
 from voicedock_lab.errors import LabError
 from voicedock_lab.freeswitch_build import FreeswitchBuild, FreeswitchSources, build_script
-from voicedock_lab.freeswitch_config import FreeswitchLabSettings, render_freeswitch_xml
+from voicedock_lab.freeswitch_config import (
+    UTTERANCE,
+    FreeswitchLabSettings,
+    render_freeswitch_xml,
+)
 from voicedock_lab.utterances import APPOINTMENT, SAY_YES, TALK_OVER
 
 pytestmark = pytest.mark.unit
@@ -77,7 +81,11 @@ def test_every_party_sends_silence_between_its_words_only_if_the_lab_says(
     assert first.get("continue") == "true"  # then each party's own extension
     condition = first.find("condition")
     assert condition is not None
-    assert condition.get("expression") == "^"  # every party, the inbound callers too
+    expression = re.compile(condition.get("expression", ""))  # PCRE, as Python's re reads it
+    for party in (UTTERANCE, "sales", "warmsayyes", "lab_caller_speaks"):
+        assert expression.match(party), party  # every party, the inbound callers too
+    for refusing in ("+31610000404", "+31610000486"):
+        assert not expression.match(refusing), refusing  # 404 keeps having no extension
     actions = [(a.get("application"), a.get("data")) for a in condition]
     assert actions == [("set", f"send_silence_when_idle={value}")]
 
