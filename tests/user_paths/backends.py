@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,12 +185,20 @@ def configure(settings: Any) -> Any:
 
 @asynccontextmanager
 async def asterisk_backend(
-    lab: Any, directory: Path, *, name: str = "asterisk", media_transport: str = "auto"
+    lab: Any,
+    directory: Path,
+    *,
+    name: str = "asterisk",
+    media_transport: str = "auto",
+    configure_more: Callable[[Any], None] | None = None,
 ) -> AsyncIterator[AsteriskBackend]:
     """The service on a lab Asterisk (22 or 16); ``media_transport`` forces how the calls'
-    audio travels (``auto``: what the lab's Asterisk offers first)."""
+    audio travels (``auto``: what the lab's Asterisk offers first); ``configure_more``
+    changes the settings further."""
     database = directory / "user-paths.db"
     settings = configure(service_settings(lab, database, "ari", media_transport))
+    if configure_more is not None:
+        configure_more(settings)
     running = await serve(settings)
     try:
         async with WebhookReceiver() as receiver:
