@@ -337,9 +337,30 @@ def test_transfer_context_and_internal_targets(etc: Path) -> None:
 
 def test_modules_autoload_no_needs_the_list(etc: Path) -> None:
     edit(etc, "modules.conf", "load = chan_websocket.so\n", "")
-    assert any("chan_websocket is not loaded" in m for m in messages(etc))
+    assert messages(etc) == []  # the calls' audio goes over RTP (media_transport = "auto")
+    edit(etc, "modules.conf", "load = chan_rtp.so\n", "")
+    assert any("chan_rtp is not loaded" in m for m in messages(etc))
+    forced = settings()
+    forced.pbx.asterisk.media_transport = "websocket"
+    assert any("chan_websocket is not loaded" in m for m in messages(etc, forced))
     (etc / "modules.conf").write_text("[modules]\nautoload = yes\nnoload => res_ari.so\n")
     assert messages(etc) == ["error: modules.conf [modules] noload: res_ari is needed"]
+
+
+def test_modules_of_the_media_transport_named(etc: Path) -> None:
+    """RTP and AudioSocket need their channel drivers (media_transport), not chan_websocket."""
+    edit(etc, "modules.conf", "load = chan_websocket.so\n", "")
+    rtp = settings()
+    rtp.pbx.asterisk.media_transport = "rtp"
+    assert messages(etc, rtp) == []
+    edit(etc, "modules.conf", "load = res_rtp_asterisk.so\n", "")
+    assert messages(etc, rtp) == [
+        "error: modules.conf [modules] load: autoload = no and res_rtp_asterisk is not loaded"
+    ]
+    audiosocket = settings()
+    audiosocket.pbx.asterisk.media_transport = "audiosocket"
+    edit(etc, "modules.conf", "load = chan_audiosocket.so\n", "")
+    assert any("chan_audiosocket is not loaded" in m for m in messages(etc, audiosocket))
 
 
 def _lab_etc_dirs() -> list[Path]:

@@ -45,15 +45,22 @@ _HEADER = re.compile(r"^\[([^\]]+)\]\s*(?:\(([^)]*)\))?$")
 _INCLUDE = re.compile(r"^#(try)?include\s+[\"<]?([^\">]+)[\">]?$")
 _WILDCARD_ADDRESSES = {"0.0.0.0", "::", "[::]"}
 _DEFAULT_PASSWORDS = {"", "asterisk", "password", "secret", "changeme", "admin", "1234"}
-# Modules voicedock needs at run time (ARI, Stasis, PJSIP trunks, websocket media, dialplan).
+# Modules voicedock needs at run time (ARI, Stasis, PJSIP trunks, dialplan); the media's are
+# the transport's (MEDIA_MODULES).
 NEEDED_MODULES: tuple[str, ...] = (
     *("res_http_websocket", "res_ari", "res_ari_channels", "res_ari_bridges", "res_ari_events"),
     *("res_stasis", "app_stasis", "res_pjsip", "res_pjsip_session", "chan_pjsip"),
-    *("chan_websocket", "pbx_config", "app_dial"),
+    *("pbx_config", "app_dial"),
     # The inbound dialplan's voicedock-node context: Gosub, the live nodes' list, a random start;
     # voicedock-sip-domain: the host of a call's Request-URI (CHANNEL(pjsip,request_uri)).
     *("app_stack", "func_global", "func_cut", "func_rand", "func_logic", "func_channel"),
 )
+# A media transport's modules (media/choice): what carries the calls' audio.
+MEDIA_MODULES: dict[str, tuple[str, ...]] = {
+    "websocket": ("chan_websocket",),
+    "rtp": ("chan_rtp", "res_rtp_asterisk"),
+    "audiosocket": ("chan_audiosocket", "res_audiosocket"),
+}
 _PLACEHOLDER = re.compile(r"\$\{[A-Z][A-Z0-9_]*\}")
 # Dialplan values legitimately hold ${EXTEN} and friends; these files must not hold any.
 _NO_PLACEHOLDER_FILES = ("http.conf", "ari.conf", "manager.conf", "pjsip.conf", "modules.conf")
@@ -452,7 +459,12 @@ def _check_modules(directory: Path, settings: Settings) -> list[Finding]:
             refused.add(module)
     autoload = modules.get("autoload")
     out: list[Finding] = []
-    for module in NEEDED_MODULES:
+    media = MEDIA_MODULES.get(settings.pbx.asterisk.media_transport)
+    if media is None:  # auto: chan_websocket where the server has it, else RTP
+        media = MEDIA_MODULES["rtp"]
+        if "chan_websocket" in loaded or (_yes(autoload) and "chan_websocket" not in refused):
+            media = MEDIA_MODULES["websocket"]
+    for module in (*NEEDED_MODULES, *media):
         if module in refused:
             out.append(Finding("error", modules.file, "modules", "noload", f"{module} is needed"))
         elif autoload is not None and not _yes(autoload) and module not in loaded:
