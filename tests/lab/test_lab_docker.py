@@ -1,7 +1,7 @@
 """docker/: the compose file is well-formed for Compose v2 and docker-compose 1.29, keeps the
 API and Asterisk control private, agrees with the current config keys, CLI and Asterisk
 templates (tests/deploy/ runs it live), and its demo profile reaches the lab's demo party.
-A whole run of the stack with Docker is recorded in docs/docker-smoke-run.md."""
+A whole run of the stack with Docker is recorded in bench/results/docker-smoke-run-2026-11-27.md."""
 
 from __future__ import annotations
 
