@@ -238,10 +238,11 @@ async def refused(server: AudioSocketServer, send: Callable[[FakeAsterisk], None
 @pytest.mark.parametrize(
     "first",
     [
-        wire.encode(wire.KIND_UUID, uuid.uuid4().bytes),  # nobody waits for it
-        wire.encode(wire.KIND_UUID, b"short"),  # not a UUID
-        wire.encode(0x10, bytes(16)),  # audio before the UUID
-        b"\x01\x10\x01",  # a frame longer than any AudioSocket message
+        # (ids: every test process must collect the same names)
+        pytest.param(wire.encode(wire.KIND_UUID, uuid.uuid4().bytes), id="unknown-uuid"),
+        pytest.param(wire.encode(wire.KIND_UUID, b"short"), id="not-a-uuid"),
+        pytest.param(wire.encode(0x10, bytes(16)), id="audio-first"),
+        pytest.param(b"\x01\x10\x01", id="too-long"),  # longer than any AudioSocket message
     ],
 )
 async def test_a_stranger_is_closed_and_never_reaches_a_leg(first: bytes) -> None:
