@@ -78,9 +78,9 @@ class FakeAsterisk(asyncio.DatagramProtocol):
 
 
 @asynccontextmanager
-async def fake_asterisk() -> AsyncIterator[FakeAsterisk]:
+async def fake_asterisk(host: str = HOST) -> AsyncIterator[FakeAsterisk]:
     loop = asyncio.get_running_loop()
-    transport, protocol = await loop.create_datagram_endpoint(FakeAsterisk, local_addr=(HOST, 0))
+    transport, protocol = await loop.create_datagram_endpoint(FakeAsterisk, local_addr=(host, 0))
     try:
         yield protocol
     finally:
@@ -192,6 +192,19 @@ async def test_rtp_from_another_address_than_announced_is_answered_there() -> No
         asterisk.send(leg.address, b"\x02" * FRAME)
         assert await first_frames(leg.session, 1) == [b"\x02" * FRAME]
         assert leg.session.packets_foreign == 1
+
+
+async def test_a_stranger_on_another_address_never_takes_the_leg() -> None:
+    """Before Asterisk's first packet (a silent far end sends none), RTP from an address that
+    is not Asterisk's (127.0.0.2: another host) is neither heard nor answered."""
+    async with rtp_leg() as (leg, asterisk), fake_asterisk("127.0.0.2") as stranger:
+        stranger.send(leg.address, b"\x66" * FRAME)
+        await asyncio.sleep(0.08)
+        assert leg.session.peer == asterisk.address
+        assert leg.session.packets_foreign == 1
+        assert stranger.received == []
+        asterisk.send(leg.address, b"\x01" * FRAME)
+        assert await first_frames(leg.session, 1) == [b"\x01" * FRAME]
 
 
 async def test_garbage_from_a_stranger_does_not_move_the_output() -> None:

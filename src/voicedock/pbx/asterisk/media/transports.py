@@ -107,6 +107,7 @@ class MediaTransports:
         self.choice: TransportChoice | None = None
         """What the server's modules and version allow (``None``: not read yet)."""
         self._public_host: str | None = None
+        self._asterisk_addresses: frozenset[str] | None = None
 
     @property
     def transport(self) -> MediaTransport:
@@ -146,11 +147,12 @@ class MediaTransports:
             sock = self._rtp_ports.bind()
             try:
                 host = await self.public_host()
+                asterisk = await self._ari_addresses()
             except BaseException:
                 sock.close()
                 raise
             ari_host = _ari_host(self._settings.ari_url)
-            return _RtpLeg(sock, rtp_wire.leg_format(fmt), host, leg, self._ari, ari_host)
+            return _RtpLeg(sock, rtp_wire.leg_format(fmt), host, leg, self._ari, ari_host, asterisk)
         if transport == "audiosocket":
             server = self._audiosocket_server()
             await server.start()
@@ -182,6 +184,19 @@ class MediaTransports:
         """Stop listening for AudioSocket connections (idempotent)."""
         if self._audiosocket is not None:
             await self._audiosocket.aclose()
+
+    async def _ari_addresses(self) -> frozenset[str]:
+        """The addresses of ARI's host (where Asterisk's RTP may also come from); none when
+        its name does not resolve."""
+        if self._asterisk_addresses is None:
+            host = _ari_host(self._settings.ari_url)
+            loop = asyncio.get_running_loop()
+            try:
+                infos = await loop.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+            except OSError:
+                infos = []
+            self._asterisk_addresses = frozenset(str(info[4][0]) for info in infos)
+        return self._asterisk_addresses
 
     async def public_host(self) -> str:
         """The address Asterisk is told to send the call's audio to."""
@@ -311,11 +326,14 @@ class _RtpLeg:
         label: str,
         ari: AriClient,
         ari_host: str,
+        asterisk: frozenset[str] = frozenset(),
     ) -> None:
         """``host``: where Asterisk sends (voicedock's address); ``ari_host``: where voicedock
-        sends when Asterisk names no address of its own."""
+        sends when Asterisk names no address of its own; ``asterisk``: the addresses
+        Asterisk's packets may come from besides the one it names (ARI's host's)."""
         self._sock: socket.socket | None = sock
         self._ari_host = ari_host
+        self._asterisk = asterisk
         self._format = fmt
         self.format = fmt.name
         self._host = host
@@ -357,7 +375,14 @@ class _RtpLeg:
         async def hang_up() -> None:
             await ari.hangup_channel(label)
 
-        return RtpSession(sock, self._format, (address, port), label=label, hang_up=hang_up)
+        return RtpSession(
+            sock,
+            self._format,
+            (address, port),
+            label=label,
+            hang_up=hang_up,
+            asterisk_hosts=self._asterisk,
+        )
 
     def cancel(self) -> None:
         sock, self._sock = self._sock, None

@@ -10,9 +10,11 @@ that channel over ARI.
 What is read: audio packets of the leg's payload type (``caller.on_binary``) and comfort noise
 (RFC 3389: the far end stopped sending while silent) as a frame of silence. Keys are not read
 from the media: Asterisk reports them on the caller's channel over ARI, and the owner hands
-them to ``caller.digit``. Packets come from the address Asterisk named; if
-the first ones come from another (a NAT between the two), that source is taken instead, as
-Asterisk's own strict RTP does, and later packets from anywhere else are dropped and counted.
+them to ``caller.digit``. Packets come from the address Asterisk named; if the first ones come
+from another port, or another address of Asterisk's (``asterisk_hosts``: the one it named and
+ARI's; a NAT between the two), that source is taken instead, as Asterisk's own strict RTP does.
+Packets from anywhere else are dropped and counted: a stranger who reaches the port can
+neither be heard nor take the assistant's audio.
 """
 
 from __future__ import annotations
@@ -45,12 +47,14 @@ class RtpSession(ClockedSession, asyncio.DatagramProtocol):
         *,
         label: str,
         hang_up: Callable[[], Awaitable[object]],
+        asterisk_hosts: frozenset[str] = frozenset(),
         clock: MediaClock | None = None,
         inbound_buffer_frames: int = 250,
         max_queued_frames: int = 250,
     ) -> None:
         """``sock``: bound, not yet connected to the loop (``__aenter__`` does); ``peer``:
-        where Asterisk's UnicastRTP channel listens; ``hang_up``: deletes that channel."""
+        where Asterisk's UnicastRTP channel listens; ``hang_up``: deletes that channel;
+        ``asterisk_hosts``: other addresses Asterisk's packets may come from (ARI's host)."""
         super().__init__(
             fmt,
             label=label,
@@ -68,6 +72,8 @@ class RtpSession(ClockedSession, asyncio.DatagramProtocol):
         self._silence = silence_frame(fmt)
         self._transport: asyncio.DatagramTransport | None = None
         self._latched = False
+        # Where Asterisk's packets may come from: the address it named, and those given.
+        self._asterisk_hosts = asterisk_hosts | {peer[0]}
         self.packets_received = 0
         self.packets_ignored = 0  # not RTP, or a payload type this leg does not carry
         self.packets_foreign = 0  # from another source than the leg's
@@ -91,7 +97,7 @@ class RtpSession(ClockedSession, asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         source: Address = (addr[0], addr[1])
-        if source != self.peer and self._latched:
+        if source != self.peer and (self._latched or source[0] not in self._asterisk_hosts):
             self.packets_foreign += 1
             return
         packet = wire.parse(data)
