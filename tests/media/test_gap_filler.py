@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from voicedock.media.gap_filler import GAP_AFTER, GapFiller, GapWatch
+from voicedock.media.gap_filler import GAP_AFTER, GapFiller, GapFrame, GapWatch
 
 pytestmark = pytest.mark.unit
 
@@ -118,6 +118,8 @@ def test_a_stream_that_never_sends_is_silence_from_when_listening_started(
         assert abs(len(stream.silence) - 2.0 / PERIOD) <= 1
         assert stream.filler.gaps == 1
         assert stream.filler.filled_frames == len(stream.silence)
+        # Told apart from the caller's own frames where it matters (a recording).
+        assert all(isinstance(f, GapFrame) for t, f in stream.delivered)
     filled = len(stream.silence)
     timers.run_until(start + 3.0)
     assert len(stream.silence) == filled  # nobody listens: nothing is filled

@@ -168,7 +168,7 @@ async def test_a_gap_filled_at_once_leaves_the_caller_aligned(tmp_path: Path, si
         for tick in range(55, 75):  # from 1.1 s: the gap so far, then its frames as they come
             clock.now = 100.0 + tick * 0.02
             for _ in range(5 if tick == 55 else 1):
-                recorder.caller(frame(silence))
+                recorder.caller(frame(silence), gap=True)
         for tick in range(75, 100):  # from 1.5 s: the caller's words again
             clock.now = 100.0 + tick * 0.02
             recorder.caller(frame(2000))
@@ -181,8 +181,9 @@ async def test_a_gap_filled_at_once_leaves_the_caller_aligned(tmp_path: Path, si
     assert (np.abs(left[50 * FRAME : again]) <= 8).all()  # the gap: silence, however it came
 
 
-async def test_speech_that_came_in_a_burst_is_all_kept(tmp_path: Path) -> None:
-    """Frames held up in the network come at once: every one of them is recorded."""
+async def test_what_came_in_a_burst_is_all_kept(tmp_path: Path) -> None:
+    """Frames held up in the network come at once: every one of them is recorded, silence
+    (a secure entry's, muted) too."""
     clock = Clock()
     path = tmp_path / "call.wav"
     async with CallRecorder(path, RATE, clock=clock) as recorder:
@@ -191,5 +192,7 @@ async def test_speech_that_came_in_a_burst_is_all_kept(tmp_path: Path) -> None:
             recorder.caller(frame(tick + 1))
         for value in range(11, 21):  # ten frames at once, 40 ms later
             recorder.caller(frame(value))
+        for _ in range(10):  # ten more, muted
+            recorder.caller(frame(0))
     data, _ = soundfile.read(str(path), dtype="int16")
-    assert list(data[::FRAME, 0]) == list(range(1, 21))
+    assert list(data[::FRAME, 0]) == [*range(1, 21), *[0] * 10]

@@ -24,8 +24,10 @@ good (the session is over).
 ``period`` (20 ms). Nothing happens per frame and there is no task or timer per call: a visit
 compares the stream's count of frames received (its owner's counter) with the last visit's.
 The timer callback runs in an empty context; the frames it fills are handed over in the
-context in which listening started (the call's, for its log lines). A stream whose visit fails
-is stopped, never the watch nor the other streams.
+context in which listening started (the call's, for its log lines). Filled frames are
+``GapFrame``s: the part of a gap filled at once, when it is seen, comes after its time, and a
+recording lets such frames go where the caller's channel is ahead of the clock. A stream
+whose visit fails is stopped, never the watch nor the other streams.
 """
 
 from __future__ import annotations
@@ -48,6 +50,14 @@ WATCH_PERIOD: Final = 0.020
 _shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GapWatch] = (
     weakref.WeakKeyDictionary()
 )
+
+
+class GapFrame(bytes):
+    """A frame of silence standing in for a gap in the caller's audio: bytes like any caller
+    frame, told apart where it matters (a recording lets it go where the caller's channel got
+    ahead of the clock)."""
+
+    __slots__ = ()
 
 
 class Cancellable(Protocol):
@@ -101,7 +111,7 @@ class GapFiller:
         if period <= 0 or after <= 0:
             raise ValueError("a gap filler needs a positive period and threshold")
         self._fill = fill
-        self._silence = silence
+        self._silence = GapFrame(silence)
         self._received = received
         self.period = period
         self.after = after
@@ -138,9 +148,11 @@ class GapFiller:
                 self._detach()
 
     def stop(self) -> None:
-        """Fill nothing more, ever (the stream is over). Idempotent."""
+        """Fill nothing more, ever (the stream is over). Idempotent. Lets go of the owner's
+        callbacks, so an owner that holds its filler is freed without the collector."""
         self._stopped = True
         self._detach()
+        self._fill, self._received = _fill_nothing, _received_nothing
 
     def _start(self) -> None:
         watch = self._watch = self._watch or GapWatch.shared()
@@ -184,6 +196,14 @@ class GapFiller:
         fill, silence = self._fill, self._silence
         for _ in range(count):
             fill(silence)
+
+
+def _fill_nothing(_frame: bytes) -> None:
+    pass
+
+
+def _received_nothing() -> int:
+    return 0
 
 
 class WatchStats:

@@ -6,10 +6,10 @@ over only once its due time has passed and a barge-in drops what was written ahe
 cut is never recorded: the right channel is what the caller heard. Each frame is placed where
 its arrival (caller) or its due time (assistant) falls on the recording's clock; a gap longer
 than ``slack_frames`` (no frames sent: flow control, a FreeSWITCH leg that sends no silence) is
-filled with silence, smaller jitter is absorbed, and a channel that got ahead of the clock
-(frames that came in a burst: a caller's gap filled with silence all at once once it was seen,
-``media/gap_filler.py``, or frames held up in the network) lets its silent frames go until it
-is back, so the channels stay aligned to within a frame or two.
+filled with silence, smaller jitter is absorbed, and where the caller's channel is ahead of the
+clock the silence filled in for a gap in their audio (``gap``: the part filled at once, when
+the gap is seen, comes after its time; ``media/gap_filler.py``) is let go, so the channels stay
+aligned to within a frame or two.
 
 Samples are 16-bit PCM at the call's media rate. The file (WAV or FLAC through soundfile) is
 written incrementally by the recorder's own writer thread, a second of aligned audio at a time,
@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, Self
+from typing import Any, Self
 
 import numpy as np
 from numpy.typing import NDArray
@@ -56,14 +56,6 @@ class RecordingError(MediaError):
     """The recording file could not be written (the call itself goes on)."""
 
 
-_SILENT: Final = 8
-"""The loudest sample of digital silence (A-law's silence decodes to 8)."""
-
-
-def _silent(samples: NDArray[np.int16]) -> bool:
-    return len(samples) == 0 or (int(samples.min()) >= -_SILENT and int(samples.max()) <= _SILENT)
-
-
 class _Channel:
     """One side's samples not yet written, and where its timeline has got to."""
 
@@ -74,11 +66,11 @@ class _Channel:
         self.pending = 0  # samples in ``chunks``
         self.end = 0  # samples placed on the timeline so far (written or pending)
 
-    def place(self, samples: NDArray[np.int16], start: int, slack: int) -> None:
+    def place(self, samples: NDArray[np.int16], start: int, slack: int, gap: bool) -> None:
         if start > self.end + slack:  # a gap in the stream: silence where nothing came
             self._append(np.zeros(start - self.end, dtype=np.int16))
-        elif self.end > start + len(samples) and _silent(samples):
-            return  # ahead of the clock (frames that came in a burst): silence is let go
+        elif gap and self.end > start + len(samples):
+            return  # a gap's silence, filled late, where the channel is ahead of the clock
         self._append(samples)
 
     def _append(self, samples: NDArray[np.int16]) -> None:
@@ -151,20 +143,25 @@ class CallRecorder:
         return max(self._caller.end, self._assistant.end) / self.sample_rate
 
     # -- the two sides ----------------------------------------------------------------------
-    def caller(self, samples: NDArray[np.int16], at: float | None = None) -> None:
-        """A frame from the caller, received at ``at`` (the recorder's clock; default now)."""
-        self._place(self._caller, samples, at)
+    def caller(
+        self, samples: NDArray[np.int16], at: float | None = None, *, gap: bool = False
+    ) -> None:
+        """A frame from the caller, received at ``at`` (the recorder's clock; default now);
+        ``gap``: silence filled in for a gap in their audio (``GapFrame``)."""
+        self._place(self._caller, samples, at, gap)
 
     def assistant(self, samples: NDArray[np.int16], at: float | None = None) -> None:
         """A frame the pacer sent to the caller at ``at``."""
-        self._place(self._assistant, samples, at)
+        self._place(self._assistant, samples, at, False)
 
-    def _place(self, channel: _Channel, samples: NDArray[np.int16], at: float | None) -> None:
+    def _place(
+        self, channel: _Channel, samples: NDArray[np.int16], at: float | None, gap: bool
+    ) -> None:
         if self._stopped:
             return
         now = self._clock() if at is None else at
         start = max(0, round((now - self._t0) * self.sample_rate))
-        channel.place(np.asarray(samples, dtype=np.int16), start, self._slack)
+        channel.place(np.asarray(samples, dtype=np.int16), start, self._slack, gap)
         aligned = min(self._caller.pending, self._assistant.pending)
         if aligned >= self._flush_at and not self._held:
             self._flush(aligned)

@@ -8,7 +8,8 @@ A media that hands its frames over as they arrive (``DirectAudio``) is read with
 woken per frame, unless a detector listens. The caller's keys go to the dialogue as they
 come, but for those of the consent window (``consent.py``), which no dialogue sees. A secure
 keypad entry (``secure_keypad.py``) takes the keys while it is open, and the dialogue then
-hears silence.
+hears silence. Silence the media filled in for a gap in the caller's audio (``GapFrame``) is
+heard as silence, and the recording told so.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from voicedock.calls.live.secure_keypad import SecureKeypad
 from voicedock.calls.live.taps import CallTaps
 from voicedock.media.call_media import CallMedia, DirectAudio
 from voicedock.media.codecs import Int16Array, Resampler, decode
+from voicedock.media.gap_filler import GapFrame
 from voicedock.pipeline.dialogue import Dialogue
 
 
@@ -76,7 +78,7 @@ class CallerInput:
             """The frame decoded and tapped; whether secure mode silences it (asked once)."""
             muted = secure is not None and secure.muted()
             samples = decode(media.format, frame)
-            self._taps.caller(samples, muted)
+            self._taps.caller(samples, muted, isinstance(frame, GapFrame))
             return samples, muted
 
         def hear(frame: bytes) -> None:

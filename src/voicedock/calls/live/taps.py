@@ -35,13 +35,14 @@ class CallTaps:
         self.listen = ListenTap(media.format.sample_rate, on_active=weak_method(self._listening))
         self._running = False  # the dialogue runs: the assistant speaks through the pacer
 
-    def caller(self, samples: Int16Array, muted: bool) -> None:
+    def caller(self, samples: Int16Array, muted: bool, gap: bool = False) -> None:
         """A caller frame, decoded, heard now: to the recording and the listeners; ``muted``:
-        the call is in secure mode now (they get silence), as the caller's input judged it."""
+        the call is in secure mode now (they get silence), as the caller's input judged it;
+        ``gap``: silence the media filled in for a gap in the caller's audio."""
         if muted:
             samples = np.zeros_like(samples)
         if self._recorder is not None:
-            self._recorder.caller(samples)
+            self._recorder.caller(samples, gap=gap)
         if self.listen.active:
             self.listen.caller(samples)
 

@@ -9,6 +9,7 @@ import pytest
 
 from media.fake_asterisk import FakeAsterisk
 from voicedock.media.errors import MediaConnectionLost, MediaSessionClosed, MediaStartTimeout
+from voicedock.media.gap_filler import GapFrame
 from voicedock.pbx.asterisk.media.chan_websocket import ControlFormat
 from voicedock.pbx.asterisk.media.session import CloseReason, MediaSession
 
@@ -80,9 +81,12 @@ async def test_a_caller_who_sends_nothing_is_heard_as_silence_on_the_clock(
             got.append(await anext(frames))
         took = loop.time() - start
         assert set(got) == {bytes([silence]) * size}
+        assert all(isinstance(frame, GapFrame) for frame in got)
         assert 0.9 <= took <= 1.2, took  # a second of silence takes a second
         await fake.channel().ws.send_bytes(b"\x42" * size)  # the caller speaks
-        assert await anext(frames) == b"\x42" * size
+        spoken = await anext(frames)
+        assert spoken == b"\x42" * size
+        assert not isinstance(spoken, GapFrame)
         assert media.caller.gaps is not None
         assert media.caller.gaps.gaps == 1
         assert media.caller.inbound_frames == 1  # the only frame Asterisk sent
