@@ -113,6 +113,38 @@ def test_silence_prompt_once_per_silence_of_the_caller() -> None:
     assert ended == EndCall(SILENCE_TIMEOUT)
 
 
+def test_a_transfer_under_way_holds_the_silence_limits_until_the_assistant_speaks() -> None:
+    """The caller is with the PBX (ringing a target, on hold): no prompt, no timeout, however
+    long; the assistant saying the transfer failed lets them go, counted from its words."""
+    ep = Endpointer(EndpointingConfig(silence_prompt_ms=1_000, silence_timeout_ms=3_000))
+    assert run(ep, "." * 10, audible=True) == []  # the announcement's last frames
+    ep.hold_silence()
+    assert run(ep, "." * 3, audible=True) == []  # its tail does not let the hold go
+    assert ep.silence_held
+    assert run(ep, "." * 1_000) == []  # 20 s of nothing: neither asked nor hung up
+    assert run(ep, "." * 25, audible=True) == []  # "the transfer did not work"
+    assert not ep.silence_held
+    assert [e for _, e in run(ep, "." * 50)] == [SilencePrompt(21_760)]
+    (_, ended), *_ = run(ep, "." * 100)
+    assert ended == EndCall(SILENCE_TIMEOUT)
+
+
+def test_a_caller_who_speaks_during_a_transfer_lets_the_silence_limits_go() -> None:
+    ep = Endpointer(CFG)
+    ep.hold_silence()
+    assert run(ep, "." * 500) == []
+    run(ep, "S" * 10 + "." * 30)  # a turn of the caller's: they are on the line
+    assert not ep.silence_held
+    (_, ended), *_ = run(ep, "." * 250)
+    assert ended == EndCall(SILENCE_TIMEOUT)
+
+
+def test_max_duration_holds_during_a_transfer() -> None:
+    ep = Endpointer(EndpointingConfig(max_duration_ms=1_000, silence_timeout_ms=None))
+    ep.hold_silence()
+    assert run(ep, "." * 60)[-1] == (1_000, EndCall(MAX_DURATION))
+
+
 def test_max_duration_even_while_speaking() -> None:
     cfg = EndpointingConfig(max_duration_ms=1_000, silence_timeout_ms=None)
     ep = Endpointer(cfg)

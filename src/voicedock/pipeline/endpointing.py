@@ -25,7 +25,10 @@ Rules:
   with reason "silence-timeout"; `max_duration_ms` of call audio ends it with "max-duration";
 - with `silence_prompt_ms`, that much silence first asks "are you still there?"
   (`SilencePrompt`), once per silence of the caller: the prompt is assistant audio, so the
-  silence timeout counts again from its end.
+  silence timeout counts again from its end;
+- while a transfer is under way (`hold_silence`) the caller is with the PBX (ringing a
+  target, on hold), not silent on this line: the prompt and the timeout wait until the
+  assistant speaks again (the transfer failed: it says so) or the caller starts a turn.
 """
 
 from __future__ import annotations
@@ -144,6 +147,8 @@ class Endpointer:
         "_ended",
         "_gap_ms",
         "_heard",
+        "_held",
+        "_held_quiet",
         "_last_activity_ms",
         "_now_ms",
         "_prompted",
@@ -166,6 +171,17 @@ class Endpointer:
         self._ended = False
         self._complete: bool | None = None  # the hint about the turn so far
         self._heard = _Heard.NOTHING  # the turn model's reading of the current pause
+        self._held = False  # a transfer under way: the silence limits wait
+        self._held_quiet = False  # ... and the assistant has been quiet since
+
+    def hold_silence(self) -> None:
+        """A transfer is under way: the silence prompt and timeout wait until the assistant
+        next speaks (after having been quiet) or the caller starts a turn."""
+        self._held, self._held_quiet = True, False
+
+    @property
+    def silence_held(self) -> bool:
+        return self._held
 
     def hint_complete(self, complete: bool | None) -> None:
         """What the caller said up to the current pause reads as finished (True), trailing
@@ -231,6 +247,8 @@ class Endpointer:
         self._now_ms += cfg.frame_ms
         if assistant_audible:
             self._last_activity_ms = self._now_ms
+        if self._held:
+            self._hold(assistant_audible)
 
         events = self._advance(is_speech, assistant_audible, start_ms)
 
@@ -246,6 +264,15 @@ class Endpointer:
         elif decided is not None:
             self._prompted = True
         return events if decided is None else (*events, decided)
+
+    def _hold(self, assistant_audible: bool) -> None:
+        """A frame while the silence limits are held: no silence counts; the assistant
+        speaking again (after a quiet frame) lets them go."""
+        self._last_activity_ms = self._now_ms
+        if not assistant_audible:
+            self._held_quiet = True
+        elif self._held_quiet:
+            self._held = False
 
     def _advance(
         self, is_speech: bool, assistant_audible: bool, frame_start_ms: int
@@ -310,6 +337,7 @@ class Endpointer:
         self._complete = None
         self._heard = _Heard.NOTHING
         self._last_activity_ms = self._now_ms
+        self._held = False  # the caller speaks on this line: their silence counts again
         started = UserSpeechStarted(self._speech_start_ms)
         if assistant_audible:
             return (started, Interruption(self._now_ms))

@@ -484,3 +484,9 @@ class _KeypadDue(Frame):
     moved it."""
 
     deadline: float
+
+
+def hold_silence(engine: TurnEngine) -> None:
+    """A transfer is under way on ``engine``'s call: its silence prompt and timeout wait until
+    the assistant next speaks or the caller starts a turn (``Endpointer.hold_silence``)."""
+    engine._listener.endpointer.hold_silence()

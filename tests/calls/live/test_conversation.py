@@ -204,6 +204,37 @@ async def test_silence_timeout_says_goodbye_and_hangs_up(call: Call) -> None:
     assert call.fake.channel().commands[-1] == "HANGUP"
 
 
+async def test_a_caller_who_sends_nothing_times_out_on_the_clock(call: Call) -> None:
+    """The far end sends no frame at all (silence suppression): its silence is timed all the
+    same, on the clock."""
+    endpointing = EndpointingConfig(end_silence_ms=300, silence_timeout_ms=600)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with call.live(endpointing=endpointing, silence_timeout_message="Bye.") as live:
+        assert await asyncio.wait_for(live.wait_ended(), 3.0) == "silence-timeout"
+        assert 0.55 <= loop.time() - started <= 1.2
+    assert call.media.caller.inbound_frames == 0
+    assert [e.content for e in live.transcript] == ["Bye."]
+
+
+async def test_a_transfer_under_way_holds_the_silence_timeout_until_it_fails(
+    call: Call,
+) -> None:
+    """The caller leaves our media for the PBX (ringing the target, on hold): nothing comes
+    and nothing counts as their silence, until the assistant says the transfer failed."""
+    endpointing = EndpointingConfig(end_silence_ms=300, silence_timeout_ms=600)
+    async with call.live(endpointing=endpointing, silence_timeout_message="Bye.") as live:
+        await live.transfer(TransferTarget("+15551234567"), "Connecting you now.", None)
+        await asyncio.sleep(1.5)  # the target rings
+        assert live.end_reason is None
+        loop = asyncio.get_running_loop()
+        await live.say("Sorry, the transfer did not work.")
+        said = loop.time()
+        assert await asyncio.wait_for(live.wait_ended(), 5.0) == "silence-timeout"
+        assert loop.time() - said >= 0.6
+    assert [e.content for e in live.transcript][-1] == "Bye."
+
+
 async def test_provider_failure_speaks_the_fallback_and_ends(call: Call) -> None:
     call.stt.error = ProviderTimeoutError("stt down")
     async with call.live(fallback_message="Sorry, goodbye.") as live:

@@ -4,7 +4,10 @@ The announcement is spoken to its end, so the caller hears it before the line ch
 warm transfer gets its briefing for the agent (``calls/transfers/briefing.py``), written
 meanwhile. A turn-engine conversation speaks the announcement itself, so it is in the
 transcript (and the call's messages) like anything else the caller heard; on a
-speech-to-speech call it is said into the media by the briefing's own voice.
+speech-to-speech call it is said into the media by the briefing's own voice. From then on the
+caller is with the PBX (ringing the target, on hold), not silent on the line: a turn-engine
+conversation holds its silence prompt and timeout until it speaks again (the transfer failed)
+or the caller does (``turn_engine.hold_silence``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from voicedock.media.call_media import CallMedia
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.frames import ChatMessage
-from voicedock.pipeline.turn_engine import TurnEngine
+from voicedock.pipeline.turn_engine import TurnEngine, hold_silence
 
 
 async def prepare_live_transfer(
@@ -49,7 +52,9 @@ async def prepare_live_transfer(
     )
     if spoken is None:
         await briefing
-        return
-    async with asyncio.TaskGroup() as tg:
-        tg.create_task(spoken)
-        await briefing
+    else:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(spoken)
+            await briefing
+    if isinstance(dialogue, TurnEngine):
+        hold_silence(dialogue)
