@@ -91,7 +91,8 @@ async def world(store: MemoryStore, settings: Settings) -> AsyncIterator[World]:
 
     tts_registry.register(TEST_TTS, make_tts)
     settings.speech.tts = TEST_TTS  # voicedock's own voice on speech-to-speech calls
-    script = RealtimeScript(token=KEY)
+    # The call's media hands over silence for the gaps in the caller's audio: not speech.
+    script = RealtimeScript(token=KEY, silence_is_quiet=True)
     server = LocalServer()
     server.route("GET", "/v1/realtime", realtime_handler(script))
     try:

@@ -1,10 +1,11 @@
 """A loopback OpenAI-Realtime-style endpoint (as xAI serves it): records client events,
 answers `response.create` with audio deltas, a transcript delta and `response.done`.
 
-By default every appended audio chunk that holds sound is "speech" (`speech_started`, a
-barge-in); digital silence (the gaps voicedock fills) is not. With `turn_after_frames=N` the
-server VAD behaves like a caller's turn instead: `speech_started` at the first chunk of sound
-(or `turn_starts_at_frame`), `speech_stopped` after the N-th (with `user_says`,
+By default every appended audio chunk is "speech" (`speech_started`, a barge-in); with
+`silence_is_quiet` digital silence (what a call's media hands over for a gap in the caller's
+audio) is not, nor does it count below. With `turn_after_frames=N` the server VAD behaves like
+a caller's turn instead: `speech_started` at the first chunk (or `turn_starts_at_frame`),
+`speech_stopped` after the N-th (with `user_says`,
 the turn's input transcription), then the reply the server creates itself; with
 `silent_caller` it hears no speech at all. A session can break after some replies: dropped
 (`drop_after_replies`) or with a `server_error` event (`server_error_after_replies`); or drop
@@ -32,6 +33,7 @@ class RealtimeScript:
     turn_after_frames: int | None = None  # server VAD turn: speech_stopped after N chunks
     turn_starts_at_frame: int = 1  # ... and speech_started at this chunk
     silent_caller: bool = False  # the appended audio is never speech
+    silence_is_quiet: bool = False  # digital silence is never speech (a real server VAD)
     reply_delay_s: float = 0.0  # between speech_stopped and the first audio delta
     # The model's answer to the turn is this function call instead (name, arguments); its
     # result (function_call_output + response.create) gets the usual reply.
@@ -134,14 +136,15 @@ def realtime_handler(script: RealtimeScript) -> Any:
                 event = json.loads(msg.data)
                 script.events.append(event)
                 kind = event["type"]
+                quiet = script.silence_is_quiet and kind == "input_audio_buffer.append"
+                if quiet and _silent(event):
+                    continue  # the server VAD hears no speech in digital silence
                 if kind == "session.update" and script.drop_after_session_update:
                     assert request.transport is not None
                     request.transport.close()
                     break
                 if kind == "session.update":
                     await ws.send_str(server_event("session.updated", session=event["session"]))
-                elif kind == "input_audio_buffer.append" and _silent(event):
-                    continue  # the server VAD hears no speech in digital silence
                 elif kind == "input_audio_buffer.append" and script.turn_after_frames:
                     appended += 1
                     if appended == script.turn_starts_at_frame:
