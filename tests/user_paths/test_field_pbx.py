@@ -9,7 +9,8 @@ check at the far end:
   (``barge_in_speech_ms`` of speech, found by voicedock's own VAD and endpointer in the
   call's recording, whose two channels share voicedock's clock: the caller as it arrived,
   the assistant as it was played);
-* a blind transfer hands the caller to the internal target ``sales``;
+* a blind transfer hands the caller to the internal target ``sales``; a warm one briefs the
+  agent over a leg of the same transport, and the agent takes the caller;
 * an inbound call to a DID is answered by its assistant, whose greeting the caller hears;
 * a keypad entry (the keypad party's 1234#) reaches the model as one user turn;
 * a call's recording holds each side on its own channel.
@@ -80,7 +81,7 @@ async def field(
 
     def recording(settings: Any) -> None:
         settings.recordings.directory = str(directory / "recordings")
-        settings.policy.internal_targets = ["sales"]
+        settings.policy.internal_targets = ["sales", "warmaccept"]
 
     async with asterisk_backend(
         lab, directory, name=request.param, media_transport=transport, configure_more=recording
@@ -228,6 +229,42 @@ async def test_a_blind_transfer_hands_the_caller_to_sales(field: AsteriskBackend
         while not set(Path(field.lab.recordings_dir).glob("sales-*-rx.wav")) - before:
             await asyncio.sleep(0.05)
     await field.release_transferred(call_id)
+
+
+@every_pbx
+async def test_a_warm_transfer_briefs_the_agent_who_accepts(field: AsteriskBackend) -> None:
+    """The agent's leg travels as the call's do: the agent (warmaccept: answers, presses 1
+    after 2 s) is briefed on it, and takes the caller."""
+    before = set(Path(field.lab.recordings_dir).glob("warmaccept-*-rx.wav"))
+    call_id = await call(field, field.silent, assistant_id=field.assistant_id)
+    await wait_status(field, call_id, ("in-progress",))
+    body = {
+        "type": "transfer",
+        "destination": "warmaccept",
+        "mode": "warm",
+        "summary": "The caller has a question about an invoice.",
+    }
+    resp = await field.client.post(f"/calls/{call_id}/control", json=body, headers=field.auth())
+    assert resp.status == 200, await resp.text()
+    ended = await wait_status(field, call_id, ("ended", "failed"), within=30)
+    assert (ended["status"], ended["end_reason"], ended["transferred_to"]) == (
+        "ended",
+        "transferred",
+        "warmaccept",
+    )
+    await field.release_transferred(call_id)
+    # The agent answered and took the caller (recorded by the lab); the briefing went over the
+    # agent's media leg, which the attempt opens before it listens for the agent's key (a leg
+    # that failed would fail the transfer). How much of the briefing the agent heard depends
+    # on how fast it was synthesized: the agent presses 1 two seconds after answering.
+    await new_recording_like(field, "warmaccept-*-rx.wav", before)
+
+
+async def new_recording_like(field: AsteriskBackend, pattern: str, before: set[Path]) -> Path:
+    async with asyncio.timeout(10):
+        while not (fresh := set(Path(field.lab.recordings_dir).glob(pattern)) - before):
+            await asyncio.sleep(0.05)
+    return fresh.pop()
 
 
 @every_pbx
