@@ -87,6 +87,17 @@ class Stream:
         self.received += 1
         self.delivered.append((self.timers.now, b"\x42" * 160))
 
+    def arriving(self, times: list[float]) -> Callable[[float], None]:
+        """What ``run_until(on_each=...)`` calls: the real frames due by then arrive."""
+        pending = sorted(times)
+
+        def arrivals(now: float) -> None:
+            while pending and pending[0] <= now:
+                pending.pop(0)
+                self.frame()
+
+        return arrivals
+
     @property
     def silence(self) -> list[float]:
         return [t for t, f in self.delivered if f == SILENCE]
@@ -134,13 +145,7 @@ def test_a_stream_that_sends_is_never_filled_even_with_jitter(
     # Frames 20 ms apart on average, each up to 40 ms early or late (bursts of two or three).
     offsets = [0.0, 0.035, -0.02, 0.04, 0.0, -0.04, 0.03, 0.01]
     due = [timers.now + 0.02 * (i + 1) + offsets[i % len(offsets)] for i in range(200)]
-    pending = sorted(due)
-
-    def arrivals(now: float) -> None:
-        while pending and pending[0] <= now:
-            pending.pop(0)
-            stream.frame()
-
+    arrivals = stream.arriving(due)
     with stream.filler.listening():
         timers.run_until(due[-1] - 0.05, on_each=arrivals)
     assert stream.silence == []
@@ -154,13 +159,7 @@ def test_a_gap_after_speech_is_filled_from_when_the_speech_stopped(
     start = timers.now
     sent = [start + 0.02 * (i + 1) for i in range(50)]  # one second of speech, then nothing
     last = sent[-1]
-    pending = list(sent)
-
-    def arrivals(now: float) -> None:
-        while pending and pending[0] <= now:
-            pending.pop(0)
-            stream.frame()
-
+    arrivals = stream.arriving(sent)
     with stream.filler.listening():
         timers.run_until(last + GAP_AFTER - 0.03, on_each=arrivals)
         assert stream.silence == []

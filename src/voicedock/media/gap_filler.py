@@ -33,10 +33,11 @@ whose visit fails is stopped, never the watch nor the other streams.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Final, Protocol
 
@@ -204,6 +205,16 @@ def _fill_nothing(_frame: bytes) -> None:
 
 def _received_nothing() -> int:
     return 0
+
+
+async def frames_of(
+    queue: asyncio.Queue[bytes | None], gaps: GapFiller | None
+) -> AsyncIterator[bytes]:
+    """The frames ``queue`` holds until its ``None`` (the stream ended); while the iteration
+    runs, ``gaps`` (when there is one) fills the stream's gaps (``listening``)."""
+    with gaps.listening() if gaps is not None else contextlib.nullcontext():
+        while (frame := await queue.get()) is not None:
+            yield frame
 
 
 class WatchStats:

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable
 
 from voicedock.domain.audio import AudioFormat
 from voicedock.media.framing import Framer
-from voicedock.media.gap_filler import GAP_AFTER, GapFiller
+from voicedock.media.gap_filler import GAP_AFTER, GapFiller, frames_of
 from voicedock.media.transport import put_dropping_oldest
 
 __all__ = ["CallerAudio"]
@@ -67,16 +67,10 @@ class CallerAudio:
                 after=fill_gaps_after,
             )
 
-    async def frames(self) -> AsyncIterator[bytes]:
+    def frames(self) -> AsyncIterator[bytes]:
         """Frames from the caller, ``frame_bytes`` each, until the session closes; while the
         iteration runs, gaps in the caller's audio come as silence frames."""
-        if self.gaps is None:
-            while (frame := await self._frames.get()) is not None:
-                yield frame
-            return
-        with self.gaps.listening():
-            while (frame := await self._frames.get()) is not None:
-                yield frame
+        return frames_of(self._frames, self.gaps)
 
     def deliver_to(self, consumer: Callable[[bytes], None] | None) -> None:
         """From now on hand each caller frame to ``consumer`` as it arrives (frames already

@@ -31,7 +31,7 @@ from voicedock.errors import MediaError, PbxError
 from voicedock.media.codecs import encode
 from voicedock.media.errors import MediaConnectionLost, MediaSessionClosed
 from voicedock.media.framing import Framer, silence_frame
-from voicedock.media.gap_filler import GAP_AFTER, GapFiller
+from voicedock.media.gap_filler import GAP_AFTER, GapFiller, frames_of
 from voicedock.media.pacer import Pacer
 from voicedock.media.playback import Playback, PlayoutResult
 from voicedock.media.transport import TRANSPORT_ERRORS, CloseReason, put_dropping_oldest
@@ -167,15 +167,9 @@ class FreeswitchCallMedia(Closable):
 
     # --- listening ---
 
-    async def inbound_audio(self) -> AsyncIterator[bytes]:
+    def inbound_audio(self) -> AsyncIterator[bytes]:
         """The caller's frames until the media ends; gaps in them come as silence frames."""
-        if self.gaps is None:
-            while (frame := await self._inbound.get()) is not None:
-                yield frame
-            return
-        with self.gaps.listening():
-            while (frame := await self._inbound.get()) is not None:
-                yield frame
+        return frames_of(self._inbound, self.gaps)
 
     async def dtmf(self) -> AsyncIterator[str]:
         while (digit := await self._dtmf.get()) is not None:
