@@ -53,11 +53,15 @@ def build_after_collection(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session")
 def freeswitch_lab() -> Iterator[LabFreeswitch]:
+    yield from running_lab(FreeswitchLabSettings(instance=f"pytest-fs-{os.getpid()}"))
+
+
+def running_lab(settings: FreeswitchLabSettings) -> Iterator[LabFreeswitch]:
+    """A lab FreeSWITCH of ``settings`` on free ports, up while the generator runs."""
     blocker = _blocker() or (_BUILD_ERROR[0] if _BUILD_ERROR else None)
     if blocker is not None:
         _unavailable(blocker)
-    settings = FreeswitchLabSettings(instance=f"pytest-fs-{os.getpid()}").with_free_ports()
-    lab = LabFreeswitch(settings, verbose=False)
+    lab = LabFreeswitch(settings.with_free_ports(), verbose=False)
     try:
         lab.up(timeout=60)
     except (LabError, OSError) as exc:

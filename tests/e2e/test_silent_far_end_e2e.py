@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import shutil
 import time
 import wave
 from collections.abc import Iterator
@@ -40,12 +39,12 @@ from e2e.audio_helpers import (
 )
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import control, wait_recorded
+from e2e.test_fallback_plans_e2e import place
 from fakes.llm_standin import LlmStandIn
 from fakes.local_server import Recorded
 from fakes.speech_standin import SpeechStandIn
 from voicedock.pipeline.endpointing import SILENCE_TIMEOUT
 from voicedock.pipeline.turn_engine import ConversationConfig
-from voicedock_lab.errors import LabError
 from voicedock_lab.server import LabAsterisk
 from voicedock_lab.settings import LabSettings
 from voicedock_lab.utterances import APPOINTMENT
@@ -64,23 +63,12 @@ _LOUD = 200  # a sample over this (of 32767) is the party's voice, not the end o
 @pytest.fixture(scope="module")
 def lab_transmitting() -> Iterator[LabAsterisk]:
     """A lab whose parties send silence between their words (``transmit_silence = yes``)."""
-    blocker = lab_session._blocker()
-    if blocker is not None:
-        lab_session._unavailable(blocker)
     name = f"pytest-e2e-silence-{os.getpid()}"
-    settings = LabSettings(instance=name, transmit_silence=True).with_free_ports()
-    instance = LabAsterisk(settings, verbose=False)
-    try:
-        instance.up(timeout=60)
-    except (LabError, OSError) as exc:
-        instance.down()
-        lab_session._unavailable(str(exc))
-    try:
-        yield instance
-    finally:
-        instance.down()
-        if os.environ.get("VOICEDOCK_LAB_KEEP") != "1":
-            shutil.rmtree(settings.instance_dir, ignore_errors=True)
+    yield from lab_session._running_lab(
+        "lab Asterisk whose parties send silence",
+        lab_session._blocker(),
+        LabSettings(instance=name, transmit_silence=True),
+    )
 
 
 @pytest.fixture(params=["silent between words", "silence between words"])
@@ -158,14 +146,9 @@ async def test_a_party_that_falls_silent_is_answered_within_the_endpointing_dela
                     "model": "whisper-1",
                 },
             }
-            body = {"destination": UTTERANCE_PARTY, "assistant": assistant}
-            resp = await live.client.post("/calls/outbound", json=body, headers=live.auth())
-            assert resp.status == 200, await resp.text()
-            call_id = str((await resp.json())["call_id"])
+            call_id = await place(live, UTTERANCE_PARTY, assistant)
             asked = await llm.wait_request(timeout=30)
-            # The loop's clock and the wall clock, read together: the LLM's request on the wall.
-            loop = asyncio.get_running_loop()
-            asked_at = time.time() - (loop.time() - asked.at)
+            asked_at = wall(asked.at)
             said = await new_file(lab.recordings_dir, "utterance-*-said.txt", before, within=5)
             await control(live, call_id, {"type": "end-call"})
             ended = await wait_recorded(live, call_id, within=15)
@@ -209,14 +192,10 @@ async def test_a_party_that_never_sends_is_hung_up_after_the_silence_timeout(
                     "voice": "alloy",
                 },
             }
-            body = {"destination": SILENT_PARTY, "assistant": assistant}
-            resp = await live.client.post("/calls/outbound", json=body, headers=live.auth())
-            assert resp.status == 200, await resp.text()
-            call_id = str((await resp.json())["call_id"])
+            call_id = await place(live, SILENT_PARTY, assistant)
             ended = await wait_recorded(live, call_id, within=25)
             # Spoken a sentence at a time: the first is asked for as the call times out.
-            timed_out = voice.at[voice.spoken.index(goodbye.split(". ")[0] + ".")]
-            timed_out_at = time.time() - (asyncio.get_running_loop().time() - timed_out)
+            timed_out_at = wall(voice.at[voice.spoken.index(goodbye.split(". ")[0] + ".")])
         finally:
             await live.client.close()
     assert (ended["status"], ended["end_reason"]) == ("ended", SILENCE_TIMEOUT)
@@ -230,4 +209,10 @@ async def test_a_party_that_never_sends_is_hung_up_after_the_silence_timeout(
 
 
 def at(stamp: str) -> float:
+    """An ISO 8601 time of the API's on the wall clock."""
     return datetime.fromisoformat(stamp).timestamp()
+
+
+def wall(loop_time: float) -> float:
+    """A moment of the event loop's clock on the wall clock (the two read together)."""
+    return time.time() - (asyncio.get_running_loop().time() - loop_time)

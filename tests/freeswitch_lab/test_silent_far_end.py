@@ -15,56 +15,40 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
-import wave
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from e2e.test_audio_e2e import wait_recorded
+from e2e.test_silent_far_end_e2e import (
+    BUDGET_S,
+    GREETING,
+    HEARD,
+    REPLY,
+    at,
+    sound_tail_s,
+    wall,
+)
 from fakes.llm_standin import LlmStandIn
 from freeswitch_lab.lab_service import LabService, running_lab_service
-from freeswitch_lab_session import _blocker, _unavailable
+from freeswitch_lab_session import running_lab
 from pbx.freeswitch.live_service import until
 from pipeline.fakes import FakeTts
 from voicedock.pipeline.endpointing import SILENCE_TIMEOUT
 from voicedock.pipeline.turn_engine import ConversationConfig
-from voicedock_lab.errors import LabError
-from voicedock_lab.freeswitch import LabFreeswitch, remove_instance
+from voicedock_lab.freeswitch import LabFreeswitch
 from voicedock_lab.freeswitch_config import SILENT, UTTERANCE, FreeswitchLabSettings
 from voicedock_lab.utterances import APPOINTMENT
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(90)]
 
-BUDGET_S = 0.300  # beyond the endpointing delay, from the last word to the LLM
-HEARD = "I would like to book an appointment on Monday."
-REPLY = "Monday at nine is free."
-GREETING = "Hello, city library."
-_LOUD = 200  # a sample over this (of 32767) is the party's voice, not the end of its sound
-
 
 @pytest.fixture(scope="module")
 def freeswitch_lab_transmitting() -> Iterator[LabFreeswitch]:
     """A lab FreeSWITCH whose parties send silence between their words."""
-    blocker = _blocker()
-    if blocker is not None:
-        _unavailable(blocker)
     name = f"pytest-fs-silence-{os.getpid()}"
-    settings = FreeswitchLabSettings(instance=name, transmit_silence=True).with_free_ports()
-    lab = LabFreeswitch(settings, verbose=False)
-    try:
-        lab.up(timeout=60)
-    except (LabError, OSError) as exc:
-        lab.down()
-        _unavailable(str(exc))
-    try:
-        yield lab
-    finally:
-        lab.down(timeout=1.0)
-        remove_instance(lab)
+    yield from running_lab(FreeswitchLabSettings(instance=name, transmit_silence=True))
 
 
 @pytest.fixture(params=["silent between words", "silence between words"])
@@ -90,25 +74,6 @@ class TimedTts(FakeTts):
         self.asked.append(asyncio.get_running_loop().time())
         async for chunk in super().synthesize(text):
             yield chunk
-
-
-def wall(loop_time: float) -> float:
-    """A moment of the event loop's clock on the wall clock."""
-    return time.time() - (asyncio.get_running_loop().time() - loop_time)
-
-
-def at(stamp: str) -> float:
-    return datetime.fromisoformat(stamp).timestamp()
-
-
-def sound_tail_s(path: Path) -> float:
-    """How long the sound file ``path`` goes on after the last of its voice."""
-    with wave.open(str(path), "rb") as sound:
-        rate = sound.getframerate()
-        samples = np.frombuffer(sound.readframes(sound.getnframes()), dtype="<i2")
-    loud = np.nonzero(np.abs(samples.astype(np.int32)) > _LOUD)[0]
-    assert len(loud), f"{path} holds no voice"
-    return (len(samples) - 1 - int(loud[-1])) / rate
 
 
 async def test_a_party_that_falls_silent_is_answered_within_the_endpointing_delay(
