@@ -243,9 +243,7 @@ def test_doctor_asterisk_unreachable_exits_1_and_offline_checks_the_configuratio
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
     extra = f'[pbx.asterisk]\nari_url = "http://127.0.0.1:{port}/ari"\n'
-    config = (
-        write_config(tmp_path, extra).read_text().replace('kind = "none"', 'kind = "asterisk"')
-    )
+    config = write_config(tmp_path, extra).read_text().replace('kind = "none"', 'kind = "asterisk"')
     path = tmp_path / "asterisk.toml"
     path.write_text(config, encoding="utf-8")
     assert main(["doctor", "--config", str(path)]) == 1
