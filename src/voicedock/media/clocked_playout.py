@@ -17,7 +17,7 @@ from voicedock.aio import Coro
 from voicedock.domain.audio import AudioFormat
 from voicedock.errors import MediaError
 from voicedock.media.pacer import FRAME_PERIOD, Pacer, Utterance
-from voicedock.media.playback import Playback, PlayoutResult, queue_playback
+from voicedock.media.playback import Playback, PlayoutResult, cut_short, queue_playback
 from voicedock.weak import weak_method
 
 __all__ = ["ClockedPlayout"]
@@ -82,11 +82,7 @@ class ClockedPlayout:
         hearing (None if none was playing)."""
         self.pacer.clear()
         self.pacer.restart()
-        current: PlayoutResult | None = None
-        for playback in list(self._playbacks.values()):
-            result = playback.resolve(completed=False)
-            if current is None and playback.frames_sent:
-                current = result
+        current = cut_short(self._playbacks.values())
         self._playbacks.clear()
         return current
 

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass
 
 from voicedock.aio import Coro
@@ -89,6 +89,19 @@ class Playback:
         if not self._result.done():
             self._result.set_result(result)
         return result
+
+
+def cut_short(playbacks: Iterable[Playback]) -> PlayoutResult | None:
+    """Barge-in: every unfinished playback of ``playbacks`` resolves as not completed; the
+    outcome of the one the caller was hearing (the first with frames sent), or ``None``."""
+    current: PlayoutResult | None = None
+    for playback in list(playbacks):
+        if playback.done:
+            continue
+        result = playback.resolve(completed=False)
+        if current is None and playback.frames_sent:
+            current = result
+    return current
 
 
 def queue_playback(

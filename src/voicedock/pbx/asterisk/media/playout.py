@@ -20,7 +20,7 @@ from voicedock.aio import Coro
 from voicedock.domain.audio import AudioFormat
 from voicedock.media.errors import MediaProtocolError
 from voicedock.media.pacer import Pacer, Utterance
-from voicedock.media.playback import Playback, PlayoutResult, queue_playback
+from voicedock.media.playback import Playback, PlayoutResult, cut_short, queue_playback
 from voicedock.pbx.asterisk.media import chan_websocket as wire
 from voicedock.pbx.asterisk.media.frame_writer import FrameWriter
 from voicedock.weak import weak_method
@@ -97,11 +97,7 @@ class PlayoutMarks:
         await self._send_command(wire.Command.FLUSH_MEDIA)
         await self._send_command(wire.Command.CONTINUE_MEDIA)  # FLUSH does not unpause
         self.pacer.restart()  # what was written ahead is gone: silence from now on
-        current: PlayoutResult | None = None
-        for playback in list(self._playbacks.values()):
-            result = playback.resolve(completed=False)
-            if current is None and playback.frames_sent:
-                current = result
+        current = cut_short(self._playbacks.values())
         self._forget_all()
         return current
 

@@ -33,7 +33,7 @@ from voicedock.domain.audio import AudioFormat
 from voicedock.errors import MediaError, PbxError
 from voicedock.media.codecs import decode
 from voicedock.media.pacer import FRAME_PERIOD, Pacer, Utterance
-from voicedock.media.playback import Playback, PlayoutResult, queue_playback
+from voicedock.media.playback import Playback, PlayoutResult, cut_short, queue_playback
 from voicedock.pbx.freeswitch.media.audio_stream_wire import encode_stream_audio
 from voicedock.pbx.freeswitch.media.playout import PlayoutTimeline, Segment
 from voicedock.weak import weak_method
@@ -140,13 +140,7 @@ class PlayoutFiles:
             except PbxError as exc:
                 log.warning("audio stream: uuid_break failed: %s", exc)
         self.timeline.clear()
-        current: PlayoutResult | None = None
-        for playback in list(self._playbacks.values()):
-            if playback.done:
-                continue
-            result = playback.resolve(completed=False)
-            if current is None and playback.frames_sent:
-                current = result
+        current = cut_short(self._playbacks.values())
         self._playbacks.clear()
         return current
 
