@@ -5,6 +5,12 @@ Each command is first stored as a call event (so the timeline shows what was ask
 no conversation is attached to say it), then handed to the live conversation if this node runs
 one, else to the PBX (``end-call``, ``transfer``) or nowhere (``say``, ``inject-context``).
 
+A ``transfer`` to a phone number passes the checks of a new call's leg first (the trunk, the
+spending limit, the organization's calls at once: ``transfer_legs.py``). A test call's transfer
+(``Call.test_run_id``) dials nothing, internal target or number: it is only recorded, its
+``control`` event ``"result": "simulated"``, and its test run says what would have been
+dialled. A ``handoff`` counts against the call's squad's ``max_handoffs``, as the model's do.
+
 ``end-call`` is the one command a call that is not answered yet takes: it cancels the call.
 The cancel is stored first (``end_reason`` "cancelled" on the connecting call), then the PBX
 hangs the ringing leg up; the engine then ends the call, and an answer that crossed the cancel
@@ -35,11 +41,13 @@ from voicedock.calls.control import (
 from voicedock.calls.errors import CallNotActive, PbxCommandFailed
 from voicedock.calls.observer import CallObserver, NoObserver
 from voicedock.calls.policy import DestinationRefused, check_transfer_destination, loggable
+from voicedock.calls.transfer_legs import LegRefused, TrunkLegs
 from voicedock.calls.transitions import request_cancel
 from voicedock.config import PolicySettings
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call, CallEvent, CallStatus
+from voicedock.domain.squads import OPERATOR_HANDOFF
 from voicedock.errors import Conflict, NotFound, PbxError, Unprocessable
 from voicedock.logs import describe
 from voicedock.pbx.base import BRIEFING_KEY, Pbx, TransferTarget
@@ -48,6 +56,8 @@ from voicedock.store.base import Store
 log = logging.getLogger("voicedock.calls")
 
 API_END_CALL = "api-end-call"
+# The ``result`` of a test call's transfer: recorded, nothing dialled.
+SIMULATED = "simulated"
 
 
 class CommandRunner:
@@ -58,10 +68,13 @@ class CommandRunner:
         policy: PolicySettings,
         live_calls: LiveCalls,
         clock: Callable[[], datetime],
+        legs: TrunkLegs,
         observer: CallObserver | None = None,
         wait_originated: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
+        """``legs``: whether a transfer to a phone number may dial its leg."""
         self._store = store
+        self._legs = legs
         # Until the PBX accepted the call's originate (a cancel must not overtake it).
         self._wait_originated = wait_originated
         self._pbx = pbx
@@ -96,10 +109,17 @@ class CommandRunner:
         target = (
             await self._transfer_target(call, command) if isinstance(command, Transfer) else None
         )
-        member = handoff_member(call, command) if isinstance(command, Handoff) else None
-        if await self._record(call_id, command) is CallStatus.CONNECTING:
+        member = None
+        if isinstance(command, Handoff):
+            member = handoff_member(call, command)
+            await self._check_handoffs_left(call)
+        simulated = target is not None and call.test_run_id is not None
+        if await self._record(call_id, command, simulated) is CallStatus.CONNECTING:
             await self._cancel(call_id)
             return True
+        if simulated:  # a test call never leaves the PBX: its run reads what was asked
+            log.info("test call %s: transfer recorded, not dialled", mask_call_id(call_id))
+            return False
         if target is not None:
             self._requested_transfers[call_id] = target.destination
         live = self._live.get(call_id)
@@ -153,19 +173,32 @@ class CommandRunner:
             await self._security_event(call.id, command, refused)
             raise
         destination = checked.value
-        if checked.internal:
-            return TransferTarget(destination=destination, internal=True, mode=command.mode)
-        endpoint = None
-        if call.number_id is not None:
-            number = await self._store.get_phone_number(call.organization_id, call.number_id)
-            trunk = await self._store.get_trunk(number.trunk) if number is not None else None
-            endpoint = trunk.pbx_endpoint if trunk is not None else None
-        return TransferTarget(destination=destination, trunk_endpoint=endpoint, mode=command.mode)
+        if checked.internal or call.test_run_id is not None:  # a test call dials nothing
+            internal = checked.internal
+            return TransferTarget(destination=destination, internal=internal, mode=command.mode)
+        admitted = await self._legs.admit(call)
+        if isinstance(admitted, LegRefused):
+            await self._security_event(call.id, command, admitted)
+            raise admitted.error
+        return TransferTarget(destination=destination, trunk_endpoint=admitted, mode=command.mode)
+
+    async def _check_handoffs_left(self, call: Call) -> None:
+        """409 when the call was handed over ``max_handoffs`` times already: by the members'
+        models (their ``handoff`` events) and by operators (the ``handoff`` commands taken)."""
+        assert call.squad is not None  # handoff_member checked it
+        made = sum(1 for event in await self._store.list_events(call.id) if _a_handoff(event))
+        most = call.squad.max_handoffs
+        if made >= most:
+            raise Conflict(
+                f"the call was handed over {made} times, the most it may be ({most})",
+                error="Handoff limit reached",
+            )
 
     async def _security_event(
-        self, call_id: str, command: Transfer, refused: DestinationRefused
+        self, call_id: str, command: Transfer, refused: DestinationRefused | LegRefused
     ) -> None:
-        """Store (and log, masked) a refused transfer: a possible toll-fraud attempt."""
+        """Store (and log, masked) a refused transfer: a possible toll-fraud attempt, or a
+        leg its organization may not dial now."""
         shown = loggable(command.destination)
         log.warning(
             "call %s: transfer to %s refused (%s)", mask_call_id(call_id), shown, refused.reason
@@ -178,9 +211,12 @@ class CommandRunner:
         }
         await self._add_event(call_id, "security", data)
 
-    async def _record(self, call_id: str, command: ControlCommand) -> CallStatus:
+    async def _record(
+        self, call_id: str, command: ControlCommand, simulated: bool = False
+    ) -> CallStatus:
         """Store the command in the same transaction that re-checks the call is active (or,
-        for ``end-call``, still ringing: then its cancel is stored); the status it found."""
+        for ``end-call``, still ringing: then its cancel is stored); the status it found.
+        ``simulated``: a test call's transfer, recorded and delivered nowhere."""
         now = self._now()
         async with self._store.transaction(brief=True) as tx:
             call = await tx.get_call_for_update(call_id)
@@ -206,6 +242,8 @@ class CommandRunner:
             data = command_data(command)
             live = self._live.get(call_id) is not None and not cancels
             data["delivered_to"] = "conversation" if live else "pbx"
+            if simulated:
+                data["delivered_to"], data["result"] = "none", SIMULATED
             if cancels:
                 data["result"] = "cancelled"
             event = await tx.add_event(CallEvent(call_id, "control", data, now))
@@ -221,6 +259,18 @@ class CommandRunner:
                 return
             event = await tx.add_event(CallEvent(call_id, event_type, data, self._now()))
             await self._observer.on_event(tx, call, event)
+
+
+def _a_handoff(event: CallEvent) -> bool:
+    """A handoff the call made: a member's model's (its ``handoff`` event) or an operator's
+    (the ``handoff`` command taken; its own event follows once carried out)."""
+    if event.type == "handoff":
+        return event.data.get("reason") != OPERATOR_HANDOFF
+    return (
+        event.type == "control"
+        and event.data.get("type") == "handoff"
+        and event.data.get("result") != "failed"
+    )
 
 
 def handoff_member(call: Call, command: Handoff) -> str:

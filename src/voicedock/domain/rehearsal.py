@@ -249,6 +249,15 @@ class HeardTurn(msgspec.Struct, kw_only=True, frozen=True):
     at_ms: int
 
 
+class WouldTransfer(msgspec.Struct, kw_only=True, frozen=True):
+    """A transfer the test call asked for (by ``POST /calls/{id}/control`` or a tool): a test
+    call never leaves the PBX, so it was recorded, never dialled; ``at_ms`` from the answer."""
+
+    destination: str
+    mode: str
+    at_ms: int
+
+
 class ScenarioResult(msgspec.Struct, kw_only=True, frozen=True):
     """A scenario of a run once it ended."""
 
@@ -262,6 +271,7 @@ class ScenarioResult(msgspec.Struct, kw_only=True, frozen=True):
     latency_p95_ms: int | None = None
     duration_ms: int | None = None
     recording_url: str | None = None  # the test call's recording, when it was recorded
+    would_transfer: list[WouldTransfer] = []  # the transfers asked for, none dialled
 
 
 @dataclass(slots=True)
@@ -306,5 +316,6 @@ __all__ = [
     "ToolMock",
     "Transferred",
     "Verdict",
+    "WouldTransfer",
     "scenario_refusal",
 ]

@@ -33,6 +33,8 @@ MAX_MESSAGE_CHARS = 1000
 MEMBER_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
 # Handoffs one call may make unless the operator sets another bound ([calls] max_handoffs).
 DEFAULT_MAX_HANDOFFS = 5
+# The reason of an operator's handoff (``POST /calls/{id}/control``), in its ``handoff`` event.
+OPERATOR_HANDOFF = "operator"
 
 Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME_CHARS, pattern=NOT_BLANK_LINE_PATTERN)]
 MemberName = Annotated[

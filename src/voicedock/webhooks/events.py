@@ -277,7 +277,8 @@ def transfer_update(
     mode: str | None = None,
     error: str | None = None,
 ) -> CallEventPayload:
-    """A transfer progressed: ``started``, ``ringing``, ``answered``, ``completed``, ``failed``."""
+    """A transfer progressed: ``started``, ``ringing``, ``answered``, ``completed``, ``failed``
+    (``simulated``: a test call's, recorded and never dialled)."""
     data: TransferData = {"status": status, "destination": destination}
     if mode is not None:
         data["mode"] = mode

@@ -96,10 +96,11 @@ def payloads_for_event(
         return [events.status_update(call.id, status, at=at, previous_status=status, resumed=data)]
     if event.type == "control" and data.get("type") == "transfer":
         failed = data.get("result") == "failed"
+        simulated = data.get("result") == "simulated"  # a test call's: nothing dialled
         return [
             events.transfer_update(
                 call.id,
-                "failed" if failed else "started",
+                "failed" if failed else "simulated" if simulated else "started",
                 at=at,
                 destination=str(data.get("destination") or requested or ""),
                 mode=_str_or_none(data.get("mode")),

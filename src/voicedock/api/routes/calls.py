@@ -257,4 +257,8 @@ async def control_call(request: web.Request) -> web.Response:
         await record_now(request, "call.whisper", "call", call_id)
     elif isinstance(command, Transfer):
         await record_now(request, "call.take_over", "call", call_id, {"mode": command.mode})
+        call = await service.store.get_call(organization_of(request), call_id)
+        if call is not None and call.test_run_id is not None:  # recorded, nothing dialled
+            message = f"Test call: would transfer to {command.destination}; nothing was dialled"
+            return reply(ControlResponse(success=True, message=message))
     return reply(ControlResponse(success=True, message="Command sent successfully"))

@@ -41,7 +41,9 @@ from voicedock.calls.engine.ringing import RING_GRACE_SECONDS, RingDeadlines
 from voicedock.calls.engine.scheduling import ScheduledCalls
 from voicedock.calls.engine.timeline import Timeline
 from voicedock.calls.observer import Observers
+from voicedock.calls.outbound.dial_pacing import OrganizationLimits
 from voicedock.calls.speech_admission import Kind, SpeechAdmission
+from voicedock.calls.transfer_legs import TrunkLegs
 from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import Settings, default_node_id
 from voicedock.domain.assistant_config import AssistantConfig
@@ -92,12 +94,14 @@ class CallEngine:
         self.live_calls = live_calls if live_calls is not None else LiveCalls()
         self._admission = admission
         originating = Originating()
+        legs = TrunkLegs(store, self.trunk_access, OrganizationLimits(settings.limits), clock)
         commands = CommandRunner(
             store,
             pbx,
             settings.policy,
             self.live_calls,
             clock,
+            legs,
             self.observers,
             wait_originated=originating.wait,
         )

@@ -20,12 +20,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 from typing import NoReturn, Protocol
 
-from voicedock.calls.config_mirror import stable_id
 from voicedock.calls.engine.attempts import attempt, on_failure
 from voicedock.calls.engine.presynthesizer import Presynthesizer, prepare_ahead
 from voicedock.calls.engine.ringing import RingDeadlines
 from voicedock.calls.engine.timeline import Timeline
-from voicedock.calls.outbound.dial_pacing import admit_dial
+from voicedock.calls.outbound.dial_pacing import OrganizationLimits, admit_dial
 from voicedock.calls.outbound.idempotency import NOT_PLACED, not_placed_error
 from voicedock.calls.outbound.new_call import NewCall
 from voicedock.calls.transitions import fail, status_event_data
@@ -145,7 +144,6 @@ class Placement:
     ) -> None:
         self._store = store
         self._pbx = pbx
-        self._limits = limits
         self._now = clock
         self._node_id = node_id
         self._trunk_access = trunk_access
@@ -153,7 +151,7 @@ class Placement:
         self._originating = originating
         self._ringing = ringing
         self._presynthesizer = presynthesizer
-        self._organization_limits: dict[str, int] | None = None  # [limits.organizations]
+        self._organization_limits = OrganizationLimits(limits)
         # Calls stored but not originated yet: their dial in the trunk's CPS window.
         self._trunk_dials: dict[str, int] = {}
 
@@ -259,7 +257,7 @@ class Placement:
             tx,
             number.trunk,
             dial.organization_id,
-            await self._organization_max(tx, dial.organization_id),
+            await self._organization_limits.max_calls(tx, dial.organization_id),
             dial.campaign_id,
             dial.campaign_max,
             await tx.clock(),
@@ -270,20 +268,6 @@ class Placement:
         # Never originated if the transaction does not commit: nothing would remove it.
         on_failure(lambda: self._trunk_dials.pop(dial.call_id, None))
         return number, _trunk_pbx(trunks.get(number.trunk))
-
-    async def _organization_max(self, tx: Transaction, organization_id: str) -> int:
-        """The operator's override (``voicedock organizations set-limits``), else the file's
-        (read in ``tx``: a read on another connection while it holds the numbers' locks waits
-        for a free one, and placements waiting for those locks may hold them all)."""
-        org = await tx.get_organization(organization_id)
-        if org is not None and org.max_concurrent_calls is not None:
-            return org.max_concurrent_calls
-        if self._organization_limits is None:
-            self._organization_limits = {
-                stable_id("organization", o.organization): o.max_concurrent_calls
-                for o in self._limits.organizations
-            }
-        return self._organization_limits.get(organization_id, 0)
 
     async def _originate(self, call: Call, dial: NewCall, trunks: dict[str, Trunk]) -> None:
         """Ask the PBX to place ``call`` (stored by ``place``); a failure marks it failed and

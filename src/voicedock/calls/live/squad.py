@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from voicedock.calls.live.providers import SpeechProviders
 from voicedock.domain.assistant_config import set_or
-from voicedock.domain.squads import CallMember, CallSquad
+from voicedock.domain.squads import OPERATOR_HANDOFF, CallMember, CallSquad
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import ToolCall
 from voicedock.pipeline.tools import (
@@ -33,7 +33,6 @@ from voicedock.pipeline.tools import (
     run_tool,
 )
 
-OPERATOR = "operator"  # the reason of an operator's handoff (POST /calls/{id}/control)
 HANDOFF_DESCRIPTION = (
     "Hand the call over to another assistant of the team, who goes on with the caller where "
     "you are; say nothing after it. Hand over only as each destination says:"
@@ -105,7 +104,7 @@ class SquadCall:
     def asked(self, to: str) -> None:
         """An operator handed the call over to ``to`` (a member of the squad): counted, never
         refused by the speaking member's destinations or the model's bound."""
-        self.handoffs.append(Handoff(self.speaking, to, OPERATOR))
+        self.handoffs.append(Handoff(self.speaking, to, OPERATOR_HANDOFF))
 
     def moved(self, to: str) -> None:
         """The member ``to`` speaks now."""

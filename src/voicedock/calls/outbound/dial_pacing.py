@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from voicedock.calls.config_mirror import stable_id
+from voicedock.config import LimitsSettings
 from voicedock.store.base import Transaction
 
 # How long after the PBX created its channel a dial counts against the trunk's calls per
@@ -31,6 +33,28 @@ DIALS_KEPT = timedelta(seconds=20)
 BUSY_RETRY = timedelta(milliseconds=200)
 # How long a dial waits while the trunk's second is full of originates still on their way.
 ON_ITS_WAY = timedelta(milliseconds=20)
+
+
+class OrganizationLimits:
+    """Each organization's calls at once: the operator's override (``voicedock organizations
+    set-limits``), else the file's ``[[limits.organizations]]`` (0: no limit)."""
+
+    def __init__(self, limits: LimitsSettings) -> None:
+        self._limits = limits
+        self._configured: dict[str, int] | None = None
+
+    async def max_calls(self, tx: Transaction, organization_id: str) -> int:
+        """Read in ``tx``: a read on another connection while it holds the numbers' locks
+        waits for a free one, and placements waiting for those locks may hold them all."""
+        org = await tx.get_organization(organization_id)
+        if org is not None and org.max_concurrent_calls is not None:
+            return org.max_concurrent_calls
+        if self._configured is None:
+            self._configured = {
+                stable_id("organization", o.organization): o.max_concurrent_calls
+                for o in self._limits.organizations
+            }
+        return self._configured.get(organization_id, 0)
 
 
 async def admit_dial(

@@ -112,11 +112,13 @@ def reason(expectation: Expectation, observed: Observed) -> str | None:
     if isinstance(expectation, ToolCalled):
         return _tool_called(expectation, observed.tools)
     if isinstance(expectation, Transferred):
-        to = None if call is None else call.transferred_to
-        if to is None:
+        asked = [t.destination for t in observed.would_transfer]
+        if call is not None and call.transferred_to is not None:
+            asked.append(call.transferred_to)
+        if not asked:
             return "the call was not transferred"
-        if expectation.destination is not None and to != expectation.destination:
-            return f"transferred to {to}, not {expectation.destination}"
+        if expectation.destination is not None and expectation.destination not in asked:
+            return f"transferred to {', '.join(asked)}, not {expectation.destination}"
         return None
     if isinstance(expectation, Ended):
         ended = None if call is None else call.end_reason
@@ -181,6 +183,7 @@ def judged(
         latency_p95_ms=percentile_95(observed.latencies_ms),
         duration_ms=observed.duration_ms,
         recording_url=None if observed.call is None else observed.call.recording_url,
+        would_transfer=observed.would_transfer,
     )
 
 

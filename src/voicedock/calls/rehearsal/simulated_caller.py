@@ -13,8 +13,9 @@ receives goes through the VAD and endpointing (``pipeline/listener.py``) and eac
 assistant's turns is transcribed by the node's recognizer: the caller's side as heard, and the
 time from the end of each caller turn to the first sound of the answer (its latency at the
 caller). When the script is done and the assistant quiet, the caller hangs up; the engine's
-record of the call (its transcript, end reason, analysis) is awaited, and the tools the model
-called are read back from the mocks (``tool_mocks.py``)."""
+record of the call (its transcript, end reason, analysis, the transfers it asked for: recorded by
+the engine, never dialled) is awaited, and the tools the model called are read back from the
+mocks (``tool_mocks.py``)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
+from voicedock.calls.commands import SIMULATED
 from voicedock.calls.engine.inbound import PlacedTestCall
 from voicedock.calls.rehearsal.models import ChatModel
 from voicedock.calls.rehearsal.persona import CallerModelFailed, PersonaCaller
@@ -41,6 +44,7 @@ from voicedock.domain.rehearsal import (
     SayStep,
     Scenario,
     SilenceStep,
+    WouldTransfer,
 )
 from voicedock.errors import PbxError
 from voicedock.media.call_media import CallMedia
@@ -352,6 +356,7 @@ class PbxSimulatedCalls:
             observed.error = "the test call never reached voicedock as an inbound call"
             return
         started = call.started_at or call.created_at
+        observed.would_transfer = await would_transfer(self._store, call.id, started)
         for message in await self._store.list_messages(call.id):
             if message.role not in ("assistant", "user"):
                 continue
@@ -365,4 +370,26 @@ class PbxSimulatedCalls:
             )
 
 
-__all__ = ["NO_CALLER_MODEL", "PbxSimulatedCalls", "Synthesizer", "Transcriber"]
+async def would_transfer(store: Store, call_id: str, started: datetime) -> list[WouldTransfer]:
+    """The transfers the test call asked for (its ``control`` events of ``result``
+    ``simulated``: ``calls/commands.py``), ``at_ms`` from ``started``."""
+    asked = []
+    for event in await store.list_events(call_id):
+        data = event.data
+        if event.type != "control" or data.get("type") != "transfer":
+            continue
+        if data.get("result") != SIMULATED:
+            continue
+        at_ms = max(0, int((event.created_at - started).total_seconds() * 1000))
+        destination, mode = data.get("destination"), data.get("mode")
+        asked.append(WouldTransfer(destination=str(destination), mode=str(mode), at_ms=at_ms))
+    return asked
+
+
+__all__ = [
+    "NO_CALLER_MODEL",
+    "PbxSimulatedCalls",
+    "Synthesizer",
+    "Transcriber",
+    "would_transfer",
+]

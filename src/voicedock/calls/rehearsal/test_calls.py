@@ -2,7 +2,8 @@
 the assistant under test, placed through the PBX (``SimulatedCalls``, implemented where the PBX
 and the node's speech are: ``calls/rehearsal/pbx_calls.py``), and what it left (``Observed``):
 what the caller leg heard, the answers' latency measured there, the tools the model called,
-the engine's record of the call."""
+the engine's record of the call (with the transfers it asked for: a test call never leaves the
+PBX, so they were recorded, not dialled)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Protocol
 from voicedock.calls.assistants.resolve import ResolvedAssistant
 from voicedock.domain.json import JsonValue
 from voicedock.domain.records import Call
-from voicedock.domain.rehearsal import HeardTurn, Scenario
+from voicedock.domain.rehearsal import HeardTurn, Scenario, WouldTransfer
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,8 @@ class Observed:
     tools: list[ToolUse] = field(default_factory=list)
     call: Call | None = None  # the engine's record once the call ended
     transcript: list[HeardTurn] = field(default_factory=list)  # the engine's transcript
+    # The transfers the call asked for: recorded by the engine, never dialled.
+    would_transfer: list[WouldTransfer] = field(default_factory=list)
     duration_ms: int = 0
     error: str | None = None  # the call could not be made or ended badly
 
