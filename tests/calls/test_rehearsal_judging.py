@@ -21,6 +21,7 @@ from voicedock.domain.rehearsal import (
     Scenario,
     ToolCalled,
     Transferred,
+    WouldTransfer,
 )
 from voicedock.domain.tenant_regex import TenantRegex, tenant_regex_refusal
 
@@ -61,6 +62,21 @@ def test_every_kind_of_expectation_holds_on_what_the_call_left() -> None:
     )
     assert [v.passed for v in result.expectations] == [True] * 7, result
     assert (result.outcome, result.reason, result.latency_p95_ms) == (Outcome.PASSED, None, 900)
+
+
+def test_a_transferred_expectation_holds_on_the_transfers_a_test_call_asked_for() -> None:
+    """A test call is never transferred (nothing is dialled): what it asked for is judged."""
+    asked = [WouldTransfer(destination="+31201234567", mode="blind", at_ms=4200)]
+    observed = _observed(would_transfer=asked)
+    assert observed.call is not None
+    observed.call.transferred_to = None
+    result = judged(
+        _scenario(Transferred(destination="+31201234567"), Transferred(destination="sales")),
+        observed,
+    )
+    assert [v.passed for v in result.expectations] == [True, False]
+    assert result.expectations[1].reason == "would transfer to +31201234567, not sales"
+    assert result.would_transfer == asked
 
 
 def test_the_first_failed_expectation_names_the_scenario_s_reason() -> None:

@@ -241,6 +241,13 @@ def test_transfer_events_become_transfer_updates() -> None:
     assert kinds == [("status-update", "ended"), ("transfer-update", "completed")]
     say = CallEvent("call-t", "control", {"type": "say", "content": "hi"})
     assert payloads_for_event(call, say) == []
+    simulated = CallEvent(  # a test call's: recorded, never dialled
+        "call-t",
+        "control",
+        {"type": "transfer", "destination": "sales", "mode": "warm", "result": "simulated"},
+    )
+    (update,) = payloads_for_event(call, simulated)
+    assert update["data"] == {"status": "simulated", "destination": "sales", "mode": "warm"}
 
 
 def test_a_resumed_call_is_a_status_update_with_the_gap() -> None:

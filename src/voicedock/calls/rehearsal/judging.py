@@ -118,7 +118,7 @@ def reason(expectation: Expectation, observed: Observed) -> str | None:
         if not asked:
             return "the call was not transferred"
         if expectation.destination is not None and expectation.destination not in asked:
-            return f"transferred to {', '.join(asked)}, not {expectation.destination}"
+            return f"would transfer to {', '.join(asked)}, not {expectation.destination}"
         return None
     if isinstance(expectation, Ended):
         ended = None if call is None else call.end_reason
