@@ -927,7 +927,7 @@ PATHS: dict[str, Schema] = {
             "Send control command to active call",
             ("200", ControlResponse),
             body="ControlCommand",
-            errors="400 401 403 404 409 413 503",
+            errors="400 401 402 403 404 409 413 429 503",
         ),
     },
 }
