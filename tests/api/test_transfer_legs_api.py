@@ -1,7 +1,7 @@
 """POST /calls/{id}/control: a transfer to a phone number dials a leg on a trunk, and passes
 what a new call passes (the trunk open to the organization, its spending limit, its calls at
-once) before the PBX is asked; an operator's handoffs count against the call's
-``max_handoffs``, as the model's do."""
+once) before the PBX is asked, and a test call's dials nothing at all; an operator's handoffs
+count against the call's ``max_handoffs``, as the model's do."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ import pytest
 
 from api.conftest import Api, serving
 from api.test_calls_api import DESTINATION, post_outbound
-from api.test_control_api import active_call, control
+from api.test_control_api import RecordingLiveCall, active_call, control
 from api.test_squads_api import _create as create_squad
 from fakes.world import ACME, GLOBEX, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.billing import set_spend_limit
 from voicedock.config import OrganizationLimitSettings, Settings, TrunkSettings
-from voicedock.domain.records import PhoneNumber, utcnow
+from voicedock.domain.ids import new_inbound_call_id
+from voicedock.domain.records import Call, CallStatus, Direction, PhoneNumber, utcnow
 from voicedock.pbx.base import InboundCall
 
 pytestmark = pytest.mark.unit
@@ -58,6 +59,38 @@ async def test_a_transfer_is_refused_once_the_spending_limit_is_reached(api: Api
     resp = await control(api, call_id, {"type": "transfer", "destination": "sales"})
     assert resp.status == 200, await resp.text()
     assert [t.destination for _, t in api.pbx.transfers] == ["sales"]
+
+
+async def test_a_test_calls_transfer_is_recorded_and_dials_nothing(api: Api) -> None:
+    """On no number (a test call has none), past no check of a leg: nothing reaches the PBX,
+    the announcement is still said, the answer and the event say it was simulated."""
+    moment = utcnow()
+    call = Call(
+        id=new_inbound_call_id(None), organization_id=org_id(ACME), direction=Direction.INBOUND,
+        status=CallStatus.IN_PROGRESS, caller_phone=None, assistant_phone=None,
+        test_run_id="run-1", owner_node=api.service.engine.node_id,
+        created_at=moment, updated_at=moment, started_at=moment,
+    )  # fmt: skip
+    async with api.service.store.transaction() as tx:
+        await tx.insert_call(call)
+    live = RecordingLiveCall()
+    api.service.engine.records.attach(call.id, live)
+    for destination, mode in ((NUMBER, "blind"), ("sales", "warm")):
+        body = {"type": "transfer", "destination": destination, "mode": mode}
+        resp = await control(api, call.id, {**body, "announcement": "One moment."})
+        assert resp.status == 200, await resp.text()
+        assert await resp.json() == {
+            "success": True,
+            "message": f"Test call: would transfer to {destination}; nothing was dialled",
+        }
+    assert api.pbx.transfers == []
+    assert live.transfers == []  # no warm briefing, no agent leg
+    assert live.said == ["One moment.", "One moment."]
+    recorded = [(c["destination"], c["result"]) for c in await _transfer_controls(api, call.id)]
+    assert recorded == [(NUMBER, "simulated"), ("sales", "simulated")]
+    # The destination policy still holds.
+    resp = await control(api, call.id, {"type": "transfer", "destination": "+881612345678"})
+    assert resp.status == 403, await resp.text()
 
 
 @pytest.fixture

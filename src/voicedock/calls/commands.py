@@ -8,8 +8,9 @@ one, else to the PBX (``end-call``, ``transfer``) or nowhere (``say``, ``inject-
 A ``transfer`` to a phone number passes the checks of a new call's leg first (the trunk, the
 spending limit, the organization's calls at once: ``transfer_legs.py``). A test call's transfer
 (``Call.test_run_id``) dials nothing, internal target or number: it is only recorded, its
-``control`` event ``"result": "simulated"``, and its test run says what would have been
-dialled. A ``handoff`` counts against the call's squad's ``max_handoffs``, as the model's do.
+``control`` event ``"result": "simulated"`` (its announcement still said to the caller), and
+its test run says what would have been dialled. A ``handoff`` counts against the call's
+squad's ``max_handoffs``, as the model's do.
 
 ``end-call`` is the one command a call that is not answered yet takes: it cancels the call.
 The cancel is stored first (``end_reason`` "cancelled" on the connecting call), then the PBX
@@ -117,12 +118,14 @@ class CommandRunner:
         if await self._record(call_id, command, simulated) is CallStatus.CONNECTING:
             await self._cancel(call_id)
             return True
+        live = self._live.get(call_id)
         if simulated:  # a test call never leaves the PBX: its run reads what was asked
             log.info("test call %s: transfer recorded, not dialled", mask_call_id(call_id))
+            if isinstance(command, Transfer) and command.announcement and live is not None:
+                await live.say(command.announcement)  # what the caller would hear of it
             return False
         if target is not None:
             self._requested_transfers[call_id] = target.destination
-        live = self._live.get(call_id)
         try:
             match command:
                 case InjectContext(content, trigger_response, source):
