@@ -15,7 +15,7 @@ import pytest
 
 from api.conftest import Api, serving
 from api.contract import conforms
-from fakes.world import ACME, SUPPORT_ID, make_settings, org_id
+from fakes.world import ACME, GLOBEX_ASSISTANT_ID, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.rehearsal.runs import NO_TEST_CALLS
 from voicedock.cli import main
 from voicedock.domain.records import Call, CallStatus, Direction
@@ -143,6 +143,27 @@ async def test_a_suite_holds_at_most_its_bound_of_scenarios(api: Api) -> None:
     )
     assert same.status == 400
     assert "scenarios[1].name" in (await same.json())["message"]
+
+
+async def test_a_suite_names_only_its_organizations_assistant(api: Api) -> None:
+    """Another organization's assistant is refused as a squad's member is (422, the field)."""
+    theirs = {**SUITE, "assistant_id": GLOBEX_ASSISTANT_ID}
+    resp = await api.client.post("/test-suites", json=theirs, headers=api.auth())
+    assert resp.status == 422, await resp.text()
+    body = await resp.json()
+    assert body["error"] == "Unknown assistant"
+    assert body["message"] == "assistant_id: no assistant with this id"
+    listed = await (await api.client.get("/test-suites", headers=api.auth())).json()
+    assert listed["test_suites"] == []
+    suite_id = await _create(api)
+    path = f"/test-suites/{suite_id}"
+    patched = await api.client.patch(
+        path, json={"assistant_id": GLOBEX_ASSISTANT_ID}, headers=api.auth()
+    )
+    assert patched.status == 422, await patched.text()
+    assert (await patched.json())["message"] == "assistant_id: no assistant with this id"
+    kept = await (await api.client.get(path, headers=api.auth())).json()
+    assert kept["assistant_id"] == SUPPORT_ID
 
 
 async def test_a_run_is_accepted_and_read_back(api: Api) -> None:
