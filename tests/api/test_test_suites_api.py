@@ -354,12 +354,30 @@ async def _status(api: Api, run_id: str, key: str | None = None) -> str:
     return str((await got.json())["status"])
 
 
-async def _run_ended(api: Api, run_id: str, key: str | None = None) -> None:
+async def _run_reaches(
+    api: Api, run_id: str, statuses: tuple[str, ...], key: str | None = None
+) -> None:
+    """Until the run's status is one of ``statuses``."""
     for _ in range(200):
-        if await _status(api, run_id, key) not in ("queued", "running"):
+        if await _status(api, run_id, key) in statuses:
             return
         await asyncio.sleep(0.05)
-    raise AssertionError(f"run {run_id} did not end")
+    raise AssertionError(f"run {run_id} never {statuses}")
+
+
+async def _run_ended(api: Api, run_id: str, key: str | None = None) -> None:
+    await _run_reaches(api, run_id, ("passed", "failed", "error"), key)
+
+
+async def _globex_suite(api: Api) -> str:
+    """A suite of Globex's, of its own assistant."""
+    resp = await api.client.post(
+        "/test-suites",
+        json={"name": "Globex desk", "assistant_id": GLOBEX_ASSISTANT_ID, "scenarios": [HOURS]},
+        headers=api.auth(api.globex_key),
+    )
+    assert resp.status == 201, await resp.text()
+    return str((await resp.json())["id"])
 
 
 async def test_one_organization_s_queued_runs_do_not_hold_another_s_behind_them(
@@ -371,21 +389,14 @@ async def test_one_organization_s_queued_runs_do_not_hold_another_s_behind_them(
     api.service.settings.rehearsal.max_concurrent = 1
     scenarios = [{**HOURS, "name": f"s{n}"} for n in range(5)]
     acme_suite = await _create(api, {**SUITE, "scenarios": scenarios})
-    globex = api.auth(api.globex_key)
-    resp = await api.client.post(
-        "/test-suites",
-        json={"name": "Globex desk", "assistant_id": GLOBEX_ASSISTANT_ID, "scenarios": [HOURS]},
-        headers=globex,
-    )
-    assert resp.status == 201, await resp.text()
-    globex_suite = (await resp.json())["id"]
+    globex_suite = await _globex_suite(api)
     async with held_calls(api) as calls:
         acme_runs = [await _ask_run(api, acme_suite) for _ in range(3)]
         await wait_until(lambda: len(calls.began) == 1, timeout=5)
         globex_run = await _ask_run(api, globex_suite, api.globex_key)
         for run_id in acme_runs:
-            await wait_until_status(api, run_id, "running")
-        await wait_until_status(api, globex_run, "running", api.globex_key)
+            await _run_reaches(api, run_id, ("running",))
+        await _run_reaches(api, globex_run, ("running",), api.globex_key)
         await asyncio.sleep(0.2)  # every scenario waits for the slot
         assert calls.began == [org_id(ACME)]
         calls.go.set()
@@ -394,14 +405,6 @@ async def test_one_organization_s_queued_runs_do_not_hold_another_s_behind_them(
         await _run_ended(api, globex_run, api.globex_key)
     assert len(calls.began) == 16
     assert calls.began.index(org_id(GLOBEX)) <= 2, calls.began
-
-
-async def wait_until_status(api: Api, run_id: str, status: str, key: str | None = None) -> None:
-    for _ in range(200):
-        if await _status(api, run_id, key) == status:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"run {run_id} never {status}")
 
 
 async def test_runs_at_once_are_bounded_across_the_nodes_sharing_the_database(
@@ -429,12 +432,7 @@ async def test_runs_at_once_are_bounded_across_the_nodes_sharing_the_database(
             )
             assert more.status == 429, await more.text()
             assert "at most 2 test runs at once" in (await more.json())["message"]
-            resp = await second.client.post(
-                "/test-suites",
-                json={"name": "g", "assistant_id": GLOBEX_ASSISTANT_ID, "scenarios": [HOURS]},
-                headers=second.auth(second.globex_key),
-            )
-            theirs = await _ask_run(second, (await resp.json())["id"], second.globex_key)
+            theirs = await _ask_run(second, await _globex_suite(second), second.globex_key)
             await _run_ended(second, theirs, second.globex_key)
         # Once Acme's runs ended, it may ask again, on either node.
         await _run_ended(second, await _ask_run(second, suite_id))
@@ -445,12 +443,7 @@ async def test_finished_runs_beyond_the_operator_s_bound_are_deleted_oldest_firs
 ) -> None:
     api.service.settings.rehearsal.max_stored_runs_per_organization = 2
     suite_id = await _create(api)
-    resp = await api.client.post(
-        "/test-suites",
-        json={"name": "g", "assistant_id": GLOBEX_ASSISTANT_ID, "scenarios": [HOURS]},
-        headers=api.auth(api.globex_key),
-    )
-    theirs = await _ask_run(api, (await resp.json())["id"], api.globex_key)
+    theirs = await _ask_run(api, await _globex_suite(api), api.globex_key)
     await _run_ended(api, theirs, api.globex_key)
     runs = []
     for _ in range(4):
