@@ -732,7 +732,9 @@ def _domains_add(args: argparse.Namespace) -> int:
         domain = new_domain(org.id, args.host, DomainKind(args.kind), verified=True)
         await _refuse_held_elsewhere(store, org, domain.host)
         own = await store.get_domain_by_host(org.id, domain.host)
-        if own is not None and own.status is DomainStatus.PENDING:
+        if own is not None and own.status is DomainStatus.VERIFIED:
+            raise DomainRefused(f"{own.host} is already a verified domain of {org.name!r}")
+        if own is not None:
             # The organization proposed it: the operator's word verifies that proposal.
             record = _as_operator(org.id, "domain.verified", "domain")
             own = await verify_domain(store, own, record)
