@@ -666,14 +666,18 @@ def _on_domains(
     create: bool = False,
 ) -> int:
     """Run ``work`` on the organization ``args.organization`` names (``create``: created if
-    needed); print its answer, or why it was refused (1)."""
+    needed), the proposals past ``[domains] pending_days`` dropped first; print its answer, or
+    why it was refused (1)."""
     from voicedock.calls.config_mirror import ensure_organization
-    from voicedock.calls.domains import DomainRefused, organization_named
+    from voicedock.calls.domains import DomainRefused, drop_expired_proposals, organization_named
+
+    settings = _settings(args)
 
     async def run(store: Store) -> int:
         name = args.organization
         try:
             org = await (ensure_organization if create else organization_named)(store, name)
+            await drop_expired_proposals(store, settings.domains.pending_days)
             answer = await work(store, org)
         except DomainRefused as exc:
             return _refused(str(exc))
@@ -681,7 +685,22 @@ def _on_domains(
             print(answer)
         return 0
 
-    return _with_store(args, run)
+    return _with_store(args, run, settings)
+
+
+async def _refuse_held_elsewhere(store: Store, org: Organization, host: str) -> None:
+    """``DomainRefused`` naming the organization that holds ``host`` verified, when another
+    does (the operator is told by whom; an organization never is)."""
+    from voicedock.calls.domains import DomainRefused
+
+    held = await store.find_verified_domain(host)
+    if held is None or held.organization_id == org.id:
+        return
+    holder = await store.get_organization(held.organization_id)
+    name = held.organization_id if holder is None else holder.name
+    raise DomainRefused(
+        f"{host} is already a verified domain of {name!r} ('domains remove {name} {host}' frees it)"
+    )
 
 
 def _as_operator(
@@ -705,19 +724,22 @@ def _domains_add(args: argparse.Namespace) -> int:
         checked_host,
         insert_new_domain,
         new_domain,
+        verify_domain,
     )
-    from voicedock.domain.domains import DomainKind
+    from voicedock.domain.domains import DomainKind, DomainStatus
 
     async def work(store: Store, org: Organization) -> str:
         domain = new_domain(org.id, args.host, DomainKind(args.kind), verified=True)
-        held = await store.find_domain_by_host(domain.host)
-        if held is not None:  # the operator is told by whom (an organization never is)
-            holder = await store.get_organization(held.organization_id)
-            name = held.organization_id if holder is None else holder.name
-            raise DomainRefused(
-                f"{domain.host} is already a {held.status.value} domain of {name!r}"
-                f" ('domains remove {name} {domain.host}' frees it)"
-            )
+        await _refuse_held_elsewhere(store, org, domain.host)
+        own = await store.get_domain_by_host(org.id, domain.host)
+        if own is not None and own.status is DomainStatus.VERIFIED:
+            raise DomainRefused(f"{own.host} is already a verified domain of {org.name!r}")
+        if own is not None:
+            # The organization proposed it: the operator's word verifies that proposal.
+            record = _as_operator(org.id, "domain.verified", "domain")
+            own = await verify_domain(store, own, record)
+            return f"verified {own.host} ({own.kind.value}, {own.id}) for {org.name}"
+        # Other organizations' proposals of the host are dropped: the operator's word wins.
         await insert_new_domain(store, domain, _as_operator(org.id, "domain.created", "domain"))
         return f"added {domain.host} ({domain.kind.value}, {domain.id}) for {org.name}"
 
@@ -741,14 +763,13 @@ def _domains_list(args: argparse.Namespace) -> int:
 
 
 def _domains_verify(args: argparse.Namespace) -> int:
-    from voicedock.calls.domains import domain_named, verified
+    from voicedock.calls.domains import domain_named, verify_domain
 
     async def work(store: Store, org: Organization) -> str:
-        domain = verified(await domain_named(store, org, args.host))
+        domain = await domain_named(store, org, args.host)
+        await _refuse_held_elsewhere(store, org, domain.host)
         record = _as_operator(org.id, "domain.verified", "domain")
-        async with store.transaction() as tx:
-            await tx.update_domain(domain)
-            await record(tx, domain.id)
+        await verify_domain(store, domain, record)
         return f"verified {domain.host}"
 
     return _on_domains(args, work)

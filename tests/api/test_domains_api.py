@@ -7,6 +7,7 @@ the console's sign-in (403); every other host is the operator's console as befor
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 
@@ -119,6 +120,9 @@ async def test_a_host_is_held_once_and_must_be_a_domain_name(proposing: Api) -> 
     await add_domain(api, GLOBEX, GLOBEX_HOST)
     taken = await api.client.post("/domains", json={"host": GLOBEX_HOST}, headers=api.auth())
     assert taken.status == 409
+    refused = await taken.text()
+    assert f"{GLOBEX_HOST} is not available" in refused
+    assert GLOBEX not in refused.replace(GLOBEX_HOST, "")
     for host in ("127.0.0.1", "localhost", "exa mple.com", "-a.example", "a..example"):
         resp = await api.client.post("/domains", json={"host": host}, headers=api.auth())
         assert resp.status == 400, host
@@ -133,6 +137,66 @@ async def test_a_host_is_held_once_and_must_be_a_domain_name(proposing: Api) -> 
     withdrawn = await api.client.delete(f"/domains/{created['id']}", headers=api.auth())
     assert withdrawn.status == 204
     assert (await api.client.get(f"/domains/{created['id']}", headers=api.auth())).status == 404
+
+
+async def test_several_organizations_propose_one_host_and_the_first_to_verify_holds_it(
+    proposing: Api,
+) -> None:
+    """A proposal holds nothing: Globex may propose the host Acme proposed (no squatting).
+    The first to verify holds it, the other's proposal is dropped, and a 409 then names no
+    organization."""
+    api = proposing
+    acme, globex = api.auth(), api.auth(api.globex_key)
+    first = await api.client.post("/domains", json={"host": ACME_HOST}, headers=globex)
+    assert first.status == 201, await first.text()
+    squatted = await first.json()
+    mine = await api.client.post("/domains", json={"host": ACME_HOST}, headers=acme)
+    assert mine.status == 201, await mine.text()
+    proposed = await mine.json()
+    again = await api.client.post("/domains", json={"host": ACME_HOST}, headers=acme)
+    assert again.status == 409
+    assert (await again.json())["message"] == f"{ACME_HOST} is already a domain of yours"
+    async with txt_server() as dns:
+        api.service.settings.domains.resolver_port = dns.port
+        dns.records[f"_voicedock.{ACME_HOST}"] = [proposed["verification"]["value"]]
+        # Globex's token is not in Acme's record: its proposal is not verified.
+        late = await api.client.post(f"/domains/{squatted['id']}/verify", headers=globex)
+        assert late.status == 409
+        done = await api.client.post(f"/domains/{proposed['id']}/verify", headers=acme)
+        assert done.status == 200, await done.text()
+        assert (await done.json())["status"] == "verified"
+    # Globex's proposal was dropped.
+    gone = await api.client.get(f"/domains/{squatted['id']}", headers=globex)
+    assert gone.status == 404
+    assert (await (await api.client.get("/domains", headers=globex)).json())["domains"] == []
+    taken = await api.client.post("/domains", json={"host": ACME_HOST}, headers=globex)
+    assert taken.status == 409
+    body = await taken.json()
+    assert body == {"error": "Conflict", "message": f"{ACME_HOST} is not available"}
+    assert org_id(ACME) not in await taken.text()
+
+
+async def test_a_proposal_not_verified_in_time_is_dropped(proposing: Api) -> None:
+    """After ``[domains] pending_days`` a proposal is no longer listed, read or counted."""
+    api = proposing
+    api.service.settings.domains.pending_days = 7
+    stale = new_domain(org_id(ACME), ACME_HOST, DomainKind.CONSOLE, verified=False)
+    stale.created_at -= timedelta(days=8)
+    await insert_new_domain(api.service.store, stale, nothing)
+    fresh = new_domain(org_id(ACME), "d1.acme.example", DomainKind.CONSOLE, verified=False)
+    fresh.created_at -= timedelta(days=6)
+    await insert_new_domain(api.service.store, fresh, nothing)
+    listed = await (await api.client.get("/domains", headers=api.auth())).json()
+    assert [d["host"] for d in listed["domains"]] == ["d1.acme.example"]
+    assert listed["pagination"]["total"] == 1
+    gone = await api.client.get(f"/domains/{stale.id}", headers=api.auth())
+    assert gone.status == 404
+    # Proposed afresh, it is a new proposal with a new token.
+    resp = await api.client.post("/domains", json={"host": ACME_HOST}, headers=api.auth())
+    assert resp.status == 201, await resp.text()
+    renewed = await resp.json()
+    assert renewed["id"] != stale.id
+    assert renewed["verification"]["value"] != stale.verification_token
 
 
 async def test_verification_by_dns_is_the_operators_choice(api: Api) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,8 +17,9 @@ import pytest
 
 from api.conftest import Api, serving
 from api.contract import conforms
-from fakes.world import ACME, SUPPORT_ID, make_settings, org_id
-from voicedock.calls.rehearsal.runs import NO_TEST_CALLS
+from fakes.world import ACME, GLOBEX, GLOBEX_ASSISTANT_ID, SUPPORT_ID, make_settings, org_id
+from voicedock.calls.rehearsal.runs import NO_TEST_CALLS, Rehearsals
+from voicedock.calls.rehearsal.test_calls import CallSetup, Observed
 from voicedock.cli import main
 from voicedock.domain.records import Call, CallStatus, Direction
 from voicedock.domain.rehearsal import MAX_SAY_CHARS, MAX_SCENARIOS
@@ -143,6 +146,27 @@ async def test_a_suite_holds_at_most_its_bound_of_scenarios(api: Api) -> None:
     )
     assert same.status == 400
     assert "scenarios[1].name" in (await same.json())["message"]
+
+
+async def test_a_suite_names_only_its_organizations_assistant(api: Api) -> None:
+    """Another organization's assistant is refused as a squad's member is (422, the field)."""
+    theirs = {**SUITE, "assistant_id": GLOBEX_ASSISTANT_ID}
+    resp = await api.client.post("/test-suites", json=theirs, headers=api.auth())
+    assert resp.status == 422, await resp.text()
+    body = await resp.json()
+    assert body["error"] == "Unknown assistant"
+    assert body["message"] == "assistant_id: no assistant with this id"
+    listed = await (await api.client.get("/test-suites", headers=api.auth())).json()
+    assert listed["test_suites"] == []
+    suite_id = await _create(api)
+    path = f"/test-suites/{suite_id}"
+    patched = await api.client.patch(
+        path, json={"assistant_id": GLOBEX_ASSISTANT_ID}, headers=api.auth()
+    )
+    assert patched.status == 422, await patched.text()
+    assert (await patched.json())["message"] == "assistant_id: no assistant with this id"
+    kept = await (await api.client.get(path, headers=api.auth())).json()
+    assert kept["assistant_id"] == SUPPORT_ID
 
 
 async def test_a_run_is_accepted_and_read_back(api: Api) -> None:
@@ -287,3 +311,147 @@ async def test_a_run_s_end_is_a_test_run_completed_webhook(database_url: str) ->
         "suite_id": suite_id, "status": "error", "assistant_id": SUPPORT_ID,
         "scenarios": 1, "passed": 0, "failed": 0, "errors": 1,
     }  # fmt: skip
+
+
+class HeldCalls:
+    """Test calls held until ``go`` is set, each noted (its organization) as it begins."""
+
+    def __init__(self) -> None:
+        self.began: list[str] = []
+        self.go = asyncio.Event()
+
+    async def call(self, setup: CallSetup) -> Observed:
+        self.began.append(setup.organization_id)
+        await self.go.wait()
+        return Observed(call_id=f"call-{setup.scenario.name}")
+
+
+@asynccontextmanager
+async def held_calls(api: Api) -> AsyncIterator[HeldCalls]:
+    """The node's test calls placed by a ``HeldCalls`` (the fake PBX carries no media)."""
+    calls = HeldCalls()
+    service = api.service
+    before = service.rehearsals
+    service.rehearsals = Rehearsals(service.store, service.settings, calls)
+    await service.rehearsals.start()
+    try:
+        yield calls
+    finally:
+        calls.go.set()
+        await service.rehearsals.aclose()
+        service.rehearsals = before
+
+
+async def _ask_run(api: Api, suite_id: str, key: str | None = None) -> str:
+    resp = await api.client.post(f"/test-suites/{suite_id}/runs", json={}, headers=api.auth(key))
+    assert resp.status == 202, await resp.text()
+    return str((await resp.json())["id"])
+
+
+async def _status(api: Api, run_id: str, key: str | None = None) -> str:
+    got = await api.client.get(f"/test-runs/{run_id}", headers=api.auth(key))
+    assert got.status == 200, await got.text()
+    return str((await got.json())["status"])
+
+
+async def _run_reaches(
+    api: Api, run_id: str, statuses: tuple[str, ...], key: str | None = None
+) -> None:
+    """Until the run's status is one of ``statuses``."""
+    for _ in range(200):
+        if await _status(api, run_id, key) in statuses:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run {run_id} never {statuses}")
+
+
+async def _run_ended(api: Api, run_id: str, key: str | None = None) -> None:
+    await _run_reaches(api, run_id, ("passed", "failed", "error"), key)
+
+
+async def _globex_suite(api: Api) -> str:
+    """A suite of Globex's, of its own assistant."""
+    resp = await api.client.post(
+        "/test-suites",
+        json={"name": "Globex desk", "assistant_id": GLOBEX_ASSISTANT_ID, "scenarios": [HOURS]},
+        headers=api.auth(api.globex_key),
+    )
+    assert resp.status == 201, await resp.text()
+    return str((await resp.json())["id"])
+
+
+async def test_one_organization_s_queued_runs_do_not_hold_another_s_behind_them(
+    api: Api,
+) -> None:
+    """The node's test-call slots go to the organizations in turn: with one slot, Acme's three
+    runs of five scenarios each take it first, and Globex's one run comes next but one, not
+    after all fifteen."""
+    api.service.settings.rehearsal.max_concurrent = 1
+    scenarios = [{**HOURS, "name": f"s{n}"} for n in range(5)]
+    acme_suite = await _create(api, {**SUITE, "scenarios": scenarios})
+    globex_suite = await _globex_suite(api)
+    async with held_calls(api) as calls:
+        acme_runs = [await _ask_run(api, acme_suite) for _ in range(3)]
+        await wait_until(lambda: len(calls.began) == 1, timeout=5)
+        globex_run = await _ask_run(api, globex_suite, api.globex_key)
+        for run_id in acme_runs:
+            await _run_reaches(api, run_id, ("running",))
+        await _run_reaches(api, globex_run, ("running",), api.globex_key)
+        await asyncio.sleep(0.2)  # every scenario waits for the slot
+        assert calls.began == [org_id(ACME)]
+        calls.go.set()
+        for run_id in acme_runs:
+            await _run_ended(api, run_id)
+        await _run_ended(api, globex_run, api.globex_key)
+    assert len(calls.began) == 16
+    assert calls.began.index(org_id(GLOBEX)) <= 2, calls.began
+
+
+async def test_runs_at_once_are_bounded_across_the_nodes_sharing_the_database(
+    database_url: str,
+) -> None:
+    """Acme's runs held on one node count on another sharing its database: a run asked for
+    there beyond ``max_runs_per_organization`` is a 429, and Globex's is not (SQLite serves
+    one node: two stores on one file are ``tests/calls/test_rehearsal_runs.py``'s)."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite serves one node")
+    nodes = []
+    for node_id in ("node-a", "node-b"):
+        settings = make_settings(database_url)
+        settings.node.id = node_id
+        settings.rehearsal.max_runs_per_organization = 2
+        nodes.append(settings)
+    async with serving(nodes[0]) as first, serving(nodes[1]) as second:
+        suite_id = await _create(first)
+        async with held_calls(first) as calls:
+            for _ in range(2):
+                await _ask_run(first, suite_id)
+            await wait_until(lambda: len(calls.began) == 2, timeout=5)
+            more = await second.client.post(
+                f"/test-suites/{suite_id}/runs", json={}, headers=second.auth()
+            )
+            assert more.status == 429, await more.text()
+            assert "at most 2 test runs at once" in (await more.json())["message"]
+            theirs = await _ask_run(second, await _globex_suite(second), second.globex_key)
+            await _run_ended(second, theirs, second.globex_key)
+        # Once Acme's runs ended, it may ask again, on either node.
+        await _run_ended(second, await _ask_run(second, suite_id))
+
+
+async def test_finished_runs_beyond_the_operator_s_bound_are_deleted_oldest_first(
+    api: Api,
+) -> None:
+    api.service.settings.rehearsal.max_stored_runs_per_organization = 2
+    suite_id = await _create(api)
+    theirs = await _ask_run(api, await _globex_suite(api), api.globex_key)
+    await _run_ended(api, theirs, api.globex_key)
+    runs = []
+    for _ in range(4):
+        runs.append(await _ask_run(api, suite_id))
+        await _run_ended(api, runs[-1])
+    kept = [
+        (await api.client.get(f"/test-runs/{run_id}", headers=api.auth())).status for run_id in runs
+    ]
+    assert kept == [404, 404, 200, 200]
+    # Another organization's runs are its own to keep.
+    assert await _status(api, theirs, api.globex_key) == "error"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,10 @@ from fakes.world import make_settings
 from voicedock.calls.engine.inbound import PlacedTestCall
 from voicedock.calls.rehearsal.placed import PlacedCalls
 from voicedock.calls.rehearsal.runs import STOPPED, Rehearsals
+from voicedock.calls.rehearsal.slots import FairSlots
 from voicedock.calls.rehearsal.test_calls import CallSetup, Observed
+from voicedock.calls.retention import apply_retention
+from voicedock.config import RetentionSettings
 from voicedock.domain.records import Organization
 from voicedock.domain.rehearsal import (
     HeardTurn,
@@ -24,7 +28,9 @@ from voicedock.domain.rehearsal import (
     SayStep,
     Scenario,
     Suite,
+    SuiteRun,
 )
+from voicedock.errors import RateLimited
 from voicedock.media.errors import MediaConnectionLost
 from voicedock.pbx.base import PbxEvent, PbxEventKind
 from voicedock.store import Store, open_store
@@ -167,3 +173,95 @@ async def test_a_caller_leg_s_events_reach_the_run_and_others_the_engine() -> No
     placed.offer("123", offer)
     assert placed.claim("123") is offer
     assert placed.claim("123") is None  # once
+
+
+async def test_runs_at_once_are_counted_across_workers_sharing_the_database(
+    store: Store, tmp_path: Path
+) -> None:
+    """Two workers (each its own store on one database): the runs one holds count on the
+    other, so the organization's bound holds across them."""
+    settings = make_settings()
+    settings.rehearsal.max_runs_per_organization = 2
+    other_store = await open_store(f"sqlite:///{tmp_path / 'runs.db'}")
+    first = Rehearsals(store, settings, SlowCalls(60))
+    second = Rehearsals(other_store, settings, SlowCalls(60))
+    await first.start()
+    await second.start()
+    try:
+        suite = await _suite(store, ["a"])
+        await first.ask(ORG, suite, assistant={"first_message": "Hi"})
+        await second.ask(ORG, suite, assistant={"first_message": "Hi"})
+        with pytest.raises(RateLimited):
+            await first.ask(ORG, suite, assistant={"first_message": "Hi"})
+        with pytest.raises(RateLimited):
+            await second.ask(ORG, suite, assistant={"first_message": "Hi"})
+    finally:
+        await first.aclose()
+        await second.aclose()
+        await other_store.aclose()
+    # Ended (the workers stopped): the organization may ask again.
+    again = Rehearsals(store, settings, SlowCalls(0))
+    await again.start()
+    try:
+        run = await again.ask(ORG, suite, assistant={"first_message": "Hi"})
+        assert await _ended(store, run.id) is RunStatus.PASSED
+    finally:
+        await again.aclose()
+
+
+async def test_the_node_s_slots_go_to_the_organizations_in_turn() -> None:
+    slots = FairSlots(1)
+    order: list[str] = []
+    go = asyncio.Event()
+
+    async def use(org: str) -> None:
+        async with slots.held(org):
+            order.append(org)
+            await go.wait()
+
+    async with asyncio.TaskGroup() as group:
+        for org in ["a"] * 4 + ["b"] * 2 + ["c"]:
+            group.create_task(use(org))
+        await asyncio.sleep(0.01)
+        go.set()
+    assert order == ["a", "a", "b", "c", "a", "b", "a"]
+
+
+async def test_a_waiter_cancelled_gives_its_turn_on() -> None:
+    slots = FairSlots(1)
+    got: list[str] = []
+    async with slots.held("a"):
+        waiting = asyncio.create_task(_hold(slots, "b", got))
+        after = asyncio.create_task(_hold(slots, "c", got))
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        await asyncio.sleep(0.01)
+    await after
+    assert got == ["c"]
+    async with slots.held("d"):  # the slot is free again
+        pass
+
+
+async def _hold(slots: FairSlots, org: str, got: list[str]) -> None:
+    async with slots.held(org):
+        got.append(org)
+
+
+async def test_retention_deletes_finished_runs_older_than_its_days(store: Store) -> None:
+    suite = await _suite(store, ["a"])
+    old = datetime.now(UTC) - timedelta(days=40)
+    runs = {
+        status: SuiteRun(
+            id=f"run-{status.value}", organization_id=ORG, suite_id=suite.id, status=status,
+            created_at=old,
+        )
+        for status in (RunStatus.PASSED, RunStatus.RUNNING)
+    }  # fmt: skip
+    async with store.transaction() as tx:
+        for run in runs.values():
+            await tx.insert_suite_run(run)
+    settings = RetentionSettings(test_run_days=30)
+    done = await apply_retention(store, settings)
+    assert done.test_runs == 1
+    assert await store.get_suite_run(ORG, "run-passed") is None
+    assert await store.get_suite_run(ORG, "run-running") is not None

@@ -50,6 +50,7 @@ EXPECTED_TABLES = {
     "spend_limits",
     "spend_alerts",
     "domains",
+    "organization_domains",
     "organization_branding",
     "test_runs",
     "audit_events",

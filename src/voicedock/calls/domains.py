@@ -4,8 +4,13 @@ The operator (``voicedock organizations domains``, ``set-branding``) adds a doma
 organization (verified at once: the operator vouches for it), lists, verifies and removes
 them, and sets the branding its console domains show. Where ``[domains] tenant_proposals``
 allows it, an organization's key proposes a domain (``POST /domains``), pending until its TXT
-record is seen (``calls/domain_verification.py``) or the operator verifies it. A host is held
-by one organization at most, whoever added it.
+record is seen (``calls/domain_verification.py``) or the operator verifies it.
+
+A host is held (verified) by one organization at most. Several may propose one host: the
+first to verify it holds it and the others' proposals are dropped; the operator's domain
+(``domains add``) drops them too. A proposal not verified within ``[domains] pending_days`` is
+dropped (``drop_expired_proposals``, run before domains are listed, read or added). No answer
+to an organization names the organization that holds a host: it is "not available".
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from voicedock.domain.domains import (
     MAX_BRAND_NAME_CHARS,
@@ -73,21 +79,62 @@ def new_domain(organization_id: str, host: str, kind: DomainKind, *, verified: b
     )
 
 
-async def insert_new_domain(
-    store: Store, domain: Domain, record: Callable[[Transaction, str], Awaitable[None]]
-) -> None:
+Record = Callable[[Transaction, str], Awaitable[None]]
+
+
+def not_available(host: str) -> DomainRefused:
+    """What an organization is told of a host another organization holds (never which)."""
+    return DomainRefused(f"{host} is not available", conflict=True)
+
+
+async def insert_new_domain(store: Store, domain: Domain, record: Record) -> None:
     """Insert ``domain`` with what ``record`` writes (its audit event) in one transaction,
-    unless its organization has as many as it may or another domain holds its host
-    (``DomainRefused``, a conflict)."""
-    page = await store.list_domains(OldestFirstQuery(domain.organization_id, limit=1))
+    unless its organization has as many as it may or the host already, or another
+    organization holds it verified (``DomainRefused``, a conflict). A verified one (the
+    operator's) drops the other organizations' proposals of its host."""
+    org_id = domain.organization_id
+    page = await store.list_domains(OldestFirstQuery(org_id, limit=1))
     if page.total >= MAX_DOMAINS_PER_ORGANIZATION:
         raise DomainRefused(f"at most {MAX_DOMAINS_PER_ORGANIZATION} domains", conflict=True)
+    if await store.get_domain_by_host(org_id, domain.host) is not None:
+        raise DomainRefused(f"{domain.host} is already a domain of yours", conflict=True)
+    held = await store.find_verified_domain(domain.host)
+    if held is not None and held.organization_id != org_id:
+        raise not_available(domain.host)
     try:
         async with store.transaction() as tx:
+            if domain.status is DomainStatus.VERIFIED:
+                await tx.delete_domain_proposals(domain.host, org_id)
             await tx.insert_domain(domain)
             await record(tx, domain.id)
+    except DuplicateKeyError:  # added meanwhile
+        raise not_available(domain.host) from None
+
+
+async def verify_domain(store: Store, domain: Domain, record: Record) -> Domain:
+    """``domain`` verified, with what ``record`` writes, the other organizations' proposals of
+    its host dropped; ``DomainRefused`` (a conflict) when another organization verified the
+    host first. A verified domain is returned as it is."""
+    if domain.status is DomainStatus.VERIFIED:
+        return domain
+    try:
+        async with store.transaction() as tx:
+            done = verified(domain)
+            await tx.update_domain(done)
+            await tx.delete_domain_proposals(done.host, done.organization_id)
+            await record(tx, done.id)
     except DuplicateKeyError:
-        raise DomainRefused(f"{domain.host} is already a domain", conflict=True) from None
+        domain.status, domain.verified_at = DomainStatus.PENDING, None
+        raise not_available(domain.host) from None
+    return done
+
+
+async def drop_expired_proposals(store: Store, pending_days: int) -> int:
+    """Delete the proposals (of every organization) older than ``pending_days``: they are no
+    longer listed, counted or in the way of another organization's; how many went."""
+    cutoff = utcnow() - timedelta(days=pending_days)
+    async with store.transaction() as tx:
+        return await tx.delete_domain_proposals_before(cutoff)
 
 
 async def organization_named(store: Store, name: str) -> Organization:
@@ -99,8 +146,8 @@ async def organization_named(store: Store, name: str) -> Organization:
 
 async def domain_named(store: Store, org: Organization, host: str) -> Domain:
     """The organization's domain with this host (``DomainRefused`` when it has none)."""
-    found = await store.find_domain_by_host(checked_host(host))
-    if found is None or found.organization_id != org.id:
+    found = await store.get_domain_by_host(org.id, checked_host(host))
+    if found is None:
         raise DomainRefused(f"{org.name!r} has no domain {host!r}")
     return found
 
@@ -142,12 +189,8 @@ async def console_host_owner(store: Store, host: str | None) -> HostOwner | None
     form); None for any other host (the operator's console)."""
     if host is None:
         return None
-    domain = await store.find_domain_by_host(host)
-    if (
-        domain is None
-        or domain.kind is not DomainKind.CONSOLE
-        or domain.status is not DomainStatus.VERIFIED
-    ):
+    domain = await store.find_verified_domain(host)
+    if domain is None or domain.kind is not DomainKind.CONSOLE:
         return None
     return HostOwner(domain.organization_id, host)
 
@@ -159,10 +202,10 @@ async def sip_domain_admits(store: Store, domain: str, organization_id: str) -> 
     host = request_host(domain) if domain else None
     if host is None:
         return True
-    found = await store.find_domain_by_host(host)
+    found = await store.find_verified_domain(host)
     if found is None or found.kind is not DomainKind.SIP:
         return True
-    return found.status is not DomainStatus.VERIFIED or found.organization_id == organization_id
+    return found.organization_id == organization_id
 
 
 async def console_branding(store: Store, owner: HostOwner) -> Branding | None:
@@ -185,10 +228,13 @@ __all__ = [
     "console_branding",
     "console_host_owner",
     "domain_named",
+    "drop_expired_proposals",
     "insert_new_domain",
     "list_all_domains",
     "new_domain",
+    "not_available",
     "organization_named",
     "sip_domain_admits",
     "verified",
+    "verify_domain",
 ]

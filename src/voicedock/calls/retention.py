@@ -6,7 +6,9 @@ status, numbers and timings. ``call_days``: the whole record goes (its messages 
 with it) and ``GET /calls/{id}`` answers 404. A live call is never touched, however old.
 Webhook deliveries sent (or given up) before the earlier of the two go too: their payloads
 carry transcripts and numbers; pending ones stay until delivered. ``audit_days`` (365 unless
-set; 0: forever): audit events older than that are deleted.
+set; 0: forever): audit events older than that are deleted. ``test_run_days`` (90 unless set):
+test suites' finished runs asked for longer ago than that are deleted (how many each
+organization keeps is bounded when a run ends: ``calls/rehearsal/runs.py``).
 
 ``apply_retention`` runs one pass; the service runs it hourly beside the recordings sweep
 (``retain_periodically``). Each step is one SQL statement over at most ``BATCH`` rows, repeated
@@ -44,6 +46,7 @@ class RetentionPass:
     analyses: int = 0
     deliveries: int = 0
     audit_events: int = 0
+    test_runs: int = 0
 
 
 async def _drain(
@@ -89,16 +92,24 @@ async def apply_retention(
         audit_events = await _drain(
             store, lambda tx: tx.delete_audit_events_before(cutoff, batch), batch
         )
-    done = RetentionPass(calls, transcript_rows, analyses, deliveries, audit_events)
-    if calls or transcript_rows or analyses or deliveries or audit_events:
+    test_runs = 0
+    if settings.test_run_days > 0:
+        cutoff = now - timedelta(days=settings.test_run_days)
+        test_runs = await _drain(
+            store, lambda tx: tx.delete_finished_suite_runs_before(cutoff, batch), batch
+        )
+    done = RetentionPass(calls, transcript_rows, analyses, deliveries, audit_events, test_runs)
+    if calls or transcript_rows or analyses or deliveries or audit_events or test_runs:
         log.info(
             "retention: %d call records deleted, %d transcript rows deleted, %d analyses "
-            "blanked, %d webhook deliveries deleted, %d audit events deleted",
+            "blanked, %d webhook deliveries deleted, %d audit events deleted, %d test runs "
+            "deleted",
             calls,
             transcript_rows,
             analyses,
             deliveries,
             audit_events,
+            test_runs,
         )
     return done
 

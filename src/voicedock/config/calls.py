@@ -54,6 +54,9 @@ class RetentionSettings(Table):
     transcript_days: Days = 0
     # Audit events (GET /audit-events, voicedock audit) older than this are deleted.
     audit_days: Days = 365
+    # Test suites' finished runs (GET /test-runs/{id}) asked for longer ago than this are
+    # deleted ([rehearsal] max_stored_runs_per_organization bounds how many are kept).
+    test_run_days: Days = 90
 
 
 Listeners = Annotated[int, Meta(ge=1, le=10_000)]
@@ -114,8 +117,12 @@ class RehearsalSettings(Table):
     # Test calls at once on this node (each is two PBX channels and two media legs); a run's
     # other scenarios wait their turn.
     max_concurrent: Annotated[int, Meta(ge=1, le=100)] = 4
-    # Runs waiting or running at once, each organization (more: 429).
+    # Runs waiting or running at once, each organization, counted across the nodes and
+    # workers sharing the database (more: 429).
     max_runs_per_organization: Annotated[int, Meta(ge=1, le=100)] = 3
+    # Finished runs kept, each organization: when a run ends, its organization's oldest
+    # finished runs beyond this many are deleted (GET /test-runs/{id} answers 404 for them).
+    max_stored_runs_per_organization: Annotated[int, Meta(ge=1, le=10_000)] = 200
     # What a persona's caller says at most (its turns), after the scenario's steps.
     max_persona_turns: Annotated[int, Meta(ge=1, le=50)] = 10
     caller_model: RehearsalModelSettings = msgspec.field(default_factory=RehearsalModelSettings)

@@ -166,6 +166,9 @@ class DomainsSettings(Table):
     # POST /domains/{id}/verify looks up the TXT record _voicedock.<host>, which must hold the
     # domain's verification token; false: only the operator verifies (... domains verify).
     dns_verification: bool = False
+    # A proposed domain not verified within this many days is dropped: no longer listed,
+    # counted or in the way of another organization's.
+    pending_days: Annotated[int, Meta(ge=1, le=365)] = 7
     # The DNS server asked for that record (an IP address; "": the system's resolvers).
     resolver: str = ""
     resolver_port: Port = 53

@@ -129,6 +129,7 @@ PATHS: dict[str, Schema] = {
         create=("Store a test suite (simulated callers and what each expects)", TestSuiteCreate),
         update=("Update a test suite", TestSuiteUpdate),
         delete="Delete a test suite and its runs",
+        names_records=True,
     ),
     "/test-suites/{id}/runs": {
         "post": operation(

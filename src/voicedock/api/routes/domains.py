@@ -1,6 +1,7 @@
 """``/domains`` (an organization's host names: list by cursor, get; propose, withdraw a
 pending one and verify it where the operator allows it). What a domain is and how it is
-checked are ``calls/domains.py``'s; its DNS verification ``calls/domain_verification.py``'s."""
+checked are ``calls/domains.py``'s; its DNS verification ``calls/domain_verification.py``'s.
+Proposals older than ``[domains] pending_days`` are dropped before any of these."""
 
 from __future__ import annotations
 
@@ -22,16 +23,24 @@ from voicedock.api.resources import (
     mount,
 )
 from voicedock.calls.domain_verification import txt_holds_token
-from voicedock.calls.domains import DomainRefused, insert_new_domain, new_domain, verified
+from voicedock.calls.domains import (
+    DomainRefused,
+    drop_expired_proposals,
+    insert_new_domain,
+    new_domain,
+    verify_domain,
+)
 from voicedock.domain.domains import Domain, DomainKind, DomainStatus, verification_name
 from voicedock.errors import BadRequest, Conflict, Forbidden
+from voicedock.store.base import Transaction
+from voicedock.store.pages import OldestFirstQuery, RecordPage
 
 routes = web.RouteTableDef()
 
 
 def _refusal(exc: DomainRefused) -> Conflict | BadRequest:
-    """A host held already or too many domains: 409; a host that is no domain name: 400
-    ``Invalid domain`` (the schema cannot say what a DNS name is)."""
+    """A host held already (never saying by whom) or too many domains: 409; a host that is
+    no domain name: 400 ``Invalid domain`` (the schema cannot say what a DNS name is)."""
     return Conflict(str(exc)) if exc.conflict else BadRequest(str(exc), error="Invalid domain")
 
 
@@ -46,7 +55,23 @@ def _parse_new(caller: Caller, body: object) -> Domain:
         raise _refusal(exc) from None
 
 
+async def _live(caller: Caller) -> None:
+    """The proposals past ``[domains] pending_days`` dropped (they are no longer domains)."""
+    await drop_expired_proposals(caller.store, caller.service.settings.domains.pending_days)
+
+
+async def _lookup(caller: Caller, domain_id: str) -> Domain | None:
+    await _live(caller)
+    return await caller.store.get_domain(caller.organization_id, domain_id)
+
+
+async def _page(caller: Caller, query: OldestFirstQuery) -> RecordPage[Domain]:
+    await _live(caller)
+    return await caller.store.list_domains(query)
+
+
 async def _insert(caller: Caller, domain: Domain) -> Domain:
+    await _live(caller)
     try:
         await insert_new_domain(caller.store, domain, caller.record)
     except DomainRefused as exc:
@@ -66,9 +91,9 @@ async def _withdraw(caller: Caller, domain: Domain) -> Domain:
 DOMAINS: Resource[Domain] = Resource(
     path="/domains",
     noun="domain",
-    lookup=lambda c, domain_id: c.store.get_domain(c.organization_id, domain_id),
+    lookup=_lookup,
     serialize=DomainReply.of,
-    list=listed_oldest_first(lambda c, query: c.store.list_domains(query), DomainListQuery),
+    list=listed_oldest_first(_page, DomainListQuery),
     create=Create(parse=_parse_new, run=_insert, reply=created(DomainReply.of)),
     delete=Delete(run=_withdraw),
     audit=Audited("domain"),
@@ -78,9 +103,11 @@ mount(routes, *RESOURCES)
 
 
 @routes.post("/domains/{id}/verify")
-async def verify_domain(request: web.Request) -> web.Response:
+async def verify_by_dns(request: web.Request) -> web.Response:
     """Look the domain's TXT record up (the operator's resolver) and verify it when it holds
-    the domain's token: ``200`` with the domain; ``409`` while it does not."""
+    the domain's token: ``200`` with the domain; ``409`` while it does not, or when another
+    organization verified the host first (it is not available; the others' proposals of a
+    host are dropped when one organization verifies it)."""
     caller = caller_of(request)
     domain = await DOMAINS.fetch(request)
     settings = caller.service.settings.domains
@@ -92,10 +119,15 @@ async def verify_domain(request: web.Request) -> web.Response:
         raise Conflict(
             f"no TXT record {verification_name(domain.host)} holding the domain's token yet"
         )
-    done = verified(domain)
-    async with caller.store.transaction() as tx:
-        await tx.update_domain(done)
-        await tx.insert_audit_event(Actor.of(request).event("domain.verified", "domain", done.id))
+    actor = Actor.of(request)
+
+    async def record(tx: Transaction, domain_id: str) -> None:
+        await tx.insert_audit_event(actor.event("domain.verified", "domain", domain_id))
+
+    try:
+        done = await verify_domain(caller.store, domain, record)
+    except DomainRefused as exc:
+        raise _refusal(exc) from None
     return reply(DomainReply.of(done))
 
 

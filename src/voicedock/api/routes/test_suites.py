@@ -24,6 +24,7 @@ from voicedock.api.models.test_suites import (
 from voicedock.api.models.test_suites import TestSuite as TestSuiteReply
 from voicedock.api.resources import Caller, Resource, caller_of, mount, oldest_first
 from voicedock.calls.assistants.config import check_assistant_choice
+from voicedock.calls.assistants.resolve import check_saved_assistant
 from voicedock.calls.rehearsal.suites import check_scenarios
 from voicedock.domain.records import utcnow
 from voicedock.domain.rehearsal import Suite, SuiteRun
@@ -60,6 +61,13 @@ def _parse_update(_caller: Caller, suite: Suite, body: object) -> Suite:
     )
 
 
+async def _check(caller: Caller, suite: Suite) -> None:
+    """The saved assistant the suite names is the organization's (422)."""
+    await check_saved_assistant(
+        caller.store, caller.organization_id, suite.assistant_id, "assistant_id"
+    )
+
+
 TEST_SUITES: Resource[Suite] = oldest_first(
     path="/test-suites",
     noun="test suite",
@@ -73,6 +81,7 @@ TEST_SUITES: Resource[Suite] = oldest_first(
     update=lambda tx, s: tx.update_suite(s),
     delete=lambda tx, s: tx.delete_suite(s.organization_id, s.id),
     most=MAX_SUITES_PER_ORGANIZATION,
+    check=_check,
 )
 TEST_RUNS: Resource[SuiteRun] = Resource(
     path="/test-runs",

@@ -35,7 +35,7 @@ from voicedock.domain.records import Call
 from voicedock.domain.secret_fields import restore_masked
 from voicedock.domain.squads import CallSquad
 from voicedock.egress import EgressPolicy
-from voicedock.errors import BadRequest, NotFound
+from voicedock.errors import BadRequest, NotFound, Unprocessable
 from voicedock.store.base import Store
 
 
@@ -126,6 +126,18 @@ class ResolvedAssistant:
     def call_fields(self) -> CallAssistantFields:
         """The snapshot a call stores (``Call(**assistant.call_fields(), ...)``)."""
         return CallAssistantFields(**self.campaign_fields(), first_message=self.first_message)
+
+
+async def check_saved_assistant(
+    store: Store, organization_id: str, assistant_id: str | None, field: str
+) -> None:
+    """422 ``Unknown assistant`` naming ``field`` when ``assistant_id`` is no assistant of the
+    organization (another organization's included), for a configuration that stores it (a
+    squad's member, a test suite); None passes."""
+    if assistant_id is None:
+        return
+    if await store.get_assistant(organization_id, assistant_id) is None:
+        raise Unprocessable(f"{field}: no assistant with this id", error="Unknown assistant")
 
 
 async def resolve_assistant(

@@ -20,13 +20,14 @@ from voicedock.calls.assistants.resolve import (
     AssistantChoice,
     ChosenAssistant,
     ResolvedAssistant,
+    check_saved_assistant,
     resolve_assistant,
 )
 from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.json import json_object
 from voicedock.domain.squads import DEFAULT_MAX_HANDOFFS, CallMember, CallSquad, Member
 from voicedock.egress import EgressPolicy
-from voicedock.errors import BadRequest, NotFound, Unprocessable
+from voicedock.errors import BadRequest, NotFound
 from voicedock.store.base import Store
 
 # The title of a squad whose members break a rule no schema states (names, destinations).
@@ -87,13 +88,8 @@ def _named(message: str, member: Member, where: str) -> str:
 async def check_saved_assistants(store: Store, organization_id: str, members: list[Member]) -> None:
     """422 naming the first member whose saved assistant the organization does not have."""
     for index, member in enumerate(members):
-        if member.assistant_id is None:
-            continue
-        if await store.get_assistant(organization_id, member.assistant_id) is None:
-            raise Unprocessable(
-                f"members[{index}].assistant_id: no assistant with this id",
-                error="Unknown assistant",
-            )
+        field = f"members[{index}].assistant_id"
+        await check_saved_assistant(store, organization_id, member.assistant_id, field)
 
 
 async def resolve_squad(

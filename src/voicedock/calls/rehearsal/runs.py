@@ -5,8 +5,11 @@ configuration), resolved as a call's would be (404/400/422 at once); it is store
 and answered, then its scenarios are called in the background, each a test call
 (``SimulatedCalls``) judged as it ends (``judging.py``; a judge expectation graded by the
 judge model, ``grading.py``) and stored with the run. Test calls
-run at most ``[rehearsal] max_concurrent`` at once on the node, whatever the runs; an
-organization has at most ``max_runs_per_organization`` runs waiting or running (429)."""
+run at most ``[rehearsal] max_concurrent`` at once on the node, whatever the runs, the slots
+handed to the organizations waiting in turn (``slots.py``); an organization has at most
+``max_runs_per_organization`` runs waiting or running, counted in the database across the
+nodes and workers sharing it (429), and keeps its ``max_stored_runs_per_organization`` newest
+finished ones: when a run ends, older finished ones beyond them are deleted."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from voicedock.aio import Supervisor
@@ -23,6 +26,7 @@ from voicedock.calls.assistants.resolve import ChosenAssistant, ResolvedAssistan
 from voicedock.calls.rehearsal.grading import grades
 from voicedock.calls.rehearsal.judging import judged
 from voicedock.calls.rehearsal.models import ChatModel
+from voicedock.calls.rehearsal.slots import FairSlots
 from voicedock.calls.rehearsal.test_calls import CallSetup, Observed, SimulatedCalls
 from voicedock.config import Settings
 from voicedock.domain.json import JsonObject
@@ -50,6 +54,10 @@ class RunEvents(Protocol):
 
 STOPPED = "the node stopped during the run"
 NO_TEST_CALLS = "this node places no test calls (they need a PBX that carries media)"
+# A run waiting or running that was asked for longer ago than this no longer counts against
+# its organization's bound: its node stopped without ending it (it crashed, lost power).
+OPEN_RUN_HORIZON = timedelta(hours=12)
+TRIM_BATCH = 500  # finished runs deleted per statement beyond an organization's bound
 
 
 class Rehearsals:
@@ -74,9 +82,8 @@ class Rehearsals:
         self._events = events
         self._judge = judge
         self._now = clock
-        self._slots = asyncio.Semaphore(settings.rehearsal.max_concurrent)
+        self._slots = FairSlots(settings.rehearsal.max_concurrent)
         self._tasks = Supervisor("rehearsals", log)
-        self._active: dict[str, set[str]] = {}  # organization -> its runs here
 
     async def start(self) -> None:
         await self._tasks.start()
@@ -96,12 +103,6 @@ class Rehearsals:
         bounds = self._settings.rehearsal
         if not bounds.enabled:
             raise Forbidden("test runs are off on this node ([rehearsal] enabled)")
-        runs = self._active.setdefault(organization_id, set())
-        if len(runs) >= bounds.max_runs_per_organization:
-            raise RateLimited(
-                f"at most {bounds.max_runs_per_organization} test runs at once",
-                retry_after_seconds=10,
-            )
         if assistant is None and assistant_id is None:
             assistant_id = suite.assistant_id
         if assistant is None and assistant_id is None:
@@ -128,11 +129,17 @@ class Rehearsals:
             created_at=self._now(),
         )
         async with self._store.transaction() as tx:
+            await tx.lock_organization(organization_id)  # no other node counts meanwhile
+            since = run.created_at - OPEN_RUN_HORIZON
+            if await tx.count_open_suite_runs(organization_id, since) >= (
+                bounds.max_runs_per_organization
+            ):
+                raise RateLimited(
+                    f"at most {bounds.max_runs_per_organization} test runs at once",
+                    retry_after_seconds=10,
+                )
             await tx.insert_suite_run(run)
-        runs.add(run.id)
-        task = self._tasks.spawn(self._run(run, suite.scenarios, resolved), name=f"run-{run.id}")
-        if task is None:
-            runs.discard(run.id)
+        self._tasks.spawn(self._run(run, suite.scenarios, resolved), name=f"run-{run.id}")
         return run
 
     async def _run(
@@ -144,8 +151,6 @@ class Rehearsals:
             run.status, run.error, run.ended_at = RunStatus.ERROR, STOPPED, self._now()
             await self._save(run, ended=True)
             raise
-        finally:
-            self._active.get(run.organization_id, set()).discard(run.id)
 
     async def _carried_out(
         self, run: SuiteRun, scenarios: Sequence[Scenario], assistant: ResolvedAssistant
@@ -178,7 +183,7 @@ class Rehearsals:
         """One scenario's test call, once a slot is free, judged and stored with the run."""
         calls = self._calls
         assert calls is not None
-        async with self._slots:
+        async with self._slots.held(run.organization_id):
             began = time.monotonic()
             try:
                 observed = await calls.call(setup)
@@ -197,6 +202,11 @@ class Rehearsals:
         try:
             async with self._store.transaction() as tx:
                 await tx.update_suite_run(run)
+                if ended:
+                    keep = self._settings.rehearsal.max_stored_runs_per_organization
+                    await tx.delete_finished_suite_runs_beyond(
+                        run.organization_id, keep, TRIM_BATCH
+                    )
                 if ended and self._events is not None:
                     await self._events.run_completed(tx, run)
         except StoreError as exc:  # the run goes on; its next write tries again

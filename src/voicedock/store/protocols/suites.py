@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from voicedock.domain.rehearsal import Suite, SuiteRun
@@ -14,6 +15,21 @@ class SuiteWrites(Protocol):
     async def delete_suite(self, organization_id: str, suite_id: str) -> bool: ...
     async def insert_suite_run(self, run: SuiteRun) -> None: ...
     async def update_suite_run(self, run: SuiteRun) -> None: ...
+    async def count_open_suite_runs(self, organization_id: str, since: datetime) -> int:
+        """The organization's runs waiting or running, asked for since ``since`` (any node;
+        after ``lock_organization``, no other transaction adds one meanwhile)."""
+        ...
+
+    async def delete_finished_suite_runs_beyond(
+        self, organization_id: str, keep: int, limit: int
+    ) -> int:
+        """Delete up to ``limit`` of the organization's finished runs beyond its ``keep``
+        newest, oldest first."""
+        ...
+
+    async def delete_finished_suite_runs_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to ``limit`` finished runs asked for before ``cutoff``."""
+        ...
 
 
 class SuiteReads(Protocol):

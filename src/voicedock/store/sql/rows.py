@@ -289,7 +289,7 @@ RATE_CARDS = Table("rate_cards", RateCard)
 
 SPEND_LIMITS = Table("spend_limits", SpendLimit)
 
-DOMAINS = Table("domains", Domain)
+DOMAINS = Table("organization_domains", Domain)
 
 BRANDING = Table("organization_branding", Branding)
 

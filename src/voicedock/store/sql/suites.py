@@ -1,16 +1,20 @@
 """Test suites and their runs in SQL (both backends)."""
 
 # Statements are assembled only from constant table/column names; values are always bound.
+# ruff: noqa: S608
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from voicedock.domain.records import utcnow
 from voicedock.domain.rehearsal import Suite, SuiteRun
 from voicedock.store.pages import OldestFirstQuery, RecordPage
 from voicedock.store.sql.base import StorePart, TransactionPart
-from voicedock.store.sql.rows import SUITE_RUNS, SUITES
+from voicedock.store.sql.rows import SUITE_RUNS, SUITES, integer
 
 _RUN_COLUMNS = ("status", "results", "error", "started_at", "ended_at")
+_OPEN = "status IN ('queued', 'running')"  # a run waiting or running
 
 
 class SqlSuiteWrites(TransactionPart):
@@ -37,6 +41,39 @@ class SqlSuiteWrites(TransactionPart):
 
     async def update_suite_run(self, run: SuiteRun) -> None:
         await self._update(SUITE_RUNS, run, _RUN_COLUMNS, "test run")
+
+    async def count_open_suite_runs(self, organization_id: str, since: datetime) -> int:
+        """The organization's runs waiting or running, asked for since ``since`` (any node)."""
+        row = await self._conn.fetchrow(
+            f"SELECT count(*) AS n FROM test_runs WHERE organization_id = ? AND {_OPEN}"
+            " AND created_at >= ?",
+            organization_id,
+            self._dialect.dt(since),
+        )
+        return 0 if row is None else integer(row["n"])
+
+    async def delete_finished_suite_runs_beyond(
+        self, organization_id: str, keep: int, limit: int
+    ) -> int:
+        """Delete up to ``limit`` of the organization's finished runs beyond its ``keep``
+        newest, oldest first; waiting and running ones stay."""
+        return await self._conn.execute(
+            "DELETE FROM test_runs WHERE id IN (SELECT id FROM test_runs"
+            f" WHERE organization_id = ? AND NOT {_OPEN}"
+            " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?)",
+            organization_id,
+            limit,
+            keep,
+        )
+
+    async def delete_finished_suite_runs_before(self, cutoff: datetime, limit: int) -> int:
+        """Retention: delete up to ``limit`` finished runs asked for before ``cutoff``."""
+        return await self._conn.execute(
+            f"DELETE FROM test_runs WHERE id IN (SELECT id FROM test_runs WHERE NOT {_OPEN}"
+            " AND created_at < ? ORDER BY created_at LIMIT ?)",
+            self._dialect.dt(cutoff),
+            limit,
+        )
 
 
 class SqlSuiteReads(StorePart):
