@@ -4,7 +4,8 @@ The call a task works for is bound once per task (``with call_context(call_id): 
 ``ContextVar``; tasks started inside inherit it. ``CallIdFilter`` puts the bound id, masked with
 ``mask_call_id`` (an inbound id carries the caller's number), on every record as ``call_id``
 ("-" when none), and ``CallIdFormatter`` appends ``[call <id>]`` to lines that do not name it
-already. ``configure(handler)`` installs both (``voicedock serve`` does it on the root handler).
+already. ``configure(handler)`` installs both (``voicedock serve`` does it on the root handler); the
+formatter masks every phone number a message holds, whatever its form (``mask_numbers``).
 With several PBX servers, the server a task works for is bound the same way (``pbx_context``)
 and named as `` [pbx <name>]``.
 
@@ -74,7 +75,12 @@ class CallIdFilter(logging.Filter):
 
 class CallIdFormatter(logging.Formatter):
     """Appends `` [call <id>]`` when a call is bound and the message does not name it, and
-    `` [pbx <name>]`` when a PBX server is bound."""
+    `` [pbx <name>]`` when a PBX server is bound. Every phone number a message holds, in any
+    form (``validation.mask_numbers``), is masked: the last word on what a line shows."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = mask_numbers(record.message)
+        return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)

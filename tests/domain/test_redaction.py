@@ -273,3 +273,18 @@ def test_the_built_in_detectors_are_linear_on_long_adversarial_text() -> None:
     for text in texts:
         EVERYTHING.redact(text)
     assert time.perf_counter() - started < 10.0
+
+
+def test_a_card_number_said_across_messages_is_found_in_each_part() -> None:
+    """One card rule (Luhn checked) over a speaker's messages read as one text."""
+    plan = Redactor(["card_number"])
+    assert plan.goes_on("my card is 4111 1111.")
+    assert plan.goes_on("four one one one")
+    assert not plan.goes_on("my card is [card_number]")
+    assert not Redactor(["email"]).goes_on("4111 1111")
+    texts, cards = plan.across(["my card is 4111 1111.", "1111 1111 thanks"])
+    assert texts == ["my card is [card_number].", "[card_number] thanks"]
+    assert cards == ["4111111111111111"]
+    assert plan.across(["order 4111 1111", "1234 5678"]) == (["order 4111 1111", "1234 5678"], [])
+    assert plan.without_parts("you said 4111 1111?", cards) == "you said [card_number]?"
+    assert plan.without_parts("room 1234, at 10", cards) == "room 1234, at 10"

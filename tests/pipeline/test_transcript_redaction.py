@@ -26,7 +26,7 @@ def config(model_sees_redacted: bool) -> ConversationConfig:
 def test_each_message_is_redacted_before_it_is_kept_or_handed_on() -> None:
     handed: list[str] = []
     cfg = config(True)
-    keeper = TranscriptKeeper(lambda e: handed.append(e.content), redact=cfg.redact)
+    keeper = TranscriptKeeper(lambda e: handed.append(e.content), redactor=cfg.redactor)
     keeper.add(TranscriptEntry("user", SAID, 1.0, 2.0))
     keeper.add(TranscriptEntry("assistant", "Thank you.", 2.0, 3.0))
     assert handed == ["my card is [card_number]", "Thank you."]
@@ -43,8 +43,53 @@ def test_the_model_sees_the_callers_words_as_the_plan_says(redacted: bool, seen:
 
 
 def test_only_a_redacted_message_keeps_its_audio() -> None:
-    keeper = TranscriptKeeper(None, redact=config(True).redact)
+    keeper = TranscriptKeeper(None, redactor=config(True).redactor)
     audio = HeardAudio(b"\x00\x01" * 800, 8000, 1.0)
     keeper.add(TranscriptEntry("user", SAID, 1.0, 2.0, audio=audio))
     keeper.add(TranscriptEntry("user", "nothing to hide", 3.0, 4.0, audio=audio))
     assert [e.audio for e in keeper.entries] == [audio, None]
+
+
+def test_a_card_number_said_over_two_messages_is_held_and_redacted_in_both() -> None:
+    """The first half waits for the caller's next message (and what follows it, in spoken
+    order); an echo of it said meanwhile loses the digits too."""
+    handed: list[str] = []
+    audio = HeardAudio(b"\x00\x01" * 800, 8000, 1.0)
+    keeper = TranscriptKeeper(lambda e: handed.append(e.content), redactor=config(True).redactor)
+    keeper.add(
+        TranscriptEntry("user", "my card is four one one one, one one one one.", 1, 2, audio=audio)
+    )
+    keeper.add(TranscriptEntry("assistant", "I heard 4111 1111, go on.", 2, 3))
+    assert handed == []  # a card number may go on from the first
+    keeper.add(TranscriptEntry("user", "1111 1111", 3, 4, audio=audio))
+    assert handed == [
+        "my card is [card_number].",
+        "I heard [card_number], go on.",
+        "[card_number]",
+    ]
+    assert [e.redacted for e in keeper.entries] == [True, True, True]
+    assert keeper.entries[0].audio is audio  # silenced in the recording
+
+
+def test_digits_that_make_no_card_number_are_handed_on_as_said() -> None:
+    handed: list[str] = []
+    audio = HeardAudio(b"\x00\x01" * 800, 8000, 1.0)
+    keeper = TranscriptKeeper(lambda e: handed.append(e.content), redactor=config(True).redactor)
+    keeper.add(TranscriptEntry("user", "my order is 4111 1111", 1, 2, audio=audio))
+    keeper.add(TranscriptEntry("user", "1234 5678, thanks", 3, 4))
+    assert handed == ["my order is 4111 1111", "1234 5678, thanks"]
+    assert keeper.entries[0].audio is None
+    # held no longer than the window: three messages of others come between
+    keeper.add(TranscriptEntry("user", "and 5555", 5, 6))
+    for at in (7, 8, 9):
+        keeper.add(TranscriptEntry("assistant", "Noted.", at, at))
+    assert handed[-4:] == ["and 5555", "Noted.", "Noted.", "Noted."]
+
+
+def test_the_call_s_end_hands_on_what_is_held() -> None:
+    handed: list[str] = []
+    keeper = TranscriptKeeper(lambda e: handed.append(e.content), redactor=config(True).redactor)
+    keeper.add(TranscriptEntry("user", "it is 4111", 1, 2))
+    assert handed == []
+    keeper.report(everything=True)
+    assert handed == ["it is 4111"]

@@ -17,7 +17,7 @@ from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import Settings
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.records import Organization
-from voicedock.domain.secret_fields import restore_masked
+from voicedock.domain.secret_fields import check_secrets_stay, restore_masked
 from voicedock.errors import BadRequest, VoicedockError
 from voicedock.store.base import Store
 
@@ -108,7 +108,8 @@ async def limits_of(store: Store, settings: Settings, org: Organization) -> Orga
 
 def check_defaults(obj: object, stored: Mapping[str, JsonValue]) -> JsonObject:
     """An organization's ``assistant_defaults`` checked as an assistant's configuration is
-    (400 if invalid); a masked provider key read back keeps the stored one."""
+    (400 if invalid); a masked provider key read back keeps the stored one, where its section's
+    provider and URL are the stored ones (else 422)."""
     if obj is None:
         return {}
     if not isinstance(obj, dict):
@@ -121,7 +122,9 @@ def check_defaults(obj: object, stored: Mapping[str, JsonValue]) -> JsonObject:
         )
     present = {k: v for k, v in obj.items() if v is not None}
     checked = check_config(present, "assistant_defaults", allow_profile=False)
-    return restore_masked(checked, stored)
+    restored = restore_masked(checked, stored)
+    check_secrets_stay(checked, restored, stored)  # a stored key goes where it went
+    return restored
 
 
 def with_defaults(body: Mapping[str, JsonValue], defaults: Mapping[str, JsonValue]) -> JsonObject:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from voicedock.config import BUILT_IN_BLOCKED_PREFIXES, EVERY_COUNTRY, PolicySettings
 from voicedock.domain.number_plan import GLOBAL, classify
 from voicedock.errors import BadRequest, Forbidden
-from voicedock.validation import is_e164, is_token, mask_number
+from voicedock.validation import is_e164, is_token, mask_number, mask_numbers
 
 REFUSED_ERROR = "Destination not allowed"
 INVALID_ERROR = "Invalid destination format"
@@ -153,4 +153,4 @@ def loggable(destination: str) -> str:
     """The destination as it may appear in logs and security events (numbers masked)."""
     if destination.startswith("+"):
         return mask_number(destination)
-    return destination.split("@", 1)[0] + ("@…" if "@" in destination else "")
+    return mask_numbers(destination.split("@", 1)[0]) + ("@…" if "@" in destination else "")

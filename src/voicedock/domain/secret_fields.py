@@ -9,6 +9,13 @@ changes something and sends it back sends the masked value; ``restore_masked`` p
 secret back in its place. A masked value that matches no stored secret is a ``400`` (it is
 never stored as if it were a key). Webhook payloads leave the configuration out altogether.
 
+A stored secret goes only where it went when it was given: where a configuration keeps one
+(sent back masked, or left out of a PATCH or an override that merges with the stored
+configuration) while the endpoint of its section changed (its ``provider``, ``base_url`` or
+``url``; for ``llm_config``, the assistant's ``provider`` too), the request is a ``422`` naming
+the secret (``check_secrets_stay``): the client gives the key again in clear, so no one who may
+edit an assistant can send its stored key to a host of their choosing.
+
 URLs (``URL_KEYS``, anywhere in a configuration: a provider's ``base_url``, a tool's
 ``server.url``; and a webhook endpoint's URL) are refused with credentials (``user:pass@``)
 when given; one stored before (or in the operator's file) reads with its credentials masked,
@@ -21,11 +28,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from voicedock.domain.json import JsonObject, JsonValue
-from voicedock.errors import BadRequest
+from voicedock.errors import BadRequest, Unprocessable
 
 SECTIONS = ("stt_config", "tts_config", "llm_config")
 SECRET_KEYS = frozenset({"api_key", "token", "secret", "password", "authorization"})
 URL_KEYS = frozenset({"url", "base_url"})
+# What names where a section's secret is sent: its provider and its endpoint's URL.
+ENDPOINT_KEYS = ("provider", "base_url", "url")
 MASK = "****"
 _SHOWN = 4  # characters of the end a masked secret keeps
 _SHORT = 12  # a secret shorter than this shows nothing of itself
@@ -110,3 +119,59 @@ def _restored(
         else:
             out[key] = item
     return out
+
+
+Endpoint = tuple[JsonValue, ...]
+
+
+def check_secrets_stay(
+    given: Mapping[str, JsonValue],
+    config: Mapping[str, JsonValue],
+    stored: Mapping[str, JsonValue] | None,
+) -> None:
+    """422 naming the first secret of ``config`` (a configuration as it will be saved or used)
+    that is the one ``stored`` holds at the same place, not given in clear in ``given`` (the
+    request's own configuration: masked, or left out), while the endpoint it goes to differs
+    from the stored one's (``ENDPOINT_KEYS`` of its object, else of the object around it; for
+    ``llm_config`` the configuration's ``provider`` too)."""
+    if stored is None:
+        return
+    for key in SECTIONS:
+        section, before = config.get(key), stored.get(key)
+        if isinstance(section, dict) and isinstance(before, dict):
+            top: Endpoint = (config.get("provider"),) if key == "llm_config" else ()
+            was: Endpoint = (stored.get("provider"),) if key == "llm_config" else ()
+            _check_stay(given.get(key), section, before, (top, was), key)
+
+
+def _endpoint(value: Mapping[str, JsonValue], around: Endpoint) -> Endpoint:
+    if not any(k in value for k in ENDPOINT_KEYS):
+        return around
+    return (*around, *(value.get(k) for k in ENDPOINT_KEYS))
+
+
+def _check_stay(
+    given: JsonValue | None,
+    value: Mapping[str, JsonValue],
+    stored: Mapping[str, JsonValue],
+    around: tuple[Endpoint, Endpoint],
+    where: str,
+) -> None:
+    now, was = _endpoint(value, around[0]), _endpoint(stored, around[1])
+    sent = given if isinstance(given, dict) else {}
+    for key, item in value.items():
+        name, before = f"{where}.{key}", stored.get(key)
+        if isinstance(item, dict) and isinstance(before, dict):
+            _check_stay(sent.get(key), item, before, (now, was), name)
+            continue
+        if not (_is_secret(key) and isinstance(item, str) and item and item == before):
+            continue
+        clear = sent.get(key)
+        if isinstance(clear, str) and clear and not is_masked(clear):
+            continue  # given again in clear
+        if now != was:
+            raise Unprocessable(
+                f"{name} must be given again in clear: the stored key is not sent to another "
+                f"provider or URL ({where}'s provider, base_url or url changed), whether sent "
+                "back masked or left out"
+            )

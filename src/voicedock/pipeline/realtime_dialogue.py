@@ -130,7 +130,7 @@ class RealtimeDialogue(DialogueBase):
         # Final as the provider says; redacted as the turn engine's (the model hears the caller).
         self._transcript = TranscriptKeeper(
             on_transcript,
-            redact=cfg.redact if cfg.redactor is not None else None,
+            redactor=cfg.redactor,
             member=cfg.member,
         )
         self.transcript: list[TranscriptEntry] = self._transcript.entries
@@ -244,6 +244,7 @@ class RealtimeDialogue(DialogueBase):
             await self._conv.aclose()
         self._end.end(CLOSED)
         await self._tasks.aclose()
+        self._transcript.report(everything=True)  # what a card number might have gone on from
 
     # ── inputs (the TurnEngine surface) ────────────────────────────────────────────────
     def feed_audio(self, pcm: bytes) -> None:

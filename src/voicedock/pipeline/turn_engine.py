@@ -150,7 +150,7 @@ class TurnEngine(DialogueBase):
             on_transcript,
             weak_method(self._open_since),
             self._serving.provider_of,
-            redact=cfg.redact if cfg.redactor is not None else None,
+            redactor=cfg.redactor,
             member=cfg.member,
         )
         self.transcript: list[TranscriptEntry] = self._transcript.entries

@@ -33,7 +33,7 @@ from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import CONFIG_FIELDS, config_json, config_of
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Assistant, utcnow
-from voicedock.domain.secret_fields import restore_masked
+from voicedock.domain.secret_fields import check_secrets_stay, restore_masked
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, Conflict
 
@@ -64,7 +64,7 @@ def build_assistant(
     )
     # A masked provider key read back keeps the stored one (secrets are write-only).
     stored = config_json(base.config) if base is not None else None
-    checked = restore_masked(checked, stored)
+    given, checked = checked, restore_masked(checked, stored)
     given_name = checked.pop("name", None)  # check_config keeps only non-empty texts
     name = given_name if isinstance(given_name, str) else (base.name if base is not None else None)
     if name is None:
@@ -81,6 +81,7 @@ def build_assistant(
     for key in CONFIG_FIELDS:  # an explicit null removes an optional setting
         if key in obj and obj[key] is None:
             config.pop(key, None)
+    check_secrets_stay(given, config, stored)  # a stored key goes where it went
     resolve_provider(config, speech, egress)  # enforces the provider rules and URLs
     now = utcnow()
     return Assistant(

@@ -16,9 +16,9 @@ from voicedock.api.models.squads import SquadCreate, SquadListQuery, SquadMember
 from voicedock.api.resources import Caller, Resource, mount, oldest_first
 from voicedock.calls.assistants.squads import check_members, check_saved_assistants
 from voicedock.calls.assistants.squads_in_use import refuse_while_squad_used
-from voicedock.domain.json import json_object
+from voicedock.domain.json import JsonObject, json_object
 from voicedock.domain.records import Squad, utcnow
-from voicedock.domain.secret_fields import restore_masked
+from voicedock.domain.secret_fields import check_secrets_stay, restore_masked
 from voicedock.domain.squads import Member
 
 routes = web.RouteTableDef()
@@ -56,9 +56,17 @@ def _unmasked(member: Member, before: Member | None) -> Member:
     override = json_object(member.assistant_override)
     return msgspec.structs.replace(
         member,
-        assistant=None if new is None else restore_masked(new, old),
-        assistant_override=None if override is None else restore_masked(override, old_override),
+        assistant=None if new is None else _restored(new, old),
+        assistant_override=None if override is None else _restored(override, old_override),
     )
+
+
+def _restored(given: JsonObject, stored: JsonObject | None) -> JsonObject:
+    """A member's configuration with its masked keys the stored ones, where they go where
+    they went (else 422)."""
+    restored = restore_masked(given, stored)
+    check_secrets_stay(given, restored, stored)
+    return restored
 
 
 def _parse_new(caller: Caller, body: object) -> Squad:

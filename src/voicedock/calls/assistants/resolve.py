@@ -32,7 +32,7 @@ from voicedock.domain.assistant_config import AssistantConfig, config_json, conf
 from voicedock.domain.campaigns import Campaign
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.records import Call
-from voicedock.domain.secret_fields import restore_masked
+from voicedock.domain.secret_fields import check_secrets_stay, restore_masked
 from voicedock.domain.squads import CallSquad
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, NotFound, Unprocessable
@@ -163,7 +163,10 @@ async def resolve_assistant(
         business = override.pop("business_name", saved.business_name)
         # What the saved configuration holds beyond the list of an organization's settings
         # (stored before it) is ignored; the override was checked with the request.
-        config = deep_merge(tenant_sections(stored, speech), override)
+        saved_sections = tenant_sections(stored, speech)
+        config = deep_merge(saved_sections, override)
+        # The saved provider keys go where they went: not to an override's provider or URL.
+        check_secrets_stay(choice.assistant_override or {}, config, saved_sections)
         assistant_id: str | None = saved.id
     else:
         transient = restore_masked(choice.assistant or {}, None)

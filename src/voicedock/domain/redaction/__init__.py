@@ -7,6 +7,11 @@ A ``Redactor`` is built once per call from the assistant's ``redaction_plan``
 (``domain/tenant_regex.py``). It reads the text with its spoken forms written out
 (``spoken.py``: "four one one one", "at gmail dot com") and replaces the original words each
 match stands for; matches that overlap become one placeholder (the first's category).
+
+A card number may be said over several messages of one speaker ("4111 1111" … "1111 1111"):
+``goes_on`` tells a message that ends with digits a card number may go on from, and ``across``
+reads a speaker's consecutive messages as one text (the same card rule, Luhn checked), each
+part of a card number that spans them replaced by the placeholder in its own message.
 """
 
 from __future__ import annotations
@@ -16,19 +21,35 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from voicedock.domain.redaction.detectors import CATEGORIES, DETECTORS, phone_numbers_in
+from voicedock.domain.redaction.detectors import (
+    CARD_DIGITS,
+    CATEGORIES,
+    DETECTORS,
+    phone_numbers_in,
+)
+from voicedock.domain.redaction.digit_runs import DIGIT_RUN
 from voicedock.domain.redaction.spoken import written
 from voicedock.domain.tenant_regex import TenantRegex
 
 __all__ = ["CATEGORIES", "Redaction", "Redactor"]
 
 PHONE_NUMBER = "phone_number"
+CARD_NUMBER = "card_number"
+# Digits at a message's end, then at most a sign a recognizer ends a sentence with.
+_TRAILING_DIGITS = re.compile(r"(\d+(?:(?:[ \-]|[,.] ?)\d+)*) ?[.,;!?]?\s*$")
+_SENTENCE_END = ".,;!? \t\n"
+# The fewest digits of a run read as a part of a card number said across messages.
+_PART_DIGITS = 4
 DEFAULT_REGION = "US"
 # The longest text one redaction reads (a transcript message is far shorter; past this the
 # rest of the text is replaced whole, never let through unread).
 TEXT_MAX = 20_000
 _TRUNCATED = "[redacted]"
 _PLACEHOLDER = re.compile(r"\[([a-z][a-z0-9_]{0,39})\]")
+
+
+def _digits_of(text: str) -> list[str]:
+    return [c for c in text if c.isdigit()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +87,62 @@ class Redactor:
     def find(self, text: str) -> list[Redaction]:
         """The matches in ``text`` (at most ``TEXT_MAX`` characters), in order, none
         overlapping."""
+        return self._found(text, self._finders)
+
+    def goes_on(self, text: str) -> bool:
+        """Whether a card number may go on from ``text`` into the speaker's next message:
+        the plan redacts card numbers and ``text`` ends with fewer digits than one holds."""
+        if not any(name == CARD_NUMBER for name, _ in self._finders):
+            return False
+        end = _TRAILING_DIGITS.search(written(text[-200:]).text)
+        return end is not None and sum(c.isdigit() for c in end.group(1)) < CARD_DIGITS[1]
+
+    def across(self, texts: Sequence[str]) -> tuple[list[str], list[str]]:
+        """``texts`` (consecutive messages of one speaker, each redacted already) with every
+        card number said across two or more of them replaced, in each, by the placeholder
+        over its part; the messages are read as one text, a space apart (the sign that ends
+        a message's sentence left out). Also the digits of each card number found."""
+        cards = tuple((n, f) for n, f in self._finders if n == CARD_NUMBER)
+        pieces = [t.rstrip(_SENTENCE_END) for t in texts[:-1]] + list(texts[-1:])
+        starts, position = [], 0
+        for piece in pieces:
+            starts.append(position)
+            position += len(piece) + 1
+        spans: list[list[Redaction]] = [[] for _ in texts]
+        joined = " ".join(pieces)
+        found = self._found(joined, cards)
+        for match in found:
+            for index, start in enumerate(starts):
+                first = max(match.start, start) - start
+                last = min(match.end, start + len(pieces[index])) - start
+                if first < last:
+                    spans[index].append(Redaction(first, last, match.name))
+        replaced = [_replaced(text, parts) for text, parts in zip(texts, spans, strict=True)]
+        digits = ["".join(_digits_of(written(joined[m.start : m.end]).text)) for m in found]
+        return replaced, digits
+
+    def without_parts(self, text: str, cards: Sequence[str]) -> str:
+        """``text`` with each run of digits (4 at least) that is part of one of ``cards`` (the
+        digits of card numbers said across messages) replaced by the card placeholder: the
+        part said first, repeated back before the rest was said."""
+        if not cards:
+            return text
+        spoken = written(text[:TEXT_MAX])
+        parts: list[Redaction] = []
+        for run in DIGIT_RUN.finditer(spoken.text):
+            digits = "".join(_digits_of(run.group()))
+            if len(digits) >= _PART_DIGITS and any(digits in card for card in cards):
+                first, last = spoken.original(*run.span())
+                parts.append(Redaction(first, last, CARD_NUMBER))
+        return _replaced(text, parts)
+
+    def _found(
+        self, text: str, finders: Sequence[tuple[str, Callable[[str], Iterator[tuple[int, int]]]]]
+    ) -> list[Redaction]:
         text = text[:TEXT_MAX]
         spoken = written(text)
         found: list[Redaction] = []
-        for name, finder in self._finders:
+        for name, finder in finders:
             for start, end in finder(spoken.text):
                 if end > start:
                     first, last = spoken.original(start, end)
@@ -92,13 +165,20 @@ class Redactor:
         """``text`` with each match replaced by its placeholder."""
         if not self._finders or not text:
             return text
-        out: list[str] = []
-        position = 0
-        for match in self.find(text):
-            out.append(text[position : match.start])
-            out.append(f"[{match.name}]")
-            position = match.end
-        out.append(text[position:TEXT_MAX])
-        if len(text) > TEXT_MAX:
-            out.append(_TRUNCATED)
-        return "".join(out)
+        return _replaced(text, self.find(text))
+
+
+def _replaced(text: str, matches: Sequence[Redaction]) -> str:
+    """``text`` with ``matches`` (in order, none overlapping) replaced by their placeholders."""
+    if not matches and len(text) <= TEXT_MAX:
+        return text
+    out: list[str] = []
+    position = 0
+    for match in matches:
+        out.append(text[position : match.start])
+        out.append(f"[{match.name}]")
+        position = match.end
+    out.append(text[position:TEXT_MAX])
+    if len(text) > TEXT_MAX:
+        out.append(_TRUNCATED)
+    return "".join(out)

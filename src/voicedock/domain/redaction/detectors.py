@@ -21,11 +21,11 @@ from voicedock.domain.redaction.addresses import postal_addresses
 from voicedock.domain.redaction.digit_runs import digit_windows
 from voicedock.domain.redaction.national_ids import national_ids
 
-__all__ = ["DETECTORS", "iban_valid", "luhn_valid"]
+__all__ = ["CARD_DIGITS", "DETECTORS", "iban_valid", "luhn_valid"]
 
 Span = tuple[int, int]
 
-_CARD_DIGITS = (13, 19)
+CARD_DIGITS = (13, 19)  # the fewest and most digits of a card number
 
 
 def luhn_valid(digits: str) -> bool:
@@ -42,7 +42,7 @@ def luhn_valid(digits: str) -> bool:
 def card_numbers(text: str) -> Iterator[Span]:
     """Luhn-checked runs of 13-19 digits; in a longer run (a card number said with what
     follows it), the longest such window of its groups, leftmost first."""
-    return digit_windows(text, _CARD_DIGITS, luhn_valid)
+    return digit_windows(text, CARD_DIGITS, luhn_valid)
 
 
 # An IBAN's length by country (ISO 13616 registry), for the countries that use one most.

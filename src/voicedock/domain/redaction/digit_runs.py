@@ -13,13 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-__all__ = ["digit_windows"]
+__all__ = ["DIGIT_RUN", "digit_windows"]
 
 Span = tuple[int, int]
 
 # A run of digits, in groups a separator apart: "4111 1111-1111, 1111" (or "4111. 1111 …":
 # a recognizer ends a sentence where the caller paused between groups).
-_DIGIT_RUN = re.compile(r"\d+(?:(?:[ \-]|[,.] ?)\d+)*")
+DIGIT_RUN = re.compile(r"\d+(?:(?:[ \-]|[,.] ?)\d+)*")
 _GROUP = re.compile(r"\d+")
 
 
@@ -28,7 +28,7 @@ def digit_windows(
 ) -> Iterator[Span]:
     """The spans of ``text``'s digit windows of ``lengths`` (fewest, most digits) that
     ``valid`` accepts (given the digits alone), leftmost first, none overlapping."""
-    for run in _DIGIT_RUN.finditer(text):
+    for run in DIGIT_RUN.finditer(text):
         groups = [m.span() for m in _GROUP.finditer(run.group())]
         base, first = run.start(), 0
         while first < len(groups):
