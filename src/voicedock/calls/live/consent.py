@@ -158,7 +158,7 @@ class ConsentWindow:
 
     async def run(self, dialogue: Dialogue) -> None:
         """Say the message to its end, await the answer, act on it, then the first message."""
-        await _said_to_its_end(dialogue, self._plan.message)
+        await said_to_its_end(dialogue, self._plan.message)
         if self._asks and not self._pressed.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._pressed.wait(), self._timeout_s)
@@ -193,7 +193,7 @@ class ConsentWindow:
                 self._transcript.withhold()
 
 
-async def _said_to_its_end(dialogue: Dialogue, text: str) -> None:
+async def said_to_its_end(dialogue: Dialogue, text: str) -> None:
     """``text`` said to its end: a turn engine's announcement (a barge-in does not cut it);
     on a speech-to-speech call said like a ``say`` (voicedock's own TTS), until the assistant
     is heard no more (the dialogue tells no moment for it: it is looked at every 50 ms)."""

@@ -26,7 +26,9 @@ the recording held until then, the first message after it), and on an outbound c
 asks for it the voicemail screening (``screening.py``): the callee's first seconds go to the
 answering-machine detector, and the first message waits for its verdict (with a consent plan
 the disclosure starts at once and says the first message itself); a call-screening assistant
-hears the screening message, and the first message waits for the person behind it.
+hears the screening message, and the first message waits for the person behind it. Where
+the call must disclose the AI (``disclosure.py``) and the assistant's opening does not, the
+operator's disclosure is said before all of it.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from voicedock.aio import Closable, Coro, Supervisor, started
 from voicedock.calls.live.caller_audio import CallerInput
 from voicedock.calls.live.config import analysis_plan, conversation_config, going_on
 from voicedock.calls.live.consent import ConsentWindow
+from voicedock.calls.live.disclosure import DisclosureOpening
 from voicedock.calls.live.providers import SpeechProviders as SpeechProviders
 from voicedock.calls.live.providers import build_providers
 from voicedock.calls.live.redacted_audio import redacted_stretches
@@ -54,6 +57,7 @@ from voicedock.calls.live.taps import CallTaps
 from voicedock.calls.live.transcript_delivery import TranscriptDelivery
 from voicedock.calls.live.transfer import prepare_live_transfer
 from voicedock.calls.voicemail import VoicemailSettings
+from voicedock.domain.ai_disclosure import DisclosureRule
 from voicedock.domain.assistant_config import AssistantConfig, set_or
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject
@@ -116,6 +120,7 @@ class LiveConversation(Closable):
         structured_data_check: StructuredDataCheck | None = None,
         secure_keypad: SecureKeypad | None = None,
         squad: SquadMembers | None = None,
+        disclosure: DisclosureRule | None = None,
     ) -> None:
         """``providers`` default to the registry's, built from ``assistant_config`` (and then
         closed with the call); ``hangup`` defaults to asking the PBX through the media session.
@@ -128,6 +133,7 @@ class LiveConversation(Closable):
         (``collect_secure_digits``): its keys, and silence where its audio would be.
         ``squad``: the call's squad, whose first member ``assistant_config`` is: the call goes
         on with the member its model hands the call over to (``squad.py``).
+        ``disclosure``: the AI disclosure the call must give (``disclosure.py``).
         """
         self._media = media
         self._assistant_config = assistant_config
@@ -159,6 +165,7 @@ class LiveConversation(Closable):
         if on_transcript is not None:
             self._delivery = TranscriptDelivery(on_transcript, self._tasks)
         self._consent = None
+        opening = self._config.first_message  # what the assistant says first
         consent_plan = set_or(assistant_config.consent_plan, None)
         if consent_plan is not None and not self._config.hang_up_after_first_message:
             # The disclosure first; the first message waits for the caller's answer.
@@ -178,6 +185,13 @@ class LiveConversation(Closable):
                 end=self._end,
             )
             self._config = dataclasses.replace(self._config, first_message=None)
+        self._disclosure = None
+        self._held_first: str | None = None  # said after the disclosure
+        self._says_disclosure = False  # the disclosure is said on its own, before the rest
+        if disclosure is not None:
+            if self._consent is not None:
+                opening = consent_plan.message if consent_plan is not None else opening
+            self._disclosure = self._disclose(DisclosureOpening(disclosure, opening))
         self._caller = CallerInput(
             media,
             self.sample_rate,
@@ -230,8 +244,32 @@ class LiveConversation(Closable):
         self._tasks.spawn(self._hear(conversation))
         self._tasks.spawn(self._caller.keys(conversation))
         self._tasks.spawn(self._follow(conversation))
-        if self._consent is not None:
+        if self._disclosure is not None and self._says_disclosure:
+            self._tasks.spawn(self._disclosure.run(conversation, partial(self._open, conversation)))
+        elif self._consent is not None:
             self._tasks.spawn(self._consent.run(conversation))
+
+    def _disclose(self, disclosure: DisclosureOpening) -> DisclosureOpening:
+        """The disclosure said first where the opening lacks it: the first message (what the
+        consent window or the screening left) held back until it was said; a refused call's
+        final message begins with it."""
+        first = self._config.first_message
+        self._says_disclosure = disclosure.speaks
+        if not disclosure.speaks or first is None:
+            return disclosure
+        if self._config.hang_up_after_first_message:
+            first, self._says_disclosure = disclosure.prefixed(first), False
+        else:
+            self._held_first, first = first, None
+        self._config = dataclasses.replace(self._config, first_message=first)
+        return disclosure
+
+    async def _open(self, conversation: Dialogue) -> None:
+        """What the call opens with once the disclosure was said."""
+        if self._consent is not None:
+            await self._consent.run(conversation)
+        elif self._held_first:
+            await conversation.say(self._held_first)
 
     def _dialogue(
         self,
@@ -391,6 +429,9 @@ class LiveConversation(Closable):
                 redact=self._config.redact if self._config.redactor is not None else None,
                 consent=self._consent.outcome if self._consent is not None else None,
                 transcribed=self._consent is None or self._consent.transcribed,
+                ai_disclosure=None
+                if self._disclosure is None or conversation is None
+                else self._disclosure.outcome(conversation.transcript),
             )
             if self._owns_providers and self._providers is not None:
                 await self._providers.aclose()
