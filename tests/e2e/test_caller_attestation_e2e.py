@@ -15,8 +15,7 @@ from e2e.conftest import serve, service_settings
 from e2e.test_calls_e2e import TERMINAL, until, wait_status
 from fakes.stir_shaken import ORIGID, asserted_identity, identity_header
 from fakes.tool_server import Answer, ToolServer
-from fakes.world import ACME, ACME_NUMBERS, SUPPORT_ID
-from voicedock.config import WebhookEndpointSettings
+from fakes.world import ACME_NUMBERS, SUPPORT_ID
 from voicedock.domain.webhooks import generate_secret
 from voicedock_lab.server import LabAsterisk
 
@@ -24,6 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.timeout(60)]
 
 SECRET = generate_secret()
 CALLER = "+31612345678"
+EVENTS = ("assistant-request", "end-of-call-report")  # what the server is sent
 
 
 async def test_the_carriers_attestation_is_kept_and_sent(lab: LabAsterisk, tmp_path: Path) -> None:
@@ -31,15 +31,7 @@ async def test_the_carriers_attestation_is_kept_and_sent(lab: LabAsterisk, tmp_p
     async with ToolServer(SECRET, {"assistant-request": answer}) as server:
         settings = service_settings(lab, tmp_path / "attestation.db", "ari")
         settings.egress.allow_loopback = True
-        settings.webhooks.endpoints = [
-            WebhookEndpointSettings(
-                name="router",
-                organization=ACME,
-                url=server.url,
-                secret=SECRET,
-                event_types=["assistant-request", "end-of-call-report"],
-            )
-        ]
+        settings.webhooks.endpoints = [server.endpoint(*EVENTS)]
         live = await serve(settings)
         try:
             resp = await live.client.patch(

@@ -23,6 +23,7 @@ from e2e.audio_helpers import (
 from fakes.llm_standin import LlmStandIn
 from user_paths.backends import GREETING, asterisk_backend
 from user_paths.scenarios import hang_up
+from user_paths.test_field_pbx import assistant
 from voicedock.config.disclosure import AiDisclosureSettings
 from voicedock_lab.server import LabAsterisk
 
@@ -46,20 +47,9 @@ async def test_the_party_hears_the_disclosure_before_the_greeting(
         asterisk_backend(lab, tmp_path, configure_more=requires_disclosure) as field,
     ):
         before = field.mark()
-        assistant = {
-            "first_message": GREETING,
-            "llm_config": {
-                "provider": "openai-compatible",
-                "base_url": llm.base_url,
-                "api_key": "sk-lab",
-                "model": "lab-model",
-            },
-            "stt_config": {"provider": "offline"},
-            "tts_config": {"provider": "offline"},
-        }
         resp = await field.client.post(
             "/calls/outbound",
-            json={"destination": SILENT_PARTY, "assistant": assistant},
+            json={"destination": SILENT_PARTY, "assistant": assistant(llm)},
             headers=field.auth(),
         )
         assert resp.status == 200, await resp.text()

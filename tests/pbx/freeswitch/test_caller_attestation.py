@@ -12,15 +12,16 @@ import pytest
 
 from fakes.stir_shaken import ORIGID, asserted_identity, identity_header
 from fakes.tool_server import Answer, ToolServer
-from fakes.world import ACME, ACME_NUMBERS, SUPPORT_ID
+from fakes.world import ACME_NUMBERS, SUPPORT_ID
 from pbx.freeswitch.live_service import TERMINAL, running_freeswitch_service, until
-from voicedock.config import Settings, WebhookEndpointSettings
+from voicedock.config import Settings
 from voicedock.domain.webhooks import generate_secret
 
 pytestmark = pytest.mark.unit
 
 SECRET = generate_secret()
 CALLER = "+31612345678"
+EVENTS = ("assistant-request", "end-of-call-report")  # what the server is sent
 ATTESTATION = {"attest": "A", "origid": ORIGID, "verstat": "TN-Validation-Passed"}
 
 
@@ -32,15 +33,7 @@ async def test_the_callers_attestation_is_on_the_call_and_in_its_webhooks(
 
         def hooks(settings: Settings) -> None:
             settings.egress.allow_loopback = True
-            settings.webhooks.endpoints = [
-                WebhookEndpointSettings(
-                    name="router",
-                    organization=ACME,
-                    url=server.url,
-                    secret=SECRET,
-                    event_types=["assistant-request", "end-of-call-report"],
-                )
-            ]
+            settings.webhooks.endpoints = [server.endpoint(*EVENTS)]
 
         async with running_freeswitch_service(tmp_path, hooks) as live:
             resp = await live.client.patch(
