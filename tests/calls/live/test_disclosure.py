@@ -4,8 +4,10 @@ FreeSWITCH fake (the real adapter, engine and runner; speech through ``SpeechFak
 Where the operator requires it, an assistant whose first message does not disclose the AI has
 voicedock's disclosure said first, then its first message; one whose first message does is
 said once, as it is. An organization adds the requirement for its own calls
-(``PATCH /organization``) and cannot lift the operator's. ``GET /calls/{id}`` and the
-end-of-call report say how it was given; the transcript holds what was said.
+(``PATCH /organization``) and cannot lift the operator's. A consent plan's message is the
+opening it looks at; a refused inbound call's final message begins with it.
+``GET /calls/{id}`` and the end-of-call report say how it was given; the transcript holds
+what was said.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from typing import Any
 
 import pytest
 
-from fakes.world import ACME, DESTINATION
+from fakes.tool_server import Answer, ToolServer
+from fakes.world import ACME, ACME_NUMBERS, DESTINATION, SUPPORT_ID
 from pbx.freeswitch.live_service import TERMINAL, UserPathService, running_freeswitch_service
 from pbx.freeswitch.live_service import until as eventually
 from voicedock.api.api_keys import issue_api_key
 from voicedock.config import Settings
 from voicedock.config.disclosure import AiDisclosureSettings
 from voicedock.domain.records import KeyScope
+from voicedock.domain.webhooks import generate_secret
 from voicedock.webhooks.publisher import report_payload
 
 pytestmark = pytest.mark.unit
@@ -48,15 +52,16 @@ async def patch_organization(live: UserPathService, body: dict[str, Any]) -> dic
     return dict(await resp.json())
 
 
-async def call_and_end(live: UserPathService, first_message: str) -> dict[str, Any]:
-    """An outbound call whose assistant says ``first_message``, ended once it was said; its
-    record with the end-of-call report's data under ``report``."""
+async def call_and_end(live: UserPathService, first_message: str, **more: Any) -> dict[str, Any]:
+    """An outbound call whose assistant says ``first_message`` (``more``: its further
+    settings), ended once it was said; its record with the end-of-call report's data under
+    ``report``."""
     speech = live.speech
     assert speech is not None
     speech.tts.texts.clear()  # this call's
     status, body = await live.post(
         "/calls/outbound",
-        {"destination": DESTINATION, "assistant": {"first_message": first_message}},
+        {"destination": DESTINATION, "assistant": {"first_message": first_message, **more}},
     )
     assert status == 200, body
     call_id = body["call_id"]
@@ -119,6 +124,17 @@ async def test_a_first_message_that_discloses_is_said_once_as_it_is(tmp_path: Pa
         assert record["ai_disclosure"]["said"] is True
 
 
+async def test_a_consent_plan_s_message_comes_after_it_or_is_it(tmp_path: Path) -> None:
+    async with running_freeswitch_service(tmp_path, operator_requires) as live:
+        recorded = {"mode": "announce", "message": "This call is recorded."}
+        record = await call_and_end(live, FIRST, consent_plan=recorded)
+        assert said(record)[:3] == [TEXT, "This call is recorded.", FIRST]
+        disclosing = {"mode": "announce", "message": "An AI assistant records this call."}
+        record = await call_and_end(live, FIRST, consent_plan=disclosing)
+        assert said(record)[:2] == ["An AI assistant records this call.", FIRST]
+        assert record["ai_disclosure"]["method"] == "first_message"
+
+
 async def test_an_organization_requires_it_where_the_operator_does_not(tmp_path: Path) -> None:
     async with running_freeswitch_service(tmp_path, operator_leaves_it) as live:
         plain = await call_and_end_plain(live)
@@ -153,3 +169,34 @@ async def call_and_end_plain(live: UserPathService) -> dict[str, Any]:
 
 async def _messages_stored(live: UserPathService, call_id: str) -> bool:
     return bool((await live.call(call_id))["messages"])
+
+
+async def test_a_refused_inbound_call_says_it_before_the_refusal(tmp_path: Path) -> None:
+    closed = "We are closed today. Goodbye."
+    refusal = {"assistant-request": Answer({"error": closed})}
+    async with ToolServer(generate_secret(), refusal) as server:
+
+        def configure(settings: Settings) -> None:
+            operator_requires(settings)
+            settings.egress.allow_loopback = True
+            settings.webhooks.endpoints = [server.endpoint("assistant-request")]
+
+        async with running_freeswitch_service(tmp_path, configure) as live:
+            resp = await live.client.patch(
+                f"/assistants/{SUPPORT_ID}",
+                json={"assistant_request": {"timeout_seconds": 2}},
+                headers=live.auth(),
+            )
+            assert resp.status == 200, await resp.text()
+            live.far_end.fake.inbound_call(ACME_NUMBERS[0], "+31612345678")
+            call_id = (await server.wait_request())["call_id"]
+
+            async def recorded() -> bool:
+                status, body = await live.get(f"/calls/{call_id}")
+                return status == 200 and body["ai_disclosure"] is not None
+
+            await eventually(recorded, 10.0)
+            record = await live.call(call_id)
+            assert (record["status"], record["end_reason"]) == ("ended", "refused")
+            assert said(record) == [f"{TEXT} {closed}"]
+            assert record["ai_disclosure"]["method"] == "spoken"
