@@ -200,3 +200,30 @@ async def test_a_refused_inbound_call_says_it_before_the_refusal(tmp_path: Path)
             assert (record["status"], record["end_reason"]) == ("ended", "refused")
             assert said(record) == [f"{TEXT} {closed}"]
             assert record["ai_disclosure"]["method"] == "spoken"
+
+
+async def test_a_squad_says_it_before_its_first_member(tmp_path: Path) -> None:
+    async with running_freeswitch_service(tmp_path, operator_requires) as live:
+        speech = live.speech
+        assert speech is not None
+        members = [
+            {
+                "name": "receptionist",
+                "assistant": {"first_message": FIRST},
+                "destinations": [{"member": "billing", "description": "Invoices."}],
+            },
+            {"name": "billing", "assistant": {"system_prompt": "You answer about invoices."}},
+        ]
+        status, body = await live.post(
+            "/calls/outbound", {"destination": DESTINATION, "squad": {"members": members}}
+        )
+        assert status == 200, body
+        call_id = body["call_id"]
+        await eventually(lambda: FIRST in speech.tts.texts, 10.0)
+        assert speech.tts.texts[:2] == [TEXT, FIRST]
+        await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
+        await live.wait_status(call_id, TERMINAL)
+        await eventually(lambda: _stored(live, call_id), 10.0)
+        record = await live.call(call_id)
+        assert said(record)[:2] == [TEXT, FIRST]
+        assert record["ai_disclosure"]["said"] is True

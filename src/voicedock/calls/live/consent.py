@@ -43,6 +43,7 @@ from voicedock.domain.json import JsonObject
 from voicedock.domain.timestamps import iso
 from voicedock.media.recording import CallRecorder
 from voicedock.pipeline.dialogue import Dialogue
+from voicedock.pipeline.squad_dialogue import SquadDialogue
 from voicedock.pipeline.turn_engine import TurnEngine
 
 log = logging.getLogger("voicedock.calls")
@@ -194,9 +195,12 @@ class ConsentWindow:
 
 
 async def said_to_its_end(dialogue: Dialogue, text: str) -> None:
-    """``text`` said to its end: a turn engine's announcement (a barge-in does not cut it);
-    on a speech-to-speech call said like a ``say`` (voicedock's own TTS), until the assistant
-    is heard no more (the dialogue tells no moment for it: it is looked at every 50 ms)."""
+    """``text`` said to its end: a turn engine's announcement (a barge-in does not cut it; a
+    squad's: its speaking member's); on a speech-to-speech call said like a ``say``
+    (voicedock's own TTS), until the assistant is heard no more (the dialogue tells no moment
+    for it: it is looked at every 50 ms)."""
+    if isinstance(dialogue, SquadDialogue) and (member := dialogue.member_dialogue) is not None:
+        dialogue = member
     if isinstance(dialogue, TurnEngine):
         await dialogue.announce(text)
         return

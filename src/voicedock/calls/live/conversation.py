@@ -28,7 +28,7 @@ answering-machine detector, and the first message waits for its verdict (with a 
 the disclosure starts at once and says the first message itself); a call-screening assistant
 hears the screening message, and the first message waits for the person behind it. Where
 the call must disclose the AI (``disclosure.py``) and the assistant's opening does not, the
-operator's disclosure is said before all of it.
+operator's disclosure is said before all of it. ``opening.py`` makes these parts.
 """
 
 from __future__ import annotations
@@ -43,14 +43,12 @@ from typing import Self
 from voicedock.aio import Closable, Coro, Supervisor, started
 from voicedock.calls.live.caller_audio import CallerInput
 from voicedock.calls.live.config import analysis_plan, conversation_config, going_on
-from voicedock.calls.live.consent import ConsentWindow
-from voicedock.calls.live.disclosure import DisclosureOpening
+from voicedock.calls.live.opening import CallOpening
 from voicedock.calls.live.providers import SpeechProviders as SpeechProviders
 from voicedock.calls.live.providers import build_providers
 from voicedock.calls.live.redacted_audio import redacted_stretches
 from voicedock.calls.live.result import LiveCallResult as LiveCallResult
 from voicedock.calls.live.result import live_call_result
-from voicedock.calls.live.screening import VoicemailScreening
 from voicedock.calls.live.secure_keypad import SecureKeypad
 from voicedock.calls.live.squad import SquadMembers, SquadTools
 from voicedock.calls.live.taps import CallTaps
@@ -58,7 +56,7 @@ from voicedock.calls.live.transcript_delivery import TranscriptDelivery
 from voicedock.calls.live.transfer import prepare_live_transfer
 from voicedock.calls.voicemail import VoicemailSettings
 from voicedock.domain.ai_disclosure import DisclosureRule
-from voicedock.domain.assistant_config import AssistantConfig, set_or
+from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject
 from voicedock.domain.squads import SUMMARY
@@ -164,34 +162,21 @@ class LiveConversation(Closable):
         self._delivery = None
         if on_transcript is not None:
             self._delivery = TranscriptDelivery(on_transcript, self._tasks)
-        self._consent = None
-        opening = self._config.first_message  # what the assistant says first
-        consent_plan = set_or(assistant_config.consent_plan, None)
-        if consent_plan is not None and not self._config.hang_up_after_first_message:
-            # The disclosure first; the first message waits for the caller's answer.
-            first = self._config.first_message
-            self._consent = ConsentWindow(
-                consent_plan, first, recorder, end=self._end, transcript=self._delivery
-            )
-            self._config = dataclasses.replace(self._config, first_message=None)
-        self._screening = None
-        if voicemail is not None:  # the first message waits for the detection's verdict
-            self._screening = VoicemailScreening(
-                voicemail,
-                self.sample_rate,
-                self._config.first_message,
-                on_verdict=on_answering_machine,
-                tasks=self._tasks,
-                end=self._end,
-            )
-            self._config = dataclasses.replace(self._config, first_message=None)
-        self._disclosure = None
-        self._held_first: str | None = None  # said after the disclosure
-        self._says_disclosure = False  # the disclosure is said on its own, before the rest
-        if disclosure is not None:
-            if self._consent is not None:
-                opening = consent_plan.message if consent_plan is not None else opening
-            self._disclosure = self._disclose(DisclosureOpening(disclosure, opening))
+        # The consent window, the voicemail screening and the AI disclosure (``opening.py``).
+        self._opening = CallOpening(
+            self._config,
+            assistant_config,
+            self.sample_rate,
+            end=self._end,
+            tasks=self._tasks,
+            recorder=recorder,
+            transcript=self._delivery,
+            voicemail=voicemail,
+            on_answering_machine=on_answering_machine,
+            disclosure=disclosure,
+        )
+        self._config = self._opening.config
+        self._consent, self._screening = self._opening.consent, self._opening.screening
         self._caller = CallerInput(
             media,
             self.sample_rate,
@@ -244,32 +229,7 @@ class LiveConversation(Closable):
         self._tasks.spawn(self._hear(conversation))
         self._tasks.spawn(self._caller.keys(conversation))
         self._tasks.spawn(self._follow(conversation))
-        if self._disclosure is not None and self._says_disclosure:
-            self._tasks.spawn(self._disclosure.run(conversation, partial(self._open, conversation)))
-        elif self._consent is not None:
-            self._tasks.spawn(self._consent.run(conversation))
-
-    def _disclose(self, disclosure: DisclosureOpening) -> DisclosureOpening:
-        """The disclosure said first where the opening lacks it: the first message (what the
-        consent window or the screening left) held back until it was said; a refused call's
-        final message begins with it."""
-        first = self._config.first_message
-        self._says_disclosure = disclosure.speaks
-        if not disclosure.speaks or first is None:
-            return disclosure
-        if self._config.hang_up_after_first_message:
-            first, self._says_disclosure = disclosure.prefixed(first), False
-        else:
-            self._held_first, first = first, None
-        self._config = dataclasses.replace(self._config, first_message=first)
-        return disclosure
-
-    async def _open(self, conversation: Dialogue) -> None:
-        """What the call opens with once the disclosure was said."""
-        if self._consent is not None:
-            await self._consent.run(conversation)
-        elif self._held_first:
-            await conversation.say(self._held_first)
+        self._opening.start(conversation, self._tasks.spawn)
 
     def _dialogue(
         self,
@@ -429,9 +389,7 @@ class LiveConversation(Closable):
                 redact=self._config.redact if self._config.redactor is not None else None,
                 consent=self._consent.outcome if self._consent is not None else None,
                 transcribed=self._consent is None or self._consent.transcribed,
-                ai_disclosure=None
-                if self._disclosure is None or conversation is None
-                else self._disclosure.outcome(conversation.transcript),
+                disclosure=self._opening.disclosure,
             )
             if self._owns_providers and self._providers is not None:
                 await self._providers.aclose()

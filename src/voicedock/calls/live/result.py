@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from voicedock.calls.live.disclosure import DisclosureOpening
 from voicedock.calls.live.record import LiveRecord
 from voicedock.domain.ai_disclosure import AiDisclosure
 from voicedock.domain.json import JsonObject
@@ -67,13 +68,14 @@ async def live_call_result(
     redact: Callable[[str], str] | None = None,
     consent: JsonObject | None = None,
     transcribed: bool = True,
-    ai_disclosure: AiDisclosure | None = None,
+    disclosure: DisclosureOpening | None = None,
 ) -> LiveCallResult:
     """The result of a call that ended for ``end_reason`` (``dialogue`` None: it never
     started), analysed by ``llm`` after ``plan``; ``check`` checks the structured data;
     ``redact``: the analysis's texts as the call keeps them (its input, the transcript, is
     redacted already). Not ``transcribed`` (the caller refused it): no transcript, and no
-    model reads one to analyse it."""
+    model reads one to analyse it. ``disclosure``: the call's AI disclosure, how it was given
+    read from what was said."""
     transcript = list(dialogue.transcript) if dialogue is not None and transcribed else []
     if not transcribed:
         llm = None
@@ -93,5 +95,7 @@ async def live_call_result(
         recording_duration_seconds=recording_duration_seconds,
         answering_machine=answering_machine,
         consent=consent,
-        ai_disclosure=ai_disclosure,
+        ai_disclosure=None
+        if disclosure is None or dialogue is None
+        else disclosure.outcome(dialogue.transcript),
     )
