@@ -147,7 +147,11 @@ def parked_inbound_call(event: EslEvent, uid: str, dids: set[str]) -> InboundCal
 # Where sofia puts an INVITE's headers among the channel's variables, first found wins: the
 # Identity header (``sip_h_`` where the profile passes unknown headers on), the
 # P-Asserted-Identity, and the From header as received.
-IDENTITY_VARIABLES = ("variable_sip_h_Identity", "variable_sip_identity")
+IDENTITY_VARIABLES = (
+    "variable_sip_h_Identity",
+    "variable_sip_h_identity",
+    "variable_sip_identity",
+)
 ASSERTED_VARIABLES = ("variable_sip_h_P-Asserted-Identity", "variable_sip_P-Asserted-Identity")
 FROM_VARIABLES = ("variable_sip_full_from",)
 
