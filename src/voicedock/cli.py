@@ -476,7 +476,9 @@ def _on_organization(
         org = await store.get_organization_by_name(args.organization)
         if org is None:
             return _refused(f"no organization {args.organization!r}")
-        answer = Organization.of(org, await limits_of(store, settings, org))
+        operator = settings.ai_disclosure.required_for(org.name)
+        limits = await limits_of(store, settings, org)
+        answer = Organization.of(org, limits, operator_discloses=operator)
         print(msgspec.json.format(msgspec.json.encode(answer)).decode())
         return 0
 

@@ -29,6 +29,7 @@ from voicedock.calls.control import EndCall, InjectContext, Say
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
+from voicedock.config.disclosure import AiDisclosureSettings
 from voicedock.domain.assistant_config import RealtimeConfig, TtsConfig
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
 from voicedock.media.codecs import ulaw_encode
@@ -535,3 +536,25 @@ async def test_a_supervisor_s_whisper_is_context_for_the_model_and_theirs_in_the
         await call_finished(world.runner, call_id)
     messages = [(m.role, m.content) for m in await world.store.list_messages(call_id)]
     assert ("supervisor", whisper) in messages
+
+
+async def test_a_required_ai_disclosure_is_said_first_by_our_tts(
+    world: World, settings: Settings
+) -> None:
+    """The operator requires the AI disclosure; the first message lacks it: voicedock's TTS
+    says it to its end, then the first message, and the model is asked to say neither."""
+    disclosure = "You are speaking with an automated assistant."
+    settings.ai_disclosure = AiDisclosureSettings(required=True, text=disclosure)
+    call_id = await answered_realtime_call(world, {"url": world.realtime_url, "api_key": KEY})
+    first = ("assistant", FIRST)
+    await until(lambda: first in world.observer.seen)
+    assert world.observer.seen[:2] == [("assistant", disclosure), first]
+    assert world.tts.texts[:2] == [disclosure, FIRST]
+    assert world.sent("response.create") == []
+    await world.engine.control.run(ACME_ID, call_id, EndCall())
+    async with asyncio.timeout(5):
+        await call_finished(world.runner, call_id)
+    call = await world.store.get_call(None, call_id)
+    assert call is not None
+    assert call.ai_disclosure is not None
+    assert (call.ai_disclosure.method, call.ai_disclosure.said) == ("spoken", True)

@@ -22,6 +22,8 @@ from typing import Any
 from aiohttp import web
 
 from fakes.local_server import LocalServer
+from fakes.world import ACME
+from voicedock.config import WebhookEndpointSettings
 from voicedock.errors import VerificationError
 from voicedock.webhooks.signing import verify
 
@@ -47,6 +49,16 @@ class ToolServer:
     @property
     def url(self) -> str:
         return self._server.url + PATH
+
+    def endpoint(self, *event_types: str) -> WebhookEndpointSettings:
+        """ACME's configured endpoint for ``event_types`` that is this server."""
+        return WebhookEndpointSettings(
+            name="router",
+            organization=ACME,
+            url=self.url,
+            secret=self.secret,
+            event_types=list(event_types),
+        )
 
     async def __aenter__(self) -> ToolServer:
         self._server.route("POST", PATH, self._handle)

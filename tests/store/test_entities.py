@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from voicedock.domain.ai_disclosure import AiDisclosure
 from voicedock.domain.assistant_config import config_of
+from voicedock.domain.attestation import CallerAttestation
 from voicedock.domain.records import (
     ApiKey,
     Assistant,
@@ -53,6 +55,7 @@ async def test_organization_settings_are_updated_and_read_back(store: Store) -> 
     org.display_name = "Acme B.V."
     org.assistant_defaults = {"first_message": "Hello", "llm_config": {"temperature": 0.5}}
     org.max_concurrent_calls = 0  # no limit, set by the operator: not the file's (None)
+    org.ai_disclosure_required = True
     async with store.transaction() as tx:
         await tx.update_organization(org)
     assert await store.get_organization("org_a") == org
@@ -234,6 +237,10 @@ def full_call(org_id: str, number_id: str, assistant_id: str) -> Call:
         recording_path="acme/call.wav",
         recording_duration_seconds=59.42,
         answering_machine={"result": "human", "evidence": {"decided_at_ms": 1860}},
+        ai_disclosure=AiDisclosure(
+            required_by="operator", method="spoken", said=True, at="2026-11-27T16:20:00.000Z"
+        ),
+        caller_attestation=CallerAttestation(attest="A", verstat="TN-Validation-Passed"),
         created_at=at(0),
         updated_at=at(62),
     )

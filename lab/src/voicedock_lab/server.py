@@ -16,6 +16,7 @@ import subprocess
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -274,6 +275,7 @@ class LabAsterisk:
         tag: str | None = None,
         timeout_s: int = 30,
         domain: str | None = None,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> str:
         """The emulated carrier calls ``did`` on the service side (an INBOUND call for voicedock).
 
@@ -281,7 +283,8 @@ class LabAsterisk:
         ``caller-<tag>*.wav``, plays hello-world + demo-thanks and waits. Returns the caller
         side's channel id. The tag also travels as the X-Voicedock-Tag SIP header. ``domain``:
         the host of the INVITE's Request-URI (``sip:<did>@<domain>``; else the service side's
-        address).
+        address). ``headers``: more SIP headers the INVITE carries, as a carrier adds them
+        (``Identity``, ``P-Asserted-Identity``).
         """
         tag = tag or uuid.uuid4().hex[:12]
         channel_id = f"lab-caller-{tag}"
@@ -297,6 +300,7 @@ class LabAsterisk:
             ("ChannelId", channel_id),
             ("Variable", f"LAB_TAG={tag}"),
             ("Variable", f"PJSIP_HEADER(add,X-Voicedock-Tag)={tag}"),
+            *(("Variable", f"PJSIP_HEADER(add,{name})={value}") for name, value in headers),
         ]
         with AmiProbe(self.ami_host, self.ami_port) as ami:
             ami.login(*self.ami_credentials)

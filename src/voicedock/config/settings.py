@@ -14,6 +14,7 @@ from voicedock.config.calls import (
     RehearsalSettings,
     RetentionSettings,
 )
+from voicedock.config.disclosure import AiDisclosureSettings
 from voicedock.config.egress import EgressSettings
 from voicedock.config.fields import Table
 from voicedock.config.node import (
@@ -62,6 +63,7 @@ class Settings(Table):
     byok: ByokSettings = msgspec.field(default_factory=ByokSettings)
     rehearsal: RehearsalSettings = msgspec.field(default_factory=RehearsalSettings)
     domains: DomainsSettings = msgspec.field(default_factory=DomainsSettings)
+    ai_disclosure: AiDisclosureSettings = msgspec.field(default_factory=AiDisclosureSettings)
 
     def check(self) -> None:
         """The rules across keys; a broken one raises ``ConfigError`` naming the key."""

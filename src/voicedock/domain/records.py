@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from voicedock.domain.ai_disclosure import AiDisclosure
 from voicedock.domain.assistant_config import AssistantConfig
+from voicedock.domain.attestation import CallerAttestation
 from voicedock.domain.billing import CallCost
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.squads import CallSquad, Member, member_named
@@ -85,6 +87,8 @@ class Organization:
     max_concurrent_calls: int | None = None
     # The operator's override of [limits] scheduled_calls_per_organization (None: the file's).
     max_scheduled_calls: int | None = None
+    # The organization requires the AI disclosure on its calls (the operator may already).
+    ai_disclosure_required: bool = False
 
 
 @dataclass(slots=True)
@@ -245,6 +249,10 @@ class Call:
     # The consent plan's outcome: {"mode", "outcome": announced|accepted|refused|no_answer,
     # "at"}; None: no plan (or the call ended before its message was said).
     consent: dict[str, JsonValue] | None = None
+    # How the call gave its required AI disclosure; None: not required (docs/compliance.md).
+    ai_disclosure: AiDisclosure | None = None
+    # An inbound caller's STIR/SHAKEN attestation as the carrier sent it (not verified).
+    caller_attestation: CallerAttestation | None = None
     # The client's own object given when the call was placed: returned and in every webhook.
     metadata: dict[str, JsonValue] | None = None
     # A scheduled call: dialed from scheduled_at, never after latest_at; how long it may ring.

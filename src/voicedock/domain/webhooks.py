@@ -22,6 +22,7 @@ from typing import Protocol
 
 from yarl import URL
 
+from voicedock.domain.attestation import CallerAttestation
 from voicedock.domain.json import JsonValue
 from voicedock.domain.records import utcnow
 from voicedock.errors import InvalidSecret, UnsafeUrl
@@ -79,6 +80,8 @@ class InboundAssistantRequest:
     called: str
     number_id: str
     timeout_s: float
+    # The caller's STIR/SHAKEN attestation as the carrier sent it (None: none; not verified).
+    attestation: CallerAttestation | None = None
 
 
 def generate_secret(num_bytes: int = 32) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from voicedock.domain.attestation import CallerAttestation
     from voicedock.domain.audio import AudioFormat
     from voicedock.media.call_media import CallMedia
 
@@ -71,6 +72,8 @@ class InboundCall:
     # The host of the call's SIP Request-URI, as the PBX passed it ("": not known): an
     # organization's sip domain takes calls only to that organization's numbers.
     domain: str = ""
+    # The caller's STIR/SHAKEN attestation as the carrier sent it (None: none, not verified).
+    attestation: CallerAttestation | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,6 +102,11 @@ class SquadDialogue(DialogueChain):
                 self._moving = False
                 self._went_on(dialogue, self._tasks)
 
+    @property
+    def member_dialogue(self) -> Dialogue | None:
+        """The dialogue of the member who has the call (None: it is being handed over)."""
+        return self._speaking()
+
     # ── helpers ──────────────────────────────────────────────────────────────────────────
     def _chain(self) -> list[Dialogue]:
         return self._dialogues

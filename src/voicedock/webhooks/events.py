@@ -21,6 +21,9 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import NotRequired, TypeAlias, TypedDict
 
+import msgspec
+
+from voicedock.domain.attestation import CallerAttestation
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.timestamps import iso
 from voicedock.domain.webhooks import EventType
@@ -101,6 +104,8 @@ class AssistantRequestData(TypedDict):
     caller: str | None
     called: str
     number_id: str
+    # The caller's STIR/SHAKEN attestation as the carrier sent it (null: none; not verified).
+    caller_attestation: JsonValue
 
 
 class TransferData(TypedDict):
@@ -147,6 +152,8 @@ END_OF_CALL_FIELDS = (
     "recording_duration_seconds",
     "answering_machine",
     "consent",
+    "ai_disclosure",
+    "caller_attestation",
     "usage",
     "cost",
     "provider_switches",
@@ -259,12 +266,23 @@ def tool_calls(
 
 
 def assistant_request(
-    call_id: str, *, at: datetime, caller: str | None, called: str, number_id: str
+    call_id: str,
+    *,
+    at: datetime,
+    caller: str | None,
+    called: str,
+    number_id: str,
+    attestation: CallerAttestation | None = None,
 ) -> CallEventPayload:
     """An inbound call to ``called`` waits for its assistant: the answer names one
     (``assistant_id``), gives one (``assistant``, a transient configuration) or refuses the
     call (``error``, spoken to the caller before the hang-up)."""
-    data: AssistantRequestData = {"caller": caller, "called": called, "number_id": number_id}
+    data: AssistantRequestData = {
+        "caller": caller,
+        "called": called,
+        "number_id": number_id,
+        "caller_attestation": msgspec.to_builtins(attestation),
+    }
     return build_event(EventType.ASSISTANT_REQUEST, call_id, at, data)
 
 

@@ -187,6 +187,8 @@ def report_payload(
     record["squad_id"] = call.squad_id
     record["members"] = involved_json(call.squad, messages)
     record["cost"] = None if call.cost is None else msgspec.to_builtins(call.cost)
+    for name in ("ai_disclosure", "caller_attestation"):  # typed parts, as JSON
+        record[name] = msgspec.to_builtins(getattr(call, name))
     said = [{name: getattr(m, name) for name in events.MESSAGE_FIELDS} for m in messages]
     return events.end_of_call_report(record, said, at=at or call.updated_at)
 

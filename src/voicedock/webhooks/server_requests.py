@@ -101,6 +101,7 @@ class ServerRequests:
             caller=request.caller,
             called=request.called,
             number_id=request.number_id,
+            attestation=request.attestation,
         )
         return await self.ask(request.organization_id, None, payload, timeout_s=request.timeout_s)
 

@@ -41,6 +41,10 @@ class GoneCallerAri:
         self.hung_up.append(channel_id)
         return True
 
+    async def request(self, method: str, path: str, **options: Any) -> object:
+        """A header read (the caller's attestation): a caller that sent none."""
+        raise AriHttpError(method, path, 500, "Unable to read provided function")
+
 
 class Settled:
     async def wait_settled(self, timeout: float) -> str:

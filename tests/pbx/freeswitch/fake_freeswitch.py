@@ -165,12 +165,20 @@ class FakeFreeswitch:
         """The far end hangs up."""
         self._hangup(channel_uuid, cause, 200)
 
-    def inbound_call(self, destination: str, caller: str = "+15550001111") -> str:
-        """A call arrives and the dialplan parks it (``dialplan/freeswitch``); returns its uuid."""
+    def inbound_call(
+        self,
+        destination: str,
+        caller: str = "+15550001111",
+        variables: Mapping[str, str] | None = None,
+    ) -> str:
+        """A call arrives and the dialplan parks it (``dialplan/freeswitch``); returns its uuid.
+        ``variables``: the channel's variables its park event carries (``sip_h_Identity``)."""
         channel = FakeChannel(str(uuid_mod.uuid4()), destination, caller, {}, direction="inbound")
         self.channels[channel.uuid] = channel
         self.emit(self._channel_headers(channel, "CHANNEL_CREATE"))
-        self.emit(self._channel_headers(channel, "CHANNEL_PARK"))
+        park = self._channel_headers(channel, "CHANNEL_PARK")
+        park.update({f"variable_{name}": value for name, value in (variables or {}).items()})
+        self.emit(park)
         return channel.uuid
 
     def rings(self, channel_uuid: str) -> bool:

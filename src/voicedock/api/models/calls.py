@@ -510,6 +510,54 @@ class Consent(Reply, kw_only=True):
     at: Annotated[str, Meta(description="When it was decided (ISO 8601).")] | UnsetType = UNSET
 
 
+class AiDisclosure(Reply, kw_only=True):
+    """How the call gave the AI disclosure the operator or its organization requires
+    (docs/compliance.md)."""
+
+    required_by: Annotated[
+        Literal["operator", "organization"],
+        Meta(description="Who requires it: the operator's configuration, or the organization."),
+    ]
+    method: Annotated[
+        Literal["first_message", "spoken"],
+        Meta(
+            description="first_message: the assistant's opening (its consent message or first "
+            "message) holds one of the disclosure's phrases; spoken: voicedock said the "
+            "operator's disclosure before the assistant talked."
+        ),
+    ]
+    said: Annotated[
+        bool,
+        Meta(
+            description="The call's first assistant message, as the caller heard it, holds "
+            "the disclosure (false: the call ended, or the caller cut it, before)."
+        ),
+    ]
+    at: Annotated[
+        str | None, Meta(description="When that message started (ISO 8601); null: not said.")
+    ] = None
+
+
+class CallerAttestation(Reply, kw_only=True):
+    """An inbound caller's STIR/SHAKEN attestation as the carrier sent it in the INVITE; its
+    signature is not verified by voicedock (docs/compliance.md)."""
+
+    attest: Annotated[
+        Literal["A", "B", "C"] | None,
+        Meta(description="The Identity header's PASSporT attest claim; null: none sent."),
+    ] = None
+    origid: Annotated[
+        str | None, Meta(description="The PASSporT's origination id (a UUID); null: none.")
+    ] = None
+    verstat: Annotated[
+        Literal["TN-Validation-Passed", "TN-Validation-Failed", "No-TN-Validation"] | None,
+        Meta(
+            description="The verstat parameter of P-Asserted-Identity (or From): the "
+            "carrier's verification result; null: none sent."
+        ),
+    ] = None
+
+
 class AnsweringMachine(Reply, kw_only=True):
     result: (
         Annotated[
@@ -633,6 +681,20 @@ class Call(Reply, kw_only=True):
             "was said."
         ),
     ] = None
+    ai_disclosure: Annotated[
+        AiDisclosure | None,
+        _described(
+            "How the call gave its required AI disclosure; null: none required, or the call "
+            "was not answered."
+        ),
+    ] = None
+    caller_attestation: Annotated[
+        CallerAttestation | None,
+        _described(
+            "An inbound call's STIR/SHAKEN attestation as the carrier sent it (not verified); "
+            "null: none sent, or an outbound call."
+        ),
+    ] = None
     usage: Annotated[
         CallUsage | None,
         _described("What the call used: connected and billable time, speech providers."),
@@ -674,6 +736,8 @@ class Call(Reply, kw_only=True):
             if machine is None
             else msgspec.convert(machine, AnsweringMachine),
             consent=None if call.consent is None else msgspec.convert(call.consent, Consent),
+            ai_disclosure=_converted(call.ai_disclosure, AiDisclosure),
+            caller_attestation=_converted(call.caller_attestation, CallerAttestation),
             usage=msgspec.convert(call_usage(call, messages), CallUsage),
             members=msgspec.convert(
                 involved_json(call.squad, messages), list[InvolvedMember] | None
@@ -683,6 +747,14 @@ class Call(Reply, kw_only=True):
                 {"type": e.type, "data": e.data, "created_at": iso(e.created_at)} for e in events
             ],
         )
+
+
+R = TypeVar("R", bound=Reply)
+
+
+def _converted(record: msgspec.Struct | None, reply_type: type[R]) -> R | None:
+    """A typed part of the call record as its reply."""
+    return None if record is None else msgspec.convert(msgspec.to_builtins(record), reply_type)
 
 
 class InjectContext(Body, kw_only=True):

@@ -121,16 +121,31 @@ class Organization(Reply, kw_only=True):
     display_name: Annotated[str | None, Meta(description="Its own label; null: none.")] = None
     assistant_defaults: DefaultsAnswer
     limits: Limits
+    ai_disclosure_required: Annotated[
+        bool,
+        Meta(
+            description="The organization requires the AI disclosure on its calls "
+            "(docs/compliance.md); it may only add to the operator's requirement."
+        ),
+    ] = False
+    ai_disclosure_required_by_operator: Annotated[
+        bool,
+        Meta(description="The operator requires it on the organization's calls (read-only)."),
+    ] = False
     created_at: Time
 
     @classmethod
-    def of(cls, org: OrganizationRecord, limits: LimitsRecord) -> Organization:
+    def of(
+        cls, org: OrganizationRecord, limits: LimitsRecord, *, operator_discloses: bool = False
+    ) -> Organization:
         return cls(
             id=org.id,
             name=org.name,
             display_name=org.display_name or None,
             assistant_defaults=msgspec.convert(masked(org.assistant_defaults), AssistantDefaults),
             limits=Limits.of(limits),
+            ai_disclosure_required=org.ai_disclosure_required,
+            ai_disclosure_required_by_operator=operator_discloses,
             created_at=iso(org.created_at),
         )
 
@@ -138,6 +153,16 @@ class Organization(Reply, kw_only=True):
 class OrganizationUpdate(Body, kw_only=True):
     display_name: Annotated[DisplayName | None, Meta(description="null: none")] | UnsetType = UNSET
     assistant_defaults: DefaultsBody | UnsetType = UNSET
+    ai_disclosure_required: (
+        Annotated[
+            bool,
+            Meta(
+                description="true: the organization's calls disclose the AI where the "
+                "operator does not require it already; false never lifts the operator's."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
     name: OperatorSetting | UnsetType = UNSET
     limits: OperatorSetting | UnsetType = UNSET
 
@@ -166,7 +191,9 @@ PATHS: dict[str, Schema] = {
             "leaves out (POST /assistants), existing assistants keep theirs. A default's "
             "`api_key_ref` must name a provider key of the organization (422), and where the "
             'operator requires them (`[byok] mode = "required"`) a default naming a cloud '
-            "provider must name one (422).",
+            "provider must name one (422). `ai_disclosure_required` true makes its calls "
+            "disclose the AI (docs/compliance.md); false leaves the operator's requirement "
+            "as it is.",
         ),
     },
 }

@@ -1,5 +1,6 @@
 """``/organization``: the API key's organization. Any key reads it; an admin key sets its
-display name and the defaults of its new assistants (the auth middleware refuses others),
+display name, the defaults of its new assistants and whether its calls disclose the AI (the
+auth middleware refuses others),
 whose provider keys are checked as an assistant's (``KeyRefs.check``: 403/422); its name and
 limits are the operator's (403 ``Operator setting``)."""
 
@@ -36,7 +37,9 @@ async def _organization(request: web.Request) -> OrganizationRecord:
 
 async def _answer(request: web.Request, org: OrganizationRecord) -> web.Response:
     service = request.app[SERVICE]
-    return reply(Organization.of(org, await limits_of(service.store, service.settings, org)))
+    limits = await limits_of(service.store, service.settings, org)
+    operator = service.settings.ai_disclosure.required_for(org.name)
+    return reply(Organization.of(org, limits, operator_discloses=operator))
 
 
 @routes.get("/organization")
@@ -71,6 +74,9 @@ async def update_organization(request: web.Request) -> web.Response:
         base,
         display_name=base.display_name if body.display_name is UNSET else body.display_name or "",
         assistant_defaults=assistant_defaults,
+        ai_disclosure_required=base.ai_disclosure_required
+        if body.ai_disclosure_required is UNSET
+        else body.ai_disclosure_required,
     )
     async with service.store.transaction() as tx:
         await tx.update_organization(updated)

@@ -34,6 +34,7 @@ from voicedock.calls.assistants.resolve import (
 from voicedock.calls.assistants.squads import resolve_squad
 from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.assistant_config import HANG_UP_AFTER_FIRST_MESSAGE, set_or
+from voicedock.domain.attestation import CallerAttestation
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.records import PhoneNumber
@@ -61,6 +62,7 @@ async def inbound_assistant(
     call_id: str,
     caller: str | None,
     max_handoffs: int = DEFAULT_MAX_HANDOFFS,
+    attestation: CallerAttestation | None = None,
 ) -> ResolvedAssistant | None:
     """The assistant of an inbound call to ``number`` (``None``: reject the call); a number
     whose squad answers: its first member's, with the squad (at most ``max_handoffs``)."""
@@ -79,6 +81,7 @@ async def inbound_assistant(
             called=number.number,
             number_id=number.id,
             timeout_s=float(timeout),
+            attestation=attestation,
         )
         answer = await server.assistant_request(request)
         return await _chosen(store, speech, byok, number, answer)

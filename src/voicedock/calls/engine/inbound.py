@@ -107,6 +107,7 @@ class InboundCalls:
             call_id=call_id,
             caller=caller,
             max_handoffs=self._settings.calls.max_handoffs,
+            attestation=inbound.attestation,
         )
         if resolved is None:
             return None
@@ -154,6 +155,7 @@ class InboundCalls:
             pbx=inbound.pbx or None,
             trunk=None if number is None else number.trunk,
             test_run_id=test_run,
+            caller_attestation=inbound.attestation,
             created_at=now,
             updated_at=now,
         )

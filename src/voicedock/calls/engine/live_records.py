@@ -172,6 +172,8 @@ class LiveRecords:
                     call.answering_machine = record.answering_machine
                 if record.consent is not None:
                     call.consent = record.consent
+                if record.ai_disclosure is not None:
+                    call.ai_disclosure = record.ai_disclosure
                 if record.speech_usage is not None:
                     call.speech_usage = record.speech_usage
                 if record.provider_switches is not None:

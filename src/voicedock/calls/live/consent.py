@@ -43,6 +43,7 @@ from voicedock.domain.json import JsonObject
 from voicedock.domain.timestamps import iso
 from voicedock.media.recording import CallRecorder
 from voicedock.pipeline.dialogue import Dialogue
+from voicedock.pipeline.squad_dialogue import SquadDialogue
 from voicedock.pipeline.turn_engine import TurnEngine
 
 log = logging.getLogger("voicedock.calls")
@@ -158,7 +159,7 @@ class ConsentWindow:
 
     async def run(self, dialogue: Dialogue) -> None:
         """Say the message to its end, await the answer, act on it, then the first message."""
-        await _said_to_its_end(dialogue, self._plan.message)
+        await said_to_its_end(dialogue, self._plan.message)
         if self._asks and not self._pressed.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._pressed.wait(), self._timeout_s)
@@ -193,10 +194,13 @@ class ConsentWindow:
                 self._transcript.withhold()
 
 
-async def _said_to_its_end(dialogue: Dialogue, text: str) -> None:
-    """``text`` said to its end: a turn engine's announcement (a barge-in does not cut it);
-    on a speech-to-speech call said like a ``say`` (voicedock's own TTS), until the assistant
-    is heard no more (the dialogue tells no moment for it: it is looked at every 50 ms)."""
+async def said_to_its_end(dialogue: Dialogue, text: str) -> None:
+    """``text`` said to its end: a turn engine's announcement (a barge-in does not cut it; a
+    squad's: its speaking member's); on a speech-to-speech call said like a ``say``
+    (voicedock's own TTS), until the assistant is heard no more (the dialogue tells no moment
+    for it: it is looked at every 50 ms)."""
+    if isinstance(dialogue, SquadDialogue) and (member := dialogue.member_dialogue) is not None:
+        dialogue = member
     if isinstance(dialogue, TurnEngine):
         await dialogue.announce(text)
         return

@@ -26,7 +26,9 @@ the recording held until then, the first message after it), and on an outbound c
 asks for it the voicemail screening (``screening.py``): the callee's first seconds go to the
 answering-machine detector, and the first message waits for its verdict (with a consent plan
 the disclosure starts at once and says the first message itself); a call-screening assistant
-hears the screening message, and the first message waits for the person behind it.
+hears the screening message, and the first message waits for the person behind it. Where
+the call must disclose the AI (``disclosure.py``) and the assistant's opening does not, the
+operator's disclosure is said before all of it. ``opening.py`` makes these parts.
 """
 
 from __future__ import annotations
@@ -41,20 +43,20 @@ from typing import Self
 from voicedock.aio import Closable, Coro, Supervisor, started
 from voicedock.calls.live.caller_audio import CallerInput
 from voicedock.calls.live.config import analysis_plan, conversation_config, going_on
-from voicedock.calls.live.consent import ConsentWindow
+from voicedock.calls.live.opening import CallOpening
 from voicedock.calls.live.providers import SpeechProviders as SpeechProviders
 from voicedock.calls.live.providers import build_providers
 from voicedock.calls.live.redacted_audio import redacted_stretches
 from voicedock.calls.live.result import LiveCallResult as LiveCallResult
 from voicedock.calls.live.result import live_call_result
-from voicedock.calls.live.screening import VoicemailScreening
 from voicedock.calls.live.secure_keypad import SecureKeypad
 from voicedock.calls.live.squad import SquadMembers, SquadTools
 from voicedock.calls.live.taps import CallTaps
 from voicedock.calls.live.transcript_delivery import TranscriptDelivery
 from voicedock.calls.live.transfer import prepare_live_transfer
 from voicedock.calls.voicemail import VoicemailSettings
-from voicedock.domain.assistant_config import AssistantConfig, set_or
+from voicedock.domain.ai_disclosure import DisclosureRule
+from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject
 from voicedock.domain.squads import SUMMARY
@@ -116,6 +118,7 @@ class LiveConversation(Closable):
         structured_data_check: StructuredDataCheck | None = None,
         secure_keypad: SecureKeypad | None = None,
         squad: SquadMembers | None = None,
+        disclosure: DisclosureRule | None = None,
     ) -> None:
         """``providers`` default to the registry's, built from ``assistant_config`` (and then
         closed with the call); ``hangup`` defaults to asking the PBX through the media session.
@@ -128,6 +131,7 @@ class LiveConversation(Closable):
         (``collect_secure_digits``): its keys, and silence where its audio would be.
         ``squad``: the call's squad, whose first member ``assistant_config`` is: the call goes
         on with the member its model hands the call over to (``squad.py``).
+        ``disclosure``: the AI disclosure the call must give (``disclosure.py``).
         """
         self._media = media
         self._assistant_config = assistant_config
@@ -158,26 +162,21 @@ class LiveConversation(Closable):
         self._delivery = None
         if on_transcript is not None:
             self._delivery = TranscriptDelivery(on_transcript, self._tasks)
-        self._consent = None
-        consent_plan = set_or(assistant_config.consent_plan, None)
-        if consent_plan is not None and not self._config.hang_up_after_first_message:
-            # The disclosure first; the first message waits for the caller's answer.
-            first = self._config.first_message
-            self._consent = ConsentWindow(
-                consent_plan, first, recorder, end=self._end, transcript=self._delivery
-            )
-            self._config = dataclasses.replace(self._config, first_message=None)
-        self._screening = None
-        if voicemail is not None:  # the first message waits for the detection's verdict
-            self._screening = VoicemailScreening(
-                voicemail,
-                self.sample_rate,
-                self._config.first_message,
-                on_verdict=on_answering_machine,
-                tasks=self._tasks,
-                end=self._end,
-            )
-            self._config = dataclasses.replace(self._config, first_message=None)
+        # The consent window, the voicemail screening and the AI disclosure (``opening.py``).
+        self._opening = CallOpening(
+            self._config,
+            assistant_config,
+            self.sample_rate,
+            end=self._end,
+            tasks=self._tasks,
+            recorder=recorder,
+            transcript=self._delivery,
+            voicemail=voicemail,
+            on_answering_machine=on_answering_machine,
+            disclosure=disclosure,
+        )
+        self._config = self._opening.config
+        self._consent, self._screening = self._opening.consent, self._opening.screening
         self._caller = CallerInput(
             media,
             self.sample_rate,
@@ -230,8 +229,7 @@ class LiveConversation(Closable):
         self._tasks.spawn(self._hear(conversation))
         self._tasks.spawn(self._caller.keys(conversation))
         self._tasks.spawn(self._follow(conversation))
-        if self._consent is not None:
-            self._tasks.spawn(self._consent.run(conversation))
+        self._opening.start(conversation, self._tasks.spawn)
 
     def _dialogue(
         self,
@@ -391,6 +389,7 @@ class LiveConversation(Closable):
                 redact=self._config.redact if self._config.redactor is not None else None,
                 consent=self._consent.outcome if self._consent is not None else None,
                 transcribed=self._consent is None or self._consent.transcribed,
+                disclosure=self._opening.disclosure,
             )
             if self._owns_providers and self._providers is not None:
                 await self._providers.aclose()

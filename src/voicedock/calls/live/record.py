@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from voicedock.domain.ai_disclosure import AiDisclosure
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import CallMessage
 
@@ -84,6 +85,7 @@ class LiveRecord:
     recording_duration_seconds: float | None = None
     answering_machine: JsonObject | None = None  # the detection's verdict and evidence
     consent: JsonObject | None = None  # the consent plan's {"mode", "outcome", "at"}
+    ai_disclosure: AiDisclosure | None = None  # how the required disclosure was given
     speech_usage: list[JsonObject] | None = None  # ``Call.speech_usage`` (``domain.usage``)
     provider_switches: int | None = None  # moves to a fallback plan's next entry
 

@@ -3,7 +3,7 @@
 The end reason, the transcript (assistant messages cut to what was heard), the per-turn
 latencies, the post-call analysis (summary, sentiment, the plan's structured data checked
 against the organization's schema), the recording's length, the answering machine's verdict
-and the consent plan's outcome.
+the consent plan's outcome and the AI disclosure's.
 ``record()`` is what the engine stores (``record.py``, free of the audio pipeline).
 """
 
@@ -13,7 +13,9 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from voicedock.calls.live.disclosure import DisclosureOpening
 from voicedock.calls.live.record import LiveRecord
+from voicedock.domain.ai_disclosure import AiDisclosure
 from voicedock.domain.json import JsonObject
 from voicedock.pipeline.analysis import AnalysisPlan, AnalysisResult, analyze, redacted
 from voicedock.pipeline.dialogue import Dialogue
@@ -33,6 +35,7 @@ class LiveCallResult:
     recording_duration_seconds: float | None = None  # None: not recorded
     answering_machine: JsonObject | None = None  # the detection's verdict and evidence
     consent: JsonObject | None = None  # the consent plan's outcome (``consent.py``)
+    ai_disclosure: AiDisclosure | None = None  # how it was given (``disclosure.py``)
 
     def latency_records(self) -> list[JsonObject]:
         """Per-turn latencies as stored with the call (``Call.latency``)."""
@@ -49,6 +52,7 @@ class LiveCallResult:
             recording_duration_seconds=self.recording_duration_seconds,
             answering_machine=self.answering_machine,
             consent=self.consent,
+            ai_disclosure=self.ai_disclosure,
         )
 
 
@@ -64,12 +68,14 @@ async def live_call_result(
     redact: Callable[[str], str] | None = None,
     consent: JsonObject | None = None,
     transcribed: bool = True,
+    disclosure: DisclosureOpening | None = None,
 ) -> LiveCallResult:
     """The result of a call that ended for ``end_reason`` (``dialogue`` None: it never
     started), analysed by ``llm`` after ``plan``; ``check`` checks the structured data;
     ``redact``: the analysis's texts as the call keeps them (its input, the transcript, is
     redacted already). Not ``transcribed`` (the caller refused it): no transcript, and no
-    model reads one to analyse it."""
+    model reads one to analyse it. ``disclosure``: the call's AI disclosure, how it was given
+    read from what was said."""
     transcript = list(dialogue.transcript) if dialogue is not None and transcribed else []
     if not transcribed:
         llm = None
@@ -89,4 +95,7 @@ async def live_call_result(
         recording_duration_seconds=recording_duration_seconds,
         answering_machine=answering_machine,
         consent=consent,
+        ai_disclosure=None
+        if disclosure is None or dialogue is None
+        else disclosure.outcome(dialogue.transcript),
     )

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
+from voicedock.calls.ai_disclosure import disclosure_rule
 from voicedock.calls.control import Transfer
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live.record import LiveRecord, TranscriptTurn
@@ -178,6 +179,8 @@ class OneCall:
         from voicedock.media.recording import CallRecorder
 
         leg_format = await media_format(self._store, call)
+        organization = await self._store.get_organization(call.organization_id)
+        disclosure = disclosure_rule(self._settings.ai_disclosure, organization)
 
         providers = await self._call_speech.providers(
             await self._call_speech.keyed_config(call),
@@ -224,6 +227,7 @@ class OneCall:
                         ),
                         secure_keypad=secure_keypad,
                         squad=self._squad_members(call, secure_keypad),
+                        disclosure=disclosure,
                     )
                 except BaseException:
                     if recorder is not None:  # else the conversation closes it

@@ -28,6 +28,7 @@ from voicedock.pbx.adapter import Spawn
 from voicedock.pbx.asterisk.ari.client import AriClient
 from voicedock.pbx.asterisk.ari.events import AriChannel
 from voicedock.pbx.asterisk.ari.rest import AriHttpError
+from voicedock.pbx.asterisk.attestation import read_attestation
 from voicedock.pbx.asterisk.hangups import AsteriskHangups
 from voicedock.pbx.asterisk.node_apps import NODE_CONTEXT
 from voicedock.pbx.base import InboundAway, InboundCall
@@ -117,7 +118,11 @@ class AsteriskInbound:
             await self._ari.hangup_channel(channel.id, "congestion")
             return
         call = InboundCall(
-            pbx_call_ref=channel.id, caller=channel.caller_number, called=did, domain=domain
+            pbx_call_ref=channel.id,
+            caller=channel.caller_number,
+            called=did,
+            domain=domain,
+            attestation=await read_attestation(self._ari, channel.id),
         )
         call_id = await self._offer(call)
         if call_id is None:

@@ -18,6 +18,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from voicedock.domain.attestation import CallerAttestation, caller_attestation
 from voicedock.errors import PbxError, PbxUnavailable
 from voicedock.logs import describe
 from voicedock.pbx.adapter import Spawn
@@ -139,4 +140,28 @@ def parked_inbound_call(event: EslEvent, uid: str, dids: set[str]) -> InboundCal
     if not called or called not in dids:
         return None
     caller = event.get("Caller-Caller-ID-Number") or ""
-    return InboundCall(uid, caller, called, domain=event.get("variable_sip_req_host") or "")
+    domain = event.get("variable_sip_req_host") or ""
+    return InboundCall(uid, caller, called, domain=domain, attestation=_attestation(event))
+
+
+# Where sofia puts an INVITE's headers among the channel's variables, first found wins: the
+# Identity header (``sip_h_`` where the profile passes unknown headers on), the
+# P-Asserted-Identity, and the From header as received.
+IDENTITY_VARIABLES = (
+    "variable_sip_h_Identity",
+    "variable_sip_h_identity",
+    "variable_sip_identity",
+)
+ASSERTED_VARIABLES = ("variable_sip_h_P-Asserted-Identity", "variable_sip_P-Asserted-Identity")
+FROM_VARIABLES = ("variable_sip_full_from",)
+
+
+def _attestation(event: EslEvent) -> CallerAttestation | None:
+    """The caller's STIR/SHAKEN attestation among the park event's variables."""
+
+    def first(names: tuple[str, ...]) -> str | None:
+        return next((v for name in names if (v := event.get(name))), None)
+
+    return caller_attestation(
+        first(IDENTITY_VARIABLES), first(ASSERTED_VARIABLES), first(FROM_VARIABLES)
+    )
