@@ -127,6 +127,7 @@ class AsteriskHangups:
         (``detail``, ``reason``: the HANGUP's, ``CallReports.hangup``). An inbound caller
         gone before we answered left (``caller-left``), whatever the cause: Asterisk gives a
         cancelled INVITE (SIP 487) Q.850 127, interworking."""
+        self._hanging_up.pop(channel_id, None)
         legs = self._calls.by_channel(channel_id)
         if legs is None:
             return
@@ -145,8 +146,9 @@ class AsteriskHangups:
     def hang_up_requested(self, channel_id: str, cause: int | None) -> None:
         """Asterisk hangs the channel up (``ChannelHangupRequest``); ``ended`` follows."""
         legs = self._calls.by_channel(channel_id)
-        if legs is not None and channel_id == legs.main_channel and not legs.ended:
-            self._hanging_up[channel_id] = cause
+        if legs is None or channel_id != legs.main_channel or legs.ended or legs.transferred:
+            return
+        self._hanging_up[channel_id] = cause
 
     async def link_lost(self) -> None:
         """The ARI events connection dropped: a remote leg Asterisk was hanging up and never
