@@ -35,7 +35,7 @@ class StubAri:
     connect_count = 1
 
     async def start(
-        self, on_event: Any, *, on_connected: Any = None, on_arrival: Any = None
+        self, on_event: Any, *, on_connected: Any = None, on_arrival: Any = None, **_: Any
     ) -> None:
         self.on_event = on_event
         if on_connected is not None:

@@ -3,8 +3,10 @@
 * RINGING   ARI ``Dial`` RINGING / ``ChannelStateChange`` Ringing, or AMI DialState/Newstate;
 * ANSWERED  ``StasisStart`` of the outbound leg (args ``outbound,<call id>``);
 * HANGUP    ARI ``ChannelDestroyed`` or AMI ``Hangup`` (cause + tech_cause = SIP code), never
-            ``ChannelHangupRequest`` (its cause is a flag when ``soft``). Reported once. A
-            ringing channel destroyed with no cause rang out (Asterisk 16 says so).
+            ``ChannelHangupRequest`` (its cause is a flag when ``soft``) while the ARI
+            connection is up; one the connection dropped before its ``ChannelDestroyed``
+            ends the call then (``AsteriskHangups.link_lost``). Reported once. A ringing
+            channel destroyed with no cause rang out (Asterisk 16 says so).
 * DTMF      ARI ``ChannelDtmfReceived`` on the remote leg (also the call's media's keys where
             its transport carries none: RTP, AudioSocket).
 
@@ -27,6 +29,7 @@ from voicedock.pbx.asterisk.ari.events import (
     ChannelStateChange,
     DialProgress,
     DtmfReceived,
+    HangupRequest,
     StasisEnd,
     StasisStart,
 )
@@ -98,6 +101,8 @@ class AsteriskEvents:
                 if legs is not None and legs.main_channel == channel.id and not legs.ended:
                     self._media.caller_key(legs.call_id, digit)  # RTP, AudioSocket legs
                     await self._reports.dtmf(legs.call_id, digit)
+            case HangupRequest(channel=channel, cause=cause, soft=soft):
+                self._hangups.hang_up_requested(channel.id, None if soft else cause)
             case ChannelDestroyed():
                 self._transfers.on_channel_destroyed(event.channel.id)
                 await self._hangups.ended(event.channel.id, _cause(event), event.tech_cause)

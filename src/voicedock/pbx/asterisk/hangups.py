@@ -11,6 +11,13 @@ code; an inbound caller gone before the answer: ``caller-left``): the call's HAN
 reported once, then its media legs and bridges are deleted (Asterisk never does) and the call
 let go. Reconcile ends the calls the PBX no longer has and those lost in a restart the same
 way (``end_missing``, ``end_lost_in_restart``).
+
+A remote leg Asterisk said it hangs up (ARI ``ChannelHangupRequest``) whose ``ChannelDestroyed``
+never came because the ARI connection dropped first ends its call then, as that hang-up
+(``link_lost``): an Asterisk stopped with calls on it hangs them up and may be gone before it
+reports them destroyed (Asterisk 22 stopped while a call's media leg is being created dies
+in that request). A connection that drops with no such request ends nothing: the calls are
+reconciled when it is back.
 """
 
 from __future__ import annotations
@@ -54,6 +61,9 @@ class AsteriskHangups:
         self._spawn = spawn
         # Outbound calls hung up before their channel existed: hung up when it appears.
         self._unwanted: set[str] = set()
+        # Remote legs Asterisk said it hangs up, not yet reported destroyed: the Q.850 cause
+        # of the request when it gave one (a soft hang-up's cause is a flag, not a cause).
+        self._hanging_up: dict[str, int | None] = {}
 
     # --- voicedock hangs up -----------------------------------------------------------------
 
@@ -117,6 +127,7 @@ class AsteriskHangups:
         (``detail``, ``reason``: the HANGUP's, ``CallReports.hangup``). An inbound caller
         gone before we answered left (``caller-left``), whatever the cause: Asterisk gives a
         cancelled INVITE (SIP 487) Q.850 127, interworking."""
+        self._hanging_up.pop(channel_id, None)
         legs = self._calls.by_channel(channel_id)
         if legs is None:
             return
@@ -131,6 +142,28 @@ class AsteriskHangups:
         )
         if reported:
             self._spawn(self._release(legs.call_id))
+
+    def hang_up_requested(self, channel_id: str, cause: int | None) -> None:
+        """Asterisk hangs the channel up (``ChannelHangupRequest``); ``ended`` follows."""
+        legs = self._calls.by_channel(channel_id)
+        if legs is None or channel_id != legs.main_channel or legs.ended or legs.transferred:
+            return
+        self._hanging_up[channel_id] = cause
+
+    async def link_lost(self) -> None:
+        """The ARI events connection dropped: a remote leg Asterisk was hanging up and never
+        reported destroyed ends its call as that hang-up."""
+        hanging_up, self._hanging_up = self._hanging_up, {}
+        for channel_id, cause in hanging_up.items():
+            legs = self._calls.by_channel(channel_id)
+            if legs is None or legs.ended or legs.transferred:
+                continue
+            log.warning(
+                "call %s: Asterisk was hanging it up when its ARI connection dropped",
+                mask_call_id(legs.call_id),
+            )
+            gone = "hung up by Asterisk, whose ARI connection dropped before it was destroyed"
+            await self.ended(channel_id, cause, None, reason=gone)
 
     async def end_missing(self, legs: CallLegs) -> None:
         """Reconcile: Asterisk no longer lists the call."""
@@ -147,6 +180,9 @@ class AsteriskHangups:
         self._forget(call_id)
 
     def _forget(self, call_id: str) -> None:
+        legs = self._calls.get(call_id)
+        if legs is not None:
+            self._hanging_up.pop(legs.main_channel, None)
         self._calls.forget(call_id)
         self._unwanted.discard(call_id)
 

@@ -183,6 +183,7 @@ class AsteriskPbx(PbxAdapter):
         await self.ari.start(
             self._events.on_ari_event,
             on_connected=self._reconcile_connected,
+            on_disconnected=self._hangups.link_lost,
             on_arrival=self._events.on_arrival,
         )
         if self.ami is not None:

@@ -56,7 +56,7 @@ class BridgingAri:
         self.on_arrival: Callable[[Any], None] | None = None
 
     async def start(
-        self, on_event: Any, *, on_connected: Any = None, on_arrival: Any = None
+        self, on_event: Any, *, on_connected: Any = None, on_arrival: Any = None, **_: Any
     ) -> None:
         self.on_event, self.on_arrival = on_event, on_arrival
         if on_connected is not None:

@@ -11,8 +11,10 @@ is stored before the next event).
 
 While the websocket is up the Stasis app is registered. Originating into an unregistered app
 answers the callee and drops them, so callers check ``wait_registered`` first. After every
-(re)connect ``on_connected`` runs (the reconcile hook). Lost connections are retried with
-capped exponential backoff and jitter.
+(re)connect ``on_connected`` runs (the reconcile hook). A lost connection is told to the owner
+by ``on_disconnected``, in its place in the events: the dispatcher runs it once every event read
+before the drop has been handed on. Lost connections are retried with capped exponential
+backoff and jitter.
 """
 
 from __future__ import annotations
@@ -51,6 +53,13 @@ class StreamHooks(TypedDict, total=False):
     on_arrival: ArrivalHook | None
 
 
+class _Dropped:
+    """In the dispatcher's queue: the connection dropped here."""
+
+
+_DROPPED = _Dropped()
+
+
 class AriEventStream:
     """The events of one Stasis app, from ``start`` until ``aclose``."""
 
@@ -69,8 +78,9 @@ class AriEventStream:
         self._backoff = backoff or Backoff()
         self._tasks = Supervisor("ARI client", log)
         self._registered = asyncio.Event()
-        self._queue: asyncio.Queue[AriEvent] = asyncio.Queue()
+        self._queue: asyncio.Queue[AriEvent | _Dropped] = asyncio.Queue()
         self._on_arrival: ArrivalHook | None = None
+        self._on_event: EventHandler | None = None
         self._on_connected: Hook | None = None
         self._on_disconnected: Hook | None = None
         self._closed = False
@@ -87,14 +97,15 @@ class AriEventStream:
     ) -> None:
         """Start reading (does not wait for the connection). ``on_arrival`` sees each event as
         it is read, before ``on_event`` (in the same order): it must be quick and never
-        block."""
+        block. ``on_disconnected`` runs after ``on_event`` has seen every event read before
+        the connection dropped."""
         if self._tasks.running or self._closed:
             raise PbxError("AriClient.start called twice or after aclose")
-        self._on_arrival = on_arrival
+        self._on_arrival, self._on_event = on_arrival, on_event
         self._on_connected, self._on_disconnected = on_connected, on_disconnected
         await self._tasks.start()
         self._tasks.spawn(self._read_events(), name="ari-events")
-        self._tasks.spawn(deliver(self._queue, on_event, log, "ARI"), name="ari-dispatch")
+        self._tasks.spawn(deliver(self._queue, self._dispatch, log, "ARI"), name="ari-dispatch")
 
     async def aclose(self) -> None:
         """Stop the tasks (the session is the client's). Idempotent."""
@@ -134,6 +145,7 @@ class AriEventStream:
     async def _read_events(self) -> None:
         session = self._rest.session()
         while not self._closed:
+            connected = False
             try:
                 async with session.ws_connect(
                     self.url(),
@@ -145,6 +157,7 @@ class AriEventStream:
                     self._backoff.reset()
                     self.connect_count += 1
                     self._registered.set()
+                    connected = True
                     log.info("ARI events connected (app %s)", self._app)
                     if self._on_connected is not None:
                         self._tasks.spawn(self._run_hook(self._on_connected, "reconcile"))
@@ -156,8 +169,8 @@ class AriEventStream:
                 self._registered.clear()
             if self.closed:
                 break
-            if self._on_disconnected is not None:
-                await self._run_hook(self._on_disconnected, "disconnect")
+            if connected:
+                self._queue.put_nowait(_DROPPED)  # after the events read before the drop
             await asyncio.sleep(self._backoff.next_delay())
 
     async def _confirm_registered(self) -> None:
@@ -192,6 +205,13 @@ class AriEventStream:
             elif msg.type is aiohttp.WSMsgType.ERROR:
                 break
         log.warning("ARI events websocket closed (code %s)", ws.close_code)
+
+    async def _dispatch(self, item: AriEvent | _Dropped) -> None:
+        if isinstance(item, _Dropped):
+            if self._on_disconnected is not None:
+                await self._run_hook(self._on_disconnected, "disconnect")
+        elif self._on_event is not None:
+            await self._on_event(item)
 
     async def _run_hook(self, hook: Hook, what: str) -> None:
         try:
