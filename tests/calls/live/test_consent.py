@@ -177,6 +177,33 @@ async def test_a_refusal_that_ends_the_call_says_no_first_message(tmp_path: Path
     assert not (tmp_path / "ended.wav").exists()
 
 
+async def test_the_decided_outcome_is_told_before_the_call_ends() -> None:
+    happened: list[str] = []
+    window = ConsentWindow(
+        plan("opt_out_keypad", "end_call"),
+        FIRST,
+        None,
+        end=lambda reason: happened.append(f"end {reason}"),
+        on_outcome=lambda told: happened.append(f"told {told['outcome']}"),
+    )
+    await run_window(window, FakeDialogue(), keys="9")
+    assert happened == ["told refused", f"end {CONSENT_REFUSED}"]
+
+
+async def test_an_outcome_the_end_decides_is_not_told() -> None:
+    told: list[object] = []
+    window = ConsentWindow(
+        plan("opt_in_keypad"),
+        FIRST,
+        None,
+        end=lambda _: None,
+        on_outcome=told.append,
+    )
+    window.close()  # the call ended before the window's answer: its result carries it
+    assert outcome(window) == "no_answer"
+    assert told == []
+
+
 async def test_opt_in_records_only_with_the_key(tmp_path: Path) -> None:
     silent = new_recorder(tmp_path / "silent.wav")
     window = ConsentWindow(plan("opt_in_keypad"), FIRST, silent, end=lambda _: None)

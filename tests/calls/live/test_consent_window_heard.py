@@ -3,8 +3,10 @@
 An assistant with an ``opt_out_keypad`` consent plan, stored through ``POST /assistants`` and
 called through ``POST /calls/outbound`` on the FreeSWITCH fake (the real adapter, engine and
 runner): the party talks over the disclosure and in the answer's window. None of it is a turn:
-the model is asked nothing, the first message follows the window. What the party says after the
-first message is a turn as usual, and the model gets it.
+the model is asked nothing, the first message follows the window. The window's outcome is on
+the call (``GET /calls/{id}``) while the call goes on, so a client that sees the call ended
+reads it in the same reply. What the party says after the first message is a turn as usual,
+and the model gets it.
 """
 
 from __future__ import annotations
@@ -59,6 +61,14 @@ async def test_speech_in_the_consent_window_is_no_turn(tmp_path: Path) -> None:
         await eventually(lambda: FIRST in " ".join(speech.tts.texts), 10.0)
         assert speech.llm.calls == [], "the model heard the consent window"
         assert speech.stt.calls == [], "the consent window was transcribed as a turn"
+
+        # the outcome is on the call as soon as the window decided it, while the call goes on
+        async def consent_shown() -> bool:
+            status, body = await live.get(f"/calls/{call_id}")
+            assert status == 200, body
+            return body["status"] == "in-progress" and body["consent"] is not None
+
+        await eventually(consent_shown)
 
         # after the first message the caller's words are a turn, and the model gets them
         await live.far_end.speak(channel, voiced(700) + silence(700))

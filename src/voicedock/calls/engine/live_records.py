@@ -1,7 +1,7 @@
 """What a live conversation writes of its call: its end reason, the answering-machine verdict,
 each final message as it is said, and the call's record when the conversation ends
 (``calls/live/record.py``: transcript, latency, timings, analysis, recording, usage, the
-fallback plans' switches).
+fallback plans' switches); the consent plan's outcome as soon as it is decided.
 
 The runner attaches the conversation as the call's ``LiveCall`` (``attach``: control commands
 reach it, and the end-of-call report waits for its record) and hands in each write behind the
@@ -94,6 +94,19 @@ class LiveRecords:
             await self._timeline.add_event(
                 tx, call, CallEvent(call_id, EventType.ANSWERING_MACHINE.value, verdict, now)
             )
+
+    async def store_consent(self, call_id: str, outcome: JsonObject) -> None:
+        """The consent plan's outcome, as soon as its window decides it: on the call before
+        the call can end, so that no reader sees the call ended without it (the record
+        stores it again, and the outcome of a window the call's end closed)."""
+        now = self._now()
+        async with attempt(self._store, brief=True) as tx:
+            call = await tx.get_call_for_update(call_id)
+            if call is None or call.status.terminal:
+                return
+            call.consent = outcome
+            call.updated_at = now
+            await tx.update_call(call)
 
     async def store_provider_switch(self, call_id: str, switch: JsonObject) -> None:
         """A turn of the call moved on to the next entry of a fallback plan: a

@@ -17,8 +17,9 @@ transcript, hence no analysis of one). The caller's keys until the answer are th
 (``takes``): none reaches the dialogue, hence the model; nor does what the caller says until then
 (``open``: the caller's audio is silence to the dialogue, the recording keeps it).
 
-The outcome, ``{"mode", "outcome", "at"}``, goes into the call's result (``outcome``), stored
-on the call and in its end-of-call report.
+The outcome, ``{"mode", "outcome", "at"}``, goes to ``on_outcome`` the moment the window decides
+it (stored on the call then: a call that ends later never shows its end without it), and into
+the call's result (``outcome``), stored on the call and in its end-of-call report.
 """
 
 from __future__ import annotations
@@ -105,12 +106,14 @@ class ConsentWindow:
         *,
         end: Callable[[str], None],
         transcript: TranscriptDelivery | None = None,
+        on_outcome: Callable[[JsonObject], None] | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """``first_message`` is said once the answer is known (unless the call ends);
         ``recorder`` is held until then when the plan asks for a key, and ``transcript``
         (the call's messages as they are said) too when a refusal keeps no transcript;
-        ``end`` ends the call."""
+        ``end`` ends the call; ``on_outcome`` is told the outcome the window decides (not one
+        ``close`` decides: the call's result carries that one)."""
         self._plan = plan
         self._key: str = given(plan.key, CONSENT_DEFAULT_KEY)
         self._timeout_s = float(given(plan.timeout_seconds, CONSENT_DEFAULT_TIMEOUT_S))
@@ -118,6 +121,7 @@ class ConsentWindow:
         self._first_message = first_message
         self._recorder = recorder
         self._end, self._wall = end, wall
+        self._on_outcome = on_outcome
         self._pressed = asyncio.Event()
         self._asks = plan.mode != ANNOUNCE
         if self._asks and recorder is not None:
@@ -166,20 +170,23 @@ class ConsentWindow:
         if self.outcome is not None:  # the call ended meanwhile (``close``)
             return
         decided = decide(self._plan.mode, self._pressed.is_set(), self._on_refusal)
-        self._decided(decided)
+        outcome = self._decided(decided)
         self._open = False
+        if self._on_outcome is not None:
+            self._on_outcome(dict(outcome))  # before the call can end (``decided.ends_call``)
         if decided.ends_call:
             self._end(CONSENT_REFUSED)
             return
         if self._first_message:
             await dialogue.say(self._first_message)
 
-    def _decided(self, decided: ConsentOutcome) -> None:
-        self.outcome = {
+    def _decided(self, decided: ConsentOutcome) -> JsonObject:
+        outcome: JsonObject = {
             "mode": self._plan.mode,
             "outcome": decided.outcome,
             "at": iso(self._wall()),
         }
+        self.outcome = outcome
         log.info("call: consent %s (%s)", decided.outcome, self._plan.mode)
         if self._recorder is not None and self._asks:
             if decided.recorded:
@@ -192,6 +199,7 @@ class ConsentWindow:
                 self._transcript.release()
             else:
                 self._transcript.withhold()
+        return outcome
 
 
 async def said_to_its_end(dialogue: Dialogue, text: str) -> None:

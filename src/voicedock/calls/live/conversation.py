@@ -114,6 +114,7 @@ class LiveConversation(Closable):
         recorder: CallRecorder | None = None,
         voicemail: VoicemailSettings | None = None,
         on_answering_machine: Callable[[JsonObject], Coro[None]] | None = None,
+        on_consent: Callable[[JsonObject], Coro[None]] | None = None,
         tools: ToolExecutor | None = None,
         structured_data_check: StructuredDataCheck | None = None,
         secure_keypad: SecureKeypad | None = None,
@@ -132,6 +133,7 @@ class LiveConversation(Closable):
         ``squad``: the call's squad, whose first member ``assistant_config`` is: the call goes
         on with the member its model hands the call over to (``squad.py``).
         ``disclosure``: the AI disclosure the call must give (``disclosure.py``).
+        ``on_consent``: the consent plan's outcome, as soon as its window decides it.
         """
         self._media = media
         self._assistant_config = assistant_config
@@ -173,6 +175,7 @@ class LiveConversation(Closable):
             transcript=self._delivery,
             voicemail=voicemail,
             on_answering_machine=on_answering_machine,
+            on_consent=on_consent,
             disclosure=disclosure,
         )
         self._config = self._opening.config

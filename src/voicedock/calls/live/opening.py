@@ -44,17 +44,26 @@ class CallOpening:
         transcript: TranscriptDelivery | None = None,
         voicemail: VoicemailSettings | None = None,
         on_answering_machine: Callable[[JsonObject], Coro[None]] | None = None,
+        on_consent: Callable[[JsonObject], Coro[None]] | None = None,
         disclosure: DisclosureRule | None = None,
     ) -> None:
         """``end`` ends the call; ``tasks`` runs the screening's verdict; ``recorder`` and
-        ``transcript`` are held by a consent window that asks for a key."""
+        ``transcript`` are held by a consent window that asks for a key; ``on_consent`` runs as
+        a task of ``tasks`` with the outcome the window decides."""
         first = config.first_message  # what the assistant says first
         self.consent = None
         consent_plan = set_or(assistant_config.consent_plan, None)
         if consent_plan is not None and not config.hang_up_after_first_message:
             # Its message first; the first message waits for the caller's answer.
+            told = None
+            if on_consent is not None:
+                consented = on_consent
+
+                def told(outcome: JsonObject) -> None:
+                    tasks.spawn(consented(outcome))
+
             self.consent = ConsentWindow(
-                consent_plan, first, recorder, end=end, transcript=transcript
+                consent_plan, first, recorder, end=end, transcript=transcript, on_outcome=told
             )
             config = dataclasses.replace(config, first_message=None)
         self.screening = None

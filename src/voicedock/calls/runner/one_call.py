@@ -221,6 +221,7 @@ class OneCall:
                             metadata=call.metadata,
                         ),
                         on_answering_machine=lambda v: self._answering_machine(call.id, v),
+                        on_consent=lambda outcome: self._consent(call.id, outcome),
                         tools=self._call_tools(call, secure_keypad),
                         structured_data_check=speech.schema_checks.for_organization(
                             call.organization_id
@@ -294,6 +295,10 @@ class OneCall:
     async def _answering_machine(self, call_id: str, verdict: dict[str, JsonValue]) -> None:
         store = self._engine.records.store_answering_machine
         await self._stored(call_id, lambda: store(call_id, verdict), "answering-machine verdict")
+
+    async def _consent(self, call_id: str, outcome: dict[str, JsonValue]) -> None:
+        store = self._engine.records.store_consent
+        await self._stored(call_id, lambda: store(call_id, outcome), "consent outcome")
 
     def _provider_switched(self, call_id: str, switch: Switch) -> None:
         if (running := self._served.get(call_id)) is not None:
