@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.json import JsonValue
@@ -49,6 +50,35 @@ class CallingWindow:
     days: frozenset[int]
     start: int
     end: int
+
+
+def is_open(window: CallingWindow, tz: ZoneInfo, now: datetime) -> bool:
+    local = now.astimezone(tz)
+    minute = local.hour * 60 + local.minute
+    if window.start < window.end:
+        return local.isoweekday() in window.days and window.start <= minute < window.end
+    # Spans midnight: the evening of a listed day, or the morning after one.
+    if minute >= window.start:
+        return local.isoweekday() in window.days
+    yesterday = (local - timedelta(days=1)).isoweekday()
+    return minute < window.end and yesterday in window.days
+
+
+def next_opening(window: CallingWindow, tz: ZoneInfo, now: datetime) -> datetime:
+    """``now`` when the window is open, else when it next opens (UTC)."""
+    if is_open(window, tz, now):
+        return now
+    local_day = now.astimezone(tz).date()
+    for offset in range(8):
+        day = local_day + timedelta(days=offset)
+        if day.isoweekday() not in window.days:
+            continue
+        opening = datetime.combine(
+            day, time(window.start // 60, window.start % 60), tzinfo=tz
+        ).astimezone(UTC)
+        if opening > now:
+            return opening
+    raise AssertionError("a window with at least one day opens within a week")
 
 
 @dataclass(frozen=True, slots=True)
