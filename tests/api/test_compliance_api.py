@@ -8,8 +8,7 @@ number spanning several zones takes the strictest; a campaign's contact waits fo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,10 +20,7 @@ from api.contract import is_valid
 from api.test_control_api import active_call, control
 from api.test_per_call_api import moment, until_status
 from api.test_scheduled_calls_api import scheduled_while_down, status_events
-from e2e.conftest import start_app
-from fakes.pbx import FakePbx
-from fakes.world import ACME, DESTINATION, GLOBEX, SUPPORT_ID, make_settings
-from voicedock.api.api_keys import issue_api_key
+from fakes.world import DESTINATION, SUPPORT_ID, make_settings
 from voicedock.config import Settings
 from voicedock.domain.records import utcnow
 
@@ -35,19 +31,10 @@ TOLL_FREE = "+18005550100"  # US toll-free: every zone of the North American pla
 AMSTERDAM = "+31201234567"
 
 
-@asynccontextmanager
-async def serving_at(settings: Settings, moment: datetime) -> AsyncIterator[Api]:
+def serving_at(settings: Settings, moment: datetime) -> AbstractAsyncContextManager[Api]:
     """The app whose engine's clock reads ``moment`` now (and runs on from it)."""
     shift = moment - utcnow()
-    clock: Callable[[], datetime] = lambda: utcnow() + shift  # noqa: E731
-    pbx = FakePbx()
-    client, service = await start_app(settings, pbx, clock=clock)
-    try:
-        acme_key, _ = await issue_api_key(service.store, ACME)
-        globex_key, _ = await issue_api_key(service.store, GLOBEX)
-        yield Api(client, service, pbx, acme_key, globex_key)
-    finally:
-        await client.close()
+    return serving(settings, clock=lambda: utcnow() + shift)
 
 
 def us_settings(database_url: str) -> Settings:
