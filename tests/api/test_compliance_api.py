@@ -18,6 +18,7 @@ import pytest
 from api.conftest import Api, serving
 from api.contract import is_valid
 from api.test_control_api import active_call, control
+from api.test_organization_api import admin as admin_headers
 from api.test_per_call_api import moment, until_status
 from api.test_scheduled_calls_api import scheduled_while_down, status_events
 from fakes.world import DESTINATION, SUPPORT_ID, make_settings
@@ -312,3 +313,44 @@ async def test_a_campaign_contact_outside_its_hours_waits(database_url: str) -> 
         # Deferred, not failed: to 08:00 in New York.
         waits_until = datetime.fromisoformat(waiting["next_attempt_at"].replace("Z", "+00:00"))
         assert waits_until == opens
+
+
+async def test_an_organizations_own_hours_narrow_the_operators(database_url: str) -> None:
+    settings = us_settings(database_url)
+    # 14:30 UTC: 09:30 in New York, 15:30 in Amsterdam.
+    async with serving_at(settings, datetime(2026, 1, 15, 14, 30, tzinfo=UTC)) as api:
+        admin = await admin_headers(api)
+        for bad in ("10:00-10:00", "25:00-26:00", "10-15", 9):
+            resp = await api.client.patch(
+                "/organization", json={"calling_hours": bad}, headers=admin
+            )
+            assert resp.status == 400, bad
+        resp = await api.client.patch(
+            "/organization", json={"calling_hours": "10:00-15:00"}, headers=admin
+        )
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["calling_hours"] == "10:00-15:00"
+        body = await refused(
+            await outbound(api, NEW_YORK), "Outside calling hours", "outside-calling-hours"
+        )
+        assert "10:00-15:00" in body["message"]
+        assert "it is 09:30 in America/New_York" in body["message"]
+        # A country of no operator's hours is narrowed too.
+        await refused(
+            await outbound(api, AMSTERDAM), "Outside calling hours", "outside-calling-hours"
+        )
+        # Globex keeps the operator's hours alone.
+        assert (await outbound(api, NEW_YORK, key=api.globex_key)).status == 200
+        theirs = await api.client.get("/organization", headers=api.auth(api.globex_key))
+        assert (await theirs.json())["calling_hours"] is None
+        # Hours wider than the operator's do not widen them.
+        await api.client.patch(
+            "/organization", json={"calling_hours": "06:00-23:00"}, headers=admin
+        )
+    async with serving_at(settings, datetime(2026, 1, 15, 12, 30, tzinfo=UTC)) as api:
+        body = await refused(
+            await outbound(api, NEW_YORK), "Outside calling hours", "outside-calling-hours"
+        )
+        assert "08:00-21:00" in body["message"]  # 07:30 in New York: the operator's hours
+        assert (await outbound(api, AMSTERDAM)).status == 200  # 13:30: within its own
+        assert [r.destination for r in api.pbx.originated] == [AMSTERDAM]

@@ -10,15 +10,15 @@ import msgspec
 from msgspec import Meta
 
 from voicedock.config.fields import Table, matching
+from voicedock.domain.campaigns import HOURS_PATTERN, daily_window
 from voicedock.domain.do_not_call import EntryRefused, entry_of
 from voicedock.domain.number_plan import is_region
 from voicedock.errors import ConfigError
 
-_HHMM = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]"
 # Local hours in which calls may be placed: "08:00-21:00" (the end excluded; an end before the
 # start spans midnight).
 Hours = Annotated[
-    str, matching(f"{_HHMM}-{_HHMM}", "must be HH:MM-HH:MM (24-hour, the callee's local time)")
+    str, matching(HOURS_PATTERN, "must be HH:MM-HH:MM (24-hour, the callee's local time)")
 ]
 # The hours applied unless the operator lists countries of their own: the United States'
 # federal telemarketing hours (8 a.m. to 9 p.m. at the called party's location).
@@ -70,9 +70,10 @@ class ComplianceSettings(Table):
 
 
 def _check_span(key: str, hours: str) -> None:
-    start, end = hours.split("-")
-    if start == end:
-        raise ConfigError(key, "the hours must not start and end at the same time")
+    try:
+        daily_window(hours)
+    except ValueError as exc:
+        raise ConfigError(key, str(exc)) from None
 
 
 __all__ = ["DEFAULT_COUNTRY_HOURS", "CallingHoursSettings", "ComplianceSettings", "Hours"]

@@ -52,6 +52,22 @@ class CallingWindow:
     end: int
 
 
+# Daily hours "HH:MM-HH:MM" (24-hour, the end excluded; an end before the start spans
+# midnight): the calling hours of calls/compliance/, the operator's and an organization's.
+_HHMM = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]"
+HOURS_PATTERN = f"{_HHMM}-{_HHMM}"
+EVERY_DAY = frozenset(range(1, 8))
+
+
+def daily_window(hours: str) -> CallingWindow:
+    """``HH:MM-HH:MM`` (``HOURS_PATTERN``, already matched) as a window of every day;
+    ``ValueError`` when it starts and ends at the same time (no time to call)."""
+    start, end = (int(t[:2]) * 60 + int(t[3:]) for t in hours.split("-"))
+    if start == end:
+        raise ValueError("the hours must not start and end at the same time")
+    return CallingWindow(days=EVERY_DAY, start=start, end=end)
+
+
 def is_open(window: CallingWindow, tz: ZoneInfo, now: datetime) -> bool:
     local = now.astimezone(tz)
     minute = local.hour * 60 + local.minute

@@ -85,6 +85,9 @@ class Organization:
     max_concurrent_calls: int | None = None
     # The operator's override of [limits] scheduled_calls_per_organization (None: the file's).
     max_scheduled_calls: int | None = None
+    # The organization's own calling hours ("HH:MM-HH:MM", the callee's local time): they
+    # narrow the operator's, never widen them (docs/compliance.md). None: the operator's only.
+    calling_hours: str | None = None
 
 
 @dataclass(slots=True)

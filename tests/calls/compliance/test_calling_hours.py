@@ -85,3 +85,18 @@ def test_countries_and_a_default_of_the_operators() -> None:
 def test_bad_hours_stop_start_up(settings: CallingHoursSettings, key: str) -> None:
     with pytest.raises(ConfigError, match=key):
         settings.check()
+
+
+def test_an_organizations_hours_narrow_never_widen() -> None:
+    hours = CallingHours(CallingHoursSettings())
+    # Narrower: 10:00-15:00 in New York refuses 09:00 there, which the operator allows.
+    assert hours.refusal(NEW_YORK, at(14)) is None
+    refused = hours.refusal(NEW_YORK, at(14), "10:00-15:00")
+    assert refused is not None
+    assert "10:00-15:00" in refused.message
+    assert hours.next_allowed(NEW_YORK, at(14), "10:00-15:00") == at(15)
+    # Wider: 06:00-23:00 does not allow 07:00 in New York (the operator's 08:00-21:00).
+    assert hours.refusal(NEW_YORK, at(12), "06:00-23:00") is not None
+    assert hours.next_allowed(NEW_YORK, at(12), "06:00-23:00") == at(13)
+    # Where the operator sets none, the organization's still apply.
+    assert hours.refusal(AMSTERDAM, at(3), "09:00-17:00") is not None

@@ -301,7 +301,9 @@ class _ContactDue:
             return None
         self.step = _Step.DIALED
         # The campaign's window and the operator's calling hours in the number's own zones.
-        opening = dialer._engine.compliance.hours.next_allowed(contact.destination, now)
+        compliance = dialer._engine.compliance
+        org_id = campaign.organization_id
+        opening = await compliance.next_allowed(tx, org_id, contact.destination, now)
         if campaign.calling_window is not None:
             window = window_of(campaign.calling_window)
             tz = zone(contact.timezone or campaign.timezone)

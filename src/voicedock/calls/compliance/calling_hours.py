@@ -6,7 +6,9 @@ United States' 08:00-21:00, every other country at any time), read in the number
 zones as libphonenumber's numbering plans give them (``domain/number_plan.time_zones``). A
 number whose range spans several zones (a US toll-free number, a mobile range of a large
 country) takes the strictest: it may be called only while it is within the hours in every one
-of them. A number of no known zone (global services) is judged in UTC.
+of them. A number of no known zone (global services) is judged in UTC. An organization's own
+hours (``PATCH /organization`` ``calling_hours``) narrow the operator's, never widen them: a
+call must be within both.
 
 Pure functions of the time they are given (the engine's clock, or the dialer's), as campaign
 windows are (``calls/campaigns/window.py``: the same ``is_open`` and ``next_opening``).
@@ -20,25 +22,41 @@ from zoneinfo import ZoneInfo
 
 from voicedock.calls.policy import DestinationRefused
 from voicedock.config import CallingHoursSettings
-from voicedock.domain.campaigns import CallingWindow, is_open, next_opening
+from voicedock.domain.campaigns import CallingWindow, daily_window, is_open, next_opening
 from voicedock.domain.number_plan import classify, time_zones
 from voicedock.errors import Forbidden
 
 OUTSIDE_CALLING_HOURS = "outside-calling-hours"
 OUTSIDE_HOURS_ERROR = "Outside calling hours"
-_EVERY_DAY = frozenset(range(1, 8))
 # How many times the next allowed moment is looked for across a number's zones; a number whose
 # zones' hours never overlap is tried again a day later.
 _MAX_STEPS = 16
+_UTC = ZoneInfo("UTC")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Hours:
+    """Daily hours as written (``HH:MM-HH:MM``) and as a window."""
+
+    text: str
+    window: CallingWindow
+
+    @classmethod
+    def of(cls, text: str) -> Hours:
+        return cls(text, daily_window(text))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LocalHours:
-    """A number's calling hours (``HH:MM-HH:MM``) and the zones they are read in."""
+    """A number's calling hours (the operator's, the organization's: within each) and the
+    zones they are read in."""
 
-    hours: str
-    window: CallingWindow
+    hours: tuple[Hours, ...]
     zones: tuple[ZoneInfo, ...]
+
+    def closed(self, at: datetime) -> list[tuple[Hours, ZoneInfo]]:
+        """The hours and zones in which ``at`` is outside them."""
+        return [(h, tz) for h in self.hours for tz in self.zones if not is_open(h.window, tz, at)]
 
 
 class OutsideCallingHours(DestinationRefused):
@@ -54,53 +72,52 @@ class OutsideCallingHours(DestinationRefused):
 
 class CallingHours:
     def __init__(self, settings: CallingHoursSettings) -> None:
-        self._countries = {c: _window(h) for c, h in settings.countries.items()}
-        self._default = None if settings.default is None else _window(settings.default)
+        self._countries = {c: Hours.of(h) for c, h in settings.countries.items()}
+        self._default = None if settings.default is None else Hours.of(settings.default)
 
-    def hours_of(self, number: str) -> LocalHours | None:
-        """The hours ``number`` (E.164) may be called in; ``None``: any time."""
+    def hours_of(self, number: str, narrower: str | None = None) -> LocalHours | None:
+        """The hours ``number`` (E.164) may be called in, the operator's for its country and
+        the organization's (``narrower``); ``None``: any time."""
         info = classify(number)
         if info is None:
             return None
         chosen = self._countries.get(info.region, self._default)
-        if chosen is None:
+        hours = tuple(
+            h for h in (chosen, None if narrower is None else Hours.of(narrower)) if h is not None
+        )
+        if not hours:
             return None
-        hours, window = chosen
-        zones = tuple(ZoneInfo(z) for z in time_zones(number)) or (ZoneInfo("UTC"),)
-        return LocalHours(hours, window, zones)
+        zones = tuple(ZoneInfo(z) for z in time_zones(number)) or (_UTC,)
+        return LocalHours(hours, zones)
 
-    def refusal(self, number: str, now: datetime) -> OutsideCallingHours | None:
+    def refusal(
+        self, number: str, now: datetime, narrower: str | None = None
+    ) -> OutsideCallingHours | None:
         """Why ``number`` may not be called at ``now`` (a zone of it outside its hours, named
         with its local time), or ``None``."""
-        local = self.hours_of(number)
-        if local is None:
+        local = self.hours_of(number, narrower)
+        closed = [] if local is None else local.closed(now)
+        if local is None or not closed:
             return None
-        for tz in local.zones:
-            if not is_open(local.window, tz, now):
-                there = now.astimezone(tz).strftime("%H:%M")
-                return OutsideCallingHours(
-                    f"calls to this number are allowed {local.hours} in its local time "
-                    f"({_zones_text(local.zones)}); it is {there} in {tz}"
-                )
-        return None
+        hours, tz = closed[0]
+        there = now.astimezone(tz).strftime("%H:%M")
+        return OutsideCallingHours(
+            f"calls to this number are allowed {hours.text} in its local time "
+            f"({_zones_text(local.zones)}); it is {there} in {tz}"
+        )
 
-    def check(self, number: str, now: datetime) -> None:
-        refused = self.refusal(number, now)
-        if refused is not None:
-            raise refused
-
-    def next_allowed(self, number: str, now: datetime) -> datetime:
+    def next_allowed(self, number: str, now: datetime, narrower: str | None = None) -> datetime:
         """``now`` when ``number`` may be called now, else the first moment it may be (each
-        zone opening in turn until all are within the hours at once)."""
-        local = self.hours_of(number)
+        closed hours' opening in turn until all are open at once, in every zone)."""
+        local = self.hours_of(number, narrower)
         if local is None:
             return now
         at = now
         for _ in range(_MAX_STEPS):
-            closed = [tz for tz in local.zones if not is_open(local.window, tz, at)]
+            closed = local.closed(at)
             if not closed:
                 return at
-            at = max(next_opening(local.window, tz, at) for tz in closed)
+            at = max(next_opening(h.window, tz, at) for h, tz in closed)
         return now + timedelta(days=1)
 
 
@@ -110,15 +127,11 @@ def _zones_text(zones: tuple[ZoneInfo, ...]) -> str:
     return f"{len(zones)} time zones, each within them"
 
 
-def _window(hours: str) -> tuple[str, CallingWindow]:
-    start, end = (int(t[:2]) * 60 + int(t[3:]) for t in hours.split("-"))
-    return hours, CallingWindow(days=_EVERY_DAY, start=start, end=end)
-
-
 __all__ = [
     "OUTSIDE_CALLING_HOURS",
     "OUTSIDE_HOURS_ERROR",
     "CallingHours",
+    "Hours",
     "LocalHours",
     "OutsideCallingHours",
 ]

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Protocol
 
 from voicedock.calls.billing import SPEND_LIMIT_REACHED, spend_refusal
-from voicedock.calls.compliance import Compliance
+from voicedock.calls.compliance import Compliance, ComplianceLookups
 from voicedock.calls.outbound.new_call import check_number_choice
 from voicedock.calls.policy import destination_refusal
 from voicedock.calls.transitions import DESTINATION_REFUSED, NUMBER_UNAVAILABLE
@@ -31,13 +31,13 @@ from voicedock.config import PolicySettings
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call
 from voicedock.errors import BadRequest, Forbidden, NotFound
-from voicedock.store.base import DoNotCallLookups, NumberLookups
+from voicedock.store.base import NumberLookups
 from voicedock.store.protocols.billing import BillingLookups
 
 log = logging.getLogger("voicedock.calls")
 
 
-class RecheckLookups(NumberLookups, BillingLookups, DoNotCallLookups, Protocol):
+class RecheckLookups(NumberLookups, BillingLookups, ComplianceLookups, Protocol):
     """What the checks read: the transaction that claimed the call."""
 
 

@@ -24,13 +24,14 @@ class SqlOrganizationWrites(TransactionPart):
         await self._insert(ORGANIZATIONS, org)
 
     async def update_organization(self, org: Organization) -> None:
-        """Write what changes after creation: the display name, the assistant defaults and
-        the operator's limits."""
+        """Write what changes after creation: the display name, the assistant defaults, the
+        calling hours and the operator's limits."""
         columns = (
             "display_name",
             "assistant_defaults",
             "max_concurrent_calls",
             "max_scheduled_calls",
+            "calling_hours",
         )
         changed = await self._conn.execute(
             f"UPDATE organizations SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",

@@ -5,3 +5,5 @@ CREATE TABLE operator_do_not_call (
     entry TEXT PRIMARY KEY,
     created_at TIMESTAMPTZ NOT NULL
 );
+-- An organization's own calling hours ("HH:MM-HH:MM"), narrowing the operator's; NULL: none.
+ALTER TABLE organizations ADD COLUMN calling_hours TEXT;
