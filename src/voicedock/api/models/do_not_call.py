@@ -9,8 +9,22 @@ from msgspec import Meta
 
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.operations import Schema, operation
-from voicedock.api.models.refusals import JSON_OBJECT, Refusal
-from voicedock.domain.do_not_call import MAX_ENTRY_LENGTH
+from voicedock.api.models.refusals import JSON_OBJECT, Refusal, refusal
+from voicedock.domain.do_not_call import MAX_ENTRY_LENGTH, RANGE_MARK
+from voicedock.errors import BadRequest
+from voicedock.validation import require_e164
+
+ENTRY_ERROR = "Invalid request"
+
+
+def read_entry(value: object, field: str) -> object:
+    """Words a refused entry as before ranges were taken: a number, as ``require_e164``."""
+    if isinstance(value, str) and value.endswith(RANGE_MARK):
+        raise BadRequest(
+            f"{field} must be a range: '+', 1-15 digits, then '*' (+1900*)", error=ENTRY_ERROR
+        )
+    return require_e164(value, field)
+
 
 # A number (E.164) or a range: "+" and 1-15 digits, then "*" (domain/do_not_call.py).
 Entry = Annotated[
@@ -21,6 +35,7 @@ Entry = Annotated[
         description="An E.164 number (+31612345678), or a range: '+', digits beginning with a "
         "country calling code, then '*' (+1900* is every number starting with +1900)",
     ),
+    refusal(reader=read_entry),
 ]
 
 

@@ -11,6 +11,7 @@ from voicedock.api.authentication import organization_of
 from voicedock.api.body import read_body
 from voicedock.api.models.base import parse, reply
 from voicedock.api.models.do_not_call import (
+    ENTRY_ERROR,
     Done,
     DoNotCallAdded,
     DoNotCallImported,
@@ -44,7 +45,7 @@ def parse_entry(_caller: Caller, body: object) -> str:
     try:
         return entry_of(parse(body, DoNotCallNumber).number)
     except EntryRefused as refused:
-        raise BadRequest(f"number: {refused}") from None
+        raise BadRequest(f"number: {refused}", error=ENTRY_ERROR) from None
 
 
 async def _delete(caller: Caller, entry: str) -> None:
