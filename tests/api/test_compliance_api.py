@@ -171,6 +171,14 @@ async def test_a_csv_import_adds_entries_and_reports_bad_rows(api: Api) -> None:
         "/do-not-call/import", data=csv, headers={**api.auth(), "Content-Type": "text/csv"}
     )
     assert (await again.json())["added"] == 0
+    # No row an entry: the wrong file, refused whole.
+    wrong = await api.client.post(
+        "/do-not-call/import",
+        data="name\nAnn\n",
+        headers={**api.auth(), "Content-Type": "text/csv"},
+    )
+    assert wrong.status == 400
+    assert (await wrong.json())["error"] == "Invalid request"
     # Not a CSV: 415.
     json_body = await api.client.post("/do-not-call/import", json=[], headers=api.auth())
     assert json_body.status == 415
@@ -354,3 +362,20 @@ async def test_an_organizations_own_hours_narrow_the_operators(database_url: str
         assert "08:00-21:00" in body["message"]  # 07:30 in New York: the operator's hours
         assert (await outbound(api, AMSTERDAM)).status == 200  # 13:30: within its own
         assert [r.destination for r in api.pbx.originated] == [AMSTERDAM]
+
+
+async def test_entries_are_removed_by_their_path_however_written(api: Api) -> None:
+    for entry in ("+3120*", "+31612345678"):
+        await api.client.post("/do-not-call", json={"number": entry}, headers=api.auth())
+    encoded = await api.client.delete("/do-not-call/%2B3120%2A", headers=api.auth())
+    assert encoded.status == 200, await encoded.text()
+    plain = await api.client.delete("/do-not-call/+31612345678", headers=api.auth())
+    assert plain.status == 200
+    gone = await api.client.delete("/do-not-call/+31612345678", headers=api.auth())
+    assert gone.status == 404
+    listed = await api.client.get("/do-not-call", headers=api.auth())
+    assert await listed.json() == {"numbers": []}
+    # The import's path is no entry's.
+    wrong = await api.client.delete("/do-not-call/import", headers=api.auth())
+    assert wrong.status == 405
+    assert wrong.headers["Allow"] == "POST"

@@ -75,9 +75,15 @@ async def import_entries(request: web.Request) -> web.Response:
     try:
         read = csv_entries(raw.decode("utf-8-sig"), MAX_IMPORT_ROWS)
     except UnicodeDecodeError:
-        raise BadRequest("the CSV must be UTF-8") from None
+        raise BadRequest("the CSV must be UTF-8", error=ENTRY_ERROR) from None
     except CsvTooLarge as exc:
         raise PayloadTooLarge(str(exc)) from None
+    if read.rejected and not read.entries:  # not a list of numbers at all: the wrong file?
+        raise BadRequest(
+            f"no row of the CSV is a do-not-call entry (row {read.rejected[0].row}: "
+            f"{read.rejected[0].message})",
+            error=ENTRY_ERROR,
+        )
     service = request.app[SERVICE]
     most = service.settings.compliance.max_organization_entries
     added = await add_entries(service.store, organization_of(request), read.entries, most, utcnow())
@@ -92,6 +98,7 @@ DO_NOT_CALL: Resource[str] = Resource(
     noun="number",
     title=NotFound.error,
     id_name="number",
+    id_pattern=r"\+[^/]*",  # an entry begins with "+": /do-not-call/import is not one
     is_id=accept_any,
     lookup=_as_named,
     get=False,
