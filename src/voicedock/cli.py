@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_organizations_parser(sub, common)
     _add_billing_parser(sub, common)
     _add_nodes_parser(sub, common)
+    _add_dnc_parser(sub, common)
     _add_audit_parser(sub, common)
     _add_test_parser(sub)
 
@@ -831,6 +832,112 @@ def _add_nodes_parser(sub: _Commands, common: argparse.ArgumentParser) -> None:
         "when it runs as serve --workers)",
     )
     drain.set_defaults(handler=_nodes_drain)
+
+
+# Rows one `voicedock dnc import` reads (an operator's list; an organization's import is bounded
+# tighter, api/routes/do_not_call.py).
+MAX_OPERATOR_IMPORT_ROWS = 5_000_000
+
+
+def _add_dnc_parser(sub: _Commands, common: argparse.ArgumentParser) -> None:
+    """``voicedock dnc ...``: the operator's do-not-call list (docs/compliance.md)."""
+    dnc_sub = _group(
+        sub, "dnc", "the operator's do-not-call list, for every organization (docs/compliance.md)"
+    )
+    for verb, what, handler in (
+        ("add", "add numbers (E.164) or ranges (+1900*)", _dnc_add),
+        ("remove", "remove numbers or ranges", _dnc_remove),
+    ):
+        one = dnc_sub.add_parser(verb, parents=[common], help=what)
+        one.add_argument("entries", nargs="+", metavar="ENTRY", help="+31612345678 or +1900*")
+        one.set_defaults(handler=handler)
+    listing = dnc_sub.add_parser(
+        "list", parents=[common], help="the entries (those of [compliance] do_not_call marked)"
+    )
+    listing.set_defaults(handler=_dnc_list)
+    imported = dnc_sub.add_parser(
+        "import", parents=[common], help="add the entries of a CSV (first column, one a row)"
+    )
+    imported.add_argument("file", type=Path, help="a CSV file; a first row 'number' is a header")
+    imported.set_defaults(handler=_dnc_import)
+
+
+def _dnc_entries(texts: Sequence[str]) -> list[str] | None:
+    from voicedock.domain.do_not_call import EntryRefused, entry_of
+
+    entries = []
+    for text in texts:
+        try:
+            entries.append(entry_of(text))
+        except EntryRefused as refused:
+            _refused(f"{text!r}: {refused}")
+            return None
+    return entries
+
+
+def _dnc_add(args: argparse.Namespace) -> int:
+    entries = _dnc_entries(args.entries)
+    if entries is None:
+        return 1
+
+    async def work(store: Store) -> int:
+        async with store.transaction() as tx:
+            added = await tx.add_operator_do_not_call(entries, utcnow())
+        print(f"added {added} entr{'y' if added == 1 else 'ies'} ({len(entries) - added} listed)")
+        return 0
+
+    return _with_store(args, work)
+
+
+def _dnc_remove(args: argparse.Namespace) -> int:
+    entries = _dnc_entries(args.entries)
+    if entries is None:
+        return 1
+
+    async def work(store: Store) -> int:
+        missing = []
+        async with store.transaction() as tx:
+            for entry in entries:
+                if not await tx.delete_operator_do_not_call(entry):
+                    missing.append(entry)
+        if missing:
+            return _refused(f"not on the operator's list: {', '.join(missing)}")
+        print(f"removed {len(entries)}")
+        return 0
+
+    return _with_store(args, work)
+
+
+def _dnc_list(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def work(store: Store) -> int:
+        for entry in settings.compliance.do_not_call:
+            print(f"{entry}  (config)")
+        for entry in await store.list_operator_do_not_call():
+            print(entry)
+        return 0
+
+    return _with_store(args, work, settings)
+
+
+def _dnc_import(args: argparse.Namespace) -> int:
+    from voicedock.domain.do_not_call import CsvTooLarge, csv_entries
+
+    try:
+        read = csv_entries(args.file.read_text("utf-8-sig"), MAX_OPERATOR_IMPORT_ROWS)
+    except (OSError, UnicodeDecodeError, CsvTooLarge) as exc:
+        return _refused(f"{args.file}: {exc}")
+    for row in read.rejected:
+        print(f"row {row.row}: {row.message}", file=sys.stderr)
+
+    async def work(store: Store) -> int:
+        async with store.transaction() as tx:
+            added = await tx.add_operator_do_not_call(read.entries, utcnow())
+        print(f"added {added}, {len(read.entries) - added} listed, {len(read.rejected)} refused")
+        return 0 if not read.rejected else 1
+
+    return _with_store(args, work)
 
 
 def _nodes_list(args: argparse.Namespace) -> int:

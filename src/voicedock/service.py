@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import Self
 
 import msgspec
@@ -56,6 +58,7 @@ from voicedock.calls.runner.presynthesis import Presynthesis
 from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.calls.transfers.decision import NodeTranscriber
 from voicedock.config import Settings
+from voicedock.domain.records import utcnow
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
 from voicedock.media.output_totals import OutputTotals
 from voicedock.metrics import ServiceMetrics
@@ -168,11 +171,13 @@ class Service(Closable):
         pbx: Pbx,
         speech: NodeSpeech | None = None,
         lease_store: Store | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         """``speech``: the node's speech work (``Service.open`` makes it before the PBX, whose
         warm transfers transcribe the agent's spoken answer in its recognition pool); made
-        here unless given. Everything else is made here, in order, each part given what it
-        works with."""
+        here unless given. ``clock``: the time the engine and the dialer decide on (calling
+        hours, campaign windows, schedules); tests shift it. Everything else is made here, in
+        order, each part given what it works with."""
         check_supervisor_extension(settings.listen, settings.policy)
         self.settings = settings
         self.store = store
@@ -214,6 +219,7 @@ class Service(Closable):
             store,
             pbx,
             settings,
+            clock,
             node_id=node_id,
             observers=Observers(
                 self.webhooks.publisher, self.campaigns, self.metrics.observer, ending
@@ -230,6 +236,7 @@ class Service(Closable):
             self.engine,
             self.campaigns,
             settings.policy,
+            clock,
             # A draining node dials nothing: the other nodes' dialers take the work.
             can_dial=lambda: self.pbx.health().can_place_calls and not self.node.draining,
         )
@@ -305,7 +312,9 @@ class Service(Closable):
         self._closed = False
 
     @classmethod
-    async def open(cls, settings: Settings, pbx: Pbx | None = None) -> Self:
+    async def open(
+        cls, settings: Settings, pbx: Pbx | None = None, clock: Callable[[], datetime] = utcnow
+    ) -> Self:
         store = await open_store(settings.database.url)
         lease_store: Store | None = None
         speech = node_speech(settings)
@@ -317,7 +326,7 @@ class Service(Closable):
                 lease_store = await open_store(settings.database.url, connections=1)
             if pbx is None:
                 pbx = make_pbx(settings, _warm_dialogue(settings, speech))
-            service = cls(settings, store, pbx, speech, lease_store=lease_store)
+            service = cls(settings, store, pbx, speech, lease_store=lease_store, clock=clock)
         except BaseException:
             await speech.aclose()
             if lease_store is not None:

@@ -3,9 +3,10 @@ with a FakePbx and two organizations that each hold an API key."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from fakes.world import ACME, GLOBEX, make_settings
 from pg_server import fresh_database
 from voicedock.api.api_keys import issue_api_key
 from voicedock.config import Settings
+from voicedock.domain.records import utcnow
 from voicedock.service import Service
 
 
@@ -47,10 +49,11 @@ async def start_api(database_url: str) -> tuple[TestClient[Any, Any], Service, F
 
 
 @asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[Api]:
-    """The app with ``settings`` and a FakePbx, keys of both organizations; closed on exit."""
+async def serving(settings: Settings, clock: Callable[[], datetime] = utcnow) -> AsyncIterator[Api]:
+    """The app with ``settings`` and a FakePbx, keys of both organizations; closed on exit.
+    ``clock``: the engine's (tests shift it)."""
     pbx = FakePbx()
-    client, service = await start_app(settings, pbx)
+    client, service = await start_app(settings, pbx, clock=clock)
     try:
         acme_key, _ = await issue_api_key(service.store, ACME)
         globex_key, _ = await issue_api_key(service.store, GLOBEX)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,6 +26,7 @@ from voicedock.api.app import create_app
 from voicedock.backoff import Backoff
 from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.config import PbxSettings, Settings, TrunkSettings
+from voicedock.domain.records import utcnow
 from voicedock.pbx.asterisk.ami.client import AmiClient
 from voicedock.pbx.asterisk.ari.client import AriClient
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
@@ -123,15 +125,15 @@ def fast_reconnecting_pbx(settings: Settings) -> AsteriskPbx:
 
 
 async def start_app(
-    settings: Settings, pbx: Pbx | None = None
+    settings: Settings, pbx: Pbx | None = None, clock: Callable[[], datetime] = utcnow
 ) -> tuple[TestClient[Any, Any], Service]:
     """What ``voicedock serve`` runs: ``create_app`` on 127.0.0.1 port 0, opening the ``Service``
-    (with ``pbx``, or the one ``settings`` name) as the app starts. The caller closes the client,
-    which closes the service."""
+    (with ``pbx``, or the one ``settings`` name; ``clock``: the engine's) as the app starts.
+    The caller closes the client, which closes the service."""
     services: list[Service] = []
 
     async def factory() -> Service:
-        service = await Service.open(settings, pbx=pbx)
+        service = await Service.open(settings, pbx=pbx, clock=clock)
         services.append(service)
         return service
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from fakes.memory_outbox import InMemoryOutbox
 from voicedock.domain.billing import RateCard, RateCardTerms
+from voicedock.domain.do_not_call import covering
 from voicedock.domain.records import (
     AnalysisTemplate,
     ApiKey,
@@ -64,11 +65,18 @@ class _Data:
     rate_cards: list[RateCard] = field(default_factory=list)
     spend_limits: dict[str, SpendLimit] = field(default_factory=dict)
     spend_alerts: set[tuple[str, str, int]] = field(default_factory=set)
+    # (organization id, entry) of the organizations' do-not-call lists ("" : the operator's)
+    do_not_call: set[tuple[str, str]] = field(default_factory=set)
     seq: int = 0
 
 
 class _Billing:
-    """Billing's lookups (``BillingLookups``) on a transaction's or the store's data."""
+    """Billing's lookups (``BillingLookups``) and the do-not-call lists' (``DoNotCallLookups``)
+    on a transaction's or the store's data."""
+
+    async def is_do_not_call(self, organization_id: str, number: str) -> bool:
+        listed = self._billing().do_not_call
+        return any((o, e) in listed for o in (organization_id, "") for e in covering(number))
 
     def _billing(self) -> _Data:
         raise NotImplementedError

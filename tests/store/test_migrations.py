@@ -39,6 +39,7 @@ EXPECTED_TABLES = {
     "campaign_contacts",
     "trunk_dials",
     "do_not_call",
+    "operator_do_not_call",
     "console_sessions",
     "tool_templates",
     "provider_keys",

@@ -22,6 +22,7 @@ from voicedock.api.routes import (
     calls,
     campaigns,
     console,
+    do_not_call,
     domains,
     health,
     listen,
@@ -44,6 +45,7 @@ ServiceFactory = Callable[[], Awaitable[Service]]
 RESOURCES: tuple[Mounted, ...] = (
     *calls.RESOURCES,
     *campaigns.RESOURCES,
+    *do_not_call.RESOURCES,
     *assistants.RESOURCES,
     *phone_numbers.RESOURCES,
     *trunks.RESOURCES,
@@ -88,6 +90,7 @@ def create_app(
     for module in (
         calls,
         campaigns,
+        do_not_call,
         assistants,
         phone_numbers,
         trunks,

@@ -28,6 +28,7 @@ from datetime import datetime
 
 import msgspec
 
+from voicedock.calls.compliance.do_not_call import DoNotCall
 from voicedock.calls.control import (
     TRANSFER_FAILED_MESSAGE,
     ControlCommand,
@@ -67,6 +68,7 @@ class CommandRunner:
         store: Store,
         pbx: Pbx,
         policy: PolicySettings,
+        do_not_call: DoNotCall,
         live_calls: LiveCalls,
         clock: Callable[[], datetime],
         legs: TrunkLegs,
@@ -80,6 +82,7 @@ class CommandRunner:
         self._wait_originated = wait_originated
         self._pbx = pbx
         self._policy = policy
+        self._do_not_call = do_not_call
         self._live = live_calls
         self._now = clock
         self._observer: CallObserver = observer if observer is not None else NoObserver()
@@ -172,6 +175,8 @@ class CommandRunner:
     async def _transfer_target(self, call: Call, command: Transfer) -> TransferTarget:
         try:
             checked = check_transfer_destination(command.destination, self._policy)
+            if not checked.internal:  # the organization's list and the operator's
+                await self._do_not_call.check(self._store, call.organization_id, checked.value)
         except DestinationRefused as refused:
             await self._security_event(call.id, command, refused)
             raise

@@ -9,8 +9,8 @@ start-up with a ``ConfigError`` naming the key, e.g. ``config: numbers[0].number
 (``settings.py``); each section is a msgspec Struct whose fields carry their defaults and
 bounds, grouped by concern: this process (``node.py``), the PBX and trunks (``pbx.py``), speech
 (``speech.py``), what organizations are given (``organizations.py``), where calls may go
-(``policy.py``), the URLs tenants name (``egress.py``), calls' afterlife (``calls.py``) and
-webhooks (``webhooks.py``).
+(``policy.py``) and what every automated call passes (``compliance.py``), the URLs tenants
+name (``egress.py``), calls' afterlife (``calls.py``) and webhooks (``webhooks.py``).
 """
 
 from voicedock.config.calls import (
@@ -20,6 +20,7 @@ from voicedock.config.calls import (
     RehearsalModelSettings,
     RetentionSettings,
 )
+from voicedock.config.compliance import CallingHoursSettings, ComplianceSettings
 from voicedock.config.egress import DEFAULT_PROVIDER_HOSTS, network_entry
 from voicedock.config.load import load_settings
 from voicedock.config.node import (
@@ -71,6 +72,8 @@ __all__ = [
     "AssistantSettings",
     "AsteriskSettings",
     "ByokSettings",
+    "CallingHoursSettings",
+    "ComplianceSettings",
     "ConfigError",
     "DomainsSettings",
     "EchoSettings",

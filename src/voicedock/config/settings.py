@@ -14,6 +14,7 @@ from voicedock.config.calls import (
     RehearsalSettings,
     RetentionSettings,
 )
+from voicedock.config.compliance import ComplianceSettings
 from voicedock.config.disclosure import AiDisclosureSettings
 from voicedock.config.egress import EgressSettings
 from voicedock.config.fields import Table
@@ -47,6 +48,7 @@ class Settings(Table):
     pbx: PbxSettings = msgspec.field(default_factory=PbxSettings)
     speech: SpeechSettings = msgspec.field(default_factory=SpeechSettings)
     policy: PolicySettings = msgspec.field(default_factory=PolicySettings)
+    compliance: ComplianceSettings = msgspec.field(default_factory=ComplianceSettings)
     calls: CallsSettings = msgspec.field(default_factory=CallsSettings)
     recordings: RecordingsSettings = msgspec.field(default_factory=RecordingsSettings)
     trunks: list[TrunkSettings] = msgspec.field(default_factory=list)
@@ -82,6 +84,7 @@ class Settings(Table):
             assistant.check_sections(f"assistants[{i}]")
         self._check_numbers(trunks, assistants)
         self.policy.check()
+        self.compliance.check()
         self.rehearsal.check()
         self.webhooks.check(assistants)
         self.egress.check()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.json import JsonValue
@@ -49,6 +50,51 @@ class CallingWindow:
     days: frozenset[int]
     start: int
     end: int
+
+
+# Daily hours "HH:MM-HH:MM" (24-hour, the end excluded; an end before the start spans
+# midnight): the calling hours of calls/compliance/, the operator's and an organization's.
+_HHMM = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]"
+HOURS_PATTERN = f"{_HHMM}-{_HHMM}"
+EVERY_DAY = frozenset(range(1, 8))
+
+
+def daily_window(hours: str) -> CallingWindow:
+    """``HH:MM-HH:MM`` (``HOURS_PATTERN``, already matched) as a window of every day;
+    ``ValueError`` when it starts and ends at the same time (no time to call)."""
+    start, end = (int(t[:2]) * 60 + int(t[3:]) for t in hours.split("-"))
+    if start == end:
+        raise ValueError("the hours must not start and end at the same time")
+    return CallingWindow(days=EVERY_DAY, start=start, end=end)
+
+
+def is_open(window: CallingWindow, tz: ZoneInfo, now: datetime) -> bool:
+    local = now.astimezone(tz)
+    minute = local.hour * 60 + local.minute
+    if window.start < window.end:
+        return local.isoweekday() in window.days and window.start <= minute < window.end
+    # Spans midnight: the evening of a listed day, or the morning after one.
+    if minute >= window.start:
+        return local.isoweekday() in window.days
+    yesterday = (local - timedelta(days=1)).isoweekday()
+    return minute < window.end and yesterday in window.days
+
+
+def next_opening(window: CallingWindow, tz: ZoneInfo, now: datetime) -> datetime:
+    """``now`` when the window is open, else when it next opens (UTC)."""
+    if is_open(window, tz, now):
+        return now
+    local_day = now.astimezone(tz).date()
+    for offset in range(8):
+        day = local_day + timedelta(days=offset)
+        if day.isoweekday() not in window.days:
+            continue
+        opening = datetime.combine(
+            day, time(window.start // 60, window.start % 60), tzinfo=tz
+        ).astimezone(UTC)
+        if opening > now:
+            return opening
+    raise AssertionError("a window with at least one day opens within a week")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberType
+from phonenumbers import NumberParseException, PhoneNumberType, timezone
 
 GLOBAL = "001"  # the region of non-geographic numbers (+800, +808, +870, +88x, +979)
 
@@ -58,9 +58,21 @@ def classify(number: str) -> NumberInfo | None:
     return NumberInfo(region, kind)
 
 
+def time_zones(number: str) -> tuple[str, ...]:
+    """The IANA time zones of ``number`` (E.164) by its numbering plan: one for a number of a
+    single zone, several for a range that spans them (a US toll-free number, a mobile range of
+    a large country); none when libphonenumber does not know (global services, ``+800``)."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except NumberParseException:
+        return ()
+    zones = timezone.time_zones_for_number(parsed)
+    return tuple(z for z in zones if z != timezone.UNKNOWN_TIMEZONE)
+
+
 def is_region(code: str) -> bool:
     """An ISO 3166-1 alpha-2 code libphonenumber has a numbering plan for, or ``GLOBAL``."""
     return code in phonenumbers.SUPPORTED_REGIONS or code == GLOBAL
 
 
-__all__ = ["GLOBAL", "NUMBER_TYPES", "NumberInfo", "classify", "is_region"]
+__all__ = ["GLOBAL", "NUMBER_TYPES", "NumberInfo", "classify", "is_region", "time_zones"]

@@ -89,6 +89,9 @@ class Organization:
     max_scheduled_calls: int | None = None
     # The organization requires the AI disclosure on its calls (the operator may already).
     ai_disclosure_required: bool = False
+    # The organization's own calling hours ("HH:MM-HH:MM", the callee's local time): they
+    # narrow the operator's, never widen them (docs/compliance.md). None: the operator's only.
+    calling_hours: str | None = None
 
 
 @dataclass(slots=True)

@@ -31,6 +31,7 @@ from voicedock.store.protocols.calls import (
 )
 from voicedock.store.protocols.campaigns import CampaignReads, CampaignWrites
 from voicedock.store.protocols.dials import DialWrites
+from voicedock.store.protocols.do_not_call import DoNotCallLookups, DoNotCallReads, DoNotCallWrites
 from voicedock.store.protocols.domains import DomainReads, DomainWrites
 from voicedock.store.protocols.idempotency import IdempotencyWrites
 from voicedock.store.protocols.metrics import MetricsReads, StoreCounts
@@ -76,6 +77,7 @@ class Transaction(
     RetentionWrites,
     IdempotencyWrites,
     CampaignWrites,
+    DoNotCallWrites,
     DialWrites,
     OutboxWrites,
     SuiteWrites,
@@ -97,6 +99,7 @@ class Store(
     ScheduledCallReads,
     NodeReads,
     CampaignReads,
+    DoNotCallReads,
     OutboxReads,
     UsageReads,
     MetricsReads,
@@ -133,6 +136,7 @@ __all__ = [
     "CallPage",
     "CallQuery",
     "CallUsageRow",
+    "DoNotCallLookups",
     "MemberUsageRow",
     "NodeMailbox",
     "NodeReply",

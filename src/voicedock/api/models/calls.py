@@ -224,9 +224,11 @@ class OutboundCallRequest(Body, kw_only=True):
                 "With a time zone; not more than "
                 f"{int(SCHEDULE_PAST_TOLERANCE.total_seconds())} s in the past, at most "
                 f"{SCHEDULE_MAX_AHEAD.days} days ahead. end-call cancels it. Checked again "
-                "when due: a destination the policy refuses then, or a caller number removed "
-                "or no longer open to the organization, ends it never dialed "
-                "(destination-refused, number-unavailable), as does the organization's monthly "
+                "when due: a destination the policy refuses then, a number on the do-not-call "
+                "list or outside its calling hours then, or a caller number removed "
+                "or no longer open to the organization, ends it never dialed (destination-"
+                "refused, do-not-call, outside-calling-hours, number-unavailable), as does the "
+                "organization's monthly "
                 "spending limit reached (spend-limit-reached). 429 Too many scheduled calls "
                 "beyond the organization's limit of calls waiting (GET /organization).",
                 extra_json_schema={"format": "date-time"},
@@ -623,8 +625,8 @@ class Call(Reply, kw_only=True):
         str | None,
         _described(
             'Why the call ended; "cancelled": end-call before answer; of a scheduled call '
-            'never dialed: "schedule-expired", "destination-refused", "number-unavailable", '
-            '"spend-limit-reached"; '
+            'never dialed: "schedule-expired", "destination-refused", "do-not-call", '
+            '"outside-calling-hours", "number-unavailable", "spend-limit-reached"; '
             'after a call-screening assistant: "screening-declined", "screening-timeout".'
         ),
     ] = None

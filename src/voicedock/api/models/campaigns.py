@@ -63,7 +63,6 @@ from voicedock.domain.campaigns import CampaignProgress, CampaignStatus, Contact
 from voicedock.domain.json import JsonObject
 from voicedock.domain.timestamps import iso
 from voicedock.errors import BadRequest
-from voicedock.validation import require_e164
 
 # mon ... sun, in any case (calls/campaigns/window.py lowers them).
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -406,25 +405,6 @@ class ContactsAdded(Reply, kw_only=True):
     added: int
 
 
-class DoNotCallNumber(Body, kw_only=True):
-    REFUSAL: ClassVar[Refusal | None] = JSON_OBJECT
-
-    number: Annotated[E164, refusal(reader=require_e164)]
-
-
-class DoNotCallList(Reply, kw_only=True):
-    numbers: list[str]
-
-
-class DoNotCallAdded(Reply, kw_only=True):
-    success: bool
-    number: str
-
-
-class Done(Reply, kw_only=True):
-    success: bool
-
-
 class CampaignListQuery(PageQuery, kw_only=True):
     """``GET /campaigns``'s query."""
 
@@ -489,24 +469,6 @@ PATHS: dict[str, Schema] = {
     "/campaigns/{id}/pause": _move("Pause a campaign: no new calls (calls in progress go on)"),
     "/campaigns/{id}/resume": _move("Resume a paused campaign"),
     "/campaigns/{id}/cancel": _move("Cancel a campaign: its waiting contacts end cancelled"),
-    "/do-not-call": {
-        "get": operation(
-            "The organization's do-not-call list", ("200", DoNotCallList), errors="401"
-        ),
-        "post": operation(
-            "Add a number to the do-not-call list",
-            ("201", DoNotCallAdded),
-            body=DoNotCallNumber,
-            errors="400 401 413",
-        ),
-    },
-    "/do-not-call/{number}": {
-        "delete": operation(
-            "Remove a number from the do-not-call list",
-            ("200", Done),
-            errors="401 404",
-        )
-    },
 }
 MODELS = (
     CampaignCreate,
@@ -516,10 +478,6 @@ MODELS = (
     CampaignContactList,
     CampaignContactsAdd,
     ContactsAdded,
-    DoNotCallNumber,
-    DoNotCallList,
-    DoNotCallAdded,
-    Done,
     CampaignListQuery,
     ContactListQuery,
 )

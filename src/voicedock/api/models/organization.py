@@ -15,6 +15,7 @@ from voicedock.api.models.fields import Time, text
 from voicedock.api.models.operations import Schema, operation
 from voicedock.calls.organization_settings import DEFAULT_FIELDS, DISPLAY_NAME_MAX
 from voicedock.calls.organization_settings import OrganizationLimits as LimitsRecord
+from voicedock.domain.campaigns import HOURS_PATTERN
 from voicedock.domain.records import Organization as OrganizationRecord
 from voicedock.domain.secret_fields import masked
 from voicedock.domain.timestamps import iso
@@ -26,6 +27,15 @@ OperatorSetting = Annotated[
     Meta(description="The operator's (voicedock organizations, [limits]): 403 Operator setting"),
 ]
 DisplayName = Annotated[str, text(DISPLAY_NAME_MAX, line=True)]
+# The organization's own calling hours, narrowing the operator's (docs/compliance.md).
+CallingHoursText = Annotated[
+    str,
+    Meta(
+        pattern=f"^{HOURS_PATTERN}$",
+        description="HH:MM-HH:MM in the callee's local time (end excluded): the organization's "
+        "automated calls only within these hours and the operator's; null: the operator's only",
+    ),
+]
 
 
 def _defaults(name: str, base: type[msgspec.Struct], nullable: bool) -> type[Any]:
@@ -119,6 +129,7 @@ class Organization(Reply, kw_only=True):
     id: str
     name: Annotated[str, Meta(description="The operator's name for it (read-only).")]
     display_name: Annotated[str | None, Meta(description="Its own label; null: none.")] = None
+    calling_hours: CallingHoursText | None = None
     assistant_defaults: DefaultsAnswer
     limits: Limits
     ai_disclosure_required: Annotated[
@@ -142,6 +153,7 @@ class Organization(Reply, kw_only=True):
             id=org.id,
             name=org.name,
             display_name=org.display_name or None,
+            calling_hours=org.calling_hours,
             assistant_defaults=msgspec.convert(masked(org.assistant_defaults), AssistantDefaults),
             limits=Limits.of(limits),
             ai_disclosure_required=org.ai_disclosure_required,
@@ -163,6 +175,7 @@ class OrganizationUpdate(Body, kw_only=True):
         ]
         | UnsetType
     ) = UNSET
+    calling_hours: CallingHoursText | UnsetType | None = UNSET
     name: OperatorSetting | UnsetType = UNSET
     limits: OperatorSetting | UnsetType = UNSET
 

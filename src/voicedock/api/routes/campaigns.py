@@ -1,5 +1,5 @@
-"""``/campaigns`` (create, list, detail with progress, contacts, pause, resume, cancel) and the
-organization's do-not-call list ``/do-not-call`` (docs/campaigns.md)."""
+"""``/campaigns`` (create, list, detail with progress, contacts, pause, resume, cancel;
+docs/campaigns.md). The do-not-call list its contacts pass is ``do_not_call.py``'s."""
 
 from __future__ import annotations
 
@@ -17,30 +17,23 @@ from voicedock.api.models.campaigns import (
     CampaignListQuery,
     ContactListQuery,
     ContactsAdded,
-    Done,
-    DoNotCallAdded,
-    DoNotCallNumber,
     contacts_of,
     csv_contacts,
 )
 from voicedock.api.resources import (
     Caller,
     Create,
-    Delete,
     Listed,
-    Listing,
     Page,
     Paged,
     Reply,
     Resource,
-    accept_any,
     mount,
 )
 from voicedock.calls.campaigns.manager import CAMPAIGN_NOT_FOUND
 from voicedock.calls.campaigns.request import CampaignRequest
 from voicedock.domain.campaigns import Campaign, CampaignContact, CampaignProgress, ContactState
-from voicedock.domain.records import utcnow
-from voicedock.errors import BadRequest, NotFound, PayloadTooLarge
+from voicedock.errors import BadRequest, PayloadTooLarge
 
 routes = web.RouteTableDef()
 
@@ -159,52 +152,4 @@ async def cancel_campaign(request: web.Request) -> web.Response:
     return await _move(request, "cancel")
 
 
-# -- do-not-call ------------------------------------------------------------------------------
-
-
-NOT_ON_THE_LIST = "the number is not on the do-not-call list"
-
-
-def parse_do_not_call(_caller: Caller, body: object) -> str:
-    return parse(body, DoNotCallNumber).number
-
-
-async def _delete_do_not_call(caller: Caller, number: str) -> None:
-    async with caller.store.transaction() as tx:
-        if not await tx.delete_do_not_call(caller.organization_id, number):
-            raise NotFound(NOT_ON_THE_LIST)
-
-
-async def _add_do_not_call(caller: Caller, number: str) -> str:
-    async with caller.store.transaction() as tx:
-        await tx.add_do_not_call(caller.organization_id, number, utcnow())
-    return number
-
-
-async def _as_named(_caller: Caller, number: str) -> str:
-    return number  # whether it is listed: the delete's own answer
-
-
-# The organization's do-not-call list: numbers (E.164), listed, added and removed.
-DO_NOT_CALL: Resource[str] = Resource(
-    path="/do-not-call",
-    plural="numbers",
-    noun="number",
-    title=NotFound.error,
-    id_name="number",
-    is_id=accept_any,
-    lookup=_as_named,
-    get=False,
-    serialize=str,
-    list=Listing(run=lambda c: c.store.list_do_not_call(c.organization_id)),
-    create=Create(
-        parse=parse_do_not_call,
-        run=_add_do_not_call,
-        reply=lambda _number, number: Reply(
-            DoNotCallAdded(success=True, number=number), status=201
-        ),
-    ),
-    delete=Delete(run=_delete_do_not_call, reply=lambda _none: Reply(Done(success=True))),
-)
-mount(routes, DO_NOT_CALL)
-RESOURCES = (CAMPAIGNS, CONTACTS, DO_NOT_CALL)
+RESOURCES = (CAMPAIGNS, CONTACTS)

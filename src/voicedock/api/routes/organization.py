@@ -22,8 +22,9 @@ from voicedock.api.models.organization import (
 )
 from voicedock.calls.assistants.key_refs import KeyRefs
 from voicedock.calls.organization_settings import check_defaults, limits_of
+from voicedock.domain.campaigns import daily_window
 from voicedock.domain.records import Organization as OrganizationRecord
-from voicedock.errors import Forbidden, NotFound
+from voicedock.errors import BadRequest, Forbidden, NotFound
 
 routes = web.RouteTableDef()
 
@@ -56,7 +57,7 @@ async def update_organization(request: web.Request) -> web.Response:
     if refused:
         raise Forbidden(
             f"{refused[0]} is the operator's ('voicedock organizations', [limits]); an "
-            "organization sets its display_name and assistant_defaults",
+            "organization sets its display_name, assistant_defaults and calling_hours",
             error="Operator setting",
         )
     defaults = body.assistant_defaults
@@ -70,6 +71,12 @@ async def update_organization(request: web.Request) -> web.Response:
         settings = service.settings  # the keys its sections name, as for an assistant
         key_refs = KeyRefs(service.store, base.id, settings.byok, settings.speech)
         await key_refs.check(assistant_defaults, partial=True)
+    calling_hours = base.calling_hours if body.calling_hours is UNSET else body.calling_hours
+    if calling_hours is not None:
+        try:
+            daily_window(calling_hours)
+        except ValueError as exc:
+            raise BadRequest(f"calling_hours: {exc}") from None
     updated = dataclasses.replace(
         base,
         display_name=base.display_name if body.display_name is UNSET else body.display_name or "",
@@ -77,6 +84,7 @@ async def update_organization(request: web.Request) -> web.Response:
         ai_disclosure_required=base.ai_disclosure_required
         if body.ai_disclosure_required is UNSET
         else body.ai_disclosure_required,
+        calling_hours=calling_hours,
     )
     async with service.store.transaction() as tx:
         await tx.update_organization(updated)

@@ -18,7 +18,8 @@ Every call is placed by the engine's one placing function, ``Placement.place``, 
 ``POST /calls/outbound`` is: the dialer only says what to claim (a ``CallAsk``). One dial is
 one store transaction: lock the campaign row (a pause or a cancel that committed stops it),
 claim the contact due first (``SKIP LOCKED``: nodes take different contacts), check its
-calling window and the do-not-call list, reserve a caller number, pass the dial limits
+calling window, the operator's calling hours in the number's local time and the do-not-call
+list (``calls/compliance/``), reserve a caller number, pass the dial limits
 (``calls/outbound/dial_pacing.py``: the trunk's calls per second and channels, the organization's
 and the campaign's calls at once, across every node) and store the call with the contact marked
 ``calling``. Only after the commit is the PBX asked to originate. A contact whose call would
@@ -249,7 +250,8 @@ class Dialer:
         organization's monthly spending limit)."""
         if destination_refusal(contact.destination, self._policy) is not None:
             return REFUSED  # the policy changed since the upload
-        if await tx.is_do_not_call(campaign.organization_id, contact.destination):
+        do_not_call = self._engine.compliance.do_not_call
+        if await do_not_call.listed(tx, campaign.organization_id, contact.destination):
             return DO_NOT_CALL
         if await spend_refusal(tx, campaign.organization_id, self._now()) is not None:
             return SPEND_LIMIT_REACHED  # the organization's monthly spending limit
@@ -298,14 +300,19 @@ class _ContactDue:
             await dialer._manager.finish_if_done(tx, campaign, now)
             return None
         self.step = _Step.DIALED
+        # The campaign's window and the operator's calling hours in the number's own zones.
+        compliance = dialer._engine.compliance
+        org_id = campaign.organization_id
+        opening = await compliance.next_allowed(tx, org_id, contact.destination, now)
         if campaign.calling_window is not None:
             window = window_of(campaign.calling_window)
-            opening = next_opening(window, zone(contact.timezone or campaign.timezone), now)
-            if opening > now:  # outside its window: it waits for the window to open
-                contact.next_attempt_at = opening
-                contact.updated_at = now
-                await tx.update_contact(contact)
-                return None
+            tz = zone(contact.timezone or campaign.timezone)
+            opening = max(opening, next_opening(window, tz, now))
+        if opening > now:  # outside its hours: it waits for them to open (checked again then)
+            contact.next_attempt_at = opening
+            contact.updated_at = now
+            await tx.update_contact(contact)
+            return None
         refusal = await dialer._refusal(tx, campaign, contact)
         if refusal is not None:
             contact.state, contact.outcome, contact.updated_at = ContactState.DONE, refusal, now

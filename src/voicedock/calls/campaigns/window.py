@@ -3,19 +3,19 @@
 A window is stored as ``{"days": [1, ..., 7], "start": "HH:MM", "end": "HH:MM"}`` (ISO weekdays,
 1 = Monday; ``end`` excluded; ``end`` before ``start`` spans midnight, belonging to the day it
 starts on) and applied in the contact's time zone. Pure functions of the time they are given,
-so they are tested on a virtual clock.
+so they are tested on a virtual clock (``is_open`` and ``next_opening`` are the domain's,
+shared with the calling hours of ``calls/compliance/``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from voicedock.domain.campaigns import CallingWindow
+from voicedock.domain.campaigns import CallingWindow, is_open, next_opening
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.errors import BadRequest
 
@@ -60,35 +60,6 @@ def window_of(stored: JsonObject) -> CallingWindow:
         start=_minutes(window.start, "start"),
         end=_minutes(window.end, "end"),
     )
-
-
-def is_open(window: CallingWindow, tz: ZoneInfo, now: datetime) -> bool:
-    local = now.astimezone(tz)
-    minute = local.hour * 60 + local.minute
-    if window.start < window.end:
-        return local.isoweekday() in window.days and window.start <= minute < window.end
-    # Spans midnight: the evening of a listed day, or the morning after one.
-    if minute >= window.start:
-        return local.isoweekday() in window.days
-    yesterday = (local - timedelta(days=1)).isoweekday()
-    return minute < window.end and yesterday in window.days
-
-
-def next_opening(window: CallingWindow, tz: ZoneInfo, now: datetime) -> datetime:
-    """``now`` when the window is open, else when it next opens (UTC)."""
-    if is_open(window, tz, now):
-        return now
-    local_day = now.astimezone(tz).date()
-    for offset in range(8):
-        day = local_day + timedelta(days=offset)
-        if day.isoweekday() not in window.days:
-            continue
-        opening = datetime.combine(
-            day, time(window.start // 60, window.start % 60), tzinfo=tz
-        ).astimezone(UTC)
-        if opening > now:
-            return opening
-    raise AssertionError("a window with at least one day opens within a week")
 
 
 def _minutes(value: object, key: str) -> int:

@@ -28,6 +28,7 @@ from datetime import datetime
 from voicedock.calls.assistants.request import AssistantServer
 from voicedock.calls.billing import CallRating
 from voicedock.calls.commands import CommandRunner
+from voicedock.calls.compliance import Compliance
 from voicedock.calls.control import LiveCalls
 from voicedock.calls.engine.call_control import CallControl
 from voicedock.calls.engine.inbound import InboundCalls
@@ -95,10 +96,13 @@ class CallEngine:
         self._admission = admission
         originating = Originating()
         legs = TrunkLegs(store, self.trunk_access, OrganizationLimits(settings.limits), clock)
+        # The do-not-call list and calling hours every automated outbound call passes.
+        self.compliance = Compliance(settings.compliance)
         commands = CommandRunner(
             store,
             pbx,
             settings.policy,
+            self.compliance.do_not_call,
             self.live_calls,
             clock,
             legs,
@@ -123,7 +127,13 @@ class CallEngine:
             presynthesizer,
         )
         self.scheduled = ScheduledCalls(
-            store, settings, clock, self.node_id, self.trunk_access, self.timeline
+            store,
+            settings,
+            clock,
+            self.node_id,
+            self.trunk_access,
+            self.timeline,
+            self.compliance,
         )
         self.outbound = OutboundCalls(
             store,
@@ -133,6 +143,7 @@ class CallEngine:
             self.trunk_access,
             self.placement,
             self.scheduled,
+            self.compliance,
             admission,
         )
         self.pbx_events = PbxEvents(store, pbx, clock, self.node_id, self.timeline, commands)

@@ -1,13 +1,15 @@
 """``POST /calls/outbound``: the API's ask for one call, placed now (``Placement.place``) or
 stored to dial later (``ScheduledCalls.schedule``).
 
-The request is checked first (the destination policy, its schedule, its assistant and caller
-number; the node's offline speech at capacity is a 503), then placed as one ``CallAsk``. With
-an ``Idempotency-Key`` the API's answer is stored in the transaction that stores the call, and
-a request with a key already answered is given that answer again (``Replayed``), on every node:
-concurrent requests with one key on this node wait for each other, on several nodes the store
-decides. What it returns is typed: the call placed or scheduled (``Placed``) or the earlier
-answer; the API writes the HTTP answer (``api/routes/calls.py``).
+The request is checked first (the destination policy, the do-not-call list and the calling
+hours in the callee's local time at the moment it is dialed, ``calls/compliance/``; its
+schedule, its assistant and caller number; the node's offline speech at capacity is a 503),
+then placed as one ``CallAsk``. With an ``Idempotency-Key`` the API's answer is stored in the
+transaction that stores the call, and a request with a key already answered is given that
+answer again (``Replayed``), on every node: concurrent requests with one key on this node wait
+for each other, on several nodes the store decides. What it returns is typed: the call placed
+or scheduled (``Placed``) or the earlier answer; the API writes the HTTP answer
+(``api/routes/calls.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from datetime import datetime, timedelta
 from voicedock.calls.assistants.placeholders import fill
 from voicedock.calls.assistants.squads import resolve_chosen
 from voicedock.calls.billing import spend_refusal
+from voicedock.calls.compliance import Compliance
 from voicedock.calls.engine.placement import Placement
 from voicedock.calls.engine.scheduling import ScheduledCalls
 from voicedock.calls.outbound.idempotency import (
@@ -88,9 +91,11 @@ class OutboundCalls:
         trunk_access: TrunkAccess,
         placement: Placement,
         scheduled: ScheduledCalls,
+        compliance: Compliance,
         admission: SpeechAdmission | None = None,
     ) -> None:
         self._store = store
+        self._compliance = compliance
         self._settings = settings
         self._now = clock
         self._egress_policy = egress_policy
@@ -135,6 +140,9 @@ class OutboundCalls:
     ) -> Placed | Replayed:
         check_destination(request.destination, self._settings.policy)
         schedule = check_schedule(request, self._now())
+        # Scheduled: the hours at its scheduled time (checked again when it is dialed).
+        dialed_at = self._now() if schedule is None else schedule[0]
+        await self._compliance.check(self._store, org_id, request.destination, dialed_at)
         refused = await spend_refusal(self._store, org_id, self._now())
         if refused is not None:
             raise PaymentRequired(refused)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from voicedock.calls.assistants.resolve import ResolvedAssistant
+from voicedock.calls.compliance import Compliance
 from voicedock.calls.engine.placement import new_call_record
 from voicedock.calls.engine.timeline import Timeline
 from voicedock.calls.organization_settings import max_scheduled_calls
@@ -44,8 +45,10 @@ class ScheduledCalls:
         node_id: str,
         trunk_access: TrunkAccess,
         timeline: Timeline,
+        compliance: Compliance,
     ) -> None:
         self._store = store
+        self._compliance = compliance
         self._settings = settings
         self._now = clock
         self._node_id = node_id
@@ -118,7 +121,7 @@ class ScheduledCalls:
             reason: str | None = SCHEDULE_EXPIRED
         else:
             reason = await scheduled_refusal(
-                tx, call, self._settings.policy, self._trunk_access, now
+                tx, call, self._settings.policy, self._compliance, self._trunk_access, now
             )
         if reason is None:
             return call

@@ -4,8 +4,9 @@ A call asked for with ``scheduled_at`` passed the destination policy and the cho
 caller number when it was asked for; the operator may have changed either since (a blocked
 range, a country no longer allowed, a number removed, a trunk closed to the organization). So
 when the dialer claims it, the same checks run again on the configuration as it is now, the
-ones a campaign's contact passes too (``calls/policy.py`` ``destination_refusal``), and the
-organization's monthly spending limit (``calls/billing.py``). A refusal
+ones a campaign's contact passes too (``calls/policy.py`` ``destination_refusal``), the
+do-not-call list and the calling hours in the callee's local time (``calls/compliance/``), and
+the organization's monthly spending limit (``calls/billing.py``). A refusal
 is permanent: the call ends, never dialed, with its ``end_reason``. What may pass later (the
 trunk's and the organization's limits, as set now, the node's offline speech) is dial
 admission's, and holds the call back instead (``calls/outbound/dial_pacing.py``).
@@ -21,6 +22,7 @@ from datetime import datetime
 from typing import Protocol
 
 from voicedock.calls.billing import SPEND_LIMIT_REACHED, spend_refusal
+from voicedock.calls.compliance import Compliance, ComplianceLookups
 from voicedock.calls.outbound.new_call import check_number_choice
 from voicedock.calls.policy import destination_refusal
 from voicedock.calls.transitions import DESTINATION_REFUSED, NUMBER_UNAVAILABLE
@@ -35,7 +37,7 @@ from voicedock.store.protocols.billing import BillingLookups
 log = logging.getLogger("voicedock.calls")
 
 
-class RecheckLookups(NumberLookups, BillingLookups, Protocol):
+class RecheckLookups(NumberLookups, BillingLookups, ComplianceLookups, Protocol):
     """What the checks read: the transaction that claimed the call."""
 
 
@@ -43,6 +45,7 @@ async def scheduled_refusal(
     numbers: RecheckLookups,
     call: Call,
     policy: PolicySettings,
+    compliance: Compliance,
     access: TrunkAccess,
     now: datetime,
 ) -> str | None:
@@ -56,6 +59,12 @@ async def scheduled_refusal(
             "call %s: the destination policy refuses it now (%s)", mask_call_id(call.id), refused
         )
         return DESTINATION_REFUSED
+    compliant = await compliance.refusal(
+        numbers, call.organization_id, call.caller_phone or "", now
+    )
+    if compliant is not None:
+        log.info("call %s: not dialed (%s)", mask_call_id(call.id), compliant)
+        return compliant
     if call.number_id is None and call.assistant_phone is not None:
         # Asked for from this number, since removed (the store forgets a removed number's
         # id on its calls): never dialed from another caller id than the one asked for.

@@ -1,5 +1,4 @@
-"""Campaigns (``calls/campaigns/``), their contacts, claimed one at a time by the dialers, and
-the organizations' do-not-call lists."""
+"""Campaigns (``calls/campaigns/``), their contacts, claimed one at a time by the dialers."""
 
 from __future__ import annotations
 
@@ -37,11 +36,6 @@ class CampaignWrites(Protocol):
     async def end_pending_contacts(self, campaign_id: str, outcome: str, now: datetime) -> int: ...
     async def count_open_contacts(self, campaign_id: str) -> int: ...
 
-    # the do-not-call list
-    async def is_do_not_call(self, organization_id: str, number: str) -> bool: ...
-    async def add_do_not_call(self, organization_id: str, number: str, now: datetime) -> None: ...
-    async def delete_do_not_call(self, organization_id: str, number: str) -> bool: ...
-
 
 class CampaignReads(Protocol):
     async def get_campaign(
@@ -55,7 +49,6 @@ class CampaignReads(Protocol):
     async def list_campaign_contacts(
         self, campaign_id: str, state: ContactState | None, limit: int, offset: int
     ) -> tuple[list[CampaignContact], int]: ...
-    async def list_do_not_call(self, organization_id: str) -> list[str]: ...
 
 
 __all__ = ["CampaignReads", "CampaignWrites"]

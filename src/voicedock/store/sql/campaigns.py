@@ -1,4 +1,4 @@
-"""Campaigns, their contacts and the do-not-call list in SQL (both backends).
+"""Campaigns and their contacts in SQL (both backends).
 
 ``SqlCampaignWrites`` are the writes a ``Transaction`` offers, ``SqlCampaignReads`` the reads
 of a ``Store``. Contacts are claimed one at a time with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL
@@ -123,31 +123,6 @@ class SqlCampaignWrites(TransactionPart):
         )
         return 0 if row is None else integer(row["n"])
 
-    async def is_do_not_call(self, organization_id: str, number: str) -> bool:
-        row = await self._conn.fetchrow(
-            "SELECT 1 AS hit FROM do_not_call WHERE organization_id = ? AND number = ?",
-            organization_id,
-            number,
-        )
-        return row is not None
-
-    async def add_do_not_call(self, organization_id: str, number: str, now: datetime) -> None:
-        await self._conn.execute(
-            "INSERT INTO do_not_call (organization_id, number, created_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (organization_id, number) DO NOTHING",
-            organization_id,
-            number,
-            self._dialect.dt(now),
-        )
-
-    async def delete_do_not_call(self, organization_id: str, number: str) -> bool:
-        changed = await self._conn.execute(
-            "DELETE FROM do_not_call WHERE organization_id = ? AND number = ?",
-            organization_id,
-            number,
-        )
-        return changed > 0
-
 
 class SqlCampaignReads(StorePart):
     """Campaign lookups."""
@@ -211,13 +186,6 @@ class SqlCampaignReads(StorePart):
         )
         count = 0 if total is None else integer(total["n"])
         return [CAMPAIGN_CONTACTS.decode(r, self._dialect) for r in rows], count
-
-    async def list_do_not_call(self, organization_id: str) -> list[str]:
-        rows = await self._reader.fetch(
-            "SELECT number FROM do_not_call WHERE organization_id = ? ORDER BY number",
-            organization_id,
-        )
-        return [str(r["number"]) for r in rows]
 
 
 __all__ = ["CAMPAIGNS", "CAMPAIGN_CONTACTS", "SqlCampaignReads", "SqlCampaignWrites"]

@@ -25,13 +25,14 @@ class SqlOrganizationWrites(TransactionPart):
 
     async def update_organization(self, org: Organization) -> None:
         """Write what changes after creation: the display name, the assistant defaults, the
-        operator's limits and whether its calls disclose the AI."""
+        operator's limits, its calling hours and whether its calls disclose the AI."""
         columns = (
             "display_name",
             "assistant_defaults",
             "max_concurrent_calls",
             "max_scheduled_calls",
             "ai_disclosure_required",
+            "calling_hours",
         )
         changed = await self._conn.execute(
             f"UPDATE organizations SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",

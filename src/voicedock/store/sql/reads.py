@@ -9,6 +9,7 @@ from voicedock.store.sql.audit import SqlAuditReads
 from voicedock.store.sql.billing import SqlBillingReads
 from voicedock.store.sql.calls import SqlCallReads
 from voicedock.store.sql.campaigns import SqlCampaignReads
+from voicedock.store.sql.do_not_call import SqlDoNotCallReads
 from voicedock.store.sql.domains import SqlDomainReads
 from voicedock.store.sql.metrics import SqlMetricsReads
 from voicedock.store.sql.nodes import SqlNodeReads
@@ -31,6 +32,7 @@ class SqlReads(
     SqlScheduledCallReads,
     SqlNodeReads,
     SqlCampaignReads,
+    SqlDoNotCallReads,
     SqlOutboxReads,
     SqlUsageReads,
     SqlMetricsReads,

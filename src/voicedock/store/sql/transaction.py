@@ -15,6 +15,7 @@ from voicedock.store.sql.billing import SqlBillingWrites
 from voicedock.store.sql.calls import SqlCallWrites
 from voicedock.store.sql.campaigns import SqlCampaignWrites
 from voicedock.store.sql.dials import SqlDialWrites
+from voicedock.store.sql.do_not_call import SqlDoNotCallWrites
 from voicedock.store.sql.domains import SqlDomainWrites
 from voicedock.store.sql.idempotency import SqlIdempotencyWrites
 from voicedock.store.sql.nodes import SqlNodeWrites
@@ -41,6 +42,7 @@ class SqlTransaction(
     SqlRetentionWrites,
     SqlIdempotencyWrites,
     SqlCampaignWrites,
+    SqlDoNotCallWrites,
     SqlDialWrites,
     SqlOutboxWrites,
     SqlSuiteWrites,
