@@ -184,3 +184,21 @@ async def test_a_secure_digits_tool_is_stored_as_sent_and_its_bounds_are_checked
         refused = await api.client.post("/tool-templates", json={**SECURE, **bad}, headers=h)
         assert refused.status == 400, bad
         assert says in (await refused.text()), bad
+
+
+@pytest.mark.parametrize("kind", [{}, [None], 3, None])
+async def test_a_type_that_is_no_name_is_a_400_not_a_server_error(api: Api, kind: object) -> None:
+    h = api.auth()
+    posted = await api.client.post("/tool-templates", json={**LOOKUP, "type": kind}, headers=h)
+    assert posted.status == 400, await posted.text()
+    assert (await posted.json())["error"] == "Bad request"
+    tid = (await (await api.client.post("/tool-templates", json=LOOKUP, headers=h)).json())["id"]
+    patched = await api.client.patch(
+        f"/tool-templates/{tid}", json={**LOOKUP, "type": kind}, headers=h
+    )
+    assert patched.status == 400, await patched.text()
+    kept = await (await api.client.get(f"/tool-templates/{tid}", headers=h)).json()
+    assert kept["type"] == "webhook"
+    assistant = {"name": "Orders", "tools": [{**LOOKUP, "type": kind}]}
+    refused = await api.client.post("/assistants", json=assistant, headers=h)
+    assert refused.status == 400, await refused.text()

@@ -155,7 +155,9 @@ def parse_tool(value: object, where: str = "body", *, words: Reader | None = Non
     """One tool as its type's model (a type it does not know: a webhook tool's); ``words``:
     as ``parse``'s."""
     kind = value.get("type", WEBHOOK) if isinstance(value, dict) else WEBHOOK
-    return parse(value, _TOOLS.get(kind, WebhookTool), where, words=words)
+    # A type that is no string (an object, a list) is refused by the webhook tool's model.
+    model = _TOOLS.get(kind, WebhookTool) if isinstance(kind, str) else WebhookTool
+    return parse(value, model, where, words=words)
 
 
 class ToolTemplate(Reply, kw_only=True):
