@@ -1,5 +1,6 @@
 """Every request example of README.md, docs/*.md and the API seeds, sent as it is written to the
-real service on each PBX, checked the way a user would check it.
+real service, checked the way a user would check it: on the lab Asterisk 22 and, where it places
+a call, on the lab FreeSWITCH too (``CALL_COLUMNS``, ``PBX_NEUTRAL`` below).
 
 The examples are read from the documents when this module is collected (``examples.py``; the
 seeds' from their record, ``seed_examples.json``, which ``test_the_recorded_seed_examples_are_
@@ -42,16 +43,53 @@ def _id(example: Example) -> str:
     return f"{example.id}:{kind}" if kind else example.id
 
 
-def _cases() -> list[Any]:
-    """backend × example, with a strict xfail where a known bug makes the example fail."""
+# The PBXs every example that places a call runs on: the lab Asterisk 22 (chan_websocket), the
+# lab FreeSWITCH, and the in-process fake off CI. Asterisk 22 over RTP and Asterisk 16.28 would
+# send the same requests on another transport or version: what is particular to them (a call
+# that talks, a recording, barge-in, transfers, an inbound call, keys) is checked on each in
+# test_field_pbx.py, and their refusals, barge-in and echo in test_modes.py and test_echo.py.
+CALL_COLUMNS = ("asterisk", "freeswitch", "freeswitch-fake")
+# Scenarios whose request places no call, or places one only to read what the service made of
+# it (a price, an analysis plan, an organization's default greeting): nothing there depends on
+# the PBX, whose part (a call that talks) the call examples check on each. They run on the lab
+# Asterisk 22 (and the fake off CI).
+PBX_NEUTRAL = frozenset(
+    {
+        "list-resources",
+        "create-webhook",
+        "list-webhooks",
+        "get-webhook",
+        "delete-webhook",
+        "provider-keys",
+        "list-voices",
+        "voice-preview",
+        "usage",
+        "billing",
+        "get-organization",
+        "patch-organization",
+        "agents",
+        "analysis-templates",
+    }
+)
+NEUTRAL_COLUMNS = ("asterisk", "freeswitch-fake")
+
+
+def _runs_on(name: str, example: Example) -> bool:
+    neutral = scenario_of(example) in PBX_NEUTRAL
+    return name in (NEUTRAL_COLUMNS if neutral else CALL_COLUMNS)
+
+
+def _cases(name: str) -> list[Any]:
+    """The examples that run on ``name``, with a strict xfail where a known bug makes the
+    example fail."""
     cases = []
-    for name, marks in BACKEND_MARKS.items():
-        for example in EXAMPLES:
-            reason = KNOWN_BUGS.get((name, example.id))
-            xfail = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            cases.append(
-                pytest.param(name, example, marks=marks + xfail, id=f"{name}-{_id(example)}")
-            )
+    for example in EXAMPLES:
+        if not _runs_on(name, example):
+            continue
+        reason = KNOWN_BUGS.get((name, example.id))
+        xfail = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        marks = BACKEND_MARKS[name] + xfail
+        cases.append(pytest.param(name, example, marks=marks, id=f"{name}-{_id(example)}"))
     return cases
 
 
@@ -99,12 +137,53 @@ def test_the_recorded_seed_examples_are_the_seeds() -> None:
     assert seed_examples_from_seeds() == recorded_seed_examples(), f"the seeds changed: {rewrite}"
 
 
-@pytest.mark.timeout(90)
-@pytest.mark.asyncio(loop_scope="module")
-# scope="module": one running service per PBX for the whole module (a function-scoped
-# parametrization would tear the module-scoped ``backend`` down after every example).
-@pytest.mark.parametrize(("backend", "example"), _cases(), indirect=["backend"], scope="module")
-async def test_documented_request(backend: UserPathBackend, example: Example) -> None:
+def _on(name: str) -> pytest.MarkDecorator:
+    # scope="module": one running service per PBX for the whole module (a function-scoped
+    # parametrization would tear the module-scoped ``backend`` down after every example).
+    return pytest.mark.parametrize(
+        ("backend", "example"), _cases(name), indirect=["backend"], scope="module"
+    )
+
+
+async def _send_and_check(backend: UserPathBackend, example: Example) -> None:
     scenario = scenario_of(example)
     assert scenario is not None
     await SCENARIOS[scenario](backend, example)
+
+
+# A class per PBX: pytest-xdist's ``--dist loadscope`` gives each class to a worker of its own
+# choosing, so the two columns can run side by side; each worker starts the service only on
+# the PBX of the classes it runs.
+@pytest.mark.timeout(90)
+@pytest.mark.asyncio(loop_scope="module")
+class TestOnAsterisk:
+    @_on("asterisk")
+    async def test_documented_request(self, backend: UserPathBackend, example: Example) -> None:
+        await _send_and_check(backend, example)
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.asyncio(loop_scope="module")
+class TestOnFreeswitch:
+    @_on("freeswitch")
+    async def test_documented_request(self, backend: UserPathBackend, example: Example) -> None:
+        await _send_and_check(backend, example)
+
+
+if "freeswitch-fake" in BACKEND_MARKS:  # off CI (fixtures.py)
+
+    @pytest.mark.timeout(90)
+    @pytest.mark.asyncio(loop_scope="module")
+    class TestOnTheFakeFreeswitch:
+        @_on("freeswitch-fake")
+        async def test_documented_request(self, backend: UserPathBackend, example: Example) -> None:
+            await _send_and_check(backend, example)
+
+
+@pytest.mark.unit
+def test_every_example_runs_on_each_pbx_that_matters() -> None:
+    """Each example runs on the lab Asterisk; each one that places a call, on FreeSWITCH too."""
+    for example in EXAMPLES:
+        assert _runs_on("asterisk", example), example.id
+        assert _runs_on("freeswitch", example) is (scenario_of(example) not in PBX_NEUTRAL)
+    assert set(SCENARIOS) > PBX_NEUTRAL

@@ -1,19 +1,21 @@
 """The PBXs companies run, through REST: the same calls on Debian bullseye's Asterisk 16.28 (no
 chan_websocket: its audio over RTP, which it offers), on Asterisk 22 over chan_websocket, over
-RTP and over AudioSocket (``[pbx.asterisk] media_transport`` forced). On each, as a user would
-check at the far end:
+RTP and over AudioSocket (``[pbx.asterisk] media_transport`` forced). As a user would check at
+the far end (where each runs: ``every_pbx``, ``every_transport``, ``every_version`` below):
 
-* an outbound call talks: the utterance party hears the greeting (its own recording), its
-  sentence reaches the LLM stand-in, and it hears the model's reply;
-* a party who talks over the greeting cuts it within 300 ms of having said enough to barge in
-  (``barge_in_speech_ms`` of speech, found by voicedock's own VAD and endpointer in the
-  call's recording, whose two channels share voicedock's clock: the caller as it arrived,
-  the assistant as it was played);
-* a blind transfer hands the caller to the internal target ``sales``; a warm one briefs the
-  agent over a leg of the same transport, and the agent takes the caller;
-* an inbound call to a DID is answered by its assistant, whose greeting the caller hears;
-* a keypad entry (the keypad party's 1234#) reaches the model as one user turn;
-* a call's recording holds each side on its own channel.
+* on all four, an outbound call talks: the utterance party hears the greeting (its own
+  recording), its sentence reaches the LLM stand-in, and it hears the model's reply; the
+  call's recording holds each side on its own channel;
+* on each transport of Asterisk 22, a party who talks over the greeting cuts it within 300 ms
+  of having said enough to barge in (``barge_in_speech_ms`` of speech, found by voicedock's
+  own VAD and endpointer in the call's recording, whose two channels share voicedock's clock:
+  the caller as it arrived, the assistant as it was played);
+* on all four, a blind transfer hands the caller to the internal target ``sales``; a warm one
+  briefs the agent over a leg of the same transport, and the agent takes the caller;
+* on 22 and 16, an inbound call to a DID is answered by its assistant, whose greeting the
+  caller hears;
+* on each transport of Asterisk 22, a keypad entry (the keypad party's 1234#) reaches the model
+  as one user turn.
 """
 
 from __future__ import annotations
@@ -89,11 +91,22 @@ async def field(
         yield running
 
 
-every_pbx = pytest.mark.parametrize(
-    "field",
-    [pytest.param(name, marks=MARKS[name], id=name) for name in FIELD],
-    indirect=True,
-)
+def on(*names: str) -> pytest.MarkDecorator:
+    return pytest.mark.parametrize(
+        "field", [pytest.param(name, marks=MARKS[name], id=name) for name in names], indirect=True
+    )
+
+
+# Where each path runs. A call that talks (and its recording) and the transfers (the agent's
+# leg travels as the call's audio does; each takes the caller from its transport's leg) on all
+# four. What each transport does on its own (cutting the greeting, the keys it carries to
+# voicedock) on each of Asterisk 22's three transports: Asterisk 16's is RTP, as 22's over
+# RTP (barge-in on 16 as a user sees it: test_modes.py). An inbound channel entering the
+# application, which each version does its own way, on 22 and on 16; once answered, its audio
+# travels as an outbound call's, which talks on each transport above.
+every_pbx = on(*FIELD)
+every_transport = on("asterisk", "asterisk-rtp", "asterisk-audiosocket")
+every_version = on("asterisk", "asterisk16")
 
 
 def assistant(llm: LlmStandIn, first_message: str = GREETING, **extra: Any) -> dict[str, Any]:
@@ -132,23 +145,36 @@ async def new_recording(field: AsteriskBackend, party: str, before: set[Path]) -
 
 
 @every_pbx
-async def test_an_outbound_call_talks(field: AsteriskBackend) -> None:
+async def test_an_outbound_call_talks_and_its_recording_holds_both_sides(
+    field: AsteriskBackend,
+) -> None:
     before = recordings_of(field, "utterance")
     async with LlmStandIn(reply=REPLY) as llm:
-        call_id = await call(field, UTTERANCE_PARTY, assistant=assistant(llm))
+        call_id = await call(field, UTTERANCE_PARTY, assistant=assistant(llm), record=True)
         request = await llm.wait_request(timeout=30)
         assert {"appointment", "monday"} <= words(request.last_user_text), request.messages
         await wait_transcript(field, call_id, lambda m: m["content"] == REPLY, 20)
         await asyncio.sleep(2.5)  # the reply is heard to its end
-        await hang_up(field, call_id)
+        ended = await hang_up(field, call_id)
     heard = await new_recording(field, "utterance", before)
     pcm, rate = await read_finished_recording(heard)
     text = await transcribe(pcm, rate)
     assert_heard(GREETING_WORDS, text)  # the greeting ...
     assert_heard({"open", "monday", "morning"}, text)  # ... and the model's reply
+    # The call's recording: the caller on its own channel, the assistant on the other.
+    resp = await field.client.get(ended["recording_url"], headers=field.auth())
+    assert resp.status == 200
+    data, rate = soundfile.read(io.BytesIO(await resp.read()), dtype="int16")
+    assert data.shape[1] == 2
+    caller, assistant_side = (
+        np.ascontiguousarray(data[:, channel]).astype("<i2").tobytes() for channel in (0, 1)
+    )
+    assert {"appointment", "monday"} <= words(await transcribe(caller, rate))
+    assert_heard(GREETING_WORDS, await transcribe(assistant_side, rate))
+    assert (await get_call(field, call_id))["status"] == "ended"
 
 
-@every_pbx
+@every_transport
 async def test_a_party_who_talks_over_the_greeting_cuts_it_within_300_ms(
     field: AsteriskBackend,
 ) -> None:
@@ -270,7 +296,7 @@ async def new_recording_like(field: AsteriskBackend, pattern: str, before: set[P
     return fresh.pop()
 
 
-@every_pbx
+@every_version
 async def test_an_inbound_call_is_answered_by_its_assistant(field: AsteriskBackend) -> None:
     ref = await field.call_in()
     async with asyncio.timeout(15):
@@ -298,7 +324,7 @@ async def _inbound_calls(field: AsteriskBackend) -> list[str]:
     return [c["id"] for c in calls if not c["id"].startswith("call-outbound-")]
 
 
-@every_pbx
+@every_transport
 async def test_a_keypad_entry_reaches_the_model(field: AsteriskBackend) -> None:
     async with LlmStandIn(reply="Thank you, I have your code.") as llm:
         keypad = {"timeout_seconds": 10, "terminator": "#", "max_digits": 8}
@@ -306,21 +332,3 @@ async def test_a_keypad_entry_reaches_the_model(field: AsteriskBackend) -> None:
         request = await llm.wait_request(timeout=30)
         assert request.texts("user") == ["Keypad: 1234#"]
         await hang_up(field, call_id)
-
-
-@every_pbx
-async def test_a_recording_holds_both_sides(field: AsteriskBackend) -> None:
-    async with LlmStandIn(reply=REPLY) as llm:
-        call_id = await call(field, UTTERANCE_PARTY, assistant=assistant(llm), record=True)
-        await wait_transcript(field, call_id, lambda m: m["content"] == REPLY, 25)
-        ended = await hang_up(field, call_id)
-    resp = await field.client.get(ended["recording_url"], headers=field.auth())
-    assert resp.status == 200
-    data, rate = soundfile.read(io.BytesIO(await resp.read()), dtype="int16")
-    assert data.shape[1] == 2
-    caller, assistant_side = (
-        np.ascontiguousarray(data[:, channel]).astype("<i2").tobytes() for channel in (0, 1)
-    )
-    assert {"appointment", "monday"} <= words(await transcribe(caller, rate))
-    assert_heard(GREETING_WORDS, await transcribe(assistant_side, rate))
-    assert (await get_call(field, call_id))["status"] == "ended"
