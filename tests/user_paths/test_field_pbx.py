@@ -1,21 +1,20 @@
 """The PBXs companies run, through REST: the same calls on Debian bullseye's Asterisk 16.28 (no
 chan_websocket: its audio over RTP, which it offers), on Asterisk 22 over chan_websocket, over
 RTP and over AudioSocket (``[pbx.asterisk] media_transport`` forced). As a user would check at
-the far end (where each runs: ``every_pbx``, ``every_transport``, ``every_version`` below):
+the far end (where each runs: ``every_pbx`` and ``every_version`` below):
 
 * on all four, an outbound call talks: the utterance party hears the greeting (its own
   recording), its sentence reaches the LLM stand-in, and it hears the model's reply; the
   call's recording holds each side on its own channel;
-* on each transport of Asterisk 22, a party who talks over the greeting cuts it within 300 ms
+* on all four, a party who talks over the greeting cuts it within 300 ms
   of having said enough to barge in (``barge_in_speech_ms`` of speech, found by voicedock's
   own VAD and endpointer in the call's recording, whose two channels share voicedock's clock:
   the caller as it arrived, the assistant as it was played);
 * on all four, a blind transfer hands the caller to the internal target ``sales``; a warm one
   briefs the agent over a leg of the same transport, and the agent takes the caller;
-* on 22 and 16, an inbound call to a DID is answered by its assistant, whose greeting the
-  caller hears;
-* on each transport of Asterisk 22, a keypad entry (the keypad party's 1234#) reaches the model
-  as one user turn.
+* on Asterisk 16.28 and on 22 over chan_websocket and over RTP, an inbound call to a DID is
+  answered by its assistant, whose greeting the caller hears;
+* on all four, a keypad entry (the keypad party's 1234#) reaches the model as one user turn.
 """
 
 from __future__ import annotations
@@ -97,16 +96,13 @@ def on(*names: str) -> pytest.MarkDecorator:
     )
 
 
-# Where each path runs. A call that talks (and its recording) and the transfers (the agent's
-# leg travels as the call's audio does; each takes the caller from its transport's leg) on all
-# four. What each transport does on its own (cutting the greeting, the keys it carries to
-# voicedock) on each of Asterisk 22's three transports: Asterisk 16's is RTP, as 22's over
-# RTP (barge-in on 16 as a user sees it: test_modes.py). An inbound channel entering the
-# application, which each version does its own way, on 22 and on 16; once answered, its audio
-# travels as an outbound call's, which talks on each transport above.
+# Where each path runs. Every path on all four: a call that talks (and its recording), the
+# transfers (the agent's leg travels as the call's audio does), what a transport and a version
+# do on their own (cutting the greeting, the keys they carry). An inbound channel entering the
+# application, which each version does its own way, on 16 and on 22 over chan_websocket and
+# RTP; once answered, its audio travels as an outbound call's, which talks on AudioSocket too.
 every_pbx = on(*FIELD)
-every_transport = on("asterisk", "asterisk-rtp", "asterisk-audiosocket")
-every_version = on("asterisk", "asterisk16")
+every_version = on("asterisk", "asterisk-rtp", "asterisk16")
 
 
 def assistant(llm: LlmStandIn, first_message: str = GREETING, **extra: Any) -> dict[str, Any]:
@@ -174,7 +170,7 @@ async def test_an_outbound_call_talks_and_its_recording_holds_both_sides(
     assert (await get_call(field, call_id))["status"] == "ended"
 
 
-@every_transport
+@every_pbx
 async def test_a_party_who_talks_over_the_greeting_cuts_it_within_300_ms(
     field: AsteriskBackend,
 ) -> None:
@@ -324,7 +320,7 @@ async def _inbound_calls(field: AsteriskBackend) -> list[str]:
     return [c["id"] for c in calls if not c["id"].startswith("call-outbound-")]
 
 
-@every_transport
+@every_pbx
 async def test_a_keypad_entry_reaches_the_model(field: AsteriskBackend) -> None:
     async with LlmStandIn(reply="Thank you, I have your code.") as llm:
         keypad = {"timeout_seconds": 10, "terminator": "#", "max_digits": 8}
