@@ -12,6 +12,7 @@ process is the supervisor of that many workers, each this module again (``voiced
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import gc
 import logging
@@ -50,9 +51,24 @@ HEARD = "I would like to book an appointment on Monday."
 _TESTS = Path(__file__).resolve().parents[1]
 
 
-async def acme_api_key(database_url: str) -> str:
+async def acme_api_key(database_url: str, source: Path | None = None) -> str:
     """An API key of ACME (the organization of ``fakes.world``'s numbers), issued in the
-    nodes' database, for a test to call their REST API."""
+    nodes' database, for a test to call their REST API; by the code of the source tree
+    ``source`` where the nodes run another version (its schema may lack this tree's columns),
+    as its operator would."""
+    if source is not None:
+        program = (
+            "import asyncio, sys\n"
+            "from nodes.node_process import acme_api_key\n"
+            "print(asyncio.run(acme_api_key(sys.argv[1])))\n"
+        )
+        issued = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", program, database_url,
+            env=process_env(source), stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, _ = await issued.communicate()
+        assert issued.returncode == 0, f"issuing the key with {source} failed"
+        return out.decode().strip().splitlines()[-1]
     store = await open_store(database_url)
     try:
         key, _ = await issue_api_key(store, ACME)

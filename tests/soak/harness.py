@@ -815,7 +815,8 @@ class Soak:
             await wait_healthy(
                 self.session, self.base(name), self.processes[name], self.workdir / f"{name}.log"
             )
-        self.key = await acme_api_key(self.database)
+        tree = None if self.previous is None else self.previous[0]
+        self.key = await acme_api_key(self.database, tree)
         before = await lab_ids(self.session, self.lab)
         r.fds_before = {n: fd_kinds(self.processes[n].pid) for n in self.names}
         for variable, value in (
