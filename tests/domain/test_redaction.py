@@ -282,6 +282,14 @@ def test_a_card_number_said_across_messages_is_found_in_each_part() -> None:
     assert plan.goes_on("four one one one")
     assert not plan.goes_on("my card is [card_number]")
     assert not Redactor(["email"]).goes_on("4111 1111")
+    # What no card begins with, said last, is not held: a year, a price, an age.
+    assert not plan.goes_on("my date of birth is the fourth of July, nineteen eighty five.")
+    assert not plan.goes_on("it was 1985")
+    assert not plan.goes_on("I am 45")
+    assert plan.goes_on("it is 2221 0000")  # Mastercard's 2-series
+    # A middle part goes on where the parts before it began a card.
+    assert plan.goes_on("my card is 4111 1111 1111")
+    assert not plan.goes_on("1111 1111")
     texts, cards = plan.across(["my card is 4111 1111.", "1111 1111 thanks"])
     assert texts == ["my card is [card_number].", "[card_number] thanks"]
     assert cards == ["4111111111111111"]

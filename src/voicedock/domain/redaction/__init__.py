@@ -52,6 +52,12 @@ def _digits_of(text: str) -> list[str]:
     return [c for c in text if c.isdigit()]
 
 
+def _a_card_may_begin(digits: str) -> bool:
+    """Card numbers begin with 3 to 6 (American Express, Visa, Mastercard, Discover, JCB,
+    UnionPay, ...) or with 22 to 27 (Mastercard's 2-series); years (19.., 20..) do not."""
+    return digits[0] in "3456" or "22" <= digits[:2] <= "27"
+
+
 @dataclass(frozen=True, slots=True)
 class Redaction:
     """One match: the original text's ``[start, end)`` and the placeholder's name."""
@@ -90,12 +96,18 @@ class Redactor:
         return self._found(text, self._finders)
 
     def goes_on(self, text: str) -> bool:
-        """Whether a card number may go on from ``text`` into the speaker's next message:
-        the plan redacts card numbers and ``text`` ends with fewer digits than one holds."""
+        """Whether a card number may go on from ``text`` (a speaker's held messages and its
+        newest, a space apart) into the speaker's next message: the plan redacts card numbers
+        and ``text`` ends with a run of digits a card number may begin with, shorter than one
+        (at least a group of four, beginning as the card networks' numbers do: 2 to 6, so that
+        a year, a price or an age said last is not held back)."""
         if not any(name == CARD_NUMBER for name, _ in self._finders):
             return False
         end = _TRAILING_DIGITS.search(written(text[-200:]).text)
-        return end is not None and sum(c.isdigit() for c in end.group(1)) < CARD_DIGITS[1]
+        if end is None:
+            return False
+        digits = "".join(_digits_of(end.group(1)))
+        return _PART_DIGITS <= len(digits) < CARD_DIGITS[1] and _a_card_may_begin(digits)
 
     def across(self, texts: Sequence[str]) -> tuple[list[str], list[str]]:
         """``texts`` (consecutive messages of one speaker, each redacted already) with every

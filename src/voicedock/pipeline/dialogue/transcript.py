@@ -97,7 +97,7 @@ class TranscriptKeeper:
                 _changed(one, text)
             for waiting in self._unreported:  # held behind: a part repeated back meanwhile
                 _changed(waiting, redactor.without_parts(waiting.content, cards))
-        if redactor.goes_on(entry.content):
+        if redactor.goes_on(" ".join(one.content for one in [*held, entry])):
             self._said_on[entry.role] = [*held, entry][-SAID_ON_MESSAGES:]
             self._others_since[entry.role] = 0
             for gone in held[: len(held) + 1 - SAID_ON_MESSAGES]:
