@@ -182,8 +182,9 @@ class CommandRunner:
             raise
         destination = checked.value
         if checked.internal or call.test_run_id is not None:  # a test call dials nothing
-            internal = checked.internal
-            return TransferTarget(destination=destination, internal=internal, mode=command.mode)
+            return TransferTarget(
+                destination=destination, internal=checked.internal, mode=command.mode
+            )
         admitted = await self._legs.admit(call)
         if isinstance(admitted, LegRefused):
             await self._security_event(call.id, command, admitted)
