@@ -65,7 +65,7 @@ from voicedock.pbx.asterisk.media.session import MediaSession  # noqa: E402
 from voicedock.pipeline.conversation_config import ConversationConfig  # noqa: E402
 from voicedock.pipeline.endpointing import EndpointingConfig  # noqa: E402
 from voicedock.pipeline.frames import TranscriptEntry  # noqa: E402
-from voicedock.pipeline.provider_health import ProviderHealth  # noqa: E402
+from voicedock.pipeline.pools.provider_health import ProviderHealth  # noqa: E402
 
 SENTENCE = "What time are you open tomorrow?"
 REPLY = "Sure, we are open from nine to five."  # the primary's

@@ -58,12 +58,12 @@ from voicedock.domain.assistant_config import AssistantConfig, TtsConfig
 from voicedock.media.codecs import ulaw_decode, ulaw_encode
 from voicedock.pipeline.audio import resample_pcm16
 from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.pools.worker_pool import Priority, WorkerPool
 from voicedock.pipeline.providers.base import Stt
 from voicedock.pipeline.providers.registry import create_tts
 from voicedock.pipeline.providers.whisper.stt import WhisperStt
 from voicedock.pipeline.recognition import NodeRecognition
 from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
-from voicedock.pipeline.worker_pool import Priority, WorkerPool
 
 RATE = 8000
 FRAME_BYTES = RATE * 20 // 1000 * 2  # 20 ms of 16-bit PCM

@@ -33,8 +33,8 @@ from voicedock.domain.assistant_config import AssistantConfig, Section
 from voicedock.domain.records import Call, CallEvent, CallMessage, Direction
 from voicedock.media.output_totals import OutputTotals
 from voicedock.pbx.base import Pbx, PbxHealth
-from voicedock.pipeline.provider_health import ProviderHealth
-from voicedock.pipeline.worker_pool import Priority
+from voicedock.pipeline.pools.provider_health import ProviderHealth
+from voicedock.pipeline.pools.worker_pool import Priority
 from voicedock.store.base import Store, StoreCounts, Transaction
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -22,7 +22,7 @@ from voicedock.api.app import create_app
 from voicedock.config import AsteriskSettings, PbxSettings, Settings
 from voicedock.pbx.base import Pbx
 from voicedock.pbx.several import SeveralPbxs
-from voicedock.pipeline.provider_health import Endpoint
+from voicedock.pipeline.pools.provider_health import Endpoint
 from voicedock.service import Service
 
 pytestmark = pytest.mark.unit

@@ -46,7 +46,7 @@ from fakes.llm_standin import ChatRequest, LlmStandIn
 from fakes.speech_standin import SpeechStandIn
 from voicedock.calls.commands import API_END_CALL
 from voicedock.pipeline.fallback_plans.llm import CONTINUE_NOTE
-from voicedock.pipeline.provider_health import COOL_DOWN_S, FAILURES_TO_OPEN, BreakerState
+from voicedock.pipeline.pools.provider_health import COOL_DOWN_S, FAILURES_TO_OPEN, BreakerState
 from voicedock.pipeline.providers.piper_tts import PiperTts
 from voicedock.pipeline.providers.whisper.stt import WhisperStt
 from voicedock_lab.server import LabAsterisk

@@ -28,7 +28,7 @@ from e2e.trunk_observer import observe_trunk
 from fakes.world import ACME_NUMBERS
 from pbx.freeswitch.live_service import TERMINAL, until
 from voicedock.pbx.causes import CallError, error_for_unanswered
-from voicedock.pipeline.worker_pool import Priority
+from voicedock.pipeline.pools.worker_pool import Priority
 from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]

@@ -22,7 +22,7 @@ from e2e.test_metrics_e2e import TOKEN, samples, value
 from fakes.world import ACME_NUMBERS
 from freeswitch_lab.lab_service import LabFreeswitchService, lab_settings, serve_on_lab
 from pbx.freeswitch.live_service import TERMINAL, until
-from voicedock.pipeline.worker_pool import Priority
+from voicedock.pipeline.pools.worker_pool import Priority
 from voicedock_lab.errors import LabError
 from voicedock_lab.freeswitch import LabFreeswitch
 

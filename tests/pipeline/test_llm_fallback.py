@@ -15,7 +15,7 @@ from voicedock.pipeline.fallback_plans.llm import CONTINUE_NOTE, LlmPlan
 from voicedock.pipeline.fallback_plans.plan import Entry, Switch
 from voicedock.pipeline.fallback_plans.serving import Endpoints
 from voicedock.pipeline.frames import ChatMessage, ToolCall
-from voicedock.pipeline.provider_health import BreakerState, Endpoint, ProviderHealth
+from voicedock.pipeline.pools.provider_health import BreakerState, Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import (
     Llm,
     ProviderConnectionError,

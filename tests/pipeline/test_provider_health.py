@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicedock.pipeline.provider_health import BreakerState, Endpoint, ProviderHealth
+from voicedock.pipeline.pools.provider_health import BreakerState, Endpoint, ProviderHealth
 
 pytestmark = pytest.mark.unit
 
@@ -86,7 +86,7 @@ def test_the_label_names_the_host_never_the_credentials_or_path() -> None:
 
 
 def test_totals_per_provider_outlive_the_bounded_breakers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("voicedock.pipeline.provider_health.MAX_ENDPOINTS", 2)
+    monkeypatch.setattr("voicedock.pipeline.pools.provider_health.MAX_ENDPOINTS", 2)
     health = ProviderHealth(failures_to_open=1, clock=Clock())
     failing(health, 1)  # PRIMARY opens
     for model in ("m1", "m2", "m3"):  # an organization's many models

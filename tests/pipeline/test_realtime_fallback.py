@@ -24,7 +24,7 @@ from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.fallback_plans.serving import Endpoints
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
 from voicedock.pipeline.output import OutputSink
-from voicedock.pipeline.provider_health import BreakerState, Endpoint, ProviderHealth
+from voicedock.pipeline.pools.provider_health import BreakerState, Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue

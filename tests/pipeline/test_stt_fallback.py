@@ -9,7 +9,7 @@ import pytest
 
 from voicedock.pipeline.fallback_plans.plan import Entry, Switch
 from voicedock.pipeline.fallback_plans.stt import SttPlan
-from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
+from voicedock.pipeline.pools.provider_health import Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import ProviderConnectionError, Stt
 from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 

@@ -11,10 +11,10 @@ import pytest
 
 from pipeline.fakes import FakeTts
 from pipeline.sentence_tts import GatedTts
+from voicedock.pipeline.pools.synthesis_cache import SynthesisCache, SynthesisKey
+from voicedock.pipeline.pools.worker_pool import PoolFull, Priority, WorkerPool
 from voicedock.pipeline.providers.base import SentenceTts
 from voicedock.pipeline.synthesis import CachedTts, NodeSynthesis
-from voicedock.pipeline.synthesis_cache import SynthesisCache, SynthesisKey
-from voicedock.pipeline.worker_pool import PoolFull, Priority, WorkerPool
 
 pytestmark = pytest.mark.unit
 

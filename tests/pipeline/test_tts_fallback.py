@@ -10,7 +10,7 @@ import pytest
 
 from voicedock.pipeline.fallback_plans.plan import Entry, Switch
 from voicedock.pipeline.fallback_plans.tts import TtsPlan
-from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
+from voicedock.pipeline.pools.provider_health import Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import ProviderResponseError, Tts
 from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 

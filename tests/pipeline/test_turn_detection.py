@@ -13,10 +13,10 @@ import pytest
 from voicedock.aio import Supervisor
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.listener import Listener, UserUtterance
+from voicedock.pipeline.pools.worker_pool import WorkerPool
 from voicedock.pipeline.recognition import NodeRecognition
 from voicedock.pipeline.turn_detection import PAUSE_MS, TurnDetector
 from voicedock.pipeline.turn_model import TurnPrediction
-from voicedock.pipeline.worker_pool import WorkerPool
 
 from .listening import feed, supervised
 from .synth import frames, silence, voiced

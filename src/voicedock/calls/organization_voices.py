@@ -44,10 +44,10 @@ from voicedock.egress.settings import egress_guard
 from voicedock.errors import ApiError, NotFound, ProviderError, RateLimited
 from voicedock.pipeline.node_voices import Voice as Voice  # the records this floor answers
 from voicedock.pipeline.node_voices import elevenlabs_voices, node_voices
+from voicedock.pipeline.pools.worker_pool import PoolFull
 from voicedock.pipeline.providers._http import pcm16_wav
 from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.synthesis import NodeSynthesis
-from voicedock.pipeline.worker_pool import PoolFull
 from voicedock.store.base import Store
 
 PREVIEW_TEXT_MAX = 300  # characters of a preview's text

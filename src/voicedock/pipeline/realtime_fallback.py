@@ -37,7 +37,7 @@ from voicedock.pipeline.dialogue.carried import carried_history
 from voicedock.pipeline.dialogue.chain import DialogueChain
 from voicedock.pipeline.dialogue.realtime.handover import SESSION_FAILED, Handover
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
-from voicedock.pipeline.provider_health import Attempt
+from voicedock.pipeline.pools.provider_health import Attempt
 from voicedock.pipeline.providers.base import ProviderError
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
 from voicedock.pipeline.turn_engine import TurnEngine

@@ -28,8 +28,8 @@ import math
 from functools import partial
 from typing import TYPE_CHECKING
 
+from voicedock.pipeline.pools.worker_pool import Job, Priority, WorkerPool
 from voicedock.pipeline.providers.base import LocalStt, LocalWordTimedStt, SpokenWord, Stt
-from voicedock.pipeline.worker_pool import Job, Priority, WorkerPool
 
 if TYPE_CHECKING:
     from voicedock.pipeline.turn_model import TurnPrediction

@@ -36,10 +36,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import partial
 
+from voicedock.pipeline.pools.synthesis_cache import SynthesisCache, SynthesisKey
+from voicedock.pipeline.pools.worker_pool import Job, PoolFull, Priority, WorkerPool
 from voicedock.pipeline.providers.base import SentenceTts, Tts
-from voicedock.pipeline.synthesis_cache import SynthesisCache, SynthesisKey
 from voicedock.pipeline.text import split_sentences
-from voicedock.pipeline.worker_pool import Job, PoolFull, Priority, WorkerPool
 
 log = logging.getLogger("voicedock.pipeline")
 

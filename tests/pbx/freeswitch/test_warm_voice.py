@@ -25,8 +25,8 @@ from voicedock.config import Settings
 from voicedock.domain.assistant_config import SttConfig
 from voicedock.pbx.base import PbxEventKind
 from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
+from voicedock.pipeline.pools.worker_pool import Priority
 from voicedock.pipeline.providers.registry import stt_registry
-from voicedock.pipeline.worker_pool import Priority
 
 pytestmark = pytest.mark.unit
 

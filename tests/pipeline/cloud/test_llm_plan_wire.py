@@ -15,7 +15,7 @@ from fakes.local_server import LocalServer, Scripted
 from voicedock.pipeline.fallback_plans.llm import CONTINUE_NOTE, LlmPlan
 from voicedock.pipeline.fallback_plans.plan import Entry, Switch
 from voicedock.pipeline.frames import ChatMessage, ToolCall
-from voicedock.pipeline.provider_health import BreakerState, Endpoint, ProviderHealth
+from voicedock.pipeline.pools.provider_health import BreakerState, Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import Llm
 from voicedock.pipeline.providers.openai_compat import OpenAiCompatLlm
 from voicedock.pipeline.tools import ToolSpec

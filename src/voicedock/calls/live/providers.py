@@ -70,7 +70,7 @@ from voicedock.pipeline.fallback_plans.plan import Entry, Switch
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.fallback_plans.serving import Endpoints
 from voicedock.pipeline.fallback_plans.stt import SttPlan
-from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
+from voicedock.pipeline.pools.provider_health import Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
 from voicedock.pipeline.providers.registry import RULE_BASED, create_llm, create_stt, create_tts
 from voicedock.pipeline.providers.rule_based import PoliteClose

@@ -16,7 +16,7 @@ from voicedock.domain.assistant_config import AssistantConfig, config_json, conf
 from voicedock.domain.records import Call
 from voicedock.egress import Egress
 from voicedock.pipeline.fallback_plans.plan import Switch
-from voicedock.pipeline.provider_health import ProviderHealth
+from voicedock.pipeline.pools.provider_health import ProviderHealth
 from voicedock.pipeline.providers.base import Tts
 from voicedock.store.base import Store
 

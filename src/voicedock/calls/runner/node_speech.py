@@ -8,7 +8,7 @@
   through which every answered call's offline Whisper transcribes, finals before interims, and
   the ``SpeechAdmission`` that refuses new calls while transcriptions wait too long for it
   (``calls/speech_admission.py``);
-* the providers' health (``pipeline/provider_health.py``): one breaker per provider endpoint,
+* the providers' health (``pipeline/pools/provider_health.py``): one breaker per provider endpoint,
   which every call's fallback plans consult, so a failing provider is skipped by the node's
   calls together for its cool-down;
 * the schema workers (``pipeline/schema_checks.py``): what an assistant's analysis plan extracts
@@ -31,16 +31,16 @@ from voicedock.calls.offline_speech import operator_stt, operator_tts, recogniti
 from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.config import SpeechSettings
 from voicedock.egress import Egress
-from voicedock.pipeline.provider_health import ProviderHealth
+from voicedock.pipeline.pools.provider_health import ProviderHealth
+from voicedock.pipeline.pools.synthesis_cache import SynthesisCache
+from voicedock.pipeline.pools.worker_pool import WorkerPool
 from voicedock.pipeline.providers.base import Stt, Tts
 from voicedock.pipeline.providers.registry import create_stt, create_tts
 from voicedock.pipeline.recognition import NodeRecognition
 from voicedock.pipeline.schema_checks import SchemaChecks
 from voicedock.pipeline.synthesis import NodeSynthesis
-from voicedock.pipeline.synthesis_cache import SynthesisCache
 from voicedock.pipeline.turn_detection import predict_in_thread
 from voicedock.pipeline.turn_model import installed as turn_model_installed
-from voicedock.pipeline.worker_pool import WorkerPool
 
 log = logging.getLogger("voicedock.calls")
 

@@ -26,11 +26,11 @@ from voicedock.media.codecs import decode
 from voicedock.pbx.base import Decision
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.listener import Listener, UserUtterance
+from voicedock.pipeline.pools.worker_pool import Priority
 from voicedock.pipeline.providers.base import Stt
 from voicedock.pipeline.providers.registry import create_stt
 from voicedock.pipeline.recognition import NodeRecognition, PooledStt
 from voicedock.pipeline.vad import VadConfig
-from voicedock.pipeline.worker_pool import Priority
 
 Transcriber = Callable[[bytes, int], Awaitable[str]]  # 16-bit mono PCM, rate → text
 

@@ -2,7 +2,7 @@
 the next taking over when one fails, within the turn.
 
     plan.py   what every plan shares: its entries, the node's breakers it consults
-              (``pipeline/provider_health.py``), the report of each move (``Switch``)
+              (``pipeline/pools/provider_health.py``), the report of each move (``Switch``)
     llm.py    the model's reply: whole sentences kept, the next entry goes on from them
     hedge.py  who starts the reply: the next model asked too when one is slow to start
     stt.py    the caller's turn: the same audio transcribed by the next entry

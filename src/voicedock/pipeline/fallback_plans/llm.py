@@ -37,7 +37,7 @@ from voicedock.pipeline.fallback_plans.hedge import Hedging, first_answer
 from voicedock.pipeline.fallback_plans.plan import Entry, Plan
 from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.llm_stream import MODEL_LATE, reply_sentences
-from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
+from voicedock.pipeline.pools.provider_health import Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import (
     ClosingLlm,
     Llm,

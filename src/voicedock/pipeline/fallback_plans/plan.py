@@ -19,7 +19,7 @@ from typing import ClassVar, Generic, Protocol, Self, TypeVar
 
 from voicedock.domain.json import JsonObject
 from voicedock.errors import ProviderError
-from voicedock.pipeline.provider_health import Attempt, Endpoint, ProviderHealth
+from voicedock.pipeline.pools.provider_health import Attempt, Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import (
     ProviderConnectionError,
     ProviderRateLimitError,

@@ -30,7 +30,7 @@ from voicedock.pipeline.fallback_plans.plan import (
     report_switch,
 )
 from voicedock.pipeline.fallback_plans.serving import Endpoints
-from voicedock.pipeline.provider_health import Attempt, Endpoint, ProviderHealth
+from voicedock.pipeline.pools.provider_health import Attempt, Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import Llm, ProviderError, Stt, Tts
 
 

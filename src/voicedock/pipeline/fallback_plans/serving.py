@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from voicedock.pipeline.fallback_plans.plan import Plan
-from voicedock.pipeline.provider_health import Endpoint
+from voicedock.pipeline.pools.provider_health import Endpoint
 
 Engine = Literal["stt", "llm", "tts"]
 # Who a message of the transcript is served by: the caller's words by the STT, the
