@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voicedock.pipeline.answering_machine import (
+from voicedock.pipeline.hearing.answering_machine import (
     AmdConfig,
     AmdDecision,
     AnsweringMachineDetector,

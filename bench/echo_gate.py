@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from pipeline.echo_reference import ReferenceEchoGate
 from pipeline.synth import espeak
-from voicedock.pipeline.echo import EchoGateConfig
-from voicedock.pipeline.endpointing import EndpointingConfig
-from voicedock.pipeline.listener import Listener
+from voicedock.pipeline.hearing.echo import EchoGateConfig
+from voicedock.pipeline.hearing.endpointing import EndpointingConfig
+from voicedock.pipeline.hearing.listener import Listener
 
 TEXT = (
     "Hello and welcome to the city library. Our opening hours are from nine in the morning "

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from voicedock.pipeline.audio import float_to_pcm16
-from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.frames import ChatMessage
+from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 
 RATE = 8000

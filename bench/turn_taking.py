@@ -63,10 +63,10 @@ from voicedock.aio import Supervisor  # noqa: E402
 from voicedock.media.codecs import ulaw_decode, ulaw_encode  # noqa: E402
 from voicedock.pipeline.conversation_config import ConversationConfig  # noqa: E402
 from voicedock.pipeline.dialogue.hearing import Hearing  # noqa: E402
-from voicedock.pipeline.endpointing import Endpointer, EndpointingConfig  # noqa: E402
 from voicedock.pipeline.frames import UserSpeechStarted  # noqa: E402
-from voicedock.pipeline.listener import Listener, UserUtterance  # noqa: E402
-from voicedock.pipeline.vad import VadConfig, VoiceActivityDetector  # noqa: E402
+from voicedock.pipeline.hearing.endpointing import Endpointer, EndpointingConfig  # noqa: E402
+from voicedock.pipeline.hearing.listener import Listener, UserUtterance  # noqa: E402
+from voicedock.pipeline.hearing.vad import VadConfig, VoiceActivityDetector  # noqa: E402
 
 FRAME_MS = 20
 FRAME_BYTES = corpus.RATE * FRAME_MS // 1000 * 2
@@ -320,8 +320,8 @@ def _turn_model(
 ) -> Callable[[], None]:
     """The call's turn detector, its model run in the loop's thread for its CPU to be
     measured, its answer delivered as much audio time later as it took."""
-    from voicedock.pipeline.turn_detection import TurnDetector
-    from voicedock.pipeline.turn_model import TurnPrediction, predict_blocking
+    from voicedock.pipeline.hearing.turn_detection import TurnDetector
+    from voicedock.pipeline.hearing.turn_model import TurnPrediction, predict_blocking
 
     async def predict(pcm: bytes, sample_rate: int) -> TurnPrediction:
         started = clock.now_ms

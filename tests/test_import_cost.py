@@ -9,7 +9,7 @@ import pytest
 
 pytestmark = pytest.mark.unit
 
-HEAVY = ("webrtcvad", "numpy", "voicedock.pipeline.turn_engine", "voicedock.pipeline.vad")
+HEAVY = ("webrtcvad", "numpy", "voicedock.pipeline.turn_engine", "voicedock.pipeline.hearing.vad")
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from voicedock.api.models import document
 from voicedock.calls.assistants.config import deep_merge
 from voicedock.calls.live.config import conversation_config
 from voicedock.domain.assistant_config import config_of
-from voicedock.pipeline.keypad import KeypadPlan
+from voicedock.pipeline.hearing.keypad import KeypadPlan
 
 pytestmark = pytest.mark.unit
 

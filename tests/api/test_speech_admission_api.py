@@ -17,8 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.conftest import Api, serving
 from fakes.world import ACME_NUMBERS, DESTINATION, SUPPORT_ID, make_settings
 from voicedock.pbx.base import InboundCall
+from voicedock.pipeline.hearing.turn_model import installed as turn_model_installed
 from voicedock.pipeline.pools.worker_pool import Priority
-from voicedock.pipeline.turn_model import installed as turn_model_installed
 
 pytestmark = pytest.mark.unit
 

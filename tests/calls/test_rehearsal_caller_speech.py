@@ -12,8 +12,8 @@ from pipeline.test_recognition import BlockingStt
 from voicedock.calls.rehearsal.caller_speech import caller_ears
 from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import SttConfig
+from voicedock.pipeline.hearing.recognition import NodeRecognition
 from voicedock.pipeline.pools.worker_pool import Priority, WorkerPool
-from voicedock.pipeline.recognition import NodeRecognition
 
 pytestmark = pytest.mark.unit
 

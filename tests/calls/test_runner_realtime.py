@@ -34,8 +34,8 @@ from voicedock.domain.assistant_config import RealtimeConfig, TtsConfig
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pipeline.conversation_config import ConversationConfig
-from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.frames import supervisor_note
+from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
 from voicedock.pipeline.providers.registry import tts_registry
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue

@@ -19,8 +19,8 @@ from calls.test_runner_realtime import (
 )
 from fakes.calls import call_finished
 from voicedock.pipeline.conversation_config import ConversationConfig
-from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.frames import ToolCall
+from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.tools import ToolResult, ToolSpec
 
 pytestmark = pytest.mark.unit

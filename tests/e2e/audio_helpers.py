@@ -21,11 +21,11 @@ import pytest
 
 from voicedock.domain.audio import ULAW
 from voicedock.media.codecs import decode, encode
+from voicedock.pipeline.hearing.vad import VadConfig, VoiceActivityDetector
 from voicedock.pipeline.providers.base import ProviderUnavailableError
 from voicedock.pipeline.providers.piper_tts import PiperTts, packaged_voice, piper_available
 from voicedock.pipeline.providers.whisper.stt import WhisperStt
 from voicedock.pipeline.providers.whisper.weights import ensure_model_dir
-from voicedock.pipeline.vad import VadConfig, VoiceActivityDetector
 from voicedock_lab.utterances import APPOINTMENT, SOUND_RATE, TALK_OVER, synthesize_pcm
 
 UTTERANCE_PARTY = "+31612345673"

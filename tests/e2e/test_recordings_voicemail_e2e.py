@@ -43,7 +43,7 @@ from e2e.test_calls_e2e import TERMINAL, get_call, wait_status
 from fakes.calls import call_finished
 from fakes.world import GLOBEX, SUPPORT_ID
 from voicedock.api.api_keys import issue_api_key
-from voicedock.pipeline.endpointing import SILENCE_TIMEOUT
+from voicedock.pipeline.hearing.endpointing import SILENCE_TIMEOUT
 from voicedock_lab.heard import listen
 from voicedock_lab.server import LabAsterisk
 

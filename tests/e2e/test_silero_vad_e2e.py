@@ -21,7 +21,7 @@ from e2e.audio_helpers import (
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import control, has_words, place_call, wait_recorded
 from voicedock.config import ConfigError
-from voicedock.pipeline import silero_vad
+from voicedock.pipeline.hearing import silero_vad
 from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]

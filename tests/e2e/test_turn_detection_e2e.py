@@ -33,7 +33,7 @@ from e2e.test_audio_e2e import control, place_call, wait_recorded
 from e2e.test_echo_e2e import LOUD, frame_levels
 from e2e.test_llm_e2e import REPLY, live, llm  # noqa: F401 (the fixtures)
 from fakes.llm_standin import ChatRequest, LlmStandIn
-from voicedock.pipeline import turn_model
+from voicedock.pipeline.hearing import turn_model
 from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]

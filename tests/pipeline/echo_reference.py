@@ -1,14 +1,14 @@
 """The echo gate's correlation as first written, kept to check the gate against: the sent
 audio taken and transformed anew for every chunk (three FFTs), the sums of squares of every
-lag recomputed, the inbound chunks decoded one by one. The gate (``voicedock.pipeline.echo``)
-must decide as this does."""
+lag recomputed, the inbound chunks decoded one by one. The gate
+(``voicedock.pipeline.hearing.echo``) must decide as this does."""
 
 from __future__ import annotations
 
 import numpy as np
 from numpy import fft
 
-from voicedock.pipeline.echo import _MIN_LEVEL, _PATH_CORRELATION, EchoGate, FloatArray
+from voicedock.pipeline.hearing.echo import _MIN_LEVEL, _PATH_CORRELATION, EchoGate, FloatArray
 
 
 class ReferenceEchoGate(EchoGate):

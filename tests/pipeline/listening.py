@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 
 from voicedock.aio import Supervisor
-from voicedock.pipeline.listener import Listener, UserUtterance
+from voicedock.pipeline.hearing.listener import Listener, UserUtterance
 
 from .synth import frames
 

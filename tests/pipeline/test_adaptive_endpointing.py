@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from voicedock.pipeline.endpointing import Endpointer, EndpointingConfig
 from voicedock.pipeline.frames import UserSpeechStopped
-from voicedock.pipeline.turn_completion import utterance_complete
+from voicedock.pipeline.hearing.endpointing import Endpointer, EndpointingConfig
+from voicedock.pipeline.hearing.turn_completion import utterance_complete
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from voicedock.pipeline.answering_machine import (
+from voicedock.pipeline.hearing.answering_machine import (
     HUMAN,
     MACHINE,
     UNKNOWN,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicedock.pipeline.call_screening import (
+from voicedock.pipeline.hearing.call_screening import (
     DECLINED,
     PERSON,
     SCREENER,

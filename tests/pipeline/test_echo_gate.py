@@ -10,11 +10,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from voicedock.pipeline.echo import EchoGate, EchoGateConfig
-from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.frames import Interruption, UserSpeechStarted
-from voicedock.pipeline.listener import Listener
-from voicedock.pipeline.vad import VadConfig
+from voicedock.pipeline.hearing.echo import EchoGate, EchoGateConfig
+from voicedock.pipeline.hearing.endpointing import EndpointingConfig
+from voicedock.pipeline.hearing.listener import Listener
+from voicedock.pipeline.hearing.vad import VadConfig
 
 from .synth import espeak, frames, noise
 

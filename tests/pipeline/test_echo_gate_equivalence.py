@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from voicedock.pipeline.echo import EchoGate, EchoGateConfig
+from voicedock.pipeline.hearing.echo import EchoGate, EchoGateConfig
 
 from .echo_reference import ReferenceEchoGate
 from .synth import espeak, frames, noise

@@ -2,12 +2,6 @@ from __future__ import annotations
 
 import pytest
 
-from voicedock.pipeline.endpointing import (
-    MAX_DURATION,
-    SILENCE_TIMEOUT,
-    Endpointer,
-    EndpointingConfig,
-)
 from voicedock.pipeline.frames import (
     EndCall,
     Frame,
@@ -15,6 +9,12 @@ from voicedock.pipeline.frames import (
     SilencePrompt,
     UserSpeechStarted,
     UserSpeechStopped,
+)
+from voicedock.pipeline.hearing.endpointing import (
+    MAX_DURATION,
+    SILENCE_TIMEOUT,
+    Endpointer,
+    EndpointingConfig,
 )
 
 pytestmark = pytest.mark.unit

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicedock.pipeline.keypad import KeypadCollector, KeypadEntry, KeypadPlan
+from voicedock.pipeline.hearing.keypad import KeypadCollector, KeypadEntry, KeypadPlan
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,7 @@ import pytest
 from fakes.local_server import LocalServer
 from voicedock.domain.assistant_config import RealtimeConfig
 from voicedock.pipeline.conversation_config import ConversationConfig
-from voicedock.pipeline.keypad import KeypadPlan
+from voicedock.pipeline.hearing.keypad import KeypadPlan
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
 from voicedock.pipeline.turn_engine import TurnEngine

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.frames import Interruption, UserSpeechStarted
-from voicedock.pipeline.listener import Listener, UserUtterance
-from voicedock.pipeline.vad import VadConfig
+from voicedock.pipeline.hearing.endpointing import EndpointingConfig
+from voicedock.pipeline.hearing.listener import Listener, UserUtterance
+from voicedock.pipeline.hearing.vad import VadConfig
 
 from .synth import frames, silence, voiced
 

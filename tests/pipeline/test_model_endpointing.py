@@ -7,8 +7,8 @@ import dataclasses
 
 import pytest
 
-from voicedock.pipeline.endpointing import Endpointer, EndpointingConfig
 from voicedock.pipeline.frames import UserSpeechStopped
+from voicedock.pipeline.hearing.endpointing import Endpointer, EndpointingConfig
 
 pytestmark = pytest.mark.unit
 

@@ -1,6 +1,6 @@
-"""The node's recognition pool and the admission control reading it (pipeline/recognition.py,
-pipeline/pools/worker_pool.py, calls/speech_admission.py, the streaming recognizer through the
-pool)."""
+"""The node's recognition pool and the admission control reading it
+(pipeline/hearing/recognition.py, pipeline/pools/worker_pool.py, calls/speech_admission.py, the
+streaming recognizer through the pool)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from voicedock.aio import Supervisor
 from voicedock.calls.speech_admission import NodeAtCapacity, SpeechAdmission
 from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import AssistantConfig, config_of
-from voicedock.pipeline.listener import Listener, UserUtterance
+from voicedock.pipeline.hearing.listener import Listener, UserUtterance
+from voicedock.pipeline.hearing.recognition import NodeRecognition, PooledStt
+from voicedock.pipeline.hearing.streaming_recognition import StreamingConfig, StreamingRecognizer
+from voicedock.pipeline.hearing.turn_model import installed as turn_model_installed
 from voicedock.pipeline.pools.worker_pool import Priority, WorkerPool
 from voicedock.pipeline.providers.base import IncrementalStt, LocalStt
-from voicedock.pipeline.recognition import NodeRecognition, PooledStt
-from voicedock.pipeline.streaming_recognition import StreamingConfig, StreamingRecognizer
-from voicedock.pipeline.turn_model import installed as turn_model_installed
 
 from .fakes import FakeIncrementalStt
 from .listening import feed, supervised

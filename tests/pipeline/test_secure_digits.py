@@ -1,11 +1,11 @@
-"""The secure keypad entry's state machine (``pipeline/secure_digits.py``): how an entry ends,
-when it is complete, and that its digits never show in a repr."""
+"""The secure keypad entry's state machine (``pipeline/hearing/secure_digits.py``): how an entry
+ends, when it is complete, and that its digits never show in a repr."""
 
 from __future__ import annotations
 
 import pytest
 
-from voicedock.pipeline.secure_digits import SecureDigitsCollector, SecureDigitsPlan
+from voicedock.pipeline.hearing.secure_digits import SecureDigitsCollector, SecureDigitsPlan
 
 pytestmark = pytest.mark.unit
 

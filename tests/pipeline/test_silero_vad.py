@@ -11,10 +11,10 @@ import pytest
 from voicedock.calls.live.config import conversation_config, with_vad_settings
 from voicedock.config import ConfigError, VadSettings, load_settings
 from voicedock.domain.assistant_config import AssistantConfig
-from voicedock.pipeline import silero_vad
 from voicedock.pipeline.audio import float_to_pcm16
-from voicedock.pipeline.listener import Listener
-from voicedock.pipeline.vad import VadConfig, VoiceActivityDetector
+from voicedock.pipeline.hearing import silero_vad
+from voicedock.pipeline.hearing.listener import Listener
+from voicedock.pipeline.hearing.vad import VadConfig, VoiceActivityDetector
 
 from .synth import espeak, silence
 

@@ -11,12 +11,12 @@ import threading
 import pytest
 
 from voicedock.aio import Supervisor
-from voicedock.pipeline.endpointing import EndpointingConfig
-from voicedock.pipeline.listener import Listener, UserUtterance
+from voicedock.pipeline.hearing.endpointing import EndpointingConfig
+from voicedock.pipeline.hearing.listener import Listener, UserUtterance
+from voicedock.pipeline.hearing.recognition import NodeRecognition
+from voicedock.pipeline.hearing.turn_detection import PAUSE_MS, TurnDetector
+from voicedock.pipeline.hearing.turn_model import TurnPrediction
 from voicedock.pipeline.pools.worker_pool import WorkerPool
-from voicedock.pipeline.recognition import NodeRecognition
-from voicedock.pipeline.turn_detection import PAUSE_MS, TurnDetector
-from voicedock.pipeline.turn_model import TurnPrediction
 
 from .listening import feed, supervised
 from .synth import frames, silence, voiced
@@ -146,7 +146,7 @@ async def test_the_recognition_pool_runs_the_model_off_the_event_loop(
         threads.append(threading.get_ident())
         return TurnPrediction(0.9)
 
-    monkeypatch.setattr("voicedock.pipeline.turn_model.predict_blocking", predict)
+    monkeypatch.setattr("voicedock.pipeline.hearing.turn_model.predict_blocking", predict)
     recognition = NodeRecognition(WorkerPool(1, name="recognition"))
     heard = await recognition.predict_turn(voiced(500), 8000)
     assert heard.complete

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.base import ProviderTimeoutError, ProviderUnavailableError
 from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.frames import TranscriptEntry
-from voicedock.pipeline.keypad import KeypadPlan
+from voicedock.pipeline.hearing.endpointing import EndpointingConfig
+from voicedock.pipeline.hearing.keypad import KeypadPlan
 from voicedock.pipeline.turn_engine import TurnEngine
 
 from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts

@@ -10,8 +10,12 @@ import pytest
 
 from voicedock.domain.audio import ULAW
 from voicedock.media.codecs import decode, encode
-from voicedock.pipeline import turn_model
-from voicedock.pipeline.turn_model import COMPLETE_THRESHOLD, TurnPrediction, load_turn_model
+from voicedock.pipeline.hearing import turn_model
+from voicedock.pipeline.hearing.turn_model import (
+    COMPLETE_THRESHOLD,
+    TurnPrediction,
+    load_turn_model,
+)
 from voicedock_lab.utterances import SOUND_RATE, synthesize_pcm
 
 from .engines import needs_offline_engines

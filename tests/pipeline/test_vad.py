@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from voicedock.pipeline.endpointing import Endpointer, EndpointingConfig
 from voicedock.pipeline.frames import UserSpeechStarted, UserSpeechStopped
-from voicedock.pipeline.vad import VadConfig, VoiceActivityDetector
+from voicedock.pipeline.hearing.endpointing import Endpointer, EndpointingConfig
+from voicedock.pipeline.hearing.vad import VadConfig, VoiceActivityDetector
 
 from .synth import espeak, frames, noise, silence, voiced
 

@@ -45,9 +45,9 @@ from fakes.llm_standin import LlmStandIn
 from user_paths.backends import GREETING, GREETING_WORDS, AsteriskBackend, asterisk_backend
 from user_paths.fixtures import BACKEND_MARKS
 from user_paths.scenarios import get_call, hang_up, wait_status
-from voicedock.pipeline.endpointing import Endpointer, EndpointingConfig
 from voicedock.pipeline.frames import Interruption
-from voicedock.pipeline.vad import VadConfig, VoiceActivityDetector
+from voicedock.pipeline.hearing.endpointing import Endpointer, EndpointingConfig
+from voicedock.pipeline.hearing.vad import VadConfig, VoiceActivityDetector
 from voicedock_lab.heard import listen
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(90)]

@@ -1,8 +1,8 @@
 """Admission control: a new call is refused while the node's offline speech work would make
 the calls in progress slower.
 
-The measure is the node's recognition pool (``pipeline/recognition.py``): transcriptions that
-wait longer than ``[speech] admission_wait_ms`` for a worker mean the recognizer has more work
+The measure is the node's recognition pool (``pipeline/hearing/recognition.py``): transcriptions
+that wait longer than ``[speech] admission_wait_ms`` for a worker mean the recognizer has more work
 than the cores carry, and the talking callers already wait longer for their answers.
 While that lasts, a new call that would transcribe with the offline recognizer is refused:
 
@@ -17,7 +17,7 @@ While that lasts, a new call that would transcribe with the offline recognizer i
   logged and counted).
 
 The turn model that a pipeline call with ``turn_detection`` "model" asks at the caller's pauses
-runs in the same pool (``pipeline/turn_detection.py``): such a call counts as one on the
+runs in the same pool (``pipeline/hearing/turn_detection.py``): such a call counts as one on the
 recognizer. A call whose STT is a cloud provider and whose turns silence decides (or a
 speech-to-speech model) is never refused for it: it puts no work on the recognizer. A warm
 transfer's agent answering by voice is transcribed in the same pool
@@ -35,7 +35,7 @@ from voicedock.calls.errors import NodeTakesNoCall
 from voicedock.calls.live.providers import uses_local_stt, uses_turn_model
 from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import AssistantConfig
-from voicedock.pipeline.recognition import NodeRecognition
+from voicedock.pipeline.hearing.recognition import NodeRecognition
 
 log = logging.getLogger("voicedock.calls")
 

@@ -1,14 +1,14 @@
 """Voicemail on outbound calls: what an assistant's ``voicemail_detection`` asks of a call.
 
 ``off`` (the default): no detection. ``detect``: the callee's first seconds decide ``human``,
-``machine`` or ``unknown`` (``pipeline/answering_machine.py``); a machine's call ends at once
-with the end reason ``voicemail``. ``detect-and-leave-message``: on a machine, voicedock waits
+``machine`` or ``unknown`` (``pipeline/hearing/answering_machine.py``); a machine's call ends at
+once with the end reason ``voicemail``. ``detect-and-leave-message``: on a machine, voicedock waits
 for the beep (or the greeting's end), speaks ``voicemail_message`` (the first message when
 there is none) and hangs up, ``voicemail`` too. Inbound calls are never screened. The verdict
 and its evidence are stored on the call (``answering_machine``) and sent as an
 ``answering-machine`` webhook event; ``LiveConversation`` carries it out.
 
-Either mode also tells a call-screening assistant (``pipeline/call_screening.py``) from a
+Either mode also tells a call-screening assistant (``pipeline/hearing/call_screening.py``) from a
 machine: the verdict ``screening``; the screener hears ``screening_message`` (default: who
 calls, from ``business_name``, and why, from the call's ``metadata.purpose``), and the person
 who then picks up hears the first message. A screener that declines ends the call

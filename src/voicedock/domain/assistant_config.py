@@ -51,7 +51,7 @@ KEYPAD_DEFAULT_MAX_DIGITS = 16
 KEYPAD_DEFAULT_TERMINATOR = "#"
 # The redaction plan (``redaction_plan``): its custom patterns' bounds, what the model sees.
 # How a pipeline call decides that the caller finished a turn: a turn model that hears it
-# ("model"), or the silence after the words ("silence"; pipeline/endpointing.py).
+# ("model"), or the silence after the words ("silence"; pipeline/hearing/endpointing.py).
 TURN_MODEL = "model"
 TURN_SILENCE = "silence"
 TURN_DETECTIONS = (TURN_MODEL, TURN_SILENCE)

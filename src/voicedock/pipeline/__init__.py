@@ -11,22 +11,22 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from voicedock.pipeline.analysis import AnalysisResult, analyze
-    from voicedock.pipeline.endpointing import Endpointer, EndpointingConfig
+    from voicedock.pipeline.hearing.endpointing import Endpointer, EndpointingConfig
+    from voicedock.pipeline.hearing.vad import VadConfig, VoiceActivityDetector
     from voicedock.pipeline.output import OutputSink, PlaybackHandle
     from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
-    from voicedock.pipeline.vad import VadConfig, VoiceActivityDetector
 
 _HOMES = {
     "AnalysisResult": "analysis",
     "analyze": "analysis",
     "TurnEngine": "turn_engine",
     "ConversationConfig": "turn_engine",
-    "Endpointer": "endpointing",
-    "EndpointingConfig": "endpointing",
+    "Endpointer": "hearing.endpointing",
+    "EndpointingConfig": "hearing.endpointing",
     "OutputSink": "output",
     "PlaybackHandle": "output",
-    "VadConfig": "vad",
-    "VoiceActivityDetector": "vad",
+    "VadConfig": "hearing.vad",
+    "VoiceActivityDetector": "hearing.vad",
 }
 
 

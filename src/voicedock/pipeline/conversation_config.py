@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 
 from voicedock.domain.assistant_config import DEFAULT_LLM_FILLER_MESSAGES as DEFAULT_PHRASES
 from voicedock.domain.redaction import Redactor
-from voicedock.pipeline.echo import EchoGateConfig
-from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.frames import ChatMessage
-from voicedock.pipeline.keypad import KeypadPlan
-from voicedock.pipeline.streaming_recognition import StreamingConfig
+from voicedock.pipeline.hearing.echo import EchoGateConfig
+from voicedock.pipeline.hearing.endpointing import EndpointingConfig
+from voicedock.pipeline.hearing.keypad import KeypadPlan
+from voicedock.pipeline.hearing.streaming_recognition import StreamingConfig
+from voicedock.pipeline.hearing.vad import VadConfig
 from voicedock.pipeline.tools import ToolSpec
-from voicedock.pipeline.vad import VadConfig
 
 
 @dataclass(slots=True, frozen=True)
@@ -64,7 +64,8 @@ class ConversationConfig:
     tool_filler_message: str | None = "One moment, please."
     tool_filler_delay_s: float = 1.0
     max_tool_rounds: int = 4  # model replies with tool calls in one turn, before it must speak
-    # The caller's keypad: when the digits of one entry become a user turn (pipeline/keypad.py).
+    # The caller's keypad: when the digits of one entry become a user turn
+    # (pipeline/hearing/keypad.py).
     keypad: KeypadPlan = field(default_factory=KeypadPlan)
     # The assistant's redaction plan (domain/redaction): every transcript message is redacted
     # before it is kept or handed on; ``model_sees_redacted``: the caller's words the model is

@@ -29,9 +29,9 @@ the turn engine in ``pipeline/dialogue/`` (the assistant's audio, the interrupti
 transcript keeper, the first message, the tool calls with their filler, the keypad input and
 the end: grace, final message, fallback).
 
-The caller's keypad follows the assistant's plan as on a pipeline call (``pipeline/keypad.py``):
-each key barges in, the entry is ONE user item the model answers; a plan turned off
-(``enabled`` False) ignores every key (``keypad_entries.py``).
+The caller's keypad follows the assistant's plan as on a pipeline call
+(``pipeline/hearing/keypad.py``): each key barges in, the entry is ONE user item the model answers;
+a plan turned off (``enabled`` False) ignores every key (``keypad_entries.py``).
 """
 
 from __future__ import annotations

@@ -29,8 +29,8 @@ own that the model never sees. Provider failures lead to a short spoken fallback
 within a bounded time and then the end of the call with reason "provider-error": a call is
 never left open and silent. The owner hangs up when `wait_ended()` returns.
 
-The caller's keypad (``pipeline/keypad.py``): each key pressed barges in like speech, and the
-digits of one entry become ONE user turn, ``"Keypad: 1234#"``, when the plan's terminator is
+The caller's keypad (``pipeline/hearing/keypad.py``): each key pressed barges in like speech, and
+the digits of one entry become ONE user turn, ``"Keypad: 1234#"``, when the plan's terminator is
 pressed, ``max_digits`` are collected or ``timeout_s`` passes after the last digit; the model
 answers it like a spoken turn. A spoken turn that ends while an entry is open ends the entry
 too: the two are one turn for the model, in the order they started (so are the transcript and
@@ -87,12 +87,12 @@ from voicedock.pipeline.frames import (
     UserSpeechStarted,
     supervisor_note,
 )
-from voicedock.pipeline.keypad import KeypadEntry
-from voicedock.pipeline.listener import Listener, UserUtterance
+from voicedock.pipeline.hearing.keypad import KeypadEntry
+from voicedock.pipeline.hearing.listener import Listener, UserUtterance
+from voicedock.pipeline.hearing.turn_detection import PredictTurn, TurnDetector
 from voicedock.pipeline.output import OutputSink, Speech
 from voicedock.pipeline.providers.base import Llm, Stt, Tts
 from voicedock.pipeline.tools import ToolExecutor
-from voicedock.pipeline.turn_detection import PredictTurn, TurnDetector
 from voicedock.weak import weak_method
 
 log = logging.getLogger("voicedock.pipeline")
@@ -133,7 +133,7 @@ class TurnEngine(DialogueBase):
         ``endpoints`` names the engines, for each turn's latency record and the provider of
         each message (``pipeline/fallback_plans/serving.py``); ``predict_turn`` is the turn
         model that ``endpointing.turn_detection = "model"`` asks at the caller's pauses
-        (``pipeline/turn_detection.py``; without it, silence decides)."""
+        (``pipeline/hearing/turn_detection.py``; without it, silence decides)."""
         self.config = cfg = config or ConversationConfig()
         named = endpoints or Endpoints()
         plan = llm if isinstance(llm, LlmPlan) else LlmPlan.alone(llm, named.llm)

@@ -17,7 +17,7 @@ from voicedock.domain.assistant_config import (
     ToolFiller,
     config_of,
 )
-from voicedock.pipeline.keypad import KeypadPlan
+from voicedock.pipeline.hearing.keypad import KeypadPlan
 
 pytestmark = pytest.mark.unit
 

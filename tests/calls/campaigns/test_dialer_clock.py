@@ -28,8 +28,8 @@ from voicedock.config import SpeechSettings
 from voicedock.domain.campaigns import ContactState
 from voicedock.domain.records import Call
 from voicedock.errors import PbxUnavailable
+from voicedock.pipeline.hearing.recognition import NodeRecognition
 from voicedock.pipeline.pools.worker_pool import WorkerPool
-from voicedock.pipeline.recognition import NodeRecognition
 from voicedock.store import Store, open_store
 from voicedock.store.errors import TransactionConflict
 

@@ -33,7 +33,7 @@ from voicedock.config import Settings
 from voicedock.errors import BadRequest
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pipeline.conversation_config import ConversationConfig
-from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.registry import stt_registry, tts_registry
 
 pytestmark = pytest.mark.unit

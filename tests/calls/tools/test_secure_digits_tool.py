@@ -18,7 +18,7 @@ from voicedock.domain.webhooks import ToolCallRequest
 from voicedock.errors import BadRequest
 from voicedock.pbx.base import Pbx
 from voicedock.pipeline.frames import ToolCall
-from voicedock.pipeline.secure_digits import SecureDigits, SecureDigitsPlan
+from voicedock.pipeline.hearing.secure_digits import SecureDigits, SecureDigitsPlan
 
 pytestmark = pytest.mark.unit
 

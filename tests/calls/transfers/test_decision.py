@@ -22,8 +22,8 @@ from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import SttConfig
 from voicedock.domain.audio import AudioFormat, format_by_name
 from voicedock.media.codecs import encode
+from voicedock.pipeline.hearing.recognition import NodeRecognition
 from voicedock.pipeline.pools.worker_pool import Priority, WorkerPool
-from voicedock.pipeline.recognition import NodeRecognition
 
 pytestmark = pytest.mark.unit
 

@@ -14,7 +14,7 @@ from voicedock.pipeline.dialogue.ending import (
     PROVIDER_ERROR,
     CallEnd,
 )
-from voicedock.pipeline.endpointing import SILENCE_TIMEOUT
+from voicedock.pipeline.hearing.endpointing import SILENCE_TIMEOUT
 from voicedock.pipeline.providers.base import ProviderError
 
 pytestmark = pytest.mark.unit

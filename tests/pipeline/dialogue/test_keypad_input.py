@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from voicedock.pipeline.dialogue.keypad_input import KeypadInput
-from voicedock.pipeline.keypad import KeypadEntry, KeypadPlan
+from voicedock.pipeline.hearing.keypad import KeypadEntry, KeypadPlan
 
 pytestmark = pytest.mark.unit
 

@@ -83,7 +83,7 @@ _PROVIDER_NAMES: dict[str, Callable[[], list[str]]] = {
     "tts_config": tts_registry.names,
 }
 
-# Answering-machine detection on outbound calls (pipeline/answering_machine.py).
+# Answering-machine detection on outbound calls (pipeline/hearing/answering_machine.py).
 VOICEMAIL_DETECTION = ("off", "detect", "detect-and-leave-message")
 # Call limits an assistant may set (seconds): (low, high). The defaults live in the pipeline.
 LIMIT_FIELDS = {
@@ -294,7 +294,7 @@ def _check_llm_filler(value: object) -> JsonObject:
 
 def _check_keypad(value: object) -> JsonObject:
     """``{"enabled": true | false, "timeout_seconds": 0.5-30, "terminator": "#" | "*" | null,
-    "max_digits": 1-64}``, each optional (``pipeline/keypad.py`` has the defaults); a null
+    "max_digits": 1-64}``, each optional (``pipeline/hearing/keypad.py`` has the defaults); a null
     terminator: none, the entry ends on max_digits or the timeout; ``enabled`` false: the
     caller's keys are ignored."""
     obj = fields.require_object(value, KEYPAD)

@@ -2,7 +2,7 @@
 
 Once the screener heard the screening message, ``ScreenerWait`` is fed the callee's audio
 (``hear``) and cuts it into utterances (webrtcvad: speech, then ``UTTERANCE_END_MS`` of
-silence); each is transcribed with the call's STT and read (``pipeline/call_screening.py``):
+silence); each is transcribed with the call's STT and read (``pipeline/hearing/call_screening.py``):
 the screener declining ends the wait ``declined``, the screener still talking is waited
 through, anything else is the person who picked up (``answered``). Nobody within ``wait_s``
 of callee audio: ``timeout``. Utterances are read one at a time, in order, as tasks of the
@@ -17,9 +17,9 @@ from collections.abc import Callable
 from typing import Final, Literal
 
 from voicedock.aio import Coro, Supervisor
-from voicedock.pipeline.call_screening import DECLINED, PERSON, screener_reply
+from voicedock.pipeline.hearing.call_screening import DECLINED, PERSON, screener_reply
+from voicedock.pipeline.hearing.vad import VadConfig, VoiceActivityDetector
 from voicedock.pipeline.providers.base import ProviderError, Stt
-from voicedock.pipeline.vad import VadConfig, VoiceActivityDetector
 
 log = logging.getLogger("voicedock.calls")
 

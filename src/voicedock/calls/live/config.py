@@ -33,12 +33,12 @@ from voicedock.domain.assistant_config import (
 from voicedock.domain.redaction import DEFAULT_REGION, Redactor
 from voicedock.pipeline.analysis import AnalysisPlan
 from voicedock.pipeline.conversation_config import ConversationConfig
-from voicedock.pipeline.echo import EchoGateConfig
 from voicedock.pipeline.frames import ChatMessage
-from voicedock.pipeline.keypad import KeypadPlan
+from voicedock.pipeline.hearing.echo import EchoGateConfig
+from voicedock.pipeline.hearing.keypad import KeypadPlan
 
 if TYPE_CHECKING:  # the detector itself is loaded with a call's pipeline, not with the API
-    from voicedock.pipeline.vad import VadConfig
+    from voicedock.pipeline.hearing.vad import VadConfig
 
 
 def going_on(config: ConversationConfig, elapsed_ms: int) -> ConversationConfig:
@@ -169,7 +169,7 @@ def with_endpointing_settings(
 def with_vad_settings(base: ConversationConfig | None, vad: VadSettings) -> ConversationConfig:
     """``base`` (or the defaults) with the caller's voice activity detector of ``[speech.vad]``
     (checked at start-up): the same for every call of the service."""
-    from voicedock.pipeline.vad import VadConfig
+    from voicedock.pipeline.hearing.vad import VadConfig
 
     cfg = base or ConversationConfig()
     detector = VadConfig(engine=vad.engine, threshold=vad.silero_threshold)
@@ -181,7 +181,7 @@ def _vad_at(vad: VadConfig | None, sample_rate: int) -> VadConfig | None:
     another rate is heard by webrtcvad)."""
     if vad is None or vad.sample_rate == sample_rate:
         return vad
-    from voicedock.pipeline.vad import SILERO_RATES
+    from voicedock.pipeline.hearing.vad import SILERO_RATES
 
     engine = vad.engine if sample_rate in SILERO_RATES else "webrtc"
     return dataclasses.replace(vad, sample_rate=sample_rate, engine=engine)

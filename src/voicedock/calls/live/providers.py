@@ -77,8 +77,8 @@ from voicedock.pipeline.providers.rule_based import PoliteClose
 from voicedock.pipeline.providers.section import decoded
 
 if TYPE_CHECKING:
+    from voicedock.pipeline.hearing.turn_detection import PredictTurn
     from voicedock.pipeline.providers.realtime import RealtimeSpeech
-    from voicedock.pipeline.turn_detection import PredictTurn
 
 
 class _Closing(Protocol):
@@ -155,7 +155,7 @@ async def build_providers(
         raise
     operator = (speech or SpeechSettings()).endpointing.turn_detection
     if turn_detection(assistant_config, operator) == TURN_MODEL:  # a handover's too
-        from voicedock.pipeline.turn_detection import predict_in_thread
+        from voicedock.pipeline.hearing.turn_detection import predict_in_thread
 
         providers.predict_turn = predict_in_thread
     return providers

@@ -12,7 +12,7 @@ its evidence go to ``on_verdict`` as soon as they are known, and into the call's
 
 A call-screening assistant also sounds like a machine (a long greeting), so with the call's
 STT (``transcribe_with``) a ``machine`` verdict without a beep waits for the greeting's end:
-its words (``pipeline/call_screening.py``) tell a screener's prompt from a voicemail
+its words (``pipeline/hearing/call_screening.py``) tell a screener's prompt from a voicemail
 greeting. A screener (verdict ``screening``) hears ``screening_message``; the dialogue still
 hears nothing while ``ScreenerWait`` (``call_screening.py``) waits for the person, who then
 hears the first message; a screener that declines, or nobody picking up in time, ends the call
@@ -36,16 +36,16 @@ from voicedock.calls.voicemail import (
     VoicemailSettings,
 )
 from voicedock.domain.json import JsonObject
-from voicedock.pipeline.answering_machine import (
+from voicedock.pipeline.dialogue import Dialogue
+from voicedock.pipeline.dialogue.ending import INTERNAL_ERROR, PROVIDER_ERROR
+from voicedock.pipeline.hearing.answering_machine import (
     MACHINE,
     AmdConfig,
     AmdDecision,
     AnsweringMachineDetector,
     GreetingEnded,
 )
-from voicedock.pipeline.call_screening import is_screening_prompt
-from voicedock.pipeline.dialogue import Dialogue
-from voicedock.pipeline.dialogue.ending import INTERNAL_ERROR, PROVIDER_ERROR
+from voicedock.pipeline.hearing.call_screening import is_screening_prompt
 from voicedock.pipeline.providers.base import ProviderError, Stt
 
 log = logging.getLogger("voicedock.calls")

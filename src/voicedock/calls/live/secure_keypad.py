@@ -1,8 +1,8 @@
 """A live call's secure keypad entry (``collect_secure_digits``): while it is open the call is
 in secure mode.
 
-In secure mode the caller's keys go to the entry (``pipeline/secure_digits.py``), never to the
-dialogue (no barge-in, no ``Keypad:`` turn, nothing for the model or the transcript); the
+In secure mode the caller's keys go to the entry (``pipeline/hearing/secure_digits.py``), never to
+the dialogue (no barge-in, no ``Keypad:`` turn, nothing for the model or the transcript); the
 call's recording and its live listeners get silence instead of both sides' audio, so in-band
 tones are nowhere; and the dialogue hears silence, so no tone or spoken digit is transcribed.
 Secure mode begins when the tool is called (keys pressed during the prompt count), and ends a
@@ -20,7 +20,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-from voicedock.pipeline.secure_digits import SecureDigits, SecureDigitsCollector, SecureDigitsPlan
+from voicedock.pipeline.hearing.secure_digits import (
+    SecureDigits,
+    SecureDigitsCollector,
+    SecureDigitsPlan,
+)
 
 TAIL_S = 0.5
 BUSY = SecureDigits("", "closed", complete=False)

@@ -9,7 +9,7 @@ voice the step names), keys pressed as DTMF on the leg, silences kept, a hang-up
 ``persona``, when the scenario has one, goes on: after each of the assistant's turns the
 caller model (``persona.py``) says what the caller says next, spoken the same way, until it
 hangs up or has had ``[rehearsal] max_persona_turns`` turns. What the leg
-receives goes through the VAD and endpointing (``pipeline/listener.py``) and each of the
+receives goes through the VAD and endpointing (``pipeline/hearing/listener.py``) and each of the
 assistant's turns is transcribed by the node's recognizer: the caller's side as heard, and the
 time from the end of each caller turn to the first sound of the answer (its latency at the
 caller). When the script is done and the assistant quiet, the caller hangs up; the engine's
@@ -50,10 +50,10 @@ from voicedock.errors import PbxError
 from voicedock.media.call_media import CallMedia
 from voicedock.media.codecs import decode, encode, resample
 from voicedock.pbx.base import DtmfPbx, MediaPbx, Pbx, RehearsalPbx
-from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.frames import UserSpeechStarted
-from voicedock.pipeline.listener import Listener, UserUtterance
-from voicedock.pipeline.vad import VadConfig
+from voicedock.pipeline.hearing.endpointing import EndpointingConfig
+from voicedock.pipeline.hearing.listener import Listener, UserUtterance
+from voicedock.pipeline.hearing.vad import VadConfig
 from voicedock.store.base import Store
 
 log = logging.getLogger("voicedock.calls.rehearsal")

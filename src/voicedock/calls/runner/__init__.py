@@ -151,7 +151,7 @@ def _dialogue_defaults(settings: Settings) -> ConversationConfig:
     """The dialogue settings every call starts from: ``[speech.endpointing]``'s timing and
     ``[speech.vad]``'s detector (Silero VAD only where its model is installed)."""
     from voicedock.calls.live.config import with_endpointing_settings, with_vad_settings
-    from voicedock.pipeline import silero_vad
+    from voicedock.pipeline.hearing import silero_vad
 
     vad = settings.speech.vad
     if vad.engine == "silero" and not silero_vad.available():

@@ -4,10 +4,10 @@
 * the synthesis pool and cache (``[speech] presynthesis``, default on; ``pipeline/synthesis.py``):
   every answered call's local TTS goes through them, and a call's first message is synthesized
   there while it rings (``presynthesis.py``); the voices' previews take their spare workers;
-* the recognition pool (``[speech] recognition_pool``, default on; ``pipeline/recognition.py``),
-  through which every answered call's offline Whisper transcribes, finals before interims, and
-  the ``SpeechAdmission`` that refuses new calls while transcriptions wait too long for it
-  (``calls/speech_admission.py``);
+* the recognition pool (``[speech] recognition_pool``, default on;
+  ``pipeline/hearing/recognition.py``), through which every answered call's offline Whisper
+  transcribes, finals before interims, and the ``SpeechAdmission`` that refuses new calls while
+  transcriptions wait too long for it (``calls/speech_admission.py``);
 * the providers' health (``pipeline/pools/provider_health.py``): one breaker per provider endpoint,
   which every call's fallback plans consult, so a failing provider is skipped by the node's
   calls together for its cool-down;
@@ -31,16 +31,16 @@ from voicedock.calls.offline_speech import operator_stt, operator_tts, recogniti
 from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.config import SpeechSettings
 from voicedock.egress import Egress
+from voicedock.pipeline.hearing.recognition import NodeRecognition
+from voicedock.pipeline.hearing.turn_detection import predict_in_thread
+from voicedock.pipeline.hearing.turn_model import installed as turn_model_installed
 from voicedock.pipeline.pools.provider_health import ProviderHealth
 from voicedock.pipeline.pools.synthesis_cache import SynthesisCache
 from voicedock.pipeline.pools.worker_pool import WorkerPool
 from voicedock.pipeline.providers.base import Stt, Tts
 from voicedock.pipeline.providers.registry import create_stt, create_tts
-from voicedock.pipeline.recognition import NodeRecognition
 from voicedock.pipeline.schema_checks import SchemaChecks
 from voicedock.pipeline.synthesis import NodeSynthesis
-from voicedock.pipeline.turn_detection import predict_in_thread
-from voicedock.pipeline.turn_model import installed as turn_model_installed
 
 log = logging.getLogger("voicedock.calls")
 

@@ -35,7 +35,7 @@ from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.tenant_schemas import check_tenant_schema
 from voicedock.errors import BadRequest
-from voicedock.pipeline.secure_digits import (
+from voicedock.pipeline.hearing.secure_digits import (
     DEFAULT_MAX_DIGITS,
     DEFAULT_MIN_DIGITS,
     DEFAULT_TERMINATOR,
@@ -43,7 +43,7 @@ from voicedock.pipeline.secure_digits import (
     TERMINATORS,
     SecureDigitsPlan,
 )
-from voicedock.pipeline.secure_digits import (
+from voicedock.pipeline.hearing.secure_digits import (
     MAX_SECURE_DIGITS as MAX_SECURE_DIGITS,
 )
 from voicedock.pipeline.tools import COLLECT_SECURE_DIGITS as COLLECT_SECURE_DIGITS

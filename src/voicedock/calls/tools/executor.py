@@ -38,7 +38,7 @@ from voicedock.domain.webhooks import ToolCallRequest
 from voicedock.errors import PbxError, ServerRequestFailed
 from voicedock.pbx.base import DtmfPbx, Pbx, require_dtmf_digits
 from voicedock.pipeline.frames import ToolCall
-from voicedock.pipeline.secure_digits import SecureDigits, SecureDigitsPlan
+from voicedock.pipeline.hearing.secure_digits import SecureDigits, SecureDigitsPlan
 from voicedock.pipeline.tools import (
     COLLECT_SECURE_DIGITS,
     SEND_DTMF,

@@ -10,7 +10,8 @@ The STT is the node's offline Whisper. With the node's recognition pool (``[spee
 recognition_pool``, default on) the answer is transcribed there (``NodeTranscriber``): the
 model the calls use (the operator's ``[speech]`` Whisper settings), as a transcription someone
 waits for (``DUE``), bounded with the calls' work and counted in the wait admission control
-reads (``pipeline/recognition.py``). Without the pool, ``transcribe_offline`` runs it on its own.
+reads (``pipeline/hearing/recognition.py``). Without the pool, ``transcribe_offline`` runs it on its
+own.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from voicedock.domain.assistant_config import SttConfig
 from voicedock.domain.audio import AudioFormat
 from voicedock.media.codecs import decode
 from voicedock.pbx.base import Decision
-from voicedock.pipeline.endpointing import EndpointingConfig
-from voicedock.pipeline.listener import Listener, UserUtterance
+from voicedock.pipeline.hearing.endpointing import EndpointingConfig
+from voicedock.pipeline.hearing.listener import Listener, UserUtterance
+from voicedock.pipeline.hearing.recognition import NodeRecognition, PooledStt
+from voicedock.pipeline.hearing.vad import VadConfig
 from voicedock.pipeline.pools.worker_pool import Priority
 from voicedock.pipeline.providers.base import Stt
 from voicedock.pipeline.providers.registry import create_stt
-from voicedock.pipeline.recognition import NodeRecognition, PooledStt
-from voicedock.pipeline.vad import VadConfig
 
 Transcriber = Callable[[bytes, int], Awaitable[str]]  # 16-bit mono PCM, rate → text
 

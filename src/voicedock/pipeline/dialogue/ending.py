@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection
 
 from voicedock.pipeline.conversation_config import ConversationConfig
-from voicedock.pipeline.endpointing import SILENCE_TIMEOUT
+from voicedock.pipeline.hearing.endpointing import SILENCE_TIMEOUT
 from voicedock.pipeline.providers.base import ProviderError
 
 log = logging.getLogger("voicedock.pipeline")

@@ -1,6 +1,6 @@
 """The caller's words on the turn engine: each spoken turn's audio transcribed.
 
-A turn the listener ended (``pipeline/listener.py``) is transcribed in a task of the
+A turn the listener ended (``pipeline/hearing/listener.py``) is transcribed in a task of the
 dialogue's, bounded by the STT timeout; with an ``IncrementalStt`` it was transcribed while
 spoken (``streaming_recognition.py``) and its final is ready about when endpointing decides.
 A turn not answered yet when the caller speaks again (its reply stopped before it was
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from voicedock.aio import Supervisor
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import HeardAudio, TranscriptEntry
-from voicedock.pipeline.listener import Listener, UserUtterance
+from voicedock.pipeline.hearing.listener import Listener, UserUtterance
+from voicedock.pipeline.hearing.streaming_recognition import StreamingRecognizer
 from voicedock.pipeline.providers.base import IncrementalStt, ProviderError, Stt
-from voicedock.pipeline.streaming_recognition import StreamingRecognizer
 
 log = logging.getLogger("voicedock.pipeline")
 

@@ -1,5 +1,5 @@
 """The caller's keypad on a live dialogue: each key into the entry being collected
-(``pipeline/keypad.py``), the timer of the entry's timeout, and its times on the wall clock.
+(``pipeline/hearing/keypad.py``), the timer of the entry's timeout, and its times on the wall clock.
 
 Both engines take keys the same way: a key barges in like speech, a complete entry is ONE user
 turn, ``"Keypad: 1234#"``, that the model answers; an entry still open when the caller's
@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Callable
 
 from voicedock.pipeline.frames import TranscriptEntry
-from voicedock.pipeline.keypad import KeypadCollector, KeypadEntry, KeypadPlan
+from voicedock.pipeline.hearing.keypad import KeypadCollector, KeypadEntry, KeypadPlan
 
 
 class KeypadInput:

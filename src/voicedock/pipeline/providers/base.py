@@ -145,7 +145,7 @@ class SttStream(Protocol):
 @runtime_checkable
 class IncrementalStt(Stt, Protocol):
     """Optional: local engines cheap enough to transcribe an utterance again and again while
-    it is spoken (``pipeline/streaming_recognition.py``). ``prefix`` is text the audio is
+    it is spoken (``pipeline/hearing/streaming_recognition.py``). ``prefix`` is text the audio is
     known to start with (the settled part of earlier transcripts); the result is the whole
     transcript, the prefix included. ``incremental`` is false when configured off."""
 
@@ -160,7 +160,7 @@ class IncrementalStt(Stt, Protocol):
 @runtime_checkable
 class LocalStt(IncrementalStt, Protocol):
     """Optional: local engines whose transcription is one blocking call, which the node runs
-    in its recognition pool (``pipeline/recognition.py``) with the other calls' work."""
+    in its recognition pool (``pipeline/hearing/recognition.py``) with the other calls' work."""
 
     def transcribe_blocking(self, pcm: bytes, sample_rate: int, prefix: str) -> str:
         """``transcribe_continuing`` in the calling thread (blocking). Raises ProviderError."""

@@ -17,7 +17,7 @@ from pipeline.fakes import FakeLlm, FakeSink, FakeTts
 from pipeline.synth import frames, silence
 from voicedock.domain.assistant_config import SttConfig, TtsConfig
 from voicedock.pipeline.audio import pcm16_to_float, resample_pcm16
-from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.registry import create_stt, create_tts
 from voicedock.pipeline.providers.whisper.decoding import short_context_transcript
 from voicedock.pipeline.providers.whisper.stt import WhisperStt, tokenizer_of

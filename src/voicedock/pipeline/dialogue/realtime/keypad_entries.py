@@ -17,7 +17,7 @@ from voicedock.pipeline.dialogue.ending import CallEnd
 from voicedock.pipeline.dialogue.keypad_input import KeypadInput
 from voicedock.pipeline.dialogue.realtime.answer_watch import AnswerWatch
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
-from voicedock.pipeline.keypad import KeypadEntry, KeypadPlan
+from voicedock.pipeline.hearing.keypad import KeypadEntry, KeypadPlan
 from voicedock.pipeline.providers.realtime import RealtimeConversation
 from voicedock.weak import weak_method
 

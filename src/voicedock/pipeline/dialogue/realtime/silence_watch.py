@@ -2,9 +2,9 @@
 
 The provider decides what is speech: its server VAD says when the caller holds the floor
 (``caller_started``, ``caller_stopped``). The watch applies the pipeline's rule
-(``pipeline/endpointing.py`` ``silence_decision``: maximum duration, silence timeout, silence
-prompt) on the clock, counting the silence from the last time the caller or the assistant was
-heard (``activity``; a key pressed too). The silence prompt is asked for once per silence, and
+(``pipeline/hearing/endpointing.py`` ``silence_decision``: maximum duration, silence timeout,
+silence prompt) on the clock, counting the silence from the last time the caller or the assistant
+was heard (``activity``; a key pressed too). The silence prompt is asked for once per silence, and
 only while nothing is said, thought or carried out (``busy``), as the pipeline asks.
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.ending import CallEnd
-from voicedock.pipeline.endpointing import silence_decision
 from voicedock.pipeline.frames import EndCall, SilencePrompt
+from voicedock.pipeline.hearing.endpointing import silence_decision
 
 _WATCH_INTERVAL_S = 0.1
 

@@ -3,15 +3,16 @@
 Whisper is not a streaming recogniser: it transcribes a stretch of audio at once. It is an
 `IncrementalStt`: the turn engine has it transcribe the caller's utterance so far while the
 caller speaks, passing the settled start of the transcript as a decoder prefix
-(``pipeline/streaming_recognition.py``). With ``encoder_context = "auto"`` the encoder sees
+(``pipeline/hearing/streaming_recognition.py``). With ``encoder_context = "auto"`` the encoder sees
 the utterance plus a margin instead of Whisper's 30 s window, guarded against degenerate
 output (``whisper_decoding.py``); ``"full"`` always encodes the 30 s window. The short
 context needs a fixed ``language``; with ``language = None`` (detection) the full window is
 used. The model is loaded once per process and shared by every call; loading and
 transcription run in worker threads so the event loop keeps pacing audio meanwhile. It is a
 ``LocalStt``: the node runs its blocking ``transcribe_blocking`` in the recognition pool
-(``pipeline/recognition.py``), ``workers`` transcriptions at once on one model (CTranslate2's
-``num_workers``); on its own, ``transcribe_continuing`` runs it in a thread of its own.
+(``pipeline/hearing/recognition.py``), ``workers`` transcriptions at once on one model
+(CTranslate2's ``num_workers``); on its own, ``transcribe_continuing`` runs it in a thread of its
+own.
 """
 
 from __future__ import annotations

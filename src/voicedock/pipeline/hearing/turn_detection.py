@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeAlias
 
 from voicedock.aio import Supervisor
-from voicedock.pipeline.listener import Listener
-from voicedock.pipeline.turn_model import TurnPrediction, predict_blocking
+from voicedock.pipeline.hearing.listener import Listener
+from voicedock.pipeline.hearing.turn_model import TurnPrediction, predict_blocking
 
 log = logging.getLogger("voicedock.pipeline")
 

@@ -32,7 +32,7 @@ from voicedock.pipeline.pools.worker_pool import Job, Priority, WorkerPool
 from voicedock.pipeline.providers.base import LocalStt, LocalWordTimedStt, SpokenWord, Stt
 
 if TYPE_CHECKING:
-    from voicedock.pipeline.turn_model import TurnPrediction
+    from voicedock.pipeline.hearing.turn_model import TurnPrediction
 
 MAX_RETRY_AFTER_S = 30
 
@@ -53,7 +53,7 @@ class NodeRecognition:
     async def predict_turn(self, pcm: bytes, sample_rate: int) -> TurnPrediction:
         """The turn model's reading of a caller's pause (``turn_detection.py``): a caller
         waits for it (``DUE``), and its wait counts in admission control like a transcription's."""
-        from voicedock.pipeline.turn_model import predict_blocking  # numpy: only when used
+        from voicedock.pipeline.hearing.turn_model import predict_blocking  # numpy: only when used
 
         return await self.pool.run(partial(predict_blocking, pcm, sample_rate), Priority.DUE)
 

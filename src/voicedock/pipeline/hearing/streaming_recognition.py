@@ -34,11 +34,11 @@ from functools import partial
 
 from voicedock.aio import Supervisor
 from voicedock.errors import ProviderError
-from voicedock.pipeline.listener import Listener, UserUtterance
+from voicedock.pipeline.hearing.listener import Listener, UserUtterance
+from voicedock.pipeline.hearing.recognition import PooledStt
+from voicedock.pipeline.hearing.turn_completion import utterance_complete
 from voicedock.pipeline.pools.worker_pool import Job
 from voicedock.pipeline.providers.base import IncrementalStt
-from voicedock.pipeline.recognition import PooledStt
-from voicedock.pipeline.turn_completion import utterance_complete
 
 log = logging.getLogger("voicedock.pipeline")
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import webrtcvad
 
 from voicedock.pipeline.audio import FULL_SCALE, energy
-from voicedock.pipeline.silero_vad import SileroVad
+from voicedock.pipeline.hearing.silero_vad import SileroVad
 
 SUPPORTED_RATES = (8000, 16000, 32000, 48000)
 SUPPORTED_FRAME_MS = (10, 20, 30)

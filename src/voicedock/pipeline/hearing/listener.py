@@ -3,8 +3,8 @@
 Synchronous and allocation-light, because it runs for every 20 ms frame: one webrtcvad call
 per frame, one state-machine step, and a byte append while the caller may be speaking. A
 short pre-roll is kept so the first syllable, heard before the VAD was sure, is not clipped.
-Audio the echo gate (``pipeline/echo.py``) finds to be the assistant's own voice coming back is
-not speech to the endpointer: an echoing line does not barge in on the assistant.
+Audio the echo gate (``pipeline/hearing/echo.py``) finds to be the assistant's own voice coming back
+is not speech to the endpointer: an echoing line does not barge in on the assistant.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from voicedock.pipeline.echo import EchoGate, EchoGateConfig
-from voicedock.pipeline.endpointing import Endpointer, EndpointingConfig
 from voicedock.pipeline.frames import Frame, UserSpeechStopped
-from voicedock.pipeline.vad import VadConfig, VoiceActivityDetector
+from voicedock.pipeline.hearing.echo import EchoGate, EchoGateConfig
+from voicedock.pipeline.hearing.endpointing import Endpointer, EndpointingConfig
+from voicedock.pipeline.hearing.vad import VadConfig, VoiceActivityDetector
 
 _TAIL_KEEP_MS = 150  # silence kept after the last speech frame, so words are not cut
 

@@ -13,7 +13,7 @@ Rules:
   "um") after `incomplete_silence_ms`; without a hint (or speech since it) `end_silence_ms`
   holds, so a pipeline that gives no hints behaves as with `mode = "fixed"`;
 - with `turn_detection = "model"` a turn model hears whether the caller finished
-  (`pipeline/turn_detection.py` asks it at each pause, `asked_model` then `hint_model`),
+  (`pipeline/hearing/turn_detection.py` asks it at each pause, `asked_model` then `hint_model`),
   combined with the transcript's hint when there is one: a turn the model hears finished
   ends after `model_floor_ms` of silence; one it hears unfinished, or while its answer is
   awaited, after `model_wait_ms`; where the two disagree (finished but the words trail off,

@@ -31,7 +31,7 @@ import numpy as np
 
 from voicedock.domain.json import JsonObject
 from voicedock.pipeline.audio import rms_dbfs
-from voicedock.pipeline.vad import VadConfig, VoiceActivityDetector
+from voicedock.pipeline.hearing.vad import VadConfig, VoiceActivityDetector
 
 AmdResult = Literal["human", "machine", "unknown"]
 HUMAN: Final = "human"
