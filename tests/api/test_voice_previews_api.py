@@ -33,7 +33,7 @@ from voicedock.config import Settings
 from voicedock.domain.assistant_config import config_of
 from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.providers.piper_tts import piper_available
-from voicedock.pipeline.synthesis import NodeSynthesis
+from voicedock.pipeline.speaking.synthesis import NodeSynthesis
 
 pytestmark = pytest.mark.unit
 

@@ -22,7 +22,7 @@ from voicedock.calls.live.conversation import SpeechProviders
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 from voicedock.pbx.base import InboundCall, PbxEventKind
-from voicedock.pipeline.synthesis import CachedTts
+from voicedock.pipeline.speaking.synthesis import CachedTts
 
 pytestmark = pytest.mark.unit
 

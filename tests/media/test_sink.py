@@ -11,7 +11,7 @@ import pytest
 from voicedock.media.codecs import ulaw_encode
 from voicedock.media.sink import MediaSink
 from voicedock.pbx.asterisk.media.session import MediaSession
-from voicedock.pipeline.output import OutputSink, PlaybackHandle
+from voicedock.pipeline.speaking.output import OutputSink, PlaybackHandle
 
 from .fake_asterisk import FakeAsterisk
 

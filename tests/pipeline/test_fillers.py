@@ -1,4 +1,4 @@
-"""Fillers on the assistant's side (``pipeline/filler.py``): a slow LLM's first sentence, a
+"""Fillers on the assistant's side (``pipeline/speaking/filler.py``): a slow LLM's first sentence, a
 slow tool and a stalled reply are covered by a short phrase, said as a message of its own
 that the model never sees; and the reply is spoken sentence by sentence as it streams."""
 
@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from voicedock.pipeline.filler import FillerPhrases
 from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.providers.base import ProviderUnavailableError
+from voicedock.pipeline.speaking.filler import FillerPhrases
 from voicedock.pipeline.tools import ToolResult, ToolSpec
 from voicedock.pipeline.turn_engine import TurnEngine
 

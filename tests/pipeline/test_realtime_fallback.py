@@ -23,12 +23,12 @@ from voicedock.pipeline.fallback_plans.plan import Switch
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.fallback_plans.serving import Endpoints
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
-from voicedock.pipeline.output import OutputSink
 from voicedock.pipeline.pools.provider_health import BreakerState, Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
 from voicedock.pipeline.realtime_fallback import ANSWER_NOTE, CONTINUE_NOTE, RealtimeWithPipeline
+from voicedock.pipeline.speaking.output import OutputSink
 from voicedock.pipeline.turn_engine import TurnEngine
 
 from .cloud.fake_realtime import RealtimeScript, realtime_handler

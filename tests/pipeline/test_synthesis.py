@@ -14,7 +14,7 @@ from pipeline.sentence_tts import GatedTts
 from voicedock.pipeline.pools.synthesis_cache import SynthesisCache, SynthesisKey
 from voicedock.pipeline.pools.worker_pool import PoolFull, Priority, WorkerPool
 from voicedock.pipeline.providers.base import SentenceTts
-from voicedock.pipeline.synthesis import CachedTts, NodeSynthesis
+from voicedock.pipeline.speaking.synthesis import CachedTts, NodeSynthesis
 
 pytestmark = pytest.mark.unit
 

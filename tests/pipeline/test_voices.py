@@ -1,5 +1,5 @@
-"""The node's voices (pipeline/node_voices.py): the operator's Piper voice described by its own
-``.onnx.json``, espeak-ng's listing, OpenAI's only with the operator's key."""
+"""The node's voices (pipeline/speaking/node_voices.py): the operator's Piper voice described by its
+own ``.onnx.json``, espeak-ng's listing, OpenAI's only with the operator's key."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from voicedock.config import SpeechSettings
-from voicedock.pipeline.node_voices import (
+from voicedock.pipeline.providers.piper_tts import piper_available
+from voicedock.pipeline.speaking.node_voices import (
     OPENAI_TTS_VOICES,
     node_voices,
     parse_espeak_voices,
     piper_voices,
     voice_names,
 )
-from voicedock.pipeline.providers.piper_tts import piper_available
 
 pytestmark = pytest.mark.unit
 

@@ -1,8 +1,8 @@
 """The voices an organization's assistants may speak with, and a voice's preview.
 
-The node's list (``pipeline/node_voices.py``): the installed Piper and espeak-ng voices, read in a
-worker thread; the cloud voices the operator configured, ElevenLabs' asked of the operator's
-account through the egress guard. ``Voices`` answers each organization the part of it the
+The node's list (``pipeline/speaking/node_voices.py``): the installed Piper and espeak-ng voices,
+read in a worker thread; the cloud voices the operator configured, ElevenLabs' asked of the
+operator's account through the egress guard. ``Voices`` answers each organization the part of it the
 organization may use, and speaks its previews.
 
 What an organization sees follows ``[byok] mode`` as its calls do (``docs/voices.md``): under
@@ -14,8 +14,8 @@ organization holding a provider key for it. A voice not shown is not found: its 
 
 A preview speaks a short text through the node's own synthesis path, as the organization's
 call would: a local voice's sentences through the node's synthesis pool with spare capacity
-only (``pipeline/synthesis.py``: never before a call's speech, never in the calls' cache), a
-cloud voice through its client with the key the organization's call would use (its provider key
+only (``pipeline/speaking/synthesis.py``: never before a call's speech, never in the calls' cache),
+a cloud voice through its client with the key the organization's call would use (its provider key
 named by ``api_key_ref``, checked as an assistant's ``tts_config`` is, else the operator's where
 ``[byok]`` allows it). Previews under way are bounded per organization and per node
 (``[limits] previews_per_organization``, ``previews_per_node``): beyond, ``429`` with
@@ -42,12 +42,12 @@ from voicedock.domain.tenant_provider_fields import API_KEY_REF
 from voicedock.egress import Egress
 from voicedock.egress.settings import egress_guard
 from voicedock.errors import ApiError, NotFound, ProviderError, RateLimited
-from voicedock.pipeline.node_voices import Voice as Voice  # the records this floor answers
-from voicedock.pipeline.node_voices import elevenlabs_voices, node_voices
 from voicedock.pipeline.pools.worker_pool import PoolFull
 from voicedock.pipeline.providers._http import pcm16_wav
 from voicedock.pipeline.providers.base import Tts
-from voicedock.pipeline.synthesis import NodeSynthesis
+from voicedock.pipeline.speaking.node_voices import Voice as Voice  # the records this floor answers
+from voicedock.pipeline.speaking.node_voices import elevenlabs_voices, node_voices
+from voicedock.pipeline.speaking.synthesis import NodeSynthesis
 from voicedock.store.base import Store
 
 PREVIEW_TEXT_MAX = 300  # characters of a preview's text

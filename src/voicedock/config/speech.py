@@ -154,7 +154,7 @@ class SpeechSettings(Table):
     whisper_cpu_threads: Workers = 0  # 0: CTranslate2's default
     piper_model_path: str = ""  # your own Piper voice (.onnx; empty: the packaged voice)
     # The first message synthesized while the call rings, through the node's synthesis cache
-    # and pool (false: synthesized after the answer, no cache; pipeline/synthesis.py).
+    # and pool (false: synthesized after the answer, no cache; pipeline/speaking/synthesis.py).
     presynthesis: bool = True
     # Offline voices' audio kept for repeated texts.
     synthesis_cache_mb: Annotated[int, Meta(ge=0, le=65536)] = 64

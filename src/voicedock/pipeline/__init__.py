@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from voicedock.pipeline.analysis import AnalysisResult, analyze
     from voicedock.pipeline.hearing.endpointing import Endpointer, EndpointingConfig
     from voicedock.pipeline.hearing.vad import VadConfig, VoiceActivityDetector
-    from voicedock.pipeline.output import OutputSink, PlaybackHandle
+    from voicedock.pipeline.speaking.output import OutputSink, PlaybackHandle
     from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 
 _HOMES = {
@@ -23,8 +23,8 @@ _HOMES = {
     "ConversationConfig": "turn_engine",
     "Endpointer": "hearing.endpointing",
     "EndpointingConfig": "hearing.endpointing",
-    "OutputSink": "output",
-    "PlaybackHandle": "output",
+    "OutputSink": "speaking.output",
+    "PlaybackHandle": "speaking.output",
     "VadConfig": "hearing.vad",
     "VoiceActivityDetector": "hearing.vad",
 }

@@ -54,7 +54,7 @@ class ConversationConfig:
     dead_air_message: str = "One moment, please."
     # A slow LLM: when the reply's first sentence has not come ``llm_filler_delay_s`` after
     # the caller's turn ended, the caller hears the next of ``llm_filler_messages`` once
-    # (pipeline/filler.py); None: no LLM filler.
+    # (pipeline/speaking/filler.py); None: no LLM filler.
     llm_filler_delay_s: float | None = None
     llm_filler_messages: tuple[str, ...] = DEFAULT_PHRASES
     end_call_grace_s: float = 30.0

@@ -80,7 +80,6 @@ from voicedock.pipeline.frames import (
     TurnLatency,
     supervisor_note,
 )
-from voicedock.pipeline.output import OutputSink
 from voicedock.pipeline.providers.base import (
     ProviderError,
     ProviderResponseError,
@@ -98,6 +97,7 @@ from voicedock.pipeline.providers.realtime import (
     RealtimeSpeechStopped,
     RealtimeTranscript,
 )
+from voicedock.pipeline.speaking.output import OutputSink
 from voicedock.pipeline.tools import ToolExecutor
 from voicedock.weak import weak_method
 

@@ -24,7 +24,7 @@ call ends first, recorded as interrupted at 0 words.
 message once no earlier-started turn is still open (a caller still talking or being
 transcribed, an assistant message still playing), so the messages it delivers, too, come in
 spoken order. The reply is spoken sentence by sentence as the model streams it; a reply slow
-to start, or a slow tool, is covered by a filler (``pipeline/filler.py``), a message of its
+to start, or a slow tool, is covered by a filler (``pipeline/speaking/filler.py``), a message of its
 own that the model never sees. Provider failures lead to a short spoken fallback
 within a bounded time and then the end of the call with reason "provider-error": a call is
 never left open and silent. The owner hangs up when `wait_ended()` returns.
@@ -71,7 +71,6 @@ from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
 from voicedock.pipeline.fallback_plans.llm import LlmPlan
 from voicedock.pipeline.fallback_plans.serving import Endpoints, Serving
-from voicedock.pipeline.filler import dead_air
 from voicedock.pipeline.frames import (
     SUPERVISOR,
     ChatMessage,
@@ -90,8 +89,9 @@ from voicedock.pipeline.frames import (
 from voicedock.pipeline.hearing.keypad import KeypadEntry
 from voicedock.pipeline.hearing.listener import Listener, UserUtterance
 from voicedock.pipeline.hearing.turn_detection import PredictTurn, TurnDetector
-from voicedock.pipeline.output import OutputSink, Speech
 from voicedock.pipeline.providers.base import Llm, Stt, Tts
+from voicedock.pipeline.speaking.filler import dead_air
+from voicedock.pipeline.speaking.output import OutputSink, Speech
 from voicedock.pipeline.tools import ToolExecutor
 from voicedock.weak import weak_method
 

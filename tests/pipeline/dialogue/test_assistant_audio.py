@@ -11,7 +11,7 @@ import pytest
 from pipeline.fakes import FakeSink, FakeTts
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio
-from voicedock.pipeline.output import Speech
+from voicedock.pipeline.speaking.output import Speech
 
 pytestmark = pytest.mark.unit
 

@@ -59,7 +59,6 @@ from voicedock.domain.tenant_regex import tenant_regex_refusal
 from voicedock.domain.tenant_schemas import check_tenant_schema, metaschema_error
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, UnresolvableConfig
-from voicedock.pipeline.node_voices import ESPEAK, OPENAI, PIPER, voice_names
 from voicedock.pipeline.providers.base import ProviderConfigError
 from voicedock.pipeline.providers.registry import (
     llm_registry,
@@ -67,6 +66,7 @@ from voicedock.pipeline.providers.registry import (
     tts_registry,
 )
 from voicedock.pipeline.providers.section import decoded
+from voicedock.pipeline.speaking.node_voices import ESPEAK, OPENAI, PIPER, voice_names
 
 log = logging.getLogger("voicedock.calls")
 
@@ -262,7 +262,7 @@ def _check_tool_filler(value: object) -> JsonObject:
 
 def _check_llm_filler(value: object) -> JsonObject:
     """``{"delay_seconds": 0-10 | null, "messages": [1-10 texts]}``: what the caller hears
-    when the reply's first sentence is that late (``pipeline/filler.py``); a null delay:
+    when the reply's first sentence is that late (``pipeline/speaking/filler.py``); a null delay:
     none (an override turns a saved assistant's filler off that way)."""
     obj = fields.require_object(value, LLM_FILLER)
     fields.reject_unknown(obj, ("delay_seconds", "messages"), LLM_FILLER)

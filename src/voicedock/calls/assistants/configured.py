@@ -6,7 +6,7 @@ resolve it into providers like any other (``resolve_provider``: the provider rul
 engines and voices, the egress policy's URLs). One it could not resolve would fail only when
 a call uses it: instead the node refuses to start, with a ``ConfigError`` naming the
 assistant and its key (``assistants[1].llm_config.base_url``), like any other setting it
-cannot run. Blocking: it may read the node's voice files (``pipeline/node_voices.py``).
+cannot run. Blocking: it may read the node's voice files (``pipeline/speaking/node_voices.py``).
 
 The operator's default fallback plans (``[speech.fallback_plans]``), which every pipeline
 call whose assistant gives an engine no plan of its own takes, are checked first, the same way

@@ -220,7 +220,7 @@ def voice_tts(
     *,
     speech_keys: bool = True,
 ) -> Tts:
-    """A TTS speaking one voice of the node's list (``pipeline/node_voices.py``) at its own
+    """A TTS speaking one voice of the node's list (``pipeline/speaking/node_voices.py``) at its own
     ``sample_rate``, with the operator's keys (unless ``speech_keys`` is False, as for a
     call under ``[byok] mode = "required"``) and host settings as for a call."""
     guard = None if egress is None else egress.for_providers()

@@ -18,10 +18,10 @@ from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import SttConfig, TtsConfig
 from voicedock.errors import ProviderError
 from voicedock.pipeline.hearing.recognition import NodeRecognition
-from voicedock.pipeline.node_voices import node_voices
 from voicedock.pipeline.pools.worker_pool import Priority
 from voicedock.pipeline.providers.base import Stt, Tts
 from voicedock.pipeline.providers.registry import create_stt, create_tts
+from voicedock.pipeline.speaking.node_voices import node_voices
 
 
 def caller_voice(

@@ -1,9 +1,10 @@
 """The speech work every call of the node shares, owned by the runner, made before the engine
 (which asks its admission control) and closed after the calls' records:
 
-* the synthesis pool and cache (``[speech] presynthesis``, default on; ``pipeline/synthesis.py``):
-  every answered call's local TTS goes through them, and a call's first message is synthesized
-  there while it rings (``presynthesis.py``); the voices' previews take their spare workers;
+* the synthesis pool and cache (``[speech] presynthesis``, default on;
+  ``pipeline/speaking/synthesis.py``): every answered call's local TTS goes through them, and a
+  call's first message is synthesized there while it rings (``presynthesis.py``); the voices'
+  previews take their spare workers;
 * the recognition pool (``[speech] recognition_pool``, default on;
   ``pipeline/hearing/recognition.py``), through which every answered call's offline Whisper
   transcribes, finals before interims, and the ``SpeechAdmission`` that refuses new calls while
@@ -40,7 +41,7 @@ from voicedock.pipeline.pools.worker_pool import WorkerPool
 from voicedock.pipeline.providers.base import Stt, Tts
 from voicedock.pipeline.providers.registry import create_stt, create_tts
 from voicedock.pipeline.schema_checks import SchemaChecks
-from voicedock.pipeline.synthesis import NodeSynthesis
+from voicedock.pipeline.speaking.synthesis import NodeSynthesis
 
 log = logging.getLogger("voicedock.calls")
 

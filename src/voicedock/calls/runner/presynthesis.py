@@ -3,8 +3,8 @@ the engine's ``Presynthesizer`` (``calls/engine/presynthesizer.py``).
 
 The engine tells it of each call whose assistant is known before the answer (an outbound call as
 it is originated, an inbound call once its assistant is chosen). The call's first message is
-then synthesized through the node's synthesis pool and cache (``pipeline/synthesis.py``), by the
-call's TTS alone (no STT or LLM is made before the answer), in a task that holds the prepared
+then synthesized through the node's synthesis pool and cache (``pipeline/speaking/synthesis.py``),
+by the call's TTS alone (no STT or LLM is made before the answer), in a task that holds the prepared
 speech (``Presynthesis`` of the node's synthesis) until the call's conversation ends, the call
 ends unanswered or the ring time is over: the greeting's first sentence is usually ready when
 the media leg is up.
@@ -23,7 +23,7 @@ from voicedock.domain.records import Call
 from voicedock.errors import ProviderError
 from voicedock.logs import describe
 from voicedock.pbx.base import MediaPbx, Pbx
-from voicedock.pipeline.synthesis import NodeSynthesis
+from voicedock.pipeline.speaking.synthesis import NodeSynthesis
 
 log = logging.getLogger("voicedock.calls")
 

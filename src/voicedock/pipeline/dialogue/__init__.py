@@ -30,7 +30,8 @@ The speech-to-speech dialogue's own parts are in ``realtime/`` (the caller's aud
 provider, the per-turn latency, the model's reply and voicedock's own words, the model's
 function calls, the silence watch).
 
-Fillers themselves (when the caller is to hear one, their phrases) are ``pipeline/filler.py``.
+Fillers themselves (when the caller is to hear one, their phrases) are
+``pipeline/speaking/filler.py``.
 """
 
 from voicedock.pipeline.dialogue.surface import Dialogue

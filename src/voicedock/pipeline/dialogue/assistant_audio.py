@@ -1,8 +1,8 @@
 """The assistant's audio on a call: what is being said, and what the caller heard of it.
 
 It synthesizes each sentence in voicedock's own voice (the dialogue's TTS), queues its audio
-in the output sink (``pipeline/output.py``) and keeps the handles, so that a barge-in can flush
-what is queued and tell how much of each message was heard (``Speech.flush``). ``speeches``
+in the output sink (``pipeline/speaking/output.py``) and keeps the handles, so that a barge-in can
+flush what is queued and tell how much of each message was heard (``Speech.flush``). ``speeches``
 are the messages being spoken (oldest first; a speech-to-speech model's reply among them):
 the dialogue is audible while one of them has started.
 One message is spoken at a time (``lock``). What a message becomes once played or cut (the
@@ -19,8 +19,8 @@ from collections.abc import Callable
 from voicedock.pipeline.audio import PcmStream
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import TurnLatency
-from voicedock.pipeline.output import OutputSink, Speech, SpokenSentence
 from voicedock.pipeline.providers.base import Tts
+from voicedock.pipeline.speaking.output import OutputSink, Speech, SpokenSentence
 from voicedock.pipeline.text import split_sentences
 
 

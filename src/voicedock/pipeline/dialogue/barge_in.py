@@ -11,7 +11,7 @@ transfer announcement is not cut at all.
 Each message has its place in the model's history from when it was asked for (a reserved
 slot, ``history.py``), so the model sees events in the order they happened; once played (or
 cut) the slot holds what the caller heard and the message goes to the transcript. A filler
-among a reply's sentences is said as a message of its own (``pipeline/filler.py``): in the
+among a reply's sentences is said as a message of its own (``pipeline/speaking/filler.py``): in the
 transcript, never in the model's context.
 """
 
@@ -29,7 +29,7 @@ from voicedock.pipeline.dialogue.interruptible_tasks import InterruptibleTasks
 from voicedock.pipeline.dialogue.reply import Filler
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
-from voicedock.pipeline.output import Speech
+from voicedock.pipeline.speaking.output import Speech
 from voicedock.pipeline.text import split_sentences
 
 

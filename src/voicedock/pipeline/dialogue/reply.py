@@ -1,7 +1,7 @@
 """The model's reply on the turn engine, sentence by sentence as the model streams it.
 
 A reply slow to start is covered by the LLM filler (``llm_filler_delay_s``, once per turn,
-``pipeline/filler.py``). With tools, the calls of each reply are carried out in order (the
+``pipeline/speaking/filler.py``). With tools, the calls of each reply are carried out in order (the
 caller hears the tool filler while a slow one runs), recorded, their results appended as
 ``tool`` messages, and the model goes on from them, for at most ``max_tool_rounds`` rounds:
 the last one must speak. A filler comes among the sentences as a ``Filler``: the turn-taking
@@ -22,8 +22,8 @@ from voicedock.pipeline.dialogue.history import ModelHistory
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
 from voicedock.pipeline.fallback_plans.llm import LlmPlan
-from voicedock.pipeline.filler import FillerPhrases, late
 from voicedock.pipeline.frames import ChatMessage, ToolCall
+from voicedock.pipeline.speaking.filler import FillerPhrases, late
 from voicedock.pipeline.tools import END_CALL, ToolResult, calls_entry, result_entry
 
 _T = TypeVar("_T")

@@ -14,8 +14,8 @@ import asyncio
 
 from voicedock.aio import Supervisor
 from voicedock.pipeline.conversation_config import ConversationConfig
-from voicedock.pipeline.filler import late
 from voicedock.pipeline.frames import ToolCall
+from voicedock.pipeline.speaking.filler import late
 from voicedock.pipeline.tools import (
     END_CALL,
     SpeakingTools,

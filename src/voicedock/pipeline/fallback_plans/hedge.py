@@ -32,8 +32,8 @@ from voicedock.aio import Supervisor
 from voicedock.errors import ProviderError
 from voicedock.pipeline.fallback_plans.plan import BREAKER_OPEN, Entry, Plan, Try, failure_reason
 from voicedock.pipeline.frames import ToolCall
-from voicedock.pipeline.llm_stream import MODEL_LATE
 from voicedock.pipeline.providers.base import Llm, ProviderUnavailableError, next_in_time
+from voicedock.pipeline.speaking.llm_stream import MODEL_LATE
 
 SLOW = "slow"  # the reason of the switch from an entry its hedge outran
 

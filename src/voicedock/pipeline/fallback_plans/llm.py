@@ -36,7 +36,6 @@ from voicedock.errors import ProviderError
 from voicedock.pipeline.fallback_plans.hedge import Hedging, first_answer
 from voicedock.pipeline.fallback_plans.plan import Entry, Plan
 from voicedock.pipeline.frames import ChatMessage, ToolCall
-from voicedock.pipeline.llm_stream import MODEL_LATE, reply_sentences
 from voicedock.pipeline.pools.provider_health import Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import (
     ClosingLlm,
@@ -45,6 +44,7 @@ from voicedock.pipeline.providers.base import (
     ToolCallingLlm,
     first_in_time,
 )
+from voicedock.pipeline.speaking.llm_stream import MODEL_LATE, reply_sentences
 from voicedock.pipeline.tools import ToolSpec
 
 CONTINUE_NOTE = (

@@ -5,7 +5,7 @@ never imported) or from `model_path`. It is loaded once per process and shared. 
 runs per sentence in a worker thread, so the first sentence can play while the next is
 synthesized, and each sentence is resampled once from 22.05 kHz to the call rate. It is a
 ``SentenceTts``: a live call's sentences run in the node's synthesis pool and cache
-(``pipeline/synthesis.py``); ``synthesize`` alone (no pool) is for standalone use.
+(``pipeline/speaking/synthesis.py``); ``synthesize`` alone (no pool) is for standalone use.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ ended and the model has not answered yet (``AssistantMessages.awaiting_reply``).
 Two watches run meanwhile. With ``dead_air_s`` set, a spoken turn's dead air is covered: when
 the model has not answered within that time (a stalled provider), the caller hears
 ``dead_air_message`` in voicedock's voice while the model's reply is still awaited (it plays
-after it), by the rule both dialogues follow (``pipeline/filler.py`` ``dead_air``). Where a
+after it), by the rule both dialogues follow (``pipeline/speaking/filler.py`` ``dead_air``). Where a
 pipeline takes over a failed session (``hand_over_after_s``, ``pipeline/realtime_fallback.py``),
 no answer within that time, while the caller is not speaking and no function call runs, is the
 session's failure (``on_no_answer``, the watch stopped first).
@@ -20,8 +20,8 @@ from voicedock.pipeline.dialogue.ending import CallEnd
 from voicedock.pipeline.dialogue.realtime.function_calls import FunctionCalls
 from voicedock.pipeline.dialogue.realtime.messages import AssistantMessages
 from voicedock.pipeline.dialogue.realtime.silence_watch import SilenceWatch
-from voicedock.pipeline.filler import dead_air
 from voicedock.pipeline.providers.base import ProviderTimeoutError
+from voicedock.pipeline.speaking.filler import dead_air
 
 Spawn = Callable[[Coroutine[object, object, None]], "asyncio.Task[None] | None"]
 

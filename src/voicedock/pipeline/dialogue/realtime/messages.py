@@ -22,7 +22,7 @@ from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio
 from voicedock.pipeline.dialogue.realtime.turn_latency import TurnTimer
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
 from voicedock.pipeline.frames import TranscriptEntry
-from voicedock.pipeline.output import OutputSink, Speech, SpokenSentence
+from voicedock.pipeline.speaking.output import OutputSink, Speech, SpokenSentence
 
 
 class AssistantMessages:

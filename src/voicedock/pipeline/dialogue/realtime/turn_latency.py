@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import TurnLatency
 from voicedock.pipeline.hearing.vad import SUPPORTED_RATES, VadConfig, VoiceActivityDetector
-from voicedock.pipeline.output import PlaybackHandle
+from voicedock.pipeline.speaking.output import PlaybackHandle
 
 
 @dataclass(slots=True)
