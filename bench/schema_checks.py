@@ -67,7 +67,7 @@ from fakes.hostile_schemas import (  # noqa: E402
     nested,
 )
 from voicedock.pbx.asterisk.media.clock import MediaClock  # noqa: E402
-from voicedock.pipeline.schema_checks import SchemaChecks  # noqa: E402
+from voicedock.pipeline.analysis.schema_checks import SchemaChecks  # noqa: E402
 
 MODES = ("baseline", "process pool", "threads")
 DAY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {"day": {"type": "string"}}}
@@ -310,7 +310,7 @@ if __name__ == "__main__":
     parser.add_argument("--no-report", action="store_true")
     cli = parser.parse_args()
     # Each hostile check killed at the deadline is a warning line: the bench kills dozens.
-    logging.getLogger("voicedock.pipeline.schema_checks").setLevel(logging.ERROR)
+    logging.getLogger("voicedock.pipeline.analysis.schema_checks").setLevel(logging.ERROR)
     results, used_cores = run(cli)
     if results and not cli.no_report:
         print(f"report: {write_report(results, used_cores, cli)}")

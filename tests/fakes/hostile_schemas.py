@@ -1,6 +1,6 @@
 """Structured data schemas (and the answers they choke on) that an organization might send to
 stall a node, for the tests and benches of ``domain/tenant_schemas.py`` and
-``pipeline/schema_checks.py``.
+``pipeline/analysis/schema_checks.py``.
 
 - ``RECURSIVE``: the issue's 174 bytes; checked against ``{"x": nested(n)}`` its work doubles
   at each level (16 levels: 3 s; 30: hours). Refused since the limits (a ``$ref`` cycle).

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from voicedock.domain.tenant_schemas import validation_error
-from voicedock.pipeline.analysis import (
+from voicedock.pipeline.analysis.post_call import (
     NOT_CHECKED,
     AnalysisPlan,
     analysis_prompt,

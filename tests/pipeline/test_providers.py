@@ -4,7 +4,7 @@ import pytest
 
 from voicedock.domain.assistant_config import LlmConfig, TtsConfig
 from voicedock.errors import VoicedockError
-from voicedock.pipeline.analysis import analyze, heuristic_analysis
+from voicedock.pipeline.analysis.post_call import analyze, heuristic_analysis
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
 from voicedock.pipeline.providers.base import (
     Llm,

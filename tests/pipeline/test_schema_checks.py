@@ -1,4 +1,4 @@
-"""The node's schema workers (``pipeline/schema_checks.py``): real worker processes, a real
+"""The node's schema workers (``pipeline/analysis/schema_checks.py``): real worker processes, a real
 slow check within the schema limits (``fakes.hostile_schemas``: minutes of CPU), and what each
 organization gets meanwhile."""
 
@@ -16,7 +16,7 @@ import pytest
 from fakes.hostile_schemas import SLOW_ANSWER, SLOW_SCHEMA, analysis_answer
 from voicedock.domain import tenant_schemas
 from voicedock.domain.tenant_schemas import check_tenant_schema
-from voicedock.pipeline.schema_checks import (
+from voicedock.pipeline.analysis.schema_checks import (
     BUSY,
     BUSY_ORGANIZATION,
     CLOSING,

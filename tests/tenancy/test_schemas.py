@@ -1,5 +1,5 @@
 """A tenant's JSON Schemas cannot stall the node (``domain/tenant_schemas.py``) and a slow one
-costs only its own organization (``pipeline/schema_checks.py``).
+costs only its own organization (``pipeline/analysis/schema_checks.py``).
 
 ``analysis_plan.structured_data_schema`` is applied to what the organization's own LLM answers.
 A catastrophic regular expression (``^(a+)+$``) on a long answer used to block the event loop,
@@ -37,8 +37,8 @@ from tenancy.test_speech_config import calls_processed
 from voicedock.config import Settings
 from voicedock.domain.assistant_config import config_of
 from voicedock.domain.records import Assistant
-from voicedock.pipeline.analysis import ANALYSIS_PROMPT
-from voicedock.pipeline.schema_checks import TOO_LONG
+from voicedock.pipeline.analysis.post_call import ANALYSIS_PROMPT
+from voicedock.pipeline.analysis.schema_checks import TOO_LONG
 from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.usefixtures("local_model_allowed")]

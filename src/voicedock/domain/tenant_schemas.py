@@ -48,8 +48,8 @@ configuration saved before these limits must not bypass them), and the model's a
 bounded too: at most ``MAX_INSTANCE_BYTES`` of JSON, nested at most ``MAX_INSTANCE_DEPTH``
 levels. What is left
 (a schema of 250 subschemas on 8000 values is still seconds of work) runs in the node's
-schema workers, processes of their own killed at a deadline (``pipeline/schema_checks.py``);
-``validation_error`` is what a worker runs.
+schema workers, processes of their own killed at a deadline
+(``pipeline/analysis/schema_checks.py``); ``validation_error`` is what a worker runs.
 """
 
 from __future__ import annotations
@@ -316,7 +316,7 @@ def _depth(value: object) -> int:
 def validation_error(schema: Mapping[str, object], instance: object) -> str | None:
     """Why ``instance`` does not match ``schema`` (None: it does). ``refusal`` first, then
     ``jsonschema`` with ``uniqueItems`` in one pass. Blocking, and still possibly seconds of
-    CPU within the limits: a schema worker runs it (``pipeline/schema_checks.py``)."""
+    CPU within the limits: a schema worker runs it (``pipeline/analysis/schema_checks.py``)."""
     refused = refusal(schema, instance)
     if refused is not None:
         return refused

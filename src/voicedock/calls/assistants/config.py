@@ -438,8 +438,8 @@ def _check_analysis_plan(value: object) -> JsonObject:
 def check_analysis_plan(value: object, where: str) -> JsonObject:
     """``{"summary_prompt", "structured_data_schema", "success_evaluation_rubric"}``, each
     optional (an assistant's plan, or an analysis template's); the schema must be a valid JSON
-    Schema (``pipeline.analysis``) within the limits of ``domain.tenant_schemas`` (size, depth,
-    growth, no regular expressions, no cycles)."""
+    Schema (``pipeline.analysis.post_call``) within the limits of ``domain.tenant_schemas`` (size,
+    depth, growth, no regular expressions, no cycles)."""
     obj = fields.require_object(value, where)
     fields.reject_unknown(obj, ANALYSIS_PLAN_FIELDS, where)
     out: JsonObject = {}

@@ -31,7 +31,7 @@ from voicedock.domain.assistant_config import (
     set_or,
 )
 from voicedock.domain.redaction import DEFAULT_REGION, Redactor
-from voicedock.pipeline.analysis import AnalysisPlan
+from voicedock.pipeline.analysis.post_call import AnalysisPlan
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.hearing.echo import EchoGateConfig

@@ -67,6 +67,7 @@ from voicedock.media.recording import CallRecorder
 from voicedock.media.sink import MediaSink
 from voicedock.media.transport import CloseReason
 from voicedock.pbx.base import TransferTarget
+from voicedock.pipeline.analysis.schema_checks import StructuredDataCheck
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.dialogue.carried import carried_summary
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
@@ -75,7 +76,6 @@ from voicedock.pipeline.providers.base import ProviderConfigError, ProviderError
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
 from voicedock.pipeline.realtime_fallback import RealtimeWithPipeline
-from voicedock.pipeline.schema_checks import StructuredDataCheck
 from voicedock.pipeline.squad_dialogue import SquadDialogue
 from voicedock.pipeline.tools import ToolExecutor
 from voicedock.pipeline.turn_engine import (

@@ -17,11 +17,11 @@ from voicedock.calls.live.disclosure import DisclosureOpening
 from voicedock.calls.live.record import LiveRecord
 from voicedock.domain.ai_disclosure import AiDisclosure
 from voicedock.domain.json import JsonObject
-from voicedock.pipeline.analysis import AnalysisPlan, AnalysisResult, analyze, redacted
+from voicedock.pipeline.analysis.post_call import AnalysisPlan, AnalysisResult, analyze, redacted
+from voicedock.pipeline.analysis.schema_checks import StructuredDataCheck
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.frames import TranscriptEntry, TurnLatency
 from voicedock.pipeline.providers.base import Llm
-from voicedock.pipeline.schema_checks import StructuredDataCheck
 
 _ANALYSIS_TIMEOUT_S = 15.0
 

@@ -12,8 +12,8 @@
 * the providers' health (``pipeline/pools/provider_health.py``): one breaker per provider endpoint,
   which every call's fallback plans consult, so a failing provider is skipped by the node's
   calls together for its cool-down;
-* the schema workers (``pipeline/schema_checks.py``): what an assistant's analysis plan extracts
-  after a call is checked against the organization's schema there, in worker processes each
+* the schema workers (``pipeline/analysis/schema_checks.py``): what an assistant's analysis plan
+  extracts after a call is checked against the organization's schema there, in worker processes each
   killed and replaced at a deadline, queues per organization served in turn.
 
 ``start(warm_up=True)`` loads the default speech models and runs each once, so the first call
@@ -32,6 +32,7 @@ from voicedock.calls.offline_speech import operator_stt, operator_tts, recogniti
 from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.config import SpeechSettings
 from voicedock.egress import Egress
+from voicedock.pipeline.analysis.schema_checks import SchemaChecks
 from voicedock.pipeline.hearing.recognition import NodeRecognition
 from voicedock.pipeline.hearing.turn_detection import predict_in_thread
 from voicedock.pipeline.hearing.turn_model import installed as turn_model_installed
@@ -40,7 +41,6 @@ from voicedock.pipeline.pools.synthesis_cache import SynthesisCache
 from voicedock.pipeline.pools.worker_pool import WorkerPool
 from voicedock.pipeline.providers.base import Stt, Tts
 from voicedock.pipeline.providers.registry import create_stt, create_tts
-from voicedock.pipeline.schema_checks import SchemaChecks
 from voicedock.pipeline.speaking.synthesis import NodeSynthesis
 
 log = logging.getLogger("voicedock.calls")

@@ -10,8 +10,8 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
+from voicedock.pipeline.analysis.llm_answer import bounded_answer
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, supervisor_note
-from voicedock.pipeline.llm_answer import bounded_answer
 from voicedock.pipeline.providers.base import Llm, ProviderError
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
 

@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from voicedock.domain.json import JsonObject, JsonValue, json_object
+from voicedock.pipeline.analysis.llm_answer import bounded_answer
+from voicedock.pipeline.analysis.schema_checks import StructuredDataCheck
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
-from voicedock.pipeline.llm_answer import bounded_answer
 from voicedock.pipeline.providers.base import Llm, ProviderError
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
-from voicedock.pipeline.schema_checks import StructuredDataCheck
 
-log = logging.getLogger("voicedock.pipeline.analysis")
+log = logging.getLogger("voicedock.pipeline.analysis.post_call")
 
 ANALYSIS_PROMPT = (
     "You analyse phone calls. Read the transcript and answer with JSON only, exactly "

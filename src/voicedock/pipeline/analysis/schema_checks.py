@@ -9,8 +9,8 @@ and holds the interpreter while it works (every call's 20 ms media ticks waited 
 check runs in a process of its own:
 
 * **Workers.** ``SchemaChecks`` (one per node, owned by the call runner) keeps ``workers``
-  processes (``python -m voicedock.pipeline.schema_worker``: a fresh interpreter started with
-  exec, never a fork of this threaded process) warm, started with the node (``start``: the
+  processes (``python -m voicedock.pipeline.analysis.schema_worker``: a fresh interpreter started
+  with exec, never a fork of this threaded process) warm, started with the node (``start``: the
   runner's warm-up) or else on the first check. A worker runs at the lowest CPU priority
   (``nice 19``, from its first instruction: its start and its checks come after every call's
   media and speech) under an address-space limit, with an environment holding none of the
@@ -60,9 +60,9 @@ from voicedock.aio import Supervisor
 from voicedock.backoff import Backoff
 from voicedock.domain import tenant_schemas
 from voicedock.domain.json import JsonValue
-from voicedock.pipeline.schema_worker import CheckRequest, WorkerAnswer
+from voicedock.pipeline.analysis.schema_worker import CheckRequest, WorkerAnswer
 
-log = logging.getLogger("voicedock.pipeline.schema_checks")
+log = logging.getLogger("voicedock.pipeline.analysis.schema_checks")
 
 WORKERS = 2
 DEADLINE_S = 2.0  # a check's time in a worker
@@ -72,7 +72,7 @@ MAX_WAITING = 128
 SLOW_FOR_S = 60.0  # how long an organization stays slow after a check reached the deadline
 START_TIMEOUT_S = 60.0  # a new worker's start (a fresh interpreter and jsonschema)
 REPLY_LIMIT = 64 * 1024  # bytes of a worker's answer line (its error text is bounded)
-COMMAND = (sys.executable, "-P", "-m", "voicedock.pipeline.schema_worker")
+COMMAND = (sys.executable, "-P", "-m", "voicedock.pipeline.analysis.schema_worker")
 _decode_answer = msgspec.json.Decoder(WorkerAnswer).decode
 
 TOO_LONG = "checking the structured data took too long"

@@ -1,5 +1,5 @@
-"""A schema worker: ``python -m voicedock.pipeline.schema_worker``, started and killed by the
-node's ``SchemaChecks`` (``schema_checks.py``).
+"""A schema worker: ``python -m voicedock.pipeline.analysis.schema_worker``, started and killed by
+the node's ``SchemaChecks`` (``schema_checks.py``).
 
 It lowers its own CPU priority to the least first (``nice 19``: the service's calls and their
 media ticks go first on every core, even while a replacement starts), limits its address space
