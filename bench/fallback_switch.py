@@ -62,7 +62,7 @@ from voicedock.calls.live.providers import build_providers  # noqa: E402
 from voicedock.domain.assistant_config import config_of  # noqa: E402
 from voicedock.media.codecs import ulaw_decode  # noqa: E402
 from voicedock.pbx.asterisk.media.session import MediaSession  # noqa: E402
-from voicedock.pipeline.conversation_config import ConversationConfig  # noqa: E402
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig  # noqa: E402
 from voicedock.pipeline.frames import TranscriptEntry  # noqa: E402
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig  # noqa: E402
 from voicedock.pipeline.pools.provider_health import ProviderHealth  # noqa: E402

@@ -57,13 +57,13 @@ from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import AssistantConfig, TtsConfig
 from voicedock.media.codecs import ulaw_decode, ulaw_encode
 from voicedock.pipeline.audio import resample_pcm16
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.hearing.recognition import NodeRecognition
 from voicedock.pipeline.pools.worker_pool import Priority, WorkerPool
 from voicedock.pipeline.providers.base import Stt
 from voicedock.pipeline.providers.registry import create_tts
 from voicedock.pipeline.providers.whisper.stt import WhisperStt
-from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 
 RATE = 8000
 FRAME_BYTES = RATE * 20 // 1000 * 2  # 20 ms of 16-bit PCM

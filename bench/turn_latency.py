@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from voicedock.pipeline.audio import float_to_pcm16
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
-from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 
 RATE = 8000
 FRAME = RATE * 20 // 1000 * 2

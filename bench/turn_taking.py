@@ -61,7 +61,7 @@ import turn_corpus as corpus  # noqa: E402
 
 from voicedock.aio import Supervisor  # noqa: E402
 from voicedock.media.codecs import ulaw_decode, ulaw_encode  # noqa: E402
-from voicedock.pipeline.conversation_config import ConversationConfig  # noqa: E402
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig  # noqa: E402
 from voicedock.pipeline.dialogue.hearing import Hearing  # noqa: E402
 from voicedock.pipeline.frames import UserSpeechStarted  # noqa: E402
 from voicedock.pipeline.hearing.endpointing import Endpointer, EndpointingConfig  # noqa: E402

@@ -47,10 +47,10 @@ from voicedock.domain.assistant_config import SttConfig, TtsConfig, config_of  #
 from voicedock.media.codecs import ulaw_encode  # noqa: E402
 from voicedock.pbx.asterisk.media.session import MediaSession  # noqa: E402
 from voicedock.pipeline.audio import resample_pcm16  # noqa: E402
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig  # noqa: E402
 from voicedock.pipeline.frames import TurnLatency  # noqa: E402
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig  # noqa: E402
 from voicedock.pipeline.providers.registry import create_stt, create_tts  # noqa: E402
-from voicedock.pipeline.turn_engine import ConversationConfig  # noqa: E402
 
 # Caller sentences of 3-8 s with the packaged Piper voice.
 SENTENCES = (

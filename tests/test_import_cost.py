@@ -9,7 +9,12 @@ import pytest
 
 pytestmark = pytest.mark.unit
 
-HEAVY = ("webrtcvad", "numpy", "voicedock.pipeline.turn_engine", "voicedock.pipeline.hearing.vad")
+HEAVY = (
+    "webrtcvad",
+    "numpy",
+    "voicedock.pipeline.dialogue.turn_engine",
+    "voicedock.pipeline.hearing.vad",
+)
 
 
 @pytest.mark.parametrize(
@@ -25,6 +30,6 @@ def test_module_loads_without_the_speech_pipeline(module: str) -> None:
 
 def test_the_pipeline_names_still_load_on_use() -> None:
     from voicedock.pipeline import TurnEngine
-    from voicedock.pipeline.turn_engine import TurnEngine as Defined
+    from voicedock.pipeline.dialogue.turn_engine import TurnEngine as Defined
 
     assert TurnEngine is Defined

@@ -41,9 +41,9 @@ from voicedock.errors import PbxError, ProviderError
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
 from voicedock.pbx.base import PbxEvent, PbxEventKind, TransferTarget
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
-from voicedock.pipeline.turn_engine import ConversationConfig
 from voicedock.service import Service
 from voicedock.store.base import Transaction
 

@@ -33,12 +33,12 @@ from voicedock.config.disclosure import AiDisclosureSettings
 from voicedock.domain.assistant_config import RealtimeConfig, TtsConfig
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
 from voicedock.media.codecs import ulaw_encode
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.realtime_dialogue import RealtimeDialogue
 from voicedock.pipeline.frames import supervisor_note
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
 from voicedock.pipeline.providers.registry import tts_registry
-from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
 from voicedock.pipeline.tools import ToolExecutor
 from voicedock.store.base import Transaction
 

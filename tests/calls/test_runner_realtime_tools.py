@@ -18,7 +18,7 @@ from calls.test_runner_realtime import (
     world,
 )
 from fakes.calls import call_finished
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import ToolCall
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.tools import ToolResult, ToolSpec

@@ -40,8 +40,8 @@ from pbx.lab_calls import request, running_pbx
 from voicedock.calls.commands import API_END_CALL
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pbx.base import PbxEventKind
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig
 from voicedock.pipeline.hearing.endpointing import SILENCE_TIMEOUT
-from voicedock.pipeline.turn_engine import ConversationConfig
 from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]

@@ -43,8 +43,8 @@ from e2e.test_fallback_plans_e2e import place
 from fakes.llm_standin import LlmStandIn
 from fakes.local_server import Recorded
 from fakes.speech_standin import SpeechStandIn
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig
 from voicedock.pipeline.hearing.endpointing import SILENCE_TIMEOUT
-from voicedock.pipeline.turn_engine import ConversationConfig
 from voicedock_lab.server import LabAsterisk
 from voicedock_lab.settings import LabSettings
 from voicedock_lab.utterances import APPOINTMENT

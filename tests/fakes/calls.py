@@ -29,7 +29,7 @@ from voicedock.store.base import Store
 
 if TYPE_CHECKING:
     from voicedock.calls.tools.executor import ToolServer
-    from voicedock.pipeline.turn_engine import ConversationConfig
+    from voicedock.pipeline.dialogue.turn_engine import ConversationConfig
 
 
 def calls_of(

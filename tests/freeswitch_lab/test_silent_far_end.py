@@ -35,8 +35,8 @@ from freeswitch_lab.lab_service import LabService, running_lab_service
 from freeswitch_lab_session import running_lab
 from pbx.freeswitch.live_service import until
 from pipeline.fakes import FakeTts
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig
 from voicedock.pipeline.hearing.endpointing import SILENCE_TIMEOUT
-from voicedock.pipeline.turn_engine import ConversationConfig
 from voicedock_lab.freeswitch import LabFreeswitch
 from voicedock_lab.freeswitch_config import SILENT, UTTERANCE, FreeswitchLabSettings
 from voicedock_lab.utterances import APPOINTMENT

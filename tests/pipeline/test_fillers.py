@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
+from voicedock.pipeline.dialogue.turn_engine import TurnEngine
 from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.providers.base import ProviderUnavailableError
 from voicedock.pipeline.speaking.filler import FillerPhrases
 from voicedock.pipeline.tools import ToolResult, ToolSpec
-from voicedock.pipeline.turn_engine import TurnEngine
 
 from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts
 from .test_turn_engine import config, speak, until

@@ -11,11 +11,11 @@ import pytest
 
 from fakes.local_server import LocalServer
 from voicedock.domain.assistant_config import RealtimeConfig
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.realtime_dialogue import RealtimeDialogue
+from voicedock.pipeline.dialogue.turn_engine import TurnEngine
 from voicedock.pipeline.hearing.keypad import KeypadPlan
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
-from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
-from voicedock.pipeline.turn_engine import TurnEngine
 
 from .cloud.fake_realtime import RealtimeScript, realtime_handler
 from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts

@@ -11,6 +11,11 @@ from dataclasses import dataclass
 import pytest
 
 from voicedock.errors import ProviderError
+from voicedock.pipeline.dialogue.turn_engine import (
+    ASSISTANT_ENDED_CALL,
+    ConversationConfig,
+    TurnEngine,
+)
 from voicedock.pipeline.fallback_plans.llm import CONTINUE_NOTE, LlmPlan
 from voicedock.pipeline.fallback_plans.plan import Entry, Switch
 from voicedock.pipeline.fallback_plans.serving import Endpoints
@@ -24,7 +29,6 @@ from voicedock.pipeline.providers.base import (
 )
 from voicedock.pipeline.providers.rule_based import PoliteClose
 from voicedock.pipeline.tools import ToolSpec
-from voicedock.pipeline.turn_engine import ASSISTANT_ENDED_CALL, ConversationConfig, TurnEngine
 
 from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts
 from .test_turn_engine import ENDPOINTING, speak, until

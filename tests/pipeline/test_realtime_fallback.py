@@ -1,7 +1,7 @@
 """A speech-to-speech call whose session fails goes on with its pipeline
-(``pipeline/realtime_fallback.py``): against the loopback Realtime server, the session drops,
-sends a server error, stops answering or is refused, and the turn engine takes the call over on
-fake STT/LLM/TTS with the conversation so far; each move is a ``Switch`` counted on the node's
+(``pipeline/dialogue/realtime_fallback.py``): against the loopback Realtime server, the session
+drops, sends a server error, stops answering or is refused, and the turn engine takes the call over
+on fake STT/LLM/TTS with the conversation so far; each move is a ``Switch`` counted on the node's
 breakers."""
 
 from __future__ import annotations
@@ -16,9 +16,16 @@ import pytest
 from fakes.local_server import LocalServer
 from voicedock.domain.assistant_config import RealtimeConfig
 from voicedock.domain.usage import SpokenTurn, speech_usage
-from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.carried import carried_history
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.realtime.unanswered_turns import UnansweredTurns
+from voicedock.pipeline.dialogue.realtime_dialogue import RealtimeDialogue
+from voicedock.pipeline.dialogue.realtime_fallback import (
+    ANSWER_NOTE,
+    CONTINUE_NOTE,
+    RealtimeWithPipeline,
+)
+from voicedock.pipeline.dialogue.turn_engine import TurnEngine
 from voicedock.pipeline.fallback_plans.plan import Switch
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.fallback_plans.serving import Endpoints
@@ -26,10 +33,7 @@ from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
 from voicedock.pipeline.pools.provider_health import BreakerState, Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
-from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
-from voicedock.pipeline.realtime_fallback import ANSWER_NOTE, CONTINUE_NOTE, RealtimeWithPipeline
 from voicedock.pipeline.speaking.output import OutputSink
-from voicedock.pipeline.turn_engine import TurnEngine
 
 from .cloud.fake_realtime import RealtimeScript, realtime_handler
 from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts

@@ -7,11 +7,11 @@ import asyncio
 import pytest
 
 from voicedock.aio import Supervisor
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.hearing.listener import Listener, UserUtterance
 from voicedock.pipeline.hearing.streaming_recognition import StreamingConfig, StreamingRecognizer
 from voicedock.pipeline.providers.base import IncrementalStt, ProviderTimeoutError
-from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 
 from .fakes import FakeIncrementalStt, FakeLlm, FakeSink, FakeTts
 from .listening import feed, supervised

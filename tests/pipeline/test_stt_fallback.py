@@ -7,11 +7,11 @@ import asyncio
 
 import pytest
 
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine
 from voicedock.pipeline.fallback_plans.plan import Entry, Switch
 from voicedock.pipeline.fallback_plans.stt import SttPlan
 from voicedock.pipeline.pools.provider_health import Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import ProviderConnectionError, Stt
-from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 
 from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts
 from .test_turn_engine import ENDPOINTING, speak, until

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from voicedock.domain.redaction import Redactor
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.history import ModelHistory
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
 from voicedock.pipeline.frames import ChatMessage, HeardAudio, TranscriptEntry

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine
 from voicedock.pipeline.fallback_plans.plan import Entry, Switch
 from voicedock.pipeline.fallback_plans.tts import TtsPlan
 from voicedock.pipeline.pools.provider_health import Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import ProviderResponseError, Tts
-from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 
 from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts
 from .test_turn_engine import ENDPOINTING, speak, until

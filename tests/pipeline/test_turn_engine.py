@@ -5,9 +5,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.base import ProviderTimeoutError, ProviderUnavailableError
-from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 
 from .fakes import FakeHandle, FakeLlm, FakeSink, FakeStt, FakeTts
 from .synth import frames, silence, voiced

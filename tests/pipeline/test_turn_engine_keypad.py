@@ -10,10 +10,10 @@ import time
 
 import pytest
 
+from voicedock.pipeline.dialogue.turn_engine import TurnEngine
 from voicedock.pipeline.frames import TranscriptEntry
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.hearing.keypad import KeypadPlan
-from voicedock.pipeline.turn_engine import TurnEngine
 
 from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts
 from .synth import frames, silence, voiced

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from voicedock.pipeline.audio import resample_pcm16
-from voicedock.pipeline.turn_engine import TurnEngine
+from voicedock.pipeline.dialogue.turn_engine import TurnEngine
 
 from .fakes import FakeHandle, FakeLlm, FakeSink, FakeStt
 from .test_turn_engine import config, until

@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from voicedock.pipeline.analysis.post_call import AnalysisResult, analyze
+    from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine
     from voicedock.pipeline.hearing.endpointing import Endpointer, EndpointingConfig
     from voicedock.pipeline.hearing.vad import VadConfig, VoiceActivityDetector
     from voicedock.pipeline.speaking.output import OutputSink, PlaybackHandle
-    from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 
 _HOMES = {
     "AnalysisResult": "analysis.post_call",
     "analyze": "analysis.post_call",
-    "TurnEngine": "turn_engine",
-    "ConversationConfig": "turn_engine",
+    "TurnEngine": "dialogue.turn_engine",
+    "ConversationConfig": "dialogue.conversation_config",
     "Endpointer": "hearing.endpointing",
     "EndpointingConfig": "hearing.endpointing",
     "OutputSink": "speaking.output",

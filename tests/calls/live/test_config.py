@@ -9,7 +9,7 @@ from voicedock.calls.live.config import conversation_config
 from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import config_of
 from voicedock.errors import BadRequest
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import ChatMessage
 
 pytestmark = pytest.mark.unit

@@ -21,10 +21,10 @@ from voicedock.errors import PbxError
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pbx.base import TransferTarget
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.base import ProviderTimeoutError
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
-from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 
 pytestmark = pytest.mark.unit
 

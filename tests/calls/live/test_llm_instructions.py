@@ -32,7 +32,7 @@ from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 from voicedock.errors import BadRequest
 from voicedock.media.codecs import ulaw_encode
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.registry import stt_registry, tts_registry
 

@@ -13,10 +13,10 @@ from voicedock.domain.assistant_config import TtsConfig, config_of
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pipeline.audio import resample_pcm16
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.piper_tts import piper_available
 from voicedock.pipeline.providers.registry import create_tts
-from voicedock.pipeline.turn_engine import ConversationConfig
 
 pytestmark = [
     pytest.mark.unit,

@@ -20,8 +20,8 @@ from voicedock.calls.live.secure_keypad import SecureKeypad
 from voicedock.domain.assistant_config import config_of
 from voicedock.media.codecs import ulaw_encode
 from voicedock.media.recording import CallRecorder
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig
 from voicedock.pipeline.hearing.secure_digits import SecureDigitsPlan
-from voicedock.pipeline.turn_engine import ConversationConfig
 
 pytestmark = pytest.mark.unit
 

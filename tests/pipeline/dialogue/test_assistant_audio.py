@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from pipeline.fakes import FakeSink, FakeTts
-from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.speaking.output import Speech
 
 pytestmark = pytest.mark.unit

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.ending import (
     CLOSED,
     END_CALL_COMMAND,

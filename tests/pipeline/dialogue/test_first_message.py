@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.ending import (
     REFUSED,
 )

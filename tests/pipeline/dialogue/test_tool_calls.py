@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from voicedock.aio import Supervisor
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.tool_calls import ENDING, ToolCalls
 from voicedock.pipeline.frames import ToolCall
 from voicedock.pipeline.tools import ToolResult

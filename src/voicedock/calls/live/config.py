@@ -32,7 +32,7 @@ from voicedock.domain.assistant_config import (
 )
 from voicedock.domain.redaction import DEFAULT_REGION, Redactor
 from voicedock.pipeline.analysis.post_call import AnalysisPlan
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.hearing.echo import EchoGateConfig
 from voicedock.pipeline.hearing.keypad import KeypadPlan

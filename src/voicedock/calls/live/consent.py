@@ -44,8 +44,8 @@ from voicedock.domain.json import JsonObject
 from voicedock.domain.timestamps import iso
 from voicedock.media.recording import CallRecorder
 from voicedock.pipeline.dialogue import Dialogue
-from voicedock.pipeline.squad_dialogue import SquadDialogue
-from voicedock.pipeline.turn_engine import TurnEngine
+from voicedock.pipeline.dialogue.squad_dialogue import SquadDialogue
+from voicedock.pipeline.dialogue.turn_engine import TurnEngine
 
 log = logging.getLogger("voicedock.calls")
 

@@ -70,20 +70,20 @@ from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.analysis.schema_checks import StructuredDataCheck
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.dialogue.carried import carried_summary
-from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
-from voicedock.pipeline.frames import ChatMessage, ContextSource, TranscriptEntry
-from voicedock.pipeline.providers.base import ProviderConfigError, ProviderError
-from voicedock.pipeline.providers.realtime import RealtimeSpeech
-from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
-from voicedock.pipeline.realtime_fallback import RealtimeWithPipeline
-from voicedock.pipeline.squad_dialogue import SquadDialogue
-from voicedock.pipeline.tools import ToolExecutor
-from voicedock.pipeline.turn_engine import (
+from voicedock.pipeline.dialogue.realtime_dialogue import RealtimeDialogue
+from voicedock.pipeline.dialogue.realtime_fallback import RealtimeWithPipeline
+from voicedock.pipeline.dialogue.squad_dialogue import SquadDialogue
+from voicedock.pipeline.dialogue.turn_engine import (
     INTERNAL_ERROR,
     PROVIDER_ERROR,
     ConversationConfig,
     TurnEngine,
 )
+from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
+from voicedock.pipeline.frames import ChatMessage, ContextSource, TranscriptEntry
+from voicedock.pipeline.providers.base import ProviderConfigError, ProviderError
+from voicedock.pipeline.providers.realtime import RealtimeSpeech
+from voicedock.pipeline.tools import ToolExecutor
 from voicedock.weak import weak_method
 
 log = logging.getLogger("voicedock.calls")

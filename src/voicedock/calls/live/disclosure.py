@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from voicedock.calls.live.consent import ConsentWindow, said_to_its_end
 from voicedock.domain.ai_disclosure import FIRST_MESSAGE, SPOKEN, AiDisclosure, DisclosureRule
 from voicedock.domain.timestamps import iso
-from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue import Dialogue
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import TranscriptEntry
 
 log = logging.getLogger("voicedock.calls")

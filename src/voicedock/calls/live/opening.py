@@ -25,8 +25,8 @@ from voicedock.domain.ai_disclosure import DisclosureRule
 from voicedock.domain.assistant_config import AssistantConfig, set_or
 from voicedock.domain.json import JsonObject
 from voicedock.media.recording import CallRecorder
-from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue import Dialogue
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 
 
 class CallOpening:

@@ -7,8 +7,8 @@ says when. ``SquadTools`` carries a member's tools out: ``handoff`` itself, the 
 tools by its own executor. A handoff to a member outside the destinations, or past the call's
 bound (``CallSquad.max_handoffs``, the operator's ``[calls] max_handoffs``), is refused to the
 model as a tool error it can speak about, never carried out; an allowed one ends the member's
-turn (``ToolResult.hand_over_to``) and the dialogue (``pipeline/squad_dialogue.py``) goes on
-with the member named, whose first words are the destination's ``message`` (else its own
+turn (``ToolResult.hand_over_to``) and the dialogue (``pipeline/dialogue/squad_dialogue.py``) goes
+on with the member named, whose first words are the destination's ``message`` (else its own
 first message). ``SquadCall`` keeps who speaks now and the handoffs made.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from voicedock.calls.live.providers import SpeechProviders
 from voicedock.domain.assistant_config import set_or
 from voicedock.domain.squads import OPERATOR_HANDOFF, CallMember, CallSquad
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import ToolCall
 from voicedock.pipeline.tools import (
     HANDOFF,

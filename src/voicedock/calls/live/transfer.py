@@ -20,8 +20,8 @@ from voicedock.calls.transfers.briefing import prepare_transfer
 from voicedock.media.call_media import CallMedia
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.dialogue import Dialogue
+from voicedock.pipeline.dialogue.turn_engine import TurnEngine, hold_silence
 from voicedock.pipeline.frames import ChatMessage
-from voicedock.pipeline.turn_engine import TurnEngine, hold_silence
 
 
 async def prepare_live_transfer(

@@ -40,7 +40,7 @@ from voicedock.store.base import Store
 
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
     from voicedock.calls.tools.executor import ToolServer
-    from voicedock.pipeline.turn_engine import ConversationConfig
+    from voicedock.pipeline.dialogue.turn_engine import ConversationConfig
 
 
 def load_call_path() -> None:

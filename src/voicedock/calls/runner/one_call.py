@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answe
     from voicedock.calls.live.conversation import LiveCallResult, SpeechProviders
     from voicedock.calls.live.squad import Handoff, SquadMembers
     from voicedock.calls.tools.executor import CallTools, SecureKeys, ToolServer
-    from voicedock.pipeline.turn_engine import ConversationConfig
+    from voicedock.pipeline.dialogue.turn_engine import ConversationConfig
 
 log = logging.getLogger("voicedock.calls")
 

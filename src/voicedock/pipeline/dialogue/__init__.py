@@ -1,9 +1,17 @@
-"""A call's dialogue: the surface a live call drives, and the parts both engines compose.
+"""A call's dialogue: the engines that hold it, the surface a live call drives, and the parts
+both engines compose.
 
-Two engines speak on a call: ``pipeline/turn_engine.py`` (the turn engine: VAD → STT → LLM →
-TTS) and ``pipeline/realtime_dialogue.py`` (a speech-to-speech provider). Both implement
-``Dialogue`` (``surface.py``; what both share of it besides their parts: ``base.py``) and
-are built from the same components, one job each:
+Two engines speak on a call, and two dialogues are made of them one after the other:
+
+    turn_engine.py          the turn engine: VAD → STT → LLM → TTS
+    realtime_dialogue.py    a speech-to-speech provider's dialogue
+    realtime_fallback.py    a speech-to-speech call that goes on with the turn engine when its
+                            session fails
+    squad_dialogue.py       a squad's call, going on with the member the model hands it to
+    conversation_config.py  the dialogue settings of one call (prompt, timing, fallbacks)
+
+Both engines implement ``Dialogue`` (``surface.py``; what both share of it besides their
+parts: ``base.py``) and are built from the same components, one job each:
 
     assistant_audio.py      the assistant's audio: voicedock's own voice (TTS) into the
                             output sink, what is audible, cutting it on barge-in and

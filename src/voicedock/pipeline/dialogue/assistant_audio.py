@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from voicedock.pipeline.audio import PcmStream
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import TurnLatency
 from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.speaking.output import OutputSink, Speech, SpokenSentence

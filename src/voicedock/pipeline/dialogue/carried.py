@@ -1,7 +1,7 @@
 """The call so far, carried to the dialogue that goes on with it: a pipeline taking over a
-failed speech-to-speech session (``pipeline/realtime_fallback.py``), a squad's member the call
-was handed over to (``pipeline/squad_dialogue.py``), whole or summarised (``carried_summary``,
-for a member whose squad says so).
+failed speech-to-speech session (``pipeline/dialogue/realtime_fallback.py``), a squad's member the
+call was handed over to (``pipeline/dialogue/squad_dialogue.py``), whole or summarised
+(``carried_summary``, for a member whose squad says so).
 """
 
 from __future__ import annotations

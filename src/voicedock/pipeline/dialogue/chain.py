@@ -1,6 +1,6 @@
 """A call's dialogue made of dialogues one after the other: a speech-to-speech session, then
-the pipeline that takes over when it fails (``pipeline/realtime_fallback.py``); a squad's
-members, each after the one that handed it the call (``pipeline/squad_dialogue.py``).
+the pipeline that takes over when it fails (``pipeline/dialogue/realtime_fallback.py``); a squad's
+members, each after the one that handed it the call (``pipeline/dialogue/squad_dialogue.py``).
 
 What the chain shares: what every dialogue of it said, in order (``transcript``,
 ``latencies``, ``history``); what is asked while the next one starts (say, inject-context,

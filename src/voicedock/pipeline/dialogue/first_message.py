@@ -6,7 +6,7 @@ with the reason ``refused``. Both engines open a call with it.
 
 from __future__ import annotations
 
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.ending import REFUSED
 from voicedock.pipeline.frames import EndCall, Say
 

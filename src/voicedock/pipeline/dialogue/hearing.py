@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from voicedock.aio import Supervisor
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import HeardAudio, TranscriptEntry
 from voicedock.pipeline.hearing.listener import Listener, UserUtterance
 from voicedock.pipeline.hearing.streaming_recognition import StreamingRecognizer

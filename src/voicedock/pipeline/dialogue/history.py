@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import ChatMessage
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from voicedock.aio import Supervisor
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.history import ModelHistory
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper

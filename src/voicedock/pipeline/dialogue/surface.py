@@ -2,7 +2,7 @@
 
 ``TurnEngine`` (VAD → STT → LLM → TTS) and ``RealtimeDialogue`` (a speech-to-speech provider
 with voicedock's own TTS for what must be said verbatim) both implement it, and so does
-``RealtimeWithPipeline`` (``pipeline/realtime_fallback.py``: the one, then the other).
+``RealtimeWithPipeline`` (``pipeline/dialogue/realtime_fallback.py``: the one, then the other).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 
 from voicedock.aio import Supervisor
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import ToolCall
 from voicedock.pipeline.speaking.filler import late
 from voicedock.pipeline.tools import (

@@ -7,7 +7,7 @@ within ``attempt_timeout_s``; it succeeded when the call ends with it. A session
 is open is not opened at all: the call starts on the pipeline (``attempt`` None). Either move
 is a ``Switch`` (engine ``realtime``, from the session to the pipeline's first LLM; its
 ``provider-switch`` event), counted on the session's endpoint like any plan's
-(``plan.py``). The dialogue that carries it out is ``pipeline/realtime_fallback.py``.
+(``plan.py``). The dialogue that carries it out is ``pipeline/dialogue/realtime_fallback.py``.
 
 The pipeline's engines are the call's for the rest of it: its LLM the plan's entries (an
 ``LlmPlan`` when there are several), its STT and TTS plans of their own where their sections

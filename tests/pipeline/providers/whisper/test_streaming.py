@@ -17,11 +17,11 @@ from pipeline.fakes import FakeLlm, FakeSink, FakeTts
 from pipeline.synth import frames, silence
 from voicedock.domain.assistant_config import SttConfig, TtsConfig
 from voicedock.pipeline.audio import pcm16_to_float, resample_pcm16
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.registry import create_stt, create_tts
 from voicedock.pipeline.providers.whisper.decoding import short_context_transcript
 from voicedock.pipeline.providers.whisper.stt import WhisperStt, tokenizer_of
-from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 
 pytestmark = [pytest.mark.unit, needs_offline_engines]
 

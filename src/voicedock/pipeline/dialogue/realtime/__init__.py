@@ -1,5 +1,5 @@
-"""The speech-to-speech dialogue's own parts (``pipeline/realtime_dialogue.py`` composes them
-with the parts both engines share, ``pipeline/dialogue/``):
+"""The speech-to-speech dialogue's own parts (``pipeline/dialogue/realtime_dialogue.py`` composes
+them with the parts both engines share, ``pipeline/dialogue/``):
 
     caller_stream.py   the caller's audio to the provider: a bounded queue, at its rate
     turn_latency.py    the per-turn latency, from the server VAD's decision on

@@ -5,9 +5,10 @@ Two watches run meanwhile. With ``dead_air_s`` set, a spoken turn's dead air is 
 the model has not answered within that time (a stalled provider), the caller hears
 ``dead_air_message`` in voicedock's voice while the model's reply is still awaited (it plays
 after it), by the rule both dialogues follow (``pipeline/speaking/filler.py`` ``dead_air``). Where a
-pipeline takes over a failed session (``hand_over_after_s``, ``pipeline/realtime_fallback.py``),
-no answer within that time, while the caller is not speaking and no function call runs, is the
-session's failure (``on_no_answer``, the watch stopped first).
+pipeline takes over a failed session (``hand_over_after_s``,
+``pipeline/dialogue/realtime_fallback.py``), no answer within that time, while the caller is not
+speaking and no function call runs, is the session's failure (``on_no_answer``, the watch stopped
+first).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.ending import CallEnd
 from voicedock.pipeline.dialogue.realtime.function_calls import FunctionCalls
 from voicedock.pipeline.dialogue.realtime.messages import AssistantMessages

@@ -1,4 +1,5 @@
-"""A pipeline taking over a failed speech-to-speech session (``pipeline/realtime_fallback.py``).
+"""A pipeline taking over a failed speech-to-speech session
+(``pipeline/dialogue/realtime_fallback.py``).
 
 Where the assistant's fallback plan has a pipeline go on (``after_s``: ``hand_over_after_s``),
 a failed session (refused, dropped, a server error or a failed response, no answer within
@@ -18,7 +19,7 @@ import logging
 from dataclasses import dataclass
 
 from voicedock.logs import describe
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.ending import SPEECH_FAILURES, CallEnd
 from voicedock.pipeline.dialogue.interruptible_tasks import InterruptibleTasks
 from voicedock.pipeline.dialogue.realtime.messages import AssistantMessages

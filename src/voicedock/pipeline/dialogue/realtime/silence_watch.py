@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.ending import CallEnd
 from voicedock.pipeline.frames import EndCall, SilencePrompt
 from voicedock.pipeline.hearing.endpointing import silence_decision

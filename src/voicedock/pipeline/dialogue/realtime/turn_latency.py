@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import TurnLatency
 from voicedock.pipeline.hearing.vad import SUPPORTED_RATES, VadConfig, VoiceActivityDetector
 from voicedock.pipeline.speaking.output import PlaybackHandle

@@ -1,6 +1,7 @@
 """The caller's words a speech-to-speech session heard but neither transcribed nor answered:
-what a pipeline taking over a failed session hears again (``pipeline/realtime_fallback.py``),
-so the caller never repeats themself and never waits for an answer that cannot come.
+what a pipeline taking over a failed session hears again
+(``pipeline/dialogue/realtime_fallback.py``), so the caller never repeats themself and never waits
+for an answer that cannot come.
 
 The session's server VAD tells when a turn of the caller starts (``started``) and ends
 (``stopped``). A turn is settled once the session transcribed it (``transcribed``: its words

@@ -10,7 +10,7 @@ streams the model's reply with its fillers and tool calls, ``barge_in.py`` says 
 assistant's messages and keeps the floor (barge-in), ``history.py`` is the model's context;
 ``assistant_audio.py``, ``interruptible_tasks.py``, ``transcript.py``, ``keypad_input.py``,
 ``tool_calls.py``, ``first_message.py`` and ``ending.py`` it shares with the speech-to-speech
-dialogue (``pipeline/realtime_dialogue.py``).
+dialogue (``pipeline/dialogue/realtime_dialogue.py``).
 
 `feed_audio` is synchronous and cheap (it runs per 20 ms frame); everything slow happens in
 tasks owned by the conversation's supervisor. When the caller takes the floor, what is being
@@ -51,10 +51,10 @@ from typing import Self
 
 from voicedock.aio import Supervisor
 from voicedock.domain.assistant_config import TURN_MODEL
-from voicedock.pipeline.conversation_config import ConversationConfig as ConversationConfig
 from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio, ms_since
 from voicedock.pipeline.dialogue.barge_in import Floor
 from voicedock.pipeline.dialogue.base import DialogueBase
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig as ConversationConfig
 from voicedock.pipeline.dialogue.ending import ASSISTANT_ENDED_CALL as ASSISTANT_ENDED_CALL
 from voicedock.pipeline.dialogue.ending import CLOSED, HANDED_OVER, CallEnd, failure_reason
 from voicedock.pipeline.dialogue.ending import END_CALL_COMMAND as END_CALL_COMMAND

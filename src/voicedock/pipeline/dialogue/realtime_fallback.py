@@ -31,16 +31,16 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Self
 
-from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.dialogue.carried import carried_history
 from voicedock.pipeline.dialogue.chain import DialogueChain
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.realtime.handover import SESSION_FAILED, Handover
+from voicedock.pipeline.dialogue.realtime_dialogue import RealtimeDialogue
+from voicedock.pipeline.dialogue.turn_engine import TurnEngine
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.pools.provider_health import Attempt
 from voicedock.pipeline.providers.base import ProviderError
-from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
-from voicedock.pipeline.turn_engine import TurnEngine
 
 # What the pipeline's model is told where the session left a reply midway, or a turn
 # unanswered (the caller heard the reply's part as the transcript has it).
@@ -127,7 +127,7 @@ class RealtimeWithPipeline(DialogueChain):
         return None if engine is None else engine.handed_over_to
 
     def hand_over(self, member: str) -> None:
-        """Hand the call over to the squad's ``member`` (``pipeline/squad_dialogue.py``),
+        """Hand the call over to the squad's ``member`` (``pipeline/dialogue/squad_dialogue.py``),
         whichever engine speaks; dropped during the move to the pipeline."""
         if (speaking := self._speaking()) is not None:
             speaking.hand_over(member)

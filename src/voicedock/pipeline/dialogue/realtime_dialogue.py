@@ -12,9 +12,9 @@ system item), and a ``say`` (the silence prompt too) cancels the model's reply i
 the dead-air cover plays while the model's late reply is still awaited. Provider failures end
 the call with the spoken fallback and reason ``provider-error``: never open and silent. Where a
 pipeline takes over a failed session (``hand_over_after_s``: the assistant's fallback plan,
-``pipeline/realtime_fallback.py``), a failed session ends the dialogue with ``SESSION_FAILED``
-instead, once what was being said is played, and the pipeline takes over from ``handover``
-(``pipeline/dialogue/realtime/handover.py``).
+``pipeline/dialogue/realtime_fallback.py``), a failed session ends the dialogue with
+``SESSION_FAILED`` instead, once what was being said is played, and the pipeline takes over from
+``handover`` (``pipeline/dialogue/realtime/handover.py``).
 
 The dialogue routes the provider's events to its parts, one job each: its own in
 ``pipeline/dialogue/realtime/`` (``caller_stream.py`` the caller's audio to the provider,
@@ -44,10 +44,10 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Self
 
 from voicedock.aio import Supervisor, started
-from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio
 from voicedock.pipeline.dialogue.base import DialogueBase
 from voicedock.pipeline.dialogue.carried import carried_note
+from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.ending import (
     ASSISTANT_ENDED_CALL,
     CLOSED,
@@ -121,8 +121,8 @@ class RealtimeDialogue(DialogueBase):
         """``tools`` carries out the model's calls of ``config.tools`` (``end_call`` is the
         dialogue's own); ``clock`` times the turns' latency (monotonic seconds).
         ``hand_over_after_s``: a pipeline takes over when the session fails
-        (``pipeline/realtime_fallback.py``), and the session failed too when it sends a server
-        error or does not answer the caller within that many seconds."""
+        (``pipeline/dialogue/realtime_fallback.py``), and the session failed too when it sends a
+        server error or does not answer the caller within that many seconds."""
         self.config = cfg = config or ConversationConfig()
         self._speech = speech
         self._session_over = False  # the provider's events ended
