@@ -1,4 +1,5 @@
-"""The node's synthesis cache, pool and synthesis ahead of time (pipeline/synthesis*.py)."""
+"""The node's synthesis cache, pool and synthesis ahead of time (pipeline/speaking/synthesis.py,
+pipeline/pools/synthesis_cache.py)."""
 
 from __future__ import annotations
 

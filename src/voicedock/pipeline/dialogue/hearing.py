@@ -2,8 +2,8 @@
 
 A turn the listener ended (``pipeline/hearing/listener.py``) is transcribed in a task of the
 dialogue's, bounded by the STT timeout; with an ``IncrementalStt`` it was transcribed while
-spoken (``streaming_recognition.py``) and its final is ready about when endpointing decides.
-A turn not answered yet when the caller speaks again (its reply stopped before it was
+spoken (``pipeline/hearing/streaming_recognition.py``) and its final is ready about when endpointing
+decides. A turn not answered yet when the caller speaks again (its reply stopped before it was
 heard) is merged into the next one: the merged audio is transcribed instead. A barge-in does
 not stop a transcription (the call's close waits for it); at the close, what the caller said
 that no turn transcribed yet is transcribed once (``unfinished``), so nothing is lost silently.

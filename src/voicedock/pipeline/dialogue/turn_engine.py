@@ -4,13 +4,13 @@
 
 The conversation routes the call's events (the listener's frames, keys, commands) to its
 processors in ``pipeline/dialogue/``, one job each: ``hearing.py`` transcribes the caller's
-turns (while spoken, with an `IncrementalStt`: ``streaming_recognition.py``; the turn model
-asked at the caller's pauses with ``turn_detection`` "model": ``turn_detection.py``), ``reply.py``
-streams the model's reply with its fillers and tool calls, ``barge_in.py`` says the
-assistant's messages and keeps the floor (barge-in), ``history.py`` is the model's context;
-``assistant_audio.py``, ``interruptible_tasks.py``, ``transcript.py``, ``keypad_input.py``,
-``tool_calls.py``, ``first_message.py`` and ``ending.py`` it shares with the speech-to-speech
-dialogue (``pipeline/dialogue/realtime_dialogue.py``).
+turns (while spoken, with an `IncrementalStt`: ``pipeline/hearing/streaming_recognition.py``; the
+turn model asked at the caller's pauses with ``turn_detection`` "model":
+``pipeline/hearing/turn_detection.py``), ``reply.py`` streams the model's reply with its fillers and
+tool calls, ``barge_in.py`` says the assistant's messages and keeps the floor (barge-in),
+``history.py`` is the model's context; ``assistant_audio.py``, ``interruptible_tasks.py``,
+``transcript.py``, ``keypad_input.py``, ``tool_calls.py``, ``first_message.py`` and ``ending.py`` it
+shares with the speech-to-speech dialogue (``pipeline/dialogue/realtime_dialogue.py``).
 
 `feed_audio` is synchronous and cheap (it runs per 20 ms frame); everything slow happens in
 tasks owned by the conversation's supervisor. When the caller takes the floor, what is being

@@ -1,13 +1,13 @@
 """The node's worker pools: blocking speech work off the event loop, bounded, by priority.
 
-Speech synthesis (``synthesis.py``) and speech recognition (``recognition.py``) each have one
-``WorkerPool`` per process (the call runner owns them). At most ``workers`` jobs run at once
-(default: the machine's cores); the others wait in order of priority, then of submission:
-``DUE`` work a caller is waiting for (a greeting after the answer, the next sentence of a
-reply, the final transcript of the caller's turn) goes before ``AHEAD`` work not due yet (a
-greeting synthesized while the call rings, an interim transcript of a turn still spoken),
-which goes before ``SPARE`` work done with the capacity calls leave over (a voice preview). A
-job waiting ``AHEAD`` or ``SPARE`` is ``promote``d when a caller starts waiting for it (or a
+Speech synthesis (``pipeline/speaking/synthesis.py``) and speech recognition
+(``pipeline/hearing/recognition.py``) each have one ``WorkerPool`` per process (the call runner owns
+them). At most ``workers`` jobs run at once (default: the machine's cores); the others wait in order
+of priority, then of submission: ``DUE`` work a caller is waiting for (a greeting after the answer,
+the next sentence of a reply, the final transcript of the caller's turn) goes before ``AHEAD`` work
+not due yet (a greeting synthesized while the call rings, an interim transcript of a turn still
+spoken), which goes before ``SPARE`` work done with the capacity calls leave over (a voice preview).
+A job waiting ``AHEAD`` or ``SPARE`` is ``promote``d when a caller starts waiting for it (or a
 call starts preparing it ahead): it is then that caller's work.
 
 ``SPARE`` work is done only while the pool has nothing else to do: one ``SPARE`` job at a time,
@@ -23,7 +23,7 @@ job still waiting for a worker and the longest wait of the jobs that started wit
 ``window_s``, ``DUE`` or ``AHEAD`` (work ahead that waits is late too: a speculative final
 that comes late lengthens the caller's endpointing; ``SPARE`` work is never late, it waits for
 spare capacity by design). That is the signal admission control
-compares with its bound (``recognition.py``).
+compares with its bound (``pipeline/hearing/recognition.py``).
 
 The queue may be bounded by ``max_waiting`` jobs for work not due yet (the synthesis pool:
 ``[speech] synthesis_queue``): an ``AHEAD`` job that would not fit is refused (``PoolFull``,

@@ -4,7 +4,7 @@
 (``SentenceTts``) sentence by sentence: a sentence already synthesized for the organization in
 the same voice comes from the ``SynthesisCache``; one being synthesized is awaited, not
 synthesized again beside itself; anything else becomes a job in the node's synthesis
-``WorkerPool`` (``worker_pool.py``). What a call speaks goes through
+``WorkerPool`` (``pipeline/pools/worker_pool.py``). What a call speaks goes through
 ``speech_for(tts, organization)``, a ``Tts`` whose sentences are ``DUE``; ``prepare`` starts a
 text's sentences ``AHEAD`` (the first message while the call rings) and returns a
 ``Presynthesis``: while it is held, the sentences are kept under way; released (the call
@@ -15,7 +15,7 @@ it, as without synthesis ahead.
 
 A voice preview (``speech_for(tts, organization, preview=True)``) is nobody's call: its
 sentences are ``SPARE`` work, done while the pool has nothing else to do (one at a time, never
-before a call's sentence, due or ahead: ``worker_pool.py``), refused with
+before a call's sentence, due or ahead: ``pipeline/pools/worker_pool.py``), refused with
 ``PoolFull`` when the pool's ``max_spare`` previews' sentences wait already. A preview reads
 the cache (a greeting previewed is the greeting's audio) but never fills it: what it
 synthesizes is kept in a small cache of its own (``preview_cache``), so previews never evict a
