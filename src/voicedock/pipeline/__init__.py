@@ -1,4 +1,16 @@
-"""Speech pipeline: VAD, endpointing and barge-in, the turn engine, and speech providers.
+"""Speech pipeline, one package per role (each a layer: a package imports only from those below):
+
+    dialogue/        the turn engine, the speech-to-speech dialogue, the dialogues made of them,
+                     and the parts they are built from
+    fallback_plans/  an assistant's fallback plans: which provider serves next when one fails
+    speaking/        what speaks: the reply's sentences, synthesis, fillers, the output sink
+    hearing/         what hears: VAD, echo gate, endpointing, turn detection, recognition, keys
+    analysis/        what a model reads from a call after it, and its checks
+    pools/           what the node's calls share: the worker pool, the synthesis cache, the
+                     providers' health
+    providers/       the speech and language providers behind the ``Stt``, ``Llm``, ``Tts`` seams
+    tools.py         the tools a model may call (their types, the executor's seam)
+    frames.py, audio.py, text.py   the frames every part passes, PCM and text helpers
 
 The names below are loaded on first use: importing a submodule (``pipeline.providers.registry``
 to check an assistant's provider names) must not load the VAD and the turn engine.
