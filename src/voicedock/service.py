@@ -30,10 +30,8 @@ import msgspec
 
 from voicedock.aio import Closable, Supervisor, started
 from voicedock.calls.assistants.configured import check_configured_assistants
-from voicedock.calls.billing import CallRating
 from voicedock.calls.campaigns.dialer import Dialer
 from voicedock.calls.campaigns.manager import CampaignManager
-from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.control import LiveCalls
 from voicedock.calls.engine import CallEngine, node_id_of
 from voicedock.calls.event_streams import EventStreams
@@ -50,7 +48,6 @@ from voicedock.calls.rehearsal.placed import PlacedCalls
 from voicedock.calls.rehearsal.runs import Rehearsals
 from voicedock.calls.rehearsal.simulated_caller import PbxSimulatedCalls
 from voicedock.calls.rehearsal.tool_mocks import MockedTools
-from voicedock.calls.retention import retain_periodically
 from voicedock.calls.runner import CallRunner
 from voicedock.calls.runner.call_speech import CallSpeech
 from voicedock.calls.runner.node_speech import NodeSpeech
@@ -62,6 +59,9 @@ from voicedock.domain.records import utcnow
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
 from voicedock.media.output_totals import OutputTotals
 from voicedock.metrics import ServiceMetrics
+from voicedock.organizations.billing import CallRating
+from voicedock.organizations.config_mirror import mirror_config
+from voicedock.organizations.retention import retain_periodically
 from voicedock.pbx.base import (
     InboundPbx,
     MediaAcceptingPbx,

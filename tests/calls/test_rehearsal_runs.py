@@ -17,7 +17,6 @@ from voicedock.calls.rehearsal.placed import PlacedCalls
 from voicedock.calls.rehearsal.runs import STOPPED, Rehearsals
 from voicedock.calls.rehearsal.slots import FairSlots
 from voicedock.calls.rehearsal.test_calls import CallSetup, Observed
-from voicedock.calls.retention import apply_retention
 from voicedock.config import RetentionSettings
 from voicedock.domain.records import Organization
 from voicedock.domain.rehearsal import (
@@ -32,6 +31,7 @@ from voicedock.domain.rehearsal import (
 )
 from voicedock.errors import RateLimited
 from voicedock.media.errors import MediaConnectionLost
+from voicedock.organizations.retention import apply_retention
 from voicedock.pbx.base import PbxEvent, PbxEventKind
 from voicedock.store import Store, open_store
 

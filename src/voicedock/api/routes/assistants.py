@@ -27,7 +27,6 @@ from voicedock.calls.analysis_templates import check_template_ref
 from voicedock.calls.assistants.config import check_config, resolve_provider
 from voicedock.calls.assistants.key_refs import KeyRefs
 from voicedock.calls.assistants.squads_in_use import refuse_while_in_squads
-from voicedock.calls.organization_settings import with_defaults
 from voicedock.calls.tools.templates import check_tool_template_refs
 from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import CONFIG_FIELDS, config_json, config_of
@@ -36,6 +35,7 @@ from voicedock.domain.records import Assistant, utcnow
 from voicedock.domain.secret_fields import check_secrets_stay, restore_masked
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, Conflict
+from voicedock.organizations.settings import with_defaults
 
 if TYPE_CHECKING:
     from voicedock.store.base import Transaction
