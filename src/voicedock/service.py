@@ -42,9 +42,9 @@ from voicedock.calls.observer import Observers
 from voicedock.calls.organization_voices import Voices, local_voices
 from voicedock.calls.recordings import sweep_periodically
 from voicedock.calls.recovery import CallRecovery
+from voicedock.calls.rehearsal.awaited_calls import AwaitedCalls
 from voicedock.calls.rehearsal.caller_speech import caller_ears, caller_voice
 from voicedock.calls.rehearsal.models import operator_model
-from voicedock.calls.rehearsal.placed import PlacedCalls
 from voicedock.calls.rehearsal.runs import Rehearsals
 from voicedock.calls.rehearsal.simulated_caller import PbxSimulatedCalls
 from voicedock.calls.rehearsal.tool_mocks import MockedTools
@@ -256,7 +256,7 @@ class Service(Closable):
         )
         # Test suites' runs: each scenario a test call placed inside the PBX (no trunk), its
         # caller leg's events routed to the run, its other side taken as an inbound call.
-        self.placed_test_calls = PlacedCalls()
+        self.placed_test_calls = AwaitedCalls()
         self.engine.inbound.take_test_calls(self.placed_test_calls)
         simulated = None
         if isinstance(pbx, RehearsalPbx) and isinstance(pbx, MediaPbx):

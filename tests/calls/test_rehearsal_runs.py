@@ -13,7 +13,7 @@ import pytest
 
 from fakes.world import make_settings
 from voicedock.calls.engine.inbound import PlacedTestCall
-from voicedock.calls.rehearsal.placed import PlacedCalls
+from voicedock.calls.rehearsal.awaited_calls import AwaitedCalls
 from voicedock.calls.rehearsal.runs import STOPPED, Rehearsals
 from voicedock.calls.rehearsal.slots import FairSlots
 from voicedock.calls.rehearsal.test_calls import CallSetup, Observed
@@ -151,7 +151,7 @@ async def test_a_run_the_node_stops_ends_in_error(store: Store) -> None:
 
 
 async def test_a_caller_leg_s_events_reach_the_run_and_others_the_engine() -> None:
-    placed = PlacedCalls()
+    placed = AwaitedCalls()
     engine: list[PbxEvent] = []
 
     async def handle(event: PbxEvent) -> None:

@@ -11,7 +11,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.assistants import SETTINGS
 from voicedock.api.models.base import Body, Reply
-from voicedock.api.models.fields import Time, text
+from voicedock.api.models.field_types import Time, text
 from voicedock.api.models.operations import Schema, operation
 from voicedock.domain.campaigns import HOURS_PATTERN
 from voicedock.domain.records import Organization as OrganizationRecord
