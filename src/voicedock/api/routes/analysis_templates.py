@@ -1,5 +1,5 @@
 """Analysis templates (CRUD per organization): analysis plans stored once, referenced by the
-assistants' ``analysis_plan`` as ``{"template_id": ...}`` (calls/analysis_templates.py).
+assistants' ``analysis_plan`` as ``{"template_id": ...}`` (calls/assistants/analysis_templates.py).
 
 A template's body is a name and a plan, as an assistant's ``analysis_plan`` (the same bounds);
 the answer adds ``id``, ``created_at`` and ``updated_at``. A PATCH replaces the fields it sends
@@ -24,7 +24,7 @@ from voicedock.api.resources import (
     templates,
 )
 from voicedock.calls import json_readers
-from voicedock.calls.analysis_templates import template_ref
+from voicedock.calls.assistants.analysis_templates import template_ref
 from voicedock.calls.assistants.config import (
     ANALYSIS_PLAN_FIELDS,
     PROFILE_TEXT_MAX,

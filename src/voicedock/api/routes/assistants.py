@@ -23,7 +23,7 @@ from voicedock.api.resources import (
     stored,
 )
 from voicedock.calls import json_readers
-from voicedock.calls.analysis_templates import check_template_ref
+from voicedock.calls.assistants.analysis_templates import check_template_ref
 from voicedock.calls.assistants.config import check_config, resolve_provider
 from voicedock.calls.assistants.key_refs import KeyRefs
 from voicedock.calls.assistants.squads_in_use import refuse_while_in_squads

@@ -426,7 +426,7 @@ def _check_consent_plan(value: object) -> JsonObject:
 def _check_analysis_plan(value: object) -> JsonObject:
     """An assistant's ``analysis_plan``: a plan (``check_analysis_plan``), or a reference to an
     analysis template of the organization, ``{"template_id": ...}`` alone (the template's plan
-    replaces it when a call is placed: ``calls/analysis_templates.py``)."""
+    replaces it when a call is placed: ``calls/assistants/analysis_templates.py``)."""
     obj = json_readers.require_object(value, "analysis_plan")
     if TEMPLATE_ID not in obj:
         return check_analysis_plan(obj, "analysis_plan")
