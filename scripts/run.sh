@@ -65,7 +65,7 @@ party="+31612345676"
 about="it listens to the greeting, then asks for an appointment"
 .venv/bin/voicedock migrate
 key="$(.venv/bin/voicedock keys create --organization acme | tail -n 1)"
-assistant_id="$(.venv/bin/python -c 'from voicedock.calls.config_mirror import stable_id as s; print(s("assistant", s("organization", "acme"), "Customer Support"))')"
+assistant_id="$(.venv/bin/python -c 'from voicedock.organizations.config_mirror import stable_id as s; print(s("assistant", s("organization", "acme"), "Customer Support"))')"
 cat <<TXT
 
 voicedock is starting on http://127.0.0.1:${port} (lab ${pbx} on 127.0.0.1; stop it with

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from test_cli import write_config
-from voicedock.calls.config_mirror import ensure_organization
-from voicedock.calls.domains import insert_new_domain, new_domain
 from voicedock.cli import main
 from voicedock.domain.domains import DomainKind
+from voicedock.organizations.config_mirror import ensure_organization
+from voicedock.organizations.domains import insert_new_domain, new_domain
 from voicedock.store import open_store
 
 pytestmark = pytest.mark.unit

@@ -364,7 +364,7 @@ def _add_numbers_parser(sub: _Commands, common: argparse.ArgumentParser) -> None
 
 def _on_numbers(args: argparse.Namespace, work: Callable[[Store, Settings], Awaitable[str]]) -> int:
     """Run ``work`` on the configured database; print its answer, or why it was refused (1)."""
-    from voicedock.calls.operator_numbers import NumberRefused
+    from voicedock.organizations.numbers import NumberRefused
 
     settings = _settings(args)
 
@@ -381,7 +381,7 @@ def _on_numbers(args: argparse.Namespace, work: Callable[[Store, Settings], Awai
 
 
 def _numbers_add(args: argparse.Namespace) -> int:
-    from voicedock.calls.operator_numbers import add_number
+    from voicedock.organizations.numbers import add_number
 
     async def work(store: Store, settings: Settings) -> str:
         number, org = await add_number(
@@ -399,7 +399,7 @@ def _numbers_add(args: argparse.Namespace) -> int:
 
 
 def _numbers_list(args: argparse.Namespace) -> int:
-    from voicedock.calls.operator_numbers import list_numbers
+    from voicedock.organizations.numbers import list_numbers
 
     async def work(store: Store, settings: Settings) -> str:
         return "\n".join(
@@ -411,7 +411,7 @@ def _numbers_list(args: argparse.Namespace) -> int:
 
 
 def _numbers_assign(args: argparse.Namespace) -> int:
-    from voicedock.calls.operator_numbers import assign_number
+    from voicedock.organizations.numbers import assign_number
 
     async def work(store: Store, settings: Settings) -> str:
         number, org = await assign_number(store, settings, args.number, args.organization)
@@ -421,7 +421,7 @@ def _numbers_assign(args: argparse.Namespace) -> int:
 
 
 def _numbers_remove(args: argparse.Namespace) -> int:
-    from voicedock.calls.operator_numbers import remove_number
+    from voicedock.organizations.numbers import remove_number
 
     async def work(store: Store, settings: Settings) -> str:
         number = await remove_number(store, settings, args.number)
@@ -464,7 +464,7 @@ def _on_organization(
     import msgspec
 
     from voicedock.api.models.organization import Organization
-    from voicedock.calls.organization_settings import OrganizationRefused, limits_of
+    from voicedock.organizations.settings import OrganizationRefused, limits_of
 
     settings = _settings(args)
 
@@ -491,7 +491,7 @@ def _organizations_show(args: argparse.Namespace) -> int:
 
 
 def _organizations_set_limits(args: argparse.Namespace) -> int:
-    from voicedock.calls.organization_settings import UNCHANGED, Override, set_limits
+    from voicedock.organizations.settings import UNCHANGED, Override, set_limits
 
     def override(option: str, given: str | None) -> Override:
         if given is None:
@@ -557,7 +557,7 @@ def _rate_cards_set(args: argparse.Namespace) -> int:
     import json
     import tomllib
 
-    from voicedock.calls.billing import BillingRefused, set_rate_card
+    from voicedock.organizations.billing import BillingRefused, set_rate_card
 
     try:
         text = args.file.read_text(encoding="utf-8")
@@ -600,7 +600,7 @@ def _rate_cards_show(args: argparse.Namespace) -> int:
 
 
 def _billing_set_limit(args: argparse.Namespace) -> int:
-    from voicedock.calls.billing import BillingRefused, set_spend_limit
+    from voicedock.organizations.billing import BillingRefused, set_spend_limit
 
     async def work(store: Store) -> int:
         spend = None if args.no_limit else args.monthly_spend
@@ -671,8 +671,12 @@ def _on_domains(
     """Run ``work`` on the organization ``args.organization`` names (``create``: created if
     needed), the proposals past ``[domains] pending_days`` dropped first; print its answer, or
     why it was refused (1)."""
-    from voicedock.calls.config_mirror import ensure_organization
-    from voicedock.calls.domains import DomainRefused, drop_expired_proposals, organization_named
+    from voicedock.organizations.config_mirror import ensure_organization
+    from voicedock.organizations.domains import (
+        DomainRefused,
+        drop_expired_proposals,
+        organization_named,
+    )
 
     settings = _settings(args)
 
@@ -694,7 +698,7 @@ def _on_domains(
 async def _refuse_held_elsewhere(store: Store, org: Organization, host: str) -> None:
     """``DomainRefused`` naming the organization that holds ``host`` verified, when another
     does (the operator is told by whom; an organization never is)."""
-    from voicedock.calls.domains import DomainRefused
+    from voicedock.organizations.domains import DomainRefused
 
     held = await store.find_verified_domain(host)
     if held is None or held.organization_id == org.id:
@@ -722,14 +726,14 @@ def _as_operator(
 
 
 def _domains_add(args: argparse.Namespace) -> int:
-    from voicedock.calls.domains import (
+    from voicedock.domain.domains import DomainKind, DomainStatus
+    from voicedock.organizations.domains import (
         DomainRefused,
         checked_host,
         insert_new_domain,
         new_domain,
         verify_domain,
     )
-    from voicedock.domain.domains import DomainKind, DomainStatus
 
     async def work(store: Store, org: Organization) -> str:
         domain = new_domain(org.id, args.host, DomainKind(args.kind), verified=True)
@@ -754,7 +758,7 @@ def _domains_add(args: argparse.Namespace) -> int:
 
 
 def _domains_list(args: argparse.Namespace) -> int:
-    from voicedock.calls.domains import list_all_domains
+    from voicedock.organizations.domains import list_all_domains
 
     async def work(store: Store, org: Organization) -> str:
         return "\n".join(
@@ -766,7 +770,7 @@ def _domains_list(args: argparse.Namespace) -> int:
 
 
 def _domains_verify(args: argparse.Namespace) -> int:
-    from voicedock.calls.domains import domain_named, verify_domain
+    from voicedock.organizations.domains import domain_named, verify_domain
 
     async def work(store: Store, org: Organization) -> str:
         domain = await domain_named(store, org, args.host)
@@ -779,7 +783,7 @@ def _domains_verify(args: argparse.Namespace) -> int:
 
 
 def _domains_remove(args: argparse.Namespace) -> int:
-    from voicedock.calls.domains import domain_named
+    from voicedock.organizations.domains import domain_named
 
     async def work(store: Store, org: Organization) -> str:
         domain = await domain_named(store, org, args.host)
@@ -793,7 +797,7 @@ def _domains_remove(args: argparse.Namespace) -> int:
 
 
 def _organizations_set_branding(args: argparse.Namespace) -> int:
-    from voicedock.calls.domains import MAX_LOGO_BYTES, branding
+    from voicedock.organizations.domains import MAX_LOGO_BYTES, branding
 
     logo = None
     if args.logo is not None:

@@ -30,10 +30,8 @@ import msgspec
 
 from voicedock.aio import Closable, Supervisor, started
 from voicedock.calls.assistants.configured import check_configured_assistants
-from voicedock.calls.billing import CallRating
 from voicedock.calls.campaigns.dialer import Dialer
 from voicedock.calls.campaigns.manager import CampaignManager
-from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.control import LiveCalls
 from voicedock.calls.engine import CallEngine, node_id_of
 from voicedock.calls.event_streams import EventStreams
@@ -44,13 +42,12 @@ from voicedock.calls.observer import Observers
 from voicedock.calls.organization_voices import Voices, local_voices
 from voicedock.calls.recordings import sweep_periodically
 from voicedock.calls.recovery import CallRecovery
+from voicedock.calls.rehearsal.awaited_calls import AwaitedCalls
 from voicedock.calls.rehearsal.caller_speech import caller_ears, caller_voice
 from voicedock.calls.rehearsal.models import operator_model
-from voicedock.calls.rehearsal.placed import PlacedCalls
 from voicedock.calls.rehearsal.runs import Rehearsals
 from voicedock.calls.rehearsal.simulated_caller import PbxSimulatedCalls
 from voicedock.calls.rehearsal.tool_mocks import MockedTools
-from voicedock.calls.retention import retain_periodically
 from voicedock.calls.runner import CallRunner
 from voicedock.calls.runner.call_speech import CallSpeech
 from voicedock.calls.runner.node_speech import NodeSpeech
@@ -62,6 +59,9 @@ from voicedock.domain.records import utcnow
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
 from voicedock.media.output_totals import OutputTotals
 from voicedock.metrics import ServiceMetrics
+from voicedock.organizations.billing import CallRating
+from voicedock.organizations.config_mirror import mirror_config
+from voicedock.organizations.retention import retain_periodically
 from voicedock.pbx.base import (
     InboundPbx,
     MediaAcceptingPbx,
@@ -256,7 +256,7 @@ class Service(Closable):
         )
         # Test suites' runs: each scenario a test call placed inside the PBX (no trunk), its
         # caller leg's events routed to the run, its other side taken as an inbound call.
-        self.placed_test_calls = PlacedCalls()
+        self.placed_test_calls = AwaitedCalls()
         self.engine.inbound.take_test_calls(self.placed_test_calls)
         simulated = None
         if isinstance(pbx, RehearsalPbx) and isinstance(pbx, MediaPbx):

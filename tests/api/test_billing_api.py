@@ -27,8 +27,8 @@ from fakes.pbx import FakePbx
 from fakes.world import ACME, DESTINATION, GLOBEX, GLOBEX_ASSISTANT_ID, SUPPORT_ID, make_settings
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
-from voicedock.calls.billing import set_rate_card, set_spend_limit
 from voicedock.domain.records import utcnow
+from voicedock.organizations.billing import set_rate_card, set_spend_limit
 from voicedock.service import Service
 from voicedock.store import open_store
 from webhooks.receiver import Receiver, wait_until

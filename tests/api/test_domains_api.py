@@ -15,8 +15,13 @@ from api.conftest import Api, serving
 from api.contract import conforms
 from fakes.dns_server import txt_server
 from fakes.world import ACME, GLOBEX, make_settings, org_id
-from voicedock.calls.domains import branding, insert_new_domain, new_domain, sip_domain_admits
 from voicedock.domain.domains import Domain, DomainKind
+from voicedock.organizations.domains import (
+    branding,
+    insert_new_domain,
+    new_domain,
+    sip_domain_admits,
+)
 
 pytestmark = pytest.mark.unit
 

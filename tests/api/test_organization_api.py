@@ -21,9 +21,9 @@ from fakes.world import (
     org_id,
 )
 from voicedock.api.api_keys import issue_api_key
-from voicedock.calls.organization_settings import set_limits
 from voicedock.config import OrganizationLimitSettings
 from voicedock.domain.records import KeyScope
+from voicedock.organizations.settings import set_limits
 
 pytestmark = pytest.mark.unit
 

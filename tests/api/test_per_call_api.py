@@ -15,9 +15,9 @@ from api.conftest import Api, serving
 from api.contract import is_valid
 from fakes.world import ACME, DESTINATION, GLOBEX_ASSISTANT_ID, SUPPORT_ID, make_settings
 from pg_server import fresh_database
-from voicedock.calls.organization_settings import set_limits
 from voicedock.calls.outbound.request import METADATA_MAX_BYTES, METADATA_MAX_KEYS
 from voicedock.config import OrganizationLimitSettings
+from voicedock.organizations.settings import set_limits
 from webhooks.receiver import Receiver, wait_until
 
 pytestmark = pytest.mark.unit

@@ -1,6 +1,6 @@
 """A refused body, as a client sees it: each route's body is read once, by its model
 (``api/models/``), and a field the service read by hand before answers in the same words as
-then (``calls/fields.py``'s: ``must be a string``, ``must be between 5 and 120``, ``is
+then (``calls/json_readers.py``'s: ``must be a string``, ``must be between 5 and 120``, ``is
 required``), a field the model alone refused in msgspec's, naming the field by its path. Same
 status, title and message for the same body: no client notices which code reads it."""
 

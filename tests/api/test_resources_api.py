@@ -11,13 +11,13 @@ from api.conftest import Api, serving
 from api.contract import DOCUMENT, conforms, is_valid, operation, statuses
 from fakes.world import ACME_NUMBERS, DESTINATION, GLOBEX_NUMBER, SUPPORT_ID, make_settings
 from voicedock.api.models.document import openapi_document
-from voicedock.calls.operator_numbers import (
+from voicedock.config import TrunkSettings
+from voicedock.organizations.numbers import (
     NumberRefused,
     add_number,
     assign_number,
     remove_number,
 )
-from voicedock.config import TrunkSettings
 
 pytestmark = pytest.mark.unit
 

@@ -23,9 +23,9 @@ from fakes.world import (
     make_settings,
     number_id,
 )
-from voicedock.calls.operator_numbers import add_number
-from voicedock.calls.organization_settings import set_limits
 from voicedock.config import OrganizationLimitSettings, Settings, TrunkSettings
+from voicedock.organizations.numbers import add_number
+from voicedock.organizations.settings import set_limits
 
 from .test_per_call_api import moment, status_of, until_status
 

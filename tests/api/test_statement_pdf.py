@@ -8,7 +8,7 @@ import re
 import pytest
 
 from voicedock.api.statement_pdf import statement_pdf
-from voicedock.calls.statements import MonthStatement, StatementLine, StatementTotal
+from voicedock.organizations.statements import MonthStatement, StatementLine, StatementTotal
 
 pytestmark = pytest.mark.unit
 

@@ -16,10 +16,10 @@ from api.test_calls_api import DESTINATION, post_outbound
 from api.test_control_api import RecordingLiveCall, active_call, control
 from api.test_squads_api import _create as create_squad
 from fakes.world import ACME, GLOBEX, SUPPORT_ID, make_settings, org_id
-from voicedock.calls.billing import set_spend_limit
 from voicedock.config import OrganizationLimitSettings, Settings, TrunkSettings
 from voicedock.domain.ids import new_inbound_call_id
 from voicedock.domain.records import Call, CallStatus, Direction, PhoneNumber, utcnow
+from voicedock.organizations.billing import set_spend_limit
 from voicedock.pbx.base import InboundCall
 
 pytestmark = pytest.mark.unit

@@ -8,9 +8,9 @@ from fakes.calls import calls_of
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
 from fakes.world import make_settings
-from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
 from voicedock.config import Settings
+from voicedock.organizations.config_mirror import mirror_config
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import pytest
 
 from fakes.memory_store import MemoryStore
 from fakes.world import ACME, org_id
-from voicedock.calls.billing import CallRating, call_use, set_rate_card, set_spend_limit
 from voicedock.domain.billing import SpendAlert, rate
 from voicedock.domain.records import Call, CallStatus, Direction
+from voicedock.organizations.billing import CallRating, call_use, set_rate_card, set_spend_limit
 from voicedock.store.base import Transaction
 
 pytestmark = pytest.mark.unit

@@ -10,9 +10,9 @@ import pytest
 
 from fakes.world import ACME, ACME_NUMBERS, GLOBEX, make_settings, org_id
 from pg_server import fresh_database
-from voicedock.calls import config_mirror
-from voicedock.calls.config_mirror import mirror_config
 from voicedock.config import Settings
+from voicedock.organizations import config_mirror
+from voicedock.organizations.config_mirror import mirror_config
 from voicedock.store import Store, TransactionConflict, open_store
 from voicedock.store.postgres.asyncpg_errors import translate
 

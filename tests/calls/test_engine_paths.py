@@ -15,7 +15,6 @@ from fakes.pbx import FakePbx
 from fakes.requests import outbound_request
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.assistants.resolve import ResolvedAssistant
-from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.engine.placement import Originate
 from voicedock.calls.outbound.idempotency import IdempotencyKey
@@ -24,6 +23,7 @@ from voicedock.domain.assistant_config import config_of
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.domain.records import Call, CallStatus, IdempotencyRecord
 from voicedock.errors import StoreUnavailable
+from voicedock.organizations.config_mirror import mirror_config
 from voicedock.pbx.base import PbxEvent, PbxEventKind
 from voicedock.store import Store, open_store
 from voicedock.store.base import Transaction

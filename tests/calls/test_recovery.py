@@ -19,7 +19,6 @@ from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
 from fakes.requests import outbound_request
 from fakes.world import ACME, ACME_NUMBERS, DESTINATION, SUPPORT_ID, make_settings, org_id
-from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.observer import Observers
 from voicedock.calls.recovery import (
@@ -33,6 +32,7 @@ from voicedock.config import DEFAULT_RESUME_MESSAGE, Settings
 from voicedock.domain.assistant_config import AssistantConfig, config_of
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus, Direction
 from voicedock.errors import PbxError
+from voicedock.organizations.config_mirror import mirror_config
 from voicedock.pbx.base import InboundCall, LeftoverPbx, OriginateRequest, ResumablePbx
 from voicedock.pipeline.frames import supervisor_note
 from voicedock.service import Service

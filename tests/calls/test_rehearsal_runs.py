@@ -13,11 +13,10 @@ import pytest
 
 from fakes.world import make_settings
 from voicedock.calls.engine.inbound import PlacedTestCall
-from voicedock.calls.rehearsal.placed import PlacedCalls
+from voicedock.calls.rehearsal.awaited_calls import AwaitedCalls
 from voicedock.calls.rehearsal.runs import STOPPED, Rehearsals
 from voicedock.calls.rehearsal.slots import FairSlots
 from voicedock.calls.rehearsal.test_calls import CallSetup, Observed
-from voicedock.calls.retention import apply_retention
 from voicedock.config import RetentionSettings
 from voicedock.domain.records import Organization
 from voicedock.domain.rehearsal import (
@@ -32,6 +31,7 @@ from voicedock.domain.rehearsal import (
 )
 from voicedock.errors import RateLimited
 from voicedock.media.errors import MediaConnectionLost
+from voicedock.organizations.retention import apply_retention
 from voicedock.pbx.base import PbxEvent, PbxEventKind
 from voicedock.store import Store, open_store
 
@@ -151,7 +151,7 @@ async def test_a_run_the_node_stops_ends_in_error(store: Store) -> None:
 
 
 async def test_a_caller_leg_s_events_reach_the_run_and_others_the_engine() -> None:
-    placed = PlacedCalls()
+    placed = AwaitedCalls()
     engine: list[PbxEvent] = []
 
     async def handle(event: PbxEvent) -> None:

@@ -190,7 +190,7 @@ async def test_the_call_s_record_tells_how_long_its_media_leg_and_greeting_took(
     with the caller) and to the greeting's first audio written to it, in ms."""
     import msgspec
 
-    from voicedock.api.models.calls import Call
+    from voicedock.api.models.calls import CallReply
     from voicedock.calls.commands import EndCall
 
     call_id = await node.place()
@@ -203,6 +203,6 @@ async def test_the_call_s_record_tells_how_long_its_media_leg_and_greeting_took(
     await call_finished(node.runner, call_id)
     call = await node.store.get_call(None, call_id)
     assert call is not None
-    timings = msgspec.to_builtins(Call.of(call, [], []))["timings"]
+    timings = msgspec.to_builtins(CallReply.of(call, [], []))["timings"]
     assert set(timings) == {"media_connected_ms", "first_audio_ms"}
     assert 50 <= timings["media_connected_ms"] <= timings["first_audio_ms"] < 1000

@@ -24,7 +24,7 @@ from fakes.world import ACME, DESTINATION, org_id
 from media.fake_asterisk import FakeAsterisk
 from pipeline.cloud.fake_realtime import RealtimeScript, realtime_handler
 from pipeline.fakes import FakeSink, FakeTts
-from voicedock.api.models.calls import Call as CallReply
+from voicedock.api.models.calls import CallReply
 from voicedock.calls.control import EndCall, InjectContext, Say
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.runner import CallRunner

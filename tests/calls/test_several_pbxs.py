@@ -27,13 +27,13 @@ from fakes.world import (
 )
 from media.fake_asterisk import FakeAsterisk
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts
-from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live.conversation import SpeechProviders
 from voicedock.calls.recovery import CallRecovery
 from voicedock.calls.runner import CallRunner
 from voicedock.config import TrunkSettings
 from voicedock.domain.records import CallStatus
+from voicedock.organizations.config_mirror import mirror_config
 from voicedock.pbx.base import InboundCall, InboundHandler, PbxEventKind
 from voicedock.pbx.several import SeveralPbxs
 

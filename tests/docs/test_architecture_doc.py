@@ -1,4 +1,6 @@
-"""docs/architecture.md names the modules where things live: every path it names exists.
+"""docs/architecture.md names the modules where things live: every path it names exists, and
+every package of the service (a folder with ``__init__.py``) and every top-level module is
+named in it (what is there when the test runs: a package moved or added is named where it is).
 
 A path in backticks (``calls/engine.py``, ``pbx/asterisk/media/``, ``store/migrations/``) is
 read under the service's package (``src/voicedock/``), the lab's (``lab/src/voicedock_lab/``)
@@ -88,3 +90,39 @@ def test_the_domain_floor_names_every_domain_module() -> None:
     }
     named = set(named_paths(floors_table(DOC.read_text())))
     assert sorted(modules - named) == []
+
+
+def packages() -> list[str]:
+    """Every package under the service's, by its path (``calls/engine``)."""
+    package = ROOT / "src" / "voicedock"
+    return sorted(
+        str(init.parent.relative_to(package))
+        for init in package.rglob("__init__.py")
+        if init.parent != package
+    )
+
+
+def names_package(named: set[str], package: str) -> bool:
+    """``named`` names ``package``: its path (``calls/engine/``), or a module right in it by
+    its full path (``calls/engine/inbound.py``), which leads a reader to the folder."""
+    inside = f"{package}/"
+    return any(
+        name == inside or (name.startswith(inside) and "/" not in name[len(inside) :])
+        for name in named
+    )
+
+
+def test_names_package_reads_full_paths() -> None:
+    named = {"calls/engine/", "pbx/asterisk/transfers/warm.py", "inbound.py"}
+    assert names_package(named, "calls/engine")
+    assert names_package(named, "pbx/asterisk/transfers")
+    assert not names_package(named, "pbx/asterisk")  # a module of a sub-package names that one
+    assert not names_package(named, "calls")
+    assert not names_package({"calls/engine_parts.py"}, "calls/engine")
+
+
+def test_every_package_is_named() -> None:
+    found = packages()
+    assert {"organizations", "calls/engine"} <= set(found)  # the walk found packages
+    named = set(named_paths(DOC.read_text()))
+    assert [p for p in found if not names_package(named, p)] == []

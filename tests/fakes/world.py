@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import os
 
-from voicedock.calls.config_mirror import stable_id
 from voicedock.config import (
     AssistantSettings,
     NumberSettings,
@@ -14,6 +13,7 @@ from voicedock.config import (
     Settings,
     TrunkSettings,
 )
+from voicedock.organizations.config_mirror import stable_id
 
 ACME = "acme"
 GLOBEX = "globex"

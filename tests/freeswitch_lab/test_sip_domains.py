@@ -12,8 +12,8 @@ import pytest
 from fakes.world import ACME, ACME_NUMBERS, GLOBEX, org_id
 from freeswitch_lab.lab_service import LabService, ToneTts
 from pbx.freeswitch.live_service import TERMINAL, until
-from voicedock.calls.domains import insert_new_domain, new_domain
 from voicedock.domain.domains import DomainKind
+from voicedock.organizations.domains import insert_new_domain, new_domain
 from voicedock_lab.freeswitch import LabError
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(60)]

@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 
 from store.builders import at, seed_org
-from voicedock.calls.retention import apply_retention
 from voicedock.config import RetentionSettings
 from voicedock.domain.audit import ActorKind, AuditEvent
+from voicedock.organizations.retention import apply_retention
 from voicedock.store import Store
 from voicedock.store.base import AuditQuery, CallCursor, TimeRange
 

@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from voicedock.calls.usage import usage_report
 from voicedock.domain.json import JsonValue
 from voicedock.domain.records import Call, CallStatus, Direction
 from voicedock.domain.usage import (
@@ -18,6 +17,7 @@ from voicedock.domain.usage import (
     connected_ms,
     speech_usage,
 )
+from voicedock.organizations.usage import usage_report
 from voicedock.store import Store
 
 from .builders import insert_call, make_call, seed_assistant, seed_number, seed_org

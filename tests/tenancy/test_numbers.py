@@ -24,12 +24,12 @@ import pytest
 import voicedock
 from tenancy.conftest import EXAMPLE, OTHER_ORGANIZATION, Tenants
 from voicedock.api.api_keys import issue_api_key
-from voicedock.calls.config_mirror import stable_id
 from voicedock.config import Settings, TrunkSettings, load_settings
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.domain.records import KeyScope, PhoneNumber, utcnow
 from voicedock.domain.webhooks import WebhookEndpoint
 from voicedock.errors import ConfigError
+from voicedock.organizations.config_mirror import stable_id
 from voicedock_lab.ami_probe import encode_action, split_messages
 from voicedock_lab.server import LabAsterisk
 

@@ -22,7 +22,6 @@ from fakes.world import assistant_id
 from pbx.lab_calls import BUSY, NO_ANSWER
 from pg_server import fresh_database
 from tenancy.conftest import ORGANIZATION, Tenants
-from voicedock.calls.retention import RetentionPass, apply_retention, retain_periodically
 from voicedock.config import RetentionSettings, Settings
 from voicedock.domain.records import (
     Call,
@@ -34,6 +33,7 @@ from voicedock.domain.records import (
     utcnow,
 )
 from voicedock.domain.webhooks import DeliveryCaps, WebhookEndpoint
+from voicedock.organizations.retention import RetentionPass, apply_retention, retain_periodically
 from voicedock.store import Store, open_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.usefixtures("unpaced")]

@@ -35,8 +35,8 @@ from user_paths.examples import Example
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.routes.usage import CSV_COLUMNS
 from voicedock.calls.assistants.placeholders import fill as fill_placeholders
-from voicedock.calls.billing import set_rate_card
 from voicedock.domain.records import KeyScope, utcnow
+from voicedock.organizations.billing import set_rate_card
 from voicedock.pipeline.audio import resample_pcm16
 
 # How far ahead the examples' scheduled calls are placed.

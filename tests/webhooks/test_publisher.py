@@ -16,12 +16,12 @@ from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
 from fakes.requests import outbound_request
 from fakes.world import ACME, DESTINATION, GLOBEX, SUPPORT_ID, make_settings, org_id
-from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live.record import LiveRecord
 from voicedock.domain.json import JsonValue
 from voicedock.domain.records import Call, CallEvent, CallStatus, Direction
 from voicedock.domain.webhooks import WebhookEndpoint, generate_secret
+from voicedock.organizations.config_mirror import mirror_config
 from voicedock.webhooks.publisher import WebhookPublisher, choose_endpoints, payloads_for_event
 
 pytestmark = pytest.mark.unit

@@ -12,12 +12,12 @@ import pytest
 from fakes.memory_outbox import DeliveryState
 from fakes.memory_store import MemoryStore
 from fakes.world import ACME, GLOBEX, SUPPORT_ID, make_settings, org_id
-from voicedock.calls.config_mirror import mirror_config, stable_id
 from voicedock.config import WebhookEndpointSettings, load_settings
 from voicedock.domain.webhooks import WebhookEndpoint, generate_secret
 from voicedock.egress.guard import address_refusal
 from voicedock.egress.settings import egress_policy
 from voicedock.errors import ConfigError
+from voicedock.organizations.config_mirror import mirror_config, stable_id
 from voicedock.webhooks import events
 from voicedock.webhooks.outbox import enqueue_event
 from voicedock.webhooks.runtime import Webhooks

@@ -2,7 +2,7 @@
 
 Spoken by espeak-ng (many voices, any speed) with synthetic beeps, as 16-bit mono PCM at a
 call rate: the answering-machine detector's unit tests and its benchmark
-(``bench/bench_answering_machine.py``) are built from them. ``machine_greeting`` is a recorded
+(``bench/answering_machine.py``) are built from them. ``machine_greeting`` is a recorded
 greeting (sentences with short pauses) optionally followed by a beep; ``person_hello`` is a
 short "Hello?" then silence, as a person waits for the caller to speak.
 """

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from voicedock.api.audit import Actor, Doing
 from voicedock.api.authentication import hash_key
-from voicedock.calls.config_mirror import ensure_organization
 from voicedock.domain.records import ApiKey, KeyScope, Organization, listen_by_default, utcnow
+from voicedock.organizations.config_mirror import ensure_organization
 from voicedock.store.base import Store, Transaction
 
 KEY_PREFIX = "vd_"

@@ -12,9 +12,9 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 
 from voicedock.api.app_keys import SERVICE
-from voicedock.calls.domains import HostOwner, console_host_owner
 from voicedock.domain.domains import request_host
 from voicedock.errors import Forbidden
+from voicedock.organizations.domains import HostOwner, console_host_owner
 
 _OWNER: web.RequestKey[HostOwner | None] = web.RequestKey("host_owner")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from voicedock.calls.statements import MonthStatement
+from voicedock.organizations.statements import MonthStatement
 
 _PAGE_WIDTH, _PAGE_HEIGHT = 595, 842  # A4 in points
 _MARGIN = 50

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from voicedock.calls import fields
+from voicedock.calls import json_readers
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.frames import ContextSource
 from voicedock.pipeline.frames import InjectContext as InjectContext  # a command, as heard
@@ -60,7 +60,9 @@ TRANSFER_TARGET_MAX = 80
 def transfer_target(destination: str) -> str:
     """A transfer's destination as sent: one line of at most 80 characters (which target it
     names, E.164 or internal, the engine reads against the policy)."""
-    return fields.check_text(destination, "destination", max_len=TRANSFER_TARGET_MAX, line=True)
+    return json_readers.check_text(
+        destination, "destination", max_len=TRANSFER_TARGET_MAX, line=True
+    )
 
 
 class LiveCall(Protocol):

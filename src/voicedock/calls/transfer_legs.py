@@ -24,11 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from voicedock.calls.billing import spend_refusal
 from voicedock.calls.outbound.dial_pacing import OrganizationLimits
-from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.domain.records import Call
 from voicedock.errors import ApiError, Forbidden, PaymentRequired, RateLimited
+from voicedock.organizations.billing import spend_refusal
+from voicedock.organizations.trunk_access import TrunkAccess
 from voicedock.store.base import Store
 
 # The reasons of a refused leg, as its ``transfer-refused`` call event names them.

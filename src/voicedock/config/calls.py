@@ -10,7 +10,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from voicedock.config.fields import Days, NotEmpty, Table, one_of
+from voicedock.config.table_types import Days, NotEmpty, Table, one_of
 from voicedock.domain.squads import DEFAULT_MAX_HANDOFFS
 from voicedock.errors import ConfigError
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from voicedock.config.fields import Table, matching
+from voicedock.config.table_types import Table, matching
 from voicedock.domain.campaigns import HOURS_PATTERN, daily_window
 from voicedock.domain.do_not_call import EntryRefused, entry_of
 from voicedock.domain.number_plan import is_region

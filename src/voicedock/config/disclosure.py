@@ -10,7 +10,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from voicedock.config.fields import NotEmpty, Table
+from voicedock.config.table_types import NotEmpty, Table
 
 DEFAULT_TEXT = "This call is handled by an AI assistant."
 DEFAULT_PHRASES = (

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import msgspec
 
-from voicedock.config.fields import Table, matching
+from voicedock.config.table_types import Table, matching
 from voicedock.domain import provider_urls
 from voicedock.errors import ConfigError
 from voicedock.validation import WHITESPACE

@@ -17,10 +17,10 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from voicedock.config.fields import REFUSED
 from voicedock.config.pbx import inherit_server_keys
 from voicedock.config.renamed import read_old_names
 from voicedock.config.settings import Settings
+from voicedock.config.table_types import REFUSED
 from voicedock.domain.json import value_at
 from voicedock.errors import ConfigError
 

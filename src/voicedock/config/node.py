@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from msgspec import Meta
 
-from voicedock.config.fields import NAME_MAX, Port, Table, matching, within
+from voicedock.config.table_types import NAME_MAX, Port, Table, matching, within
 from voicedock.validation import TOKEN_PATTERN
 
 WORKERS_MAX = 256  # worker processes of one `voicedock serve`

@@ -11,7 +11,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from voicedock.config.fields import E164, NotEmpty, Port, Table, one_of
+from voicedock.config.table_types import E164, NotEmpty, Port, Table, one_of
 from voicedock.domain import tenant_provider_fields
 from voicedock.domain.key_box import KeyBoxError, operator_key
 from voicedock.errors import BadRequest, ConfigError

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from voicedock.config.fields import (
+from voicedock.config.table_types import (
     E164,
     NAME_CHARACTERS,
     NAME_MAX,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import msgspec
 
-from voicedock.config.fields import Table, matching, one_of
+from voicedock.config.table_types import Table, matching, one_of
 from voicedock.domain.number_plan import NUMBER_TYPES, is_region
 from voicedock.errors import ConfigError
 

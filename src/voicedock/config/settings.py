@@ -17,7 +17,6 @@ from voicedock.config.calls import (
 from voicedock.config.compliance import ComplianceSettings
 from voicedock.config.disclosure import AiDisclosureSettings
 from voicedock.config.egress import EgressSettings
-from voicedock.config.fields import Table
 from voicedock.config.node import (
     ConsoleSettings,
     DatabaseSettings,
@@ -36,6 +35,7 @@ from voicedock.config.organizations import (
 from voicedock.config.pbx import PbxSettings, TrunkSettings
 from voicedock.config.policy import PolicySettings
 from voicedock.config.speech import SpeechSettings
+from voicedock.config.table_types import Table
 from voicedock.config.webhooks import WebhookSettings
 from voicedock.domain.number_plan import classify
 from voicedock.errors import ConfigError

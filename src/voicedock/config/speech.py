@@ -11,7 +11,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from voicedock.config.fields import REFUSED, Table, one_of
+from voicedock.config.table_types import REFUSED, Table, one_of
 from voicedock.domain.assistant_config import (
     TURN_DETECTIONS,
     TURN_SILENCE,

@@ -9,7 +9,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from voicedock.config.fields import NotEmpty, Table, Token, one_of
+from voicedock.config.table_types import NotEmpty, Table, Token, one_of
 from voicedock.domain.webhooks import DeliveryCaps, EventType, decode_secret, parse_url
 from voicedock.errors import ConfigError, InvalidSecret, UnsafeUrl
 

@@ -28,10 +28,10 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from voicedock.config.fields import NAME_MAX
 from voicedock.config.pbx import AsteriskSettings
 from voicedock.config.settings import Settings
 from voicedock.config.speech import SpeechSettings
+from voicedock.config.table_types import NAME_MAX
 from voicedock.errors import ConfigError
 
 _WORKER = re.compile(r"([1-9][0-9]*)/([1-9][0-9]*)")

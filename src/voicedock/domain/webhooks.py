@@ -103,7 +103,7 @@ def decode_secret(secret: str) -> bytes:
     return key
 
 
-# --- an endpoint's URL: its syntax (the SSRF policy on its addresses is webhooks/ssrf.py) ---
+# --- an endpoint's URL: its syntax (the SSRF policy on its addresses is egress/guard.py) ---
 
 
 def redact(url: str | URL) -> str:

@@ -37,7 +37,7 @@ def spend_threshold(alert: SpendAlert) -> SpendEventPayload:
 
 
 class SpendWebhooks(OrganizationWebhooks):
-    """The ``SpendAlerts`` of ``calls.billing``, as webhooks."""
+    """The ``SpendAlerts`` of ``organizations.billing``, as webhooks."""
 
     async def spend_alert(self, tx: Transaction, alert: SpendAlert) -> None:
         await self._publish(tx, alert.organization_id, None, spend_threshold(alert))

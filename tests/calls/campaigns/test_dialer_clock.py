@@ -21,13 +21,13 @@ from fakes.requests import campaign_request, outbound_request
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.campaigns.dialer import Dialer
 from voicedock.calls.campaigns.manager import CampaignManager
-from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.config import SpeechSettings
 from voicedock.domain.campaigns import ContactState
 from voicedock.domain.records import Call
 from voicedock.errors import PbxUnavailable
+from voicedock.organizations.config_mirror import mirror_config
 from voicedock.pipeline.hearing.recognition import NodeRecognition
 from voicedock.pipeline.pools.worker_pool import WorkerPool
 from voicedock.store import Store, open_store

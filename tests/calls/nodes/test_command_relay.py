@@ -27,7 +27,7 @@ from fakes.world import ACME_NUMBERS
 from pg_server import fresh_database
 from voicedock.calls.control import ControlCommand, EndCall, InjectContext, Say, Transfer
 from voicedock.calls.errors import CallNotActive, NodeUnavailable
-from voicedock.calls.fields import MAX_TEXT
+from voicedock.calls.json_readers import MAX_TEXT
 from voicedock.calls.transitions import NODE_LOST
 from voicedock.domain.records import CallStatus
 from voicedock.errors import ApiError

@@ -11,7 +11,7 @@ from typing import Annotated, Any, ClassVar
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.base import Body, Reply, template_reply
-from voicedock.api.models.fields import Time, text
+from voicedock.api.models.field_types import Time, text
 from voicedock.api.models.operations import Schema, owned_paths
 from voicedock.calls.assistants.config import (
     ANALYSIS_PLAN_FIELDS,

@@ -8,7 +8,7 @@ from msgspec import Meta
 
 from voicedock.api.api_keys import MAX_NAME
 from voicedock.api.models.base import Body, Reply, of_record
-from voicedock.api.models.fields import Time, text
+from voicedock.api.models.field_types import Time, text
 from voicedock.api.models.operations import Schema, operation
 from voicedock.domain.records import ApiKey as ApiKeyRecord
 from voicedock.domain.records import KeyScope

@@ -15,7 +15,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.analysis_templates import AnalysisPlan
 from voicedock.api.models.base import Body, Reply
-from voicedock.api.models.fields import Time, text
+from voicedock.api.models.field_types import Time, text
 from voicedock.api.models.operations import Schema, operation
 from voicedock.api.models.provider_sections import PROVIDER_RULES, Merge, section_rules
 from voicedock.api.models.tools import TOOL_ITEM

@@ -8,7 +8,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.base import Reply, of_record
 from voicedock.api.models.calls import Cursor, PageQuery, Pagination
-from voicedock.api.models.fields import Time
+from voicedock.api.models.field_types import Time
 from voicedock.api.models.operations import Schema, query_operation
 from voicedock.domain.audit import AuditEvent as AuditRecord
 

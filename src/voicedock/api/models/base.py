@@ -4,7 +4,7 @@ answer model."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, TypeVar
 
@@ -54,6 +54,19 @@ class Error(Reply, kw_only=True):
 
 
 M = TypeVar("M", bound=msgspec.Struct)
+R = TypeVar("R", bound=Reply)
+
+
+def schema_name(name: str) -> Callable[[type[R]], type[R]]:
+    """A reply whose schema in ``/openapi.json`` keeps the contract's ``name`` while its class
+    says more in code (``CallReply``, beside the record ``Call``): the document names a model
+    by its class's name."""
+
+    def named(model: type[R]) -> type[R]:
+        model.__name__ = model.__qualname__ = name
+        return model
+
+    return named
 
 
 def parse(value: object, model: type[M], name: str = "body", *, words: Reader | None = None) -> M:

@@ -10,7 +10,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.base import Body, Reply
-from voicedock.api.models.fields import Time
+from voicedock.api.models.field_types import Time
 from voicedock.api.models.operations import (
     Schema,
     operation,

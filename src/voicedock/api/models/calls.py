@@ -9,9 +9,9 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.body import CURSOR_PATTERN, MAX_OFFSET
-from voicedock.api.models.base import Body, Reply, of_record, parse
+from voicedock.api.models.base import Body, Reply, of_record, parse, schema_name
 from voicedock.api.models.billing import Cost
-from voicedock.api.models.fields import (
+from voicedock.api.models.field_types import (
     E164_PATTERN,
     ID_PATTERN,
     TEXT_MAX,
@@ -31,7 +31,7 @@ from voicedock.api.models.fields import (
 from voicedock.api.models.operations import Schema, operation, query_operation, ref
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal, refusal
 from voicedock.api.models.usage import CallUsage
-from voicedock.calls import control, fields
+from voicedock.calls import control, json_readers
 from voicedock.calls.assistants.config import check_assistant_choice
 from voicedock.calls.assistants.squads import check_members
 from voicedock.calls.outbound.request import (
@@ -598,7 +598,8 @@ class InvolvedMember(Reply, kw_only=True):
     agent_name: Annotated[str | None, Meta(description="Its assistant's name")]
 
 
-class Call(Reply, kw_only=True):
+@schema_name("Call")
+class CallReply(Reply, kw_only=True):
     """Every field of the documented ``GET /calls/{id}`` example, then voicedock's additions."""
 
     id: str
@@ -720,7 +721,9 @@ class Call(Reply, kw_only=True):
     ] = msgspec.field(default_factory=list)
 
     @classmethod
-    def of(cls, call: CallRecord, messages: list[CallMessage], events: list[CallEvent]) -> Call:
+    def of(
+        cls, call: CallRecord, messages: list[CallMessage], events: list[CallEvent]
+    ) -> CallReply:
         analysis = call.analysis_result
         machine = call.answering_machine
         return of_record(
@@ -868,7 +871,7 @@ COMMANDS: dict[str, type[Command]] = {
 def control_command(body: object) -> control.ControlCommand:
     """A ``POST /calls/{id}/control`` body as the command it is: read by the model its
     ``type`` names."""
-    kind = fields.require_object(body).get("type")
+    kind = json_readers.require_object(body).get("type")
     if kind is None:
         raise BadRequest(f"type is required: one of {', '.join(COMMANDS)}")
     model = COMMANDS.get(kind) if isinstance(kind, str) else None
@@ -985,7 +988,7 @@ PATHS: dict[str, Schema] = {
     },
     "/calls/outbound": {"post": _outbound()},
     "/calls/{id}": {
-        "get": operation("Get call by ID", ("200", Call), errors="401 404"),
+        "get": operation("Get call by ID", ("200", CallReply), errors="401 404"),
     },
     "/calls/{id}/recording": {
         "get": operation(
@@ -1009,7 +1012,7 @@ MODELS = (
     OutboundCallRequest,
     OutboundCallResponse,
     CallList,
-    Call,
+    CallReply,
     ControlResponse,
     CallListQuery,
 )

@@ -23,7 +23,7 @@ from voicedock.api.models.calls import (
     field_or_alias,
     refuse_null,
 )
-from voicedock.api.models.fields import (
+from voicedock.api.models.field_types import (
     E164,
     AssistantId,
     Destination,

@@ -9,7 +9,7 @@ from msgspec import Meta
 
 from voicedock.api.models.api_keys import ApiKey
 from voicedock.api.models.base import Body, Reply
-from voicedock.api.models.fields import Time, text
+from voicedock.api.models.field_types import Time, text
 from voicedock.api.models.operations import Schema, operation
 from voicedock.domain.records import ApiKey as ApiKeyRecord
 from voicedock.domain.records import ConsoleSession as SessionRecord

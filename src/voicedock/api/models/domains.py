@@ -10,7 +10,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.calls import OldestFirstPageQuery, Pagination
-from voicedock.api.models.fields import Time
+from voicedock.api.models.field_types import Time
 from voicedock.api.models.operations import Schema, operation, query_operation
 from voicedock.domain.domains import MAX_HOST_CHARS, DomainKind, DomainStatus, verification_name
 from voicedock.domain.domains import Domain as DomainRecord

@@ -11,14 +11,14 @@ from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.assistants import SETTINGS
 from voicedock.api.models.base import Body, Reply
-from voicedock.api.models.fields import Time, text
+from voicedock.api.models.field_types import Time, text
 from voicedock.api.models.operations import Schema, operation
-from voicedock.calls.organization_settings import DEFAULT_FIELDS, DISPLAY_NAME_MAX
-from voicedock.calls.organization_settings import OrganizationLimits as LimitsRecord
 from voicedock.domain.campaigns import HOURS_PATTERN
 from voicedock.domain.records import Organization as OrganizationRecord
 from voicedock.domain.secret_fields import masked
 from voicedock.domain.timestamps import iso
+from voicedock.organizations.settings import DEFAULT_FIELDS, DISPLAY_NAME_MAX
+from voicedock.organizations.settings import OrganizationLimits as LimitsRecord
 
 # The operator's (voicedock organizations, the configuration): named so that a client learns
 # it, refused with 403.

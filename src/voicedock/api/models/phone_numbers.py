@@ -9,7 +9,7 @@ from typing import Annotated, Any, ClassVar
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.base import Body, Reply, of_record
-from voicedock.api.models.fields import E164, Identifier, Time, text
+from voicedock.api.models.field_types import E164, Identifier, Time, text
 from voicedock.api.models.operations import PATH_ID, Schema, error_response, operation
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal
 from voicedock.domain.records import PhoneNumber as NumberRecord

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from msgspec import Meta
 
 from voicedock.api.models.base import Body, Reply, of_record
-from voicedock.api.models.fields import Time
+from voicedock.api.models.field_types import Time
 from voicedock.api.models.operations import Schema, operation
 from voicedock.domain.records import ProviderKey as ProviderKeyRecord
 from voicedock.domain.secret_fields import MASK

@@ -52,8 +52,8 @@ def refusal(
     return Meta(extra={_REFUSAL: Refusal(message, error, shorter, longer, reader, deep, unknown)})
 
 
-# Words a refused value as a reader of calls/fields.py or validation.py does (its ``BadRequest``,
-# title included): the value as sent (None: absent), where the field is.
+# Words a refused value as a reader of calls/json_readers.py or validation.py does (its
+# ``BadRequest``, title included): the value as sent (None: absent), where the field is.
 Reader = Callable[[object, str], object]
 
 
@@ -157,7 +157,8 @@ def _refusal_on(model: type[msgspec.Struct], steps: list[str]) -> tuple[Refusal,
     return found
 
 
-# A body that is no JSON object, in the words of calls/fields.py (``body must be a JSON object``).
+# A body that is no JSON object, in the words of calls/json_readers.py (``body must be a JSON
+# object``).
 JSON_OBJECT = Refusal("{field} must be a JSON object")
 _UNREAD = object()  # a value a refusal cannot be worded from (a mapping's key or value)
 

@@ -20,7 +20,7 @@ from voicedock.api.models.calls import (
     Pagination,
     assistant_choice,
 )
-from voicedock.api.models.fields import AssistantId, Time
+from voicedock.api.models.field_types import AssistantId, Time
 from voicedock.api.models.operations import Schema, owned_paths
 from voicedock.domain.json import json_object
 from voicedock.domain.records import Squad as SquadRecord

@@ -13,7 +13,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.calls import AssistantConfig, OldestFirstPageQuery, Pagination
-from voicedock.api.models.fields import AssistantId, Time
+from voicedock.api.models.field_types import AssistantId, Time
 from voicedock.api.models.operations import Schema, operation, owned_paths
 from voicedock.domain.rehearsal import Name, RunStatus, Scenario, ScenarioResult, Scenarios
 from voicedock.domain.rehearsal import Suite as SuiteRecord

@@ -11,7 +11,7 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.base import Body, Reply, parse, template_reply
-from voicedock.api.models.fields import Text, Time
+from voicedock.api.models.field_types import Text, Time
 from voicedock.api.models.operations import Schema, owned_paths, ref
 from voicedock.api.models.refusals import Reader
 from voicedock.calls.control import TRANSFER_MODES

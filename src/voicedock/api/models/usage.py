@@ -8,7 +8,7 @@ from typing import Annotated, Literal, get_args
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.base import Body, Reply
-from voicedock.api.models.fields import IncludeTests
+from voicedock.api.models.field_types import IncludeTests
 from voicedock.api.models.operations import Schema, query_operation, with_csv
 from voicedock.domain.records import Direction
 from voicedock.domain.usage import GROUP_BY, MAX_RANGE_DAYS

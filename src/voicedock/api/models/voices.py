@@ -7,7 +7,7 @@ from typing import Annotated
 from msgspec import Meta
 
 from voicedock.api.models.base import Body, Reply, of_record
-from voicedock.api.models.fields import text
+from voicedock.api.models.field_types import text
 from voicedock.api.models.operations import PATH_ID, Schema, error_response, operation
 from voicedock.calls.organization_voices import (
     PREVIEW_RETRY_AFTER_S,

@@ -8,7 +8,7 @@ import msgspec
 from msgspec import Meta
 
 from voicedock.api.models.base import Body, Reply, of_record
-from voicedock.api.models.fields import Id, Time
+from voicedock.api.models.field_types import Id, Time
 from voicedock.api.models.operations import Schema, owned_paths
 from voicedock.domain.secret_fields import masked_url
 from voicedock.domain.webhooks import EventType, WebhookEndpoint

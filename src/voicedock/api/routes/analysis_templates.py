@@ -1,5 +1,5 @@
 """Analysis templates (CRUD per organization): analysis plans stored once, referenced by the
-assistants' ``analysis_plan`` as ``{"template_id": ...}`` (calls/analysis_templates.py).
+assistants' ``analysis_plan`` as ``{"template_id": ...}`` (calls/assistants/analysis_templates.py).
 
 A template's body is a name and a plan, as an assistant's ``analysis_plan`` (the same bounds);
 the answer adds ``id``, ``created_at`` and ``updated_at``. A PATCH replaces the fields it sends
@@ -23,8 +23,8 @@ from voicedock.api.resources import (
     mount,
     templates,
 )
-from voicedock.calls import fields
-from voicedock.calls.analysis_templates import template_ref
+from voicedock.calls import json_readers
+from voicedock.calls.assistants.analysis_templates import template_ref
 from voicedock.calls.assistants.config import (
     ANALYSIS_PLAN_FIELDS,
     PROFILE_TEXT_MAX,
@@ -42,13 +42,15 @@ NAME = "name"
 def _name(obj: JsonObject, *, required: bool) -> str | None:
     if not required and NAME in obj and obj[NAME] is None:
         raise BadRequest("name must not be null")
-    return fields.text(obj, NAME, required=required, max_len=PROFILE_TEXT_MAX, multiline=False)
+    return json_readers.text(
+        obj, NAME, required=required, max_len=PROFILE_TEXT_MAX, multiline=False
+    )
 
 
 def _checked(body: object, *, required: bool) -> tuple[str | None, JsonObject]:
     """What a body means: its name and its plan settings, checked as an assistant's
     ``analysis_plan`` (the structured data schema's bounds no model states); null: none."""
-    obj = fields.require_object(body)
+    obj = json_readers.require_object(body)
     name = _name(obj, required=required)
     return name, check_analysis_plan({k: v for k, v in obj.items() if k != NAME}, "body")
 

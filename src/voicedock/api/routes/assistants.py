@@ -22,12 +22,11 @@ from voicedock.api.resources import (
     mount,
     stored,
 )
-from voicedock.calls import fields
-from voicedock.calls.analysis_templates import check_template_ref
+from voicedock.calls import json_readers
+from voicedock.calls.assistants.analysis_templates import check_template_ref
 from voicedock.calls.assistants.config import check_config, resolve_provider
 from voicedock.calls.assistants.key_refs import KeyRefs
 from voicedock.calls.assistants.squads_in_use import refuse_while_in_squads
-from voicedock.calls.organization_settings import with_defaults
 from voicedock.calls.tools.templates import check_tool_template_refs
 from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import CONFIG_FIELDS, config_json, config_of
@@ -36,6 +35,7 @@ from voicedock.domain.records import Assistant, utcnow
 from voicedock.domain.secret_fields import check_secrets_stay, restore_masked
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, Conflict
+from voicedock.organizations.settings import with_defaults
 
 if TYPE_CHECKING:
     from voicedock.store.base import Transaction
@@ -55,7 +55,7 @@ def build_assistant(
 ) -> Assistant:
     """A new assistant from a POST body, or ``base`` updated by a PATCH body (400 if invalid,
     a URL the operator's ``egress`` policy refuses included)."""
-    fields.reject_unknown(obj, ASSISTANT_FIELDS)
+    json_readers.reject_unknown(obj, ASSISTANT_FIELDS)
     for key in ("name", "active"):  # never null: not optional settings
         if key in obj and obj[key] is None:
             raise BadRequest(f"{key} must not be null")
@@ -90,7 +90,7 @@ def build_assistant(
         name=name,
         config=config_of(config),
         business_name=business,
-        active=fields.boolean(obj, "active", base.active if base is not None else True),
+        active=json_readers.boolean(obj, "active", base.active if base is not None else True),
         created_at=base.created_at if base is not None else now,
         updated_at=now,
     )
@@ -140,7 +140,7 @@ def _decoded(caller: Caller, base: Assistant | None, body: object) -> tuple[Json
     decoded = parse(
         body,
         AssistantCreate if base is None else AssistantUpdate,
-        words=lambda value, _where: build(fields.require_object(value)),
+        words=lambda value, _where: build(json_readers.require_object(value)),
     )
     obj = sent(decoded)
     return obj, build(obj)

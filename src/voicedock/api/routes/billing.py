@@ -18,9 +18,9 @@ from voicedock.api.body import check_query_names
 from voicedock.api.models.base import convert, parse_query, reply
 from voicedock.api.models.billing import CSV_COLUMNS, RateCardReply, Statement, StatementQuery
 from voicedock.api.statement_pdf import statement_pdf
-from voicedock.calls.statements import MonthStatement, month_statement
 from voicedock.domain.billing import RateCardError, month_bounds, month_of
 from voicedock.errors import BadRequest, NotFound
+from voicedock.organizations.statements import MonthStatement, month_statement
 
 routes = web.RouteTableDef()
 

@@ -15,16 +15,16 @@ from voicedock.api.audit import record_now
 from voicedock.api.authentication import organization_of
 from voicedock.api.body import decode_cursor, encode_cursor, query_datetime, read_json
 from voicedock.api.models.base import Error, convert, parse, parse_query, reply
-from voicedock.api.models.calls import Call as CallReply
 from voicedock.api.models.calls import (
     CallListQuery,
+    CallReply,
     CallSummary,
     ControlResponse,
     OutboundCallRequest,
     OutboundCallResponse,
     control_command,
 )
-from voicedock.api.models.fields import include_tests
+from voicedock.api.models.field_types import include_tests
 from voicedock.api.resources import (
     REPLAYED_HEADER,
     Caller,

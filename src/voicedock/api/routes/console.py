@@ -30,10 +30,10 @@ from voicedock.api.hosts import host_owner, refuse_other_organizations
 from voicedock.api.models.base import parse, reply
 from voicedock.api.models.console import ConsoleSession as SessionReply
 from voicedock.api.models.console import ConsoleSignIn
-from voicedock.calls.domains import console_branding
 from voicedock.domain.domains import Branding
 from voicedock.domain.records import ConsoleSession, utcnow
 from voicedock.errors import NotFound, Unauthorized, UnsupportedMediaType
+from voicedock.organizations.domains import console_branding
 
 routes = web.RouteTableDef()
 

@@ -1,6 +1,7 @@
 """``/domains`` (an organization's host names: list by cursor, get; propose, withdraw a
 pending one and verify it where the operator allows it). What a domain is and how it is
-checked are ``calls/domains.py``'s; its DNS verification ``calls/domain_verification.py``'s.
+checked are ``organizations/domains.py``'s; its DNS verification
+``organizations/domain_verification.py``'s.
 Proposals older than ``[domains] pending_days`` are dropped before any of these."""
 
 from __future__ import annotations
@@ -22,16 +23,16 @@ from voicedock.api.resources import (
     listed_oldest_first,
     mount,
 )
-from voicedock.calls.domain_verification import txt_holds_token
-from voicedock.calls.domains import (
+from voicedock.domain.domains import Domain, DomainKind, DomainStatus, verification_name
+from voicedock.errors import BadRequest, Conflict, Forbidden
+from voicedock.organizations.domain_verification import txt_holds_token
+from voicedock.organizations.domains import (
     DomainRefused,
     drop_expired_proposals,
     insert_new_domain,
     new_domain,
     verify_domain,
 )
-from voicedock.domain.domains import Domain, DomainKind, DomainStatus, verification_name
-from voicedock.errors import BadRequest, Conflict, Forbidden
 from voicedock.store.base import Transaction
 from voicedock.store.pages import OldestFirstQuery, RecordPage
 

@@ -20,11 +20,12 @@ from voicedock.api.models.organization import (
     Organization,
     OrganizationUpdate,
 )
+from voicedock.calls.assistants.defaults import check_defaults
 from voicedock.calls.assistants.key_refs import KeyRefs
-from voicedock.calls.organization_settings import check_defaults, limits_of
 from voicedock.domain.campaigns import daily_window
 from voicedock.domain.records import Organization as OrganizationRecord
 from voicedock.errors import BadRequest, Forbidden, NotFound
+from voicedock.organizations.settings import limits_of
 
 routes = web.RouteTableDef()
 

@@ -16,11 +16,11 @@ from voicedock.api.audit import record_now
 from voicedock.api.authentication import organization_of
 from voicedock.api.body import check_query_names
 from voicedock.api.models.base import convert, parse_query, reply
-from voicedock.api.models.fields import include_tests
+from voicedock.api.models.field_types import include_tests
 from voicedock.api.models.usage import CSV_COLUMNS, SttUsage, TtsUsage, UsageQuery, UsageReport
-from voicedock.calls.usage import usage_report
 from voicedock.domain.usage import GROUP_BY, MAX_RANGE_DAYS
 from voicedock.errors import BadRequest
+from voicedock.organizations.usage import usage_report
 
 routes = web.RouteTableDef()
 

@@ -27,7 +27,7 @@ from voicedock.api.resources import (
     mount,
     stored,
 )
-from voicedock.calls import fields
+from voicedock.calls import json_readers
 from voicedock.domain.records import utcnow
 from voicedock.domain.webhooks import WebhookEndpoint, generate_secret
 from voicedock.errors import BadRequest, Conflict, Unprocessable, UnsafeUrl
@@ -50,7 +50,7 @@ class NewEndpoint:
 def parse_endpoint(_caller: Caller, obj: object) -> NewEndpoint:
     body = parse(obj, WebhookCreate)
     # One line of text (the model bounds its length): no control characters.
-    url = fields.check_text(body.url, "url", max_len=MAX_URL_LENGTH, line=True)
+    url = json_readers.check_text(body.url, "url", max_len=MAX_URL_LENGTH, line=True)
     return NewEndpoint(url, body.assistant_id, body.event_type_values())
 
 

@@ -25,7 +25,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 
-from voicedock.calls import fields
+from voicedock.calls import json_readers
 from voicedock.calls.assistants.providers import NEEDS_STT_AND_TTS, PROVIDERS, SPEECH_TO_SPEECH
 from voicedock.calls.assistants.urls import check_tenant_urls
 from voicedock.calls.tools.config import TEMPLATE_ID, check_tools
@@ -130,11 +130,11 @@ def check_assistant_choice(
     """Which assistant a call (or a campaign's calls) runs with: a saved one, optionally with
     an override, or a transient configuration (each checked by ``check_config``); 400 naming
     what is wrong. The transient configuration and the override, checked."""
-    transient = None if assistant is None else fields.require_object(assistant, "assistant")
+    transient = None if assistant is None else json_readers.require_object(assistant, "assistant")
     override = (
         None
         if assistant_override is None
-        else fields.require_object(assistant_override, "assistant_override")
+        else json_readers.require_object(assistant_override, "assistant_override")
     )
     if assistant_id is None and transient is None:
         raise BadRequest("assistant_id or assistant is required")
@@ -156,22 +156,22 @@ def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -
     """Validate the shape of a (partial) configuration; return a copy without nulls."""
     obj = dict(obj)
     allowed = CONFIG_FIELDS + PROFILE_FIELDS if allow_profile else CONFIG_FIELDS
-    fields.reject_unknown(obj, allowed, name)
+    json_readers.reject_unknown(obj, allowed, name)
     out: JsonObject = {}
     for key in (*CONFIG_TEXTS, *PROFILE_FIELDS):
         if key in obj:  # reject_unknown already refused profile fields when not allowed
             limit = PROFILE_TEXT_MAX if key in PROFILE_FIELDS else CONFIG_TEXT_MAX
-            value = fields.text(obj, key, max_len=limit)
+            value = json_readers.text(obj, key, max_len=limit)
             if value is not None:
                 out[key] = value
     if obj.get("provider") is not None:
-        out["provider"] = fields.choice(obj, "provider", PROVIDERS, "offline")
+        out["provider"] = json_readers.choice(obj, "provider", PROVIDERS, "offline")
     for key in ("stt_config", "tts_config"):
-        sub = fields.sub_object(obj, key)
+        sub = json_readers.sub_object(obj, key)
         if sub is not None:
             tenant_provider_fields.check_section(key, _named(sub), sub)
             out[key] = copy.deepcopy(sub)
-    llm = fields.sub_object(obj, "llm_config")
+    llm = json_readers.sub_object(obj, "llm_config")
     if llm is not None:
         _check_llm_keys(llm, obj.get("provider"))
         if "messages" in llm and llm["messages"] is not None:
@@ -181,16 +181,16 @@ def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -
             if isinstance(entry, dict) and entry.get("messages") is not None:
                 _check_messages(entry["messages"], f"llm_config.{FALLBACK_PLAN}[{index}]")
         out["llm_config"] = copy.deepcopy(llm)
-    facts = fields.sub_object(obj, "facts")
+    facts = json_readers.sub_object(obj, "facts")
     if facts is not None:
         if not all(isinstance(v, str) for v in facts.values()):
             raise BadRequest("facts must map names to strings")
         out["facts"] = dict(facts)
     for key, (low, high) in LIMIT_FIELDS.items():
         if obj.get(key) is not None:
-            out[key] = fields.integer(obj, key, low, low, high)
+            out[key] = json_readers.integer(obj, key, low, low, high)
     if obj.get("media_format") is not None:
-        out["media_format"] = fields.choice(obj, "media_format", CALL_MEDIA_FORMATS, "ulaw")
+        out["media_format"] = json_readers.choice(obj, "media_format", CALL_MEDIA_FORMATS, "ulaw")
     if obj.get("tools") is not None:
         out["tools"] = [*check_tools(obj["tools"])]
     if obj.get("tool_filler") is not None:
@@ -208,13 +208,15 @@ def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -
     if obj.get(ASSISTANT_REQUEST) is not None:
         out[ASSISTANT_REQUEST] = _check_assistant_request(obj[ASSISTANT_REQUEST])
     if obj.get("record") is not None:
-        out["record"] = fields.boolean(obj, "record", False)
+        out["record"] = json_readers.boolean(obj, "record", False)
     if obj.get("voicemail_detection") is not None:
-        out["voicemail_detection"] = fields.choice(
+        out["voicemail_detection"] = json_readers.choice(
             obj, "voicemail_detection", VOICEMAIL_DETECTION, "off"
         )
     if obj.get("turn_detection") is not None:
-        out["turn_detection"] = fields.choice(obj, "turn_detection", TURN_DETECTIONS, TURN_MODEL)
+        out["turn_detection"] = json_readers.choice(
+            obj, "turn_detection", TURN_DETECTIONS, TURN_MODEL
+        )
     return out
 
 
@@ -241,8 +243,8 @@ def _check_llm_keys(llm: JsonObject, provider: object) -> None:
 def _check_tool_filler(value: object) -> JsonObject:
     """``{"message": "One moment, please." | "", "delay_seconds": 0-10}``: what the caller
     hears while a tool runs longer than the delay (an empty message: nothing)."""
-    obj = fields.require_object(value, "tool_filler")
-    fields.reject_unknown(obj, ("message", "delay_seconds"), "tool_filler")
+    obj = json_readers.require_object(value, "tool_filler")
+    json_readers.reject_unknown(obj, ("message", "delay_seconds"), "tool_filler")
     out: JsonObject = {}
     message = obj.get("message")
     if message is not None:
@@ -264,8 +266,8 @@ def _check_llm_filler(value: object) -> JsonObject:
     """``{"delay_seconds": 0-10 | null, "messages": [1-10 texts]}``: what the caller hears
     when the reply's first sentence is that late (``pipeline/speaking/filler.py``); a null delay:
     none (an override turns a saved assistant's filler off that way)."""
-    obj = fields.require_object(value, LLM_FILLER)
-    fields.reject_unknown(obj, ("delay_seconds", "messages"), LLM_FILLER)
+    obj = json_readers.require_object(value, LLM_FILLER)
+    json_readers.reject_unknown(obj, ("delay_seconds", "messages"), LLM_FILLER)
     out: JsonObject = {}
     if "delay_seconds" in obj:
         delay, (low, high) = obj["delay_seconds"], LLM_FILLER_DELAY
@@ -297,8 +299,8 @@ def _check_keypad(value: object) -> JsonObject:
     "max_digits": 1-64}``, each optional (``pipeline/hearing/keypad.py`` has the defaults); a null
     terminator: none, the entry ends on max_digits or the timeout; ``enabled`` false: the
     caller's keys are ignored."""
-    obj = fields.require_object(value, KEYPAD)
-    fields.reject_unknown(obj, KEYPAD_FIELDS, KEYPAD)
+    obj = json_readers.require_object(value, KEYPAD)
+    json_readers.reject_unknown(obj, KEYPAD_FIELDS, KEYPAD)
     out: JsonObject = {}
     enabled = obj.get("enabled")
     if enabled is not None:
@@ -333,8 +335,8 @@ def _check_redaction_plan(value: object) -> JsonObject:
     """``{"categories": [...], "custom_patterns": [{"name", "regex"}], "model_sees":
     "redacted" | "clear", "region": "US"}``, each optional (``domain/redaction``); a custom
     pattern must be one RE2 accepts."""
-    obj = fields.require_object(value, REDACTION_PLAN)
-    fields.reject_unknown(obj, REDACTION_PLAN_FIELDS, REDACTION_PLAN)
+    obj = json_readers.require_object(value, REDACTION_PLAN)
+    json_readers.reject_unknown(obj, REDACTION_PLAN_FIELDS, REDACTION_PLAN)
     out: JsonObject = {}
     categories = obj.get("categories")
     if categories is not None:
@@ -366,8 +368,8 @@ def _check_redaction_plan(value: object) -> JsonObject:
 
 def _check_pattern(value: object, index: int) -> JsonObject:
     where = f"{REDACTION_PLAN}.custom_patterns[{index}]"
-    obj = fields.require_object(value, where)
-    fields.reject_unknown(obj, ("name", "regex"), where)
+    obj = json_readers.require_object(value, where)
+    json_readers.reject_unknown(obj, ("name", "regex"), where)
     name, regex = obj.get("name"), obj.get("regex")
     if not isinstance(name, str) or _PATTERN_NAME.fullmatch(name) is None:
         raise BadRequest(
@@ -385,8 +387,8 @@ def _check_consent_plan(value: object) -> JsonObject:
     "key": "0"-"9" | "*" | "#", "timeout_seconds": 1-30, "on_refusal": "no_recording" |
     "no_recording_no_transcript" | "end_call"}``: mode and message required, the rest
     optional (``calls/live/consent.py`` has the defaults)."""
-    obj = fields.require_object(value, CONSENT_PLAN)
-    fields.reject_unknown(obj, CONSENT_PLAN_FIELDS, CONSENT_PLAN)
+    obj = json_readers.require_object(value, CONSENT_PLAN)
+    json_readers.reject_unknown(obj, CONSENT_PLAN_FIELDS, CONSENT_PLAN)
     out: JsonObject = {}
     for key, choices in (("mode", CONSENT_MODES), ("key", CONSENT_KEYS)):
         chosen = obj.get(key)
@@ -424,11 +426,11 @@ def _check_consent_plan(value: object) -> JsonObject:
 def _check_analysis_plan(value: object) -> JsonObject:
     """An assistant's ``analysis_plan``: a plan (``check_analysis_plan``), or a reference to an
     analysis template of the organization, ``{"template_id": ...}`` alone (the template's plan
-    replaces it when a call is placed: ``calls/analysis_templates.py``)."""
-    obj = fields.require_object(value, "analysis_plan")
+    replaces it when a call is placed: ``calls/assistants/analysis_templates.py``)."""
+    obj = json_readers.require_object(value, "analysis_plan")
     if TEMPLATE_ID not in obj:
         return check_analysis_plan(obj, "analysis_plan")
-    fields.reject_unknown(obj, (TEMPLATE_ID,), "analysis_plan (with a template_id)")
+    json_readers.reject_unknown(obj, (TEMPLATE_ID,), "analysis_plan (with a template_id)")
     template_id = obj[TEMPLATE_ID]
     if not isinstance(template_id, str) or not 0 < len(template_id) <= TEMPLATE_ID_MAX:
         raise BadRequest(f"analysis_plan.{TEMPLATE_ID} must be an analysis template id")
@@ -440,11 +442,11 @@ def check_analysis_plan(value: object, where: str) -> JsonObject:
     optional (an assistant's plan, or an analysis template's); the schema must be a valid JSON
     Schema (``pipeline.analysis.post_call``) within the limits of ``domain.tenant_schemas`` (size,
     depth, growth, no regular expressions, no cycles)."""
-    obj = fields.require_object(value, where)
-    fields.reject_unknown(obj, ANALYSIS_PLAN_FIELDS, where)
+    obj = json_readers.require_object(value, where)
+    json_readers.reject_unknown(obj, ANALYSIS_PLAN_FIELDS, where)
     out: JsonObject = {}
     for key in ("summary_prompt", "success_evaluation_rubric"):
-        text = fields.text(obj, key, max_len=ANALYSIS_TEXT_MAX)
+        text = json_readers.text(obj, key, max_len=ANALYSIS_TEXT_MAX)
         if text is not None:
             out[key] = text
     schema = obj.get("structured_data_schema")
@@ -462,21 +464,21 @@ def check_analysis_plan(value: object, where: str) -> JsonObject:
 def _check_assistant_request(value: object) -> JsonObject:
     """``{"timeout_seconds": 1-20}``: inbound calls ask the organization's server first
     (``calls.assistants.request``)."""
-    obj = fields.require_object(value, ASSISTANT_REQUEST)
-    fields.reject_unknown(obj, ("timeout_seconds",), ASSISTANT_REQUEST)
+    obj = json_readers.require_object(value, ASSISTANT_REQUEST)
+    json_readers.reject_unknown(obj, ("timeout_seconds",), ASSISTANT_REQUEST)
     default = DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS
-    return {"timeout_seconds": fields.integer(obj, "timeout_seconds", default, 1, 20)}
+    return {"timeout_seconds": json_readers.integer(obj, "timeout_seconds", default, 1, 20)}
 
 
 def _check_messages(messages: object, where: str = "llm_config") -> None:
     if not isinstance(messages, list):
         raise BadRequest(f"{where}.messages must be a list")
     for i, message in enumerate(messages):
-        item = fields.require_object(message, f"{where}.messages[{i}]")
-        fields.reject_unknown(item, ("role", "content"), f"{where}.messages[{i}]")
+        item = json_readers.require_object(message, f"{where}.messages[{i}]")
+        json_readers.reject_unknown(item, ("role", "content"), f"{where}.messages[{i}]")
         if item.get("role") not in MESSAGE_ROLES:
             raise BadRequest(f"{where}.messages[{i}].role must be one of {MESSAGE_ROLES}")
-        fields.text(item, "content", required=True, max_len=CONFIG_TEXT_MAX)
+        json_readers.text(item, "content", required=True, max_len=CONFIG_TEXT_MAX)
 
 
 def deep_merge(base: JsonObject, override: JsonObject) -> JsonObject:

@@ -1,8 +1,8 @@
 """The operator's ``[[assistants]]``, checked at start-up (and by ``voicedock doctor``) as the
 API checks an assistant it saves.
 
-An assistant of the file is mirrored into the store (``calls/config_mirror.py``) and its calls
-resolve it into providers like any other (``resolve_provider``: the provider rules, the node's
+An assistant of the file is mirrored into the store (``organizations/config_mirror.py``) and its
+calls resolve it into providers like any other (``resolve_provider``: the provider rules, the node's
 engines and voices, the egress policy's URLs). One it could not resolve would fail only when
 a call uses it: instead the node refuses to start, with a ``ConfigError`` naming the
 assistant and its key (``assistants[1].llm_config.base_url``), like any other setting it
@@ -18,11 +18,11 @@ from __future__ import annotations
 import re
 
 from voicedock.calls.assistants.config import check_config, operator_plan, resolve_provider
-from voicedock.calls.config_mirror import assistant_config
 from voicedock.config import AssistantSettings, Settings
 from voicedock.domain.tenant_provider_fields import FALLBACK_PLAN
 from voicedock.egress import EgressPolicy
 from voicedock.errors import ApiError, ConfigError
+from voicedock.organizations.config_mirror import assistant_config
 
 # A message that starts with the key it is about: ``llm_config.base_url: ...``,
 # ``tts_config.voice 'x' is not ...``.

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypedDict
 
-from voicedock.calls.analysis_templates import expand_analysis_template
+from voicedock.calls.assistants.analysis_templates import expand_analysis_template
 from voicedock.calls.assistants.config import (
     PROFILE_FIELDS,
     deep_merge,

@@ -46,7 +46,6 @@ from datetime import datetime, timedelta
 
 from voicedock.calls.assistants.placeholders import fill
 from voicedock.calls.assistants.resolve import ResolvedAssistant
-from voicedock.calls.billing import SPEND_LIMIT_REACHED, spend_refusal
 from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.campaigns.window import next_opening, window_of, zone
 from voicedock.calls.engine import CallEngine
@@ -65,6 +64,7 @@ from voicedock.domain.ids import new_outbound_call_id
 from voicedock.domain.records import Call, CallStatus, Trunk, utcnow
 from voicedock.errors import ApiError, RateLimited, StoreUnavailable
 from voicedock.logs import describe
+from voicedock.organizations.billing import SPEND_LIMIT_REACHED, spend_refusal
 from voicedock.store.base import ScheduledChoice, Store, Transaction
 from voicedock.store.errors import TransactionConflict
 

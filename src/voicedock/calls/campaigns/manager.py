@@ -20,7 +20,6 @@ from voicedock.calls.campaigns.retries import outcome_of, retry_at
 from voicedock.calls.engine.placement import PBX_UNAVAILABLE
 from voicedock.calls.outbound.new_call import check_number_choice
 from voicedock.calls.policy import DestinationRefused, check_destination
-from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import Settings
 from voicedock.domain.campaigns import (
     CANCELLED,
@@ -32,6 +31,7 @@ from voicedock.domain.campaigns import (
 from voicedock.domain.records import Call, CallEvent, CallMessage, utcnow
 from voicedock.egress.settings import egress_policy
 from voicedock.errors import BadRequest, Conflict, NotFound
+from voicedock.organizations.trunk_access import TrunkAccess
 from voicedock.store.base import Store, Transaction
 
 CAMPAIGN_NOT_FOUND = "Campaign not found"

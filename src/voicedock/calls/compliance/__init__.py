@@ -1,6 +1,6 @@
 """What every automated outbound call passes besides the destination policy
 (``calls/policy.py``): the do-not-call list and the calling hours in the callee's local time
-(docs/compliance.md)."""
+(docs/compliance.md). Which calls, inbound too, must disclose the AI is ``ai_disclosure.py``'s."""
 
 from __future__ import annotations
 

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from voicedock.calls.assistants.request import AssistantServer
-from voicedock.calls.billing import CallRating
 from voicedock.calls.commands import CommandRunner
 from voicedock.calls.compliance import Compliance
 from voicedock.calls.control import LiveCalls
@@ -45,11 +44,12 @@ from voicedock.calls.observer import Observers
 from voicedock.calls.outbound.dial_pacing import OrganizationLimits
 from voicedock.calls.speech_admission import Kind, SpeechAdmission
 from voicedock.calls.transfer_legs import TrunkLegs
-from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import Settings, default_node_id
 from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.records import utcnow
 from voicedock.egress.settings import egress_policy
+from voicedock.organizations.billing import CallRating
+from voicedock.organizations.trunk_access import TrunkAccess
 from voicedock.pbx.base import Pbx
 from voicedock.store.base import Store
 
@@ -83,7 +83,7 @@ class CallEngine:
         the organizations' servers that may choose an inbound call's assistant;
         ``presynthesizer``: told of each call whose first message may be synthesized while it
         rings; ``admission``: refuses new calls while the node's offline speech is at capacity;
-        ``rating``: prices each call as it is reported (``calls/billing.py``).
+        ``rating``: prices each call as it is reported (``organizations/billing.py``).
         """
         # The node this engine runs on: its calls carry it (calls/nodes/lease.py).
         self.node_id = node_id or node_id_of(settings)

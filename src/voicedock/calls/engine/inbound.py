@@ -1,6 +1,6 @@
 """Inbound calls: a call to one of the organizations' numbers, offered by the PBX
 (``InboundPbx.set_inbound_handler``). It is taken when the number is ours (and of the
-organization whose sip domain its Request-URI names, if any: ``calls/domains.py``) and an
+organization whose sip domain its Request-URI names, if any: ``organizations/domains.py``) and an
 assistant answers it (the number's, or the one the organization's server chooses:
 ``calls/assistants/request.py``), and the node's offline speech is not at capacity; the call is
 then stored ``connecting`` and its first message prepared while the PBX answers it. Otherwise
@@ -21,13 +21,13 @@ from typing import Protocol
 
 from voicedock.calls.assistants.request import AssistantServer, inbound_assistant
 from voicedock.calls.assistants.resolve import ResolvedAssistant
-from voicedock.calls.domains import sip_domain_admits
 from voicedock.calls.engine.presynthesizer import Presynthesizer, prepare_ahead
 from voicedock.calls.engine.timeline import Timeline
 from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.config import Settings
 from voicedock.domain.ids import new_inbound_call_id
 from voicedock.domain.records import Call, CallStatus, Direction, PhoneNumber
+from voicedock.organizations.domains import sip_domain_admits
 from voicedock.pbx.base import TEST_CALL_PREFIX, InboundCall
 from voicedock.store.base import Store
 from voicedock.validation import is_e164

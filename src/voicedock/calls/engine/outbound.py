@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 
 from voicedock.calls.assistants.placeholders import fill
 from voicedock.calls.assistants.squads import resolve_chosen
-from voicedock.calls.billing import spend_refusal
 from voicedock.calls.compliance import Compliance
 from voicedock.calls.engine.placement import Placement
 from voicedock.calls.engine.scheduling import ScheduledCalls
@@ -38,12 +37,13 @@ from voicedock.calls.outbound.new_call import NewCall, check_number_choice
 from voicedock.calls.outbound.request import OutboundRequest, check_schedule
 from voicedock.calls.policy import check_destination
 from voicedock.calls.speech_admission import SpeechAdmission
-from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import Settings
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.domain.records import Call, CallStatus
 from voicedock.egress import EgressPolicy
 from voicedock.errors import PaymentRequired, RateLimited
+from voicedock.organizations.billing import spend_refusal
+from voicedock.organizations.trunk_access import TrunkAccess
 from voicedock.store.base import Store, Transaction
 
 

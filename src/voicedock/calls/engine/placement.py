@@ -28,7 +28,6 @@ from voicedock.calls.outbound.dial_pacing import OrganizationLimits, admit_dial
 from voicedock.calls.outbound.idempotency import NOT_PLACED, not_placed_error
 from voicedock.calls.outbound.new_call import NewCall
 from voicedock.calls.transitions import fail, status_event_data
-from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import LimitsSettings
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import (
@@ -41,6 +40,7 @@ from voicedock.domain.records import (
 )
 from voicedock.errors import PbxUnavailable, RateLimited, StoreError
 from voicedock.logs import call_context, describe
+from voicedock.organizations.trunk_access import TrunkAccess
 from voicedock.pbx.base import OriginateRequest, Pbx
 from voicedock.pbx.causes import CallError
 from voicedock.store.base import NumberChoice, Store, Transaction

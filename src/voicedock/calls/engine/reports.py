@@ -5,7 +5,7 @@ conversation serves (``expect_record``: the runner attached it) is reported when
 and the conversation's record are stored, whichever comes last: the record stored first keeps
 its messages here until the end arrives. The report goes to the engine's observers in the
 transaction that stores the last of the two (``webhooks/publisher.py`` enqueues the
-``end-of-call-report``), the call rated first (``calls/billing.py``: its ``cost``, stored
+``end-of-call-report``), the call rated first (``organizations/billing.py``: its ``cost``, stored
 with it, is in the report).
 """
 
@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from voicedock.calls.billing import CallRating
 from voicedock.calls.engine.attempts import on_failure
 from voicedock.calls.observer import CallObserver
 from voicedock.domain.records import Call, CallMessage
+from voicedock.organizations.billing import CallRating
 from voicedock.store.base import Transaction
 
 

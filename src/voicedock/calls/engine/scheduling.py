@@ -19,18 +19,18 @@ from voicedock.calls.assistants.resolve import ResolvedAssistant
 from voicedock.calls.compliance import Compliance
 from voicedock.calls.engine.placement import new_call_record
 from voicedock.calls.engine.timeline import Timeline
-from voicedock.calls.organization_settings import max_scheduled_calls
 from voicedock.calls.outbound.idempotency import Idempotent, Replayed, replay, stored_answer
 from voicedock.calls.outbound.new_call import NewCall
 from voicedock.calls.outbound.recheck import scheduled_refusal
 from voicedock.calls.outbound.request import RING_TIMEOUT_DEFAULT
 from voicedock.calls.transitions import CANCELLED, SCHEDULE_EXPIRED, end_scheduled
-from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import Settings
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call, CallEvent, CallStatus, PhoneNumber
 from voicedock.errors import RateLimited
+from voicedock.organizations.settings import max_scheduled_calls
+from voicedock.organizations.trunk_access import TrunkAccess
 from voicedock.store.base import ScheduledChoice, Store, Transaction
 
 log = logging.getLogger("voicedock.calls")

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from voicedock.calls.config_mirror import stable_id
 from voicedock.config import LimitsSettings
+from voicedock.organizations.config_mirror import stable_id
 from voicedock.store.base import Transaction
 
 # How long after the PBX created its channel a dial counts against the trunk's calls per

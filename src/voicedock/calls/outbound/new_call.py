@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from voicedock.calls.assistants.resolve import ResolvedAssistant
-from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call, PhoneNumber
 from voicedock.errors import BadRequest, Forbidden, NotFound
+from voicedock.organizations.trunk_access import TrunkAccess
 from voicedock.store.base import NumberLookups
 
 

@@ -6,7 +6,7 @@ range, a country no longer allowed, a number removed, a trunk closed to the orga
 when the dialer claims it, the same checks run again on the configuration as it is now, the
 ones a campaign's contact passes too (``calls/policy.py`` ``destination_refusal``), the
 do-not-call list and the calling hours in the callee's local time (``calls/compliance/``), and
-the organization's monthly spending limit (``calls/billing.py``). A refusal
+the organization's monthly spending limit (``organizations/billing.py``). A refusal
 is permanent: the call ends, never dialed, with its ``end_reason``. What may pass later (the
 trunk's and the organization's limits, as set now, the node's offline speech) is dial
 admission's, and holds the call back instead (``calls/outbound/dial_pacing.py``).
@@ -21,16 +21,16 @@ import logging
 from datetime import datetime
 from typing import Protocol
 
-from voicedock.calls.billing import SPEND_LIMIT_REACHED, spend_refusal
 from voicedock.calls.compliance import Compliance, ComplianceLookups
 from voicedock.calls.outbound.new_call import check_number_choice
 from voicedock.calls.policy import destination_refusal
 from voicedock.calls.transitions import DESTINATION_REFUSED, NUMBER_UNAVAILABLE
-from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import PolicySettings
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call
 from voicedock.errors import BadRequest, Forbidden, NotFound
+from voicedock.organizations.billing import SPEND_LIMIT_REACHED, spend_refusal
+from voicedock.organizations.trunk_access import TrunkAccess
 from voicedock.store.base import NumberLookups
 from voicedock.store.protocols.billing import BillingLookups
 

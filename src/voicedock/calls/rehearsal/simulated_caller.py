@@ -2,7 +2,7 @@
 
 The test call is placed inside the PBX (``pbx.base`` ``RehearsalPbx``: on Asterisk a Local
 channel pair, no trunk, no caller number): one side reaches voicedock as an inbound call of
-the assistant under test (its offer waits in ``PlacedCalls``), the other is the caller's leg,
+the assistant under test (its offer waits in ``AwaitedCalls``), the other is the caller's leg,
 whose audio voicedock opens as any call's (``MediaPbx.call_media``, µ-law as a phone's). On it
 the script is played: each text said in the node's offline voice (Piper or espeak-ng, or a
 voice the step names), keys pressed as DTMF on the leg, silences kept, a hang-up; then a
@@ -29,9 +29,9 @@ from datetime import datetime
 
 from voicedock.calls.commands import SIMULATED
 from voicedock.calls.engine.inbound import PlacedTestCall
+from voicedock.calls.rehearsal.awaited_calls import AwaitedCalls
 from voicedock.calls.rehearsal.models import ChatModel
 from voicedock.calls.rehearsal.persona import CallerModelFailed, PersonaCaller
-from voicedock.calls.rehearsal.placed import PlacedCalls
 from voicedock.calls.rehearsal.test_calls import CallSetup, Observed
 from voicedock.calls.rehearsal.tool_mocks import MockedTools
 from voicedock.domain.audio import SLIN, ULAW
@@ -184,7 +184,7 @@ class PbxSimulatedCalls:
         self,
         pbx: Pbx,
         store: Store,
-        placed: PlacedCalls,
+        placed: AwaitedCalls,
         tools: MockedTools,
         synthesize: Synthesizer,
         transcribe: Transcriber,

@@ -1,9 +1,9 @@
 """What a scenario's test call needs and gives back: the call between a simulated caller and
 the assistant under test, placed through the PBX (``SimulatedCalls``, implemented where the PBX
-and the node's speech are: ``calls/rehearsal/pbx_calls.py``), and what it left (``Observed``):
-what the caller leg heard, the answers' latency measured there, the tools the model called,
-the engine's record of the call (with the transfers it asked for: a test call never leaves the
-PBX, so they were recorded, not dialled)."""
+and the node's speech are: ``calls/rehearsal/simulated_caller.py`` ``PbxSimulatedCalls``), and
+what it left (``Observed``): what the caller leg heard, the answers' latency measured there,
+the tools the model called, the engine's record of the call (with the transfers it asked for:
+a test call never leaves the PBX, so they were recorded, not dialled)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
-from voicedock.calls.ai_disclosure import disclosure_rule
+from voicedock.calls.compliance.ai_disclosure import disclosure_rule
 from voicedock.calls.control import Transfer
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live.record import LiveRecord, TranscriptTurn

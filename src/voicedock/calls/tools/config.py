@@ -29,7 +29,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from voicedock.calls import fields
+from voicedock.calls import json_readers
 from voicedock.calls.control import TRANSFER_MODES
 from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.json import JsonObject, JsonValue, json_object
@@ -127,10 +127,10 @@ def check_unique_names(tools: Sequence[Mapping[str, JsonValue]]) -> None:
 
 def _check_item(item: object, where: str) -> JsonObject:
     """A tool, or a reference to a tool template (expanded when a call is placed)."""
-    obj = fields.require_object(item, where)
+    obj = json_readers.require_object(item, where)
     if TEMPLATE_ID not in obj:
         return check_tool(obj, where)
-    fields.reject_unknown(obj, (TEMPLATE_ID,), where)
+    json_readers.reject_unknown(obj, (TEMPLATE_ID,), where)
     template_id = obj[TEMPLATE_ID]
     if not isinstance(template_id, str) or not template_id or len(template_id) > 100:
         raise BadRequest(f"{where}.{TEMPLATE_ID} must be a tool template id")
@@ -139,17 +139,17 @@ def _check_item(item: object, where: str) -> JsonObject:
 
 def check_tool(item: object, where: str) -> JsonObject:
     """One tool (an assistant's or a template's), checked; a copy."""
-    obj = dict(fields.require_object(item, where))
+    obj = dict(json_readers.require_object(item, where))
     kind = obj.setdefault("type", WEBHOOK)
     if kind not in TOOL_TYPES:
         raise BadRequest(f"{where}.type must be one of {', '.join(TOOL_TYPES)}")
-    fields.reject_unknown(obj, _FIELDS[kind], where)
+    json_readers.reject_unknown(obj, _FIELDS[kind], where)
     name = obj.get("name")
     if kind == WEBHOOK and name is None:
         raise BadRequest(f"{where}.name is required")
     if name is not None and not (isinstance(name, str) and _NAME.fullmatch(name)):
         raise BadRequest(f"{where}.name must be 1-64 of A-Z, a-z, 0-9, _ and -")
-    fields.text(obj, "description", max_len=2_000)
+    json_readers.text(obj, "description", max_len=2_000)
     parameters = obj.get("parameters")
     if parameters is not None and (
         not isinstance(parameters, dict) or parameters.get("type", "object") != "object"
@@ -159,13 +159,13 @@ def check_tool(item: object, where: str) -> JsonObject:
         check_tenant_schema(parameters, f"{where}.parameters", applied=False)
     server = obj.get("server")
     if server is not None:
-        server = fields.require_object(server, f"{where}.server")
-        fields.reject_unknown(server, ("url",), f"{where}.server")
+        server = json_readers.require_object(server, f"{where}.server")
+        json_readers.reject_unknown(server, ("url",), f"{where}.server")
         url = server.get("url")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise BadRequest(f"{where}.server.url must be an http(s) URL")
     if obj.get("timeout_seconds") is not None:
-        fields.integer(obj, "timeout_seconds", DEFAULT_TIMEOUT_SECONDS, 1, 120)
+        json_readers.integer(obj, "timeout_seconds", DEFAULT_TIMEOUT_SECONDS, 1, 120)
     if kind == TRANSFER_CALL:
         destinations = obj.get("destinations")
         if (
@@ -174,23 +174,23 @@ def check_tool(item: object, where: str) -> JsonObject:
             or not all(isinstance(d, str) and 0 < len(d) <= 80 for d in destinations)
         ):
             raise BadRequest(f"{where}.destinations must be a non-empty list of destinations")
-        fields.choice(obj, "mode", TRANSFER_MODES, "blind")
-        fields.text(obj, "message", max_len=2_000)
+        json_readers.choice(obj, "mode", TRANSFER_MODES, "blind")
+        json_readers.text(obj, "message", max_len=2_000)
     if kind == COLLECT_SECURE_DIGITS:
         _check_secure_digits(obj, where)
     return obj
 
 
 def _check_secure_digits(obj: Mapping[str, object], where: str) -> None:
-    fields.text(obj, "prompt", max_len=2_000)
-    low = fields.integer(obj, "min_digits", DEFAULT_MIN_DIGITS, 1, MAX_SECURE_DIGITS)
-    high = fields.integer(obj, "max_digits", DEFAULT_MAX_DIGITS, 1, MAX_SECURE_DIGITS)
+    json_readers.text(obj, "prompt", max_len=2_000)
+    low = json_readers.integer(obj, "min_digits", DEFAULT_MIN_DIGITS, 1, MAX_SECURE_DIGITS)
+    high = json_readers.integer(obj, "max_digits", DEFAULT_MAX_DIGITS, 1, MAX_SECURE_DIGITS)
     if low > high:
         raise BadRequest(
             f"{where}.min_digits must not exceed max_digits", error="Invalid digit range"
         )
-    fields.choice(obj, "terminator", SECURE_TERMINATORS, DEFAULT_TERMINATOR)
-    fields.integer(
+    json_readers.choice(obj, "terminator", SECURE_TERMINATORS, DEFAULT_TERMINATOR)
+    json_readers.integer(
         obj, "digit_timeout_seconds", int(DEFAULT_TIMEOUT_S), 1, MAX_DIGIT_TIMEOUT_SECONDS
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 
-from voicedock.calls import fields
+from voicedock.calls import json_readers
 from voicedock.calls.tools.config import TEMPLATE_ID, check_unique_names
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.errors import Unprocessable
@@ -33,7 +33,7 @@ async def expand_tool_templates(store: Store, organization_id: str, config: Json
                 raise _unknown(i)
             expanded.append(copy.deepcopy(template.tool))
         else:  # an object, as check_tools let it through
-            expanded.append(fields.require_object(item, f"tools[{i}]"))
+            expanded.append(json_readers.require_object(item, f"tools[{i}]"))
     check_unique_names(expanded)
     config["tools"] = list[JsonValue](expanded)
 

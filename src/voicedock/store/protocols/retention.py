@@ -1,4 +1,4 @@
-"""Retention (``calls/retention.py``): what ended long enough ago is deleted or blanked, one
+"""Retention (``organizations/retention.py``): what ended long enough ago is deleted or blanked, one
 statement over at most ``limit`` rows each; never a live call nor a pending delivery."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Retention in SQL (both backends, ``calls/retention.py``): each is one statement over at most
-``limit`` rows, so several nodes may run it at once; run again until it returns less than
+"""Retention in SQL (both backends, ``organizations/retention.py``): each is one statement over at
+most ``limit`` rows, so several nodes may run it at once; run again until it returns less than
 ``limit``. A call counts once it ended (or failed) before the cutoff: a live call never
 matches, nor a webhook delivery still pending."""
 

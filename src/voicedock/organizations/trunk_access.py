@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from voicedock.calls.config_mirror import stable_id
 from voicedock.config import TrunkSettings
 from voicedock.domain.records import PhoneNumber
+from voicedock.organizations.config_mirror import stable_id
 
 
 class TrunkAccess:

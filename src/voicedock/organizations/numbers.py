@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import uuid
 
-from voicedock.calls.config_mirror import ensure_organization
 from voicedock.config import Settings, TrunkSettings
 from voicedock.domain.records import Organization, PhoneNumber, utcnow
 from voicedock.errors import VoicedockError
+from voicedock.organizations.config_mirror import ensure_organization
 from voicedock.store.base import Store
 from voicedock.validation import is_e164
 

@@ -1,7 +1,7 @@
 """The test calls this node placed and is waiting for: the engine claims a test call's
 offer when its inbound side arrives (``calls/engine/inbound.py`` ``PlacedTestCalls``), and
 the PBX's events of a simulated caller's leg come here instead of the engine's (the leg is no
-call of any organization: ``PlacedCalls.route``)."""
+call of any organization: ``AwaitedCalls.route``)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,10 @@ class CallerLeg:
     digits: list[str] = field(default_factory=list)  # what it received (unused by the script)
 
 
-class PlacedCalls:
+class AwaitedCalls:
+    """The test calls placed and awaiting their inbound side, and the simulated callers'
+    legs watched."""
+
     def __init__(self) -> None:
         self._offers: dict[str, PlacedTestCall] = {}
         self._legs: dict[str, CallerLeg] = {}
@@ -63,4 +66,4 @@ class PlacedCalls:
         return sink
 
 
-__all__ = ["CallerLeg", "PlacedCalls"]
+__all__ = ["AwaitedCalls", "CallerLeg"]

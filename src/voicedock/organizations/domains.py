@@ -4,7 +4,7 @@ The operator (``voicedock organizations domains``, ``set-branding``) adds a doma
 organization (verified at once: the operator vouches for it), lists, verifies and removes
 them, and sets the branding its console domains show. Where ``[domains] tenant_proposals``
 allows it, an organization's key proposes a domain (``POST /domains``), pending until its TXT
-record is seen (``calls/domain_verification.py``) or the operator verifies it.
+record is seen (``organizations/domain_verification.py``) or the operator verifies it.
 
 A host is held (verified) by one organization at most. Several may propose one host: the
 first to verify it holds it and the others' proposals are dropped; the operator's domain

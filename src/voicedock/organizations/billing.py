@@ -17,7 +17,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from voicedock.calls.config_mirror import ensure_organization
 from voicedock.domain.billing import (
     CallUse,
     RateCard,
@@ -33,6 +32,7 @@ from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonValue
 from voicedock.domain.records import Call
 from voicedock.domain.usage import STT, TTS, connected_ms
+from voicedock.organizations.config_mirror import ensure_organization
 from voicedock.store.base import Store, Transaction
 from voicedock.store.protocols.billing import BillingLookups, SpendLimit
 

@@ -11,18 +11,16 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from voicedock.calls.assistants.config import check_config
-from voicedock.calls.config_mirror import ensure_organization
-from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import Settings
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.records import Organization
-from voicedock.domain.secret_fields import check_secrets_stay, restore_masked
-from voicedock.errors import BadRequest, VoicedockError
+from voicedock.errors import VoicedockError
+from voicedock.organizations.config_mirror import ensure_organization
+from voicedock.organizations.trunk_access import TrunkAccess
 from voicedock.store.base import Store
 
 # The settings an organization may give its new assistants by default (a subset of an
-# assistant's configuration, checked by the same rules).
+# assistant's configuration, checked by the same rules: ``calls/assistants/defaults.py``).
 DEFAULT_FIELDS = (
     "provider",
     "first_message",
@@ -104,27 +102,6 @@ async def limits_of(store: Store, settings: Settings, org: Organization) -> Orga
         trunks=sorted(access.visible(trunks, org.id, numbers)),
         phone_numbers=sorted(n.number for n in numbers),
     )
-
-
-def check_defaults(obj: object, stored: Mapping[str, JsonValue]) -> JsonObject:
-    """An organization's ``assistant_defaults`` checked as an assistant's configuration is
-    (400 if invalid); a masked provider key read back keeps the stored one, where its section's
-    provider and URL are the stored ones (else 422)."""
-    if obj is None:
-        return {}
-    if not isinstance(obj, dict):
-        raise BadRequest("assistant_defaults must be an object")
-    unknown = sorted(set(obj) - set(DEFAULT_FIELDS))
-    if unknown:
-        raise BadRequest(
-            f"assistant_defaults.{unknown[0]} is not a default an organization may set"
-            f" (one of {', '.join(DEFAULT_FIELDS)})"
-        )
-    present = {k: v for k, v in obj.items() if v is not None}
-    checked = check_config(present, "assistant_defaults", allow_profile=False)
-    restored = restore_masked(checked, stored)
-    check_secrets_stay(checked, restored, stored)  # a stored key goes where it went
-    return restored
 
 
 def with_defaults(body: Mapping[str, JsonValue], defaults: Mapping[str, JsonValue]) -> JsonObject:

@@ -8,7 +8,7 @@ from typing import Annotated
 from msgspec import Meta
 
 from voicedock.api.models.refusals import refusal
-from voicedock.calls import fields
+from voicedock.calls import json_readers
 from voicedock.calls.assistants.placeholders import MAX_VARIABLE_LENGTH, MAX_VARIABLES
 from voicedock.errors import BadRequest
 from voicedock.validation import NOT_BLANK_LINE_PATTERN, NOT_BLANK_PATTERN
@@ -32,15 +32,15 @@ Destination = Annotated[
 Id = Annotated[str, Meta(pattern=ID_PATTERN)]
 
 
-# A value calls/fields.py read by hand before its model did: refused in its words where it
+# A value calls/json_readers.py read by hand before its model did: refused in its words where it
 # refused the value, in the model's where only the model did.
 def said_as_text(
-    max_len: int = fields.MAX_TEXT, *, line: bool = False, required: bool = False
+    max_len: int = json_readers.MAX_TEXT, *, line: bool = False, required: bool = False
 ) -> Meta:
     """A text: ``must be a string``, ``must not be empty``, ``must be at most N characters``,
     ``must not contain control characters``; ``is required`` (absent or null) if it is."""
     return refusal(
-        reader=lambda value, field: fields.text(
+        reader=lambda value, field: json_readers.text(
             {field: value}, field, required=required, max_len=max_len, multiline=not line
         )
     )
@@ -48,17 +48,21 @@ def said_as_text(
 
 def said_as_integer(low: int, high: int) -> Meta:
     """An integer: ``must be an integer``, ``must be between low and high``."""
-    return refusal(reader=lambda value, field: fields.integer({field: value}, field, 0, low, high))
+    return refusal(
+        reader=lambda value, field: json_readers.integer({field: value}, field, 0, low, high)
+    )
 
 
 def said_as_choice(*choices: str) -> Meta:
     """One of ``choices``: ``must be one of: ...``."""
     return refusal(
-        reader=lambda value, field: fields.choice({field: value}, field, choices, choices[0])
+        reader=lambda value, field: json_readers.choice({field: value}, field, choices, choices[0])
     )
 
 
-TRUE_OR_FALSE = refusal(reader=lambda value, field: fields.boolean({field: value}, field, False))
+TRUE_OR_FALSE = refusal(
+    reader=lambda value, field: json_readers.boolean({field: value}, field, False)
+)
 # An id whose refusal says what an id is.
 _IDENTIFIER = "{field} must be an identifier (ASCII letters, digits, '_', '.', '-')"
 Identifier = Annotated[Id, refusal(_IDENTIFIER)]
@@ -92,7 +96,7 @@ Variables = Annotated[
 
 
 def text(max_length: int = TEXT_MAX, *, line: bool = False, description: str | None = None) -> Meta:
-    """The bounds of a text (``Annotated[str, text(...)]``) as ``calls.fields.text`` reads it:
+    """The bounds of a text (``Annotated[str, text(...)]``) as ``calls.json_readers.text`` reads it:
     not blank, no NUL; ``line``: one line, no control characters at all."""
     pattern = NOT_BLANK_LINE_PATTERN if line else NOT_BLANK_PATTERN
     return Meta(min_length=1, max_length=max_length, pattern=pattern, description=description)

@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from voicedock.aio import every
-from voicedock.calls.recordings import SWEEP_INTERVAL_S
 from voicedock.config import RetentionSettings
 from voicedock.domain.records import utcnow
 from voicedock.errors import StoreError
 from voicedock.store import Store, Transaction
 
 log = logging.getLogger("voicedock.calls")
+
+PASS_INTERVAL_S = 3600.0  # hourly, as the recordings sweep (``calls/recordings.py``)
 
 BATCH = 500  # rows per statement
 
@@ -115,7 +116,7 @@ async def apply_retention(
 
 
 async def retain_periodically(
-    store: Store, settings: RetentionSettings, interval: float = SWEEP_INTERVAL_S
+    store: Store, settings: RetentionSettings, interval: float = PASS_INTERVAL_S
 ) -> None:
     """``apply_retention`` now and every ``interval`` seconds, until cancelled; a pass the
     database refuses is logged and tried again at the next interval."""
