@@ -24,7 +24,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import cast
 
 from voicedock.domain.audio import AudioFormat
 from voicedock.media.framing import silence_frame
@@ -95,7 +95,8 @@ class RtpSession(ClockedSession, asyncio.DatagramProtocol):
         # The selector loop's datagram transport is no subclass of asyncio.DatagramTransport.
         self._transport = cast(asyncio.DatagramTransport, transport)
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
+    def datagram_received(self, data: bytes, addr: Address | tuple[str, int, int, int]) -> None:
+        # An IPv4 socket's source (host, port); an IPv6 one's adds flow info and scope.
         source: Address = (addr[0], addr[1])
         if source != self.peer and (self._latched or source[0] not in self._asterisk_hosts):
             self.packets_foreign += 1
