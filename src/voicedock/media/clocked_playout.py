@@ -48,13 +48,7 @@ class ClockedPlayout:
             flush_writes=flush_writes,
             congested=congested,
         )
-        self._playbacks = Playbacks(
-            self.pacer,
-            fmt=fmt,
-            frame_bytes=frame_bytes,
-            frame_ms=fmt.duration_ms(frame_bytes),
-            spawn=spawn,
-        )
+        self._playbacks = Playbacks(self.pacer, fmt=fmt, frame_bytes=frame_bytes, spawn=spawn)
 
     def play(self, audio: bytes | AsyncIterable[bytes], *, mark: str | None = None) -> Playback:
         """Queue assistant audio (wire format bytes, any chunking) behind what is queued already."""

@@ -118,15 +118,15 @@ class Playbacks(dict[str, Playback]):
         *,
         fmt: AudioFormat,
         frame_bytes: int,
-        frame_ms: float,
         spawn: Callable[[Coro[None]], None],
     ) -> None:
-        """``spawn``: the leg's, for audio that streams in."""
+        """``frame_bytes``: a frame of the pacer's, in ``fmt``; ``spawn``: the leg's, for
+        audio that streams in."""
         super().__init__()
         self._pacer = pacer
         self._format = fmt
         self._frame_bytes = frame_bytes
-        self._frame_ms = frame_ms
+        self._frame_ms = fmt.duration_ms(frame_bytes)
         self._spawn = spawn
 
     def play(self, audio: bytes | AsyncIterable[bytes], mark: str | None) -> Playback:

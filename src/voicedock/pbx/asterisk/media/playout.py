@@ -60,13 +60,7 @@ class PlayoutMarks:
             flush_writes=writer.flush,
             on_speech_start=weak_method(self._cut_silence_ahead),
         )
-        self._playbacks = Playbacks(
-            self.pacer,
-            fmt=fmt,
-            frame_bytes=frame_bytes,
-            frame_ms=fmt.duration_ms(frame_bytes),
-            spawn=spawn,
-        )
+        self._playbacks = Playbacks(self.pacer, fmt=fmt, frame_bytes=frame_bytes, spawn=spawn)
         self._checkpoints: dict[str, tuple[Playback, int]] = {}
         self._marks_queued: dict[str, None] = {}  # written, not reported processed yet, in order
 

@@ -85,13 +85,8 @@ class PlayoutFiles:
             sleep=weak_method(self._sleep_until_room),
         )
         self.timeline = PlayoutTimeline()
-        self._playbacks = Playbacks(
-            self.pacer,
-            fmt=fmt,
-            frame_bytes=self._frame_bytes,
-            frame_ms=FRAME_PERIOD * 1000,
-            spawn=weak_method(self._spawn_feed),
-        )
+        spawn = weak_method(self._spawn_feed)
+        self._playbacks = Playbacks(self.pacer, fmt=fmt, frame_bytes=self._frame_bytes, spawn=spawn)
         self._chunk = bytearray()
         self._chunk_segments: list[Segment] = []
         self._cut: list[str] = []  # streamAudio messages cut by a tick, not yet sent
