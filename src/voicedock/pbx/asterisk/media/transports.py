@@ -239,7 +239,18 @@ async def _source_address_towards(host: str) -> str:
         return str(probe.getsockname()[0])
 
 
-class _ServerWebsocketLeg:
+class _Leg:
+    """What a leg has unless it says otherwise: no channel variables, ``media,<call id>`` as
+    its Stasis arguments."""
+
+    def variables(self) -> dict[str, str]:
+        return {}
+
+    def data(self, call_id: str) -> str:
+        return f"media,{call_id}"
+
+
+class _ServerWebsocketLeg(_Leg):
     """chan_websocket, voicedock connecting to Asterisk's ``/media/<connection id>``."""
 
     transport: MediaTransport = "websocket"
@@ -251,12 +262,6 @@ class _ServerWebsocketLeg:
 
     def params(self) -> dict[str, str]:
         return {"transport": "websocket", "encapsulation": "none", "connection_type": "server"}
-
-    def variables(self) -> dict[str, str]:
-        return {}
-
-    def data(self, call_id: str) -> str:
-        return f"media,{call_id}"
 
     async def connect(
         self, channel_vars: JsonObject, gone: asyncio.Event
@@ -270,7 +275,7 @@ class _ServerWebsocketLeg:
         pass
 
 
-class _ClientWebsocketLeg:
+class _ClientWebsocketLeg(_Leg):
     """chan_websocket, Asterisk connecting to voicedock's ``/media`` (``MediaAcceptor``): JSON
     control messages carry the leg's variables, so the connection is matched to its call by
     ``VOICEDOCK_CALL`` and proves it is Asterisk's by the call's token."""
@@ -295,9 +300,6 @@ class _ClientWebsocketLeg:
     def variables(self) -> dict[str, str]:
         return {CALL_VARIABLE: self._pending.call_id, TOKEN_VARIABLE: self._pending.token}
 
-    def data(self, call_id: str) -> str:
-        return f"media,{call_id}"
-
     async def connect(
         self, channel_vars: JsonObject, gone: asyncio.Event
     ) -> AbstractAsyncContextManager[CallMedia]:
@@ -312,7 +314,7 @@ class _ClientWebsocketLeg:
         self._pending.cancel()
 
 
-class _RtpLeg:
+class _RtpLeg(_Leg):
     """RTP over UDP: Asterisk sends to voicedock's port, voicedock to the one it answered."""
 
     transport: MediaTransport = "rtp"
@@ -347,12 +349,6 @@ class _RtpLeg:
             "transport": "udp",
             "external_host": _host_port(self._host, self._port),
         }
-
-    def variables(self) -> dict[str, str]:
-        return {}
-
-    def data(self, call_id: str) -> str:
-        return f"media,{call_id}"
 
     async def connect(
         self, channel_vars: JsonObject, gone: asyncio.Event
@@ -390,7 +386,7 @@ class _RtpLeg:
             sock.close()
 
 
-class _AudioSocketLeg:
+class _AudioSocketLeg(_Leg):
     """AudioSocket over TCP: Asterisk connects to voicedock's listener with the leg's UUID."""
 
     transport: MediaTransport = "audiosocket"
@@ -407,9 +403,6 @@ class _AudioSocketLeg:
             "transport": "tcp",
             "external_host": self._external_host,
         }
-
-    def variables(self) -> dict[str, str]:
-        return {}
 
     def data(self, call_id: str) -> str:
         return self._pending.uuid  # the dial string's UUID, which Asterisk sends back
