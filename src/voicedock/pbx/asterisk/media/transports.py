@@ -275,13 +275,41 @@ class _ServerWebsocketLeg(_Leg):
         pass
 
 
-class _ClientWebsocketLeg(_Leg):
+class _Pending(Protocol):
+    """A leg's session that Asterisk connects to one of voicedock's listeners."""
+
+    async def session(self, wait: float = ...) -> AbstractAsyncContextManager[CallMedia]: ...
+
+    def cancel(self) -> None: ...
+
+
+class _ConnectingLeg(_Leg):
+    """A leg Asterisk connects to voicedock: its session is the one that arrives for it."""
+
+    _pending: _Pending
+
+    def _unreached(self) -> str:
+        """What to check when Asterisk could not connect the leg."""
+        raise NotImplementedError
+
+    async def connect(
+        self, channel_vars: JsonObject, gone: asyncio.Event
+    ) -> AbstractAsyncContextManager[CallMedia]:
+        return await _arrives(self._pending.session(wait=CONNECT_WAIT), gone, self._unreached())
+
+    def cancel(self) -> None:
+        self._pending.cancel()
+
+
+class _ClientWebsocketLeg(_ConnectingLeg):
     """chan_websocket, Asterisk connecting to voicedock's ``/media`` (``MediaAcceptor``): JSON
     control messages carry the leg's variables, so the connection is matched to its call by
     ``VOICEDOCK_CALL`` and proves it is Asterisk's by the call's token."""
 
     transport: MediaTransport = "websocket"
     keys_over_ari = False
+
+    _pending: PendingMedia
 
     def __init__(self, pending: PendingMedia, section: str, fmt: AudioFormat) -> None:
         self._pending = pending
@@ -300,18 +328,11 @@ class _ClientWebsocketLeg(_Leg):
     def variables(self) -> dict[str, str]:
         return {CALL_VARIABLE: self._pending.call_id, TOKEN_VARIABLE: self._pending.token}
 
-    async def connect(
-        self, channel_vars: JsonObject, gone: asyncio.Event
-    ) -> AbstractAsyncContextManager[CallMedia]:
-        return await _arrives(
-            self._pending.session(wait=CONNECT_WAIT),
-            gone,
+    def _unreached(self) -> str:
+        return (
             "Asterisk could not connect the call's media websocket: check that "
-            "websocket_client.conf [voicedock_media] points at voicedock's /media",
+            "websocket_client.conf [voicedock_media] points at voicedock's /media"
         )
-
-    def cancel(self) -> None:
-        self._pending.cancel()
 
 
 class _RtpLeg(_Leg):
@@ -386,11 +407,13 @@ class _RtpLeg(_Leg):
             sock.close()
 
 
-class _AudioSocketLeg(_Leg):
+class _AudioSocketLeg(_ConnectingLeg):
     """AudioSocket over TCP: Asterisk connects to voicedock's listener with the leg's UUID."""
 
     transport: MediaTransport = "audiosocket"
     keys_over_ari = True
+
+    _pending: PendingAudioSocket
 
     def __init__(self, pending: PendingAudioSocket, external_host: str) -> None:
         self._pending = pending
@@ -407,18 +430,11 @@ class _AudioSocketLeg(_Leg):
     def data(self, call_id: str) -> str:
         return self._pending.uuid  # the dial string's UUID, which Asterisk sends back
 
-    async def connect(
-        self, channel_vars: JsonObject, gone: asyncio.Event
-    ) -> AbstractAsyncContextManager[CallMedia]:
-        return await _arrives(
-            self._pending.session(wait=CONNECT_WAIT),
-            gone,
+    def _unreached(self) -> str:
+        return (
             "Asterisk could not connect the call's AudioSocket: check that it reaches "
-            f"{self._external_host} ([pbx.asterisk] media_public_host, audiosocket_port)",
+            f"{self._external_host} ([pbx.asterisk] media_public_host, audiosocket_port)"
         )
-
-    def cancel(self) -> None:
-        self._pending.cancel()
 
 
 async def _arrives(session: Awaitable[S], gone: asyncio.Event, failure: str) -> S:
