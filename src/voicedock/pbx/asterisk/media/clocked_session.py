@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Self
+from typing import NotRequired, Self, TypedDict
 
 from voicedock.domain.audio import AudioFormat
 from voicedock.errors import MediaError
@@ -31,6 +31,15 @@ from voicedock.pbx.asterisk.media.leg_session import LegSession
 from voicedock.weak import weak_method
 
 log = logging.getLogger("voicedock.media")
+
+
+class ClockedOptions(TypedDict):
+    """A clocked session's options, as its transports' sessions take them on."""
+
+    label: str
+    clock: NotRequired[MediaClock | None]
+    inbound_buffer_frames: NotRequired[int]
+    max_queued_frames: NotRequired[int]
 
 
 class ClockedSession(LegSession[ClockedPlayout]):
