@@ -12,9 +12,9 @@ import pytest
 from voicedock.aio import Coro
 from voicedock.domain.audio import ULAW
 from voicedock.errors import MediaError
-from voicedock.media.clocked_playout import MAX_MARK, ClockedPlayout
+from voicedock.media.clocked_playout import ClockedPlayout
 from voicedock.media.pacer import FRAME_PERIOD
-from voicedock.media.playback import Playback
+from voicedock.media.playback import MAX_MARK, Playback
 
 pytestmark = pytest.mark.unit
 

@@ -32,12 +32,11 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 from voicedock.calls.assistants.key_refs import KeyRefs, fits
 from voicedock.calls.live.providers import voice_tts
 from voicedock.config import Settings
-from voicedock.domain.json import json_object
+from voicedock.domain.json import JsonObject, json_object
 from voicedock.domain.tenant_provider_fields import API_KEY_REF
 from voicedock.egress import Egress
 from voicedock.egress.settings import egress_guard
@@ -118,10 +117,10 @@ class Voices:
         """``text`` spoken in the voice: a WAV (16-bit mono) at the voice's own sample rate.
         ``api_key_ref``: the organization's provider key to speak a cloud voice with."""
         voice = await self.find(organization_id, voice_id)
-        section: dict[str, Any] = dict(voice.tts_config)
+        section: JsonObject = dict(voice.tts_config)
         if api_key_ref is not None:
             section[API_KEY_REF] = api_key_ref
-        config = {TTS_CONFIG: section}
+        config: JsonObject = {TTS_CONFIG: section}
         byok = self._settings.byok
         # As an assistant's tts_config is checked when saved: 403 off, 422 no such key, 400
         # (required) none named for a cloud voice. Only the voice: a preview reaches no

@@ -10,14 +10,13 @@ tenant's pattern.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 import re2
 
 __all__ = ["TenantRegex", "tenant_regex_refusal"]
 
 
-def _options() -> Any:
+def _options() -> re2.Options:
     options = re2.Options()
     options.case_sensitive = False
     options.log_errors = False  # a refused pattern is the tenant's error, not the node's log

@@ -10,20 +10,15 @@ the assistant within a frame.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncIterable, Callable
 
 from voicedock.aio import Coro
 from voicedock.domain.audio import AudioFormat
-from voicedock.errors import MediaError
 from voicedock.media.pacer import FRAME_PERIOD, Pacer, Utterance
-from voicedock.media.playback import Playback, PlayoutResult, cut_short, queue_playback
+from voicedock.media.playback import Playback, Playbacks, PlayoutResult
 from voicedock.weak import weak_method
 
 __all__ = ["ClockedPlayout"]
-
-_auto_ids = itertools.count(1)
-MAX_MARK = 80
 
 
 class ClockedPlayout:
@@ -44,10 +39,6 @@ class ClockedPlayout:
         """``write_frame``: one frame onto the wire, at once (inside the clock's visit);
         ``spawn``: the session's, for audio that streams in; ``congested``: the connection
         has not taken what was written (the frame waits for the next visit)."""
-        self._spawn = spawn
-        self._format = fmt
-        self._frame_bytes = frame_bytes
-        self._frame_ms = fmt.duration_ms(frame_bytes)
         self.pacer = Pacer(
             write_frame,
             silence,
@@ -57,41 +48,22 @@ class ClockedPlayout:
             flush_writes=flush_writes,
             congested=congested,
         )
-        self._playbacks: dict[str, Playback] = {}
+        self._playbacks = Playbacks(self.pacer, fmt=fmt, frame_bytes=frame_bytes, spawn=spawn)
 
     def play(self, audio: bytes | AsyncIterable[bytes], *, mark: str | None = None) -> Playback:
         """Queue assistant audio (wire format bytes, any chunking) behind what is queued already."""
-        if mark is None:
-            mark = f"vd:{next(_auto_ids)}"
-        elif mark in self._playbacks or len(mark) > MAX_MARK:
-            raise MediaError(f"mark must be unique and at most {MAX_MARK} characters")
-        playback = Playback(mark, self.pacer.open_utterance(mark), self._frame_ms)
-        self._playbacks[mark] = playback
-        queue_playback(
-            self.pacer,
-            playback,
-            audio,
-            fmt=self._format,
-            frame_bytes=self._frame_bytes,
-            spawn=self._spawn,
-        )
-        return playback
+        return self._playbacks.play(audio, mark)
 
     def flush(self) -> PlayoutResult | None:
         """Barge-in: drop everything queued; the outcome of the utterance the caller was
         hearing (None if none was playing)."""
         self.pacer.clear()
         self.pacer.restart()
-        current = cut_short(self._playbacks.values())
-        self._playbacks.clear()
-        return current
+        return self._playbacks.cut_short()
 
     def end(self) -> None:
         """The leg is over: nothing more is written, no playback completes."""
-        self.pacer.stop()
-        for playback in self._playbacks.values():
-            playback.resolve(completed=False)
-        self._playbacks.clear()
+        self._playbacks.end()
 
     # --- the pacer's side (inside the clock's visit) ----------------------------------------
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterable, Callable, Iterable
@@ -27,10 +28,14 @@ from dataclasses import dataclass
 
 from voicedock.aio import Coro
 from voicedock.domain.audio import AudioFormat
+from voicedock.errors import MediaError
 from voicedock.media.framing import Framer
 from voicedock.media.pacer import Pacer, Utterance
 
 log = logging.getLogger("voicedock.media")
+
+MAX_MARK = 80  # characters of a playback's mark
+_auto_ids = itertools.count(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,65 @@ def cut_short(playbacks: Iterable[Playback]) -> PlayoutResult | None:
         if current is None and playback.frames_sent:
             current = result
     return current
+
+
+class Playbacks(dict[str, Playback]):
+    """The unfinished playbacks of one media leg by mark, each an utterance of its ``pacer``."""
+
+    def __init__(
+        self,
+        pacer: Pacer,
+        *,
+        fmt: AudioFormat,
+        frame_bytes: int,
+        spawn: Callable[[Coro[None]], None],
+    ) -> None:
+        """``frame_bytes``: a frame of the pacer's, in ``fmt``; ``spawn``: the leg's, for
+        audio that streams in."""
+        super().__init__()
+        self._pacer = pacer
+        self._format = fmt
+        self._frame_bytes = frame_bytes
+        self._frame_ms = fmt.duration_ms(frame_bytes)
+        self._spawn = spawn
+
+    def play(self, audio: bytes | AsyncIterable[bytes], mark: str | None) -> Playback:
+        """Queue assistant audio (wire format bytes, any chunking) behind what is queued
+        already, as the playback ``mark`` (one of its own when None)."""
+        if mark is None:
+            mark = f"vd:{next(_auto_ids)}"
+        elif mark in self or len(mark) > MAX_MARK:
+            raise MediaError(f"mark must be unique and at most {MAX_MARK} characters")
+        playback = Playback(mark, self._pacer.open_utterance(mark), self._frame_ms)
+        self[mark] = playback
+        queue_playback(
+            self._pacer,
+            playback,
+            audio,
+            fmt=self._format,
+            frame_bytes=self._frame_bytes,
+            spawn=self._spawn,
+        )
+        return playback
+
+    def forget_done(self) -> None:
+        """Drop the playbacks that have resolved."""
+        for mark in [mark for mark, playback in self.items() if playback.done]:
+            del self[mark]
+
+    def cut_short(self) -> PlayoutResult | None:
+        """Barge-in: every playback resolves as not completed and is forgotten; the outcome
+        of the one the caller was hearing (None if none was playing)."""
+        current = cut_short(self.values())
+        self.clear()
+        return current
+
+    def end(self) -> None:
+        """The leg is over: the pacer writes nothing more, no playback completes."""
+        self._pacer.stop()
+        for playback in self.values():
+            playback.resolve(completed=False)
+        self.clear()
 
 
 def queue_playback(

@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
 import numpy as np
 from numpy.typing import NDArray
@@ -240,7 +240,7 @@ class CallRecorder:
                     out.write(block)
                     block = self._blocks.get()
             if self._silences:
-                self._silence_file(soundfile)
+                self._silence_file()
         except Exception as exc:  # noqa: BLE001 - reported by aclose(); the call goes on
             self._error = exc
             log.warning("recording not written: %s", type(exc).__name__)
@@ -249,8 +249,10 @@ class CallRecorder:
             with contextlib.suppress(OSError):
                 self.path.unlink(missing_ok=True)
 
-    def _silence_file(self, soundfile: Any) -> None:
+    def _silence_file(self) -> None:
         """The finished file copied a second at a time with the silenced stretches zeroed."""
+        import soundfile
+
         partial = self.path.with_name(self.path.name + ".partial")
         try:
             with (

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, ClassVar, TypeVar
 
 import msgspec
 from aiohttp import web
 from msgspec import UNSET, Meta, UnsetType
 
+from voicedock.api.models.operations import Schema
 from voicedock.api.models.refusals import Reader, Refusal, refused
 from voicedock.domain.json import JsonObject
 from voicedock.domain.timestamps import iso
@@ -27,7 +28,7 @@ class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     unchanged when absent). ``REFUSAL``: how a value that is no object is refused (a body
     calls/ read by hand before: in its words)."""
 
-    SCHEMA: ClassVar[dict[str, Any]] = {}
+    SCHEMA: ClassVar[Schema] = {}
     DEFAULTS: ClassVar[dict[str, None]] = {}
     REFUSAL: ClassVar[Refusal | None] = None
 
@@ -36,7 +37,7 @@ class Reply(msgspec.Struct, kw_only=True):
     """An answer: serialized field by field in the documented order; a client must accept
     fields it does not know (additions)."""
 
-    SCHEMA: ClassVar[dict[str, Any]] = {}
+    SCHEMA: ClassVar[Schema] = {}
 
 
 class Error(Reply, kw_only=True):

@@ -326,7 +326,7 @@ class Campaign(Reply, kw_only=True):
 
     @classmethod
     def of(cls, campaign: CampaignRecord, progress: CampaignProgress | None = None) -> Campaign:
-        body: dict[str, Any] = {
+        body: dict[str, object] = {
             "id": campaign.id,
             "name": campaign.name,
             "status": campaign.status,

@@ -7,15 +7,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
 
+from voicedock.api.models.operations import Schema
 from voicedock.calls.assistants.config import CONFIG_TEXT_MAX, LLM_FILLER, MESSAGE_ROLES
 from voicedock.calls.assistants.providers import NEEDS_STT_AND_TTS, PROVIDERS, SPEECH_TO_SPEECH
 from voicedock.domain import tenant_provider_fields
 from voicedock.domain.secret_fields import MASK
 from voicedock.validation import NOT_BLANK_PATTERN
-
-Schema = dict[str, Any]
 
 
 def ref(name: str) -> Schema:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
 
 from voicedock.calls.tools.config import TEMPLATE_ID
 from voicedock.domain.json import JsonObject
@@ -22,7 +21,7 @@ from voicedock.store.base import Store
 ANALYSIS_PLAN = "analysis_plan"
 
 
-def template_ref(config: Mapping[str, Any]) -> str | None:
+def template_ref(config: Mapping[str, object]) -> str | None:
     """The analysis template a configuration's plan names (None: none, or a plan of its own)."""
     plan = config.get(ANALYSIS_PLAN)
     if isinstance(plan, Mapping) and isinstance(plan.get(TEMPLATE_ID), str):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -42,7 +41,7 @@ class CallerAudio:
     def convert(self, frame: bytes) -> bytes:
         return self.convert_samples(decode(self._format, frame))
 
-    def convert_samples(self, samples: np.ndarray[Any, Any]) -> bytes:
+    def convert_samples(self, samples: Int16Array) -> bytes:
         """Decoded caller samples (the session's rate) → PCM at the VAD rate."""
         if self._resampler is not None:
             samples = self._resampler.process(samples)

@@ -20,8 +20,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +35,17 @@ CONTEXT = 64  # samples of the previous window given with each
 HYSTERESIS = 0.15  # speech lasts until a window falls this far below the threshold
 _ASSET = "silero_vad_v6.onnx"
 
-_session: Any = None
+
+class OnnxSession(Protocol):
+    """An ``onnxruntime.InferenceSession``: float32 tensors by input name in, every output
+    (in the model's order) out."""
+
+    def run(
+        self, output_names: None, input_feed: Mapping[str, npt.NDArray[np.float32]]
+    ) -> list[npt.NDArray[np.float32]]: ...
+
+
+_session: OnnxSession | None = None
 _session_lock = threading.Lock()
 
 
@@ -56,7 +67,7 @@ def available() -> bool:
     return model_path() is not None and importlib.util.find_spec("onnxruntime") is not None
 
 
-def _shared_session() -> Any:
+def _shared_session() -> OnnxSession:
     global _session
     with _session_lock:
         if _session is None:

@@ -21,7 +21,7 @@ import importlib.metadata
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,7 @@ import numpy.typing as npt
 from voicedock.media.codecs import resample_signal
 from voicedock.pipeline.audio import pcm16_to_float
 from voicedock.pipeline.providers.base import ProviderUnavailableError
+from voicedock.pipeline.silero_vad import OnnxSession
 
 MODEL_RATE = 16000
 WINDOW_S = 8  # the model reads the last 8 seconds of the turn
@@ -36,6 +37,12 @@ COMPLETE_THRESHOLD = 0.5
 _DISTRIBUTION = "pipecat-ai"
 _WEIGHTS = "smart-turn-v3.2-cpu.onnx"
 _NORM_EPS = 1e-7
+
+
+class MelFeatures(Protocol):
+    """faster-whisper's ``FeatureExtractor``: log-mel features of 16 kHz audio."""
+
+    def __call__(self, waveform: npt.NDArray[np.float32], padding: int) -> object: ...
 
 
 @dataclass(slots=True, frozen=True)
@@ -91,12 +98,12 @@ class TurnModel:
         options.intra_op_num_threads = threads
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
-            self._session: Any = ort.InferenceSession(
+            self._session: OnnxSession = ort.InferenceSession(
                 str(weights), sess_options=options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ProviderUnavailableError(f"cannot load the turn model: {exc}") from exc
-        self._features: Any = FeatureExtractor(feature_size=80, chunk_length=WINDOW_S)
+        self._features: MelFeatures = FeatureExtractor(feature_size=80, chunk_length=WINDOW_S)
 
     def predict(self, pcm: bytes, sample_rate: int) -> TurnPrediction:
         """The model's reading of a turn's audio (little-endian int16 mono at any rate; the

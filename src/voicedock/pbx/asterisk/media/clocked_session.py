@@ -17,26 +17,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Callable
-from typing import Self
+from typing import NotRequired, Self, TypedDict
 
-from voicedock.aio import Coro, Supervisor
 from voicedock.domain.audio import AudioFormat
 from voicedock.errors import MediaError
 from voicedock.media.clocked_playout import ClockedPlayout
-from voicedock.media.errors import MediaConnectionLost, MediaSessionClosed
 from voicedock.media.framing import silence_frame
-from voicedock.media.pacer import Pacer
-from voicedock.media.playback import Playback, PlayoutResult
+from voicedock.media.playback import PlayoutResult
 from voicedock.media.transport import CloseReason
 from voicedock.pbx.asterisk.media.caller_audio import CallerAudio
 from voicedock.pbx.asterisk.media.clock import MediaClock
+from voicedock.pbx.asterisk.media.leg_session import LegSession
 from voicedock.weak import weak_method
 
 log = logging.getLogger("voicedock.media")
 
 
-class ClockedSession:
+class ClockedOptions(TypedDict):
+    """A clocked session's options, as its transports' sessions take them on."""
+
+    label: str
+    clock: NotRequired[MediaClock | None]
+    inbound_buffer_frames: NotRequired[int]
+    max_queued_frames: NotRequired[int]
+
+
+class ClockedSession(LegSession[ClockedPlayout]):
     def __init__(
         self,
         fmt: AudioFormat,
@@ -52,19 +58,19 @@ class ClockedSession:
         self.frame_bytes = fmt.frame_bytes()
         self.label = label
         self._clock = clock
-        self.caller = CallerAudio(self.frame_bytes, buffer_frames=inbound_buffer_frames, fmt=fmt)
-        self._playout = ClockedPlayout(
-            weak_method(self._write_frame),
-            weak_method(self._spawn),
-            fmt=fmt,
-            frame_bytes=self.frame_bytes,
-            silence=silence_frame(fmt),
-            max_queued_frames=max_queued_frames,
-            congested=weak_method(self._congested),
+        super().__init__(
+            CallerAudio(self.frame_bytes, buffer_frames=inbound_buffer_frames, fmt=fmt),
+            ClockedPlayout(
+                weak_method(self._write_frame),
+                weak_method(self._spawn),
+                fmt=fmt,
+                frame_bytes=self.frame_bytes,
+                silence=silence_frame(fmt),
+                max_queued_frames=max_queued_frames,
+                congested=weak_method(self._congested),
+            ),
+            tasks=type(self).__name__,
         )
-        self._tasks = Supervisor(f"{type(self).__name__}", log)
-        self._closed = asyncio.Event()
-        self.close_reason: CloseReason | None = None
 
     # --- what a transport provides ----------------------------------------------------------
 
@@ -96,10 +102,6 @@ class ClockedSession:
         self._spawn(self._run())
         return self
 
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
-        await self._tasks.aclose()
-
     async def aclose(self) -> None:
         """Stop sending, close the socket and wait for the session's tasks (idempotent)."""
         self._end(CloseReason.LOCAL)
@@ -122,48 +124,14 @@ class ClockedSession:
         """Asterisk's channel of this leg is gone: the media is over."""
         self._peer_closed(CloseReason.PEER)
 
-    async def wait_closed(self) -> CloseReason:
-        await self._closed.wait()
-        assert self.close_reason is not None
-        return self.close_reason
-
-    @property
-    def closed(self) -> bool:
-        return self.close_reason is not None
-
     # --- speaking ---------------------------------------------------------------------------
-
-    def play(self, audio: bytes | AsyncIterable[bytes], *, mark: str | None = None) -> Playback:
-        self._check_open()
-        return self._playout.play(audio, mark=mark)
 
     async def flush(self) -> PlayoutResult | None:
         """Barge-in: drop what waits to be played (Asterisk holds nothing of it)."""
         self._check_open()
         return self._playout.flush()
 
-    @property
-    def pacer(self) -> Pacer:
-        return self._playout.pacer
-
-    # --- listening --------------------------------------------------------------------------
-
-    def inbound_audio(self) -> AsyncIterator[bytes]:
-        return self.caller.frames()
-
-    def deliver_audio_to(self, consumer: Callable[[bytes], None] | None) -> None:
-        self.caller.deliver_to(consumer)
-
-    def dtmf(self) -> AsyncIterator[str]:
-        return self.caller.digits()
-
     # --- internals --------------------------------------------------------------------------
-
-    def _spawn(self, coro: Coro[None]) -> None:
-        if not self._tasks.running:
-            coro.close()
-            raise MediaError("use the session as an async context manager")
-        self._tasks.spawn(coro)
 
     async def _pace(self) -> None:
         clock = self._clock or MediaClock.shared(ahead=False)
@@ -180,15 +148,3 @@ class ClockedSession:
         self._end(reason)
         self._close_transport()
         self._closed.set()
-
-    def _end(self, reason: CloseReason) -> None:
-        if self.close_reason is None:
-            self.close_reason = reason
-        self._playout.end()
-        self.caller.end()
-
-    def _check_open(self) -> None:
-        if self.close_reason in (CloseReason.LOCAL, CloseReason.HANGUP):
-            raise MediaSessionClosed("media session was closed")
-        if self.close_reason is not None:
-            raise MediaConnectionLost(f"media connection lost ({self.close_reason})")

@@ -13,21 +13,17 @@ goes, and every unfinished playback resolves as not completed.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncIterable, Awaitable, Callable
 
 from voicedock.aio import Coro
 from voicedock.domain.audio import AudioFormat
-from voicedock.media.errors import MediaProtocolError
 from voicedock.media.pacer import Pacer, Utterance
-from voicedock.media.playback import Playback, PlayoutResult, cut_short, queue_playback
+from voicedock.media.playback import Playback, Playbacks, PlayoutResult
 from voicedock.pbx.asterisk.media import chan_websocket as wire
 from voicedock.pbx.asterisk.media.frame_writer import FrameWriter
 from voicedock.weak import weak_method
 
 __all__ = ["PlayoutMarks"]
-
-_auto_ids = itertools.count(1)
 
 
 class PlayoutMarks:
@@ -51,11 +47,7 @@ class PlayoutMarks:
         ``spawn``: the session's, for audio that streams in."""
         self._writer = writer
         self._send_command = send_command
-        self._spawn = spawn
-        self._format = fmt
         self._control_format = control_format
-        self._frame_bytes = frame_bytes
-        self._frame_ms = fmt.duration_ms(frame_bytes)
         self._checkpoint_frames = checkpoint_frames
         self.pacer = Pacer(
             writer.binary,
@@ -68,27 +60,15 @@ class PlayoutMarks:
             flush_writes=writer.flush,
             on_speech_start=weak_method(self._cut_silence_ahead),
         )
-        self._playbacks: dict[str, Playback] = {}
+        self._playbacks = Playbacks(self.pacer, fmt=fmt, frame_bytes=frame_bytes, spawn=spawn)
         self._checkpoints: dict[str, tuple[Playback, int]] = {}
         self._marks_queued: dict[str, None] = {}  # written, not reported processed yet, in order
 
     def play(self, audio: bytes | AsyncIterable[bytes], *, mark: str | None = None) -> Playback:
         """Queue assistant audio (wire format bytes, any chunking) behind what is queued already."""
-        if mark is None:
-            mark = f"vd:{next(_auto_ids)}"
-        elif len(wire.validate_correlation_id(mark)) > 80 or mark in self._playbacks:
-            raise MediaProtocolError("mark must be unique and at most 80 characters")
-        playback = Playback(mark, self.pacer.open_utterance(mark), self._frame_ms)
-        self._playbacks[mark] = playback
-        queue_playback(
-            self.pacer,
-            playback,
-            audio,
-            fmt=self._format,
-            frame_bytes=self._frame_bytes,
-            spawn=self._spawn,
-        )
-        return playback
+        if mark is not None:
+            wire.validate_correlation_id(mark)  # a mark goes to Asterisk as one
+        return self._playbacks.play(audio, mark)
 
     async def flush(self) -> PlayoutResult | None:
         """Barge-in: drop everything queued here and in Asterisk; the outcome of the utterance
@@ -97,16 +77,14 @@ class PlayoutMarks:
         await self._send_command(wire.Command.FLUSH_MEDIA)
         await self._send_command(wire.Command.CONTINUE_MEDIA)  # FLUSH does not unpause
         self.pacer.restart()  # what was written ahead is gone: silence from now on
-        current = cut_short(self._playbacks.values())
-        self._forget_all()
+        current = self._playbacks.cut_short()
+        self._forget_marks()
         return current
 
     def end(self) -> None:
         """The session is over: nothing more is sent, no playback completes."""
-        self.pacer.stop()
-        for playback in self._playbacks.values():
-            playback.resolve(completed=False)
-        self._forget_all()
+        self._playbacks.end()
+        self._forget_marks()
 
     def on_mark(self, mark_id: str) -> None:
         """``MEDIA_MARK_PROCESSED``: Asterisk played up to the mark."""
@@ -121,8 +99,7 @@ class PlayoutMarks:
             finished.confirm(finished.frames_sent)
             finished.resolve(completed=True)
 
-    def _forget_all(self) -> None:
-        self._playbacks.clear()
+    def _forget_marks(self) -> None:
         self._checkpoints.clear()
         self._marks_queued.clear()
 

@@ -24,30 +24,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Self, TypedDict, Unpack
 
 from aiohttp import WSMsgType
 
-from voicedock.aio import Coro, Supervisor
 from voicedock.domain.audio import AudioFormat, format_by_name
-from voicedock.errors import MediaError
 from voicedock.media.errors import (
     MediaConnectionLost,
     MediaProtocolError,
-    MediaSessionClosed,
 )
 from voicedock.media.framing import silence_frame
 from voicedock.media.gap_filler import GAP_AFTER
-from voicedock.media.pacer import Pacer
-from voicedock.media.playback import Playback, PlayoutResult
+from voicedock.media.playback import PlayoutResult
 from voicedock.media.transport import TRANSPORT_ERRORS, CloseReason
 from voicedock.pbx.asterisk.media import chan_websocket as wire
 from voicedock.pbx.asterisk.media.caller_audio import CallerAudio
 from voicedock.pbx.asterisk.media.clock import MediaClock
 from voicedock.pbx.asterisk.media.frame_writer import FrameWriter
 from voicedock.pbx.asterisk.media.handshake import MediaWebSocket, read_media_start
+from voicedock.pbx.asterisk.media.leg_session import LegSession
 from voicedock.pbx.asterisk.media.playout import PlayoutMarks
 from voicedock.pbx.asterisk.media.websocket_client import WebSocketClient
 from voicedock.weak import weak_method
@@ -70,7 +67,7 @@ class SessionOptions(TypedDict, total=False):
     fill_gaps_after: float | None
 
 
-class MediaSession:
+class MediaSession(LegSession[PlayoutMarks]):
     def __init__(
         self,
         ws: MediaWebSocket,
@@ -99,7 +96,7 @@ class MediaSession:
         self.control_format = control_format
         self.frame_bytes = started.optimal_frame_size
         self.frame_ms = fmt.duration_ms(self.frame_bytes)
-        self.caller = CallerAudio(
+        caller = CallerAudio(
             self.frame_bytes,
             buffer_frames=inbound_buffer_frames,
             on_audio=on_audio,
@@ -107,7 +104,7 @@ class MediaSession:
             fmt=fmt,
             fill_gaps_after=fill_gaps_after,
         )
-        self._playout = PlayoutMarks(
+        playout = PlayoutMarks(
             FrameWriter(ws),
             weak_method(self._send_command),
             weak_method(self._spawn),
@@ -119,12 +116,9 @@ class MediaSession:
             send_silence=send_silence,
             max_queued_frames=max_queued_frames,
         )
-        self._tasks = Supervisor("media session", log)
-        self._closed = asyncio.Event()
+        super().__init__(caller, playout, tasks="media session")
         self.entered = asyncio.Event()
         """Set once the session runs (its owner entered ``async with``)."""
-        self.close_reason: CloseReason | None = None
-        self.close_code: int | None = None
         self.ignored_messages = 0
 
     # --- lifecycle ---
@@ -157,10 +151,6 @@ class MediaSession:
         self.entered.set()
         return self
 
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
-        await self._tasks.aclose()
-
     async def aclose(self) -> None:
         """Stop sending, close the websocket and wait for the session's tasks (idempotent)."""
         self._end(CloseReason.LOCAL)
@@ -169,21 +159,7 @@ class MediaSession:
         await self._tasks.drain()
         self._closed.set()
 
-    async def wait_closed(self) -> CloseReason:
-        await self._closed.wait()
-        assert self.close_reason is not None
-        return self.close_reason
-
-    @property
-    def closed(self) -> bool:
-        return self.close_reason is not None
-
     # --- speaking ---
-
-    def play(self, audio: bytes | AsyncIterable[bytes], *, mark: str | None = None) -> Playback:
-        """Queue assistant audio (wire format bytes, any chunking) behind what is queued already."""
-        self._check_open()
-        return self._playout.play(audio, mark=mark)
 
     async def flush(self) -> PlayoutResult | None:
         """Barge-in: drop everything queued here and in Asterisk.
@@ -204,39 +180,7 @@ class MediaSession:
             await asyncio.wait_for(self._closed.wait(), close_wait)
         await self.aclose()
 
-    @property
-    def pacer(self) -> Pacer:
-        return self._playout.pacer
-
-    # --- listening ---
-
-    def inbound_audio(self) -> AsyncIterator[bytes]:
-        """Frames from the caller, ``frame_bytes`` each, until the session closes.
-
-        If the consumer falls behind by more than ``inbound_buffer_frames`` the oldest frames are
-        dropped (counted in ``caller.inbound_dropped``): live audio cannot wait.
-        """
-        return self.caller.frames()
-
-    def deliver_audio_to(self, consumer: Callable[[bytes], None] | None) -> None:
-        """From now on hand each caller frame to ``consumer`` as it arrives, inside the
-        connection's callback (frames already queued first), instead of queuing it for
-        ``inbound_audio()``, whose iteration then only waits for the end of the media: no task
-        is woken per frame. ``consumer`` must be quick and must not raise. ``None``: frames are
-        queued again, and the consumer let go."""
-        self.caller.deliver_to(consumer)
-
-    def dtmf(self) -> AsyncIterator[str]:
-        """DTMF digits the caller pressed (DTMF_END), until the session closes."""
-        return self.caller.digits()
-
     # --- internals: tasks ---
-
-    def _spawn(self, coro: Coro[None]) -> None:
-        if not self._tasks.running:
-            coro.close()
-            raise MediaError("use the session as an async context manager")
-        self._tasks.spawn(coro)
 
     async def _receive_loop(self) -> None:
         ws, binary, text, ended = self._ws, WSMsgType.BINARY, WSMsgType.TEXT, _ENDED
@@ -287,20 +231,6 @@ class MediaSession:
         finally:
             with contextlib.suppress(*TRANSPORT_ERRORS):
                 await self._ws.close()  # makes the receive loop end too
-
-    def _end(self, reason: CloseReason) -> None:
-        if self.close_reason is None:
-            self.close_reason = reason
-        self._playout.end()
-        self.caller.end()
-
-    def _check_open(self) -> None:
-        if self.close_reason in (CloseReason.LOCAL, CloseReason.HANGUP):
-            raise MediaSessionClosed("media session was closed")
-        if self.close_reason is not None:
-            raise MediaConnectionLost(
-                f"media connection lost ({self.close_reason})", close_code=self.close_code
-            )
 
     @property
     def _label(self) -> str:

@@ -239,7 +239,18 @@ async def _source_address_towards(host: str) -> str:
         return str(probe.getsockname()[0])
 
 
-class _ServerWebsocketLeg:
+class _Leg:
+    """What a leg has unless it says otherwise: no channel variables, ``media,<call id>`` as
+    its Stasis arguments."""
+
+    def variables(self) -> dict[str, str]:
+        return {}
+
+    def data(self, call_id: str) -> str:
+        return f"media,{call_id}"
+
+
+class _ServerWebsocketLeg(_Leg):
     """chan_websocket, voicedock connecting to Asterisk's ``/media/<connection id>``."""
 
     transport: MediaTransport = "websocket"
@@ -251,12 +262,6 @@ class _ServerWebsocketLeg:
 
     def params(self) -> dict[str, str]:
         return {"transport": "websocket", "encapsulation": "none", "connection_type": "server"}
-
-    def variables(self) -> dict[str, str]:
-        return {}
-
-    def data(self, call_id: str) -> str:
-        return f"media,{call_id}"
 
     async def connect(
         self, channel_vars: JsonObject, gone: asyncio.Event
@@ -270,13 +275,41 @@ class _ServerWebsocketLeg:
         pass
 
 
-class _ClientWebsocketLeg:
+class _Pending(Protocol):
+    """A leg's session that Asterisk connects to one of voicedock's listeners."""
+
+    async def session(self, wait: float = ...) -> AbstractAsyncContextManager[CallMedia]: ...
+
+    def cancel(self) -> None: ...
+
+
+class _ConnectingLeg(_Leg):
+    """A leg Asterisk connects to voicedock: its session is the one that arrives for it."""
+
+    _pending: _Pending
+
+    def _unreached(self) -> str:
+        """What to check when Asterisk could not connect the leg."""
+        raise NotImplementedError
+
+    async def connect(
+        self, channel_vars: JsonObject, gone: asyncio.Event
+    ) -> AbstractAsyncContextManager[CallMedia]:
+        return await _arrives(self._pending.session(wait=CONNECT_WAIT), gone, self._unreached())
+
+    def cancel(self) -> None:
+        self._pending.cancel()
+
+
+class _ClientWebsocketLeg(_ConnectingLeg):
     """chan_websocket, Asterisk connecting to voicedock's ``/media`` (``MediaAcceptor``): JSON
     control messages carry the leg's variables, so the connection is matched to its call by
     ``VOICEDOCK_CALL`` and proves it is Asterisk's by the call's token."""
 
     transport: MediaTransport = "websocket"
     keys_over_ari = False
+
+    _pending: PendingMedia
 
     def __init__(self, pending: PendingMedia, section: str, fmt: AudioFormat) -> None:
         self._pending = pending
@@ -295,24 +328,14 @@ class _ClientWebsocketLeg:
     def variables(self) -> dict[str, str]:
         return {CALL_VARIABLE: self._pending.call_id, TOKEN_VARIABLE: self._pending.token}
 
-    def data(self, call_id: str) -> str:
-        return f"media,{call_id}"
-
-    async def connect(
-        self, channel_vars: JsonObject, gone: asyncio.Event
-    ) -> AbstractAsyncContextManager[CallMedia]:
-        return await _arrives(
-            self._pending.session(wait=CONNECT_WAIT),
-            gone,
+    def _unreached(self) -> str:
+        return (
             "Asterisk could not connect the call's media websocket: check that "
-            "websocket_client.conf [voicedock_media] points at voicedock's /media",
+            "websocket_client.conf [voicedock_media] points at voicedock's /media"
         )
 
-    def cancel(self) -> None:
-        self._pending.cancel()
 
-
-class _RtpLeg:
+class _RtpLeg(_Leg):
     """RTP over UDP: Asterisk sends to voicedock's port, voicedock to the one it answered."""
 
     transport: MediaTransport = "rtp"
@@ -347,12 +370,6 @@ class _RtpLeg:
             "transport": "udp",
             "external_host": _host_port(self._host, self._port),
         }
-
-    def variables(self) -> dict[str, str]:
-        return {}
-
-    def data(self, call_id: str) -> str:
-        return f"media,{call_id}"
 
     async def connect(
         self, channel_vars: JsonObject, gone: asyncio.Event
@@ -390,11 +407,13 @@ class _RtpLeg:
             sock.close()
 
 
-class _AudioSocketLeg:
+class _AudioSocketLeg(_ConnectingLeg):
     """AudioSocket over TCP: Asterisk connects to voicedock's listener with the leg's UUID."""
 
     transport: MediaTransport = "audiosocket"
     keys_over_ari = True
+
+    _pending: PendingAudioSocket
 
     def __init__(self, pending: PendingAudioSocket, external_host: str) -> None:
         self._pending = pending
@@ -408,24 +427,14 @@ class _AudioSocketLeg:
             "external_host": self._external_host,
         }
 
-    def variables(self) -> dict[str, str]:
-        return {}
-
     def data(self, call_id: str) -> str:
         return self._pending.uuid  # the dial string's UUID, which Asterisk sends back
 
-    async def connect(
-        self, channel_vars: JsonObject, gone: asyncio.Event
-    ) -> AbstractAsyncContextManager[CallMedia]:
-        return await _arrives(
-            self._pending.session(wait=CONNECT_WAIT),
-            gone,
+    def _unreached(self) -> str:
+        return (
             "Asterisk could not connect the call's AudioSocket: check that it reaches "
-            f"{self._external_host} ([pbx.asterisk] media_public_host, audiosocket_port)",
+            f"{self._external_host} ([pbx.asterisk] media_public_host, audiosocket_port)"
         )
-
-    def cancel(self) -> None:
-        self._pending.cancel()
 
 
 async def _arrives(session: Awaitable[S], gone: asyncio.Event, failure: str) -> S:

@@ -23,7 +23,6 @@ the chunks a tick completed are sent right after it (``after_tick``), in order.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Protocol
@@ -33,7 +32,7 @@ from voicedock.domain.audio import AudioFormat
 from voicedock.errors import MediaError, PbxError
 from voicedock.media.codecs import decode
 from voicedock.media.pacer import FRAME_PERIOD, Pacer, Utterance
-from voicedock.media.playback import Playback, PlayoutResult, cut_short, queue_playback
+from voicedock.media.playback import Playback, Playbacks, PlayoutResult
 from voicedock.pbx.freeswitch.media.audio_stream_wire import encode_stream_audio
 from voicedock.pbx.freeswitch.media.playout import PlayoutTimeline, Segment
 from voicedock.weak import weak_method
@@ -41,8 +40,6 @@ from voicedock.weak import weak_method
 __all__ = ["ChannelPlayback", "PlayoutFiles"]
 
 log = logging.getLogger("voicedock.media.freeswitch")
-
-_auto_ids = itertools.count(1)
 
 
 class ChannelPlayback(Protocol):
@@ -88,7 +85,8 @@ class PlayoutFiles:
             sleep=weak_method(self._sleep_until_room),
         )
         self.timeline = PlayoutTimeline()
-        self._playbacks: dict[str, Playback] = {}
+        spawn = weak_method(self._spawn_feed)
+        self._playbacks = Playbacks(self.pacer, fmt=fmt, frame_bytes=self._frame_bytes, spawn=spawn)
         self._chunk = bytearray()
         self._chunk_segments: list[Segment] = []
         self._cut: list[str] = []  # streamAudio messages cut by a tick, not yet sent
@@ -101,21 +99,7 @@ class PlayoutFiles:
 
     def play(self, audio: bytes | AsyncIterable[bytes], *, mark: str | None = None) -> Playback:
         """Queue assistant audio (wire format bytes, any chunking) behind what is queued already."""
-        if mark is None:
-            mark = f"vd:{next(_auto_ids)}"
-        elif mark in self._playbacks or len(mark) > 80:
-            raise MediaError("mark must be unique and at most 80 characters")
-        playback = Playback(mark, self.pacer.open_utterance(mark), FRAME_PERIOD * 1000)
-        self._playbacks[mark] = playback
-        queue_playback(
-            self.pacer,
-            playback,
-            audio,
-            fmt=self._format,
-            frame_bytes=self._frame_bytes,
-            spawn=self._spawn_feed,
-        )
-        return playback
+        return self._playbacks.play(audio, mark)
 
     def _spawn_feed(self, feed: Coro[None]) -> None:
         if not self._tasks.running:
@@ -140,16 +124,11 @@ class PlayoutFiles:
             except PbxError as exc:
                 log.warning("audio stream: uuid_break failed: %s", exc)
         self.timeline.clear()
-        current = cut_short(self._playbacks.values())
-        self._playbacks.clear()
-        return current
+        return self._playbacks.cut_short()
 
     def end(self) -> None:
         """The stream is over: nothing more is sent, no playback completes."""
-        self.pacer.stop()
-        for playback in self._playbacks.values():
-            playback.resolve(completed=False)
-        self._playbacks.clear()
+        self._playbacks.end()
 
     def on_play_event(self, file: str) -> None:
         """``mod_audio_stream::play``: FreeSWITCH wrote our next chunk to ``file``."""
@@ -214,7 +193,7 @@ class PlayoutFiles:
         playback = self._playbacks.get(utterance.id)
         if playback is not None:
             self.timeline.finish(playback)
-        self._playbacks = {k: p for k, p in self._playbacks.items() if not p.done}
+        self._playbacks.forget_done()
 
     def _cut_chunk(self) -> None:
         """The frames collected so far become the next streamAudio message (sent after the

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Unpack
 
 from voicedock.domain.audio import AudioFormat
 from voicedock.media.transport import CloseReason
 from voicedock.pbx.asterisk.media.audiosocket import wire
-from voicedock.pbx.asterisk.media.clock import MediaClock
-from voicedock.pbx.asterisk.media.clocked_session import ClockedSession
+from voicedock.pbx.asterisk.media.clocked_session import ClockedOptions, ClockedSession
 
 log = logging.getLogger("voicedock.media")
 
@@ -32,19 +32,9 @@ class AudioSocketSession(ClockedSession):
         self,
         transport: asyncio.WriteTransport,
         fmt: AudioFormat,
-        *,
-        label: str,
-        clock: MediaClock | None = None,
-        inbound_buffer_frames: int = 250,
-        max_queued_frames: int = 250,
+        **options: Unpack[ClockedOptions],
     ) -> None:
-        super().__init__(
-            fmt,
-            label=label,
-            inbound_buffer_frames=inbound_buffer_frames,
-            max_queued_frames=max_queued_frames,
-            clock=clock,
-        )
+        super().__init__(fmt, **options)
         self._transport = transport
         self._kind = wire.audio_kind(fmt)
         self.messages_ignored = 0

@@ -24,13 +24,12 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Unpack, cast
 
 from voicedock.domain.audio import AudioFormat
 from voicedock.media.framing import silence_frame
 from voicedock.media.transport import CloseReason
-from voicedock.pbx.asterisk.media.clock import MediaClock
-from voicedock.pbx.asterisk.media.clocked_session import ClockedSession
+from voicedock.pbx.asterisk.media.clocked_session import ClockedOptions, ClockedSession
 from voicedock.pbx.asterisk.media.rtp import wire
 
 log = logging.getLogger("voicedock.media")
@@ -45,23 +44,14 @@ class RtpSession(ClockedSession, asyncio.DatagramProtocol):
         fmt: AudioFormat,
         peer: Address,
         *,
-        label: str,
         hang_up: Callable[[], Awaitable[object]],
         asterisk_hosts: frozenset[str] = frozenset(),
-        clock: MediaClock | None = None,
-        inbound_buffer_frames: int = 250,
-        max_queued_frames: int = 250,
+        **options: Unpack[ClockedOptions],
     ) -> None:
         """``sock``: bound, not yet connected to the loop (``__aenter__`` does); ``peer``:
         where Asterisk's UnicastRTP channel listens; ``hang_up``: deletes that channel;
         ``asterisk_hosts``: other addresses Asterisk's packets may come from (ARI's host)."""
-        super().__init__(
-            fmt,
-            label=label,
-            inbound_buffer_frames=inbound_buffer_frames,
-            max_queued_frames=max_queued_frames,
-            clock=clock,
-        )
+        super().__init__(fmt, **options)
         self._sock = sock
         self.peer = peer
         self._hang_up_channel = hang_up
@@ -95,7 +85,8 @@ class RtpSession(ClockedSession, asyncio.DatagramProtocol):
         # The selector loop's datagram transport is no subclass of asyncio.DatagramTransport.
         self._transport = cast(asyncio.DatagramTransport, transport)
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
+    def datagram_received(self, data: bytes, addr: Address | tuple[str, int, int, int]) -> None:
+        # An IPv4 socket's source (host, port); an IPv6 one's adds flow info and scope.
         source: Address = (addr[0], addr[1])
         if source != self.peer and (self._latched or source[0] not in self._asterisk_hosts):
             self.packets_foreign += 1
