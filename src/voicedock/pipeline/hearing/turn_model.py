@@ -28,8 +28,8 @@ import numpy.typing as npt
 
 from voicedock.media.codecs import resample_signal
 from voicedock.pipeline.audio import pcm16_to_float
+from voicedock.pipeline.hearing.silero_vad import OnnxSession
 from voicedock.pipeline.providers.base import ProviderUnavailableError
-from voicedock.pipeline.silero_vad import OnnxSession
 
 MODEL_RATE = 16000
 WINDOW_S = 8  # the model reads the last 8 seconds of the turn
