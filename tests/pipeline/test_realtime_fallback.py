@@ -7,7 +7,7 @@ breakers."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -18,6 +18,7 @@ from voicedock.domain.assistant_config import RealtimeConfig
 from voicedock.domain.usage import SpokenTurn, speech_usage
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.carried import carried_history
+from voicedock.pipeline.dialogue.events import CallEvents
 from voicedock.pipeline.dialogue.realtime.unanswered_turns import UnansweredTurns
 from voicedock.pipeline.fallback_plans.plan import Switch
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
@@ -32,7 +33,7 @@ from voicedock.pipeline.realtime_fallback import ANSWER_NOTE, CONTINUE_NOTE, Rea
 from voicedock.pipeline.turn_engine import TurnEngine
 
 from .cloud.fake_realtime import RealtimeScript, realtime_handler
-from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts
+from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts, told_into
 from .synth import frames, silence, voiced
 from .test_turn_engine import config, until
 
@@ -89,7 +90,7 @@ def with_pipeline(
     plan: RealtimePlan,
     sink: OutputSink,
     config: ConversationConfig,
-    on_transcript: Callable[[TranscriptEntry], None] | None = None,
+    events: CallEvents | None = None,
 ) -> RealtimeWithPipeline:
     """The call's dialogue as a live call makes it: the session, then the plan's pipeline."""
 
@@ -99,7 +100,7 @@ def with_pipeline(
             tts=tts,
             sink=sink,
             config=config,
-            on_transcript=on_transcript,
+            events=events,
             hand_over_after_s=hand_over_after_s,
         )
 
@@ -110,7 +111,7 @@ def with_pipeline(
             tts=plan.tts,
             sink=sink,
             config=carried,
-            on_transcript=on_transcript,
+            events=events,
             endpoints=plan.endpoints,
         )
 
@@ -132,7 +133,7 @@ async def call(
             plan=pipeline.plan(timeout_s),
             sink=FakeSink(instant=True),
             config=config(first_message=GREETING),
-            on_transcript=delivered.append,
+            events=told_into(delivered),
         ) as running,
     ):
         yield running, say_voice, delivered

@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.frames import TranscriptEntry
 from voicedock.pipeline.providers.base import ProviderTimeoutError, ProviderUnavailableError
 from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 
-from .fakes import FakeHandle, FakeLlm, FakeSink, FakeStt, FakeTts
+from .fakes import FakeHandle, FakeLlm, FakeSink, FakeStt, FakeTts, told_into
 from .synth import frames, silence, voiced
 
 pytestmark = pytest.mark.unit
@@ -355,7 +356,7 @@ async def test_say_queued_behind_the_greeting_survives_a_barge_in_and_is_spoken(
 
 
 async def test_greeting_cut_before_its_first_word_is_still_recorded() -> None:
-    received: list[tuple[str, str, bool]] = []
+    received: list[TranscriptEntry] = []
     stt, sink = FakeStt(["Hi."]), FakeSink()
     cfg = config(first_message="Hello, this is the dental clinic.")
     async with TurnEngine(
@@ -364,7 +365,7 @@ async def test_greeting_cut_before_its_first_word_is_still_recorded() -> None:
         tts=FakeTts(),
         sink=sink,
         config=cfg,
-        on_transcript=lambda e: received.append((e.role, e.content, e.interrupted)),
+        events=told_into(received),
     ) as conv:
         await until(lambda: conv.assistant_audible)
         speak(conv)
@@ -372,7 +373,11 @@ async def test_greeting_cut_before_its_first_word_is_still_recorded() -> None:
         sink.play_all()
     assert conv.transcript[0].role == "assistant"
     assert (conv.transcript[0].content, conv.transcript[0].interrupted) == ("", True)
-    assert received[0] == ("assistant", "", True)
+    assert (received[0].role, received[0].content, received[0].interrupted) == (
+        "assistant",
+        "",
+        True,
+    )
 
 
 async def test_a_queued_say_cancelled_by_the_end_of_the_call_is_recorded_at_zero_words() -> None:
@@ -389,8 +394,8 @@ async def test_a_queued_say_cancelled_by_the_end_of_the_call_is_recorded_at_zero
 
 async def test_transcript_and_its_events_are_in_spoken_order() -> None:
     """A say spoken while the caller's turn is being transcribed finishes first, but the
-    caller started first: both the transcript and `on_transcript` put the caller first."""
-    received: list[str] = []
+    caller started first: both the transcript and its events put the caller first."""
+    received: list[TranscriptEntry] = []
     stt = FakeStt(["I need a taxi."], delay=0.2)
     llm = FakeLlm(["Sure."])
     sink = FakeSink(instant=True)
@@ -400,7 +405,7 @@ async def test_transcript_and_its_events_are_in_spoken_order() -> None:
         tts=FakeTts(),
         sink=sink,
         config=config(),
-        on_transcript=lambda e: received.append(e.content),
+        events=told_into(received),
     ) as conv:
         speak(conv)
         await until(lambda: len(stt.calls) == 1)  # the caller's turn is being transcribed
@@ -408,7 +413,7 @@ async def test_transcript_and_its_events_are_in_spoken_order() -> None:
         await until(lambda: len(conv.transcript) >= 3)
     spoken = [e.content for e in conv.transcript]
     assert spoken == ["I need a taxi.", "One moment.", "Sure."]
-    assert received == spoken
+    assert [e.content for e in received] == spoken
     starts = [e.started_at for e in conv.transcript]
     assert starts == sorted(starts)
 

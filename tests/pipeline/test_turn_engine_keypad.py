@@ -15,7 +15,7 @@ from voicedock.pipeline.frames import TranscriptEntry
 from voicedock.pipeline.keypad import KeypadPlan
 from voicedock.pipeline.turn_engine import TurnEngine
 
-from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts
+from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts, told_into
 from .synth import frames, silence, voiced
 from .test_turn_engine import config, speak, until
 
@@ -44,7 +44,7 @@ async def test_the_terminator_makes_one_user_turn_the_model_answers() -> None:
         tts=FakeTts(),
         sink=sink,
         config=config(),
-        on_transcript=reported.append,
+        events=told_into(reported),
     ) as conv:
         press(conv, "1234#")
         await until(lambda: len(conv.transcript) == 2)
@@ -194,7 +194,7 @@ async def test_keys_pressed_when_the_call_ends_are_recorded_not_answered() -> No
         tts=FakeTts(),
         sink=sink,
         config=config(),
-        on_transcript=reported.append,
+        events=told_into(reported),
     )
     async with conv:
         press(conv, "98")

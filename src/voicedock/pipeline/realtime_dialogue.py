@@ -57,6 +57,7 @@ from voicedock.pipeline.dialogue.ending import (
     CallEnd,
     failure_reason,
 )
+from voicedock.pipeline.dialogue.events import CallEvents, added_to
 from voicedock.pipeline.dialogue.first_message import opening
 from voicedock.pipeline.dialogue.interruptible_tasks import InterruptibleTasks
 from voicedock.pipeline.dialogue.realtime.answer_watch import AnswerWatch
@@ -114,7 +115,7 @@ class RealtimeDialogue(DialogueBase):
         config: ConversationConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
-        on_transcript: Callable[[TranscriptEntry], None] | None = None,
+        events: CallEvents | None = None,
         tools: ToolExecutor | None = None,
         hand_over_after_s: float | None = None,
     ) -> None:
@@ -129,7 +130,7 @@ class RealtimeDialogue(DialogueBase):
         self._wall = wall_clock
         # Final as the provider says; redacted as the turn engine's (the model hears the caller).
         self._transcript = TranscriptKeeper(
-            on_transcript,
+            added_to(events),
             redactor=cfg.redactor,
             member=cfg.member,
         )

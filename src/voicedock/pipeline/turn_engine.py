@@ -20,23 +20,25 @@ first word is still in the transcript). A `say` (and the first message) waiting 
 interrupted speech is never dropped: it is spoken once the caller's turn is over, or, if the
 call ends first, recorded as interrupted at 0 words.
 
-`transcript` is in spoken order (by when a message *started*); `on_transcript` sees each
-message once no earlier-started turn is still open (a caller still talking or being
-transcribed, an assistant message still playing), so the messages it delivers, too, come in
-spoken order. The reply is spoken sentence by sentence as the model streams it; a reply slow
-to start, or a slow tool, is covered by a filler (``pipeline/filler.py``), a message of its
-own that the model never sees. Provider failures lead to a short spoken fallback
-within a bounded time and then the end of the call with reason "provider-error": a call is
-never left open and silent. The owner hangs up when `wait_ended()` returns.
+`transcript` is in spoken order (by when a message *started*); each message is told on the
+call's events (``MessageAdded``, ``pipeline/dialogue/events.py``) once no earlier-started
+turn is still open (a caller still talking or being transcribed, an assistant message still
+playing), so the messages told, too, come in spoken order. The reply is spoken sentence by
+sentence as the model streams it; a reply slow to start, or a slow tool, is covered by a filler
+(``pipeline/filler.py``), a message of its own that the model never sees. Provider failures
+lead to a short spoken fallback within a bounded time and then the end of the call with reason
+"provider-error": a call is never left open and silent. The owner hangs up when `wait_ended()`
+returns.
 
 The caller's keypad (``pipeline/keypad.py``): each key pressed barges in like speech, and the
 digits of one entry become ONE user turn, ``"Keypad: 1234#"``, when the plan's terminator is
 pressed, ``max_digits`` are collected or ``timeout_s`` passes after the last digit; the model
 answers it like a spoken turn. A spoken turn that ends while an entry is open ends the entry
-too: the two are one turn for the model, in the order they started (so are the transcript and
-``on_transcript``), and one reply answers both. Words whose reply a key stopped come before
-the entry that key started. What was pressed when the call ends is still recorded. A plan
-turned off (``enabled`` False) ignores every key: no barge-in, nothing for the model.
+too: the two are one turn for the model, in the order they started (so are the transcript
+and its ``MessageAdded`` events), and one reply answers both. Words whose reply a key stopped
+come before the entry that key started. What was pressed when the call ends is still
+recorded. A plan turned off (``enabled`` False) ignores every key: no barge-in, nothing for
+the model.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from voicedock.pipeline.dialogue.ending import INTERNAL_ERROR as INTERNAL_ERROR
 from voicedock.pipeline.dialogue.ending import PROVIDER_ERROR as PROVIDER_ERROR
 from voicedock.pipeline.dialogue.ending import REFUSED as REFUSED
 from voicedock.pipeline.dialogue.ending import SPEECH_FAILURES as SPEECH_FAILURES
+from voicedock.pipeline.dialogue.events import CallEvents, added_to
 from voicedock.pipeline.dialogue.first_message import opening
 from voicedock.pipeline.dialogue.hearing import CallerTurn, Hearing
 from voicedock.pipeline.dialogue.history import ModelHistory
@@ -122,12 +125,12 @@ class TurnEngine(DialogueBase):
         sink: OutputSink,
         config: ConversationConfig | None = None,
         wall_clock: Callable[[], float] = time.time,
-        on_transcript: Callable[[TranscriptEntry], None] | None = None,
+        events: CallEvents | None = None,
         tools: ToolExecutor | None = None,
         endpoints: Endpoints | None = None,
         predict_turn: PredictTurn | None = None,
     ) -> None:
-        """``on_transcript`` sees each final message as it is added to ``transcript``;
+        """``events`` is told each final message as it is added to ``transcript``;
         ``tools`` carries out the model's calls of ``config.tools`` (``end_call`` is the
         conversation's own); ``llm`` may be a fallback plan (so may ``stt`` and ``tts``);
         ``endpoints`` names the engines, for each turn's latency record and the provider of
@@ -147,7 +150,7 @@ class TurnEngine(DialogueBase):
             echo=cfg.echo,
         )
         self._transcript = TranscriptKeeper(
-            on_transcript,
+            added_to(events),
             weak_method(self._open_since),
             self._serving.provider_of,
             redactor=cfg.redactor,

@@ -13,6 +13,8 @@ from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from pipeline.synth import silence, voiced
 from voicedock.calls.live.conversation import (
     LiveConversation,
+    LiveOptions,
+    LiveParts,
     LiveTransferUnsupported,
     SpeechProviders,
 )
@@ -21,6 +23,7 @@ from voicedock.errors import PbxError
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pbx.base import TransferTarget
+from voicedock.pipeline.dialogue.events import CallEvent, TranscriptKept
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.base import ProviderTimeoutError
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
@@ -54,9 +57,8 @@ class Call:
         return LiveConversation(
             self.media,
             config_of(assistant or {}),
-            context=context,
-            providers=SpeechProviders(self.stt, self.llm, self.tts),
-            config=config,
+            LiveOptions(context=context, config=config),
+            LiveParts(providers=SpeechProviders(self.stt, self.llm, self.tts)),
         )
 
     async def caller_says(self, pcm: bytes) -> None:
@@ -290,9 +292,11 @@ async def test_offline_warm_transfer_briefs_the_agent_with_the_context(call: Cal
     live = LiveConversation(
         call.media,
         config_of({}),
-        context="Invoice question, customer 42.",
-        providers=SpeechProviders(call.stt, RuleBasedPolicy(), call.tts),
-        config=ConversationConfig(endpointing=ENDPOINTING),
+        LiveOptions(
+            context="Invoice question, customer 42.",
+            config=ConversationConfig(endpointing=ENDPOINTING),
+        ),
+        LiveParts(providers=SpeechProviders(call.stt, RuleBasedPolicy(), call.tts)),
     )
     async with live:
         await call.utterance()
@@ -308,17 +312,18 @@ async def test_offline_warm_transfer_briefs_the_agent_with_the_context(call: Cal
 async def test_transfer_announcement_is_in_the_transcript_as_it_is_heard(call: Call) -> None:
     delivered: list[tuple[str, str]] = []
 
-    async def on_transcript(entry: object) -> None:
-        delivered.append((entry.role, entry.content))  # type: ignore[attr-defined]
+    async def kept(event: CallEvent) -> None:
+        assert isinstance(event, TranscriptKept)
+        delivered.append((event.entry.role, event.entry.content))
 
     call.stt.texts = ["Sales please."]
     live = LiveConversation(
         call.media,
         config_of({}),
-        providers=SpeechProviders(call.stt, call.llm, call.tts),
-        config=ConversationConfig(endpointing=ENDPOINTING),
-        on_transcript=on_transcript,
+        LiveOptions(config=ConversationConfig(endpointing=ENDPOINTING)),
+        LiveParts(providers=SpeechProviders(call.stt, call.llm, call.tts)),
     )
+    live.events.listen(kept, TranscriptKept)
     async with live:
         await call.utterance()
         await until(lambda: len(live.transcript) == 2)

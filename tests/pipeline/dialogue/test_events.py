@@ -14,7 +14,7 @@ from voicedock.pipeline.dialogue.events import (
     CallEvent,
     CallEvents,
     ConsentDecided,
-    Handoff,
+    HandedOver,
     MessageAdded,
     TranscriptKept,
 )
@@ -30,12 +30,12 @@ def kept(text: str) -> TranscriptKept:
 async def test_a_subscriber_is_told_inside_emit_of_its_kind_only() -> None:
     events = CallEvents()
     seen: list[str] = []
-    events.subscribe(Handoff, lambda h: seen.append(h.to))
-    events.emit(Handoff("a", "b"))  # before the bus started: subscribers are told anyway
+    events.subscribe(HandedOver, lambda h: seen.append(h.to))
+    events.emit(HandedOver("a", "b"))  # before the bus started: subscribers are told anyway
     events.emit(ConsentDecided({"outcome": "granted"}))
     assert seen == ["b"]
     async with events:
-        events.emit(Handoff("b", "c", "billing"))
+        events.emit(HandedOver("b", "c", "billing"))
         assert seen == ["b", "c"]
 
 
@@ -52,15 +52,15 @@ async def test_a_listener_awaits_its_kinds_one_at_a_time_in_emitted_order() -> N
         got.append(type(event).__name__)
         running -= 1
 
-    events.listen(slow, TranscriptKept, Handoff)
+    events.listen(slow, TranscriptKept, HandedOver)
     events.emit(kept("before the start"))  # waits for the bus to start
     async with events:
-        events.emit(Handoff("a", "b"))
+        events.emit(HandedOver("a", "b"))
         events.emit(ConsentDecided({}))  # not a kind it listens to
         events.emit(kept("last"))
         assert got == []  # emit never waits for a listener
     # closed: everything emitted before was delivered, in order
-    assert got == ["TranscriptKept", "Handoff", "TranscriptKept"]
+    assert got == ["TranscriptKept", "HandedOver", "TranscriptKept"]
 
 
 async def test_a_listener_added_while_running_gets_what_comes_after() -> None:
@@ -125,7 +125,7 @@ async def test_aclose_is_idempotent_and_drops_what_is_emitted_after() -> None:
 
 async def test_closed_without_starting_it_delivers_nothing_and_leaves_no_task() -> None:
     events = CallEvents()
-    events.listen(lambda _e: asyncio.sleep(0), Handoff)
-    events.emit(Handoff("a", "b"))
+    events.listen(lambda _e: asyncio.sleep(0), HandedOver)
+    events.emit(HandedOver("a", "b"))
     await events.aclose()
     assert not [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]

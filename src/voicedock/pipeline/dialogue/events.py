@@ -5,10 +5,10 @@ events below (``emit``: synchronous and cheap, it runs on the audio path); whoev
 know subscribes to the kinds it wants, instead of handing a callback to a constructor:
 
     events = CallEvents()
-    events.subscribe(ProviderSwitched, count_switch)         # told inside emit, in order
-    events.listen(store_write, TranscriptKept, Handoff)      # its own queue and task
-    async with events:                                       # the listeners' tasks run
-        ...                                                  # the call
+    events.subscribe(ProviderSwitched, count_switch)        # told inside emit, in order
+    events.listen(store_write, TranscriptKept, HandedOver)  # its own queue and task
+    async with events:                                      # the listeners' tasks run
+        ...                                                 # the call
     # closed: every event emitted before was handed to its listeners
 
 A subscriber (``subscribe``) is told inside ``emit``: it must be cheap and must not block. A
@@ -26,8 +26,11 @@ The vocabulary, by who emits it:
                           hold them back, and withhold them)
     AnsweringMachineHeard the voicemail screening's verdict, with its evidence
     ConsentDecided        the consent window's outcome, as soon as it is decided
-    Handoff               a squad's call handed over to another member
+    HandedOver            a squad's call handed over to another member
     ProviderSwitched      a fallback plan went on with another provider
+
+Whoever makes the bus owns it: it starts and closes it (a live call makes its own unless it
+is given one, as the runner does to hear the provider switches of the engines it made before).
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ class ConsentDecided:
 
 
 @dataclass(frozen=True, slots=True)
-class Handoff:
+class HandedOver:
     """One handoff made: from the member who spoke to the one who speaks now."""
 
     source: str
@@ -95,7 +98,7 @@ CallEvent: TypeAlias = (
     | TranscriptKept
     | AnsweringMachineHeard
     | ConsentDecided
-    | Handoff
+    | HandedOver
     | ProviderSwitched
 )
 E = TypeVar("E", bound=CallEvent)
@@ -178,3 +181,10 @@ class CallEvents:
                 await listener.handler(event)
             except Exception:
                 log.exception("%s: %s listener failed", self._name, type(event).__name__)
+
+
+def added_to(events: CallEvents | None) -> Callable[[TranscriptEntry], None] | None:
+    """What a dialogue's transcript keeper tells each final message to: ``MessageAdded``."""
+    if events is None:
+        return None
+    return lambda entry: events.emit(MessageAdded(entry))
