@@ -15,7 +15,7 @@ from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.keypad import KeypadPlan
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
-from voicedock.pipeline.turn_engine import TurnEngine
+from voicedock.pipeline.turn_engine import TurnEngine, TurnParts
 
 from .cloud.fake_realtime import RealtimeScript, realtime_handler
 from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts
@@ -31,7 +31,9 @@ LONG = "One two three four five six seven eight nine ten eleven twelve."
 async def test_the_turn_engine_ignores_keys_when_the_keypad_is_off() -> None:
     stt, tts, sink = FakeStt(["Read me the menu."]), FakeTts(ms_per_char=20), FakeSink()
     llm = FakeLlm(["Press one for sales. Press two for support.", "Unused."])
-    async with TurnEngine(stt=stt, llm=llm, tts=tts, sink=sink, config=config(keypad=OFF)) as conv:
+    async with TurnEngine(
+        TurnParts(stt=stt, llm=llm, tts=tts, sink=sink), config(keypad=OFF)
+    ) as conv:
         speak(conv)
         await until(lambda: len(sink.handles) == 2)
         sink.advance(sink.handles[0].duration_ms / 2)  # half of the first sentence heard

@@ -30,7 +30,7 @@ from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
 from voicedock.pipeline.realtime_fallback import ANSWER_NOTE, CONTINUE_NOTE, RealtimeWithPipeline
-from voicedock.pipeline.turn_engine import TurnEngine
+from voicedock.pipeline.turn_engine import TurnEngine, TurnParts
 
 from .cloud.fake_realtime import RealtimeScript, realtime_handler
 from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts, told_into
@@ -106,13 +106,15 @@ def with_pipeline(
 
     def pipeline(carried: ConversationConfig) -> TurnEngine:
         return TurnEngine(
-            stt=plan.stt,
-            llm=plan.llm,
-            tts=plan.tts,
-            sink=sink,
-            config=carried,
-            events=events,
-            endpoints=plan.endpoints,
+            TurnParts(
+                stt=plan.stt,
+                llm=plan.llm,
+                tts=plan.tts,
+                sink=sink,
+                events=events,
+                endpoints=plan.endpoints,
+            ),
+            carried,
         )
 
     return RealtimeWithPipeline(session=session, pipeline=pipeline, plan=plan, config=config)

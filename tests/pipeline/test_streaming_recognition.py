@@ -11,7 +11,7 @@ from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.listener import Listener, UserUtterance
 from voicedock.pipeline.providers.base import IncrementalStt, ProviderTimeoutError
 from voicedock.pipeline.streaming_recognition import StreamingConfig, StreamingRecognizer
-from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
+from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine, TurnParts
 
 from .fakes import FakeIncrementalStt, FakeLlm, FakeSink, FakeTts
 from .listening import feed, supervised
@@ -132,7 +132,7 @@ async def converse(stt: FakeIncrementalStt) -> TurnEngine:
     llm.replies = [["Of course."]]
     config = ConversationConfig(endpointing=EP)
     async with TurnEngine(
-        stt=stt, llm=llm, tts=FakeTts(), sink=FakeSink(instant=True), config=config
+        TurnParts(stt=stt, llm=llm, tts=FakeTts(), sink=FakeSink(instant=True)), config
     ) as conv:
         for frame in frames(voiced(1200) + silence(1200)):
             conv.feed_audio(frame)

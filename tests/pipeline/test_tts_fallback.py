@@ -12,7 +12,7 @@ from voicedock.pipeline.fallback_plans.plan import Entry, Switch
 from voicedock.pipeline.fallback_plans.tts import TtsPlan
 from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import ProviderResponseError, Tts
-from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
+from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine, TurnParts
 
 from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts
 from .test_turn_engine import ENDPOINTING, speak, until
@@ -62,11 +62,13 @@ async def test_speech_continues_in_the_fallback_voice_when_the_voice_fails_mid_c
     first, second = FakeTts(), FakeTts()
     switches: list[Switch] = []
     async with TurnEngine(
-        stt=FakeStt(["Hi.", "When do you open?"]),
-        llm=FakeLlm(["Hello there.", "We open at nine."]),
-        tts=plan(first, second, switches),
-        sink=FakeSink(instant=True),
-        config=ConversationConfig(endpointing=ENDPOINTING),
+        TurnParts(
+            stt=FakeStt(["Hi.", "When do you open?"]),
+            llm=FakeLlm(["Hello there.", "We open at nine."]),
+            tts=plan(first, second, switches),
+            sink=FakeSink(instant=True),
+        ),
+        ConversationConfig(endpointing=ENDPOINTING),
     ) as conv:
         speak(conv)
         await until(lambda: len(conv.transcript) == 2)

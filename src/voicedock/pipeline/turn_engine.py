@@ -109,39 +109,42 @@ __all__ = [
     "SPEECH_FAILURES",
     "ConversationConfig",
     "TurnEngine",
+    "TurnParts",
     "failure_reason",
 ]
 
 
-class TurnEngine(DialogueBase):
-    """One call's dialogue. Use as ``async with TurnEngine(...) as conv``."""
+@dataclass(frozen=True, slots=True)
+class TurnParts:
+    """What one turn engine works with.
 
-    def __init__(
-        self,
-        *,
-        stt: Stt,
-        llm: Llm | LlmPlan,
-        tts: Tts,
-        sink: OutputSink,
-        config: ConversationConfig | None = None,
-        wall_clock: Callable[[], float] = time.time,
-        events: CallEvents | None = None,
-        tools: ToolExecutor | None = None,
-        endpoints: Endpoints | None = None,
-        predict_turn: PredictTurn | None = None,
-    ) -> None:
-        """``events`` is told each final message as it is added to ``transcript``;
-        ``tools`` carries out the model's calls of ``config.tools`` (``end_call`` is the
-        conversation's own); ``llm`` may be a fallback plan (so may ``stt`` and ``tts``);
-        ``endpoints`` names the engines, for each turn's latency record and the provider of
-        each message (``pipeline/fallback_plans/serving.py``); ``predict_turn`` is the turn
-        model that ``endpointing.turn_detection = "model"`` asks at the caller's pauses
-        (``pipeline/turn_detection.py``; without it, silence decides)."""
+    ``llm`` may be a fallback plan (so may ``stt`` and ``tts``); ``tools`` carries out the
+    model's calls of ``config.tools`` (``end_call`` is the engine's own); ``endpoints`` names
+    the engines, for each turn's latency record and the provider of each message
+    (``pipeline/fallback_plans/serving.py``); ``predict_turn`` is the turn model that
+    ``endpointing.turn_detection = "model"`` asks at the caller's pauses
+    (``pipeline/turn_detection.py``; without it, silence decides); ``events`` is told each
+    final message as it is added to ``transcript`` (``MessageAdded``)."""
+
+    stt: Stt
+    llm: Llm | LlmPlan
+    tts: Tts
+    sink: OutputSink
+    tools: ToolExecutor | None = None
+    endpoints: Endpoints | None = None
+    predict_turn: PredictTurn | None = None
+    events: CallEvents | None = None
+    wall_clock: Callable[[], float] = time.time
+
+
+class TurnEngine(DialogueBase):
+    """One call's dialogue. Use as ``async with TurnEngine(parts, config) as conv``."""
+
+    def __init__(self, parts: TurnParts, config: ConversationConfig | None = None) -> None:
         self.config = cfg = config or ConversationConfig()
-        named = endpoints or Endpoints()
-        plan = llm if isinstance(llm, LlmPlan) else LlmPlan.alone(llm, named.llm)
-        self._serving = Serving(stt, llm, tts, named)  # who serves each engine now
-        self._wall = wall_clock
+        self._wall = parts.wall_clock
+        named = parts.endpoints or Endpoints()
+        self._serving = Serving(parts.stt, parts.llm, parts.tts, named)  # who serves each now
         self._listener = Listener(
             cfg.sample_rate,
             vad=cfg.vad,
@@ -150,7 +153,7 @@ class TurnEngine(DialogueBase):
             echo=cfg.echo,
         )
         self._transcript = TranscriptKeeper(
-            added_to(events),
+            added_to(parts.events),
             weak_method(self._open_since),
             self._serving.provider_of,
             redactor=cfg.redactor,
@@ -167,33 +170,41 @@ class TurnEngine(DialogueBase):
         )
         self._run_task: asyncio.Task[None] | None = None
         self._end = CallEnd(cfg)
-        self._hearing = Hearing(stt, self._listener, self._tasks, cfg, wall_clock)
+        self._hearing = Hearing(parts.stt, self._listener, self._tasks, cfg, self._wall)
         self._turn_detector = None
-        if predict_turn is not None and cfg.endpointing.turn_detection == TURN_MODEL:
-            self._turn_detector = TurnDetector(predict_turn, self._listener, self._tasks)
-        self._assistant_audio = AssistantAudio(
-            tts, sink, cfg, wall_clock, on_audio=self._listener.echo.play
-        )
-        self._replies = Replies(
+        if parts.predict_turn is not None and cfg.endpointing.turn_detection == TURN_MODEL:
+            self._turn_detector = TurnDetector(parts.predict_turn, self._listener, self._tasks)
+        self._assistant_audio, self._replies, self._floor = self._speaking(parts, named)
+        self._keypad = KeypadInput(cfg.keypad, self._wall, weak_method(self._keypad_due))
+
+    def _speaking(
+        self, parts: TurnParts, named: Endpoints
+    ) -> tuple[AssistantAudio, Replies, Floor]:
+        """The assistant's side: its audio, the model's replies, the floor (barge-in)."""
+        cfg, wall = self.config, self._wall
+        audio = AssistantAudio(parts.tts, parts.sink, cfg, wall, on_audio=self._listener.echo.play)
+        llm = parts.llm
+        plan = llm if isinstance(llm, LlmPlan) else LlmPlan.alone(llm, named.llm)
+        replies = Replies(
             plan,
-            wall_clock,
+            wall,
             partial(self._events.put_nowait, EndCall(ASSISTANT_ENDED_CALL, None)),
             weak_method(self.hand_over),
             cfg,
             self._history,
             self._transcript,
-            ToolCalls(tools, self._tasks, cfg),
+            ToolCalls(parts.tools, self._tasks, cfg),
             self._tasks,
         )
-        self._keypad = KeypadInput(cfg.keypad, wall_clock, weak_method(self._keypad_due))
-        self._floor = Floor(
-            self._assistant_audio,
+        floor = Floor(
+            audio,
             self._history,
             self._transcript,
             self._tasks,
-            wall_clock,
+            wall,
             on_cut=self._listener.echo.cut,
         )
+        return audio, replies, floor
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
     async def __aenter__(self) -> Self:

@@ -83,6 +83,7 @@ from voicedock.pipeline.turn_engine import (
     PROVIDER_ERROR,
     ConversationConfig,
     TurnEngine,
+    TurnParts,
 )
 from voicedock.weak import weak_method
 
@@ -232,15 +233,17 @@ class LiveConversation(Closable):
             if engines.stt is None or engines.llm is None:
                 raise ProviderConfigError("a pipeline call needs STT and an LLM")
             return TurnEngine(
-                stt=engines.stt,
-                llm=engines.llm,
-                tts=engines.tts,
-                sink=sink,
-                config=config,
-                events=events,
-                tools=tools,
-                endpoints=engines.endpoints,
-                predict_turn=providers.predict_turn,
+                TurnParts(
+                    stt=engines.stt,
+                    llm=engines.llm,
+                    tts=engines.tts,
+                    sink=sink,
+                    events=events,
+                    tools=tools,
+                    endpoints=engines.endpoints,
+                    predict_turn=providers.predict_turn,
+                ),
+                config,
             )
 
         def speech_to_speech(

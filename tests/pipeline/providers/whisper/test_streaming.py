@@ -21,7 +21,7 @@ from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.registry import create_stt, create_tts
 from voicedock.pipeline.providers.whisper.decoding import short_context_transcript
 from voicedock.pipeline.providers.whisper.stt import WhisperStt, tokenizer_of
-from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
+from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine, TurnParts
 
 pytestmark = [pytest.mark.unit, needs_offline_engines]
 
@@ -85,7 +85,7 @@ async def test_the_streaming_final_is_the_utterance_and_ready_at_the_turn_end(
     llm, sink = FakeLlm(), FakeSink(instant=True)
     llm.replies = [["Sure."]]
     stt = Spy(lambda: conv._listener.endpointer.user_speaking)
-    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=config) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=FakeTts(), sink=sink), config) as conv:
         loop = asyncio.get_running_loop()
         start = loop.time()
         for n, frame in enumerate(frames(silence(300) + spoken + silence(1500))):
