@@ -38,7 +38,7 @@ from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.frames import supervisor_note
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
 from voicedock.pipeline.providers.registry import tts_registry
-from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
+from voicedock.pipeline.realtime_dialogue import RealtimeDialogue, RealtimeParts
 from voicedock.pipeline.tools import ToolExecutor
 from voicedock.store.base import Transaction
 
@@ -131,11 +131,10 @@ async def dialogue(
     speech = RealtimeSpeech(RealtimeConfig(api_key=KEY, url=world.realtime_url))
     try:
         async with RealtimeDialogue(
-            speech=speech,
-            tts=tts or world.tts,
-            sink=FakeSink(instant=True),
-            config=config,
-            tools=tools,
+            RealtimeParts(
+                speech=speech, tts=tts or world.tts, sink=FakeSink(instant=True), tools=tools
+            ),
+            config,
         ) as running:
             yield running
     finally:

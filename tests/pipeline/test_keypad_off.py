@@ -14,7 +14,7 @@ from voicedock.domain.assistant_config import RealtimeConfig
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.keypad import KeypadPlan
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
-from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
+from voicedock.pipeline.realtime_dialogue import RealtimeDialogue, RealtimeParts
 from voicedock.pipeline.turn_engine import TurnEngine, TurnParts
 
 from .cloud.fake_realtime import RealtimeScript, realtime_handler
@@ -69,10 +69,8 @@ async def test_the_speech_to_speech_dialogue_ignores_keys_when_the_keypad_is_off
     speech, sink = RealtimeSpeech(RealtimeConfig(api_key=KEY, url=url)), FakeSink()
     try:
         async with RealtimeDialogue(
-            speech=speech,
-            tts=FakeTts(ms_per_char=20),
-            sink=sink,
-            config=ConversationConfig(keypad=OFF),
+            RealtimeParts(speech=speech, tts=FakeTts(ms_per_char=20), sink=sink),
+            ConversationConfig(keypad=OFF),
         ) as dialogue:
             await dialogue.say(LONG)
             await until(lambda: len(sink.handles) == 1)

@@ -28,7 +28,7 @@ from voicedock.pipeline.output import OutputSink
 from voicedock.pipeline.provider_health import BreakerState, Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
-from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
+from voicedock.pipeline.realtime_dialogue import RealtimeDialogue, RealtimeParts
 from voicedock.pipeline.realtime_fallback import ANSWER_NOTE, CONTINUE_NOTE, RealtimeWithPipeline
 from voicedock.pipeline.turn_engine import TurnEngine, TurnParts
 
@@ -96,11 +96,8 @@ def with_pipeline(
 
     def session(hand_over_after_s: float) -> RealtimeDialogue:
         return RealtimeDialogue(
-            speech=speech,
-            tts=tts,
-            sink=sink,
-            config=config,
-            events=events,
+            RealtimeParts(speech=speech, tts=tts, sink=sink, events=events),
+            config,
             hand_over_after_s=hand_over_after_s,
         )
 

@@ -74,7 +74,7 @@ from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.frames import ChatMessage, ContextSource, TranscriptEntry
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderError
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
-from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
+from voicedock.pipeline.realtime_dialogue import RealtimeDialogue, RealtimeParts
 from voicedock.pipeline.realtime_fallback import RealtimeWithPipeline
 from voicedock.pipeline.squad_dialogue import SquadDialogue
 from voicedock.pipeline.tools import ToolExecutor
@@ -250,12 +250,10 @@ class LiveConversation(Closable):
             speech: RealtimeSpeech, hand_over_after_s: float | None = None
         ) -> RealtimeDialogue:
             return RealtimeDialogue(
-                speech=speech,
-                tts=providers.tts,
-                sink=sink,
-                config=call_config,
-                events=events,
-                tools=tools,
+                RealtimeParts(
+                    speech=speech, tts=providers.tts, sink=sink, events=events, tools=tools
+                ),
+                call_config,
                 hand_over_after_s=hand_over_after_s,
             )
 
