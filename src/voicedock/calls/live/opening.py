@@ -61,12 +61,7 @@ class CallOpening:
         self.screening = None
         if voicemail is not None:  # the first message waits for the detection's verdict
             self.screening = VoicemailScreening(
-                voicemail,
-                sample_rate,
-                config.first_message,
-                events=events,
-                tasks=tasks,
-                end=end,
+                voicemail, sample_rate, config.first_message, events=events, tasks=tasks, end=end
             )
             config = dataclasses.replace(config, first_message=None)
         self.disclosure = None
