@@ -122,6 +122,41 @@ async def test_caller_utterance_becomes_the_user_transcript(call: Call) -> None:
     assert "HANGUP" in call.fake.channel().commands  # closing the call hangs it up
 
 
+async def test_listeners_hear_each_kept_message_in_order_and_a_failing_one_is_contained(
+    call: Call, caplog: pytest.LogCaptureFixture
+) -> None:
+    call.stt.texts = ["What are your hours?"]
+    call.llm.replies = ["We open at nine."]
+    kept: list[tuple[str, str]] = []
+
+    async def slow_store(event: CallEvent) -> None:
+        assert isinstance(event, TranscriptKept)
+        await asyncio.sleep(0.05)  # a slow store never holds the call up
+        kept.append((event.entry.role, event.entry.content))
+
+    async def broken(_event: CallEvent) -> None:
+        raise RuntimeError("listener")
+
+    live = call.live({"first_message": "Hello."})
+    live.events.listen(slow_store, TranscriptKept)
+    live.events.listen(broken, TranscriptKept)
+    async with live:
+        await until(lambda: len(live.transcript) == 1)
+        await call.utterance()
+        await until(lambda: len(live.transcript) == 3)
+        assert live.end_reason is None  # the failing listener ended nothing
+    # closed: every kept message was handed over, in spoken order
+    assert kept == [
+        ("assistant", "Hello."),
+        ("user", "What are your hours?"),
+        ("assistant", "We open at nine."),
+    ]
+    assert live.result is not None
+    assert live.result.end_reason == "closed"
+    failures = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert failures == ["live call: TranscriptKept listener failed"] * 3
+
+
 async def test_barge_in_flushes_asterisk_and_cuts_the_stored_message(call: Call) -> None:
     call.stt.texts = ["Stop."]
     call.llm.replies = ["Okay."]
