@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from voicedock.pipeline.dialogue.events import CallEvents, MessageAdded, TranscriptKept
 from voicedock.pipeline.frames import TranscriptEntry
+from voicedock.weak import weak_method
 
 
 class TranscriptDelivery:
@@ -23,7 +24,10 @@ class TranscriptDelivery:
         self._events = events
         self._held: list[TranscriptEntry] | None = None  # held: what waits for the answer
         self._withheld = False
-        events.subscribe(MessageAdded, lambda added: self.put(added.entry))
+        events.subscribe(MessageAdded, weak_method(self._added))  # the call owns both
+
+    def _added(self, added: MessageAdded) -> None:
+        self.put(added.entry)
 
     def put(self, entry: TranscriptEntry) -> None:
         """A final message said: kept now, held, or dropped."""
