@@ -302,8 +302,9 @@ class OneCall:
 
     def _subscribe(self, events: CallEvents, call_id: str) -> None:
         """The call's record hears what it tells: each kept message, the voicemail verdict,
-        the consent outcome, a handoff, a provider switch (counted at once), each stored in
-        the order told, after the call's earlier writes."""
+        the consent outcome, a handoff, a provider switch (counted at once). Each kind has a
+        listener of its own: the messages are stored in spoken order, and a verdict or an
+        outcome never waits behind them (stored before the end it may cause)."""
         from voicedock.pipeline.dialogue.events import (
             AnsweringMachineHeard,
             ConsentDecided,
@@ -317,8 +318,16 @@ class OneCall:
                 running.provider_switches += 1
 
         events.subscribe(ProviderSwitched, counted)
-        told = (TranscriptKept, AnsweringMachineHeard, ConsentDecided, HandedOver, ProviderSwitched)
-        events.listen(partial(self._record, call_id), *told)
+        record = partial(self._record, call_id)
+        kinds = (
+            TranscriptKept,
+            AnsweringMachineHeard,
+            ConsentDecided,
+            HandedOver,
+            ProviderSwitched,
+        )
+        for kind in kinds:
+            events.listen(record, kind)
 
     async def _record(self, call_id: str, event: CallEvent) -> None:
         """One thing the call told, stored on its record."""
