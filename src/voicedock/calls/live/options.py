@@ -3,9 +3,9 @@
     live = LiveConversation(media, assistant_config, LiveOptions(context=...), LiveParts(...))
     live.events.listen(store, TranscriptKept)        # what the call signals: its events
 
-The call tells what happens on its events (``pipeline/dialogue/events.py``): the record,
-webhooks, metrics and whoever else needs to know subscribe there, never through a callback
-handed to the constructor.
+The call tells what happens on its events (``pipeline/dialogue/events.py``): whoever needs to
+know subscribes there (the call's record, and through it the call's events, webhooks and
+metrics: ``calls/runner/one_call.py``), never through a callback handed to the constructor.
 """
 
 from __future__ import annotations
