@@ -34,7 +34,7 @@ from voicedock.domain.assistant_config import RealtimeConfig, TtsConfig
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
-from voicedock.pipeline.dialogue.realtime_dialogue import RealtimeDialogue
+from voicedock.pipeline.dialogue.realtime_dialogue import RealtimeDialogue, RealtimeParts
 from voicedock.pipeline.frames import supervisor_note
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
@@ -131,11 +131,10 @@ async def dialogue(
     speech = RealtimeSpeech(RealtimeConfig(api_key=KEY, url=world.realtime_url))
     try:
         async with RealtimeDialogue(
-            speech=speech,
-            tts=tts or world.tts,
-            sink=FakeSink(instant=True),
-            config=config,
-            tools=tools,
+            RealtimeParts(
+                speech=speech, tts=tts or world.tts, sink=FakeSink(instant=True), tools=tools
+            ),
+            config,
         ) as running:
             yield running
     finally:

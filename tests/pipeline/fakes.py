@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 
-from voicedock.pipeline.frames import ChatMessage
+from voicedock.pipeline.dialogue.events import CallEvents, MessageAdded
+from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
 from voicedock.pipeline.providers.base import ProviderError
 
 
@@ -202,3 +203,10 @@ class FakeIncrementalStt:
 
     async def aclose(self) -> None:
         return None
+
+
+def told_into(messages: list[TranscriptEntry]) -> CallEvents:
+    """A call's events whose final messages (``MessageAdded``) go into ``messages``."""
+    events = CallEvents()
+    events.subscribe(MessageAdded, lambda added: messages.append(added.entry))
+    return events

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from voicedock.pipeline.dialogue.turn_engine import TurnEngine
+from voicedock.pipeline.dialogue.turn_engine import TurnEngine, TurnParts
 from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.providers.base import ProviderUnavailableError
 from voicedock.pipeline.speaking.filler import FillerPhrases
@@ -33,7 +33,7 @@ async def test_a_slow_first_sentence_is_covered_by_the_filler_then_the_reply_fol
     stt, tts, sink = FakeStt(["Is the library open?", "Thanks."]), FakeTts(), FakeSink()
     llm = FakeLlm([["It opens ", "at nine."], "Bye."], first_token_delay=0.6)
     cfg = config(llm_filler_delay_s=0.1, llm_filler_messages=("Let me see.",))
-    async with TurnEngine(stt=stt, llm=llm, tts=tts, sink=sink, config=cfg) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=tts, sink=sink), cfg) as conv:
         speak(conv)
         await until(lambda: len(sink.handles) == 1)  # the filler, while the model thinks
         assert tts.texts == ["Let me see."]
@@ -68,7 +68,7 @@ async def test_the_phrases_rotate_and_each_turn_gets_at_most_one() -> None:
     stt, sink = FakeStt(["One.", "Two.", "Three."]), FakeSink(instant=True)
     llm = FakeLlm(["A.", "B.", "C."], first_token_delay=0.4)
     cfg = config(llm_filler_delay_s=0.05, llm_filler_messages=("Let me see.", "One moment."))
-    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=FakeTts(), sink=sink), cfg) as conv:
         for turns in (3, 6, 9):
             speak(conv)
             await until(lambda n=turns: len(conv.transcript) == n)
@@ -86,7 +86,7 @@ async def test_a_prompt_reply_gets_no_filler_and_the_filler_is_off_by_default() 
     for cfg in (config(llm_filler_delay_s=0.5), config()):
         stt, tts, sink = FakeStt(["Hi."]), FakeTts(), FakeSink(instant=True)
         llm = FakeLlm(["Hello."], first_token_delay=0.05 if cfg.llm_filler_delay_s else 0.4)
-        async with TurnEngine(stt=stt, llm=llm, tts=tts, sink=sink, config=cfg) as conv:
+        async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=tts, sink=sink), cfg) as conv:
             speak(conv)
             await until(lambda c=conv: len(c.transcript) == 2)
             await asyncio.sleep(0.1)
@@ -98,7 +98,7 @@ async def test_a_barge_in_cuts_the_filler_like_any_speech() -> None:
     stt, tts, sink = FakeStt(["Where is it?", "Never mind."]), FakeTts(ms_per_char=20), FakeSink()
     llm = FakeLlm(["Okay."], first_token_delay=0.5)  # the first request never answers
     cfg = config(llm_filler_delay_s=0.05, llm_filler_messages=("Let me look that up.",))
-    async with TurnEngine(stt=stt, llm=llm, tts=tts, sink=sink, config=cfg) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=tts, sink=sink), cfg) as conv:
         speak(conv)
         await until(lambda: len(sink.handles) == 1)
         sink.advance(sink.handles[0].duration_ms / 2)
@@ -119,7 +119,7 @@ async def test_the_filler_and_the_dead_air_cover_are_not_both_said() -> None:
     stt, sink = FakeStt(["Any news?"]), FakeSink(instant=True)
     llm = FakeLlm(["No news."], first_token_delay=1.0)
     cfg = config(llm_filler_delay_s=0.05, llm_filler_messages=("Let me see.",), dead_air_s=0.5)
-    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=FakeTts(), sink=sink), cfg) as conv:
         speak(conv)
         await until(lambda: len(conv.transcript) == 3)
     assert [c for _, c in spoken(conv)] == ["Any news?", "Let me see.", "No news."]
@@ -129,7 +129,7 @@ async def test_a_model_failing_after_the_filler_ends_the_call_with_the_fallback(
     stt, sink = FakeStt(["Hello?"]), FakeSink(instant=True)
     llm = FakeLlm(first_token_delay=0.2, error=ProviderUnavailableError("down"))
     cfg = config(llm_filler_delay_s=0.05, llm_filler_messages=("Let me see.",))
-    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=FakeTts(), sink=sink), cfg) as conv:
         speak(conv)
         assert await asyncio.wait_for(conv.wait_ended(), 3) == "provider-error"
     assert [c for _, c in spoken(conv)] == ["Hello?", "Let me see.", cfg.fallback_message]
@@ -159,7 +159,7 @@ async def test_a_slow_tool_is_covered_by_the_tool_filler_the_same_way() -> None:
     llm = _ToolModel()
     cfg = config(tools=(ToolSpec("lookup"),), tool_filler_delay_s=0.05)
     async with TurnEngine(
-        stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=cfg, tools=_SlowTool()
+        TurnParts(stt=stt, llm=llm, tts=FakeTts(), sink=sink, tools=_SlowTool()), cfg
     ) as conv:
         speak(conv)
         await until(lambda: any(e.content == "Found it." for e in conv.transcript))
@@ -179,7 +179,7 @@ async def test_the_reply_is_spoken_sentence_by_sentence_as_it_streams() -> None:
     stt, tts, sink = FakeStt(["Tell me the hours."]), FakeTts(), FakeSink(instant=True)
     chunks = ["We open ", "at nine. ", "We close ", "at five ", "on weekdays."]
     llm = FakeLlm([chunks], chunk_delay=0.2)
-    async with TurnEngine(stt=stt, llm=llm, tts=tts, sink=sink, config=config()) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=tts, sink=sink), config()) as conv:
         speak(conv)
         await until(lambda: len(conv.transcript) == 2)
     (last_token,) = llm.last_chunk_at

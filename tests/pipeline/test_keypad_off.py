@@ -12,8 +12,8 @@ import pytest
 from fakes.local_server import LocalServer
 from voicedock.domain.assistant_config import RealtimeConfig
 from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
-from voicedock.pipeline.dialogue.realtime_dialogue import RealtimeDialogue
-from voicedock.pipeline.dialogue.turn_engine import TurnEngine
+from voicedock.pipeline.dialogue.realtime_dialogue import RealtimeDialogue, RealtimeParts
+from voicedock.pipeline.dialogue.turn_engine import TurnEngine, TurnParts
 from voicedock.pipeline.hearing.keypad import KeypadPlan
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
 
@@ -31,7 +31,9 @@ LONG = "One two three four five six seven eight nine ten eleven twelve."
 async def test_the_turn_engine_ignores_keys_when_the_keypad_is_off() -> None:
     stt, tts, sink = FakeStt(["Read me the menu."]), FakeTts(ms_per_char=20), FakeSink()
     llm = FakeLlm(["Press one for sales. Press two for support.", "Unused."])
-    async with TurnEngine(stt=stt, llm=llm, tts=tts, sink=sink, config=config(keypad=OFF)) as conv:
+    async with TurnEngine(
+        TurnParts(stt=stt, llm=llm, tts=tts, sink=sink), config(keypad=OFF)
+    ) as conv:
         speak(conv)
         await until(lambda: len(sink.handles) == 2)
         sink.advance(sink.handles[0].duration_ms / 2)  # half of the first sentence heard
@@ -67,10 +69,8 @@ async def test_the_speech_to_speech_dialogue_ignores_keys_when_the_keypad_is_off
     speech, sink = RealtimeSpeech(RealtimeConfig(api_key=KEY, url=url)), FakeSink()
     try:
         async with RealtimeDialogue(
-            speech=speech,
-            tts=FakeTts(ms_per_char=20),
-            sink=sink,
-            config=ConversationConfig(keypad=OFF),
+            RealtimeParts(speech=speech, tts=FakeTts(ms_per_char=20), sink=sink),
+            ConversationConfig(keypad=OFF),
         ) as dialogue:
             await dialogue.say(LONG)
             await until(lambda: len(sink.handles) == 1)

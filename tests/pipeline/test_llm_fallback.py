@@ -15,6 +15,7 @@ from voicedock.pipeline.dialogue.turn_engine import (
     ASSISTANT_ENDED_CALL,
     ConversationConfig,
     TurnEngine,
+    TurnParts,
 )
 from voicedock.pipeline.fallback_plans.llm import CONTINUE_NOTE, LlmPlan
 from voicedock.pipeline.fallback_plans.plan import Entry, Switch
@@ -156,12 +157,14 @@ async def test_a_call_whose_model_fails_from_the_second_turn_goes_on_with_the_ne
     switches: list[Switch] = []
     entries: list[Entry[Llm]] = [Entry(PRIMARY, first), Entry(SECOND, second)]
     async with TurnEngine(
-        stt=FakeStt(["Hi.", "When do you open?"]),
-        llm=LlmPlan(entries, ProviderHealth(), switches.append),
-        tts=FakeTts(),
-        sink=FakeSink(instant=True),
-        config=ConversationConfig(endpointing=ENDPOINTING),
-        endpoints=Endpoints(stt=HEARS, tts=SPEAKS),
+        TurnParts(
+            stt=FakeStt(["Hi.", "When do you open?"]),
+            llm=LlmPlan(entries, ProviderHealth(), switches.append),
+            tts=FakeTts(),
+            sink=FakeSink(instant=True),
+            endpoints=Endpoints(stt=HEARS, tts=SPEAKS),
+        ),
+        ConversationConfig(endpointing=ENDPOINTING),
     ) as conv:
         speak(conv)
         await until(lambda: len(conv.transcript) == 2)
@@ -191,11 +194,13 @@ async def test_the_rule_based_policy_after_the_models_closes_the_call_politely()
         Entry(Endpoint("llm", "rule_based"), PoliteClose(closing)),
     ]
     async with TurnEngine(
-        stt=FakeStt(["When do you open?"]),
-        llm=LlmPlan(entries, ProviderHealth(), switches.append),
-        tts=FakeTts(),
-        sink=FakeSink(instant=True),
-        config=ConversationConfig(endpointing=ENDPOINTING),  # no tools offered
+        TurnParts(
+            stt=FakeStt(["When do you open?"]),
+            llm=LlmPlan(entries, ProviderHealth(), switches.append),
+            tts=FakeTts(),
+            sink=FakeSink(instant=True),
+        ),
+        ConversationConfig(endpointing=ENDPOINTING),
     ) as conv:
         speak(conv)
         await until(lambda: conv.end_reason is not None)
@@ -454,12 +459,14 @@ async def test_each_turn_names_the_entry_that_won_its_race() -> None:
     async with (
         Hedged.of(primary, backup) as race,
         TurnEngine(
-            stt=FakeStt(["Hi.", "When do you open?"]),
-            llm=race.plan,
-            tts=FakeTts(),
-            sink=FakeSink(instant=True),
-            config=ConversationConfig(endpointing=ENDPOINTING, llm_takeover_s=0.3),
-            endpoints=Endpoints(stt=HEARS, tts=SPEAKS),
+            TurnParts(
+                stt=FakeStt(["Hi.", "When do you open?"]),
+                llm=race.plan,
+                tts=FakeTts(),
+                sink=FakeSink(instant=True),
+                endpoints=Endpoints(stt=HEARS, tts=SPEAKS),
+            ),
+            ConversationConfig(endpointing=ENDPOINTING, llm_takeover_s=0.3),
         ) as conv,
     ):
         speak(conv)  # the primary answers at 0.45 s, before the backup (0.3 + 0.4 s)

@@ -1,13 +1,14 @@
 """A speech-to-speech call whose session fails goes on with its pipeline
 (``pipeline/dialogue/realtime_fallback.py``): against the loopback Realtime server, the session
-drops, sends a server error, stops answering or is refused, and the turn engine takes the call over
-on fake STT/LLM/TTS with the conversation so far; each move is a ``Switch`` counted on the node's
+drops,
+sends a server error, stops answering or is refused, and the turn engine takes the call over on
+fake STT/LLM/TTS with the conversation so far; each move is a ``Switch`` counted on the node's
 breakers."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -18,14 +19,15 @@ from voicedock.domain.assistant_config import RealtimeConfig
 from voicedock.domain.usage import SpokenTurn, speech_usage
 from voicedock.pipeline.dialogue.carried import carried_history
 from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.events import CallEvents
 from voicedock.pipeline.dialogue.realtime.unanswered_turns import UnansweredTurns
-from voicedock.pipeline.dialogue.realtime_dialogue import RealtimeDialogue
+from voicedock.pipeline.dialogue.realtime_dialogue import RealtimeDialogue, RealtimeParts
 from voicedock.pipeline.dialogue.realtime_fallback import (
     ANSWER_NOTE,
     CONTINUE_NOTE,
     RealtimeWithPipeline,
 )
-from voicedock.pipeline.dialogue.turn_engine import TurnEngine
+from voicedock.pipeline.dialogue.turn_engine import TurnEngine, TurnParts
 from voicedock.pipeline.fallback_plans.plan import Switch
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.fallback_plans.serving import Endpoints
@@ -36,7 +38,7 @@ from voicedock.pipeline.providers.realtime import RealtimeSpeech
 from voicedock.pipeline.speaking.output import OutputSink
 
 from .cloud.fake_realtime import RealtimeScript, realtime_handler
-from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts
+from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts, told_into
 from .synth import frames, silence, voiced
 from .test_turn_engine import config, until
 
@@ -93,29 +95,28 @@ def with_pipeline(
     plan: RealtimePlan,
     sink: OutputSink,
     config: ConversationConfig,
-    on_transcript: Callable[[TranscriptEntry], None] | None = None,
+    events: CallEvents | None = None,
 ) -> RealtimeWithPipeline:
     """The call's dialogue as a live call makes it: the session, then the plan's pipeline."""
 
     def session(hand_over_after_s: float) -> RealtimeDialogue:
         return RealtimeDialogue(
-            speech=speech,
-            tts=tts,
-            sink=sink,
-            config=config,
-            on_transcript=on_transcript,
+            RealtimeParts(speech=speech, tts=tts, sink=sink, events=events),
+            config,
             hand_over_after_s=hand_over_after_s,
         )
 
     def pipeline(carried: ConversationConfig) -> TurnEngine:
         return TurnEngine(
-            stt=plan.stt,
-            llm=plan.llm,
-            tts=plan.tts,
-            sink=sink,
-            config=carried,
-            on_transcript=on_transcript,
-            endpoints=plan.endpoints,
+            TurnParts(
+                stt=plan.stt,
+                llm=plan.llm,
+                tts=plan.tts,
+                sink=sink,
+                events=events,
+                endpoints=plan.endpoints,
+            ),
+            carried,
         )
 
     return RealtimeWithPipeline(session=session, pipeline=pipeline, plan=plan, config=config)
@@ -136,7 +137,7 @@ async def call(
             plan=pipeline.plan(timeout_s),
             sink=FakeSink(instant=True),
             config=config(first_message=GREETING),
-            on_transcript=delivered.append,
+            events=told_into(delivered),
         ) as running,
     ):
         yield running, say_voice, delivered

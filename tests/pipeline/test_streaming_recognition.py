@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from voicedock.aio import Supervisor
-from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine, TurnParts
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.hearing.listener import Listener, UserUtterance
 from voicedock.pipeline.hearing.streaming_recognition import StreamingConfig, StreamingRecognizer
@@ -132,7 +132,7 @@ async def converse(stt: FakeIncrementalStt) -> TurnEngine:
     llm.replies = [["Of course."]]
     config = ConversationConfig(endpointing=EP)
     async with TurnEngine(
-        stt=stt, llm=llm, tts=FakeTts(), sink=FakeSink(instant=True), config=config
+        TurnParts(stt=stt, llm=llm, tts=FakeTts(), sink=FakeSink(instant=True)), config
     ) as conv:
         for frame in frames(voiced(1200) + silence(1200)):
             conv.feed_audio(frame)

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine, TurnParts
 from voicedock.pipeline.fallback_plans.plan import Entry, Switch
 from voicedock.pipeline.fallback_plans.stt import SttPlan
 from voicedock.pipeline.pools.provider_health import Endpoint, ProviderHealth
@@ -58,11 +58,10 @@ async def test_the_callers_next_sentence_is_heard_after_the_primary_died() -> No
     switches: list[Switch] = []
     llm = FakeLlm(["Hello.", "Sure."])
     async with TurnEngine(
-        stt=plan(first, second, switches),
-        llm=llm,
-        tts=FakeTts(),
-        sink=FakeSink(instant=True),
-        config=ConversationConfig(endpointing=ENDPOINTING),
+        TurnParts(
+            stt=plan(first, second, switches), llm=llm, tts=FakeTts(), sink=FakeSink(instant=True)
+        ),
+        ConversationConfig(endpointing=ENDPOINTING),
     ) as conv:
         speak(conv)
         await until(lambda: len(conv.transcript) == 2)

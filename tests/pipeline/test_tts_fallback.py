@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine, TurnParts
 from voicedock.pipeline.fallback_plans.plan import Entry, Switch
 from voicedock.pipeline.fallback_plans.tts import TtsPlan
 from voicedock.pipeline.pools.provider_health import Endpoint, ProviderHealth
@@ -62,11 +62,13 @@ async def test_speech_continues_in_the_fallback_voice_when_the_voice_fails_mid_c
     first, second = FakeTts(), FakeTts()
     switches: list[Switch] = []
     async with TurnEngine(
-        stt=FakeStt(["Hi.", "When do you open?"]),
-        llm=FakeLlm(["Hello there.", "We open at nine."]),
-        tts=plan(first, second, switches),
-        sink=FakeSink(instant=True),
-        config=ConversationConfig(endpointing=ENDPOINTING),
+        TurnParts(
+            stt=FakeStt(["Hi.", "When do you open?"]),
+            llm=FakeLlm(["Hello there.", "We open at nine."]),
+            tts=plan(first, second, switches),
+            sink=FakeSink(instant=True),
+        ),
+        ConversationConfig(endpointing=ENDPOINTING),
     ) as conv:
         speak(conv)
         await until(lambda: len(conv.transcript) == 2)

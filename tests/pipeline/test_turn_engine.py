@@ -5,11 +5,12 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine, TurnParts
+from voicedock.pipeline.frames import TranscriptEntry
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.base import ProviderTimeoutError, ProviderUnavailableError
 
-from .fakes import FakeHandle, FakeLlm, FakeSink, FakeStt, FakeTts
+from .fakes import FakeHandle, FakeLlm, FakeSink, FakeStt, FakeTts, told_into
 from .synth import frames, silence, voiced
 
 pytestmark = pytest.mark.unit
@@ -45,7 +46,7 @@ async def test_turn_end_to_end_with_transcript_and_latency() -> None:
     )
     llm.replies = [["We open ", "at nine. ", "Bye for ", "now."]]
     cfg = config(first_message="Hi, dental clinic.", context="Caller: Margaret.")
-    async with TurnEngine(stt=stt, llm=llm, tts=tts, sink=sink, config=cfg) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=tts, sink=sink), cfg) as conv:
         await until(lambda: len(conv.transcript) == 1)
         speak(conv)
         await until(lambda: len(conv.transcript) == 3)
@@ -77,7 +78,7 @@ async def test_turn_end_to_end_with_transcript_and_latency() -> None:
 async def test_barge_in_flushes_and_keeps_only_what_was_heard() -> None:
     stt, tts, sink = FakeStt(["Tell me everything.", "Stop."]), FakeTts(ms_per_char=20), FakeSink()
     llm = FakeLlm(["One two three four five six seven eight. Nine ten eleven twelve."])
-    async with TurnEngine(stt=stt, llm=llm, tts=tts, sink=sink, config=config()) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=tts, sink=sink), config()) as conv:
         speak(conv)
         await until(lambda: len(sink.handles) == 2)
         assert conv.assistant_audible
@@ -100,7 +101,7 @@ async def test_barge_in_flushes_and_keeps_only_what_was_heard() -> None:
 async def test_short_blip_while_assistant_speaks_is_not_a_barge_in() -> None:
     stt, sink = FakeStt(["Hello."]), FakeSink()
     llm = FakeLlm(["A long answer that keeps going for a while."])
-    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=config()) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=FakeTts(), sink=sink), config()) as conv:
         speak(conv)
         await until(lambda: conv.assistant_audible)
         for frame in frames(voiced(100) + silence(400)):  # echo / "uh-huh"
@@ -116,7 +117,7 @@ async def test_short_blip_while_assistant_speaks_is_not_a_barge_in() -> None:
 async def test_speech_during_thinking_merges_into_one_turn() -> None:
     stt, sink = FakeStt(["I want to move my appointment."], delay=0.2), FakeSink(instant=True)
     llm = FakeLlm(["Sure."])
-    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=config()) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=FakeTts(), sink=sink), config()) as conv:
         speak(conv, speech_ms=400)
         await until(lambda: len(stt.calls) == 1)
         speak(conv, speech_ms=400)  # caller continues before the answer
@@ -129,7 +130,7 @@ async def test_speech_during_thinking_merges_into_one_turn() -> None:
 async def test_say_inject_context_and_end_call() -> None:
     llm, sink = FakeLlm(), FakeSink(instant=True)
     async with TurnEngine(
-        stt=FakeStt(), llm=llm, tts=FakeTts(), sink=sink, config=config()
+        TurnParts(stt=FakeStt(), llm=llm, tts=FakeTts(), sink=sink), config()
     ) as conv:
         await conv.say("Please hold.")
         await conv.inject_context("Customer verified.", trigger_response=False)
@@ -150,7 +151,8 @@ async def test_a_whisper_acknowledged_is_in_the_transcript_even_if_the_call_ends
     # The control command answers "Command sent" when it returns: a supervisor's whisper is
     # then the call's, even when the caller hangs up before the engine's next event.
     async with TurnEngine(
-        stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True), config=config()
+        TurnParts(stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True)),
+        config(),
     ) as conv:
         await conv.inject_context("Offer a callback.", source="supervisor")
     assert [(e.role, e.content) for e in conv.transcript] == [("supervisor", "Offer a callback.")]
@@ -159,7 +161,7 @@ async def test_a_whisper_acknowledged_is_in_the_transcript_even_if_the_call_ends
 async def test_end_call_lets_current_speech_finish() -> None:
     sink = FakeSink()
     async with TurnEngine(
-        stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink, config=config()
+        TurnParts(stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink), config()
     ) as conv:
         await conv.say("First I finish this sentence.")
         await until(lambda: len(sink.handles) == 1)
@@ -181,7 +183,7 @@ async def test_silence_timeout_says_goodbye_and_ends() -> None:
     )
     sink = FakeSink(instant=True)
     async with TurnEngine(
-        stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink, config=cfg
+        TurnParts(stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink), cfg
     ) as conv:
         for frame in frames(silence(500)):
             conv.feed_audio(frame)
@@ -199,7 +201,7 @@ async def test_silence_prompt_is_said_before_the_silence_timeout_ends_the_call()
     )
     sink = FakeSink(instant=True)
     async with TurnEngine(
-        stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink, config=cfg
+        TurnParts(stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink), cfg
     ) as conv:
         for frame in frames(silence(300)):
             conv.feed_audio(frame)
@@ -216,7 +218,7 @@ async def test_a_stalled_reply_is_covered_then_spoken() -> None:
     llm.replies = [["Your order ships today."]]
     llm.first_token_delay = 0.5
     cfg = config(dead_air_s=0.2, dead_air_message="One moment, please.")
-    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=FakeTts(), sink=sink), cfg) as conv:
         speak(conv)
         await until(lambda: len(conv.transcript) == 3)
     spoken = [(e.role, e.content) for e in conv.transcript]
@@ -233,7 +235,7 @@ async def test_a_prompt_reply_is_not_covered() -> None:
     stt, llm, sink = FakeStt(["Hi."]), FakeLlm(), FakeSink(instant=True)
     llm.replies = [["Hello."]]
     cfg = config(dead_air_s=0.2)
-    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=FakeTts(), sink=sink), cfg) as conv:
         speak(conv)
         await until(lambda: len(conv.transcript) == 2)
         await asyncio.sleep(0.3)
@@ -244,7 +246,7 @@ async def test_max_duration_ends_without_speech() -> None:
     cfg = config(endpointing=EndpointingConfig(max_duration_ms=200, silence_timeout_ms=None))
     sink = FakeSink(instant=True)
     async with TurnEngine(
-        stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink, config=cfg
+        TurnParts(stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink), cfg
     ) as conv:
         for frame in frames(voiced(300)):
             conv.feed_audio(frame)
@@ -262,7 +264,7 @@ async def test_provider_failure_speaks_fallback_then_ends(broken: str) -> None:
     else:
         llm.first_token_delay = 5.0
     cfg = config(llm_first_token_timeout_s=0.05, fallback_message="Sorry, technical trouble.")
-    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=FakeTts(), sink=sink), cfg) as conv:
         speak(conv)
         assert await asyncio.wait_for(conv.wait_ended(), 2) == "provider-error"
     assert conv.transcript[-1].content == "Sorry, technical trouble."
@@ -273,7 +275,7 @@ async def test_a_turn_whose_transcription_failed_is_tried_once_more_for_the_reco
     stt.error = ProviderUnavailableError("model busy")
     cfg = config(fallback_message="Sorry, technical trouble.")
     async with TurnEngine(
-        stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True), config=cfg
+        TurnParts(stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True)), cfg
     ) as conv:
         speak(conv)
         assert await asyncio.wait_for(conv.wait_ended(), 2) == "provider-error"
@@ -290,7 +292,7 @@ async def test_tts_failure_still_ends_call() -> None:
     tts = FakeTts()
     tts.error = ProviderUnavailableError("voice missing")
     async with TurnEngine(
-        stt=FakeStt(), llm=FakeLlm(), tts=tts, sink=FakeSink(), config=config()
+        TurnParts(stt=FakeStt(), llm=FakeLlm(), tts=tts, sink=FakeSink()), config()
     ) as conv:
         await conv.say("Hello.")
         assert await asyncio.wait_for(conv.wait_ended(), 2) == "provider-error"
@@ -302,7 +304,7 @@ async def test_tts_failure_still_ends_call() -> None:
 
 async def test_aclose_is_idempotent_and_stops_speech() -> None:
     sink = FakeSink()
-    conv = TurnEngine(stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink, config=config())
+    conv = TurnEngine(TurnParts(stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink), config())
     async with conv:
         await conv.say("A sentence that will be cut.")
         await until(lambda: len(sink.handles) == 1)
@@ -320,7 +322,7 @@ class BrokenSink(FakeSink):
 
 async def test_broken_sink_still_ends_the_call() -> None:
     conv = TurnEngine(
-        stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=BrokenSink(), config=config()
+        TurnParts(stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=BrokenSink()), config()
     )
     async with conv:
         await conv.say("Hello.")
@@ -334,7 +336,7 @@ async def test_say_queued_behind_the_greeting_survives_a_barge_in_and_is_spoken(
     stt, tts, sink = FakeStt(["Hello? Hello?"]), FakeTts(), FakeSink()
     llm = FakeLlm(["How can I help?"])
     cfg = config(first_message="Welcome to the city library, how can I help you today?")
-    async with TurnEngine(stt=stt, llm=llm, tts=tts, sink=sink, config=cfg) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=tts, sink=sink), cfg) as conv:
         await until(lambda: conv.assistant_audible)
         await conv.say("Your book has arrived.")
         await asyncio.sleep(0.01)
@@ -355,16 +357,14 @@ async def test_say_queued_behind_the_greeting_survives_a_barge_in_and_is_spoken(
 
 
 async def test_greeting_cut_before_its_first_word_is_still_recorded() -> None:
-    received: list[tuple[str, str, bool]] = []
+    received: list[TranscriptEntry] = []
     stt, sink = FakeStt(["Hi."]), FakeSink()
     cfg = config(first_message="Hello, this is the dental clinic.")
     async with TurnEngine(
-        stt=stt,
-        llm=FakeLlm(["Yes?"]),
-        tts=FakeTts(),
-        sink=sink,
-        config=cfg,
-        on_transcript=lambda e: received.append((e.role, e.content, e.interrupted)),
+        TurnParts(
+            stt=stt, llm=FakeLlm(["Yes?"]), tts=FakeTts(), sink=sink, events=told_into(received)
+        ),
+        cfg,
     ) as conv:
         await until(lambda: conv.assistant_audible)
         speak(conv)
@@ -372,14 +372,18 @@ async def test_greeting_cut_before_its_first_word_is_still_recorded() -> None:
         sink.play_all()
     assert conv.transcript[0].role == "assistant"
     assert (conv.transcript[0].content, conv.transcript[0].interrupted) == ("", True)
-    assert received[0] == ("assistant", "", True)
+    assert (received[0].role, received[0].content, received[0].interrupted) == (
+        "assistant",
+        "",
+        True,
+    )
 
 
 async def test_a_queued_say_cancelled_by_the_end_of_the_call_is_recorded_at_zero_words() -> None:
     sink = FakeSink()
     cfg = config(first_message="Welcome to the city library, how can I help you today?")
     async with TurnEngine(
-        stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink, config=cfg
+        TurnParts(stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink), cfg
     ) as conv:
         await until(lambda: conv.assistant_audible)
         await conv.say("Your book has arrived.")
@@ -389,18 +393,13 @@ async def test_a_queued_say_cancelled_by_the_end_of_the_call_is_recorded_at_zero
 
 async def test_transcript_and_its_events_are_in_spoken_order() -> None:
     """A say spoken while the caller's turn is being transcribed finishes first, but the
-    caller started first: both the transcript and `on_transcript` put the caller first."""
-    received: list[str] = []
+    caller started first: both the transcript and its events put the caller first."""
+    received: list[TranscriptEntry] = []
     stt = FakeStt(["I need a taxi."], delay=0.2)
     llm = FakeLlm(["Sure."])
     sink = FakeSink(instant=True)
     async with TurnEngine(
-        stt=stt,
-        llm=llm,
-        tts=FakeTts(),
-        sink=sink,
-        config=config(),
-        on_transcript=lambda e: received.append(e.content),
+        TurnParts(stt=stt, llm=llm, tts=FakeTts(), sink=sink, events=told_into(received)), config()
     ) as conv:
         speak(conv)
         await until(lambda: len(stt.calls) == 1)  # the caller's turn is being transcribed
@@ -408,7 +407,7 @@ async def test_transcript_and_its_events_are_in_spoken_order() -> None:
         await until(lambda: len(conv.transcript) >= 3)
     spoken = [e.content for e in conv.transcript]
     assert spoken == ["I need a taxi.", "One moment.", "Sure."]
-    assert received == spoken
+    assert [e.content for e in received] == spoken
     starts = [e.started_at for e in conv.transcript]
     assert starts == sorted(starts)
 
@@ -416,7 +415,7 @@ async def test_transcript_and_its_events_are_in_spoken_order() -> None:
 async def test_what_the_caller_was_saying_when_the_call_closed_is_transcribed() -> None:
     stt = FakeStt(["Please transfer me to"])
     async with TurnEngine(
-        stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True), config=config()
+        TurnParts(stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True)), config()
     ) as conv:
         for frame in frames(voiced(600)):  # still talking: the turn has not ended
             conv.feed_audio(frame)
@@ -444,7 +443,7 @@ async def test_a_turn_still_being_transcribed_at_hang_up_is_heard_once_not_again
         at_hang_up.append((stt.running, len(conv.transcript)))
 
     async with TurnEngine(
-        stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True), config=config()
+        TurnParts(stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True)), config()
     ) as conv:
         speak(conv)
         await until(lambda: stt.running == 1)
@@ -463,7 +462,7 @@ async def test_a_stuck_transcription_at_hang_up_is_still_bounded_by_its_timeout(
     stt = FakeStt(["never"], delay=30.0)
     cfg = config(stt_timeout_s=1.0)
     async with TurnEngine(
-        stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True), config=cfg
+        TurnParts(stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True)), cfg
     ) as conv:
         speak(conv)
         await until(lambda: stt.running == 1)
@@ -485,7 +484,7 @@ async def test_words_after_a_turn_being_transcribed_at_hang_up_are_heard_after_i
     transcription is waited for, the rest transcribed after it (never beside it)."""
     stt = FakeStt(["I need a taxi", "to the station."], delay=0.3)
     async with TurnEngine(
-        stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True), config=config()
+        TurnParts(stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True)), config()
     ) as conv:
         speak(conv, speech_ms=400)
         await until(lambda: stt.running == 1)
@@ -504,7 +503,7 @@ async def test_words_after_a_turn_being_transcribed_at_hang_up_are_heard_after_i
 async def test_announce_is_spoken_to_its_end_through_a_barge_in_and_recorded() -> None:
     sink = FakeSink()
     async with TurnEngine(
-        stt=FakeStt(["Wait."]), llm=FakeLlm(["Ok."]), tts=FakeTts(), sink=sink, config=config()
+        TurnParts(stt=FakeStt(["Wait."]), llm=FakeLlm(["Ok."]), tts=FakeTts(), sink=sink), config()
     ) as conv:
         announced = asyncio.ensure_future(conv.announce("I am transferring you to sales now."))
         await until(lambda: conv.assistant_audible)
@@ -541,7 +540,7 @@ async def test_greeting_still_being_synthesised_waits_for_the_callers_hello() ->
     stt, sink = FakeStt(["Hello?"], delay=0.3), FakeSink(instant=True)
     cfg = config(first_message=greeting)
     async with TurnEngine(
-        stt=stt, llm=FakeLlm(["How can I help?"]), tts=SlowTts(0.1), sink=sink, config=cfg
+        TurnParts(stt=stt, llm=FakeLlm(["How can I help?"]), tts=SlowTts(0.1), sink=sink), cfg
     ) as conv:
         speak(conv)
         await until(lambda: any(e.content == greeting for e in conv.transcript))
@@ -559,7 +558,7 @@ async def test_end_call_while_the_caller_holds_the_floor_does_not_wait_for_the_g
     sink = FakeSink(instant=True)
     cfg = config(first_message=greeting, end_call_grace_s=30.0)
     async with TurnEngine(
-        stt=FakeStt(), llm=FakeLlm(), tts=SlowTts(0.05), sink=sink, config=cfg
+        TurnParts(stt=FakeStt(), llm=FakeLlm(), tts=SlowTts(0.05), sink=sink), cfg
     ) as conv:
         for frame in frames(voiced(600)):  # speaking, no pause: the floor stays taken
             conv.feed_audio(frame)

@@ -10,12 +10,12 @@ import time
 
 import pytest
 
-from voicedock.pipeline.dialogue.turn_engine import TurnEngine
+from voicedock.pipeline.dialogue.turn_engine import TurnEngine, TurnParts
 from voicedock.pipeline.frames import TranscriptEntry
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.hearing.keypad import KeypadPlan
 
-from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts
+from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts, told_into
 from .synth import frames, silence, voiced
 from .test_turn_engine import config, speak, until
 
@@ -39,12 +39,8 @@ async def test_the_terminator_makes_one_user_turn_the_model_answers() -> None:
     llm, sink = FakeLlm(["Thank you."]), FakeSink(instant=True)
     reported: list[TranscriptEntry] = []
     async with TurnEngine(
-        stt=FakeStt(),
-        llm=llm,
-        tts=FakeTts(),
-        sink=sink,
-        config=config(),
-        on_transcript=reported.append,
+        TurnParts(stt=FakeStt(), llm=llm, tts=FakeTts(), sink=sink, events=told_into(reported)),
+        config(),
     ) as conv:
         press(conv, "1234#")
         await until(lambda: len(conv.transcript) == 2)
@@ -59,7 +55,7 @@ async def test_the_timeout_after_the_last_key_ends_the_entry() -> None:
     llm, sink = FakeLlm(["Got it."]), FakeSink(instant=True)
     plan = KeypadPlan(timeout_s=0.5, terminator=None)
     cfg = config(keypad=plan)
-    async with TurnEngine(stt=FakeStt(), llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
+    async with TurnEngine(TurnParts(stt=FakeStt(), llm=llm, tts=FakeTts(), sink=sink), cfg) as conv:
         press(conv, "12")
         await asyncio.sleep(0.3)
         press(conv, "#")  # no terminator: a key like any other, and it moves the deadline
@@ -78,7 +74,7 @@ async def test_the_timeout_after_the_last_key_ends_the_entry() -> None:
 async def test_max_digits_ends_the_entry_and_the_next_key_starts_another() -> None:
     llm, sink = FakeLlm(["One.", "Two."]), FakeSink(instant=True)
     cfg = config(keypad=KeypadPlan(timeout_s=0.5, max_digits=3))
-    async with TurnEngine(stt=FakeStt(), llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
+    async with TurnEngine(TurnParts(stt=FakeStt(), llm=llm, tts=FakeTts(), sink=sink), cfg) as conv:
         press(conv, "123")
         await until(lambda: len(conv.transcript) == 2)
         press(conv, "4")
@@ -95,7 +91,7 @@ async def test_max_digits_ends_the_entry_and_the_next_key_starts_another() -> No
 async def test_a_key_barges_in_on_the_assistant_like_speech() -> None:
     stt, tts, sink = FakeStt(["Read me the menu."]), FakeTts(ms_per_char=20), FakeSink()
     llm = FakeLlm(["Press one for sales. Press two for support.", "Support it is."])
-    async with TurnEngine(stt=stt, llm=llm, tts=tts, sink=sink, config=config()) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=tts, sink=sink), config()) as conv:
         speak(conv)
         await until(lambda: len(sink.handles) == 2)
         sink.advance(sink.handles[0].duration_ms / 2)  # half of the first sentence heard
@@ -117,7 +113,7 @@ async def test_a_key_barges_in_on_the_assistant_like_speech() -> None:
 async def test_a_spoken_turn_ending_during_an_entry_takes_the_keys_first() -> None:
     stt, sink = FakeStt(["Sorry, which number?"]), FakeSink(instant=True)
     llm = FakeLlm(["Your card number, please.", "Thanks."])
-    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=config()) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=FakeTts(), sink=sink), config()) as conv:
         press(conv, "12")
         await asyncio.sleep(0.05)
         speak(conv)
@@ -138,7 +134,7 @@ async def test_a_spoken_turn_ending_during_an_entry_takes_the_keys_first() -> No
 async def test_a_key_while_the_caller_talks_follows_the_words_in_one_turn() -> None:
     stt, sink = FakeStt(["My card number is"]), FakeSink(instant=True)
     llm = FakeLlm(["Thank you."])
-    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=config()) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=FakeTts(), sink=sink), config()) as conv:
         for frame in frames(voiced(400)):
             conv.feed_audio(frame)  # the caller is talking...
         await asyncio.sleep(0.2)
@@ -159,7 +155,7 @@ async def test_a_key_while_the_caller_talks_follows_the_words_in_one_turn() -> N
 async def test_keys_and_no_words_still_get_their_answer() -> None:
     stt, sink = FakeStt([""]), FakeSink(instant=True)  # a cough: no words
     llm = FakeLlm(["Noted."])
-    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=config()) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=FakeTts(), sink=sink), config()) as conv:
         press(conv, "7")
         await asyncio.sleep(0.05)
         speak(conv)
@@ -170,7 +166,7 @@ async def test_keys_and_no_words_still_get_their_answer() -> None:
 async def test_words_whose_reply_a_key_stopped_come_before_the_entry() -> None:
     stt = FakeStt(["My account number is"], delay=0.3)
     llm, sink = FakeLlm(["Account found."]), FakeSink(instant=True)
-    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=config()) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=FakeTts(), sink=sink), config()) as conv:
         speak(conv)
         await until(lambda: len(stt.calls) == 1)  # being transcribed
         press(conv, "5591#")  # the first key stops the reply to the words, not their hearing
@@ -189,12 +185,8 @@ async def test_keys_pressed_when_the_call_ends_are_recorded_not_answered() -> No
     llm, sink = FakeLlm(), FakeSink(instant=True)
     reported: list[TranscriptEntry] = []
     conv = TurnEngine(
-        stt=FakeStt(),
-        llm=llm,
-        tts=FakeTts(),
-        sink=sink,
-        config=config(),
-        on_transcript=reported.append,
+        TurnParts(stt=FakeStt(), llm=llm, tts=FakeTts(), sink=sink, events=told_into(reported)),
+        config(),
     )
     async with conv:
         press(conv, "98")
@@ -211,7 +203,7 @@ async def test_a_key_counts_as_the_caller_not_being_silent() -> None:
     )
     llm, sink = FakeLlm(["Go on."]), FakeSink(instant=True)
     cfg = config(endpointing=endpointing, silence_timeout_message="Bye.")
-    async with TurnEngine(stt=FakeStt(), llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
+    async with TurnEngine(TurnParts(stt=FakeStt(), llm=llm, tts=FakeTts(), sink=sink), cfg) as conv:
         speak(conv, speech_ms=0, pause_ms=500)  # 0.5 s of silence
         press(conv, "1")
         await asyncio.sleep(0.05)

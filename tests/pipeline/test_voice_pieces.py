@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from voicedock.pipeline.audio import resample_pcm16
-from voicedock.pipeline.dialogue.turn_engine import TurnEngine
+from voicedock.pipeline.dialogue.turn_engine import TurnEngine, TurnParts
 
 from .fakes import FakeHandle, FakeLlm, FakeSink, FakeStt
 from .test_turn_engine import config, until
@@ -62,7 +62,7 @@ class KeepingSink(FakeSink):
 async def test_a_voice_streamed_in_pieces_is_queued_without_a_seam() -> None:
     voice, sink = StreamingVoice(), KeepingSink()
     cfg = config(first_message="Hello, this is the dental clinic. How can I help you today?")
-    async with TurnEngine(stt=FakeStt(), llm=FakeLlm([]), tts=voice, sink=sink, config=cfg):
+    async with TurnEngine(TurnParts(stt=FakeStt(), llm=FakeLlm([]), tts=voice, sink=sink), cfg):
         await until(lambda: len(voice.answers) == 2 and sink.audio_bytes >= 2 * 8000)
         await until(lambda: len(sink.pcm) == sum(len(a) for a in voice.answers) // 3)
     assert set(sink.rates) == {8000}

@@ -28,6 +28,7 @@ from voicedock.calls.voicemail import (
 )
 from voicedock.domain.assistant_config import config_of
 from voicedock.pipeline.dialogue import Dialogue
+from voicedock.pipeline.dialogue.events import AnsweringMachineHeard, CallEvents
 from voicedock.pipeline.providers.base import ProviderServerError
 from voicedock_lab.greetings import Voice, machine_greeting, person_hello
 from voicedock_lab.utterances import SCREENING_DECLINE, SCREENING_GOOGLE
@@ -66,11 +67,10 @@ class Call:
         message = "Please call us back." if mode == LEAVE_MESSAGE else None
         settings = VoicemailSettings(mode, message, SCREENING_MESSAGE, wait_s)
 
-        async def verdict(v: dict[str, object]) -> None:
-            self.verdicts.append(v)
-
+        events = CallEvents()
+        events.subscribe(AnsweringMachineHeard, lambda heard: self.verdicts.append(heard.verdict))
         self.screening = VoicemailScreening(
-            settings, RATE, FIRST, on_verdict=verdict, tasks=self.tasks, end=self.ended.append
+            settings, RATE, FIRST, events=events, tasks=self.tasks, end=self.ended.append
         )
         self.screening.transcribe_with(stt)
 

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from voicedock.aio import Supervisor
 from voicedock.calls.assistants.config import check_config
 from voicedock.calls.live.consent import (
     CONSENT_REFUSED,
@@ -23,8 +21,10 @@ from voicedock.calls.live.consent import (
 )
 from voicedock.calls.live.transcript_delivery import TranscriptDelivery
 from voicedock.domain.assistant_config import ConsentMode, ConsentPlan, config_of
+from voicedock.domain.json import JsonObject
 from voicedock.errors import BadRequest
 from voicedock.media.recording import CallRecorder
+from voicedock.pipeline.dialogue.events import CallEvent, CallEvents, ConsentDecided, TranscriptKept
 from voicedock.pipeline.frames import TranscriptEntry
 
 pytestmark = pytest.mark.unit
@@ -87,6 +87,13 @@ class FakeDialogue:
 
     def feed_dtmf(self, digit: str) -> None:
         self.keys.append(digit)
+
+
+def told(handler: Callable[[JsonObject], object]) -> CallEvents:
+    """A call's events whose consent outcomes go to ``handler``."""
+    events = CallEvents()
+    events.subscribe(ConsentDecided, lambda decided: handler(decided.outcome))
+    return events
 
 
 def plan(mode: ConsentMode, on_refusal: str = "no_recording") -> ConsentPlan:
@@ -184,24 +191,20 @@ async def test_the_decided_outcome_is_told_before_the_call_ends() -> None:
         FIRST,
         None,
         end=lambda reason: happened.append(f"end {reason}"),
-        on_outcome=lambda told: happened.append(f"told {told['outcome']}"),
+        events=told(lambda outcome: happened.append(f"told {outcome['outcome']}")),
     )
     await run_window(window, FakeDialogue(), keys="9")
     assert happened == ["told refused", f"end {CONSENT_REFUSED}"]
 
 
 async def test_an_outcome_the_end_decides_is_not_told() -> None:
-    told: list[object] = []
+    outcomes: list[object] = []
     window = ConsentWindow(
-        plan("opt_in_keypad"),
-        FIRST,
-        None,
-        end=lambda _: None,
-        on_outcome=told.append,
+        plan("opt_in_keypad"), FIRST, None, end=lambda _: None, events=told(outcomes.append)
     )
     window.close()  # the call ended before the window's answer: its result carries it
     assert outcome(window) == "no_answer"
-    assert told == []
+    assert outcomes == []
 
 
 async def test_opt_in_records_only_with_the_key(tmp_path: Path) -> None:
@@ -292,18 +295,14 @@ async def transcript_delivery() -> AsyncIterator[tuple[TranscriptDelivery, list[
     """A call's transcript delivery and what it delivered, drained on leaving."""
     delivered: list[str] = []
 
-    async def deliver(entry: TranscriptEntry) -> None:
-        delivered.append(entry.content)
+    async def deliver(event: CallEvent) -> None:
+        assert isinstance(event, TranscriptKept)
+        delivered.append(event.entry.content)
 
-    tasks = Supervisor("test", logging.getLogger("test"))
-    await tasks.start()
-    delivery = TranscriptDelivery(deliver, tasks)
-    delivery.start()
-    try:
-        yield delivery, delivered
-    finally:
-        await delivery.drain()
-        await tasks.aclose()
+    events = CallEvents()
+    events.listen(deliver, TranscriptKept)
+    async with events:
+        yield TranscriptDelivery(events), delivered
 
 
 async def delivered_by(on_refusal: str, keys: str) -> tuple[list[str], ConsentWindow]:

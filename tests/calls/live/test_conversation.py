@@ -13,6 +13,8 @@ from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from pipeline.synth import silence, voiced
 from voicedock.calls.live.conversation import (
     LiveConversation,
+    LiveOptions,
+    LiveParts,
     LiveTransferUnsupported,
     SpeechProviders,
 )
@@ -21,6 +23,7 @@ from voicedock.errors import PbxError
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pbx.base import TransferTarget
+from voicedock.pipeline.dialogue.events import CallEvent, TranscriptKept
 from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.base import ProviderTimeoutError
@@ -54,9 +57,8 @@ class Call:
         return LiveConversation(
             self.media,
             config_of(assistant or {}),
-            context=context,
-            providers=SpeechProviders(self.stt, self.llm, self.tts),
-            config=config,
+            LiveOptions(context=context, config=config),
+            LiveParts(providers=SpeechProviders(self.stt, self.llm, self.tts)),
         )
 
     async def caller_says(self, pcm: bytes) -> None:
@@ -118,6 +120,41 @@ async def test_caller_utterance_becomes_the_user_transcript(call: Call) -> None:
     assert live.result.end_reason == "closed"
     assert live.result.analysis.method == "heuristic"  # FakeLlm does not answer in JSON
     assert "HANGUP" in call.fake.channel().commands  # closing the call hangs it up
+
+
+async def test_listeners_hear_each_kept_message_in_order_and_a_failing_one_is_contained(
+    call: Call, caplog: pytest.LogCaptureFixture
+) -> None:
+    call.stt.texts = ["What are your hours?"]
+    call.llm.replies = ["We open at nine."]
+    kept: list[tuple[str, str]] = []
+
+    async def slow_store(event: CallEvent) -> None:
+        assert isinstance(event, TranscriptKept)
+        await asyncio.sleep(0.05)  # a slow store never holds the call up
+        kept.append((event.entry.role, event.entry.content))
+
+    async def broken(_event: CallEvent) -> None:
+        raise RuntimeError("listener")
+
+    live = call.live({"first_message": "Hello."})
+    live.events.listen(slow_store, TranscriptKept)
+    live.events.listen(broken, TranscriptKept)
+    async with live:
+        await until(lambda: len(live.transcript) == 1)
+        await call.utterance()
+        await until(lambda: len(live.transcript) == 3)
+        assert live.end_reason is None  # the failing listener ended nothing
+    # closed: every kept message was handed over, in spoken order
+    assert kept == [
+        ("assistant", "Hello."),
+        ("user", "What are your hours?"),
+        ("assistant", "We open at nine."),
+    ]
+    assert live.result is not None
+    assert live.result.end_reason == "closed"
+    failures = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert failures == ["live call: TranscriptKept listener failed"] * 3
 
 
 async def test_barge_in_flushes_asterisk_and_cuts_the_stored_message(call: Call) -> None:
@@ -290,9 +327,11 @@ async def test_offline_warm_transfer_briefs_the_agent_with_the_context(call: Cal
     live = LiveConversation(
         call.media,
         config_of({}),
-        context="Invoice question, customer 42.",
-        providers=SpeechProviders(call.stt, RuleBasedPolicy(), call.tts),
-        config=ConversationConfig(endpointing=ENDPOINTING),
+        LiveOptions(
+            context="Invoice question, customer 42.",
+            config=ConversationConfig(endpointing=ENDPOINTING),
+        ),
+        LiveParts(providers=SpeechProviders(call.stt, RuleBasedPolicy(), call.tts)),
     )
     async with live:
         await call.utterance()
@@ -308,17 +347,18 @@ async def test_offline_warm_transfer_briefs_the_agent_with_the_context(call: Cal
 async def test_transfer_announcement_is_in_the_transcript_as_it_is_heard(call: Call) -> None:
     delivered: list[tuple[str, str]] = []
 
-    async def on_transcript(entry: object) -> None:
-        delivered.append((entry.role, entry.content))  # type: ignore[attr-defined]
+    async def kept(event: CallEvent) -> None:
+        assert isinstance(event, TranscriptKept)
+        delivered.append((event.entry.role, event.entry.content))
 
     call.stt.texts = ["Sales please."]
     live = LiveConversation(
         call.media,
         config_of({}),
-        providers=SpeechProviders(call.stt, call.llm, call.tts),
-        config=ConversationConfig(endpointing=ENDPOINTING),
-        on_transcript=on_transcript,
+        LiveOptions(config=ConversationConfig(endpointing=ENDPOINTING)),
+        LiveParts(providers=SpeechProviders(call.stt, call.llm, call.tts)),
     )
+    live.events.listen(kept, TranscriptKept)
     async with live:
         await call.utterance()
         await until(lambda: len(live.transcript) == 2)

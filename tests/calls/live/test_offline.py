@@ -8,7 +8,7 @@ import importlib.util
 import pytest
 
 from media.fake_asterisk import FakeAsterisk
-from voicedock.calls.live.conversation import LiveConversation
+from voicedock.calls.live.conversation import LiveConversation, LiveOptions
 from voicedock.domain.assistant_config import TtsConfig, config_of
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pbx.asterisk.media.session import MediaSession
@@ -55,7 +55,7 @@ async def test_piper_greets_and_whisper_hears_the_caller() -> None:
     async with (
         FakeAsterisk(send_audio=False) as fake,
         MediaSession.connect(fake.url(), send_silence=False) as media,
-        LiveConversation(media, config_of(ASSISTANT), config=config) as live,
+        LiveConversation(media, config_of(ASSISTANT), LiveOptions(config=config)) as live,
     ):
         async with asyncio.timeout(20):
             while not live.transcript:

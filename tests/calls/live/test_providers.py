@@ -112,7 +112,7 @@ async def test_caller_audio_is_decoded_to_pcm_at_the_vad_rate(
         FakeAsterisk(fmt=fmt, frame_size=frame_size, send_audio=False) as fake,
         MediaSession.connect(fake.url(), send_silence=False) as media,
     ):
-        live = LiveConversation(media, config_of({}), providers=None)
+        live = LiveConversation(media, config_of({}))
         assert live.sample_rate == target_rate
         caller = CallerAudio(media, target_rate)
         rate = media.format.sample_rate

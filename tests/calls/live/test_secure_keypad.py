@@ -15,7 +15,12 @@ import soundfile
 from calls.live.test_conversation import Call, until
 from calls.live.test_conversation import call as call  # the fixture
 from pipeline.synth import voiced
-from voicedock.calls.live.conversation import LiveConversation, SpeechProviders
+from voicedock.calls.live.conversation import (
+    LiveConversation,
+    LiveOptions,
+    LiveParts,
+    SpeechProviders,
+)
 from voicedock.calls.live.secure_keypad import SecureKeypad
 from voicedock.domain.assistant_config import config_of
 from voicedock.media.codecs import ulaw_encode
@@ -33,10 +38,12 @@ def secure_live(call: Call, secure: SecureKeypad, recorder: CallRecorder) -> Liv
     return LiveConversation(
         call.media,
         config_of({}),
-        providers=SpeechProviders(call.stt, call.llm, call.tts),
-        config=ConversationConfig(),
-        recorder=recorder,
-        secure_keypad=secure,
+        LiveOptions(config=ConversationConfig()),
+        LiveParts(
+            providers=SpeechProviders(call.stt, call.llm, call.tts),
+            recorder=recorder,
+            secure_keypad=secure,
+        ),
     )
 
 

@@ -8,9 +8,10 @@ import json
 
 import pytest
 
-from voicedock.calls.live.squad import Handoff, SquadCall, SquadTools, handoff_spec
+from voicedock.calls.live.squad import SquadCall, SquadTools, handoff_spec
 from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.squads import CallMember, CallSquad, Destination
+from voicedock.pipeline.dialogue.events import HandedOver
 from voicedock.pipeline.frames import ToolCall
 from voicedock.pipeline.tools import ToolResult
 
@@ -81,8 +82,8 @@ async def test_handoffs_past_the_calls_bound_are_refused() -> None:
     assert third.hand_over_to is None
     assert "2 times already" in third.content
     assert squad.handoffs == [
-        Handoff("receptionist", "billing"),
-        Handoff("billing", "receptionist"),
+        HandedOver("receptionist", "billing"),
+        HandedOver("billing", "receptionist"),
     ]
     assert squad.speaking == "receptionist"
     assert squad.transition("german") == "Guten Tag."  # its own first message

@@ -17,9 +17,10 @@ transcript, hence no analysis of one). The caller's keys until the answer are th
 (``takes``): none reaches the dialogue, hence the model; nor does what the caller says until then
 (``open``: the caller's audio is silence to the dialogue, the recording keeps it).
 
-The outcome, ``{"mode", "outcome", "at"}``, goes to ``on_outcome`` the moment the window decides
-it (stored on the call then: a call that ends later never shows its end without it), and into
-the call's result (``outcome``), stored on the call and in its end-of-call report.
+The outcome, ``{"mode", "outcome", "at"}``, is told on the call's events (``ConsentDecided``)
+the moment the window decides it (stored on the call then: a call that ends later never shows
+its end without it), and into the call's result (``outcome``), stored on the call and in its
+end-of-call report.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from voicedock.domain.json import JsonObject
 from voicedock.domain.timestamps import iso
 from voicedock.media.recording import CallRecorder
 from voicedock.pipeline.dialogue import Dialogue
+from voicedock.pipeline.dialogue.events import CallEvents, ConsentDecided
 from voicedock.pipeline.dialogue.squad_dialogue import SquadDialogue
 from voicedock.pipeline.dialogue.turn_engine import TurnEngine
 
@@ -106,14 +108,14 @@ class ConsentWindow:
         *,
         end: Callable[[str], None],
         transcript: TranscriptDelivery | None = None,
-        on_outcome: Callable[[JsonObject], None] | None = None,
+        events: CallEvents | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """``first_message`` is said once the answer is known (unless the call ends);
         ``recorder`` is held until then when the plan asks for a key, and ``transcript``
         (the call's messages as they are said) too when a refusal keeps no transcript;
-        ``end`` ends the call; ``on_outcome`` is told the outcome the window decides (not one
-        ``close`` decides: the call's result carries that one)."""
+        ``end`` ends the call; ``events`` is told the outcome the window decides
+        (``ConsentDecided``; not one ``close`` decides: the call's result carries that one)."""
         self._plan = plan
         self._key: str = given(plan.key, CONSENT_DEFAULT_KEY)
         self._timeout_s = float(given(plan.timeout_seconds, CONSENT_DEFAULT_TIMEOUT_S))
@@ -121,7 +123,7 @@ class ConsentWindow:
         self._first_message = first_message
         self._recorder = recorder
         self._end, self._wall = end, wall
-        self._on_outcome = on_outcome
+        self._events = events
         self._pressed = asyncio.Event()
         self._asks = plan.mode != ANNOUNCE
         if self._asks and recorder is not None:
@@ -172,8 +174,8 @@ class ConsentWindow:
         decided = decide(self._plan.mode, self._pressed.is_set(), self._on_refusal)
         outcome = self._decided(decided)
         self._open = False
-        if self._on_outcome is not None:
-            self._on_outcome(dict(outcome))  # before the call can end (``decided.ends_call``)
+        if self._events is not None:  # before the call can end (``decided.ends_call``)
+            self._events.emit(ConsentDecided(dict(outcome)))
         if decided.ends_call:
             self._end(CONSENT_REFUSED)
             return

@@ -1,7 +1,8 @@
 """A live call: one connected ``CallMedia`` driving one dialogue (``pipeline/dialogue/``).
 
     async with pbx.call_media(call_id, media_format="ulaw") as media:   # or MediaSession.connect
-        live = LiveConversation(media, call.assistant_config, context=call.context)
+        live = LiveConversation(media, call.assistant_config, LiveOptions(context=call.context))
+        live.events.listen(store, TranscriptKept)   # what it tells: its events
         result = await live.run()          # until the conversation or the media ends
 
 ``LiveConversation`` opens the call's dialogue (the turn engine, or the speech-to-speech one
@@ -16,9 +17,12 @@ prepared by ``transfer.py`` (the announcement, a warm transfer's briefing).
 The call always ends with a hang-up request unless the media is already gone: a conversation
 that ends by itself (end-call, silence timeout, provider failure after the spoken fallback) is
 hung up after its last words were confirmed played; a lost media connection ends it with
-``media-lost``. Each final message goes to ``on_transcript`` as it is said
-(``transcript_delivery.py``); the call's result (``result.py``) holds the end reason, the
-transcript, per-turn latencies and the post-call analysis.
+``media-lost``. What happens is told on the call's events (``live.events``,
+``pipeline/dialogue/events.py``): each final message as it is said (``TranscriptKept``,
+``transcript_delivery.py``), the voicemail verdict, the consent outcome, a squad's handoffs;
+every one is handed to its listeners before ``run()`` returns. The call's result
+(``result.py``) holds the end reason, the transcript, per-turn latencies and the post-call
+analysis.
 
 Around the dialogue: the call's recording and its live listeners (``taps.py``), the
 assistant's consent plan (``consent.py``: its message said first, the caller's key awaited,
@@ -36,41 +40,37 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Self
 
-from voicedock.aio import Closable, Coro, Supervisor, started
+from voicedock.aio import Closable, Supervisor, started
 from voicedock.calls.live.caller_audio import CallerInput
 from voicedock.calls.live.config import analysis_plan, conversation_config, going_on
 from voicedock.calls.live.opening import CallOpening
+from voicedock.calls.live.options import LiveOptions as LiveOptions
+from voicedock.calls.live.options import LiveParts as LiveParts
 from voicedock.calls.live.providers import SpeechProviders as SpeechProviders
 from voicedock.calls.live.providers import build_providers
 from voicedock.calls.live.redacted_audio import redacted_stretches
 from voicedock.calls.live.result import LiveCallResult as LiveCallResult
 from voicedock.calls.live.result import live_call_result
-from voicedock.calls.live.secure_keypad import SecureKeypad
-from voicedock.calls.live.squad import SquadMembers, SquadTools
+from voicedock.calls.live.squad import SquadTools
 from voicedock.calls.live.taps import CallTaps
 from voicedock.calls.live.transcript_delivery import TranscriptDelivery
 from voicedock.calls.live.transfer import prepare_live_transfer
-from voicedock.calls.voicemail import VoicemailSettings
-from voicedock.domain.ai_disclosure import DisclosureRule
 from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.ids import mask_call_id
-from voicedock.domain.json import JsonObject
 from voicedock.domain.squads import SUMMARY
 from voicedock.errors import MediaError, PbxError
 from voicedock.logs import current_call_id, describe
 from voicedock.media.call_media import CallMedia
-from voicedock.media.recording import CallRecorder
 from voicedock.media.sink import MediaSink
 from voicedock.media.transport import CloseReason
 from voicedock.pbx.base import TransferTarget
-from voicedock.pipeline.analysis.schema_checks import StructuredDataCheck
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.dialogue.carried import carried_summary
-from voicedock.pipeline.dialogue.realtime_dialogue import RealtimeDialogue
+from voicedock.pipeline.dialogue.events import CallEvents
+from voicedock.pipeline.dialogue.realtime_dialogue import RealtimeDialogue, RealtimeParts
 from voicedock.pipeline.dialogue.realtime_fallback import RealtimeWithPipeline
 from voicedock.pipeline.dialogue.squad_dialogue import SquadDialogue
 from voicedock.pipeline.dialogue.turn_engine import (
@@ -78,6 +78,7 @@ from voicedock.pipeline.dialogue.turn_engine import (
     PROVIDER_ERROR,
     ConversationConfig,
     TurnEngine,
+    TurnParts,
 )
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.frames import ChatMessage, ContextSource, TranscriptEntry
@@ -105,95 +106,74 @@ class LiveConversation(Closable):
         self,
         media: CallMedia,
         assistant_config: AssistantConfig,
-        *,
-        context: str | None = None,
-        providers: SpeechProviders | None = None,
-        config: ConversationConfig | None = None,
-        hangup: Callable[[], Awaitable[None]] | None = None,
-        on_transcript: Callable[[TranscriptEntry], Awaitable[None]] | None = None,
-        recorder: CallRecorder | None = None,
-        voicemail: VoicemailSettings | None = None,
-        on_answering_machine: Callable[[JsonObject], Coro[None]] | None = None,
-        on_consent: Callable[[JsonObject], Coro[None]] | None = None,
-        tools: ToolExecutor | None = None,
-        structured_data_check: StructuredDataCheck | None = None,
-        secure_keypad: SecureKeypad | None = None,
-        squad: SquadMembers | None = None,
-        disclosure: DisclosureRule | None = None,
+        options: LiveOptions | None = None,
+        parts: LiveParts | None = None,
     ) -> None:
-        """``providers`` default to the registry's, built from ``assistant_config`` (and then
-        closed with the call); ``hangup`` defaults to asking the PBX through the media session.
-        ``on_transcript`` is awaited with each final message, in order; all of them are
-        delivered before ``run()`` returns. ``tools`` carries out the model's calls of the
-        assistant's tools. ``structured_data_check`` checks what the end-of-call analysis
-        extracts against the plan's schema (the node's schema workers, for the call's
-        organization; without it the extracted fields are dropped, not checked).
-        ``secure_keypad``: the call's secure keypad entry, which ``tools`` opens
-        (``collect_secure_digits``): its keys, and silence where its audio would be.
-        ``squad``: the call's squad, whose first member ``assistant_config`` is: the call goes
-        on with the member its model hands the call over to (``squad.py``).
-        ``disclosure``: the AI disclosure the call must give (``disclosure.py``).
-        ``on_consent``: the consent plan's outcome, as soon as its window decides it.
-        """
-        self._media = media
-        self._assistant_config = assistant_config
-        self._owns_providers = providers is None
-        self._providers = providers
+        """The call's settings and parts (``options.py``); what happens is told on
+        ``events``, which its listeners subscribe to before the call starts."""
+        self._media, self._assistant_config = media, assistant_config
+        self._options = options or LiveOptions()
+        self._parts = parts = parts or LiveParts()
+        self._owns_events = parts.events is None
+        self.events = parts.events or CallEvents()
+        self._providers = parts.providers
+        self._member_providers: list[SpeechProviders] = []  # the next members' (closed here)
         rate = media.format.sample_rate
         self.sample_rate = rate if rate in VAD_RATES else 16000
-        self._config = conversation_config(
-            assistant_config, self.sample_rate, context=context, base=config
-        )
-        self._base, self._context = config, context  # a squad's next member's, as this one's
-        self._hangup = hangup
-        self._tools = tools
-        self._squad = squad
-        self._member_providers: list[SpeechProviders] = []  # the next members' (closed here)
         self._began = 0.0  # when the call's dialogue started (the loop's clock)
-        if squad is not None:
-            self._config = squad.offered(self._config, squad.call.member)
-            self._tools = SquadTools(squad.call, tools)
-        self._structured_data_check = structured_data_check
         self._analysis_plan = analysis_plan(assistant_config)
         self._conversation: Dialogue | None = None
         # A failing task ends the call (it never cancels its siblings).
         self._tasks = Supervisor("live call", log, on_error=weak_method(self._task_failed))
-        self._secure_keypad = secure_keypad
-        self._taps = CallTaps(media, recorder, secure_keypad)
+        self._taps = CallTaps(media, parts.recorder, parts.secure_keypad)
         self.listen_tap = self._taps.listen  # the call's live listeners (``calls/listening.py``)
-        self._delivery = None
-        if on_transcript is not None:
-            self._delivery = TranscriptDelivery(on_transcript, self._tasks)
+        self._delivery = TranscriptDelivery(self.events)
         # The consent window, the voicemail screening and the AI disclosure (``opening.py``).
-        self._opening = CallOpening(
-            self._config,
-            assistant_config,
-            self.sample_rate,
-            end=self._end,
-            tasks=self._tasks,
-            recorder=recorder,
-            transcript=self._delivery,
-            voicemail=voicemail,
-            on_answering_machine=on_answering_machine,
-            on_consent=on_consent,
-            disclosure=disclosure,
-        )
+        self._opening = self._opened(self._configured())
         self._config = self._opening.config
         self._consent, self._screening = self._opening.consent, self._opening.screening
-        self._caller = CallerInput(
-            media,
+        self._caller = self._caller_input()
+        self._ended = asyncio.Event()
+        self._closed = self._hung_up = False  # _hang_up ran (once is enough)
+        self._close_lock = asyncio.Lock()
+        self.end_reason: str | None = None
+        self.result: LiveCallResult | None = None
+
+    def _configured(self) -> ConversationConfig:
+        """The call's dialogue configuration, and its tools (a squad's first member's)."""
+        options, squad = self._options, self._parts.squad
+        config = conversation_config(
+            self._assistant_config, self.sample_rate, context=options.context, base=options.config
+        )
+        self._tools = self._parts.tools
+        if squad is not None:
+            config = squad.offered(config, squad.call.member)
+            self._tools = SquadTools(squad.call, self._parts.tools)
+        return config
+
+    def _caller_input(self) -> CallerInput:
+        return CallerInput(
+            self._media,
             self.sample_rate,
             self._taps,
             self._screening,
             consent=self._consent,
-            secure=secure_keypad,
+            secure=self._parts.secure_keypad,
         )
-        self._ended = asyncio.Event()
-        self._closed = False
-        self._hung_up = False  # _hang_up ran (once is enough)
-        self._close_lock = asyncio.Lock()
-        self.end_reason: str | None = None
-        self.result: LiveCallResult | None = None
+
+    def _opened(self, config: ConversationConfig) -> CallOpening:
+        return CallOpening(
+            config,
+            self._assistant_config,
+            self.sample_rate,
+            end=self._end,
+            tasks=self._tasks,
+            recorder=self._parts.recorder,
+            events=self.events,
+            transcript=self._delivery,
+            voicemail=self._options.voicemail,
+            disclosure=self._options.disclosure,
+        )
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
     async def __aenter__(self) -> Self:
@@ -202,6 +182,8 @@ class LiveConversation(Closable):
 
     async def _start(self) -> None:
         self._began = asyncio.get_running_loop().time()  # the call's clock (a squad's too)
+        if self._owns_events:
+            await self.events.start()
         try:
             if self._providers is None:
                 self._providers = await build_providers(self._assistant_config)
@@ -215,12 +197,10 @@ class LiveConversation(Closable):
             stt = self._providers.stt or (plan.stt if plan is not None else None)
             self._screening.transcribe_with(stt)
         conversation = self._dialogue(self._providers, self._config, self._tools)
-        if self._squad is not None:
+        if self._parts.squad is not None:
             conversation = SquadDialogue(
                 conversation, weak_method(self._next_member), sample_rate=self.sample_rate
             )
-        if self._delivery is not None:
-            self._delivery.start()
         try:
             await conversation.__aenter__()
         except ProviderError as exc:  # the speech-to-speech session did not open
@@ -243,8 +223,7 @@ class LiveConversation(Closable):
         """The call's dialogue on its providers (a squad's member's: on the member's): the
         turn engine, or the speech-to-speech one, going on with a pipeline when its session
         fails if the assistant names one (made as a pipeline call's turn engine is)."""
-        on_transcript = self._delivery.put if self._delivery is not None else None
-        sink = MediaSink(self._media)
+        events, sink = self.events, MediaSink(self._media)
         # The factories hold what they use, not this conversation: the speech-to-speech call
         # keeps them, and this conversation holds that call.
 
@@ -254,27 +233,27 @@ class LiveConversation(Closable):
             if engines.stt is None or engines.llm is None:
                 raise ProviderConfigError("a pipeline call needs STT and an LLM")
             return TurnEngine(
-                stt=engines.stt,
-                llm=engines.llm,
-                tts=engines.tts,
-                sink=sink,
-                config=config,
-                on_transcript=on_transcript,
-                tools=tools,
-                endpoints=engines.endpoints,
-                predict_turn=providers.predict_turn,
+                TurnParts(
+                    stt=engines.stt,
+                    llm=engines.llm,
+                    tts=engines.tts,
+                    sink=sink,
+                    events=events,
+                    tools=tools,
+                    endpoints=engines.endpoints,
+                    predict_turn=providers.predict_turn,
+                ),
+                config,
             )
 
         def speech_to_speech(
             speech: RealtimeSpeech, hand_over_after_s: float | None = None
         ) -> RealtimeDialogue:
             return RealtimeDialogue(
-                speech=speech,
-                tts=providers.tts,
-                sink=sink,
-                config=call_config,
-                on_transcript=on_transcript,
-                tools=tools,
+                RealtimeParts(
+                    speech=speech, tts=providers.tts, sink=sink, events=events, tools=tools
+                ),
+                call_config,
                 hand_over_after_s=hand_over_after_s,
             )
 
@@ -293,7 +272,7 @@ class LiveConversation(Closable):
         """The dialogue of the squad's member ``name``, whom the model handed the call to:
         on its own providers, prompt, tools and voice, the call so far as its model's history,
         the transition its first words."""
-        squad = self._squad
+        squad = self._parts.squad
         assert squad is not None  # only a squad's call hands over
         member = squad.call.squad.member(name)
         assert member is not None  # the handoff was checked against the squad
@@ -304,8 +283,9 @@ class LiveConversation(Closable):
         if member.carry_over == SUMMARY:  # summarised by the model that had the call
             llm = handing.llm if handing is not None and handing.llm else providers.llm
             carried = await carried_summary(carried, llm)
+        options = self._options
         config = conversation_config(
-            member.config, self.sample_rate, context=self._context, base=self._base
+            member.config, self.sample_rate, context=options.context, base=options.config
         )
         config = going_on(config, round((asyncio.get_running_loop().time() - self._began) * 1000))
         config = dataclasses.replace(
@@ -313,8 +293,7 @@ class LiveConversation(Closable):
         )
         handoff = squad.call.handoffs[-1]
         squad.call.moved(name)
-        if squad.on_handoff is not None:
-            squad.on_handoff(handoff)
+        self.events.emit(handoff)
         return self._dialogue(providers, config, squad.executor(member))
 
     async def run(self) -> LiveCallResult:
@@ -348,56 +327,62 @@ class LiveConversation(Closable):
         return self.end_reason
 
     async def aclose(self) -> None:
-        """End the call now if it still runs: stop speaking, hang up, analyse (idempotent)."""
+        """End the call now if it still runs: stop speaking, hang up, analyse (idempotent);
+        then every event told was handed to its listeners (the call's own bus)."""
         async with self._close_lock:
             if self._closed:
                 return
             self._closed = True
-            self._end("closed")
-            if self._secure_keypad is not None:  # an open entry ends: its tool returns
-                self._secure_keypad.close()
-            conversation = self._conversation
-            if conversation is not None:
-                # Hung up as soon as nothing is being said: the caller's last words are
-                # transcribed after, not while they wait on an open line.
-                await conversation.aclose(on_quiet=self._hang_up)
-            await self._hang_up()  # no-op if done above
-            self.listen_tap.end("call-ended")
-            if self._consent is not None:
-                # An answer still awaited: decided before the held transcript and recording.
-                self._consent.close()
-            if self._delivery is not None:
-                await self._delivery.drain()
-            await self._tasks.aclose()
-            if conversation is not None and self._taps.recording:
-                stretches = await redacted_stretches(
-                    conversation.transcript,
-                    self._providers.stt if self._providers is not None else None,
-                    self._config.redactor,
-                    timeout_s=self._config.stt_timeout_s,
-                )
-                self._taps.silence_recording(stretches)
-            for entry in conversation.transcript if conversation is not None else []:
-                entry.audio = None  # a changed message's audio is kept for the recording only
-            recording_duration = await self._taps.close_recording()
-            assert self.end_reason is not None
-            self.result = await live_call_result(
-                self.end_reason,
-                conversation,
-                self._providers.llm if self._providers is not None else None,
-                self._analysis_plan,
-                check=self._structured_data_check,
-                recording_duration_seconds=recording_duration,
-                answering_machine=self._screening.verdict if self._screening is not None else None,
-                redact=self._config.redact if self._config.redactor is not None else None,
-                consent=self._consent.outcome if self._consent is not None else None,
-                transcribed=self._consent is None or self._consent.transcribed,
-                disclosure=self._opening.disclosure,
+            try:
+                await self._wind_down()
+            finally:
+                if self._owns_events:
+                    await self.events.aclose()
+
+    async def _wind_down(self) -> None:
+        self._end("closed")
+        if (keypad := self._parts.secure_keypad) is not None:
+            keypad.close()  # an open entry ends: its tool returns
+        conversation = self._conversation
+        if conversation is not None:
+            # Hung up as soon as nothing is being said: the caller's last words are
+            # transcribed after, not while they wait on an open line.
+            await conversation.aclose(on_quiet=self._hang_up)
+        await self._hang_up()  # no-op if done above
+        self.listen_tap.end("call-ended")
+        if self._consent is not None:
+            # An answer still awaited: decided before the held transcript and recording.
+            self._consent.close()
+        await self._tasks.aclose()
+        if conversation is not None and self._taps.recording:
+            stretches = await redacted_stretches(
+                conversation.transcript,
+                self._providers.stt if self._providers is not None else None,
+                self._config.redactor,
+                timeout_s=self._config.stt_timeout_s,
             )
-            if self._owns_providers and self._providers is not None:
-                await self._providers.aclose()
-            for providers in self._member_providers:
-                await providers.aclose()
+            self._taps.silence_recording(stretches)
+        for entry in conversation.transcript if conversation is not None else []:
+            entry.audio = None  # a changed message's audio is kept for the recording only
+        recording_duration = await self._taps.close_recording()
+        assert self.end_reason is not None
+        self.result = await live_call_result(
+            self.end_reason,
+            conversation,
+            self._providers.llm if self._providers is not None else None,
+            self._analysis_plan,
+            check=self._parts.structured_data_check,
+            recording_duration_seconds=recording_duration,
+            answering_machine=self._screening.verdict if self._screening is not None else None,
+            redact=self._config.redact if self._config.redactor is not None else None,
+            consent=self._consent.outcome if self._consent is not None else None,
+            transcribed=self._consent is None or self._consent.transcribed,
+            disclosure=self._opening.disclosure,
+        )
+        if self._parts.providers is None and self._providers is not None:
+            await self._providers.aclose()  # the call's own
+        for providers in self._member_providers:
+            await providers.aclose()
 
     # ── the engine's LiveCall hook ───────────────────────────────────────────────────────
     # A command that arrives while the call is ending has nothing left to act on: the engine
@@ -442,7 +427,7 @@ class LiveConversation(Closable):
     async def hand_over(self, member: str) -> None:
         """An operator's handoff: the call goes on with its squad's ``member`` once what is
         being said was said (dropped while a handoff is under way or the call ends)."""
-        conversation, squad = self._running(), self._squad
+        conversation, squad = self._running(), self._parts.squad
         if not isinstance(conversation, SquadDialogue) or squad is None:
             return
         if member != squad.call.speaking and conversation.hand_over(member):
@@ -489,11 +474,12 @@ class LiveConversation(Closable):
         # Media closed under a running conversation: the caller hung up (the PBX reports it).
         # Closed once the call was ending for another reason (end-call, a timeout, while the
         # last words were transcribed), the line may still be up: it is ours to hang up.
-        if self._media.closed and (self._hangup is None or self.end_reason == MEDIA_LOST):
+        hang_up = self._parts.hang_up
+        if self._media.closed and (hang_up is None or self.end_reason == MEDIA_LOST):
             return
         try:
-            if self._hangup is not None:
-                await self._hangup()
+            if hang_up is not None:
+                await hang_up()
             else:
                 await self._media.hangup(close_wait=_HANGUP_WAIT_S)
         except (MediaError, PbxError) as exc:

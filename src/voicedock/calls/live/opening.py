@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Coroutine
 
-from voicedock.aio import Coro, Supervisor
+from voicedock.aio import Supervisor
 from voicedock.calls.live.consent import ConsentWindow
 from voicedock.calls.live.disclosure import DisclosureOpening
 from voicedock.calls.live.screening import VoicemailScreening
@@ -23,10 +23,10 @@ from voicedock.calls.live.transcript_delivery import TranscriptDelivery
 from voicedock.calls.voicemail import VoicemailSettings
 from voicedock.domain.ai_disclosure import DisclosureRule
 from voicedock.domain.assistant_config import AssistantConfig, set_or
-from voicedock.domain.json import JsonObject
 from voicedock.media.recording import CallRecorder
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.events import CallEvents
 
 
 class CallOpening:
@@ -41,40 +41,27 @@ class CallOpening:
         end: Callable[[str], None],
         tasks: Supervisor,
         recorder: CallRecorder | None = None,
+        events: CallEvents,
         transcript: TranscriptDelivery | None = None,
         voicemail: VoicemailSettings | None = None,
-        on_answering_machine: Callable[[JsonObject], Coro[None]] | None = None,
-        on_consent: Callable[[JsonObject], Coro[None]] | None = None,
         disclosure: DisclosureRule | None = None,
     ) -> None:
-        """``end`` ends the call; ``tasks`` runs the screening's verdict; ``recorder`` and
-        ``transcript`` are held by a consent window that asks for a key; ``on_consent`` runs as
-        a task of ``tasks`` with the outcome the window decides."""
+        """``end`` ends the call; ``tasks`` runs the screening's background work; ``events``
+        is told the screening's verdict and the consent window's outcome; ``recorder`` and
+        ``transcript`` are held by a consent window that asks for a key."""
         first = config.first_message  # what the assistant says first
         self.consent = None
         consent_plan = set_or(assistant_config.consent_plan, None)
         if consent_plan is not None and not config.hang_up_after_first_message:
             # Its message first; the first message waits for the caller's answer.
-            told = None
-            if on_consent is not None:
-                consented = on_consent
-
-                def told(outcome: JsonObject) -> None:
-                    tasks.spawn(consented(outcome))
-
             self.consent = ConsentWindow(
-                consent_plan, first, recorder, end=end, transcript=transcript, on_outcome=told
+                consent_plan, first, recorder, end=end, transcript=transcript, events=events
             )
             config = dataclasses.replace(config, first_message=None)
         self.screening = None
         if voicemail is not None:  # the first message waits for the detection's verdict
             self.screening = VoicemailScreening(
-                voicemail,
-                sample_rate,
-                config.first_message,
-                on_verdict=on_answering_machine,
-                tasks=tasks,
-                end=end,
+                voicemail, sample_rate, config.first_message, events=events, tasks=tasks, end=end
             )
             config = dataclasses.replace(config, first_message=None)
         self.disclosure = None

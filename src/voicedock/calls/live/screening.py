@@ -7,8 +7,8 @@ instead of the dialogue, and the first message waits for its verdict: ``human`` 
 ``voicemail`` at once; in ``detect-and-leave-message`` mode the dialogue hears no more of the
 machine (``machine``), voicedock waits for the beep (or the greeting's end), speaks the
 voicemail message to its end and hangs up, ``voicemail`` too (``end_reason``). The verdict and
-its evidence go to ``on_verdict`` as soon as they are known, and into the call's result
-(``verdict``).
+its evidence are told on the call's events (``AnsweringMachineHeard``) as soon as they are
+known, and go into the call's result (``verdict``).
 
 A call-screening assistant also sounds like a machine (a long greeting), so with the call's
 STT (``transcribe_with``) a ``machine`` verdict without a beep waits for the greeting's end:
@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable
 from typing import Final
 
-from voicedock.aio import Coro, Supervisor
+from voicedock.aio import Supervisor
 from voicedock.calls.live.call_screening import ANSWERED, TIMEOUT, Outcome, ScreenerWait
 from voicedock.calls.voicemail import (
     LEAVE_MESSAGE,
@@ -38,6 +38,7 @@ from voicedock.calls.voicemail import (
 from voicedock.domain.json import JsonObject
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.dialogue.ending import INTERNAL_ERROR, PROVIDER_ERROR
+from voicedock.pipeline.dialogue.events import AnsweringMachineHeard, CallEvents
 from voicedock.pipeline.hearing.answering_machine import (
     MACHINE,
     AmdConfig,
@@ -61,20 +62,20 @@ class VoicemailScreening:
         sample_rate: int,
         first_message: str | None,
         *,
-        on_verdict: Callable[[JsonObject], Coro[None]] | None,
+        events: CallEvents | None,
         tasks: Supervisor,
         end: Callable[[str], None],
     ) -> None:
         """``sample_rate``: of the audio ``hear`` is given; ``first_message`` is said once a
-        human (or nobody knows) answered; ``on_verdict`` runs as a task of ``tasks``; ``end``
-        ends the call."""
+        human (or nobody knows) answered; ``events`` is told the verdict; ``tasks`` runs what
+        the screening does in the background; ``end`` ends the call."""
         self._settings = settings
         self._rate = sample_rate
         self._detector = AnsweringMachineDetector(
             AmdConfig(sample_rate=sample_rate), wait_for_greeting=True
         )
         self._first_message = first_message
-        self._on_verdict, self._tasks, self._end = on_verdict, tasks, end
+        self._events, self._tasks, self._end = events, tasks, end
         self.verdict: JsonObject | None = None  # the result and its evidence
         self._evidence: JsonObject = {}  # the verdict's, completed when the greeting ends
         self.machine = False  # the voicemail message was asked for: ends "voicemail"
@@ -151,8 +152,8 @@ class VoicemailScreening:
         self._evidence = decision.evidence()
         self.verdict = {"result": result, "evidence": self._evidence}
         log.info("call: answering-machine detection: %s (%s)", result, decision.reason)
-        if self._on_verdict is not None:
-            self._tasks.spawn(self._on_verdict(dict(self.verdict)))
+        if self._events is not None:
+            self._events.emit(AnsweringMachineHeard(dict(self.verdict)))
 
     async def _greeting_over(self, event: GreetingEnded, dialogue: Dialogue) -> None:
         """The greeting is over (beep, silence): the message is recorded from now on."""

@@ -22,6 +22,7 @@ from voicedock.calls.live.providers import SpeechProviders
 from voicedock.domain.assistant_config import set_or
 from voicedock.domain.squads import OPERATOR_HANDOFF, CallMember, CallSquad
 from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.events import HandedOver
 from voicedock.pipeline.frames import ToolCall
 from voicedock.pipeline.tools import (
     HANDOFF,
@@ -39,22 +40,13 @@ HANDOFF_DESCRIPTION = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Handoff:
-    """One handoff made: from the member who spoke to the one who speaks now."""
-
-    source: str
-    to: str
-    reason: str | None = None  # what the model gave as its reason
-
-
 @dataclass(slots=True)
 class SquadCall:
     """One call's squad: who speaks now, and the handoffs made so far."""
 
     squad: CallSquad
     speaking: str = ""
-    handoffs: list[Handoff] = field(default_factory=list)
+    handoffs: list[HandedOver] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.speaking:
@@ -97,14 +89,14 @@ class SquadCall:
             )
         reason = arguments.get("reason")
         self.handoffs.append(
-            Handoff(self.speaking, to, reason if isinstance(reason, str) else None)
+            HandedOver(self.speaking, to, reason if isinstance(reason, str) else None)
         )
         return ToolResult(f"The call is handed over to {to}.", end_turn=True, hand_over_to=to)
 
     def asked(self, to: str) -> None:
         """An operator handed the call over to ``to`` (a member of the squad): counted, never
         refused by the speaking member's destinations or the model's bound."""
-        self.handoffs.append(Handoff(self.speaking, to, OPERATOR_HANDOFF))
+        self.handoffs.append(HandedOver(self.speaking, to, OPERATOR_HANDOFF))
 
     def moved(self, to: str) -> None:
         """The member ``to`` speaks now."""
@@ -156,13 +148,12 @@ class SquadTools:
 class SquadMembers:
     """What a live call needs of its squad: who speaks and the handoffs (``call``), each
     member's speech providers, made as the call's own are (``providers``: the conversation
-    closes them), its tools (``tools``: without ``handoff``), and who hears of each handoff
-    made (``on_handoff``: the call's ``handoff`` event)."""
+    closes them) and its tools (``tools``: without ``handoff``). Each handoff made is told
+    on the call's events (``HandedOver``)."""
 
     call: SquadCall
     providers: Callable[[CallMember], Awaitable[SpeechProviders]]
     tools: Callable[[CallMember], ToolExecutor | None]
-    on_handoff: Callable[[Handoff], None] | None = None
 
     def offered(self, config: ConversationConfig, member: CallMember) -> ConversationConfig:
         """``config`` as ``member``'s dialogue runs it: its messages named after it, the

@@ -35,7 +35,7 @@ from voicedock.calls.voicemail import voicemail_settings
 from voicedock.config import Settings
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.ids import mask_call_id
-from voicedock.domain.json import JsonObject, JsonValue
+from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call, Direction, utcnow
 from voicedock.domain.squads import CallMember
 from voicedock.domain.usage import SpokenTurn, speech_usage
@@ -52,8 +52,9 @@ from voicedock.store.base import Store
 
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
     from voicedock.calls.live.conversation import LiveCallResult, SpeechProviders
-    from voicedock.calls.live.squad import Handoff, SquadMembers
+    from voicedock.calls.live.squad import SquadMembers
     from voicedock.calls.tools.executor import CallTools, SecureKeys, ToolServer
+    from voicedock.pipeline.dialogue.events import CallEvent, CallEvents
     from voicedock.pipeline.dialogue.turn_engine import ConversationConfig
 
 log = logging.getLogger("voicedock.calls")
@@ -173,8 +174,17 @@ class OneCall:
     async def _converse(
         self, running: RunningCall, call: Call, media_pbx: MediaPbx
     ) -> LiveCallResult | None:
+        from voicedock.pipeline.dialogue.events import CallEvents
+
+        async with CallEvents() as events:  # the call's: what it tells, the record hears
+            self._subscribe(events, call.id)
+            return await self._live(running, call, media_pbx, events)
+
+    async def _live(
+        self, running: RunningCall, call: Call, media_pbx: MediaPbx, events: CallEvents
+    ) -> LiveCallResult | None:
         from voicedock.calls.live.config import with_echo_settings
-        from voicedock.calls.live.conversation import LiveConversation
+        from voicedock.calls.live.conversation import LiveConversation, LiveOptions, LiveParts
         from voicedock.calls.live.secure_keypad import SecureKeypad
         from voicedock.media.recording import CallRecorder
 
@@ -183,8 +193,7 @@ class OneCall:
         disclosure = disclosure_rule(self._settings.ai_disclosure, organization)
 
         providers = await self._call_speech.providers(
-            await self._call_speech.keyed_config(call),
-            on_switch=partial(self._provider_switched, call.id),
+            await self._call_speech.keyed_config(call), on_switch=_told_on(events)
         )
         running.speech_names = (providers.stt_name, providers.tts_name)
         speech = self._speech
@@ -205,31 +214,30 @@ class OneCall:
                     recorder = CallRecorder(path, rate, file_format=path.suffix[1:])
                 secure_keypad = SecureKeypad()  # opened by a collect_secure_digits tool
                 try:
-                    live = LiveConversation(
-                        media,
-                        call.assistant_config,
+                    options = LiveOptions(
                         context=call.context,
-                        providers=providers,
                         config=with_echo_settings(self._conversation, self._settings.speech.echo),
-                        hangup=lambda: self._hang_up_served(call.id),
-                        on_transcript=lambda entry: self._transcript_turn(call.id, entry),
-                        recorder=recorder,
                         voicemail=voicemail_settings(
                             call.assistant_config,
                             outbound=outbound,
                             business_name=call.business_name,
                             metadata=call.metadata,
                         ),
-                        on_answering_machine=lambda v: self._answering_machine(call.id, v),
-                        on_consent=lambda outcome: self._consent(call.id, outcome),
+                        disclosure=disclosure,
+                    )
+                    parts = LiveParts(
+                        providers=providers,
+                        events=events,
+                        hang_up=lambda: self._hang_up_served(call.id),
+                        recorder=recorder,
                         tools=self._call_tools(call, secure_keypad),
                         structured_data_check=speech.schema_checks.for_organization(
                             call.organization_id
                         ),
                         secure_keypad=secure_keypad,
-                        squad=self._squad_members(call, secure_keypad),
-                        disclosure=disclosure,
+                        squad=self._squad_members(call, secure_keypad, events),
                     )
+                    live = LiveConversation(media, call.assistant_config, options, parts)
                 except BaseException:
                     if recorder is not None:  # else the conversation closes it
                         with contextlib.suppress(MediaError):
@@ -292,38 +300,82 @@ class OneCall:
         )
         return record
 
-    async def _answering_machine(self, call_id: str, verdict: dict[str, JsonValue]) -> None:
-        store = self._engine.records.store_answering_machine
-        await self._stored(call_id, lambda: store(call_id, verdict), "answering-machine verdict")
+    def _subscribe(self, events: CallEvents, call_id: str) -> None:
+        """The call's record hears what it tells: each kept message, the voicemail verdict,
+        the consent outcome, a handoff, a provider switch (counted at once). Each kind has a
+        listener of its own: the messages are stored in spoken order, and a verdict or an
+        outcome never waits behind them (stored before the end it may cause)."""
+        from voicedock.pipeline.dialogue.events import (
+            AnsweringMachineHeard,
+            ConsentDecided,
+            HandedOver,
+            ProviderSwitched,
+            TranscriptKept,
+        )
 
-    async def _consent(self, call_id: str, outcome: dict[str, JsonValue]) -> None:
-        store = self._engine.records.store_consent
-        await self._stored(call_id, lambda: store(call_id, outcome), "consent outcome")
+        def counted(_switched: ProviderSwitched) -> None:
+            if (running := self._served.get(call_id)) is not None:
+                running.provider_switches += 1
 
-    def _provider_switched(self, call_id: str, switch: Switch) -> None:
-        if (running := self._served.get(call_id)) is not None:
-            running.provider_switches += 1
-        self._served.spawn(self._provider_switch(call_id, switch.event()))
+        events.subscribe(ProviderSwitched, counted)
+        record = partial(self._record, call_id)
+        kinds = (
+            TranscriptKept,
+            AnsweringMachineHeard,
+            ConsentDecided,
+            HandedOver,
+            ProviderSwitched,
+        )
+        for kind in kinds:
+            events.listen(record, kind)
 
-    async def _provider_switch(self, call_id: str, switch: dict[str, JsonValue]) -> None:
-        store = self._engine.records.store_provider_switch
-        await self._stored(call_id, lambda: store(call_id, switch), "provider switch")
+    async def _record(self, call_id: str, event: CallEvent) -> None:
+        """One thing the call told, stored on its record."""
+        from voicedock.pipeline.dialogue.events import (
+            AnsweringMachineHeard,
+            ConsentDecided,
+            HandedOver,
+            ProviderSwitched,
+            TranscriptKept,
+        )
+
+        records = self._engine.records
+        match event:
+            case TranscriptKept(entry):
+                await self._transcript_turn(call_id, entry)
+                return
+            case AnsweringMachineHeard(verdict):
+                work = partial(records.store_answering_machine, call_id, verdict)
+                what = "answering-machine verdict"
+            case ConsentDecided(outcome):
+                work, what = partial(records.store_consent, call_id, outcome), "consent outcome"
+            case HandedOver(source, to, reason):
+                data: JsonObject = {"from": source, "to": to, "reason": reason}
+                work, what = partial(records.store_handoff, call_id, data), "handoff"
+            case ProviderSwitched(switch):
+                work = partial(records.store_provider_switch, call_id, switch.event())
+                what = "provider switch"
+            case _:
+                return
+        await self._stored(call_id, work, what)
 
     async def _stored(self, call_id: str, write: Work, what: str) -> None:
         """One of the call's records, written after the call's earlier writes (retried while
         the store is unavailable)."""
         await self._backlog.submit(call_id, write, what=f"{what} of call {mask_call_id(call_id)}")
 
-    def _squad_members(self, call: Call, secure_keys: SecureKeys) -> SquadMembers | None:
+    def _squad_members(
+        self, call: Call, secure_keys: SecureKeys, events: CallEvents
+    ) -> SquadMembers | None:
         """What the call's squad needs of the runner (None: the call has no squad): each
-        member's providers made and pooled as the call's own, its tools, its handoffs
-        stored."""
+        member's providers made and pooled as the call's own (their switches told on the
+        call's ``events``), its tools."""
         from voicedock.calls.live.squad import SquadCall, SquadMembers
 
         if call.squad is None:
             return None
         speech, organization_id = self._call_speech, call.organization_id
-        on_switch = partial(self._provider_switched, call.id)
+        on_switch = _told_on(events)
 
         async def providers(member: CallMember) -> SpeechProviders:
             keyed = await speech.keyed(organization_id, member.config)
@@ -332,12 +384,7 @@ class OneCall:
         def tools(member: CallMember) -> CallTools | None:
             return self._call_tools(call, secure_keys, member)
 
-        def on_handoff(handoff: Handoff) -> None:
-            data: JsonObject = {"from": handoff.source, "to": handoff.to, "reason": handoff.reason}
-            store = self._engine.records.store_handoff
-            self._served.spawn(self._stored(call.id, lambda: store(call.id, data), "handoff"))
-
-        return SquadMembers(SquadCall(call.squad), providers, tools, on_handoff)
+        return SquadMembers(SquadCall(call.squad), providers, tools)
 
     def _call_tools(
         self, call: Call, secure_keys: SecureKeys, member: CallMember | None = None
@@ -404,6 +451,13 @@ class OneCall:
             await self._pbx.hangup(running.call_id, "normal")
         except Exception as exc:  # noqa: BLE001 - reconciliation settles a call left behind
             log.warning("call %s: hang-up failed: %s", mask_call_id(running.call_id), describe(exc))
+
+
+def _told_on(events: CallEvents) -> Callable[[Switch], None]:
+    """A fallback plan's switches, told on the call's events."""
+    from voicedock.pipeline.dialogue.events import ProviderSwitched
+
+    return lambda switch: events.emit(ProviderSwitched(switch))
 
 
 def _pooled_tts(tts: Tts, voice: Callable[[Tts], Tts]) -> Tts:

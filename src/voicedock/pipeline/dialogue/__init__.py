@@ -18,7 +18,8 @@ parts: ``base.py``) and are built from the same components, one job each:
                             knowing what the caller heard of it
     interruptible_tasks.py  the tasks that think or speak for the assistant: a barge-in
                             stops them
-    transcript.py           the call's transcript and ``on_transcript``, in spoken order
+    transcript.py           the call's transcript, each message told once, in spoken order
+    events.py               what a live call signals (typed events) and the bus it owns
     first_message.py        what the call opens with (a greeting, or a refusal that ends it)
     tool_calls.py           carrying out the model's tool calls, with the tool filler
     keypad_input.py         the caller's keys into one entry, with its timeout

@@ -13,8 +13,9 @@ the dead-air cover plays while the model's late reply is still awaited. Provider
 the call with the spoken fallback and reason ``provider-error``: never open and silent. Where a
 pipeline takes over a failed session (``hand_over_after_s``: the assistant's fallback plan,
 ``pipeline/dialogue/realtime_fallback.py``), a failed session ends the dialogue with
-``SESSION_FAILED`` instead, once what was being said is played, and the pipeline takes over from
-``handover`` (``pipeline/dialogue/realtime/handover.py``).
+``SESSION_FAILED``
+instead, once what was being said is played, and the pipeline takes over from ``handover``
+(``pipeline/dialogue/realtime/handover.py``).
 
 The dialogue routes the provider's events to its parts, one job each: its own in
 ``pipeline/dialogue/realtime/`` (``caller_stream.py`` the caller's audio to the provider,
@@ -30,8 +31,9 @@ transcript keeper, the first message, the tool calls with their filler, the keyp
 the end: grace, final message, fallback).
 
 The caller's keypad follows the assistant's plan as on a pipeline call
-(``pipeline/hearing/keypad.py``): each key barges in, the entry is ONE user item the model answers;
-a plan turned off (``enabled`` False) ignores every key (``keypad_entries.py``).
+(``pipeline/hearing/keypad.py``):
+each key barges in, the entry is ONE user item the model answers; a plan turned off
+(``enabled`` False) ignores every key (``keypad_entries.py``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Self
 
 from voicedock.aio import Supervisor, started
@@ -57,6 +60,7 @@ from voicedock.pipeline.dialogue.ending import (
     CallEnd,
     failure_reason,
 )
+from voicedock.pipeline.dialogue.events import CallEvents, added_to
 from voicedock.pipeline.dialogue.first_message import opening
 from voicedock.pipeline.dialogue.interruptible_tasks import InterruptibleTasks
 from voicedock.pipeline.dialogue.realtime.answer_watch import AnswerWatch
@@ -104,37 +108,44 @@ from voicedock.weak import weak_method
 log = logging.getLogger("voicedock.pipeline")
 
 
+@dataclass(frozen=True, slots=True)
+class RealtimeParts:
+    """What one speech-to-speech dialogue works with: the provider's session (``speech``),
+    voicedock's own voice (``tts``) and the sink the call's audio goes out through; ``tools``
+    carries out the model's calls of ``config.tools`` (``end_call`` is the dialogue's own);
+    ``events`` is told each final message (``MessageAdded``); ``clock`` times the turns'
+    latency (monotonic seconds)."""
+
+    speech: RealtimeSpeech
+    tts: Tts
+    sink: OutputSink
+    tools: ToolExecutor | None = None
+    events: CallEvents | None = None
+    clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time
+
+
 class RealtimeDialogue(DialogueBase):
     def __init__(
         self,
-        *,
-        speech: RealtimeSpeech,
-        tts: Tts,
-        sink: OutputSink,
+        parts: RealtimeParts,
         config: ConversationConfig | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
-        on_transcript: Callable[[TranscriptEntry], None] | None = None,
-        tools: ToolExecutor | None = None,
+        *,
         hand_over_after_s: float | None = None,
     ) -> None:
-        """``tools`` carries out the model's calls of ``config.tools`` (``end_call`` is the
-        dialogue's own); ``clock`` times the turns' latency (monotonic seconds).
-        ``hand_over_after_s``: a pipeline takes over when the session fails
+        """``hand_over_after_s``: a pipeline takes over when the session fails
         (``pipeline/dialogue/realtime_fallback.py``), and the session failed too when it sends a
         server error or does not answer the caller within that many seconds."""
         self.config = cfg = config or ConversationConfig()
-        self._speech = speech
+        self._speech = parts.speech
         self._session_over = False  # the provider's events ended
-        self._wall = wall_clock
+        self._wall = parts.wall_clock
         # Final as the provider says; redacted as the turn engine's (the model hears the caller).
         self._transcript = TranscriptKeeper(
-            on_transcript,
-            redactor=cfg.redactor,
-            member=cfg.member,
+            added_to(parts.events), redactor=cfg.redactor, member=cfg.member
         )
         self.transcript: list[TranscriptEntry] = self._transcript.entries
-        self._timer = TurnTimer(cfg, clock)
+        self._timer = TurnTimer(cfg, parts.clock)
         self.latencies: list[TurnLatency] = self._timer.latencies
         # What the model was told besides the transcript (injected context), when.
         self.context_notes: list[TranscriptEntry] = []
@@ -147,66 +158,85 @@ class RealtimeDialogue(DialogueBase):
             on_error=weak_method(self._task_failed),
         )
         self._end = CallEnd(cfg)
-        # Audible now: the model's replies (played here) and voicedock's own speech.
-        self._assistant_audio = audio = AssistantAudio(tts, sink, cfg, wall_clock)
         self._interruptible = InterruptibleTasks(self._tasks)  # saying or finishing a reply
-        self._caller = CallerStream(cfg.sample_rate, speech.sample_rate)
+        self._caller = CallerStream(cfg.sample_rate, parts.speech.sample_rate)
+        self.handed_over_to: str | None = None  # the member the call was handed over to
+        speaking = self._speaking(parts)
+        self._assistant_audio, self._messages, self._own_words, self._function_calls = speaking
+        watching = self._watching(hand_over_after_s)
+        self._watch, self.handover, self._answer, self._keypad = watching
+
+    def _speaking(
+        self, parts: RealtimeParts
+    ) -> tuple[AssistantAudio, AssistantMessages, OwnWords, FunctionCalls]:
+        """The assistant's side: audible now, the model's replies (played here) and voicedock's
+        own speech; the model's function calls."""
+        cfg, wall = self.config, self._wall
         spawn = weak_method(self._spawn)  # the parts' callbacks never keep the dialogue alive
-        self._messages = AssistantMessages(
-            self._assistant_audio,
-            sink,
+        audio = AssistantAudio(parts.tts, parts.sink, cfg, wall)
+        messages = AssistantMessages(
+            audio,
+            parts.sink,
             self._transcript,
             self._timer,
-            provider_rate=speech.sample_rate,
+            provider_rate=parts.speech.sample_rate,
             call_rate=cfg.sample_rate,
-            wall_clock=wall_clock,
+            wall_clock=wall,
             spawn=spawn,
         )
-        self._own_words = own = OwnWords(
-            self._messages, cfg.silence_prompt_message, spawn_speech=weak_method(self._spawn_speech)
+        own = OwnWords(
+            messages, cfg.silence_prompt_message, spawn_speech=weak_method(self._spawn_speech)
         )
-        self._function_calls = FunctionCalls(
-            ToolCalls(tools, self._tasks, cfg),
+        function_calls = FunctionCalls(
+            ToolCalls(parts.tools, self._tasks, cfg),
             self._transcript,
-            self._messages,
-            wall_clock,
+            messages,
+            wall,
             say_filler=own.filler,
             end_call=weak_method(self._assistant_ended),
             hand_over=weak_method(self.hand_over),
         )
-        self.handed_over_to: str | None = None  # the member the call was handed over to
-        self._watch = SilenceWatch(
+        return audio, messages, own, function_calls
+
+    def _watching(
+        self, hand_over_after_s: float | None
+    ) -> tuple[SilenceWatch, SessionHandover, AnswerWatch, KeypadEntries]:
+        """What watches the call: its limits and silences, the model's answer awaited, the
+        session handed to a pipeline should it fail (``hand_over_after_s`` set), the keys."""
+        cfg, audio = self.config, self._assistant_audio
+        spawn = weak_method(self._spawn)
+        watch = SilenceWatch(
             cfg,
             self._end,
             audible=lambda: audio.audible,
             busy=weak_method(self._busy),
             on_end=weak_method(self._limit_reached),
-            on_prompt=own.prompt_silence,
+            on_prompt=self._own_words.prompt_silence,
         )
-        # A pipeline's, should the session fail (``hand_over_after_s`` set).
-        self.handover = SessionHandover(
+        handover = SessionHandover(
             cfg, self._end, self._messages, self._interruptible, after_s=hand_over_after_s
         )
-        self._answer = AnswerWatch(
+        answer = AnswerWatch(
             cfg,
             self._end,
             self._messages,
-            self._watch,
+            watch,
             self._function_calls,
             hand_over_after_s=hand_over_after_s,
             spawn=spawn,
             spawn_speech=weak_method(self._spawn_speech),
-            on_no_answer=self.handover.fail,
+            on_no_answer=handover.fail,
         )
-        self._keypad = KeypadEntries(
+        keypad = KeypadEntries(
             cfg.keypad,
-            wall_clock,
+            self._wall,
             self._transcript,
-            self._answer,
+            answer,
             self._end,
             barge_in=weak_method(self._barge_in),
             spawn=spawn,
         )
+        return watch, handover, answer, keypad
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
     async def __aenter__(self) -> Self:

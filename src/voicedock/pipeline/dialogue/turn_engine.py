@@ -4,13 +4,13 @@
 
 The conversation routes the call's events (the listener's frames, keys, commands) to its
 processors in ``pipeline/dialogue/``, one job each: ``hearing.py`` transcribes the caller's
-turns (while spoken, with an `IncrementalStt`: ``pipeline/hearing/streaming_recognition.py``; the
-turn model asked at the caller's pauses with ``turn_detection`` "model":
-``pipeline/hearing/turn_detection.py``), ``reply.py`` streams the model's reply with its fillers and
-tool calls, ``barge_in.py`` says the assistant's messages and keeps the floor (barge-in),
-``history.py`` is the model's context; ``assistant_audio.py``, ``interruptible_tasks.py``,
-``transcript.py``, ``keypad_input.py``, ``tool_calls.py``, ``first_message.py`` and ``ending.py`` it
-shares with the speech-to-speech dialogue (``pipeline/dialogue/realtime_dialogue.py``).
+turns (while spoken, with an `IncrementalStt`: ``streaming_recognition.py``; the turn model
+asked at the caller's pauses with ``turn_detection`` "model": ``turn_detection.py``), ``reply.py``
+streams the model's reply with its fillers and tool calls, ``barge_in.py`` says the
+assistant's messages and keeps the floor (barge-in), ``history.py`` is the model's context;
+``assistant_audio.py``, ``interruptible_tasks.py``, ``transcript.py``, ``keypad_input.py``,
+``tool_calls.py``, ``first_message.py`` and ``ending.py`` it shares with the speech-to-speech
+dialogue (``pipeline/dialogue/realtime_dialogue.py``).
 
 `feed_audio` is synchronous and cheap (it runs per 20 ms frame); everything slow happens in
 tasks owned by the conversation's supervisor. When the caller takes the floor, what is being
@@ -20,23 +20,25 @@ first word is still in the transcript). A `say` (and the first message) waiting 
 interrupted speech is never dropped: it is spoken once the caller's turn is over, or, if the
 call ends first, recorded as interrupted at 0 words.
 
-`transcript` is in spoken order (by when a message *started*); `on_transcript` sees each
-message once no earlier-started turn is still open (a caller still talking or being
-transcribed, an assistant message still playing), so the messages it delivers, too, come in
-spoken order. The reply is spoken sentence by sentence as the model streams it; a reply slow
-to start, or a slow tool, is covered by a filler (``pipeline/speaking/filler.py``), a message of its
-own that the model never sees. Provider failures lead to a short spoken fallback
-within a bounded time and then the end of the call with reason "provider-error": a call is
-never left open and silent. The owner hangs up when `wait_ended()` returns.
+`transcript` is in spoken order (by when a message *started*); each message is told on the
+call's events (``MessageAdded``, ``pipeline/dialogue/events.py``) once no earlier-started
+turn is still open (a caller still talking or being transcribed, an assistant message still
+playing), so the messages told, too, come in spoken order. The reply is spoken sentence by
+sentence as the model streams it; a reply slow to start, or a slow tool, is covered by a filler
+(``pipeline/speaking/filler.py``), a message of its own that the model never sees. Provider failures
+lead to a short spoken fallback within a bounded time and then the end of the call with reason
+"provider-error": a call is never left open and silent. The owner hangs up when `wait_ended()`
+returns.
 
 The caller's keypad (``pipeline/hearing/keypad.py``): each key pressed barges in like speech, and
 the digits of one entry become ONE user turn, ``"Keypad: 1234#"``, when the plan's terminator is
 pressed, ``max_digits`` are collected or ``timeout_s`` passes after the last digit; the model
 answers it like a spoken turn. A spoken turn that ends while an entry is open ends the entry
-too: the two are one turn for the model, in the order they started (so are the transcript and
-``on_transcript``), and one reply answers both. Words whose reply a key stopped come before
-the entry that key started. What was pressed when the call ends is still recorded. A plan
-turned off (``enabled`` False) ignores every key: no barge-in, nothing for the model.
+too: the two are one turn for the model, in the order they started (so are the transcript
+and its ``MessageAdded`` events), and one reply answers both. Words whose reply a key stopped
+come before the entry that key started. What was pressed when the call ends is still
+recorded. A plan turned off (``enabled`` False) ignores every key: no barge-in, nothing for
+the model.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from voicedock.pipeline.dialogue.ending import INTERNAL_ERROR as INTERNAL_ERROR
 from voicedock.pipeline.dialogue.ending import PROVIDER_ERROR as PROVIDER_ERROR
 from voicedock.pipeline.dialogue.ending import REFUSED as REFUSED
 from voicedock.pipeline.dialogue.ending import SPEECH_FAILURES as SPEECH_FAILURES
+from voicedock.pipeline.dialogue.events import CallEvents, added_to
 from voicedock.pipeline.dialogue.first_message import opening
 from voicedock.pipeline.dialogue.hearing import CallerTurn, Hearing
 from voicedock.pipeline.dialogue.history import ModelHistory
@@ -106,39 +109,42 @@ __all__ = [
     "SPEECH_FAILURES",
     "ConversationConfig",
     "TurnEngine",
+    "TurnParts",
     "failure_reason",
 ]
 
 
-class TurnEngine(DialogueBase):
-    """One call's dialogue. Use as ``async with TurnEngine(...) as conv``."""
+@dataclass(frozen=True, slots=True)
+class TurnParts:
+    """What one turn engine works with.
 
-    def __init__(
-        self,
-        *,
-        stt: Stt,
-        llm: Llm | LlmPlan,
-        tts: Tts,
-        sink: OutputSink,
-        config: ConversationConfig | None = None,
-        wall_clock: Callable[[], float] = time.time,
-        on_transcript: Callable[[TranscriptEntry], None] | None = None,
-        tools: ToolExecutor | None = None,
-        endpoints: Endpoints | None = None,
-        predict_turn: PredictTurn | None = None,
-    ) -> None:
-        """``on_transcript`` sees each final message as it is added to ``transcript``;
-        ``tools`` carries out the model's calls of ``config.tools`` (``end_call`` is the
-        conversation's own); ``llm`` may be a fallback plan (so may ``stt`` and ``tts``);
-        ``endpoints`` names the engines, for each turn's latency record and the provider of
-        each message (``pipeline/fallback_plans/serving.py``); ``predict_turn`` is the turn
-        model that ``endpointing.turn_detection = "model"`` asks at the caller's pauses
-        (``pipeline/hearing/turn_detection.py``; without it, silence decides)."""
+    ``llm`` may be a fallback plan (so may ``stt`` and ``tts``); ``tools`` carries out the
+    model's calls of ``config.tools`` (``end_call`` is the engine's own); ``endpoints`` names
+    the engines, for each turn's latency record and the provider of each message
+    (``pipeline/fallback_plans/serving.py``); ``predict_turn`` is the turn model that
+    ``endpointing.turn_detection = "model"`` asks at the caller's pauses
+    (``pipeline/hearing/turn_detection.py``; without it, silence decides); ``events`` is told each
+    final message as it is added to ``transcript`` (``MessageAdded``)."""
+
+    stt: Stt
+    llm: Llm | LlmPlan
+    tts: Tts
+    sink: OutputSink
+    tools: ToolExecutor | None = None
+    endpoints: Endpoints | None = None
+    predict_turn: PredictTurn | None = None
+    events: CallEvents | None = None
+    wall_clock: Callable[[], float] = time.time
+
+
+class TurnEngine(DialogueBase):
+    """One call's dialogue. Use as ``async with TurnEngine(parts, config) as conv``."""
+
+    def __init__(self, parts: TurnParts, config: ConversationConfig | None = None) -> None:
         self.config = cfg = config or ConversationConfig()
-        named = endpoints or Endpoints()
-        plan = llm if isinstance(llm, LlmPlan) else LlmPlan.alone(llm, named.llm)
-        self._serving = Serving(stt, llm, tts, named)  # who serves each engine now
-        self._wall = wall_clock
+        self._wall = parts.wall_clock
+        named = parts.endpoints or Endpoints()
+        self._serving = Serving(parts.stt, parts.llm, parts.tts, named)  # who serves each now
         self._listener = Listener(
             cfg.sample_rate,
             vad=cfg.vad,
@@ -147,7 +153,7 @@ class TurnEngine(DialogueBase):
             echo=cfg.echo,
         )
         self._transcript = TranscriptKeeper(
-            on_transcript,
+            added_to(parts.events),
             weak_method(self._open_since),
             self._serving.provider_of,
             redactor=cfg.redactor,
@@ -164,33 +170,41 @@ class TurnEngine(DialogueBase):
         )
         self._run_task: asyncio.Task[None] | None = None
         self._end = CallEnd(cfg)
-        self._hearing = Hearing(stt, self._listener, self._tasks, cfg, wall_clock)
+        self._hearing = Hearing(parts.stt, self._listener, self._tasks, cfg, self._wall)
         self._turn_detector = None
-        if predict_turn is not None and cfg.endpointing.turn_detection == TURN_MODEL:
-            self._turn_detector = TurnDetector(predict_turn, self._listener, self._tasks)
-        self._assistant_audio = AssistantAudio(
-            tts, sink, cfg, wall_clock, on_audio=self._listener.echo.play
-        )
-        self._replies = Replies(
+        if parts.predict_turn is not None and cfg.endpointing.turn_detection == TURN_MODEL:
+            self._turn_detector = TurnDetector(parts.predict_turn, self._listener, self._tasks)
+        self._assistant_audio, self._replies, self._floor = self._speaking(parts, named)
+        self._keypad = KeypadInput(cfg.keypad, self._wall, weak_method(self._keypad_due))
+
+    def _speaking(
+        self, parts: TurnParts, named: Endpoints
+    ) -> tuple[AssistantAudio, Replies, Floor]:
+        """The assistant's side: its audio, the model's replies, the floor (barge-in)."""
+        cfg, wall = self.config, self._wall
+        audio = AssistantAudio(parts.tts, parts.sink, cfg, wall, on_audio=self._listener.echo.play)
+        llm = parts.llm
+        plan = llm if isinstance(llm, LlmPlan) else LlmPlan.alone(llm, named.llm)
+        replies = Replies(
             plan,
-            wall_clock,
+            wall,
             partial(self._events.put_nowait, EndCall(ASSISTANT_ENDED_CALL, None)),
             weak_method(self.hand_over),
             cfg,
             self._history,
             self._transcript,
-            ToolCalls(tools, self._tasks, cfg),
+            ToolCalls(parts.tools, self._tasks, cfg),
             self._tasks,
         )
-        self._keypad = KeypadInput(cfg.keypad, wall_clock, weak_method(self._keypad_due))
-        self._floor = Floor(
-            self._assistant_audio,
+        floor = Floor(
+            audio,
             self._history,
             self._transcript,
             self._tasks,
-            wall_clock,
+            wall,
             on_cut=self._listener.echo.cut,
         )
+        return audio, replies, floor
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
     async def __aenter__(self) -> Self:

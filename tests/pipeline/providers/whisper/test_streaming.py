@@ -17,7 +17,7 @@ from pipeline.fakes import FakeLlm, FakeSink, FakeTts
 from pipeline.synth import frames, silence
 from voicedock.domain.assistant_config import SttConfig, TtsConfig
 from voicedock.pipeline.audio import pcm16_to_float, resample_pcm16
-from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine
+from voicedock.pipeline.dialogue.turn_engine import ConversationConfig, TurnEngine, TurnParts
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.registry import create_stt, create_tts
 from voicedock.pipeline.providers.whisper.decoding import short_context_transcript
@@ -85,7 +85,7 @@ async def test_the_streaming_final_is_the_utterance_and_ready_at_the_turn_end(
     llm, sink = FakeLlm(), FakeSink(instant=True)
     llm.replies = [["Sure."]]
     stt = Spy(lambda: conv._listener.endpointer.user_speaking)
-    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=config) as conv:
+    async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=FakeTts(), sink=sink), config) as conv:
         loop = asyncio.get_running_loop()
         start = loop.time()
         for n, frame in enumerate(frames(silence(300) + spoken + silence(1500))):

@@ -1,0 +1,190 @@
+"""What a live call signals, and the bus its listeners subscribe to.
+
+A live call owns one ``CallEvents``. Its parts publish what happened, as one of the typed
+events below (``emit``: synchronous and cheap, it runs on the audio path); whoever needs to
+know subscribes to the kinds it wants, instead of handing a callback to a constructor:
+
+    events = CallEvents()
+    events.subscribe(ProviderSwitched, count_switch)        # told inside emit, in order
+    events.listen(store_write, TranscriptKept, HandedOver)  # its own queue and task
+    async with events:                                      # the listeners' tasks run
+        ...                                                 # the call
+    # closed: every event emitted before was handed to its listeners
+
+A subscriber (``subscribe``) is told inside ``emit``: it must be cheap and must not block. A
+listener (``listen``) gets its events through a queue of its own, awaited one at a time and in
+the order they were emitted (the kinds it listens to, together), by a task the bus's
+``Supervisor`` owns; events emitted before the bus started wait for it. A subscriber or
+listener that fails is logged and told the next event: one failing listener never stops the
+call or the others. ``aclose`` (idempotent) lets each listener finish what was emitted before,
+then stops its task; what is emitted after is dropped.
+
+The vocabulary, by who emits it:
+
+    MessageAdded          the dialogue: a final message of the transcript, in spoken order
+    TranscriptKept        the live call: a final message it keeps (the consent window may
+                          hold them back, and withhold them)
+    AnsweringMachineHeard the voicemail screening's verdict, with its evidence
+    ConsentDecided        the consent window's outcome, as soon as it is decided
+    HandedOver            a squad's call handed over to another member
+    ProviderSwitched      a fallback plan went on with another provider
+
+Whoever makes the bus owns it: it starts and closes it (a live call makes its own unless it
+is given one, as the runner does to hear the provider switches of the engines it made before).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Self, TypeAlias, TypeVar
+
+from voicedock.aio import Supervisor
+from voicedock.domain.json import JsonObject
+from voicedock.pipeline.fallback_plans.plan import Switch
+from voicedock.pipeline.frames import TranscriptEntry
+
+log = logging.getLogger("voicedock.pipeline")
+
+
+@dataclass(frozen=True, slots=True)
+class MessageAdded:
+    """A final message added to the dialogue's transcript, once no earlier turn is open."""
+
+    entry: TranscriptEntry
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptKept:
+    """A final message the call keeps for its record (released by its consent window)."""
+
+    entry: TranscriptEntry
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweringMachineHeard:
+    """The voicemail screening's verdict (``{"result", "confidence", ...}``)."""
+
+    verdict: JsonObject
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentDecided:
+    """The consent window's outcome (``{"mode", "outcome", "at"}``)."""
+
+    outcome: JsonObject
+
+
+@dataclass(frozen=True, slots=True)
+class HandedOver:
+    """One handoff made: from the member who spoke to the one who speaks now."""
+
+    source: str
+    to: str
+    reason: str | None = None  # what the model gave as its reason
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSwitched:
+    """A fallback plan went on with another provider of one engine."""
+
+    switch: Switch
+
+
+CallEvent: TypeAlias = (
+    MessageAdded
+    | TranscriptKept
+    | AnsweringMachineHeard
+    | ConsentDecided
+    | HandedOver
+    | ProviderSwitched
+)
+E = TypeVar("E", bound=CallEvent)
+
+_Kinds: TypeAlias = tuple[type[CallEvent], ...]
+
+
+@dataclass(slots=True)
+class _Listener:
+    kinds: _Kinds
+    handler: Callable[[CallEvent], Awaitable[None]]
+    queue: asyncio.Queue[CallEvent | None]
+
+
+class CallEvents:
+    """One live call's events: its subscribers told at once, its listeners each in order."""
+
+    def __init__(self, name: str = "live call") -> None:
+        self._name = name
+        self._subscribers: list[Callable[[CallEvent], None]] = []
+        self._listeners: list[_Listener] = []
+        self._tasks = Supervisor(f"{name} events", log)
+        self._closed = False
+
+    def subscribe(self, kind: type[E], handler: Callable[[E], None]) -> None:
+        """Tell ``handler`` of each ``kind`` event inside ``emit`` (cheap, never blocking)."""
+
+        def told(event: CallEvent) -> None:
+            if isinstance(event, kind):
+                handler(event)
+
+        self._subscribers.append(told)
+
+    def listen(
+        self, handler: Callable[[CallEvent], Awaitable[None]], *kinds: type[CallEvent]
+    ) -> None:
+        """Await ``handler`` with each event of ``kinds``, one at a time, in emitted order."""
+        listener = _Listener(kinds, handler, asyncio.Queue())
+        self._listeners.append(listener)
+        if self._tasks.running:
+            self._tasks.spawn(self._deliver(listener))
+
+    def emit(self, event: CallEvent) -> None:
+        """Publish ``event`` (dropped once the bus is closed)."""
+        if self._closed:
+            return
+        for told in self._subscribers:
+            try:
+                told(event)
+            except Exception:
+                log.exception("%s: %s subscriber failed", self._name, type(event).__name__)
+        for listener in self._listeners:
+            if isinstance(event, listener.kinds):
+                listener.queue.put_nowait(event)
+
+    async def start(self) -> None:
+        await self._tasks.start()
+        for listener in self._listeners:
+            self._tasks.spawn(self._deliver(listener))
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Let every listener take what was emitted so far, then stop (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            for listener in self._listeners:
+                listener.queue.put_nowait(None)
+        await self._tasks.drain()
+        await self._tasks.aclose()
+
+    async def _deliver(self, listener: _Listener) -> None:
+        while (event := await listener.queue.get()) is not None:
+            try:
+                await listener.handler(event)
+            except Exception:
+                log.exception("%s: %s listener failed", self._name, type(event).__name__)
+
+
+def added_to(events: CallEvents | None) -> Callable[[TranscriptEntry], None] | None:
+    """What a dialogue's transcript keeper tells each final message to: ``MessageAdded``."""
+    if events is None:
+        return None
+    return lambda entry: events.emit(MessageAdded(entry))
