@@ -24,6 +24,9 @@ import copy
 import logging
 import re
 from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+import msgspec
 
 from voicedock.calls import fields
 from voicedock.calls.assistants.providers import NEEDS_STT_AND_TTS, PROVIDERS, SPEECH_TO_SPEECH
@@ -49,7 +52,10 @@ from voicedock.domain.assistant_config import (
     TOOL_FILLER_MESSAGE_MAX,
     TURN_DETECTIONS,
     TURN_MODEL,
+    Keypad,
+    Plan,
     SttConfig,
+    ToolFiller,
 )
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.json import JsonObject, JsonValue, json_object
@@ -113,7 +119,6 @@ LLM_FILLER = "llm_filler"
 ASSISTANT_REQUEST = "assistant_request"
 DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS = 5
 KEYPAD = "keypad"
-KEYPAD_FIELDS = ("enabled", "timeout_seconds", "terminator", "max_digits")
 REDACTION_PLAN = "redaction_plan"
 REDACTION_PLAN_FIELDS = ("categories", "custom_patterns", "model_sees", "region")
 _PATTERN_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -241,22 +246,10 @@ def _check_llm_keys(llm: JsonObject, provider: object) -> None:
 def _check_tool_filler(value: object) -> JsonObject:
     """``{"message": "One moment, please." | "", "delay_seconds": 0-10}``: what the caller
     hears while a tool runs longer than the delay (an empty message: nothing)."""
-    obj = fields.require_object(value, "tool_filler")
-    fields.reject_unknown(obj, ("message", "delay_seconds"), "tool_filler")
-    out: JsonObject = {}
-    message = obj.get("message")
-    if message is not None:
-        if not isinstance(message, str) or len(message) > TOOL_FILLER_MESSAGE_MAX:
-            raise BadRequest(
-                f"tool_filler.message must be a text of at most {TOOL_FILLER_MESSAGE_MAX} "
-                "characters"
-            )
-        out["message"] = message.strip()
-    delay = obj.get("delay_seconds")
-    if delay is not None:
-        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 10:
-            raise BadRequest("tool_filler.delay_seconds must be a number of seconds, 0-10")
-        out["delay_seconds"] = delay
+    filler = _plan(ToolFiller, value, "tool_filler", TOOL_FILLER_WORDS)
+    out = _settings(filler)
+    if isinstance(filler.message, str):
+        out["message"] = filler.message.strip()
     return out
 
 
@@ -297,36 +290,53 @@ def _check_keypad(value: object) -> JsonObject:
     "max_digits": 1-64}``, each optional (``pipeline/keypad.py`` has the defaults); a null
     terminator: none, the entry ends on max_digits or the timeout; ``enabled`` false: the
     caller's keys are ignored."""
-    obj = fields.require_object(value, KEYPAD)
-    fields.reject_unknown(obj, KEYPAD_FIELDS, KEYPAD)
-    out: JsonObject = {}
-    enabled = obj.get("enabled")
-    if enabled is not None:
-        if not isinstance(enabled, bool):
-            raise BadRequest(f"{KEYPAD}.enabled must be true or false")
-        out["enabled"] = enabled
-    timeout = obj.get("timeout_seconds")
-    if timeout is not None:
-        low, high = KEYPAD_TIMEOUT
-        number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
-        if not (number and low <= timeout <= high):
-            raise BadRequest(f"{KEYPAD}.timeout_seconds must be a number of seconds, {low}-{high}")
-        out["timeout_seconds"] = timeout
-    if "terminator" in obj:
-        terminator = obj["terminator"]
-        if terminator is not None and terminator not in KEYPAD_TERMINATORS:
-            choices = ", ".join(f'"{t}"' for t in KEYPAD_TERMINATORS)
-            raise BadRequest(f"{KEYPAD}.terminator must be one of {choices}, or null (none)")
-        out["terminator"] = terminator
-    max_digits = obj.get("max_digits")
-    if max_digits is not None:
-        low_digits, high_digits = KEYPAD_MAX_DIGITS
-        if isinstance(max_digits, bool) or not isinstance(max_digits, int):
-            raise BadRequest(f"{KEYPAD}.max_digits must be an integer")
-        if not low_digits <= max_digits <= high_digits:
-            raise BadRequest(f"{KEYPAD}.max_digits must be between {low_digits} and {high_digits}")
-        out["max_digits"] = max_digits
-    return out
+    return _settings(_plan(Keypad, value, KEYPAD, KEYPAD_WORDS), null=("terminator",))
+
+
+# How a plan's refused setting reads (the words the API documents): what it must be, or (a
+# value of its type out of its bounds) what it must be within them. The bounds are the
+# types' (``domain/assistant_config.py``).
+Words = Mapping[str, str | tuple[str, str]]
+_QUOTED_TERMINATORS = ", ".join(f'"{t}"' for t in KEYPAD_TERMINATORS)
+TOOL_FILLER_WORDS: Words = {
+    "message": f"must be a text of at most {TOOL_FILLER_MESSAGE_MAX} characters",
+    "delay_seconds": "must be a number of seconds, 0-10",
+}
+KEYPAD_WORDS: Words = {
+    "enabled": "must be true or false",
+    "timeout_seconds": f"must be a number of seconds, {KEYPAD_TIMEOUT[0]}-{KEYPAD_TIMEOUT[1]}",
+    "terminator": f"must be one of {_QUOTED_TERMINATORS}, or null (none)",
+    "max_digits": (
+        "must be an integer",
+        f"must be between {KEYPAD_MAX_DIGITS[0]} and {KEYPAD_MAX_DIGITS[1]}",
+    ),
+}
+_AT = re.compile(r" - at `\$\.(?P<key>[a-z_]+)")
+_BOUND = re.compile(r"^Expected `[a-z]+` [<>]=")
+P = TypeVar("P", bound=Plan)
+
+
+def _plan(kind: type[P], value: object, name: str, words: Words) -> P:
+    """``value`` as the plan ``kind``, whose type states its keys and their bounds; 400 naming
+    the key in ``words`` otherwise (``keypad.max_digits must be between 1 and 64``)."""
+    obj = fields.require_object(value, name)
+    fields.reject_unknown(obj, kind.__struct_fields__, name)
+    try:
+        return msgspec.convert(obj, kind, strict=True)
+    except msgspec.ValidationError as exc:
+        at = _AT.search(str(exc))
+        key = at["key"] if at is not None else ""
+        said = words.get(key, "is invalid")
+        if isinstance(said, tuple):
+            said = said[1] if _BOUND.match(str(exc)) else said[0]
+        raise BadRequest(f"{name}.{key} {said}") from None
+
+
+def _settings(plan: Plan, null: tuple[str, ...] = ()) -> JsonObject:
+    """A plan's settings as set, a null one left out unless null means something (``null``:
+    no terminator)."""
+    built: JsonObject = msgspec.to_builtins(plan)
+    return {k: v for k, v in built.items() if v is not None or k in null}
 
 
 def _check_redaction_plan(value: object) -> JsonObject:
