@@ -53,6 +53,7 @@ from voicedock.domain.assistant_config import (
     TURN_DETECTIONS,
     TURN_MODEL,
     Keypad,
+    LlmFiller,
     Plan,
     SttConfig,
     ToolFiller,
@@ -257,31 +258,10 @@ def _check_llm_filler(value: object) -> JsonObject:
     """``{"delay_seconds": 0-10 | null, "messages": [1-10 texts]}``: what the caller hears
     when the reply's first sentence is that late (``pipeline/filler.py``); a null delay:
     none (an override turns a saved assistant's filler off that way)."""
-    obj = fields.require_object(value, LLM_FILLER)
-    fields.reject_unknown(obj, ("delay_seconds", "messages"), LLM_FILLER)
-    out: JsonObject = {}
-    if "delay_seconds" in obj:
-        delay, (low, high) = obj["delay_seconds"], LLM_FILLER_DELAY
-        number = isinstance(delay, int | float) and not isinstance(delay, bool)
-        if delay is not None and not (number and low <= delay <= high):
-            raise BadRequest(
-                f"{LLM_FILLER}.delay_seconds must be a number of seconds, {low}-{high}, "
-                "or null (no filler)"
-            )
-        out["delay_seconds"] = delay
-    messages = obj.get("messages")
-    if messages is not None:
-        count, length = LLM_FILLER_MESSAGES
-        if (
-            not isinstance(messages, list)
-            or not 1 <= len(messages) <= count
-            or not all(isinstance(m, str) and m.strip() and len(m) <= length for m in messages)
-        ):
-            raise BadRequest(
-                f"{LLM_FILLER}.messages must be a list of 1-{count} texts "
-                f"of at most {length} characters"
-            )
-        out["messages"] = [m.strip() for m in messages]
+    filler = _plan(LlmFiller, value, LLM_FILLER, LLM_FILLER_WORDS)
+    out = _settings(filler, null=("delay_seconds",))
+    if isinstance(filler.messages, list):
+        out["messages"] = [m.strip() for m in filler.messages]
     return out
 
 
@@ -301,6 +281,14 @@ _QUOTED_TERMINATORS = ", ".join(f'"{t}"' for t in KEYPAD_TERMINATORS)
 TOOL_FILLER_WORDS: Words = {
     "message": f"must be a text of at most {TOOL_FILLER_MESSAGE_MAX} characters",
     "delay_seconds": "must be a number of seconds, 0-10",
+}
+LLM_FILLER_WORDS: Words = {
+    "delay_seconds": "must be a number of seconds, {}-{}, or null (no filler)".format(
+        *LLM_FILLER_DELAY
+    ),
+    "messages": "must be a list of 1-{} texts of at most {} characters".format(
+        *LLM_FILLER_MESSAGES
+    ),
 }
 KEYPAD_WORDS: Words = {
     "enabled": "must be true or false",
