@@ -24,6 +24,7 @@ import copy
 import logging
 import re
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TypeVar
 
 import msgspec
@@ -52,6 +53,7 @@ from voicedock.domain.assistant_config import (
     TOOL_FILLER_MESSAGE_MAX,
     TURN_DETECTIONS,
     TURN_MODEL,
+    ConsentPlan,
     Keypad,
     LlmFiller,
     Plan,
@@ -127,7 +129,6 @@ _REGION = re.compile(r"[A-Z]{2}")
 # A custom pattern RE2 refuses (what no schema states: back-references, look-arounds, syntax).
 INVALID_PATTERN = "Invalid pattern"
 CONSENT_PLAN = "consent_plan"
-CONSENT_PLAN_FIELDS = ("mode", "message", "key", "timeout_seconds", "on_refusal")
 
 
 def check_assistant_choice(
@@ -277,7 +278,12 @@ def _check_keypad(value: object) -> JsonObject:
 # value of its type out of its bounds) what it must be within them. The bounds are the
 # types' (``domain/assistant_config.py``).
 Words = Mapping[str, str | tuple[str, str]]
-_QUOTED_TERMINATORS = ", ".join(f'"{t}"' for t in KEYPAD_TERMINATORS)
+
+
+def _quoted(choices: tuple[str, ...]) -> str:
+    return ", ".join(f'"{choice}"' for choice in choices)
+
+
 TOOL_FILLER_WORDS: Words = {
     "message": f"must be a text of at most {TOOL_FILLER_MESSAGE_MAX} characters",
     "delay_seconds": "must be a number of seconds, 0-10",
@@ -290,10 +296,22 @@ LLM_FILLER_WORDS: Words = {
         *LLM_FILLER_MESSAGES
     ),
 }
+CONSENT_WORDS: Words = {
+    "mode": f"must be one of {_quoted(CONSENT_MODES)}",
+    "key": f"must be one of {_quoted(CONSENT_KEYS)}",
+    "message": f"must be a text of 1-{CONSENT_MESSAGE_MAX} characters",
+    "timeout_seconds": "must be a number of seconds, {:g}-{:g}".format(*CONSENT_TIMEOUT),
+    "on_refusal": f"must be one of {_quoted(CONSENT_REFUSALS)}",
+}
+# A required setting left out or null.
+CONSENT_REQUIRED: Mapping[str, str] = {
+    "mode": "is required",
+    "message": f"must be a text of 1-{CONSENT_MESSAGE_MAX} characters",
+}
 KEYPAD_WORDS: Words = {
     "enabled": "must be true or false",
     "timeout_seconds": f"must be a number of seconds, {KEYPAD_TIMEOUT[0]}-{KEYPAD_TIMEOUT[1]}",
-    "terminator": f"must be one of {_QUOTED_TERMINATORS}, or null (none)",
+    "terminator": f"must be one of {_quoted(KEYPAD_TERMINATORS)}, or null (none)",
     "max_digits": (
         "must be an integer",
         f"must be between {KEYPAD_MAX_DIGITS[0]} and {KEYPAD_MAX_DIGITS[1]}",
@@ -304,18 +322,28 @@ _BOUND = re.compile(r"^Expected `[a-z]+` [<>]=")
 P = TypeVar("P", bound=Plan)
 
 
-def _plan(kind: type[P], value: object, name: str, words: Words) -> P:
+def _plan(
+    kind: type[P],
+    value: object,
+    name: str,
+    words: Words,
+    required: Mapping[str, str] = MappingProxyType({}),
+) -> P:
     """``value`` as the plan ``kind``, whose type states its keys and their bounds; 400 naming
-    the key in ``words`` otherwise (``keypad.max_digits must be between 1 and 64``)."""
+    the key in ``words`` otherwise (``keypad.max_digits must be between 1 and 64``), a
+    ``required`` one left out or null in its words there."""
     obj = fields.require_object(value, name)
     fields.reject_unknown(obj, kind.__struct_fields__, name)
+    for key, needed in required.items():
+        if obj.get(key) is None:
+            raise BadRequest(f"{name}.{key} {needed}")
     try:
         return msgspec.convert(obj, kind, strict=True)
     except msgspec.ValidationError as exc:
         at = _AT.search(str(exc))
         key = at["key"] if at is not None else ""
         said = words.get(key, "is invalid")
-        if isinstance(said, tuple):
+        if not isinstance(said, str):  # (of its type, within its bounds)
             said = said[1] if _BOUND.match(str(exc)) else said[0]
         raise BadRequest(f"{name}.{key} {said}") from None
 
@@ -383,40 +411,8 @@ def _check_consent_plan(value: object) -> JsonObject:
     "key": "0"-"9" | "*" | "#", "timeout_seconds": 1-30, "on_refusal": "no_recording" |
     "no_recording_no_transcript" | "end_call"}``: mode and message required, the rest
     optional (``calls/live/consent.py`` has the defaults)."""
-    obj = fields.require_object(value, CONSENT_PLAN)
-    fields.reject_unknown(obj, CONSENT_PLAN_FIELDS, CONSENT_PLAN)
-    out: JsonObject = {}
-    for key, choices in (("mode", CONSENT_MODES), ("key", CONSENT_KEYS)):
-        chosen = obj.get(key)
-        if chosen is None and key == "mode":
-            raise BadRequest(f"{CONSENT_PLAN}.mode is required")
-        if chosen is not None and chosen not in choices:
-            listed = ", ".join(f'"{c}"' for c in choices)
-            raise BadRequest(f"{CONSENT_PLAN}.{key} must be one of {listed}")
-        if chosen is not None:
-            out[key] = chosen
-    message = obj.get("message")
-    if not isinstance(message, str) or not message.strip() or len(message) > CONSENT_MESSAGE_MAX:
-        raise BadRequest(
-            f"{CONSENT_PLAN}.message must be a text of 1-{CONSENT_MESSAGE_MAX} characters"
-        )
-    out["message"] = message.strip()
-    timeout = obj.get("timeout_seconds")
-    if timeout is not None:
-        low, high = CONSENT_TIMEOUT
-        number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
-        if not (number and low <= timeout <= high):
-            raise BadRequest(
-                f"{CONSENT_PLAN}.timeout_seconds must be a number of seconds, {low:g}-{high:g}"
-            )
-        out["timeout_seconds"] = timeout
-    refusal = obj.get("on_refusal")
-    if refusal is not None:
-        if refusal not in CONSENT_REFUSALS:
-            listed = ", ".join(f'"{c}"' for c in CONSENT_REFUSALS)
-            raise BadRequest(f"{CONSENT_PLAN}.on_refusal must be one of {listed}")
-        out["on_refusal"] = refusal
-    return out
+    plan = _plan(ConsentPlan, value, CONSENT_PLAN, CONSENT_WORDS, CONSENT_REQUIRED)
+    return _settings(plan) | {"message": plan.message.strip()}
 
 
 def _check_analysis_plan(value: object) -> JsonObject:
