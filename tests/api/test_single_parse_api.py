@@ -1,7 +1,8 @@
 """The assistant configuration's bodies (``/assistants`` and ``/agents``, ``/tool-templates``,
-``/analysis-templates``, the organization's ``assistant_defaults``) are read once, by their
-model; what the settings mean is checked on what it decoded, and a body both refuse is
-answered in the words of that check, as before the model read it."""
+``/analysis-templates``, the organization's ``assistant_defaults``, a call's or a squad
+member's configuration) are read once, by their model; what the settings mean is checked on
+what it decoded, and a body both refuse is answered in the words of that check, as before the
+model read it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ import msgspec
 import pytest
 
 from api.conftest import Api
+from api.contract import conforms
+from api.test_calls_api import DESTINATION, post_outbound
 from api.test_organization_api import admin
+from fakes.world import SUPPORT_ID
 from voicedock.api.models.base import Body
 
 pytestmark = pytest.mark.unit
@@ -122,3 +126,83 @@ async def test_a_tool_template_keeps_what_was_sent(api: Api) -> None:
     assert (answer["name"], answer["description"]) == (None, None)
     read = await api.client.get(f"/tool-templates/{answer['id']}", headers=h)
     assert {k: (await read.json())[k] for k in nulls} == nulls
+
+
+UNKNOWN_LLM = {"llm_config": {"provider": "AAA"}}
+UNRESOLVABLE = "Unresolvable configuration"
+NOT_AN_LLM = (
+    "llm_config.provider 'AAA' is not one of mistral, offline, ollama, openai, "
+    "openai-compatible, rule-based, rule_based, xai"
+)
+
+
+async def test_a_squad_member_whose_configuration_does_not_resolve_is_not_stored(
+    api: Api,
+) -> None:
+    """A member's own configuration, or its override of a saved assistant, is refused as a
+    call placed with it (or the assistant saved) is: 400 naming the member's field, nothing
+    stored, an update leaving the squad as it was."""
+    h = api.auth()
+    as_an_assistant = await api.client.post(
+        "/assistants", json={"name": "Desk", **UNKNOWN_LLM}, headers=h
+    )
+    assert as_an_assistant.status == 400
+    assert await as_an_assistant.json() == {"error": UNRESOLVABLE, "message": NOT_AN_LLM}
+    own = {"name": "desk", "assistant": UNKNOWN_LLM}
+    override = {"name": "desk", "assistant_id": SUPPORT_ID, "assistant_override": UNKNOWN_LLM}
+    for member, where in ((own, "assistant"), (override, "assistant_override")):
+        resp = await api.client.post(
+            "/squads", json={"name": "Front desk", "members": [member]}, headers=h
+        )
+        assert resp.status == 400, await resp.text()
+        assert await resp.json() == {
+            "error": UNRESOLVABLE,
+            "message": f"members[0].{where}.{NOT_AN_LLM}",
+        }
+    listed = await api.client.get("/squads", headers=h)
+    assert (await listed.json())["squads"] == []
+
+    good = {"name": "desk", "assistant": {"first_message": "Hello."}}
+    created = await api.client.post(
+        "/squads", json={"name": "Front desk", "members": [good]}, headers=h
+    )
+    assert created.status == 201, await created.text()
+    squad = await created.json()
+    patched = await api.client.patch(f"/squads/{squad['id']}", json={"members": [own]}, headers=h)
+    assert patched.status == 400
+    assert (await patched.json())["error"] == UNRESOLVABLE
+    read = await api.client.get(f"/squads/{squad['id']}", headers=h)
+    assert await read.json() == squad
+    conforms(squad, "Squad")
+
+
+@pytest.mark.parametrize("field", ["assistant", "agent"])
+async def test_an_inline_configuration_is_read_by_its_model(api: Api, field: str) -> None:
+    """``POST /calls/outbound`` reads ``assistant`` (and its deprecated alias ``agent``) by the
+    configuration's model: what its schema refuses is refused (400 naming the field, no call
+    placed), what the configuration's check refuses in that check's words as before."""
+    plan = {"redaction_plan": {"custom_patterns": None}}
+    resp = await post_outbound(api, {"destination": DESTINATION, field: plan})
+    assert resp.status == 400
+    assert await resp.json() == {
+        "error": BAD,
+        "message": f"{field}.redaction_plan.custom_patterns: expected `array`, got `null`",
+    }
+    keypad = {"keypad": {"timeout_seconds": "1"}}
+    worded = await post_outbound(api, {"destination": DESTINATION, field: keypad})
+    assert await worded.json() == {
+        "error": BAD,
+        "message": "keypad.timeout_seconds must be a number of seconds, 0.5-30.0",
+    }
+    null = await post_outbound(api, {"destination": DESTINATION, field: None})
+    assert await null.json() == {"error": BAD, "message": f"{field} must not be null"}
+    calls = await api.client.get("/calls", headers=api.auth())
+    assert (await calls.json())["calls"] == []
+
+
+async def test_a_tool_template_whose_type_is_no_text_is_refused(api: Api) -> None:
+    resp = await api.client.post(
+        "/tool-templates", json={"type": {}, "name": "lookup"}, headers=api.auth()
+    )
+    assert resp.status == 400
+    assert (await resp.json())["error"] == BAD

@@ -138,10 +138,8 @@ async def test_a_saved_assistant_of_another_organization_is_refused(api: Api) ->
 
 
 async def test_a_members_secret_is_masked_and_kept_when_sent_back(api: Api) -> None:
-    keyed = {
-        **BILLING,
-        "assistant": {**BILLING["assistant"], "llm_config": {"api_key": "sk-abcdef123456"}},
-    }  # type: ignore[dict-item]
+    llm = {"provider": "openai", "api_key": "sk-abcdef123456"}
+    keyed = {**BILLING, "assistant": {**BILLING["assistant"], "llm_config": llm}}  # type: ignore[dict-item]
     squad_id = await _create(api, {"name": "x", "members": [RECEPTIONIST, keyed]})
     got = await (await api.client.get(f"/squads/{squad_id}", headers=api.auth())).json()
     shown = got["members"][1]["assistant"]["llm_config"]["api_key"]
@@ -154,7 +152,7 @@ async def test_a_members_secret_is_masked_and_kept_when_sent_back(api: Api) -> N
     assert squad is not None
     stored = squad.members[1].assistant
     assert stored is not None
-    assert stored["llm_config"] == {"api_key": "sk-abcdef123456"}
+    assert stored["llm_config"] == llm
 
 
 async def test_a_call_placed_with_a_squad_runs_its_first_member_and_keeps_every_member(

@@ -9,6 +9,15 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.body import CURSOR_PATTERN, MAX_OFFSET
+from voicedock.api.models.assistant_choice import (
+    AssistantConfig,
+    AssistantOverride,
+    DeprecatedConfig,
+    DeprecatedOverride,
+    SquadMembers,
+    assistant_choice,
+    config_json,
+)
 from voicedock.api.models.base import Body, Reply, of_record, parse, schema_name
 from voicedock.api.models.billing import Cost
 from voicedock.api.models.field_types import (
@@ -54,30 +63,11 @@ from voicedock.domain.ids import room_name_for
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call as CallRecord
 from voicedock.domain.records import CallEvent, CallMessage, CallStatus, Direction
-from voicedock.domain.squads import MAX_MEMBERS, Member, MemberName, Members, involved_json
+from voicedock.domain.squads import MAX_MEMBERS, Member, MemberName, involved_json
 from voicedock.domain.timestamps import iso
 from voicedock.domain.usage import call_usage
 from voicedock.errors import BadRequest
 from voicedock.validation import require_e164
-
-# An assistant configuration, whole (transient mode) or merged onto a saved assistant (hybrid
-# mode): models/assistants.py, built at run time, referenced by name; calls/assistants/config.py
-# check_config reads it.
-AssistantConfig = Annotated[
-    Any, Meta(extra_json_schema={"$ref": "#/components/schemas/AssistantConfig"})
-]
-AssistantOverride = Annotated[
-    Any, Meta(extra_json_schema={"$ref": "#/components/schemas/AssistantOverride"})
-]
-DeprecatedConfig = Annotated[
-    Any,
-    Meta(extra_json_schema={"$ref": "#/components/schemas/AssistantConfig", "deprecated": True}),
-]
-DeprecatedOverride = Annotated[
-    Any,
-    Meta(extra_json_schema={"$ref": "#/components/schemas/AssistantOverride", "deprecated": True}),
-]
-
 
 T = TypeVar("T")
 # A call's first words, its context and how long it may ring, as a call and a campaign take them.
@@ -97,29 +87,6 @@ Metadata = Annotated[
         "also in every webhook about the call (beside call_id). null: none."
     ),
 ]
-
-
-def _present(names: tuple[str, ...]) -> Schema:
-    return {"anyOf": [{"required": [name]} for name in names]}
-
-
-def assistant_choice(
-    saved: tuple[str, ...],
-    transient: tuple[str, ...],
-    override: tuple[str, ...],
-    squad: tuple[str, ...] = (),
-) -> Schema:
-    """The rules of a body that names its assistant (calls/outbound/request.py): a saved one
-    (``saved``, e.g. assistant_id), a ``transient`` configuration or a ``squad``, one of them;
-    an ``override`` only with a saved one; of a name and its deprecated alias, only one."""
-    rules: list[Schema] = [
-        {"not": {"required": list(names)}}
-        for names in (saved, transient, override)
-        if len(names) > 1
-    ]
-    rules.append({"oneOf": [_present(names) for names in (saved, transient, squad) if names]})
-    rules.append({"anyOf": [{"not": _present(override)}, _present(saved)]})
-    return {"allOf": rules}
 
 
 # A squad sent with the call, not stored: its members as /squads takes them (models/squads.py
@@ -147,9 +114,9 @@ InlineSquad = Annotated[
 
 
 class _SentSquad(Body, kw_only=True):
-    """An inline squad as it is read (its members, the domain's parts)."""
+    """An inline squad as it is read (its members as ``/squads`` reads them)."""
 
-    members: Members
+    members: SquadMembers
 
 
 class OutboundCallRequest(Body, kw_only=True):
@@ -262,17 +229,16 @@ class OutboundCallRequest(Body, kw_only=True):
     def request(self) -> OutboundRequest:
         """The call this body asks for: its deprecated names read as their replacements, what
         no schema states checked (calls/outbound/request.py)."""
-        refuse_null(
-            assistant=self.assistant,
-            assistant_override=self.assistant_override,
-            agent=self.agent,
-            agent_config=self.agent_config,
-        )
         used: list[str] = []
         assistant_id = field_or_alias("assistant_id", self.assistant_id, self.agent_id, used)
-        transient = field_or_alias("assistant", self.assistant, self.agent, used)
+        transient = field_or_alias(
+            "assistant", config_json(self.assistant), config_json(self.agent), used
+        )
         override = field_or_alias(
-            "assistant_override", self.assistant_override, self.agent_config, used
+            "assistant_override",
+            config_json(self.assistant_override),
+            config_json(self.agent_config),
+            used,
         )
         squad_id = None if isinstance(self.squad_id, UnsetType) else self.squad_id
         squad = None if isinstance(self.squad, UnsetType) else self._members()
@@ -302,10 +268,11 @@ class OutboundCallRequest(Body, kw_only=True):
 
 
 def _inline_members(sent: object) -> tuple[Member, ...]:
-    """An inline squad's members, checked as a stored squad's (400 naming the field)."""
+    """An inline squad's members, read and checked as a stored squad's (400 naming the
+    field)."""
     squad = parse(sent, _SentSquad, "squad")
     try:
-        return tuple(check_members(squad.members))
+        return tuple(check_members([member.member() for member in squad.members]))
     except BadRequest as exc:
         raise BadRequest(f"squad.{exc.message}", error=exc.error) from None
 
@@ -326,14 +293,6 @@ def assistant_or_squad(
     if assistant_id is not None or transient is not None or override is not None:
         raise BadRequest("send either a squad or an assistant, not both")
     return None, None
-
-
-def refuse_null(**sent: object) -> None:
-    """Which assistant is never left open: an assistant configuration sent as null is a 400
-    (the models take any JSON there: check_config reads it)."""
-    for name, value in sent.items():
-        if value is None:
-            raise BadRequest(f"{name} must not be null")
 
 
 def field_or_alias(

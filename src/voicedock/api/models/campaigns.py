@@ -8,20 +8,22 @@ from zoneinfo import available_timezones
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from voicedock.api.models.assistant_choice import (
+    AssistantConfig,
+    AssistantOverride,
+    assistant_choice,
+    config_json,
+)
 from voicedock.api.models.base import Body, Reply, of_record, parse
 from voicedock.api.models.calls import (
     RING_TIMEOUT,
-    AssistantConfig,
-    AssistantOverride,
     Context,
     FirstMessage,
     PageQuery,
     Pagination,
     RingTimeout,
-    assistant_choice,
     assistant_or_squad,
     field_or_alias,
-    refuse_null,
 )
 from voicedock.api.models.field_types import (
     E164,
@@ -266,10 +268,11 @@ class CampaignCreate(Body, kw_only=True):
         """The campaign this body asks for (what no schema states checked: its contacts'
         time zones and its own, which assistant, the window, the retried outcomes)."""
         contacts = contacts_of(self.contacts)
-        refuse_null(assistant=self.assistant, assistant_override=self.assistant_override)
         assistant_id = field_or_alias("assistant_id", self.assistant_id, UNSET, [])
-        transient = field_or_alias("assistant", self.assistant, UNSET, [])
-        override = field_or_alias("assistant_override", self.assistant_override, UNSET, [])
+        transient = field_or_alias("assistant", config_json(self.assistant), UNSET, [])
+        override = field_or_alias(
+            "assistant_override", config_json(self.assistant_override), UNSET, []
+        )
         squad_id = None if isinstance(self.squad_id, UnsetType) else self.squad_id
         assistant, assistant_override = assistant_or_squad(
             assistant_id, transient, override, squad_id

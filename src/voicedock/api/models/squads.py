@@ -7,56 +7,23 @@ choice and configuration) is checked by ``calls/assistants/squads.py``, 400 nami
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
-
 import msgspec
-from msgspec import UNSET, Meta, UnsetType, field
+from msgspec import UNSET, UnsetType
 
+from voicedock.api.models.assistant_choice import SquadMember, SquadMembers
 from voicedock.api.models.base import Body, Reply, of_record
-from voicedock.api.models.calls import (
-    AssistantConfig,
-    AssistantOverride,
-    OldestFirstPageQuery,
-    Pagination,
-    assistant_choice,
-)
-from voicedock.api.models.field_types import AssistantId, Time
+from voicedock.api.models.calls import OldestFirstPageQuery, Pagination
+from voicedock.api.models.field_types import Time
 from voicedock.api.models.operations import Schema, owned_paths
 from voicedock.domain.json import json_object
 from voicedock.domain.records import Squad as SquadRecord
 from voicedock.domain.secret_fields import masked
 from voicedock.domain.squads import (
-    HISTORY,
-    MAX_DESTINATIONS,
-    MAX_MEMBERS,
-    CarryOver,
-    Destination,
     Member,
-    MemberName,
     Name,
 )
 
-
-class SquadMember(Body, kw_only=True):
-    """One assistant of the squad: a saved one (``assistant_id``, optionally with an
-    ``assistant_override``) or a configuration of its own (``assistant``); the members it
-    may hand the call over to (``destinations``). The first member answers the call."""
-
-    SCHEMA: ClassVar[Schema] = assistant_choice(
-        ("assistant_id",), ("assistant",), ("assistant_override",)
-    )
-
-    name: MemberName
-    assistant_id: AssistantId | UnsetType = UNSET
-    assistant_override: AssistantOverride | UnsetType = UNSET
-    assistant: AssistantConfig | UnsetType = UNSET
-    destinations: Annotated[list[Destination], Meta(max_length=MAX_DESTINATIONS)] = field(
-        default_factory=list
-    )
-    carry_over: CarryOver = HISTORY
-
-
-Members = Annotated[list[SquadMember], Meta(min_length=1, max_length=MAX_MEMBERS)]
+Members = SquadMembers
 
 
 class SquadCreate(Body, kw_only=True):

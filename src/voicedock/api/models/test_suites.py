@@ -11,8 +11,9 @@ from typing import Annotated, ClassVar
 
 from msgspec import UNSET, Meta, UnsetType
 
+from voicedock.api.models.assistant_choice import ConfigModel
 from voicedock.api.models.base import Body, Reply, of_record
-from voicedock.api.models.calls import AssistantConfig, OldestFirstPageQuery, Pagination
+from voicedock.api.models.calls import OldestFirstPageQuery, Pagination
 from voicedock.api.models.field_types import AssistantId, Time
 from voicedock.api.models.operations import Schema, operation, owned_paths
 from voicedock.domain.rehearsal import Name, RunStatus, Scenario, ScenarioResult, Scenarios
@@ -83,7 +84,7 @@ class TestRunRequest(Body, kw_only=True):
     SCHEMA: ClassVar[Schema] = {"not": {"required": ["assistant_id", "assistant"]}}
 
     assistant_id: AssistantId | UnsetType = UNSET
-    assistant: AssistantConfig | UnsetType = UNSET
+    assistant: ConfigModel | UnsetType = UNSET
 
 
 class TestRunAccepted(Reply, kw_only=True):

@@ -10,11 +10,16 @@ import msgspec
 from aiohttp import web
 from msgspec import UnsetType
 
+from voicedock.api.models.assistant_choice import SquadMember
 from voicedock.api.models.base import parse
 from voicedock.api.models.squads import Squad as SquadReply
-from voicedock.api.models.squads import SquadCreate, SquadListQuery, SquadMember, SquadUpdate
+from voicedock.api.models.squads import SquadCreate, SquadListQuery, SquadUpdate
 from voicedock.api.resources import Caller, Resource, mount, oldest_first
-from voicedock.calls.assistants.squads import check_members, check_saved_assistants
+from voicedock.calls.assistants.squads import (
+    check_member_configs,
+    check_members,
+    check_saved_assistants,
+)
 from voicedock.calls.assistants.squads_in_use import refuse_while_squad_used
 from voicedock.domain.json import JsonObject, json_object
 from voicedock.domain.records import Squad, utcnow
@@ -29,24 +34,10 @@ MAX_SQUADS_PER_ORGANIZATION = 200
 def _members(given: list[SquadMember], before: Squad | None) -> list[Member]:
     """The members sent, as stored: a masked secret sent back is the stored one (the stored
     member of the same name's)."""
-    members = [_member(m) for m in given]
+    members = [m.member() for m in given]
     if before is not None:
         members = [_unmasked(m, before.member(m.name)) for m in members]
     return check_members(members)
-
-
-def _member(given: SquadMember) -> Member:
-    """A member as sent (its configurations any JSON yet: ``check_members`` reads them)."""
-    return Member(
-        name=given.name,
-        assistant_id=None if isinstance(given.assistant_id, UnsetType) else given.assistant_id,
-        assistant=None if isinstance(given.assistant, UnsetType) else given.assistant,
-        assistant_override=(
-            None if isinstance(given.assistant_override, UnsetType) else given.assistant_override
-        ),
-        destinations=given.destinations,
-        carry_over=given.carry_over,
-    )
 
 
 def _unmasked(member: Member, before: Member | None) -> Member:
@@ -93,8 +84,17 @@ def _parse_update(_caller: Caller, squad: Squad, body: object) -> Squad:
 
 
 async def _check(caller: Caller, squad: Squad) -> None:
-    """Every saved assistant the members name is the organization's (422)."""
+    """Every saved assistant the members name is the organization's (422); each member's
+    configuration resolves on this node (400, as a call placed with the squad would be)."""
     await check_saved_assistants(caller.store, caller.organization_id, squad.members)
+    service = caller.service
+    await check_member_configs(
+        caller.store,
+        caller.organization_id,
+        squad.members,
+        service.settings.speech,
+        service.engine.egress_policy,
+    )
 
 
 SQUADS: Resource[Squad] = oldest_first(

@@ -11,8 +11,7 @@ from aiohttp import web
 from msgspec import UnsetType
 
 from voicedock.api.body import read_json
-from voicedock.api.models.assistants import AssistantConfig
-from voicedock.api.models.base import parse, reply
+from voicedock.api.models.base import parse, reply, sent
 from voicedock.api.models.test_suites import TestRun as TestRunReply
 from voicedock.api.models.test_suites import (
     TestRunAccepted,
@@ -102,9 +101,7 @@ async def run_suite(request: web.Request) -> web.Response:
     body = await read_json(request, caller.service.settings.server.max_body_bytes)
     asked = parse(body, TestRunRequest)
     assistant_id = None if isinstance(asked.assistant_id, UnsetType) else asked.assistant_id
-    transient = None if isinstance(asked.assistant, UnsetType) else asked.assistant
-    if transient is not None:  # the draft as its model reads it, then its check
-        parse(transient, AssistantConfig, "assistant")
+    transient = None if isinstance(asked.assistant, UnsetType) else sent(asked.assistant)
     if assistant_id is not None or transient is not None:
         assistant, _ = check_assistant_choice(assistant_id, transient, None)
     else:

@@ -24,6 +24,10 @@ import copy
 import logging
 import re
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import TypeVar
+
+import msgspec
 
 from voicedock.calls import json_readers
 from voicedock.calls.assistants.providers import NEEDS_STT_AND_TTS, PROVIDERS, SPEECH_TO_SPEECH
@@ -49,7 +53,12 @@ from voicedock.domain.assistant_config import (
     TOOL_FILLER_MESSAGE_MAX,
     TURN_DETECTIONS,
     TURN_MODEL,
+    ConsentPlan,
+    Keypad,
+    LlmFiller,
+    Plan,
     SttConfig,
+    ToolFiller,
 )
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.json import JsonObject, JsonValue, json_object
@@ -113,7 +122,6 @@ LLM_FILLER = "llm_filler"
 ASSISTANT_REQUEST = "assistant_request"
 DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS = 5
 KEYPAD = "keypad"
-KEYPAD_FIELDS = ("enabled", "timeout_seconds", "terminator", "max_digits")
 REDACTION_PLAN = "redaction_plan"
 REDACTION_PLAN_FIELDS = ("categories", "custom_patterns", "model_sees", "region")
 _PATTERN_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -121,7 +129,6 @@ _REGION = re.compile(r"[A-Z]{2}")
 # A custom pattern RE2 refuses (what no schema states: back-references, look-arounds, syntax).
 INVALID_PATTERN = "Invalid pattern"
 CONSENT_PLAN = "consent_plan"
-CONSENT_PLAN_FIELDS = ("mode", "message", "key", "timeout_seconds", "on_refusal")
 
 
 def check_assistant_choice(
@@ -243,22 +250,10 @@ def _check_llm_keys(llm: JsonObject, provider: object) -> None:
 def _check_tool_filler(value: object) -> JsonObject:
     """``{"message": "One moment, please." | "", "delay_seconds": 0-10}``: what the caller
     hears while a tool runs longer than the delay (an empty message: nothing)."""
-    obj = json_readers.require_object(value, "tool_filler")
-    json_readers.reject_unknown(obj, ("message", "delay_seconds"), "tool_filler")
-    out: JsonObject = {}
-    message = obj.get("message")
-    if message is not None:
-        if not isinstance(message, str) or len(message) > TOOL_FILLER_MESSAGE_MAX:
-            raise BadRequest(
-                f"tool_filler.message must be a text of at most {TOOL_FILLER_MESSAGE_MAX} "
-                "characters"
-            )
-        out["message"] = message.strip()
-    delay = obj.get("delay_seconds")
-    if delay is not None:
-        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 10:
-            raise BadRequest("tool_filler.delay_seconds must be a number of seconds, 0-10")
-        out["delay_seconds"] = delay
+    filler = _plan(ToolFiller, value, "tool_filler", TOOL_FILLER_WORDS)
+    out = _settings(filler)
+    if isinstance(filler.message, str):
+        out["message"] = filler.message.strip()
     return out
 
 
@@ -266,31 +261,10 @@ def _check_llm_filler(value: object) -> JsonObject:
     """``{"delay_seconds": 0-10 | null, "messages": [1-10 texts]}``: what the caller hears
     when the reply's first sentence is that late (``pipeline/speaking/filler.py``); a null delay:
     none (an override turns a saved assistant's filler off that way)."""
-    obj = json_readers.require_object(value, LLM_FILLER)
-    json_readers.reject_unknown(obj, ("delay_seconds", "messages"), LLM_FILLER)
-    out: JsonObject = {}
-    if "delay_seconds" in obj:
-        delay, (low, high) = obj["delay_seconds"], LLM_FILLER_DELAY
-        number = isinstance(delay, int | float) and not isinstance(delay, bool)
-        if delay is not None and not (number and low <= delay <= high):
-            raise BadRequest(
-                f"{LLM_FILLER}.delay_seconds must be a number of seconds, {low}-{high}, "
-                "or null (no filler)"
-            )
-        out["delay_seconds"] = delay
-    messages = obj.get("messages")
-    if messages is not None:
-        count, length = LLM_FILLER_MESSAGES
-        if (
-            not isinstance(messages, list)
-            or not 1 <= len(messages) <= count
-            or not all(isinstance(m, str) and m.strip() and len(m) <= length for m in messages)
-        ):
-            raise BadRequest(
-                f"{LLM_FILLER}.messages must be a list of 1-{count} texts "
-                f"of at most {length} characters"
-            )
-        out["messages"] = [m.strip() for m in messages]
+    filler = _plan(LlmFiller, value, LLM_FILLER, LLM_FILLER_WORDS)
+    out = _settings(filler, null=("delay_seconds",))
+    if isinstance(filler.messages, list):
+        out["messages"] = [m.strip() for m in filler.messages]
     return out
 
 
@@ -299,36 +273,88 @@ def _check_keypad(value: object) -> JsonObject:
     "max_digits": 1-64}``, each optional (``pipeline/hearing/keypad.py`` has the defaults); a null
     terminator: none, the entry ends on max_digits or the timeout; ``enabled`` false: the
     caller's keys are ignored."""
-    obj = json_readers.require_object(value, KEYPAD)
-    json_readers.reject_unknown(obj, KEYPAD_FIELDS, KEYPAD)
-    out: JsonObject = {}
-    enabled = obj.get("enabled")
-    if enabled is not None:
-        if not isinstance(enabled, bool):
-            raise BadRequest(f"{KEYPAD}.enabled must be true or false")
-        out["enabled"] = enabled
-    timeout = obj.get("timeout_seconds")
-    if timeout is not None:
-        low, high = KEYPAD_TIMEOUT
-        number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
-        if not (number and low <= timeout <= high):
-            raise BadRequest(f"{KEYPAD}.timeout_seconds must be a number of seconds, {low}-{high}")
-        out["timeout_seconds"] = timeout
-    if "terminator" in obj:
-        terminator = obj["terminator"]
-        if terminator is not None and terminator not in KEYPAD_TERMINATORS:
-            choices = ", ".join(f'"{t}"' for t in KEYPAD_TERMINATORS)
-            raise BadRequest(f"{KEYPAD}.terminator must be one of {choices}, or null (none)")
-        out["terminator"] = terminator
-    max_digits = obj.get("max_digits")
-    if max_digits is not None:
-        low_digits, high_digits = KEYPAD_MAX_DIGITS
-        if isinstance(max_digits, bool) or not isinstance(max_digits, int):
-            raise BadRequest(f"{KEYPAD}.max_digits must be an integer")
-        if not low_digits <= max_digits <= high_digits:
-            raise BadRequest(f"{KEYPAD}.max_digits must be between {low_digits} and {high_digits}")
-        out["max_digits"] = max_digits
-    return out
+    return _settings(_plan(Keypad, value, KEYPAD, KEYPAD_WORDS), null=("terminator",))
+
+
+# How a plan's refused setting reads (the words the API documents): what it must be, or (a
+# value of its type out of its bounds) what it must be within them. The bounds are the
+# types' (``domain/assistant_config.py``).
+Words = Mapping[str, str | tuple[str, str]]
+
+
+def _quoted(choices: tuple[str, ...]) -> str:
+    return ", ".join(f'"{choice}"' for choice in choices)
+
+
+TOOL_FILLER_WORDS: Words = {
+    "message": f"must be a text of at most {TOOL_FILLER_MESSAGE_MAX} characters",
+    "delay_seconds": "must be a number of seconds, 0-10",
+}
+LLM_FILLER_WORDS: Words = {
+    "delay_seconds": "must be a number of seconds, {}-{}, or null (no filler)".format(
+        *LLM_FILLER_DELAY
+    ),
+    "messages": "must be a list of 1-{} texts of at most {} characters".format(
+        *LLM_FILLER_MESSAGES
+    ),
+}
+CONSENT_WORDS: Words = {
+    "mode": f"must be one of {_quoted(CONSENT_MODES)}",
+    "key": f"must be one of {_quoted(CONSENT_KEYS)}",
+    "message": f"must be a text of 1-{CONSENT_MESSAGE_MAX} characters",
+    "timeout_seconds": "must be a number of seconds, {:g}-{:g}".format(*CONSENT_TIMEOUT),
+    "on_refusal": f"must be one of {_quoted(CONSENT_REFUSALS)}",
+}
+# A required setting left out or null.
+CONSENT_REQUIRED: Mapping[str, str] = {
+    "mode": "is required",
+    "message": f"must be a text of 1-{CONSENT_MESSAGE_MAX} characters",
+}
+KEYPAD_WORDS: Words = {
+    "enabled": "must be true or false",
+    "timeout_seconds": f"must be a number of seconds, {KEYPAD_TIMEOUT[0]}-{KEYPAD_TIMEOUT[1]}",
+    "terminator": f"must be one of {_quoted(KEYPAD_TERMINATORS)}, or null (none)",
+    "max_digits": (
+        "must be an integer",
+        f"must be between {KEYPAD_MAX_DIGITS[0]} and {KEYPAD_MAX_DIGITS[1]}",
+    ),
+}
+_AT = re.compile(r" - at `\$\.(?P<key>[a-z_]+)")
+_BOUND = re.compile(r"^Expected `[a-z]+` [<>]=")
+P = TypeVar("P", bound=Plan)
+
+
+def _plan(
+    kind: type[P],
+    value: object,
+    name: str,
+    words: Words,
+    required: Mapping[str, str] = MappingProxyType({}),
+) -> P:
+    """``value`` as the plan ``kind``, whose type states its keys and their bounds; 400 naming
+    the key in ``words`` otherwise (``keypad.max_digits must be between 1 and 64``), a
+    ``required`` one left out or null in its words there."""
+    obj = json_readers.require_object(value, name)
+    json_readers.reject_unknown(obj, kind.__struct_fields__, name)
+    for key, needed in required.items():
+        if obj.get(key) is None:
+            raise BadRequest(f"{name}.{key} {needed}")
+    try:
+        return msgspec.convert(obj, kind, strict=True)
+    except msgspec.ValidationError as exc:
+        at = _AT.search(str(exc))
+        key = at["key"] if at is not None else ""
+        said = words.get(key, "is invalid")
+        if not isinstance(said, str):  # (of its type, within its bounds)
+            said = said[1] if _BOUND.match(str(exc)) else said[0]
+        raise BadRequest(f"{name}.{key} {said}") from None
+
+
+def _settings(plan: Plan, null: tuple[str, ...] = ()) -> JsonObject:
+    """A plan's settings as set, a null one left out unless null means something (``null``:
+    no terminator)."""
+    built: JsonObject = msgspec.to_builtins(plan)
+    return {k: v for k, v in built.items() if v is not None or k in null}
 
 
 def _check_redaction_plan(value: object) -> JsonObject:
@@ -387,40 +413,8 @@ def _check_consent_plan(value: object) -> JsonObject:
     "key": "0"-"9" | "*" | "#", "timeout_seconds": 1-30, "on_refusal": "no_recording" |
     "no_recording_no_transcript" | "end_call"}``: mode and message required, the rest
     optional (``calls/live/consent.py`` has the defaults)."""
-    obj = json_readers.require_object(value, CONSENT_PLAN)
-    json_readers.reject_unknown(obj, CONSENT_PLAN_FIELDS, CONSENT_PLAN)
-    out: JsonObject = {}
-    for key, choices in (("mode", CONSENT_MODES), ("key", CONSENT_KEYS)):
-        chosen = obj.get(key)
-        if chosen is None and key == "mode":
-            raise BadRequest(f"{CONSENT_PLAN}.mode is required")
-        if chosen is not None and chosen not in choices:
-            listed = ", ".join(f'"{c}"' for c in choices)
-            raise BadRequest(f"{CONSENT_PLAN}.{key} must be one of {listed}")
-        if chosen is not None:
-            out[key] = chosen
-    message = obj.get("message")
-    if not isinstance(message, str) or not message.strip() or len(message) > CONSENT_MESSAGE_MAX:
-        raise BadRequest(
-            f"{CONSENT_PLAN}.message must be a text of 1-{CONSENT_MESSAGE_MAX} characters"
-        )
-    out["message"] = message.strip()
-    timeout = obj.get("timeout_seconds")
-    if timeout is not None:
-        low, high = CONSENT_TIMEOUT
-        number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
-        if not (number and low <= timeout <= high):
-            raise BadRequest(
-                f"{CONSENT_PLAN}.timeout_seconds must be a number of seconds, {low:g}-{high:g}"
-            )
-        out["timeout_seconds"] = timeout
-    refusal = obj.get("on_refusal")
-    if refusal is not None:
-        if refusal not in CONSENT_REFUSALS:
-            listed = ", ".join(f'"{c}"' for c in CONSENT_REFUSALS)
-            raise BadRequest(f"{CONSENT_PLAN}.on_refusal must be one of {listed}")
-        out["on_refusal"] = refusal
-    return out
+    plan = _plan(ConsentPlan, value, CONSENT_PLAN, CONSENT_WORDS, CONSENT_REQUIRED)
+    return _settings(plan) | {"message": plan.message.strip()}
 
 
 def _check_analysis_plan(value: object) -> JsonObject:

@@ -15,7 +15,13 @@ from typing import Protocol
 
 import msgspec
 
-from voicedock.calls.assistants.config import check_assistant_choice
+from voicedock.calls.assistants.config import (
+    PROFILE_FIELDS,
+    check_assistant_choice,
+    deep_merge,
+    resolve_provider,
+    tenant_sections,
+)
 from voicedock.calls.assistants.resolve import (
     AssistantChoice,
     ChosenAssistant,
@@ -24,6 +30,7 @@ from voicedock.calls.assistants.resolve import (
     resolve_assistant,
 )
 from voicedock.config import ByokSettings, SpeechSettings
+from voicedock.domain.assistant_config import config_json
 from voicedock.domain.json import json_object
 from voicedock.domain.squads import DEFAULT_MAX_HANDOFFS, CallMember, CallSquad, Member
 from voicedock.egress import EgressPolicy
@@ -90,6 +97,37 @@ async def check_saved_assistants(store: Store, organization_id: str, members: li
     for index, member in enumerate(members):
         field = f"members[{index}].assistant_id"
         await check_saved_assistant(store, organization_id, member.assistant_id, field)
+
+
+async def check_member_configs(
+    store: Store,
+    organization_id: str,
+    members: list[Member],
+    speech: SpeechSettings,
+    egress: EgressPolicy | None,
+) -> None:
+    """Each member's configuration resolves on this node as its calls will run it (its
+    override merged onto its saved assistant): the provider rules, the engines and voices the
+    node has, the operator's egress policy (``resolve_provider``); 400 naming the member's
+    field otherwise, as a call placed with the squad would be refused. A saved assistant the
+    organization does not have is ``check_saved_assistants``'."""
+    for index, member in enumerate(members):
+        config = json_object(member.assistant)
+        if member.assistant_id is not None:
+            saved = await store.get_assistant(organization_id, member.assistant_id)
+            if saved is None:
+                continue
+            sections = tenant_sections(config_json(saved.config), speech)
+            config = deep_merge(sections, json_object(member.assistant_override) or {})
+        if config is None:
+            continue
+        try:
+            resolve_provider(
+                {k: v for k, v in config.items() if k not in PROFILE_FIELDS}, speech, egress
+            )
+        except BadRequest as exc:
+            where = f"members[{index}]"
+            raise BadRequest(_named(exc.message, member, where), error=exc.error) from None
 
 
 async def resolve_squad(
