@@ -1,19 +1,32 @@
 """The runner loads the default speech models at start-up: the voice before it returns, the
-rest in the background."""
+rest in the background; a model that already ran in the process is not run again."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import pytest
 
 from fakes.calls import calls_of
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx, MediaFakePbx
+from voicedock.calls.runner import node_speech
 from voicedock.config import Settings
 from voicedock.pipeline.providers import piper_tts
 
 pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def cold_process() -> Iterator[None]:
+    """Each test starts as in a fresh process: no model of it ran yet (other tests of the
+    process warmed them); what it warms is forgotten after (its models may be stand-ins)."""
+    warm = set(node_speech._warm)
+    node_speech._warm.clear()
+    yield
+    node_speech._warm.clear()
+    node_speech._warm.update(warm)
 
 
 async def test_warm_up_loads_the_packaged_voice(store: MemoryStore, settings: Settings) -> None:
@@ -83,6 +96,32 @@ async def test_warm_up_runs_each_offline_engine_once(
     await runner.start(warm_up=True)
     await runner.aclose()  # waits for the warm-up task
     assert ran == [("tts", "Hello."), ("stt", 0.5)]  # the voice the greeting needs first
+
+
+async def test_a_model_that_ran_in_the_process_is_not_run_again(
+    store: MemoryStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second runner of the process (a node restarted in place) finds its models warm: it
+    starts without running them again, and a voice of other settings is run once."""
+    from voicedock.pipeline.providers.piper_tts import PiperTts
+    from voicedock.pipeline.providers.whisper.stt import WhisperStt
+
+    ran: list[str] = []
+    monkeypatch.setattr(PiperTts, "synthesize_sentence", lambda *_: ran.append("tts") or b"")
+    monkeypatch.setattr(WhisperStt, "_model", lambda _self: object())
+    monkeypatch.setattr(WhisperStt, "transcribe_blocking", lambda *_: ran.append("stt") or "")
+    settings.speech.stt, settings.speech.tts = "faster_whisper", "piper"
+    pbx = MediaFakePbx(media_server=None)
+    for _ in range(2):
+        runner = calls_of(store, pbx, settings)[1]
+        await runner.start(warm_up=True)
+        await runner.aclose()
+    assert ran == ["tts", "stt"]
+    settings.speech.piper_model_path = "/srv/voices/other.onnx"  # another model: run once
+    runner = calls_of(store, pbx, settings)[1]
+    await runner.start(warm_up=True)
+    await runner.aclose()
+    assert ran == ["tts", "stt", "tts"]
 
 
 async def test_the_voice_is_warm_before_start_returns(

@@ -18,7 +18,9 @@
 
 ``start(warm_up=True)`` loads the default speech models and runs each once, so the first call
 is not slower than the tenth: the voice before it returns (at most ``WARM_UP_WAIT_S``), the STT
-in the background, and the schema workers.
+in the background, and the schema workers. The models are the process's (loaded once, shared by
+every runner in it): one that already ran in this process is warm, and a later start (a node
+restarted in place, the services of a test process) skips it.
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+import msgspec
+
 from voicedock.aio import Supervisor
 from voicedock.calls.offline_speech import operator_stt, operator_tts, recognition_threads
 from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.config import SpeechSettings
+from voicedock.domain.assistant_config import SttConfig, TtsConfig
 from voicedock.egress import Egress
 from voicedock.pipeline.analysis.schema_checks import SchemaChecks
 from voicedock.pipeline.hearing.recognition import NodeRecognition
@@ -47,6 +52,10 @@ log = logging.getLogger("voicedock.calls")
 
 # Start-up waits this long at most for the default voice to be loaded and run once.
 WARM_UP_WAIT_S = 30.0
+# The speech models this process has loaded and run once: the operator's section of each
+# engine (its kind and settings, which name the process-wide model), and the turn model's.
+_warm: set[bytes] = set()
+_TURN_MODEL = b"turn model"
 
 
 class NodeSpeech:
@@ -95,21 +104,20 @@ class NodeSpeech:
         if not warm_up:
             return
         speech = self._speech
-        voice = self._warm_ups.spawn(
-            self._warm_up(
-                speech.tts,
-                lambda: create_tts(operator_tts(speech.tts, speech), egress.for_providers()),
-            )
-        )
-        if voice is not None:
-            await asyncio.wait({voice}, timeout=WARM_UP_WAIT_S)  # else goes on
-        self._warm_ups.spawn(
-            self._warm_up(
-                speech.stt,
-                lambda: create_stt(operator_stt(speech.stt, speech), egress.for_providers()),
-            )
-        )
-        if turn_model_installed():
+
+        def voice() -> tuple[TtsConfig, Tts]:
+            config = operator_tts(speech.tts, speech)
+            return config, create_tts(config, egress.for_providers())
+
+        def ears() -> tuple[SttConfig, Stt]:
+            config = operator_stt(speech.stt, speech)
+            return config, create_stt(config, egress.for_providers())
+
+        voice_warm = self._warm_ups.spawn(self._warm_up(speech.tts, voice))
+        if voice_warm is not None:
+            await asyncio.wait({voice_warm}, timeout=WARM_UP_WAIT_S)  # else goes on
+        self._warm_ups.spawn(self._warm_up(speech.stt, ears))
+        if _TURN_MODEL not in _warm and turn_model_installed():
             self._warm_ups.spawn(self._warm_up_turn_model())
         await self.schema_checks.start()  # its workers start at the lowest priority
 
@@ -119,14 +127,23 @@ class NodeSpeech:
             await predict_in_thread(bytes(2 * 8000), 8000)
         except Exception as exc:  # noqa: BLE001 - the calls fall back to silence; start-up goes on
             log.warning("turn model not warmed up: %s", type(exc).__name__)
+        else:
+            _warm.add(_TURN_MODEL)
 
-    async def _warm_up(self, engine: str, create: Callable[[], Stt | Tts]) -> None:
+    async def _warm_up(
+        self, engine: str, create: Callable[[], tuple[SttConfig | TtsConfig, Stt | Tts]]
+    ) -> None:
+        """The engine's model loaded and run once, unless it already ran in this process."""
         try:
-            provider = create()
-            warm = getattr(provider, "warm_up", None)
-            if warm is not None:
-                await warm()  # loaded, and run once (Piper's first synthesis is slower)
-            await provider.aclose()
+            config, provider = create()
+            key = type(config).__name__.encode() + msgspec.json.encode(config)
+            try:
+                warm = getattr(provider, "warm_up", None)
+                if warm is not None and key not in _warm:
+                    await warm()  # loaded, and run once (Piper's first synthesis is slower)
+                    _warm.add(key)
+            finally:
+                await provider.aclose()
         except Exception as exc:  # noqa: BLE001 - a call will report it; start-up goes on
             log.warning("speech %s not warmed up: %s", engine, type(exc).__name__)
 
