@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from voicedock.api.routes.calls import outbound_answer
-from voicedock.calls.engine import CallEngine
+from voicedock.calls.engine import CallEngine, EngineOptions
 from voicedock.calls.engine.ringing import RING_GRACE_SECONDS
 from voicedock.calls.observer import CallObserver, Observers
 from voicedock.calls.outbound.idempotency import IdempotencyKey, Idempotent, Replayed
@@ -55,16 +55,13 @@ def calls_of(
     )
     synthesis = speech.synthesis
     presynthesis = None if synthesis is None else Presynthesis(synthesis, call_speech, pbx)
-    engine = CallEngine(
-        store,
-        pbx,
-        settings,
-        clock,
+    options = EngineOptions(
         observers=Observers(*observers),
         presynthesizer=presynthesis,
         admission=admission if admission is not None else speech.admission,
         ring_grace=ring_grace,
     )
+    engine = CallEngine(store, pbx, settings, clock, options)
     runner = CallRunner(
         engine,
         pbx,
