@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 
 from voicedock.api.routes.calls import outbound_answer
 from voicedock.calls.engine import CallEngine, EngineOptions
+from voicedock.calls.engine.outbound import Placed
 from voicedock.calls.engine.ringing import RING_GRACE_SECONDS
 from voicedock.calls.observer import CallObserver, Observers
-from voicedock.calls.outbound.idempotency import IdempotencyKey, Idempotent, Replayed
+from voicedock.calls.outbound.idempotency import IdempotencyKey, Replayed
 from voicedock.calls.outbound.request import OutboundRequest
 from voicedock.calls.runner import CallRunner
 from voicedock.calls.runner.call_speech import CallSpeech, ProvidersFactory
@@ -94,11 +95,14 @@ async def place_outbound(
     api_key_id: str | None = None,
 ) -> Answer:
     """The engine's placing, answered as the API answers it (``api/routes/calls.py``)."""
-    idempotent = None if key is None else Idempotent(key, outbound_answer)
-    result = await engine.outbound.place(org_id, request, idempotent, api_key_id)
+    async with engine.outbound.ask(org_id, request, key, api_key_id) as ask:
+        if isinstance(ask, Replayed):
+            result: Placed | Replayed = ask
+        else:
+            result = await ask.place(outbound_answer(ask.placing))
     if isinstance(result, Replayed):
         return Answer(result.answer.status, result.answer.body, replayed=True)
-    answer = outbound_answer(result.call)
+    answer = outbound_answer(result)
     return Answer(answer.status, answer.body)
 
 
