@@ -5,11 +5,11 @@
 
 ``Service`` is built from typed ``ServiceOptions`` (what ``Service.open`` opens and makes) and
 builds the graph in order, each group of parts by a named builder, each part given what it works
-with: the node's speech work, the webhooks, the campaigns, live listen, the metrics, the engine (told
-of every change through its observers), the dialer, the runner, restart recovery, the voices
-and the node's lease. ``Service.open`` opens and migrates the store, makes the node's speech
-work and the PBX adapter chosen by ``pbx.kind``; ``start`` joins the nodes sharing the store
-(``calls/nodes``: its lease; refused while this node id runs elsewhere, or on SQLite while
+with: the node's speech work, the webhooks, the campaigns, live listen, the metrics, the engine
+(told of every change through its observers), the dialer, the runner, restart recovery, the
+voices and the node's lease. ``Service.open`` opens and migrates the store, makes the node's
+speech work and the PBX adapter chosen by ``pbx.kind``; ``start`` joins the nodes sharing the
+store (``calls/nodes``: its lease; refused while this node id runs elsewhere, or on SQLite while
 another node runs), mirrors the configured trunks, organizations, assistants and numbers into
 it, connects the PBX adapter, ends the calls a previous run of this node left live or resumes
 them (``calls/recovery``) and ends those of dead nodes. ``aclose()`` is idempotent.
@@ -63,7 +63,7 @@ from voicedock.config import Settings
 from voicedock.domain.records import utcnow
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
 from voicedock.media.output_totals import OutputTotals
-from voicedock.metrics import ServiceMetrics
+from voicedock.metrics import MetricsSources, ServiceMetrics
 from voicedock.pbx.base import (
     InboundPbx,
     MediaAcceptingPbx,
@@ -252,13 +252,15 @@ class Service(Closable):
     def _service_metrics(self, work: CallWork) -> ServiceMetrics:
         """Prometheus metrics (GET /metrics): read at scrape time, plus per-call counts."""
         return ServiceMetrics(
-            self.store,
-            self.pbx,
-            work.media_totals,
-            self.settings.speech,
-            self.speech.admission,
-            listening=self.listening,
-            provider_health=self.speech.provider_health,
+            MetricsSources(
+                self.store,
+                self.pbx,
+                work.media_totals,
+                self.settings.speech,
+                self.speech.admission,
+                listening=self.listening,
+                provider_health=self.speech.provider_health,
+            )
         )
 
     def _call_engine(self, work: CallWork, ending: CallsEnding) -> CallEngine:
