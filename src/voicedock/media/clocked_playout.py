@@ -16,7 +16,7 @@ from collections.abc import AsyncIterable, Callable
 from voicedock.aio import Coro
 from voicedock.domain.audio import AudioFormat
 from voicedock.errors import MediaError
-from voicedock.media.pacer import FRAME_PERIOD, Pacer, Utterance
+from voicedock.media.pacer import FRAME_PERIOD, Pacer, PacerHooks, Utterance
 from voicedock.media.playback import Playback, PlayoutResult, cut_short, queue_playback
 from voicedock.weak import weak_method
 
@@ -48,15 +48,13 @@ class ClockedPlayout:
         self._format = fmt
         self._frame_bytes = frame_bytes
         self._frame_ms = fmt.duration_ms(frame_bytes)
-        self.pacer = Pacer(
-            write_frame,
-            silence,
+        hooks = PacerHooks(
             on_utterance_done=weak_method(self._utterance_done),
             on_frame_sent=weak_method(self._frame_sent),
-            max_queued_frames=max_queued_frames,
             flush_writes=flush_writes,
             congested=congested,
         )
+        self.pacer = Pacer(write_frame, silence, hooks, max_queued_frames=max_queued_frames)
         self._playbacks: dict[str, Playback] = {}
 
     def play(self, audio: bytes | AsyncIterable[bytes], *, mark: str | None = None) -> Playback:

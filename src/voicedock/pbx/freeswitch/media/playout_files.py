@@ -32,7 +32,7 @@ from voicedock.aio import Coro, Supervisor
 from voicedock.domain.audio import AudioFormat
 from voicedock.errors import MediaError, PbxError
 from voicedock.media.codecs import decode
-from voicedock.media.pacer import FRAME_PERIOD, Pacer, Utterance
+from voicedock.media.pacer import FRAME_PERIOD, Pacer, PacerHooks, Utterance
 from voicedock.media.playback import Playback, PlayoutResult, cut_short, queue_playback
 from voicedock.pbx.freeswitch.media.audio_stream_wire import encode_stream_audio
 from voicedock.pbx.freeswitch.media.playout import PlayoutTimeline, Segment
@@ -76,17 +76,7 @@ class PlayoutFiles:
         self._chunk_frames = max(1, chunk_ms // 20)
         self._lead = lead_ms / 1000
         self._virtual_now = 0.0
-        self.pacer = Pacer(  # its callbacks never keep the playout alive
-            weak_method(self._take_frame),
-            b"",
-            send_silence=False,
-            on_frame_sent=weak_method(self._frame_taken),
-            on_utterance_done=weak_method(self._utterance_done),
-            after_tick=weak_method(self._send_cut_chunks),
-            max_queued_frames=max_queued_frames,
-            clock=weak_method(self._now),
-            sleep=weak_method(self._sleep_until_room),
-        )
+        self.pacer = self._pacer(max_queued_frames)
         self.timeline = PlayoutTimeline()
         self._playbacks: dict[str, Playback] = {}
         self._chunk = bytearray()
@@ -98,6 +88,24 @@ class PlayoutFiles:
         self.messages_sent = 0
         self._play_events = 0
         self._discard_before = 0
+
+    def _pacer(self, max_queued_frames: int) -> Pacer:
+        """The frames paced on the playout's own virtual clock, each tick's chunks sent after
+        it; its callbacks never keep the playout alive."""
+        hooks = PacerHooks(
+            on_frame_sent=weak_method(self._frame_taken),
+            on_utterance_done=weak_method(self._utterance_done),
+            after_tick=weak_method(self._send_cut_chunks),
+        )
+        return Pacer(
+            weak_method(self._take_frame),
+            b"",
+            hooks,
+            send_silence=False,
+            max_queued_frames=max_queued_frames,
+            clock=weak_method(self._now),
+            sleep=weak_method(self._sleep_until_room),
+        )
 
     def play(self, audio: bytes | AsyncIterable[bytes], *, mark: str | None = None) -> Playback:
         """Queue assistant audio (wire format bytes, any chunking) behind what is queued already."""
