@@ -22,7 +22,7 @@ from voicedock.calls.live.screening import VoicemailScreening
 from voicedock.calls.live.transcript_delivery import TranscriptDelivery
 from voicedock.calls.voicemail import VoicemailSettings
 from voicedock.domain.ai_disclosure import DisclosureRule
-from voicedock.domain.assistant_config import AssistantConfig, set_or
+from voicedock.domain.assistant_config import AssistantConfig, ConsentPlan, set_or
 from voicedock.domain.json import JsonObject
 from voicedock.media.recording import CallRecorder
 from voicedock.pipeline.conversation_config import ConversationConfig
@@ -50,21 +50,11 @@ class CallOpening:
         """``end`` ends the call; ``tasks`` runs the screening's verdict; ``recorder`` and
         ``transcript`` are held by a consent window that asks for a key; ``on_consent`` runs as
         a task of ``tasks`` with the outcome the window decides."""
-        first = config.first_message  # what the assistant says first
-        self.consent = None
         consent_plan = set_or(assistant_config.consent_plan, None)
-        if consent_plan is not None and not config.hang_up_after_first_message:
-            # Its message first; the first message waits for the caller's answer.
-            told = None
-            if on_consent is not None:
-                consented = on_consent
-
-                def told(outcome: JsonObject) -> None:
-                    tasks.spawn(consented(outcome))
-
-            self.consent = ConsentWindow(
-                consent_plan, first, recorder, end=end, transcript=transcript, on_outcome=told
-            )
+        told = None if on_consent is None else _spawned(on_consent, tasks)
+        self.consent = _consent_window(consent_plan, config, recorder, transcript, end, told)
+        said_first = consent_plan.message if self.consent and consent_plan else config.first_message
+        if self.consent is not None:
             config = dataclasses.replace(config, first_message=None)
         self.screening = None
         if voicemail is not None:  # the first message waits for the detection's verdict
@@ -78,9 +68,8 @@ class CallOpening:
             )
             config = dataclasses.replace(config, first_message=None)
         self.disclosure = None
-        if disclosure is not None:
-            opening = consent_plan.message if self.consent and consent_plan else first
-            self.disclosure = DisclosureOpening(disclosure, opening, self.consent)
+        if disclosure is not None:  # said before ``said_first`` where it lacks it
+            self.disclosure = DisclosureOpening(disclosure, said_first, self.consent)
             config = self.disclosure.held_from(config)
         self.config = config
 
@@ -93,3 +82,30 @@ class CallOpening:
             spawn(self.disclosure.run(dialogue))
         elif self.consent is not None:
             spawn(self.consent.run(dialogue))
+
+
+def _consent_window(
+    plan: ConsentPlan | None,
+    config: ConversationConfig,
+    recorder: CallRecorder | None,
+    transcript: TranscriptDelivery | None,
+    end: Callable[[str], None],
+    told: Callable[[JsonObject], None] | None,
+) -> ConsentWindow | None:
+    """The consent plan's window, unless the call hangs up after its first message: its
+    message first; the first message waits for the caller's answer."""
+    if plan is None or config.hang_up_after_first_message:
+        return None
+    first = config.first_message
+    return ConsentWindow(plan, first, recorder, end=end, transcript=transcript, on_outcome=told)
+
+
+def _spawned(
+    on_outcome: Callable[[JsonObject], Coro[None]], tasks: Supervisor
+) -> Callable[[JsonObject], None]:
+    """``on_outcome`` run as a task of ``tasks`` with each outcome it is told."""
+
+    def told(outcome: JsonObject) -> None:
+        tasks.spawn(on_outcome(outcome))
+
+    return told
