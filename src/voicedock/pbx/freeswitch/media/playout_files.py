@@ -26,6 +26,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from voicedock.aio import Coro, Supervisor
@@ -52,6 +53,19 @@ class ChannelPlayback(Protocol):
     async def stop_playback(self) -> None: ...  # uuid_break <uuid> all
 
 
+@dataclass(frozen=True, slots=True)
+class FilePlayout:
+    """How a call's audio is played as files: ``chunk_ms`` of it per file, ``lead_ms`` written
+    ahead of what plays, at most ``max_queued_frames`` queued."""
+
+    chunk_ms: int = 400
+    lead_ms: int = 1200
+    max_queued_frames: int = 250
+
+
+DEFAULT_PLAYOUT = FilePlayout()
+
+
 class PlayoutFiles:
     """The playbacks of one call's audio stream, played by FreeSWITCH as files."""
 
@@ -61,10 +75,7 @@ class PlayoutFiles:
         tasks: Supervisor,
         send: Callable[[str], Awaitable[None]],
         channel: ChannelPlayback,
-        *,
-        chunk_ms: int = 400,
-        lead_ms: int = 1200,
-        max_queued_frames: int = 250,
+        options: FilePlayout = DEFAULT_PLAYOUT,
     ) -> None:
         """``tasks``: the media's, for audio that streams in; ``send`` a ``streamAudio``
         message on the websocket; ``channel`` plays the files the module wrote."""
@@ -73,10 +84,10 @@ class PlayoutFiles:
         self._send, self._channel = send, channel
         self._frame_bytes = fmt.frame_bytes()
         self._stream_rate = fmt.sample_rate  # L16 both ways at the call's rate
-        self._chunk_frames = max(1, chunk_ms // 20)
-        self._lead = lead_ms / 1000
+        self._chunk_frames = max(1, options.chunk_ms // 20)
+        self._lead = options.lead_ms / 1000
         self._virtual_now = 0.0
-        self.pacer = self._pacer(max_queued_frames)
+        self.pacer = self._pacer(options.max_queued_frames)
         self.timeline = PlayoutTimeline()
         self._playbacks: dict[str, Playback] = {}
         self._chunk = bytearray()
