@@ -53,7 +53,7 @@ from voicedock.calls.rehearsal.runs import Rehearsals
 from voicedock.calls.rehearsal.simulated_caller import PbxSimulatedCalls
 from voicedock.calls.rehearsal.tool_mocks import MockedTools
 from voicedock.calls.retention import retain_periodically
-from voicedock.calls.runner import CallRunner
+from voicedock.calls.runner import CallRunner, RunnerOptions
 from voicedock.calls.runner.call_speech import CallSpeech
 from voicedock.calls.runner.node_speech import NodeSpeech
 from voicedock.calls.runner.presynthesis import Presynthesis
@@ -294,17 +294,14 @@ class Service(Closable):
 
     def _runner(self, work: CallWork) -> CallRunner:
         """Starts the live conversation of each answered call (a PBX that carries media)."""
-        return CallRunner(
-            self.engine,
-            self.pbx,
-            self.store,
-            self.settings,
-            speech=self.speech,
-            call_speech=work.call_speech,
-            presynthesis=work.presynthesis,
+        options = RunnerOptions(
+            self.speech,
+            work.call_speech,
+            work.presynthesis,
             tool_server=self.tool_mocks,
             media_totals=work.media_totals,
         )
+        return CallRunner(self.engine, self.pbx, self.store, self.settings, options)
 
     def _rehearsals(self) -> Rehearsals:
         settings, pbx = self.settings, self.pbx

@@ -16,7 +16,7 @@ from voicedock.calls.engine.ringing import RING_GRACE_SECONDS
 from voicedock.calls.observer import CallObserver, Observers
 from voicedock.calls.outbound.idempotency import IdempotencyKey, Replayed
 from voicedock.calls.outbound.request import OutboundRequest
-from voicedock.calls.runner import CallRunner
+from voicedock.calls.runner import CallRunner, RunnerOptions
 from voicedock.calls.runner.call_speech import CallSpeech, ProvidersFactory
 from voicedock.calls.runner.node_speech import NodeSpeech
 from voicedock.calls.runner.presynthesis import Presynthesis
@@ -63,18 +63,15 @@ def calls_of(
         ring_grace=ring_grace,
     )
     engine = CallEngine(store, pbx, settings, clock, options)
-    runner = CallRunner(
-        engine,
-        pbx,
-        store,
-        settings,
-        speech=speech,
-        call_speech=call_speech,
-        presynthesis=presynthesis,
+    runner_options = RunnerOptions(
+        speech,
+        call_speech,
+        presynthesis,
         conversation=conversation,
         close_timeout=close_timeout,
         tool_server=tool_server,
     )
+    runner = CallRunner(engine, pbx, store, settings, runner_options)
     return engine, runner
 
 
