@@ -204,7 +204,7 @@ class Service(Closable):
         settings, store, pbx = options.settings, options.store, options.pbx
         check_supervisor_extension(settings.listen, settings.policy)
         self.settings, self.store, self.pbx, self.speech = settings, store, pbx, options.speech
-        self._options = options
+        self.options = options  # what it was built from (its lease connection among them)
         # One egress guard: webhooks, tools, assistant-request and the calls' speech providers.
         self.webhooks = Webhooks(store, settings, node_id=node_id_of(settings))
         # Campaigns: contacts settle as their calls end; this node's dialer places their calls.
@@ -279,7 +279,7 @@ class Service(Closable):
             # Each call priced as it is reported; spending thresholds announced by webhook.
             rating=CallRating(self.webhooks.spend_alerts),
         )
-        return CallEngine(self.store, self.pbx, self.settings, self._options.clock, options)
+        return CallEngine(self.store, self.pbx, self.settings, self.options.clock, options)
 
     def _dialer(self) -> Dialer:
         return Dialer(
@@ -287,7 +287,7 @@ class Service(Closable):
             self.engine,
             self.campaigns,
             self.settings.policy,
-            self._options.clock,
+            self.options.clock,
             # A draining node dials nothing: the other nodes' dialers take the work.
             can_dial=lambda: self.pbx.health().can_place_calls and not self.node.draining,
         )
@@ -338,7 +338,7 @@ class Service(Closable):
             self.recovery,
             settings.node,
             one_node=_one_node(settings),
-            lease_store=self._options.lease_store,
+            lease_store=self.options.lease_store,
         )
         self.metrics.draining = lambda: node.draining
         drain = Drain(
@@ -437,8 +437,8 @@ class Service(Closable):
             await self.node.aclose()  # the lease goes: no node takes over what ended cleanly
             await self.webhooks.aclose()  # never raises; pending rows stay for the next start
             await self.store.aclose()
-            if self._options.lease_store is not None:
-                await self._options.lease_store.aclose()
+            if self.options.lease_store is not None:
+                await self.options.lease_store.aclose()
 
     async def __aenter__(self) -> Self:
         return self

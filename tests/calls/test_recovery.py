@@ -102,8 +102,8 @@ async def cut_off(service: Service) -> None:
     """The node loses its database (both its store and its lease's own connection), as a
     network partition or a kill leaves it: its lease is no longer renewed."""
     await service.store.aclose()
-    if service._lease_store is not None:
-        await service._lease_store.aclose()
+    if service.options.lease_store is not None:
+        await service.options.lease_store.aclose()
 
 
 async def place(engine: CallEngine) -> str:
