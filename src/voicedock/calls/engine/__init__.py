@@ -86,7 +86,7 @@ class EngineOptions:
 
 class CallEngine:
     """The engine's parts, one per job, built here in order and reached by the job they do
-    (``engine.outbound.place``, ``engine.control``, ``engine.records``…): the engine is where
+    (``engine.outbound.ask``, ``engine.control``, ``engine.records``…): the engine is where
     they are wired together, not a layer in front of them."""
 
     def __init__(
