@@ -20,6 +20,7 @@ trunk, PBX and node names); never a phone number.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 from msgspec import UnsetType
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -42,28 +43,28 @@ _ANSWER_BUCKETS = (1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 45.0, 60.0, 90.0)
 _TURN_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
 
+@dataclass(frozen=True, slots=True)
+class MetricsSources:
+    """What the metrics read at scrape time: the store's counts, the PBX's health, the calls'
+    outbound media, the speech settings (default providers), the offline speech admission,
+    live listen and the speech providers' health (each ``None``: not exposed)."""
+
+    store: Store
+    pbx: Pbx
+    media: OutputTotals
+    speech: SpeechSettings
+    admission: SpeechAdmission | None = None
+    listening: Listening | None = None
+    provider_health: ProviderHealth | None = None
+
+
 class ServiceMetrics:
-    def __init__(
-        self,
-        store: Store,
-        pbx: Pbx,
-        media: OutputTotals,
-        speech: SpeechSettings,
-        admission: SpeechAdmission | None = None,
-        listening: Listening | None = None,
-        provider_health: ProviderHealth | None = None,
-    ) -> None:
+    def __init__(self, sources: MetricsSources) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         # Whether this node drains now (calls/nodes/drain.py): the service tells it once its
         # node exists.
         self.draining: Callable[[], bool] = lambda: False
-        self._store = store
-        self._pbx = pbx
-        self._media = media
-        self._speech = speech
-        self._admission = admission
-        self._listening = listening
-        self._provider_health = provider_health
+        self._sources = sources
         self._counts = StoreCounts({}, {}, {})
         r = self.registry
         self.answer_seconds = Histogram(
@@ -84,26 +85,13 @@ class ServiceMetrics:
             "Assistant utterances cut short by the caller (barge-in).",
             registry=r,
         )
-        self.turn_latency = {
-            stage: Histogram(
-                f"voicedock_{stage}_latency_seconds",
-                help_text,
-                ["provider"],
-                buckets=_TURN_BUCKETS,
-                registry=r,
-            )
-            for stage, help_text in (
-                ("stt", "Per turn: from the end of the caller's speech to the final transcript."),
-                ("llm", "Per turn: from the final transcript to the LLM's first token."),
-                ("tts", "Per turn: from the LLM's first token to the first synthesized audio."),
-            )
-        }
+        self.turn_latency = _turn_latency(r)
         r.register(_ScrapeCollector(self))
         self.observer = MetricsObserver(self)
 
     async def render(self) -> bytes:
         """The text exposition of every metric (reads the database first)."""
-        self._counts = await self._store.metrics_counts()
+        self._counts = await self._sources.store.metrics_counts()
         return generate_latest(self.registry)
 
     # -- what the per-call observer records ----------------------------------------------------
@@ -116,11 +104,11 @@ class ServiceMetrics:
             return name if isinstance(name, str) else default
 
         top = config.provider
-        llm_default = top if isinstance(top, str) and top != "offline" else self._speech.llm
+        llm_default = top if isinstance(top, str) and top != "offline" else self._sources.speech.llm
         return {
-            "stt": named(config.stt_config, self._speech.stt),
+            "stt": named(config.stt_config, self._sources.speech.stt),
             "llm": named(config.llm_config, llm_default),
-            "tts": named(config.tts_config, self._speech.tts),
+            "tts": named(config.tts_config, self._sources.speech.tts),
         }
 
     def observe_turns(self, call: Call) -> None:
@@ -172,17 +160,17 @@ class ServiceMetrics:
             "and stops once its calls have ended.",
             value=1.0 if self.draining() else 0.0,
         )
-        yield from _pbx_metrics(self._pbx.health())
+        yield from _pbx_metrics(self._sources.pbx.health())
         yield from self._media_metrics()
-        if self._admission is not None:
-            yield from _recognition_metrics(self._admission)
-        if self._listening is not None:
-            yield from _listen_metrics(self._listening)
-        if self._provider_health is not None:
-            yield from _provider_metrics(self._provider_health)
+        if self._sources.admission is not None:
+            yield from _recognition_metrics(self._sources.admission)
+        if self._sources.listening is not None:
+            yield from _listen_metrics(self._sources.listening)
+        if self._sources.provider_health is not None:
+            yield from _provider_metrics(self._sources.provider_health)
 
     def _media_metrics(self) -> Iterator[Metric]:
-        media = self._media.snapshot()
+        media = self._sources.media.snapshot()
         for name, help_text, value in (
             ("frames_sent", "Outbound media frames sent to the PBX (speech and silence).",
              media.frames_sent),
@@ -286,6 +274,24 @@ def _gauge(
     for label_values, n in sorted(values.items()):
         family.add_metric(list(label_values), n)
     return family
+
+
+def _turn_latency(registry: CollectorRegistry) -> dict[str, Histogram]:
+    """Per turn, by provider: how long recognition, the LLM and synthesis each took."""
+    return {
+        stage: Histogram(
+            f"voicedock_{stage}_latency_seconds",
+            help_text,
+            ["provider"],
+            buckets=_TURN_BUCKETS,
+            registry=registry,
+        )
+        for stage, help_text in (
+            ("stt", "Per turn: from the end of the caller's speech to the final transcript."),
+            ("llm", "Per turn: from the final transcript to the LLM's first token."),
+            ("tts", "Per turn: from the LLM's first token to the first synthesized audio."),
+        )
+    }
 
 
 def _pbx_metrics(health: PbxHealth) -> Iterator[Metric]:

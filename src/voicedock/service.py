@@ -3,12 +3,13 @@
     async with await Service.open(settings) as service:   # store, PBX adapter, engine
         ...
 
-``Service`` builds the graph in order, each part given what it works with in its constructor:
-the node's speech work, the webhooks, the campaigns, live listen, the metrics, the engine (told
-of every change through its observers), the dialer, the runner, restart recovery, the voices
-and the node's lease. ``Service.open`` opens and migrates the store, makes the node's speech
-work and the PBX adapter chosen by ``pbx.kind``; ``start`` joins the nodes sharing the store
-(``calls/nodes``: its lease; refused while this node id runs elsewhere, or on SQLite while
+``Service`` is built from typed ``ServiceOptions`` (what ``Service.open`` opens and makes) and
+builds the graph in order, each group of parts by a named builder, each part given what it works
+with: the node's speech work, the webhooks, the campaigns, live listen, the metrics, the engine
+(told of every change through its observers), the dialer, the runner, restart recovery, the
+voices and the node's lease. ``Service.open`` opens and migrates the store, makes the node's
+speech work and the PBX adapter chosen by ``pbx.kind``; ``start`` joins the nodes sharing the
+store (``calls/nodes``: its lease; refused while this node id runs elsewhere, or on SQLite while
 another node runs), mirrors the configured trunks, organizations, assistants and numbers into
 it, connects the PBX adapter, ends the calls a previous run of this node left live or resumes
 them (``calls/recovery``) and ends those of dead nodes. ``aclose()`` is idempotent.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Self
 
@@ -33,7 +35,7 @@ from voicedock.calls.assistants.configured import check_configured_assistants
 from voicedock.calls.campaigns.dialer import Dialer
 from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.control import LiveCalls
-from voicedock.calls.engine import CallEngine, node_id_of
+from voicedock.calls.engine import CallEngine, EngineOptions, node_id_of
 from voicedock.calls.event_streams import EventStreams
 from voicedock.calls.listening import Listening, check_supervisor_extension
 from voicedock.calls.nodes.drain import CallsEnding, Drain
@@ -48,7 +50,7 @@ from voicedock.calls.rehearsal.models import operator_model
 from voicedock.calls.rehearsal.runs import Rehearsals
 from voicedock.calls.rehearsal.simulated_caller import PbxSimulatedCalls
 from voicedock.calls.rehearsal.tool_mocks import MockedTools
-from voicedock.calls.runner import CallRunner
+from voicedock.calls.runner import CallRunner, RunnerOptions
 from voicedock.calls.runner.call_speech import CallSpeech
 from voicedock.calls.runner.node_speech import NodeSpeech
 from voicedock.calls.runner.presynthesis import Presynthesis
@@ -58,7 +60,7 @@ from voicedock.config import Settings
 from voicedock.domain.records import utcnow
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
 from voicedock.media.output_totals import OutputTotals
-from voicedock.metrics import ServiceMetrics
+from voicedock.metrics import MetricsSources, ServiceMetrics
 from voicedock.organizations.billing import CallRating
 from voicedock.organizations.config_mirror import mirror_config
 from voicedock.organizations.retention import retain_periodically
@@ -158,111 +160,156 @@ def _warm_dialogue(settings: Settings, speech: NodeSpeech) -> AgentDialogue:
     return AgentDialogue(transcribe=NodeTranscriber(speech.recognition, settings.speech))
 
 
+def _one_node(settings: Settings) -> bool:
+    """SQLite serves one node only (``docs/nodes.md``)."""
+    return settings.database.url.lower().startswith("sqlite")
+
+
 def _media_endpoint(pbx: Pbx) -> MediaEndpoint | None:
     """Client media mode: where the PBX's media legs dial voicedock, served on ``/media``."""
     return pbx.media_endpoint() if isinstance(pbx, MediaAcceptingPbx) else None
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceOptions:
+    """What a service is built from (``Service.open`` makes them): the settings, the opened
+    store, the PBX adapter, the node's speech work (made before the PBX, whose warm transfers
+    transcribe the agent's spoken answer in its recognition pool), the lease's own connection
+    (``None``: the store's) and the clock the engine and the dialer decide on (calling hours,
+    campaign windows, schedules; tests shift it)."""
+
+    settings: Settings
+    store: Store
+    pbx: Pbx
+    speech: NodeSpeech
+    lease_store: Store | None = None
+    clock: Callable[[], datetime] = utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class CallWork:
+    """What the node's calls share beyond the engine: the calls a live conversation serves
+    (with live listen), the calls' outbound media counts (the metrics), a call's speech
+    providers and its first message synthesized while it rings."""
+
+    live_calls: LiveCalls
+    media_totals: OutputTotals
+    call_speech: CallSpeech
+    presynthesis: Presynthesis | None
+
+
 class Service(Closable):
-    def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        pbx: Pbx,
-        speech: NodeSpeech | None = None,
-        lease_store: Store | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        """``speech``: the node's speech work (``Service.open`` makes it before the PBX, whose
-        warm transfers transcribe the agent's spoken answer in its recognition pool); made
-        here unless given. ``clock``: the time the engine and the dialer decide on (calling
-        hours, campaign windows, schedules); tests shift it. Everything else is made here, in
-        order, each part given what it works with."""
+    def __init__(self, options: ServiceOptions) -> None:
+        """Everything is made here, in order, each part given what it works with."""
+        settings, store, pbx = options.settings, options.store, options.pbx
         check_supervisor_extension(settings.listen, settings.policy)
-        self.settings = settings
-        self.store = store
-        self.pbx = pbx
-        node_id = node_id_of(settings)
-        self.speech = speech if speech is not None else node_speech(settings)
+        self.settings, self.store, self.pbx, self.speech = settings, store, pbx, options.speech
+        self.options = options  # what it was built from (its lease connection among them)
         # One egress guard: webhooks, tools, assistant-request and the calls' speech providers.
-        self.webhooks = Webhooks(store, settings, node_id=node_id)
+        self.webhooks = Webhooks(store, settings, node_id=node_id_of(settings))
         # Campaigns: contacts settle as their calls end; this node's dialer places their calls.
         self.campaigns = CampaignManager(store, settings, events=self.webhooks.campaign_events)
+        work = self._call_work()
         # Live listen (GET /calls/{id}/listen): this node's calls' listeners, capped.
-        live_calls = LiveCalls()
-        self.listening = Listening(settings.listen, node_id, store, live_calls)
-        # Prometheus metrics (GET /metrics): read at scrape time, plus per-call counts.
-        media_totals = OutputTotals()
-        self.metrics = ServiceMetrics(
-            store,
-            pbx,
-            media_totals,
-            settings.speech,
-            self.speech.admission,
-            listening=self.listening,
-            provider_health=self.speech.provider_health,
-        )
-        # A call's speech providers, and its first message synthesized while it rings.
-        call_speech = CallSpeech(
-            store,
-            settings.speech,
-            settings.byok,
-            self.webhooks.egress,
-            health=self.speech.provider_health,
-        )
-        synthesis = self.speech.synthesis
-        presynthesis = None if synthesis is None else Presynthesis(synthesis, call_speech, pbx)
-        # Every change to a call tells the webhooks (the outbox, in the change's transaction),
-        # the campaigns, the metrics and the node's drain (which waits for its calls to end).
-        ending = CallsEnding()
-        self.engine = CallEngine(
-            store,
-            pbx,
-            settings,
-            clock,
-            node_id=node_id,
-            observers=Observers(
-                self.webhooks.publisher, self.campaigns, self.metrics.observer, ending
-            ),
-            live_calls=live_calls,
-            assistant_server=self.webhooks.requests,
-            presynthesizer=presynthesis,
-            admission=self.speech.admission,
-            # Each call priced as it is reported; spending thresholds announced by webhook.
-            rating=CallRating(self.webhooks.spend_alerts),
-        )
-        self.dialer = Dialer(
-            store,
-            self.engine,
-            self.campaigns,
-            settings.policy,
-            clock,
-            # A draining node dials nothing: the other nodes' dialers take the work.
-            can_dial=lambda: self.pbx.health().can_place_calls and not self.node.draining,
-        )
+        self.listening = Listening(settings.listen, node_id_of(settings), store, work.live_calls)
+        self.metrics = self._service_metrics(work)
+        ending = CallsEnding()  # the node's drain waits for its calls to end
+        self.engine = self._call_engine(work, ending)
+        self.dialer = self._dialer()
         # Tools the test calls of test suites mock; every other call's go to the real server.
         self.tool_mocks = MockedTools(self.webhooks.requests)
-        # Starts the live conversation of each answered call (a PBX that carries media).
-        self.runner = CallRunner(
-            self.engine,
-            pbx,
-            store,
-            settings,
-            speech=self.speech,
-            call_speech=call_speech,
-            presynthesis=presynthesis,
-            tool_server=self.tool_mocks,
-            media_totals=media_totals,
-        )
+        self.runner = self._runner(work)
         # Test suites' runs: each scenario a test call placed inside the PBX (no trunk), its
         # caller leg's events routed to the run, its other side taken as an inbound call.
         self.placed_test_calls = AwaitedCalls()
         self.engine.inbound.take_test_calls(self.placed_test_calls)
+        self.rehearsals = self._rehearsals()
+        # The calls a previous run (or a dead node) left: resumed or ended.
+        self.recovery = CallRecovery(store, pbx, self.engine)
+        # The voices each organization may use, and their previews (spare synthesis only).
+        self.voices = Voices(settings, store, self.speech.synthesis, egress=self.webhooks.egress)
+        # Client media mode: the PBX's media legs dial voicedock; the web app serves /media.
+        self.media_acceptor = _media_endpoint(pbx)
+        self.node, self.drain = self._node(ending)
+        # Open event streams (GET /calls/{id}/events), capped on every node together.
+        self.event_streams = EventStreams(store, settings.limits, self.node.id, self.node.run)
+        self._tasks = Supervisor("service", log)  # drain, ring timeouts, retention, dialer
+        self._closed = False
+
+    def _call_work(self) -> CallWork:
+        settings, speech = self.settings, self.speech
+        call_speech = CallSpeech(
+            self.store,
+            settings.speech,
+            settings.byok,
+            self.webhooks.egress,
+            health=speech.provider_health,
+        )
+        synthesis = speech.synthesis
+        presynthesis = None if synthesis is None else Presynthesis(synthesis, call_speech, self.pbx)
+        return CallWork(LiveCalls(), OutputTotals(), call_speech, presynthesis)
+
+    def _service_metrics(self, work: CallWork) -> ServiceMetrics:
+        """Prometheus metrics (GET /metrics): read at scrape time, plus per-call counts."""
+        return ServiceMetrics(
+            MetricsSources(
+                self.store,
+                self.pbx,
+                work.media_totals,
+                self.settings.speech,
+                self.speech.admission,
+                listening=self.listening,
+                provider_health=self.speech.provider_health,
+            )
+        )
+
+    def _call_engine(self, work: CallWork, ending: CallsEnding) -> CallEngine:
+        """Every change to a call tells the webhooks (the outbox, in the change's
+        transaction), the campaigns, the metrics and the node's drain."""
+        observers = Observers(
+            self.webhooks.publisher, self.campaigns, self.metrics.observer, ending
+        )
+        options = EngineOptions(
+            node_id=node_id_of(self.settings),
+            observers=observers,
+            live_calls=work.live_calls,
+            assistant_server=self.webhooks.requests,
+            presynthesizer=work.presynthesis,
+            admission=self.speech.admission,
+            # Each call priced as it is reported; spending thresholds announced by webhook.
+            rating=CallRating(self.webhooks.spend_alerts),
+        )
+        return CallEngine(self.store, self.pbx, self.settings, self.options.clock, options)
+
+    def _dialer(self) -> Dialer:
+        return Dialer(
+            self.store,
+            self.engine,
+            self.campaigns,
+            self.settings.policy,
+            self.options.clock,
+            # A draining node dials nothing: the other nodes' dialers take the work.
+            can_dial=lambda: self.pbx.health().can_place_calls and not self.node.draining,
+        )
+
+    def _runner(self, work: CallWork) -> CallRunner:
+        """Starts the live conversation of each answered call (a PBX that carries media)."""
+        options = RunnerOptions(
+            self.speech,
+            work.call_speech,
+            work.presynthesis,
+            tool_server=self.tool_mocks,
+            media_totals=work.media_totals,
+        )
+        return CallRunner(self.engine, self.pbx, self.store, self.settings, options)
+
+    def _rehearsals(self) -> Rehearsals:
+        settings, pbx = self.settings, self.pbx
         simulated = None
         if isinstance(pbx, RehearsalPbx) and isinstance(pbx, MediaPbx):
             simulated = PbxSimulatedCalls(
                 pbx,
-                store,
+                self.store,
                 self.placed_test_calls,
                 self.tool_mocks,
                 caller_voice(settings.speech),
@@ -270,46 +317,38 @@ class Service(Closable):
                 caller_model=operator_model(settings.rehearsal.caller_model),
                 max_persona_turns=settings.rehearsal.max_persona_turns,
             )
-        self.rehearsals = Rehearsals(
-            store,
+        return Rehearsals(
+            self.store,
             settings,
             simulated,
             egress=self.engine.egress_policy,
             events=self.webhooks.test_run_events,
             judge=operator_model(settings.rehearsal.judge()),
         )
-        # The calls a previous run (or a dead node) left: resumed or ended.
-        self.recovery = CallRecovery(store, pbx, self.engine)
-        # The voices each organization may use, and their previews (spare synthesis only).
-        self.voices = Voices(settings, store, synthesis, egress=self.webhooks.egress)
-        # Client media mode: the PBX's media legs dial voicedock; the web app serves /media.
-        self.media_acceptor = _media_endpoint(pbx)
-        # This node's lease among the nodes sharing the store; SQLite serves one node only.
-        one_node = settings.database.url.lower().startswith("sqlite")
-        self.node = Node(
+
+    def _node(self, ending: CallsEnding) -> tuple[Node, Drain]:
+        """This node's lease among the nodes sharing the store (SQLite serves one node only),
+        and its drain (SIGTERM or `voicedock nodes drain`: no new call, the calls held
+        finish, then stop)."""
+        settings, store = self.settings, self.store
+        node = Node(
             store,
             self.engine,
-            pbx,
+            self.pbx,
             self.recovery,
             settings.node,
-            one_node=one_node,
-            lease_store=lease_store,
+            one_node=_one_node(settings),
+            lease_store=self.options.lease_store,
         )
-        self.metrics.draining = lambda: self.node.draining
-        # SIGTERM or `voicedock nodes drain`: no new call, the calls held finish, then stop.
-        self.drain = Drain(
-            self.node,
+        self.metrics.draining = lambda: node.draining
+        drain = Drain(
+            node,
             store,
             settings.node,
             serving=lambda: [call.call_id for call in self.runner.served.every()],
             ending=ending,
         )
-        # Open event streams (GET /calls/{id}/events), capped on every node together.
-        self.event_streams = EventStreams(store, settings.limits, self.node.id, self.node.run)
-        self._lease_store = lease_store
-        # The engine's ring-timeout safety net.
-        self._tasks = Supervisor("service", log)
-        self._closed = False
+        return node, drain
 
     @classmethod
     async def open(
@@ -320,13 +359,13 @@ class Service(Closable):
         speech = node_speech(settings)
         try:
             await store.migrate()
-            if not settings.database.url.lower().startswith("sqlite"):
+            if not _one_node(settings):
                 # The lease on a connection of its own (calls/nodes/lease.py): a node busy with
                 # many calls is never taken for dead because its heartbeat waited for the pool.
                 lease_store = await open_store(settings.database.url, connections=1)
             if pbx is None:
                 pbx = make_pbx(settings, _warm_dialogue(settings, speech))
-            service = cls(settings, store, pbx, speech, lease_store=lease_store, clock=clock)
+            service = cls(ServiceOptions(settings, store, pbx, speech, lease_store, clock))
         except BaseException:
             await speech.aclose()
             if lease_store is not None:
@@ -398,8 +437,8 @@ class Service(Closable):
             await self.node.aclose()  # the lease goes: no node takes over what ended cleanly
             await self.webhooks.aclose()  # never raises; pending rows stay for the next start
             await self.store.aclose()
-            if self._lease_store is not None:
-                await self._lease_store.aclose()
+            if self.options.lease_store is not None:
+                await self.options.lease_store.aclose()
 
     async def __aenter__(self) -> Self:
         return self

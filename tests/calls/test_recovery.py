@@ -19,7 +19,7 @@ from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
 from fakes.requests import outbound_request
 from fakes.world import ACME, ACME_NUMBERS, DESTINATION, SUPPORT_ID, make_settings, org_id
-from voicedock.calls.engine import CallEngine
+from voicedock.calls.engine import CallEngine, EngineOptions
 from voicedock.calls.observer import Observers
 from voicedock.calls.recovery import (
     CallRecovery,
@@ -102,8 +102,8 @@ async def cut_off(service: Service) -> None:
     """The node loses its database (both its store and its lease's own connection), as a
     network partition or a kill leaves it: its lease is no longer renewed."""
     await service.store.aclose()
-    if service._lease_store is not None:
-        await service._lease_store.aclose()
+    if service.options.lease_store is not None:
+        await service.options.lease_store.aclose()
 
 
 async def place(engine: CallEngine) -> str:
@@ -170,7 +170,7 @@ async def test_calls_end_within_the_deadline_even_if_the_pbx_keeps_a_leg() -> No
 
     pbx = LeftoverFakePbx(world)
     seen = Seen([], {})
-    engine = CallEngine(store, pbx, settings, observers=Observers(seen))
+    engine = CallEngine(store, pbx, settings, options=EngineOptions(observers=Observers(seen)))
     recovery = await CallRecovery(store, pbx, engine).recover(
         await store.list_active_calls(), deadline=0.6
     )
@@ -336,7 +336,7 @@ async def test_an_answered_call_whose_caller_is_there_goes_on_with_a_resumed_eve
     assert isinstance(pbx, ResumablePbx)
     assert isinstance(pbx, LeftoverPbx)
     seen = Seen([], {})
-    engine = CallEngine(store, pbx, settings, observers=Observers(seen))
+    engine = CallEngine(store, pbx, settings, options=EngineOptions(observers=Observers(seen)))
     resumer = FakeResumer()
     recovery = await CallRecovery(store, pbx, engine).recover(
         await store.list_active_calls(), resumer=resumer, resume_message="Sorry!"

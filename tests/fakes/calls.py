@@ -10,12 +10,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from voicedock.api.routes.calls import outbound_answer
-from voicedock.calls.engine import CallEngine
+from voicedock.calls.engine import CallEngine, EngineOptions
+from voicedock.calls.engine.outbound import Placed
 from voicedock.calls.engine.ringing import RING_GRACE_SECONDS
 from voicedock.calls.observer import CallObserver, Observers
-from voicedock.calls.outbound.idempotency import IdempotencyKey, Idempotent, Replayed
+from voicedock.calls.outbound.idempotency import IdempotencyKey, Replayed
 from voicedock.calls.outbound.request import OutboundRequest
-from voicedock.calls.runner import CallRunner
+from voicedock.calls.runner import CallRunner, RunnerOptions
 from voicedock.calls.runner.call_speech import CallSpeech, ProvidersFactory
 from voicedock.calls.runner.node_speech import NodeSpeech
 from voicedock.calls.runner.presynthesis import Presynthesis
@@ -55,28 +56,22 @@ def calls_of(
     )
     synthesis = speech.synthesis
     presynthesis = None if synthesis is None else Presynthesis(synthesis, call_speech, pbx)
-    engine = CallEngine(
-        store,
-        pbx,
-        settings,
-        clock,
+    options = EngineOptions(
         observers=Observers(*observers),
         presynthesizer=presynthesis,
         admission=admission if admission is not None else speech.admission,
         ring_grace=ring_grace,
     )
-    runner = CallRunner(
-        engine,
-        pbx,
-        store,
-        settings,
-        speech=speech,
-        call_speech=call_speech,
-        presynthesis=presynthesis,
+    engine = CallEngine(store, pbx, settings, clock, options)
+    runner_options = RunnerOptions(
+        speech,
+        call_speech,
+        presynthesis,
         conversation=conversation,
         close_timeout=close_timeout,
         tool_server=tool_server,
     )
+    runner = CallRunner(engine, pbx, store, settings, runner_options)
     return engine, runner
 
 
@@ -97,11 +92,14 @@ async def place_outbound(
     api_key_id: str | None = None,
 ) -> Answer:
     """The engine's placing, answered as the API answers it (``api/routes/calls.py``)."""
-    idempotent = None if key is None else Idempotent(key, outbound_answer)
-    result = await engine.outbound.place(org_id, request, idempotent, api_key_id)
+    async with engine.outbound.ask(org_id, request, key, api_key_id) as ask:
+        if isinstance(ask, Replayed):
+            result: Placed | Replayed = ask
+        else:
+            result = await ask.place(outbound_answer(ask.placing))
     if isinstance(result, Replayed):
         return Answer(result.answer.status, result.answer.body, replayed=True)
-    answer = outbound_answer(result.call)
+    answer = outbound_answer(result)
     return Answer(answer.status, answer.body)
 
 

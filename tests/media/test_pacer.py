@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 
 import numpy as np
 import pytest
 
 from media.virtual_clock import Recorder, VirtualClock
-from voicedock.media.pacer import Pacer, Utterance
+from voicedock.media.pacer import Pacer, PacerHooks, Utterance
 
 pytestmark = pytest.mark.unit
 
 SILENCE = b"\xff" * 4
 
 
+_HOOKS = frozenset(field.name for field in dataclasses.fields(PacerHooks))
+
+
 def make_pacer(clock: VirtualClock, limit: int, **kwargs: object) -> tuple[Pacer, Recorder]:
+    """A pacer on ``clock``: ``kwargs`` are its hooks (``PacerHooks``) and options."""
     recorder = Recorder(clock, limit)
-    pacer = Pacer(recorder, SILENCE, clock=clock, sleep=clock.sleep, **kwargs)  # type: ignore[arg-type]
+    hooks = PacerHooks(**{k: v for k, v in kwargs.items() if k in _HOOKS})  # type: ignore[arg-type]
+    options = {k: v for k, v in kwargs.items() if k not in _HOOKS}
+    pacer = Pacer(recorder, SILENCE, hooks, clock=clock, sleep=clock.sleep, **options)  # type: ignore[arg-type]
     recorder.pacer = pacer
     return pacer, recorder
 
@@ -232,9 +239,8 @@ async def test_stop_is_idempotent_and_ends_an_xoff_wait() -> None:
 
 async def test_a_congested_connection_skips_its_slot_and_keeps_the_frame() -> None:
     clock = VirtualClock()
-    pacer, recorder = make_pacer(clock, limit=100)
     congested = True
-    pacer._congested = lambda: congested
+    pacer, recorder = make_pacer(clock, limit=100, congested=lambda: congested)
     utterance = pacer.open_utterance("u")
     pacer.extend(utterance, frames(1, 2))
     pacer.tick(0.0)

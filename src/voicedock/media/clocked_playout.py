@@ -14,7 +14,7 @@ from collections.abc import AsyncIterable, Callable
 
 from voicedock.aio import Coro
 from voicedock.domain.audio import AudioFormat
-from voicedock.media.pacer import FRAME_PERIOD, Pacer, Utterance
+from voicedock.media.pacer import FRAME_PERIOD, Pacer, PacerHooks, Utterance
 from voicedock.media.playback import Playback, Playbacks, PlayoutResult
 from voicedock.weak import weak_method
 
@@ -39,15 +39,13 @@ class ClockedPlayout:
         """``write_frame``: one frame onto the wire, at once (inside the clock's visit);
         ``spawn``: the session's, for audio that streams in; ``congested``: the connection
         has not taken what was written (the frame waits for the next visit)."""
-        self.pacer = Pacer(
-            write_frame,
-            silence,
+        hooks = PacerHooks(
             on_utterance_done=weak_method(self._utterance_done),
             on_frame_sent=weak_method(self._frame_sent),
-            max_queued_frames=max_queued_frames,
             flush_writes=flush_writes,
             congested=congested,
         )
+        self.pacer = Pacer(write_frame, silence, hooks, max_queued_frames=max_queued_frames)
         self._playbacks = Playbacks(self.pacer, fmt=fmt, frame_bytes=frame_bytes, spawn=spawn)
 
     def play(self, audio: bytes | AsyncIterable[bytes], *, mark: str | None = None) -> Playback:

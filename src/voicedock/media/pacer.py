@@ -48,6 +48,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -134,22 +135,47 @@ class PacerStats:
         return np.concatenate((self._lateness[split:], self._lateness[:split]))
 
 
+@dataclass(frozen=True, slots=True)
+class PacerHooks:
+    """What a pacer tells its owner and asks it (each ``None``: nothing to tell or ask).
+
+    ``on_utterance_done``: an utterance was sent to its end (or cut); ``on_frame_sent``: a
+    frame of an utterance went out, at its due time; ``after_tick``: awaited after each tick
+    (outside the clock's visit); ``congested``: the connection has not taken what was written
+    (the frame waits for the next visit); ``flush_writes``: after each visit's writes;
+    ``on_speech_start``: speech follows silence written ahead, ``True`` when the owner cut
+    that silence (the speech goes out at once)."""
+
+    on_utterance_done: Callable[[Utterance], None] | None = None
+    on_frame_sent: Callable[[Utterance, float], None] | None = None
+    after_tick: Callable[[], Awaitable[None]] | None = None
+    congested: Callable[[], bool] | None = None
+    flush_writes: Callable[[], None] | None = None
+    on_speech_start: Callable[[], bool] | None = None
+
+
+NO_HOOKS: Final = PacerHooks()
+
+
 class Pacer:
     """Sends one frame per period to ``send_frame``; see the module docstring."""
+
+    high: float
+    """``advance()`` writes up to ``now + high`` (set by the clock that drives the pacer)."""
+    low: float
+    """``advance()`` writes once no more than this is written beyond ``now``."""
+    tap: Callable[[bytes, float | None], None] | None
+    """Sees every frame when the caller hears it (a call recording): cheap and synchronous.
+    ``at`` is the frame's due time on the pacer's clock, or None for "now"."""
 
     def __init__(
         self,
         send_frame: Callable[[bytes], None],
         silence: bytes,
+        hooks: PacerHooks = NO_HOOKS,
         *,
         period: float = FRAME_PERIOD,
         send_silence: bool = True,
-        on_utterance_done: Callable[[Utterance], None] | None = None,
-        on_frame_sent: Callable[[Utterance, float], None] | None = None,
-        after_tick: Callable[[], Awaitable[None]] | None = None,
-        congested: Callable[[], bool] | None = None,
-        flush_writes: Callable[[], None] | None = None,
-        on_speech_start: Callable[[], bool] | None = None,
         max_catch_up_frames: int = 3,
         max_queued_frames: int = 250,
         clock: Callable[[], float] = time.monotonic,
@@ -159,12 +185,7 @@ class Pacer:
         self._silence = silence
         self.period = period
         self.send_silence = send_silence
-        self._on_utterance_done = on_utterance_done
-        self._on_frame_sent = on_frame_sent
-        self._after_tick = after_tick
-        self._congested = congested
-        self._flush_writes = flush_writes
-        self._on_speech_start = on_speech_start
+        self._hooks = hooks
         self._max_catch_up = max_catch_up_frames * period
         self.max_queued_frames = max_queued_frames
         self._clock = clock
@@ -179,15 +200,10 @@ class Pacer:
         self.failure: BaseException | None = None
         """Why ``tick`` failed (the shared clock stops a pacer whose tick raised)."""
         self.stats = PacerStats()
-        self.high = 0.0
-        """``advance()`` writes up to ``now + high`` (set by the clock that drives the pacer)."""
-        self.low = 0.0
-        """``advance()`` writes once no more than this is written beyond ``now``."""
+        self.high = self.low = 0.0  # the clock that drives the pacer sets them
         self._due: float | None = None  # due time of the next frame ``advance()`` writes
         self._speech_until = -math.inf  # due time right after the last speech frame written
-        # Sees every frame when the caller hears it (a call recording): cheap and synchronous.
-        # ``at`` is the frame's due time on the pacer's clock, or None for "now".
-        self.tap: Callable[[bytes, float | None], None] | None = None
+        self.tap = None
         self._taps: deque[tuple[float, bytes]] = deque()  # written ahead, not yet heard
 
     # --- producer side ---
@@ -309,8 +325,8 @@ class Pacer:
                 self.stats.schedule_resets += 1
                 deadline = now
             self.tick(lateness, deadline)
-            if self._after_tick is not None:
-                await self._after_tick()
+            if self._hooks.after_tick is not None:
+                await self._hooks.after_tick()
             deadline += period
 
     def tick(self, lateness: float, due: float | None = None) -> None:
@@ -349,13 +365,13 @@ class Pacer:
                 due += period
         finally:
             self._due = due
-            if self._flush_writes is not None:
-                self._flush_writes()
+            if self._hooks.flush_writes is not None:
+                self._hooks.flush_writes()
 
     def _may_send(self) -> bool:
         if self._stopped or not self._flowing.is_set():
             return False
-        if self._congested is not None and self._congested():
+        if self._hooks.congested is not None and self._hooks.congested():
             self.stats.congested_ticks += 1  # back-pressure: the frame waits for the next slot
             return False
         return True
@@ -374,11 +390,11 @@ class Pacer:
             return
         ahead_frames = round((due - now) / self.period)
         if (
-            self._on_speech_start is None
+            self._hooks.on_speech_start is None
             or ahead_frames < 1
             or self._speech_until + self.period > now
             or not self._may_send()
-            or not self._on_speech_start()
+            or not self._hooks.on_speech_start()
         ):
             return
         self.stats.silence_cut_frames += ahead_frames
@@ -415,8 +431,8 @@ class Pacer:
         while head is not None and head.complete and not head._frames:
             # An empty finished utterance (or one ended by a flush race): report it and move on.
             self._queue.popleft()
-            if self._on_utterance_done is not None:
-                self._on_utterance_done(head)
+            if self._hooks.on_utterance_done is not None:
+                self._hooks.on_utterance_done(head)
             head = self._queue[0] if self._queue else None
         if head is None or not head._frames:
             if head is not None:
@@ -441,12 +457,12 @@ class Pacer:
         head.frames_sent += 1
         self.stats.speech_frames += 1
         self.stats.record(lateness)
-        if self._on_frame_sent is not None:
-            self._on_frame_sent(head, due)
+        if self._hooks.on_frame_sent is not None:
+            self._hooks.on_frame_sent(head, due)
         if head.complete and not head._frames and self._queue and self._queue[0] is head:
             self._queue.popleft()
-            if self._on_utterance_done is not None:
-                self._on_utterance_done(head)
+            if self._hooks.on_utterance_done is not None:
+                self._hooks.on_utterance_done(head)
         return True
 
     def _wake_producers(self) -> None:

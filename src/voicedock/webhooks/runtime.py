@@ -1,7 +1,7 @@
 """``Webhooks``: what a running service needs for webhooks, built from ``Settings``.
 
     webhooks = Webhooks(store, settings)
-    engine = CallEngine(..., observers=Observers(webhooks.publisher, ...))
+    engine = CallEngine(..., EngineOptions(observers=Observers(webhooks.publisher, ...)))
     await webhooks.start()          # the delivery worker runs its own task and session
     ...
     await webhooks.aclose()         # idempotent; before the store is closed

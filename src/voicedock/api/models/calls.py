@@ -3,6 +3,7 @@ recording (the documented shapes, in the documented order; voicedock's additions
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import msgspec
@@ -320,21 +321,22 @@ class OutboundCallResponse(Reply, kw_only=True):
     latest_at: DateTime | UnsetType = UNSET
 
     @classmethod
-    def of(cls, call: CallRecord) -> OutboundCallResponse:
-        """The answer to a call placed (``dialing``) or scheduled (with its window)."""
-        if call.status is not CallStatus.SCHEDULED:
+    def of(
+        cls, call_id: str, window: tuple[datetime, datetime] | None = None
+    ) -> OutboundCallResponse:
+        """The answer to a call placed (``dialing``) or scheduled (in ``window``: when it may
+        be dialed, from and until)."""
+        if window is None:
             return cls(
-                success=True, call_id=call.id, status="dialing", room_name=room_name_for(call.id)
+                success=True, call_id=call_id, status="dialing", room_name=room_name_for(call_id)
             )
-        assert call.scheduled_at is not None
-        assert call.latest_at is not None
         return cls(
             success=True,
-            call_id=call.id,
+            call_id=call_id,
             status="scheduled",
-            room_name=room_name_for(call.id),
-            scheduled_at=iso(call.scheduled_at),
-            latest_at=iso(call.latest_at),
+            room_name=room_name_for(call_id),
+            scheduled_at=iso(window[0]),
+            latest_at=iso(window[1]),
         )
 
 

@@ -40,7 +40,7 @@ from voicedock.api.resources import (
 from voicedock.calls.control import InjectContext, Transfer
 from voicedock.calls.engine.outbound import Placed
 from voicedock.calls.nodes.command_relay import Forwarded, ForwardedAnswer
-from voicedock.calls.outbound.idempotency import Idempotent, Replayed, StoredAnswer
+from voicedock.calls.outbound.idempotency import Replayed, StoredAnswer
 from voicedock.calls.outbound.request import DEPRECATED_ALIASES, OutboundRequest
 from voicedock.calls.recordings import media_type, recording_file
 from voicedock.domain.ids import is_call_id
@@ -82,18 +82,21 @@ async def _place(caller: Caller, asked: _Outbound) -> Placing:
 
 
 async def _place_here(caller: Caller, asked: _Outbound) -> Placing:
-    key = caller.idempotency
-    idempotent = None if key is None else Idempotent(key, outbound_answer)
-    return await caller.service.engine.outbound.place(
-        caller.organization_id, asked.request, idempotent, api_key_id=caller.api_key.id
-    )
+    """The engine checks the request (or finds the key's earlier answer), the answer to the
+    call it will place is written here and stored with the key, then the call is placed."""
+    outbound = caller.service.engine.outbound
+    org_id, key = caller.organization_id, caller.idempotency
+    async with outbound.ask(org_id, asked.request, key, api_key_id=caller.api_key.id) as ask:
+        if isinstance(ask, Replayed):
+            return ask
+        return await ask.place(outbound_answer(ask.placing))
 
 
-def outbound_answer(call: Call) -> StoredAnswer:
+def outbound_answer(placed: Placed) -> StoredAnswer:
     """``POST /calls/outbound``'s answer to the call it placed (200, ``dialing``) or scheduled
     (201): stored with an ``Idempotency-Key`` as written here, and given again as stored."""
-    status = 201 if call.status is CallStatus.SCHEDULED else 200
-    body: JsonObject = msgspec.to_builtins(OutboundCallResponse.of(call))
+    status = 201 if placed.scheduled else 200
+    body: JsonObject = msgspec.to_builtins(OutboundCallResponse.of(placed.call_id, placed.window))
     return StoredAnswer(status, body)
 
 
@@ -113,7 +116,7 @@ def _placed(asked: _Outbound, result: Placing) -> Reply:
         )
         headers = deprecation_headers(f"deprecated fields used: {replacements}")
     replayed = isinstance(result, Replayed)
-    answer = result.answer if isinstance(result, Replayed) else outbound_answer(result.call)
+    answer = result.answer if isinstance(result, Replayed) else outbound_answer(result)
     model = OutboundCallResponse if answer.status in (200, 201) else Error  # replayed as it was
     body = convert(answer.body, model)
     return Reply(body, status=answer.status, headers=headers, replayed=replayed)

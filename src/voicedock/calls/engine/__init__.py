@@ -23,6 +23,7 @@ these parts.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from voicedock.calls.assistants.request import AssistantServer
@@ -59,45 +60,57 @@ def node_id_of(settings: Settings) -> str:
     return settings.node.id or default_node_id()
 
 
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """What the engine is given beyond the store, the PBX, the settings and the clock.
+
+    ``node_id``: the node it runs on (``node_id_of(settings)`` unless given); ``observers``:
+    told of every call event and end-of-call report, in the transaction that stores it (the
+    webhooks, the campaigns, the metrics); ``live_calls``: the calls a live conversation
+    serves on this node (shared with live listen); ``assistant_server``: the organizations'
+    servers that may choose an inbound call's assistant; ``presynthesizer``: told of each call
+    whose first message may be synthesized while it rings; ``admission``: refuses new calls
+    while the node's offline speech is at capacity; ``ring_grace``: how long past its ring
+    timeout a call may ring; ``rating``: prices each call as it is reported
+    (``organizations/billing.py``)."""
+
+    node_id: str | None = None
+    observers: Observers = field(default_factory=Observers)
+    live_calls: LiveCalls = field(default_factory=LiveCalls)
+    assistant_server: AssistantServer | None = None
+    presynthesizer: Presynthesizer | None = None
+    admission: SpeechAdmission | None = None
+    ring_grace: float = RING_GRACE_SECONDS
+    rating: CallRating | None = None
+
+
 class CallEngine:
+    """The engine's parts, one per job, built here in order and reached by the job they do
+    (``engine.outbound.ask``, ``engine.control``, ``engine.records``…): the engine is where
+    they are wired together, not a layer in front of them."""
+
     def __init__(
         self,
         store: Store,
         pbx: Pbx,
         settings: Settings,
         clock: Callable[[], datetime] = utcnow,
-        *,
-        node_id: str | None = None,
-        observers: Observers | None = None,
-        live_calls: LiveCalls | None = None,
-        assistant_server: AssistantServer | None = None,
-        presynthesizer: Presynthesizer | None = None,
-        admission: SpeechAdmission | None = None,
-        ring_grace: float = RING_GRACE_SECONDS,
-        rating: CallRating | None = None,
+        options: EngineOptions | None = None,
     ) -> None:
-        """``node_id``: the node this engine runs on (``node_id_of(settings)`` unless given);
-        ``observers``: told of every call event and end-of-call report, in the transaction
-        that stores it (the webhooks, the campaigns, the metrics); ``live_calls``: the calls a
-        live conversation serves on this node (shared with live listen); ``assistant_server``:
-        the organizations' servers that may choose an inbound call's assistant;
-        ``presynthesizer``: told of each call whose first message may be synthesized while it
-        rings; ``admission``: refuses new calls while the node's offline speech is at capacity;
-        ``rating``: prices each call as it is reported (``organizations/billing.py``).
-        """
+        options = options if options is not None else EngineOptions()
         # The node this engine runs on: its calls carry it (calls/nodes/lease.py).
-        self.node_id = node_id or node_id_of(settings)
+        self.node_id = options.node_id or node_id_of(settings)
         # What the URLs of a call's assistant may name (checked when the call is placed).
         self.egress_policy = egress_policy(settings)
         # [[trunks]] organizations: a caller number is only taken on a trunk open to its owner.
         self.trunk_access = TrunkAccess(settings.trunks)
-        self.observers = observers if observers is not None else Observers()
-        self.live_calls = live_calls if live_calls is not None else LiveCalls()
-        self._admission = admission
-        originating = Originating()
-        legs = TrunkLegs(store, self.trunk_access, OrganizationLimits(settings.limits), clock)
+        self.observers = options.observers
+        self.live_calls = options.live_calls
+        self._admission = options.admission
         # The do-not-call list and calling hours every automated outbound call passes.
         self.compliance = Compliance(settings.compliance)
+        originating = Originating()
+        legs = TrunkLegs(store, self.trunk_access, OrganizationLimits(settings.limits), clock)
         commands = CommandRunner(
             store,
             pbx,
@@ -109,11 +122,24 @@ class CallEngine:
             self.observers,
             wait_originated=originating.wait,
         )
-        self.ringing = RingDeadlines(ring_grace)
-        self.reports = EndOfCallReports(self.observers, rating)
+        self.ringing = RingDeadlines(options.ring_grace)
+        self.reports = EndOfCallReports(self.observers, options.rating)
         self.timeline = Timeline(
             self.observers, self.live_calls, commands, self.ringing, self.reports
         )
+        self._build_outbound(store, pbx, settings, clock, originating, options)
+        self._build_following(store, pbx, settings, clock, commands, options)
+
+    def _build_outbound(
+        self,
+        store: Store,
+        pbx: Pbx,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        originating: Originating,
+        options: EngineOptions,
+    ) -> None:
+        """``placement``, ``scheduled`` and ``outbound``: the calls voicedock places."""
         self.placement = Placement(
             store,
             pbx,
@@ -124,7 +150,7 @@ class CallEngine:
             self.timeline,
             originating,
             self.ringing,
-            presynthesizer,
+            options.presynthesizer,
         )
         self.scheduled = ScheduledCalls(
             store,
@@ -144,8 +170,20 @@ class CallEngine:
             self.placement,
             self.scheduled,
             self.compliance,
-            admission,
+            options.admission,
         )
+
+    def _build_following(
+        self,
+        store: Store,
+        pbx: Pbx,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        commands: CommandRunner,
+        options: EngineOptions,
+    ) -> None:
+        """``pbx_events``, ``ring_timeouts``, ``inbound``, ``control`` and ``records``: what
+        follows a call once it exists (or arrives)."""
         self.pbx_events = PbxEvents(store, pbx, clock, self.node_id, self.timeline, commands)
         self.ring_timeouts = RingTimeouts(store, pbx, clock, self.timeline, self.ringing)
         self.inbound = InboundCalls(
@@ -154,9 +192,9 @@ class CallEngine:
             clock,
             self.node_id,
             self.timeline,
-            assistant_server=assistant_server,
-            admission=admission,
-            presynthesizer=presynthesizer,
+            assistant_server=options.assistant_server,
+            admission=options.admission,
+            presynthesizer=options.presynthesizer,
         )
         self.control = CallControl(store, clock, commands, self.scheduled, self.timeline)
         self.records = LiveRecords(

@@ -82,7 +82,7 @@ class ScheduledCalls:
                     return earlier
             await self._check_bound(tx, org_id, now)
             if idempotent is not None:
-                await tx.put_idempotency(stored_answer(org_id, idempotent, call, now))
+                await tx.put_idempotency(stored_answer(org_id, idempotent, now))
             await self._timeline.begin(tx, call, now)
         log.info("call %s: scheduled", mask_call_id(call_id))
         return call

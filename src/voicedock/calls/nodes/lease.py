@@ -125,10 +125,14 @@ class Node:
         # Claimed calls of dead nodes not ended yet (a store error): tried again each renewal.
         self._unsettled: dict[str, Call] = {}
         self._settling = asyncio.Lock()  # one settlement at a time (start-up and renewals)
-        # Control commands reach the node that serves the call (calls/nodes/command_relay.py).
-        self.commands = CommandRelay(
+        self.commands = self._command_relay(engine)
+
+    def _command_relay(self, engine: CallEngine) -> CommandRelay:
+        """Control commands reach the node that serves the call (``command_relay.py``): run
+        by the engine here, relayed to a live owner, its calls settled where it is dead."""
+        return CommandRelay(
             self.id,
-            store,
+            self._store,
             engine.control.run,
             owner_alive=self.lease_alive,
             settle=self.settle_lost,

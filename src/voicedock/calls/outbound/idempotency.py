@@ -1,9 +1,10 @@
 """Idempotent ``POST /calls/outbound``: the stored answer of a key, replayed exactly.
 
-The record holds the answer as the API wrote it (``api/routes/calls.py``, handed to the engine
-in ``Idempotent``): written in the transaction that creates the call, before the PBX is asked,
-and given again byte for byte. A call the PBX then refused was answered 503, so a replay of its
-key answers 503 again.
+The record holds the answer as the API wrote it (``api/routes/calls.py``): the engine hands the
+API the checked request (``OutboundAsk.placing``: the call it will place or schedule), the API
+gives its answer to it back with ``OutboundAsk.place``, and the engine stores it with the key in
+the transaction that creates the call, before the PBX is asked; it is given again byte for byte.
+A call the PBX then refused was answered 503, so a replay of its key answers 503 again.
 
 A record lives ``IDEMPOTENCY_TTL`` (24 h): after that the key is free and a request with it is a
 new request. Every request with a key first deletes the expired records.
@@ -11,13 +12,12 @@ new request. Every request with a key first deletes the expired records.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from voicedock.calls.errors import CallNotPlaced
 from voicedock.domain.json import JsonObject
-from voicedock.domain.records import Call, IdempotencyRecord
+from voicedock.domain.records import IdempotencyRecord
 from voicedock.errors import Unprocessable
 from voicedock.store.base import Transaction
 
@@ -46,7 +46,7 @@ class Idempotent:
     the call."""
 
     key: IdempotencyKey
-    answer: Callable[[Call], StoredAnswer]
+    answer: StoredAnswer
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +89,9 @@ def not_placed_error(call_id: str) -> CallNotPlaced:
     )
 
 
-def stored_answer(
-    org_id: str, idempotent: Idempotent, call: Call, now: datetime
-) -> IdempotencyRecord:
-    """The record of the key: the API's answer to ``call``, as it will be given again."""
-    answer = idempotent.answer(call)
-    key = idempotent.key
+def stored_answer(org_id: str, idempotent: Idempotent, now: datetime) -> IdempotencyRecord:
+    """The record of the key: the API's answer, as it will be given again."""
+    answer, key = idempotent.answer, idempotent.key
     return IdempotencyRecord(org_id, key.key, key.request_hash, answer.status, answer.body, now)
 
 

@@ -22,6 +22,7 @@ in one ``WriteBacklog``, retried in the order they happened until the store is b
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from voicedock.calls.engine import CallEngine
@@ -52,37 +53,40 @@ def load_call_path() -> None:
     import voicedock.calls.live.conversation  # noqa: F401
 
 
+@dataclass(frozen=True, slots=True)
+class RunnerOptions:
+    """What the runner serves calls with beyond the engine, the PBX, the store and the settings.
+
+    ``speech`` and ``presynthesis`` are made before the engine (which asks them) and owned by
+    the runner (closed with it); ``call_speech``: a call's speech providers; ``conversation``
+    holds dialogue defaults (given here, they win over ``[speech.endpointing]``: tests set
+    their own); ``close_timeout``: how long closing waits for the calls hung up; ``tool_server``
+    runs the assistants' webhook tools; ``media_totals`` counts the calls' outbound media (for
+    the metrics)."""
+
+    speech: NodeSpeech
+    call_speech: CallSpeech
+    presynthesis: Presynthesis | None = None
+    conversation: ConversationConfig | None = None
+    close_timeout: float = 10.0
+    tool_server: ToolServer | None = None
+    media_totals: OutputTotals = field(default_factory=OutputTotals)
+
+
 class CallRunner:
     def __init__(
-        self,
-        engine: CallEngine,
-        pbx: Pbx,
-        store: Store,
-        settings: Settings,
-        *,
-        speech: NodeSpeech,
-        call_speech: CallSpeech,
-        presynthesis: Presynthesis | None = None,
-        conversation: ConversationConfig | None = None,
-        close_timeout: float = 10.0,
-        tool_server: ToolServer | None = None,
-        media_totals: OutputTotals | None = None,
+        self, engine: CallEngine, pbx: Pbx, store: Store, settings: Settings, options: RunnerOptions
     ) -> None:
-        """``speech`` and ``presynthesis`` are made before the engine (which asks them) and
-        owned here (closed with the runner); ``conversation`` holds dialogue defaults (given
-        here, they win over ``[speech.endpointing]``: tests set their own); ``tool_server``
-        runs the assistants' webhook tools; ``media_totals`` counts the calls' outbound media
-        (for the metrics)."""
         self._pbx = pbx
-        self.speech = speech
-        self.presynthesis = presynthesis
-        self.call_speech = call_speech
-        self._egress = call_speech.egress
-        self._close_timeout = close_timeout
-        self.media_totals = media_totals if media_totals is not None else OutputTotals()
+        self.speech = options.speech
+        self.presynthesis = options.presynthesis
+        self.call_speech = options.call_speech
+        self._egress = options.call_speech.egress
+        self._close_timeout = options.close_timeout
+        self.media_totals = options.media_totals
         # The calls' writes waiting for an unavailable store, in order per call.
         self.backlog = WriteBacklog()
-        self.served = ServedCalls(presynthesis)
+        self.served = ServedCalls(options.presynthesis)
         one_call = OneCall(
             engine,
             pbx,
@@ -90,15 +94,15 @@ class CallRunner:
             settings,
             backlog=self.backlog,
             served=self.served,
-            speech=speech,
-            call_speech=call_speech,
-            conversation=conversation or _dialogue_defaults(settings),
+            speech=options.speech,
+            call_speech=options.call_speech,
+            conversation=options.conversation or _dialogue_defaults(settings),
             media_totals=self.media_totals,
-            tool_server=tool_server,
+            tool_server=options.tool_server,
         )
         media_pbx = self.media_pbx
         self.events = PbxEventSink(
-            engine, media_pbx, self.backlog, self.served, one_call, presynthesis
+            engine, media_pbx, self.backlog, self.served, one_call, options.presynthesis
         )
         self.resuming = Resuming(engine, media_pbx, store, self.served, one_call)
         self._started = False

@@ -35,7 +35,7 @@ from voicedock.pbx.asterisk.inbound import AsteriskInbound
 from voicedock.pbx.asterisk.leftovers import AsteriskLeftovers
 from voicedock.pbx.asterisk.media.choice import choose_transport
 from voicedock.pbx.asterisk.media.legs import AsteriskMedia, MediaLeg
-from voicedock.pbx.asterisk.media.transports import MediaTransports
+from voicedock.pbx.asterisk.media.transports import MediaTransports, SharedMedia
 from voicedock.pbx.asterisk.node_apps import NodeApps
 from voicedock.pbx.asterisk.originate import Originator
 from voicedock.pbx.asterisk.restarts import NOT_READY, AsteriskRestarts
@@ -49,8 +49,6 @@ from voicedock.pbx.reconcile import Reconciler
 if TYPE_CHECKING:
     from voicedock.media.call_media import CallMedia
     from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
-    from voicedock.pbx.asterisk.media.audiosocket.server import AudioSocketServer
-    from voicedock.pbx.asterisk.media.rtp.ports import RtpPorts
 
 log = logging.getLogger("voicedock.pbx.asterisk.pbx")
 
@@ -66,55 +64,58 @@ class AsteriskPbx(PbxAdapter):
         ami: AmiClient | None = None,
         warm_dialogue: WarmDialogue | None = None,
         node_apps: NodeApps | None = None,
-        media_acceptor: MediaAcceptor | None = None,
-        audiosocket: AudioSocketServer | None = None,
-        rtp_ports: RtpPorts | None = None,
+        shared_media: SharedMedia | None = None,
     ) -> None:
         """``warm_dialogue``: what a warm transfer says to the agent and how it hears their
         answer (``calls/transfers``); without it, a beep and digits alone. ``node_apps``: the
         live nodes' applications to publish for the inbound dialplan (``asterisk.node_apps``;
-        ``settings.app`` is this node's own). ``media_acceptor``: client media mode
-        (``media_connection = "client"``), where the media legs of several servers arrive
-        together; by default one of its own. ``audiosocket``, ``rtp_ports``: the node's
-        AudioSocket listener and RTP ports, where several servers share them; by default its
-        own."""
+        ``settings.app`` is this node's own). ``shared_media``: where the media legs of
+        several servers arrive together; by default this server's own."""
         super().__init__(log)
         self._settings = settings
         self._node_apps = node_apps
         use_ami = settings.originate_via == "ami" if use_ami is None else use_ami
         self.ari = ari or AriClient(settings)
         self.ami: AmiClient | None = (ami or AmiClient(settings)) if use_ami else None
-        app, calls, reports, spawn = settings.app, self._calls, self._reports, self._spawn
-        acceptor: MediaAcceptor | None = None
-        if settings.media_connection == "client":
-            from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor  # the media stack
-
-            acceptor = media_acceptor or MediaAcceptor()
-        self._media = AsteriskMedia(
-            self.ari,
-            app,
-            calls,
-            spawn,
-            MediaTransports(
-                settings,
-                self.ari,
-                acceptor=acceptor,
-                audiosocket=audiosocket,
-                rtp_ports=rtp_ports,
-            ),
-        )
+        self._media = self._media_legs(shared_media or SharedMedia())
         self.server: AsteriskServerInfo | None = None
         """The server as ARI last described it (version, modules), read at each connect."""
         self.transfers = AsteriskTransfers(
             self.ari,
-            calls,
+            self._calls,
             TransferSettings.from_config(settings),
-            emit=reports.emit,
-            spawn=spawn,
+            emit=self._reports.emit,
+            spawn=self._spawn,
             release_media=self._media.release,
             transports=self._media.transports,
             dialogue=warm_dialogue,
         )
+        self._build_call_parts(register_timeout)
+
+    def _media_legs(self, shared: SharedMedia) -> AsteriskMedia:
+        """The calls' media legs, travelling as the server allows; client media mode gets an
+        acceptor of its own unless the node's is shared."""
+        settings, acceptor = self._settings, shared.acceptor
+        if settings.media_connection != "client":
+            acceptor = None
+        elif acceptor is None:
+            from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor  # the media stack
+
+            acceptor = MediaAcceptor()
+        transports = MediaTransports(
+            settings,
+            self.ari,
+            acceptor=acceptor,
+            audiosocket=shared.audiosocket,
+            rtp_ports=shared.rtp_ports,
+        )
+        return AsteriskMedia(self.ari, settings.app, self._calls, self._spawn, transports)
+
+    def _build_call_parts(self, register_timeout: float) -> None:
+        """What follows the calls: their hangups, the server's restarts and the reconcile
+        after each connect, originates, inbound calls, a previous run's leftovers and the
+        events that reach each of them."""
+        app, calls, reports, spawn = self._settings.app, self._calls, self._reports, self._spawn
         self._hangups = AsteriskHangups(self.ari, calls, reports, self._media, spawn)
         self._restarts = AsteriskRestarts(self.ari, self.ami, self._hangups)
         self._reconciler = Reconciler(

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from msgspec.structs import replace
 
 from voicedock.config import AsteriskSettings
+from voicedock.pbx.asterisk.media.transports import SharedMedia
 from voicedock.pbx.asterisk.node_apps import NodeApps
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import Pbx, WarmDialogue
@@ -42,8 +43,10 @@ def several_asterisks(
             replace(server, app=apps.own),
             warm_dialogue=warm_dialogue(),
             node_apps=apps,
-            media_acceptor=acceptor,
-            audiosocket=listeners.setdefault(listener, AudioSocketServer(*listener)),
-            rtp_ports=ports.setdefault(port_range, RtpPorts(*port_range)),
+            shared_media=SharedMedia(
+                acceptor,
+                listeners.setdefault(listener, AudioSocketServer(*listener)),
+                ports.setdefault(port_range, RtpPorts(*port_range)),
+            ),
         )
     return SeveralPbxs(adapters)

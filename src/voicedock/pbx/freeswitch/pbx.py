@@ -86,7 +86,6 @@ class FreeswitchPbx(PbxAdapter):
         and digits alone); ``node_id``: this node, which claims each parked inbound call
         before answering it (``freeswitch.inbound_claim``; empty: no claim)."""
         super().__init__(log)
-        calls, reports, spawn = self._calls, self._reports, self._spawn
         self.esl = EslClient(
             esl_settings or esl_settings_for(settings), on_reconnect=self._on_reconnect
         )
@@ -100,14 +99,21 @@ class FreeswitchPbx(PbxAdapter):
         self.media = FreeswitchMediaHub(self.esl, server)
         self.warm = WarmTransfers(
             self.esl,
-            calls,
-            reports.emit,
+            self._calls,
+            self._reports.emit,
             self.media,
             warm_dialogue,
             voice_decision=settings.transfer.voice_decision,
         )
         self._blind = BlindTransfers(self._transfer_context)
         self._boot_clock = BootClock()  # tells a reconnect from a restarted FreeSWITCH
+        self._build_call_parts(node_id)
+
+    def _build_call_parts(self, node_id: str) -> None:
+        """What follows the calls: their hangups, the server's restarts and the reconcile
+        after each connect, originates, inbound calls (claimed by ``node_id``), a previous
+        run's leftovers and the events that reach each of them."""
+        calls, reports, spawn = self._calls, self._reports, self._spawn
         self._hangups = FreeswitchHangups(
             self.esl, calls, reports, self._blind, self.warm, spawn, node_id=node_id
         )

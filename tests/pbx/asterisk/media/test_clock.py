@@ -13,7 +13,7 @@ import pytest
 from media.virtual_clock import Recorder
 from media.virtual_clock import VirtualClock as VirtualTime
 from voicedock.logs import CallIdFilter, call_context
-from voicedock.media.pacer import Pacer
+from voicedock.media.pacer import Pacer, PacerHooks
 from voicedock.pbx.asterisk.media.clock import MediaClock
 
 pytestmark = pytest.mark.unit
@@ -196,7 +196,9 @@ class CountingLeg(Leg):
     def __init__(self, time: VirtualTime) -> None:
         super().__init__(time)
         self.writes: list[float] = []
-        self.pacer = Pacer(self, SILENCE, flush_writes=lambda: self.writes.append(time.now))
+        self.pacer = Pacer(
+            self, SILENCE, PacerHooks(flush_writes=lambda: self.writes.append(time.now))
+        )
 
 
 async def test_a_session_writes_five_frames_ahead_once_a_margin_is_left() -> None:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable
 
 from voicedock.aio import Coro
 from voicedock.domain.audio import AudioFormat
-from voicedock.media.pacer import Pacer, Utterance
+from voicedock.media.pacer import Pacer, PacerHooks, Utterance
 from voicedock.media.playback import Playback, Playbacks, PlayoutResult
 from voicedock.pbx.asterisk.media import chan_websocket as wire
 from voicedock.pbx.asterisk.media.frame_writer import FrameWriter
@@ -52,17 +52,24 @@ class PlayoutMarks:
         self.pacer = Pacer(
             writer.binary,
             silence,
+            self._pacer_hooks(writer),
             send_silence=send_silence,
-            on_utterance_done=weak_method(self._utterance_done),
-            on_frame_sent=weak_method(self._frame_sent),
             max_queued_frames=max_queued_frames,
-            congested=writer.is_congested,
-            flush_writes=writer.flush,
-            on_speech_start=weak_method(self._cut_silence_ahead),
         )
         self._playbacks = Playbacks(self.pacer, fmt=fmt, frame_bytes=frame_bytes, spawn=spawn)
         self._checkpoints: dict[str, tuple[Playback, int]] = {}
         self._marks_queued: dict[str, None] = {}  # written, not reported processed yet, in order
+
+    def _pacer_hooks(self, writer: FrameWriter) -> PacerHooks:
+        """What the pacer tells the marks (each frame sent, each utterance done, speech after
+        silence written ahead) and asks the websocket's writer."""
+        return PacerHooks(
+            on_utterance_done=weak_method(self._utterance_done),
+            on_frame_sent=weak_method(self._frame_sent),
+            congested=writer.is_congested,
+            flush_writes=writer.flush,
+            on_speech_start=weak_method(self._cut_silence_ahead),
+        )
 
     def play(self, audio: bytes | AsyncIterable[bytes], *, mark: str | None = None) -> Playback:
         """Queue assistant audio (wire format bytes, any chunking) behind what is queued already."""

@@ -96,30 +96,47 @@ class MediaSession(LegSession[PlayoutMarks]):
         self.control_format = control_format
         self.frame_bytes = started.optimal_frame_size
         self.frame_ms = fmt.duration_ms(self.frame_bytes)
-        caller = CallerAudio(
-            self.frame_bytes,
-            buffer_frames=inbound_buffer_frames,
-            on_audio=on_audio,
-            on_dtmf=on_dtmf,
-            fmt=fmt,
-            fill_gaps_after=fill_gaps_after,
-        )
-        playout = PlayoutMarks(
-            FrameWriter(ws),
-            weak_method(self._send_command),
-            weak_method(self._spawn),
-            fmt=fmt,
-            control_format=control_format,
-            frame_bytes=self.frame_bytes,
-            silence=silence_frame(fmt, started.ptime),
-            checkpoint_frames=checkpoint_frames,
-            send_silence=send_silence,
-            max_queued_frames=max_queued_frames,
-        )
+        caller = self._caller_audio(inbound_buffer_frames, on_audio, on_dtmf, fill_gaps_after)
+        playout = self._playout_marks(checkpoint_frames, send_silence, max_queued_frames)
         super().__init__(caller, playout, tasks="media session")
         self.entered = asyncio.Event()
         """Set once the session runs (its owner entered ``async with``)."""
         self.ignored_messages = 0
+
+    def _caller_audio(
+        self,
+        buffer_frames: int,
+        on_audio: Callable[[bytes], None] | None,
+        on_dtmf: Callable[[str], None] | None,
+        fill_gaps_after: float | None,
+    ) -> CallerAudio:
+        """The caller's frames buffered ``buffer_frames`` deep, their gaps filled after
+        ``fill_gaps_after`` seconds, their keys to ``on_dtmf``."""
+        return CallerAudio(
+            self.frame_bytes,
+            buffer_frames=buffer_frames,
+            on_audio=on_audio,
+            on_dtmf=on_dtmf,
+            fmt=self.format,
+            fill_gaps_after=fill_gaps_after,
+        )
+
+    def _playout_marks(
+        self, checkpoint_frames: int, send_silence: bool, max_queued_frames: int
+    ) -> PlayoutMarks:
+        """Checkpoints every ``checkpoint_frames`` that Asterisk reports back as played."""
+        return PlayoutMarks(
+            FrameWriter(self._ws),
+            weak_method(self._send_command),
+            weak_method(self._spawn),
+            fmt=self.format,
+            control_format=self.control_format,
+            frame_bytes=self.frame_bytes,
+            silence=silence_frame(self.format, self.started.ptime),
+            checkpoint_frames=checkpoint_frames,
+            send_silence=send_silence,
+            max_queued_frames=max_queued_frames,
+        )
 
     # --- lifecycle ---
 

@@ -24,6 +24,7 @@ import logging
 import socket
 from collections.abc import Awaitable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -84,6 +85,17 @@ class PreparedLeg(Protocol):
     def cancel(self) -> None:
         """Give back what the leg holds, unless its session took it (idempotent)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class SharedMedia:
+    """What the node's media legs arrive at, where several servers share it
+    (``pbx/asterisk/servers.py``): the client-media acceptor (``media_connection = "client"``),
+    the AudioSocket listener and the RTP ports. Each ``None``: the server's own."""
+
+    acceptor: MediaAcceptor | None = None
+    audiosocket: AudioSocketServer | None = None
+    rtp_ports: RtpPorts | None = None
 
 
 class MediaTransports:

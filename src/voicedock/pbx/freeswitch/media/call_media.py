@@ -36,7 +36,12 @@ from voicedock.media.pacer import Pacer
 from voicedock.media.playback import Playback, PlayoutResult
 from voicedock.media.transport import TRANSPORT_ERRORS, CloseReason, put_dropping_oldest
 from voicedock.pbx.freeswitch.media.audio_stream_wire import parse_metadata
-from voicedock.pbx.freeswitch.media.playout_files import ChannelPlayback, PlayoutFiles
+from voicedock.pbx.freeswitch.media.playout_files import (
+    DEFAULT_PLAYOUT,
+    ChannelPlayback,
+    FilePlayout,
+    PlayoutFiles,
+)
 
 log = logging.getLogger("voicedock.media.freeswitch")
 
@@ -56,14 +61,12 @@ class FreeswitchCallMedia(Closable):
         fmt: AudioFormat,
         *,
         first: WSMessage | None = None,
-        chunk_ms: int = 400,
-        lead_ms: int = 1200,
+        playout: FilePlayout = DEFAULT_PLAYOUT,
         inbound_buffer_frames: int = 250,
-        max_queued_frames: int = 250,
         fill_gaps_after: float | None = GAP_AFTER,
     ) -> None:
-        """``fill_gaps_after``: how long FreeSWITCH may send nothing before the gap is silence
-        (None: never)."""
+        """``playout``: how the call's audio is played as files; ``fill_gaps_after``: how long
+        FreeSWITCH may send nothing before the gap is silence (None: never)."""
         self._ws = ws
         self._first = first  # FreeSWITCH's first message, read to know the stream was up
         self._control = control
@@ -74,31 +77,26 @@ class FreeswitchCallMedia(Closable):
         self._inbound: asyncio.Queue[bytes | None] = asyncio.Queue(inbound_buffer_frames)
         self._dtmf: asyncio.Queue[str | None] = asyncio.Queue(64)
         self._tasks = Supervisor("audio stream", log)
-        self._playout = PlayoutFiles(  # the websocket's and the channel's, not the media's
-            fmt,
-            self._tasks,
-            ws.send_str,
-            control,
-            chunk_ms=chunk_ms,
-            lead_ms=lead_ms,
-            max_queued_frames=max_queued_frames,
-        )
+        # The websocket's and the channel's, not the media's.
+        self._playout = PlayoutFiles(fmt, self._tasks, ws.send_str, control, playout)
         self.metadata: str | None = None
         self.close_reason: CloseReason | None = None
         self.inbound_frames = 0
         self.inbound_dropped = 0
-        self.gaps: GapFiller | None = None
+        self.gaps = None if fill_gaps_after is None else self._gap_filler(fill_gaps_after)
         """What fills the gaps in the caller's audio (None: nothing does)."""
-        if fill_gaps_after is not None:
-            self.gaps = GapFiller(
-                self._deliver,
-                silence_frame(fmt),
-                self._received,
-                period=fmt.duration_ms(self.frame_bytes) / 1000,
-                after=fill_gaps_after,
-            )
         self._closed = asyncio.Event()
         self._receive_ended = asyncio.Event()
+
+    def _gap_filler(self, after: float) -> GapFiller:
+        """Silence for the caller's audio once FreeSWITCH sent nothing for ``after`` seconds."""
+        return GapFiller(
+            self._deliver,
+            silence_frame(self.format),
+            self._received,
+            period=self.format.duration_ms(self.frame_bytes) / 1000,
+            after=after,
+        )
 
     # --- lifecycle ---
 

@@ -49,6 +49,7 @@ from voicedock.pbx.freeswitch.media.audio_stream_wire import (
     parse_play_event_body,
 )
 from voicedock.pbx.freeswitch.media.call_media import FreeswitchCallMedia
+from voicedock.pbx.freeswitch.media.playout_files import DEFAULT_PLAYOUT, FilePlayout
 from voicedock.pbx.freeswitch.media.stream_server import (
     AudioStreamServer,
     PendingStream,
@@ -112,14 +113,12 @@ class FreeswitchMediaHub:
         server: AudioStreamServer,
         *,
         connect_timeout: float = 5.0,
-        chunk_ms: int = 400,
-        lead_ms: int = 1200,
+        playout: FilePlayout = DEFAULT_PLAYOUT,
     ) -> None:
         self._esl = esl
         self.server = server
         self._connect_timeout = connect_timeout
-        self._chunk_ms = chunk_ms
-        self._lead_ms = lead_ms
+        self._playout = playout
         self._sessions: dict[str, FreeswitchCallMedia] = {}
         # Channel uuid -> set when FreeSWITCH reports the stream being started failed.
         self._gave_up: dict[str, asyncio.Event] = {}
@@ -138,9 +137,7 @@ class FreeswitchMediaHub:
             raise MediaError("the call already has media attached")
         pending, ws, first = await self._start(channel_uuid, call_id, fmt)
         control = EslPlaybackControl(self._esl, channel_uuid)
-        media = FreeswitchCallMedia(
-            ws, control, fmt, first=first, chunk_ms=self._chunk_ms, lead_ms=self._lead_ms
-        )
+        media = FreeswitchCallMedia(ws, control, fmt, first=first, playout=self._playout)
         self._sessions[channel_uuid] = media
         try:
             async with media:

@@ -25,13 +25,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from voicedock.aio import Coro, Supervisor
 from voicedock.domain.audio import AudioFormat
 from voicedock.errors import MediaError, PbxError
 from voicedock.media.codecs import decode
-from voicedock.media.pacer import FRAME_PERIOD, Pacer, Utterance
+from voicedock.media.pacer import FRAME_PERIOD, Pacer, PacerHooks, Utterance
 from voicedock.media.playback import Playback, Playbacks, PlayoutResult
 from voicedock.pbx.freeswitch.media.audio_stream_wire import encode_stream_audio
 from voicedock.pbx.freeswitch.media.playout import PlayoutTimeline, Segment
@@ -49,6 +50,19 @@ class ChannelPlayback(Protocol):
     async def stop_playback(self) -> None: ...  # uuid_break <uuid> all
 
 
+@dataclass(frozen=True, slots=True)
+class FilePlayout:
+    """How a call's audio is played as files: ``chunk_ms`` of it per file, ``lead_ms`` written
+    ahead of what plays, at most ``max_queued_frames`` queued."""
+
+    chunk_ms: int = 400
+    lead_ms: int = 1200
+    max_queued_frames: int = 250
+
+
+DEFAULT_PLAYOUT = FilePlayout()
+
+
 class PlayoutFiles:
     """The playbacks of one call's audio stream, played by FreeSWITCH as files."""
 
@@ -58,10 +72,7 @@ class PlayoutFiles:
         tasks: Supervisor,
         send: Callable[[str], Awaitable[None]],
         channel: ChannelPlayback,
-        *,
-        chunk_ms: int = 400,
-        lead_ms: int = 1200,
-        max_queued_frames: int = 250,
+        options: FilePlayout = DEFAULT_PLAYOUT,
     ) -> None:
         """``tasks``: the media's, for audio that streams in; ``send`` a ``streamAudio``
         message on the websocket; ``channel`` plays the files the module wrote."""
@@ -70,20 +81,10 @@ class PlayoutFiles:
         self._send, self._channel = send, channel
         self._frame_bytes = fmt.frame_bytes()
         self._stream_rate = fmt.sample_rate  # L16 both ways at the call's rate
-        self._chunk_frames = max(1, chunk_ms // 20)
-        self._lead = lead_ms / 1000
+        self._chunk_frames = max(1, options.chunk_ms // 20)
+        self._lead = options.lead_ms / 1000
         self._virtual_now = 0.0
-        self.pacer = Pacer(  # its callbacks never keep the playout alive
-            weak_method(self._take_frame),
-            b"",
-            send_silence=False,
-            on_frame_sent=weak_method(self._frame_taken),
-            on_utterance_done=weak_method(self._utterance_done),
-            after_tick=weak_method(self._send_cut_chunks),
-            max_queued_frames=max_queued_frames,
-            clock=weak_method(self._now),
-            sleep=weak_method(self._sleep_until_room),
-        )
+        self.pacer = self._pacer(options.max_queued_frames)
         self.timeline = PlayoutTimeline()
         spawn = weak_method(self._spawn_feed)
         self._playbacks = Playbacks(self.pacer, fmt=fmt, frame_bytes=self._frame_bytes, spawn=spawn)
@@ -96,6 +97,24 @@ class PlayoutFiles:
         self.messages_sent = 0
         self._play_events = 0
         self._discard_before = 0
+
+    def _pacer(self, max_queued_frames: int) -> Pacer:
+        """The frames paced on the playout's own virtual clock, each tick's chunks sent after
+        it; its callbacks never keep the playout alive."""
+        hooks = PacerHooks(
+            on_frame_sent=weak_method(self._frame_taken),
+            on_utterance_done=weak_method(self._utterance_done),
+            after_tick=weak_method(self._send_cut_chunks),
+        )
+        return Pacer(
+            weak_method(self._take_frame),
+            b"",
+            hooks,
+            send_silence=False,
+            max_queued_frames=max_queued_frames,
+            clock=weak_method(self._now),
+            sleep=weak_method(self._sleep_until_room),
+        )
 
     def play(self, audio: bytes | AsyncIterable[bytes], *, mark: str | None = None) -> Playback:
         """Queue assistant audio (wire format bytes, any chunking) behind what is queued already."""
