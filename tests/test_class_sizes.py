@@ -37,3 +37,21 @@ def test_no_class_is_over_400_lines_or_25_methods() -> None:
     assert len(sizes) > 300  # the walk found the package's classes
     over = [s for s in sizes if s[1] > MAX_LINES or s[2] > MAX_METHODS]
     assert over == [], over
+
+
+MAX_CONSTRUCTOR_LINES = 40
+
+
+def test_no_constructor_is_over_40_lines() -> None:
+    """An object is built from typed options and parts: what takes longer to wire belongs in
+    a named builder (as ``Service.open``'s, ``CallEngine``'s or ``LiveConversation``'s)."""
+    constructors = []
+    for path in sorted(SOURCE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef) and node.name == "__init__":
+                assert node.end_lineno is not None
+                lines = node.end_lineno - node.lineno + 1
+                constructors.append((f"{path.relative_to(SOURCE)}:{node.lineno}", lines))
+    assert len(constructors) > 250  # the walk found the package's constructors
+    over = [c for c in constructors if c[1] > MAX_CONSTRUCTOR_LINES]
+    assert over == [], over

@@ -15,9 +15,11 @@ makes one of those placements the victim of a deadlock.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 
+from voicedock.backoff import Backoff
 from voicedock.config import AssistantSettings, Settings
 from voicedock.domain.assistant_config import config_of
 from voicedock.domain.json import JsonObject, json_object
@@ -44,16 +46,20 @@ async def ensure_organization(store: Store, name: str) -> Organization:
     return org
 
 
-_ATTEMPTS = 3  # a collision needs another node writing the same rows at the same moment
+# A collision needs another node writing the same rows at the same moment: nodes started
+# together on a fresh database. A jittered pause lets the first one finish before the next try.
+_ATTEMPTS = 5
 
 
 async def mirror_config(store: Store, settings: Settings) -> None:
+    backoff = Backoff(initial=0.05, cap=1.0)
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             await _mirror_once(store, settings)
         except (DuplicateKeyError, TransactionConflict):
             if attempt == _ATTEMPTS:
                 raise
+            await asyncio.sleep(backoff.next_delay())
         else:
             return
 

@@ -129,51 +129,16 @@ class LiveConversation(Closable):
         self.listen_tap = self._taps.listen  # the call's live listeners (``calls/listening.py``)
         self._delivery = TranscriptDelivery(self.events)
         # The consent window, the voicemail screening and the AI disclosure (``opening.py``).
-        self._opening = self._opened(self._configured())
+        config, self._tools = _offered(assistant_config, self.sample_rate, self._options, parts)
+        self._opening = _opening(self, config)
         self._config = self._opening.config
         self._consent, self._screening = self._opening.consent, self._opening.screening
-        self._caller = self._caller_input()
+        self._caller = _caller_input(self)
         self._ended = asyncio.Event()
         self._closed = self._hung_up = False  # _hang_up ran (once is enough)
         self._close_lock = asyncio.Lock()
         self.end_reason: str | None = None
         self.result: LiveCallResult | None = None
-
-    def _configured(self) -> ConversationConfig:
-        """The call's dialogue configuration, and its tools (a squad's first member's)."""
-        options, squad = self._options, self._parts.squad
-        config = conversation_config(
-            self._assistant_config, self.sample_rate, context=options.context, base=options.config
-        )
-        self._tools = self._parts.tools
-        if squad is not None:
-            config = squad.offered(config, squad.call.member)
-            self._tools = SquadTools(squad.call, self._parts.tools)
-        return config
-
-    def _caller_input(self) -> CallerInput:
-        return CallerInput(
-            self._media,
-            self.sample_rate,
-            self._taps,
-            self._screening,
-            consent=self._consent,
-            secure=self._parts.secure_keypad,
-        )
-
-    def _opened(self, config: ConversationConfig) -> CallOpening:
-        return CallOpening(
-            config,
-            self._assistant_config,
-            self.sample_rate,
-            end=self._end,
-            tasks=self._tasks,
-            recorder=self._parts.recorder,
-            events=self.events,
-            transcript=self._delivery,
-            voicemail=self._options.voicemail,
-            disclosure=self._options.disclosure,
-        )
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
     async def __aenter__(self) -> Self:
@@ -484,3 +449,47 @@ class LiveConversation(Closable):
                 await self._media.hangup(close_wait=_HANGUP_WAIT_S)
         except (MediaError, PbxError) as exc:
             log.warning("hang-up request failed: %s", describe(exc))
+
+
+def _offered(
+    assistant_config: AssistantConfig, rate: int, options: LiveOptions, parts: LiveParts
+) -> tuple[ConversationConfig, ToolExecutor | None]:
+    """The call's dialogue configuration and its tools: a squad's first member's, where the
+    call runs a squad."""
+    config = conversation_config(
+        assistant_config, rate, context=options.context, base=options.config
+    )
+    squad = parts.squad
+    if squad is None:
+        return config, parts.tools
+    return squad.offered(config, squad.call.member), SquadTools(squad.call, parts.tools)
+
+
+def _opening(live: LiveConversation, config: ConversationConfig) -> CallOpening:
+    """What the call says and hears first: the consent window, the voicemail screening and
+    the AI disclosure (``opening.py``)."""
+    return CallOpening(
+        config,
+        live._assistant_config,
+        live.sample_rate,
+        end=live._end,
+        tasks=live._tasks,
+        recorder=live._parts.recorder,
+        events=live.events,
+        transcript=live._delivery,
+        voicemail=live._options.voicemail,
+        disclosure=live._options.disclosure,
+    )
+
+
+def _caller_input(live: LiveConversation) -> CallerInput:
+    """Where the caller's audio and keys go: the taps, the screening, the consent window,
+    the secure keypad."""
+    return CallerInput(
+        live._media,
+        live.sample_rate,
+        live._taps,
+        live._screening,
+        consent=live._consent,
+        secure=live._parts.secure_keypad,
+    )

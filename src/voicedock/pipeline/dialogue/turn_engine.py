@@ -366,17 +366,16 @@ class TurnEngine(DialogueBase):
         started: an entry that started first is in the history now, a later one once the
         words are."""
         then = keys
-        if keys is not None and (user is None or self._keys_first(keys)):
+        # An entry that started before the caller's pending words goes first.
+        if keys is not None and (
+            user is None or self._keypad.wall(keys.started_at) <= self._hearing.started()
+        ):
             self._add_keypad(keys)
             then = None
         keyed = keys is not None
         task = self._floor.spawn(self._respond(user, latency, t0, then=then, keyed=keyed))
         if task is None and then is not None:  # closing: the entry is still recorded
             self._add_keypad(then)
-
-    def _keys_first(self, keys: KeypadEntry) -> bool:
-        """The entry started before the caller's pending words."""
-        return self._keypad.wall(keys.started_at) <= self._hearing.started()
 
     def _add_keypad(self, keys: KeypadEntry) -> None:
         self._transcript.add(self._keypad.entry(keys))
