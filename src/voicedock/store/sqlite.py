@@ -20,6 +20,7 @@ is deleted by ``aclose()``.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -143,7 +144,22 @@ def _live_nodes(conn: sqlite3.Connection) -> list[Row]:
     return [dict(r) for r in rows]
 
 
-class _WriterConn:
+class _ThreadedConn(abc.ABC):
+    """``Conn``'s reads over ``run``: a function on one of the database's connections, in its
+    thread."""
+
+    @abc.abstractmethod
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+
+    async def fetch(self, sql: str, *args: SqlValue) -> list[Row]:
+        return await self.run(lambda c: _fetch(c, sql, args))
+
+    async def fetchrow(self, sql: str, *args: SqlValue) -> Row | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+
+class _WriterConn(_ThreadedConn):
     """``Conn`` on the writer connection. Statements hop to the writer thread, in order; a brief
     session's run on the event loop instead while no hop is under way (so the order holds)."""
 
@@ -246,13 +262,6 @@ class _WriterConn:
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False)
 
-    async def fetch(self, sql: str, *args: SqlValue) -> list[Row]:
-        return await self.run(lambda c: _fetch(c, sql, args))
-
-    async def fetchrow(self, sql: str, *args: SqlValue) -> Row | None:
-        rows = await self.fetch(sql, *args)
-        return rows[0] if rows else None
-
     async def execute(self, sql: str, *args: SqlValue) -> int:
         return await self.run(lambda c: _run_statement(c, sql, args))
 
@@ -266,7 +275,7 @@ def _log_failed_checkpoint(future: asyncio.Future[None]) -> None:
         log.warning("sqlite: a WAL checkpoint failed: %s", future.exception())
 
 
-class _ReaderPool:
+class _ReaderPool(_ThreadedConn):
     """``Conn`` over a few read-only connections, each used by one thread at a time."""
 
     def __init__(self, connections: list[sqlite3.Connection]) -> None:
@@ -280,7 +289,7 @@ class _ReaderPool:
         )
         self._closed = False
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
             raise StoreError("sqlite: store is closed")
         conn = await self._idle.get()
@@ -291,13 +300,6 @@ class _ReaderPool:
         # cancellation of this task from marking the future done while the thread still runs.
         future.add_done_callback(lambda _: self._idle.put_nowait(conn))
         return await asyncio.shield(future)
-
-    async def fetch(self, sql: str, *args: SqlValue) -> list[Row]:
-        return await self._run(lambda c: _fetch(c, sql, args))
-
-    async def fetchrow(self, sql: str, *args: SqlValue) -> Row | None:
-        rows = await self.fetch(sql, *args)
-        return rows[0] if rows else None
 
     async def execute(self, sql: str, *args: SqlValue) -> int:
         raise StoreError("sqlite: writes must go through Store.transaction()")
