@@ -27,7 +27,7 @@ from voicedock.config import AsteriskSettings, Settings, TrunkSettings
 from voicedock.errors import PbxError
 from voicedock.pbx.asterisk.ari.client import AriClient
 from voicedock.pbx.asterisk.ari.rest import AriHttpError
-from voicedock.pbx.asterisk.media.choice import SHOWN, TransportChoice, choose_transport
+from voicedock.pbx.asterisk.media.choice import FACTS, TransportChoice, choose_transport
 from voicedock.pbx.asterisk.media.transports import public_host
 from voicedock.pbx.asterisk.server_info import AsteriskServerInfo
 
@@ -142,7 +142,7 @@ def _reachable(
     if _is_loopback(public) and not _is_loopback(ari_host):
         return [
             f"warning: {named}: Asterisk ({ari_host}) is told to send the calls' "
-            f"{SHOWN[choice.transport]} audio to {public}, a loopback address: set "
+            f"{FACTS[choice.transport].shown} audio to {public}, a loopback address: set "
             "pbx.asterisk.media_host (or media_public_host) to an address Asterisk reaches"
         ]
     return []

@@ -23,33 +23,40 @@ from typing import Final, Literal
 
 from voicedock.pbx.asterisk.server_info import AsteriskServerInfo, Release
 
-__all__ = ["MEDIA_TRANSPORTS", "MediaTransport", "TransportChoice", "choose_transport"]
+__all__ = [
+    "FACTS",
+    "MEDIA_TRANSPORTS",
+    "MediaTransport",
+    "TransportChoice",
+    "TransportFacts",
+    "choose_transport",
+]
 
 MediaTransport = Literal["websocket", "rtp", "audiosocket"]
 MEDIA_TRANSPORTS: Final[tuple[MediaTransport, ...]] = ("websocket", "rtp", "audiosocket")
 
-# The module that carries each transport, and the Asterisk releases it exists in.
-MODULES: Final[dict[MediaTransport, str]] = {
-    "websocket": "chan_websocket",
-    "rtp": "chan_rtp",
-    "audiosocket": "chan_audiosocket",
-}
-SHOWN: Final[dict[MediaTransport, str]] = {
-    "websocket": "chan_websocket",
-    "rtp": "RTP",
-    "audiosocket": "AudioSocket",
-}
-# What a server older than a transport's first release lacks: RTP's chan_rtp is older than the
-# ARI resource that makes its legs (``externalMedia``, 16.6).
-LACKING: Final[dict[MediaTransport, str]] = {
-    "websocket": "chan_websocket",
-    "rtp": "ARI externalMedia",
-    "audiosocket": "chan_audiosocket",
-}
-SINCE: Final[dict[MediaTransport, str]] = {
-    "websocket": "Asterisk 20.16, 21.11, 22.6 and 23.0",
-    "rtp": "Asterisk 16.6",
-    "audiosocket": "Asterisk 18.0",
+
+@dataclass(frozen=True, slots=True)
+class TransportFacts:
+    """What is known of a transport: ``module``, the Asterisk module that carries it;
+    ``shown``, its name in what voicedock says; ``lacking``, what a server older than its first
+    release lacks (RTP's chan_rtp is older than the ARI resource that makes its legs,
+    ``externalMedia``); ``since``, the Asterisk releases it exists from."""
+
+    module: str
+    shown: str
+    lacking: str
+    since: str
+
+
+FACTS: Final[dict[MediaTransport, TransportFacts]] = {
+    "websocket": TransportFacts(
+        "chan_websocket", "chan_websocket", "chan_websocket", "Asterisk 20.16, 21.11, 22.6 and 23.0"
+    ),
+    "rtp": TransportFacts("chan_rtp", "RTP", "ARI externalMedia", "Asterisk 16.6"),
+    "audiosocket": TransportFacts(
+        "chan_audiosocket", "AudioSocket", "chan_audiosocket", "Asterisk 18.0"
+    ),
 }
 # chan_websocket's first release per major version (none before 20; every 23 has it).
 _WEBSOCKET_FROM: Final[dict[int, int]] = {20: 16, 21: 11, 22: 6}
@@ -76,11 +83,11 @@ def _released(transport: MediaTransport, release: Release | None) -> bool | None
 
 def _missing(transport: MediaTransport, info: AsteriskServerInfo) -> str | None:
     """Why the server cannot carry ``transport``; ``None`` if it can (or may)."""
-    released = _released(transport, info.release)
-    if released is False:
-        return f"no {LACKING[transport]}: it exists from {SINCE[transport]} on"
-    if info.has(MODULES[transport]) is False:
-        module = MODULES[transport]
+    facts = FACTS[transport]
+    if _released(transport, info.release) is False:
+        return f"no {facts.lacking}: it exists from {facts.since} on"
+    if info.has(facts.module) is False:
+        module = facts.module
         return f"{module}.so is not loaded (modules.conf: load = {module}.so)"
     return None
 
@@ -93,7 +100,7 @@ def choose_transport(setting: str, info: AsteriskServerInfo) -> TransportChoice:
         missing = _missing(transport, info)
         if missing is not None:
             return TransportChoice(None, f"{named}: media_transport = {setting!r}, but {missing}")
-        chosen = f"{named}: media over {SHOWN[transport]} (media_transport)"
+        chosen = f"{named}: media over {FACTS[transport].shown} (media_transport)"
         return TransportChoice(transport, chosen)
     if info.modules is None:  # trust the version alone, and only with what it surely has
         candidates: tuple[MediaTransport, ...] = (
@@ -106,6 +113,6 @@ def choose_transport(setting: str, info: AsteriskServerInfo) -> TransportChoice:
         missing = _missing(transport, info)
         if missing is None:
             why = f" ({'; '.join(passed)})" if passed else ""
-            return TransportChoice(transport, f"{named}: media over {SHOWN[transport]}{why}")
+            return TransportChoice(transport, f"{named}: media over {FACTS[transport].shown}{why}")
         passed.append(missing)
     return TransportChoice(None, f"{named} can carry no call audio: " + "; ".join(passed))
