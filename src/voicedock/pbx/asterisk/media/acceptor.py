@@ -41,6 +41,7 @@ from voicedock.errors import MediaError, RateLimited
 from voicedock.media.call_token import new_call_token, token_matches
 from voicedock.media.errors import MediaStartTimeout
 from voicedock.media.expected import Expected
+from voicedock.media.strangers import Strangers
 from voicedock.pbx.asterisk.media.chan_websocket import CALL_VARIABLE, TOKEN_VARIABLE, MediaStart
 from voicedock.pbx.asterisk.media.handshake import read_media_start
 from voicedock.pbx.asterisk.media.session import MediaSession, SessionOptions
@@ -82,7 +83,7 @@ class PendingMedia:
         self._acceptor._forget(self)
 
 
-class MediaAcceptor:
+class MediaAcceptor(Strangers):
     def __init__(
         self,
         *,
@@ -91,15 +92,13 @@ class MediaAcceptor:
         max_unauthenticated: int = MAX_UNAUTHENTICATED,
         **session_options: Unpack[SessionOptions],
     ) -> None:
+        super().__init__(max_unauthenticated)
         self.start_timeout = start_timeout
         self._claim_timeout = claim_timeout
-        self.max_unauthenticated = max_unauthenticated
         self._session_options = session_options
         self._pending: Expected[PendingMedia] = Expected(
             "a media connection is already expected for this call"
         )
-        self.unauthenticated = 0  # connections that have not shown a call's token yet
-        self.refused = 0
         self._full = False  # refusing for the cap (logged once per episode)
 
     def expect(self, call_id: str) -> PendingMedia:
@@ -109,8 +108,7 @@ class MediaAcceptor:
         self._pending.forget(pending.call_id, pending)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        if self.unauthenticated >= self.max_unauthenticated:
-            self.refused += 1
+        if not self.admit_stranger():
             if not self._full:
                 self._full = True
                 log.warning(
@@ -122,11 +120,10 @@ class MediaAcceptor:
                 retry_after_seconds=math.ceil(self.start_timeout),  # a stranger is gone by then
             )
         self._full = False
-        self.unauthenticated += 1
         try:
             handed = await self._authenticate(request)
         finally:
-            self.unauthenticated -= 1
+            self.stranger_known()
         if isinstance(handed, web.WebSocketResponse):
             return handed  # refused, and closed
         ws, session = handed

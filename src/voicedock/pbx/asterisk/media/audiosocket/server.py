@@ -32,6 +32,7 @@ from voicedock.domain.audio import AudioFormat
 from voicedock.errors import PbxError
 from voicedock.media.errors import MediaStartTimeout
 from voicedock.media.expected import Expected
+from voicedock.media.strangers import Strangers
 from voicedock.pbx.asterisk.media.audiosocket import wire
 from voicedock.pbx.asterisk.media.audiosocket.session import AudioSocketSession
 
@@ -71,7 +72,7 @@ class PendingAudioSocket:
         self._server._forget(self)
 
 
-class AudioSocketServer(Closable):
+class AudioSocketServer(Closable, Strangers):
     def __init__(
         self,
         host: str,
@@ -80,14 +81,12 @@ class AudioSocketServer(Closable):
         handshake_seconds: float = HANDSHAKE_SECONDS,
         max_unauthenticated: int = MAX_UNAUTHENTICATED,
     ) -> None:
+        super().__init__(max_unauthenticated)
         self.host = host
         self.port = port
         self.handshake_seconds = handshake_seconds
-        self.max_unauthenticated = max_unauthenticated
         self._pending: Expected[PendingAudioSocket] = Expected("this AudioSocket leg is expected")
         self._server: asyncio.Server | None = None
-        self.unauthenticated = 0
-        self.refused = 0
 
     async def start(self) -> Self:
         """Listen (idempotent); ``PbxError`` naming the address if it cannot."""
@@ -142,11 +141,9 @@ class _Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         server = self._server
-        if server.unauthenticated >= server.max_unauthenticated:
-            server.refused += 1
+        if not server.admit_stranger():
             transport.abort()
             return
-        server.unauthenticated += 1
         self._stranger = True
         sock = transport.get_extra_info("socket")
         if sock is not None:
@@ -198,7 +195,7 @@ class _Connection(asyncio.Protocol):
             self._timer = None
         if self._stranger:
             self._stranger = False
-            self._server.unauthenticated -= 1
+            self._server.stranger_known()
 
     def _refuse(self) -> None:
         self._server.refused += 1
