@@ -137,3 +137,33 @@ def test_a_mono_file_and_an_unknown_call_are_refused(
 
     assert main(["eval", "turns", "--wav", str(mono), "--modes", "loud"]) == 1
     assert "unknown mode 'loud'" in capsys.readouterr().err
+
+
+def test_speech_over_the_reply_is_a_barge_in_and_a_short_noise_is_a_false_one(
+    tmp_path: Path, items: dict[str, corpus.Item], capsys: pytest.CaptureFixture[str]
+) -> None:
+    reply = np.frombuffer(items["finished"].pcm, dtype=np.int16)  # the assistant speaking
+    start = corpus.LEAD_MS * 8 + 4000  # half a second into the reply
+    talk = np.zeros_like(reply)  # the caller talks over it, for a second
+    caller_words = np.frombuffer(items["broken"].pcm, dtype=np.int16)[corpus.LEAD_MS * 8 :]
+    talk[start : start + 8000] = caller_words[:8000]
+    noise = np.zeros_like(reply)  # a knock on the handset: 300 ms, under a real barge-in
+    knock = np.random.default_rng(7).normal(0, 6000, 2400).clip(-32768, 32767)
+    noise[start : start + 2400] = knock.astype(np.int16)
+    paths = []
+    for name, caller in (("talk", talk), ("knock", noise)):
+        path = tmp_path / f"{name}.wav"
+        soundfile.write(str(path), np.stack([caller, reply], axis=1), corpus.RATE, "PCM_16")
+        paths += ["--wav", str(path)]
+    argv = ["eval", "turns", *paths, "--modes", "silence", "--no-sweep", "--json"]
+    assert main(argv) == 0
+    out = {Path(str(r["call"])).stem: r for r in rows(capsys)}
+    assert (out["talk"]["barge_ins"], out["talk"]["missed_barge_ins"]) == (1, 0)
+    assert out["talk"]["false_barge_ins"] == 0
+    assert out["knock"]["barge_ins"] == 0
+    assert out["knock"]["false_barge_ins"] == 1  # it stopped the assistant: a false barge-in
+
+    # Asked to count only speech of 2 s over the reply as a barge-in, the talk is a false one.
+    assert main([*argv, "--barge-in-ms", "2000"]) == 0
+    out = {Path(str(r["call"])).stem: r for r in rows(capsys)}
+    assert (out["talk"]["barge_ins"], out["talk"]["false_barge_ins"]) == (0, 1)

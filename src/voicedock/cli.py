@@ -171,11 +171,17 @@ def _add_eval_parser(sub: _Commands, common: argparse.ArgumentParser) -> None:
     turns.add_argument("--no-sweep", action="store_true", help="each mode's defaults only")
     turns.add_argument(
         "--barge-in-ms",
-        type=_positive,
+        type=_barge_in_ms,
         help="speech over the reply this long (ms) is a real barge-in (default 500)",
     )
     turns.add_argument("--json", action="store_true", help="print JSON, one object per row")
     turns.set_defaults(handler=_eval_turns)
+
+
+def _barge_in_ms(text: str) -> int:
+    if not text.isdigit() or not 100 <= int(text) <= 10_000:
+        raise argparse.ArgumentTypeError("milliseconds from 100 to 10000")
+    return int(text)
 
 
 def _eval_turns(args: argparse.Namespace) -> int:
