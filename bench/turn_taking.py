@@ -24,6 +24,11 @@ is as fast as the CPU allows and a slow machine shows as late hints, as on a cal
 * voice-to-voice: answer start plus the offline reply's first audio (the rule-based policy's
   first words, Piper's first sentence), both measured here.
 
+**Replayed.** The same items as call recordings with a quiet assistant through the evaluator
+of ``voicedock eval turns`` (``voicedock.pipeline.hearing.turn_replay``): every mode and swept
+setting, no transcripts, early cut-offs counted as on an operator's calls (the caller went on
+within 1 s of the decision); ``--replay-only`` runs this section alone.
+
 **VAD.** Each item with noise mixed in at known SNRs (speech power over the speech spans
 against the noise's power), made here: *babble*, six of the corpus's speakers talking at
 once (Piper and espeak-ng voices, other sentences); *street*, pink noise whose level swells
@@ -34,7 +39,7 @@ start), the end-of-speech delay (from the turn's end to its last speech frame), 
 per second of audio.
 
     .venv/bin/python bench/turn_taking.py [--per-voice 12] [--modes silence,model]
-        [--snr 20,10,5] [--write]
+        [--snr 20,10,5] [--replay-only] [--write]
 """
 
 from __future__ import annotations
