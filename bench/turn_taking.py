@@ -24,6 +24,11 @@ is as fast as the CPU allows and a slow machine shows as late hints, as on a cal
 * voice-to-voice: answer start plus the offline reply's first audio (the rule-based policy's
   first words, Piper's first sentence), both measured here.
 
+**Replayed.** The same items as call recordings with a quiet assistant through the evaluator
+of ``voicedock eval turns`` (``voicedock.pipeline.hearing.turn_replay``): every mode and swept
+setting, no transcripts, early cut-offs counted as on an operator's calls (the caller went on
+within 1 s of the decision); ``--replay-only`` runs this section alone.
+
 **VAD.** Each item with noise mixed in at known SNRs (speech power over the speech spans
 against the noise's power), made here: *babble*, six of the corpus's speakers talking at
 once (Piper and espeak-ng voices, other sentences); *street*, pink noise whose level swells
@@ -34,7 +39,7 @@ start), the end-of-speech delay (from the turn's end to its last speech frame), 
 per second of audio.
 
     .venv/bin/python bench/turn_taking.py [--per-voice 12] [--modes silence,model]
-        [--snr 20,10,5] [--write]
+        [--snr 20,10,5] [--replay-only] [--write]
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ from voicedock.media.codecs import ulaw_decode, ulaw_encode  # noqa: E402
 from voicedock.pipeline.dialogue.conversation_config import ConversationConfig  # noqa: E402
 from voicedock.pipeline.dialogue.hearing import Hearing  # noqa: E402
 from voicedock.pipeline.frames import UserSpeechStarted  # noqa: E402
+from voicedock.pipeline.hearing import turn_replay  # noqa: E402
 from voicedock.pipeline.hearing.endpointing import Endpointer, EndpointingConfig  # noqa: E402
 from voicedock.pipeline.hearing.listener import Listener, UserUtterance  # noqa: E402
 from voicedock.pipeline.hearing.vad import VadConfig, VoiceActivityDetector  # noqa: E402
@@ -653,6 +659,40 @@ def vad_table(rows: Sequence[VadRow]) -> list[str]:
     return table(VAD_HEADER, out)
 
 
+# ── the operator's replay (``voicedock eval turns``) on the corpus ─────────────────────────
+def replay_results(items: Sequence[corpus.Item]) -> list[turn_replay.ModeResult]:
+    """Each item as a call recording with a quiet assistant, through ``voicedock eval
+    turns``'s evaluator: every mode and swept setting, per item, then the totals."""
+    calls = [
+        turn_replay.StereoCall(
+            it.spec.key,
+            np.frombuffer(it.pcm, dtype=np.int16),
+            np.zeros(len(it.pcm) // 2, dtype=np.int16),
+            corpus.RATE,
+        )
+        for it in items
+    ]
+    modes = turn_replay.replay_modes(turn_replay.MODES)
+    return asyncio.run(turn_replay.replay_calls(calls, modes))
+
+
+def replay_table(
+    items: Sequence[corpus.Item], results: Sequence[turn_replay.ModeResult]
+) -> list[str]:
+    """The evaluator's totals, then per kind of item (the report an operator gets on their
+    calls, by the same code)."""
+    import msgspec
+
+    kind_of = {it.spec.key: it.spec.kind for it in items}
+    per_call = [r for r in results if r.call != turn_replay.TOTAL]
+    rows = [r for r in results if r.call == turn_replay.TOTAL]
+    for kind in corpus.KINDS:
+        for mode in dict.fromkeys(r.mode for r in rows):
+            of_kind = [r for r in per_call if r.mode == mode and kind_of[r.call] == kind]
+            rows.append(msgspec.structs.replace(turn_replay.total(mode, of_kind), call=kind))
+    return turn_replay.markdown_table(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -661,6 +701,11 @@ def main() -> None:
     parser.add_argument("--modes", default=",".join(MODES), help="end-of-turn modes, in one run")
     parser.add_argument("--snr", default="20,10,5", help="SNRs (dB) of the noisy VAD runs")
     parser.add_argument("--no-turns", action="store_true", help="the VAD runs alone")
+    parser.add_argument(
+        "--replay-only",
+        action="store_true",
+        help="only the operator's replay (voicedock eval turns) on the corpus",
+    )
     parser.add_argument("--cache", type=Path, default=corpus.default_cache())
     parser.add_argument(
         "--write", action="store_true", help="write bench/results/turn_taking-<date>.md"
@@ -674,8 +719,10 @@ def main() -> None:
     load0 = os.getloadavg()[0]
     items = corpus.build(args.cache, corpus.specs(per_voice=args.per_voice))
     print(f"corpus: {len(items)} items", file=sys.stderr)
-    turns = {} if args.no_turns else asyncio.run(run_turns(items, modes))
-    vads = run_vads(items, [float(s) for s in args.snr.split(",") if s])
+    replayed = replay_results(items)
+    skip = args.no_turns or args.replay_only
+    turns = {} if skip else asyncio.run(run_turns(items, modes))
+    vads = [] if args.replay_only else run_vads(items, [float(s) for s in args.snr.split(",") if s])
     load1 = os.getloadavg()[0]
     kinds = {k: sum(it.spec.kind == k for it in items) for k in corpus.KINDS}
     audio_s = sum(it.duration_ms for it in items) / 1000
@@ -692,14 +739,21 @@ def main() -> None:
         f"{audio_s:.0f} s of 8 kHz µ-law audio (`bench/turn_corpus.py`, seed 47).",
         "",
     ]
-    if turns:
-        lines += ["## End of turn", "", *turn_table(turns), "", *kind_table(turns), ""]
     lines += [
-        "## VAD (turns ended by fixed 600 ms silence, no transcripts)",
+        "## End of turn replayed (`voicedock eval turns`, no transcripts)",
         "",
-        *vad_table(vads),
+        *replay_table(items, replayed),
         "",
     ]
+    if turns:
+        lines += ["## End of turn", "", *turn_table(turns), "", *kind_table(turns), ""]
+    if vads:
+        lines += [
+            "## VAD (turns ended by fixed 600 ms silence, no transcripts)",
+            "",
+            *vad_table(vads),
+            "",
+        ]
     text = "\n".join(lines)
     print(text)
     if args.write:

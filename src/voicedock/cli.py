@@ -4,7 +4,8 @@ assign, remove), organizations (show, set-limits,
 set-branding, domains add/list/verify/remove), billing
 (rate-cards set, rate-cards show, set-limit), nodes (list, drain), audit (an
 organization's audit trail, as JSON lines), test run (a test
-suite run through a node's REST API, for an organization's CI), migrate, doctor, and
+suite run through a node's REST API, for an organization's CI), eval turns (end-of-turn
+modes compared on recorded calls), migrate, doctor, and
 the commands other installed distributions add (lab, from the voicedock-lab development
 distribution)."""
 
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dnc_parser(sub, common)
     _add_audit_parser(sub, common)
     _add_test_parser(sub)
+    _add_eval_parser(sub, common)
 
     migrate = sub.add_parser("migrate", parents=[common], help="create or upgrade the database")
     migrate.set_defaults(handler=_migrate)
@@ -137,6 +139,95 @@ def build_parser() -> argparse.ArgumentParser:
     for command in entry_points(group=COMMANDS_GROUP):
         command.load()(sub)
     return parser
+
+
+def _add_eval_parser(sub: _Commands, common: argparse.ArgumentParser) -> None:
+    eval_sub = _group(sub, "eval", "judge the node's speech on recorded calls (docs/speech.md)")
+    turns = eval_sub.add_parser(
+        "turns",
+        parents=[common],
+        help="replay recorded calls through each end-of-turn mode and compare them",
+    )
+    turns.add_argument(
+        "--call",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a recorded call's id, found under [recordings] directory (repeatable)",
+    )
+    turns.add_argument(
+        "--wav",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="a two-channel recording: the caller left, the assistant right (repeatable)",
+    )
+    turns.add_argument(
+        "--modes",
+        default="silence,model",
+        help="end-of-turn modes, comma-separated (default silence,model)",
+    )
+    turns.add_argument("--no-sweep", action="store_true", help="each mode's defaults only")
+    turns.add_argument(
+        "--barge-in-ms",
+        type=_barge_in_ms,
+        help="speech over the reply this long (ms) is a real barge-in (default 500)",
+    )
+    turns.add_argument("--json", action="store_true", help="print JSON, one object per row")
+    turns.set_defaults(handler=_eval_turns)
+
+
+def _barge_in_ms(text: str) -> int:
+    if not text.isdigit() or not 100 <= int(text) <= 10_000:
+        raise argparse.ArgumentTypeError("milliseconds from 100 to 10000")
+    return int(text)
+
+
+def _eval_turns(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from voicedock.calls.recordings import find_recording
+    from voicedock.errors import MediaError
+    from voicedock.pipeline.hearing import turn_model, turn_replay
+
+    if not args.call and not args.wav:
+        return _refused("eval turns: name a recorded call (--call ID) or a file (--wav PATH)")
+    names = [m.strip() for m in args.modes.split(",") if m.strip()]
+    try:
+        modes = turn_replay.replay_modes(names, sweep=not args.no_sweep)
+    except ValueError as exc:
+        return _refused(f"eval turns: {exc}")
+    if any(m.uses_model for m in modes) and not turn_model.installed():
+        return _refused(
+            "eval turns: the turn model (Smart Turn, in the pipecat-ai wheel) is not installed "
+            "(scripts/install-offline-speech.sh); use --modes silence"
+        )
+    paths: list[tuple[Path, str]] = []
+    if args.call:
+        recordings = _settings(args).recordings
+        if not recordings.directory:
+            return _refused("eval turns: no [recordings] directory is configured")
+        for call_id in args.call:
+            found = find_recording(recordings, call_id)
+            if found is None:
+                return _refused(
+                    f"eval turns: no recording of call {call_id!r} under {recordings.directory}"
+                )
+            paths.append((found, call_id))
+    paths += [(path, str(path)) for path in args.wav]
+    try:
+        calls = [turn_replay.read_call(path, name) for path, name in paths]
+    except MediaError as exc:
+        return _refused(f"eval turns: {exc}")
+    barge_in_ms = args.barge_in_ms or turn_replay.BARGE_IN_MS
+    results = asyncio.run(turn_replay.replay_calls(calls, modes, barge_in_ms))
+    if args.json:
+        for result in results:
+            print(msgspec.json.encode(turn_replay.summary(result)).decode())
+    else:
+        print("\n".join(turn_replay.markdown_table(results)))
+    return 0
 
 
 def _group(sub: _Commands, name: str, what: str) -> _Commands:

@@ -47,6 +47,19 @@ def recording_file(settings: RecordingsSettings, name: str) -> Path | None:
     return path if path.is_relative_to(root) and path != root else None
 
 
+def find_recording(settings: RecordingsSettings, call_id: str) -> Path | None:
+    """A call's recording in the directory, whatever organization it is under; ``None``:
+    not there (recordings off, not recorded, swept, or another node's)."""
+    if not settings.directory or not is_call_id(call_id):
+        return None
+    root = Path(settings.directory)
+    for fmt in MEDIA_TYPES:
+        found = sorted(root.glob(f"*/{call_id}.{fmt}"))
+        if found:
+            return found[0]
+    return None
+
+
 def media_type(name: str) -> str:
     return MEDIA_TYPES.get(name.rsplit(".", 1)[-1], "application/octet-stream")
 
