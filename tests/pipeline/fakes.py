@@ -210,3 +210,10 @@ def told_into(messages: list[TranscriptEntry]) -> CallEvents:
     events = CallEvents()
     events.subscribe(MessageAdded, lambda added: messages.append(added.entry))
     return events
+
+
+def told_messages(seen: list[str]) -> CallEvents:
+    """A call's events that note each message told (``MessageAdded``) in ``seen``."""
+    events = CallEvents("test")
+    events.subscribe(MessageAdded, lambda added: seen.append(added.entry.content))
+    return events

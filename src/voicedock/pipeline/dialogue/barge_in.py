@@ -41,14 +41,10 @@ class Floor:
         transcript: TranscriptKeeper,
         tasks: Supervisor,
         wall_clock: Callable[[], float],
-        *,
-        on_cut: Callable[[], None],
     ) -> None:
-        """``on_cut`` is called when a barge-in flushed audio (the echo gate forgets it)."""
         self.audio = audio
         self._history, self._transcript = history, transcript
         self._wall = wall_clock
-        self._on_cut = on_cut
         self._running = InterruptibleTasks(tasks)
         # Tasks of `say`s not yet speaking: a barge-in lets them wait instead of cancelling.
         self._queued_says: set[asyncio.Task[None]] = set()
@@ -92,11 +88,12 @@ class Floor:
             return self.tasks
         return [task for task in self.tasks if task not in self._queued_says]
 
-    async def interrupt(self, *, queued_says: bool = False) -> None:
+    async def interrupt(self, *, queued_says: bool = False) -> list[Speech]:
         """The caller took the floor: stop thinking and speaking, keep what was heard.
 
         `say`s not speaking yet wait for the caller's turn to end, unless `queued_says`
         (the call ends): then they are cancelled and recorded as interrupted at 0 words.
+        Returns the messages cut (their audio flushed: it never comes back).
         """
         await self._running.stop(lambda task: not queued_says and task in self._queued_says)
 
@@ -108,8 +105,7 @@ class Floor:
         for speech in speeches:
             heard = await speech.flush()
             self.settle(speech, heard, interrupted=True)
-        if speeches:
-            self._on_cut()  # what was flushed never comes back
+        return speeches
 
     async def cut_all(self) -> None:
         """The call closed: what was being said is kept, cut to what the caller heard."""
