@@ -7,8 +7,8 @@ reconnects, and the outbound media counters of this node. What happens once per 
 is counted by ``observer``, a ``CallObserver`` beside the webhooks: originate -> answer time,
 each turn's STT / LLM / TTS latency per provider (from the call's stored latency record),
 calls ended here. What a live call tells as it runs (``pipeline/dialogue/events.py``) is
-counted by ``watch``, which the runner hands each served call's events: the caller's turns,
-barge-ins, the model's tool calls and how long they took. The offline
+counted by ``live`` (``LiveCounts``), which the runner hands each served call's events: the
+caller's turns, barge-ins, the model's tool calls and how long they took. The offline
 recognizer's pool and the calls admission control refused (``calls/speech_admission.py``) are read
 from this node's runner.
 
@@ -93,28 +93,7 @@ class ServiceMetrics:
             ["direction", "status", "end_reason"],
             registry=r,
         )
-        self.barge_ins = Counter(
-            "voicedock_barge_ins",
-            "Assistant utterances cut short by the caller (barge-in).",
-            registry=r,
-        )
-        self.caller_turns = Counter(
-            "voicedock_caller_turns",
-            "Callers' turns given to the model (words, keypad entries or both).",
-            registry=r,
-        )
-        self.tool_calls = Counter(
-            "voicedock_tool_calls",
-            "The model's tool calls carried out, by outcome (ok, failed).",
-            ["outcome"],
-            registry=r,
-        )
-        self.tool_seconds = Histogram(
-            "voicedock_tool_call_seconds",
-            "How long each of the model's tool calls took.",
-            buckets=_TOOL_BUCKETS,
-            registry=r,
-        )
+        self.live = LiveCounts(r)
         self.turn_latency = _turn_latency(r)
         r.register(_ScrapeCollector(self))
         self.observer = MetricsObserver(self)
@@ -123,29 +102,6 @@ class ServiceMetrics:
         """The text exposition of every metric (reads the database first)."""
         self._counts = await self._sources.store.metrics_counts()
         return generate_latest(self.registry)
-
-    # -- what a live call tells -----------------------------------------------------------------
-
-    def watch(self, call: Call, events: CallEvents) -> None:
-        """Count what ``call`` tells as it runs (the runner's ``CallWatcher``); a suite's test
-        call is left out."""
-        if call.test_run_id is not None:
-            return
-        from voicedock.pipeline.dialogue.events import ReplyInterrupted, ToolCalled, TurnCommitted
-
-        events.subscribe(TurnCommitted, self._turn_committed)
-        events.subscribe(ReplyInterrupted, self._reply_interrupted)
-        events.subscribe(ToolCalled, self._tool_called)
-
-    def _turn_committed(self, _turn: TurnCommitted) -> None:
-        self.caller_turns.inc()
-
-    def _reply_interrupted(self, cut: ReplyInterrupted) -> None:
-        self.barge_ins.inc(cut.messages)
-
-    def _tool_called(self, called: ToolCalled) -> None:
-        self.tool_calls.labels("failed" if called.failed else "ok").inc()
-        self.tool_seconds.observe(called.ms / 1000)
 
     # -- what the per-call observer records ----------------------------------------------------
 
@@ -388,6 +344,54 @@ class _ScrapeCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         return self._metrics.scrape()
+
+
+class LiveCounts:
+    """What a live call tells as it runs, counted: the runner's ``CallWatcher`` (``watch``)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.barge_ins = Counter(
+            "voicedock_barge_ins",
+            "Assistant utterances cut short by the caller (barge-in).",
+            registry=registry,
+        )
+        self.caller_turns = Counter(
+            "voicedock_caller_turns",
+            "Callers' turns given to the model (words, keypad entries or both).",
+            registry=registry,
+        )
+        self.tool_calls = Counter(
+            "voicedock_tool_calls",
+            "The model's tool calls carried out, by outcome (ok, failed).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.tool_seconds = Histogram(
+            "voicedock_tool_call_seconds",
+            "How long each of the model's tool calls took.",
+            buckets=_TOOL_BUCKETS,
+            registry=registry,
+        )
+
+    def watch(self, call: Call, events: CallEvents) -> None:
+        """Count what ``call`` tells as it runs; a suite's test call is left out."""
+        if call.test_run_id is not None:
+            return
+        from voicedock.pipeline.dialogue.events import ReplyInterrupted, ToolCalled, TurnCommitted
+
+        events.subscribe(TurnCommitted, self._turn_committed)
+        events.subscribe(ReplyInterrupted, self._reply_interrupted)
+        events.subscribe(ToolCalled, self._tool_called)
+
+    def _turn_committed(self, _turn: TurnCommitted) -> None:
+        self.caller_turns.inc()
+
+    def _reply_interrupted(self, cut: ReplyInterrupted) -> None:
+        self.barge_ins.inc(cut.messages)
+
+    def _tool_called(self, called: ToolCalled) -> None:
+        self.tool_calls.labels("failed" if called.failed else "ok").inc()
+        self.tool_seconds.observe(called.ms / 1000)
 
 
 class MetricsObserver:

@@ -64,13 +64,7 @@ from voicedock.pipeline.dialogue.ending import INTERNAL_ERROR as INTERNAL_ERROR
 from voicedock.pipeline.dialogue.ending import PROVIDER_ERROR as PROVIDER_ERROR
 from voicedock.pipeline.dialogue.ending import REFUSED as REFUSED
 from voicedock.pipeline.dialogue.ending import SPEECH_FAILURES as SPEECH_FAILURES
-from voicedock.pipeline.dialogue.events import (
-    CallEvents,
-    ReplyInterrupted,
-    SpeechEnded,
-    SpeechStarted,
-    TurnCommitted,
-)
+from voicedock.pipeline.dialogue.events import CallEvents, SpeechEnded, SpeechStarted, TurnCommitted
 from voicedock.pipeline.dialogue.first_message import opening
 from voicedock.pipeline.dialogue.hearing import CallerTurn, Hearing
 from voicedock.pipeline.dialogue.history import ModelHistory
@@ -206,7 +200,7 @@ class TurnEngine(DialogueBase):
             ToolCalls(parts.tools, self._tasks, cfg, self.events),
             self._tasks,
         )
-        floor = Floor(audio, self._history, self._transcript, self._tasks, wall)
+        floor = Floor(audio, self._history, self._transcript, self._tasks, wall, echo, self.events)
         return audio, replies, floor
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
@@ -302,7 +296,7 @@ class TurnEngine(DialogueBase):
                 continue
             if isinstance(event, UserSpeechStarted):
                 self._floor.floor_free.clear()
-                await self._barge_in()
+                await self._floor.interrupt()
             elif isinstance(event, _Turn):
                 self._floor.floor_free.set()
                 # An entry still open ends with the caller's spoken turn: one turn for both.
@@ -321,27 +315,13 @@ class TurnEngine(DialogueBase):
                 if event.trigger_response:
                     self._floor.spawn(self._respond(None, None, 0.0))
             elif isinstance(event, Dtmf):
-                await self._barge_in()  # a key pressed barges in like speech
+                await self._floor.interrupt()  # a key pressed barges in like speech
                 self._press(event.digit)
             elif isinstance(event, _KeypadDue):
                 if (keys := self._keypad.expire(event.deadline)) is not None:
                     self._keypad_turn(keys)
             elif isinstance(event, EndCall):
                 await self._finish(event)
-
-    async def _barge_in(self) -> None:
-        """The caller took the floor: what the assistant says stops (told:
-        ``ReplyInterrupted``, for the messages the caller had begun to hear)."""
-        cut = await self._quiet()
-        if heard := sum(1 for speech in cut if speech.started_at is not None):
-            self.events.emit(ReplyInterrupted(heard))
-
-    async def _quiet(self, *, queued_says: bool = False) -> list[Speech]:
-        """Stop speaking (``Floor.interrupt``); the echo gate forgets the audio flushed."""
-        cut = await self._floor.interrupt(queued_says=queued_says)
-        if cut:
-            self._listener.echo.cut()  # what was flushed never comes back
-        return cut
 
     def _task_failed(self, exc: Exception) -> None:
         self._events.put_nowait(EndCall(failure_reason(exc), self.config.fallback_message))
@@ -493,7 +473,7 @@ class TurnEngine(DialogueBase):
             event.reason,
             event.final_message,
             pending=self._floor.pending_for_end(),
-            quiet=partial(self._quiet, queued_says=True),
+            quiet=partial(self._floor.interrupt, queued_says=True),
             say=self._floor.say_now,
         )
 
