@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +16,12 @@ from fakes.calls import call_finished
 from fakes.pbx import FakePbx, MediaFakePbx
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings
 from media.fake_asterisk import FakeAsterisk
-from pipeline.fakes import FakeLlm, FakeStt, FakeTts
+from pipeline.fakes import FakeStt, FakeTts, ToolFirstLlm, registered
 from pipeline.synth import silence, voiced
 from voicedock.api.api_keys import issue_api_key
 from voicedock.media.codecs import ulaw_encode
 from voicedock.media.output_totals import OutputTotals
 from voicedock.media.pacer import PacerStats
-from voicedock.pipeline.frames import ChatMessage, ToolCall
-from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
-from voicedock.pipeline.tools import ToolSpec
 
 pytestmark = pytest.mark.unit
 
@@ -93,32 +90,20 @@ LONG_GREETING = (
 )
 
 
-class _ClosingModel(FakeLlm):
-    """Ends the call with its ``end_call`` tool, then says goodbye."""
-
-    async def stream_with_tools(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
-    ) -> AsyncIterator[str | ToolCall]:
-        self.calls.append(list(messages))
-        if not any(m.role == "tool" for m in messages):
-            yield ToolCall("call-1", "end_call", "{}")
-            return
-        yield "Goodbye."
-
-
 @pytest.fixture
-def speech() -> Iterator[tuple[FakeStt, _ClosingModel, FakeTts]]:
-    made = (FakeStt(["That is all, thanks."]), _ClosingModel(), FakeTts(8000, ms_per_char=30))
-    stt_registry.register(TEST_PROVIDER, lambda _c, _e: made[0])
-    llm_registry.register(TEST_PROVIDER, lambda _c, _e: made[1])
-    tts_registry.register(TEST_PROVIDER, lambda _c, _e: made[2])
-    yield made
-    for registry in (stt_registry, llm_registry, tts_registry):
-        registry._factories.pop(TEST_PROVIDER, None)  # type: ignore[attr-defined]
+def speech() -> Iterator[tuple[FakeStt, ToolFirstLlm, FakeTts]]:
+    """The model ends the call with its ``end_call`` tool, then says goodbye."""
+    made = (
+        FakeStt(["That is all, thanks."]),
+        ToolFirstLlm("end_call", then="Goodbye."),
+        FakeTts(8000, ms_per_char=30),
+    )
+    with registered(TEST_PROVIDER, *made):
+        yield made
 
 
 async def test_a_live_calls_barge_in_turn_and_tool_call_are_counted_as_they_happen(
-    tmp_path: Path, speech: tuple[FakeStt, _ClosingModel, FakeTts]
+    tmp_path: Path, speech: tuple[FakeStt, ToolFirstLlm, FakeTts]
 ) -> None:
     """A caller talks over the greeting, and the model ends the call with its tool: the
     metrics count the barge-in, the turn and the tool call the call told as it ran, and the
