@@ -5,7 +5,10 @@ reason and the active ones per trunk, PBX and node, webhook deliveries and the o
 (from the database, so every node reports the whole cluster's); the PBX links and their
 reconnects, and the outbound media counters of this node. What happens once per call or turn
 is counted by ``observer``, a ``CallObserver`` beside the webhooks: originate -> answer time,
-barge-ins, each turn's STT / LLM / TTS latency per provider, calls ended here. The offline
+each turn's STT / LLM / TTS latency per provider (from the call's stored latency record),
+calls ended here. What a live call tells as it runs (``pipeline/dialogue/events.py``) is
+counted by ``live`` (``LiveCounts``), which the runner hands each served call's events: the
+caller's turns, barge-ins, the model's tool calls and how long they took. The offline
 recognizer's pool and the calls admission control refused (``calls/speech_admission.py``) are read
 from this node's runner.
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from msgspec import UnsetType
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -38,9 +42,18 @@ from voicedock.pipeline.pools.provider_health import ProviderHealth
 from voicedock.pipeline.pools.worker_pool import Priority
 from voicedock.store.base import Store, StoreCounts, Transaction
 
+if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
+    from voicedock.pipeline.dialogue.events import (
+        CallEvents,
+        ReplyInterrupted,
+        ToolCalled,
+        TurnCommitted,
+    )
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _ANSWER_BUCKETS = (1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 45.0, 60.0, 90.0)
 _TURN_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+_TOOL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +93,7 @@ class ServiceMetrics:
             ["direction", "status", "end_reason"],
             registry=r,
         )
-        self.barge_ins = Counter(
-            "voicedock_barge_ins",
-            "Assistant utterances cut short by the caller (barge-in).",
-            registry=r,
-        )
+        self.live = LiveCounts(r)
         self.turn_latency = _turn_latency(r)
         r.register(_ScrapeCollector(self))
         self.observer = MetricsObserver(self)
@@ -337,6 +346,54 @@ class _ScrapeCollector(Collector):
         return self._metrics.scrape()
 
 
+class LiveCounts:
+    """What a live call tells as it runs, counted: the runner's ``CallWatcher`` (``watch``)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.barge_ins = Counter(
+            "voicedock_barge_ins",
+            "Assistant utterances cut short by the caller (barge-in).",
+            registry=registry,
+        )
+        self.caller_turns = Counter(
+            "voicedock_caller_turns",
+            "Callers' turns given to the model (words, keypad entries or both).",
+            registry=registry,
+        )
+        self.tool_calls = Counter(
+            "voicedock_tool_calls",
+            "The model's tool calls carried out, by outcome (ok, failed).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.tool_seconds = Histogram(
+            "voicedock_tool_call_seconds",
+            "How long each of the model's tool calls took.",
+            buckets=_TOOL_BUCKETS,
+            registry=registry,
+        )
+
+    def watch(self, call: Call, events: CallEvents) -> None:
+        """Count what ``call`` tells as it runs; a suite's test call is left out."""
+        if call.test_run_id is not None:
+            return
+        from voicedock.pipeline.dialogue.events import ReplyInterrupted, ToolCalled, TurnCommitted
+
+        events.subscribe(TurnCommitted, self._turn_committed)
+        events.subscribe(ReplyInterrupted, self._reply_interrupted)
+        events.subscribe(ToolCalled, self._tool_called)
+
+    def _turn_committed(self, _turn: TurnCommitted) -> None:
+        self.caller_turns.inc()
+
+    def _reply_interrupted(self, cut: ReplyInterrupted) -> None:
+        self.barge_ins.inc(cut.messages)
+
+    def _tool_called(self, called: ToolCalled) -> None:
+        self.tool_calls.labels("failed" if called.failed else "ok").inc()
+        self.tool_seconds.observe(called.ms / 1000)
+
+
 class MetricsObserver:
     """The ``CallObserver`` that counts once-per-call and once-per-turn events."""
 
@@ -351,9 +408,6 @@ class MetricsObserver:
         if answered and call.direction is Direction.OUTBOUND:
             waited = (event.created_at - call.created_at).total_seconds()
             self._m.answer_seconds.labels(call.pbx or "").observe(max(waited, 0.0))
-        cut_short = data.get("role") == "assistant" and data.get("interrupted") is True
-        if event.type == "transcript" and cut_short:
-            self._m.barge_ins.inc()
 
     async def on_report(self, tx: Transaction, call: Call, messages: Sequence[CallMessage]) -> None:
         if call.test_run_id is not None:

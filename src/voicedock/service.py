@@ -300,6 +300,7 @@ class Service(Closable):
             work.presynthesis,
             tool_server=self.tool_mocks,
             media_totals=work.media_totals,
+            watchers=(self.metrics.live,),
         )
         return CallRunner(self.engine, self.pbx, self.store, self.settings, options)
 

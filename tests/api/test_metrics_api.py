@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,9 +12,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.conftest import start_api
 from e2e.conftest import start_app
-from fakes.pbx import FakePbx
+from fakes.calls import call_finished
+from fakes.pbx import FakePbx, MediaFakePbx
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings
+from media.fake_asterisk import FakeAsterisk
+from pipeline.fakes import FakeStt, FakeTts, ToolFirstLlm, registered
+from pipeline.synth import silence, voiced
 from voicedock.api.api_keys import issue_api_key
+from voicedock.media.codecs import ulaw_encode
 from voicedock.media.output_totals import OutputTotals
 from voicedock.media.pacer import PacerStats
 
@@ -74,3 +81,77 @@ async def test_output_totals_keep_what_ended_calls_sent() -> None:
     counts = totals.snapshot()
     assert counts.frames_sent == 3
     assert counts.lateness_seconds == pytest.approx(0.007)
+
+
+TEST_PROVIDER = "metrics-events-test"
+LONG_GREETING = (
+    "Hello and welcome to the city library, where our opening hours are from nine in the "
+    "morning until six in the evening, from Monday to Saturday, and on Sunday we are closed."
+)
+
+
+@pytest.fixture
+def speech() -> Iterator[tuple[FakeStt, ToolFirstLlm, FakeTts]]:
+    """The model ends the call with its ``end_call`` tool, then says goodbye."""
+    made = (
+        FakeStt(["That is all, thanks."]),
+        ToolFirstLlm("end_call", then="Goodbye."),
+        FakeTts(8000, ms_per_char=30),
+    )
+    with registered(TEST_PROVIDER, *made):
+        yield made
+
+
+async def test_a_live_calls_barge_in_turn_and_tool_call_are_counted_as_they_happen(
+    tmp_path: Path, speech: tuple[FakeStt, ToolFirstLlm, FakeTts]
+) -> None:
+    """A caller talks over the greeting, and the model ends the call with its tool: the
+    metrics count the barge-in, the turn and the tool call the call told as it ran, and the
+    call's record shows the same."""
+    settings = make_settings(f"sqlite:///{tmp_path / 'live.db'}")
+    settings.metrics.bearer_token = TOKEN
+    settings.speech.stt = settings.speech.llm = settings.speech.tts = TEST_PROVIDER
+    async with FakeAsterisk(send_audio=False) as fake:
+        pbx = MediaFakePbx(fake)
+        client, service = await start_app(settings, pbx)
+        try:
+            key, _ = await issue_api_key(service.store, ACME)
+            auth = {"Authorization": f"Bearer {key}"}
+            override = {"first_message": LONG_GREETING, "tools": [{"type": "end_call"}]}
+            body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
+            body["assistant_override"] = override  # type: ignore[assignment]
+            resp = await client.post("/calls/outbound", json=body, headers=auth)
+            assert resp.status == 200, await resp.text()
+            call_id = str((await resp.json())["call_id"])
+            await pbx.answer(call_id)
+            async with asyncio.timeout(5):
+                while not (fake.channels and fake.channel().marks_processed):
+                    await asyncio.sleep(0.01)  # the greeting is being played
+            await asyncio.sleep(0.3)
+            wire = ulaw_encode(voiced(600) + silence(500))  # the caller talks over it
+            for start in range(0, len(wire) - 159, 160):
+                await fake.channel().ws.send_bytes(wire[start : start + 160])
+                await asyncio.sleep(0.02)
+            async with asyncio.timeout(10):
+                await call_finished(service.runner, call_id)
+            call = await (await client.get(f"/calls/{call_id}", headers=auth)).json()
+            metrics = await client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+            text = await metrics.text()
+        finally:
+            await client.close()
+    roles = [m["role"] for m in call["messages"]]
+    assert roles == ["assistant", "user", "tool_calls", "tool"], call["messages"]
+    greeting = call["messages"][0]["content"]
+    assert greeting != LONG_GREETING  # cut as the caller heard it
+    assert LONG_GREETING.startswith(greeting)
+    assert '"end_call"' in call["messages"][2]["content"]
+    assert call["end_reason"] == "assistant-ended-call"
+    found = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert found[("voicedock_barge_ins_total", ())] == 1
+    assert found[("voicedock_caller_turns_total", ())] == 1
+    assert found[("voicedock_tool_calls_total", (("outcome", "ok"),))] == 1
+    assert found[("voicedock_tool_call_seconds_count", ())] == 1

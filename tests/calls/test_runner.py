@@ -21,7 +21,7 @@ from fakes.pbx import MediaFakePbx
 from fakes.requests import outbound_request
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from media.fake_asterisk import FakeAsterisk
-from pipeline.fakes import FakeLlm, FakeStt, FakeTts
+from pipeline.fakes import FakeLlm, FakeStt, FakeTts, registered
 from pipeline.synth import silence, voiced
 from voicedock import service as service_module
 from voicedock.api.api_keys import issue_api_key
@@ -43,7 +43,6 @@ from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
 from voicedock.pbx.base import PbxEvent, PbxEventKind, TransferTarget
 from voicedock.pipeline.dialogue.turn_engine import ConversationConfig
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
-from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
 from voicedock.service import Service
 from voicedock.store.base import Transaction
 
@@ -375,12 +374,8 @@ TEST_PROVIDER = "runner-service-test"
 @pytest.fixture
 def test_providers() -> Iterator[tuple[FakeStt, FakeLlm, FakeTts]]:
     made = (FakeStt(), FakeLlm(), FakeTts(8000, ms_per_char=10))
-    stt_registry.register(TEST_PROVIDER, lambda _c, _e: made[0])
-    llm_registry.register(TEST_PROVIDER, lambda _c, _e: made[1])
-    tts_registry.register(TEST_PROVIDER, lambda _c, _e: made[2])
-    yield made
-    for registry in (stt_registry, llm_registry, tts_registry):
-        registry._factories.pop(TEST_PROVIDER, None)  # type: ignore[attr-defined]
+    with registered(TEST_PROVIDER, *made):
+        yield made
 
 
 async def test_service_runs_answered_calls_and_hangs_them_up_before_closing_the_pbx(

@@ -34,6 +34,13 @@ from voicedock.domain.assistant_config import RealtimeConfig, TtsConfig
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.events import (
+    CallEvents,
+    MessageAdded,
+    ReplyInterrupted,
+    ReplyStarted,
+    SpeechStarted,
+)
 from voicedock.pipeline.dialogue.realtime_dialogue import RealtimeDialogue, RealtimeParts
 from voicedock.pipeline.frames import supervisor_note
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
@@ -120,19 +127,40 @@ async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
 FIRST = "Hello, dental clinic."
 
 
+class StallingTts(FakeTts):
+    """The audio of a sentence starting "Second" never comes (a slow TTS): the sentence
+    before it is still being said."""
+
+    def __init__(self, sample_rate: int) -> None:
+        super().__init__(sample_rate)
+        self.stalled = asyncio.Event()
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        if text.startswith("Second"):
+            self.stalled.set()
+            await asyncio.Event().wait()
+        async for pcm in super().synthesize(text):
+            yield pcm
+
+
 @asynccontextmanager
 async def dialogue(
     world: World,
     config: ConversationConfig,
     tools: ToolExecutor | None = None,
     tts: FakeTts | None = None,
+    events: CallEvents | None = None,
 ) -> AsyncIterator[RealtimeDialogue]:
     """A speech-to-speech dialogue on the loopback server, its audio played at once."""
     speech = RealtimeSpeech(RealtimeConfig(api_key=KEY, url=world.realtime_url))
     try:
         async with RealtimeDialogue(
             RealtimeParts(
-                speech=speech, tts=tts or world.tts, sink=FakeSink(instant=True), tools=tools
+                speech=speech,
+                tts=tts or world.tts,
+                sink=FakeSink(instant=True),
+                tools=tools,
+                events=events,
             ),
             config,
         ) as running:
@@ -272,25 +300,34 @@ async def test_a_refused_call_says_its_message_then_ends(world: World) -> None:
 
 
 async def test_a_sentence_cut_before_its_audio_is_not_in_the_transcript(world: World) -> None:
-    stalled = asyncio.Event()
-
-    class StallingTts(FakeTts):
-        """The second sentence's audio never comes (a slow TTS)."""
-
-        async def synthesize(self, text: str) -> AsyncIterator[bytes]:
-            if text.startswith("Second"):
-                stalled.set()
-                await asyncio.Event().wait()
-            async for pcm in super().synthesize(text):
-                yield pcm
-
-    async with dialogue(world, ConversationConfig(), tts=StallingTts(8000)) as running:
+    tts = StallingTts(8000)
+    async with dialogue(world, ConversationConfig(), tts=tts) as running:
         await running.say("First part. Second part.")
-        await until(stalled.is_set)
+        await until(tts.stalled.is_set)
         running.feed_audio(b"\x00\x01" * 160)  # the caller speaks: server VAD fires
         await until(lambda: len(running.transcript) == 1)
         (cut,) = running.transcript
         assert (cut.role, cut.content, cut.interrupted) == ("assistant", "First part.", True)
+
+
+async def test_the_server_vads_barge_in_is_told_on_the_calls_events(world: World) -> None:
+    """What the provider's server VAD decides is told as the turn engine tells it: the
+    caller's speech, then the reply it cut (kept as heard), then the barge-in."""
+    events, told = CallEvents("test"), []
+    for kind in (SpeechStarted, ReplyStarted, ReplyInterrupted, MessageAdded):
+        events.subscribe(kind, told.append)
+    tts = StallingTts(8000)
+    async with dialogue(world, ConversationConfig(), tts=tts, events=events) as running:
+        await running.say("First part. Second part.")
+        await until(tts.stalled.is_set)
+        running.feed_audio(b"\x00\x01" * 160)  # the caller speaks: server VAD fires
+        await until(lambda: any(isinstance(e, ReplyInterrupted) for e in told))
+    kinds = [type(e).__name__ for e in told]
+    assert kinds == ["ReplyStarted", "SpeechStarted", "MessageAdded", "ReplyInterrupted"]
+    cut = told[2]
+    assert isinstance(cut, MessageAdded)
+    assert cut.entry.interrupted
+    assert told[3] == ReplyInterrupted(1)
 
 
 async def test_maximum_duration_ends_a_speech_to_speech_dialogue(world: World) -> None:

@@ -10,13 +10,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from e2e.audio_helpers import (
-    UTTERANCE_PARTY,
+    TALK_OVER_PARTY,
     require_offline_speech,
     wait_transcript,
     warm_offline_speech,
 )
 from e2e.conftest import LiveService, serve, service_settings
-from e2e.test_audio_e2e import SHORT_GREETING, control, has_words, place_call, wait_recorded
+from e2e.test_audio_e2e import LONG_GREETING, control, has_words, place_call, wait_recorded
 from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
@@ -52,8 +52,9 @@ async def test_metrics_after_a_lab_call_match_the_call(lab: LabAsterisk, tmp_pat
     try:
         assert (await scrape(live, None))[0] == 401
         assert (await scrape(live, "wrong-token-of-some-length"))[0] == 401
-        call_id = await place_call(live, UTTERANCE_PARTY, SHORT_GREETING)
-        await wait_transcript(live, call_id, has_words("appointment", "monday"), within=25)
+        # The party talks over the greeting (a barge-in), then is answered.
+        call_id = await place_call(live, TALK_OVER_PARTY, LONG_GREETING)
+        await wait_transcript(live, call_id, has_words("invoice"), within=25)
         status, text = await scrape(live)
         assert status == 200
         during = samples(text)
@@ -106,7 +107,13 @@ async def test_metrics_after_a_lab_call_match_the_call(lab: LabAsterisk, tmp_pat
     interrupted = [
         e for e in call["events"] if e["type"] == "transcript" and e["data"]["interrupted"]
     ]
-    assert value(found, "voicedock_barge_ins_total") == len(interrupted)
+    # Barge-ins, as the call told them: messages the caller cut short (the greeting at least;
+    # not those cut as the call ended); each caller's turn given to the model has its words in
+    # the transcript.
+    assert interrupted[0]["data"]["content"] != LONG_GREETING
+    assert 1 <= value(found, "voicedock_barge_ins_total") <= len(interrupted)
+    users = [m for m in call["messages"] if m["role"] == "user"]
+    assert 1 <= value(found, "voicedock_caller_turns_total") <= len(users)
     # The greeting and the answer went out as 20 ms frames, roughly on time.
     frames = value(found, "voicedock_media_output_frames_sent_total")
     assert frames > 50  # more than a second of audio
@@ -116,5 +123,5 @@ async def test_metrics_after_a_lab_call_match_the_call(lab: LabAsterisk, tmp_pat
     assert value(found, "voicedock_pbx_can_place_calls", pbx="") == 1
     assert value(found, "voicedock_webhook_outbox_depth") == 0
     # No phone number in any label or value.
-    assert UTTERANCE_PARTY.lstrip("+") not in text
+    assert TALK_OVER_PARTY.lstrip("+") not in text
     assert call["assistant_phone"].lstrip("+") not in text

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 from voicedock.pipeline.dialogue.events import CallEvents, MessageAdded
-from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
+from voicedock.pipeline.frames import ChatMessage, ToolCall, TranscriptEntry
 from voicedock.pipeline.providers.base import ProviderError
+from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
+from voicedock.pipeline.tools import ToolSpec
 
 
 class FakeStt:
@@ -72,6 +75,23 @@ class FakeLlm:
 
     async def aclose(self) -> None:
         return None
+
+
+class ToolFirstLlm(FakeLlm):
+    """Calls ``tool`` first, then says ``then`` once it has the tool's result."""
+
+    def __init__(self, tool: str, then: str) -> None:
+        super().__init__()
+        self.tool, self.then = tool, then
+
+    async def stream_with_tools(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+    ) -> AsyncIterator[str | ToolCall]:
+        self.calls.append(list(messages))
+        if not any(m.role == "tool" for m in messages):
+            yield ToolCall("call-1", self.tool, "{}")
+            return
+        yield self.then
 
 
 class FakeTts:
@@ -210,3 +230,24 @@ def told_into(messages: list[TranscriptEntry]) -> CallEvents:
     events = CallEvents()
     events.subscribe(MessageAdded, lambda added: messages.append(added.entry))
     return events
+
+
+def told_messages(seen: list[str]) -> CallEvents:
+    """A call's events that note each message told (``MessageAdded``) in ``seen``."""
+    events = CallEvents("test")
+    events.subscribe(MessageAdded, lambda added: seen.append(added.entry.content))
+    return events
+
+
+@contextlib.contextmanager
+def registered(name: str, stt: FakeStt, llm: FakeLlm, tts: FakeTts) -> Iterator[None]:
+    """The fakes are the speech providers named ``name`` while it lasts (a service's calls
+    made with ``[speech]`` naming them get them)."""
+    stt_registry.register(name, lambda _c, _e: stt)
+    llm_registry.register(name, lambda _c, _e: llm)
+    tts_registry.register(name, lambda _c, _e: tts)
+    try:
+        yield
+    finally:
+        for registry in (stt_registry, llm_registry, tts_registry):
+            registry._factories.pop(name, None)  # type: ignore[attr-defined]

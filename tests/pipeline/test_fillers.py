@@ -5,7 +5,7 @@ that the model never sees; and the reply is spoken sentence by sentence as it st
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 
@@ -15,7 +15,7 @@ from voicedock.pipeline.providers.base import ProviderUnavailableError
 from voicedock.pipeline.speaking.filler import FillerPhrases
 from voicedock.pipeline.tools import ToolResult, ToolSpec
 
-from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts
+from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts, ToolFirstLlm
 from .test_turn_engine import config, speak, until
 
 pytestmark = pytest.mark.unit
@@ -135,19 +135,6 @@ async def test_a_model_failing_after_the_filler_ends_the_call_with_the_fallback(
     assert [c for _, c in spoken(conv)] == ["Hello?", "Let me see.", cfg.fallback_message]
 
 
-class _ToolModel(FakeLlm):
-    """Calls ``lookup`` first, then speaks from its result."""
-
-    async def stream_with_tools(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
-    ) -> AsyncIterator[str | ToolCall]:
-        self.calls.append(list(messages))
-        if not any(m.role == "tool" for m in messages):
-            yield ToolCall("call-1", "lookup", "{}")
-            return
-        yield "Found it."
-
-
 class _SlowTool:
     async def run(self, call: ToolCall) -> ToolResult:
         await asyncio.sleep(0.3)
@@ -156,7 +143,7 @@ class _SlowTool:
 
 async def test_a_slow_tool_is_covered_by_the_tool_filler_the_same_way() -> None:
     stt, sink = FakeStt(["Where is my order?"]), FakeSink(instant=True)
-    llm = _ToolModel()
+    llm = ToolFirstLlm("lookup", then="Found it.")
     cfg = config(tools=(ToolSpec("lookup"),), tool_filler_delay_s=0.05)
     async with TurnEngine(
         TurnParts(stt=stt, llm=llm, tts=FakeTts(), sink=sink, tools=_SlowTool()), cfg

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.fakes import told_messages
 from voicedock.domain.redaction import Redactor
 from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.history import ModelHistory
@@ -26,7 +27,7 @@ def config(model_sees_redacted: bool) -> ConversationConfig:
 def test_each_message_is_redacted_before_it_is_kept_or_handed_on() -> None:
     handed: list[str] = []
     cfg = config(True)
-    keeper = TranscriptKeeper(lambda e: handed.append(e.content), redactor=cfg.redactor)
+    keeper = TranscriptKeeper(told_messages(handed), redactor=cfg.redactor)
     keeper.add(TranscriptEntry("user", SAID, 1.0, 2.0))
     keeper.add(TranscriptEntry("assistant", "Thank you.", 2.0, 3.0))
     assert handed == ["my card is [card_number]", "Thank you."]
@@ -55,7 +56,7 @@ def test_a_card_number_said_over_two_messages_is_held_and_redacted_in_both() -> 
     order); an echo of it said meanwhile loses the digits too."""
     handed: list[str] = []
     audio = HeardAudio(b"\x00\x01" * 800, 8000, 1.0)
-    keeper = TranscriptKeeper(lambda e: handed.append(e.content), redactor=config(True).redactor)
+    keeper = TranscriptKeeper(told_messages(handed), redactor=config(True).redactor)
     keeper.add(
         TranscriptEntry("user", "my card is four one one one, one one one one.", 1, 2, audio=audio)
     )
@@ -74,7 +75,7 @@ def test_a_card_number_said_over_two_messages_is_held_and_redacted_in_both() -> 
 def test_digits_that_make_no_card_number_are_handed_on_as_said() -> None:
     handed: list[str] = []
     audio = HeardAudio(b"\x00\x01" * 800, 8000, 1.0)
-    keeper = TranscriptKeeper(lambda e: handed.append(e.content), redactor=config(True).redactor)
+    keeper = TranscriptKeeper(told_messages(handed), redactor=config(True).redactor)
     keeper.add(TranscriptEntry("user", "my order is 4111 1111", 1, 2, audio=audio))
     keeper.add(TranscriptEntry("user", "1234 5678, thanks", 3, 4))
     assert handed == ["my order is 4111 1111", "1234 5678, thanks"]
@@ -88,7 +89,7 @@ def test_digits_that_make_no_card_number_are_handed_on_as_said() -> None:
 
 def test_the_call_s_end_hands_on_what_is_held() -> None:
     handed: list[str] = []
-    keeper = TranscriptKeeper(lambda e: handed.append(e.content), redactor=config(True).redactor)
+    keeper = TranscriptKeeper(told_messages(handed), redactor=config(True).redactor)
     keeper.add(TranscriptEntry("user", "it is 4111", 1, 2))
     assert handed == []
     keeper.report(everything=True)

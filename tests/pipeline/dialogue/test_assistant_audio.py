@@ -11,6 +11,7 @@ import pytest
 from pipeline.fakes import FakeSink, FakeTts
 from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio
 from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.events import CallEvents
 from voicedock.pipeline.speaking.output import Speech
 
 pytestmark = pytest.mark.unit
@@ -29,7 +30,7 @@ async def test_a_cut_message_keeps_only_the_sentences_whose_audio_was_queued() -
     sink = FakeSink(instant=True)
     heard: list[bytes] = []
     speaker = AssistantAudio(
-        StallingTts(), sink, ConversationConfig(), lambda: 1.0, on_audio=heard.append
+        StallingTts(), sink, ConversationConfig(), lambda: 1.0, CallEvents(), on_audio=heard.append
     )
     speech = Speech()
     saying = asyncio.create_task(speaker.speak(speech, "First part. Second part."))

@@ -10,6 +10,7 @@ import pytest
 
 from voicedock.aio import Supervisor
 from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.events import CallEvents, ToolCalled
 from voicedock.pipeline.dialogue.tool_calls import ENDING, ToolCalls
 from voicedock.pipeline.frames import ToolCall
 from voicedock.pipeline.tools import ToolResult
@@ -31,8 +32,10 @@ class SlowTool:
 async def test_a_slow_tool_brings_the_filler_and_end_call_is_the_dialogues() -> None:
     executor = SlowTool(0.2)
     config = ConversationConfig(tool_filler_message="Hold on.", tool_filler_delay_s=0.05)
+    events, told = CallEvents(), []
+    events.subscribe(ToolCalled, told.append)
     async with Supervisor("test", logging.getLogger("test")) as tasks:
-        tools = ToolCalls(executor, tasks, config)
+        tools = ToolCalls(executor, tasks, config, events)
         lookup = ToolCall("c1", "lookup", "{}")
         slow = tools.start(lookup)
         assert slow is not None
@@ -44,6 +47,20 @@ async def test_a_slow_tool_brings_the_filler_and_end_call_is_the_dialogues() -> 
         assert await tools.filler_due(end_call, ending) is None
         assert await ending == ENDING
     assert executor.ran == ["lookup"]  # end_call never reaches the executor
+    # Each call carried out is told once it is done, the slow one with how long it took.
+    assert [(t.name, t.failed) for t in told] == [("lookup", False), ("end_call", False)]
+    assert told[0].ms >= 200
+
+
+async def test_a_failing_tool_is_told_as_failed() -> None:
+    events, told = CallEvents(), []
+    events.subscribe(ToolCalled, told.append)
+    async with Supervisor("test", logging.getLogger("test")) as tasks:
+        tools = ToolCalls(None, tasks, ConversationConfig(), events)  # no executor: it fails
+        task = tools.start(ToolCall("c1", "lookup", "{}"))
+        assert task is not None
+        assert (await task).error
+    assert [(t.name, t.failed) for t in told] == [("lookup", True)]
 
 
 class PromptingTool(SlowTool):
@@ -56,7 +73,7 @@ class PromptingTool(SlowTool):
 async def test_a_tool_that_speaks_is_heard_at_once_instead_of_the_filler() -> None:
     config = ConversationConfig(tool_filler_message="Hold on.", tool_filler_delay_s=0.05)
     async with Supervisor("test", logging.getLogger("test")) as tasks:
-        tools = ToolCalls(PromptingTool(0.2), tasks, config)
+        tools = ToolCalls(PromptingTool(0.2), tasks, config, CallEvents())
         call = ToolCall("c1", "card_number", "{}")
         entry = tools.start(call)
         assert entry is not None

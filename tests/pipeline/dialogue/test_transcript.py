@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.fakes import told_messages
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
 from voicedock.pipeline.frames import TranscriptEntry, TranscriptRole
 
@@ -18,9 +19,7 @@ def said(role: TranscriptRole, text: str, started: float) -> TranscriptEntry:
 def test_a_message_waits_for_an_earlier_turn_still_open() -> None:
     seen: list[str] = []
     open_since: list[float] = [5.0]  # a caller's turn open since t=5
-    keeper = TranscriptKeeper(
-        lambda e: seen.append(e.content), lambda: min(open_since, default=None)
-    )
+    keeper = TranscriptKeeper(told_messages(seen), lambda: min(open_since, default=None))
     keeper.add(said("assistant", "later", 7.0))
     assert keeper.entries[0].content == "later"
     assert seen == []
@@ -34,7 +33,7 @@ def test_a_message_waits_for_an_earlier_turn_still_open() -> None:
 
 def test_without_open_turns_each_message_is_handed_on_as_it_comes() -> None:
     seen: list[str] = []
-    keeper = TranscriptKeeper(lambda e: seen.append(e.content))
+    keeper = TranscriptKeeper(told_messages(seen))
     keeper.add(said("assistant", "reply", 7.0))
     keeper.add(said("user", "late words", 5.0))
     assert seen == ["reply", "late words"]
@@ -43,7 +42,7 @@ def test_without_open_turns_each_message_is_handed_on_as_it_comes() -> None:
 
 def test_everything_is_handed_on_once_the_call_is_over() -> None:
     seen: list[str] = []
-    keeper = TranscriptKeeper(lambda e: seen.append(e.content), lambda: 1.0)
+    keeper = TranscriptKeeper(told_messages(seen), lambda: 1.0)
     keeper.add(said("assistant", "held", 3.0))
     keeper.report(everything=True)
     assert seen == ["held"]

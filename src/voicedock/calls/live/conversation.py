@@ -19,10 +19,11 @@ that ends by itself (end-call, silence timeout, provider failure after the spoke
 hung up after its last words were confirmed played; a lost media connection ends it with
 ``media-lost``. What happens is told on the call's events (``live.events``,
 ``pipeline/dialogue/events.py``): each final message as it is said (``TranscriptKept``,
-``transcript_delivery.py``), the voicemail verdict, the consent outcome, a squad's handoffs;
-every one is handed to its listeners before ``run()`` returns. The call's result
-(``result.py``) holds the end reason, the transcript, per-turn latencies and the post-call
-analysis.
+``transcript_delivery.py``), the voicemail verdict, the consent outcome, a squad's handoffs,
+and what its dialogue decides (the caller's speech and turns, the replies started and cut by a
+barge-in, the tools called); every one is handed to its listeners before ``run()`` returns.
+The call's result (``result.py``) holds the end reason, the transcript, per-turn latencies and
+the post-call analysis.
 
 Around the dialogue: the call's recording and its live listeners (``taps.py``), the
 assistant's consent plan (``consent.py``: its message said first, the caller's key awaited,

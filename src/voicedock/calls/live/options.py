@@ -4,8 +4,9 @@
     live.events.listen(store, TranscriptKept)        # what the call signals: its events
 
 The call tells what happens on its events (``pipeline/dialogue/events.py``): whoever needs to
-know subscribes there (the call's record, and through it the call's events, webhooks and
-metrics: ``calls/runner/one_call.py``), never through a callback handed to the constructor.
+know subscribes there (the call's record, and through it the call's events, webhooks and the
+metrics read from the record: ``calls/runner/one_call.py``; the metrics' live counts:
+``metrics.py`` ``LiveCounts``), never through a callback handed to the constructor.
 """
 
 from __future__ import annotations

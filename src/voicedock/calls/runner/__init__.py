@@ -29,7 +29,7 @@ from voicedock.calls.engine import CallEngine
 from voicedock.calls.runner.call_speech import CallSpeech
 from voicedock.calls.runner.event_sink import PbxEventSink
 from voicedock.calls.runner.node_speech import NodeSpeech
-from voicedock.calls.runner.one_call import SHUTDOWN, OneCall
+from voicedock.calls.runner.one_call import SHUTDOWN, CallWatcher, OneCall
 from voicedock.calls.runner.presynthesis import Presynthesis
 from voicedock.calls.runner.resuming import Resuming
 from voicedock.calls.runner.served import ServedCalls
@@ -62,7 +62,7 @@ class RunnerOptions:
     holds dialogue defaults (given here, they win over ``[speech.endpointing]``: tests set
     their own); ``close_timeout``: how long closing waits for the calls hung up; ``tool_server``
     runs the assistants' webhook tools; ``media_totals`` counts the calls' outbound media (for
-    the metrics)."""
+    the metrics); ``watchers`` hear each served call's events (the metrics' counters)."""
 
     speech: NodeSpeech
     call_speech: CallSpeech
@@ -71,6 +71,7 @@ class RunnerOptions:
     close_timeout: float = 10.0
     tool_server: ToolServer | None = None
     media_totals: OutputTotals = field(default_factory=OutputTotals)
+    watchers: tuple[CallWatcher, ...] = ()
 
 
 class CallRunner:
@@ -99,6 +100,7 @@ class CallRunner:
             conversation=options.conversation or _dialogue_defaults(settings),
             media_totals=self.media_totals,
             tool_server=options.tool_server,
+            watchers=options.watchers,
         )
         media_pbx = self.media_pbx
         self.events = PbxEventSink(

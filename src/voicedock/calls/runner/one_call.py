@@ -18,7 +18,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from voicedock.calls.compliance.ai_disclosure import disclosure_rule
 from voicedock.calls.control import Transfer
@@ -83,6 +83,13 @@ async def media_format(store: Store, call: Call) -> str:
     return "ulaw"
 
 
+class CallWatcher(Protocol):
+    """Whoever hears every served call's events (the metrics): ``watch`` subscribes to the
+    kinds it wants on the call's bus, before the call runs."""
+
+    def watch(self, call: Call, events: CallEvents) -> None: ...
+
+
 class OneCall:
     def __init__(
         self,
@@ -98,9 +105,11 @@ class OneCall:
         conversation: ConversationConfig,
         media_totals: OutputTotals,
         tool_server: ToolServer | None = None,
+        watchers: tuple[CallWatcher, ...] = (),
     ) -> None:
         """``conversation``: the dialogue defaults every call starts from (endpointing...);
-        ``tool_server`` runs the assistants' webhook tools."""
+        ``tool_server`` runs the assistants' webhook tools; ``watchers`` hear each call's
+        events."""
         self._engine = engine
         self._pbx = pbx
         self._store = store
@@ -112,6 +121,7 @@ class OneCall:
         self._conversation = conversation
         self._media_totals = media_totals
         self._tool_server = tool_server
+        self._watchers = watchers
         self._verdict = PbxVerdict(pbx, lambda: served.closing)
 
     async def serve(self, running: RunningCall, call: Call, media_pbx: MediaPbx) -> None:
@@ -178,6 +188,8 @@ class OneCall:
 
         async with CallEvents() as events:  # the call's: what it tells, the record hears
             self._subscribe(events, call.id)
+            for watcher in self._watchers:
+                watcher.watch(call, events)
             return await self._live(running, call, media_pbx, events)
 
     async def _live(

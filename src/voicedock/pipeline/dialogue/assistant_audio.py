@@ -4,7 +4,8 @@ It synthesizes each sentence in voicedock's own voice (the dialogue's TTS), queu
 in the output sink (``pipeline/speaking/output.py``) and keeps the handles, so that a barge-in can
 flush what is queued and tell how much of each message was heard (``Speech.flush``). ``speeches``
 are the messages being spoken (oldest first; a speech-to-speech model's reply among them):
-the dialogue is audible while one of them has started.
+the dialogue is audible while one of them has started; each message's start is told on the
+call's events (``ReplyStarted``).
 One message is spoken at a time (``lock``). What a message becomes once played or cut (the
 transcript, the model's context) is the dialogue's to decide.
 """
@@ -18,6 +19,7 @@ from collections.abc import Callable
 
 from voicedock.pipeline.audio import PcmStream
 from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.events import CallEvents, ReplyStarted
 from voicedock.pipeline.frames import TurnLatency
 from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.speaking.output import OutputSink, Speech, SpokenSentence
@@ -31,12 +33,15 @@ class AssistantAudio:
         sink: OutputSink,
         config: ConversationConfig,
         wall_clock: Callable[[], float],
+        events: CallEvents,
         *,
         on_audio: Callable[[bytes], None] | None = None,
     ) -> None:
-        """``on_audio`` sees each chunk queued for the caller (the echo gate's reference)."""
+        """``on_audio`` sees each chunk queued for the caller (the echo gate's reference);
+        ``events`` is told each message's start (``ReplyStarted``)."""
         self._tts, self._sink, self._config = tts, sink, config
         self._wall = wall_clock
+        self._events = events
         self._on_audio = on_audio
         self.speeches: list[Speech] = []  # being spoken now, oldest first
         self.lock = asyncio.Lock()  # one message at a time
@@ -57,6 +62,15 @@ class AssistantAudio:
         cut = [s for s in self.speeches if not keep(s)]
         self.speeches = [s for s in self.speeches if keep(s)]
         return cut
+
+    def started(self, speech: Speech) -> bool:
+        """``speech``'s first audio was queued now (told: ``ReplyStarted``); False when it had
+        started before."""
+        if speech.started_at is not None:
+            return False
+        speech.started_at = at = self._wall()
+        self._events.emit(ReplyStarted(at, filler=speech.filler))
+        return True
 
     async def cut(self, speech: Speech) -> str:
         """Stop ``speech`` now; returns what the caller heard of it."""
@@ -123,8 +137,7 @@ class AssistantAudio:
         if not spoken.handles:
             speech.sentences.append(spoken)
         spoken.handles.append(handle)
-        if speech.started_at is None:
-            speech.started_at = self._wall()
+        if self.started(speech):
             if on_started is not None:
                 on_started()
             if latency is not None:

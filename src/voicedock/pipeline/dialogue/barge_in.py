@@ -6,7 +6,8 @@ the caller heard (``interrupted=True``, possibly empty: a greeting cut before it
 is still in the transcript). A ``say`` (and the first message) waiting behind the interrupted
 speech is never dropped: it waits while the caller holds the floor and is spoken once the
 caller's turn is over, or, if the call ends first, recorded as interrupted at 0 words. A
-transfer announcement is not cut at all.
+transfer announcement is not cut at all. A barge-in that cut what the caller had begun to hear
+is told on the call's events (``ReplyInterrupted``); the echo gate forgets the audio flushed.
 
 Each message has its place in the model's history from when it was asked for (a reserved
 slot, ``history.py``), so the model sees events in the order they happened; once played (or
@@ -24,11 +25,13 @@ from functools import partial
 
 from voicedock.aio import Supervisor
 from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio, ms_since
+from voicedock.pipeline.dialogue.events import CallEvents, ReplyInterrupted
 from voicedock.pipeline.dialogue.history import ModelHistory
 from voicedock.pipeline.dialogue.interruptible_tasks import InterruptibleTasks
 from voicedock.pipeline.dialogue.reply import Filler
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
+from voicedock.pipeline.hearing.echo import EchoGate
 from voicedock.pipeline.speaking.output import Speech
 from voicedock.pipeline.text import split_sentences
 
@@ -41,14 +44,15 @@ class Floor:
         transcript: TranscriptKeeper,
         tasks: Supervisor,
         wall_clock: Callable[[], float],
-        *,
-        on_cut: Callable[[], None],
+        echo: EchoGate,
+        events: CallEvents,
     ) -> None:
-        """``on_cut`` is called when a barge-in flushed audio (the echo gate forgets it)."""
+        """``echo``: the echo gate, told of the audio a barge-in flushed (it never comes back);
+        ``events`` is told each barge-in (``ReplyInterrupted``)."""
         self.audio = audio
         self._history, self._transcript = history, transcript
         self._wall = wall_clock
-        self._on_cut = on_cut
+        self._echo, self._events = echo, events
         self._running = InterruptibleTasks(tasks)
         # Tasks of `say`s not yet speaking: a barge-in lets them wait instead of cancelling.
         self._queued_says: set[asyncio.Task[None]] = set()
@@ -93,10 +97,12 @@ class Floor:
         return [task for task in self.tasks if task not in self._queued_says]
 
     async def interrupt(self, *, queued_says: bool = False) -> None:
-        """The caller took the floor: stop thinking and speaking, keep what was heard.
+        """The caller took the floor: stop thinking and speaking, keep what was heard, and
+        tell it (``ReplyInterrupted``) when the caller had begun to hear what was cut.
 
         `say`s not speaking yet wait for the caller's turn to end, unless `queued_says`
-        (the call ends): then they are cancelled and recorded as interrupted at 0 words.
+        (the call ends, which is no barge-in): then they are cancelled and recorded as
+        interrupted at 0 words.
         """
         await self._running.stop(lambda task: not queued_says and task in self._queued_says)
 
@@ -109,7 +115,10 @@ class Floor:
             heard = await speech.flush()
             self.settle(speech, heard, interrupted=True)
         if speeches:
-            self._on_cut()  # what was flushed never comes back
+            self._echo.cut()  # what was flushed never comes back
+        started = sum(1 for speech in speeches if speech.started_at is not None)
+        if started and not queued_says:
+            self._events.emit(ReplyInterrupted(started))
 
     async def cut_all(self) -> None:
         """The call closed: what was being said is kept, cut to what the caller heard."""

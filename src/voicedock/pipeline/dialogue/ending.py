@@ -80,7 +80,7 @@ class CallEnd:
         final: str | None,
         *,
         pending: Collection[asyncio.Task[None]],
-        quiet: Callable[[], Awaitable[None]],
+        quiet: Callable[[], Awaitable[object]],
         say: Callable[[str], Awaitable[None]],
         stop: Callable[[], Awaitable[None]] | None = None,
     ) -> None:

@@ -21,6 +21,14 @@ then stops its task; what is emitted after is dropped.
 
 The vocabulary, by who emits it:
 
+    SpeechStarted         the dialogue: the caller started speaking (the turn engine's VAD,
+                          a speech-to-speech provider's server VAD)
+    SpeechEnded           the dialogue: the caller's speech ended (endpointing decided it)
+    TurnCommitted         the dialogue: the caller's turn (words, keys or both) is the
+                          model's to answer
+    ReplyStarted          the dialogue: an assistant message's first audio was queued
+    ReplyInterrupted      the dialogue: a barge-in cut what the assistant was saying
+    ToolCalled            the dialogue: one of the model's tool calls was carried out
     MessageAdded          the dialogue: a final message of the transcript, in spoken order
     TranscriptKept        the live call: a final message it keeps (the consent window may
                           hold them back, and withhold them)
@@ -47,6 +55,55 @@ from voicedock.pipeline.fallback_plans.plan import Switch
 from voicedock.pipeline.frames import TranscriptEntry
 
 log = logging.getLogger("voicedock.pipeline")
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    """The caller started speaking (wall time ``at``), as the dialogue's VAD decided."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechEnded:
+    """The caller's speech ended: endpointing decided the turn is over (wall time ``at``)."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TurnCommitted:
+    """The caller's turn goes to the model: ``spoken`` words, ``keyed`` a keypad entry."""
+
+    spoken: bool
+    keyed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyStarted:
+    """An assistant message's first audio was queued for the caller (wall time ``at``);
+    ``filler``: a filler said while the reply is awaited."""
+
+    at: float
+    filler: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyInterrupted:
+    """A barge-in cut ``messages`` assistant messages short (each kept as the caller heard
+    it); what was queued and not sent never will be."""
+
+    messages: int
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCalled:
+    """One of the model's tool calls carried out: its ``name``, whether it failed, how long it
+    took (milliseconds)."""
+
+    name: str
+    failed: bool
+    ms: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +151,13 @@ class ProviderSwitched:
 
 
 CallEvent: TypeAlias = (
-    MessageAdded
+    SpeechStarted
+    | SpeechEnded
+    | TurnCommitted
+    | ReplyStarted
+    | ReplyInterrupted
+    | ToolCalled
+    | MessageAdded
     | TranscriptKept
     | AnsweringMachineHeard
     | ConsentDecided
@@ -181,10 +244,3 @@ class CallEvents:
                 await listener.handler(event)
             except Exception:
                 log.exception("%s: %s listener failed", self._name, type(event).__name__)
-
-
-def added_to(events: CallEvents | None) -> Callable[[TranscriptEntry], None] | None:
-    """What a dialogue's transcript keeper tells each final message to: ``MessageAdded``."""
-    if events is None:
-        return None
-    return lambda entry: events.emit(MessageAdded(entry))

@@ -60,7 +60,13 @@ from voicedock.pipeline.dialogue.ending import (
     CallEnd,
     failure_reason,
 )
-from voicedock.pipeline.dialogue.events import CallEvents, added_to
+from voicedock.pipeline.dialogue.events import (
+    CallEvents,
+    ReplyInterrupted,
+    SpeechEnded,
+    SpeechStarted,
+    TurnCommitted,
+)
 from voicedock.pipeline.dialogue.first_message import opening
 from voicedock.pipeline.dialogue.interruptible_tasks import InterruptibleTasks
 from voicedock.pipeline.dialogue.realtime.answer_watch import AnswerWatch
@@ -113,8 +119,10 @@ class RealtimeParts:
     """What one speech-to-speech dialogue works with: the provider's session (``speech``),
     voicedock's own voice (``tts``) and the sink the call's audio goes out through; ``tools``
     carries out the model's calls of ``config.tools`` (``end_call`` is the dialogue's own);
-    ``events`` is told each final message (``MessageAdded``); ``clock`` times the turns'
-    latency (monotonic seconds)."""
+    ``events`` is told what the dialogue decides (``pipeline/dialogue/events.py``: the caller's
+    speech and turns as the provider's server VAD hears them, the replies started and
+    interrupted, the tools called, each final message); without it the dialogue keeps a bus of
+    its own. ``clock`` times the turns' latency (monotonic seconds)."""
 
     speech: RealtimeSpeech
     tts: Tts
@@ -140,10 +148,9 @@ class RealtimeDialogue(DialogueBase):
         self._speech = parts.speech
         self._session_over = False  # the provider's events ended
         self._wall = parts.wall_clock
+        self.events = parts.events if parts.events is not None else CallEvents("realtime dialogue")
         # Final as the provider says; redacted as the turn engine's (the model hears the caller).
-        self._transcript = TranscriptKeeper(
-            added_to(parts.events), redactor=cfg.redactor, member=cfg.member
-        )
+        self._transcript = TranscriptKeeper(self.events, redactor=cfg.redactor, member=cfg.member)
         self.transcript: list[TranscriptEntry] = self._transcript.entries
         self._timer = TurnTimer(cfg, parts.clock)
         self.latencies: list[TurnLatency] = self._timer.latencies
@@ -173,7 +180,7 @@ class RealtimeDialogue(DialogueBase):
         own speech; the model's function calls."""
         cfg, wall = self.config, self._wall
         spawn = weak_method(self._spawn)  # the parts' callbacks never keep the dialogue alive
-        audio = AssistantAudio(parts.tts, parts.sink, cfg, wall)
+        audio = AssistantAudio(parts.tts, parts.sink, cfg, wall, self.events)
         messages = AssistantMessages(
             audio,
             parts.sink,
@@ -188,7 +195,7 @@ class RealtimeDialogue(DialogueBase):
             messages, cfg.silence_prompt_message, spawn_speech=weak_method(self._spawn_speech)
         )
         function_calls = FunctionCalls(
-            ToolCalls(parts.tools, self._tasks, cfg),
+            ToolCalls(parts.tools, self._tasks, cfg, self.events),
             self._transcript,
             messages,
             wall,
@@ -345,10 +352,13 @@ class RealtimeDialogue(DialogueBase):
                     now = self._wall()
                     self._transcript.add(TranscriptEntry("user", text.strip(), now, now))
             case RealtimeSpeechStarted():
+                self.events.emit(SpeechStarted(self._wall()))
                 self._watch.caller_started()
                 self.handover.unanswered.started()
                 await self._barge_in(conv)
             case RealtimeSpeechStopped():
+                self.events.emit(SpeechEnded(self._wall()))
+                self.events.emit(TurnCommitted(spoken=True))  # the provider answers it now
                 self._watch.caller_stopped()
                 self.handover.unanswered.stopped()
                 self._answer.awaiting()
@@ -372,7 +382,8 @@ class RealtimeDialogue(DialogueBase):
         """The caller took the floor: the model's reply and our own speech stop."""
         await conv.cancel_response()
         await self._interruptible.stop()
-        await self._messages.cut_all()
+        if heard := await self._messages.cut_all():
+            self.events.emit(ReplyInterrupted(heard))
 
     def _busy(self) -> bool:
         """Something is said, the model's answer is awaited or one of its tools runs."""

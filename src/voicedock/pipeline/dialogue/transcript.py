@@ -1,7 +1,7 @@
-"""The call's transcript, and ``on_transcript`` seeing each final message once.
+"""The call's transcript, each final message told once on the call's events (``MessageAdded``).
 
 In spoken order (the turn engine): messages are kept by when they *started*, and each is handed
-to ``on_transcript`` once no turn that started before it is still open (``open_since``: a
+on as ``MessageAdded`` once no turn that started before it is still open (``open_since``: a
 caller still talking or being transcribed, an assistant message still playing), so what it
 delivers comes in spoken order too. Without ``open_since`` (a speech-to-speech provider, which
 says when each message is final) a message is kept and handed on as it comes.
@@ -22,6 +22,7 @@ import bisect
 from collections.abc import Callable
 
 from voicedock.domain.redaction import Redactor
+from voicedock.pipeline.dialogue.events import CallEvents, MessageAdded
 from voicedock.pipeline.frames import TranscriptEntry
 
 # A card number said over this many messages of one speaker at most.
@@ -33,7 +34,7 @@ OTHERS_BETWEEN = 2
 class TranscriptKeeper:
     def __init__(
         self,
-        on_transcript: Callable[[TranscriptEntry], None] | None,
+        events: CallEvents | None,
         open_since: Callable[[], float | None] | None = None,
         provider: Callable[[str], str | None] | None = None,
         redactor: Redactor | None = None,
@@ -49,7 +50,7 @@ class TranscriptKeeper:
         self._redactor = redactor
         self._member = member
         self._provider = provider
-        self._on_transcript = on_transcript
+        self._events = events
         self._open_since = open_since
         self._unreported: list[TranscriptEntry] = []  # final, held for spoken order
         # A speaker's messages a card number may go on from (held), and how many messages of
@@ -114,20 +115,20 @@ class TranscriptKeeper:
         return any(entry is one for held in self._said_on.values() for one in held)
 
     def report(self, *, everything: bool = False) -> None:
-        """Hand final messages to ``on_transcript`` in spoken order: each once no turn that
+        """Tell final messages (``MessageAdded``) in spoken order: each once no turn that
         started before it is still open and no card number may go on from it (``everything``:
         the call is over)."""
         if everything:
             for role in list(self._said_on):
                 self._let_go(role)
-        if self._on_transcript is None:
+        if self._events is None:
             self._unreported.clear()
             return
         limit = None if everything or self._open_since is None else self._open_since()
         while self._unreported and (limit is None or self._unreported[0].started_at <= limit):
             if self._held(self._unreported[0]):
                 return
-            self._on_transcript(self._unreported.pop(0))
+            self._events.emit(MessageAdded(self._unreported.pop(0)))
 
 
 def _started_at(entry: TranscriptEntry) -> float:

@@ -64,7 +64,7 @@ from voicedock.pipeline.dialogue.ending import INTERNAL_ERROR as INTERNAL_ERROR
 from voicedock.pipeline.dialogue.ending import PROVIDER_ERROR as PROVIDER_ERROR
 from voicedock.pipeline.dialogue.ending import REFUSED as REFUSED
 from voicedock.pipeline.dialogue.ending import SPEECH_FAILURES as SPEECH_FAILURES
-from voicedock.pipeline.dialogue.events import CallEvents, added_to
+from voicedock.pipeline.dialogue.events import CallEvents, SpeechEnded, SpeechStarted, TurnCommitted
 from voicedock.pipeline.dialogue.first_message import opening
 from voicedock.pipeline.dialogue.hearing import CallerTurn, Hearing
 from voicedock.pipeline.dialogue.history import ModelHistory
@@ -123,8 +123,10 @@ class TurnParts:
     the engines, for each turn's latency record and the provider of each message
     (``pipeline/fallback_plans/serving.py``); ``predict_turn`` is the turn model that
     ``endpointing.turn_detection = "model"`` asks at the caller's pauses
-    (``pipeline/hearing/turn_detection.py``; without it, silence decides); ``events`` is told each
-    final message as it is added to ``transcript`` (``MessageAdded``)."""
+    (``pipeline/hearing/turn_detection.py``; without it, silence decides); ``events`` is told what
+    the dialogue decides (``pipeline/dialogue/events.py``: the caller's speech and turns, the
+    replies started and interrupted, the tools called, each final message as it is added to
+    ``transcript``); without it the engine keeps a bus of its own."""
 
     stt: Stt
     llm: Llm | LlmPlan
@@ -143,6 +145,7 @@ class TurnEngine(DialogueBase):
     def __init__(self, parts: TurnParts, config: ConversationConfig | None = None) -> None:
         self.config = cfg = config or ConversationConfig()
         self._wall = parts.wall_clock
+        self.events = parts.events if parts.events is not None else CallEvents("turn engine")
         named = parts.endpoints or Endpoints()
         self._serving = Serving(parts.stt, parts.llm, parts.tts, named)  # who serves each now
         self._listener = Listener(
@@ -153,7 +156,7 @@ class TurnEngine(DialogueBase):
             echo=cfg.echo,
         )
         self._transcript = TranscriptKeeper(
-            added_to(parts.events),
+            self.events,
             weak_method(self._open_since),
             self._serving.provider_of,
             redactor=cfg.redactor,
@@ -182,7 +185,8 @@ class TurnEngine(DialogueBase):
     ) -> tuple[AssistantAudio, Replies, Floor]:
         """The assistant's side: its audio, the model's replies, the floor (barge-in)."""
         cfg, wall = self.config, self._wall
-        audio = AssistantAudio(parts.tts, parts.sink, cfg, wall, on_audio=self._listener.echo.play)
+        echo = self._listener.echo
+        audio = AssistantAudio(parts.tts, parts.sink, cfg, wall, self.events, on_audio=echo.play)
         llm = parts.llm
         plan = llm if isinstance(llm, LlmPlan) else LlmPlan.alone(llm, named.llm)
         replies = Replies(
@@ -193,17 +197,10 @@ class TurnEngine(DialogueBase):
             cfg,
             self._history,
             self._transcript,
-            ToolCalls(parts.tools, self._tasks, cfg),
+            ToolCalls(parts.tools, self._tasks, cfg, self.events),
             self._tasks,
         )
-        floor = Floor(
-            audio,
-            self._history,
-            self._transcript,
-            self._tasks,
-            wall,
-            on_cut=self._listener.echo.cut,
-        )
+        floor = Floor(audio, self._history, self._transcript, self._tasks, wall, echo, self.events)
         return audio, replies, floor
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
@@ -240,8 +237,12 @@ class TurnEngine(DialogueBase):
             return
         for frame in self._listener.process(pcm, self.assistant_audible):
             if isinstance(frame, UserUtterance):
-                self._events.put_nowait(_Turn(frame, time.perf_counter(), self._wall()))
+                turn = _Turn(frame, time.perf_counter(), self._wall())
+                self.events.emit(SpeechEnded(turn.decided_wall))
+                self._events.put_nowait(turn)
             else:
+                if isinstance(frame, UserSpeechStarted):
+                    self.events.emit(SpeechStarted(self._wall()))
                 self._events.put_nowait(frame)
         self._hearing.listen()
         if self._turn_detector is not None:
@@ -394,6 +395,7 @@ class TurnEngine(DialogueBase):
         """Answer the caller's turn: ``user``'s words (when spoken), then the keypad entry
         ``then`` (kept even when the turn is stopped before the words are heard); ``keyed``:
         a keypad entry is part of this turn, so it is answered even without words."""
+        spoken = False
         if user is not None:
             try:
                 # A barge-in or the call's end stops this turn, not its transcription.
@@ -415,13 +417,15 @@ class TurnEngine(DialogueBase):
             if not text and then is None and not keyed:
                 self._transcript.report()  # the turn closed without words: it holds nothing
                 return
-            if text:
+            if spoken := bool(text):
                 ended = self._hearing.at(user.ended_at_ms)
                 entry = TranscriptEntry("user", text, started, ended, audio=heard_audio)
                 self._transcript.add(entry)
                 self._history.add(ChatMessage("user", text))
         if then is not None:
             self._add_keypad(then)
+        if user is not None or keyed:
+            self.events.emit(TurnCommitted(spoken, keyed))
 
         def first_token() -> None:
             if latency is not None:

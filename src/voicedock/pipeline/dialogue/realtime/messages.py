@@ -63,8 +63,7 @@ class AssistantMessages:
             return
         handle = await self._sink.play(audio, self._call_rate)
         reply.sentences[0].handles.append(handle)
-        if reply.started_at is None:
-            reply.started_at = self._wall()
+        self._audio.started(reply)
         if turn is not None:
             self._timer.answered()
             self._spawn(self._timer.first_frame_sent(turn, handle))
@@ -108,13 +107,15 @@ class AssistantMessages:
         await self._audio.played(reply)
         self._settle(reply, reply.text, interrupted=False)
 
-    async def cut_all(self) -> None:
+    async def cut_all(self) -> int:
         """The caller took the floor, or the call ends: everything said now stops, each
-        message recorded cut to what the caller heard."""
+        message recorded cut to what the caller heard. Returns how many had started."""
         self._reply = None
-        for speech in self._audio.take(lambda _speech: False):
+        cut = self._audio.take(lambda _speech: False)
+        for speech in cut:
             with contextlib.suppress(Exception):
                 self._settle(speech, await speech.flush(), interrupted=True)
+        return sum(1 for speech in cut if speech.started_at is not None)
 
     def _settle(self, speech: Speech, text: str, *, interrupted: bool) -> None:
         """Record what the caller heard of ``speech``, once."""
