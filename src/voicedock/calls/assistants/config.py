@@ -53,12 +53,17 @@ from voicedock.domain.assistant_config import (
     TOOL_FILLER_MESSAGE_MAX,
     TURN_DETECTIONS,
     TURN_MODEL,
+    AssistantRequest,
     ConsentPlan,
     Keypad,
     LlmFiller,
     Plan,
+    RedactionPlan,
+    SeedMessage,
     SttConfig,
     ToolFiller,
+    given,
+    set_or,
 )
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.json import JsonObject, JsonValue, json_object
@@ -123,9 +128,6 @@ ASSISTANT_REQUEST = "assistant_request"
 DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS = 5
 KEYPAD = "keypad"
 REDACTION_PLAN = "redaction_plan"
-REDACTION_PLAN_FIELDS = ("categories", "custom_patterns", "model_sees", "region")
-_PATTERN_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
-_REGION = re.compile(r"[A-Z]{2}")
 # A custom pattern RE2 refuses (what no schema states: back-references, look-arounds, syntax).
 INVALID_PATTERN = "Invalid pattern"
 CONSENT_PLAN = "consent_plan"
@@ -319,9 +321,33 @@ KEYPAD_WORDS: Words = {
         f"must be between {KEYPAD_MAX_DIGITS[0]} and {KEYPAD_MAX_DIGITS[1]}",
     ),
 }
-_AT = re.compile(r" - at `\$\.(?P<key>[a-z_]+)")
+ASSISTANT_REQUEST_WORDS: Words = {
+    "timeout_seconds": ("must be an integer", "must be between 1 and 20"),
+}
+MESSAGE_WORDS: Words = {
+    "": "must be a list",
+    "role": f"must be one of {MESSAGE_ROLES}",
+    "content": "must be a string",
+}
+REDACTION_WORDS: Words = {
+    "categories": f"must be a list of {', '.join(CATEGORIES)}",
+    "custom_patterns": f"must be a list of at most {REDACTION_PATTERNS_MAX} patterns",
+    "custom_patterns.name": (
+        "must be 1-40 lower-case letters, digits or _, starting with a letter"
+    ),
+    "custom_patterns.regex": f"must be a text of 1-{REDACTION_PATTERN_MAX} characters",
+    "model_sees": "must be " + " or ".join(f'"{sees}"' for sees in MODEL_SEES),
+    "region": "must be a country code such as US",
+}
+_AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_INDEX = re.compile(r"\[[0-9]+\]")
+_LAST_INDEX = re.compile(r"\[[0-9]+\]$")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`")
+_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
+_NOT_OBJECT = re.compile(r"^Expected `object`, got `[a-z]+`")
 _BOUND = re.compile(r"^Expected `[a-z]+` [<>]=")
 P = TypeVar("P", bound=Plan)
+T = TypeVar("T")
 
 
 def _plan(
@@ -339,15 +365,37 @@ def _plan(
     for key, needed in required.items():
         if obj.get(key) is None:
             raise BadRequest(f"{name}.{key} {needed}")
+    return _decoded(kind, obj, name, words)
+
+
+def _decoded(kind: type[T], value: object, name: str, words: Words) -> T:
+    """``value`` decoded as ``kind`` (its type states its keys and bounds); a refusal is a 400
+    naming where (``redaction_plan.custom_patterns[0].name``) in the ``words`` of its key (the
+    path without its indexes: ``custom_patterns.name``; ``""``: the value itself)."""
     try:
-        return msgspec.convert(obj, kind, strict=True)
+        return msgspec.convert(value, kind, strict=True)
     except msgspec.ValidationError as exc:
-        at = _AT.search(str(exc))
-        key = at["key"] if at is not None else ""
-        said = words.get(key, "is invalid")
-        if not isinstance(said, str):  # (of its type, within its bounds)
-            said = said[1] if _BOUND.match(str(exc)) else said[0]
-        raise BadRequest(f"{name}.{key} {said}") from None
+        raise _worded(str(exc), name, words) from None
+
+
+def _worded(error: str, name: str, words: Words) -> BadRequest:
+    at = _AT.search(error)
+    path = at["path"] if at is not None else ""
+    if (unknown := _UNKNOWN.match(error)) is not None:
+        return BadRequest(f"{_where(name, path)}: unknown field(s): {unknown['field']}")
+    if (missing := _MISSING.match(error)) is not None:
+        path = f"{path}.{missing['field']}" if path else missing["field"]
+    elif _NOT_OBJECT.match(error) is not None and path.endswith("]"):
+        return BadRequest(f"{_where(name, path)} must be a JSON object")
+    path = _LAST_INDEX.sub("", path)  # an item of a list of values: the list's words
+    said = words.get(_INDEX.sub("", path).lstrip("."), "is invalid")
+    if not isinstance(said, str):  # (of its type, within its bounds)
+        said = said[1] if _BOUND.match(error) else said[0]
+    return BadRequest(f"{_where(name, path)} {said}")
+
+
+def _where(name: str, path: str) -> str:
+    return f"{name}{path}" if not path or path.startswith("[") else f"{name}.{path}"
 
 
 def _settings(plan: Plan, null: tuple[str, ...] = ()) -> JsonObject:
@@ -359,53 +407,20 @@ def _settings(plan: Plan, null: tuple[str, ...] = ()) -> JsonObject:
 
 def _check_redaction_plan(value: object) -> JsonObject:
     """``{"categories": [...], "custom_patterns": [{"name", "regex"}], "model_sees":
-    "redacted" | "clear", "region": "US"}``, each optional (``domain/redaction``); a custom
-    pattern must be one RE2 accepts."""
+    "redacted" | "clear", "region": "US"}``, each optional (``domain/redaction``): the plan
+    ``RedactionPlan`` states; a custom pattern must be one RE2 accepts (what no schema
+    states). A null setting is not set."""
     obj = json_readers.require_object(value, REDACTION_PLAN)
-    json_readers.reject_unknown(obj, REDACTION_PLAN_FIELDS, REDACTION_PLAN)
-    out: JsonObject = {}
-    categories = obj.get("categories")
-    if categories is not None:
-        if not isinstance(categories, list) or not all(c in CATEGORIES for c in categories):
-            raise BadRequest(
-                f"{REDACTION_PLAN}.categories must be a list of {', '.join(CATEGORIES)}"
-            )
-        out["categories"] = list(dict.fromkeys(categories))
-    patterns = obj.get("custom_patterns")
-    if patterns is not None:
-        if not isinstance(patterns, list) or len(patterns) > REDACTION_PATTERNS_MAX:
-            raise BadRequest(
-                f"{REDACTION_PLAN}.custom_patterns must be a list of at most "
-                f"{REDACTION_PATTERNS_MAX} patterns"
-            )
-        out["custom_patterns"] = [_check_pattern(p, i) for i, p in enumerate(patterns)]
-    model_sees = obj.get("model_sees")
-    if model_sees is not None:
-        if model_sees not in MODEL_SEES:
-            raise BadRequest(f'{REDACTION_PLAN}.model_sees must be "redacted" or "clear"')
-        out["model_sees"] = model_sees
-    region = obj.get("region")
-    if region is not None:
-        if not isinstance(region, str) or _REGION.fullmatch(region) is None:
-            raise BadRequest(f"{REDACTION_PLAN}.region must be a country code such as US")
-        out["region"] = region
+    given = {key: setting for key, setting in obj.items() if setting is not None}
+    plan = _plan(RedactionPlan, given, REDACTION_PLAN, REDACTION_WORDS)
+    for index, pattern in enumerate(set_or(plan.custom_patterns, [])):
+        if (refusal := tenant_regex_refusal(pattern.regex)) is not None:
+            where = f"{REDACTION_PLAN}.custom_patterns[{index}].regex"
+            raise BadRequest(f"{where} {refusal}", error=INVALID_PATTERN)
+    out = _settings(plan)
+    if "categories" in out:
+        out["categories"] = list(dict.fromkeys(set_or(plan.categories, [])))
     return out
-
-
-def _check_pattern(value: object, index: int) -> JsonObject:
-    where = f"{REDACTION_PLAN}.custom_patterns[{index}]"
-    obj = json_readers.require_object(value, where)
-    json_readers.reject_unknown(obj, ("name", "regex"), where)
-    name, regex = obj.get("name"), obj.get("regex")
-    if not isinstance(name, str) or _PATTERN_NAME.fullmatch(name) is None:
-        raise BadRequest(
-            f"{where}.name must be 1-40 lower-case letters, digits or _, starting with a letter"
-        )
-    if not isinstance(regex, str) or not 0 < len(regex) <= REDACTION_PATTERN_MAX:
-        raise BadRequest(f"{where}.regex must be a text of 1-{REDACTION_PATTERN_MAX} characters")
-    if (refusal := tenant_regex_refusal(regex)) is not None:
-        raise BadRequest(f"{where}.regex {refusal}", error=INVALID_PATTERN)
-    return {"name": name, "regex": regex}
 
 
 def _check_consent_plan(value: object) -> JsonObject:
@@ -457,22 +472,18 @@ def check_analysis_plan(value: object, where: str) -> JsonObject:
 
 def _check_assistant_request(value: object) -> JsonObject:
     """``{"timeout_seconds": 1-20}``: inbound calls ask the organization's server first
-    (``calls.assistants.request``)."""
-    obj = json_readers.require_object(value, ASSISTANT_REQUEST)
-    json_readers.reject_unknown(obj, ("timeout_seconds",), ASSISTANT_REQUEST)
+    (``calls.assistants.request``); the plan ``AssistantRequest`` states its bounds."""
+    request = _plan(AssistantRequest, value, ASSISTANT_REQUEST, ASSISTANT_REQUEST_WORDS)
     default = DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS
-    return {"timeout_seconds": json_readers.integer(obj, "timeout_seconds", default, 1, 20)}
+    return {"timeout_seconds": given(request.timeout_seconds, default)}
 
 
 def _check_messages(messages: object, where: str = "llm_config") -> None:
-    if not isinstance(messages, list):
-        raise BadRequest(f"{where}.messages must be a list")
-    for i, message in enumerate(messages):
-        item = json_readers.require_object(message, f"{where}.messages[{i}]")
-        json_readers.reject_unknown(item, ("role", "content"), f"{where}.messages[{i}]")
-        if item.get("role") not in MESSAGE_ROLES:
-            raise BadRequest(f"{where}.messages[{i}].role must be one of {MESSAGE_ROLES}")
-        json_readers.text(item, "content", required=True, max_len=CONFIG_TEXT_MAX)
+    """``llm_config.messages`` (or a fallback plan entry's): a list of ``SeedMessage``, each
+    content a text (not blank, within ``CONFIG_TEXT_MAX``)."""
+    name = f"{where}.messages"
+    for i, message in enumerate(_decoded(list[SeedMessage], messages, name, MESSAGE_WORDS)):
+        json_readers.check_text(message.content, f"{name}[{i}].content", max_len=CONFIG_TEXT_MAX)
 
 
 def deep_merge(base: JsonObject, override: JsonObject) -> JsonObject:
