@@ -36,6 +36,7 @@ from voicedock.calls.tools.config import TEMPLATE_ID, check_tools
 from voicedock.config import SpeechSettings
 from voicedock.domain import tenant_provider_fields
 from voicedock.domain.assistant_config import (
+    ANALYSIS_TEXT_MAX,
     CONFIG_FIELDS,
     CONSENT_KEYS,
     CONSENT_MESSAGE_MAX,
@@ -53,6 +54,8 @@ from voicedock.domain.assistant_config import (
     TOOL_FILLER_MESSAGE_MAX,
     TURN_DETECTIONS,
     TURN_MODEL,
+    AnalysisPlan,
+    AnalysisTemplateRef,
     AssistantRequest,
     ConsentPlan,
     Keypad,
@@ -120,9 +123,7 @@ CONFIG_TEXTS = (
 )
 CONFIG_TEXT_MAX = 20_000
 PROFILE_TEXT_MAX = 200
-ANALYSIS_TEXT_MAX = 5_000
-ANALYSIS_PLAN_FIELDS = ("summary_prompt", "structured_data_schema", "success_evaluation_rubric")
-TEMPLATE_ID_MAX = 100  # a template reference's id (tool and analysis templates)
+ANALYSIS_PLAN_FIELDS = AnalysisPlan.__struct_fields__
 LLM_FILLER = "llm_filler"
 ASSISTANT_REQUEST = "assistant_request"
 DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS = 5
@@ -321,6 +322,11 @@ KEYPAD_WORDS: Words = {
         f"must be between {KEYPAD_MAX_DIGITS[0]} and {KEYPAD_MAX_DIGITS[1]}",
     ),
 }
+ANALYSIS_WORDS: Words = {
+    "summary_prompt": "must be a string",
+    "structured_data_schema": "must be a JSON object",
+    "success_evaluation_rubric": "must be a string",
+}
 ASSISTANT_REQUEST_WORDS: Words = {
     "timeout_seconds": ("must be an integer", "must be between 1 and 20"),
 }
@@ -439,26 +445,27 @@ def _check_analysis_plan(value: object) -> JsonObject:
     obj = json_readers.require_object(value, "analysis_plan")
     if TEMPLATE_ID not in obj:
         return check_analysis_plan(obj, "analysis_plan")
-    json_readers.reject_unknown(obj, (TEMPLATE_ID,), "analysis_plan (with a template_id)")
-    template_id = obj[TEMPLATE_ID]
-    if not isinstance(template_id, str) or not 0 < len(template_id) <= TEMPLATE_ID_MAX:
-        raise BadRequest(f"analysis_plan.{TEMPLATE_ID} must be an analysis template id")
-    return {TEMPLATE_ID: template_id}
+    where = "analysis_plan (with a template_id)"
+    json_readers.reject_unknown(obj, AnalysisTemplateRef.__struct_fields__, where)
+    words: Words = {TEMPLATE_ID: "must be an analysis template id"}
+    return {TEMPLATE_ID: _plan(AnalysisTemplateRef, obj, "analysis_plan", words).template_id}
 
 
 def check_analysis_plan(value: object, where: str) -> JsonObject:
     """``{"summary_prompt", "structured_data_schema", "success_evaluation_rubric"}``, each
-    optional (an assistant's plan, or an analysis template's); the schema must be a valid JSON
-    Schema (``pipeline.analysis.post_call``) within the limits of ``domain.tenant_schemas`` (size,
+    optional (an assistant's plan, or an analysis template's): the plan ``AnalysisPlan``
+    states, its texts within ``ANALYSIS_TEXT_MAX``; the schema must be a valid JSON Schema
+    (``pipeline.analysis.post_call``) within the limits of ``domain.tenant_schemas`` (size,
     depth, growth, no regular expressions, no cycles)."""
-    obj = json_readers.require_object(value, where)
-    json_readers.reject_unknown(obj, ANALYSIS_PLAN_FIELDS, where)
+    plan = _plan(AnalysisPlan, value, where, ANALYSIS_WORDS)
     out: JsonObject = {}
-    for key in ("summary_prompt", "success_evaluation_rubric"):
-        text = json_readers.text(obj, key, max_len=ANALYSIS_TEXT_MAX)
-        if text is not None:
-            out[key] = text
-    schema = obj.get("structured_data_schema")
+    for key, text in (
+        ("summary_prompt", plan.summary_prompt),
+        ("success_evaluation_rubric", plan.success_evaluation_rubric),
+    ):
+        if isinstance(text, str):
+            out[key] = json_readers.check_text(text, key, max_len=ANALYSIS_TEXT_MAX)
+    schema = json_object(plan.structured_data_schema)
     if schema is not None:
         # Bounded, no regular expressions, no cycles (domain/tenant_schemas.py), before the
         # meta-schema looks at it (it compiles a pattern).
