@@ -54,7 +54,8 @@ KEYPAD_DEFAULT_TERMINATOR = "#"
 # ("model"), or the silence after the words ("silence"; pipeline/hearing/endpointing.py).
 TURN_MODEL = "model"
 TURN_SILENCE = "silence"
-TURN_DETECTIONS = (TURN_MODEL, TURN_SILENCE)
+TurnDetection = Literal["model", "silence"]
+TURN_DETECTIONS: tuple[str, ...] = get_args(TurnDetection)
 
 REDACTION_PATTERNS_MAX = 10
 REDACTION_PATTERN_MAX = 500  # characters of one pattern

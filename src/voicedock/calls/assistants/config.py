@@ -25,12 +25,19 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import TypeVar
+from typing import Annotated, Literal, TypeVar, cast, get_args
 
 import msgspec
+import msgspec.inspect as mi
+from msgspec import Meta
 
 from voicedock.calls import json_readers
-from voicedock.calls.assistants.providers import NEEDS_STT_AND_TTS, PROVIDERS, SPEECH_TO_SPEECH
+from voicedock.calls.assistants.providers import (
+    NEEDS_STT_AND_TTS,
+    PROVIDERS,
+    SPEECH_TO_SPEECH,
+    Provider,
+)
 from voicedock.calls.assistants.urls import check_tenant_urls
 from voicedock.calls.tools.config import TEMPLATE_ID, check_tools
 from voicedock.config import SpeechSettings
@@ -53,7 +60,6 @@ from voicedock.domain.assistant_config import (
     REDACTION_PATTERNS_MAX,
     TOOL_FILLER_MESSAGE_MAX,
     TURN_DETECTIONS,
-    TURN_MODEL,
     AnalysisPlan,
     AnalysisTemplateRef,
     AssistantRequest,
@@ -65,10 +71,11 @@ from voicedock.domain.assistant_config import (
     SeedMessage,
     SttConfig,
     ToolFiller,
+    TurnDetection,
     given,
     set_or,
 )
-from voicedock.domain.audio import CALL_MEDIA_FORMATS
+from voicedock.domain.audio import CALL_MEDIA_FORMATS, MediaFormatName
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.redaction import CATEGORIES
 from voicedock.domain.tenant_provider_fields import FALLBACK_PLAN
@@ -101,13 +108,40 @@ _PROVIDER_NAMES: dict[str, Callable[[], list[str]]] = {
 }
 
 # Answering-machine detection on outbound calls (pipeline/hearing/answering_machine.py).
-VOICEMAIL_DETECTION = ("off", "detect", "detect-and-leave-message")
-# Call limits an assistant may set (seconds): (low, high). The defaults live in the pipeline.
+VoicemailDetection = Literal["off", "detect", "detect-and-leave-message"]
+VOICEMAIL_DETECTION: tuple[str, ...] = get_args(VoicemailDetection)
+
+
+class ConfigValues(Plan, kw_only=True):
+    """A configuration's settings of one value each (its texts and plans apart): a choice,
+    the facts, a call limit (seconds; the defaults live in the pipeline); null or left out:
+    not set."""
+
+    provider: Provider | None = None
+    facts: dict[str, str] | None = None
+    silence_timeout_seconds: Annotated[int, Meta(ge=5, le=600)] | None = None
+    max_duration_seconds: Annotated[int, Meta(ge=30, le=14_400)] | None = None
+    silence_prompt_seconds: Annotated[int, Meta(ge=2, le=300)] | None = None
+    dead_air_seconds: Annotated[int, Meta(ge=1, le=30)] | None = None
+    media_format: MediaFormatName | None = None
+    record: bool | None = None
+    voicemail_detection: VoicemailDetection | None = None
+    turn_detection: TurnDetection | None = None
+
+
+def _bounds(kind: mi.Type) -> tuple[int, int] | None:
+    """The bounds of an integer setting (``Annotated[int, Meta(ge=..., le=...)] | None``)."""
+    for member in kind.types if isinstance(kind, mi.UnionType) else (kind,):
+        if isinstance(member, mi.IntType) and member.ge is not None and member.le is not None:
+            return member.ge, member.le
+    return None
+
+
+# Call limits an assistant may set (seconds): (low, high), as ``ConfigValues`` states them.
 LIMIT_FIELDS = {
-    "silence_timeout_seconds": (5, 600),
-    "max_duration_seconds": (30, 14_400),
-    "silence_prompt_seconds": (2, 300),
-    "dead_air_seconds": (1, 30),
+    field.name: bounds
+    for field in cast("mi.StructType", mi.type_info(ConfigValues)).fields
+    if (bounds := _bounds(field.type)) is not None
 }
 PROFILE_FIELDS = ("name", "business_name")
 # The longest texts of a configuration (characters): the assistant's own (first_message,
@@ -174,8 +208,9 @@ def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -
             value = json_readers.text(obj, key, max_len=limit)
             if value is not None:
                 out[key] = value
-    if obj.get("provider") is not None:
-        out["provider"] = json_readers.choice(obj, "provider", PROVIDERS, "offline")
+    given = {key: obj[key] for key in ConfigValues.__struct_fields__ if key in obj}
+    settings: JsonObject = msgspec.to_builtins(_decoded(ConfigValues, given, "", SETTINGS_WORDS))
+    out.update((key, value) for key, value in settings.items() if value is not None)
     for key in ("stt_config", "tts_config"):
         sub = json_readers.sub_object(obj, key)
         if sub is not None:
@@ -191,42 +226,11 @@ def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -
             if isinstance(entry, dict) and entry.get("messages") is not None:
                 _check_messages(entry["messages"], f"llm_config.{FALLBACK_PLAN}[{index}]")
         out["llm_config"] = copy.deepcopy(llm)
-    facts = json_readers.sub_object(obj, "facts")
-    if facts is not None:
-        if not all(isinstance(v, str) for v in facts.values()):
-            raise BadRequest("facts must map names to strings")
-        out["facts"] = dict(facts)
-    for key, (low, high) in LIMIT_FIELDS.items():
-        if obj.get(key) is not None:
-            out[key] = json_readers.integer(obj, key, low, low, high)
-    if obj.get("media_format") is not None:
-        out["media_format"] = json_readers.choice(obj, "media_format", CALL_MEDIA_FORMATS, "ulaw")
     if obj.get("tools") is not None:
         out["tools"] = [*check_tools(obj["tools"])]
-    if obj.get("tool_filler") is not None:
-        out["tool_filler"] = _check_tool_filler(obj["tool_filler"])
-    if obj.get(LLM_FILLER) is not None:
-        out[LLM_FILLER] = _check_llm_filler(obj[LLM_FILLER])
-    if obj.get(KEYPAD) is not None:
-        out[KEYPAD] = _check_keypad(obj[KEYPAD])
-    if obj.get(REDACTION_PLAN) is not None:
-        out[REDACTION_PLAN] = _check_redaction_plan(obj[REDACTION_PLAN])
-    if obj.get(CONSENT_PLAN) is not None:
-        out[CONSENT_PLAN] = _check_consent_plan(obj[CONSENT_PLAN])
-    if obj.get("analysis_plan") is not None:
-        out["analysis_plan"] = _check_analysis_plan(obj["analysis_plan"])
-    if obj.get(ASSISTANT_REQUEST) is not None:
-        out[ASSISTANT_REQUEST] = _check_assistant_request(obj[ASSISTANT_REQUEST])
-    if obj.get("record") is not None:
-        out["record"] = json_readers.boolean(obj, "record", False)
-    if obj.get("voicemail_detection") is not None:
-        out["voicemail_detection"] = json_readers.choice(
-            obj, "voicemail_detection", VOICEMAIL_DETECTION, "off"
-        )
-    if obj.get("turn_detection") is not None:
-        out["turn_detection"] = json_readers.choice(
-            obj, "turn_detection", TURN_DETECTIONS, TURN_MODEL
-        )
+    for key, check in _PLANS.items():
+        if obj.get(key) is not None:
+            out[key] = check(obj[key])
     return out
 
 
@@ -322,6 +326,18 @@ KEYPAD_WORDS: Words = {
         f"must be between {KEYPAD_MAX_DIGITS[0]} and {KEYPAD_MAX_DIGITS[1]}",
     ),
 }
+SETTINGS_WORDS: Words = {
+    "provider": f"must be one of: {', '.join(PROVIDERS)}",
+    "facts": "must map names to strings",
+    **{
+        key: ("must be an integer", "must be between {} and {}".format(*b))
+        for key, b in LIMIT_FIELDS.items()
+    },
+    "media_format": f"must be one of: {', '.join(CALL_MEDIA_FORMATS)}",
+    "record": "must be true or false",
+    "voicemail_detection": f"must be one of: {', '.join(VOICEMAIL_DETECTION)}",
+    "turn_detection": f"must be one of: {', '.join(TURN_DETECTIONS)}",
+}
 ANALYSIS_WORDS: Words = {
     "summary_prompt": "must be a string",
     "structured_data_schema": "must be a JSON object",
@@ -346,8 +362,8 @@ REDACTION_WORDS: Words = {
     "region": "must be a country code such as US",
 }
 _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
-_INDEX = re.compile(r"\[[0-9]+\]")
-_LAST_INDEX = re.compile(r"\[[0-9]+\]$")
+_INDEX = re.compile(r"\[(?:[0-9]+|\.\.\.)\]")  # a list's item, a mapping's value
+_LAST_INDEX = re.compile(r"\[(?:[0-9]+|\.\.\.)\]$")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
 _NOT_OBJECT = re.compile(r"^Expected `object`, got `[a-z]+`")
@@ -401,7 +417,10 @@ def _worded(error: str, name: str, words: Words) -> BadRequest:
 
 
 def _where(name: str, path: str) -> str:
-    return f"{name}{path}" if not path or path.startswith("[") else f"{name}.{path}"
+    """Where ``path`` is in the value ``name`` (``""``: the configuration itself)."""
+    if not name or not path or path.startswith("["):
+        return f"{name}{path}"
+    return f"{name}.{path}"
 
 
 def _settings(plan: Plan, null: tuple[str, ...] = ()) -> JsonObject:
@@ -491,6 +510,20 @@ def _check_messages(messages: object, where: str = "llm_config") -> None:
     name = f"{where}.messages"
     for i, message in enumerate(_decoded(list[SeedMessage], messages, name, MESSAGE_WORDS)):
         json_readers.check_text(message.content, f"{name}[{i}].content", max_len=CONFIG_TEXT_MAX)
+
+
+# Each plan of a configuration, and what checks it.
+_PLANS: Mapping[str, Callable[[object], JsonObject]] = MappingProxyType(
+    {
+        "tool_filler": _check_tool_filler,
+        LLM_FILLER: _check_llm_filler,
+        KEYPAD: _check_keypad,
+        REDACTION_PLAN: _check_redaction_plan,
+        CONSENT_PLAN: _check_consent_plan,
+        "analysis_plan": _check_analysis_plan,
+        ASSISTANT_REQUEST: _check_assistant_request,
+    }
+)
 
 
 def deep_merge(base: JsonObject, override: JsonObject) -> JsonObject:
