@@ -113,10 +113,19 @@ VOICEMAIL_DETECTION: tuple[str, ...] = get_args(VoicemailDetection)
 
 
 class ConfigValues(Plan, kw_only=True):
-    """A configuration's settings of one value each (its texts and plans apart): a choice,
-    the facts, a call limit (seconds; the defaults live in the pipeline); null or left out:
-    not set."""
+    """A configuration's settings of one value each (its sections and plans apart): a text
+    (``check_config`` holds it to ``CONFIG_TEXT_MAX`` or ``PROFILE_TEXT_MAX``), a choice, the
+    facts, a call limit (seconds; the defaults live in the pipeline); null or left out: not
+    set."""
 
+    name: str | None = None
+    business_name: str | None = None
+    first_message: str | None = None
+    system_prompt: str | None = None
+    voicemail_message: str | None = None
+    screening_message: str | None = None
+    silence_prompt_message: str | None = None
+    dead_air_message: str | None = None
     provider: Provider | None = None
     facts: dict[str, str] | None = None
     silence_timeout_seconds: Annotated[int, Meta(ge=5, le=600)] | None = None
@@ -201,16 +210,14 @@ def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -
     obj = dict(obj)
     allowed = CONFIG_FIELDS + PROFILE_FIELDS if allow_profile else CONFIG_FIELDS
     json_readers.reject_unknown(obj, allowed, name)
-    out: JsonObject = {}
-    for key in (*CONFIG_TEXTS, *PROFILE_FIELDS):
-        if key in obj:  # reject_unknown already refused profile fields when not allowed
-            limit = PROFILE_TEXT_MAX if key in PROFILE_FIELDS else CONFIG_TEXT_MAX
-            value = json_readers.text(obj, key, max_len=limit)
-            if value is not None:
-                out[key] = value
     given = {key: obj[key] for key in ConfigValues.__struct_fields__ if key in obj}
     settings: JsonObject = msgspec.to_builtins(_decoded(ConfigValues, given, "", SETTINGS_WORDS))
-    out.update((key, value) for key, value in settings.items() if value is not None)
+    out: JsonObject = {key: value for key, value in settings.items() if value is not None}
+    for key in (*CONFIG_TEXTS, *PROFILE_FIELDS):
+        text = out.get(key)
+        if isinstance(text, str):  # reject_unknown refused a profile field not allowed
+            limit = PROFILE_TEXT_MAX if key in PROFILE_FIELDS else CONFIG_TEXT_MAX
+            json_readers.check_text(text, key, max_len=limit)
     for key in ("stt_config", "tts_config"):
         sub = json_readers.sub_object(obj, key)
         if sub is not None:
@@ -327,6 +334,7 @@ KEYPAD_WORDS: Words = {
     ),
 }
 SETTINGS_WORDS: Words = {
+    **{key: "must be a string" for key in (*PROFILE_FIELDS, *CONFIG_TEXTS)},
     "provider": f"must be one of: {', '.join(PROVIDERS)}",
     "facts": "must map names to strings",
     **{
