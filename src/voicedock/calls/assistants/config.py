@@ -210,8 +210,8 @@ def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -
     obj = dict(obj)
     allowed = CONFIG_FIELDS + PROFILE_FIELDS if allow_profile else CONFIG_FIELDS
     json_readers.reject_unknown(obj, allowed, name)
-    given = {key: obj[key] for key in ConfigValues.__struct_fields__ if key in obj}
-    settings: JsonObject = msgspec.to_builtins(_decoded(ConfigValues, given, "", SETTINGS_WORDS))
+    values = {key: obj[key] for key in ConfigValues.__struct_fields__ if key in obj}
+    settings: JsonObject = msgspec.to_builtins(_decoded(ConfigValues, values, "", SETTINGS_WORDS))
     out: JsonObject = {key: value for key, value in settings.items() if value is not None}
     for key in (*CONFIG_TEXTS, *PROFILE_FIELDS):
         text = out.get(key)
@@ -444,8 +444,8 @@ def _check_redaction_plan(value: object) -> JsonObject:
     ``RedactionPlan`` states; a custom pattern must be one RE2 accepts (what no schema
     states). A null setting is not set."""
     obj = json_readers.require_object(value, REDACTION_PLAN)
-    given = {key: setting for key, setting in obj.items() if setting is not None}
-    plan = _plan(RedactionPlan, given, REDACTION_PLAN, REDACTION_WORDS)
+    settings = {key: setting for key, setting in obj.items() if setting is not None}
+    plan = _plan(RedactionPlan, settings, REDACTION_PLAN, REDACTION_WORDS)
     for index, pattern in enumerate(set_or(plan.custom_patterns, [])):
         if (refusal := tenant_regex_refusal(pattern.regex)) is not None:
             where = f"{REDACTION_PLAN}.custom_patterns[{index}].regex"
