@@ -68,6 +68,43 @@ async def test_a_refused_configuration_answers_as_before(
     assert await response.json() == {"error": BAD, "message": message}
 
 
+# (configuration, message): a refusal inside a plan or a list names its place in the
+# configuration, in the words of the setting's type.
+PLACED = [
+    (
+        {"llm_config": {"messages": [{"role": "user"}]}},
+        "llm_config.messages[0].content must be a string",
+    ),
+    (
+        {"llm_config": {"messages": [{"role": "robot", "content": "Hi."}]}},
+        "llm_config.messages[0].role must be one of ('system', 'user', 'assistant')",
+    ),
+    ({"analysis_plan": {"summary_prompt": 5}}, "analysis_plan.summary_prompt must be a string"),
+    (
+        {"redaction_plan": {"custom_patterns": [{"name": "p"}]}},
+        "redaction_plan.custom_patterns[0].regex must be a text of 1-500 characters",
+    ),
+    ({"facts": {"plan": 5}}, "facts must map names to strings"),
+    ({"dead_air_seconds": 31}, "dead_air_seconds must be between 1 and 30"),
+]
+
+
+@pytest.mark.parametrize(("config", "message"), PLACED)
+async def test_a_refusal_names_its_place_in_the_configuration(
+    api: Api, config: dict[str, Any], message: str
+) -> None:
+    saved = await api.client.post("/assistants", json={**ASSISTANT, **config}, headers=api.auth())
+    assert saved.status == 400
+    assert await saved.json() == {"error": BAD, "message": message}
+    placed = await post_outbound(api, {"destination": DESTINATION, "assistant": config})
+    assert placed.status == 400
+    assert await placed.json() == {"error": BAD, "message": message}
+    listed = await (await api.client.get("/assistants", headers=api.auth())).json()
+    assert ASSISTANT["name"] not in [a["name"] for a in listed["assistants"]]
+    calls = await api.client.get("/calls", headers=api.auth())
+    assert (await calls.json())["calls"] == []
+
+
 @pytest.fixture
 def decoded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The request models a request's bodies are decoded into, in order."""

@@ -54,7 +54,8 @@ KEYPAD_DEFAULT_TERMINATOR = "#"
 # ("model"), or the silence after the words ("silence"; pipeline/hearing/endpointing.py).
 TURN_MODEL = "model"
 TURN_SILENCE = "silence"
-TURN_DETECTIONS = (TURN_MODEL, TURN_SILENCE)
+TurnDetection = Literal["model", "silence"]
+TURN_DETECTIONS: tuple[str, ...] = get_args(TurnDetection)
 
 REDACTION_PATTERNS_MAX = 10
 REDACTION_PATTERN_MAX = 500  # characters of one pattern
@@ -465,6 +466,29 @@ class RedactionPlan(Plan, kw_only=True):
         ]
         | UnsetType
     ) = UNSET
+
+
+# The end-of-call analysis (``analysis_plan``): its texts' longest (characters), and the
+# longest id of an analysis template a plan names instead.
+ANALYSIS_TEXT_MAX = 5_000
+TEMPLATE_ID_MAX = 100
+
+
+class AnalysisPlan(Plan, kw_only=True):
+    """What the end-of-call analysis asks for (an assistant's plan, or an analysis
+    template's); a setting null or left out: none. The structured data schema's bounds are
+    ``domain/tenant_schemas.py``'s (no model states them)."""
+
+    summary_prompt: str | UnsetType | None = UNSET
+    structured_data_schema: dict[str, object] | UnsetType | None = UNSET
+    success_evaluation_rubric: str | UnsetType | None = UNSET
+
+
+class AnalysisTemplateRef(Plan, kw_only=True):
+    """An assistant's ``analysis_plan`` naming an analysis template of its organization
+    instead (its plan replaces the reference when a call is placed)."""
+
+    template_id: Annotated[str, Meta(min_length=1, max_length=TEMPLATE_ID_MAX)]
 
 
 Section = dict[str, object]  # a provider section as set (its keys: its provider's)

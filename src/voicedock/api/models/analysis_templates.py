@@ -13,13 +13,9 @@ from msgspec import UNSET, Meta, UnsetType
 from voicedock.api.models.base import Body, Reply, template_reply
 from voicedock.api.models.field_types import Time, text
 from voicedock.api.models.operations import Schema, owned_paths
-from voicedock.calls.assistants.config import (
-    ANALYSIS_PLAN_FIELDS,
-    ANALYSIS_TEXT_MAX,
-    PROFILE_TEXT_MAX,
-    TEMPLATE_ID_MAX,
-)
+from voicedock.calls.assistants.config import ANALYSIS_PLAN_FIELDS, PROFILE_TEXT_MAX
 from voicedock.calls.tools.config import TEMPLATE_ID
+from voicedock.domain.assistant_config import ANALYSIS_TEXT_MAX, TEMPLATE_ID_MAX
 from voicedock.domain.records import AnalysisTemplate as AnalysisTemplateRecord
 from voicedock.domain.tenant_schemas import (
     MAX_BRANCHES,

@@ -25,17 +25,25 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import TypeVar
+from typing import Annotated, Literal, TypeVar, cast, get_args
 
 import msgspec
+import msgspec.inspect as mi
+from msgspec import Meta
 
 from voicedock.calls import json_readers
-from voicedock.calls.assistants.providers import NEEDS_STT_AND_TTS, PROVIDERS, SPEECH_TO_SPEECH
+from voicedock.calls.assistants.providers import (
+    NEEDS_STT_AND_TTS,
+    PROVIDERS,
+    SPEECH_TO_SPEECH,
+    Provider,
+)
 from voicedock.calls.assistants.urls import check_tenant_urls
 from voicedock.calls.tools.config import TEMPLATE_ID, check_tools
 from voicedock.config import SpeechSettings
 from voicedock.domain import tenant_provider_fields
 from voicedock.domain.assistant_config import (
+    ANALYSIS_TEXT_MAX,
     CONFIG_FIELDS,
     CONSENT_KEYS,
     CONSENT_MESSAGE_MAX,
@@ -52,15 +60,22 @@ from voicedock.domain.assistant_config import (
     REDACTION_PATTERNS_MAX,
     TOOL_FILLER_MESSAGE_MAX,
     TURN_DETECTIONS,
-    TURN_MODEL,
+    AnalysisPlan,
+    AnalysisTemplateRef,
+    AssistantRequest,
     ConsentPlan,
     Keypad,
     LlmFiller,
     Plan,
+    RedactionPlan,
+    SeedMessage,
     SttConfig,
     ToolFiller,
+    TurnDetection,
+    given,
+    set_or,
 )
-from voicedock.domain.audio import CALL_MEDIA_FORMATS
+from voicedock.domain.audio import CALL_MEDIA_FORMATS, MediaFormatName
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.redaction import CATEGORIES
 from voicedock.domain.tenant_provider_fields import FALLBACK_PLAN
@@ -93,13 +108,49 @@ _PROVIDER_NAMES: dict[str, Callable[[], list[str]]] = {
 }
 
 # Answering-machine detection on outbound calls (pipeline/hearing/answering_machine.py).
-VOICEMAIL_DETECTION = ("off", "detect", "detect-and-leave-message")
-# Call limits an assistant may set (seconds): (low, high). The defaults live in the pipeline.
+VoicemailDetection = Literal["off", "detect", "detect-and-leave-message"]
+VOICEMAIL_DETECTION: tuple[str, ...] = get_args(VoicemailDetection)
+
+
+class ConfigValues(Plan, kw_only=True):
+    """A configuration's settings of one value each (its sections and plans apart): a text
+    (``check_config`` holds it to ``CONFIG_TEXT_MAX`` or ``PROFILE_TEXT_MAX``), a choice, the
+    facts, a call limit (seconds; the defaults live in the pipeline); null or left out: not
+    set."""
+
+    name: str | None = None
+    business_name: str | None = None
+    first_message: str | None = None
+    system_prompt: str | None = None
+    voicemail_message: str | None = None
+    screening_message: str | None = None
+    silence_prompt_message: str | None = None
+    dead_air_message: str | None = None
+    provider: Provider | None = None
+    facts: dict[str, str] | None = None
+    silence_timeout_seconds: Annotated[int, Meta(ge=5, le=600)] | None = None
+    max_duration_seconds: Annotated[int, Meta(ge=30, le=14_400)] | None = None
+    silence_prompt_seconds: Annotated[int, Meta(ge=2, le=300)] | None = None
+    dead_air_seconds: Annotated[int, Meta(ge=1, le=30)] | None = None
+    media_format: MediaFormatName | None = None
+    record: bool | None = None
+    voicemail_detection: VoicemailDetection | None = None
+    turn_detection: TurnDetection | None = None
+
+
+def _bounds(kind: mi.Type) -> tuple[int, int] | None:
+    """The bounds of an integer setting (``Annotated[int, Meta(ge=..., le=...)] | None``)."""
+    for member in kind.types if isinstance(kind, mi.UnionType) else (kind,):
+        if isinstance(member, mi.IntType) and member.ge is not None and member.le is not None:
+            return member.ge, member.le
+    return None
+
+
+# Call limits an assistant may set (seconds): (low, high), as ``ConfigValues`` states them.
 LIMIT_FIELDS = {
-    "silence_timeout_seconds": (5, 600),
-    "max_duration_seconds": (30, 14_400),
-    "silence_prompt_seconds": (2, 300),
-    "dead_air_seconds": (1, 30),
+    field.name: bounds
+    for field in cast("mi.StructType", mi.type_info(ConfigValues)).fields
+    if (bounds := _bounds(field.type)) is not None
 }
 PROFILE_FIELDS = ("name", "business_name")
 # The longest texts of a configuration (characters): the assistant's own (first_message,
@@ -115,17 +166,12 @@ CONFIG_TEXTS = (
 )
 CONFIG_TEXT_MAX = 20_000
 PROFILE_TEXT_MAX = 200
-ANALYSIS_TEXT_MAX = 5_000
-ANALYSIS_PLAN_FIELDS = ("summary_prompt", "structured_data_schema", "success_evaluation_rubric")
-TEMPLATE_ID_MAX = 100  # a template reference's id (tool and analysis templates)
+ANALYSIS_PLAN_FIELDS = AnalysisPlan.__struct_fields__
 LLM_FILLER = "llm_filler"
 ASSISTANT_REQUEST = "assistant_request"
 DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS = 5
 KEYPAD = "keypad"
 REDACTION_PLAN = "redaction_plan"
-REDACTION_PLAN_FIELDS = ("categories", "custom_patterns", "model_sees", "region")
-_PATTERN_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
-_REGION = re.compile(r"[A-Z]{2}")
 # A custom pattern RE2 refuses (what no schema states: back-references, look-arounds, syntax).
 INVALID_PATTERN = "Invalid pattern"
 CONSENT_PLAN = "consent_plan"
@@ -164,15 +210,14 @@ def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -
     obj = dict(obj)
     allowed = CONFIG_FIELDS + PROFILE_FIELDS if allow_profile else CONFIG_FIELDS
     json_readers.reject_unknown(obj, allowed, name)
-    out: JsonObject = {}
+    values = {key: obj[key] for key in ConfigValues.__struct_fields__ if key in obj}
+    settings: JsonObject = msgspec.to_builtins(_decoded(ConfigValues, values, "", SETTINGS_WORDS))
+    out: JsonObject = {key: value for key, value in settings.items() if value is not None}
     for key in (*CONFIG_TEXTS, *PROFILE_FIELDS):
-        if key in obj:  # reject_unknown already refused profile fields when not allowed
+        text = out.get(key)
+        if isinstance(text, str):  # reject_unknown refused a profile field not allowed
             limit = PROFILE_TEXT_MAX if key in PROFILE_FIELDS else CONFIG_TEXT_MAX
-            value = json_readers.text(obj, key, max_len=limit)
-            if value is not None:
-                out[key] = value
-    if obj.get("provider") is not None:
-        out["provider"] = json_readers.choice(obj, "provider", PROVIDERS, "offline")
+            json_readers.check_text(text, key, max_len=limit)
     for key in ("stt_config", "tts_config"):
         sub = json_readers.sub_object(obj, key)
         if sub is not None:
@@ -188,42 +233,11 @@ def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -
             if isinstance(entry, dict) and entry.get("messages") is not None:
                 _check_messages(entry["messages"], f"llm_config.{FALLBACK_PLAN}[{index}]")
         out["llm_config"] = copy.deepcopy(llm)
-    facts = json_readers.sub_object(obj, "facts")
-    if facts is not None:
-        if not all(isinstance(v, str) for v in facts.values()):
-            raise BadRequest("facts must map names to strings")
-        out["facts"] = dict(facts)
-    for key, (low, high) in LIMIT_FIELDS.items():
-        if obj.get(key) is not None:
-            out[key] = json_readers.integer(obj, key, low, low, high)
-    if obj.get("media_format") is not None:
-        out["media_format"] = json_readers.choice(obj, "media_format", CALL_MEDIA_FORMATS, "ulaw")
     if obj.get("tools") is not None:
         out["tools"] = [*check_tools(obj["tools"])]
-    if obj.get("tool_filler") is not None:
-        out["tool_filler"] = _check_tool_filler(obj["tool_filler"])
-    if obj.get(LLM_FILLER) is not None:
-        out[LLM_FILLER] = _check_llm_filler(obj[LLM_FILLER])
-    if obj.get(KEYPAD) is not None:
-        out[KEYPAD] = _check_keypad(obj[KEYPAD])
-    if obj.get(REDACTION_PLAN) is not None:
-        out[REDACTION_PLAN] = _check_redaction_plan(obj[REDACTION_PLAN])
-    if obj.get(CONSENT_PLAN) is not None:
-        out[CONSENT_PLAN] = _check_consent_plan(obj[CONSENT_PLAN])
-    if obj.get("analysis_plan") is not None:
-        out["analysis_plan"] = _check_analysis_plan(obj["analysis_plan"])
-    if obj.get(ASSISTANT_REQUEST) is not None:
-        out[ASSISTANT_REQUEST] = _check_assistant_request(obj[ASSISTANT_REQUEST])
-    if obj.get("record") is not None:
-        out["record"] = json_readers.boolean(obj, "record", False)
-    if obj.get("voicemail_detection") is not None:
-        out["voicemail_detection"] = json_readers.choice(
-            obj, "voicemail_detection", VOICEMAIL_DETECTION, "off"
-        )
-    if obj.get("turn_detection") is not None:
-        out["turn_detection"] = json_readers.choice(
-            obj, "turn_detection", TURN_DETECTIONS, TURN_MODEL
-        )
+    for key, check in _PLANS.items():
+        if obj.get(key) is not None:
+            out[key] = check(obj[key])
     return out
 
 
@@ -319,9 +333,51 @@ KEYPAD_WORDS: Words = {
         f"must be between {KEYPAD_MAX_DIGITS[0]} and {KEYPAD_MAX_DIGITS[1]}",
     ),
 }
-_AT = re.compile(r" - at `\$\.(?P<key>[a-z_]+)")
+SETTINGS_WORDS: Words = {
+    **{key: "must be a string" for key in (*PROFILE_FIELDS, *CONFIG_TEXTS)},
+    "provider": f"must be one of: {', '.join(PROVIDERS)}",
+    "facts": "must map names to strings",
+    **{
+        key: ("must be an integer", "must be between {} and {}".format(*b))
+        for key, b in LIMIT_FIELDS.items()
+    },
+    "media_format": f"must be one of: {', '.join(CALL_MEDIA_FORMATS)}",
+    "record": "must be true or false",
+    "voicemail_detection": f"must be one of: {', '.join(VOICEMAIL_DETECTION)}",
+    "turn_detection": f"must be one of: {', '.join(TURN_DETECTIONS)}",
+}
+ANALYSIS_WORDS: Words = {
+    "summary_prompt": "must be a string",
+    "structured_data_schema": "must be a JSON object",
+    "success_evaluation_rubric": "must be a string",
+}
+ASSISTANT_REQUEST_WORDS: Words = {
+    "timeout_seconds": ("must be an integer", "must be between 1 and 20"),
+}
+MESSAGE_WORDS: Words = {
+    "": "must be a list",
+    "role": f"must be one of {MESSAGE_ROLES}",
+    "content": "must be a string",
+}
+REDACTION_WORDS: Words = {
+    "categories": f"must be a list of {', '.join(CATEGORIES)}",
+    "custom_patterns": f"must be a list of at most {REDACTION_PATTERNS_MAX} patterns",
+    "custom_patterns.name": (
+        "must be 1-40 lower-case letters, digits or _, starting with a letter"
+    ),
+    "custom_patterns.regex": f"must be a text of 1-{REDACTION_PATTERN_MAX} characters",
+    "model_sees": "must be " + " or ".join(f'"{sees}"' for sees in MODEL_SEES),
+    "region": "must be a country code such as US",
+}
+_AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_INDEX = re.compile(r"\[(?:[0-9]+|\.\.\.)\]")  # a list's item, a mapping's value
+_LAST_INDEX = re.compile(r"\[(?:[0-9]+|\.\.\.)\]$")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`")
+_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
+_NOT_OBJECT = re.compile(r"^Expected `object`, got `[a-z]+`")
 _BOUND = re.compile(r"^Expected `[a-z]+` [<>]=")
 P = TypeVar("P", bound=Plan)
+T = TypeVar("T")
 
 
 def _plan(
@@ -339,15 +395,40 @@ def _plan(
     for key, needed in required.items():
         if obj.get(key) is None:
             raise BadRequest(f"{name}.{key} {needed}")
+    return _decoded(kind, obj, name, words)
+
+
+def _decoded(kind: type[T], value: object, name: str, words: Words) -> T:
+    """``value`` decoded as ``kind`` (its type states its keys and bounds); a refusal is a 400
+    naming where (``redaction_plan.custom_patterns[0].name``) in the ``words`` of its key (the
+    path without its indexes: ``custom_patterns.name``; ``""``: the value itself)."""
     try:
-        return msgspec.convert(obj, kind, strict=True)
+        return msgspec.convert(value, kind, strict=True)
     except msgspec.ValidationError as exc:
-        at = _AT.search(str(exc))
-        key = at["key"] if at is not None else ""
-        said = words.get(key, "is invalid")
-        if not isinstance(said, str):  # (of its type, within its bounds)
-            said = said[1] if _BOUND.match(str(exc)) else said[0]
-        raise BadRequest(f"{name}.{key} {said}") from None
+        raise _worded(str(exc), name, words) from None
+
+
+def _worded(error: str, name: str, words: Words) -> BadRequest:
+    at = _AT.search(error)
+    path = at["path"] if at is not None else ""
+    if (unknown := _UNKNOWN.match(error)) is not None:
+        return BadRequest(f"{_where(name, path)}: unknown field(s): {unknown['field']}")
+    if (missing := _MISSING.match(error)) is not None:
+        path = f"{path}.{missing['field']}" if path else missing["field"]
+    elif _NOT_OBJECT.match(error) is not None and path.endswith("]"):
+        return BadRequest(f"{_where(name, path)} must be a JSON object")
+    path = _LAST_INDEX.sub("", path)  # an item of a list of values: the list's words
+    said = words.get(_INDEX.sub("", path).lstrip("."), "is invalid")
+    if not isinstance(said, str):  # (of its type, within its bounds)
+        said = said[1] if _BOUND.match(error) else said[0]
+    return BadRequest(f"{_where(name, path)} {said}")
+
+
+def _where(name: str, path: str) -> str:
+    """Where ``path`` is in the value ``name`` (``""``: the configuration itself)."""
+    if not name or not path or path.startswith("["):
+        return f"{name}{path}"
+    return f"{name}.{path}"
 
 
 def _settings(plan: Plan, null: tuple[str, ...] = ()) -> JsonObject:
@@ -359,53 +440,20 @@ def _settings(plan: Plan, null: tuple[str, ...] = ()) -> JsonObject:
 
 def _check_redaction_plan(value: object) -> JsonObject:
     """``{"categories": [...], "custom_patterns": [{"name", "regex"}], "model_sees":
-    "redacted" | "clear", "region": "US"}``, each optional (``domain/redaction``); a custom
-    pattern must be one RE2 accepts."""
+    "redacted" | "clear", "region": "US"}``, each optional (``domain/redaction``): the plan
+    ``RedactionPlan`` states; a custom pattern must be one RE2 accepts (what no schema
+    states). A null setting is not set."""
     obj = json_readers.require_object(value, REDACTION_PLAN)
-    json_readers.reject_unknown(obj, REDACTION_PLAN_FIELDS, REDACTION_PLAN)
-    out: JsonObject = {}
-    categories = obj.get("categories")
-    if categories is not None:
-        if not isinstance(categories, list) or not all(c in CATEGORIES for c in categories):
-            raise BadRequest(
-                f"{REDACTION_PLAN}.categories must be a list of {', '.join(CATEGORIES)}"
-            )
-        out["categories"] = list(dict.fromkeys(categories))
-    patterns = obj.get("custom_patterns")
-    if patterns is not None:
-        if not isinstance(patterns, list) or len(patterns) > REDACTION_PATTERNS_MAX:
-            raise BadRequest(
-                f"{REDACTION_PLAN}.custom_patterns must be a list of at most "
-                f"{REDACTION_PATTERNS_MAX} patterns"
-            )
-        out["custom_patterns"] = [_check_pattern(p, i) for i, p in enumerate(patterns)]
-    model_sees = obj.get("model_sees")
-    if model_sees is not None:
-        if model_sees not in MODEL_SEES:
-            raise BadRequest(f'{REDACTION_PLAN}.model_sees must be "redacted" or "clear"')
-        out["model_sees"] = model_sees
-    region = obj.get("region")
-    if region is not None:
-        if not isinstance(region, str) or _REGION.fullmatch(region) is None:
-            raise BadRequest(f"{REDACTION_PLAN}.region must be a country code such as US")
-        out["region"] = region
+    settings = {key: setting for key, setting in obj.items() if setting is not None}
+    plan = _plan(RedactionPlan, settings, REDACTION_PLAN, REDACTION_WORDS)
+    for index, pattern in enumerate(set_or(plan.custom_patterns, [])):
+        if (refusal := tenant_regex_refusal(pattern.regex)) is not None:
+            where = f"{REDACTION_PLAN}.custom_patterns[{index}].regex"
+            raise BadRequest(f"{where} {refusal}", error=INVALID_PATTERN)
+    out = _settings(plan)
+    if "categories" in out:
+        out["categories"] = list(dict.fromkeys(set_or(plan.categories, [])))
     return out
-
-
-def _check_pattern(value: object, index: int) -> JsonObject:
-    where = f"{REDACTION_PLAN}.custom_patterns[{index}]"
-    obj = json_readers.require_object(value, where)
-    json_readers.reject_unknown(obj, ("name", "regex"), where)
-    name, regex = obj.get("name"), obj.get("regex")
-    if not isinstance(name, str) or _PATTERN_NAME.fullmatch(name) is None:
-        raise BadRequest(
-            f"{where}.name must be 1-40 lower-case letters, digits or _, starting with a letter"
-        )
-    if not isinstance(regex, str) or not 0 < len(regex) <= REDACTION_PATTERN_MAX:
-        raise BadRequest(f"{where}.regex must be a text of 1-{REDACTION_PATTERN_MAX} characters")
-    if (refusal := tenant_regex_refusal(regex)) is not None:
-        raise BadRequest(f"{where}.regex {refusal}", error=INVALID_PATTERN)
-    return {"name": name, "regex": regex}
 
 
 def _check_consent_plan(value: object) -> JsonObject:
@@ -424,26 +472,27 @@ def _check_analysis_plan(value: object) -> JsonObject:
     obj = json_readers.require_object(value, "analysis_plan")
     if TEMPLATE_ID not in obj:
         return check_analysis_plan(obj, "analysis_plan")
-    json_readers.reject_unknown(obj, (TEMPLATE_ID,), "analysis_plan (with a template_id)")
-    template_id = obj[TEMPLATE_ID]
-    if not isinstance(template_id, str) or not 0 < len(template_id) <= TEMPLATE_ID_MAX:
-        raise BadRequest(f"analysis_plan.{TEMPLATE_ID} must be an analysis template id")
-    return {TEMPLATE_ID: template_id}
+    where = "analysis_plan (with a template_id)"
+    json_readers.reject_unknown(obj, AnalysisTemplateRef.__struct_fields__, where)
+    words: Words = {TEMPLATE_ID: "must be an analysis template id"}
+    return {TEMPLATE_ID: _plan(AnalysisTemplateRef, obj, "analysis_plan", words).template_id}
 
 
 def check_analysis_plan(value: object, where: str) -> JsonObject:
     """``{"summary_prompt", "structured_data_schema", "success_evaluation_rubric"}``, each
-    optional (an assistant's plan, or an analysis template's); the schema must be a valid JSON
-    Schema (``pipeline.analysis.post_call``) within the limits of ``domain.tenant_schemas`` (size,
+    optional (an assistant's plan, or an analysis template's): the plan ``AnalysisPlan``
+    states, its texts within ``ANALYSIS_TEXT_MAX``; the schema must be a valid JSON Schema
+    (``pipeline.analysis.post_call``) within the limits of ``domain.tenant_schemas`` (size,
     depth, growth, no regular expressions, no cycles)."""
-    obj = json_readers.require_object(value, where)
-    json_readers.reject_unknown(obj, ANALYSIS_PLAN_FIELDS, where)
+    plan = _plan(AnalysisPlan, value, where, ANALYSIS_WORDS)
     out: JsonObject = {}
-    for key in ("summary_prompt", "success_evaluation_rubric"):
-        text = json_readers.text(obj, key, max_len=ANALYSIS_TEXT_MAX)
-        if text is not None:
-            out[key] = text
-    schema = obj.get("structured_data_schema")
+    for key, text in (
+        ("summary_prompt", plan.summary_prompt),
+        ("success_evaluation_rubric", plan.success_evaluation_rubric),
+    ):
+        if isinstance(text, str):
+            out[key] = json_readers.check_text(text, key, max_len=ANALYSIS_TEXT_MAX)
+    schema = json_object(plan.structured_data_schema)
     if schema is not None:
         # Bounded, no regular expressions, no cycles (domain/tenant_schemas.py), before the
         # meta-schema looks at it (it compiles a pattern).
@@ -457,22 +506,32 @@ def check_analysis_plan(value: object, where: str) -> JsonObject:
 
 def _check_assistant_request(value: object) -> JsonObject:
     """``{"timeout_seconds": 1-20}``: inbound calls ask the organization's server first
-    (``calls.assistants.request``)."""
-    obj = json_readers.require_object(value, ASSISTANT_REQUEST)
-    json_readers.reject_unknown(obj, ("timeout_seconds",), ASSISTANT_REQUEST)
+    (``calls.assistants.request``); the plan ``AssistantRequest`` states its bounds."""
+    request = _plan(AssistantRequest, value, ASSISTANT_REQUEST, ASSISTANT_REQUEST_WORDS)
     default = DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS
-    return {"timeout_seconds": json_readers.integer(obj, "timeout_seconds", default, 1, 20)}
+    return {"timeout_seconds": given(request.timeout_seconds, default)}
 
 
 def _check_messages(messages: object, where: str = "llm_config") -> None:
-    if not isinstance(messages, list):
-        raise BadRequest(f"{where}.messages must be a list")
-    for i, message in enumerate(messages):
-        item = json_readers.require_object(message, f"{where}.messages[{i}]")
-        json_readers.reject_unknown(item, ("role", "content"), f"{where}.messages[{i}]")
-        if item.get("role") not in MESSAGE_ROLES:
-            raise BadRequest(f"{where}.messages[{i}].role must be one of {MESSAGE_ROLES}")
-        json_readers.text(item, "content", required=True, max_len=CONFIG_TEXT_MAX)
+    """``llm_config.messages`` (or a fallback plan entry's): a list of ``SeedMessage``, each
+    content a text (not blank, within ``CONFIG_TEXT_MAX``)."""
+    name = f"{where}.messages"
+    for i, message in enumerate(_decoded(list[SeedMessage], messages, name, MESSAGE_WORDS)):
+        json_readers.check_text(message.content, f"{name}[{i}].content", max_len=CONFIG_TEXT_MAX)
+
+
+# Each plan of a configuration, and what checks it.
+_PLANS: Mapping[str, Callable[[object], JsonObject]] = MappingProxyType(
+    {
+        "tool_filler": _check_tool_filler,
+        LLM_FILLER: _check_llm_filler,
+        KEYPAD: _check_keypad,
+        REDACTION_PLAN: _check_redaction_plan,
+        CONSENT_PLAN: _check_consent_plan,
+        "analysis_plan": _check_analysis_plan,
+        ASSISTANT_REQUEST: _check_assistant_request,
+    }
+)
 
 
 def deep_merge(base: JsonObject, override: JsonObject) -> JsonObject:
