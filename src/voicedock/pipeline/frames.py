@@ -181,6 +181,9 @@ class TurnLatency:
     said before the reply's own audio was sent (None: the caller heard no filler first).
     `stt_provider`, `llm_provider` and `tts_provider` name the provider that served each
     engine in the turn (a label: provider, host, model; None: not known or not used).
+    `early_cut_offs` counts the times the caller was judged finished during this turn and went
+    on speaking within a second (``pipeline/hearing/cut_off.py``): their words before and after
+    each such pause are this one turn.
     """
 
     endpointing_ms: float = 0.0
@@ -192,3 +195,4 @@ class TurnLatency:
     stt_provider: str | None = None
     llm_provider: str | None = None
     tts_provider: str | None = None
+    early_cut_offs: int = 0
