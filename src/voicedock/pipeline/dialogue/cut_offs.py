@@ -3,11 +3,12 @@
 as ``voicedock eval turns`` counts them on recorded calls (``pipeline/hearing/cut_off.py``).
 
 ``CutOffWatch`` subscribes to one call's bus and tells each cut-off on it (``CallerCutOff``):
-the metrics count it, the dialogue marks the turn it answers next (the caller's words before
-and after the pause are one turn: ``TurnLatency.early_cut_offs``). A judgement is cut off once
-at most: speech after the first resumption waits for the next one. Both times are the
-dialogue's wall clock, the moments it decided, so a live call's window starts when the reply
-could start, as a recorded call's does.
+the metrics count it, and the dialogue's record of the turn the caller went on in counts it
+(``CutOffsSince``, ``TurnLatency.early_cut_offs``), as the turn whose reply the resumption
+stopped may leave no record. A judgement is cut off once at most: speech after the first
+resumption waits for the next one. Both times are the dialogue's wall clock when it decided:
+the end of turn (when the reply may start, as on a recorded call) and the caller's speech (its
+VAD's decision, a little after the first word).
 """
 
 from __future__ import annotations

@@ -165,8 +165,8 @@ class TurnEngine(DialogueBase):
         )
         self.transcript: list[TranscriptEntry] = self._transcript.entries
         self.latencies: list[TurnLatency] = []
-        # The caller's words cut off by an early end of turn are merged into the next turn
-        # (``hearing.py``), whose record counts the cut-off.
+        # An early end of turn (``cut_offs.py``) is counted by the next turn's record: the
+        # reply the caller's resumption stopped leaves none.
         self._cut_offs = CutOffsSince(self.events)
         self.handed_over_to: str | None = None  # the member the model handed the call to
         self._history = ModelHistory(cfg)
