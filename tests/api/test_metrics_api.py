@@ -155,3 +155,68 @@ async def test_a_live_calls_barge_in_turn_and_tool_call_are_counted_as_they_happ
     assert found[("voicedock_caller_turns_total", ())] == 1
     assert found[("voicedock_tool_calls_total", (("outcome", "ok"),))] == 1
     assert found[("voicedock_tool_call_seconds_count", ())] == 1
+
+
+@pytest.fixture
+def resuming_speech() -> Iterator[tuple[FakeStt, ToolFirstLlm, FakeTts]]:
+    """The caller's words take a while to transcribe; the model ends the call with its tool."""
+    made = (
+        FakeStt(["I would like a table for two."] * 2, delay=0.5),
+        ToolFirstLlm("end_call", then="Goodbye."),
+        FakeTts(8000),
+    )
+    with registered(TEST_PROVIDER, *made):
+        yield made
+
+
+async def test_a_caller_going_on_right_after_being_judged_finished_is_an_early_cut_off(
+    tmp_path: Path, resuming_speech: tuple[FakeStt, ToolFirstLlm, FakeTts]
+) -> None:
+    """A caller pauses mid-sentence long enough to be judged finished and goes on a moment
+    later: the metrics count the early cut-off as the call tells it, and the call's latency
+    record marks the turn the caller went on in."""
+    settings = make_settings(f"sqlite:///{tmp_path / 'live.db'}")
+    settings.metrics.bearer_token = TOKEN
+    settings.speech.stt = settings.speech.llm = settings.speech.tts = TEST_PROVIDER
+    async with FakeAsterisk(send_audio=False) as fake:
+        pbx = MediaFakePbx(fake)
+        client, service = await start_app(settings, pbx)
+        try:
+            key, _ = await issue_api_key(service.store, ACME)
+            auth = {"Authorization": f"Bearer {key}"}
+            override = {"tools": [{"type": "end_call"}]}
+            body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
+            body["assistant_override"] = override  # type: ignore[assignment]
+            resp = await client.post("/calls/outbound", json=body, headers=auth)
+            assert resp.status == 200, await resp.text()
+            call_id = str((await resp.json())["call_id"])
+            await pbx.answer(call_id)
+            async with asyncio.timeout(5):
+                while not (fake.channels and fake.channel().marks_processed):
+                    await asyncio.sleep(0.01)  # the greeting was played
+            await asyncio.sleep(0.3)
+            # "I would like ... a table for two": a pause past the end of turn's silence (the
+            # turn is judged finished), then the caller goes on well within a second.
+            said = voiced(600) + silence(900) + voiced(600) + silence(700)
+            wire = ulaw_encode(said)
+            for start in range(0, len(wire) - 159, 160):
+                await fake.channel().ws.send_bytes(wire[start : start + 160])
+                await asyncio.sleep(0.02)
+            async with asyncio.timeout(10):
+                await call_finished(service.runner, call_id)
+            call = await (await client.get(f"/calls/{call_id}", headers=auth)).json()
+            metrics = await client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+            text = await metrics.text()
+        finally:
+            await client.close()
+    assert call["end_reason"] == "assistant-ended-call"
+    users = [m["content"] for m in call["messages"] if m["role"] == "user"]
+    assert users == ["I would like a table for two."]  # one turn: the words before and after
+    assert [turn["early_cut_offs"] for turn in call["latency"]] == [1], call["latency"]
+    found = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert found[("voicedock_early_cut_offs_total", ())] == 1
+    assert found[("voicedock_caller_turns_total", ())] == 1
