@@ -390,10 +390,12 @@ async def test_each_caller_turn_records_its_latency_on_the_call(world: World) ->
         "stt_provider",
         "llm_provider",
         "tts_provider",
+        "early_cut_offs",
     }  # the pipeline's shape
     assert turn["stt_final_ms"] is None  # no separate STT or LLM step on this path
     assert turn["llm_first_token_ms"] is None
     assert turn["filler_ms"] is None  # no LLM filler on this path
+    assert turn["early_cut_offs"] == 0  # the caller was not judged finished too soon
     assert 0 <= turn["endpointing_ms"] < 1000
     assert 60 <= turn["tts_first_audio_ms"] < 2000  # the 80 ms, measured from our receipt
     assert turn["tts_first_audio_ms"] <= turn["first_frame_sent_ms"] < 3000
