@@ -596,3 +596,28 @@ async def test_a_required_ai_disclosure_is_said_first_by_our_tts(
     assert call is not None
     assert call.ai_disclosure is not None
     assert (call.ai_disclosure.method, call.ai_disclosure.said) == ("spoken", True)
+
+
+async def test_a_caller_going_on_right_after_the_server_vad_ended_their_turn_is_marked(
+    world: World,
+) -> None:
+    """The provider's VAD ends the caller's turn and hears them again a moment later: the
+    turn they went on in counts the early cut-off on the call's latency record."""
+    world.script.turn_after_frames = 10  # server VAD: each turn ends after 200 ms ...
+    world.script.turns = 2  # ... and the caller goes on at once
+    world.script.reply_delay_s = 0.08
+    call_id = await answered_realtime_call(world, {"url": world.realtime_url, "api_key": KEY})
+    await until(lambda: ("assistant", "Hello, dental clinic.") in world.observer.seen)
+    channel = world.fake.channel()
+    for frame in caller_speech(20):
+        await channel.ws.send_bytes(frame)
+        await asyncio.sleep(0.02)
+    await until(lambda: world.script.replies >= 2)  # the model answered both turns
+    await world.engine.control.run(ACME_ID, call_id, EndCall(None))
+    async with asyncio.timeout(5):
+        await call_finished(world.runner, call_id)
+    await until(lambda: world.observer.reports == 1)
+    call = await world.store.get_call(None, call_id)
+    assert call is not None
+    assert call.latency[-1]["early_cut_offs"] == 1, call.latency
+    assert [turn["early_cut_offs"] for turn in call.latency].count(1) == 1, call.latency
