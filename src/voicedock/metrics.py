@@ -8,7 +8,9 @@ is counted by ``observer``, a ``CallObserver`` beside the webhooks: originate ->
 each turn's STT / LLM / TTS latency per provider (from the call's stored latency record),
 calls ended here. What a live call tells as it runs (``pipeline/dialogue/events.py``) is
 counted by ``live`` (``LiveCounts``), which the runner hands each served call's events: the
-caller's turns, barge-ins, the model's tool calls and how long they took. The offline
+caller's turns, barge-ins, early cut-offs (the caller went on within a second of being
+judged finished: ``pipeline/dialogue/cut_offs.py``), the model's tool calls and how long they
+took. The offline
 recognizer's pool and the calls admission control refused (``calls/speech_admission.py``) are read
 from this node's runner.
 
@@ -44,6 +46,7 @@ from voicedock.store.base import Store, StoreCounts, Transaction
 
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
     from voicedock.pipeline.dialogue.events import (
+        CallerCutOff,
         CallEvents,
         ReplyInterrupted,
         ToolCalled,
@@ -360,6 +363,12 @@ class LiveCounts:
             "Callers' turns given to the model (words, keypad entries or both).",
             registry=registry,
         )
+        self.early_cut_offs = Counter(
+            "voicedock_early_cut_offs",
+            "Callers judged finished who went on speaking within a second (an early "
+            "cut-off: endpointing ended their turn too soon).",
+            registry=registry,
+        )
         self.tool_calls = Counter(
             "voicedock_tool_calls",
             "The model's tool calls carried out, by outcome (ok, failed).",
@@ -377,14 +386,23 @@ class LiveCounts:
         """Count what ``call`` tells as it runs; a suite's test call is left out."""
         if call.test_run_id is not None:
             return
-        from voicedock.pipeline.dialogue.events import ReplyInterrupted, ToolCalled, TurnCommitted
+        from voicedock.pipeline.dialogue.events import (
+            CallerCutOff,
+            ReplyInterrupted,
+            ToolCalled,
+            TurnCommitted,
+        )
 
         events.subscribe(TurnCommitted, self._turn_committed)
+        events.subscribe(CallerCutOff, self._cut_off)
         events.subscribe(ReplyInterrupted, self._reply_interrupted)
         events.subscribe(ToolCalled, self._tool_called)
 
     def _turn_committed(self, _turn: TurnCommitted) -> None:
         self.caller_turns.inc()
+
+    def _cut_off(self, _cut: CallerCutOff) -> None:
+        self.early_cut_offs.inc()
 
     def _reply_interrupted(self, cut: ReplyInterrupted) -> None:
         self.barge_ins.inc(cut.messages)

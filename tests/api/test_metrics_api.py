@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -102,12 +103,14 @@ def speech() -> Iterator[tuple[FakeStt, ToolFirstLlm, FakeTts]]:
         yield made
 
 
-async def test_a_live_calls_barge_in_turn_and_tool_call_are_counted_as_they_happen(
-    tmp_path: Path, speech: tuple[FakeStt, ToolFirstLlm, FakeTts]
-) -> None:
-    """A caller talks over the greeting, and the model ends the call with its tool: the
-    metrics count the barge-in, the turn and the tool call the call told as it ran, and the
-    call's record shows the same."""
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+async def talked_call(
+    tmp_path: Path, override: Mapping[str, object], said: bytes
+) -> tuple[dict[str, Any], Samples]:
+    """An outbound call whose callee says ``said`` (PCM) once the greeting is being played
+    and which the model ends: the call as ``GET /calls/{id}`` shows it, and ``/metrics``."""
     settings = make_settings(f"sqlite:///{tmp_path / 'live.db'}")
     settings.metrics.bearer_token = TOKEN
     settings.speech.stt = settings.speech.llm = settings.speech.tts = TEST_PROVIDER
@@ -117,7 +120,6 @@ async def test_a_live_calls_barge_in_turn_and_tool_call_are_counted_as_they_happ
         try:
             key, _ = await issue_api_key(service.store, ACME)
             auth = {"Authorization": f"Bearer {key}"}
-            override = {"first_message": LONG_GREETING, "tools": [{"type": "end_call"}]}
             body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
             body["assistant_override"] = override  # type: ignore[assignment]
             resp = await client.post("/calls/outbound", json=body, headers=auth)
@@ -128,7 +130,7 @@ async def test_a_live_calls_barge_in_turn_and_tool_call_are_counted_as_they_happ
                 while not (fake.channels and fake.channel().marks_processed):
                     await asyncio.sleep(0.01)  # the greeting is being played
             await asyncio.sleep(0.3)
-            wire = ulaw_encode(voiced(600) + silence(500))  # the caller talks over it
+            wire = ulaw_encode(said)
             for start in range(0, len(wire) - 159, 160):
                 await fake.channel().ws.send_bytes(wire[start : start + 160])
                 await asyncio.sleep(0.02)
@@ -139,6 +141,22 @@ async def test_a_live_calls_barge_in_turn_and_tool_call_are_counted_as_they_happ
             text = await metrics.text()
         finally:
             await client.close()
+    found = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    return call, found
+
+
+async def test_a_live_calls_barge_in_turn_and_tool_call_are_counted_as_they_happen(
+    tmp_path: Path, speech: tuple[FakeStt, ToolFirstLlm, FakeTts]
+) -> None:
+    """A caller talks over the greeting, and the model ends the call with its tool: the
+    metrics count the barge-in, the turn and the tool call the call told as it ran, and the
+    call's record shows the same."""
+    override = {"first_message": LONG_GREETING, "tools": [{"type": "end_call"}]}
+    call, found = await talked_call(tmp_path, override, voiced(600) + silence(500))
     roles = [m["role"] for m in call["messages"]]
     assert roles == ["assistant", "user", "tool_calls", "tool"], call["messages"]
     greeting = call["messages"][0]["content"]
@@ -146,12 +164,37 @@ async def test_a_live_calls_barge_in_turn_and_tool_call_are_counted_as_they_happ
     assert LONG_GREETING.startswith(greeting)
     assert '"end_call"' in call["messages"][2]["content"]
     assert call["end_reason"] == "assistant-ended-call"
-    found = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
     assert found[("voicedock_barge_ins_total", ())] == 1
     assert found[("voicedock_caller_turns_total", ())] == 1
     assert found[("voicedock_tool_calls_total", (("outcome", "ok"),))] == 1
     assert found[("voicedock_tool_call_seconds_count", ())] == 1
+
+
+@pytest.fixture
+def resuming_speech() -> Iterator[tuple[FakeStt, ToolFirstLlm, FakeTts]]:
+    """The caller's words take a while to transcribe; the model ends the call with its tool."""
+    made = (
+        FakeStt(["I would like a table for two."] * 2, delay=0.5),
+        ToolFirstLlm("end_call", then="Goodbye."),
+        FakeTts(8000),
+    )
+    with registered(TEST_PROVIDER, *made):
+        yield made
+
+
+async def test_a_caller_going_on_right_after_being_judged_finished_is_an_early_cut_off(
+    tmp_path: Path, resuming_speech: tuple[FakeStt, ToolFirstLlm, FakeTts]
+) -> None:
+    """A caller pauses mid-sentence long enough to be judged finished and goes on a moment
+    later: the metrics count the early cut-off as the call tells it, and the call's latency
+    record marks the turn the caller went on in."""
+    # "I would like ... a table for two" after the short greeting: a pause past the end of
+    # turn's silence (the turn is judged finished), then the caller goes on well within 1 s.
+    said = voiced(600) + silence(900) + voiced(600) + silence(700)
+    call, found = await talked_call(tmp_path, {"tools": [{"type": "end_call"}]}, said)
+    assert call["end_reason"] == "assistant-ended-call"
+    users = [m["content"] for m in call["messages"] if m["role"] == "user"]
+    assert users == ["I would like a table for two."]  # one turn: the words before and after
+    assert [turn["early_cut_offs"] for turn in call["latency"]] == [1], call["latency"]
+    assert found[("voicedock_early_cut_offs_total", ())] == 1
+    assert found[("voicedock_caller_turns_total", ())] == 1

@@ -390,10 +390,12 @@ async def test_each_caller_turn_records_its_latency_on_the_call(world: World) ->
         "stt_provider",
         "llm_provider",
         "tts_provider",
+        "early_cut_offs",
     }  # the pipeline's shape
     assert turn["stt_final_ms"] is None  # no separate STT or LLM step on this path
     assert turn["llm_first_token_ms"] is None
     assert turn["filler_ms"] is None  # no LLM filler on this path
+    assert turn["early_cut_offs"] == 0  # the caller was not judged finished too soon
     assert 0 <= turn["endpointing_ms"] < 1000
     assert 60 <= turn["tts_first_audio_ms"] < 2000  # the 80 ms, measured from our receipt
     assert turn["tts_first_audio_ms"] <= turn["first_frame_sent_ms"] < 3000
@@ -594,3 +596,28 @@ async def test_a_required_ai_disclosure_is_said_first_by_our_tts(
     assert call is not None
     assert call.ai_disclosure is not None
     assert (call.ai_disclosure.method, call.ai_disclosure.said) == ("spoken", True)
+
+
+async def test_a_caller_going_on_right_after_the_server_vad_ended_their_turn_is_marked(
+    world: World,
+) -> None:
+    """The provider's VAD ends the caller's turn and hears them again a moment later: the
+    turn they went on in counts the early cut-off on the call's latency record."""
+    world.script.turn_after_frames = 10  # server VAD: each turn ends after 200 ms ...
+    world.script.turns = 2  # ... and the caller goes on at once
+    world.script.reply_delay_s = 0.08
+    call_id = await answered_realtime_call(world, {"url": world.realtime_url, "api_key": KEY})
+    await until(lambda: ("assistant", "Hello, dental clinic.") in world.observer.seen)
+    channel = world.fake.channel()
+    for frame in caller_speech(20):
+        await channel.ws.send_bytes(frame)
+        await asyncio.sleep(0.02)
+    await until(lambda: world.script.replies >= 2)  # the model answered both turns
+    await world.engine.control.run(ACME_ID, call_id, EndCall(None))
+    async with asyncio.timeout(5):
+        await call_finished(world.runner, call_id)
+    await until(lambda: world.observer.reports == 1)
+    call = await world.store.get_call(None, call_id)
+    assert call is not None
+    assert call.latency[-1]["early_cut_offs"] == 1, call.latency
+    assert [turn["early_cut_offs"] for turn in call.latency].count(1) == 1, call.latency

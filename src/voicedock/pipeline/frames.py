@@ -181,6 +181,10 @@ class TurnLatency:
     said before the reply's own audio was sent (None: the caller heard no filler first).
     `stt_provider`, `llm_provider` and `tts_provider` name the provider that served each
     engine in the turn (a label: provider, host, model; None: not known or not used).
+    `early_cut_offs` counts the times, since the turn before, the caller was judged finished
+    and went on speaking within a second (``pipeline/hearing/cut_off.py``): the turn they went
+    on in counts it (the turn whose reply the resumption stopped may leave no record; on the
+    turn engine, words not yet answered are merged into this turn).
     """
 
     endpointing_ms: float = 0.0
@@ -192,3 +196,4 @@ class TurnLatency:
     stt_provider: str | None = None
     llm_provider: str | None = None
     tts_provider: str | None = None
+    early_cut_offs: int = 0

@@ -6,7 +6,8 @@ By default every appended audio chunk is "speech" (`speech_started`, a barge-in)
 audio) is not, nor does it count below. With `turn_after_frames=N` the server VAD behaves like
 a caller's turn instead: `speech_started` at the first chunk (or `turn_starts_at_frame`),
 `speech_stopped` after the N-th (with `user_says`,
-the turn's input transcription), then the reply the server creates itself; with
+the turn's input transcription), then the reply the server creates itself (`turns`: as many
+turns, one after the other); with
 `silent_caller` it hears no speech at all. A session can break after some replies: dropped
 (`drop_after_replies`) or with a `server_error` event (`server_error_after_replies`); or drop
 once the caller's turn ended, before any reply (`drop_before_reply`) or midway through it
@@ -32,6 +33,7 @@ class RealtimeScript:
     drop_after_session_update: bool = False
     turn_after_frames: int | None = None  # server VAD turn: speech_stopped after N chunks
     turn_starts_at_frame: int = 1  # ... and speech_started at this chunk
+    turns: int = 1  # the caller's turns the server VAD hears, each of turn_after_frames chunks
     silent_caller: bool = False  # the appended audio is never speech
     silence_is_quiet: bool = False  # digital silence is never speech (a real server VAD)
     reply_delay_s: float = 0.0  # between speech_stopped and the first audio delta
@@ -147,11 +149,14 @@ def realtime_handler(script: RealtimeScript) -> Any:
                     await ws.send_str(server_event("session.updated", session=event["session"]))
                 elif kind == "input_audio_buffer.append" and script.turn_after_frames:
                     appended += 1
-                    if appended == script.turn_starts_at_frame:
+                    turn, at = divmod(appended - 1, script.turn_after_frames)
+                    if turn >= script.turns:
+                        continue
+                    if at + 1 == script.turn_starts_at_frame:
                         await ws.send_str(
                             server_event("input_audio_buffer.speech_started", audio_start_ms=0)
                         )
-                    elif appended == script.turn_after_frames:
+                    elif at + 1 == script.turn_after_frames:
                         await ws.send_str(
                             server_event("input_audio_buffer.speech_stopped", audio_end_ms=500)
                         )

@@ -70,6 +70,7 @@ from voicedock.media.transport import CloseReason
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.dialogue.carried import carried_summary
+from voicedock.pipeline.dialogue.cut_offs import CutOffWatch
 from voicedock.pipeline.dialogue.events import CallEvents
 from voicedock.pipeline.dialogue.realtime_dialogue import RealtimeDialogue, RealtimeParts
 from voicedock.pipeline.dialogue.realtime_fallback import RealtimeWithPipeline
@@ -117,6 +118,7 @@ class LiveConversation(Closable):
         self._parts = parts = parts or LiveParts()
         self._owns_events = parts.events is None
         self.events = parts.events or CallEvents()
+        CutOffWatch(self.events)  # the caller's early cut-offs, told on the call's events
         self._providers = parts.providers
         self._member_providers: list[SpeechProviders] = []  # the next members' (closed here)
         rate = media.format.sample_rate

@@ -26,6 +26,8 @@ The vocabulary, by who emits it:
     SpeechEnded           the dialogue: the caller's speech ended (endpointing decided it)
     TurnCommitted         the dialogue: the caller's turn (words, keys or both) is the
                           model's to answer
+    CallerCutOff          the cut-off watch (``cut_offs.py``): the caller went on speaking
+                          right after being judged finished (an early cut-off)
     ReplyStarted          the dialogue: an assistant message's first audio was queued
     ReplyInterrupted      the dialogue: a barge-in cut what the assistant was saying
     ToolCalled            the dialogue: one of the model's tool calls was carried out
@@ -77,6 +79,14 @@ class TurnCommitted:
 
     spoken: bool
     keyed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CallerCutOff:
+    """The caller went on speaking ``after_ms`` after endpointing judged them finished, within
+    ``RESUME_WITHIN_MS`` (``pipeline/hearing/cut_off.py``): they had not finished."""
+
+    after_ms: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +164,7 @@ CallEvent: TypeAlias = (
     SpeechStarted
     | SpeechEnded
     | TurnCommitted
+    | CallerCutOff
     | ReplyStarted
     | ReplyInterrupted
     | ToolCalled

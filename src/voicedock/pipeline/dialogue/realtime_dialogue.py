@@ -51,6 +51,7 @@ from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio
 from voicedock.pipeline.dialogue.base import DialogueBase
 from voicedock.pipeline.dialogue.carried import carried_note
 from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.cut_offs import CutOffsSince
 from voicedock.pipeline.dialogue.ending import (
     ASSISTANT_ENDED_CALL,
     CLOSED,
@@ -154,6 +155,7 @@ class RealtimeDialogue(DialogueBase):
         self.transcript: list[TranscriptEntry] = self._transcript.entries
         self._timer = TurnTimer(cfg, parts.clock)
         self.latencies: list[TurnLatency] = self._timer.latencies
+        self._cut_offs = CutOffsSince(self.events)  # counted by the next turn's record
         # What the model was told besides the transcript (injected context), when.
         self.context_notes: list[TranscriptEntry] = []
         self._conv: RealtimeConversation | None = None
@@ -362,7 +364,7 @@ class RealtimeDialogue(DialogueBase):
                 self._watch.caller_stopped()
                 self.handover.unanswered.stopped()
                 self._answer.awaiting()
-                self._timer.decided()
+                self._timer.decided(self._cut_offs.take())
                 self._keypad.turn_ended()  # an open entry too: one reply for both
                 self._answer.cover_dead_air()
             case RealtimeResponseDone(status=status):

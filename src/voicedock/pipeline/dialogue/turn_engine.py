@@ -57,6 +57,7 @@ from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio, ms_since
 from voicedock.pipeline.dialogue.barge_in import Floor
 from voicedock.pipeline.dialogue.base import DialogueBase
 from voicedock.pipeline.dialogue.conversation_config import ConversationConfig as ConversationConfig
+from voicedock.pipeline.dialogue.cut_offs import CutOffsSince
 from voicedock.pipeline.dialogue.ending import ASSISTANT_ENDED_CALL as ASSISTANT_ENDED_CALL
 from voicedock.pipeline.dialogue.ending import CLOSED, HANDED_OVER, CallEnd, failure_reason
 from voicedock.pipeline.dialogue.ending import END_CALL_COMMAND as END_CALL_COMMAND
@@ -164,6 +165,9 @@ class TurnEngine(DialogueBase):
         )
         self.transcript: list[TranscriptEntry] = self._transcript.entries
         self.latencies: list[TurnLatency] = []
+        # An early end of turn (``cut_offs.py``) is counted by the next turn's record: the
+        # reply the caller's resumption stopped leaves none.
+        self._cut_offs = CutOffsSince(self.events)
         self.handed_over_to: str | None = None  # the member the model handed the call to
         self._history = ModelHistory(cfg)
         self._events: asyncio.Queue[Frame] = asyncio.Queue()
@@ -337,7 +341,10 @@ class TurnEngine(DialogueBase):
     def _start_turn(self, turn: _Turn, keys: KeypadEntry | None = None) -> None:
         """The caller's spoken turn ended (with ``keys``: the keypad entry it ended)."""
         stopped = turn.utterance.stopped
-        latency = TurnLatency(endpointing_ms=float(stopped.decided_at_ms - stopped.ended_at_ms))
+        latency = TurnLatency(
+            endpointing_ms=float(stopped.decided_at_ms - stopped.ended_at_ms),
+            early_cut_offs=self._cut_offs.take(),
+        )
         self._respond_with_keys(
             self._hearing.turn(turn.utterance, turn.decided_wall), latency, turn.decided, keys
         )

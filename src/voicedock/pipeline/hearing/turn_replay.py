@@ -16,7 +16,7 @@ frames, gaps under ``speech_gap_ms`` joined, runs under ``min_speech_ms`` droppe
 
 * turns: the ends of turn the mode decided;
 * early cut-offs: an end of turn after which the caller went on speaking within
-  ``RESUME_WITHIN_MS`` (they had not finished);
+  ``RESUME_WITHIN_MS`` (they had not finished: ``cut_off.py``, as a live call counts it);
 * answer start: from the caller's last speech frame to the end of turn decided, over the
   turns not cut off (the reply can start no sooner; the transcript's wait is not included);
 * barge-ins: speech the caller started while the assistant was audible and kept up for at
@@ -47,6 +47,7 @@ from voicedock.domain.assistant_config import TURN_MODEL, TURN_SILENCE
 from voicedock.errors import MediaError
 from voicedock.media.codecs import resample
 from voicedock.pipeline.frames import Interruption, UserSpeechStopped
+from voicedock.pipeline.hearing.cut_off import resumed_early
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
 from voicedock.pipeline.hearing.listener import Listener, UserUtterance
 from voicedock.pipeline.hearing.turn_detection import PredictTurn, TurnDetector
@@ -56,7 +57,6 @@ from voicedock.pipeline.hearing.vad import VadConfig, VoiceActivityDetector
 log = logging.getLogger("voicedock.pipeline")
 
 FRAME_MS = 20
-RESUME_WITHIN_MS = 1000  # the caller speaking again this soon had not finished
 BARGE_IN_MS = 500  # speech over the reply at least this long is a real barge-in
 ASSISTANT_FLOOR_DBFS = -45.0  # an assistant frame louder than this is audible
 CALL_RATES = (8000, 16000)  # what the listener hears; other rates are resampled
@@ -244,7 +244,7 @@ def line_of(call: StereoCall, cfg: EndpointingConfig) -> Line:
 # ── judging the decisions ───────────────────────────────────────────────────────────────
 def cut_off(decided_ms: int, speech: Sequence[tuple[int, int]]) -> bool:
     """The caller went on speaking within ``RESUME_WITHIN_MS`` of the end of turn."""
-    return any(decided_ms < start <= decided_ms + RESUME_WITHIN_MS for start, _ in speech)
+    return any(resumed_early(decided_ms, start) for start, _ in speech)
 
 
 def real_barge_ins(

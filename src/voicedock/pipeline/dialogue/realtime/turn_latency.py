@@ -41,12 +41,14 @@ class TurnTimer:
         if self._vad is not None and any(self._vad.process(pcm)):
             self._voiced_at = self._clock()
 
-    def decided(self) -> None:
-        """The server VAD ended the caller's turn: the model's answer is timed from now."""
+    def decided(self, early_cut_offs: int = 0) -> None:
+        """The server VAD ended the caller's turn: the model's answer is timed from now;
+        ``early_cut_offs``: the caller's early cut-offs since the last turn was decided."""
         now = self._clock()
         voiced_at, self._voiced_at = self._voiced_at, None
         endpointing = 0.0 if voiced_at is None else max(0.0, (now - voiced_at) * 1000)
-        self._open = OpenTurn(now, TurnLatency(endpointing_ms=round(endpointing, 1)))
+        latency = TurnLatency(endpointing_ms=round(endpointing, 1), early_cut_offs=early_cut_offs)
+        self._open = OpenTurn(now, latency)
 
     def answering(self) -> OpenTurn | None:
         """The model's audio arrived: the turn it answers (None: none is open), its first
