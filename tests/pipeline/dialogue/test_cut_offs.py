@@ -18,9 +18,12 @@ from ..test_turn_engine import config, speak, until
 pytestmark = pytest.mark.unit
 
 
+_WATCHES: list[CutOffWatch] = []  # the bus holds a watch weakly: its maker keeps it
+
+
 def watched() -> tuple[CallEvents, list[float]]:
     events, told = CallEvents("test"), []
-    CutOffWatch(events)
+    _WATCHES.append(CutOffWatch(events))
     events.subscribe(CallerCutOff, lambda cut: told.append(cut.after_ms))
     return events, told
 

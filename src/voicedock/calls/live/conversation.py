@@ -118,7 +118,7 @@ class LiveConversation(Closable):
         self._parts = parts = parts or LiveParts()
         self._owns_events = parts.events is None
         self.events = parts.events or CallEvents()
-        CutOffWatch(self.events)  # the caller's early cut-offs, told on the call's events
+        self._cut_off_watch = CutOffWatch(self.events)  # told on the call's events
         self._providers = parts.providers
         self._member_providers: list[SpeechProviders] = []  # the next members' (closed here)
         rate = media.format.sample_rate

@@ -15,17 +15,19 @@ from __future__ import annotations
 
 from voicedock.pipeline.dialogue.events import CallerCutOff, CallEvents, SpeechEnded, SpeechStarted
 from voicedock.pipeline.hearing.cut_off import resumed_early
+from voicedock.weak import weak_method
 
 
 class CutOffWatch:
-    """Tells ``events`` of each early cut-off (``CallerCutOff``); attach one per call's bus."""
+    """Tells ``events`` of each early cut-off (``CallerCutOff``); attach one per call's bus.
+    The bus holds it weakly (it holds the bus): whoever makes it keeps it, as the call does."""
 
     def __init__(self, events: CallEvents) -> None:
         self._events = events
         self._judged_at: float | None = None  # the last end of turn not yet resumed after
         self.cut_offs = 0
-        events.subscribe(SpeechEnded, self._ended)
-        events.subscribe(SpeechStarted, self._started)
+        events.subscribe(SpeechEnded, weak_method(self._ended))
+        events.subscribe(SpeechStarted, weak_method(self._started))
 
     def _ended(self, ended: SpeechEnded) -> None:
         self._judged_at = ended.at
