@@ -244,6 +244,7 @@ async def heard_by_the_party(lab: Lab, before: set[Path]) -> None:
     assert "cut off" not in heard.lower(), heard
 
 
+@pytest.mark.flaky(reruns=1)  # the say is heard through Piper and Whisper: a word may be misheard
 @pytest.mark.parametrize("pbx", PBXS)
 async def test_sigterm_alone_lets_the_call_finish_and_refuses_new_calls(
     pbx: str, request: pytest.FixtureRequest, tmp_path: Path
