@@ -4,7 +4,6 @@ expectation's verdict is the judge model's (``grading.py``), with its reason eit
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 
@@ -27,6 +26,7 @@ from voicedock.domain.rehearsal import (
     Verdict,
 )
 from voicedock.domain.tenant_regex import TenantRegex
+from voicedock.percentile import percentile
 
 _WORD = re.compile(r"[^\w]+")
 # A number said is written either way by a recognizer ("nine to five", "9 to 5").
@@ -87,10 +87,7 @@ def _tool_called(expected: ToolCalled, tools: Sequence[ToolUse]) -> str | None:
 
 def percentile_95(values: Sequence[int]) -> int | None:
     """The 95th percentile (nearest rank) of ``values``; None: none."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+    return percentile(values, 0.95)
 
 
 def _analysis_value(observed: Observed, field: str) -> object:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -46,6 +45,8 @@ from voicedock.aio import Supervisor
 from voicedock.domain.assistant_config import TURN_MODEL, TURN_SILENCE
 from voicedock.errors import MediaError
 from voicedock.media.codecs import resample
+from voicedock.percentile import percentile
+from voicedock.pipeline.audio import rms_dbfs
 from voicedock.pipeline.frames import Interruption, UserSpeechStopped
 from voicedock.pipeline.hearing.cut_off import resumed_early
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
@@ -134,14 +135,6 @@ class ModeSummary(msgspec.Struct, frozen=True, kw_only=True):
     model_cpu_ms: float
 
 
-def percentile(values: Sequence[int], q: float) -> int | None:
-    """Nearest-rank percentile (``q`` in (0, 1]); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
 # ── the modes ───────────────────────────────────────────────────────────────────────────
 def replay_modes(names: Iterable[str], sweep: bool = True) -> list[ReplayMode]:
     """Each named mode with the call defaults (no silence timeout nor duration limit: a
@@ -199,12 +192,7 @@ def frames_of(samples: Samples, sample_rate: int) -> list[bytes]:
 
 def audible(frames: Sequence[bytes], floor_dbfs: float = ASSISTANT_FLOOR_DBFS) -> list[bool]:
     """Per frame: louder than ``floor_dbfs`` of full scale."""
-    floor = 32768.0 * 10 ** (floor_dbfs / 20)
-    out = []
-    for frame in frames:
-        samples = np.frombuffer(frame, dtype=np.int16).astype(np.float64)
-        out.append(bool(samples.size) and float(np.sqrt(np.mean(samples**2))) > floor)
-    return out
+    return [rms_dbfs(frame) > floor_dbfs for frame in frames]
 
 
 def speech_segments(speech: Sequence[bool], cfg: EndpointingConfig) -> list[tuple[int, int]]:
