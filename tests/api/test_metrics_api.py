@@ -59,11 +59,7 @@ async def test_metrics_need_their_token_and_count_stored_calls(tmp_path: Path) -
         text = await resp.text()
     finally:
         await client.close()
-    found = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+    found = samples(text)
     connecting = (("direction", "outbound"), ("end_reason", ""), ("status", "connecting"))
     assert found[("voicedock_calls", connecting)] == 1
     assert DESTINATION.lstrip("+") not in text
@@ -141,11 +137,7 @@ async def talked_call(
             text = await metrics.text()
         finally:
             await client.close()
-    found = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+    found = samples(text)
     return call, found
 
 
@@ -198,3 +190,12 @@ async def test_a_caller_going_on_right_after_being_judged_finished_is_an_early_c
     assert [turn["early_cut_offs"] for turn in call["latency"]] == [1], call["latency"]
     assert found[("voicedock_early_cut_offs_total", ())] == 1
     assert found[("voicedock_caller_turns_total", ())] == 1
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Each sample of a /metrics exposition by its name and sorted labels."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
