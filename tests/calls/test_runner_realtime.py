@@ -70,6 +70,20 @@ class Transcripts:
 
 
 @dataclass
+class RepliesStarted:
+    """Watches every served call: how many of its speeches began to be heard (the first
+    message and each reply of the model, ``ReplyStarted``)."""
+
+    count: int = 0
+
+    def watch(self, call: Call, events: CallEvents) -> None:
+        events.subscribe(ReplyStarted, self._started)
+
+    def _started(self, _started: ReplyStarted) -> None:
+        self.count += 1
+
+
+@dataclass
 class World:
     fake: FakeAsterisk
     pbx: MediaFakePbx
@@ -81,6 +95,7 @@ class World:
     tts: FakeTts
     observer: Transcripts
     tts_configs: list[dict[str, Any]]  # what voicedock's TTS was built with (its voice)
+    started: RepliesStarted
 
     def sent(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.script.events if e["type"] == kind]
@@ -106,13 +121,25 @@ async def world(store: MemoryStore, settings: Settings) -> AsyncIterator[World]:
     try:
         async with server, FakeAsterisk(send_audio=False) as fake:
             pbx = MediaFakePbx(fake)
-            observer = Transcripts()
-            engine, runner = calls_of(store, pbx, settings, observers=[observer], close_timeout=5)
+            observer, started = Transcripts(), RepliesStarted()
+            engine, runner = calls_of(
+                store, pbx, settings, observers=[observer], close_timeout=5, watchers=(started,)
+            )
             async with runner:
                 await pbx.start(runner.events.handle_pbx_event)
                 url = server.url.replace("http://", "ws://") + "/v1/realtime"
                 yield World(
-                    fake, pbx, engine, runner, store, script, url, tts, observer, tts_configs
+                    fake,
+                    pbx,
+                    engine,
+                    runner,
+                    store,
+                    script,
+                    url,
+                    tts,
+                    observer,
+                    tts_configs,
+                    started,
                 )
     finally:
         tts_registry._factories.pop(TEST_TTS, None)
@@ -612,12 +639,15 @@ async def test_a_caller_going_on_right_after_the_server_vad_ended_their_turn_is_
     for frame in caller_speech(20):
         await channel.ws.send_bytes(frame)
         await asyncio.sleep(0.02)
-    await until(lambda: world.script.replies >= 2)  # the model answered both turns
+    # The first message, then the model's answer to each turn, began to be heard: both turns
+    # are on the record (a reply the server sent but the call has not yet played is not).
+    await until(lambda: world.started.count >= 3)
     await world.engine.control.run(ACME_ID, call_id, EndCall(None))
     async with asyncio.timeout(5):
         await call_finished(world.runner, call_id)
     await until(lambda: world.observer.reports == 1)
     call = await world.store.get_call(None, call_id)
     assert call is not None
+    assert len(call.latency) == 2, call.latency
     assert call.latency[-1]["early_cut_offs"] == 1, call.latency
     assert [turn["early_cut_offs"] for turn in call.latency].count(1) == 1, call.latency

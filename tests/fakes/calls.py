@@ -19,6 +19,7 @@ from voicedock.calls.outbound.request import OutboundRequest
 from voicedock.calls.runner import CallRunner, RunnerOptions
 from voicedock.calls.runner.call_speech import CallSpeech, ProvidersFactory
 from voicedock.calls.runner.node_speech import NodeSpeech
+from voicedock.calls.runner.one_call import CallWatcher
 from voicedock.calls.runner.presynthesis import Presynthesis
 from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.config import Settings
@@ -46,10 +47,12 @@ def calls_of(
     close_timeout: float = 10.0,
     tool_server: ToolServer | None = None,
     admission: SpeechAdmission | None = None,
+    watchers: tuple[CallWatcher, ...] = (),
 ) -> tuple[CallEngine, CallRunner]:
     """The engine and its runner, in the service's order: the node's speech, a call's
     providers (``providers``: the tests' own), the presynthesis, the engine, the runner;
-    ``admission``: the tests' own offline speech admission, else the node's."""
+    ``admission``: the tests' own offline speech admission, else the node's; ``watchers`` hear
+    each served call's events."""
     speech = NodeSpeech(settings.speech, previews=settings.limits.previews_per_node)
     call_speech = CallSpeech(
         store, settings.speech, settings.byok, egress_guard(settings), providers
@@ -70,6 +73,7 @@ def calls_of(
         conversation=conversation,
         close_timeout=close_timeout,
         tool_server=tool_server,
+        watchers=watchers,
     )
     runner = CallRunner(engine, pbx, store, settings, runner_options)
     return engine, runner

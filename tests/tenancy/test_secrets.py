@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from e2e.audio_helpers import SILENT_PARTY
+from e2e.audio_helpers import SILENT_PARTY, wait_transcript
 from fakes.llm_standin import LlmStandIn
 from tenancy.conftest import ORGANIZATION, Tenants
 from voicedock.api.api_keys import issue_api_key
@@ -97,6 +97,9 @@ async def test_sending_the_masked_key_back_keeps_the_stored_one(
     assert status == 200, placed
     call_id = str(placed["call_id"])
     await service.wait_status(call_id, ("in-progress",), within=15)
+    # The changed greeting is said: the call's conversation runs (ended before it started, a
+    # call has nothing for a model to analyse).
+    await wait_transcript(service, call_id, lambda t: t["content"] == "Hello again.")
     await service.post(f"/calls/{call_id}/control", {"type": "end-call"})
     request = await tenant_llm.wait_request(timeout=20)
     assert request.authorization == f"Bearer {OWN_KEY}"
