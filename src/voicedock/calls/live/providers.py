@@ -49,6 +49,7 @@ from voicedock.calls.assistants.config import (
     tenant_sections,
 )
 from voicedock.calls.assistants.providers import SPEECH_TO_SPEECH
+from voicedock.calls.assistants.snapshot import checked_at_answer, provider_sections
 from voicedock.calls.live.turn_choice import turn_detection
 from voicedock.calls.offline_speech import operator_settings
 from voicedock.config import SpeechSettings
@@ -60,6 +61,7 @@ from voicedock.domain.assistant_config import (
     SttConfig,
     TtsConfig,
     config_json,
+    config_of,
 )
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.tenant_provider_fields import FALLBACK_PLAN
@@ -131,16 +133,20 @@ async def build_providers(
     speech_keys: bool = True,
     health: ProviderHealth | None = None,
     on_switch: Callable[[Switch], None] | None = None,
+    placed: bool = False,
 ) -> SpeechProviders:
     """Providers from an assistant configuration (raises ProviderError, the ones already
     made closed); ``speech_keys`` False: the operator's ``[speech]`` keys are never used
     (``_section``). An engine with a fallback plan is a plan (``pipeline/fallback_plans/``)
     consulting the node's breakers (``health``) and reporting each move to the call
-    (``on_switch``). With ``turn_detection`` "model", the turn model too."""
+    (``on_switch``). With ``turn_detection`` "model", the turn model too. ``placed``: the
+    configuration is a call's snapshot, resolved when the call was placed (``_ready``)."""
     made: list[_Closing] = []
+    speech = speech or SpeechSettings()
     try:
+        ready = _ready(assistant_config, speech, egress, placed)
         providers = _build(
-            assistant_config,
+            ready,
             speech,
             egress,
             speech_keys,
@@ -153,7 +159,7 @@ async def build_providers(
             with contextlib.suppress(Exception):
                 await provider.aclose()
         raise
-    operator = (speech or SpeechSettings()).endpointing.turn_detection
+    operator = speech.endpointing.turn_detection
     if turn_detection(assistant_config, operator) == TURN_MODEL:  # a handover's too
         from voicedock.pipeline.hearing.turn_detection import predict_in_thread
 
@@ -163,7 +169,7 @@ async def build_providers(
 
 def _build(
     config: AssistantConfig,
-    speech: SpeechSettings | None,
+    speech: SpeechSettings,
     egress: Egress | None,
     speech_keys: bool,
     *,
@@ -171,10 +177,9 @@ def _build(
     health: ProviderHealth | None = None,
     on_switch: Callable[[Switch], None] | None = None,
 ) -> SpeechProviders:
-    """The providers, each added to ``made`` as it is made (the caller closes them if a
-    later one fails)."""
-    speech = speech or SpeechSettings()
-    assistant_config = _resolved(config, speech, egress)
+    """The providers of a configuration ready to run (``_ready``), each added to ``made`` as
+    it is made (the caller closes them if a later one fails)."""
+    assistant_config = provider_sections(config)
     guard = None if egress is None else egress.for_providers()
     plans = _Plans(
         assistant_config, speech, speech_keys, health or ProviderHealth(), on_switch, guard
@@ -200,12 +205,13 @@ def build_tts(
     egress: Egress | None = None,
     *,
     speech_keys: bool = True,
+    placed: bool = False,
 ) -> Tts:
     """The call's TTS alone, as ``build_providers`` makes it (a speech-to-speech call: the
     voice that speaks its verbatim texts): what synthesizing its first message ahead needs."""
     speech = speech or SpeechSettings()
     guard = None if egress is None else egress.for_providers()
-    resolved = _resolved(config, speech, egress)
+    resolved = provider_sections(_ready(config, speech, egress, placed))
     if config.provider in SPEECH_TO_SPEECH:
         section = json_object(resolved.get("llm_config")) or {}
         return create_tts(_say_voice(section, speech, speech_keys), guard)
@@ -228,14 +234,22 @@ def voice_tts(
     return create_tts(msgspec.structs.replace(section, sample_rate=sample_rate), guard)
 
 
-def _resolved(config: AssistantConfig, speech: SpeechSettings, egress: Egress | None) -> JsonObject:
-    """The provider rules once more (idempotent): a placed call's snapshot is resolved
-    already, an inbound call's saved assistant may not be; its URLs checked with ``egress``."""
+def _ready(
+    config: AssistantConfig, speech: SpeechSettings, egress: Egress | None, placed: bool
+) -> AssistantConfig:
+    """``config`` as its providers are made from it, its URLs checked with ``egress``'s policy
+    (a ``ProviderConfigError`` naming the key otherwise). A call's snapshot (``placed``) was
+    resolved once, when the call was placed or its assistant chosen: at answer it is only
+    checked, as a typed value, against what may have changed since (``checked_at_answer``:
+    the egress policy, the list of an organization's settings). Any other configuration (an
+    assistant's own, run by a conversation made without its providers) gets the provider
+    rules here, as a call's got them when it was placed."""
+    policy = None if egress is None else egress.policy
     try:
-        return resolve_provider(
-            tenant_sections(config_json(config), speech),
-            speech,
-            None if egress is None else egress.policy,
+        if placed:
+            return checked_at_answer(config, speech, policy)
+        return config_of(
+            resolve_provider(tenant_sections(config_json(config), speech), speech, policy)
         )
     except BadRequest as exc:
         raise ProviderConfigError(exc.message) from None
@@ -248,7 +262,7 @@ def _speech_to_speech(config: JsonObject, plans: _Plans, made: list[_Closing]) -
     from voicedock.pipeline.providers.realtime import XAI_REALTIME_URL, RealtimeSpeech
 
     speech, speech_keys, guard = plans.speech, plans.speech_keys, plans.guard
-    section = json_object(config.get("llm_config")) or {}
+    section = dict(json_object(config.get("llm_config")) or {})
     # Opens nothing until the call connects, so a failing TTS below leaks nothing.
     own_url = section.get("url")
     operator_url = not own_url or own_url == XAI_REALTIME_URL

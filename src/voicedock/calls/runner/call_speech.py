@@ -9,10 +9,13 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from voicedock.calls.assistants.key_refs import KeyRefs
+from voicedock.calls.assistants.snapshot import SECTIONS, provider_sections
 from voicedock.calls.live.providers import build_providers, build_tts
 from voicedock.config import ByokSettings, SpeechSettings
-from voicedock.domain.assistant_config import AssistantConfig, config_json, config_of
+from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.records import Call
 from voicedock.egress import Egress
 from voicedock.pipeline.fallback_plans.plan import Switch
@@ -56,7 +59,12 @@ class CallSpeech:
         """``config`` (a call's, a squad member's) with the organization's referenced
         provider keys opened."""
         key_refs = KeyRefs(self._store, organization_id, self._byok, self._speech)
-        return config_of(await key_refs.opened(config_json(config)))
+        sections = provider_sections(config)
+        opened = await key_refs.opened(sections)
+        if opened is sections:
+            return config
+        keys = {key: opened[key] for key in SECTIONS if opened.get(key) is not sections.get(key)}
+        return msgspec.structs.replace(config, **keys)
 
     async def providers(
         self,
@@ -74,6 +82,7 @@ class CallSpeech:
             speech_keys=self._speech_keys,
             health=self._health,
             on_switch=on_switch,
+            placed=True,
         )
 
     async def voice(self, assistant_config: AssistantConfig) -> Tts:
@@ -81,7 +90,11 @@ class CallSpeech:
         ``providers`` factory (tests), the TTS of what it makes, the rest closed."""
         if self._providers is None:
             return build_tts(
-                assistant_config, self._speech, self.egress, speech_keys=self._speech_keys
+                assistant_config,
+                self._speech,
+                self.egress,
+                speech_keys=self._speech_keys,
+                placed=True,
             )
         providers = await self._providers(assistant_config)
         for other in (providers.stt, providers.llm, providers.realtime, providers.pipeline):
