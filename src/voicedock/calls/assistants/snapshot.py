@@ -7,19 +7,22 @@ campaign's, a squad's members) or when an inbound call chose its assistant; the 
 that typed value and hands it down to its providers. Two things may have changed since, and are
 checked on the typed value, not parsed again (``checked_at_answer``): the operator's egress
 policy (a scheduled call dialled after the policy changed, an inbound call resolved without
-it), and the list of what an organization may set (``domain/tenant_provider_fields.py``: a
-snapshot stored by an earlier release, whose list was longer).
+it), the voices this node speaks (``GET /voices``: the operator's list, read at start-up), and
+the list of what an organization may set (``domain/tenant_provider_fields.py``: a snapshot
+stored by an earlier release, whose list was longer).
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from voicedock.calls.assistants.config import tenant_sections
+from voicedock.calls.assistants.config import SAY_VOICE, check_tts_voice, tenant_sections
+from voicedock.calls.assistants.providers import SPEECH_TO_SPEECH
 from voicedock.calls.assistants.urls import check_tenant_urls
 from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import AssistantConfig, set_or
 from voicedock.domain.json import JsonObject, JsonValue, json_object
+from voicedock.domain.tenant_provider_fields import FALLBACK_PLAN
 from voicedock.egress import EgressPolicy
 
 # The provider sections of a configuration, in the order a call's engines are made.
@@ -46,10 +49,13 @@ def checked_at_answer(
     """``config``, a call's snapshot, as it may run now: each provider section cut to what an
     organization may set (what a snapshot of an earlier release holds beyond it is dropped,
     ``tenant_sections``), and with ``policy`` its URLs (sections, fallback plans, tools)
-    checked against the egress policy in force (``BadRequest`` naming the key). The provider
-    rules are not applied again: the snapshot was resolved when it was placed."""
+    checked against the egress policy in force, each voice one this node speaks
+    (``BadRequest`` naming the key). The provider rules are not applied again: the snapshot was
+    resolved when it was placed."""
     held = provider_sections(config)
     cut = tenant_sections(held, speech)
+    for where, section in _voices(cut):
+        check_tts_voice(str(section.get("provider", speech.tts)), section, where, speech)
     if policy is not None:
         tools: list[JsonValue] = []
         for tool in set_or(config.tools, []):
@@ -59,3 +65,22 @@ def checked_at_answer(
         check_tenant_urls({**cut, "tools": tools}, policy)
     changed = {key: cut[key] for key in SECTIONS if key in cut and cut[key] != held[key]}
     return msgspec.structs.replace(config, **changed) if changed else config
+
+
+def _voices(held: JsonObject) -> list[tuple[str, JsonObject]]:
+    """The TTS sections of ``held`` with where each is written: ``tts_config`` and its fallback
+    plan's entries, a speech-to-speech session's ``say_voice``."""
+    found: list[tuple[str, JsonObject]] = []
+    llm = json_object(held.get("llm_config"))
+    if held.get("provider") in SPEECH_TO_SPEECH and llm is not None:
+        say = json_object(llm.get(SAY_VOICE))
+        if say is not None:
+            found.append((f"llm_config.{SAY_VOICE}", say))
+    tts = json_object(held.get("tts_config"))
+    if tts is not None:
+        found.append(("tts_config", tts))
+        plan = tts.get(FALLBACK_PLAN)
+        for index, entry in enumerate(plan if isinstance(plan, list) else []):
+            if (checked := json_object(entry)) is not None:
+                found.append((f"tts_config.{FALLBACK_PLAN}[{index}]", checked))
+    return found

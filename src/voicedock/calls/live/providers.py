@@ -1,8 +1,14 @@
 """The speech providers of one call, built from its resolved assistant configuration.
 
+A call's configuration is the typed snapshot resolved once, when the call was placed
+(``calls/assistants/resolve.py``: the provider rules, ``resolve_provider``, gave each engine
+its section — the operator's engines for missing sections, the LLM of a
+``provider: openai``/``mistral`` assistant that provider's), its referenced keys opened in
+memory (``calls/runner/call_speech.py``). It is handed down here as it is: checked, not
+resolved again (``calls/assistants/snapshot.py``), each section completed by the operator's
+settings (``_section``) and decoded by its type (``LlmConfig``...) for its provider's client.
 A pipeline call gets STT, LLM and TTS from the ``stt_config``/``llm_config``/``tts_config``
-sections, completed by the provider rules (``resolve_provider``: the operator's engines for
-missing sections, the LLM of a ``provider: openai``/``mistral`` assistant is that provider's).
+sections.
 A speech-to-speech call (``provider: xai_realtime``) gets the realtime session from
 ``llm_config`` (url, model, voice; the key from the settings unless the section has one) plus
 voicedock's own TTS, which speaks what must be said verbatim (first message, ``say``, final
@@ -28,8 +34,9 @@ section only. So no assistant makes the node read, write or load anything the op
 configure.
 
 With an ``egress`` guard (a call's providers always have one) the URLs are checked against the
-operator's policy before anything is built (``calls.assistants.urls``: an assistant saved before
-the policy changed, an ``assistant-request`` answer) and every connection passes the guard.
+operator's policy before anything is built (``calls.assistants.urls``: a scheduled call placed
+before the policy changed, an inbound call, whose assistant is chosen without it) and every
+connection passes the guard.
 """
 
 from __future__ import annotations
@@ -343,16 +350,12 @@ def uses_turn_model(config: AssistantConfig, speech: SpeechSettings) -> bool:
 
 def uses_local_stt(config: AssistantConfig, speech: SpeechSettings) -> bool:
     """Whether a call of this assistant configuration transcribes with the node's offline
-    Whisper (the recognition pool), rather than a cloud STT or a speech-to-speech model."""
+    Whisper (the recognition pool), rather than a cloud STT or a speech-to-speech model: its
+    ``stt_config``'s provider, else the operator's STT (a resolved configuration names it)."""
     if config.provider in SPEECH_TO_SPEECH:
         return False
-    try:
-        resolved = resolve_provider(tenant_sections(config_json(config), speech), speech, None)
-    except BadRequest:
-        return False  # the call will fail to build its providers anyway
-    section = resolved.get("stt_config")
-    name = section.get("provider") if isinstance(section, Mapping) else "offline"
-    return name in WHISPER_NAMES
+    section = json_object(provider_sections(config).get("stt_config")) or {}
+    return section.get("provider", speech.stt) in WHISPER_NAMES
 
 
 def _operator_url(provider: str, speech: SpeechSettings) -> str | None:
