@@ -62,6 +62,15 @@ def received(request: ChatRequest, llm: LlmStandIn, model: str, temperature: flo
     assert llm.requests[0] is request
 
 
+async def asked(app: SpokenCalls, call_id: str, llm: LlmStandIn) -> ChatRequest:
+    """What ``llm`` received when the caller of the answered call ``call_id`` asked, the call
+    then ended."""
+    await app.caller_says("When are you open?")
+    request = await llm.wait_request()
+    await app.ended(call_id)
+    return request
+
+
 @pytest.fixture
 async def llm() -> AsyncIterator[LlmStandIn]:
     async with LlmStandIn(reply="We open at nine.") as standin:
@@ -73,9 +82,7 @@ async def test_an_outbound_calls_llm_config_reaches_its_llm(
 ) -> None:
     async with spoken_calls(settings_of(tmp_path)) as app:
         call_id = await app.answered({"assistant": assistant(llm_config(llm))})
-        await app.caller_says("When are you open?")
-        request = await llm.wait_request()
-        await app.ended(call_id)
+        request = await asked(app, call_id, llm)
     received(request, llm, "acme-model", 0.3)
 
 
@@ -96,10 +103,8 @@ async def test_a_saved_assistants_key_reference_and_a_calls_override_reach_its_l
         assert status == 201, saved
         override = {"llm_config": {"temperature": 0.9}}
         call_id = await app.answered({"assistant_id": saved["id"], "assistant_override": override})
-        await app.caller_says("When are you open?")
-        request = await llm.wait_request()
+        request = await asked(app, call_id, llm)
         stored = await app.service.store.get_call(None, call_id)
-        await app.ended(call_id)
     received(request, llm, "saved-model", 0.9)
     assert stored is not None  # the call's snapshot keeps the reference, never the key
     assert stored.assistant_config.llm_config["api_key_ref"] == "acme-llm"  # type: ignore[index]
@@ -140,9 +145,7 @@ async def test_a_scheduled_call_reaches_its_llm_under_the_policy_it_was_placed_w
         call_id = await scheduled_while_down(app, llm)
     async with spoken_calls(settings_of(tmp_path)) as app:
         await dialed_and_answered(app, call_id)
-        await app.caller_says("When are you open?")
-        request = await llm.wait_request()
-        await app.ended(call_id)
+        request = await asked(app, call_id, llm)
     received(request, llm, "acme-model", 0.3)
 
 
