@@ -215,7 +215,8 @@ def build_tts(
     placed: bool = False,
 ) -> Tts:
     """The call's TTS alone, as ``build_providers`` makes it (a speech-to-speech call: the
-    voice that speaks its verbatim texts): what synthesizing its first message ahead needs."""
+    voice that speaks its verbatim texts): what synthesizing its first message ahead needs.
+    ``placed``: the configuration is a call's snapshot (``_ready``)."""
     speech = speech or SpeechSettings()
     guard = None if egress is None else egress.for_providers()
     resolved = provider_sections(_ready(config, speech, egress, placed))
@@ -248,7 +249,8 @@ def _ready(
     (a ``ProviderConfigError`` naming the key otherwise). A call's snapshot (``placed``) was
     resolved once, when the call was placed or its assistant chosen: at answer it is only
     checked, as a typed value, against what may have changed since (``checked_at_answer``:
-    the egress policy, the list of an organization's settings). Any other configuration (an
+    the egress policy, the node's voices, the list of an organization's settings), never
+    parsed again. Any other configuration (an
     assistant's own, run by a conversation made without its providers) gets the provider
     rules here, as a call's got them when it was placed."""
     policy = None if egress is None else egress.policy
