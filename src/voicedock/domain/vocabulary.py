@@ -45,7 +45,9 @@ Keyterms = Annotated[
 ]
 
 
-class Pronunciation(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+class Pronunciation(
+    msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, omit_defaults=True
+):
     """One rule of a pronunciation dictionary: ``grapheme`` said as ``alias``, or as
     ``phoneme`` (IPA) by a voice that takes phonemes (the alias, if any, elsewhere)."""
 
