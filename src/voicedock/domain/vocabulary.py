@@ -45,6 +45,10 @@ Keyterms = Annotated[
 ]
 
 
+# What a rule says instead of its grapheme: an alias, or phonemes.
+Saying = Annotated[str, Meta(min_length=1, max_length=SAYING_MAX, pattern=_LINE)]
+
+
 class Pronunciation(
     msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, omit_defaults=True
 ):
@@ -61,27 +65,10 @@ class Pronunciation(
         ),
     ]
     alias: (
-        Annotated[
-            str,
-            Meta(
-                min_length=1,
-                max_length=SAYING_MAX,
-                pattern=_LINE,
-                description="What the voice says instead (every voice).",
-            ),
-        ]
-        | None
+        Annotated[Saying, Meta(description="What the voice says instead (every voice).")] | None
     ) = None
     phoneme: (
-        Annotated[
-            str,
-            Meta(
-                min_length=1,
-                max_length=SAYING_MAX,
-                pattern=_LINE,
-                description="How it is said, in IPA (voices that take phonemes).",
-            ),
-        ]
+        Annotated[Saying, Meta(description="How it is said, in IPA (voices that take phonemes).")]
         | None
     ) = None
     alphabet: Annotated[Literal["ipa"], Meta(description="The phonemes' alphabet.")] | None = None
