@@ -21,7 +21,7 @@ from aiohttp import web
 from api.spoken_calls import FRAME, SpokenCalls, spoken_calls
 from fakes.local_server import LocalServer
 from fakes.speech_standin import SpeechStandIn
-from fakes.world import make_settings
+from fakes.world import DESTINATION, make_settings
 from pipeline.synth import silence, voiced
 from voicedock.domain.vocabulary import KEYTERMS_MAX
 from voicedock.media.codecs import ulaw_encode
@@ -32,6 +32,7 @@ DEEPGRAM_KEY = "dg-acme-0123456789"
 OPENAI_KEY = "sk-acme-0123456789"
 GREETING = "Welcome to Acme Dental, this is Nguyen speaking."
 HEARD = "Is Dr. Nguyen in on Monday?"
+ACME_RULE = {"grapheme": "Acme", "alias": "Ack me"}
 
 
 @dataclass
@@ -279,3 +280,35 @@ async def test_out_of_bounds_is_a_400_naming_the_key(
     status, refused = await standing.app.send(method, path, body)
     assert status == 400, refused
     assert message in refused["message"], refused
+
+
+async def test_a_speech_to_speech_say_voice_takes_both_pronunciations(standing: Standing) -> None:
+    app = standing.app
+    say_voice = {
+        "provider": "openai",
+        "base_url": standing.voice.base_url,
+        "api_key": OPENAI_KEY,
+        "pronunciations": [{"grapheme": "Nguyen", "alias": "Nwen"}],
+    }
+    body = {
+        "name": "Realtime desk",
+        "provider": "xai_realtime",
+        "llm_config": {"api_key": "xai-acme-0123456789", "say_voice": say_voice},
+    }
+    realtime = await created(app, body)
+    vocabulary = {"pronunciations": [{"grapheme": "Nguyen", "alias": "Win"}, ACME_RULE]}
+    status, org = await app.send("PATCH", "/organization", {"vocabulary": vocabulary})
+    assert status == 200, org
+    status, placed = await app.send(
+        "POST", "/calls/outbound", {"destination": DESTINATION, "assistant_id": realtime}
+    )
+    assert status == 200, placed
+    call = await app.service.store.get_call(None, placed["call_id"])
+    assert call is not None
+    said = call.assistant_config.llm_config
+    assert isinstance(said, dict)
+    say_voice_config: Any = said["say_voice"]
+    assert say_voice_config["pronunciations"] == [
+        {"grapheme": "Nguyen", "alias": "Nwen"},
+        ACME_RULE,
+    ]
