@@ -31,6 +31,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.domain.json import JsonObject, JsonValue
+from voicedock.domain.vocabulary import Pronunciation
 from voicedock.validation import WHITESPACE
 
 # The plans' bounds and defaults (the API documents them; ``check_config`` checks them with
@@ -101,6 +102,7 @@ class SttConfig(_Cloud, kw_only=True, frozen=True, omit_defaults=True):
     model: str | None = None
     language: str | UnsetType | None = UNSET  # a BCP 47 tag; null: detect (Whisper)
     prompt: str | None = None  # OpenAI
+    keyterms: list[str] | None = None  # every recognizer (domain/vocabulary.py)
     # Whisper
     beam_size: int = 1
     encoder_context: str = "auto"
@@ -146,6 +148,8 @@ class TtsConfig(_Cloud, kw_only=True, frozen=True, omit_defaults=True):
     model_id: str | None = None
     language_code: str | None = None
     voice_settings: VoiceSettings | None = None
+    # Every voice: its pronunciation dictionary (domain/vocabulary.py)
+    pronunciations: list[Pronunciation] | None = None
 
 
 class SeedMessage(msgspec.Struct, kw_only=True, frozen=True):

@@ -17,6 +17,7 @@ from voicedock.domain.attestation import CallerAttestation
 from voicedock.domain.billing import CallCost
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.squads import CallSquad, Member, member_named
+from voicedock.domain.vocabulary import Vocabulary
 
 
 def utcnow() -> datetime:
@@ -92,6 +93,9 @@ class Organization:
     # The organization's own calling hours ("HH:MM-HH:MM", the callee's local time): they
     # narrow the operator's, never widen them (docs/compliance.md). None: the operator's only.
     calling_hours: str | None = None
+    # Keyterms and pronunciations for every call of its assistants, after each assistant's
+    # own (docs/speech.md). None: none.
+    vocabulary: Vocabulary | None = None
 
 
 @dataclass(slots=True)

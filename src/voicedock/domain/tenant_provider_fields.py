@@ -22,8 +22,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import msgspec
+
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.provider_urls import URL_PATTERN, url_problem
+from voicedock.domain.vocabulary import Keyterms, Pronunciations
 from voicedock.errors import BadRequest
 from voicedock.validation import NOT_BLANK_LINE_PATTERN, NOT_BLANK_PATTERN, has_control_chars
 
@@ -179,6 +182,45 @@ def text_map(max_entries: int, max_len: int) -> Rule:
     return Rule(check, schema)
 
 
+_AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+
+
+def typed(kind: object) -> Rule:
+    """A value that is ``kind`` (a domain type with its bounds), its schema msgspec's."""
+
+    def check(value: object, where: str) -> None:
+        try:
+            msgspec.convert(value, kind, strict=True)
+        except msgspec.ValidationError as exc:
+            message = str(exc)
+            found = _AT.search(message)
+            if found is None:
+                raise BadRequest(f"{where}: {message}") from None
+            raise BadRequest(f"{where}{found['path']}: {message[: found.start()]}") from None
+
+    schema = msgspec.json.schema(kind)
+    defs = schema.pop("$defs", {})
+    return Rule(check, _inlined(schema, defs))
+
+
+def _inlined(schema: JsonValue, defs: Mapping[str, JsonValue]) -> JsonObject:
+    """``schema`` with its ``$ref``s to ``defs`` replaced by what they name."""
+
+    def walk(node: JsonValue) -> JsonValue:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return walk(defs[ref.removeprefix("#/$defs/")])
+        return {key: walk(value) for key, value in node.items()}
+
+    inlined = walk(schema)
+    assert isinstance(inlined, dict)
+    return inlined
+
+
 def _delegated(value: object, where: str) -> None:
     """Checked by the assistant configuration itself (``llm_config.messages``, ``say_voice``)."""
 
@@ -228,16 +270,19 @@ CLOUD: dict[str, Rule] = {
 }
 PROVIDER_NAME = text(100)
 _PROVIDER: dict[str, Rule] = {"provider": PROVIDER_NAME}
+# Every recognizer takes keyterms, every voice a pronunciation dictionary (docs/speech.md).
+_HEARS: dict[str, Rule] = {**_PROVIDER, "keyterms": typed(Keyterms)}
+_SAYS: dict[str, Rule] = {**_PROVIDER, "pronunciations": typed(Pronunciations)}
 
 _WHISPER: dict[str, Rule] = {
-    **_PROVIDER,
+    **_HEARS,
     "language": LANGUAGE,
     "beam_size": number(1, 5, integer=True),
     "encoder_context": choice("auto", "full"),
     "streaming": flag,
 }
-_PIPER: dict[str, Rule] = {**_PROVIDER, "voice": VOICE, "length_scale": number(0.5, 2.0)}
-_ESPEAK: dict[str, Rule] = {**_PROVIDER, "voice": VOICE, "words_per_minute": number(80, 450)}
+_PIPER: dict[str, Rule] = {**_SAYS, "voice": VOICE, "length_scale": number(0.5, 2.0)}
+_ESPEAK: dict[str, Rule] = {**_SAYS, "voice": VOICE, "words_per_minute": number(80, 450)}
 _RULE_BASED: dict[str, Rule] = {
     **_PROVIDER,
     "facts": text_map(100, 2_000),
@@ -312,14 +357,14 @@ TENANT_KEYS: dict[str, dict[str, dict[str, Rule]]] = {
         {
             **dict.fromkeys(("offline", "faster-whisper", "faster_whisper"), _WHISPER),
             "openai": {
-                **_PROVIDER,
+                **_HEARS,
                 **CLOUD,
                 "model": MODEL,
                 "language": LANGUAGE,
                 "prompt": PROMPT,
             },
             "deepgram": {
-                **_PROVIDER,
+                **_HEARS,
                 **CLOUD,
                 "model": MODEL,
                 "language": LANGUAGE,
@@ -336,7 +381,7 @@ TENANT_KEYS: dict[str, dict[str, dict[str, Rule]]] = {
             "piper": _PIPER,
             **dict.fromkeys(("espeak-ng", "espeak_ng"), _ESPEAK),
             "openai": {
-                **_PROVIDER,
+                **_SAYS,
                 **CLOUD,
                 "model": MODEL,
                 "voice": VOICE,
@@ -344,7 +389,7 @@ TENANT_KEYS: dict[str, dict[str, dict[str, Rule]]] = {
                 "speed": number(0.25, 4.0),
             },
             "elevenlabs": {
-                **_PROVIDER,
+                **_SAYS,
                 **CLOUD,
                 "voice": VOICE,
                 "voice_id": VOICE,

@@ -17,6 +17,7 @@ from voicedock.domain.campaigns import HOURS_PATTERN
 from voicedock.domain.records import Organization as OrganizationRecord
 from voicedock.domain.secret_fields import masked
 from voicedock.domain.timestamps import iso
+from voicedock.domain.vocabulary import Vocabulary
 from voicedock.organizations.settings import DEFAULT_FIELDS, DISPLAY_NAME_MAX
 from voicedock.organizations.settings import OrganizationLimits as LimitsRecord
 
@@ -143,6 +144,14 @@ class Organization(Reply, kw_only=True):
         bool,
         Meta(description="The operator requires it on the organization's calls (read-only)."),
     ] = False
+    vocabulary: Annotated[
+        Vocabulary | None,
+        Meta(
+            description="Keyterms and pronunciations for every call of its assistants, after "
+            "each assistant's own stt_config.keyterms and tts_config.pronunciations (the "
+            "assistant's rule for a word wins); null: none (docs/speech.md)."
+        ),
+    ] = None
     created_at: Time
 
     @classmethod
@@ -158,6 +167,7 @@ class Organization(Reply, kw_only=True):
             limits=Limits.of(limits),
             ai_disclosure_required=org.ai_disclosure_required,
             ai_disclosure_required_by_operator=operator_discloses,
+            vocabulary=org.vocabulary,
             created_at=iso(org.created_at),
         )
 
@@ -176,6 +186,16 @@ class OrganizationUpdate(Body, kw_only=True):
         | UnsetType
     ) = UNSET
     calling_hours: CallingHoursText | UnsetType | None = UNSET
+    vocabulary: (
+        Annotated[
+            Vocabulary | None,
+            Meta(
+                description="Replaces the organization's keyterms and pronunciations; null: "
+                "none. Existing assistants' calls use it from their next call."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
     name: OperatorSetting | UnsetType = UNSET
     limits: OperatorSetting | UnsetType = UNSET
 
@@ -206,7 +226,8 @@ PATHS: dict[str, Schema] = {
             'operator requires them (`[byok] mode = "required"`) a default naming a cloud '
             "provider must name one (422). `ai_disclosure_required` true makes its calls "
             "disclose the AI (docs/compliance.md); false leaves the operator's requirement "
-            "as it is.",
+            "as it is. `vocabulary` (keyterms, pronunciations) applies to every call of its "
+            "assistants, after each assistant's own (docs/speech.md).",
         ),
     },
 }

@@ -24,6 +24,7 @@ from voicedock.calls.assistants.defaults import check_defaults
 from voicedock.calls.assistants.key_refs import KeyRefs
 from voicedock.domain.campaigns import daily_window
 from voicedock.domain.records import Organization as OrganizationRecord
+from voicedock.domain.vocabulary import Vocabulary
 from voicedock.errors import BadRequest, Forbidden, NotFound
 from voicedock.organizations.settings import limits_of
 
@@ -44,6 +45,11 @@ async def _answer(request: web.Request, org: OrganizationRecord) -> web.Response
     return reply(Organization.of(org, limits, operator_discloses=operator))
 
 
+def _kept(vocabulary: Vocabulary | None) -> Vocabulary | None:
+    """The vocabulary as stored: none when it holds nothing."""
+    return None if vocabulary is None or vocabulary.empty else vocabulary
+
+
 @routes.get("/organization")
 async def get_organization(request: web.Request) -> web.Response:
     return await _answer(request, await _organization(request))
@@ -58,7 +64,7 @@ async def update_organization(request: web.Request) -> web.Response:
     if refused:
         raise Forbidden(
             f"{refused[0]} is the operator's ('voicedock organizations', [limits]); an "
-            "organization sets its display_name, assistant_defaults and calling_hours",
+            "organization sets its display_name, assistant_defaults, calling_hours and vocabulary",
             error="Operator setting",
         )
     defaults = body.assistant_defaults
@@ -86,6 +92,7 @@ async def update_organization(request: web.Request) -> web.Response:
         if body.ai_disclosure_required is UNSET
         else body.ai_disclosure_required,
         calling_hours=calling_hours,
+        vocabulary=base.vocabulary if body.vocabulary is UNSET else _kept(body.vocabulary),
     )
     async with service.store.transaction() as tx:
         await tx.update_organization(updated)

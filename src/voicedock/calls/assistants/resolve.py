@@ -26,6 +26,7 @@ from voicedock.calls.assistants.config import (
 )
 from voicedock.calls.assistants.key_refs import KeyRefs
 from voicedock.calls.assistants.placeholders import fill_config
+from voicedock.calls.assistants.vocabulary import with_vocabulary
 from voicedock.calls.tools.templates import expand_tool_templates
 from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.assistant_config import AssistantConfig, config_json, config_of, set_or
@@ -183,6 +184,8 @@ async def resolve_assistant(
     if choice.record is not None:
         config["record"] = choice.record
     resolved = resolve_provider(config, speech, egress)
+    org = await store.get_organization(org_id)
+    resolved = with_vocabulary(resolved, None if org is None else org.vocabulary)
     await KeyRefs(store, org_id, byok, speech).check(resolved)
     typed = config_of(resolved)
     if choice.variables:  # this call's values of the {{placeholders}}, as a campaign's

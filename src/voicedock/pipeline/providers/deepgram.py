@@ -7,14 +7,18 @@ change, `speech_final` an endpoint). `{"type": "KeepAlive"}` keeps a silent sock
 `{"type": "CloseStream"}` asks the server to flush its last results and close.
 
 Utterances: `POST /v1/listen` with a WAV body, answered with the pre-recorded JSON result.
+
+Both carry ``stt_config.keyterms`` in the query: Nova-3's `keyterm` (a term or phrase each),
+the earlier models' `keywords` (single words).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import aiohttp
 import msgspec
@@ -43,6 +47,7 @@ from voicedock.pipeline.providers.base import (
 from voicedock.pipeline.providers.socket_session import SocketSession
 
 DEEPGRAM_BASE_URL = "https://api.deepgram.com/v1"
+_WORD = re.compile(r"\w+")
 KEEPALIVE_MESSAGE = json.dumps({"type": "KeepAlive"})
 CLOSE_STREAM_MESSAGE = json.dumps({"type": "CloseStream"})
 
@@ -117,6 +122,16 @@ def prerecorded_text(body: bytes) -> str:
         raise ProviderResponseError("deepgram: unexpected transcription result") from exc
 
 
+def keyterm_options(model: str, keyterms: Sequence[str]) -> list[tuple[str, str]]:
+    """The query parameters that give ``model`` the keyterms: Nova-3's ``keyterm`` (one per
+    term, phrases too), the earlier models' ``keywords`` (single words without punctuation:
+    each word of a term once, at Deepgram's default boost)."""
+    if model.startswith("nova-3"):
+        return [("keyterm", term) for term in keyterms]
+    words = dict.fromkeys(word for term in keyterms for word in _WORD.findall(term))
+    return [("keywords", word) for word in words]
+
+
 class DeepgramStt:
     """`StreamingStt`: `transcribe()` for one utterance, `stream()` for live recognition."""
 
@@ -127,11 +142,12 @@ class DeepgramStt:
         self._listen = endpoint("deepgram", config.base_url or DEEPGRAM_BASE_URL, "listen")
         # The API docs name models "nova-3-general"; the listen endpoint takes "nova-3".
         model = (config.model or "nova-3").removesuffix("-general")
-        self._options: dict[str, str] = {"model": model}
+        self._options: list[tuple[str, str]] = [("model", model)]
         if config.language:
-            self._options["language"] = config.language
+            self._options.append(("language", config.language))
         if config.smart_format:
-            self._options["smart_format"] = "true"
+            self._options.append(("smart_format", "true"))
+        self._options += keyterm_options(model, config.keyterms or ())
         endpointing = config.endpointing_ms
         self._endpointing_ms = 300 if endpointing is UNSET else endpointing
         self._interim = config.interim_results
@@ -140,11 +156,15 @@ class DeepgramStt:
         self._session = OwnedSession(self._timeouts, egress)
 
     def live_url(self, sample_rate: int) -> str:
-        params = dict(self._options)
-        params.update(encoding="linear16", sample_rate=str(sample_rate), channels="1")
-        params["interim_results"] = "true" if self._interim else "false"
+        params = [
+            *self._options,
+            ("encoding", "linear16"),
+            ("sample_rate", str(sample_rate)),
+            ("channels", "1"),
+            ("interim_results", "true" if self._interim else "false"),
+        ]
         if self._endpointing_ms is not None:
-            params["endpointing"] = str(self._endpointing_ms)
+            params.append(("endpointing", str(self._endpointing_ms)))
         scheme = {"https": "wss", "http": "ws"}.get(self._listen.scheme, self._listen.scheme)
         return str(self._listen.with_scheme(scheme).with_query(params))
 

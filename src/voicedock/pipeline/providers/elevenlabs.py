@@ -21,9 +21,12 @@ from voicedock.pipeline.providers._http import (
     translate_errors,
 )
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderResponseError
+from voicedock.pipeline.providers.pronunciation import PhonemeStyle, Pronouncer
 
 ELEVENLABS_BASE_URL = "https://api.elevenlabs.io"
 PCM_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+# The models that read SSML <phoneme> tags (English); the others say a rule's alias.
+PHONEME_MODELS = frozenset({"eleven_flash_v2", "eleven_turbo_v2", "eleven_monolingual_v1"})
 
 
 class SpeechRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -59,6 +62,9 @@ class ElevenLabsTts:
         self._params = {"output_format": f"pcm_{sample_rate}"}
         self._rate = sample_rate
         self._config = config
+        self._model_id = config.model_id or config.model or "eleven_flash_v2_5"
+        style: PhonemeStyle = "ssml" if self._model_id in PHONEME_MODELS else "alias"
+        self._pronouncer = Pronouncer(config.pronunciations, style)
         self._session = OwnedSession(Timeouts.from_config(config), egress)
 
     @property
@@ -68,8 +74,8 @@ class ElevenLabsTts:
     def request_body(self, text: str) -> SpeechRequest:
         config = self._config
         return SpeechRequest(
-            text=text,
-            model_id=config.model_id or config.model or "eleven_flash_v2_5",
+            text=self._pronouncer.spoken(text),
+            model_id=self._model_id,
             language_code=config.language_code or "",
             voice_settings=_voice_settings(config),
         )

@@ -10,15 +10,17 @@ import asyncio
 import shutil
 import struct
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from voicedock.domain.assistant_config import TtsConfig
+from voicedock.domain.vocabulary import Pronunciation
 from voicedock.pipeline.audio import resample_pcm16
 from voicedock.pipeline.providers.base import (
     ProviderConfigError,
     ProviderResponseError,
     ProviderUnavailableError,
 )
+from voicedock.pipeline.providers.pronunciation import Pronouncer
 from voicedock.pipeline.text import split_sentences
 
 _RUN_TIMEOUT_S = 30.0  # one sentence; a hung espeak-ng never holds a pool worker for good
@@ -61,6 +63,7 @@ class EspeakTts:
         voice: str = "en-us",
         words_per_minute: int = 165,
         executable: str | None = None,
+        pronunciations: Sequence[Pronunciation] | None = None,
     ) -> None:
         exe = executable or shutil.which("espeak-ng")
         if exe is None:
@@ -71,6 +74,7 @@ class EspeakTts:
         self._rate = sample_rate
         self._voice = voice
         self._wpm = words_per_minute
+        self._pronouncer = Pronouncer(pronunciations, "alias")  # its phonemes are not IPA
 
     @classmethod
     def from_config(cls, config: TtsConfig) -> EspeakTts:
@@ -79,6 +83,7 @@ class EspeakTts:
             sample_rate=config.sample_rate or 8000,
             voice=config.voice or "en-us",
             words_per_minute=165 if wpm is None else int(wpm),
+            pronunciations=config.pronunciations,
         )
 
     @property
@@ -87,14 +92,15 @@ class EspeakTts:
 
     @property
     def voice_identity(self) -> str:
-        return f"espeak-ng|{self._exe}|{self._voice}|{self._wpm}|{self._rate}"
+        said = self._pronouncer.identity
+        return f"espeak-ng|{self._exe}|{self._voice}|{self._wpm}|{self._rate}|{said}"
 
     def synthesize_sentence(self, sentence: str) -> bytes:
         """One sentence, blocking (the node's synthesis pool runs it in a worker thread)."""
         try:
             done = subprocess.run(  # noqa: S603 - our binary, the text on stdin
                 self._command(),
-                input=sentence.encode(),
+                input=self._pronouncer.spoken(sentence).encode(),
                 capture_output=True,
                 timeout=_RUN_TIMEOUT_S,
                 check=False,
@@ -125,7 +131,7 @@ class EspeakTts:
             stderr=asyncio.subprocess.DEVNULL,
         )
         try:
-            out, _ = await proc.communicate(sentence.encode())
+            out, _ = await proc.communicate(self._pronouncer.spoken(sentence).encode())
         finally:
             if proc.returncode is None:
                 proc.kill()

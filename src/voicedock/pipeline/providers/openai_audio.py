@@ -11,6 +11,7 @@ import aiohttp
 import msgspec
 
 from voicedock.domain.assistant_config import SttConfig, TtsConfig
+from voicedock.domain.vocabulary import keyterms_prompt
 from voicedock.egress import Egress
 from voicedock.pipeline.providers._http import (
     OwnedSession,
@@ -24,6 +25,7 @@ from voicedock.pipeline.providers._http import (
     translate_errors,
 )
 from voicedock.pipeline.providers.base import ProviderResponseError
+from voicedock.pipeline.providers.pronunciation import Pronouncer
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 OPENAI_PCM_RATE = 24000  # fixed by the API for response_format=pcm
@@ -87,8 +89,9 @@ class OpenAiStt(_AudioEndpoint):
         form.add_field("response_format", "json")
         if config.language:
             form.add_field("language", config.language)
-        if config.prompt:
-            form.add_field("prompt", config.prompt)
+        prompt = " ".join(p for p in (config.prompt, keyterms_prompt(config.keyterms)) if p)
+        if prompt:  # the keyterms after the assistant's own prompt
+            form.add_field("prompt", prompt)
         return form
 
     async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
@@ -109,6 +112,7 @@ class OpenAiTts(_AudioEndpoint):
     def __init__(self, config: TtsConfig, *, egress: Egress | None = None) -> None:
         super().__init__("openai-tts", "speech", config, egress)
         self._config = config
+        self._pronouncer = Pronouncer(config.pronunciations, "alias")
 
     @property
     def sample_rate(self) -> int:
@@ -118,7 +122,7 @@ class OpenAiTts(_AudioEndpoint):
         config = self._config
         return SpeechRequest(
             model=config.model or "gpt-4o-mini-tts",
-            input=text,
+            input=self._pronouncer.spoken(text),
             voice=config.voice or "alloy",
             response_format="pcm",
             instructions=config.instructions or "",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from voicedock.domain.assistant_config import TtsConfig
+from voicedock.domain.vocabulary import Pronunciation
 from voicedock.media.codecs import resample_signal
 from voicedock.pipeline.audio import float_to_pcm16
 from voicedock.pipeline.providers.base import ProviderResponseError, ProviderUnavailableError
+from voicedock.pipeline.providers.pronunciation import Pronouncer
 from voicedock.pipeline.text import split_sentences
 
 if TYPE_CHECKING:
@@ -83,11 +85,13 @@ class PiperTts:
         sample_rate: int = 8000,
         model_path: str | None = None,
         length_scale: float | None = None,
+        pronunciations: Sequence[Pronunciation] | None = None,
     ) -> None:
         self._rate = sample_rate
         self._model_path = model_path
         self._length_scale = length_scale
         self._identity: str | None = None
+        self._pronouncer = Pronouncer(pronunciations, "piper")
 
     @classmethod
     def from_config(cls, config: TtsConfig) -> PiperTts:
@@ -95,6 +99,7 @@ class PiperTts:
             sample_rate=config.sample_rate or 8000,
             model_path=config.model_path,
             length_scale=config.length_scale,
+            pronunciations=config.pronunciations,
         )
 
     @property
@@ -105,7 +110,8 @@ class PiperTts:
     def voice_identity(self) -> str:
         if self._identity is None:  # the packaged voice's path is looked up once
             model = self._model_path or str(packaged_voice())
-            self._identity = f"piper|{model}|{self._length_scale}|{self._rate}"
+            said = self._pronouncer.identity
+            self._identity = f"piper|{model}|{self._length_scale}|{self._rate}|{said}"
         return self._identity
 
     def _voice(self) -> PiperVoice:
@@ -127,7 +133,8 @@ class PiperTts:
 
             syn_config = SynthesisConfig(length_scale=self._length_scale)
         try:
-            chunks = list(voice.synthesize(sentence, syn_config=syn_config))
+            spoken = self._pronouncer.spoken(sentence)
+            chunks = list(voice.synthesize(spoken, syn_config=syn_config))
         except (RuntimeError, ValueError) as exc:
             raise ProviderResponseError(f"Piper synthesis failed: {exc}") from exc
         if not chunks:

@@ -25,7 +25,8 @@ class SqlOrganizationWrites(TransactionPart):
 
     async def update_organization(self, org: Organization) -> None:
         """Write what changes after creation: the display name, the assistant defaults, the
-        operator's limits, its calling hours and whether its calls disclose the AI."""
+        operator's limits, its calling hours, whether its calls disclose the AI and its
+        vocabulary."""
         columns = (
             "display_name",
             "assistant_defaults",
@@ -33,6 +34,7 @@ class SqlOrganizationWrites(TransactionPart):
             "max_scheduled_calls",
             "ai_disclosure_required",
             "calling_hours",
+            "vocabulary",
         )
         changed = await self._conn.execute(
             f"UPDATE organizations SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",

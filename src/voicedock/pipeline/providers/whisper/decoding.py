@@ -11,6 +11,9 @@ ratio, too few tokens for the audio) and ``None`` asks the caller for the full w
 
 ``prefix`` is text the caller already knows the utterance starts with (the settled part of
 a streaming transcript): the decoder is forced through it and only writes the rest.
+``prompt`` is Whisper's previous text (the keyterms, ``domain/vocabulary.py``): the decoder
+reads it before the start of the transcript, as faster-whisper's ``initial_prompt``, which
+makes the words it holds likelier; it is never part of the result.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ MAX_REPEATS = 3  # a phrase said this often in a row is taken for a decoder loop
 TOKENS_PER_SECOND = 8  # well above fast speech (~5 tokens/s, punctuation included)
 MIN_TOKENS_PER_SECOND = 1.5  # well below slow speech, beyond the first second of audio
 _WORD = re.compile(r"[\w']+")
+MAX_PROMPT_TOKENS = 223  # Whisper's previous text: at most half its 448-token context, less one
 
 
 def context_frames(
@@ -83,6 +87,7 @@ def short_context_transcript(
     audio: Audio,
     prefix: str = "",
     *,
+    prompt: str = "",
     beam_size: int = 1,
     min_frames: int = MIN_CONTEXT_FRAMES,
     margin_frames: int = MARGIN_FRAMES,
@@ -101,7 +106,7 @@ def short_context_transcript(
     forced = tokenizer.encode(" " + prefix.strip()) if prefix.strip() else []
     duration_s = len(audio) / 16000
     budget = token_budget(duration_s) + len(forced)
-    start = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+    start = [*prompt_tokens(tokenizer, prompt), *tokenizer.sot_sequence, tokenizer.no_timestamps]
     # ``max_length`` counts the start tokens and the end of text too; the result holds
     # what follows the start tokens (the forced prefix included).
     result = model.model.generate(
@@ -114,3 +119,11 @@ def short_context_transcript(
     tokens = [t for t in result[0].sequences_ids[0] if t < tokenizer.eot]
     text = str(tokenizer.decode(tokens)).strip()
     return None if degenerate(text, len(tokens), budget, duration_s) else text
+
+
+def prompt_tokens(tokenizer: Tokenizer, prompt: str) -> list[int]:
+    """``prompt`` as the previous text the decoder reads first (none for ""), its first
+    ``MAX_PROMPT_TOKENS`` tokens."""
+    if not prompt.strip():
+        return []
+    return [tokenizer.sot_prev, *tokenizer.encode(" " + prompt.strip())[:MAX_PROMPT_TOKENS]]

@@ -81,12 +81,16 @@ class WhisperModel(Protocol):
         condition_on_previous_text: bool,
         vad_filter: bool,
         prefix: str | None,
+        initial_prompt: str | None = None,
         word_timestamps: bool = False,
     ) -> tuple[Iterable[Segment], object]: ...
 
 
 class Tokenizer(Protocol):
     """A ``faster_whisper.tokenizer.Tokenizer`` for transcription."""
+
+    @property
+    def sot_prev(self) -> int: ...
 
     @property
     def sot_sequence(self) -> Sequence[int]: ...

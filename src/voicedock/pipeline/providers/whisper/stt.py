@@ -27,6 +27,7 @@ from pathlib import Path
 from msgspec import UNSET
 
 from voicedock.domain.assistant_config import SttConfig
+from voicedock.domain.vocabulary import keyterms_prompt
 from voicedock.media.codecs import resample_signal
 from voicedock.pipeline.audio import pcm16_to_float
 from voicedock.pipeline.providers.base import (
@@ -91,6 +92,7 @@ class WhisperStt:
         self._cache_dir = Path(config.cache_dir) if config.cache_dir else None
         self._language = "en" if config.language is UNSET else config.language  # None: detect
         self._short_context = config.encoder_context == "auto" and self._language is not None
+        self._prompt = keyterms_prompt(config.keyterms)  # read before each transcript
 
     @classmethod
     def check_config(cls, config: SttConfig) -> None:
@@ -131,12 +133,17 @@ class WhisperStt:
             if self._short_context and len(audio) < 30 * WHISPER_RATE:
                 tokenizer = tokenizer_of(model, self._language)
                 text = short_context_transcript(
-                    model, tokenizer, audio, prefix, beam_size=self._config.beam_size
+                    model,
+                    tokenizer,
+                    audio,
+                    prefix,
+                    prompt=self._prompt,
+                    beam_size=self._config.beam_size,
                 )
                 if text is not None:
                     return text
                 prefix = ""  # degenerate output: the full window, decoded afresh
-            segments = self._segments(model, audio, prefix.strip() or None)
+            segments = self._segments(model, audio, prefix.strip() or None, self._prompt)
             return " ".join(s.text.strip() for s in segments).strip()
         except (RuntimeError, ValueError) as exc:
             raise ProviderResponseError(f"Whisper transcription failed: {exc}") from exc
@@ -169,10 +176,11 @@ class WhisperStt:
         model: WhisperModel,
         audio: Audio,
         prefix: str | None,
+        prompt: str = "",
         *,
         word_timestamps: bool = False,
     ) -> Iterable[Segment]:
-        """faster-whisper's own decoding of ``audio`` (its 30 s window)."""
+        """faster-whisper's own decoding of ``audio`` (its 30 s window), after ``prompt``."""
         segments, _info = model.transcribe(
             audio,
             language=self._language,
@@ -180,6 +188,7 @@ class WhisperStt:
             condition_on_previous_text=False,
             vad_filter=False,
             prefix=prefix,
+            initial_prompt=prompt or None,
             word_timestamps=word_timestamps,
         )
         return segments
