@@ -20,6 +20,7 @@ from voicedock.domain.records import (
     PhoneNumber,
     Trunk,
 )
+from voicedock.domain.vocabulary import Pronunciation, Vocabulary
 from voicedock.store import DuplicateKeyError, Store, StoreError
 
 from .builders import (
@@ -56,6 +57,12 @@ async def test_organization_settings_are_updated_and_read_back(store: Store) -> 
     org.assistant_defaults = {"first_message": "Hello", "llm_config": {"temperature": 0.5}}
     org.max_concurrent_calls = 0  # no limit, set by the operator: not the file's (None)
     org.ai_disclosure_required = True
+    org.vocabulary = Vocabulary(
+        keyterms=["Acme Dental"],
+        pronunciations=[
+            Pronunciation(grapheme="Nguyen", alias="Win", phoneme="wɪn", alphabet="ipa")
+        ],
+    )
     async with store.transaction() as tx:
         await tx.update_organization(org)
     assert await store.get_organization("org_a") == org
