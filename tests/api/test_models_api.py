@@ -93,3 +93,21 @@ async def test_a_nested_field_is_named_by_its_path(api: Api) -> None:
     )
     assert resp.status == 400
     assert "contacts[0].variables" in (await resp.json())["message"]
+
+
+def test_a_configuration_s_llm_config_is_documented_as_its_type() -> None:
+    """The sections a request's model decodes are what the document says: llm_config names
+    the keys some LLM or realtime session takes, each bounded, and no other."""
+    schemas = document.openapi_document()["components"]["schemas"]
+    for model in ("AssistantConfig", "AssistantOverride", "AssistantCreate", "AssistantUpdate"):
+        llm = schemas[model]["properties"]["llm_config"]["anyOf"][0]
+        assert llm == {"$ref": "#/components/schemas/LlmSection"}
+        stt = schemas[model]["properties"]["stt_config"]["anyOf"][0]
+        assert stt == {"$ref": "#/components/schemas/SttConfig"}  # per provider, by hand
+    section = schemas["LlmSection"]
+    assert section["additionalProperties"] is False
+    assert {"temperature", "url", "say_voice", "fallback_plan"} <= section["properties"].keys()
+    assert "model_path" not in section["properties"]  # the operator's
+    temperature = section["properties"]["temperature"]["anyOf"]
+    assert {(kind["minimum"], kind["maximum"]) for kind in temperature} == {(0, 2)}
+    assert "SttSection" not in schemas and "VoiceSettingsSection" not in schemas

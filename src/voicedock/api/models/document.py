@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
+import re
 from types import ModuleType
 from typing import TypeVar
 
@@ -206,7 +208,14 @@ def _document() -> Schema:
     for group in GROUPS:
         members = [m for union in getattr(group, "UNIONS", {}).values() for m in union]
         models.extend(m for m in (*group.MODELS, *members) if m not in models)
-    schemas.update(model_schemas(tuple(models)))
+    # A schema a group writes by hand (a provider section's, per provider) documents the
+    # model of that name; what only the model's own schema referred to goes with it.
+    written = set(schemas)
+    generated = model_schemas(tuple(models))
+    schemas.update({name: s for name, s in generated.items() if name not in written})
+    referred = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(schemas)))
+    for name in generated.keys() - written - referred - {m.__name__ for m in models}:
+        del schemas[name]
     for group in GROUPS:
         for name, members in getattr(group, "UNIONS", {}).items():
             schemas[name] = {"oneOf": [ref(member) for member in members]}
