@@ -110,4 +110,18 @@ def test_a_configuration_s_llm_config_is_documented_as_its_type() -> None:
     assert "model_path" not in section["properties"]  # the operator's
     temperature = section["properties"]["temperature"]["anyOf"]
     assert {(kind["minimum"], kind["maximum"]) for kind in temperature} == {(0, 2)}
-    assert "SttSection" not in schemas and "VoiceSettingsSection" not in schemas
+    assert not {"SttConfigPlanEntry", "VoiceSettingsSection"} & schemas.keys()  # unreferred
+
+
+def test_an_llm_config_s_plan_messages_and_say_voice_are_typed() -> None:
+    """Its fallback plan's entries are LLM sections with no plan of their own, its messages
+    seed messages, its say_voice a TTS section as documented per provider."""
+    schemas = document.openapi_document()["components"]["schemas"]
+    section = schemas["LlmSection"]["properties"]
+    plan = section["fallback_plan"]
+    assert (plan["minItems"], plan["maxItems"]) == (1, 3)
+    assert plan["items"] == {"$ref": "#/components/schemas/LlmSectionPlanEntry"}
+    assert "fallback_plan" not in schemas["LlmSectionPlanEntry"]["properties"]
+    assert section["say_voice"]["anyOf"][0] == {"$ref": "#/components/schemas/TtsConfig"}
+    messages = section["messages"]["anyOf"][0]
+    assert messages["items"] == {"$ref": "#/components/schemas/SeedMessage"}

@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from voicedock.domain.assistant_config import SeedMessage
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.provider_urls import URL_PATTERN, url_problem
 from voicedock.errors import BadRequest
@@ -451,16 +452,49 @@ def _any_provider(section: str) -> dict[str, Rule]:
     return {key: rule for key, rule in merged.items() if key not in OPERATOR_KEYS}
 
 
-def _section_type(name: str, doc: str, *sections: str) -> type[msgspec.Struct]:
-    """A section as a request sends it: the keys some provider of ``sections`` takes, each
-    within its rule's bounds. Which of them the provider it names takes is ``check_section``'s
-    (a provider may be left out, or be one an operator's plugin registers)."""
+def _keys_of(*sections: str) -> dict[str, Rule]:
     keys: dict[str, Rule] = {}
     for section in sections:
         keys.update(_any_provider(section))
-    kind = _struct(name, keys)
-    kind.__doc__ = doc
-    return kind
+    return keys
+
+
+def _typed(rule: Rule, kind: Any) -> Rule:
+    """``rule`` decoded as ``kind`` (a delegated key: a type of the configuration's own)."""
+    return Rule(rule.check, rule.schema, kind)
+
+
+def _plan_entry(name: str, section: str) -> type[msgspec.Struct]:
+    """An entry of a ``section``'s fallback plan: a section of that kind with no plan."""
+    keys = _keys_of(section)
+    del keys[FALLBACK_PLAN]
+    if "messages" in keys:
+        keys["messages"] = _typed(keys["messages"], list[SeedMessage] | None)
+    return _struct(name, keys)
+
+
+def _section_type(
+    name: str, doc: str, *sections: str, extra: Mapping[str, Any] | None = None
+) -> type[msgspec.Struct]:
+    """A section as a request sends it: the keys some provider of ``sections`` takes, each
+    within its rule's bounds, its fallback plan's entries sections of the kind the plan lists
+    (``PLAN_KIND``), ``extra`` the types of the keys the configuration checks itself. Which of
+    the keys the provider it names takes is ``check_section``'s (a provider may be left out, or
+    be one an operator's plugin registers)."""
+    keys = _keys_of(*sections)
+    entry = _plan_entry(f"{name}PlanEntry", PLAN_KIND[sections[0]])
+    described = Meta(
+        min_length=1,
+        max_length=FALLBACK_PLAN_MAX,
+        description=str(_any_provider(sections[0])[FALLBACK_PLAN].schema["description"]),
+    )
+    plan = Annotated[list[entry], described]  # type: ignore[valid-type]
+    keys[FALLBACK_PLAN] = _typed(keys[FALLBACK_PLAN], plan)
+    for key, kind in (extra or {}).items():
+        keys[key] = _typed(keys[key], kind)
+    section = _struct(name, keys)
+    section.__doc__ = doc
+    return section
 
 
 # The sections' types, as a request's model decodes them: an STT's, a TTS's, and an
@@ -477,6 +511,7 @@ LlmSection = _section_type(
     "with stt_config and tts_config).",
     LLM,
     REALTIME,
+    extra={"messages": list[SeedMessage] | None, "say_voice": TtsSection | None},
 )
 SECTIONS: dict[str, type[msgspec.Struct]] = {
     STT: SttSection,

@@ -188,6 +188,11 @@ def model_schemas(models: tuple[type[msgspec.Struct], ...]) -> dict[str, Schema]
     return components
 
 
+def _referred(schemas: dict[str, Schema]) -> set[str]:
+    """The names of the schemas ``schemas`` refer to."""
+    return set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(schemas)))
+
+
 def _subclasses(model: type[S]) -> set[type[S]]:
     found: set[type[S]] = set()
     for sub in model.__subclasses__():
@@ -213,9 +218,10 @@ def _document() -> Schema:
     written = set(schemas)
     generated = model_schemas(tuple(models))
     schemas.update({name: s for name, s in generated.items() if name not in written})
-    referred = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(schemas)))
-    for name in generated.keys() - written - referred - {m.__name__ for m in models}:
-        del schemas[name]
+    kept = {m.__name__ for m in models} | written
+    while orphans := generated.keys() & schemas.keys() - kept - _referred(schemas):
+        for name in orphans:
+            del schemas[name]
     for group in GROUPS:
         for name, members in getattr(group, "UNIONS", {}).items():
             schemas[name] = {"oneOf": [ref(member) for member in members]}
