@@ -108,8 +108,8 @@ def test_a_configuration_s_llm_config_is_documented_as_its_type() -> None:
     assert section["additionalProperties"] is False
     assert {"temperature", "url", "say_voice", "fallback_plan"} <= section["properties"].keys()
     assert "model_path" not in section["properties"]  # the operator's
-    temperature = section["properties"]["temperature"]["anyOf"]
-    assert {(kind["minimum"], kind["maximum"]) for kind in temperature} == {(0, 2)}
+    temperature = section["properties"]["temperature"]
+    assert temperature == {"type": "number", "minimum": 0, "maximum": 2}
     assert not {"SttConfigPlanEntry", "VoiceSettingsSection"} & schemas.keys()  # unreferred
 
 

@@ -20,12 +20,9 @@ BAD = "Bad request"
 ASSISTANT = {"name": "Front desk", "first_message": "Hello."}
 
 UNRESOLVABLE = "Unresolvable configuration"  # what this node has: its engines
-# (section, the refusal's words after the place the section was sent at)
+# (section, the refusal's words, as /assistants says them: the check of what it means)
 SECTIONS: list[tuple[dict[str, Any], str]] = [
-    (
-        {"llm_config": {"provider": "AAA"}},
-        "llm_config.provider 'AAA' is not one of ",
-    ),
+    ({"llm_config": {"provider": "AAA"}}, "llm_config.provider 'AAA' is not one of "),
     (
         {"stt_config": {"provider": "deepgram", "beam_size": 2}},
         "stt_config.beam_size is not a setting of the deepgram STT",
@@ -41,6 +38,21 @@ SECTIONS: list[tuple[dict[str, Any], str]] = [
     (
         {"llm_config": {"provider": "ollama", "temperature": 3}},
         "llm_config.temperature must be between 0 and 2",
+    ),
+]
+# (section, where its type refuses it: a call's or a squad's configuration names its place
+# in msgspec's words; /assistants in the check's, under the title of the node's engines)
+TYPED: list[tuple[dict[str, Any], str]] = [
+    (
+        {"llm_config": {"fallback_plan": [{"provider": "ollama", "temperature": 3}]}},
+        "llm_config.fallback_plan[0].temperature",
+    ),
+    (
+        {
+            "provider": "xai_realtime",
+            "llm_config": {"say_voice": {"provider": "piper", "length_scale": 9}},
+        },
+        "llm_config.say_voice.length_scale",
     ),
 ]
 
@@ -84,5 +96,31 @@ async def test_a_bad_section_is_refused_where_it_was_sent(
 
     listed = await (await api.client.get("/assistants", headers=h)).json()
     assert ASSISTANT["name"] not in [a["name"] for a in listed["assistants"]]
+    assert (await (await api.client.get("/squads", headers=h)).json())["squads"] == []
+    assert (await (await api.client.get("/calls", headers=h)).json())["calls"] == []
+
+
+@pytest.mark.parametrize(("section", "place"), TYPED)
+async def test_a_section_its_type_refuses_is_refused_naming_its_place(
+    api: Api, section: dict[str, Any], place: str
+) -> None:
+    h = api.auth()
+    created = await api.client.post("/assistants", json={**ASSISTANT, **section}, headers=h)
+    assert created.status == 400
+    assert (await created.json())["message"].startswith(f"{place} must be between"), place
+    for field, extra in (("assistant", {}), ("assistant_override", {"assistant_id": SUPPORT_ID})):
+        placed = await post_outbound(api, {"destination": DESTINATION, field: section, **extra})
+        assert placed.status == 400
+        body = await placed.json()
+        assert body["error"] == BAD
+        assert body["message"].startswith(f"{field}.{place}: expected `float` <= "), body
+    member = {"name": "billing", "assistant": section}
+    squad = await api.client.post(
+        "/squads", json={"name": "Front desk", "members": [member]}, headers=h
+    )
+    assert squad.status == 400
+    body = await squad.json()
+    assert body["error"] == BAD
+    assert body["message"].startswith(f"members[0].assistant.{place}: expected `float` <= "), body
     assert (await (await api.client.get("/squads", headers=h)).json())["squads"] == []
     assert (await (await api.client.get("/calls", headers=h)).json())["calls"] == []

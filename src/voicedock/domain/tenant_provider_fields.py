@@ -129,9 +129,9 @@ def number(low: float, high: float, *, integer: bool = False, nullable: bool = F
         "minimum": low,
         "maximum": high,
     }
-    # A number sent whole stays one (within the same bounds).
-    whole = Annotated[int, Meta(ge=math.ceil(low), le=math.floor(high))]
-    kind = whole if integer else whole | Annotated[float, Meta(ge=low, le=high)]
+    # A number, sent whole or not, decodes as a float (``2``: ``2.0``), within the bounds.
+    numeric: Any = int if integer else float
+    kind = Annotated[numeric, Meta(ge=low, le=high)]
     return Rule(check, _or_null(schema, nullable), _or_none(kind, nullable))
 
 
