@@ -65,6 +65,28 @@ def refused(body: dict[str, Any], words: str) -> bool:
     return body["error"] == BAD and message == words
 
 
+async def placed(api: Api, section: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The 400 bodies of a call placed with ``section`` in a transient assistant and in an
+    override, by the field it was sent in."""
+    bodies = {}
+    for field, extra in (("assistant", {}), ("assistant_override", {"assistant_id": SUPPORT_ID})):
+        resp = await post_outbound(api, {"destination": DESTINATION, field: section, **extra})
+        assert resp.status == 400
+        bodies[field] = await resp.json()
+    return bodies
+
+
+async def squad_refusal(api: Api, section: dict[str, Any]) -> dict[str, Any]:
+    """The 400 body of a squad whose member's own assistant has ``section``; none stored."""
+    member = {"name": "billing", "assistant": section}
+    squad = {"name": "Front desk", "members": [member]}
+    resp = await api.client.post("/squads", json=squad, headers=api.auth())
+    assert resp.status == 400
+    assert (await (await api.client.get("/squads", headers=api.auth())).json())["squads"] == []
+    body: dict[str, Any] = await resp.json()
+    return body
+
+
 @pytest.mark.parametrize(("section", "words"), SECTIONS)
 async def test_a_bad_section_is_refused_where_it_was_sent(
     api: Api, section: dict[str, Any], words: str
@@ -80,23 +102,14 @@ async def test_a_bad_section_is_refused_where_it_was_sent(
     body = await patched.json()
     assert refused(body, words), body
 
-    for field, extra in (("assistant", {}), ("assistant_override", {"assistant_id": SUPPORT_ID})):
-        placed = await post_outbound(api, {"destination": DESTINATION, field: section, **extra})
-        assert placed.status == 400
-        body = await placed.json()
+    for body in (await placed(api, section)).values():
         assert refused(body, words), body  # named in the configuration, as /assistants does
 
-    member = {"name": "billing", "assistant": section}
-    squad = await api.client.post(
-        "/squads", json={"name": "Front desk", "members": [member]}, headers=h
-    )
-    assert squad.status == 400
-    body = await squad.json()
+    body = await squad_refusal(api, section)
     assert refused(body, f"members[0].assistant.{words}"), body
 
     listed = await (await api.client.get("/assistants", headers=h)).json()
     assert ASSISTANT["name"] not in [a["name"] for a in listed["assistants"]]
-    assert (await (await api.client.get("/squads", headers=h)).json())["squads"] == []
     assert (await (await api.client.get("/calls", headers=h)).json())["calls"] == []
 
 
@@ -108,19 +121,10 @@ async def test_a_section_its_type_refuses_is_refused_naming_its_place(
     created = await api.client.post("/assistants", json={**ASSISTANT, **section}, headers=h)
     assert created.status == 400
     assert (await created.json())["message"].startswith(f"{place} must be between"), place
-    for field, extra in (("assistant", {}), ("assistant_override", {"assistant_id": SUPPORT_ID})):
-        placed = await post_outbound(api, {"destination": DESTINATION, field: section, **extra})
-        assert placed.status == 400
-        body = await placed.json()
+    for field, body in (await placed(api, section)).items():
         assert body["error"] == BAD
         assert body["message"].startswith(f"{field}.{place}: expected `float` <= "), body
-    member = {"name": "billing", "assistant": section}
-    squad = await api.client.post(
-        "/squads", json={"name": "Front desk", "members": [member]}, headers=h
-    )
-    assert squad.status == 400
-    body = await squad.json()
+    body = await squad_refusal(api, section)
     assert body["error"] == BAD
     assert body["message"].startswith(f"members[0].assistant.{place}: expected `float` <= "), body
-    assert (await (await api.client.get("/squads", headers=h)).json())["squads"] == []
     assert (await (await api.client.get("/calls", headers=h)).json())["calls"] == []
