@@ -93,3 +93,35 @@ async def test_a_nested_field_is_named_by_its_path(api: Api) -> None:
     )
     assert resp.status == 400
     assert "contacts[0].variables" in (await resp.json())["message"]
+
+
+def test_a_configuration_s_llm_config_is_documented_as_its_type() -> None:
+    """The sections a request's model decodes are what the document says: llm_config names
+    the keys some LLM or realtime session takes, each bounded, and no other."""
+    schemas = document.openapi_document()["components"]["schemas"]
+    for model in ("AssistantConfig", "AssistantOverride", "AssistantCreate", "AssistantUpdate"):
+        llm = schemas[model]["properties"]["llm_config"]["anyOf"][0]
+        assert llm == {"$ref": "#/components/schemas/LlmSection"}
+        stt = schemas[model]["properties"]["stt_config"]["anyOf"][0]
+        assert stt == {"$ref": "#/components/schemas/SttConfig"}  # per provider, by hand
+    section = schemas["LlmSection"]
+    assert section["additionalProperties"] is False
+    assert {"temperature", "url", "say_voice", "fallback_plan"} <= section["properties"].keys()
+    assert "model_path" not in section["properties"]  # the operator's
+    temperature = section["properties"]["temperature"]
+    assert temperature == {"type": "number", "minimum": 0, "maximum": 2}
+    assert not {"SttConfigPlanEntry", "VoiceSettingsSection"} & schemas.keys()  # unreferred
+
+
+def test_an_llm_config_s_plan_messages_and_say_voice_are_typed() -> None:
+    """Its fallback plan's entries are LLM sections with no plan of their own, its messages
+    seed messages, its say_voice a TTS section as documented per provider."""
+    schemas = document.openapi_document()["components"]["schemas"]
+    section = schemas["LlmSection"]["properties"]
+    plan = section["fallback_plan"]
+    assert (plan["minItems"], plan["maxItems"]) == (1, 3)
+    assert plan["items"] == {"$ref": "#/components/schemas/LlmSectionPlanEntry"}
+    assert "fallback_plan" not in schemas["LlmSectionPlanEntry"]["properties"]
+    assert section["say_voice"]["anyOf"][0] == {"$ref": "#/components/schemas/TtsConfig"}
+    messages = section["messages"]["anyOf"][0]
+    assert messages["items"] == {"$ref": "#/components/schemas/SeedMessage"}

@@ -21,9 +21,12 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import UNSET, Meta, UnsetType
 
+from voicedock.domain.assistant_config import SeedMessage
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.provider_urls import URL_PATTERN, url_problem
 from voicedock.domain.vocabulary import Keyterms, Pronunciations
@@ -52,7 +55,9 @@ OPERATOR_KEYS = frozenset(
 
 
 # A rule checks one value (``where`` names it in the 400) or raises BadRequest; its ``schema``
-# says the same in JSON Schema (the OpenAPI document's provider sections).
+# says the same in JSON Schema (the OpenAPI document's provider sections), its ``kind`` as the
+# type a request's model decodes the value into (``SECTIONS``): each made from the one
+# statement of the bounds, the arguments of the rule's maker below.
 Check = Callable[[object, str], None]
 
 
@@ -60,6 +65,7 @@ Check = Callable[[object, str], None]
 class Rule:
     check: Check
     schema: JsonObject
+    kind: Any = Any
 
     def __call__(self, value: object, where: str) -> None:
         self.check(value, where)
@@ -67,6 +73,24 @@ class Rule:
 
 def _or_null(schema: JsonObject, nullable: bool) -> JsonObject:
     return {"anyOf": [schema, {"type": "null"}]} if nullable else schema
+
+
+def _or_none(kind: Any, nullable: bool) -> Any:
+    return kind | None if nullable else kind
+
+
+def _struct(name: str, keys: Mapping[str, Rule]) -> type[msgspec.Struct]:
+    """The type of an object holding some of ``keys``, each as its rule's kind, and no other
+    key; a key left out is ``UNSET``."""
+    fields = [(key, rule.kind | UnsetType, UNSET) for key, rule in keys.items()]
+    return msgspec.defstruct(
+        name,
+        fields,
+        kw_only=True,
+        frozen=True,
+        forbid_unknown_fields=True,
+        module=__name__,
+    )
 
 
 def text(max_len: int, *, multiline: bool = False, nullable: bool = False) -> Rule:
@@ -80,13 +104,15 @@ def text(max_len: int, *, multiline: bool = False, nullable: bool = False) -> Ru
         if "\x00" in value or (not multiline and has_control_chars(value)):
             raise BadRequest(f"{where} must not contain control characters")
 
+    pattern = NOT_BLANK_PATTERN if multiline else NOT_BLANK_LINE_PATTERN
     schema: JsonObject = {
         "type": "string",
         "minLength": 1,
         "maxLength": max_len,
-        "pattern": NOT_BLANK_PATTERN if multiline else NOT_BLANK_LINE_PATTERN,
+        "pattern": pattern,
     }
-    return Rule(check, _or_null(schema, nullable))
+    kind = Annotated[str, Meta(min_length=1, max_length=max_len, pattern=pattern)]
+    return Rule(check, _or_null(schema, nullable), _or_none(kind, nullable))
 
 
 def number(low: float, high: float, *, integer: bool = False, nullable: bool = False) -> Rule:
@@ -104,7 +130,10 @@ def number(low: float, high: float, *, integer: bool = False, nullable: bool = F
         "minimum": low,
         "maximum": high,
     }
-    return Rule(check, _or_null(schema, nullable))
+    # A number, sent whole or not, decodes as a float (``2``: ``2.0``), within the bounds.
+    numeric: Any = int if integer else float
+    kind = Annotated[numeric, Meta(ge=low, le=high)]
+    return Rule(check, _or_null(schema, nullable), _or_none(kind, nullable))
 
 
 def choice(*values: str | int) -> Rule:
@@ -112,7 +141,7 @@ def choice(*values: str | int) -> Rule:
         if isinstance(value, bool) or value not in values:
             raise BadRequest(f"{where} must be one of: {', '.join(map(str, values))}")
 
-    return Rule(check, {"enum": list(values)})
+    return Rule(check, {"enum": list(values)}, Literal.__getitem__(values))
 
 
 def _flag(value: object, where: str) -> None:
@@ -120,7 +149,7 @@ def _flag(value: object, where: str) -> None:
         raise BadRequest(f"{where} must be true or false")
 
 
-flag = Rule(_flag, {"type": "boolean"})
+flag = Rule(_flag, {"type": "boolean"}, bool)
 
 
 def _url(value: object, where: str) -> None:
@@ -143,10 +172,13 @@ url = Rule(
         "host the operator's egress policy allows, with the operator's path on its own hosts "
         "(else 400).",
     },
+    Annotated[str, Meta(max_length=2_000, pattern=URL_PATTERN)],
 )
 
 
-def obj(keys: Mapping[str, Rule]) -> Rule:
+def obj(name: str, keys: Mapping[str, Rule]) -> Rule:
+    """An object of ``keys`` and no other (``name``: its type's)."""
+
     def check(value: object, where: str) -> None:
         if not isinstance(value, dict):
             raise BadRequest(f"{where} must be an object")
@@ -161,7 +193,7 @@ def obj(keys: Mapping[str, Rule]) -> Rule:
         "properties": {key: rule.schema for key, rule in keys.items()},
         "additionalProperties": False,
     }
-    return Rule(check, schema)
+    return Rule(check, schema, _struct(name, keys))
 
 
 def text_map(max_entries: int, max_len: int) -> Rule:
@@ -173,13 +205,16 @@ def text_map(max_entries: int, max_len: int) -> Rule:
                 raise BadRequest(f"{where}: names of at most 200 characters")
             text(max_len, multiline=True)(item, f"{where}.{key}")
 
+    item = text(max_len, multiline=True)
     schema: JsonObject = {
         "type": "object",
         "maxProperties": max_entries,
         "propertyNames": {"maxLength": 200},
-        "additionalProperties": text(max_len, multiline=True).schema,
+        "additionalProperties": item.schema,
     }
-    return Rule(check, schema)
+    names = Annotated[str, Meta(max_length=200)]
+    texts: Any = dict.__class_getitem__((names, item.kind))
+    return Rule(check, schema, Annotated[texts, Meta(max_length=max_entries)])
 
 
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
@@ -200,7 +235,7 @@ def typed(kind: object) -> Rule:
 
     schema = msgspec.json.schema(kind)
     defs = schema.pop("$defs", {})
-    return Rule(check, _inlined(schema, defs))
+    return Rule(check, _inlined(schema, defs), kind)
 
 
 def _inlined(schema: JsonValue, defs: Mapping[str, JsonValue]) -> JsonObject:
@@ -260,6 +295,7 @@ key_ref = Rule(
         'operator requires them ([byok] mode = "required") every cloud engine a call reaches '
         "names one, a section left to the operator's cloud engine included (else 422).",
     },
+    Annotated[str, Meta(pattern=KEY_NAME_PATTERN)],
 )
 # The organization's own provider account (bring your own key) and endpoint.
 CLOUD: dict[str, Rule] = {
@@ -331,7 +367,10 @@ def _plan(section: str, description: str | None = None) -> Rule:
         "sections of the same kind, each naming its provider and checked as this one (an "
         "entry has no plan of its own).",
     }
-    return Rule(check, schema)
+    # Its entries' keys follow the provider each names: ``check_section`` checks them.
+    entries = list[dict[str, Any]]
+    kind = Annotated[entries, Meta(min_length=1, max_length=FALLBACK_PLAN_MAX)]
+    return Rule(check, schema, kind)
 
 
 # A speech-to-speech session's plan: the pipeline's LLM sections (``PLAN_KIND``).
@@ -399,13 +438,14 @@ TENANT_KEYS: dict[str, dict[str, dict[str, Rule]]] = {
                 # The output formats ElevenLabs streams (resampled to the call's rate).
                 "sample_rate": choice(8000, 16000, 22050, 24000, 44100, 48000),
                 "voice_settings": obj(
+                    "VoiceSettingsSection",
                     {
                         "stability": number(0, 1),
                         "similarity_boost": number(0, 1),
                         "style": number(0, 1),
                         "use_speaker_boost": flag,
                         "speed": number(0.7, 1.2),
-                    }
+                    },
                 ),
             },
         },
@@ -453,6 +493,74 @@ def _any_provider(section: str) -> dict[str, Rule]:
     for keys in TENANT_KEYS[section].values():
         merged.update(keys)
     return {key: rule for key, rule in merged.items() if key not in OPERATOR_KEYS}
+
+
+def _keys_of(*sections: str) -> dict[str, Rule]:
+    keys: dict[str, Rule] = {}
+    for section in sections:
+        keys.update(_any_provider(section))
+    return keys
+
+
+def _typed(rule: Rule, kind: Any) -> Rule:
+    """``rule`` decoded as ``kind`` (a delegated key: a type of the configuration's own)."""
+    return Rule(rule.check, rule.schema, kind)
+
+
+def _plan_entry(name: str, section: str) -> type[msgspec.Struct]:
+    """An entry of a ``section``'s fallback plan: a section of that kind with no plan."""
+    keys = _keys_of(section)
+    del keys[FALLBACK_PLAN]
+    if "messages" in keys:
+        keys["messages"] = _typed(keys["messages"], list[SeedMessage] | None)
+    return _struct(name, keys)
+
+
+def _section_type(
+    name: str, doc: str, *sections: str, extra: Mapping[str, Any] | None = None
+) -> type[msgspec.Struct]:
+    """A section as a request sends it: the keys some provider of ``sections`` takes, each
+    within its rule's bounds, its fallback plan's entries sections of the kind the plan lists
+    (``PLAN_KIND``), ``extra`` the types of the keys the configuration checks itself. Which of
+    the keys the provider it names takes is ``check_section``'s (a provider may be left out, or
+    be one an operator's plugin registers)."""
+    keys = _keys_of(*sections)
+    entry = _plan_entry(f"{name}PlanEntry", PLAN_KIND[sections[0]])
+    described = Meta(
+        min_length=1,
+        max_length=FALLBACK_PLAN_MAX,
+        description=str(_any_provider(sections[0])[FALLBACK_PLAN].schema["description"]),
+    )
+    plan = Annotated[list[entry], described]  # type: ignore[valid-type]
+    keys[FALLBACK_PLAN] = _typed(keys[FALLBACK_PLAN], plan)
+    for key, kind in (extra or {}).items():
+        keys[key] = _typed(keys[key], kind)
+    section = _struct(name, keys)
+    section.__doc__ = doc
+    return section
+
+
+# The sections' types, as a request's model decodes them: an STT's, a TTS's, and an
+# llm_config, a pipeline's LLM or (provider xai_realtime) a realtime session's, which only the
+# configuration's provider tells apart. An STT's and a TTS's are named as the API documents
+# them per provider (``SttConfig``, ``TtsConfig``: api/models/provider_sections.py).
+SttSection = _section_type("SttConfig", "An STT section.", STT)
+TtsSection = _section_type("TtsConfig", "A TTS section.", TTS)
+LlmSection = _section_type(
+    "LlmSection",
+    "The LLM's section (per provider, as stt_config), or with provider xai_realtime the "
+    "realtime session's (url: the websocket; say_voice: the TTS of say commands; "
+    "fallback_plan: the LLMs of the pipeline the call goes on with when the session fails, "
+    "with stt_config and tts_config).",
+    LLM,
+    REALTIME,
+    extra={"messages": list[SeedMessage] | None, "say_voice": TtsSection | None},
+)
+SECTIONS: dict[str, type[msgspec.Struct]] = {
+    STT: SttSection,
+    TTS: TtsSection,
+    LLM: LlmSection,
+}
 
 
 def tenant_keys_of_any(section: str) -> frozenset[str]:

@@ -27,6 +27,7 @@ from voicedock.calls.assistants.config import (
 )
 from voicedock.calls.assistants.providers import PROVIDERS
 from voicedock.calls.tools.config import MAX_TOOLS
+from voicedock.domain import tenant_provider_fields
 from voicedock.domain.assistant_config import (
     TURN_DETECTIONS,
     AssistantRequest,
@@ -48,8 +49,11 @@ def _one_of(values: tuple[str, ...]) -> Any:
     return Literal.__getitem__(values)
 
 
-def _section(name: str) -> Any:
-    return Annotated[Any, Meta(extra_json_schema={"$ref": f"#/components/schemas/{name}"})]
+def _section(kind: str, name: str) -> Any:
+    """A provider section: decoded into its type (domain/tenant_provider_fields.py: the keys
+    some provider of ``kind`` takes, each bounded), documented per provider by ``name``
+    (models/provider_sections.py)."""
+    return tenant_provider_fields.SECTIONS[kind]
 
 
 LongText = Annotated[str, text(CONFIG_TEXT_MAX)]
@@ -67,15 +71,9 @@ SETTINGS: dict[str, Any] = {
     "provider": _one_of(PROVIDERS),
     "first_message": LongText,
     "system_prompt": LongText,
-    "llm_config": _described(
-        dict[str, Any],
-        "The LLM's section (per provider, as stt_config), or with provider xai_realtime the "
-        "realtime session's (url: the websocket; say_voice: the TTS of say commands; "
-        "fallback_plan: the LLMs of the pipeline the call goes on with when the session "
-        "fails, with stt_config and tts_config).",
-    ),
-    "stt_config": _section("SttConfig"),
-    "tts_config": _section("TtsConfig"),
+    "llm_config": tenant_provider_fields.LlmSection,  # its description: its type's
+    "stt_config": _section(tenant_provider_fields.STT, "SttConfig"),
+    "tts_config": _section(tenant_provider_fields.TTS, "TtsConfig"),
     "facts": dict[str, str],
     **{
         key: Annotated[int, Meta(ge=low, le=high)] | None
@@ -146,6 +144,22 @@ SETTINGS: dict[str, Any] = {
     ),
 }
 _ACTIVE: Any = bool
+# The sections as an answer carries them: as stored, which a configuration saved before a key
+# was refused may still hold (never used: ``tenant_sections``), documented as requests are.
+_STORED_SECTIONS: dict[str, Any] = {
+    "llm_config": _described(dict[str, Any], str(tenant_provider_fields.LlmSection.__doc__)),
+    "stt_config": Annotated[
+        Any, Meta(extra_json_schema={"$ref": "#/components/schemas/SttConfig"})
+    ],
+    "tts_config": Annotated[
+        Any, Meta(extra_json_schema={"$ref": "#/components/schemas/TtsConfig"})
+    ],
+}
+
+
+def answered(key: str) -> Any:
+    """The type of setting ``key`` in an answer."""
+    return _STORED_SECTIONS.get(key, SETTINGS[key])
 
 
 def _request(name: str, *, profile: bool, required: tuple[str, ...] = ()) -> type[Body]:
@@ -219,7 +233,8 @@ AssistantUpdate.SCHEMA = _config_schema(
 
 def _answer() -> type[Reply]:
     fields: list[tuple[str, Any, Any]] = [("id", str, msgspec.NODEFAULT)]
-    for key, kind in SETTINGS.items():
+    for key in SETTINGS:
+        kind = answered(key)
         if key == "name":
             fields.append((key, kind, msgspec.NODEFAULT))
         elif key == "business_name":

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
+import re
 from types import ModuleType
 from typing import TypeVar
 
@@ -186,6 +188,11 @@ def model_schemas(models: tuple[type[msgspec.Struct], ...]) -> dict[str, Schema]
     return components
 
 
+def _referred(schemas: dict[str, Schema]) -> set[str]:
+    """The names of the schemas ``schemas`` refer to."""
+    return set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(schemas)))
+
+
 def _subclasses(model: type[S]) -> set[type[S]]:
     found: set[type[S]] = set()
     for sub in model.__subclasses__():
@@ -206,7 +213,15 @@ def _document() -> Schema:
     for group in GROUPS:
         members = [m for union in getattr(group, "UNIONS", {}).values() for m in union]
         models.extend(m for m in (*group.MODELS, *members) if m not in models)
-    schemas.update(model_schemas(tuple(models)))
+    # A schema a group writes by hand (a provider section's, per provider) documents the
+    # model of that name; what only the model's own schema referred to goes with it.
+    written = set(schemas)
+    generated = model_schemas(tuple(models))
+    schemas.update({name: s for name, s in generated.items() if name not in written})
+    kept = {m.__name__ for m in models} | written
+    while orphans := generated.keys() & schemas.keys() - kept - _referred(schemas):
+        for name in orphans:
+            del schemas[name]
     for group in GROUPS:
         for name, members in getattr(group, "UNIONS", {}).items():
             schemas[name] = {"oneOf": [ref(member) for member in members]}

@@ -9,7 +9,7 @@ from typing import Annotated, Any, cast
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from voicedock.api.models.assistants import SETTINGS
+from voicedock.api.models.assistants import SETTINGS, answered
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.field_types import Time, text
 from voicedock.api.models.operations import Schema, operation
@@ -42,7 +42,7 @@ CallingHoursText = Annotated[
 def _defaults(name: str, base: type[msgspec.Struct], nullable: bool) -> type[Any]:
     fields: list[tuple[str, Any, Any]] = []
     for key in DEFAULT_FIELDS:
-        kind = SETTINGS[key]
+        kind = answered(key) if issubclass(base, Reply) else SETTINGS[key]
         fields.append((key, (kind | None if nullable else kind) | UnsetType, UNSET))
     return cast(
         "type[Any]",

@@ -99,7 +99,14 @@ def refused(
     found = _refusal_on(model, steps)
     if not steps and whole is not None and not unknown:
         found = (whole, "", 0)
-    if found is not None and unknown and not (found[0].unknown and found[2] == len(steps)):
+    # An unknown key is the refusal's own to word at its depth, and its reader's deeper (a
+    # configuration's provider section: the check names the key and why).
+    deeper = found is not None and found[0].reader is not None
+    if (
+        found is not None
+        and unknown
+        and not (found[0].unknown and (found[2] == len(steps) or deeper))
+    ):
         found = None
     if found is not None:
         stated, where, depth = found

@@ -535,7 +535,13 @@ _PLANS: Mapping[str, Callable[[object], JsonObject]] = MappingProxyType(
 
 
 def deep_merge(base: JsonObject, override: JsonObject) -> JsonObject:
-    """Objects merge key by key; anything else (lists included) replaces the base value."""
+    """Objects merge key by key; anything else (lists included) replaces the base value.
+
+    On JSON, not on the typed configuration: the saved side is a stored section cut to the
+    list (``tenant_sections``), which may hold keys from before it; the override's provider
+    keys come masked and are restored on the JSON (``restore_masked``); a key the override
+    leaves out and one it sends as null differ here, which a typed merge would have to carry
+    as ``UNSET`` through every section's fields."""
     merged = copy.deepcopy(base)
     for key, value in override.items():
         below, over = json_object(merged.get(key)), json_object(value)
@@ -551,7 +557,12 @@ def resolve_provider(
 ) -> JsonObject:
     """Apply the provider rules; fill what the sections leave out (``UnresolvableConfig`` on
     contradictions); with ``egress``, also on a URL the operator's policy refuses
-    (``calls.assistants.urls``; a tool's is ``URL refused``). Each a 400 naming the key."""
+    (``calls.assistants.urls``; a tool's is ``URL refused``). Each a 400 naming the key.
+
+    On JSON: its input is the merged configuration (``deep_merge``, with tool and analysis
+    templates expanded into it: ``expand_tool_templates``), and it fills in the operator's
+    engines and a cloud LLM's default model key by key; its result is typed once, for the
+    call's snapshot (``config_of``)."""
     try:
         return _resolve_provider(config, speech, egress)
     except BadRequest as exc:
