@@ -30,6 +30,13 @@ lead to a short spoken fallback within a bounded time and then the end of the ca
 "provider-error": a call is never left open and silent. The owner hangs up when `wait_ended()`
 returns.
 
+With barge-in on words (``config.barge_in.on_words``, ``words_decide.py``) the caller's
+speech over the assistant first holds its audio (stopped at once; ``Floor.hold``); once the
+caller's utterance is transcribed its words decide: no words, a sound too short, or only
+backchannels ("mm-hm", "yeah"): the message goes on where it stopped, and the utterance is
+neither a turn for the model nor in the transcript; real words: the barge-in stands as above,
+the words are the caller's turn.
+
 The caller's keypad (``pipeline/hearing/keypad.py``): each key pressed barges in like speech, and
 the digits of one entry become ONE user turn, ``"Keypad: 1234#"``, when the plan's terminator is
 pressed, ``max_digits`` are collected or ``timeout_s`` passes after the last digit; the model
@@ -300,7 +307,17 @@ class TurnEngine(DialogueBase):
                 continue
             if isinstance(event, UserSpeechStarted):
                 self._floor.floor_free.clear()
-                await self._floor.interrupt()
+                if not self._floor.held and not (
+                    self.config.barge_in.on_words
+                    and self._hearing.pending() is None  # a turn not yet answered: words
+                    and await self._floor.hold()
+                ):
+                    await self._floor.interrupt()
+            elif isinstance(event, _Turn) and self._floor.held:
+                user = self._hearing.turn(event.utterance, event.decided_wall)
+                self._tasks.spawn(self._judge(event, user))
+            elif isinstance(event, _Verdict):
+                await self._decided(event)
             elif isinstance(event, _Turn):
                 self._floor.floor_free.set()
                 # An entry still open ends with the caller's spoken turn: one turn for both.
@@ -327,6 +344,42 @@ class TurnEngine(DialogueBase):
             elif isinstance(event, EndCall):
                 await self._finish(event)
 
+    async def _judge(self, turn: _Turn, user: CallerTurn) -> None:
+        """The words of the caller's utterance over the held assistant, for the verdict."""
+        try:
+            heard = await user.words.heard()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            return  # merged into the caller's next utterance: that one is judged
+        self._events.put_nowait(_Verdict(turn, user, heard))
+
+    async def _decided(self, verdict: _Verdict) -> None:
+        """The caller's words over the held assistant decide: a backchannel or a noise lets
+        it go on; words interrupt it and are the caller's turn."""
+        pending = self._hearing.pending()
+        if pending is None or pending.words is not verdict.user.words:
+            return  # merged into a later utterance, judged in its turn
+        stopped = verdict.turn.utterance.stopped
+        voiced = stopped.ended_at_ms - stopped.started_at_ms
+        heard = verdict.heard
+        words = heard if isinstance(heard, str) else None
+        if (
+            self._floor.held
+            and words is not None
+            and not self.config.barge_in.stands(words, voiced)
+        ):
+            self._hearing.used()  # not a turn: nothing for the model or the transcript
+            self._floor.resume()
+            self._floor.floor_free.set()
+            self._transcript.report()
+            return
+        if self._floor.held:
+            await self._floor.interrupt()
+        self._floor.floor_free.set()
+        self._start_turn(verdict.turn, self._keypad.flush(), verdict.user)
+
     def _task_failed(self, exc: Exception) -> None:
         self._events.put_nowait(EndCall(failure_reason(exc), self.config.fallback_message))
 
@@ -338,16 +391,19 @@ class TurnEngine(DialogueBase):
             self.handed_over_to = member
             self._events.put_nowait(EndCall(HANDED_OVER, None))
 
-    def _start_turn(self, turn: _Turn, keys: KeypadEntry | None = None) -> None:
-        """The caller's spoken turn ended (with ``keys``: the keypad entry it ended)."""
+    def _start_turn(
+        self, turn: _Turn, keys: KeypadEntry | None = None, user: CallerTurn | None = None
+    ) -> None:
+        """The caller's spoken turn ended (with ``keys``: the keypad entry it ended; ``user``:
+        its transcription, when it was started already)."""
         stopped = turn.utterance.stopped
         latency = TurnLatency(
             endpointing_ms=float(stopped.decided_at_ms - stopped.ended_at_ms),
             early_cut_offs=self._cut_offs.take(),
         )
-        self._respond_with_keys(
-            self._hearing.turn(turn.utterance, turn.decided_wall), latency, turn.decided, keys
-        )
+        if user is None:
+            user = self._hearing.turn(turn.utterance, turn.decided_wall)
+        self._respond_with_keys(user, latency, turn.decided, keys)
 
     # ── the keypad ───────────────────────────────────────────────────────────────────────
     def _press(self, digit: str) -> None:
@@ -476,6 +532,8 @@ class TurnEngine(DialogueBase):
 
     # ── the end ──────────────────────────────────────────────────────────────────────────
     async def _finish(self, event: EndCall) -> None:
+        if self._floor.held:  # what is being said is said: the caller's words are not judged
+            self._floor.resume()
         await self._end.finish(
             event.reason,
             event.final_message,
@@ -500,6 +558,15 @@ class _Turn(Frame):
     utterance: UserUtterance
     decided: float  # perf_counter at the endpointing decision
     decided_wall: float  # and the wall clock then (where the turn's audio ends)
+
+
+@dataclass(slots=True, frozen=True)
+class _Verdict(Frame):
+    """The words of a caller's utterance over the held assistant (or what stopped them)."""
+
+    turn: _Turn
+    user: CallerTurn
+    heard: str | Exception
 
 
 @dataclass(slots=True, frozen=True)

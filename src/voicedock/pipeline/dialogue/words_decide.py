@@ -1,0 +1,66 @@
+"""Barge-in on words, not noises: whether what the caller said over the assistant stops it.
+
+With ``BargeInConfig.on_words`` the assistant's audio pauses as the caller starts (the floor
+holds it: ``barge_in.py``), and the caller's transcribed words decide (``stands``): no words,
+a sound voiced shorter than ``min_voiced_ms``, or only backchannels ("mm-hm", "yeah", "genau"):
+the message goes on where it stopped; anything else is an interruption as ever. Sounds the
+recognizer writes in brackets ("[coughing]", "(laughs)") are no words.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from voicedock.domain.backchannels import DEFAULT_BACKCHANNELS
+
+# What a held message says again before the point it was stopped at, so the caller hears it
+# go on from within the word it was paused in.
+RESUME_OVERLAP_MS = 200
+
+_SOUNDS = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*")
+_NOT_WORD = re.compile(r"[^\w'\-]+")
+
+
+def words_of(text: str) -> list[str]:
+    """``text`` as lowercase words: bracketed sounds, punctuation and hyphens between
+    repeated letters dropped ("Mm-hmm." and "mm hmm" read alike)."""
+    plain = _SOUNDS.sub(" ", text.lower())
+    return [w.strip("-'") for w in _NOT_WORD.sub(" ", plain).replace("-", " ").split() if w]
+
+
+def _phrases(backchannels: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    phrases = {tuple(words_of(p)) for p in backchannels}
+    return tuple(sorted((p for p in phrases if p), key=len, reverse=True))
+
+
+@dataclass(frozen=True, slots=True)
+class BargeInConfig:
+    """How the caller's speech over the assistant is judged. ``on_words`` False: any speech
+    long enough (``endpointing.barge_in_speech_ms``) interrupts at once."""
+
+    on_words: bool = False
+    backchannels: tuple[str, ...] = tuple(
+        dict.fromkeys(p for phrases in DEFAULT_BACKCHANNELS.values() for p in phrases)
+    )
+    min_voiced_ms: int = 300  # shorter: a noise, whatever the recognizer made of it
+
+    def __post_init__(self) -> None:
+        if self.min_voiced_ms < 0:
+            raise ValueError("barge_in.min_voiced_ms must not be negative")
+
+    def is_backchannel(self, text: str) -> bool:
+        """``text`` holds no word, or only backchannel phrases ("yeah, okay", "mm-hm")."""
+        words = words_of(text)
+        phrases = _phrases(self.backchannels)
+        at = 0
+        while at < len(words):
+            match = next((p for p in phrases if tuple(words[at : at + len(p)]) == p), None)
+            if match is None:
+                return False
+            at += len(match)
+        return True
+
+    def stands(self, text: str, voiced_ms: int) -> bool:
+        """Whether the caller's ``text`` (``voiced_ms`` of speech) interrupts the assistant."""
+        return voiced_ms >= self.min_voiced_ms and not self.is_backchannel(text)
