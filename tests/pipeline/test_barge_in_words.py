@@ -113,7 +113,8 @@ async def test_real_words_interrupt_as_ever_and_are_the_callers_turn() -> None:
 
 
 async def test_off_a_backchannel_interrupts_as_before() -> None:
-    stt, tts, sink = FakeStt(["Tell me everything.", "Mm-hmm."]), FakeTts(ms_per_char=20), FakeSink()
+    stt, sink = FakeStt(["Tell me everything.", "Mm-hmm."]), FakeSink()
+    tts = FakeTts(ms_per_char=20)
     llm = FakeLlm([REPLY, "Yes?"])
     async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=tts, sink=sink), config()) as conv:
         speak(conv)
