@@ -9,6 +9,7 @@ recognizer writes in brackets ("[coughing]", "(laughs)") are no words.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -44,10 +45,23 @@ class BargeInConfig:
         dict.fromkeys(p for phrases in DEFAULT_BACKCHANNELS.values() for p in phrases)
     )
     min_voiced_ms: int = 300  # shorter: a noise, whatever the recognizer made of it
+    # The backchannels of each language (its primary tag): ``for_language`` takes a call's.
+    languages: tuple[tuple[str, tuple[str, ...]], ...] = tuple(DEFAULT_BACKCHANNELS.items())
 
     def __post_init__(self) -> None:
         if self.min_voiced_ms < 0:
             raise ValueError("barge_in.min_voiced_ms must not be negative")
+
+    def for_language(self, language: str | None) -> BargeInConfig:
+        """This configuration for a call in ``language`` (a BCP 47 tag; None: not known):
+        its language's backchannels, or every language's where it has no list of its own."""
+        lists = dict(self.languages)
+        primary = (language or "").split("-")[0].lower()
+        if primary in lists:
+            chosen = lists[primary]
+        else:
+            chosen = tuple(dict.fromkeys(p for phrases in lists.values() for p in phrases))
+        return dataclasses.replace(self, backchannels=chosen)
 
     def is_backchannel(self, text: str) -> bool:
         """``text`` holds no word, or only backchannel phrases ("yeah, okay", "mm-hm")."""
