@@ -4,11 +4,13 @@ media)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from voicedock.pipeline.dialogue.events import ReplyInterrupted
 from voicedock.pipeline.dialogue.turn_engine import TurnEngine, TurnParts
 from voicedock.pipeline.dialogue.words_decide import RESUME_OVERLAP_MS, BargeInConfig, words_of
+from voicedock.pipeline.hearing.voicing import pitched_ms
 
 from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts
 from .synth import frames, silence, voiced
@@ -45,11 +47,26 @@ def test_the_operators_list_replaces_the_defaults() -> None:
     assert words_of("Mm-hmm, (laughs) OK!") == ["mm", "hmm", "ok"]
 
 
+def cough(ms: int = 400, seed: int = 1) -> bytes:
+    """A cough's like: a burst of noise, no pitch, loud enough for the VAD."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(8000 * ms // 1000) / 8000
+    burst = np.minimum(1.0, t / 0.01) * np.exp(-t / 0.2) * rng.standard_normal(t.size)
+    return (burst / np.abs(burst).max() * 14000).astype("<i2").tobytes()
+
+
+def test_a_voice_is_pitched_a_noise_burst_is_not() -> None:
+    assert pitched_ms(voiced(400), 8000) >= 300
+    assert pitched_ms(cough(), 8000) == 0
+    assert pitched_ms(voiced(400), 8000, enough_ms=60) == 60
+
+
 async def _over_the_reply(
-    said: str, messages: int
+    said: str, messages: int, sound: bytes | None = None
 ) -> tuple[TurnEngine, FakeSink, FakeLlm, list[str], float]:
-    """The caller asks, hears half of the reply's first sentence, then says ``said`` over it;
-    returns once the transcript holds ``messages`` and all was played."""
+    """The caller asks, hears half of the reply's first sentence, then says ``said`` over it
+    (``sound``: its audio, a voice by default); returns once the transcript holds
+    ``messages`` and all was played."""
     stt, tts, sink = FakeStt(["Tell me everything.", said]), FakeTts(ms_per_char=20), FakeSink()
     llm = FakeLlm([REPLY, "Of course."])
     events, told = recorded()
@@ -60,7 +77,7 @@ async def _over_the_reply(
         await until(lambda: len(sink.handles) == 2)
         first = sink.handles[0].duration_ms
         sink.advance(first / 2)  # half of the first sentence heard
-        for frame in frames(voiced(400)):
+        for frame in frames(voiced(400) if sound is None else sound):
             conv.feed_audio(frame)
         await until(lambda: sink.handles[0].flushed)  # stopped while the caller speaks
         assert not any(isinstance(e, ReplyInterrupted) for e in told)
@@ -96,6 +113,14 @@ async def test_a_noise_the_recognizer_finds_no_words_in_does_not_stop_it() -> No
     conv, _sink, llm, _told, _first = await _over_the_reply("", 2)
     assert [e.interrupted for e in conv.transcript] == [False, False]
     assert conv.transcript[1].content == REPLY
+    assert len(llm.calls) == 1
+
+
+async def test_a_cough_the_recognizer_writes_a_word_for_does_not_stop_it() -> None:
+    """Whisper may write "I" for a burst of noise: without a pitch it is no word."""
+    conv, _sink, llm, told, _first = await _over_the_reply("I", 2, sound=cough())
+    assert [e.interrupted for e in conv.transcript] == [False, False]
+    assert "ReplyInterrupted(1)" not in told
     assert len(llm.calls) == 1
 
 

@@ -103,8 +103,9 @@ class BargeInSettings(Table):
     # The default of the assistants that leave barge_in_on_words out (pipeline calls): the
     # caller's speech over the assistant pauses it, the words decide.
     on_words: bool = False
-    # Speech shorter than this is a noise, whatever the recognizer made of it.
-    min_voiced_ms: Annotated[int, Meta(ge=0, le=2000)] = 300
+    # A sound with less of it voiced (pitched, as a voice is) is a noise (a cough, a door, a
+    # keyboard), whatever the recognizer made of it.
+    min_voiced_ms: Annotated[int, Meta(ge=0, le=2000)] = 60
     # Backchannels by language (a call's STT language, its primary tag): a language given
     # here replaces its built-in list; a call without a language hears all of them.
     backchannels: dict[str, Annotated[list[Backchannel], Meta(max_length=200)]] = msgspec.field(

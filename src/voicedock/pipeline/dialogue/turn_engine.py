@@ -100,6 +100,7 @@ from voicedock.pipeline.frames import (
 from voicedock.pipeline.hearing.keypad import KeypadEntry
 from voicedock.pipeline.hearing.listener import Listener, UserUtterance
 from voicedock.pipeline.hearing.turn_detection import PredictTurn, TurnDetector
+from voicedock.pipeline.hearing.voicing import pitched_ms
 from voicedock.pipeline.providers.base import Llm, Stt, Tts
 from voicedock.pipeline.speaking.filler import dead_air
 from voicedock.pipeline.speaking.output import OutputSink, Speech
@@ -345,7 +346,10 @@ class TurnEngine(DialogueBase):
                 await self._finish(event)
 
     async def _judge(self, turn: _Turn, user: CallerTurn) -> None:
-        """The words of the caller's utterance over the held assistant, for the verdict."""
+        """The words of the caller's utterance over the held assistant, and how much of it
+        was voiced, for the verdict."""
+        utterance, enough = turn.utterance, self.config.barge_in.min_voiced_ms
+        voiced = pitched_ms(utterance.pcm, utterance.sample_rate, enough_ms=enough)
         try:
             heard = await user.words.heard()
         except asyncio.CancelledError:
@@ -353,7 +357,7 @@ class TurnEngine(DialogueBase):
             if task is not None and task.cancelling():
                 raise
             return  # merged into the caller's next utterance: that one is judged
-        self._events.put_nowait(_Verdict(turn, user, heard))
+        self._events.put_nowait(_Verdict(turn, user, heard, voiced))
 
     async def _decided(self, verdict: _Verdict) -> None:
         """The caller's words over the held assistant decide: a backchannel or a noise lets
@@ -361,14 +365,12 @@ class TurnEngine(DialogueBase):
         pending = self._hearing.pending()
         if pending is None or pending.words is not verdict.user.words:
             return  # merged into a later utterance, judged in its turn
-        stopped = verdict.turn.utterance.stopped
-        voiced = stopped.ended_at_ms - stopped.started_at_ms
         heard = verdict.heard
         words = heard if isinstance(heard, str) else None
         if (
             self._floor.held
             and words is not None
-            and not self.config.barge_in.stands(words, voiced)
+            and not self.config.barge_in.stands(words, verdict.voiced)
         ):
             self._hearing.used()  # not a turn: nothing for the model or the transcript
             self._floor.resume()
@@ -567,6 +569,7 @@ class _Verdict(Frame):
     turn: _Turn
     user: CallerTurn
     heard: str | Exception
+    voiced: int  # milliseconds of it pitched (up to the minimum)
 
 
 @dataclass(slots=True, frozen=True)

@@ -2,9 +2,10 @@
 
 With ``BargeInConfig.on_words`` the assistant's audio pauses as the caller starts (the floor
 holds it: ``barge_in.py``), and the caller's transcribed words decide (``stands``): no words,
-a sound voiced shorter than ``min_voiced_ms``, or only backchannels ("mm-hm", "yeah", "genau"):
-the message goes on where it stopped; anything else is an interruption as ever. Sounds the
-recognizer writes in brackets ("[coughing]", "(laughs)") are no words.
+a sound voiced (pitched: ``pipeline/hearing/voicing.py``) shorter than ``min_voiced_ms`` (a
+cough, a door, a keyboard, whatever the recognizer made of it), or only backchannels ("mm-hm",
+"yeah", "genau"): the message goes on where it stopped; anything else is an interruption as
+ever. Sounds the recognizer writes in brackets ("[coughing]", "(laughs)") are no words.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class BargeInConfig:
     backchannels: tuple[str, ...] = tuple(
         dict.fromkeys(p for phrases in DEFAULT_BACKCHANNELS.values() for p in phrases)
     )
-    min_voiced_ms: int = 300  # shorter: a noise, whatever the recognizer made of it
+    # Less pitched sound than this: a noise, whatever the recognizer made of it.
+    min_voiced_ms: int = 60
     # The backchannels of each language (its primary tag): ``for_language`` takes a call's.
     languages: tuple[tuple[str, tuple[str, ...]], ...] = tuple(DEFAULT_BACKCHANNELS.items())
 
@@ -76,5 +78,6 @@ class BargeInConfig:
         return True
 
     def stands(self, text: str, voiced_ms: int) -> bool:
-        """Whether the caller's ``text`` (``voiced_ms`` of speech) interrupts the assistant."""
+        """Whether the caller's ``text`` (a sound with ``voiced_ms`` of it pitched) interrupts
+        the assistant."""
         return voiced_ms >= self.min_voiced_ms and not self.is_backchannel(text)
