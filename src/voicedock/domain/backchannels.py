@@ -9,8 +9,8 @@ from typing import Final
 DEFAULT_BACKCHANNELS: Final[dict[str, tuple[str, ...]]] = {
     "en": (
         "mm-hm", "mm-hmm", "mhm", "m", "mm", "mmm", "hm", "hmm", "uh-huh", "uh huh", "aha",
-        "ah", "oh", "yeah", "yes", "yep", "yup", "okay", "ok", "right", "sure", "alright", "all right",
-        "i see", "got it", "uh", "um",
+        "ah", "oh", "yeah", "yes", "yep", "yup", "okay", "ok", "right", "sure", "alright",
+        "all right", "i see", "got it", "uh", "um",
     ),
     "de": (
         "mhm", "hm", "hmm", "aha", "ja", "jaja", "ja ja", "genau", "okay", "ok", "stimmt",
