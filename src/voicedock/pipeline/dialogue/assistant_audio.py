@@ -113,34 +113,37 @@ class AssistantAudio:
     async def replay(self, sentence: SpokenSentence, heard: list[float], overlap_ms: float) -> None:
         """Queue again what a hold stopped of ``sentence``, whose handles had played ``heard``
         milliseconds each: from ``overlap_ms`` before where the caller stopped hearing it."""
-        handles, chunks = sentence.handles, sentence.audio
-        sentence.handles, sentence.audio = [], []
+        handles: list[PlaybackHandle] = []
+        chunks: list[bytes] = []
         rate = self._config.sample_rate
-        for handle, pcm, ms in zip(handles, chunks, heard, strict=True):
+        for handle, pcm, ms in zip(sentence.handles, sentence.audio, heard, strict=True):
             total = handle.duration_ms
             if ms >= total - 1.0 or not pcm:
-                sentence.handles.append(AlreadyHeard(total))
-                sentence.audio.append(b"")
+                handles.append(AlreadyHeard(total))
+                chunks.append(b"")
                 continue
             start = max(0.0, ms - overlap_ms)
             cut = min(len(pcm), int(start * rate / 1000) * 2)
             if cut:
-                sentence.handles.append(AlreadyHeard(start))
-                sentence.audio.append(b"")
+                handles.append(AlreadyHeard(start))
+                chunks.append(b"")
             tail = pcm[cut:]
-            sentence.handles.append(await self._sink.play(tail, rate))
-            sentence.audio.append(tail)
+            handles.append(await self._sink.play(tail, rate))
+            chunks.append(tail)
             if self._on_audio is not None:
                 self._on_audio(tail)
+        # Only now: a hold stopping this (it cancels) finds the sentence as it was stopped.
+        sentence.handles, sentence.audio = handles, chunks
 
     async def release(self) -> None:
         """The hold is over: what was withheld is played, in order (a message no longer
         spoken loses its share)."""
         while self._withheld:
-            speech, spoken, audio = self._withheld.pop(0)
+            speech, spoken, audio = self._withheld[0]
             if speech in self.speeches:
                 await self._send(speech, spoken, audio)
                 self.started(speech)  # a message whose first audio was withheld starts now
+            self._withheld.pop(0)  # (a hold stopping this finds it still waiting)
         self.held = False
         self._released.set()
 

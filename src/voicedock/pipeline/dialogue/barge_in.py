@@ -68,6 +68,7 @@ class Floor:
         self.floor_free.set()
         # Held (``hold``): each message stopped, with the milliseconds heard of each handle.
         self._held: list[tuple[Speech, list[list[float]]]] = []
+        self._going_on: asyncio.Task[None] | None = None  # a resume queueing the held audio
 
     @property
     def tasks(self) -> list[asyncio.Task[None]]:
@@ -114,7 +115,7 @@ class Floor:
         (the call ends, which is no barge-in): then they are cancelled and recorded as
         interrupted at 0 words.
         """
-        self._held = []
+        self._held, self._going_on = [], None
         await self._running.stop(lambda task: not queued_says and task in self._queued_says)
 
         def kept(speech: Speech) -> bool:  # an announcement, or a say not audible yet
@@ -141,10 +142,15 @@ class Floor:
     async def hold(self) -> bool:
         """The caller started over the assistant and their words will decide: stop the audio
         now, keeping where each message was stopped; what is being thought or said goes on,
-        its audio waiting. False (nothing held) when nothing is audible, or an announcement
-        (which no barge-in cuts) is."""
+        its audio waiting. A message going on after an earlier hold stops where it got to.
+        False (nothing held) when nothing is audible, or an announcement (which no barge-in
+        cuts) is."""
+        if (going_on := self._going_on) is not None:
+            self._going_on = None
+            going_on.cancel()
+            await asyncio.wait([going_on])
         started = [s for s in self.audio.speeches if s.started_at is not None]
-        if self.audio.held or not started or not all(s.interruptible for s in started):
+        if not started or not all(s.interruptible for s in started):
             return False
         self.audio.hold()
         for speech in started:
@@ -157,7 +163,7 @@ class Floor:
         """The caller's words did not interrupt: the held messages go on where they were
         stopped, then what waited meanwhile."""
         held, self._held = self._held, []
-        self.spawn(self._go_on(held))
+        self._going_on = self.spawn(self._go_on(held))
 
     async def _go_on(self, held: list[tuple[Speech, list[list[float]]]]) -> None:
         for speech, stops in held:
@@ -165,6 +171,8 @@ class Floor:
                 for sentence, heard in zip(list(speech.sentences), stops, strict=False):
                     await self.audio.replay(sentence, heard, RESUME_OVERLAP_MS)
         await self.audio.release()
+        if self._going_on is asyncio.current_task():
+            self._going_on = None
 
     async def cut_all(self) -> None:
         """The call closed: what was being said is kept, cut to what the caller heard."""

@@ -191,6 +191,7 @@ class TurnEngine(DialogueBase):
             self._turn_detector = TurnDetector(parts.predict_turn, self._listener, self._tasks)
         self._assistant_audio, self._replies, self._floor = self._speaking(parts, named)
         self._keypad = KeypadInput(cfg.keypad, self._wall, weak_method(self._keypad_due))
+        self._judging = False  # the caller's words over the held assistant are awaited
 
     def _speaking(
         self, parts: TurnParts, named: Endpoints
@@ -308,13 +309,17 @@ class TurnEngine(DialogueBase):
                 continue
             if isinstance(event, UserSpeechStarted):
                 self._floor.floor_free.clear()
-                if not self._floor.held and not (
+                if self._judging:
+                    pass  # still held: the words decide
+                elif (
                     self.config.barge_in.on_words
                     and self._hearing.pending() is None  # a turn not yet answered: words
                     and await self._floor.hold()
                 ):
+                    self._judging = True
+                else:
                     await self._floor.interrupt()
-            elif isinstance(event, _Turn) and self._floor.held:
+            elif isinstance(event, _Turn) and self._judging:
                 user = self._hearing.turn(event.utterance, event.decided_wall)
                 self._tasks.spawn(self._judge(event, user))
             elif isinstance(event, _Verdict):
@@ -365,6 +370,7 @@ class TurnEngine(DialogueBase):
         pending = self._hearing.pending()
         if pending is None or pending.words is not verdict.user.words:
             return  # merged into a later utterance, judged in its turn
+        self._judging = False
         heard = verdict.heard
         words = heard if isinstance(heard, str) else None
         if (
@@ -534,7 +540,8 @@ class TurnEngine(DialogueBase):
 
     # ── the end ──────────────────────────────────────────────────────────────────────────
     async def _finish(self, event: EndCall) -> None:
-        if self._floor.held:  # what is being said is said: the caller's words are not judged
+        if self._judging:  # what is being said is said: the caller's words are not judged
+            self._judging = False
             self._floor.resume()
         await self._end.finish(
             event.reason,
