@@ -113,27 +113,30 @@ class AssistantAudio:
     async def replay(self, sentence: SpokenSentence, heard: list[float], overlap_ms: float) -> None:
         """Queue again what a hold stopped of ``sentence``, whose handles had played ``heard``
         milliseconds each: from ``overlap_ms`` before where the caller stopped hearing it."""
+        rate = self._config.sample_rate
+        stopped, stopped_audio = sentence.handles, sentence.audio
         handles: list[PlaybackHandle] = []
         chunks: list[bytes] = []
-        rate = self._config.sample_rate
-        for handle, pcm, ms in zip(sentence.handles, sentence.audio, heard, strict=True):
+        for index, (handle, pcm, ms) in enumerate(zip(stopped, stopped_audio, heard, strict=True)):
             total = handle.duration_ms
             if ms >= total - 1.0 or not pcm:
                 handles.append(AlreadyHeard(total))
                 chunks.append(b"")
-                continue
-            start = max(0.0, ms - overlap_ms)
-            cut = min(len(pcm), int(start * rate / 1000) * 2)
-            if cut:
-                handles.append(AlreadyHeard(start))
-                chunks.append(b"")
-            tail = pcm[cut:]
-            handles.append(await self._sink.play(tail, rate))
-            chunks.append(tail)
-            if self._on_audio is not None:
-                self._on_audio(tail)
-        # Only now: a hold stopping this (it cancels) finds the sentence as it was stopped.
-        sentence.handles, sentence.audio = handles, chunks
+            else:
+                start = max(0.0, ms - overlap_ms)
+                cut = min(len(pcm), int(start * rate / 1000) * 2)
+                tail = pcm[cut:]
+                queued = await self._sink.play(tail, rate)  # (a hold may stop it before)
+                if cut:
+                    handles.append(AlreadyHeard(start))
+                    chunks.append(b"")
+                handles.append(queued)
+                chunks.append(tail)
+                if self._on_audio is not None:
+                    self._on_audio(tail)
+            # As it goes: a hold stopping this finds each handle queued again, or as stopped.
+            sentence.handles = handles + stopped[index + 1 :]
+            sentence.audio = chunks + stopped_audio[index + 1 :]
 
     async def release(self) -> None:
         """The hold is over: what was withheld is played, in order (a message no longer
