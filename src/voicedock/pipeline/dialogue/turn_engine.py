@@ -80,6 +80,7 @@ from voicedock.pipeline.dialogue.keypad_input import KeypadInput
 from voicedock.pipeline.dialogue.reply import Replies, Wait
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
+from voicedock.pipeline.dialogue.words_decide import BargeInConfig
 from voicedock.pipeline.fallback_plans.llm import LlmPlan
 from voicedock.pipeline.fallback_plans.serving import Endpoints, Serving
 from voicedock.pipeline.frames import (
@@ -151,6 +152,8 @@ class TurnParts:
 class TurnEngine(DialogueBase):
     """One call's dialogue. Use as ``async with TurnEngine(parts, config) as conv``."""
 
+    _judging = False  # the caller's words over the held assistant are awaited
+
     def __init__(self, parts: TurnParts, config: ConversationConfig | None = None) -> None:
         self.config = cfg = config or ConversationConfig()
         self._wall = parts.wall_clock
@@ -191,7 +194,6 @@ class TurnEngine(DialogueBase):
             self._turn_detector = TurnDetector(parts.predict_turn, self._listener, self._tasks)
         self._assistant_audio, self._replies, self._floor = self._speaking(parts, named)
         self._keypad = KeypadInput(cfg.keypad, self._wall, weak_method(self._keypad_due))
-        self._judging = False  # the caller's words over the held assistant are awaited
 
     def _speaking(
         self, parts: TurnParts, named: Endpoints
@@ -321,9 +323,24 @@ class TurnEngine(DialogueBase):
                     await self._floor.interrupt()
             elif isinstance(event, _Turn) and self._judging:
                 user = self._hearing.turn(event.utterance, event.decided_wall)
-                self._tasks.spawn(self._judge(event, user))
+                enough = self.config.barge_in.min_voiced_ms
+                self._tasks.spawn(_judged(event, user, enough, self._events.put_nowait))
             elif isinstance(event, _Verdict):
-                await self._decided(event)
+                # The caller's words over the held assistant decide: a backchannel or a noise
+                # lets it go on; words interrupt it and are the caller's turn.
+                if (stands := _stands(event, self._hearing, self.config.barge_in)) is None:
+                    continue  # merged into a later utterance, judged in its turn
+                self._judging = False
+                if self._floor.held and not stands:
+                    self._hearing.used()  # not a turn: nothing for the model or the transcript
+                    self._floor.resume()
+                    self._floor.floor_free.set()
+                    self._transcript.report()
+                    continue
+                if self._floor.held:
+                    await self._floor.interrupt()
+                self._floor.floor_free.set()
+                self._start_turn(event.turn, self._keypad.flush(), event.user)
             elif isinstance(event, _Turn):
                 self._floor.floor_free.set()
                 # An entry still open ends with the caller's spoken turn: one turn for both.
@@ -349,44 +366,6 @@ class TurnEngine(DialogueBase):
                     self._keypad_turn(keys)
             elif isinstance(event, EndCall):
                 await self._finish(event)
-
-    async def _judge(self, turn: _Turn, user: CallerTurn) -> None:
-        """The words of the caller's utterance over the held assistant, and how much of it
-        was voiced, for the verdict."""
-        utterance, enough = turn.utterance, self.config.barge_in.min_voiced_ms
-        voiced = pitched_ms(utterance.pcm, utterance.sample_rate, enough_ms=enough)
-        try:
-            heard = await user.words.heard()
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise
-            return  # merged into the caller's next utterance: that one is judged
-        self._events.put_nowait(_Verdict(turn, user, heard, voiced))
-
-    async def _decided(self, verdict: _Verdict) -> None:
-        """The caller's words over the held assistant decide: a backchannel or a noise lets
-        it go on; words interrupt it and are the caller's turn."""
-        pending = self._hearing.pending()
-        if pending is None or pending.words is not verdict.user.words:
-            return  # merged into a later utterance, judged in its turn
-        self._judging = False
-        heard = verdict.heard
-        words = heard if isinstance(heard, str) else None
-        if (
-            self._floor.held
-            and words is not None
-            and not self.config.barge_in.stands(words, verdict.voiced)
-        ):
-            self._hearing.used()  # not a turn: nothing for the model or the transcript
-            self._floor.resume()
-            self._floor.floor_free.set()
-            self._transcript.report()
-            return
-        if self._floor.held:
-            await self._floor.interrupt()
-        self._floor.floor_free.set()
-        self._start_turn(verdict.turn, self._keypad.flush(), verdict.user)
 
     def _task_failed(self, exc: Exception) -> None:
         self._events.put_nowait(EndCall(failure_reason(exc), self.config.fallback_message))
@@ -577,6 +556,33 @@ class _Verdict(Frame):
     user: CallerTurn
     heard: str | Exception
     voiced: int  # milliseconds of it pitched (up to the minimum)
+
+
+async def _judged(
+    turn: _Turn, user: CallerTurn, enough_ms: int, tell: Callable[[Frame], None]
+) -> None:
+    """The words of the caller's utterance over the held assistant, and how much of it was
+    voiced (up to ``enough_ms``), told as the verdict's ``_Verdict``."""
+    utterance = turn.utterance
+    voiced = pitched_ms(utterance.pcm, utterance.sample_rate, enough_ms=enough_ms)
+    try:
+        heard = await user.words.heard()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        return  # merged into the caller's next utterance: that one is judged
+    tell(_Verdict(turn, user, heard, voiced))
+
+
+def _stands(verdict: _Verdict, hearing: Hearing, judge: BargeInConfig) -> bool | None:
+    """Whether the caller's words over the held assistant interrupt it (a recognizer's
+    error does); None: they were merged into a later utterance, judged in its turn."""
+    pending = hearing.pending()
+    if pending is None or pending.words is not verdict.user.words:
+        return None
+    heard = verdict.heard
+    return not isinstance(heard, str) or judge.stands(heard, verdict.voiced)
 
 
 @dataclass(slots=True, frozen=True)
