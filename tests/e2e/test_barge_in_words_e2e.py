@@ -91,12 +91,6 @@ async def test_a_cough_and_a_backchannel_do_not_cut_the_assistant_words_do_at_on
     users = [m["content"] for m in ended["messages"] if m["role"] == "user"]
     assert len(users) == 1, users
     assert "okay" not in words(users[0]), users
-    # The greeting was cut by the words, not before: it went on past the cough and "okay".
-    assert cut["interrupted"] is True
-    assert LONG_GREETING.startswith(cut["content"].rstrip(".…"))
-    # (A cough that cut it would have left "Hello and welcome to the city library.")
-    assert {"opening", "hours"} <= words(cut["content"]), cut["content"]
-
     heard, rate = await read_new_recording(lab.recordings_dir, "backchannel-*-rx.wav", rx_before)
     played, _ = await read_new_recording(lab.recordings_dir, "backchannel-*-tx.wav", tx_before)
     assert rate == 8000
@@ -118,3 +112,8 @@ async def test_a_cough_and_a_backchannel_do_not_cut_the_assistant_words_do_at_on
         f"the assistant stopped {latency_ms} ms after the words began"
     )
     assert latency_ms <= 300
+    # The greeting was cut by the words, not before: it went on past the cough and "okay".
+    assert cut["interrupted"] is True
+    assert LONG_GREETING.startswith(cut["content"].rstrip(".…"))
+    # (A cough that cut it would have left at most "Hello and welcome to the city library.")
+    assert "opening" in words(cut["content"]), cut["content"]
