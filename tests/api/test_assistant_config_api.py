@@ -36,6 +36,7 @@ EVERY_SETTING: dict[str, Any] = {
     "dead_air_seconds": 3,
     "dead_air_message": "One second.",
     "turn_detection": "silence",
+    "barge_in_on_words": True,
 }
 
 
@@ -69,10 +70,19 @@ async def test_every_setting_reads_back_and_a_call_carries_it_typed(api: Api) ->
     assert config.llm_filler == LlmFiller(delay_seconds=1.5, messages=["Hm."])
     assert (config.media_format, config.record, config.dead_air_seconds) == ("slin16", True, 3)
     assert config.turn_detection == "silence"
+    assert config.barge_in_on_words is True
     assert isinstance(config.llm_config, dict)
     assert config.llm_config["messages"] == EVERY_SETTING["llm_config"]["messages"]
     assert isinstance(config.stt_config, dict)  # the provider rules completed the sections
     assert config.stt_config["provider"] == api.service.settings.speech.stt
+
+
+async def test_barge_in_on_words_is_true_or_false(api: Api) -> None:
+    refused = await api.client.post(
+        "/assistants", json={"name": "Desk", "barge_in_on_words": "yes"}, headers=api.auth()
+    )
+    assert refused.status == 400
+    assert "barge_in_on_words" in (await refused.json())["message"]
 
 
 async def test_turn_detection_is_model_or_silence(api: Api) -> None:

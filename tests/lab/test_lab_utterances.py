@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from lab.test_lab_dialplan import extensions, lab_text
+from voicedock.pipeline.hearing.voicing import pitched_ms
 from voicedock.pipeline.providers.base import ProviderUnavailableError
 from voicedock_lab import utterances
 from voicedock_lab.config import template_values
@@ -15,11 +16,13 @@ from voicedock_lab.errors import LabError
 from voicedock_lab.settings import LabSettings
 from voicedock_lab.utterances import (
     APPOINTMENT,
+    COUGH,
     LAB_UTTERANCES,
     PAUSED,
     SOUND_RATE,
     Utterance,
     cache_key,
+    cough_pcm,
     install_utterances,
     read_wav,
     wav_bytes,
@@ -63,7 +66,12 @@ def test_install_synthesises_once_and_copies_world_readable(
 ) -> None:
     sounds = tmp_path / "instance" / "sounds"
     first = install_utterances(tmp_path / "cache", sounds)
-    assert sorted(first) == sorted(u.name for u in LAB_UTTERANCES)
+    assert sorted(first) == sorted([*(u.name for u in LAB_UTTERANCES), COUGH])
+    # The cough is synthesized noise, no voice: the same every time, without a pitch.
+    cough = first.pop(COUGH)
+    assert stat.S_IMODE(cough.stat().st_mode) == 0o644
+    assert read_wav(cough) == (cough_pcm(), SOUND_RATE)
+    assert pitched_ms(cough_pcm(), SOUND_RATE) == 0
     said = [t for u in LAB_UTTERANCES for t in (u.text, u.continued) if t]
     assert fake_piper == said
     for name, path in first.items():

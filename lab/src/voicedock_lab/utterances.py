@@ -83,6 +83,11 @@ PRIVATE_DETAILS = Utterance(
     "six four six seven. You can email me at jane dot doe at example dot com. "
     "My date of birth is the fourth of July, nineteen eighty five.",
 )
+# The backchannel party: a cough (``COUGH``, no words), a backchannel over the assistant, then
+# words that interrupt it. Its backchannel is "Mm, okay.": Whisper base writes Piper's "Mm-hm."
+# as a word ("MMO").
+BACKCHANNEL = Utterance("utterance-backchannel", "Mm, okay.")
+ONE_MORE_QUESTION = Utterance("utterance-one-more-question", "Sorry, one more question.")
 LAB_UTTERANCES: tuple[Utterance, ...] = (
     APPOINTMENT,
     TALK_OVER,
@@ -95,7 +100,13 @@ LAB_UTTERANCES: tuple[Utterance, ...] = (
     SCREENING_DECLINE,
     WHO_IS_THIS,
     PAUSED,
+    BACKCHANNEL,
+    ONE_MORE_QUESTION,
 )
+# A cough's like, synthesized (no voice says it): a 400 ms burst of noise, no pitch, loud
+# enough for a VAD; played with ``Playback(${LAB_SOUNDS}/noise-cough)``.
+COUGH = "noise-cough"
+_COUGH_MS = 400
 
 
 def cache_key(utterance: Utterance, voice: str) -> str:
@@ -225,4 +236,19 @@ def install_utterances(
         # Asterisk runs as "asterisk": the file must be readable by others.
         target.chmod(0o644)
         installed[utterance.name] = target
+    cough = sounds_dir / f"{COUGH}.wav"
+    cough.write_bytes(wav_bytes(cough_pcm(), SOUND_RATE))
+    cough.chmod(0o644)
+    installed[COUGH] = cough
     return installed
+
+
+def cough_pcm(ms: int = _COUGH_MS, seed: int = 1) -> bytes:
+    """A cough's like: noise rising in 10 ms and dying away, the same every time."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(SOUND_RATE * ms // 1000) / SOUND_RATE
+    burst = np.minimum(1.0, t / 0.01) * np.exp(-t / 0.2) * rng.standard_normal(t.size)
+    pcm: bytes = (burst / np.abs(burst).max() * 14000).astype("<i2").tobytes()
+    return pcm

@@ -53,6 +53,7 @@ from voicedock.config.policy import (
 from voicedock.config.settings import Settings
 from voicedock.config.speech import (
     OLLAMA_BASE_URL,
+    BargeInSettings,
     EchoSettings,
     EndpointingSettings,
     FallbackPlansSettings,
@@ -71,6 +72,7 @@ __all__ = [
     "OLLAMA_BASE_URL",
     "AssistantSettings",
     "AsteriskSettings",
+    "BargeInSettings",
     "ByokSettings",
     "CallingHoursSettings",
     "ComplianceSettings",

@@ -71,6 +71,7 @@ class Settings(Table):
         """The rules across keys; a broken one raises ``ConfigError`` naming the key."""
         self.speech.endpointing.check()
         self.speech.fallback_plans.check()
+        self.speech.barge_in.check()
         self.pbx.check()
         servers = self.pbx.server_names()
         trunks: dict[str, TrunkSettings] = {}

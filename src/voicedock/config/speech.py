@@ -1,11 +1,13 @@
 """The node's speech engines (``[speech]``): which engines, the host's side of the offline
 ones, the operator's provider keys, the synthesis and recognition pools, and how a call hears
 its own echo (``[speech.echo]``), the end of a caller's turn (``[speech.endpointing]``), which
-voice activity detector hears the caller (``[speech.vad]``) and what takes over an engine that
-fails (``[speech.fallback_plans]``)."""
+voice activity detector hears the caller (``[speech.vad]``), whether the caller's words decide
+a barge-in (``[speech.barge_in]``) and what takes over an engine that fails
+(``[speech.fallback_plans]``)."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import msgspec
@@ -19,6 +21,7 @@ from voicedock.domain.assistant_config import (
     SttConfig,
     TtsConfig,
 )
+from voicedock.domain.backchannels import DEFAULT_BACKCHANNELS
 from voicedock.domain.json import JsonObject
 from voicedock.domain.tenant_provider_fields import FALLBACK_PLAN_MAX
 from voicedock.errors import ConfigError
@@ -86,6 +89,41 @@ class VadSettings(Table):
     engine: Annotated[str, one_of(("webrtc", "silero"), "must be webrtc or silero")] = "webrtc"
     # silero: a window's speech probability from which it is speech
     silero_threshold: Annotated[float, Meta(gt=0, lt=1)] = 0.5
+
+
+Backchannel = Annotated[
+    str, Meta(min_length=1, max_length=40, extra={REFUSED: "must be 1-40 characters"})
+]
+
+
+class BargeInSettings(Table):
+    """[speech.barge_in]: whether the caller's words decide a barge-in, and which words do
+    not stop the assistant (docs/speech.md)."""
+
+    # The default of the assistants that leave barge_in_on_words out (pipeline calls): the
+    # caller's speech over the assistant pauses it, the words decide.
+    on_words: bool = False
+    # A sound with less of it voiced (pitched, as a voice is) is a noise (a cough, a door, a
+    # keyboard), whatever the recognizer made of it.
+    min_voiced_ms: Annotated[int, Meta(ge=0, le=2000)] = 60
+    # Backchannels by language (a call's STT language, its primary tag): a language given
+    # here replaces its built-in list; a call without a language hears all of them.
+    backchannels: dict[str, Annotated[list[Backchannel], Meta(max_length=200)]] = msgspec.field(
+        default_factory=dict
+    )
+
+    def check(self) -> None:
+        for language in self.backchannels:
+            if re.fullmatch("[a-z]{2,3}", language) is None:
+                raise ConfigError(
+                    f"speech.barge_in.backchannels.{language}",
+                    "must be a language's primary tag (en, de)",
+                )
+
+    def lists(self) -> dict[str, tuple[str, ...]]:
+        """Each language's backchannels: the built-in lists, with the operator's over them."""
+        given = {language: tuple(words) for language, words in self.backchannels.items()}
+        return {**DEFAULT_BACKCHANNELS, **given}
 
 
 # An entry of the operator's default plan: a section as an assistant's (its keys, each checked
@@ -179,4 +217,5 @@ class SpeechSettings(Table):
     echo: EchoSettings = msgspec.field(default_factory=EchoSettings)
     endpointing: EndpointingSettings = msgspec.field(default_factory=EndpointingSettings)
     vad: VadSettings = msgspec.field(default_factory=VadSettings)
+    barge_in: BargeInSettings = msgspec.field(default_factory=BargeInSettings)
     fallback_plans: FallbackPlansSettings = msgspec.field(default_factory=FallbackPlansSettings)

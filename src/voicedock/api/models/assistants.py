@@ -123,6 +123,13 @@ SETTINGS: dict[str, Any] = {
         "detect turns themselves. "
         "docs/speech.md.",
     ),
+    "barge_in_on_words": _described(
+        bool,
+        "Pipeline calls: the caller's words decide a barge-in. Speech over the assistant "
+        "pauses it at once; a noise, a cough or a backchannel (mm-hm, yeah, okay: the "
+        "operator's list per language) lets it go on where it stopped, words interrupt it. "
+        "Default: the operator's ([speech.barge_in] on_words, off unless set). docs/speech.md.",
+    ),
     "voicemail_message": _described(
         LongText, "What is left on an answering machine (default: the first message)."
     ),

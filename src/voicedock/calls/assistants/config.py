@@ -136,6 +136,7 @@ class ConfigValues(Plan, kw_only=True):
     record: bool | None = None
     voicemail_detection: VoicemailDetection | None = None
     turn_detection: TurnDetection | None = None
+    barge_in_on_words: bool | None = None
 
 
 def _bounds(kind: mi.Type) -> tuple[int, int] | None:
@@ -343,6 +344,7 @@ SETTINGS_WORDS: Words = {
     },
     "media_format": f"must be one of: {', '.join(CALL_MEDIA_FORMATS)}",
     "record": "must be true or false",
+    "barge_in_on_words": "must be true or false",
     "voicemail_detection": f"must be one of: {', '.join(VOICEMAIL_DETECTION)}",
     "turn_detection": f"must be one of: {', '.join(TURN_DETECTIONS)}",
 }

@@ -18,7 +18,7 @@ from msgspec import UnsetType
 
 from voicedock.calls.live.turn_choice import turn_detection
 from voicedock.calls.tools.config import assistant_tools, tool_specs
-from voicedock.config import EchoSettings, EndpointingSettings, VadSettings
+from voicedock.config import BargeInSettings, EchoSettings, EndpointingSettings, VadSettings
 from voicedock.domain.assistant_config import (
     DEFAULT_LLM_FILLER_DELAY_S,
     AssistantConfig,
@@ -33,6 +33,7 @@ from voicedock.domain.assistant_config import (
 from voicedock.domain.redaction import DEFAULT_REGION, Redactor
 from voicedock.pipeline.analysis.post_call import AnalysisPlan
 from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.words_decide import BargeInConfig
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.hearing.echo import EchoGateConfig
 from voicedock.pipeline.hearing.keypad import KeypadPlan
@@ -113,9 +114,33 @@ def conversation_config(
         tools=tool_specs(assistant_tools(c)) or cfg.tools,
         hang_up_after_first_message=c.hang_up_after_first_message is True,
         keypad=keypad_plan(set_or(c.keypad, None), cfg.keypad),
+        barge_in=barge_in(c, cfg.barge_in),
         redactor=redactor if plan is not None else cfg.redactor,
         model_sees_redacted=model_sees if plan is not None else cfg.model_sees_redacted,
     )
+
+
+def barge_in(assistant_config: AssistantConfig, default: BargeInConfig) -> BargeInConfig:
+    """Whether the caller's words decide a barge-in (the assistant's ``barge_in_on_words``,
+    left out ``default``'s, the operator's), with the backchannels of the call's STT
+    language (``stt_config.language``; none set: every language's)."""
+    on_words = set_or(assistant_config.barge_in_on_words, default.on_words)
+    language = (set_or(assistant_config.stt_config, None) or {}).get("language")
+    chosen = default.for_language(language if isinstance(language, str) else None)
+    return dataclasses.replace(chosen, on_words=on_words)
+
+
+def with_barge_in_settings(
+    base: ConversationConfig | None, barge_in: BargeInSettings
+) -> ConversationConfig:
+    """``base`` (or the defaults) with ``[speech.barge_in]`` (checked at start-up): the same
+    for every call of the service."""
+    cfg = base or ConversationConfig()
+    lists = tuple(barge_in.lists().items())
+    judged = BargeInConfig(
+        on_words=barge_in.on_words, min_voiced_ms=barge_in.min_voiced_ms, languages=lists
+    )
+    return dataclasses.replace(cfg, barge_in=judged.for_language(None))
 
 
 def redaction(plan: RedactionPlan | None) -> tuple[Redactor | None, bool]:

@@ -154,9 +154,14 @@ class CallRunner:
 
 
 def _dialogue_defaults(settings: Settings) -> ConversationConfig:
-    """The dialogue settings every call starts from: ``[speech.endpointing]``'s timing and
-    ``[speech.vad]``'s detector (Silero VAD only where its model is installed)."""
-    from voicedock.calls.live.config import with_endpointing_settings, with_vad_settings
+    """The dialogue settings every call starts from: ``[speech.endpointing]``'s timing,
+    ``[speech.vad]``'s detector (Silero VAD only where its model is installed) and
+    ``[speech.barge_in]``."""
+    from voicedock.calls.live.config import (
+        with_barge_in_settings,
+        with_endpointing_settings,
+        with_vad_settings,
+    )
     from voicedock.pipeline.hearing import silero_vad
 
     vad = settings.speech.vad
@@ -165,4 +170,4 @@ def _dialogue_defaults(settings: Settings) -> ConversationConfig:
             "speech.vad.engine", "silero needs faster-whisper's Silero model (not installed)"
         )
     timing = with_endpointing_settings(None, settings.speech.endpointing)
-    return with_vad_settings(timing, vad)
+    return with_barge_in_settings(with_vad_settings(timing, vad), settings.speech.barge_in)

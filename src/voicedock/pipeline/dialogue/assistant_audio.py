@@ -8,6 +8,11 @@ the dialogue is audible while one of them has started; each message's start is t
 call's events (``ReplyStarted``).
 One message is spoken at a time (``lock``). What a message becomes once played or cut (the
 transcript, the model's context) is the dialogue's to decide.
+
+A hold (``hold``, barge-in on words: ``barge_in.py``) stops what the caller hears while the
+caller's words are judged: the audio queued meanwhile is withheld, in order, and a message is
+not played to its end while held; ``replay`` queues again what a hold stopped, ``release``
+then plays what was withheld.
 """
 
 from __future__ import annotations
@@ -22,7 +27,13 @@ from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.events import CallEvents, ReplyStarted
 from voicedock.pipeline.frames import TurnLatency
 from voicedock.pipeline.providers.base import Tts
-from voicedock.pipeline.speaking.output import OutputSink, Speech, SpokenSentence
+from voicedock.pipeline.speaking.output import (
+    AlreadyHeard,
+    OutputSink,
+    PlaybackHandle,
+    Speech,
+    SpokenSentence,
+)
 from voicedock.pipeline.text import split_sentences
 
 
@@ -45,6 +56,11 @@ class AssistantAudio:
         self._on_audio = on_audio
         self.speeches: list[Speech] = []  # being spoken now, oldest first
         self.lock = asyncio.Lock()  # one message at a time
+        self.held = False  # the caller's words decide: audio queued now waits (withheld)
+        self._holds = 0  # holds so far
+        self._released = asyncio.Event()
+        self._released.set()
+        self._withheld: list[tuple[Speech, SpokenSentence, bytes]] = []
 
     @property
     def audible(self) -> bool:
@@ -78,9 +94,61 @@ class AssistantAudio:
         return await speech.flush()
 
     async def played(self, speech: Speech) -> bool:
-        """Wait until all of ``speech`` was played; False when it was cut meanwhile."""
-        await speech.wait_played()
-        return self.drop(speech)
+        """Wait until all of ``speech`` was played; False when it was cut meanwhile. A hold
+        is waited out: its audio, queued again, is waited for."""
+        while True:
+            holds = self._holds
+            await speech.wait_played()
+            if self.held:
+                await self._released.wait()
+            elif holds == self._holds:
+                return self.drop(speech)
+
+    def hold(self) -> None:
+        """Audio queued from now on waits (``release``)."""
+        self.held = True
+        self._holds += 1
+        self._released.clear()
+
+    async def replay(self, sentence: SpokenSentence, heard: list[float], overlap_ms: float) -> None:
+        """Queue again what a hold stopped of ``sentence``, whose handles had played ``heard``
+        milliseconds each: from ``overlap_ms`` before where the caller stopped hearing it."""
+        rate = self._config.sample_rate
+        stopped, stopped_audio = sentence.handles, sentence.audio
+        handles: list[PlaybackHandle] = []
+        chunks: list[bytes] = []
+        for index, (handle, pcm, ms) in enumerate(zip(stopped, stopped_audio, heard, strict=True)):
+            total = handle.duration_ms
+            if ms >= total - 1.0 or not pcm:
+                handles.append(AlreadyHeard(total))
+                chunks.append(b"")
+            else:
+                start = max(0.0, ms - overlap_ms)
+                cut = min(len(pcm), int(start * rate / 1000) * 2)
+                tail = pcm[cut:]
+                queued = await self._sink.play(tail, rate)  # (a hold may stop it before)
+                if cut:
+                    handles.append(AlreadyHeard(start))
+                    chunks.append(b"")
+                handles.append(queued)
+                chunks.append(tail)
+                if self._on_audio is not None:
+                    self._on_audio(tail)
+            # As it goes: a hold stopping this finds each handle queued again, or as stopped.
+            sentence.handles = handles + stopped[index + 1 :]
+            sentence.audio = chunks + stopped_audio[index + 1 :]
+
+    async def release(self) -> None:
+        """The hold is over: what was withheld is played, in order (a message no longer
+        spoken loses its share)."""
+        while self._withheld:
+            speech, spoken, audio = self._withheld[0]
+            if speech in self.speeches:
+                await self._send(speech, spoken, audio)
+                self.started(speech)  # a message whose first audio was withheld starts now
+            self._withheld.pop(0)  # (a hold stopping this finds it still waiting)
+        self.held = False
+        self._released.set()
 
     async def speak(self, speech: Speech, text: str) -> None:
         """Speak all of ``text`` as ``speech`` (queued, not yet played to its end)."""
@@ -131,18 +199,26 @@ class AssistantAudio:
         """A piece of ``spoken``'s audio, at the call's rate, to the sink."""
         if not audio:
             return
-        handle = await self._sink.play(audio, self._config.sample_rate)
-        if self._on_audio is not None:
-            self._on_audio(audio)
-        if not spoken.handles:
-            speech.sentences.append(spoken)
-        spoken.handles.append(handle)
+        if self.held:
+            self._withheld.append((speech, spoken, audio))
+            return
+        handle = await self._send(speech, spoken, audio)
         if self.started(speech):
             if on_started is not None:
                 on_started()
             if latency is not None:
                 await handle.started()
                 latency.first_frame_sent_ms = ms_since(t0)
+
+    async def _send(self, speech: Speech, spoken: SpokenSentence, audio: bytes) -> PlaybackHandle:
+        handle = await self._sink.play(audio, self._config.sample_rate)
+        if self._on_audio is not None:
+            self._on_audio(audio)
+        if not spoken.handles:
+            speech.sentences.append(spoken)
+        spoken.handles.append(handle)
+        spoken.audio.append(audio)
+        return handle
 
 
 def ms_since(t0: float) -> float:

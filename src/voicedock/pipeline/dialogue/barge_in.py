@@ -9,6 +9,13 @@ caller's turn is over, or, if the call ends first, recorded as interrupted at 0 
 transfer announcement is not cut at all. A barge-in that cut what the caller had begun to hear
 is told on the call's events (``ReplyInterrupted``); the echo gate forgets the audio flushed.
 
+With barge-in on words (``words_decide.py``) the caller's speech first *holds* the floor
+(``hold``): the audio stops at once, as for a barge-in, but nothing is cancelled or settled;
+what the tasks go on queueing waits. The caller's words then decide: an interruption
+(``interrupt``, as above) or not (``resume``): each held message goes on from where the caller
+stopped hearing it (``RESUME_OVERLAP_MS`` of it said again), then what waited; nothing of it
+is recorded as interrupted.
+
 Each message has its place in the model's history from when it was asked for (a reserved
 slot, ``history.py``), so the model sees events in the order they happened; once played (or
 cut) the slot holds what the caller heard and the message goes to the transcript. A filler
@@ -30,6 +37,7 @@ from voicedock.pipeline.dialogue.history import ModelHistory
 from voicedock.pipeline.dialogue.interruptible_tasks import InterruptibleTasks
 from voicedock.pipeline.dialogue.reply import Filler
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
+from voicedock.pipeline.dialogue.words_decide import RESUME_OVERLAP_MS
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
 from voicedock.pipeline.hearing.echo import EchoGate
 from voicedock.pipeline.speaking.output import Speech
@@ -58,6 +66,9 @@ class Floor:
         self._queued_says: set[asyncio.Task[None]] = set()
         self.floor_free = asyncio.Event()  # cleared while the caller holds the floor
         self.floor_free.set()
+        # Held (``hold``): each message stopped, with the milliseconds heard of each handle.
+        self._held: list[tuple[Speech, list[list[float]]]] = []
+        self._going_on: asyncio.Task[None] | None = None  # a resume queueing the held audio
 
     @property
     def tasks(self) -> list[asyncio.Task[None]]:
@@ -104,6 +115,7 @@ class Floor:
         (the call ends, which is no barge-in): then they are cancelled and recorded as
         interrupted at 0 words.
         """
+        self._held, self._going_on = [], None
         await self._running.stop(lambda task: not queued_says and task in self._queued_says)
 
         def kept(speech: Speech) -> bool:  # an announcement, or a say not audible yet
@@ -119,6 +131,48 @@ class Floor:
         started = sum(1 for speech in speeches if speech.started_at is not None)
         if started and not queued_says:
             self._events.emit(ReplyInterrupted(started))
+        if self.audio.held:
+            await self.audio.release()  # what was kept plays on
+
+    @property
+    def held(self) -> bool:
+        """The assistant's audio is held while the caller's words are judged."""
+        return self.audio.held
+
+    async def hold(self) -> bool:
+        """The caller started over the assistant and their words will decide: stop the audio
+        now, keeping where each message was stopped; what is being thought or said goes on,
+        its audio waiting. A message going on after an earlier hold stops where it got to.
+        False (nothing held) when nothing is audible, or an announcement (which no barge-in
+        cuts) is."""
+        if (going_on := self._going_on) is not None:
+            self._going_on = None
+            going_on.cancel()
+            await asyncio.wait([going_on])
+        started = [s for s in self.audio.speeches if s.started_at is not None]
+        if not started or not all(s.interruptible for s in started):
+            return False
+        self.audio.hold()
+        for speech in started:
+            stops = [[await handle.flush() for handle in s.handles] for s in speech.sentences]
+            self._held.append((speech, stops))
+        self._echo.cut()  # what was flushed never comes back
+        return True
+
+    def resume(self) -> None:
+        """The caller's words did not interrupt: the held messages go on where they were
+        stopped, then what waited meanwhile."""
+        held, self._held = self._held, []
+        self._going_on = self.spawn(self._go_on(held))
+
+    async def _go_on(self, held: list[tuple[Speech, list[list[float]]]]) -> None:
+        for speech, stops in held:
+            if speech in self.audio.speeches:
+                for sentence, heard in zip(list(speech.sentences), stops, strict=False):
+                    await self.audio.replay(sentence, heard, RESUME_OVERLAP_MS)
+        await self.audio.release()
+        if self._going_on is asyncio.current_task():
+            self._going_on = None
 
     async def cut_all(self) -> None:
         """The call closed: what was being said is kept, cut to what the caller heard."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from voicedock.domain.assistant_config import DEFAULT_LLM_FILLER_MESSAGES as DEFAULT_PHRASES
 from voicedock.domain.redaction import Redactor
+from voicedock.pipeline.dialogue.words_decide import BargeInConfig
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.hearing.echo import EchoGateConfig
 from voicedock.pipeline.hearing.endpointing import EndpointingConfig
@@ -33,6 +34,9 @@ class ConversationConfig:
     endpointing: EndpointingConfig = field(default_factory=EndpointingConfig)
     pre_roll_ms: int = 200
     echo: EchoGateConfig = field(default_factory=EchoGateConfig)  # own voice heard back
+    # Whether the caller's words decide a barge-in (backchannels and noises do not stop the
+    # assistant: pipeline/dialogue/words_decide.py).
+    barge_in: BargeInConfig = field(default_factory=BargeInConfig)
     stt_timeout_s: float = 15.0
     # How an `IncrementalStt` transcribes the caller's turn while it is spoken.
     streaming: StreamingConfig = field(default_factory=StreamingConfig)

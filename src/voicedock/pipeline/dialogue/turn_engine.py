@@ -30,6 +30,13 @@ lead to a short spoken fallback within a bounded time and then the end of the ca
 "provider-error": a call is never left open and silent. The owner hangs up when `wait_ended()`
 returns.
 
+With barge-in on words (``config.barge_in.on_words``, ``words_decide.py``) the caller's
+speech over the assistant first holds its audio (stopped at once; ``Floor.hold``); once the
+caller's utterance is transcribed its words decide: no words, a sound too short, or only
+backchannels ("mm-hm", "yeah"): the message goes on where it stopped, and the utterance is
+neither a turn for the model nor in the transcript; real words: the barge-in stands as above,
+the words are the caller's turn.
+
 The caller's keypad (``pipeline/hearing/keypad.py``): each key pressed barges in like speech, and
 the digits of one entry become ONE user turn, ``"Keypad: 1234#"``, when the plan's terminator is
 pressed, ``max_digits`` are collected or ``timeout_s`` passes after the last digit; the model
@@ -73,6 +80,7 @@ from voicedock.pipeline.dialogue.keypad_input import KeypadInput
 from voicedock.pipeline.dialogue.reply import Replies, Wait
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
+from voicedock.pipeline.dialogue.words_decide import BargeInConfig
 from voicedock.pipeline.fallback_plans.llm import LlmPlan
 from voicedock.pipeline.fallback_plans.serving import Endpoints, Serving
 from voicedock.pipeline.frames import (
@@ -93,6 +101,7 @@ from voicedock.pipeline.frames import (
 from voicedock.pipeline.hearing.keypad import KeypadEntry
 from voicedock.pipeline.hearing.listener import Listener, UserUtterance
 from voicedock.pipeline.hearing.turn_detection import PredictTurn, TurnDetector
+from voicedock.pipeline.hearing.voicing import pitched_ms
 from voicedock.pipeline.providers.base import Llm, Stt, Tts
 from voicedock.pipeline.speaking.filler import dead_air
 from voicedock.pipeline.speaking.output import OutputSink, Speech
@@ -142,6 +151,8 @@ class TurnParts:
 
 class TurnEngine(DialogueBase):
     """One call's dialogue. Use as ``async with TurnEngine(parts, config) as conv``."""
+
+    _judging = False  # the caller's words over the held assistant are awaited
 
     def __init__(self, parts: TurnParts, config: ConversationConfig | None = None) -> None:
         self.config = cfg = config or ConversationConfig()
@@ -300,7 +311,36 @@ class TurnEngine(DialogueBase):
                 continue
             if isinstance(event, UserSpeechStarted):
                 self._floor.floor_free.clear()
-                await self._floor.interrupt()
+                if self._judging:
+                    pass  # still held: the words decide
+                elif (
+                    self.config.barge_in.on_words
+                    and self._hearing.pending() is None  # a turn not yet answered: words
+                    and await self._floor.hold()
+                ):
+                    self._judging = True
+                else:
+                    await self._floor.interrupt()
+            elif isinstance(event, _Turn) and self._judging:
+                user = self._hearing.turn(event.utterance, event.decided_wall)
+                enough = self.config.barge_in.min_voiced_ms
+                self._tasks.spawn(_judged(event, user, enough, self._events.put_nowait))
+            elif isinstance(event, _Verdict):
+                # The caller's words over the held assistant decide: a backchannel or a noise
+                # lets it go on; words interrupt it and are the caller's turn.
+                if (stands := _stands(event, self._hearing, self.config.barge_in)) is None:
+                    continue  # merged into a later utterance, judged in its turn
+                self._judging = False
+                if self._floor.held and not stands:
+                    self._hearing.used()  # not a turn: nothing for the model or the transcript
+                    self._floor.resume()
+                    self._floor.floor_free.set()
+                    self._transcript.report()
+                    continue
+                if self._floor.held:
+                    await self._floor.interrupt()
+                self._floor.floor_free.set()
+                self._start_turn(event.turn, self._keypad.flush(), event.user)
             elif isinstance(event, _Turn):
                 self._floor.floor_free.set()
                 # An entry still open ends with the caller's spoken turn: one turn for both.
@@ -338,16 +378,19 @@ class TurnEngine(DialogueBase):
             self.handed_over_to = member
             self._events.put_nowait(EndCall(HANDED_OVER, None))
 
-    def _start_turn(self, turn: _Turn, keys: KeypadEntry | None = None) -> None:
-        """The caller's spoken turn ended (with ``keys``: the keypad entry it ended)."""
+    def _start_turn(
+        self, turn: _Turn, keys: KeypadEntry | None = None, user: CallerTurn | None = None
+    ) -> None:
+        """The caller's spoken turn ended (with ``keys``: the keypad entry it ended; ``user``:
+        its transcription, when it was started already)."""
         stopped = turn.utterance.stopped
         latency = TurnLatency(
             endpointing_ms=float(stopped.decided_at_ms - stopped.ended_at_ms),
             early_cut_offs=self._cut_offs.take(),
         )
-        self._respond_with_keys(
-            self._hearing.turn(turn.utterance, turn.decided_wall), latency, turn.decided, keys
-        )
+        if user is None:
+            user = self._hearing.turn(turn.utterance, turn.decided_wall)
+        self._respond_with_keys(user, latency, turn.decided, keys)
 
     # ── the keypad ───────────────────────────────────────────────────────────────────────
     def _press(self, digit: str) -> None:
@@ -476,6 +519,9 @@ class TurnEngine(DialogueBase):
 
     # ── the end ──────────────────────────────────────────────────────────────────────────
     async def _finish(self, event: EndCall) -> None:
+        if self._judging:  # what is being said is said: the caller's words are not judged
+            self._judging = False
+            self._floor.resume()
         await self._end.finish(
             event.reason,
             event.final_message,
@@ -500,6 +546,43 @@ class _Turn(Frame):
     utterance: UserUtterance
     decided: float  # perf_counter at the endpointing decision
     decided_wall: float  # and the wall clock then (where the turn's audio ends)
+
+
+@dataclass(slots=True, frozen=True)
+class _Verdict(Frame):
+    """The words of a caller's utterance over the held assistant (or what stopped them)."""
+
+    turn: _Turn
+    user: CallerTurn
+    heard: str | Exception
+    voiced: int  # milliseconds of it pitched (up to the minimum)
+
+
+async def _judged(
+    turn: _Turn, user: CallerTurn, enough_ms: int, tell: Callable[[Frame], None]
+) -> None:
+    """The words of the caller's utterance over the held assistant, and how much of it was
+    voiced (up to ``enough_ms``), told as the verdict's ``_Verdict``."""
+    utterance = turn.utterance
+    voiced = pitched_ms(utterance.pcm, utterance.sample_rate, enough_ms=enough_ms)
+    try:
+        heard = await user.words.heard()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        return  # merged into the caller's next utterance: that one is judged
+    tell(_Verdict(turn, user, heard, voiced))
+
+
+def _stands(verdict: _Verdict, hearing: Hearing, judge: BargeInConfig) -> bool | None:
+    """Whether the caller's words over the held assistant interrupt it (a recognizer's
+    error does); None: they were merged into a later utterance, judged in its turn."""
+    pending = hearing.pending()
+    if pending is None or pending.words is not verdict.user.words:
+        return None
+    heard = verdict.heard
+    return not isinstance(heard, str) or judge.stands(heard, verdict.voiced)
 
 
 @dataclass(slots=True, frozen=True)

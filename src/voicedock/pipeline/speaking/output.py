@@ -37,10 +37,36 @@ class OutputSink(Protocol):
         ...
 
 
+class AlreadyHeard:
+    """A ``PlaybackHandle`` for audio the caller already heard: a held message that went on
+    (``pipeline/dialogue/barge_in.py``) keeps it in place of the audio it does not say again."""
+
+    __slots__ = ("_ms",)
+
+    def __init__(self, duration_ms: float) -> None:
+        self._ms = duration_ms
+
+    @property
+    def duration_ms(self) -> float:
+        return self._ms
+
+    async def started(self) -> None:
+        return None
+
+    async def played(self) -> None:
+        return None
+
+    async def flush(self) -> float:
+        return self._ms
+
+
 @dataclass(slots=True)
 class SpokenSentence:
     text: str
     handles: list[PlaybackHandle] = field(default_factory=list)
+    # Each handle's audio (16-bit mono PCM at the call's rate), while the message is spoken:
+    # what a hold stopped is queued again from where the caller stopped hearing it.
+    audio: list[bytes] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -64,8 +90,8 @@ class Speech:
         return self.started_at is not None
 
     async def wait_played(self) -> None:
-        for sentence in self.sentences:
-            for handle in sentence.handles:
+        for sentence in list(self.sentences):
+            for handle in list(sentence.handles):
                 await handle.played()
 
     async def flush(self) -> str:
