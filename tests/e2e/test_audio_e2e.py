@@ -209,21 +209,25 @@ async def test_say_inject_context_and_end_call_with_a_final_message(
     assert_heard({"book", "arrived", "front", "desk", "goodbye", "library"}, heard)
 
 
+@pytest.mark.timeout(180)
 async def test_caller_talking_over_the_first_message_interrupts_it(
     live_ari: LiveService, warm_speech: None
 ) -> None:
     live = live_ari
     call_id = await place_call(live, TALK_OVER_PARTY, LONG_GREETING)
-    cut = await wait_transcript(live, call_id, lambda m: m["role"] == "assistant")
-    # The party starts talking 1.5 s after answering, well inside the ~14 s greeting.
-    assert cut["interrupted"] is True
+    # The greeting is in the transcript once it is cut, or once said to its end (~14 s after
+    # the answer): either comes well within 45 s, however loaded the machine.
+    cut = await wait_transcript(live, call_id, lambda m: m["role"] == "assistant", within=45)
+    # The party starts talking 1.5 s after it hears the greeting, well inside its ~14 s (on a
+    # loaded machine the greeting may start later than 1.5 s after the answer).
+    assert cut["interrupted"] is True, transcript(await get_call(live, call_id))
     assert 0 < len(cut["content"]) < len(LONG_GREETING)
     assert LONG_GREETING.startswith(cut["content"].rstrip(".…"))
     # What the party said over the greeting was heard (a pause may split it into turns).
-    said = await wait_transcript(live, call_id, has_words("invoice"), within=25)
+    said = await wait_transcript(live, call_id, has_words("invoice"), within=45)
     assert said["role"] == "user"
     await control(live, call_id, {"type": "end-call"})
-    ended = await wait_recorded(live, call_id, within=15)
+    ended = await wait_recorded(live, call_id, within=30)
     stored = [m for m in ended["messages"] if m["role"] == "assistant"]
     assert stored[0]["content"] == cut["content"]
 
@@ -256,7 +260,7 @@ async def test_say_during_a_greeting_the_party_talks_over_is_spoken_and_heard(
     before = set(lab.recordings_dir.glob("talkover-*-rx.wav"))
     call_id = await place_call(live, TALK_OVER_PARTY, LONG_GREETING)
     await wait_status(live, call_id, ("in-progress",))
-    await asyncio.sleep(1.0)  # the greeting plays; the party starts talking at 1.5 s
+    await asyncio.sleep(1.0)  # the greeting plays; the party talks 1.5 s after hearing it
     await control(live, call_id, {"type": "say", "content": BOOK_ARRIVED})
     said = await wait_transcript(
         live, call_id, lambda m: m["role"] == "assistant" and m["content"] == BOOK_ARRIVED, 40

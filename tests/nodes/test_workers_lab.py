@@ -123,6 +123,9 @@ async def test_two_workers_share_the_api_port_survive_a_kill_and_drain_together(
         hook=None,
         max_calls=40,
         workers=2,
+        # A worker's lease outlives a loaded machine's slow restart of the killed worker and
+        # late renewals: the killed worker resumes its own calls (none is taken as lost).
+        lease_seconds=30,
     )
     base = f"http://127.0.0.1:{port}"
     own = {node: f"http://127.0.0.1:{port + k}" for k, node in enumerate(WORKERS, 1)}

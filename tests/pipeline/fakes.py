@@ -49,11 +49,14 @@ class FakeLlm:
         error: ProviderError | None = None,
         first_token_delay: float = 0.0,
         chunk_delay: float = 0.0,
+        hold: asyncio.Event | None = None,
     ) -> None:
-        """``chunk_delay``: a slow stream, each chunk after the first this late."""
+        """``chunk_delay``: a slow stream, each chunk after the first this late. ``hold``: no
+        reply begins before the test sets it (a model that is slow until the test says so)."""
         self.replies = list(replies)
         self.error = error
         self.first_token_delay = first_token_delay
+        self.hold = hold
         self.chunk_delay = chunk_delay
         self.calls: list[list[ChatMessage]] = []
         self.last_chunk_at: list[float] = []  # loop time each reply's last chunk was given
@@ -62,6 +65,8 @@ class FakeLlm:
         self.calls.append(list(messages))
         if self.first_token_delay:
             await asyncio.sleep(self.first_token_delay)
+        if self.hold is not None:
+            await self.hold.wait()
         if self.error is not None:
             raise self.error
         reply = self.replies.pop(0) if self.replies else f"You said {messages[-1].content}."

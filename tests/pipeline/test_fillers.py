@@ -16,6 +16,7 @@ from voicedock.pipeline.speaking.filler import FillerPhrases
 from voicedock.pipeline.tools import ToolResult, ToolSpec
 
 from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts, ToolFirstLlm
+from .synth import frames, silence
 from .test_turn_engine import config, speak, until
 
 pytestmark = pytest.mark.unit
@@ -30,23 +31,31 @@ def contents(messages: Sequence[ChatMessage]) -> list[str]:
 
 
 async def test_a_slow_first_sentence_is_covered_by_the_filler_then_the_reply_follows() -> None:
+    """The model's first answer is held until the filler was queued, whatever the machine's
+    load; the second answers at once, well inside the filler's delay of 1 s."""
     stt, tts, sink = FakeStt(["Is the library open?", "Thanks."]), FakeTts(), FakeSink()
-    llm = FakeLlm([["It opens ", "at nine."], "Bye."], first_token_delay=0.6)
-    cfg = config(llm_filler_delay_s=0.1, llm_filler_messages=("Let me see.",))
+    thinking = asyncio.Event()
+    llm = FakeLlm([["It opens ", "at nine."], "Bye."], hold=thinking)
+    cfg = config(llm_filler_delay_s=1.0, llm_filler_messages=("Let me see.",))
     async with TurnEngine(TurnParts(stt=stt, llm=llm, tts=tts, sink=sink), cfg) as conv:
         speak(conv)
-        await until(lambda: len(sink.handles) == 1)  # the filler, while the model thinks
+        await until(lambda: len(sink.handles) == 1, 10)  # the filler, while the model thinks
         assert tts.texts == ["Let me see."]
         assert not llm.last_chunk_at
-        await until(lambda: len(sink.handles) == 2)  # the reply, queued behind the filler
+        thinking.set()
+        await until(lambda: len(sink.handles) == 2, 10)  # the reply, queued behind the filler
         assert not sink.handles[0].played_ms  # nothing overlaps: the reply waits its turn
         sink.play_all()
-        await until(lambda: len(conv.transcript) == 3)
-        llm.first_token_delay = 0.0
+        await until(lambda: len(conv.transcript) == 3, 10)
+        # The caller's audio is fed faster than real time: a pause of 5 s in it places the next
+        # words after the filler and the reply (said on the loop's clock) however slowly they came.
+        for frame in frames(silence(5000)):
+            conv.feed_audio(frame)
         speak(conv)
-        await until(lambda: len(conv.transcript) == 4)
+        await until(lambda: len(conv.transcript) == 4, 10)
+        await until(lambda: len(sink.handles) == 3, 10)
         sink.play_all()
-        await until(lambda: len(conv.transcript) == 5)
+        await until(lambda: len(conv.transcript) == 5, 10)
     assert spoken(conv) == [
         ("user", "Is the library open?"),
         ("assistant", "Let me see."),
@@ -60,7 +69,7 @@ async def test_a_slow_first_sentence_is_covered_by_the_filler_then_the_reply_fol
     assert slow.filler_ms is not None
     assert slow.llm_first_token_ms is not None
     assert slow.first_frame_sent_ms is not None
-    assert 100 <= slow.filler_ms < slow.llm_first_token_ms <= slow.first_frame_sent_ms
+    assert 1000 <= slow.filler_ms < slow.llm_first_token_ms <= slow.first_frame_sent_ms
     assert prompt.filler_ms is None  # the second reply came in time: no filler
 
 

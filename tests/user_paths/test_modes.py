@@ -171,8 +171,8 @@ async def test_a_party_who_talks_over_the_greeting_interrupts_it_and_is_heard(
     backend: UserPathBackend,
 ) -> None:
     """Barge-in on the PBX's real audio path: the lab's talk-over party starts a long sentence
-    1.5 s after answering. The greeting stops where the party cut in (and is stored as far as
-    it was spoken); what the party said is the caller's turn in the transcript."""
+    1.5 s after it hears the greeting. The greeting stops where the party cut in (and is stored
+    as far as it was spoken); what the party said is the caller's turn in the transcript."""
     body = {
         "destination": TALK_OVER_PARTY,
         "assistant_id": backend.assistant_id,
