@@ -56,6 +56,7 @@ from voicedock.config.speech import (
     EchoSettings,
     EndpointingSettings,
     FallbackPlansSettings,
+    NoiseSuppressionSettings,
     SpeechSettings,
     VadSettings,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "LimitsSettings",
     "ListenSettings",
     "NodeSettings",
+    "NoiseSuppressionSettings",
     "NumberSettings",
     "OrganizationLimitSettings",
     "PbxSettings",

@@ -1,7 +1,8 @@
 """The node's speech engines (``[speech]``): which engines, the host's side of the offline
 ones, the operator's provider keys, the synthesis and recognition pools, and how a call hears
 its own echo (``[speech.echo]``), the end of a caller's turn (``[speech.endpointing]``), which
-voice activity detector hears the caller (``[speech.vad]``) and what takes over an engine that
+voice activity detector hears the caller (``[speech.vad]``), whether the caller's audio is
+denoised (``[speech.noise_suppression]``) and what takes over an engine that
 fails (``[speech.fallback_plans]``)."""
 
 from __future__ import annotations
@@ -86,6 +87,14 @@ class VadSettings(Table):
     engine: Annotated[str, one_of(("webrtc", "silero"), "must be webrtc or silero")] = "webrtc"
     # silero: a window's speech probability from which it is speech
     silero_threshold: Annotated[float, Meta(gt=0, lt=1)] = 0.5
+
+
+class NoiseSuppressionSettings(Table):
+    """[speech.noise_suppression]: the caller's audio denoised before voice activity detection
+    and recognition (RNNoise; docs/speech.md): for the calls whose assistant leaves
+    ``noise_suppression`` out. Off by default: it costs CPU on every call (docs/sizing)."""
+
+    enabled: bool = False
 
 
 # An entry of the operator's default plan: a section as an assistant's (its keys, each checked
@@ -179,4 +188,7 @@ class SpeechSettings(Table):
     echo: EchoSettings = msgspec.field(default_factory=EchoSettings)
     endpointing: EndpointingSettings = msgspec.field(default_factory=EndpointingSettings)
     vad: VadSettings = msgspec.field(default_factory=VadSettings)
+    noise_suppression: NoiseSuppressionSettings = msgspec.field(
+        default_factory=NoiseSuppressionSettings
+    )
     fallback_plans: FallbackPlansSettings = msgspec.field(default_factory=FallbackPlansSettings)

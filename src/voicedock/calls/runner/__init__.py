@@ -22,6 +22,7 @@ in one ``WriteBacklog``, retried in the order they happened until the store is b
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -154,8 +155,9 @@ class CallRunner:
 
 
 def _dialogue_defaults(settings: Settings) -> ConversationConfig:
-    """The dialogue settings every call starts from: ``[speech.endpointing]``'s timing and
-    ``[speech.vad]``'s detector (Silero VAD only where its model is installed)."""
+    """The dialogue settings every call starts from: ``[speech.endpointing]``'s timing,
+    ``[speech.vad]``'s detector (Silero VAD only where its model is installed) and whether
+    ``[speech.noise_suppression]`` denoises the caller's audio."""
     from voicedock.calls.live.config import with_endpointing_settings, with_vad_settings
     from voicedock.pipeline.hearing import silero_vad
 
@@ -165,4 +167,5 @@ def _dialogue_defaults(settings: Settings) -> ConversationConfig:
             "speech.vad.engine", "silero needs faster-whisper's Silero model (not installed)"
         )
     timing = with_endpointing_settings(None, settings.speech.endpointing)
-    return with_vad_settings(timing, vad)
+    denoised = settings.speech.noise_suppression.enabled
+    return dataclasses.replace(with_vad_settings(timing, vad), noise_suppression=denoised)
