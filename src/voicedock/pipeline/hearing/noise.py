@@ -4,8 +4,9 @@ RNNoise (a small recurrent network, Xiph's; its weights are compiled into the ``
 wheel's library: nothing is downloaded at run time) hears 10 ms frames of 48 kHz audio. A
 ``NoiseSuppressor`` takes one call's frames at the call's rate, resamples them up with the
 media layer's streaming ``Resampler``, denoises every whole 10 ms frame and resamples the
-result back: each chunk given returns as many samples as it held, 10 ms later (plus the two
-filters' delay, about a millisecond). Its state is the call's own; it is freed with it.
+result back: each chunk given returns as many samples as it held, the speech in it about 33 ms
+later (10 ms waiting for a whole frame, RNNoise's own window, the two filters). Its state is
+the call's own; it is freed with it.
 
 Off by default (``[speech.noise_suppression] enabled``), per assistant ``noise_suppression``;
 ``bench/noise.py`` measures word error, VAD accuracy and its CPU (docs/speech.md).
@@ -62,11 +63,6 @@ class NoiseSuppressor:
         # Output owed: primed with the 10 ms a frame waits for its last sample (at the call's
         # rate, a sample more for the resamplers' rounding), so every chunk has its own length.
         self._ready = np.zeros(sample_rate // 100 + 1, dtype=np.int16)
-
-    @property
-    def delay_ms(self) -> float:
-        """How late the output is behind the input (the frame wait; the filters' delay aside)."""
-        return 1000 * (self.sample_rate // 100 + 1) / self.sample_rate
 
     def process(self, pcm: bytes) -> bytes:
         """The next chunk of the caller's audio, denoised: as many bytes as ``pcm``."""
