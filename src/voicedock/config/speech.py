@@ -92,7 +92,8 @@ class VadSettings(Table):
 class NoiseSuppressionSettings(Table):
     """[speech.noise_suppression]: the caller's audio denoised before voice activity detection
     and recognition (RNNoise; docs/speech.md): for the calls whose assistant leaves
-    ``noise_suppression`` out. Off by default: it costs CPU on every call (docs/sizing)."""
+    ``noise_suppression`` out. Off by default: it costs CPU on every call
+    (docs/performance/sizing.md)."""
 
     enabled: bool = False
 
