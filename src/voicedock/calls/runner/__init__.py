@@ -157,15 +157,17 @@ class CallRunner:
 def _dialogue_defaults(settings: Settings) -> ConversationConfig:
     """The dialogue settings every call starts from: ``[speech.endpointing]``'s timing,
     ``[speech.vad]``'s detector (Silero VAD only where its model is installed) and whether
-    ``[speech.noise_suppression]`` denoises the caller's audio."""
+    ``[speech.noise_suppression]`` denoises the caller's audio (RNNoise loaded then)."""
     from voicedock.calls.live.config import with_endpointing_settings, with_vad_settings
-    from voicedock.pipeline.hearing import silero_vad
+    from voicedock.pipeline.hearing import noise, silero_vad
 
     vad = settings.speech.vad
     if vad.engine == "silero" and not silero_vad.available():
         raise ConfigError(
             "speech.vad.engine", "silero needs faster-whisper's Silero model (not installed)"
         )
-    timing = with_endpointing_settings(None, settings.speech.endpointing)
     denoised = settings.speech.noise_suppression.enabled
+    if denoised and not noise.available():  # loaded here, not on a call's first frame
+        raise ConfigError("speech.noise_suppression.enabled", "RNNoise (pyrnnoise) not installed")
+    timing = with_endpointing_settings(None, settings.speech.endpointing)
     return dataclasses.replace(with_vad_settings(timing, vad), noise_suppression=denoised)

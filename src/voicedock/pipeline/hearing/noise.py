@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import importlib.util
 import weakref
-from types import ModuleType
+from pathlib import Path
 
 import numpy as np
 
@@ -25,16 +26,28 @@ from voicedock.media.codecs import Int16Array, Resampler
 
 RNNOISE_RATE = 48_000
 RNNOISE_FRAME = 480  # samples of one 10 ms frame at 48 kHz
+_FLOATS = ctypes.POINTER(ctypes.c_float)
 
 
 @functools.cache
-def _rnnoise() -> ModuleType:
-    """The RNNoise library's bindings, loaded with the first call that suppresses noise."""
-    from pyrnnoise import rnnoise
-
-    assert rnnoise.FRAME_SIZE == RNNOISE_FRAME
-    bindings: ModuleType = rnnoise
-    return bindings
+def _rnnoise() -> ctypes.CDLL:
+    """RNNoise's C library, as the ``pyrnnoise`` wheel ships it, loaded with the first call that
+    suppresses noise: by its path, without importing the package (whose file-processing side
+    imports audio and plotting libraries a call does not use)."""
+    spec = importlib.util.find_spec("pyrnnoise")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("pyrnnoise is not installed")
+    where = Path(next(iter(spec.submodule_search_locations)))
+    library = ctypes.CDLL(str(where / "librnnoise.so"))
+    library.rnnoise_create.argtypes = [ctypes.c_void_p]
+    library.rnnoise_create.restype = ctypes.c_void_p
+    library.rnnoise_destroy.argtypes = [ctypes.c_void_p]
+    library.rnnoise_get_frame_size.restype = ctypes.c_int
+    library.rnnoise_process_frame.argtypes = [ctypes.c_void_p, _FLOATS, _FLOATS]
+    library.rnnoise_process_frame.restype = ctypes.c_float
+    if library.rnnoise_get_frame_size() != RNNOISE_FRAME:
+        raise OSError("RNNoise's frame is not 10 ms at 48 kHz")
+    return library
 
 
 def available() -> bool:
@@ -50,15 +63,15 @@ class NoiseSuppressor:
     """One call's noise suppression: 16-bit mono PCM at ``sample_rate`` in, as much out."""
 
     def __init__(self, sample_rate: int) -> None:
-        bindings = _rnnoise()
+        library = _rnnoise()
         self.sample_rate = sample_rate
-        self._process_frame = bindings.lib.rnnoise_process_frame
-        self._state = bindings.create()
-        weakref.finalize(self, bindings.destroy, self._state)
+        self._process_frame = library.rnnoise_process_frame
+        self._state = library.rnnoise_create(None)
+        weakref.finalize(self, library.rnnoise_destroy, self._state)
         self._up = Resampler(sample_rate, RNNOISE_RATE)
         self._down = Resampler(RNNOISE_RATE, sample_rate)
         self._frame = np.zeros(RNNOISE_FRAME, dtype=np.float32)  # RNNoise works in place
-        self._pointer = self._frame.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+        self._pointer = self._frame.ctypes.data_as(_FLOATS)
         self._waiting = np.zeros(0, dtype=np.float32)  # 48 kHz input short of a frame
         # Output owed: primed with the 10 ms a frame waits for its last sample (at the call's
         # rate, a sample more for the resamplers' rounding), so every chunk has its own length.
