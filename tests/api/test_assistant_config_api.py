@@ -36,6 +36,7 @@ EVERY_SETTING: dict[str, Any] = {
     "dead_air_seconds": 3,
     "dead_air_message": "One second.",
     "turn_detection": "silence",
+    "noise_suppression": True,
 }
 
 
@@ -69,6 +70,7 @@ async def test_every_setting_reads_back_and_a_call_carries_it_typed(api: Api) ->
     assert config.llm_filler == LlmFiller(delay_seconds=1.5, messages=["Hm."])
     assert (config.media_format, config.record, config.dead_air_seconds) == ("slin16", True, 3)
     assert config.turn_detection == "silence"
+    assert config.noise_suppression is True
     assert isinstance(config.llm_config, dict)
     assert config.llm_config["messages"] == EVERY_SETTING["llm_config"]["messages"]
     assert isinstance(config.stt_config, dict)  # the provider rules completed the sections
