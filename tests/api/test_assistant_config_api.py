@@ -37,6 +37,7 @@ EVERY_SETTING: dict[str, Any] = {
     "dead_air_message": "One second.",
     "turn_detection": "silence",
     "barge_in_on_words": True,
+    "noise_suppression": True,
 }
 
 
@@ -71,6 +72,7 @@ async def test_every_setting_reads_back_and_a_call_carries_it_typed(api: Api) ->
     assert (config.media_format, config.record, config.dead_air_seconds) == ("slin16", True, 3)
     assert config.turn_detection == "silence"
     assert config.barge_in_on_words is True
+    assert config.noise_suppression is True
     assert isinstance(config.llm_config, dict)
     assert config.llm_config["messages"] == EVERY_SETTING["llm_config"]["messages"]
     assert isinstance(config.stt_config, dict)  # the provider rules completed the sections

@@ -57,6 +57,7 @@ from voicedock.config.speech import (
     EchoSettings,
     EndpointingSettings,
     FallbackPlansSettings,
+    NoiseSuppressionSettings,
     SpeechSettings,
     VadSettings,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "LimitsSettings",
     "ListenSettings",
     "NodeSettings",
+    "NoiseSuppressionSettings",
     "NumberSettings",
     "OrganizationLimitSettings",
     "PbxSettings",

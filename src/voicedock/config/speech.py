@@ -2,7 +2,8 @@
 ones, the operator's provider keys, the synthesis and recognition pools, and how a call hears
 its own echo (``[speech.echo]``), the end of a caller's turn (``[speech.endpointing]``), which
 voice activity detector hears the caller (``[speech.vad]``), whether the caller's words decide
-a barge-in (``[speech.barge_in]``) and what takes over an engine that fails
+a barge-in (``[speech.barge_in]``), whether the caller's audio is denoised
+(``[speech.noise_suppression]``) and what takes over an engine that fails
 (``[speech.fallback_plans]``)."""
 
 from __future__ import annotations
@@ -126,6 +127,15 @@ class BargeInSettings(Table):
         return {**DEFAULT_BACKCHANNELS, **given}
 
 
+class NoiseSuppressionSettings(Table):
+    """[speech.noise_suppression]: the caller's audio denoised before voice activity detection
+    and recognition (RNNoise; docs/speech.md): for the calls whose assistant leaves
+    ``noise_suppression`` out. Off by default: it costs CPU on every call
+    (docs/performance/sizing.md)."""
+
+    enabled: bool = False
+
+
 # An entry of the operator's default plan: a section as an assistant's (its keys, each checked
 # as an organization's at start-up: calls/assistants/configured.py), any other key refused.
 class LlmPlanEntry(LlmConfig, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -218,4 +228,7 @@ class SpeechSettings(Table):
     endpointing: EndpointingSettings = msgspec.field(default_factory=EndpointingSettings)
     vad: VadSettings = msgspec.field(default_factory=VadSettings)
     barge_in: BargeInSettings = msgspec.field(default_factory=BargeInSettings)
+    noise_suppression: NoiseSuppressionSettings = msgspec.field(
+        default_factory=NoiseSuppressionSettings
+    )
     fallback_plans: FallbackPlansSettings = msgspec.field(default_factory=FallbackPlansSettings)

@@ -526,6 +526,7 @@ class AssistantConfig(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=T
     screening_message: str | UnsetType = UNSET
     turn_detection: str | UnsetType = UNSET
     barge_in_on_words: bool | UnsetType = UNSET
+    noise_suppression: bool | UnsetType = UNSET
     silence_prompt_seconds: int | UnsetType = UNSET
     silence_prompt_message: str | UnsetType = UNSET
     dead_air_seconds: int | UnsetType = UNSET

@@ -130,6 +130,13 @@ SETTINGS: dict[str, Any] = {
         "operator's list per language) lets it go on where it stopped, words interrupt it. "
         "Default: the operator's ([speech.barge_in] on_words, off unless set). docs/speech.md.",
     ),
+    "noise_suppression": _described(
+        bool,
+        "Denoise the caller's audio (RNNoise, on the node) before voice activity detection "
+        "and speech recognition: street, car and babble noise heard less as speech, at some "
+        "CPU per call. Default (left out or null): the operator's (off unless the operator "
+        "turned it on). Pipeline calls only; docs/speech.md.",
+    ),
     "voicemail_message": _described(
         LongText, "What is left on an answering machine (default: the first message)."
     ),

@@ -137,6 +137,7 @@ class ConfigValues(Plan, kw_only=True):
     voicemail_detection: VoicemailDetection | None = None
     turn_detection: TurnDetection | None = None
     barge_in_on_words: bool | None = None
+    noise_suppression: bool | None = None
 
 
 def _bounds(kind: mi.Type) -> tuple[int, int] | None:
@@ -347,6 +348,7 @@ SETTINGS_WORDS: Words = {
     "barge_in_on_words": "must be true or false",
     "voicemail_detection": f"must be one of: {', '.join(VOICEMAIL_DETECTION)}",
     "turn_detection": f"must be one of: {', '.join(TURN_DETECTIONS)}",
+    "noise_suppression": "must be true or false, or null (the node's default)",
 }
 ANALYSIS_WORDS: Words = {
     "summary_prompt": "must be a string",

@@ -106,6 +106,7 @@ def conversation_config(
         endpointing=endpointing,
         sample_rate=sample_rate,
         vad=_vad_at(cfg.vad, sample_rate),
+        noise_suppression=given(c.noise_suppression, cfg.noise_suppression),
         system_prompt=prompt if isinstance(prompt, str) and prompt else cfg.system_prompt,
         first_message=first if first else cfg.first_message,
         silence_prompt_message=_text_or(c.silence_prompt_message, cfg.silence_prompt_message),

@@ -22,6 +22,7 @@ in one ``WriteBacklog``, retried in the order they happened until the store is b
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -155,19 +156,24 @@ class CallRunner:
 
 def _dialogue_defaults(settings: Settings) -> ConversationConfig:
     """The dialogue settings every call starts from: ``[speech.endpointing]``'s timing,
-    ``[speech.vad]``'s detector (Silero VAD only where its model is installed) and
-    ``[speech.barge_in]``."""
+    ``[speech.vad]``'s detector (Silero VAD only where its model is installed),
+    ``[speech.barge_in]`` and whether ``[speech.noise_suppression]`` denoises the caller's audio
+    (RNNoise loaded then)."""
     from voicedock.calls.live.config import (
         with_barge_in_settings,
         with_endpointing_settings,
         with_vad_settings,
     )
-    from voicedock.pipeline.hearing import silero_vad
+    from voicedock.pipeline.hearing import noise, silero_vad
 
     vad = settings.speech.vad
     if vad.engine == "silero" and not silero_vad.available():
         raise ConfigError(
             "speech.vad.engine", "silero needs faster-whisper's Silero model (not installed)"
         )
+    denoised = settings.speech.noise_suppression.enabled
+    if denoised and not noise.available():  # loaded here, not on a call's first frame
+        raise ConfigError("speech.noise_suppression.enabled", "RNNoise (pyrnnoise) not installed")
     timing = with_endpointing_settings(None, settings.speech.endpointing)
-    return with_barge_in_settings(with_vad_settings(timing, vad), settings.speech.barge_in)
+    configured = with_barge_in_settings(with_vad_settings(timing, vad), settings.speech.barge_in)
+    return dataclasses.replace(configured, noise_suppression=denoised)

@@ -31,6 +31,8 @@ class ConversationConfig:
     # the call was handed over to): the model sees it after ``history``.
     carried: tuple[ChatMessage, ...] = ()
     vad: VadConfig | None = None
+    # The caller's audio denoised before the VAD and the STT hear it (pipeline/hearing/noise.py).
+    noise_suppression: bool = False
     endpointing: EndpointingConfig = field(default_factory=EndpointingConfig)
     pre_roll_ms: int = 200
     echo: EchoGateConfig = field(default_factory=EchoGateConfig)  # own voice heard back

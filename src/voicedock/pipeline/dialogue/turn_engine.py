@@ -100,6 +100,7 @@ from voicedock.pipeline.frames import (
 )
 from voicedock.pipeline.hearing.keypad import KeypadEntry
 from voicedock.pipeline.hearing.listener import Listener, UserUtterance
+from voicedock.pipeline.hearing.noise import NoiseSuppressor
 from voicedock.pipeline.hearing.turn_detection import PredictTurn, TurnDetector
 from voicedock.pipeline.hearing.voicing import pitched_ms
 from voicedock.pipeline.providers.base import Llm, Stt, Tts
@@ -167,6 +168,8 @@ class TurnEngine(DialogueBase):
             pre_roll_ms=cfg.pre_roll_ms,
             echo=cfg.echo,
         )
+        # The caller's audio denoised before the listener's VAD and the STT hear it.
+        self._denoiser = NoiseSuppressor(cfg.sample_rate) if cfg.noise_suppression else None
         self._transcript = TranscriptKeeper(
             self.events,
             weak_method(self._open_since),
@@ -250,6 +253,8 @@ class TurnEngine(DialogueBase):
         """Caller audio (16-bit mono PCM at the call rate). Cheap; call once per frame."""
         if self._end.over:
             return
+        if self._denoiser is not None:
+            pcm = self._denoiser.process(pcm)
         for frame in self._listener.process(pcm, self.assistant_audible):
             if isinstance(frame, UserUtterance):
                 turn = _Turn(frame, time.perf_counter(), self._wall())
