@@ -40,6 +40,7 @@ import asyncio
 import datetime as dt
 import os
 import platform
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -163,14 +164,6 @@ def score(items: Sequence[Heard], on_words: bool, config: BargeInConfig) -> Scor
     )
 
 
-def percentile(values: Sequence[int], q: float) -> float:
-    """Nearest-rank percentile (``q`` in [0, 1]); nan for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
 # ── the corpus ─────────────────────────────────────────────────────────────────────────
 @dataclass(frozen=True, slots=True)
 class Sound:
@@ -284,7 +277,8 @@ def sounds(seed: int, synthesize: Synthesize) -> list[Sound]:
 
 # ── one item through the call's listener and the recognizer ─────────────────────────────
 def _pcm(x: np.ndarray) -> bytes:
-    return np.clip(np.rint(x), -32768, 32767).astype("<i2").tobytes()
+    pcm: bytes = np.clip(np.rint(x), -32768, 32767).astype("<i2").tobytes()
+    return pcm
 
 
 def run_item(
@@ -355,9 +349,11 @@ def whisper() -> Callable[[bytes, str], str]:
 
 
 # ── the report ─────────────────────────────────────────────────────────────────────────
-def _ms(values: Sequence[int], q: float) -> str:
-    p = percentile(values, q)
-    return "–" if p != p else f"{p:.0f}"
+def _ms(values: Sequence[int], which: str) -> str:
+    """The median (the lower of the middle two) or the most of ``values``; "–" for none."""
+    if not values:
+        return "–"
+    return str(statistics.median_low(values) if which == "p50" else max(values))
 
 
 def table(results: Sequence[Heard], config: BargeInConfig) -> list[str]:
@@ -378,10 +374,10 @@ def table(results: Sequence[Heard], config: BargeInConfig) -> list[str]:
                 f" | {by['noise'].false_cuts} / {by['noise'].items}"
                 f" | {by['backchannel'].false_cuts} / {by['backchannel'].items}"
                 f" | {words.missed} / {words.items}"
-                f" | {_ms(words.pause_ms, 0.5)} / {_ms(words.pause_ms, 1.0)}"
-                f" | {_ms(words.verdict_ms, 0.5)} / {_ms(words.verdict_ms, 1.0)}"
+                f" | {_ms(words.pause_ms, 'p50')} / {_ms(words.pause_ms, 'max')}"
+                f" | {_ms(words.verdict_ms, 'p50')} / {_ms(words.verdict_ms, 'max')}"
                 f" | {sum(s.paused for s in by.values())} / {len(mine)}"
-                f" | {len(held)}: {_ms(held, 0.5)} / {_ms(held, 1.0)} |"
+                f" | {len(held)}: {_ms(held, 'p50')} / {_ms(held, 'max')} |"
             )
     return lines
 
