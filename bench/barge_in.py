@@ -26,17 +26,22 @@ offline Whisper (``base``, the call's language) and judged by ``BargeInConfig.st
 language's backchannels, as the turn engine does; the verdict comes when the transcript is
 (its wall time on this machine added to the audio time of the end of turn).
 
+Piper samples its voice afresh each time (the same text never sounds quite the same), so the
+corpus is synthesized ``--runs`` times (the noises with the next seed each time) and the counts
+are totals over the runs, with each run's beside them.
+
 Reported per kind, feature off and on: false cuts (noises and backchannels that stop the
 message for good), missed interruptions (words that do not), and for words: from the sound's
 first sample to the audio stopping (pause) and to the verdict.
 
-    .venv/bin/python bench/barge_in.py [--seed 62] [--write]
+    .venv/bin/python bench/barge_in.py [--seed 62] [--runs 3] [--write]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import os
 import platform
@@ -96,6 +101,7 @@ class Heard:
     transcribe_ms: int = 0  # the recognizer's wall time on the utterance
     text: str | None = None  # its transcript; None: no utterance ended
     voiced_ms: int = 0  # of it pitched
+    run: int = 0  # which synthesis of the corpus (Piper's voice varies from one to the next)
 
 
 def cuts(item: Heard, on_words: bool, config: BargeInConfig) -> bool:
@@ -329,7 +335,15 @@ def run_item(
     took = round((time.perf_counter() - wall) * 1000)
     voiced = pitched_ms(said.pcm, RATE)
     return Heard(
-        sound.name, sound.kind, sound.language, condition, paused, decided_ms, took, text, voiced
+        sound.name,
+        sound.kind,
+        sound.language,
+        condition,
+        paused,
+        decided_ms,
+        took,
+        text,
+        voiced,
     )
 
 
@@ -382,6 +396,21 @@ def table(results: Sequence[Heard], config: BargeInConfig) -> list[str]:
     return lines
 
 
+def table_by_run(results: Sequence[Heard], config: BargeInConfig, runs: int) -> list[str]:
+    """False cuts and missed words per synthesis of the corpus, as "false cuts / missed"."""
+    head = " | ".join(f"{c} {'on' if on else 'off'}" for c in CONDITIONS for on in (False, True))
+    lines = [f"| run | {head} |", "|---" * (1 + 2 * len(CONDITIONS)) + "|"]
+    for run in range(runs):
+        cells = []
+        for condition in CONDITIONS:
+            mine = [r for r in results if r.run == run and r.condition == condition]
+            for on in (False, True):
+                s = score(mine, on, config)
+                cells.append(f"{s.false_cuts} / {s.missed}")
+        lines.append(f"| {run + 1} | {' | '.join(cells)} |")
+    return lines
+
+
 def item_lines(results: Sequence[Heard], config: BargeInConfig) -> list[str]:
     lines = [
         "| item | kind | line | paused ms | turn ended ms | Whisper ms | transcript"
@@ -404,6 +433,7 @@ def item_lines(results: Sequence[Heard], config: BargeInConfig) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=62)
+    parser.add_argument("--runs", type=int, default=3, help="syntheses of the corpus")
     parser.add_argument(
         "--write", action="store_true", help="write bench/results/barge_in-<date>.md"
     )
@@ -411,15 +441,18 @@ def main() -> None:
     started = dt.datetime.now(dt.UTC)
     load0 = os.getloadavg()[0]
     synthesize = synthesizer()
-    assistant = level(trimmed(synthesize("piper", ASSISTANT, 1.0)), ASSISTANT_DBFS)
-    corpus = sounds(args.seed, synthesize)
     transcribe = whisper()
-    rng = np.random.default_rng(args.seed + 1)
     results: list[Heard] = []
-    for sound in corpus:
-        onset_ms = int(rng.integers(1500, 2001)) // FRAME_MS * FRAME_MS
-        for condition in CONDITIONS:
-            results.append(run_item(sound, assistant, condition, onset_ms, transcribe))
+    for run in range(args.runs):
+        assistant = level(trimmed(synthesize("piper", ASSISTANT, 1.0)), ASSISTANT_DBFS)
+        corpus = sounds(args.seed + run, synthesize)
+        rng = np.random.default_rng(args.seed + 1000 + run)
+        for sound in corpus:
+            onset_ms = int(rng.integers(1500, 2001)) // FRAME_MS * FRAME_MS
+            for condition in CONDITIONS:
+                heard = run_item(sound, assistant, condition, onset_ms, transcribe)
+                results.append(dataclasses.replace(heard, run=run))
+        print(f"  run {run + 1}/{args.runs}", file=sys.stderr)
     load1 = os.getloadavg()[0]
     config = BargeInConfig(on_words=True)
     counts = {k: sum(s.kind == k for s in corpus) for k in KINDS}
@@ -431,15 +464,21 @@ def main() -> None:
         f"Machine: {machine}, Python {platform.python_version()}; load average (1 min)"
         f" {load0:.2f} at the start, {load1:.2f} at the end (the machine is shared).",
         f"Command: `.venv/bin/python bench/barge_in.py {' '.join(sys.argv[1:])}`",
-        f"Corpus: {len(corpus)} sounds ({', '.join(f'{n} {k}' for k, n in counts.items())}),"
-        f" each on a clean line and with echo ({ECHO_DB:g} dB, {ECHO_DELAY_MS} ms), seed"
-        f" {args.seed}; the assistant's message {len(assistant) // (RATE // 1000)} ms (Piper).",
+        f"Corpus: {len(corpus)} sounds a run ({', '.join(f'{n} {k}' for k, n in counts.items())}),"
+        f" each on a clean line and with echo ({ECHO_DB:g} dB, {ECHO_DELAY_MS} ms),"
+        f" synthesized {args.runs} times (seeds {args.seed}-{args.seed + args.runs - 1}): the"
+        f" counts are totals over the runs; the assistant's message (Piper) about"
+        f" {len(assistant) // (RATE // 1000)} ms.",
         "",
         *table(results, config),
         "",
-        "## Items",
+        "## Each run",
         "",
-        *item_lines(results, config),
+        *table_by_run(results, config, args.runs),
+        "",
+        "## Items (the first run)",
+        "",
+        *item_lines([r for r in results if r.run == 0], config),
         "",
     ]
     text = "\n".join(lines)
