@@ -6,6 +6,9 @@ flush what is queued and tell how much of each message was heard (``Speech.flush
 are the messages being spoken (oldest first; a speech-to-speech model's reply among them):
 the dialogue is audible while one of them has started; each message's start is told on the
 call's events (``ReplyStarted``).
+A message that waits while the caller holds the floor (a ``say``, the greeting: ``floor``)
+waits before its first audio; audio the caller took the floor from while it was being queued
+is flushed at once and queued again once their turn is over.
 One message is spoken at a time (``lock``). What a message becomes once played or cut (the
 transcript, the model's context) is the dialogue's to decide.
 
