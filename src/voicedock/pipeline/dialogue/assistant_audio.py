@@ -6,6 +6,9 @@ flush what is queued and tell how much of each message was heard (``Speech.flush
 are the messages being spoken (oldest first; a speech-to-speech model's reply among them):
 the dialogue is audible while one of them has started; each message's start is told on the
 call's events (``ReplyStarted``).
+A message that waits while the caller holds the floor (a ``say``, the greeting: ``floor``)
+waits before its first audio; audio the caller took the floor from while it was being queued
+is flushed at once and queued again once their turn is over.
 One message is spoken at a time (``lock``). What a message becomes once played or cut (the
 transcript, the model's context) is the dialogue's to decide.
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from voicedock.pipeline.audio import PcmStream
 from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
@@ -35,6 +38,9 @@ from voicedock.pipeline.speaking.output import (
     SpokenSentence,
 )
 from voicedock.pipeline.text import split_sentences
+
+# Waits while the caller holds the floor, the given first audio taken back (``_send``).
+TurnOver = Callable[[PlaybackHandle | None], Awaitable[bool]]
 
 
 class AssistantAudio:
@@ -176,16 +182,28 @@ class AssistantAudio:
         # without a seam at the call's rate.
         stream = PcmStream(self._tts.sample_rate, self._config.sample_rate)
         async with asyncio.timeout(self._config.tts_timeout_s) as deadline:
+
+            async def turn_over(queued: PlaybackHandle | None = None) -> bool:
+                """Wait (not timed) while the caller holds the floor and nothing of the
+                message was queued before, ``queued`` taken back first; True if it waited."""
+                if floor is None or speech.started_at is not None or floor.is_set():
+                    return False
+                if queued is not None:
+                    await queued.flush()
+                deadline.reschedule(None)
+                await floor.wait()
+                loop = asyncio.get_running_loop()
+                deadline.reschedule(loop.time() + self._config.tts_timeout_s)
+                return True
+
             async for pcm in self._tts.synthesize(sentence):
-                if floor is not None and speech.started_at is None and not floor.is_set():
-                    deadline.reschedule(None)
-                    await floor.wait()
-                    loop = asyncio.get_running_loop()
-                    deadline.reschedule(loop.time() + self._config.tts_timeout_s)
+                await turn_over(None)
                 if latency is not None and latency.tts_first_audio_ms is None:
                     latency.tts_first_audio_ms = ms_since(t0)
-                await self._queue(speech, spoken, stream.convert(pcm), latency, t0, on_started)
-            await self._queue(speech, spoken, stream.end(), latency, t0, on_started)
+                await self._queue(
+                    speech, spoken, stream.convert(pcm), latency, t0, on_started, turn_over
+                )
+            await self._queue(speech, spoken, stream.end(), latency, t0, on_started, turn_over)
 
     async def _queue(
         self,
@@ -195,14 +213,16 @@ class AssistantAudio:
         latency: TurnLatency | None,
         t0: float,
         on_started: Callable[[], None] | None,
+        turn_over: TurnOver | None = None,
     ) -> None:
-        """A piece of ``spoken``'s audio, at the call's rate, to the sink."""
+        """A piece of ``spoken``'s audio, at the call's rate, to the sink. ``turn_over``: see
+        ``_send``."""
         if not audio:
             return
         if self.held:
             self._withheld.append((speech, spoken, audio))
             return
-        handle = await self._send(speech, spoken, audio)
+        handle = await self._send(speech, spoken, audio, turn_over)
         if self.started(speech):
             if on_started is not None:
                 on_started()
@@ -210,8 +230,19 @@ class AssistantAudio:
                 await handle.started()
                 latency.first_frame_sent_ms = ms_since(t0)
 
-    async def _send(self, speech: Speech, spoken: SpokenSentence, audio: bytes) -> PlaybackHandle:
+    async def _send(
+        self,
+        speech: Speech,
+        spoken: SpokenSentence,
+        audio: bytes,
+        turn_over: TurnOver | None = None,
+    ) -> PlaybackHandle:
+        """Queue ``audio`` in the sink. With ``turn_over`` (a message that waits while the
+        caller holds the floor), a message's first audio the caller took the floor from while
+        it was being queued is taken back at once and queued again once their turn is over."""
         handle = await self._sink.play(audio, self._config.sample_rate)
+        while turn_over is not None and await turn_over(handle):
+            handle = await self._sink.play(audio, self._config.sample_rate)
         if self._on_audio is not None:
             self._on_audio(audio)
         if not spoken.handles:

@@ -5,7 +5,9 @@ Every task that thinks or speaks for the assistant is spawned here (``spawn``): 
 the caller heard (``interrupted=True``, possibly empty: a greeting cut before its first word
 is still in the transcript). A ``say`` (and the first message) waiting behind the interrupted
 speech is never dropped: it waits while the caller holds the floor and is spoken once the
-caller's turn is over, or, if the call ends first, recorded as interrupted at 0 words. A
+caller's turn is over, or, if the call ends first, recorded as interrupted at 0 words. So does
+one whose first audio was on its way to the sink when the caller took the floor: that audio
+is flushed at once and queued again after the caller's turn (``AssistantAudio``). A
 transfer announcement is not cut at all. A barge-in that cut what the caller had begun to hear
 is told on the call's events (``ReplyInterrupted``); the echo gate forgets the audio flushed.
 
