@@ -52,18 +52,7 @@ async def test_a_greeting_ready_while_the_caller_talks_waits_for_the_callers_tur
             conv.feed_audio(frame)
             await asyncio.sleep(0)
         assert not sink.handles  # nothing played over the caller
-        for frame in frames(silence(400)):  # the caller's turn ends
-            conv.feed_audio(frame)
-
-        def over() -> bool:
-            sink.play_all()
-            return len(conv.transcript) >= 3 and not conv._assistant_audio.speeches
-
-        await until(over)
-    assert [(e.role, e.content, e.interrupted) for e in conv.transcript][:2] == [
-        ("user", "Hi, I am calling about my order.", False),
-        ("assistant", GREETING, False),
-    ]
+        await _greeted_after_the_caller(conv, sink)
 
 
 class SlowSink(FakeSink):
@@ -101,15 +90,20 @@ async def test_a_caller_who_takes_the_floor_as_the_greeting_is_queued_is_not_tal
             await asyncio.sleep(0)
         assert [h.flushed for h in sink.handles] == [True]  # not heard over the caller
         assert not conv.transcript
-        for frame in frames(silence(400)):  # the caller's turn ends
-            conv.feed_audio(frame)
+        await _greeted_after_the_caller(conv, sink)
 
-        def over() -> bool:
-            sink.play_all()
-            return len(conv.transcript) >= 3 and not conv._assistant_audio.speeches
 
-        await until(over)
+async def _greeted_after_the_caller(conv: TurnEngine, sink: FakeSink) -> None:
+    """The caller's turn ends: the greeting is said whole after their words, once, uncut."""
+    for frame in frames(silence(400)):
+        conv.feed_audio(frame)
+
+    def over() -> bool:
+        sink.play_all()
+        return len(conv.transcript) >= 3 and not conv._assistant_audio.speeches
+
+    await until(over)
     assert [(e.role, e.content, e.interrupted) for e in conv.transcript][:2] == [
         ("user", "Hi, I am calling about my order.", False),
-        ("assistant", GREETING, False),  # said whole once the caller's turn was over
+        ("assistant", GREETING, False),
     ]
