@@ -256,10 +256,12 @@ DESK = {"name": "Desk"}
                 **DESK,
                 "tts_config": {
                     "provider": "piper",
-                    "pronunciations": [{"grapheme": "tomato", "phoneme": "təˈmɑːtoʊ"}],
+                    "pronunciations": [
+                        {"grapheme": "tomato", "phoneme": "təˈmɑːtoʊ", "alphabet": "x-sampa"}
+                    ],
                 },
             },
-            'tts_config.pronunciations[0]: a phoneme needs its alphabet ("ipa")',
+            "tts_config.pronunciations[0].alphabet",
         ),
         (
             "/organization",

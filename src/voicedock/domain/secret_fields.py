@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from voicedock.domain.json import JsonObject, JsonValue
-from voicedock.errors import BadRequest, Unprocessable
+from voicedock.errors import Unprocessable, UnresolvableConfig
 
 SECTIONS = ("stt_config", "tts_config", "llm_config")
 SECRET_KEYS = frozenset({"api_key", "token", "secret", "password", "authorization"})
@@ -109,7 +109,7 @@ def _restored(
         before = stored.get(key) if stored is not None else None
         if _is_secret(key) and is_masked(item):
             if not (isinstance(before, str) and before and mask(before) == item):
-                raise BadRequest(
+                raise UnresolvableConfig(
                     f"{name} is a masked value that matches no stored secret: "
                     "send the secret itself, or the masked value read back to keep it"
                 )

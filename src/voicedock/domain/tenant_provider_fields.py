@@ -248,7 +248,10 @@ def _inlined(schema: JsonValue, defs: Mapping[str, JsonValue]) -> JsonObject:
             return node
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            return walk(defs[ref.removeprefix("#/$defs/")])
+            named = walk(defs[ref.removeprefix("#/$defs/")])
+            assert isinstance(named, dict)
+            beside = {key: walk(value) for key, value in node.items() if key != "$ref"}
+            return {**named, **beside}  # what the reference's place adds (a rule over it)
         return {key: walk(value) for key, value in node.items()}
 
     inlined = walk(schema)

@@ -71,17 +71,26 @@ class Pronunciation(
         Annotated[Saying, Meta(description="How it is said, in IPA (voices that take phonemes).")]
         | None
     ) = None
-    alphabet: Annotated[Literal["ipa"], Meta(description="The phonemes' alphabet.")] | None = None
+    alphabet: (
+        Annotated[Literal["ipa"], Meta(description="The phonemes' alphabet (IPA if left out).")]
+        | None
+    ) = None
 
     def __post_init__(self) -> None:
-        if self.alias is None and self.phoneme is None:
+        if self.alias is None and self.phoneme is None:  # stated in the schema too (_SAYS_ONE)
             raise ValueError("a pronunciation needs an alias or a phoneme")
-        if self.phoneme is not None and self.alphabet is None:
-            raise ValueError('a phoneme needs its alphabet ("ipa")')
 
+
+# What __post_init__ refuses, in the schema: a rule says its word as an alias or as phonemes.
+_SAYS_ONE = {
+    "anyOf": [
+        {"required": [name], "properties": {name: {"type": "string"}}}
+        for name in ("alias", "phoneme")
+    ]
+}
 
 Pronunciations = Annotated[
-    list[Pronunciation],
+    list[Annotated[Pronunciation, Meta(extra_json_schema=_SAYS_ONE)]],
     Meta(
         max_length=PRONUNCIATIONS_MAX,
         description="The voice's pronunciation dictionary: "

@@ -161,13 +161,7 @@ class TurnEngine(DialogueBase):
         self.events = parts.events if parts.events is not None else CallEvents("turn engine")
         named = parts.endpoints or Endpoints()
         self._serving = Serving(parts.stt, parts.llm, parts.tts, named)  # who serves each now
-        self._listener = Listener(
-            cfg.sample_rate,
-            vad=cfg.vad,
-            endpointing=cfg.endpointing,
-            pre_roll_ms=cfg.pre_roll_ms,
-            echo=cfg.echo,
-        )
+        self._listener = _listener(cfg)
         # The caller's audio denoised before the listener's VAD and the STT hear it.
         self._denoiser = NoiseSuppressor(cfg.sample_rate) if cfg.noise_suppression else None
         self._transcript = TranscriptKeeper(
@@ -602,3 +596,14 @@ def hold_silence(engine: TurnEngine) -> None:
     """A transfer is under way on ``engine``'s call: its silence prompt and timeout wait until
     the assistant next speaks or the caller starts a turn (``Endpointer.hold_silence``)."""
     engine._listener.endpointer.hold_silence()
+
+
+def _listener(cfg: ConversationConfig) -> Listener:
+    """What hears the caller's audio: the VAD, the endpointer, the pre-roll and the echo gate."""
+    return Listener(
+        cfg.sample_rate,
+        vad=cfg.vad,
+        endpointing=cfg.endpointing,
+        pre_roll_ms=cfg.pre_roll_ms,
+        echo=cfg.echo,
+    )
