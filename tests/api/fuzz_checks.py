@@ -9,12 +9,15 @@ models disagree."""
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import schemathesis
 
 # The titles of a request that breaks its documented schema (api/models/base.py, api/body.py).
 SCHEMA_BREAKING = frozenset({"Bad request", "Invalid JSON"})
+# Where the refused requests are written, one per entry (the fuzzer's report keeps no bodies).
+REFUSALS_FILE = os.environ.get("VOICEDOCK_FUZZ_REFUSALS")
 
 
 @schemathesis.check
@@ -28,6 +31,10 @@ def valid_requests_are_refused_by_name(ctx: Any, response: Any, case: Any) -> bo
     except (ValueError, AttributeError):
         title = None
     if title in SCHEMA_BREAKING or not isinstance(title, str):
+        if REFUSALS_FILE:
+            with open(REFUSALS_FILE, "a", encoding="utf-8") as out:
+                request = f"{case.method} {case.path} {json.dumps(case.body)}"
+                out.write(f"{request}\n-> {response.text}\n")
         raise AssertionError(
             f"A schema-valid request was refused as breaking the schema ({title!r}): the "
             f"document and the models disagree. {response.text[:300]}"

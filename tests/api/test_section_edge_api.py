@@ -128,3 +128,33 @@ async def test_a_section_its_type_refuses_is_refused_naming_its_place(
     assert body["error"] == BAD
     assert body["message"].startswith(f"members[0].assistant.{place}: expected `float` <= "), body
     assert (await (await api.client.get("/calls", headers=h)).json())["calls"] == []
+
+
+async def test_a_key_one_provider_takes_as_its_own_passes_the_edge_on_every_route(
+    api: Api,
+) -> None:
+    """ElevenLabs' ``sample_rate`` (its output format) is an organization's setting for that
+    provider alone (a host setting of the offline engines): a squad member's assistant, a
+    transient call's and a saved one take it, as the document says."""
+    h = api.auth()
+    tts = {"provider": "elevenlabs", "voice_id": "21m00Tcm4TlvDq8ikWAM", "sample_rate": 16000}
+    section = {"tts_config": tts}
+    created = await api.client.post("/assistants", json={**ASSISTANT, **section}, headers=h)
+    assert created.status == 201, await created.text()
+    assert (await created.json())["tts_config"]["sample_rate"] == 16000
+    member = {"name": "billing", "assistant": {**ASSISTANT, **section}}
+    squad = await api.client.post(
+        "/squads", json={"name": "Front desk", "members": [member]}, headers=h
+    )
+    assert squad.status == 201, await squad.text()
+    stored = await (await api.client.get(f"/squads/{(await squad.json())['id']}", headers=h)).json()
+    assert stored["members"][0]["assistant"]["tts_config"]["sample_rate"] == 16000
+    # On a piper voice the same key is the operator's: refused by name.
+    piper = {"tts_config": {"provider": "piper", "sample_rate": 16000}}
+    member = {"name": "billing", "assistant": piper}
+    resp = await api.client.post("/squads", json={"name": "Sales", "members": [member]}, headers=h)
+    assert resp.status == 400
+    refused_body = await resp.json()
+    assert refused_body["message"] == (
+        "members[0].assistant.tts_config.sample_rate is set by the operator, not per assistant"
+    ), refused_body

@@ -488,7 +488,7 @@ def cloud_providers() -> frozenset[str]:
     )
 
 
-def _any_provider(section: str) -> dict[str, Rule]:
+def any_provider_keys(section: str) -> dict[str, Rule]:
     """The keys some provider of ``section`` takes, host settings aside: what a partial
     section (no provider named yet) may hold, and all an engine this list does not know (one
     an operator's plugin registers) is ever given."""
@@ -499,9 +499,13 @@ def _any_provider(section: str) -> dict[str, Rule]:
 
 
 def _keys_of(*sections: str) -> dict[str, Rule]:
+    """Every key some provider of ``sections`` takes, a host setting one provider takes as its
+    own included (ElevenLabs' ``sample_rate``, its output format): which provider takes which
+    is ``check_section``'s."""
     keys: dict[str, Rule] = {}
     for section in sections:
-        keys.update(_any_provider(section))
+        for rules in TENANT_KEYS[section].values():
+            keys.update(rules)
     return keys
 
 
@@ -532,7 +536,7 @@ def _section_type(
     described = Meta(
         min_length=1,
         max_length=FALLBACK_PLAN_MAX,
-        description=str(_any_provider(sections[0])[FALLBACK_PLAN].schema["description"]),
+        description=str(any_provider_keys(sections[0])[FALLBACK_PLAN].schema["description"]),
     )
     plan = Annotated[list[entry], described]  # type: ignore[valid-type]
     keys[FALLBACK_PLAN] = _typed(keys[FALLBACK_PLAN], plan)
@@ -566,11 +570,6 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
 }
 
 
-def tenant_keys_of_any(section: str) -> frozenset[str]:
-    """Every key some provider of ``section`` lets an organization set."""
-    return frozenset(_any_provider(section))
-
-
 def check_section(
     section: str, provider: str | None, value: Mapping[str, object], where: str | None = None
 ) -> None:
@@ -581,7 +580,7 @@ def check_section(
     if "provider" in value:  # whichever provider is named, a name is a string
         _PROVIDER["provider"](value["provider"], f"{where}.provider")
     known = TENANT_KEYS[section].get(provider) if provider is not None else None
-    allowed = known if known is not None else _any_provider(section)
+    allowed = known if known is not None else any_provider_keys(section)
     for key, item in value.items():
         rule = allowed.get(key)
         if rule is None:
@@ -596,7 +595,7 @@ def check_section(
 def tenant_part(section: str, provider: str, value: Mapping[str, JsonValue]) -> JsonObject:
     """The keys of a stored section this list allows with a value in bounds (the rest is
     dropped: operator-only settings come from the operator's own configuration)."""
-    allowed = TENANT_KEYS[section].get(provider) or _any_provider(section)
+    allowed = TENANT_KEYS[section].get(provider) or any_provider_keys(section)
     kept: JsonObject = {}
     for key, item in value.items():
         rule = allowed.get(key)

@@ -66,13 +66,14 @@ def _variants(kind: str, extra: dict[str, Schema]) -> list[Schema]:
 
 def _unnamed(kind: str, *, provider: bool, extra: dict[str, Schema] | None = None) -> Schema:
     """A section naming no provider (``provider`` False), or one this list does not know (an
-    operator's plugin engine): the keys some provider takes, checked once the node's engine
-    is known (400 then)."""
-    keys = sorted(tenant_provider_fields.tenant_keys_of_any(kind))
+    operator's plugin engine): the keys some provider takes, each within its bounds (a key
+    means one thing whichever provider takes it), checked against the engine's own list once
+    the node's engine is known (400 then)."""
+    rules = tenant_provider_fields.any_provider_keys(kind)
     schema: Schema = {
         "type": "object",
-        "propertyNames": {"enum": keys},
-        "properties": dict(extra or {}),
+        "propertyNames": {"enum": sorted(rules)},
+        "properties": {**_keys(rules, extra or {}), **(extra or {})},
     }
     if provider:
         known = sorted(tenant_provider_fields.TENANT_KEYS[kind])
