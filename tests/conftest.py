@@ -17,14 +17,18 @@ import pytest
 from aiohttp import ClientResponse
 
 import freeswitch_lab_session
+import lab_health
 import lab_session
+import slowest_modules
 from freeswitch_lab_session import freeswitch_lab
+from lab_health import _lab_answers
 from lab_logs import pytest_runtest_makereport
 from lab_session import lab, lab16
 from pg_server import PostgresUnavailable, start_postgres
-from slowest_modules import pytest_runtest_logreport, pytest_terminal_summary
+from slowest_modules import pytest_runtest_logreport
 
 __all__ = [
+    "_lab_answers",
     "freeswitch_lab",
     "lab",
     "lab16",
@@ -100,6 +104,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Provision the lab PBXs the selected tests need, before any test's timeout runs."""
     lab_session.pytest_collection_finish(session)
     freeswitch_lab_session.build_after_collection(session)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """After pytest's own: the slowest modules, then each restart of a lab Asterisk."""
+    slowest_modules.summary(terminalreporter)
+    lab_health.summary(terminalreporter)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,8 @@
 A lab Asterisk or FreeSWITCH serves a whole worker's session, and its instance directory is
 removed at the end: without this, a CI failure on a lab says what the test saw but not what the
 PBX did. The lines the PBX printed during the failing test (its last ``SHOWN``) appear in the
-failure's output as a section of its own.
+failure's output as a section of its own, and a lab Asterisk's channels and bridges at the
+failure in another (what is still up from earlier tests on the worker's lab).
 """
 
 from __future__ import annotations
@@ -14,20 +15,38 @@ from pathlib import Path
 import pytest
 
 SHOWN = 60
+# What a lab Asterisk is asked at a failure (its CLI: ``LabAsterisk.cli``).
+STATE_COMMANDS = ("core show channels concise", "bridge show all")
 
 # Where each lab's log was when a test's setup ended, by test id and log path.
 _offsets: dict[tuple[str, Path], int] = {}
 
 
-def _logs(item: pytest.Item) -> list[tuple[str, Path]]:
-    """The log of each lab PBX the test uses (``lab``, ``second_lab``, ``freeswitch_lab`` …)."""
+def _labs(item: pytest.Item) -> list[tuple[str, Path, object]]:
+    """Each lab PBX the test uses (``lab``, ``second_lab``, ``freeswitch_lab`` …): its name,
+    its log, itself."""
     values: dict[str, object] = getattr(item, "funcargs", {})
-    found: list[tuple[str, Path]] = []
+    found: list[tuple[str, Path, object]] = []
     for name, value in values.items():
         path = getattr(value, "log_path", None)
         if type(value).__name__.startswith("Lab") and isinstance(path, Path):
-            found.append((name, path))
+            found.append((name, path, value))
     return found
+
+
+def _state(lab: object) -> str | None:
+    """A lab Asterisk's channels and bridges now, each command's answer within 5 s (a PBX that
+    does not answer says so); None for a lab without a CLI."""
+    cli = getattr(lab, "cli", None)
+    if not callable(cli) or type(lab).__name__ != "LabAsterisk":
+        return None
+    answers = []
+    for command in STATE_COMMANDS:
+        try:
+            answers.append(f"> {command}\n{cli(command, timeout=5.0)}")
+        except Exception as exc:  # a report, never the test's outcome
+            answers.append(f"> {command}\n({type(exc).__name__}: {exc})")
+    return "\n".join(answers)
 
 
 def _size(path: Path) -> int:
@@ -52,14 +71,16 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    logs = _logs(item)
+    labs = _labs(item)
     if report.when == "setup":
-        for _, path in logs:
+        for _, path, _lab in labs:
             _offsets[item.nodeid, path] = _size(path)
     elif report.when == "call":
-        for name, path in logs:
+        for name, path, lab in labs:
             offset = _offsets.pop((item.nodeid, path), 0)
             if report.failed:
                 section = (f"{name} log during the test", _printed_since(path, offset))
                 report.sections.append(section)
+                if (state := _state(lab)) is not None:
+                    report.sections.append((f"{name} at the failure", state))
     return report

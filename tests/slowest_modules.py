@@ -25,8 +25,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _tests[module] += 1
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+def summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The slowest modules, with ``--durations`` (``conftest.pytest_terminal_summary``)."""
     if not terminalreporter.config.option.durations or not _seconds:
         return
     terminalreporter.write_sep("=", f"slowest {SHOWN} modules")

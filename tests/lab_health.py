@@ -1,0 +1,105 @@
+"""A lab Asterisk that stops answering is restarted before the next test that uses it, and the
+run's summary says so.
+
+A worker's lab Asterisk serves every lab test the worker runs. Should it stop creating channels
+or stop taking connections (seen on a loaded two-core CI machine with Asterisk 22.10: ARI's
+``externalMedia`` unanswered for minutes while requests on open connections were answered),
+every later test on that lab would fail for it, whatever it tests. So before each test that
+uses a lab Asterisk (``lab``, ``lab16``), the lab is asked to create a channel (a Local
+channel to a context it does not have, which ends at once) through its CLI and to answer ARI
+over a new connection, each within ``PROBE_TIMEOUT_S``. A lab that does not is restarted on the
+same ports; what it had up at that moment and the last lines it printed are kept, and the
+run's summary lists each restart (``summary``). The test that was running when it stopped still
+fails: the restart is reported, never hidden.
+"""
+
+from __future__ import annotations
+
+import base64
+import urllib.error
+import urllib.request
+
+import pytest
+
+from voicedock_lab.errors import LabError
+from voicedock_lab.server import LabAsterisk
+
+PROBE_TIMEOUT_S = 3.0
+# The lab Asterisk fixtures (tests/lab_session.py, tests/e2e/conftest.py).
+LAB_FIXTURES = ("lab", "lab16")
+# A channel made and ended at once: the context does not exist, the Local pair is still made.
+CHANNEL_PROBE = "channel originate Local/probe@voicedock-lab-probe/n application NoOp"
+RESTARTED = "lab Asterisk restarted"
+LOG_LINES = 30
+
+
+def stalled(lab: LabAsterisk) -> str | None:
+    """Why ``lab`` does not answer (None when it does): not running, no channel made, or no
+    ARI answer on a new connection, each within ``PROBE_TIMEOUT_S``."""
+    if not lab.running():
+        return "not running"
+    try:
+        lab.cli(CHANNEL_PROBE, timeout=PROBE_TIMEOUT_S)
+    except LabError as exc:
+        return f"no channel made: {exc}"
+    user, password = lab.ari_credentials
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    ping = urllib.request.Request(
+        f"{lab.ari_url.rstrip('/')}/asterisk/ping", headers={"Authorization": f"Basic {token}"}
+    )
+    try:
+        with urllib.request.urlopen(ping, timeout=PROBE_TIMEOUT_S):
+            return None
+    except (urllib.error.URLError, OSError) as exc:
+        return f"no ARI answer on a new connection: {exc}"
+
+
+def _state(lab: LabAsterisk) -> str:
+    """What ``lab`` had up and printed last, as far as it answers."""
+    parts = []
+    try:
+        parts.append(lab.cli("core show channels concise", timeout=PROBE_TIMEOUT_S))
+    except LabError as exc:
+        parts.append(f"(channels: {exc})")
+    parts.append(lab.log_tail(LOG_LINES))
+    return "\n".join(parts)
+
+
+def restarted_if_stalled(lab: LabAsterisk) -> str | None:
+    """Restart ``lab`` if it does not answer (``stalled``): why, and what it had up and
+    printed last; None when it answered."""
+    why = stalled(lab)
+    if why is None:
+        return None
+    state = _state(lab) if lab.running() else ""
+    lab.down()
+    lab.up(timeout=60)
+    return f"{why}\n{state}".rstrip()
+
+
+@pytest.fixture(autouse=True)
+def _lab_answers(request: pytest.FixtureRequest) -> None:
+    """Before a test that uses a lab Asterisk: restart that lab if it does not answer."""
+    for name in LAB_FIXTURES:
+        if name not in request.fixturenames:
+            continue
+        lab = request.getfixturevalue(name)
+        if isinstance(lab, LabAsterisk) and (seen := restarted_if_stalled(lab)) is not None:
+            request.node.user_properties.append((RESTARTED, seen))
+
+
+def summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Each restart of a lab Asterisk, by the test it was restarted before (every worker's)."""
+    restarts = [
+        (report.nodeid, value)
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "setup"
+        for key, value in getattr(report, "user_properties", ())
+        if key == RESTARTED
+    ]
+    if not restarts:
+        return
+    terminalreporter.write_sep("=", f"{RESTARTED} before {len(restarts)} test(s)")
+    for nodeid, seen in restarts:
+        terminalreporter.write_line(f"{nodeid}: {seen}")
