@@ -5,19 +5,21 @@ A worker's lab Asterisk serves every lab test the worker runs. Should it stop cr
 or stop taking connections (seen on a loaded two-core CI machine with Asterisk 22.10: ARI's
 ``externalMedia`` unanswered for minutes while requests on open connections were answered),
 every later test on that lab would fail for it, whatever it tests. So before each test that
-uses a lab Asterisk (``lab``, ``lab16``), the lab is asked to create a channel (a Local
-channel to a context it does not have, which ends at once) through its CLI and to answer ARI
-over a new connection, each within ``PROBE_TIMEOUT_S``. A lab that does not is restarted on the
-same ports; what it had up at that moment and the last lines it printed are kept, and the
-run's summary lists each restart (``summary``). The test that was running when it stopped still
-fails: the restart is reported, never hidden.
+uses a lab Asterisk (``lab``, ``lab16``), the lab is asked through ARI, on a new connection, to
+make a call's media leg as voicedock does (``externalMedia``, deleted at once; Asterisk 16, which
+has none: a Local channel through its CLI), within ``PROBE_TIMEOUT_S``. A lab that does not is
+restarted on the same ports; what it had up at that moment and the last lines it printed are
+kept, and the run's summary lists each restart (``summary``). The test that was running when it
+stopped still fails: the restart is reported, never hidden.
 """
 
 from __future__ import annotations
 
 import base64
 import urllib.error
+import urllib.parse
 import urllib.request
+import uuid
 
 import pytest
 
@@ -27,31 +29,58 @@ from voicedock_lab.server import LabAsterisk
 PROBE_TIMEOUT_S = 3.0
 # The lab Asterisk fixtures (tests/lab_session.py, tests/e2e/conftest.py).
 LAB_FIXTURES = ("lab", "lab16")
-# A channel made and ended at once: the context does not exist, the Local pair is still made.
+# A call's media leg as voicedock asks for it (server mode: the channel waits for voicedock).
+MEDIA_PROBE = {
+    "app": "voicedock-lab-probe",
+    "external_host": "INCOMING",
+    "format": "ulaw",
+    "transport": "websocket",
+    "encapsulation": "none",
+    "connection_type": "server",
+}
+# Asterisk 16: a channel made and ended at once (no such context; the Local pair is made).
 CHANNEL_PROBE = "channel originate Local/probe@voicedock-lab-probe/n application NoOp"
 RESTARTED = "lab Asterisk restarted"
 LOG_LINES = 30
 
 
 def stalled(lab: LabAsterisk) -> str | None:
-    """Why ``lab`` does not answer (None when it does): not running, no channel made, or no
-    ARI answer on a new connection, each within ``PROBE_TIMEOUT_S``."""
+    """Why ``lab`` does not answer (None when it does): not running, or no media channel made
+    through ARI on a new connection within ``PROBE_TIMEOUT_S`` (Asterisk 16, which has no
+    WebSocket channel: no channel made through its CLI)."""
     if not lab.running():
         return "not running"
-    try:
-        lab.cli(CHANNEL_PROBE, timeout=PROBE_TIMEOUT_S)
-    except LabError as exc:
-        return f"no channel made: {exc}"
+    if lab.settings.asterisk == "16":
+        try:
+            lab.cli(CHANNEL_PROBE, timeout=PROBE_TIMEOUT_S)
+        except LabError as exc:
+            return f"no channel made: {exc}"
+        return None
+    return _no_media_channel(lab)
+
+
+def _no_media_channel(lab: LabAsterisk) -> str | None:
+    """ARI's ``externalMedia`` (a WebSocket channel waiting for its connection, as a call's
+    media leg) made and deleted, each on a new connection; what failed, or None."""
     user, password = lab.ari_credentials
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    ping = urllib.request.Request(
-        f"{lab.ari_url.rstrip('/')}/asterisk/ping", headers={"Authorization": f"Basic {token}"}
-    )
-    try:
-        with urllib.request.urlopen(ping, timeout=PROBE_TIMEOUT_S):
-            return None
-    except (urllib.error.URLError, OSError) as exc:
-        return f"no ARI answer on a new connection: {exc}"
+    channel = f"lab-probe-{uuid.uuid4().hex[:12]}"
+    query = urllib.parse.urlencode({**MEDIA_PROBE, "channelId": channel})
+    for method, path in (
+        ("POST", f"/channels/externalMedia?{query}"),
+        ("DELETE", f"/channels/{channel}"),
+    ):
+        request = urllib.request.Request(
+            f"{lab.ari_url.rstrip('/')}{path}",
+            method=method,
+            headers={"Authorization": f"Basic {token}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_S):
+                pass
+        except (urllib.error.URLError, OSError) as exc:
+            return f"ARI {method} {path.split('?')[0]}: {exc}"
+    return None
 
 
 def _state(lab: LabAsterisk) -> str:

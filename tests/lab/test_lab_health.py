@@ -37,6 +37,6 @@ def test_a_lab_that_makes_no_channel_is_restarted_and_answers_again(own_lab: Lab
         if with_pid == pid:  # not restarted: let it go on
             os.kill(pid, signal.SIGCONT)
     assert seen is not None
-    assert seen.startswith("no channel made: "), seen
+    assert seen.startswith("ARI POST /channels/externalMedia: "), seen
     assert own_lab.status().pid not in (None, pid)
     assert stalled(own_lab) is None
