@@ -601,6 +601,23 @@ async def test_a_resumed_call_says_the_resume_line_and_goes_on_with_its_history(
     assert world.observer.reports == [(call.id, CallStatus.ENDED, len(stored))]
 
 
+async def test_a_call_served_already_is_not_resumed_a_second_time(world: World) -> None:
+    call, earlier = await left_by_a_killed_run(world)
+    config = resumed_config(call.assistant_config, earlier, "Sorry, we were cut off.")
+    resumed = dataclasses.replace(call, assistant_config=config)
+    assert await world.runner.resuming.resume(resumed, earlier)
+    first = world.runner.served.get(call.id)
+    assert not await world.runner.resuming.resume(resumed, earlier)
+    assert world.runner.served.get(call.id) is first  # the running conversation kept
+    assert len(world.pbx.media_formats) == 1  # one media leg, not two
+    await world.engine.control.run(ACME_ID, call.id, EndCall(None))
+    async with asyncio.timeout(5):
+        await call_finished(world.runner, call.id)
+    stored = [m.content for m in await world.store.list_messages(call.id)]
+    assert stored.count("Hi!") == 1  # the earlier messages carried once
+    assert world.observer.reports == [(call.id, CallStatus.ENDED, len(stored))]
+
+
 async def test_a_resumed_call_whose_media_does_not_open_ends_service_restart(
     world: World,
 ) -> None:

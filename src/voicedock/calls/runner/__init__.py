@@ -107,7 +107,7 @@ class CallRunner:
         self.events = PbxEventSink(
             engine, media_pbx, self.backlog, self.served, one_call, options.presynthesis
         )
-        self.resuming = Resuming(engine, media_pbx, store, self.served, one_call)
+        self.resuming = Resuming(media_pbx, store, one_call)
         self._started = False
         self._closed = False
 

@@ -117,9 +117,5 @@ class PbxEventSink:
     def _serve(self, call: Call, heard_at: float) -> None:
         """Start the conversation of ``call``, answered and in progress as the engine just
         stored it (or found it: a repeated answer), unless it is served already."""
-        media_pbx = self._media_pbx
-        if media_pbx is None or not self._served.started or call.id in self._served:
-            return
-        running = RunningCall(call.id, answered_at=heard_at)
-        self._engine.records.attach(call.id, running)  # from here on a record is owed
-        self._served.serve(running, self._one_call.serve(running, call, media_pbx))
+        if self._media_pbx is not None:
+            self._one_call.start(RunningCall(call.id, answered_at=heard_at), call, self._media_pbx)

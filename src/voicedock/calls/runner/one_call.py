@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
@@ -36,7 +36,7 @@ from voicedock.config import Settings
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject
-from voicedock.domain.records import Call, Direction, utcnow
+from voicedock.domain.records import Call, CallMessage, Direction, utcnow
 from voicedock.domain.squads import CallMember
 from voicedock.domain.usage import SpokenTurn, speech_usage
 from voicedock.errors import MediaError, ProviderError, VoicedockError
@@ -123,6 +123,28 @@ class OneCall:
         self._tool_server = tool_server
         self._watchers = watchers
         self._verdict = PbxVerdict(pbx, lambda: served.closing)
+
+    def start(
+        self,
+        running: RunningCall,
+        call: Call,
+        media_pbx: MediaPbx,
+        *,
+        earlier: Sequence[CallMessage] | None = None,
+    ) -> bool:
+        """Serve ``call`` in the background with ``running`` as its live call, unless the
+        runner is not started or the call is served already (``False``: nothing started). From
+        here on the call's record is owed. ``earlier``: a call resumed after a restart, the
+        messages the previous run stored, which its transcript goes on after."""
+        served = self._served
+        if not served.started or call.id in served:
+            return False
+        records = self._engine.records
+        if earlier is not None:
+            records.continue_messages(call.id, earlier)
+        records.attach(call.id, running)
+        served.serve(running, self.serve(running, call, media_pbx))
+        return True
 
     async def serve(self, running: RunningCall, call: Call, media_pbx: MediaPbx) -> None:
         """Serve the call until it ends, then hand in its record (never raises)."""
