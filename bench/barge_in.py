@@ -57,6 +57,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from report import publish  # noqa: E402
+
 from voicedock.media.codecs import ulaw_decode, ulaw_encode  # noqa: E402
 from voicedock.pipeline.dialogue.words_decide import BargeInConfig  # noqa: E402
 from voicedock.pipeline.frames import Interruption  # noqa: E402
@@ -481,12 +483,7 @@ def main() -> None:
         *item_lines([r for r in results if r.run == 0], config),
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if args.write:
-        out = ROOT / "results" / f"barge_in-{started:%Y-%m-%d}.md"
-        out.write_text(text)
-        print(f"written to {out}", file=sys.stderr)
+    publish("\n".join(lines), "barge_in", started, write=args.write)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import turn_corpus as corpus  # noqa: E402
+from report import publish  # noqa: E402
 from turn_taking import NOISES, VAD_ENGINES, mix, noise_of, score_frames, table  # noqa: E402
 from voice_to_voice import word_errors  # noqa: E402
 
@@ -202,12 +203,7 @@ def main() -> None:
         ),
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if args.write:
-        out = ROOT / "results" / f"noise-{started:%Y-%m-%d}.md"
-        out.write_text(text)
-        print(f"written to {out}", file=sys.stderr)
+    publish("\n".join(lines), "noise", started, write=args.write)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import turn_corpus as corpus  # noqa: E402
+from report import publish  # noqa: E402
 
 from voicedock.aio import Supervisor  # noqa: E402
 from voicedock.media.codecs import ulaw_decode, ulaw_encode  # noqa: E402
@@ -754,12 +755,7 @@ def main() -> None:
             *vad_table(vads),
             "",
         ]
-    text = "\n".join(lines)
-    print(text)
-    if args.write:
-        out = ROOT / "results" / f"turn_taking-{started:%Y-%m-%d}.md"
-        out.write_text(text)
-        print(f"written to {out}", file=sys.stderr)
+    publish("\n".join(lines), "turn_taking", started, write=args.write)
 
 
 if __name__ == "__main__":
