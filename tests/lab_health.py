@@ -23,6 +23,7 @@ import uuid
 
 import pytest
 
+from lab_logs import state_of
 from voicedock_lab.errors import LabError
 from voicedock_lab.server import LabAsterisk
 
@@ -83,24 +84,13 @@ def _no_media_channel(lab: LabAsterisk) -> str | None:
     return None
 
 
-def _state(lab: LabAsterisk) -> str:
-    """What ``lab`` had up and printed last, as far as it answers."""
-    parts = []
-    try:
-        parts.append(lab.cli("core show channels concise", timeout=PROBE_TIMEOUT_S))
-    except LabError as exc:
-        parts.append(f"(channels: {exc})")
-    parts.append(lab.log_tail(LOG_LINES))
-    return "\n".join(parts)
-
-
 def restarted_if_stalled(lab: LabAsterisk) -> str | None:
     """Restart ``lab`` if it does not answer (``stalled``): why, and what it had up and
     printed last; None when it answered."""
     why = stalled(lab)
     if why is None:
         return None
-    state = _state(lab) if lab.running() else ""
+    state = f"{state_of(lab)}\n{lab.log_tail(LOG_LINES)}" if lab.running() else ""
     lab.down()
     lab.up(timeout=60)
     return f"{why}\n{state}".rstrip()

@@ -34,7 +34,7 @@ def _labs(item: pytest.Item) -> list[tuple[str, Path, object]]:
     return found
 
 
-def _state(lab: object) -> str | None:
+def state_of(lab: object) -> str | None:
     """A lab Asterisk's channels and bridges now, each command's answer within 5 s (a PBX that
     does not answer says so); None for a lab without a CLI."""
     cli = getattr(lab, "cli", None)
@@ -81,6 +81,6 @@ def pytest_runtest_makereport(
             if report.failed:
                 section = (f"{name} log during the test", _printed_since(path, offset))
                 report.sections.append(section)
-                if (state := _state(lab)) is not None:
+                if (state := state_of(lab)) is not None:
                     report.sections.append((f"{name} at the failure", state))
     return report

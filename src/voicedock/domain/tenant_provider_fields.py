@@ -492,10 +492,7 @@ def any_provider_keys(section: str) -> dict[str, Rule]:
     """The keys some provider of ``section`` takes, host settings aside: what a partial
     section (no provider named yet) may hold, and all an engine this list does not know (one
     an operator's plugin registers) is ever given."""
-    merged: dict[str, Rule] = {}
-    for keys in TENANT_KEYS[section].values():
-        merged.update(keys)
-    return {key: rule for key, rule in merged.items() if key not in OPERATOR_KEYS}
+    return {key: rule for key, rule in _keys_of(section).items() if key not in OPERATOR_KEYS}
 
 
 def _keys_of(*sections: str) -> dict[str, Rule]:
