@@ -213,9 +213,48 @@ def test_a_held_up_event_loop_fills_the_time_it_missed_and_restarts_its_schedule
         timers.run_until(start + 0.75)
         timers.late_by = 0.0
         assert watch.stats.ticks == ticks + 1  # one visit, not the 25 it missed in a row
-        assert abs(len(stream.silence) * PERIOD - 0.7) <= 0.041
+        assert len(stream.silence) == 10  # that late visit judges nothing (frames may wait)
+        timers.run_until(start + 0.75 + PERIOD)
+        assert abs(len(stream.silence) * PERIOD - 0.77) <= 0.041  # the next one fills it all
         timers.run_until(start + 1.0)
         assert abs(len(stream.silence) * PERIOD - 1.0) <= 0.041
+
+
+def test_frames_a_held_up_loop_kept_waiting_are_not_a_gap(
+    timers: VirtualTimers, watch: GapWatch
+) -> None:
+    """The caller speaks without a pause; the node's loop is held up 300 ms. The frames sent
+    meanwhile are read just after the watch's late visit: nothing is filled, so no silence
+    goes into the middle of the caller's words."""
+    stream = Stream(watch, timers)
+    start = timers.now
+    sent = [start + 0.02 * (i + 1) for i in range(100)]
+    with stream.filler.listening():
+        timers.run_until(
+            start + 0.5, on_each=stream.arriving([t for t in sent if t <= 0.5 + start])
+        )
+        ticks = watch.stats.ticks
+        timers.late_by = 0.3
+        timers.run_until(start + 0.85)  # the late visit: the frames since 0.5 s not read yet
+        timers.late_by = 0.0
+        assert watch.stats.ticks == ticks + 1
+        for _ in (t for t in sent if start + 0.5 < t <= timers.now):
+            stream.frame()  # read once the loop runs again
+        timers.run_until(sent[-1], on_each=stream.arriving([t for t in sent if t > timers.now]))
+    assert stream.silence == []
+    assert stream.filler.gaps == 0
+
+
+def test_a_loop_held_up_again_and_again_still_fills_a_silent_stream(
+    timers: VirtualTimers, watch: GapWatch
+) -> None:
+    stream = Stream(watch, timers)
+    start = timers.now
+    with stream.filler.listening():
+        timers.late_by = 0.05  # every visit two and a half periods late
+        timers.run_until(start + 1.0)
+    assert abs(len(stream.silence) * PERIOD - 1.0) <= 0.1
+    assert stream.filler.gaps == 1
 
 
 def test_one_watch_visits_every_stream_and_stops_with_the_last(

@@ -13,7 +13,12 @@ the caller's own frames, so the dialogue, the recording, the live listeners and 
 screening see wall-clock time and know nothing of the gap. Real frames are never held back nor
 dropped: frames that come late, after their time was filled (a network stall longer than
 ``after``), go straight on, heard late rather than lost; each gap is timed from the wall clock
-again, so no delay carries over from one gap to the next and nothing waits in a queue.
+again, so no delay carries over from one gap to the next and nothing waits in a queue. A gap
+the node made itself is not the far end's: when the event loop was held up (a visit comes a
+period or more late), the frames that came meanwhile are still waiting to be read, so the watch
+judges no stream quiet on that visit but on the next one, a period later, once they were read:
+a stalled node delays the caller's audio but does not put silence into the middle of their
+words (which the recognizer would hear, and which would move every later word in time).
 
 A stream is filled while it is listened to (``listening()``, e.g. for as long as an iteration
 of its frames runs), from the moment listening starts: a far end that never sends a frame is
@@ -169,9 +174,10 @@ class GapFiller:
             self._watch.detach(self)
         self._context = None  # holds the call's context variables
 
-    def visit(self, now: float) -> None:
+    def visit(self, now: float, *, judge: bool = True) -> None:
         """The watch's visit at ``now``: fill what is owed if the stream has been quiet for
-        ``after`` or more."""
+        ``after`` or more; ``judge`` false: only note frames that came (the loop was held
+        up: frames that waited may not have been read yet)."""
         context = self._context
         if context is None:
             return  # detached during this tick
@@ -182,7 +188,7 @@ class GapFiller:
             self._filled_in_gap = 0
             return
         quiet = now - self._quiet_since + 1e-6  # a visit due exactly ``after`` later counts
-        if quiet < self.after:
+        if quiet < self.after or not judge:
             return
         owed = int(quiet / self.period) - self._filled_in_gap
         if owed <= 0:
@@ -239,6 +245,7 @@ class GapWatch:
         self._visiting: tuple[GapFiller, ...] = ()
         self._timer: Cancellable | None = None
         self._deadline = 0.0
+        self._graced = False  # the last tick came late and judged no stream
         self._context = contextvars.Context()  # the node's, bound to no call
         self.stats = WatchStats()
 
@@ -283,9 +290,14 @@ class GapWatch:
         timers, stats = self._timers, self.stats
         now = timers.time()
         stats.ticks += 1
+        # Held up a period or more (the loop was busy): the frames that came meanwhile wait
+        # to be read after this tick, so no stream is judged quiet now but a period later;
+        # a loop held up tick after tick still fills every other one.
+        judge = self._graced or now - self._deadline < self.period
+        self._graced = not judge
         for filler in self._visiting:
             try:
-                filler.visit(now)
+                filler.visit(now, judge=judge)
             except Exception as exc:  # noqa: BLE001 - one stream's failure is not the watch's
                 log.warning("gap watch: a caller stream's visit failed: %s", exc)
                 filler.stop()
