@@ -45,7 +45,7 @@ def test_the_model_sees_the_callers_words_as_the_plan_says(redacted: bool, seen:
 
 def test_only_a_redacted_message_keeps_its_audio() -> None:
     keeper = TranscriptKeeper(None, redactor=config(True).redactor)
-    audio = HeardAudio(b"\x00\x01" * 800, 8000, 1.0)
+    audio = HeardAudio(b"\x00\x01" * 800, 8000, 1.0, 1.1)
     keeper.add(TranscriptEntry("user", SAID, 1.0, 2.0, audio=audio))
     keeper.add(TranscriptEntry("user", "nothing to hide", 3.0, 4.0, audio=audio))
     assert [e.audio for e in keeper.entries] == [audio, None]
@@ -55,7 +55,7 @@ def test_a_card_number_said_over_two_messages_is_held_and_redacted_in_both() -> 
     """The first half waits for the caller's next message (and what follows it, in spoken
     order); an echo of it said meanwhile loses the digits too."""
     handed: list[str] = []
-    audio = HeardAudio(b"\x00\x01" * 800, 8000, 1.0)
+    audio = HeardAudio(b"\x00\x01" * 800, 8000, 1.0, 1.1)
     keeper = TranscriptKeeper(told_messages(handed), redactor=config(True).redactor)
     keeper.add(
         TranscriptEntry("user", "my card is four one one one, one one one one.", 1, 2, audio=audio)
@@ -74,7 +74,7 @@ def test_a_card_number_said_over_two_messages_is_held_and_redacted_in_both() -> 
 
 def test_digits_that_make_no_card_number_are_handed_on_as_said() -> None:
     handed: list[str] = []
-    audio = HeardAudio(b"\x00\x01" * 800, 8000, 1.0)
+    audio = HeardAudio(b"\x00\x01" * 800, 8000, 1.0, 1.1)
     keeper = TranscriptKeeper(told_messages(handed), redactor=config(True).redactor)
     keeper.add(TranscriptEntry("user", "my order is 4111 1111", 1, 2, audio=audio))
     keeper.add(TranscriptEntry("user", "1234 5678, thanks", 3, 4))

@@ -66,12 +66,16 @@ class _Channel:
         self.pending = 0  # samples in ``chunks``
         self.end = 0  # samples placed on the timeline so far (written or pending)
 
-    def place(self, samples: NDArray[np.int16], start: int, slack: int, gap: bool) -> None:
+    def place(self, samples: NDArray[np.int16], start: int, slack: int, gap: bool) -> int:
+        """Place a frame due at ``start``; returns where its first sample went (a gap's
+        silence let go: where it would have)."""
         if start > self.end + slack:  # a gap in the stream: silence where nothing came
             self._append(np.zeros(start - self.end, dtype=np.int16))
         elif gap and self.end > start + len(samples):
-            return  # a gap's silence, filled late, where the channel is ahead of the clock
+            return self.end  # a gap's silence, filled late, where the channel is ahead of the clock
+        placed = self.end
         self._append(samples)
+        return placed
 
     def _append(self, samples: NDArray[np.int16]) -> None:
         self.chunks.append(samples)
@@ -145,10 +149,12 @@ class CallRecorder:
     # -- the two sides ----------------------------------------------------------------------
     def caller(
         self, samples: NDArray[np.int16], at: float | None = None, *, gap: bool = False
-    ) -> None:
+    ) -> float:
         """A frame from the caller, received at ``at`` (the recorder's clock; default now);
-        ``gap``: silence filled in for a gap in their audio (``GapFrame``)."""
-        self._place(self._caller, samples, at, gap)
+        ``gap``: silence filled in for a gap in their audio (``GapFrame``). Returns where in
+        the file (seconds) its first sample is, or would be (a gap's silence let go, a
+        stopped recording): ``silence_in_file`` takes such places."""
+        return self._place(self._caller, samples, at, gap) / self.sample_rate
 
     def assistant(self, samples: NDArray[np.int16], at: float | None = None) -> None:
         """A frame the pacer sent to the caller at ``at``."""
@@ -156,15 +162,16 @@ class CallRecorder:
 
     def _place(
         self, channel: _Channel, samples: NDArray[np.int16], at: float | None, gap: bool
-    ) -> None:
+    ) -> int:
         if self._stopped:
-            return
+            return channel.end
         now = self._clock() if at is None else at
         start = max(0, round((now - self._t0) * self.sample_rate))
-        channel.place(np.asarray(samples, dtype=np.int16), start, self._slack, gap)
+        placed = channel.place(np.asarray(samples, dtype=np.int16), start, self._slack, gap)
         aligned = min(self._caller.pending, self._assistant.pending)
         if aligned >= self._flush_at and not self._held:
             self._flush(aligned)
+        return placed
 
     def _flush(self, count: int) -> None:
         block = np.empty((count, 2), dtype=np.int16)
@@ -175,8 +182,12 @@ class CallRecorder:
 
     def silence(self, start: float, end: float) -> None:
         """The call from ``start`` to ``end`` (the recorder's clock) is silent in the file."""
-        first = max(0, round((start - self._t0) * self.sample_rate))
-        last = max(first, round((end - self._t0) * self.sample_rate))
+        self.silence_in_file(start - self._t0, end - self._t0)
+
+    def silence_in_file(self, first_s: float, last_s: float) -> None:
+        """The file from ``first_s`` to ``last_s`` (seconds from its start) is silent."""
+        first = max(0, round(first_s * self.sample_rate))
+        last = max(first, round(last_s * self.sample_rate))
         if last > first:
             self._silences.append((first, last))
 

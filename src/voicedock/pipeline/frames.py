@@ -135,14 +135,16 @@ class ChatMessage:
 
 @dataclass(frozen=True, slots=True)
 class HeardAudio:
-    """The caller's audio a message was transcribed from: 16-bit mono PCM, and when (UNIX
-    time) its first sample was heard, counted back from when the frame that ended the turn
-    came (the recording places the caller's frames by when they came too, so a stall of the
-    caller's stream earlier in the call does not shift it)."""
+    """The caller's audio a message was transcribed from: 16-bit mono PCM; when (UNIX time)
+    the frame that ended the turn came (``counted_from``), and its first sample, counted back
+    from then in the caller's audio (``started_at``): a moment of it is so many seconds of
+    audio before that frame, which is how the recording finds it
+    (``media/heard_timeline.py``)."""
 
     pcm: bytes
     sample_rate: int
     started_at: float
+    counted_from: float
 
 
 @dataclass(slots=True)

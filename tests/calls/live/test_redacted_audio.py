@@ -9,6 +9,7 @@ import pytest
 from voicedock.calls.live.redacted_audio import (
     MESSAGE_MARGIN_S,
     WORD_MARGIN_S,
+    Stretch,
     hidden_spans,
     redacted_stretches,
 )
@@ -61,7 +62,7 @@ class TextOnly:
 def message(*, audio: bool = True, redacted: bool = True) -> TranscriptEntry:
     entry = TranscriptEntry("user", KEPT, HEARD, 1_008.0)
     entry.redacted = redacted
-    entry.audio = HeardAudio(b"\x00\x00" * 8000, 8000, HEARD) if audio else None
+    entry.audio = HeardAudio(b"\x00\x00" * 8000, 8000, HEARD, HEARD + 12.0) if audio else None
     return entry
 
 
@@ -102,9 +103,12 @@ async def test_only_the_hidden_words_are_silenced() -> None:
     stt = Aligner(WORDS)
     entry = message()
     (stretch,) = await redacted_stretches([entry], stt, CARD, timeout_s=5)
-    assert stretch == pytest.approx((HEARD + 2.0 - WORD_MARGIN_S, HEARD + 10.0))
-    assert stretch[0] > HEARD + 0.5 * 3 + 0.3  # "is" still heard
-    assert stretch[1] <= HEARD + 0.5 * 20  # "Thank" still heard
+    assert (stretch.start, stretch.end) == pytest.approx(
+        (HEARD + 2.0 - WORD_MARGIN_S, HEARD + 10.0)
+    )
+    assert stretch.start > HEARD + 0.5 * 3 + 0.3  # "is" still heard
+    assert stretch.end <= HEARD + 0.5 * 20  # "Thank" still heard
+    assert stretch.counted_from == HEARD + 12.0  # counted back from the turn's last frame
     assert entry.audio is None  # let go once looked at
 
 
@@ -119,12 +123,12 @@ async def test_only_the_hidden_words_are_silenced() -> None:
 )
 async def test_without_the_words_times_the_whole_message_is_silenced(stt: object) -> None:
     stretches = await redacted_stretches([message()], stt, CARD, timeout_s=5)  # type: ignore[arg-type]
-    assert stretches == [(HEARD - MESSAGE_MARGIN_S, 1_008.0 + MESSAGE_MARGIN_S)]
+    assert stretches == [Stretch(HEARD - MESSAGE_MARGIN_S, 1_008.0 + MESSAGE_MARGIN_S)]
 
 
 async def test_a_message_without_audio_or_not_redacted() -> None:
     stt = Aligner(WORDS)
     whole = await redacted_stretches([message(audio=False)], stt, CARD, timeout_s=5)
-    assert whole == [(HEARD - MESSAGE_MARGIN_S, 1_008.0 + MESSAGE_MARGIN_S)]
+    assert whole == [Stretch(HEARD - MESSAGE_MARGIN_S, 1_008.0 + MESSAGE_MARGIN_S)]
     assert await redacted_stretches([message(redacted=False)], stt, CARD, timeout_s=5) == []
     assert stt.asked == 0

@@ -135,6 +135,8 @@ class LiveConversation(Closable):
         config, self._tools = _offered(assistant_config, self.sample_rate, self._options, parts)
         self._opening = _opening(self, config)
         self._config = self._opening.config
+        if self._config.redactor is not None:  # its words silenced in the recording
+            self._taps.keep_timeline()
         self._consent, self._screening = self._opening.consent, self._opening.screening
         self._caller = _caller_input(self)
         self._ended = asyncio.Event()

@@ -7,7 +7,10 @@ offline Whisper), hears that audio again with each word's time; the plan's redac
 words, and only the words a placeholder stands for are silenced, so the rest of the sentence is
 still heard: from a short margin before the first (Whisper's word edges are some tens of
 milliseconds off) up to where the next word starts (the last word's end is often placed early:
-its tail, or the audio's end after the last word said, is silenced with it).
+its tail, or the audio's end after the last word said, is silenced with it). Those times are
+counted in the caller's audio as the dialogue heard it, and the recording finds them there frame
+by frame (``media/heard_timeline.py``): a stalled event loop, late frames, filled gaps move the
+file's seconds away from the clock's, not the words.
 
 Whatever gives no such word (an engine without word times, one that failed or took too long,
 words that read differently the second time so that the redactor finds nothing in them, an
@@ -21,6 +24,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from voicedock.domain.redaction import Redactor
 from voicedock.errors import ProviderError
@@ -29,7 +33,18 @@ from voicedock.pipeline.providers.base import SpokenWord, Stt, WordTimedStt
 
 log = logging.getLogger("voicedock.calls")
 
-Stretch = tuple[float, float]  # UNIX times
+
+@dataclass(frozen=True, slots=True)
+class Stretch:
+    """A stretch of the call to silence, ``start`` to ``end`` (UNIX times); a hidden word's is
+    counted back in the caller's audio from when the frame that ended its turn came
+    (``counted_from``), where the recording finds it exactly (``media/heard_timeline.py``); a
+    whole message's (None) is placed by the clock."""
+
+    start: float
+    end: float
+    counted_from: float | None = None
+
 
 MESSAGE_MARGIN_S = 0.5  # a whole message: the edges of a turn's audio
 WORD_MARGIN_S = 0.15  # a word: the alignment's error at its edges
@@ -57,7 +72,7 @@ async def redacted_stretches(
             stretches.extend(words)
         else:
             stretches.append(
-                (entry.started_at - MESSAGE_MARGIN_S, entry.ended_at + MESSAGE_MARGIN_S)
+                Stretch(entry.started_at - MESSAGE_MARGIN_S, entry.ended_at + MESSAGE_MARGIN_S)
             )
         entry.audio = None  # looked at: let it go
     return stretches
@@ -82,7 +97,7 @@ async def _hidden_words(
         return []
     duration = len(audio.pcm) / (2 * audio.sample_rate)
     return [
-        (audio.started_at + start, audio.started_at + end)
+        Stretch(audio.started_at + start, audio.started_at + end, audio.counted_from)
         for start, end in hidden_spans(words, redactor, duration, entry.content)
     ]
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
+from voicedock.calls.live.redacted_audio import Stretch
 from voicedock.calls.live.secure_keypad import SecureKeypad
 from voicedock.logs import describe
 from voicedock.media.call_media import CallMedia
 from voicedock.media.codecs import Int16Array, decode
+from voicedock.media.heard_timeline import HeardTimeline
 from voicedock.media.listen_tap import ListenTap
 from voicedock.media.recording import CallRecorder, RecordingError
 from voicedock.weak import weak_method
@@ -34,6 +37,14 @@ class CallTaps:
         # The call's live listeners: fed from the recording's taps while anyone listens.
         self.listen = ListenTap(media.format.sample_rate, on_active=weak_method(self._listening))
         self._running = False  # the dialogue runs: the assistant speaks through the pacer
+        # Where the caller's audio as heard lies in the recording (``keep_timeline``).
+        self._timeline: HeardTimeline | None = None
+
+    def keep_timeline(self) -> None:
+        """Keep where each caller frame lies in the recording, for ``silence_recording``'s
+        stretches counted in the caller's audio (a redaction plan's words)."""
+        if self._recorder is not None and self._timeline is None:
+            self._timeline = HeardTimeline()
 
     def caller(self, samples: Int16Array, muted: bool, gap: bool = False) -> None:
         """A caller frame, decoded, heard now: to the recording and the listeners; ``muted``:
@@ -42,7 +53,10 @@ class CallTaps:
         if muted:
             samples = np.zeros_like(samples)
         if self._recorder is not None:
-            self._recorder.caller(samples, gap=gap)
+            placed = self._recorder.caller(samples, gap=gap)
+            if self._timeline is not None:
+                duration = len(samples) / self._recorder.sample_rate
+                self._timeline.add(time.time(), duration, placed)
         if self.listen.active:
             self.listen.caller(samples)
 
@@ -62,13 +76,27 @@ class CallTaps:
         """The call's audio is recorded (not discarded by the caller's answer)."""
         return self._recorder is not None and not self._recorder.discarded
 
-    def silence_recording(self, stretches: list[tuple[float, float]]) -> None:
-        """Each ``(start, end)`` (UNIX time) of the call silent in its recording."""
+    def silence_recording(self, stretches: Sequence[Stretch]) -> None:
+        """Each stretch of the call silent in its recording: one counted back in the caller's
+        audio from a frame the dialogue decided on, where the timeline puts it (exact however
+        the frames came); any other, by the clock."""
         if self._recorder is None:
             return
         offset = time.monotonic() - time.time()  # the recorder's clock: monotonic
-        for start, end in stretches:
-            self._recorder.silence(start + offset, end + offset)
+        for stretch in stretches:
+            if (placed := self._placed(stretch)) is not None:
+                self._recorder.silence_in_file(*placed)
+            else:
+                self._recorder.silence(stretch.start + offset, stretch.end + offset)
+
+    def _placed(self, stretch: Stretch) -> tuple[float, float] | None:
+        """Where in the file ``stretch`` is, by the timeline (None: not known there)."""
+        anchor, timeline = stretch.counted_from, self._timeline
+        if anchor is None or timeline is None:
+            return None
+        first = timeline.placed(anchor, anchor - stretch.start)
+        last = timeline.placed(anchor, anchor - stretch.end)
+        return None if first is None or last is None else (first, last)
 
     async def close_recording(self) -> float | None:
         """Close the recording; its duration in seconds (None: not recorded, or lost)."""

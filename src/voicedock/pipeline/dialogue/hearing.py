@@ -127,6 +127,7 @@ class Hearing:
         # When the pending audio's first sample came (wall time; None: merged turns, a gap in
         # it)
         self._pending_audio_at: float | None = None
+        self._pending_decided = 0.0  # when the frame that ended it came (wall time)
         # The transcription of `_pending_audio` under way (or done and not yet used): a
         # barge-in does not stop it, the call's close waits for it, a longer turn supersedes it.
         self._words: Words | None = None
@@ -148,6 +149,7 @@ class Hearing:
         decided = self._wall() if decided_at is None else decided_at
         heard_at = decided - utterance.started_before_ms / 1000
         self._pending_audio_at = heard_at if alone else None
+        self._pending_decided = decided
         self._pending_audio += utterance.pcm
         self._pending_ended_ms = stopped.ended_at_ms
         if self._words is not None:
@@ -173,7 +175,12 @@ class Hearing:
         """The pending turn's audio and when it was heard (None: merged turns)."""
         if not self._pending_audio or self._pending_audio_at is None:
             return None
-        return HeardAudio(self._pending_audio, self._config.sample_rate, self._pending_audio_at)
+        return HeardAudio(
+            self._pending_audio,
+            self._config.sample_rate,
+            self._pending_audio_at,
+            self._pending_decided,
+        )
 
     def used(self) -> float:
         """The pending turn's words were taken for a reply: returns when it started."""
