@@ -18,6 +18,7 @@ import asyncio
 import io
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import soundfile
 
 from e2e.audio_helpers import (
     PRIVATE_DETAILS_PARTY,
+    assert_heard,
     require_offline_speech,
     transcribe,
     wait_transcript,
@@ -34,6 +36,7 @@ from e2e.audio_helpers import (
 )
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import control, wait_recorded
+from e2e.test_calls_e2e import wait_status
 from e2e.test_events_e2e import sse_messages
 from e2e.test_recordings_voicemail_e2e import channel_pcm
 from fakes.llm_standin import ChatRequest, LlmStandIn
@@ -218,16 +221,23 @@ async def test_what_the_call_keeps_and_sends_is_redacted(
     assistant = await transcribe(channel_pcm(data, 1), rate)
     assert CLEAR.search(caller) is None, caller
     assert CLEAR.search(assistant) is None, assistant
-    assert {"card", "services"} <= words(assistant), assistant
+    assert_heard({"card", "services", "good", "morning"}, assistant)  # the greeting
 
 
 CARD_GROUPS = ("4539", "1488", "0343", "6467")
+STALLS_AFTER_ANSWER_S = (5.0, 7.0)  # the node's loop blocked then, while the card is said
+STALL_S = 0.6
 DIGIT_WORDS = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
 
 
 async def test_the_recording_silences_only_the_hidden_words(
     live: LiveService, llm: LlmStandIn
 ) -> None:
+    """With the node's event loop stalled twice while the party says the card number (as a
+    loaded node stalls): the frames that waited come at once after the silence the node filled
+    in for the stall, so the recording has the party's words at other seconds than the clock
+    says. The digits are silenced where the file has them, not where the clock would put
+    them."""
     h = live.auth()
     assistant = card_desk(["card_number"])
     placed = await live.client.post(
@@ -237,6 +247,11 @@ async def test_the_recording_silences_only_the_hidden_words(
     )
     assert placed.status == 200, await placed.text()
     call_id = str((await placed.json())["call_id"])
+    await wait_status(live, call_id, ("in-progress",), within=20)
+    # The party speaks 3 s after it answers; the card number from about 1 s to 6 s of it.
+    loop = asyncio.get_running_loop()
+    for after_s in STALLS_AFTER_ANSWER_S:
+        loop.call_later(after_s, time.sleep, STALL_S)
     ended = await answered_and_ended(live, call_id, "birth")
     said = " ".join(m["content"] for m in ended["messages"] if m["role"] == "user")
     assert "[card_number]" in said, said
@@ -246,9 +261,12 @@ async def test_the_recording_silences_only_the_hidden_words(
     assert resp.status == 200
     data, rate = soundfile.read(io.BytesIO(await resp.read()), dtype="int16")
     caller = await transcribe(channel_pcm(data, 0), rate)
-    digits = re.sub(r"\D", "", caller)
-    assert not any(group in digits for group in CARD_GROUPS), caller
-    assert not (DIGIT_WORDS & words(caller)), caller
+    # Not one digit of the card (said before the e-mail address; the birth date is not
+    # hidden): the stalls put its last digits later in the file than the clock says, where
+    # the clock's silence would have left them heard.
+    card_sentence = caller.lower().partition("email")[0]
+    assert re.search(r"\d", card_sentence) is None, caller
+    assert not (DIGIT_WORDS & words(card_sentence)), caller
     # What the party said around the card number is still heard (the old whole-message
     # silence took "my card number is" and, with the sentences in one turn, all of it).
     assert {"card", "email", "birth"} <= words(caller), caller
