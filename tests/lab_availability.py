@@ -33,8 +33,8 @@ def chroot_blocker(needs: str) -> str | None:
 
 # How long a lab PBX whose instance is thrown away (its directory deleted just after) has to
 # exit on SIGTERM before SIGKILL. An idle lab exits at once; on SIGTERM Asterisk first waits up
-# to 15 s for every channel to be destroyed, so one channel that never ends (a leak of the
-# worker's last tests) would hold each stop for the whole 10 s of ``down``'s default, at the end
+# to 15 s for every channel to be destroyed, so one channel that never ends (left by an
+# earlier test) would hold each stop for the whole 10 s of ``down``'s default, at the end
 # of every worker and at every restart of a stalled lab. Nothing of such an instance is read
 # afterwards: no reason to wait.
 DISCARD_STOP_S = 1.0
