@@ -18,7 +18,7 @@ from typing import NoReturn
 
 import pytest
 
-from lab_availability import chroot_blocker, keep_instance, unavailable
+from lab_availability import DISCARD_STOP_S, chroot_blocker, keep_instance, unavailable
 from voicedock_lab import freeswitch_build, freeswitch_sources
 from voicedock_lab.errors import LabError
 from voicedock_lab.freeswitch import LabFreeswitch, remove_instance
@@ -76,5 +76,5 @@ def running_lab(settings: FreeswitchLabSettings) -> Iterator[LabFreeswitch]:
         else:
             # Nothing of this instance is kept: no need to wait out FreeSWITCH's graceful
             # shutdown (4-5 s idle, longer after a worker's calls) at the end of every worker.
-            lab.down(timeout=1.0)
+            lab.down(timeout=DISCARD_STOP_S)
             remove_instance(lab)

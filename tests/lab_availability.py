@@ -31,6 +31,15 @@ def chroot_blocker(needs: str) -> str | None:
     return None
 
 
+# How long a lab PBX whose instance is thrown away (its directory deleted just after) has to
+# exit on SIGTERM before SIGKILL. An idle lab exits at once; on SIGTERM Asterisk first waits up
+# to 15 s for every channel to be destroyed, so one channel that never ends (left by an
+# earlier test) would hold each stop for the whole 10 s of ``down``'s default, at the end
+# of every worker and at every restart of a stalled lab. Nothing of such an instance is read
+# afterwards: no reason to wait.
+DISCARD_STOP_S = 1.0
+
+
 def keep_instance() -> bool:
     """VOICEDOCK_LAB_KEEP=1 keeps a test instance's directory (logs, recordings)."""
     return os.environ.get("VOICEDOCK_LAB_KEEP") == "1"

@@ -23,6 +23,7 @@ import uuid
 
 import pytest
 
+from lab_availability import DISCARD_STOP_S
 from lab_logs import state_of
 from voicedock_lab.errors import LabError
 from voicedock_lab.server import LabAsterisk
@@ -91,7 +92,7 @@ def restarted_if_stalled(lab: LabAsterisk) -> str | None:
     if why is None:
         return None
     state = f"{state_of(lab)}\n{lab.log_tail(LOG_LINES)}" if lab.running() else ""
-    lab.down()
+    lab.down(timeout=DISCARD_STOP_S)  # what it had up is read: a stalled lab is not waited on
     lab.up(timeout=60)
     return f"{why}\n{state}".rstrip()
 

@@ -19,7 +19,7 @@ from typing import NoReturn
 
 import pytest
 
-from lab_availability import chroot_blocker, keep_instance, unavailable
+from lab_availability import DISCARD_STOP_S, chroot_blocker, keep_instance, unavailable
 from voicedock_lab import provision
 from voicedock_lab.errors import LabError
 from voicedock_lab.server import LabAsterisk
@@ -86,6 +86,8 @@ def _running_lab(what: str, blocker: str | None, settings: LabSettings) -> Itera
     try:
         yield instance
     finally:
-        instance.down()
-        if not keep_instance():  # VOICEDOCK_LAB_KEEP=1: its log and recordings stay
+        if keep_instance():  # VOICEDOCK_LAB_KEEP=1: its log and recordings stay
+            instance.down()
+        else:
+            instance.down(timeout=DISCARD_STOP_S)
             shutil.rmtree(settings.instance_dir, ignore_errors=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +31,6 @@ from voicedock.pbx.asterisk.ari.client import AriClient
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import Pbx
 from voicedock.service import Service
-from voicedock_lab.errors import LabError
 from voicedock_lab.server import LabAsterisk
 from voicedock_lab.settings import LabSettings
 
@@ -40,22 +38,8 @@ from voicedock_lab.settings import LabSettings
 @pytest.fixture(scope="session")
 def lab() -> Iterator[LabAsterisk]:
     """An own lab instance (own ports and dir): the restart test must not disturb others."""
-    blocker = lab_session._blocker()
-    if blocker is not None:
-        lab_session._unavailable(blocker)
-    settings = LabSettings(instance=f"pytest-e2e-{os.getpid()}").with_free_ports()
-    instance = LabAsterisk(settings, verbose=False)
-    try:
-        instance.up(timeout=60)
-    except (LabError, OSError) as exc:
-        instance.down()
-        lab_session._unavailable(str(exc))
-    try:
-        yield instance
-    finally:
-        instance.down()
-        if os.environ.get("VOICEDOCK_LAB_KEEP") != "1":
-            shutil.rmtree(settings.instance_dir, ignore_errors=True)
+    settings = LabSettings(instance=f"pytest-e2e-{os.getpid()}")
+    yield from lab_session._running_lab("lab Asterisk", lab_session._blocker(), settings)
 
 
 @dataclass

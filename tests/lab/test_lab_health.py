@@ -38,5 +38,12 @@ def test_a_lab_that_makes_no_channel_is_restarted_and_answers_again(own_lab: Lab
             os.kill(pid, signal.SIGCONT)
     assert seen is not None
     assert seen.startswith("ARI POST /channels/externalMedia: "), seen
+    # What it had up: its CLI asked once (a stopped process answers nothing), not waited on
+    # for each command.
+    assert (
+        "> core show channels concise\n(LabError: CLI 'core show channels concise' timed out"
+        in seen
+    )
+    assert "> bridge show all\n(not asked)" in seen, seen
     assert own_lab.status().pid not in (None, pid)
     assert stalled(own_lab) is None
