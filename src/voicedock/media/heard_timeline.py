@@ -3,12 +3,12 @@ recording.
 
 The dialogue counts the caller's audio in samples: a turn's audio starts so many seconds of
 audio before the frame that ended it. The recording places each caller frame by when it came
-(``media/recording.py``): a frame late after a stall of the event loop follows the silence the
-gap filler handed the dialogue for its time, silence the recording lets go where its caller
-channel is ahead of the clock, and a stretch with no frames is filled in the file but not in
-what the dialogue heard. So the same moment of the caller's speech lies at different seconds of
-the two under load, by up to the stalls' length: the wall clock alone cannot say where a word
-the dialogue heard is in the file.
+(``media/recording.py``): the frames that waited out a stall of the event loop come at once,
+after the silence the file filled for the stall but the dialogue never heard; a gap's silence
+the dialogue heard is let go where the file's caller channel is ahead of the clock. So the
+same moment of the caller's speech lies at different seconds of the two under load, by up to
+the stalls' length: the wall clock alone cannot say where a word the dialogue heard is in the
+file.
 
 The timeline keeps, for each caller frame, when it was handed on (the wall clock, just before
 the dialogue heard it), how much of the caller's audio came before it, and where the recording
