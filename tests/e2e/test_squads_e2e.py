@@ -21,6 +21,7 @@ from aiohttp import web
 
 from e2e.audio_helpers import (
     UTTERANCE_PARTY,
+    assert_heard,
     read_new_recording,
     require_offline_speech,
     transcribe,
@@ -40,8 +41,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 
 RECEPTIONIST_PROMPT = "You are the receptionist of the Riverside dental clinic."
 BILLING_PROMPT = "You answer billing questions for the Riverside dental clinic."
-TRANSITION = "Billing department here. I can help with your invoice."
-BILLING_ANSWER = "Your invoice is paid in full."
+TRANSITION = "This is the billing office. How can I help you today?"
+BILLING_ANSWER = "It was paid on Monday, thank you for calling."
+# Billing's words that Whisper hears in espeak-ng's voice through a call whatever comes before
+# them; it hears others as it likes ("billing" as "milling", "your invoice" as "you're in my bin").
+BILLING_HEARD = {"office", "how", "help", "thank", "calling"}
 
 
 def _assistant(prompt: str, tts: dict[str, Any], first: str | None = None) -> dict[str, Any]:
@@ -220,14 +224,16 @@ async def test_the_receptionist_hands_the_call_over_to_billing(
     before = set(recordings.glob("utterance-*-rx.wav"))
     await handoff_call(live, llm, UTTERANCE_PARTY)
 
-    # The party heard the receptionist, then billing's transition ("help") and its answer
-    # ("full"), in espeak-ng's voice.
+    # The party heard the receptionist, then billing's transition and its answer.
     pcm, rate = await read_new_recording(recordings, "utterance-*-rx.wav", before)
-    heard = words(await transcribe(pcm, rate))
-    # billing's transition and its answer, in espeak-ng's voice, which Whisper hears less well
-    # than Piper's: most of their words, not every one
-    assert len({"department", "help", "invoice", "paid", "full"} & heard) >= 3, sorted(heard)
-    assert heard & {"front", "desk"}, sorted(heard)  # the receptionist's greeting
+    assert_receptionist_then_billing_heard(await transcribe(pcm, rate))
+
+
+def assert_receptionist_then_billing_heard(transcript: str) -> None:
+    """The party heard the receptionist's greeting (Piper's voice) and billing's transition and
+    answer (espeak-ng's)."""
+    assert words(transcript) & {"front", "desk"}, transcript
+    assert_heard(BILLING_HEARD, transcript)
 
 
 async def test_an_operator_hands_the_call_over_to_billing(
