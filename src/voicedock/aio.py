@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TypeAlias, TypeVar
+from typing import Self, TypeAlias, TypeVar
 
 T = TypeVar("T")
 
@@ -32,7 +32,29 @@ Coro: TypeAlias = Coroutine[object, None, T]
 """A coroutine the event loop can run to a ``T`` (what ``async def`` returns)."""
 
 
-class Supervisor:
+class Closable:
+    """A resource closed by its ``aclose()`` (idempotent), which leaving ``async with`` awaits
+    whatever ended the block; what entering starts (its ``__aenter__``) is its own."""
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+
+class Started(Closable):
+    """A ``Closable`` whose ``start()`` entering ``async with`` awaits."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+
+class Supervisor(Started):
     """The owner of one object's background tasks. ``start``/``aclose`` or ``async with``."""
 
     def __init__(
@@ -130,13 +152,6 @@ class Supervisor:
         for task in list(self._children):
             task.cancel()
         await group.__aexit__(None, None, None)
-
-    async def __aenter__(self) -> Supervisor:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
 
     async def _guard(self, coro: Awaitable[object]) -> None:
         try:
@@ -246,17 +261,6 @@ async def all_of(*coros: Coro[T]) -> list[T]:
     except BaseExceptionGroup as failed:
         raise failed.exceptions[0] from None
     return [task.result() for task in tasks]
-
-
-class Closable:
-    """A resource closed by its ``aclose()`` (idempotent), which leaving ``async with`` awaits
-    whatever ended the block; what entering starts (its ``__aenter__``) is its own."""
-
-    async def aclose(self) -> None:
-        raise NotImplementedError
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
 
 
 C = TypeVar("C", bound=Closable)

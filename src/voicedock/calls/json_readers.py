@@ -10,18 +10,19 @@ Every failure is a ``BadRequest`` naming the field, so a client sees which value
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
+from voicedock.domain.json import JsonObject, json_object
 from voicedock.errors import BadRequest
 from voicedock.validation import has_control_chars
 
 MAX_TEXT = 10_000
 
 
-def require_object(value: object, name: str = "body") -> dict[str, Any]:
-    if not isinstance(value, dict):
+def require_object(value: object, name: str = "body") -> JsonObject:
+    obj = json_object(value)
+    if obj is None:
         raise BadRequest(f"{name} must be a JSON object")
-    return value
+    return obj
 
 
 def reject_unknown(obj: Mapping[str, object], allowed: Iterable[str], name: str = "body") -> None:
@@ -81,7 +82,7 @@ def integer(obj: Mapping[str, object], key: str, default: int, low: int, high: i
     return value
 
 
-def sub_object(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
+def sub_object(obj: Mapping[str, object], key: str) -> JsonObject | None:
     value = obj.get(key)
     if value is None:
         return None

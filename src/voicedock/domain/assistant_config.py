@@ -195,6 +195,13 @@ class RealtimeConfig(ProviderSection, kw_only=True, frozen=True, omit_defaults=T
 # applies), a null one ``None`` where null means something (no LLM filler, no terminator).
 
 
+def _setting(description: str, default: object, within: tuple[float, float] | None = None) -> Meta:
+    """A plan's setting: what it does, its default (documented; applied where the plan is read)
+    and, for a number, the range it takes."""
+    low, high = within or (None, None)
+    return Meta(ge=low, le=high, description=description, extra_json_schema={"default": default})
+
+
 class Plan(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A plan's settings: any other key is refused."""
 
@@ -223,12 +230,11 @@ class LlmFiller(Plan, kw_only=True):
     delay_seconds: (
         Annotated[
             float,
-            Meta(
-                ge=LLM_FILLER_DELAY[0],
-                le=LLM_FILLER_DELAY[1],
-                description="Seconds after the caller's turn ended without the reply's first "
+            _setting(
+                "Seconds after the caller's turn ended without the reply's first "
                 "sentence before the filler is said; null: no filler.",
-                extra_json_schema={"default": DEFAULT_LLM_FILLER_DELAY_S},
+                DEFAULT_LLM_FILLER_DELAY_S,
+                LLM_FILLER_DELAY,
             ),
         ]
         | UnsetType
@@ -270,10 +276,10 @@ class Keypad(Plan, kw_only=True):
     enabled: (
         Annotated[
             bool,
-            Meta(
-                description="false: the caller's keys are ignored (no barge-in by key, never "
+            _setting(
+                "false: the caller's keys are ignored (no barge-in by key, never "
                 "given to the model), for a line whose keys are not the caller's.",
-                extra_json_schema={"default": KEYPAD_DEFAULTS["enabled"]},
+                KEYPAD_DEFAULTS["enabled"],
             ),
         ]
         | UnsetType
@@ -282,11 +288,10 @@ class Keypad(Plan, kw_only=True):
     timeout_seconds: (
         Annotated[
             float,
-            Meta(
-                ge=KEYPAD_TIMEOUT[0],
-                le=KEYPAD_TIMEOUT[1],
-                description="The entry ends this long after the last key pressed.",
-                extra_json_schema={"default": KEYPAD_DEFAULTS["timeout_seconds"]},
+            _setting(
+                "The entry ends this long after the last key pressed.",
+                KEYPAD_DEFAULTS["timeout_seconds"],
+                KEYPAD_TIMEOUT,
             ),
         ]
         | UnsetType
@@ -295,9 +300,9 @@ class Keypad(Plan, kw_only=True):
     terminator: (
         Annotated[
             KeypadTerminator,
-            Meta(
-                description="The key that ends the entry (kept in it); null: none.",
-                extra_json_schema={"default": KEYPAD_DEFAULTS["terminator"]},
+            _setting(
+                "The key that ends the entry (kept in it); null: none.",
+                KEYPAD_DEFAULTS["terminator"],
             ),
         ]
         | UnsetType
@@ -306,11 +311,10 @@ class Keypad(Plan, kw_only=True):
     max_digits: (
         Annotated[
             int,
-            Meta(
-                ge=KEYPAD_MAX_DIGITS[0],
-                le=KEYPAD_MAX_DIGITS[1],
-                description="The entry ends with this many keys.",
-                extra_json_schema={"default": KEYPAD_DEFAULTS["max_digits"]},
+            _setting(
+                "The entry ends with this many keys.",
+                KEYPAD_DEFAULTS["max_digits"],
+                KEYPAD_MAX_DIGITS,
             ),
         ]
         | UnsetType
@@ -348,10 +352,10 @@ class ConsentPlan(Plan, kw_only=True):
     key: (
         Annotated[
             ConsentKey,
-            Meta(
-                description="The key of the caller's answer (pressed during the message or "
+            _setting(
+                "The key of the caller's answer (pressed during the message or "
                 "the timeout after it; never given to the model).",
-                extra_json_schema={"default": CONSENT_DEFAULT_KEY},
+                CONSENT_DEFAULT_KEY,
             ),
         ]
         | UnsetType
@@ -360,11 +364,10 @@ class ConsentPlan(Plan, kw_only=True):
     timeout_seconds: (
         Annotated[
             float,
-            Meta(
-                ge=CONSENT_TIMEOUT[0],
-                le=CONSENT_TIMEOUT[1],
-                description="How long after the message the key is waited for.",
-                extra_json_schema={"default": CONSENT_DEFAULT_TIMEOUT_S},
+            _setting(
+                "How long after the message the key is waited for.",
+                CONSENT_DEFAULT_TIMEOUT_S,
+                CONSENT_TIMEOUT,
             ),
         ]
         | UnsetType
@@ -373,11 +376,11 @@ class ConsentPlan(Plan, kw_only=True):
     on_refusal: (
         Annotated[
             ConsentRefusal,
-            Meta(
-                description="no_recording: the call goes on unrecorded; "
+            _setting(
+                "no_recording: the call goes on unrecorded; "
                 "no_recording_no_transcript: the call goes on, neither recorded nor its "
                 'transcript kept or sent; end_call: it ends "consent-refused" (unrecorded).',
-                extra_json_schema={"default": CONSENT_DEFAULT_REFUSAL},
+                CONSENT_DEFAULT_REFUSAL,
             ),
         ]
         | UnsetType
@@ -450,10 +453,10 @@ class RedactionPlan(Plan, kw_only=True):
     model_sees: (
         Annotated[
             ModelSees,
-            Meta(
-                description="redacted: the model is given the caller's words redacted too; "
+            _setting(
+                "redacted: the model is given the caller's words redacted too; "
                 "clear: as said (what is kept and sent stays redacted).",
-                extra_json_schema={"default": "redacted"},
+                "redacted",
             ),
         ]
         | UnsetType

@@ -44,7 +44,10 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Final, Protocol
+
+from voicedock.media.pacer import TickStats
 
 log = logging.getLogger("voicedock.media")
 
@@ -223,14 +226,10 @@ async def frames_of(
             yield frame
 
 
-class WatchStats:
-    __slots__ = ("busy_seconds", "ticks", "visits")
-
-    def __init__(self) -> None:
-        self.ticks = 0
-        self.visits = 0
-        self.busy_seconds = 0.0
-        """Time spent inside ticks, summed: the watch's share of a core."""
+@dataclass(slots=True)
+class WatchStats(TickStats):
+    visits: int = 0
+    """Streams judged, summed over the ticks."""
 
 
 class GapWatch:

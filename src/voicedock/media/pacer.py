@@ -81,6 +81,15 @@ class Utterance:
         )
 
 
+@dataclass(slots=True)
+class TickStats:
+    """A timer loop's work (the clock's, the gap watch's): its ticks, and the time spent inside
+    them summed, its share of a core."""
+
+    ticks: int = 0
+    busy_seconds: float = 0.0
+
+
 class PacerStats:
     """Counters plus a ring of the most recent per-frame lateness values (seconds): a frame's
     lateness is when it was written minus its due time, negative when written ahead."""

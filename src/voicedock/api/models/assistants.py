@@ -84,7 +84,7 @@ SETTINGS: dict[str, Any] = {
         "Call audio between the PBX and voicedock; default: the trunk's codec.",
     ),
     "tools": Annotated[
-        list[Annotated[Any, Meta(extra_json_schema=TOOL_ITEM)]],
+        list[Annotated[object, Meta(extra_json_schema=TOOL_ITEM)]],
         Meta(
             max_length=MAX_TOOLS,
             description="Functions the model may call: webhook tools (answered by the "
@@ -163,10 +163,10 @@ _ACTIVE: Any = bool
 _STORED_SECTIONS: dict[str, Any] = {
     "llm_config": _described(dict[str, Any], str(tenant_provider_fields.LlmSection.__doc__)),
     "stt_config": Annotated[
-        Any, Meta(extra_json_schema={"$ref": "#/components/schemas/SttConfig"})
+        object, Meta(extra_json_schema={"$ref": "#/components/schemas/SttConfig"})
     ],
     "tts_config": Annotated[
-        Any, Meta(extra_json_schema={"$ref": "#/components/schemas/TtsConfig"})
+        object, Meta(extra_json_schema={"$ref": "#/components/schemas/TtsConfig"})
     ],
 }
 

@@ -93,7 +93,7 @@ Metadata = Annotated[
 # A squad sent with the call, not stored: its members as /squads takes them (models/squads.py
 # documents SquadMember; calls/assistants/squads.py checks what no schema states).
 InlineSquad = Annotated[
-    Any,
+    object,
     Meta(
         description="A squad for this call only (docs/squads.md): its members as POST /squads "
         "takes them, the first answering; instead of assistant_id, assistant or squad_id.",
@@ -418,11 +418,13 @@ class Analysis(Reply, kw_only=True):
 
 class Message(Reply, kw_only=True):
     role: Annotated[
-        Any,
+        object,
         Meta(
-            description="assistant, user, or supervisor: what a supervisor listening to the "
-            "call typed to the assistant (a whisper, docs/live-listen.md); the caller never "
-            "heard it."
+            extra_json_schema={
+                "description": "assistant, user, or supervisor: what a supervisor listening to "
+                "the call typed to the assistant (a whisper, docs/live-listen.md); the caller "
+                "never heard it."
+            }
         ),
     ] = None
     content: Any = None

@@ -72,7 +72,7 @@ _DAY_NAME = "^(" + "|".join("".join(f"[{c.upper()}{c}]" for c in day) for day in
 HhMm = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 # An IANA time zone name, one of the node's (the TimeZone schema lists them).
 # (calls/campaigns/window.py zone() checks the name.)
-TimeZone = Annotated[Any, Meta(extra_json_schema={"$ref": "#/components/schemas/TimeZone"})]
+TimeZone = Annotated[object, Meta(extra_json_schema={"$ref": "#/components/schemas/TimeZone"})]
 SCHEMAS: dict[str, Schema] = {
     "TimeZone": {
         "enum": sorted(available_timezones()),
@@ -277,8 +277,7 @@ class CampaignCreate(Body, kw_only=True):
         assistant, assistant_override = assistant_or_squad(
             assistant_id, transient, override, squad_id
         )
-        timezone = "UTC" if self.timezone is UNSET else self.timezone
-        zone(timezone)
+        timezone = zone("UTC" if self.timezone is UNSET else self.timezone).key
         window = self.calling_window
         return CampaignRequest(
             name=self.name,

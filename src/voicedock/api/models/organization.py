@@ -24,8 +24,13 @@ from voicedock.organizations.settings import OrganizationLimits as LimitsRecord
 # The operator's (voicedock organizations, the configuration): named so that a client learns
 # it, refused with 403.
 OperatorSetting = Annotated[
-    Any,
-    Meta(description="The operator's (voicedock organizations, [limits]): 403 Operator setting"),
+    object,
+    Meta(
+        extra_json_schema={
+            "description": "The operator's (voicedock organizations, [limits]): 403 Operator "
+            "setting"
+        }
+    ),
 ]
 DisplayName = Annotated[str, text(DISPLAY_NAME_MAX, line=True)]
 # The organization's own calling hours, narrowing the operator's (docs/compliance.md).
@@ -59,9 +64,9 @@ AssistantDefaultsUpdate.SCHEMA = {
 }
 
 _DEFAULTS_REF = {"$ref": "#/components/schemas/AssistantDefaults"}
-DefaultsAnswer = Annotated[Any, Meta(extra_json_schema=_DEFAULTS_REF)]
+DefaultsAnswer = Annotated[object, Meta(extra_json_schema=_DEFAULTS_REF)]
 DefaultsBody = Annotated[
-    Any,
+    object,
     Meta(
         extra_json_schema={
             "anyOf": [{"$ref": "#/components/schemas/AssistantDefaultsUpdate"}, {"type": "null"}],

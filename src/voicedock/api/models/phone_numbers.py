@@ -4,7 +4,7 @@ and assistant) and ``/trunks`` (those open to the organization)."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, ClassVar
 
 from msgspec import UNSET, Meta, UnsetType
 
@@ -18,7 +18,12 @@ from voicedock.domain.records import utcnow
 
 # The operator's (voicedock numbers): named so that a client learns it, refused with 403.
 OperatorSetting = Annotated[
-    Any, Meta(description="The operator's (voicedock numbers): 403 Operator setting")
+    object,
+    Meta(
+        extra_json_schema={
+            "description": "The operator's (voicedock numbers): 403 Operator setting"
+        }
+    ),
 ]
 
 

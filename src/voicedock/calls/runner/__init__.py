@@ -26,6 +26,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from voicedock.aio import Started
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.runner.call_speech import CallSpeech
 from voicedock.calls.runner.event_sink import PbxEventSink
@@ -75,7 +76,7 @@ class RunnerOptions:
     watchers: tuple[CallWatcher, ...] = ()
 
 
-class CallRunner:
+class CallRunner(Started):
     def __init__(
         self, engine: CallEngine, pbx: Pbx, store: Store, settings: Settings, options: RunnerOptions
     ) -> None:
@@ -129,13 +130,6 @@ class CallRunner:
         if self.presynthesis is not None:
             await self.presynthesis.start()
         await self.speech.start(self._egress, warm_up=warm_up and self.media_pbx is not None)
-
-    async def __aenter__(self) -> CallRunner:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Hang up every running call, store its record, stop (idempotent)."""

@@ -49,9 +49,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Self, TypeAlias, TypeVar
+from typing import TypeAlias, TypeVar
 
-from voicedock.aio import Supervisor
+from voicedock.aio import Started, Supervisor
 from voicedock.domain.json import JsonObject
 from voicedock.pipeline.fallback_plans.plan import Switch
 from voicedock.pipeline.frames import TranscriptEntry
@@ -187,7 +187,7 @@ class _Listener:
     queue: asyncio.Queue[CallEvent | None]
 
 
-class CallEvents:
+class CallEvents(Started):
     """One live call's events: its subscribers told at once, its listeners each in order."""
 
     def __init__(self, name: str = "live call") -> None:
@@ -232,13 +232,6 @@ class CallEvents:
         await self._tasks.start()
         for listener in self._listeners:
             self._tasks.spawn(self._deliver(listener))
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Let every listener take what was emitted so far, then stop (idempotent)."""

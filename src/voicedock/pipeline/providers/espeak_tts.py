@@ -20,7 +20,7 @@ from voicedock.pipeline.providers.base import (
     ProviderResponseError,
     ProviderUnavailableError,
 )
-from voicedock.pipeline.providers.pronunciation import Pronouncer
+from voicedock.pipeline.providers.local_tts import LocalTts
 from voicedock.pipeline.text import split_sentences
 
 _RUN_TIMEOUT_S = 30.0  # one sentence; a hung espeak-ng never holds a pool worker for good
@@ -53,7 +53,7 @@ def parse_wav(data: bytes) -> tuple[bytes, int]:
     raise ValueError("WAV has no data chunk")
 
 
-class EspeakTts:
+class EspeakTts(LocalTts):
     """`Tts` over the espeak-ng command line."""
 
     def __init__(
@@ -70,11 +70,10 @@ class EspeakTts:
             raise ProviderUnavailableError("espeak-ng is not installed (apt install espeak-ng)")
         if not voice.replace("-", "").replace("+", "").isalnum():
             raise ProviderConfigError("tts.voice must be an espeak-ng voice name")
+        super().__init__(sample_rate, pronunciations, "alias")  # its phonemes are not IPA
         self._exe = exe
-        self._rate = sample_rate
         self._voice = voice
         self._wpm = words_per_minute
-        self._pronouncer = Pronouncer(pronunciations, "alias")  # its phonemes are not IPA
 
     @classmethod
     def from_config(cls, config: TtsConfig) -> EspeakTts:
@@ -85,10 +84,6 @@ class EspeakTts:
             words_per_minute=165 if wpm is None else int(wpm),
             pronunciations=config.pronunciations,
         )
-
-    @property
-    def sample_rate(self) -> int:
-        return self._rate
 
     @property
     def voice_identity(self) -> str:
@@ -142,6 +137,3 @@ class EspeakTts:
             return parse_wav(out)
         except ValueError as exc:
             raise ProviderResponseError(f"espeak-ng output unreadable: {exc}") from exc
-
-    async def aclose(self) -> None:
-        return None

@@ -24,7 +24,7 @@ from voicedock.domain.vocabulary import Pronunciation
 from voicedock.media.codecs import resample_signal
 from voicedock.pipeline.audio import float_to_pcm16
 from voicedock.pipeline.providers.base import ProviderResponseError, ProviderUnavailableError
-from voicedock.pipeline.providers.pronunciation import Pronouncer
+from voicedock.pipeline.providers.local_tts import LocalTts
 from voicedock.pipeline.text import split_sentences
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def load_voice(model_path: str) -> PiperVoice:
         return voice
 
 
-class PiperTts:
+class PiperTts(LocalTts):
     """`Tts` over Piper; output is 16-bit mono PCM at `sample_rate` (the call rate)."""
 
     def __init__(
@@ -87,11 +87,10 @@ class PiperTts:
         length_scale: float | None = None,
         pronunciations: Sequence[Pronunciation] | None = None,
     ) -> None:
-        self._rate = sample_rate
+        super().__init__(sample_rate, pronunciations, "piper")
         self._model_path = model_path
         self._length_scale = length_scale
         self._identity: str | None = None
-        self._pronouncer = Pronouncer(pronunciations, "piper")
 
     @classmethod
     def from_config(cls, config: TtsConfig) -> PiperTts:
@@ -101,10 +100,6 @@ class PiperTts:
             length_scale=config.length_scale,
             pronunciations=config.pronunciations,
         )
-
-    @property
-    def sample_rate(self) -> int:
-        return self._rate
 
     @property
     def voice_identity(self) -> str:
@@ -141,6 +136,3 @@ class PiperTts:
             return b""
         audio = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
         return float_to_pcm16(resample_signal(audio, chunks[0].sample_rate, self._rate))
-
-    async def aclose(self) -> None:
-        return None

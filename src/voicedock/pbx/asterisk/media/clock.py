@@ -38,10 +38,11 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Final
 
 from voicedock.aio import Supervisor
-from voicedock.media.pacer import FRAME_PERIOD, Pacer
+from voicedock.media.pacer import FRAME_PERIOD, Pacer, TickStats
 
 log = logging.getLogger("voicedock.media")
 
@@ -57,14 +58,10 @@ _shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[bool, MediaCl
 )
 
 
-class ClockStats:
-    __slots__ = ("busy_seconds", "schedule_resets", "ticks")
-
-    def __init__(self) -> None:
-        self.ticks = 0
-        self.schedule_resets = 0
-        self.busy_seconds = 0.0
-        """Time spent inside ticks (writing frames), summed: the clock's share of a core."""
+@dataclass(slots=True)
+class ClockStats(TickStats):
+    schedule_resets: int = 0
+    """Late wake-ups that started a fresh schedule instead of running the missed ticks."""
 
 
 class MediaClock:

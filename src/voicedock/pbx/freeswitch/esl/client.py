@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
-from voicedock.aio import Closable, Supervisor
+from voicedock.aio import Started, Supervisor
 from voicedock.errors import PbxError
 from voicedock.pbx.freeswitch.esl.errors import (
     EslAuthError,
@@ -116,7 +116,7 @@ def _checked_command_reply(command: str, reply: EslMessage) -> CommandReply:
     return reply
 
 
-class EslClient(Closable):
+class EslClient(Started):
     """Authenticated, self-healing ESL connection. Use ``async with EslClient(...)``."""
 
     def __init__(self, settings: EslSettings, *, on_reconnect: ReconnectHook | None = None):
@@ -135,10 +135,6 @@ class EslClient(Closable):
     @property
     def connected(self) -> bool:
         return self._conn is not None
-
-    async def __aenter__(self) -> EslClient:
-        await self.start()
-        return self
 
     async def start(self) -> None:
         """Connect and authenticate once (errors propagate), then keep the connection alive."""

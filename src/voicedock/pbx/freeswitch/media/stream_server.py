@@ -28,7 +28,7 @@ import re
 
 from aiohttp import web
 
-from voicedock.aio import Closable
+from voicedock.aio import Started
 from voicedock.media.call_token import new_call_token, token_matches
 from voicedock.media.errors import MediaStartTimeout
 from voicedock.media.expected import Expected
@@ -72,7 +72,7 @@ class PendingStream:
             self._ws.cancel()
 
 
-class AudioStreamServer(Closable):
+class AudioStreamServer(Started):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, public_url: str = "") -> None:
         """``public_url`` (``ws://host:port``) is how FreeSWITCH reaches us; default: host/port."""
         self.host = host
@@ -117,10 +117,6 @@ class AudioStreamServer(Closable):
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
-
-    async def __aenter__(self) -> AudioStreamServer:
-        await self.start()
-        return self
 
     def expect(self, channel_uuid: str) -> PendingStream:
         pending = PendingStream(self, channel_uuid, new_call_token())
