@@ -33,6 +33,7 @@ from voicedock.domain.assistant_config import (
     AssistantRequest,
     ConsentPlan,
     Keypad,
+    Languages,
     LlmFiller,
     RedactionPlan,
     ToolFiller,
@@ -136,6 +137,13 @@ SETTINGS: dict[str, Any] = {
         "and speech recognition: street, car and babble noise heard less as speech, at some "
         "CPU per call. Default (left out or null): the operator's (off unless the operator "
         "turned it on). Pipeline calls only; docs/speech.md.",
+    ),
+    "languages": _described(
+        Languages,
+        "The languages the assistant answers in besides its own (1-5, each a BCP 47 primary "
+        'tag such as "de", listed once): the voice of its replies (voice.voice, a voice of '
+        "the TTS provider: espeak-ng de), a line added to the system prompt (prompt; default "
+        '"Answer in <language>.") and a first message. docs/speech.md (Languages).',
     ),
     "voicemail_message": _described(
         LongText, "What is left on an answering machine (default: the first message)."

@@ -53,6 +53,8 @@ from voicedock.domain.assistant_config import (
     KEYPAD_MAX_DIGITS,
     KEYPAD_TERMINATORS,
     KEYPAD_TIMEOUT,
+    LANGUAGE_TEXT_MAX,
+    LANGUAGES_MAX,
     LLM_FILLER_DELAY,
     LLM_FILLER_MESSAGES,
     MODEL_SEES,
@@ -65,6 +67,7 @@ from voicedock.domain.assistant_config import (
     AssistantRequest,
     ConsentPlan,
     Keypad,
+    Languages,
     LlmFiller,
     Plan,
     RedactionPlan,
@@ -177,6 +180,7 @@ REDACTION_PLAN = "redaction_plan"
 # A custom pattern RE2 refuses (what no schema states: back-references, look-arounds, syntax).
 INVALID_PATTERN = "Invalid pattern"
 CONSENT_PLAN = "consent_plan"
+LANGUAGES = "languages"
 
 
 def check_assistant_choice(
@@ -240,6 +244,8 @@ def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -
     for key, check in _PLANS.items():
         if obj.get(key) is not None:
             out[key] = check(obj[key])
+    if obj.get(LANGUAGES) is not None:
+        out[LANGUAGES] = _check_languages(obj[LANGUAGES])
     return out
 
 
@@ -349,6 +355,14 @@ SETTINGS_WORDS: Words = {
     "voicemail_detection": f"must be one of: {', '.join(VOICEMAIL_DETECTION)}",
     "turn_detection": f"must be one of: {', '.join(TURN_DETECTIONS)}",
     "noise_suppression": "must be true or false, or null (the node's default)",
+}
+LANGUAGES_WORDS: Words = {
+    "": f"must be a list of 1-{LANGUAGES_MAX} languages",
+    "language": 'must be a BCP 47 primary language tag such as "de" (2-3 lower-case letters)',
+    "voice": "must be an object with the name of a voice of the TTS provider",
+    "voice.voice": "must be a voice name of 1-64 letters, digits, '_', '.', '+' or '-'",
+    "prompt": f"must be a text of 1-{LANGUAGE_TEXT_MAX} characters",
+    "first_message": f"must be a text of 1-{LANGUAGE_TEXT_MAX} characters",
 }
 ANALYSIS_WORDS: Words = {
     "summary_prompt": "must be a string",
@@ -467,6 +481,17 @@ def _check_consent_plan(value: object) -> JsonObject:
     optional (``calls/live/consent.py`` has the defaults)."""
     plan = _plan(ConsentPlan, value, CONSENT_PLAN, CONSENT_WORDS, CONSENT_REQUIRED)
     return _settings(plan) | {"message": plan.message.strip()}
+
+
+def _check_languages(value: object) -> list[JsonValue]:
+    """``[{"language": "de", "voice": {"voice": "de"}, "prompt": text, "first_message":
+    text}]``: 1-5 languages (``Language``), each listed once."""
+    languages = _decoded(Languages, value, LANGUAGES, LANGUAGES_WORDS)
+    tags = [entry.language for entry in languages]
+    if len(set(tags)) != len(tags):
+        raise BadRequest(f"{LANGUAGES} must list each language once")
+    built: list[JsonValue] = msgspec.to_builtins(languages)
+    return built
 
 
 def _check_analysis_plan(value: object) -> JsonObject:
