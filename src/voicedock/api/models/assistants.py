@@ -140,10 +140,11 @@ SETTINGS: dict[str, Any] = {
     ),
     "languages": _described(
         Languages,
-        "The languages the assistant answers in besides its own (1-5, each a BCP 47 primary "
-        'tag such as "de", listed once): the voice of its replies (voice.voice, a voice of '
-        "the TTS provider: espeak-ng de), a line added to the system prompt (prompt; default "
-        '"Answer in <language>.") and a first message. docs/speech.md (Languages).',
+        "The languages the assistant speaks besides its own (1-5, each a BCP 47 primary "
+        'tag such as "de", listed once): the voice for it (voice.voice, a voice of the TTS '
+        "provider: espeak-ng de), a line for the system prompt (prompt) and a first message, "
+        "each at most 500 characters. Saved and checked; calls do not switch language yet. "
+        "docs/speech.md (Languages).",
     ),
     "voicemail_message": _described(
         LongText, "What is left on an answering machine (default: the first message)."
