@@ -6,19 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from voicedock.pipeline.providers.base import DetectedLanguage
+
 # How sure the recognizer must be (its probability of the language, 0-1), and over how many
 # words, before the call follows the caller into another language.
 SWITCH_PROBABILITY = 0.8
 SWITCH_WORDS = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Detected:
-    """What a recognizer reported for one turn: the language (a BCP 47 primary tag) and its
-    probability."""
-
-    language: str
-    probability: float
 
 
 @dataclass(slots=True)
@@ -33,7 +26,7 @@ class CallerLanguage:
     def __post_init__(self) -> None:
         self.current = self.current or self.default
 
-    def heard(self, detected: Detected | None, words: int) -> str:
+    def heard(self, detected: DetectedLanguage | None, words: int) -> str:
         """The call's language after a turn of ``words`` words in which the recognizer
         detected ``detected`` (None: it reports no language)."""
         if (
