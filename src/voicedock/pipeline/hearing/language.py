@@ -4,9 +4,19 @@ recognizer is confident of it, over enough words; a one-word "okay" never flips 
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from voicedock.pipeline.providers.base import DetectedLanguage
+from voicedock.pipeline.providers.base import (
+    DetectedLanguage,
+    LanguageDetectingStt,
+    ProviderError,
+    Tts,
+)
+
+log = logging.getLogger(__name__)
 
 # How sure the recognizer must be (its probability of the language, 0-1), and over how many
 # words, before the call follows the caller into another language.
@@ -37,3 +47,83 @@ class CallerLanguage:
         ):
             self.current = detected.language
         return self.current
+
+
+# The names the model is asked to answer in ("Answer in German."), by BCP 47 primary tag; a
+# language not named here is asked for by its tag.
+LANGUAGE_NAMES = {
+    "ar": "Arabic",
+    "cs": "Czech",
+    "da": "Danish",
+    "de": "German",
+    "el": "Greek",
+    "en": "English",
+    "es": "Spanish",
+    "fi": "Finnish",
+    "fr": "French",
+    "hi": "Hindi",
+    "it": "Italian",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "nl": "Dutch",
+    "no": "Norwegian",
+    "pl": "Polish",
+    "pt": "Portuguese",
+    "ru": "Russian",
+    "sv": "Swedish",
+    "tr": "Turkish",
+    "uk": "Ukrainian",
+    "zh": "Chinese",
+}
+
+
+def answer_in(language: str) -> str:
+    """The line that asks the model to answer in ``language`` (a BCP 47 primary tag)."""
+    name = LANGUAGE_NAMES.get(language)
+    return f"Answer in {name}." if name else f"Answer in the language of BCP 47 tag {language}."
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenLanguage:
+    """A language the assistant answers in: its tag, the line its replies are asked with
+    (its prompt line, or ``answer_in``), and its voice (None: the assistant's own)."""
+
+    language: str
+    instruction: str
+    voice: Tts | None = None
+
+
+class CallLanguages:
+    """A call's languages: each caller turn's audio is told to ``detector`` (among the
+    assistant's own language and ``spoken``), and the call follows the caller
+    (``CallerLanguage``)."""
+
+    def __init__(
+        self, default: str, spoken: Sequence[SpokenLanguage], detector: LanguageDetectingStt
+    ) -> None:
+        self._spoken = {entry.language: entry for entry in spoken}
+        self.caller = CallerLanguage(default, frozenset(self._spoken))
+        self._among = frozenset(self._spoken) | {default}
+        self._detector = detector
+
+    @property
+    def current(self) -> str:
+        return self.caller.current
+
+    def spoken(self, language: str) -> SpokenLanguage | None:
+        """What the call answers ``language`` with (None: the assistant's own ways)."""
+        return self._spoken.get(language)
+
+    async def heard(self, pcm: bytes, sample_rate: int, words: int) -> str:
+        """The call's language after a caller turn of ``words`` words heard as ``pcm``; a
+        detection that fails leaves it as it was."""
+        if words < SWITCH_WORDS:
+            return self.caller.current
+        try:
+            detected = await asyncio.to_thread(
+                self._detector.detect_language_blocking, pcm, sample_rate, self._among
+            )
+        except ProviderError as exc:
+            log.debug("caller's language not detected: %s", type(exc).__name__)
+            detected = None
+        return self.caller.heard(detected, words)
