@@ -110,6 +110,10 @@ class CallLanguages:
     def current(self) -> str:
         return self.caller.current
 
+    def voices(self) -> list[Tts]:
+        """The languages' own voices (their owner closes them)."""
+        return [entry.voice for entry in self._spoken.values() if entry.voice is not None]
+
     def spoken(self, language: str) -> SpokenLanguage | None:
         """What the call answers ``language`` with (None: the assistant's own ways)."""
         return self._spoken.get(language)
