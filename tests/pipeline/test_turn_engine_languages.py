@@ -32,7 +32,7 @@ class FakeDetector:
 
 async def conversation(
     said: list[str], detected: list[DetectedLanguage | None], prompt: str | None = None
-) -> tuple[FakeLlm, FakeTts, FakeTts, FakeDetector]:
+) -> tuple[FakeLlm, FakeTts, FakeTts, FakeDetector, list[str | None]]:
     stt, llm, tts, german = FakeStt(said), FakeLlm(), FakeTts(), FakeTts()
     llm.replies = [["Reply one."], ["Reply two."]]
     detector = FakeDetector(detected)
@@ -43,14 +43,15 @@ async def conversation(
         for turn in range(len(said)):
             speak(conv)
             await until(lambda n=turn: len(conv.transcript) == 2 * (n + 1))
-    return llm, tts, german, detector
+    return llm, tts, german, detector, [entry.language for entry in conv.transcript]
 
 
 async def test_a_caller_speaking_german_is_answered_in_german_in_the_german_voice() -> None:
     said = ["Hello, I have a question.", "Guten Tag, ich hätte gerne einen Termin."]
-    llm, tts, german, detector = await conversation(
+    llm, tts, german, detector, languages = await conversation(
         said, [DetectedLanguage("en", 0.99), DetectedLanguage("de", 0.95)]
     )
+    assert languages == ["en", "en", "de", "de"]  # each message says its language
     first, second = llm.calls
     assert "German" not in first[0].content
     assert second[0].content.endswith("Answer in German.")
@@ -61,7 +62,7 @@ async def test_a_caller_speaking_german_is_answered_in_german_in_the_german_voic
 
 async def test_the_languages_own_prompt_line_is_the_models_instruction() -> None:
     said = ["Guten Tag, ich hätte gerne einen Termin."]
-    llm, _, german, _ = await conversation(
+    llm, _, german, _, _ = await conversation(
         said, [DetectedLanguage("de", 0.9)], prompt="Antworte auf Deutsch und sieze den Anrufer."
     )
     assert llm.calls[0][0].content.endswith("Antworte auf Deutsch und sieze den Anrufer.")
@@ -70,7 +71,7 @@ async def test_the_languages_own_prompt_line_is_the_models_instruction() -> None
 
 async def test_an_unsure_detection_or_a_short_turn_keeps_the_call_in_its_language() -> None:
     said = ["Ja.", "Guten Tag, ich hätte gerne einen Termin."]
-    llm, tts, german, detector = await conversation(said, [DetectedLanguage("de", 0.6)])
+    llm, tts, german, detector, _ = await conversation(said, [DetectedLanguage("de", 0.6)])
     assert all("German" not in call[0].content for call in llm.calls)
     assert tts.texts == ["Reply one.", "Reply two."]
     assert german.texts == []

@@ -195,6 +195,8 @@ class TurnEngine(DialogueBase):
         self._assistant_audio, self._replies, self._floor = self._speaking(parts, named)
         self._keypad = KeypadInput(cfg.keypad, self._wall, weak_method(self._keypad_due))
         self._languages, self._voice = parts.languages, parts.tts
+        if parts.languages is not None:
+            self._transcript.language = parts.languages.current
 
     def _speaking(
         self, parts: TurnParts, named: Endpoints
@@ -512,6 +514,7 @@ class TurnEngine(DialogueBase):
             return
         before = languages.current
         now = await languages.heard(audio.pcm, audio.sample_rate, words)
+        self._transcript.language = now
         if now == before:
             return
         spoken = languages.spoken(now)
