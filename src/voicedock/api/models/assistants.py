@@ -142,9 +142,10 @@ SETTINGS: dict[str, Any] = {
         Languages,
         "The languages the assistant speaks besides its own (1-5, each a BCP 47 primary "
         'tag such as "de", listed once): the voice for it (voice.voice, a voice of the TTS '
-        "provider: espeak-ng de), a line for the system prompt (prompt) and a first message, "
-        "each at most 500 characters. Saved and checked; calls do not switch language yet. "
-        "docs/speech.md (Languages).",
+        "provider on this node: espeak-ng de; none with Piper, which speaks its one voice, "
+        "English when packaged, and only that language), a line for the system prompt "
+        "(prompt) and a first message, each at most 500 characters. A pipeline call follows "
+        "the caller's language turn by turn. docs/speech.md (Languages).",
     ),
     "voicemail_message": _described(
         LongText, "What is left on an answering machine (default: the first message)."
