@@ -10,18 +10,21 @@ import pytest
 from lab.test_lab_dialplan import extensions, lab_text
 from voicedock.pipeline.hearing.voicing import pitched_ms
 from voicedock.pipeline.providers.base import ProviderUnavailableError
-from voicedock_lab import utterances
+from voicedock_lab import greetings, utterances
 from voicedock_lab.config import template_values
 from voicedock_lab.errors import LabError
+from voicedock_lab.greetings import Voice
 from voicedock_lab.settings import LabSettings
 from voicedock_lab.utterances import (
     APPOINTMENT,
     COUGH,
+    GERMAN,
     LAB_UTTERANCES,
     PAUSED,
     SOUND_RATE,
     Utterance,
     cache_key,
+    cached_utterance,
     cough_pcm,
     install_utterances,
     read_wav,
@@ -48,17 +51,44 @@ def test_cache_key_follows_text_and_voice() -> None:
     assert cache_key(APPOINTMENT, "v.onnx") != cache_key(APPOINTMENT, "w.onnx")
 
 
+def test_the_german_utterance_is_cached_by_its_espeak_voice(
+    tmp_path: Path, fake_piper: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The German party's sound needs no Piper: its cache file is keyed by espeak-ng's voice."""
+
+    def no_piper() -> str:
+        raise LabError("no Piper")
+
+    monkeypatch.setattr(utterances, "_voice_path", no_piper)
+    path = cached_utterance(GERMAN, tmp_path)
+    assert path.name == f"{GERMAN.name}-{cache_key(GERMAN, 'espeak-ng:de')}.wav"
+    assert fake_piper == [f"espeak-ng de: {GERMAN.text}"]
+    assert cached_utterance(GERMAN, tmp_path) == path  # cached: not synthesised again
+    assert len(fake_piper) == 1
+
+
 @pytest.fixture
 def fake_piper(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What was synthesised, each text as ``<voice>: <text>`` (Piper's path, or espeak-ng's
+    voice)."""
     spoken: list[str] = []
 
     def synthesize(text: str, voice: str) -> bytes:
-        spoken.append(text)
+        spoken.append(f"{voice}: {text}")
         return b"\x01\x00" * 800
+
+    def espeak(text: str, voice: Voice, rate: int) -> bytes:
+        assert rate == SOUND_RATE
+        return synthesize(text, f"espeak-ng {voice.name}")
 
     monkeypatch.setattr(utterances, "_voice_path", lambda: "/voices/joe.onnx")
     monkeypatch.setattr(utterances, "synthesize_pcm", synthesize)
+    monkeypatch.setattr(greetings, "espeak_pcm", espeak)
     return spoken
+
+
+def _voice(utterance: Utterance) -> str:
+    return f"espeak-ng {utterance.espeak_voice}" if utterance.espeak_voice else "/voices/joe.onnx"
 
 
 def test_install_synthesises_once_and_copies_world_readable(
@@ -72,7 +102,9 @@ def test_install_synthesises_once_and_copies_world_readable(
     assert stat.S_IMODE(cough.stat().st_mode) == 0o644
     assert read_wav(cough) == (cough_pcm(), SOUND_RATE)
     assert pitched_ms(cough_pcm(), SOUND_RATE) == 0
-    said = [t for u in LAB_UTTERANCES for t in (u.text, u.continued) if t]
+    said = [f"{_voice(u)}: {t}" for u in LAB_UTTERANCES for t in (u.text, u.continued) if t]
+    # The German party's sentences by espeak-ng's German voice, the others by Piper's.
+    assert f"espeak-ng de: {GERMAN.text}" in said
     assert fake_piper == said
     for name, path in first.items():
         assert path.parent == sounds
@@ -108,7 +140,7 @@ def test_missing_voice_is_a_clear_lab_error(
 def test_speaking_parties_play_the_installed_utterances() -> None:
     text = lab_text()
     callee = extensions(text, "lab-callee")
-    for number in ("+31612345673", "+31612345674", "+31612345675"):
+    for number in ("+31612345673", "+31612345674", "+31612345675", "+31612345664"):
         assert callee[number] == "Gosub(lab-tag,s,1)", number
     for utterance in LAB_UTTERANCES:
         assert f"Playback(${{LAB_SOUNDS}}/{utterance.name})" in text

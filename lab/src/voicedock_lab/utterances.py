@@ -1,12 +1,13 @@
-"""Known caller utterances for the lab's speaking parties, spoken by the offline TTS (Piper).
+"""Known caller utterances for the lab's speaking parties, spoken by the offline TTS (Piper;
+one in another language than English by espeak-ng, whose voices speak many).
 
 The lab dialplan plays them with ``Playback(${LAB_SOUNDS}/<name>)`` so the tests can check what
 voicedock heard through the real 8 kHz call path. Each is synthesised once per machine into
 ``<lab cache>/utterances/<name>-<hash>.wav`` (the hash covers the text, the voice and the
 format, so a changed text is re-synthesised) and copied into the instance's sounds directory.
 
-Synthesis uses Piper's packaged voice with its noise turned off: the same text always gives
-the same audio, so a cached file equals a fresh one.
+Synthesis uses Piper's packaged voice with its noise turned off, or espeak-ng's named voice:
+the same text always gives the same audio, so a cached file equals a fresh one.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class Utterance:
     # Said after a pause of ``pause_ms`` from the end of ``text``'s last sound to its first.
     continued: str = ""
     pause_ms: int = 0
+    # Spoken by espeak-ng in this voice (``de``) instead of Piper's English voice.
+    espeak_voice: str = ""
 
 
 APPOINTMENT = Utterance("utterance-appointment", "I would like to book an appointment on Monday.")
@@ -88,6 +91,16 @@ PRIVATE_DETAILS = Utterance(
 # as a word ("MMO").
 BACKCHANNEL = Utterance("utterance-backchannel", "Mm, okay.")
 ONE_MORE_QUESTION = Utterance("utterance-one-more-question", "Sorry, one more question.")
+# The German party: three sentences in espeak-ng's plain German voice. Whisper (base) weighs
+# the whole, µ-law at 8 kHz, as German at 0.96 among English and German, its first sentence
+# alone at 0.99 (espeak-ng's "de+f3" is heard as English; shorter sentences as low as 0.68).
+GERMAN = Utterance(
+    "utterance-german",
+    "Entschuldigung, ich verstehe kein Englisch. Sprechen Sie bitte Deutsch mit mir. "
+    "Ich brauche einen Termin beim Zahnarzt, möglichst schnell, weil ich seit gestern "
+    "Zahnschmerzen habe.",
+    espeak_voice="de",
+)
 LAB_UTTERANCES: tuple[Utterance, ...] = (
     APPOINTMENT,
     TALK_OVER,
@@ -102,6 +115,7 @@ LAB_UTTERANCES: tuple[Utterance, ...] = (
     PAUSED,
     BACKCHANNEL,
     ONE_MORE_QUESTION,
+    GERMAN,
 )
 # A cough's like, synthesized (no voice says it): a 400 ms burst of noise, no pitch, loud
 # enough for a VAD; played with ``Playback(${LAB_SOUNDS}/noise-cough)``.
@@ -184,16 +198,25 @@ def synthesize_pcm(text: str, voice_path: str) -> bytes:
     return float_to_pcm16(resample_signal(audio, chunks[0].sample_rate, SOUND_RATE))
 
 
+def _said(utterance: Utterance, text: str, voice_path: str) -> bytes:
+    """``text`` in the utterance's voice: espeak-ng's when it names one, else Piper's."""
+    if utterance.espeak_voice:
+        from voicedock_lab.greetings import Voice, espeak_pcm
+
+        return espeak_pcm(text, Voice(utterance.espeak_voice), SOUND_RATE)
+    return synthesize_pcm(text, voice_path)
+
+
 def spoken_pcm(utterance: Utterance, voice_path: str) -> bytes:
     """The utterance as 16-bit PCM at ``SOUND_RATE``: its text, then (if it goes on) exactly
     ``pause_ms`` of silence between the last sound of the text and the first of the rest."""
-    pcm = synthesize_pcm(utterance.text, voice_path)
+    pcm = _said(utterance, utterance.text, voice_path)
     if not utterance.continued:
         return pcm
     import numpy as np
 
     first = np.frombuffer(pcm, dtype="<i2")
-    rest = np.frombuffer(synthesize_pcm(utterance.continued, voice_path), dtype="<i2")
+    rest = np.frombuffer(_said(utterance, utterance.continued, voice_path), dtype="<i2")
     loud_first = np.flatnonzero(np.abs(first.astype(np.int32)) >= _QUIET)
     loud_rest = np.flatnonzero(np.abs(rest.astype(np.int32)) >= _QUIET)
     end = loud_first[-1] + 1 if loud_first.size else first.size  # quiet: kept whole
@@ -205,7 +228,7 @@ def spoken_pcm(utterance: Utterance, voice_path: str) -> bytes:
 
 def cached_utterance(utterance: Utterance, cache_dir: Path) -> Path:
     """The utterance's WAV in the cache, synthesised on first use (written atomically)."""
-    voice = _voice_path()
+    voice = f"espeak-ng:{utterance.espeak_voice}" if utterance.espeak_voice else _voice_path()
     target = cache_dir / "utterances" / f"{utterance.name}-{cache_key(utterance, voice)}.wav"
     if target.is_file():
         return target

@@ -501,6 +501,36 @@ class AnalysisTemplateRef(Plan, kw_only=True):
 Section = dict[str, object]  # a provider section as set (its keys: its provider's)
 
 
+# The languages an assistant speaks (``languages``): a few, each a BCP 47 primary language tag
+# (``de``), the voice of its replies, an optional line for the system prompt and an optional
+# first message.
+LANGUAGES_MAX = 5
+LANGUAGE_TAG_PATTERN = r"^[a-z]{2,3}$"
+LANGUAGE_VOICE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$"
+LANGUAGE_TEXT_MAX = 500
+
+
+class LanguageVoice(Plan, kw_only=True):
+    """A language's voice: the name of a voice of the assistant's TTS provider (espeak-ng
+    ``de``, a Piper voice, a cloud voice's name)."""
+
+    voice: Annotated[str, Meta(pattern=LANGUAGE_VOICE_PATTERN)]
+
+
+class Language(Plan, kw_only=True):
+    """One of ``languages``: a language the assistant answers in, when the caller speaks it."""
+
+    language: Annotated[str, Meta(pattern=LANGUAGE_TAG_PATTERN)]
+    voice: LanguageVoice | UnsetType = UNSET
+    prompt: Annotated[str, Meta(min_length=1, max_length=LANGUAGE_TEXT_MAX)] | UnsetType = UNSET
+    first_message: Annotated[str, Meta(min_length=1, max_length=LANGUAGE_TEXT_MAX)] | UnsetType = (
+        UNSET
+    )
+
+
+Languages = Annotated[list[Language], Meta(min_length=1, max_length=LANGUAGES_MAX)]
+
+
 class AssistantConfig(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     """An assistant's configuration, as checked: a setting left out is ``UNSET``. Its fields
     are what an organization may set (``CONFIG_FIELDS``), and ``hang_up_after_first_message``,
@@ -530,6 +560,7 @@ class AssistantConfig(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=T
     turn_detection: str | UnsetType = UNSET
     barge_in_on_words: bool | UnsetType = UNSET
     noise_suppression: bool | UnsetType = UNSET
+    languages: list[Language] | UnsetType = UNSET
     silence_prompt_seconds: int | UnsetType = UNSET
     silence_prompt_message: str | UnsetType = UNSET
     dead_air_seconds: int | UnsetType = UNSET

@@ -346,6 +346,7 @@ class CallMessage:
     interrupted: bool = False
     seq: int = 0
     member: str | None = None  # the squad's member who spoke or heard it (None: no squad)
+    language: str | None = None  # the language it was said in (None: no languages followed)
 
 
 @dataclass(slots=True)

@@ -172,6 +172,9 @@ class TranscriptEntry:
     # The squad's member who spoke it or heard it (a call placed with a squad); None: the
     # call's one assistant.
     member: str | None = None
+    # The language it was said in, as the call followed the caller (a BCP 47 primary tag;
+    # None: the assistant lists no languages).
+    language: str | None = None
 
 
 @dataclass(slots=True)

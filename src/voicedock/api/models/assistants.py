@@ -33,6 +33,7 @@ from voicedock.domain.assistant_config import (
     AssistantRequest,
     ConsentPlan,
     Keypad,
+    Languages,
     LlmFiller,
     RedactionPlan,
     ToolFiller,
@@ -136,6 +137,15 @@ SETTINGS: dict[str, Any] = {
         "and speech recognition: street, car and babble noise heard less as speech, at some "
         "CPU per call. Default (left out or null): the operator's (off unless the operator "
         "turned it on). Pipeline calls only; docs/speech.md.",
+    ),
+    "languages": _described(
+        Languages,
+        "The languages the assistant speaks besides its own (1-5, each a BCP 47 primary "
+        'tag such as "de", listed once): the voice for it (voice.voice, a voice of the TTS '
+        "provider on this node: espeak-ng de; none with Piper, which speaks its one voice, "
+        "English when packaged, and only that language), a line for the system prompt "
+        "(prompt) and a first message, each at most 500 characters. A pipeline call follows "
+        "the caller's language turn by turn. docs/speech.md (Languages).",
     ),
     "voicemail_message": _described(
         LongText, "What is left on an answering machine (default: the first message)."

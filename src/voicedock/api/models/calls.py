@@ -438,6 +438,17 @@ class Message(Reply, kw_only=True):
         ]
         | UnsetType
     ) = UNSET
+    language: (
+        Annotated[
+            str,
+            Meta(
+                description="An assistant with languages (docs/speech.md): the language the "
+                "message was said in, a BCP 47 primary tag such as de (the caller's, as "
+                "detected; the assistant's reply follows it)."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class Timings(Reply, kw_only=True):
@@ -694,7 +705,13 @@ class CallReply(Reply, kw_only=True):
             call,
             analysis_result=None if analysis is None else Analysis.of(analysis),
             messages=[
-                Message(role=m.role, content=m.content, member=m.member or UNSET) for m in messages
+                Message(
+                    role=m.role,
+                    content=m.content,
+                    member=m.member or UNSET,
+                    language=m.language or UNSET,
+                )
+                for m in messages
             ],
             agent_id=call.assistant_id,
             phone_number=call.assistant_phone,

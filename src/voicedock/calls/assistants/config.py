@@ -29,7 +29,7 @@ from typing import Annotated, Literal, TypeVar, cast, get_args
 
 import msgspec
 import msgspec.inspect as mi
-from msgspec import Meta
+from msgspec import UNSET, Meta
 
 from voicedock.calls import json_readers
 from voicedock.calls.assistants.providers import (
@@ -53,6 +53,8 @@ from voicedock.domain.assistant_config import (
     KEYPAD_MAX_DIGITS,
     KEYPAD_TERMINATORS,
     KEYPAD_TIMEOUT,
+    LANGUAGE_TEXT_MAX,
+    LANGUAGES_MAX,
     LLM_FILLER_DELAY,
     LLM_FILLER_MESSAGES,
     MODEL_SEES,
@@ -65,6 +67,8 @@ from voicedock.domain.assistant_config import (
     AssistantRequest,
     ConsentPlan,
     Keypad,
+    Language,
+    Languages,
     LlmFiller,
     Plan,
     RedactionPlan,
@@ -90,7 +94,14 @@ from voicedock.pipeline.providers.registry import (
     tts_registry,
 )
 from voicedock.pipeline.providers.section import decoded
-from voicedock.pipeline.speaking.node_voices import ESPEAK, OPENAI, PIPER, voice_names
+from voicedock.pipeline.speaking.node_voices import (
+    ESPEAK,
+    MULTILINGUAL,
+    OPENAI,
+    PIPER,
+    piper_voices,
+    voice_names,
+)
 
 log = logging.getLogger("voicedock.calls")
 
@@ -177,6 +188,7 @@ REDACTION_PLAN = "redaction_plan"
 # A custom pattern RE2 refuses (what no schema states: back-references, look-arounds, syntax).
 INVALID_PATTERN = "Invalid pattern"
 CONSENT_PLAN = "consent_plan"
+LANGUAGES = "languages"
 
 
 def check_assistant_choice(
@@ -240,6 +252,8 @@ def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -
     for key, check in _PLANS.items():
         if obj.get(key) is not None:
             out[key] = check(obj[key])
+    if obj.get(LANGUAGES) is not None:
+        out[LANGUAGES] = _check_languages(obj[LANGUAGES])
     return out
 
 
@@ -349,6 +363,14 @@ SETTINGS_WORDS: Words = {
     "voicemail_detection": f"must be one of: {', '.join(VOICEMAIL_DETECTION)}",
     "turn_detection": f"must be one of: {', '.join(TURN_DETECTIONS)}",
     "noise_suppression": "must be true or false, or null (the node's default)",
+}
+LANGUAGES_WORDS: Words = {
+    "": f"must be a list of 1-{LANGUAGES_MAX} languages",
+    "language": 'must be a BCP 47 primary language tag such as "de" (2-3 lower-case letters)',
+    "voice": "must be an object with the name of a voice of the TTS provider",
+    "voice.voice": "must be a voice name of 1-64 letters, digits, '_', '.', '+' or '-'",
+    "prompt": f"must be a text of 1-{LANGUAGE_TEXT_MAX} characters",
+    "first_message": f"must be a text of 1-{LANGUAGE_TEXT_MAX} characters",
 }
 ANALYSIS_WORDS: Words = {
     "summary_prompt": "must be a string",
@@ -467,6 +489,17 @@ def _check_consent_plan(value: object) -> JsonObject:
     optional (``calls/live/consent.py`` has the defaults)."""
     plan = _plan(ConsentPlan, value, CONSENT_PLAN, CONSENT_WORDS, CONSENT_REQUIRED)
     return _settings(plan) | {"message": plan.message.strip()}
+
+
+def _check_languages(value: object) -> list[JsonValue]:
+    """``[{"language": "de", "voice": {"voice": "de"}, "prompt": text, "first_message":
+    text}]``: 1-5 languages (``Language``), each listed once."""
+    languages = _decoded(Languages, value, LANGUAGES, LANGUAGES_WORDS)
+    tags = [entry.language for entry in languages]
+    if len(set(tags)) != len(tags):
+        raise BadRequest(f"{LANGUAGES} must list each language once")
+    built: list[JsonValue] = msgspec.to_builtins(languages)
+    return built
 
 
 def _check_analysis_plan(value: object) -> JsonObject:
@@ -592,6 +625,7 @@ def _resolve_provider(
             if key == "llm_config":
                 part = llm_section(provider, part, engine)
             resolved[key] = _resolve_section(key, part, engine, speech)
+        _check_language_voices(resolved, speech)
     if egress is not None:
         check_tenant_urls(resolved, egress)
     return resolved
@@ -790,13 +824,7 @@ def check_tts_voice(
         raise BadRequest(f"{name} needs the ElevenLabs voice_id")
     if voice is None:
         return
-    engine = {"piper": PIPER, "espeak-ng": ESPEAK, "espeak_ng": ESPEAK, "openai": OPENAI}.get(
-        provider
-    )
-    if provider == "offline":
-        from voicedock.pipeline.providers.piper_tts import piper_available
-
-        engine = PIPER if piper_available() else ESPEAK
+    engine = _tts_engine(provider)
     if engine is None:
         return
     base, plus, variant = voice.partition("+")  # espeak-ng's "en-us+f3": a voice's variant
@@ -807,6 +835,64 @@ def check_tts_voice(
         raise UnresolvableConfig(
             f"{name}.voice {voice!r} is not one of this node's {engine} voices "
             "(GET /voices lists them)"
+        )
+
+
+def _tts_engine(provider: str) -> str | None:
+    """The node's engine a ``tts_config.provider`` speaks with, as a call creates it
+    (``pipeline/providers/registry.py``: ``offline`` is Piper where its voice is installed,
+    else espeak-ng); None: a provider whose voices the node does not list."""
+    if provider == "offline":
+        from voicedock.pipeline.providers.piper_tts import piper_available
+
+        return PIPER if piper_available() else ESPEAK
+    return {"piper": PIPER, "espeak-ng": ESPEAK, "espeak_ng": ESPEAK, "openai": OPENAI}.get(
+        provider
+    )
+
+
+def _check_language_voices(resolved: JsonObject, speech: SpeechSettings) -> None:
+    """Each of a pipeline's ``languages`` has a voice its TTS speaks, as a call builds it
+    (``calls/live/providers.py``: the resolved ``tts_config`` with the language's voice, or
+    the assistant's own voice without one): a voice the provider has on this node
+    (``check_tts_voice``). Piper speaks the one model of the node whatever voice is named:
+    with it a language names no voice and is the language of that model (English for the
+    packaged one). ``UnresolvableConfig`` (400) naming ``languages[<i>].voice``."""
+    tts = json_object(resolved.get("tts_config"))
+    if resolved.get(LANGUAGES) is None or tts is None:
+        return
+    provider = str(tts.get("provider"))
+    engine = _tts_engine(provider)
+    languages = _decoded(Languages, resolved[LANGUAGES], LANGUAGES, LANGUAGES_WORDS)
+    for index, entry in enumerate(languages):
+        where = f"{LANGUAGES}[{index}].voice"
+        if engine == PIPER:
+            _check_piper_language(entry, where, provider, speech)
+        elif entry.voice is not UNSET:
+            check_tts_voice(provider, {"voice": entry.voice.voice}, where, speech)
+
+
+def _check_piper_language(
+    entry: Language, where: str, provider: str, speech: SpeechSettings
+) -> None:
+    """A language a Piper assistant speaks: no voice of its own, and the language of the
+    node's Piper voice (``[speech] piper_model_path``, else the packaged English one)."""
+    voices = piper_voices(speech.piper_model_path)
+    name = voices[0].voice if voices else "the packaged voice"
+    speaks = voices[0].language.partition("-")[0].lower() if voices else "en"
+    other = f"use a TTS provider with a {entry.language} voice, e.g. espeak-ng"
+    engine = repr(provider) if provider == PIPER else f"{provider!r} (Piper on this node)"
+    if entry.voice is not UNSET:
+        raise UnresolvableConfig(
+            f"{where} {entry.voice.voice!r} cannot be spoken with tts_config.provider {engine}: "
+            f"Piper speaks this node's one voice ({name}, {speaks}) whatever voice is named; "
+            f"leave the voice out for {speaks}, or {other}"
+        )
+    if speaks not in (entry.language, MULTILINGUAL):
+        raise UnresolvableConfig(
+            f"{where}: {entry.language!r} has no voice with tts_config.provider {engine}: "
+            f"this node's Piper voice ({name}) speaks {speaks} and would read the "
+            f"{entry.language} replies; {other}"
         )
 
 

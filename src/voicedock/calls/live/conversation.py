@@ -212,6 +212,7 @@ class LiveConversation(Closable):
                     tools=tools,
                     endpoints=engines.endpoints,
                     predict_turn=providers.predict_turn,
+                    languages=providers.languages,
                 ),
                 config,
             )

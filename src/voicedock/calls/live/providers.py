@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeAlias, TypeVar
 
 import msgspec
+from msgspec import UNSET
 
 from voicedock.calls.assistants.config import (
     SAY_VOICE,
@@ -79,8 +80,15 @@ from voicedock.pipeline.fallback_plans.plan import Entry, Switch
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.fallback_plans.serving import Endpoints
 from voicedock.pipeline.fallback_plans.stt import SttPlan
+from voicedock.pipeline.hearing.language import CallLanguages, SpokenLanguage, answer_in
 from voicedock.pipeline.pools.provider_health import Endpoint, ProviderHealth
-from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
+from voicedock.pipeline.providers.base import (
+    LanguageDetectingStt,
+    Llm,
+    ProviderConfigError,
+    Stt,
+    Tts,
+)
 from voicedock.pipeline.providers.registry import RULE_BASED, create_llm, create_stt, create_tts
 from voicedock.pipeline.providers.rule_based import PoliteClose
 from voicedock.pipeline.providers.section import decoded
@@ -124,9 +132,13 @@ class SpeechProviders:
     # in a thread, or in the node's recognition pool (``calls/runner/one_call.py``); None:
     # silence decides.
     predict_turn: PredictTurn | None = None
+    # The assistant's languages, which a pipeline call follows turn by turn (None: it lists
+    # none, or its recognizer tells no language).
+    languages: CallLanguages | None = None
 
     async def aclose(self) -> None:
-        for provider in (self.stt, self.llm, self.tts, self.realtime, self.pipeline):
+        voices = () if self.languages is None else self.languages.voices()
+        for provider in (self.stt, self.llm, self.tts, self.realtime, self.pipeline, *voices):
             if provider is not None:
                 with contextlib.suppress(Exception):
                     await provider.aclose()
@@ -203,6 +215,7 @@ def _build(
         stt_name=_provider_name(assistant_config, "stt_config", speech),
         tts_name=_provider_name(assistant_config, "tts_config", speech),
         endpoints=Endpoints(**plans.first),
+        languages=_languages(config, stt, _tts(assistant_config, speech, speech_keys), guard),
     )
 
 
@@ -308,6 +321,32 @@ def _say_voice(realtime: JsonObject, speech: SpeechSettings, speech_keys: bool) 
 def _tts(config: Mapping[str, JsonValue], speech: SpeechSettings, speech_keys: bool) -> TtsConfig:
     key = "tts_config"
     return decoded(TtsConfig, _section(config, key, speech, speech_keys=speech_keys), key)
+
+
+def _languages(
+    config: AssistantConfig, stt: Stt, tts: TtsConfig, guard: Egress | None
+) -> CallLanguages | None:
+    """The call's languages: the assistant's ``languages``, each with its line for the model
+    and its voice (the assistant's TTS section speaking that voice), detected by its
+    recognizer (the first of its plan; None when it tells no language)."""
+    if config.languages is UNSET:
+        return None
+    detector = stt.primary if isinstance(stt, SttPlan) else stt
+    if not isinstance(detector, LanguageDetectingStt):
+        return None
+    stt_section = config.stt_config
+    own = stt_section.get("language") if isinstance(stt_section, Mapping) else None
+    spoken = [
+        SpokenLanguage(
+            entry.language,
+            entry.prompt if entry.prompt is not UNSET else answer_in(entry.language),
+            None
+            if entry.voice is UNSET
+            else create_tts(msgspec.structs.replace(tts, voice=entry.voice.voice), guard),
+        )
+        for entry in config.languages
+    ]
+    return CallLanguages(own if isinstance(own, str) else "en", spoken, detector)
 
 
 def _provider_name(config: Mapping[str, JsonValue], key: str, speech: SpeechSettings) -> str | None:

@@ -37,6 +37,8 @@ class TranscriptTurn(Protocol):
     def interrupted(self) -> bool: ...
     @property
     def member(self) -> str | None: ...  # the squad's member whose dialogue it is
+    @property
+    def language(self) -> str | None: ...  # the language it was said in
 
 
 def _utc(epoch: float) -> datetime:
@@ -52,6 +54,7 @@ def call_message(call_id: str, turn: TranscriptTurn) -> CallMessage:
         ended_at=_utc(turn.ended_at),
         interrupted=turn.interrupted,
         member=turn.member,
+        language=turn.language,
     )
 
 
@@ -70,6 +73,8 @@ def transcript_event_data(turn: TranscriptTurn) -> JsonObject:
     }
     if turn.member is not None:
         data["member"] = turn.member
+    if turn.language is not None:
+        data["language"] = turn.language
     return data
 
 

@@ -68,6 +68,10 @@ class AssistantAudio:
         self._released.set()
         self._withheld: list[tuple[Speech, SpokenSentence, bytes]] = []
 
+    def use_voice(self, tts: Tts) -> None:
+        """Speak the next sentences with ``tts`` (the caller's language's voice)."""
+        self._tts = tts
+
     @property
     def audible(self) -> bool:
         return bool(self.speeches) and any(s.audible for s in self.speeches)  # every frame

@@ -18,10 +18,13 @@ class ModelHistory:
     def __init__(self, config: ConversationConfig) -> None:
         self._config = config
         self.messages: list[ChatMessage] = []
+        self.language_line = ""  # the caller's language's line, after the instructions
 
     def context(self) -> list[ChatMessage]:
         """What the model is sent for its next reply."""
-        system = ChatMessage("system", self._config.instructions)
+        line = self.language_line
+        instructions = self._config.instructions
+        system = ChatMessage("system", f"{instructions}\n\n{line}" if line else instructions)
         own = (m for m in self.messages if m.meaningful)
         return [system, *self._config.history, *self._config.carried, *own]
 

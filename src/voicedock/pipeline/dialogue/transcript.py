@@ -49,6 +49,7 @@ class TranscriptKeeper:
         self.entries: list[TranscriptEntry] = []
         self._redactor = redactor
         self._member = member
+        self.language: str | None = None  # the call's language now, noted on each message
         self._provider = provider
         self._events = events
         self._open_since = open_since
@@ -72,6 +73,8 @@ class TranscriptKeeper:
             entry.audio = None  # only a redacted message's audio is looked at again
         if self._member is not None and entry.member is None:
             entry.member = self._member
+        if self.language is not None and entry.language is None:
+            entry.language = self.language
         if self._provider is not None and entry.provider is None:
             entry.provider = self._provider(entry.role)
         if self._open_since is None:

@@ -90,6 +90,7 @@ from voicedock.pipeline.frames import (
     Dtmf,
     EndCall,
     Frame,
+    HeardAudio,
     InjectContext,
     Say,
     SilencePrompt,
@@ -99,6 +100,7 @@ from voicedock.pipeline.frames import (
     supervisor_note,
 )
 from voicedock.pipeline.hearing.keypad import KeypadEntry
+from voicedock.pipeline.hearing.language import CallLanguages
 from voicedock.pipeline.hearing.listener import Listener, UserUtterance
 from voicedock.pipeline.hearing.noise import NoiseSuppressor
 from voicedock.pipeline.hearing.turn_detection import PredictTurn, TurnDetector
@@ -147,6 +149,7 @@ class TurnParts:
     endpoints: Endpoints | None = None
     predict_turn: PredictTurn | None = None
     events: CallEvents | None = None
+    languages: CallLanguages | None = None
     wall_clock: Callable[[], float] = time.time
 
 
@@ -191,6 +194,9 @@ class TurnEngine(DialogueBase):
             self._turn_detector = TurnDetector(parts.predict_turn, self._listener, self._tasks)
         self._assistant_audio, self._replies, self._floor = self._speaking(parts, named)
         self._keypad = KeypadInput(cfg.keypad, self._wall, weak_method(self._keypad_due))
+        self._languages, self._voice = parts.languages, parts.tts
+        if parts.languages is not None:
+            self._transcript.language = parts.languages.current
 
     def _speaking(
         self, parts: TurnParts, named: Endpoints
@@ -467,6 +473,8 @@ class TurnEngine(DialogueBase):
                 self._transcript.report()  # the turn closed without words: it holds nothing
                 return
             if spoken := bool(text):
+                if heard_audio is not None:
+                    await self._follow_language(heard_audio, len(text.split()))
                 ended = self._hearing.at(user.ended_at_ms)
                 entry = TranscriptEntry("user", text, started, ended, audio=heard_audio)
                 self._transcript.add(entry)
@@ -497,6 +505,22 @@ class TurnEngine(DialogueBase):
             latency.llm_provider = self._serving.label("llm")
             latency.tts_provider = self._serving.label("tts")
             self.latencies.append(latency)
+
+    async def _follow_language(self, audio: HeardAudio, words: int) -> None:
+        """Follow the caller into the language of this turn: the model is asked to answer in
+        it, and its voice speaks."""
+        languages = self._languages
+        if languages is None:
+            return
+        before = languages.current
+        now = await languages.heard(audio.pcm, audio.sample_rate, words)
+        self._transcript.language = now
+        if now == before:
+            return
+        spoken = languages.spoken(now)
+        self._history.language_line = spoken.instruction if spoken is not None else ""
+        voice = spoken.voice if spoken is not None and spoken.voice is not None else self._voice
+        self._assistant_audio.use_voice(voice)
 
     async def _cover_dead_air(
         self, reply: Speech, wait: Wait, latency: TurnLatency | None, t0: float

@@ -179,6 +179,28 @@ class SpokenWord:
     end: float
 
 
+@dataclass(frozen=True, slots=True)
+class DetectedLanguage:
+    """The language a recognizer heard in a stretch of speech (a BCP 47 primary tag) and its
+    probability of it (0-1)."""
+
+    language: str
+    probability: float
+
+
+@runtime_checkable
+class LanguageDetectingStt(Protocol):
+    """Optional: local engines that tell which language a stretch of speech is in, among the
+    languages an assistant speaks (``pipeline/hearing/language.py`` follows the caller)."""
+
+    def detect_language_blocking(
+        self, pcm: bytes, sample_rate: int, among: frozenset[str]
+    ) -> DetectedLanguage | None:
+        """The most likely of ``among`` for 16-bit mono PCM (None: no audio, or none of them
+        known to the engine), in the calling thread. Raises ProviderError."""
+        ...
+
+
 @runtime_checkable
 class WordTimedStt(Stt, Protocol):
     """Optional: engines that tell when each word of a stretch of audio was said (the words

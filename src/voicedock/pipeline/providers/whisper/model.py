@@ -85,6 +85,8 @@ class WhisperModel(Protocol):
         word_timestamps: bool = False,
     ) -> tuple[Iterable[Segment], object]: ...
 
+    def detect_language(self, audio: Audio) -> tuple[str, float, Sequence[tuple[str, float]]]: ...
+
 
 class Tokenizer(Protocol):
     """A ``faster_whisper.tokenizer.Tokenizer`` for transcription."""

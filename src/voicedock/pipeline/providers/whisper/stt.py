@@ -31,6 +31,7 @@ from voicedock.domain.vocabulary import keyterms_prompt
 from voicedock.media.codecs import resample_signal
 from voicedock.pipeline.audio import pcm16_to_float
 from voicedock.pipeline.providers.base import (
+    DetectedLanguage,
     ProviderConfigError,
     ProviderResponseError,
     ProviderUnavailableError,
@@ -171,6 +172,28 @@ class WhisperStt:
         except (RuntimeError, ValueError) as exc:
             raise ProviderResponseError(f"Whisper word alignment failed: {exc}") from exc
 
+    async def detect_language(
+        self, pcm: bytes, sample_rate: int, among: frozenset[str]
+    ) -> DetectedLanguage | None:
+        if not pcm:
+            return None
+        return await asyncio.to_thread(self.detect_language_blocking, pcm, sample_rate, among)
+
+    def detect_language_blocking(
+        self, pcm: bytes, sample_rate: int, among: frozenset[str]
+    ) -> DetectedLanguage | None:
+        """The most likely of ``among`` in ``pcm`` by Whisper's language detection (its
+        probabilities of every language it knows, over the first 30 s), in the calling thread."""
+        if not pcm or not among:
+            return None
+        model = self._model()
+        audio = resample_signal(pcm16_to_float(pcm), sample_rate, WHISPER_RATE)
+        try:
+            _best, _probability, probabilities = model.detect_language(audio)
+        except (RuntimeError, ValueError) as exc:
+            raise ProviderResponseError(f"Whisper language detection failed: {exc}") from exc
+        return most_likely(probabilities, among)
+
     def _segments(
         self,
         model: WhisperModel,
@@ -206,3 +229,16 @@ def tokenizer_of(model: WhisperModel, language: str | None) -> Tokenizer:
         model.hf_tokenizer, True, task="transcribe", language=language
     )
     return made
+
+
+def most_likely(
+    probabilities: Iterable[tuple[str, float]], among: frozenset[str]
+) -> DetectedLanguage | None:
+    """The language of ``among`` with the highest of ``probabilities``, and its probability
+    among those languages alone (the caller speaks one of them); none listed: None."""
+    listed = [(p, lang) for lang, p in probabilities if lang in among]
+    total = sum(p for p, _ in listed)
+    if total <= 0:
+        return None
+    probability, language = max(listed)
+    return DetectedLanguage(language, float(probability / total))
