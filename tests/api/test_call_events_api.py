@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from aiohttp import web
 
 from api.conftest import Api
 from fakes.pbx import FakePbx
+from fakes.turns import Turn
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
@@ -140,16 +140,6 @@ def test_encode_event_is_one_sse_message() -> None:
 )
 def test_last_event_id(header: str | None, seq: int) -> None:
     assert last_event_id(header) == seq
-
-
-@dataclass(frozen=True)
-class Turn:
-    role: str
-    content: str
-    started_at: float
-    ended_at: float
-    interrupted: bool = False
-    member: str | None = None
 
 
 async def test_ended_call_sends_what_is_left_and_ends(api: Api) -> None:

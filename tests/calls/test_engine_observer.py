@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 
 import pytest
 
@@ -9,6 +8,7 @@ from fakes.calls import calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
 from fakes.requests import outbound_request
+from fakes.turns import Turn
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, org_id
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live.record import LiveRecord
@@ -17,16 +17,6 @@ from voicedock.domain.records import Call, CallEvent, CallMessage
 from voicedock.store.base import Transaction
 
 pytestmark = pytest.mark.unit
-
-
-@dataclass(frozen=True)
-class Turn:
-    role: str
-    content: str
-    started_at: float
-    ended_at: float
-    interrupted: bool = False
-    member: str | None = None
 
 
 class Recorder:

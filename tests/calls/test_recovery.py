@@ -18,6 +18,7 @@ from fakes.calls import calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
 from fakes.requests import outbound_request
+from fakes.turns import Turn
 from fakes.world import ACME, ACME_NUMBERS, DESTINATION, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.engine import CallEngine, EngineOptions
 from voicedock.calls.observer import Observers
@@ -86,16 +87,6 @@ class Seen:
 
     async def on_report(self, tx: Transaction, call: Call, messages: Sequence[CallMessage]) -> None:
         self.reports[call.id] = [m.content for m in messages]
-
-
-@dataclass(frozen=True)
-class Turn:
-    role: str
-    content: str
-    started_at: float = 1.0
-    ended_at: float = 2.0
-    interrupted: bool = False
-    member: str | None = None
 
 
 async def cut_off(service: Service) -> None:

@@ -19,6 +19,7 @@ from fakes.calls import call_finished, calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import MediaFakePbx
 from fakes.requests import outbound_request
+from fakes.turns import Turn
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from media.fake_asterisk import FakeAsterisk
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts, registered
@@ -553,22 +554,12 @@ async def test_a_transfer_sent_at_the_answer_is_announced_once_the_conversation_
 # ---- a call resumed after a restart (calls/recovery.py) ----------------------------------------
 
 
-@dataclass(frozen=True)
-class Said:
-    role: str
-    content: str
-    started_at: float = 1.0
-    ended_at: float = 2.0
-    interrupted: bool = False
-    member: str | None = None
-
-
 async def left_by_a_killed_run(world: World) -> tuple[Call, list[CallMessage]]:
     """An answered call the previous run greeted (no runner of this run serves it yet)."""
     request = outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
     call_id = str((await place_outbound(world.engine, ACME_ID, request)).body["call_id"])
     await world.engine.pbx_events.apply(PbxEvent(call_id, PbxEventKind.ANSWERED))
-    await world.engine.records.store_transcript_turn(call_id, Said("assistant", "Hi!"))
+    await world.engine.records.store_transcript_turn(call_id, Turn("assistant", "Hi!"))
     return await world.call(call_id), await world.store.list_messages(call_id)
 
 

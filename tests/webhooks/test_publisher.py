@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +14,7 @@ from fakes.calls import calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
 from fakes.requests import outbound_request
+from fakes.turns import Turn
 from fakes.world import ACME, DESTINATION, GLOBEX, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live.record import LiveRecord
@@ -27,16 +27,6 @@ from voicedock.webhooks.publisher import WebhookPublisher, choose_endpoints, pay
 pytestmark = pytest.mark.unit
 
 AT = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Turn:
-    role: str
-    content: str
-    started_at: float
-    ended_at: float
-    interrupted: bool = False
-    member: str | None = None
 
 
 def endpoint(
