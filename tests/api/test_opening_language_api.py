@@ -1,0 +1,141 @@
+"""The language a call opens in, where users stand: an assistant listing ``de`` with
+``calling_codes`` ``["49"]`` and a German ``first_message``, placed over REST to a German
+number, greets with that message in the German voice, records it as ``de`` and asks the model
+in German from the first turn; the same assistant calling a Dutch number greets in its own
+language. Calling codes out of bounds are 400s naming the key."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.spoken_calls import SPEECH, SpokenCalls, spoken_calls
+from fakes.llm_standin import LlmStandIn
+from fakes.world import DESTINATION, make_settings
+from pipeline.fakes import FakeTts
+from voicedock.config import Settings
+from voicedock.domain.assistant_config import TtsConfig
+from voicedock.egress import Egress
+from voicedock.pipeline.providers.registry import tts_registry
+
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
+
+GERMAN_NUMBER = "+493012345678"
+GREETING = "Hello, Acme Dental."
+GERMAN_GREETING = "Guten Tag, Acme Dental."
+GERMAN_LINE = "Antworte auf Deutsch."
+GERMAN = {
+    "language": "de",
+    "voice": {"voice": "de-voice"},
+    "prompt": GERMAN_LINE,
+    "first_message": GERMAN_GREETING,
+    "calling_codes": ["43", "49"],
+}
+
+
+class Voices:
+    """The fake voices a call made, by the voice each speaks (its own: ``own``)."""
+
+    def __init__(self) -> None:
+        self.made: list[tuple[str, FakeTts]] = []
+
+    def __call__(self, config: TtsConfig, _egress: Egress | None) -> FakeTts:
+        tts = FakeTts(8000, ms_per_char=1)
+        self.made.append((config.voice or "own", tts))
+        return tts
+
+    def said(self, voice: str) -> list[str]:
+        return [text for name, tts in self.made if name == voice for text in tts.texts]
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[LlmStandIn]:
+    async with LlmStandIn(reply="Gerne.") as standin:
+        yield standin
+
+
+def settings_of(tmp_path: Path) -> Settings:
+    settings = make_settings(f"sqlite:///{tmp_path / 'opening.db'}")
+    settings.egress.allowed_networks = ["127.0.0.1/32"]  # the LLM stand-in
+    return settings
+
+
+def assistant(llm: LlmStandIn) -> dict[str, Any]:
+    return {
+        "name": "Desk",
+        "first_message": GREETING,
+        "system_prompt": "Be brief.",
+        "stt_config": {"provider": SPEECH},
+        "tts_config": {"provider": SPEECH},
+        "llm_config": {
+            "provider": "openai-compatible",
+            "base_url": llm.base_url,
+            "api_key": "sk-acme-opening-1111",
+            "model": "acme-model",
+        },
+        "languages": [GERMAN],
+    }
+
+
+async def _call(app: SpokenCalls, assistant_id: str, destination: str) -> dict[str, Any]:
+    call_id = await app.answered({"assistant_id": assistant_id, "destination": destination})
+    await app.caller_says("Wann haben Sie geöffnet?")
+    return await app.ended(call_id)
+
+
+async def _saved(app: SpokenCalls, body: dict[str, Any]) -> str:
+    status, saved = await app.send("POST", "/assistants", body)
+    assert status == 201, saved
+    assert saved["languages"] == [GERMAN]
+    return str(saved["id"])
+
+
+async def test_a_call_to_a_german_number_opens_in_german(tmp_path: Path, llm: LlmStandIn) -> None:
+    voices = Voices()
+    async with spoken_calls(settings_of(tmp_path)) as app:
+        tts_registry.register(SPEECH, voices)
+        assistant_id = await _saved(app, assistant(llm))
+        call = await _call(app, assistant_id, GERMAN_NUMBER)
+    greeting = call["messages"][0]
+    assert (greeting["role"], greeting["content"]) == ("assistant", GERMAN_GREETING), call
+    assert greeting["language"] == "de"
+    assert voices.said("de-voice")[:1] == [GERMAN_GREETING]
+    assert GREETING not in voices.said("own")
+    first = llm.requests[0].body["messages"]
+    assert first[0]["role"] == "system"
+    assert GERMAN_LINE in first[0]["content"], first
+
+
+async def test_a_call_to_another_country_opens_in_the_assistants_language(
+    tmp_path: Path, llm: LlmStandIn
+) -> None:
+    voices = Voices()
+    async with spoken_calls(settings_of(tmp_path)) as app:
+        tts_registry.register(SPEECH, voices)
+        assistant_id = await _saved(app, assistant(llm))
+        call = await _call(app, assistant_id, DESTINATION)  # +31: not listed
+    greeting = call["messages"][0]
+    assert (greeting["content"], greeting["language"]) == (GREETING, "en"), call
+    assert voices.said("own")[:1] == [GREETING]
+    assert GERMAN_GREETING not in voices.said("de-voice")
+    assert GERMAN_LINE not in llm.requests[0].body["messages"][0]["content"]
+
+
+@pytest.mark.parametrize(
+    "codes",
+    [["049"], ["4912"], ["+49"], [], ["1"] * 11, "49", [49]],
+    ids=["leading-zero", "four-digits", "plus", "empty", "eleven", "not-a-list", "number"],
+)
+async def test_calling_codes_out_of_bounds_are_refused_naming_the_key(
+    tmp_path: Path, codes: object
+) -> None:
+    async with spoken_calls(settings_of(tmp_path)) as app:
+        body = {"name": "Desk", "languages": [{"language": "de", "calling_codes": codes}]}
+        status, refused = await app.send("POST", "/assistants", body)
+    assert status == 400, refused
+    assert refused["message"].startswith("languages[0].calling_codes must be a list of 1-10"), (
+        refused
+    )
