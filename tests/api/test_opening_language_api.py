@@ -2,10 +2,13 @@
 ``calling_codes`` ``["49"]`` and a German ``first_message``, placed over REST to a German
 number, greets with that message in the German voice, records it as ``de`` and asks the model
 in German from the first turn; the same assistant calling a Dutch number greets in its own
-language. Calling codes out of bounds are 400s naming the key."""
+language. An inbound call on a number whose record says ``de`` (``PATCH /phone-numbers``)
+greets in German whatever country calls. Calling codes and a number's language out of
+bounds are 400s naming the key."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,11 +17,12 @@ import pytest
 
 from api.spoken_calls import SPEECH, SpokenCalls, spoken_calls
 from fakes.llm_standin import LlmStandIn
-from fakes.world import DESTINATION, make_settings
+from fakes.world import ACME_NUMBERS, DESTINATION, make_settings, number_id
 from pipeline.fakes import FakeTts
 from voicedock.config import Settings
 from voicedock.domain.assistant_config import TtsConfig
 from voicedock.egress import Egress
+from voicedock.pbx.base import InboundCall
 from voicedock.pipeline.providers.registry import tts_registry
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
@@ -139,3 +143,47 @@ async def test_calling_codes_out_of_bounds_are_refused_naming_the_key(
     assert refused["message"].startswith("languages[0].calling_codes must be a list of 1-10"), (
         refused
     )
+
+
+async def test_an_inbound_call_on_a_german_number_greets_in_german(
+    tmp_path: Path, llm: LlmStandIn
+) -> None:
+    voices = Voices()
+    async with spoken_calls(settings_of(tmp_path)) as app:
+        tts_registry.register(SPEECH, voices)
+        assistant_id = await _saved(app, assistant(llm))
+        path = f"/phone-numbers/{number_id(ACME_NUMBERS[0])}"
+        status, number = await app.send("PATCH", path, {"assistant_id": assistant_id})
+        assert (status, number["language"]) == (200, None), number
+        status, number = await app.send("PATCH", path, {"language": "de"})
+        assert (status, number["language"]) == (200, "de"), number
+        status, read = await app.send("GET", path)
+        assert (status, read["language"], read["assistant_id"]) == (200, "de", assistant_id)
+        # A Dutch caller (+31 is no language's calling code): the dialled number says German.
+        inbound = InboundCall("chan-1", DESTINATION, ACME_NUMBERS[0])
+        call_id = await app.service.engine.inbound.accept(inbound)
+        assert call_id is not None
+        app.pbx.live.add(call_id)  # the PBX's channel, as an originated one is
+        await app.pbx.answer(call_id)
+        async with asyncio.timeout(5):
+            while not app.fake.channels:
+                await asyncio.sleep(0.005)
+        await app.caller_says("Wann haben Sie geöffnet?")
+        call = await app.ended(call_id)
+    greeting = call["messages"][0]
+    assert (greeting["content"], greeting["language"]) == (GERMAN_GREETING, "de"), call
+    assert voices.said("de-voice")[:1] == [GERMAN_GREETING]
+    assert GERMAN_LINE in llm.requests[0].body["messages"][0]["content"]
+
+
+@pytest.mark.parametrize("language", ["German", "de-DE", "DE", "", 49])
+async def test_a_numbers_language_out_of_bounds_is_refused_naming_it(
+    tmp_path: Path, language: object
+) -> None:
+    async with spoken_calls(settings_of(tmp_path)) as app:
+        path = f"/phone-numbers/{number_id(ACME_NUMBERS[0])}"
+        status, refused = await app.send("PATCH", path, {"language": language})
+        assert status == 400, refused
+        assert "language" in refused["message"], refused
+        status, read = await app.send("GET", path)
+        assert read["language"] is None, read

@@ -292,7 +292,11 @@ class OneCall:
     async def _opening_language(self, call: Call) -> str | None:
         """The language ``call`` opens in (``calls/live/opening_language.py``): an inbound
         call's dialled number's, else the one its far party's calling code says."""
-        return opening_language(call.assistant_config, call.caller_phone)
+        dialled = None
+        if call.direction is Direction.INBOUND and call.number_id is not None:
+            number = await self._store.get_phone_number(call.organization_id, call.number_id)
+            dialled = None if number is None else number.language
+        return opening_language(call.assistant_config, call.caller_phone, dialled)
 
     def _pooled(self, providers: SpeechProviders, organization_id: str) -> SpeechProviders:
         """The call's local engines through the node's pools: a local voice through the
