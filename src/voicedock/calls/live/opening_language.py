@@ -13,9 +13,27 @@ import msgspec
 
 from voicedock.domain.assistant_config import AssistantConfig, set_or
 from voicedock.domain.number_plan import calling_code
+from voicedock.domain.records import Call, Direction
+from voicedock.store.protocols.numbers import NumberLookups
 
 if TYPE_CHECKING:  # a call's pipeline is loaded with it, not with the engine
     from voicedock.pipeline.hearing.language import SpokenLanguage
+
+
+async def call_opening_language(numbers: NumberLookups, call: Call) -> str | None:
+    """The language ``call`` opens in: an inbound call's dialled number's (its record's
+    ``language``), else the one its far party's calling code says (``opening_language``)."""
+    dialled = None
+    if call.direction is Direction.INBOUND and call.number_id is not None:
+        number = await numbers.get_phone_number(call.organization_id, call.number_id)
+        dialled = None if number is None else number.language
+    return opening_language(call.assistant_config, call.caller_phone, dialled)
+
+
+def opens_in_listed(config: AssistantConfig, language: str | None) -> bool:
+    """Whether a call opening in ``language`` opens in one of the assistant's ``languages``
+    (its greeting, voice and line then that language's)."""
+    return any(entry.language == language for entry in set_or(config.languages, []))
 
 
 def opening_language(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from voicedock.calls.compliance.ai_disclosure import disclosure_rule
 from voicedock.calls.control import Transfer
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.live.opening_language import greeted_in, opening_language
+from voicedock.calls.live.opening_language import greeted_in
 from voicedock.calls.live.record import LiveRecord, TranscriptTurn
 from voicedock.calls.recordings import recording_file, recording_name, wants_recording
 from voicedock.calls.runner.call_speech import CallSpeech
@@ -235,7 +235,7 @@ class OneCall:
         providers = self._pooled(providers, call.organization_id)
         config = call.assistant_config
         if providers.languages is not None and not running.resumed:  # a resumed call goes on
-            opened = providers.languages.open_in(await self._opening_language(call))
+            opened = providers.languages.open_in(await self._call_speech.opening_language(call))
             config = greeted_in(config, opened)
         recording = self._recording_name(call)
         outbound = call.direction is Direction.OUTBOUND
@@ -288,15 +288,6 @@ class OneCall:
                 return live.result
         finally:
             await providers.aclose()
-
-    async def _opening_language(self, call: Call) -> str | None:
-        """The language ``call`` opens in (``calls/live/opening_language.py``): an inbound
-        call's dialled number's, else the one its far party's calling code says."""
-        dialled = None
-        if call.direction is Direction.INBOUND and call.number_id is not None:
-            number = await self._store.get_phone_number(call.organization_id, call.number_id)
-            dialled = None if number is None else number.language
-        return opening_language(call.assistant_config, call.caller_phone, dialled)
 
     def _pooled(self, providers: SpeechProviders, organization_id: str) -> SpeechProviders:
         """The call's local engines through the node's pools: a local voice through the
