@@ -561,6 +561,7 @@ class Said:
     ended_at: float = 2.0
     interrupted: bool = False
     member: str | None = None
+    language: str | None = None
 
 
 async def left_by_a_killed_run(world: World) -> tuple[Call, list[CallMessage]]:
