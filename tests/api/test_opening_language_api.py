@@ -28,6 +28,7 @@ from voicedock.pipeline.providers.registry import tts_registry
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
 
 GERMAN_NUMBER = "+493012345678"
+AUSTRIAN_NUMBER = "+4315123456"
 GREETING = "Hello, Acme Dental."
 GERMAN_GREETING = "Guten Tag, Acme Dental."
 GERMAN_LINE = "Antworte auf Deutsch."
@@ -64,6 +65,7 @@ async def llm() -> AsyncIterator[LlmStandIn]:
 def settings_of(tmp_path: Path) -> Settings:
     settings = make_settings(f"sqlite:///{tmp_path / 'opening.db'}")
     settings.egress.allowed_networks = ["127.0.0.1/32"]  # the LLM stand-in
+    settings.policy.allowed_countries = ["NL", "DE", "AT"]
     return settings
 
 
@@ -97,35 +99,37 @@ async def _saved(app: SpokenCalls, body: dict[str, Any]) -> str:
     return str(saved["id"])
 
 
-async def test_a_call_to_a_german_number_opens_in_german(tmp_path: Path, llm: LlmStandIn) -> None:
-    voices = Voices()
-    async with spoken_calls(settings_of(tmp_path)) as app:
-        tts_registry.register(SPEECH, voices)
-        assistant_id = await _saved(app, assistant(llm))
-        call = await _call(app, assistant_id, GERMAN_NUMBER)
+def greeted(call: dict[str, Any], voices: Voices, llm: LlmStandIn, german: bool) -> None:
+    """What the caller heard first and what the model was first asked with: German (the
+    language's first message, voice and line) or the assistant's own."""
+    text, language, voice = (
+        (GERMAN_GREETING, "de", "de-voice") if german else (GREETING, "en", "own")
+    )
     greeting = call["messages"][0]
-    assert (greeting["role"], greeting["content"]) == ("assistant", GERMAN_GREETING), call
-    assert greeting["language"] == "de"
-    assert voices.said("de-voice")[:1] == [GERMAN_GREETING]
-    assert GREETING not in voices.said("own")
+    assert (greeting["role"], greeting["content"]) == ("assistant", text), call
+    assert greeting["language"] == language
+    assert voices.said(voice)[:1] == [text]
+    other_voice, other_text = ("own", GREETING) if german else ("de-voice", GERMAN_GREETING)
+    assert other_text not in voices.said(other_voice)
     first = llm.requests[0].body["messages"]
     assert first[0]["role"] == "system"
-    assert GERMAN_LINE in first[0]["content"], first
+    assert (GERMAN_LINE in first[0]["content"]) is german, first
 
 
-async def test_a_call_to_another_country_opens_in_the_assistants_language(
-    tmp_path: Path, llm: LlmStandIn
+@pytest.mark.parametrize(
+    ("destination", "german"),
+    [(GERMAN_NUMBER, True), (AUSTRIAN_NUMBER, True), (DESTINATION, False)],
+    ids=["germany", "austria", "netherlands-not-listed"],
+)
+async def test_an_outbound_call_opens_in_the_language_of_its_destination(
+    tmp_path: Path, llm: LlmStandIn, destination: str, german: bool
 ) -> None:
     voices = Voices()
     async with spoken_calls(settings_of(tmp_path)) as app:
         tts_registry.register(SPEECH, voices)
         assistant_id = await _saved(app, assistant(llm))
-        call = await _call(app, assistant_id, DESTINATION)  # +31: not listed
-    greeting = call["messages"][0]
-    assert (greeting["content"], greeting["language"]) == (GREETING, "en"), call
-    assert voices.said("own")[:1] == [GREETING]
-    assert GERMAN_GREETING not in voices.said("de-voice")
-    assert GERMAN_LINE not in llm.requests[0].body["messages"][0]["content"]
+        call = await _call(app, assistant_id, destination)
+    greeted(call, voices, llm, german)
 
 
 @pytest.mark.parametrize(
@@ -170,10 +174,7 @@ async def test_an_inbound_call_on_a_german_number_greets_in_german(
                 await asyncio.sleep(0.005)
         await app.caller_says("Wann haben Sie geöffnet?")
         call = await app.ended(call_id)
-    greeting = call["messages"][0]
-    assert (greeting["content"], greeting["language"]) == (GERMAN_GREETING, "de"), call
-    assert voices.said("de-voice")[:1] == [GERMAN_GREETING]
-    assert GERMAN_LINE in llm.requests[0].body["messages"][0]["content"]
+    greeted(call, voices, llm, german=True)
 
 
 @pytest.mark.parametrize("language", ["German", "de-DE", "DE", "", 49])
