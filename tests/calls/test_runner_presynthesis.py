@@ -206,3 +206,21 @@ async def test_the_call_s_record_tells_how_long_its_media_leg_and_greeting_took(
     timings = msgspec.to_builtins(CallReply.of(call, [], []))["timings"]
     assert set(timings) == {"media_connected_ms", "first_audio_ms"}
     assert 50 <= timings["media_connected_ms"] <= timings["first_audio_ms"] < 1000
+
+
+async def test_a_call_opening_in_another_language_is_not_synthesized_ahead(node: Node) -> None:
+    """Its greeting is the language's first message in the language's voice: the assistant's
+    own greeting synthesized ahead would be spent for nothing."""
+    german = {"language": "de", "first_message": "Hallo!", "calling_codes": ["49"]}
+    espeak = {"provider": "espeak-ng", "voice": "en-us"}
+    presynthesis = node.runner.presynthesis
+    assert presynthesis is not None
+    # Placed first: the German number's call, then the Dutch one's (no language of its own).
+    for destination, greeting in (("+493012345678", "Hi there!"), (DESTINATION, "Hi!")):
+        assistant = {"first_message": greeting, "tts_config": espeak, "languages": [german]}
+        request = outbound_request({"destination": destination, "assistant": assistant})
+        result = await place_outbound(node.engine, ACME_ID, request)
+        assert result.status == 200, result.body
+    await until(lambda: "Hi!" in node.synthesized())
+    await asyncio.sleep(0.05)
+    assert node.synthesized() == ["Hi!"]

@@ -508,6 +508,9 @@ LANGUAGES_MAX = 5
 LANGUAGE_TAG_PATTERN = r"^[a-z]{2,3}$"
 LANGUAGE_VOICE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$"
 LANGUAGE_TEXT_MAX = 500
+# A language's country calling codes (``49``, ``43``, ``1``): 1-3 digits, at most this many.
+CALLING_CODE_PATTERN = r"^[1-9][0-9]{0,2}$"
+CALLING_CODES_MAX = 10
 
 
 class LanguageVoice(Plan, kw_only=True):
@@ -526,6 +529,15 @@ class Language(Plan, kw_only=True):
     first_message: Annotated[str, Meta(min_length=1, max_length=LANGUAGE_TEXT_MAX)] | UnsetType = (
         UNSET
     )
+    # The country calling codes whose numbers the call opens in this language (the far
+    # party's number: an inbound caller's, an outbound call's destination).
+    calling_codes: (
+        Annotated[
+            list[Annotated[str, Meta(pattern=CALLING_CODE_PATTERN)]],
+            Meta(min_length=1, max_length=CALLING_CODES_MAX),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 Languages = Annotated[list[Language], Meta(min_length=1, max_length=LANGUAGES_MAX)]

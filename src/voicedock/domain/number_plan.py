@@ -70,9 +70,27 @@ def time_zones(number: str) -> tuple[str, ...]:
     return tuple(z for z in zones if z != timezone.UNKNOWN_TIMEZONE)
 
 
+def calling_code(number: str) -> str | None:
+    """The country calling code of ``number`` (E.164: ``49`` for ``+49 30…``, ``1`` for the
+    whole of NANP), or ``None`` when it does not parse as one."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except NumberParseException:
+        return None
+    return str(parsed.country_code) if parsed.country_code else None
+
+
 def is_region(code: str) -> bool:
     """An ISO 3166-1 alpha-2 code libphonenumber has a numbering plan for, or ``GLOBAL``."""
     return code in phonenumbers.SUPPORTED_REGIONS or code == GLOBAL
 
 
-__all__ = ["GLOBAL", "NUMBER_TYPES", "NumberInfo", "classify", "is_region", "time_zones"]
+__all__ = [
+    "GLOBAL",
+    "NUMBER_TYPES",
+    "NumberInfo",
+    "calling_code",
+    "classify",
+    "is_region",
+    "time_zones",
+]

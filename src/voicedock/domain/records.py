@@ -153,6 +153,9 @@ class PhoneNumber:
     assistant_id: str | None = None  # answers inbound calls to this number
     label: str = ""
     squad_id: str | None = None  # its squad answers inbound calls instead (docs/squads.md)
+    # The language inbound calls to it open in (a BCP 47 primary tag; None: the caller's
+    # number says, by the assistant's ``languages[].calling_codes``).
+    language: str | None = None
     last_used_at: datetime | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)

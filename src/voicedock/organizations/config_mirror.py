@@ -134,6 +134,7 @@ async def _mirror_once(store: Store, settings: Settings) -> None:
                 number,
                 id=saved_number.id,
                 squad_id=saved_number.squad_id,  # the organization's (PATCH), not configured
+                language=saved_number.language,  # so is its language
                 last_used_at=saved_number.last_used_at,
                 created_at=saved_number.created_at,
                 updated_at=saved_number.updated_at,

@@ -1,7 +1,8 @@
 """An assistant's languages are built with the call's providers: each language's voice is the
 assistant's TTS speaking that voice, its line the language's prompt or "Answer in German.",
-detected by the offline Whisper; an assistant without languages, or whose recognizer tells
-no language, follows none."""
+detected by the offline Whisper (a recognizer that tells no language detects none: the call
+stays in its opening language); a language's voice wins over an ElevenLabs ``voice_id``; an
+assistant without languages follows none."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from voicedock.calls.live.providers import build_providers
 from voicedock.domain.assistant_config import config_of
+from voicedock.pipeline.providers.elevenlabs import ElevenLabsTts
 from voicedock.pipeline.providers.espeak_tts import EspeakTts
 from voicedock.pipeline.providers.whisper.stt import WhisperStt
 
@@ -45,14 +47,39 @@ async def test_each_language_gets_its_voice_and_its_line() -> None:
         await providers.aclose()
 
 
-async def test_without_languages_or_a_detecting_recognizer_the_call_follows_none() -> None:
+async def test_without_languages_none_and_without_a_detecting_recognizer_only_the_opening() -> None:
     plain = await build_providers(config_of(BASE))
     deepgram = {"provider": "deepgram", "api_key": "dg-test"}
     listed = {**BASE, "stt_config": deepgram, "languages": [{"language": "de"}]}
     cloud = await build_providers(config_of(listed))
     try:
         assert plain.languages is None
-        assert cloud.languages is None
+        assert cloud.languages is not None
+        assert cloud.languages._detector is None  # it never switches, it may open in "de"
+        assert await cloud.languages.heard(b"\0\0" * 8000, 8000, 5) == "en"
+        assert cloud.languages.open_in("de") is cloud.languages.spoken("de")
+        assert cloud.languages.current == "de"
+        assert cloud.languages.open_in("fr") is None  # not listed: it stays where it is
+        assert cloud.languages.current == "de"
     finally:
         await plain.aclose()
         await cloud.aclose()
+
+
+async def test_an_elevenlabs_voice_id_does_not_speak_for_a_language_with_its_own_voice() -> None:
+    elevenlabs = {"provider": "elevenlabs", "api_key": "el-test", "voice_id": "OwnVoice01"}
+    languages = [{"language": "de", "voice": {"voice": "GermanVoice1"}}, {"language": "fr"}]
+    config = {**BASE, "tts_config": elevenlabs, "languages": languages}
+    providers = await build_providers(config_of(config))
+    try:
+        assert isinstance(providers.tts, ElevenLabsTts)
+        assert providers.tts._url.endswith("/text-to-speech/OwnVoice01/stream")
+        assert providers.languages is not None
+        de, fr = providers.languages.spoken("de"), providers.languages.spoken("fr")
+        assert de is not None
+        assert fr is not None
+        assert isinstance(de.voice, ElevenLabsTts)
+        assert de.voice._url.endswith("/text-to-speech/GermanVoice1/stream")
+        assert fr.voice is None  # the assistant's own: its voice_id
+    finally:
+        await providers.aclose()

@@ -144,8 +144,11 @@ SETTINGS: dict[str, Any] = {
         'tag such as "de", listed once): the voice for it (voice.voice, a voice of the TTS '
         "provider on this node: espeak-ng de; none with Piper, which speaks its one voice, "
         "English when packaged, and only that language), a line for the system prompt "
-        "(prompt) and a first message, each at most 500 characters. A pipeline call follows "
-        "the caller's language turn by turn. docs/speech.md (Languages).",
+        "(prompt) and a first message, each at most 500 characters, and the country calling "
+        'codes (calling_codes, 1-10 of 1-3 digits such as "49") whose numbers open a call in '
+        "it: its first message greets, in its voice (an inbound call's number may say its "
+        "own language: PATCH /phone-numbers). A pipeline call follows the caller's language "
+        "turn by turn. docs/speech.md (Languages).",
     ),
     "voicemail_message": _described(
         LongText, "What is left on an answering machine (default: the first message)."

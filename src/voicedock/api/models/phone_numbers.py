@@ -12,9 +12,16 @@ from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.field_types import E164, Identifier, Time, text
 from voicedock.api.models.operations import PATH_ID, Schema, error_response, operation
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal
+from voicedock.domain.assistant_config import LANGUAGE_TAG_PATTERN
 from voicedock.domain.records import PhoneNumber as NumberRecord
 from voicedock.domain.records import Trunk as TrunkRecord
 from voicedock.domain.records import utcnow
+
+LANGUAGE_DESCRIPTION = (
+    "The language inbound calls to the number open in (a BCP 47 primary tag such as de): the "
+    "greeting is that language's first_message among the assistant's languages, in its voice; "
+    "null: the caller's number says, by languages[].calling_codes. docs/speech.md (Languages)."
+)
 
 # The operator's (voicedock numbers): named so that a client learns it, refused with 403.
 OperatorSetting = Annotated[
@@ -41,6 +48,7 @@ class PhoneNumber(Reply, kw_only=True):
             "instead of assistant_id; null: none."
         ),
     ] = None
+    language: Annotated[str | None, Meta(description=LANGUAGE_DESCRIPTION)] = None
     last_used_at: Time = None
     created_at: Time = None
     updated_at: Time = None
@@ -57,13 +65,22 @@ class PhoneNumberList(Reply, kw_only=True):
 # The fields sent change the number's label and assistant (null: none); the others are the
 # operator's (403).
 class PhoneNumberUpdate(Body, kw_only=True):
-    DEFAULTS: ClassVar[dict[str, None]] = {"assistant_id": None, "label": None, "squad_id": None}
+    DEFAULTS: ClassVar[dict[str, None]] = {
+        "assistant_id": None,
+        "label": None,
+        "squad_id": None,
+        "language": None,
+    }
     REFUSAL: ClassVar[Refusal | None] = JSON_OBJECT
 
     assistant_id: Identifier | UnsetType | None = UNSET
     squad_id: Identifier | UnsetType | None = UNSET
     label: Annotated[
         Annotated[str, text(200, line=True)] | UnsetType | None, Meta(description="null: no label")
+    ] = UNSET
+    language: Annotated[
+        Annotated[str, Meta(pattern=LANGUAGE_TAG_PATTERN)] | UnsetType | None,
+        Meta(description=LANGUAGE_DESCRIPTION),
     ] = UNSET
     number: OperatorSetting | UnsetType = UNSET
     trunk: OperatorSetting | UnsetType = UNSET
@@ -79,12 +96,13 @@ class PhoneNumberUpdate(Body, kw_only=True):
         return [name for name, value in sent.items() if value is not UNSET]
 
     def applied(self, number: NumberRecord) -> NumberRecord:
-        """``number`` with the label, assistant and squad this body sends."""
+        """``number`` with the label, assistant, squad and language this body sends."""
         return dataclasses.replace(
             number,
             assistant_id=number.assistant_id if self.assistant_id is UNSET else self.assistant_id,
             label=number.label if self.label is UNSET else self.label or "",
             squad_id=number.squad_id if self.squad_id is UNSET else self.squad_id,
+            language=number.language if self.language is UNSET else self.language,
             updated_at=utcnow(),
         )
 

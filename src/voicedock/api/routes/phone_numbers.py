@@ -26,13 +26,14 @@ def _operators_numbers(what: str) -> Forbidden:
     return Forbidden(
         f"{what}: phone numbers are created, moved and removed by the operator of this node"
         " (its configuration or 'voicedock numbers'); an organization may change a number's"
-        " label, assistant_id and squad_id",
+        " label, assistant_id, squad_id and language",
         error="Operator setting",
     )
 
 
 def parse_number_patch(_caller: Caller, base: PhoneNumber, body: object) -> PhoneNumber:
-    """What an organization may change of a number: its label, its assistant and squad."""
+    """What an organization may change of a number: its label, its assistant and squad, the
+    language its calls open in."""
     patch = parse(body, PhoneNumberUpdate)
     refused = patch.operators()
     if refused:

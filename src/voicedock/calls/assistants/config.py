@@ -44,6 +44,7 @@ from voicedock.config import SpeechSettings
 from voicedock.domain import tenant_provider_fields
 from voicedock.domain.assistant_config import (
     ANALYSIS_TEXT_MAX,
+    CALLING_CODES_MAX,
     CONFIG_FIELDS,
     CONSENT_KEYS,
     CONSENT_MESSAGE_MAX,
@@ -371,6 +372,8 @@ LANGUAGES_WORDS: Words = {
     "voice.voice": "must be a voice name of 1-64 letters, digits, '_', '.', '+' or '-'",
     "prompt": f"must be a text of 1-{LANGUAGE_TEXT_MAX} characters",
     "first_message": f"must be a text of 1-{LANGUAGE_TEXT_MAX} characters",
+    "calling_codes": f"must be a list of 1-{CALLING_CODES_MAX} country calling codes "
+    '(1-3 digits, such as "49")',
 }
 ANALYSIS_WORDS: Words = {
     "summary_prompt": "must be a string",

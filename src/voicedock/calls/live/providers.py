@@ -70,6 +70,7 @@ from voicedock.domain.assistant_config import (
     TtsConfig,
     config_json,
     config_of,
+    set_or,
 )
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.tenant_provider_fields import FALLBACK_PLAN
@@ -327,13 +328,12 @@ def _languages(
     config: AssistantConfig, stt: Stt, tts: TtsConfig, guard: Egress | None
 ) -> CallLanguages | None:
     """The call's languages: the assistant's ``languages``, each with its line for the model
-    and its voice (the assistant's TTS section speaking that voice), detected by its
-    recognizer (the first of its plan; None when it tells no language)."""
+    and its voice (the assistant's TTS section speaking that voice: a ``voice_id`` of its
+    own does not speak for the language), detected by its recognizer (the first of its plan;
+    one that tells no language detects none: the call stays in its opening language)."""
     if config.languages is UNSET:
         return None
     detector = stt.primary if isinstance(stt, SttPlan) else stt
-    if not isinstance(detector, LanguageDetectingStt):
-        return None
     stt_section = config.stt_config
     own = stt_section.get("language") if isinstance(stt_section, Mapping) else None
     spoken = [
@@ -342,11 +342,15 @@ def _languages(
             entry.prompt if entry.prompt is not UNSET else answer_in(entry.language),
             None
             if entry.voice is UNSET
-            else create_tts(msgspec.structs.replace(tts, voice=entry.voice.voice), guard),
+            else create_tts(
+                msgspec.structs.replace(tts, voice=entry.voice.voice, voice_id=None), guard
+            ),
+            set_or(entry.first_message, None),
         )
         for entry in config.languages
     ]
-    return CallLanguages(own if isinstance(own, str) else "en", spoken, detector)
+    detecting = detector if isinstance(detector, LanguageDetectingStt) else None
+    return CallLanguages(own if isinstance(own, str) else "en", spoken, detecting)
 
 
 def _provider_name(config: Mapping[str, JsonValue], key: str, speech: SpeechSettings) -> str | None:

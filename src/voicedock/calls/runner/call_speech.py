@@ -13,6 +13,7 @@ import msgspec
 
 from voicedock.calls.assistants.key_refs import KeyRefs
 from voicedock.calls.assistants.snapshot import SECTIONS, provider_sections
+from voicedock.calls.live.opening_language import call_opening_language
 from voicedock.calls.live.providers import build_providers, build_tts
 from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.assistant_config import AssistantConfig
@@ -49,6 +50,10 @@ class CallSpeech:
         self._byok = byok
         self.egress = egress
         self._providers = providers
+
+    async def opening_language(self, call: Call) -> str | None:
+        """The language ``call`` opens in (``calls/live/opening_language.py``)."""
+        return await call_opening_language(self._store, call)
 
     async def keyed_config(self, call: Call) -> AssistantConfig:
         """The call's configuration with its organization's referenced provider keys opened

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from voicedock.calls.compliance.ai_disclosure import disclosure_rule
 from voicedock.calls.control import Transfer
 from voicedock.calls.engine import CallEngine
+from voicedock.calls.live.opening_language import greeted_in
 from voicedock.calls.live.record import LiveRecord, TranscriptTurn
 from voicedock.calls.recordings import recording_file, recording_name, wants_recording
 from voicedock.calls.runner.call_speech import CallSpeech
@@ -232,6 +233,10 @@ class OneCall:
         running.speech_names = (providers.stt_name, providers.tts_name)
         speech = self._speech
         providers = self._pooled(providers, call.organization_id)
+        config = call.assistant_config
+        if providers.languages is not None and not running.resumed:  # a resumed call goes on
+            opened = providers.languages.open_in(await self._call_speech.opening_language(call))
+            config = greeted_in(config, opened)
         recording = self._recording_name(call)
         outbound = call.direction is Direction.OUTBOUND
         try:
@@ -271,7 +276,7 @@ class OneCall:
                         secure_keypad=secure_keypad,
                         squad=self._squad_members(call, secure_keypad, events),
                     )
-                    live = LiveConversation(media, call.assistant_config, options, parts)
+                    live = LiveConversation(media, config, options, parts)
                 except BaseException:
                     if recorder is not None:  # else the conversation closes it
                         with contextlib.suppress(MediaError):

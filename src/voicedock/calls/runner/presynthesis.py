@@ -7,7 +7,9 @@ then synthesized through the node's synthesis pool and cache (``pipeline/speakin
 by the call's TTS alone (no STT or LLM is made before the answer), in a task that holds the prepared
 speech (``Presynthesis`` of the node's synthesis) until the call's conversation ends, the call
 ends unanswered or the ring time is over: the greeting's first sentence is usually ready when
-the media leg is up.
+the media leg is up. A call that opens in one of the assistant's languages
+(``calls/live/opening_language.py``) greets in that language's words and voice: nothing is
+synthesized ahead for it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import contextlib
 import logging
 
 from voicedock.aio import Supervisor
+from voicedock.calls.live.opening_language import opens_in_listed
 from voicedock.calls.runner.call_speech import CallSpeech
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call
@@ -90,6 +93,9 @@ class Presynthesis:
         self, call: Call, text: str, release: asyncio.Event, hold: float
     ) -> None:
         try:
+            opening = await self._speech.opening_language(call)
+            if opens_in_listed(call.assistant_config, opening):
+                return  # its greeting is that language's, in that language's voice
             try:
                 tts = await self._speech.voice(await self._speech.keyed_config(call))
             except ProviderError as exc:  # the call reports it once answered

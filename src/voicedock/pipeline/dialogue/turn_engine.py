@@ -195,8 +195,9 @@ class TurnEngine(DialogueBase):
         self._assistant_audio, self._replies, self._floor = self._speaking(parts, named)
         self._keypad = KeypadInput(cfg.keypad, self._wall, weak_method(self._keypad_due))
         self._languages, self._voice = parts.languages, parts.tts
-        if parts.languages is not None:
+        if parts.languages is not None:  # it may open in one of them (``open_in``)
             self._transcript.language = parts.languages.current
+            self._speak_in(parts.languages, parts.languages.current)
 
     def _speaking(
         self, parts: TurnParts, named: Endpoints
@@ -515,9 +516,13 @@ class TurnEngine(DialogueBase):
         before = languages.current
         now = await languages.heard(audio.pcm, audio.sample_rate, words)
         self._transcript.language = now
-        if now == before:
-            return
-        spoken = languages.spoken(now)
+        if now != before:
+            self._speak_in(languages, now)
+
+    def _speak_in(self, languages: CallLanguages, language: str) -> None:
+        """The model is asked to answer in ``language`` and its voice speaks (the
+        assistant's own line and voice for its own language)."""
+        spoken = languages.spoken(language)
         self._history.language_line = spoken.instruction if spoken is not None else ""
         voice = spoken.voice if spoken is not None and spoken.voice is not None else self._voice
         self._assistant_audio.use_voice(voice)

@@ -86,20 +86,26 @@ def answer_in(language: str) -> str:
 @dataclass(frozen=True, slots=True)
 class SpokenLanguage:
     """A language the assistant answers in: its tag, the line its replies are asked with
-    (its prompt line, or ``answer_in``), and its voice (None: the assistant's own)."""
+    (its prompt line, or ``answer_in``), its voice (None: the assistant's own) and the first
+    message of a call that opens in it (None: the assistant's own)."""
 
     language: str
     instruction: str
     voice: Tts | None = None
+    first_message: str | None = None
 
 
 class CallLanguages:
     """A call's languages: each caller turn's audio is told to ``detector`` (among the
     assistant's own language and ``spoken``), and the call follows the caller
-    (``CallerLanguage``)."""
+    (``CallerLanguage``); without a detector (a recognizer that tells no language) the call
+    stays in the language it opened in."""
 
     def __init__(
-        self, default: str, spoken: Sequence[SpokenLanguage], detector: LanguageDetectingStt
+        self,
+        default: str,
+        spoken: Sequence[SpokenLanguage],
+        detector: LanguageDetectingStt | None,
     ) -> None:
         self._spoken = {entry.language: entry for entry in spoken}
         self.caller = CallerLanguage(default, frozenset(self._spoken))
@@ -109,6 +115,15 @@ class CallLanguages:
     @property
     def current(self) -> str:
         return self.caller.current
+
+    def open_in(self, language: str | None) -> SpokenLanguage | None:
+        """Open the call in ``language`` (the caller's number or the dialled number said it),
+        when it is one of ``spoken``: what the call then answers with (None: it stays in the
+        assistant's own)."""
+        opening = None if language is None else self._spoken.get(language)
+        if opening is not None:
+            self.caller.current = opening.language
+        return opening
 
     def voices(self) -> list[Tts]:
         """The languages' own voices (their owner closes them)."""
@@ -121,7 +136,7 @@ class CallLanguages:
     async def heard(self, pcm: bytes, sample_rate: int, words: int) -> str:
         """The call's language after a caller turn of ``words`` words heard as ``pcm``; a
         detection that fails leaves it as it was."""
-        if words < SWITCH_WORDS:
+        if words < SWITCH_WORDS or self._detector is None:
             return self.caller.current
         try:
             detected = await asyncio.to_thread(

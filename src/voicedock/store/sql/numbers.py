@@ -55,7 +55,15 @@ class SqlNumberWrites(SqlNumberLookups, TransactionPart):
     async def update_phone_number(self, number: PhoneNumber) -> None:
         """Write the fields the API edits; ``updated_at`` is set to now (also on ``number``)."""
         number.updated_at = utcnow()
-        columns = ("number", "trunk", "max_concurrent_calls", "assistant_id", "label", "squad_id")
+        columns = (
+            "number",
+            "trunk",
+            "max_concurrent_calls",
+            "assistant_id",
+            "label",
+            "squad_id",
+            "language",
+        )
         # last_used_at belongs to reserve_phone_number: a stale copy must not roll it back.
         await self._update(PHONE_NUMBERS, number, (*columns, "updated_at"), "phone number")
 
