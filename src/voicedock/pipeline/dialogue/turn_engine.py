@@ -74,6 +74,7 @@ from voicedock.pipeline.dialogue.ending import REFUSED as REFUSED
 from voicedock.pipeline.dialogue.ending import SPEECH_FAILURES as SPEECH_FAILURES
 from voicedock.pipeline.dialogue.events import CallEvents, SpeechEnded, SpeechStarted, TurnCommitted
 from voicedock.pipeline.dialogue.first_message import opening
+from voicedock.pipeline.dialogue.following_language import following_language
 from voicedock.pipeline.dialogue.hearing import CallerTurn, Hearing
 from voicedock.pipeline.dialogue.history import ModelHistory
 from voicedock.pipeline.dialogue.keypad_input import KeypadInput
@@ -90,7 +91,6 @@ from voicedock.pipeline.frames import (
     Dtmf,
     EndCall,
     Frame,
-    HeardAudio,
     InjectContext,
     Say,
     SilencePrompt,
@@ -194,10 +194,9 @@ class TurnEngine(DialogueBase):
             self._turn_detector = TurnDetector(parts.predict_turn, self._listener, self._tasks)
         self._assistant_audio, self._replies, self._floor = self._speaking(parts, named)
         self._keypad = KeypadInput(cfg.keypad, self._wall, weak_method(self._keypad_due))
-        self._languages, self._voice = parts.languages, parts.tts
-        if parts.languages is not None:  # it may open in one of them (``open_in``)
-            self._transcript.language = parts.languages.current
-            self._speak_in(parts.languages, parts.languages.current)
+        self._language = following_language(
+            parts.languages, parts.tts, self._transcript, self._history, self._assistant_audio
+        )
 
     def _speaking(
         self, parts: TurnParts, named: Endpoints
@@ -474,8 +473,8 @@ class TurnEngine(DialogueBase):
                 self._transcript.report()  # the turn closed without words: it holds nothing
                 return
             if spoken := bool(text):
-                if heard_audio is not None:
-                    await self._follow_language(heard_audio, len(text.split()))
+                if heard_audio is not None and self._language is not None:
+                    await self._language.heard(heard_audio, len(text.split()))
                 ended = self._hearing.at(user.ended_at_ms)
                 entry = TranscriptEntry("user", text, started, ended, audio=heard_audio)
                 self._transcript.add(entry)
@@ -506,26 +505,6 @@ class TurnEngine(DialogueBase):
             latency.llm_provider = self._serving.label("llm")
             latency.tts_provider = self._serving.label("tts")
             self.latencies.append(latency)
-
-    async def _follow_language(self, audio: HeardAudio, words: int) -> None:
-        """Follow the caller into the language of this turn: the model is asked to answer in
-        it, and its voice speaks."""
-        languages = self._languages
-        if languages is None:
-            return
-        before = languages.current
-        now = await languages.heard(audio.pcm, audio.sample_rate, words)
-        self._transcript.language = now
-        if now != before:
-            self._speak_in(languages, now)
-
-    def _speak_in(self, languages: CallLanguages, language: str) -> None:
-        """The model is asked to answer in ``language`` and its voice speaks (the
-        assistant's own line and voice for its own language)."""
-        spoken = languages.spoken(language)
-        self._history.language_line = spoken.instruction if spoken is not None else ""
-        voice = spoken.voice if spoken is not None and spoken.voice is not None else self._voice
-        self._assistant_audio.use_voice(voice)
 
     async def _cover_dead_air(
         self, reply: Speech, wait: Wait, latency: TurnLatency | None, t0: float
