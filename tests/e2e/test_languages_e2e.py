@@ -8,6 +8,11 @@ is espeak-ng's ``de`` saying it, not its English voice, and Whisper hears it lea
 ``GET /calls/{id}`` says ``de`` on the caller's message and the reply, ``en`` on the greeting.
 The call's own recording shows how sure Whisper was of the caller's German as the call
 delivered it.
+
+A call that opens in the caller's language: the same assistant, its German entry with a German
+``first_message`` and the calling code of the lab's parties (``31``), calls the silent party,
+who hears the German greeting in the German voice (its own recording: espeak-ng's ``de`` saying
+it, not its English voice), and ``GET /calls/{id}`` stores that greeting as ``de``.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from voicedock_lab.server import LabAsterisk
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 
 GERMAN_PARTY = "+31612345664"  # the lab's German party (voicedock_lab.utterances.GERMAN)
+SILENT_PARTY = "+31612345675"  # records what it hears, says nothing
 GREETING = "Good morning, this is the dental practice. How can I help you today?"
 GERMAN_LINE = "Antworte auf Deutsch."
 ENGLISH_REPLY = "Of course, let me check the calendar for you."
@@ -56,6 +62,7 @@ GERMAN_REPLY = (
     "Gut, dann sprechen wir Deutsch. Ich schaue gleich in unseren Kalender. "
     "Morgen früh um neun Uhr ist noch ein Termin frei."
 )
+GERMAN_GREETING = "Guten Tag, hier ist die Zahnarztpraxis. Wie kann ich Ihnen heute helfen?"
 BOTH = frozenset({"en", "de"})
 QUIET = 500  # a sample under this (of 32767) is no sound
 
@@ -228,3 +235,38 @@ async def test_a_caller_answering_in_german_is_answered_in_german(
     assert before.language == "en", before
     assert after is not None
     assert (after.probability if after.language == "de" else 1 - after.probability) >= 0.3, after
+
+
+async def test_a_call_opens_in_the_language_of_the_number_it_calls(
+    live: LiveService, lab: LabAsterisk
+) -> None:
+    h = live.auth()
+    rx_before = set(lab.recordings_dir.glob("silent-*-rx.wav"))
+    assistant = front_desk()
+    # The lab's parties are Dutch numbers: German is the language of +31 callers here.
+    assistant["languages"][0] |= {"first_message": GERMAN_GREETING, "calling_codes": ["31"]}
+    placed = await live.client.post(
+        "/calls/outbound", json={"destination": SILENT_PARTY, "assistant": assistant}, headers=h
+    )
+    assert placed.status == 200, await placed.text()
+    call_id = str((await placed.json())["call_id"])
+    # (The greeting is stored once it was spoken.)
+    await wait_transcript(live, call_id, lambda m: m["role"] == "assistant", 30)
+    await asyncio.sleep(1.0)
+    await control(live, call_id, {"type": "end-call"})
+    ended = await wait_recorded(live, call_id, within=30)
+
+    # What the party heard: the German greeting, spoken by espeak-ng's "de" voice.
+    heard, rate = await read_new_recording(lab.recordings_dir, "silent-*-rx.wav", rx_before)
+    assert rate == RATE
+    greeting = sounding_span(heard)
+    german = sounds_like(greeting, await spoken_by("de", GERMAN_GREETING))
+    english = sounds_like(greeting, await spoken_by("en-us", GERMAN_GREETING))
+    print(f"the greeting sounds like the German voice: {german:.2f}, the English: {english:.2f}")
+    said = [(m["role"], m["content"], m.get("language")) for m in ended["messages"]]
+    print(said)
+    assert german >= 0.8, (german, english)
+    assert english < german - 0.3, (german, english)
+
+    # The record: the greeting is the German first message, said in German.
+    assert said[0] == ("assistant", GERMAN_GREETING, "de"), said
