@@ -3,10 +3,19 @@ calling codes hold the far party's; none for a number that does not parse or mat
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from voicedock.calls.live.opening_language import greeted_in, opening_language, opens_in_listed
+from store.builders import make_call
+from voicedock.calls.live.opening_language import (
+    call_opening_language,
+    greeted_in,
+    opening_language,
+    opens_in_listed,
+)
 from voicedock.domain.assistant_config import config_of
+from voicedock.domain.records import Direction, PhoneNumber
 from voicedock.pipeline.hearing.language import SpokenLanguage
 
 pytestmark = pytest.mark.unit
@@ -51,3 +60,37 @@ def test_only_a_listed_language_changes_the_greeting() -> None:
     assert greeted_in(CONFIG, None) is CONFIG
     refusal = config_of({"first_message": "No.", "hang_up_after_first_message": True})
     assert greeted_in(refusal, german) is refusal  # the organization's server's refusal
+
+
+class _Numbers:
+    """The organization's numbers, counting the lookups."""
+
+    def __init__(self, number: PhoneNumber) -> None:
+        self.number = number
+        self.lookups = 0
+
+    async def get_phone_number(self, organization_id: str | None, number_id: str) -> PhoneNumber:
+        self.lookups += 1
+        return self.number
+
+    async def list_phone_numbers(self, organization_id: str) -> list[PhoneNumber]:
+        return [self.number]
+
+
+async def test_an_inbound_call_opens_in_its_numbers_language_only_for_an_assistant_listing_it() -> (
+    None
+):
+    """The dialled number says German: a call whose assistant lists languages opens in it; one
+    whose assistant lists none opens in its own, and its number is not even looked up."""
+    number = PhoneNumber(
+        id="num_1", organization_id="org_1", number="+15550001111", trunk="main", language="de"
+    )
+    numbers = _Numbers(number)
+    inbound = dataclasses.replace(
+        make_call("org_1", number_id="num_1"), direction=Direction.INBOUND, assistant_config=CONFIG
+    )
+    assert await call_opening_language(numbers, inbound) == "de"
+    assert numbers.lookups == 1
+    plain = dataclasses.replace(inbound, assistant_config=config_of({"first_message": "Hi."}))
+    assert await call_opening_language(numbers, plain) is None
+    assert numbers.lookups == 1

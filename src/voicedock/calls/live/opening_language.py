@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import msgspec
+from msgspec import UNSET
 
 from voicedock.domain.assistant_config import AssistantConfig, set_or
 from voicedock.domain.number_plan import calling_code
@@ -22,7 +23,10 @@ if TYPE_CHECKING:  # a call's pipeline is loaded with it, not with the engine
 
 async def call_opening_language(numbers: NumberLookups, call: Call) -> str | None:
     """The language ``call`` opens in: an inbound call's dialled number's (its record's
-    ``language``), else the one its far party's calling code says (``opening_language``)."""
+    ``language``), else the one its far party's calling code says (``opening_language``).
+    None for an assistant that lists no languages: nothing to open in, no number to look up."""
+    if call.assistant_config.languages is UNSET:
+        return None
     dialled = None
     if call.direction is Direction.INBOUND and call.number_id is not None:
         number = await numbers.get_phone_number(call.organization_id, call.number_id)

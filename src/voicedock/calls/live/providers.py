@@ -42,6 +42,7 @@ connection passes the guard.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeAlias, TypeVar
@@ -216,7 +217,9 @@ def _build(
         stt_name=_provider_name(assistant_config, "stt_config", speech),
         tts_name=_provider_name(assistant_config, "tts_config", speech),
         endpoints=Endpoints(**plans.first),
-        languages=_languages(config, stt, _tts(assistant_config, speech, speech_keys), guard),
+        languages=_languages(
+            config, stt, functools.partial(_tts, assistant_config, speech, speech_keys), guard
+        ),
     )
 
 
@@ -325,7 +328,7 @@ def _tts(config: Mapping[str, JsonValue], speech: SpeechSettings, speech_keys: b
 
 
 def _languages(
-    config: AssistantConfig, stt: Stt, tts: TtsConfig, guard: Egress | None
+    config: AssistantConfig, stt: Stt, tts_section: Callable[[], TtsConfig], guard: Egress | None
 ) -> CallLanguages | None:
     """The call's languages: the assistant's ``languages``, each with its line for the model
     and its voice (the assistant's TTS section speaking that voice: a ``voice_id`` of its
@@ -333,6 +336,7 @@ def _languages(
     one that tells no language detects none: the call stays in its opening language)."""
     if config.languages is UNSET:
         return None
+    tts = tts_section()  # read only for an assistant that lists languages
     detector = stt.primary if isinstance(stt, SttPlan) else stt
     stt_section = config.stt_config
     own = stt_section.get("language") if isinstance(stt_section, Mapping) else None
