@@ -120,6 +120,29 @@ async def test_a_check_past_its_deadline_is_killed_and_its_worker_replaced() -> 
         await checks.aclose()
 
 
+async def test_a_lower_deadline_ends_a_running_check_already_past_it(
+    checks: SchemaChecks,
+) -> None:
+    slow = asyncio.create_task(checks.check("evil", SLOW_SCHEMA, analysis_answer(SLOW_ANSWER)))
+    await until(lambda: checks.running_in("evil"))
+    (worker,) = checks.running_in("evil")
+    await asyncio.sleep(0.5)
+    checks.set_deadline(600.0)  # later than it was: the check goes on
+    await asyncio.sleep(0.2)
+    assert not slow.done()
+    assert checks.running_in("evil") == [worker]
+    with pytest.raises(ValueError, match="positive"):
+        checks.set_deadline(0.0)
+    checks.set_deadline(0.3)  # counted from the check's start: past already
+    async with asyncio.timeout(10):
+        assert await slow == TOO_LONG
+    assert checks.deadline_s == 0.3
+    assert checks.stats.timed_out == 1
+    assert checks.slow("evil")
+    assert worker not in checks.worker_pids()
+    assert not alive(worker)
+
+
 async def test_a_hostile_organization_never_holds_another_organizations_check(
     checks: SchemaChecks,
 ) -> None:

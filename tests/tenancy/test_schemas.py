@@ -38,7 +38,7 @@ from voicedock.config import Settings
 from voicedock.domain.assistant_config import config_of
 from voicedock.domain.records import Assistant
 from voicedock.pipeline.analysis.post_call import ANALYSIS_PROMPT
-from voicedock.pipeline.analysis.schema_checks import TOO_LONG
+from voicedock.pipeline.analysis.schema_checks import DEADLINE_S, TOO_LONG
 from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.usefixtures("local_model_allowed")]
@@ -263,8 +263,8 @@ async def test_a_slow_check_runs_in_a_worker_and_never_holds_another_organizatio
     service = tenants.service
     checks = service.service.runner.speech.schema_checks
     # Long enough that the slow check still runs when globex's analysis is stored, whatever
-    # the machine's load (the default is 2 s).
-    checks.deadline_s = 30.0
+    # the machine's load; the default is put back once it is (below).
+    checks.set_deadline(600.0)
     acme = await service.service.store.get_organization_by_name(ORGANIZATION)
     assert acme is not None
     slow = {
@@ -315,6 +315,9 @@ async def test_a_slow_check_runs_in_a_worker_and_never_holds_another_organizatio
     assert said[:1] == [normal_first]
     assert checks.running_in(acme.id) == [worker]  # still at work all along
 
+    # The node's default deadline again: acme's check has run longer than that, so it ends
+    # now, as at any deadline (rather than the test waiting out a long one).
+    checks.set_deadline(DEADLINE_S)
     analysis = await _analysis(tenants, slow_id, within=60)
     assert analysis["structured_data"] is None
     assert analysis["structured_data_error"] == TOO_LONG

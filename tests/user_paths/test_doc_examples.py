@@ -138,10 +138,13 @@ def test_the_recorded_seed_examples_are_the_seeds() -> None:
 
 
 def _on(name: str) -> pytest.MarkDecorator:
-    # scope="module": one running service per PBX for the whole module (a function-scoped
-    # parametrization would tear the module-scoped ``backend`` down after every example).
+    # scope="class": one running service per PBX (its class) for all its examples. A
+    # function-scoped parametrization would tear the module-scoped ``backend`` down after
+    # every example; a module-scoped one makes pytest group each example's cases of the
+    # different PBXs together, so a run of several columns in one process ran them in turn,
+    # each PBX's service stopped and started again at every change of column.
     return pytest.mark.parametrize(
-        ("backend", "example"), _cases(name), indirect=["backend"], scope="module"
+        ("backend", "example"), _cases(name), indirect=["backend"], scope="class"
     )
 
 

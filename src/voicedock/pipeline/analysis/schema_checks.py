@@ -18,6 +18,8 @@ check runs in a process of its own:
 * **The deadline.** A check is given ``deadline_s`` once a worker has it; past it the worker
   is killed (SIGKILL) and replaced, and the answer's ``structured_data_error`` says that
   checking it took too long. A worker that dies or answers nonsense is replaced the same way.
+  ``set_deadline`` changes it while the node runs, for the checks already in a worker too
+  (counted from when each started: one already past the new deadline ends now).
 * **Fairness.** Checks wait in one queue per organization, served in turn; an organization
   has at most ``workers - 1`` checks running at once (one with one worker). An organization
   one of whose checks reached the deadline is *slow* for ``slow_for_s`` after it: the slow
@@ -302,6 +304,8 @@ class SchemaChecks:
         self._changed = asyncio.Event()  # a check queued, or a worker's turn ended
         self._workers: dict[int, SchemaWorker] = {}  # slot -> its warm worker
         self._checking: dict[int, str] = {}  # pid -> the organization whose check it runs
+        # pid -> the deadline of the check it runs, and when the check started (loop time).
+        self._deadlines: dict[int, tuple[asyncio.Timeout, float]] = {}
         self._starting: set[asyncio.Future[subprocess.Popen[bytes]]] = set()
         self._tasks = Supervisor("schema checks", log)
         self._started = False
@@ -331,6 +335,17 @@ class SchemaChecks:
     def running_in(self, organization_id: str) -> list[int]:
         """The processes running the organization's checks now."""
         return [pid for pid, org in self._checking.items() if org == organization_id]
+
+    def set_deadline(self, deadline_s: float) -> None:
+        """A check's time in a worker from now on, and for the checks running now: each is
+        given ``deadline_s`` from when it started, so one already past it ends now (its worker
+        killed, its answer ``TOO_LONG``, as at any deadline)."""
+        if not deadline_s > 0:
+            raise ValueError(f"a deadline is a positive number of seconds, not {deadline_s!r}")
+        self.deadline_s = deadline_s
+        for deadline, started in self._deadlines.values():
+            if not deadline.expired():  # expired: its check is ending already
+                deadline.reschedule(started + deadline_s)
 
     async def check(
         self, organization_id: str, schema: Mapping[str, JsonValue], answer: str
@@ -463,8 +478,13 @@ class SchemaChecks:
         verdict: str | None = CLOSING
         fit = False
         try:
-            async with asyncio.timeout(self.deadline_s):
-                verdict = await worker.ask(job.request)
+            started = asyncio.get_running_loop().time()
+            async with asyncio.timeout(self.deadline_s) as deadline:
+                self._deadlines[worker.pid] = (deadline, started)
+                try:
+                    verdict = await worker.ask(job.request)
+                finally:
+                    del self._deadlines[worker.pid]
             fit = True
             self.stats.checked += 1
         except TimeoutError:
