@@ -343,7 +343,7 @@ async def test_the_tap_hears_a_frame_at_its_due_time_and_never_what_was_cleared(
     clock = VirtualClock()
     pacer, _recorder, _events = ahead_pacer(clock, cut=False)
     heard: list[tuple[bytes, float | None]] = []
-    pacer.tap = lambda frame, at: heard.append((frame, at))
+    pacer.heard.tap = lambda frame, at: heard.append((frame, at))
     start = clock.now
     utterance = pacer.open_utterance("u")
     pacer.extend(utterance, frames(1, 10))

@@ -15,13 +15,13 @@ Two ways to drive it:
   writes go out as one system call (``flush_writes``). Silence is not written straight behind
   speech while the speech still covers ``low``: audio ready before then follows the speech
   directly (``extend`` writes it at once). Frames written early are not yet heard: what
-  depends on hearing takes the frame's due time (``on_frame_sent``, the recording ``tap``), a
-  barge-in ``clear()`` + FLUSH_MEDIA drops them at Asterisk and ``restart()`` starts a fresh
-  schedule. When speech starts while only silence is queued ahead at Asterisk,
-  ``on_speech_start`` may cut that silence (FLUSH_MEDIA; the session writes the marks still
-  queued there again) and the speech is written at once, so writing ahead adds no delay to a
-  reply. Speech ready in the last ``low`` of earlier speech, after silence was written behind
-  it, follows that silence.
+  depends on hearing takes the frame's due time (``on_frame_sent``; the recording's tap,
+  ``heard``: ``media/heard_frames.py``), a barge-in ``clear()`` + FLUSH_MEDIA drops them at
+  Asterisk and ``restart()`` starts a fresh schedule. When speech starts while only silence
+  is queued ahead at Asterisk, ``on_speech_start`` may cut that silence (FLUSH_MEDIA; the
+  session writes the marks still queued there again) and the speech is written at once, so
+  writing ahead adds no delay to a reply. Speech ready in the last ``low`` of earlier speech,
+  after silence was written behind it, follows that silence.
 * ``tick(lateness)`` / ``run()``: one frame per call on the pacer's own loop, for a leg not on
   the shared clock (FreeSWITCH's virtual clock); its ``after_tick`` hook sends what the tick
   produced.
@@ -53,6 +53,8 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+
+from voicedock.media.heard_frames import HeardFrames
 
 FRAME_PERIOD: Final = 0.020
 _LATENESS_WINDOW: Final = 4096
@@ -173,9 +175,8 @@ class Pacer:
     """``advance()`` writes up to ``now + high`` (set by the clock that drives the pacer)."""
     low: float
     """``advance()`` writes once no more than this is written beyond ``now``."""
-    tap: Callable[[bytes, float | None], None] | None
-    """Sees every frame when the caller hears it (a call recording): cheap and synchronous.
-    ``at`` is the frame's due time on the pacer's clock, or None for "now"."""
+    heard: HeardFrames
+    """Its ``tap`` sees every frame when the caller hears it (a call recording)."""
 
     def __init__(
         self,
@@ -212,8 +213,7 @@ class Pacer:
         self.high = self.low = 0.0  # the clock that drives the pacer sets them
         self._due: float | None = None  # due time of the next frame ``advance()`` writes
         self._speech_until = -math.inf  # due time right after the last speech frame written
-        self.tap = None
-        self._taps: deque[tuple[float, bytes]] = deque()  # written ahead, not yet heard
+        self.heard = HeardFrames()
 
     # --- producer side ---
 
@@ -257,8 +257,7 @@ class Pacer:
         self._queue.clear()
         self.stats.frames_cleared += self._queued_frames
         self._queued_frames = 0
-        self._release_taps(self._clock())
-        self._taps.clear()  # written ahead, flushed at the PBX: never heard
+        self.heard.drop(self._clock())  # written ahead, flushed at the PBX: never heard
         self._wake_producers()
         return dropped
 
@@ -294,8 +293,7 @@ class Pacer:
         if failure is not None and self.failure is None and not self._stopped:
             self.failure = failure
         if not self._stopped:
-            self._release_taps(self._clock())
-            self._taps.clear()
+            self.heard.drop(self._clock())
         self._stopped = True
         self._flowing.set()
         if self._stopped_event is not None:
@@ -351,7 +349,7 @@ class Pacer:
         schedule at ``anchor`` (default ``now``). Silence is not written straight behind
         speech while ``low`` is still covered, so audio that comes next can follow the speech
         directly. What one visit writes is taken by ``flush_writes`` in one go."""
-        self._release_taps(now)
+        self.heard.release(now)
         due = self._due
         if due is not None and not force and due > now + self.low + 1e-6:
             return  # enough written ahead: nothing to do on this visit
@@ -407,8 +405,7 @@ class Pacer:
         ):
             return
         self.stats.silence_cut_frames += ahead_frames
-        self._release_taps(now)
-        self._taps.clear()  # silence only: cut, never heard
+        self.heard.drop(now)  # silence only: cut, never heard
         self._due = None
         self._advance_now(now)
 
@@ -418,21 +415,6 @@ class Pacer:
             self.advance(now, force=force)
         except Exception as exc:  # noqa: BLE001 - the session ends as broken, see stop()
             self.stop(exc)
-
-    def _release_taps(self, now: float) -> None:
-        taps, tap = self._taps, self.tap
-        while taps and taps[0][0] <= now:
-            due, frame = taps.popleft()
-            if tap is not None:
-                tap(frame, due)
-
-    def _tapped(self, frame: bytes, due: float, lateness: float) -> None:
-        tap = self.tap
-        assert tap is not None
-        if lateness >= 0:
-            tap(frame, due if self.high > 0 else None)
-        else:
-            self._taps.append((due, frame))
 
     def _send_next(self, lateness: float, due: float) -> bool:
         """Send the frame due at ``due``; True if it was speech."""
@@ -448,8 +430,8 @@ class Pacer:
                 self.stats.underruns += 1
             if self.send_silence:
                 self._send_frame(self._silence)
-                if self.tap is not None:
-                    self._tapped(self._silence, due, lateness)
+                if self.heard.tap is not None:
+                    self.heard.written(self._silence, due, lateness, scheduled=self.high > 0)
                 self.stats.silence_frames += 1
                 self.stats.record(lateness)
             return False
@@ -460,8 +442,8 @@ class Pacer:
         self._send_frame(frame)
         if self.stats.first_speech_written is None:
             self.stats.first_speech_written = time.monotonic()
-        if self.tap is not None:
-            self._tapped(frame, due, lateness)
+        if self.heard.tap is not None:
+            self.heard.written(frame, due, lateness, scheduled=self.high > 0)
         self._speech_until = due + self.period
         head.frames_sent += 1
         self.stats.speech_frames += 1

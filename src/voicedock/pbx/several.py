@@ -26,7 +26,6 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError, PbxUnavailable
 from voicedock.logs import pbx_context
 from voicedock.pbx.base import (
@@ -50,14 +49,12 @@ from voicedock.pbx.base import (
     ResumablePbx,
     TransferTarget,
 )
+from voicedock.pbx.call_servers import CallServers
 
 if TYPE_CHECKING:
     from voicedock.media.call_media import CallMedia
 
 log = logging.getLogger("voicedock.pbx.several")
-
-# Events after which the call has left its server: what is remembered of it goes.
-_GONE = frozenset({PbxEventKind.HANGUP, PbxEventKind.TRANSFERRED, PbxEventKind.PBX_RESTARTED})
 
 
 class SeveralPbxs:
@@ -69,7 +66,7 @@ class SeveralPbxs:
             raise ValueError("SeveralPbxs needs at least one server")
         self._servers = dict(servers)
         self._default = next(iter(self._servers))
-        self._where: dict[str, str] = {}  # call id -> the server carrying it
+        self._where = CallServers(self._servers)  # each call's server (``call_servers.py``)
 
     @property
     def servers(self) -> Mapping[str, Pbx]:
@@ -77,7 +74,7 @@ class SeveralPbxs:
 
     def server_of(self, call_id: str) -> str | None:
         """The name of the server carrying the call, if known."""
-        return self._where.get(call_id)
+        return self._where.of(call_id)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -118,7 +115,7 @@ class SeveralPbxs:
         async def from_server(call: InboundCall) -> str | None:
             call_id = await handler(replace(call, pbx=name))
             if call_id is not None:
-                self._where[call_id] = name
+                self._where.place(call_id, name)
             return call_id
 
         return from_server
@@ -154,14 +151,13 @@ class SeveralPbxs:
 
     async def _on_event(self, name: str, event: PbxEvent, sink: PbxEventSink) -> None:
         if event.kind is PbxEventKind.PBX_RESTARTED and not event.call_id:
-            lost = sorted(call_id for call_id, where in self._where.items() if where == name)
+            lost = self._where.carried_by(name)
             log.warning("PBX %s restarted: failing its %d call(s)", name, len(lost))
             for call_id in lost:
-                self._where.pop(call_id, None)
+                self._where.forget(call_id)
                 await sink(PbxEvent(call_id, PbxEventKind.PBX_RESTARTED))
             return
-        if event.kind in _GONE and self._where.get(event.call_id) == name:
-            del self._where[event.call_id]
+        self._where.reported(name, event)
         await sink(event)
 
     # --- health -----------------------------------------------------------------------------
@@ -179,31 +175,13 @@ class SeveralPbxs:
         return PbxHealth(kind, links, servers, reconnects)
 
     def call_health(self, call_id: str) -> PbxHealth:
-        name = self._where.get(call_id)
+        name = self._where.of(call_id)
         return self.health() if name is None else self._servers[name].health()
 
     # --- routing ----------------------------------------------------------------------------
 
     def locate(self, call_id: str, pbx: str | None) -> None:
-        if pbx in self._servers:
-            self._where[call_id] = pbx
-        else:
-            if pbx:
-                log.warning("call %s: its PBX is not configured any more", mask_call_id(call_id))
-            self._where.pop(call_id, None)
-
-    def _carrier(self, call_id: str) -> Pbx:
-        name = self._where.get(call_id)
-        if name is None:
-            raise PbxError(f"call {mask_call_id(call_id)} is on none of the configured PBXs")
-        return self._servers[name]
-
-    def _candidates(self, call_id: str) -> list[tuple[str, Pbx]]:
-        """The call's server, or every server when it is not known."""
-        name = self._where.get(call_id)
-        if name is not None:
-            return [(name, self._servers[name])]
-        return list(self._servers.items())
+        self._where.locate(call_id, pbx)
 
     # --- the Pbx ----------------------------------------------------------------------------
 
@@ -212,40 +190,41 @@ class SeveralPbxs:
         pbx = self._servers.get(name)
         if pbx is None:
             raise PbxUnavailable(f"PBX {name!r} is not configured")
-        self._where[request.call_id] = name
+        self._where.place(request.call_id, name)
         try:
             with pbx_context(name):
                 await pbx.originate(request)
         except BaseException:
             # Not placed (or its outcome unknown: the server's own reconcile reports it, and a
             # hang-up of a call no server is known for reaches every server).
-            self._where.pop(request.call_id, None)
+            self._where.forget(request.call_id)
             raise
 
     async def hangup(self, call_id: str, reason: str = "normal") -> None:
         """On the call's server; when not known, on every server (``PbxError`` only when
         none of them could be asked)."""
-        candidates = self._candidates(call_id)
+        candidates = self._where.candidates(call_id)
         failures: list[PbxError] = []
-        for name, pbx in candidates:
+        for name in candidates:
             try:
                 with pbx_context(name):
-                    await pbx.hangup(call_id, reason)
+                    await self._servers[name].hangup(call_id, reason)
             except PbxError as exc:
                 failures.append(exc)
         if len(failures) == len(candidates):
             raise failures[0]
 
     async def transfer(self, call_id: str, target: TransferTarget) -> None:
-        pbx = self._carrier(call_id)
-        with pbx_context(self._where.get(call_id)):
-            await pbx.transfer(call_id, target)
+        name = self._where.carrier(call_id)
+        with pbx_context(name):
+            await self._servers[name].transfer(call_id, target)
 
     async def send_dtmf(self, call_id: str, digits: str) -> None:
-        pbx = self._carrier(call_id)
+        name = self._where.carrier(call_id)
+        pbx = self._servers[name]
         if not isinstance(pbx, DtmfPbx):
             raise PbxError("this PBX cannot send DTMF")
-        with pbx_context(self._where.get(call_id)):
+        with pbx_context(name):
             await pbx.send_dtmf(call_id, digits)
 
     async def live_call_ids(self) -> set[str]:
@@ -269,7 +248,7 @@ class SeveralPbxs:
     def call_media(
         self, call_id: str, *, media_format: str = "ulaw"
     ) -> AbstractAsyncContextManager[CallMedia]:
-        pbx = self._carrier(call_id)
+        pbx = self._servers[self._where.carrier(call_id)]
         if not isinstance(pbx, MediaPbx):
             raise PbxError("this PBX carries no media")
         return pbx.call_media(call_id, media_format=media_format)
@@ -279,11 +258,7 @@ class SeveralPbxs:
         that cannot be asked keeps its calls listed as left."""
         left: set[str] = set()
         for name, pbx in self._servers.items():
-            mine = {
-                call_id: ref
-                for call_id, ref in calls.items()
-                if self._where.get(call_id) in (name, None)
-            }
+            mine = self._where.on(name, calls)
             if not mine:
                 continue
             try:
@@ -301,7 +276,7 @@ class SeveralPbxs:
     async def adopt_call(self, call_id: str, remote_ref: str | None) -> bool:
         """Adopted by the call's server; when not known, by the first server that has it
         (``PbxError`` when none has it and one of them could not tell)."""
-        known = self._where.get(call_id)
+        known = self._where.of(call_id)
         failures: list[PbxError] = []
         for name, pbx in self._servers.items():
             if known not in (name, None) or not isinstance(pbx, ResumablePbx):
@@ -315,7 +290,7 @@ class SeveralPbxs:
                 failures.append(exc)
                 continue
             if adopted:
-                self._where[call_id] = name
+                self._where.place(call_id, name)
                 return True
         if failures:
             raise failures[0]

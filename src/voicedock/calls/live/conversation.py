@@ -39,14 +39,13 @@ operator's disclosure is said before all of it. ``opening.py`` makes these parts
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-from functools import partial
 from typing import Self
 
 from voicedock.aio import Closable, Supervisor, started
+from voicedock.calls.live.call_dialogue import CallDialogues
 from voicedock.calls.live.caller_audio import CallerInput
-from voicedock.calls.live.config import analysis_plan, conversation_config, going_on
+from voicedock.calls.live.config import analysis_plan, conversation_config
 from voicedock.calls.live.opening import CallOpening
 from voicedock.calls.live.options import LiveOptions as LiveOptions
 from voicedock.calls.live.options import LiveParts as LiveParts
@@ -61,31 +60,22 @@ from voicedock.calls.live.transcript_delivery import TranscriptDelivery
 from voicedock.calls.live.transfer import prepare_live_transfer
 from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.ids import mask_call_id
-from voicedock.domain.squads import SUMMARY
 from voicedock.errors import MediaError, PbxError
 from voicedock.logs import current_call_id, describe
 from voicedock.media.call_media import CallMedia
-from voicedock.media.sink import MediaSink
 from voicedock.media.transport import CloseReason
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.dialogue import Dialogue
-from voicedock.pipeline.dialogue.carried import carried_summary
 from voicedock.pipeline.dialogue.cut_offs import CutOffWatch
 from voicedock.pipeline.dialogue.events import CallEvents
-from voicedock.pipeline.dialogue.realtime_dialogue import RealtimeDialogue, RealtimeParts
-from voicedock.pipeline.dialogue.realtime_fallback import RealtimeWithPipeline
 from voicedock.pipeline.dialogue.squad_dialogue import SquadDialogue
 from voicedock.pipeline.dialogue.turn_engine import (
     INTERNAL_ERROR,
     PROVIDER_ERROR,
     ConversationConfig,
-    TurnEngine,
-    TurnParts,
 )
-from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.frames import ChatMessage, ContextSource, TranscriptEntry
-from voicedock.pipeline.providers.base import ProviderConfigError, ProviderError
-from voicedock.pipeline.providers.realtime import RealtimeSpeech
+from voicedock.pipeline.providers.base import ProviderError
 from voicedock.pipeline.tools import ToolExecutor
 from voicedock.weak import weak_method
 
@@ -120,10 +110,10 @@ class LiveConversation(Closable):
         self.events = parts.events or CallEvents()
         self._cut_off_watch = CutOffWatch(self.events)  # told on the call's events
         self._providers = parts.providers
-        self._member_providers: list[SpeechProviders] = []  # the next members' (closed here)
         rate = media.format.sample_rate
         self.sample_rate = rate if rate in VAD_RATES else 16000
-        self._began = 0.0  # when the call's dialogue started (the loop's clock)
+        # Its dialogue, and each squad member's it hands over to (``call_dialogue.py``).
+        self._dialogues = _dialogues(self)
         self._analysis_plan = analysis_plan(assistant_config)
         self._conversation: Dialogue | None = None
         # A failing task ends the call (it never cancels its siblings).
@@ -151,7 +141,7 @@ class LiveConversation(Closable):
         return await started(self, self._start)
 
     async def _start(self) -> None:
-        self._began = asyncio.get_running_loop().time()  # the call's clock (a squad's too)
+        self._dialogues.begin()  # the call's clock (a squad's too)
         if self._owns_events:
             await self.events.start()
         try:
@@ -166,11 +156,7 @@ class LiveConversation(Closable):
             plan = self._providers.pipeline  # a speech-to-speech call's: its fallback's STT
             stt = self._providers.stt or (plan.stt if plan is not None else None)
             self._screening.transcribe_with(stt)
-        conversation = self._dialogue(self._providers, self._config, self._tools)
-        if self._parts.squad is not None:
-            conversation = SquadDialogue(
-                conversation, weak_method(self._next_member), sample_rate=self.sample_rate
-            )
+        conversation = self._dialogues.first(self._providers, self._config, self._tools)
         try:
             await conversation.__aenter__()
         except ProviderError as exc:  # the speech-to-speech session did not open
@@ -183,89 +169,6 @@ class LiveConversation(Closable):
         self._tasks.spawn(self._caller.keys(conversation))
         self._tasks.spawn(self._follow(conversation))
         self._opening.start(conversation, self._tasks.spawn)
-
-    def _dialogue(
-        self,
-        providers: SpeechProviders,
-        call_config: ConversationConfig,
-        tools: ToolExecutor | None,
-    ) -> Dialogue:
-        """The call's dialogue on its providers (a squad's member's: on the member's): the
-        turn engine, or the speech-to-speech one, going on with a pipeline when its session
-        fails if the assistant names one (made as a pipeline call's turn engine is)."""
-        events, sink = self.events, MediaSink(self._media)
-        # The factories hold what they use, not this conversation: the speech-to-speech call
-        # keeps them, and this conversation holds that call.
-
-        def pipeline(
-            engines: SpeechProviders | RealtimePlan, config: ConversationConfig
-        ) -> TurnEngine:
-            if engines.stt is None or engines.llm is None:
-                raise ProviderConfigError("a pipeline call needs STT and an LLM")
-            return TurnEngine(
-                TurnParts(
-                    stt=engines.stt,
-                    llm=engines.llm,
-                    tts=engines.tts,
-                    sink=sink,
-                    events=events,
-                    tools=tools,
-                    endpoints=engines.endpoints,
-                    predict_turn=providers.predict_turn,
-                    languages=providers.languages,
-                ),
-                config,
-            )
-
-        def speech_to_speech(
-            speech: RealtimeSpeech, hand_over_after_s: float | None = None
-        ) -> RealtimeDialogue:
-            return RealtimeDialogue(
-                RealtimeParts(
-                    speech=speech, tts=providers.tts, sink=sink, events=events, tools=tools
-                ),
-                call_config,
-                hand_over_after_s=hand_over_after_s,
-            )
-
-        if providers.realtime is None:
-            return pipeline(providers, call_config)
-        if (plan := providers.pipeline) is None:
-            return speech_to_speech(providers.realtime)
-        return RealtimeWithPipeline(
-            session=partial(speech_to_speech, providers.realtime),
-            pipeline=partial(pipeline, plan),
-            plan=plan,
-            config=call_config,
-        )
-
-    async def _next_member(self, name: str, carried: tuple[ChatMessage, ...]) -> Dialogue:
-        """The dialogue of the squad's member ``name``, whom the model handed the call to:
-        on its own providers, prompt, tools and voice, the call so far as its model's history,
-        the transition its first words."""
-        squad = self._parts.squad
-        assert squad is not None  # only a squad's call hands over
-        member = squad.call.squad.member(name)
-        assert member is not None  # the handoff was checked against the squad
-        first = squad.call.transition(name)
-        handing = self._member_providers[-1] if self._member_providers else self._providers
-        providers = await squad.providers(member)
-        self._member_providers.append(providers)
-        if member.carry_over == SUMMARY:  # summarised by the model that had the call
-            llm = handing.llm if handing is not None and handing.llm else providers.llm
-            carried = await carried_summary(carried, llm)
-        options = self._options
-        config = conversation_config(
-            member.config, self.sample_rate, context=options.context, base=options.config
-        )
-        config = going_on(config, round((asyncio.get_running_loop().time() - self._began) * 1000))
-        config = dataclasses.replace(
-            squad.offered(config, member), carried=carried, first_message=first
-        )
-        handoff = squad.call.handoffs[-1]
-        squad.call.moved(name)
-        self.events.emit(handoff)
-        return self._dialogue(providers, config, squad.executor(member))
 
     async def run(self) -> LiveCallResult:
         """Run the call to its end (hang-up included) and return its result."""
@@ -352,8 +255,7 @@ class LiveConversation(Closable):
         )
         if self._parts.providers is None and self._providers is not None:
             await self._providers.aclose()  # the call's own
-        for providers in self._member_providers:
-            await providers.aclose()
+        await self._dialogues.aclose()  # the squad members' providers
 
     # ── the engine's LiveCall hook ───────────────────────────────────────────────────────
     # A command that arrives while the call is ending has nothing left to act on: the engine
@@ -498,4 +400,11 @@ def _caller_input(live: LiveConversation) -> CallerInput:
         live._screening,
         consent=live._consent,
         secure=live._parts.secure_keypad,
+    )
+
+
+def _dialogues(live: LiveConversation) -> CallDialogues:
+    """The call's dialogue on its providers, and each squad member's it hands over to."""
+    return CallDialogues(
+        live._media, live.events, live._options, live._parts.squad, live.sample_rate
     )

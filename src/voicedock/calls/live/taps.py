@@ -1,7 +1,7 @@
 """A live call's two sides to its recording and its live listeners.
 
 With a ``CallRecorder`` the call is recorded from its own media stream: the caller's frames as
-they arrive (``caller``), the assistant's as the pacer sends them (``Pacer.tap``), until the
+they arrive (``caller``), the assistant's as the pacer sends them (``Pacer.heard``), until the
 call ends or a transfer takes the caller away (``stop_recording``). The same two taps feed
 ``listen`` (``media/listen_tap.py``), the call's live listeners, while anyone listens. The pacer's
 tap is set once the dialogue runs (``start``) while the recording or a listener needs it.
@@ -64,7 +64,7 @@ class CallTaps:
         """The dialogue runs: what the pacer sends is tapped, if anything needs it."""
         self._running = True
         if self._recorder is not None or self.listen.active:
-            self._media.pacer.tap = self._sent
+            self._media.pacer.heard.tap = self._sent
 
     def stop_recording(self) -> None:
         """A transfer takes the caller off this media: the recording ends here."""
@@ -103,8 +103,8 @@ class CallTaps:
         recorder = self._recorder
         if recorder is None:
             return None
-        if self._media.pacer.tap == self._sent and not self.listen.active:
-            self._media.pacer.tap = None
+        if self._media.pacer.heard.tap == self._sent and not self.listen.active:
+            self._media.pacer.heard.tap = None
         try:
             duration = round(await recorder.aclose(), 3)
         except RecordingError as exc:
@@ -130,7 +130,7 @@ class CallTaps:
         """The first listener came, or the last one left: the pacer's tap follows, unless
         the recording needs it anyway."""
         pacer = self._media.pacer
-        if active and pacer.tap is None and self._running:
-            pacer.tap = self._sent
-        elif not active and self._recorder is None and pacer.tap == self._sent:
-            pacer.tap = None
+        if active and pacer.heard.tap is None and self._running:
+            pacer.heard.tap = self._sent
+        elif not active and self._recorder is None and pacer.heard.tap == self._sent:
+            pacer.heard.tap = None

@@ -5,8 +5,10 @@
 The conversation routes the call's events (the listener's frames, keys, commands) to its
 processors in ``pipeline/dialogue/``, one job each: ``hearing.py`` transcribes the caller's
 turns (while spoken, with an `IncrementalStt`: ``streaming_recognition.py``; the turn model
-asked at the caller's pauses with ``turn_detection`` "model": ``turn_detection.py``), ``reply.py``
-streams the model's reply with its fillers and tool calls, ``barge_in.py`` says the
+asked at the caller's pauses with ``turn_detection`` "model": ``turn_detection.py``),
+``answering.py`` answers a turn (its words and keys into the transcript and the model's
+context, the reply said, dead air covered, its latency recorded), ``reply.py`` streams the
+model's reply with its fillers and tool calls, ``barge_in.py`` says the
 assistant's messages and keeps the floor (barge-in), ``history.py`` is the model's context;
 ``assistant_audio.py``, ``interruptible_tasks.py``, ``transcript.py``, ``keypad_input.py``,
 ``tool_calls.py``, ``first_message.py`` and ``ending.py`` it shares with the speech-to-speech
@@ -60,11 +62,11 @@ from typing import Self
 
 from voicedock.aio import Supervisor
 from voicedock.domain.assistant_config import TURN_MODEL
-from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio, ms_since
+from voicedock.pipeline.dialogue.answering import Answering
+from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio
 from voicedock.pipeline.dialogue.barge_in import Floor
 from voicedock.pipeline.dialogue.base import DialogueBase
 from voicedock.pipeline.dialogue.conversation_config import ConversationConfig as ConversationConfig
-from voicedock.pipeline.dialogue.cut_offs import CutOffsSince
 from voicedock.pipeline.dialogue.ending import ASSISTANT_ENDED_CALL as ASSISTANT_ENDED_CALL
 from voicedock.pipeline.dialogue.ending import CLOSED, HANDED_OVER, CallEnd, failure_reason
 from voicedock.pipeline.dialogue.ending import END_CALL_COMMAND as END_CALL_COMMAND
@@ -72,13 +74,13 @@ from voicedock.pipeline.dialogue.ending import INTERNAL_ERROR as INTERNAL_ERROR
 from voicedock.pipeline.dialogue.ending import PROVIDER_ERROR as PROVIDER_ERROR
 from voicedock.pipeline.dialogue.ending import REFUSED as REFUSED
 from voicedock.pipeline.dialogue.ending import SPEECH_FAILURES as SPEECH_FAILURES
-from voicedock.pipeline.dialogue.events import CallEvents, SpeechEnded, SpeechStarted, TurnCommitted
+from voicedock.pipeline.dialogue.events import CallEvents, SpeechEnded, SpeechStarted
 from voicedock.pipeline.dialogue.first_message import opening
-from voicedock.pipeline.dialogue.following_language import following_language
+from voicedock.pipeline.dialogue.following_language import FollowingLanguage, following_language
 from voicedock.pipeline.dialogue.hearing import CallerTurn, Hearing
 from voicedock.pipeline.dialogue.history import ModelHistory
 from voicedock.pipeline.dialogue.keypad_input import KeypadInput
-from voicedock.pipeline.dialogue.reply import Replies, Wait
+from voicedock.pipeline.dialogue.reply import Replies
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
 from voicedock.pipeline.dialogue.words_decide import BargeInConfig
@@ -106,8 +108,7 @@ from voicedock.pipeline.hearing.noise import NoiseSuppressor
 from voicedock.pipeline.hearing.turn_detection import PredictTurn, TurnDetector
 from voicedock.pipeline.hearing.voicing import pitched_ms
 from voicedock.pipeline.providers.base import Llm, Stt, Tts
-from voicedock.pipeline.speaking.filler import dead_air
-from voicedock.pipeline.speaking.output import OutputSink, Speech
+from voicedock.pipeline.speaking.output import OutputSink
 from voicedock.pipeline.tools import ToolExecutor
 from voicedock.weak import weak_method
 
@@ -175,10 +176,6 @@ class TurnEngine(DialogueBase):
             member=cfg.member,
         )
         self.transcript: list[TranscriptEntry] = self._transcript.entries
-        self.latencies: list[TurnLatency] = []
-        # An early end of turn (``cut_offs.py``) is counted by the next turn's record: the
-        # reply the caller's resumption stopped leaves none.
-        self._cut_offs = CutOffsSince(self.events)
         self.handed_over_to: str | None = None  # the member the model handed the call to
         self._history = ModelHistory(cfg)
         self._events: asyncio.Queue[Frame] = asyncio.Queue()
@@ -194,9 +191,11 @@ class TurnEngine(DialogueBase):
             self._turn_detector = TurnDetector(parts.predict_turn, self._listener, self._tasks)
         self._assistant_audio, self._replies, self._floor = self._speaking(parts, named)
         self._keypad = KeypadInput(cfg.keypad, self._wall, weak_method(self._keypad_due))
-        self._language = following_language(
+        language = following_language(
             parts.languages, parts.tts, self._transcript, self._history, self._assistant_audio
         )
+        self._answering = self._answers(language)
+        self.latencies: list[TurnLatency] = self._answering.latencies
 
     def _speaking(
         self, parts: TurnParts, named: Endpoints
@@ -221,6 +220,22 @@ class TurnEngine(DialogueBase):
         floor = Floor(audio, self._history, self._transcript, self._tasks, wall, echo, self.events)
         return audio, replies, floor
 
+    def _answers(self, language: FollowingLanguage | None) -> Answering:
+        """What answers the caller's turns (``answering.py``)."""
+        return Answering(
+            self.config,
+            hearing=self._hearing,
+            keypad=self._keypad,
+            floor=self._floor,
+            replies=self._replies,
+            serving=self._serving,
+            transcript=self._transcript,
+            history=self._history,
+            language=language,
+            end=self._end,
+            events=self.events,
+        )
+
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
     async def __aenter__(self) -> Self:
         await self._tasks.start()
@@ -237,7 +252,7 @@ class TurnEngine(DialogueBase):
         for task in [*self._floor.tasks, *([run] if run else [])]:
             task.cancel()
         if (keys := self._keypad.flush()) is not None:
-            self._add_keypad(keys)  # pressed before the call ended: recorded, not answered
+            self._answering.add_keypad(keys)  # pressed before the call ended: recorded
         await self._floor.cut_all()
         if on_quiet is not None:
             await on_quiet()
@@ -345,12 +360,11 @@ class TurnEngine(DialogueBase):
                 if self._floor.held:
                     await self._floor.interrupt()
                 self._floor.floor_free.set()
-                self._start_turn(event.turn, self._keypad.flush(), event.user)
+                self._spoken_turn(event.turn, self._keypad.flush(), event.user)
             elif isinstance(event, _Turn):
                 self._floor.floor_free.set()
                 # An entry still open ends with the caller's spoken turn: one turn for both.
-                keys = self._keypad.flush()
-                self._start_turn(event, keys)
+                self._spoken_turn(event, self._keypad.flush())
             elif isinstance(event, SilencePrompt):
                 if not self._assistant_audio.speeches and self._floor.floor_free.is_set():
                     self._events.put_nowait(Say(self.config.silence_prompt_message))
@@ -362,13 +376,13 @@ class TurnEngine(DialogueBase):
                 else:
                     self._history.add(ChatMessage("system", event.content))
                 if event.trigger_response:
-                    self._floor.spawn(self._respond(None, None, 0.0))
+                    self._answering.context_turn()
             elif isinstance(event, Dtmf):
                 await self._floor.interrupt()  # a key pressed barges in like speech
                 self._press(event.digit)
             elif isinstance(event, _KeypadDue):
                 if (keys := self._keypad.expire(event.deadline)) is not None:
-                    self._keypad_turn(keys)
+                    self._answering.keypad_turn(keys)
             elif isinstance(event, EndCall):
                 await self._finish(event)
 
@@ -383,146 +397,21 @@ class TurnEngine(DialogueBase):
             self.handed_over_to = member
             self._events.put_nowait(EndCall(HANDED_OVER, None))
 
-    def _start_turn(
+    def _spoken_turn(
         self, turn: _Turn, keys: KeypadEntry | None = None, user: CallerTurn | None = None
     ) -> None:
         """The caller's spoken turn ended (with ``keys``: the keypad entry it ended; ``user``:
-        its transcription, when it was started already)."""
-        stopped = turn.utterance.stopped
-        latency = TurnLatency(
-            endpointing_ms=float(stopped.decided_at_ms - stopped.ended_at_ms),
-            early_cut_offs=self._cut_offs.take(),
-        )
-        if user is None:
-            user = self._hearing.turn(turn.utterance, turn.decided_wall)
-        self._respond_with_keys(user, latency, turn.decided, keys)
+        its transcription, when it was started already): answered."""
+        self._answering.spoken_turn(turn.utterance, turn.decided, turn.decided_wall, keys, user)
 
     # ── the keypad ───────────────────────────────────────────────────────────────────────
     def _press(self, digit: str) -> None:
         self._listener.endpointer.caller_active()  # not silent: no prompt, no timeout
         if (keys := self._keypad.press(digit)) is not None:
-            self._keypad_turn(keys)
+            self._answering.keypad_turn(keys)
 
     def _keypad_due(self, deadline: float) -> None:
         self._events.put_nowait(_KeypadDue(deadline))
-
-    def _keypad_turn(self, keys: KeypadEntry) -> None:
-        """A complete entry: a user turn. Words of the caller whose reply a key stopped (not
-        heard yet) are part of it."""
-        self._respond_with_keys(self._hearing.pending(), None, time.perf_counter(), keys)
-
-    def _respond_with_keys(
-        self,
-        user: CallerTurn | None,
-        latency: TurnLatency | None,
-        t0: float,
-        keys: KeypadEntry | None,
-    ) -> None:
-        """Answer ``user``'s words and the entry ``keys`` as one turn, in the order they
-        started: an entry that started first is in the history now, a later one once the
-        words are."""
-        then = keys
-        # An entry that started before the caller's pending words goes first.
-        if keys is not None and (
-            user is None or self._keypad.wall(keys.started_at) <= self._hearing.started()
-        ):
-            self._add_keypad(keys)
-            then = None
-        keyed = keys is not None
-        task = self._floor.spawn(self._respond(user, latency, t0, then=then, keyed=keyed))
-        if task is None and then is not None:  # closing: the entry is still recorded
-            self._add_keypad(then)
-
-    def _add_keypad(self, keys: KeypadEntry) -> None:
-        self._transcript.add(self._keypad.entry(keys))
-        self._history.add(ChatMessage("user", keys.text))
-
-    # ── turns ────────────────────────────────────────────────────────────────────────────
-    async def _respond(
-        self,
-        user: CallerTurn | None,
-        latency: TurnLatency | None,
-        t0: float,
-        *,
-        then: KeypadEntry | None = None,
-        keyed: bool = False,
-    ) -> None:
-        """Answer the caller's turn: ``user``'s words (when spoken), then the keypad entry
-        ``then`` (kept even when the turn is stopped before the words are heard); ``keyed``:
-        a keypad entry is part of this turn, so it is answered even without words."""
-        spoken = False
-        if user is not None:
-            try:
-                # A barge-in or the call's end stops this turn, not its transcription.
-                heard = await user.words.heard()
-            except BaseException:
-                if then is not None:
-                    self._add_keypad(then)
-                raise
-            if isinstance(heard, Exception):
-                if then is not None:
-                    self._add_keypad(then)
-                raise heard
-            text = heard
-            if latency is not None:
-                latency.stt_final_ms = ms_since(t0)
-                latency.stt_provider = self._serving.label("stt")
-            heard_audio = self._hearing.heard()
-            started = self._hearing.used()
-            if not text and then is None and not keyed:
-                self._transcript.report()  # the turn closed without words: it holds nothing
-                return
-            if spoken := bool(text):
-                if heard_audio is not None and self._language is not None:
-                    await self._language.heard(heard_audio, len(text.split()))
-                ended = self._hearing.at(user.ended_at_ms)
-                entry = TranscriptEntry("user", text, started, ended, audio=heard_audio)
-                self._transcript.add(entry)
-                self._history.add(ChatMessage("user", text))
-        if then is not None:
-            self._add_keypad(then)
-        if user is not None or keyed:
-            self.events.emit(TurnCommitted(spoken, keyed))
-
-        def first_token() -> None:
-            if latency is not None:
-                latency.llm_first_token_ms = ms_since(t0)
-
-        slot = self._history.reserve()
-        reply = Speech(slot=slot)
-        delay = self.config.llm_filler_delay_s
-        wait = Wait(t0 + delay if user is not None and delay is not None else None)
-        cover = None
-        if user is not None and self.config.dead_air_s is not None:
-            cover = self._floor.spawn(self._cover_dead_air(reply, wait, latency, t0))
-        try:
-            make = partial(self._replies.sentences, first_token, wait)
-            await self._floor.speak(make, slot, latency, t0, speech=reply)
-        finally:
-            if cover is not None and reply.started_at is None:
-                cover.cancel()  # never spoke (stopped, failed): nothing to cover any more
-        if latency is not None:
-            latency.llm_provider = self._serving.label("llm")
-            latency.tts_provider = self._serving.label("tts")
-            self.latencies.append(latency)
-
-    async def _cover_dead_air(
-        self, reply: Speech, wait: Wait, latency: TurnLatency | None, t0: float
-    ) -> None:
-        """Dead air on our side: when neither ``reply`` nor a filler has started
-        ``dead_air_s`` after the caller's words were heard (a stalled LLM or TTS), say
-        ``dead_air_message`` meanwhile, as a filler."""
-
-        def answered() -> bool:
-            started = reply.started_at is not None or wait.covered
-            return started or self._end.ending or not self._floor.floor_free.is_set()
-
-        assert self.config.dead_air_s is not None
-        if not await dead_air(self.config.dead_air_s, answered):
-            return
-        wait.covered = True
-        filler = await self._floor.say_filler(self.config.dead_air_message, latency, t0)
-        await self._floor.settle_played(filler)
 
     # ── the end ──────────────────────────────────────────────────────────────────────────
     async def _finish(self, event: EndCall) -> None:

@@ -44,7 +44,7 @@ async def test_one_tick_writes_one_frame_for_every_session_in_order() -> None:
     legs = [Leg(time) for _ in range(5)]
     order: list[str] = []
     for i, leg in enumerate(legs):
-        leg.pacer.tap = lambda _frame, _at, name=f"s{i}": order.append(name)
+        leg.pacer.heard.tap = lambda _frame, _at, name=f"s{i}": order.append(name)
     await run_until(legs, clock, 50)
     assert order[:10] == ["s0", "s1", "s2", "s3", "s4"] * 2
     for leg in legs:

@@ -1,11 +1,18 @@
-"""The media websocket's upgrade, byte for byte (RFC 6455 §1.3's example key and accept)."""
+"""The media websocket's upgrade, byte for byte (RFC 6455 §1.3's example key and accept), and
+its data frames made into messages."""
 
 from __future__ import annotations
 
 import pytest
 
 from voicedock.pbx.asterisk.media.websocket_wire import (
+    MAX_MESSAGE,
+    OP_BINARY,
+    OP_CONTINUATION,
+    OP_TEXT,
+    Messages,
     WebSocketHandshakeError,
+    WebSocketProtocolError,
     read_upgrade_response,
     upgrade_request,
 )
@@ -49,3 +56,34 @@ def test_the_answer_is_read_once_its_head_is_complete() -> None:
 def test_an_answer_that_is_no_upgrade_is_refused(response: bytes) -> None:
     with pytest.raises(WebSocketHandshakeError):
         read_upgrade_response(response, KEY, ("media",))
+
+
+def test_a_whole_frame_is_a_message_and_fragments_are_joined_into_one() -> None:
+    messages = Messages()
+    assert messages.frame(True, OP_BINARY, b"\x01\x02") == b"\x01\x02"
+    assert messages.frame(False, OP_TEXT, b"gr") is None
+    assert messages.frame(False, OP_CONTINUATION, "\u00fc".encode()) is None
+    assert messages.frame(True, OP_CONTINUATION, b"n") == "gr\u00fcn"
+    assert messages.frame(True, OP_TEXT, b"") == ""
+
+
+@pytest.mark.parametrize(
+    ("frames", "code"),
+    [
+        ([(True, OP_CONTINUATION, b"x")], 1002),  # a continuation without a message
+        ([(False, OP_BINARY, b"x"), (True, OP_TEXT, b"y")], 1002),  # a message inside one
+        ([(True, OP_TEXT, b"\xff\xfe")], 1007),  # not UTF-8
+        ([(False, OP_TEXT, b"\xc3"), (True, OP_CONTINUATION, b"(")], 1007),
+        ([(False, OP_BINARY, bytes(MAX_MESSAGE)), (True, OP_CONTINUATION, b"x")], 1009),
+    ],
+)
+def test_what_rfc_6455_forbids_is_a_protocol_error_with_its_close_code(
+    frames: list[tuple[bool, int, bytes]], code: int
+) -> None:
+    messages = Messages()
+    *before, last = frames
+    for fin, opcode, payload in before:
+        assert messages.frame(fin, opcode, payload) is None
+    with pytest.raises(WebSocketProtocolError) as failed:
+        messages.frame(*last)
+    assert failed.value.code == code

@@ -45,14 +45,15 @@ from aiohttp import WSMsgType
 
 from voicedock.pbx.asterisk.media.websocket_wire import (
     ABNORMAL_CLOSURE,
-    MAX_MESSAGE,
     OP_BINARY,
     OP_CLOSE,
     OP_CONTINUATION,
     OP_PING,
     OP_PONG,
     OP_TEXT,
+    Messages,
     WebSocketHandshakeError,
+    WebSocketProtocolError,
     encode_frame,
     next_frame,
     read_upgrade_response,
@@ -69,14 +70,6 @@ class Message(NamedTuple):
 
     type: WSMsgType
     data: str | bytes | int | None
-
-
-class WebSocketProtocolError(ConnectionError):
-    """The peer broke RFC 6455; ``code`` is the close code we answered with."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @runtime_checkable
@@ -110,9 +103,7 @@ class WebSocketClient(asyncio.BufferedProtocol):
         self._upgraded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._read = memoryview(bytearray(READ_SIZE))  # what the transport reads into
         self._buffer = bytearray()  # what the parser has not taken yet
-        self._fragments: list[bytes] = []
-        self._fragment_opcode = 0
-        self._fragment_size = 0
+        self._messages = Messages()  # the data frames read, as messages
         self._queue: deque[Message] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._on_binary: Callable[[bytes], None] | None = None
@@ -258,28 +249,17 @@ class WebSocketClient(asyncio.BufferedProtocol):
 
     def _frame(self, fin: bool, opcode: int, payload: bytes) -> bool:
         """Handle one frame; False once the connection is closing."""
-        if opcode in (OP_TEXT, OP_BINARY):
-            if self._fragments:
-                self._fail("a new message inside a fragmented one", 1002)
+        if opcode in (OP_TEXT, OP_BINARY, OP_CONTINUATION):
+            try:
+                message = self._messages.frame(fin, opcode, payload)
+            except WebSocketProtocolError as exc:
+                self._fail(str(exc), exc.code)
                 return False
-            if fin:
-                return self._message(opcode, payload)
-            self._fragment_opcode, self._fragments = opcode, [payload]
-            self._fragment_size = len(payload)
+            if isinstance(message, bytes):
+                self._push(Message(WSMsgType.BINARY, message))
+            elif message is not None:
+                self._push(Message(WSMsgType.TEXT, message))
             return True
-        if opcode == OP_CONTINUATION:
-            if not self._fragments:
-                self._fail("a continuation without a message", 1002)
-                return False
-            self._fragments.append(payload)
-            self._fragment_size += len(payload)
-            if self._fragment_size > MAX_MESSAGE:
-                self._fail("message too big", 1009)
-                return False
-            if not fin:
-                return True
-            whole, self._fragments = b"".join(self._fragments), []
-            return self._message(self._fragment_opcode, whole)
         if opcode == OP_CLOSE:
             self._closed_by_peer(payload)
             return False
@@ -290,18 +270,6 @@ class WebSocketClient(asyncio.BufferedProtocol):
             return True
         self._fail(f"unknown opcode {opcode}", 1002)
         return False
-
-    def _message(self, opcode: int, payload: bytes) -> bool:
-        if opcode == OP_BINARY:
-            self._push(Message(WSMsgType.BINARY, payload))
-            return True
-        try:
-            text = payload.decode("utf-8")
-        except UnicodeDecodeError:
-            self._fail("text that is not UTF-8", 1007)
-            return False
-        self._push(Message(WSMsgType.TEXT, text))
-        return True
 
     def _closed_by_peer(self, payload: bytes) -> None:
         self._open = False

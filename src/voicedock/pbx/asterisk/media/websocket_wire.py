@@ -1,11 +1,13 @@
-"""RFC 6455 as voicedock's media websocket client speaks it: frames and the upgrade (pure).
+"""RFC 6455 as voicedock's media websocket client speaks it: frames, messages and the upgrade
+(pure).
 
 No sockets: ``encode_frame`` and ``next_frame`` turn one frame into bytes and back (masking,
-the 7/16/64-bit lengths), ``upgrade_request`` is the HTTP/1.1 request that asks a server for a
-websocket and ``read_upgrade_response`` checks its answer (status 101, ``Upgrade: websocket``,
-``Sec-WebSocket-Accept`` derived from our key, a subprotocol we offered). The connection that
-uses them is ``websocket_client.WebSocketClient``; the ``FrameWriter`` builds its frames here
-too.
+the 7/16/64-bit lengths), ``Messages`` makes the data frames read into messages (fragmented
+ones reassembled, text checked as UTF-8), ``upgrade_request`` is the HTTP/1.1 request that
+asks a server for a websocket and ``read_upgrade_response`` checks its answer (status 101,
+``Upgrade: websocket``, ``Sec-WebSocket-Accept`` derived from our key, a subprotocol we
+offered). The connection that uses them is ``websocket_client.WebSocketClient``; the
+``FrameWriter`` builds its frames here too.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ __all__ = [
     "OP_PING",
     "OP_PONG",
     "OP_TEXT",
+    "Messages",
     "WebSocketHandshakeError",
+    "WebSocketProtocolError",
     "apply_mask",
     "encode_frame",
     "next_frame",
@@ -50,6 +54,14 @@ ABNORMAL_CLOSURE: Final = 1006
 
 class WebSocketHandshakeError(ConnectionError):
     """The server did not upgrade the connection to a websocket as asked."""
+
+
+class WebSocketProtocolError(ConnectionError):
+    """The peer broke RFC 6455; ``code`` is the close code we answered with."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def apply_mask(payload: bytes, mask: bytes) -> bytes:
@@ -112,6 +124,50 @@ def next_frame(
         return None
     payload = bytes(buffer[head : head + length])
     return first, payload if mask is None else apply_mask(payload, mask), head + length
+
+
+class Messages:
+    """The data frames of one connection (text, binary, continuation) as messages: a whole one
+    at a time, fragmented ones reassembled up to ``MAX_MESSAGE``."""
+
+    __slots__ = ("_fragments", "_opcode", "_size")
+
+    def __init__(self) -> None:
+        self._fragments: list[bytes] = []
+        self._opcode = 0
+        self._size = 0
+
+    def frame(self, fin: bool, opcode: int, payload: bytes) -> str | bytes | None:
+        """The message a data frame completes (text as ``str``, binary as ``bytes``), None
+        while a fragmented one goes on; ``WebSocketProtocolError`` for what RFC 6455
+        forbids (the close code to answer with: 1002, 1007, 1009)."""
+        if opcode != OP_CONTINUATION:
+            if self._fragments:
+                raise WebSocketProtocolError("a new message inside a fragmented one", 1002)
+            if fin:
+                return _message(opcode, payload)
+            self._opcode, self._fragments = opcode, [payload]
+            self._size = len(payload)
+            return None
+        if not self._fragments:
+            raise WebSocketProtocolError("a continuation without a message", 1002)
+        self._fragments.append(payload)
+        self._size += len(payload)
+        if self._size > MAX_MESSAGE:
+            raise WebSocketProtocolError("message too big", 1009)
+        if not fin:
+            return None
+        whole, self._fragments = b"".join(self._fragments), []
+        return _message(self._opcode, whole)
+
+
+def _message(opcode: int, payload: bytes) -> str | bytes:
+    if opcode == OP_BINARY:
+        return payload
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WebSocketProtocolError("text that is not UTF-8", 1007) from None
 
 
 def upgrade_request(path: str, host: str, key: bytes, protocols: Sequence[str]) -> bytes:
