@@ -200,3 +200,14 @@ async def wait_transcript(
     except TimeoutError:
         raise AssertionError(f"no such message within {within} s; transcript: {seen}") from None
     return next(t for t in seen if matches(t))
+
+
+async def wait_spoken(live: Any, call_id: str, text: str, within: float = 20.0) -> dict[str, Any]:
+    """The assistant's message ``text`` once spoken to its end: its transcript message, stored
+    once the PBX played its last frame (Asterisk's mark; FreeSWITCH: its playout clock), and
+    not ``interrupted``. All that remains is the audio's way to the party (RTP on loopback)."""
+    said = await wait_transcript(
+        live, call_id, lambda m: m["role"] == "assistant" and m["content"] == text, within
+    )
+    assert not said["interrupted"], said  # cut short: the party did not hear all of it
+    return said

@@ -7,7 +7,6 @@ is its own recording (``<number>-<sip_call_id>.wav``), transcribed."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from e2e.audio_helpers import (
     read_finished_recording,
     require_offline_speech,
     transcribe,
-    wait_transcript,
+    wait_spoken,
     warm_offline_speech,
 )
 from e2e.test_audio_e2e import SHORT_GREETING
@@ -71,8 +70,7 @@ async def test_a_screener_hears_who_calls_and_the_person_behind_it_the_greeting(
 ) -> None:
     call_id = await place(live, SCREENED)
     sip_call_id = await live.getvar(await live.channel_of(call_id), "sip_call_id")
-    await wait_transcript(live, call_id, lambda m: m["content"] == SHORT_GREETING, 60)
-    await asyncio.sleep(2)  # the greeting plays to its end
+    await wait_spoken(live, call_id, SHORT_GREETING, 60)  # the party heard it to its end
     status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
     assert status == 200, body
     await live.wait_status(call_id, TERMINAL, within=15)
