@@ -453,22 +453,33 @@ def _add_numbers_parser(sub: _Commands, common: argparse.ArgumentParser) -> None
     remove.set_defaults(handler=_numbers_remove)
 
 
+def _answered(
+    args: argparse.Namespace,
+    answer: Callable[[Store], Awaitable[str]],
+    refused: type[Exception],
+    settings: Settings | None = None,
+) -> int:
+    """Run ``answer`` on the configured database and print what it says (an empty answer, such
+    as an empty list, prints nothing), or why it was ``refused`` (1)."""
+
+    async def run(store: Store) -> int:
+        try:
+            text = await answer(store)
+        except refused as exc:
+            return _refused(str(exc))
+        if text:
+            print(text)
+        return 0
+
+    return _with_store(args, run, settings)
+
+
 def _on_numbers(args: argparse.Namespace, work: Callable[[Store, Settings], Awaitable[str]]) -> int:
     """Run ``work`` on the configured database; print its answer, or why it was refused (1)."""
     from voicedock.organizations.numbers import NumberRefused
 
     settings = _settings(args)
-
-    async def run(store: Store) -> int:
-        try:
-            answer = await work(store, settings)
-        except NumberRefused as exc:
-            return _refused(str(exc))
-        if answer:  # an empty list prints nothing
-            print(answer)
-        return 0
-
-    return _with_store(args, run, settings)
+    return _answered(args, lambda store: work(store, settings), NumberRefused, settings)
 
 
 def _numbers_add(args: argparse.Namespace) -> int:
@@ -559,22 +570,18 @@ def _on_organization(
 
     settings = _settings(args)
 
-    async def run(store: Store) -> int:
-        try:
-            if change is not None:
-                await change(store)
-        except OrganizationRefused as exc:
-            return _refused(str(exc))
+    async def answer(store: Store) -> str:
+        if change is not None:
+            await change(store)
         org = await store.get_organization_by_name(args.organization)
         if org is None:
-            return _refused(f"no organization {args.organization!r}")
+            raise OrganizationRefused(f"no organization {args.organization!r}")
         operator = settings.ai_disclosure.required_for(org.name)
         limits = await limits_of(store, settings, org)
-        answer = Organization.of(org, limits, operator_discloses=operator)
-        print(msgspec.json.format(msgspec.json.encode(answer)).decode())
-        return 0
+        shown = Organization.of(org, limits, operator_discloses=operator)
+        return msgspec.json.format(msgspec.json.encode(shown)).decode()
 
-    return _with_store(args, run, settings)
+    return _answered(args, answer, OrganizationRefused, settings)
 
 
 def _organizations_show(args: argparse.Namespace) -> int:
@@ -656,16 +663,12 @@ def _rate_cards_set(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         return _refused(f"{args.file}: {exc}")
 
-    async def work(store: Store) -> int:
-        try:
-            card = await set_rate_card(store, args.organization, document, utcnow())
-        except BillingRefused as exc:
-            return _refused(str(exc))
+    async def answer(store: Store) -> str:
+        card = await set_rate_card(store, args.organization, document, utcnow())
         whose = "the default card" if args.default else f"{args.organization}'s card"
-        print(f"{whose}: version {card.version} ({card.id})")
-        return 0
+        return f"{whose}: version {card.version} ({card.id})"
 
-    return _with_store(args, work)
+    return _answered(args, answer, BillingRefused)
 
 
 def _rate_cards_show(args: argparse.Namespace) -> int:
@@ -693,23 +696,16 @@ def _rate_cards_show(args: argparse.Namespace) -> int:
 def _billing_set_limit(args: argparse.Namespace) -> int:
     from voicedock.organizations.billing import BillingRefused, set_spend_limit
 
-    async def work(store: Store) -> int:
+    async def answer(store: Store) -> str:
         spend = None if args.no_limit else args.monthly_spend
-        try:
-            limit = await set_spend_limit(
-                store, args.organization, spend, args.spend_warning, utcnow()
-            )
-        except BillingRefused as exc:
-            return _refused(str(exc))
+        limit = await set_spend_limit(store, args.organization, spend, args.spend_warning, utcnow())
         if limit is None:
-            print(f"{args.organization}: no monthly spending limit")
-        else:
-            warning = limit.warning_percent
-            at = f", warned at {warning}%" if warning is not None else ""
-            print(f"{args.organization}: monthly spending limit {limit.monthly_spend}{at}")
-        return 0
+            return f"{args.organization}: no monthly spending limit"
+        warning = limit.warning_percent
+        at = f", warned at {warning}%" if warning is not None else ""
+        return f"{args.organization}: monthly spending limit {limit.monthly_spend}{at}"
 
-    return _with_store(args, work)
+    return _answered(args, answer, BillingRefused)
 
 
 def _add_domains_parser(organizations_sub: _Commands, common: argparse.ArgumentParser) -> None:
@@ -771,19 +767,13 @@ def _on_domains(
 
     settings = _settings(args)
 
-    async def run(store: Store) -> int:
+    async def answer(store: Store) -> str:
         name = args.organization
-        try:
-            org = await (ensure_organization if create else organization_named)(store, name)
-            await drop_expired_proposals(store, settings.domains.pending_days)
-            answer = await work(store, org)
-        except DomainRefused as exc:
-            return _refused(str(exc))
-        if answer:
-            print(answer)
-        return 0
+        org = await (ensure_organization if create else organization_named)(store, name)
+        await drop_expired_proposals(store, settings.domains.pending_days)
+        return await work(store, org)
 
-    return _with_store(args, run, settings)
+    return _answered(args, answer, DomainRefused, settings)
 
 
 async def _refuse_held_elsewhere(store: Store, org: Organization, host: str) -> None:
