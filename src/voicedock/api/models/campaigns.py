@@ -37,7 +37,7 @@ from voicedock.api.models.field_types import (
     said_as_text,
     text,
 )
-from voicedock.api.models.operations import Schema, operation, query_operation
+from voicedock.api.models.operations import Schema, csv_body, operation, query_operation
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal, refusal
 from voicedock.calls.campaigns.request import (
     MAX_CONCURRENT,
@@ -426,15 +426,12 @@ def _add_contacts() -> Schema:
         body=CampaignContactsAdd,
         errors="400 401 403 404 409 413",
     )
-    op["requestBody"]["content"]["text/csv"] = {
-        "schema": {
-            "type": "string",
-            # The simplest form; a header may also name timezone and variable columns.
-            "pattern": r"^destination(,name)?\r?\n(\+[1-9][0-9]{6,14}\r?\n)*$",
-            "description": "A header row naming destination (required), name, timezone and "
-            "any variable columns, then one contact a row.",
-        }
-    }
+    op["requestBody"]["content"]["text/csv"] = csv_body(
+        "A header row naming destination (required), name, timezone and any variable columns, "
+        "then one contact a row.",
+        # The simplest form; a header may also name timezone and variable columns.
+        pattern=r"^destination(,name)?\r?\n(\+[1-9][0-9]{6,14}\r?\n)*$",
+    )
     return op
 
 

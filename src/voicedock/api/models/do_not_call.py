@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar
 from msgspec import Meta
 
 from voicedock.api.models.base import Body, Reply
-from voicedock.api.models.operations import Schema, operation
+from voicedock.api.models.operations import Schema, csv_body, operation
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal, refusal
 from voicedock.domain.do_not_call import MAX_ENTRY_LENGTH, RANGE_MARK
 from voicedock.errors import BadRequest
@@ -80,17 +80,11 @@ def _import() -> Schema:
         body="string",
         errors="400 401 409 413 415",
     )
-    op["requestBody"] = {
-        "required": True,
-        "content": {
-            "text/csv": {
-                "schema": {
-                    "type": "string",
-                    "description": "One entry a row in the first column (other columns are "
-                    "ignored); a first row 'number' is a header.",
-                }
-            }
-        },
+    op["requestBody"]["content"] = {
+        "text/csv": csv_body(
+            "One entry a row in the first column (other columns are ignored); a first row "
+            "'number' is a header."
+        )
     }
     return op
 

@@ -160,6 +160,16 @@ def with_csv(op: Schema, columns: Sequence[str], rows: str) -> Schema:
     return op
 
 
+def csv_body(description: str, pattern: str | None = None) -> Schema:
+    """A request body's CSV form (``text/csv``): a string, ``description`` saying what its rows
+    hold; ``pattern``: a regular expression its simplest form matches, where one is stated."""
+    schema: Schema = {"type": "string"}
+    if pattern is not None:
+        schema["pattern"] = pattern
+    schema["description"] = description
+    return {"schema": schema}
+
+
 def owned_paths(
     path: str,
     *,
