@@ -20,6 +20,7 @@ import freeswitch_lab_session
 import lab_health
 import lab_session
 import slowest_modules
+import teardown_parts
 from freeswitch_lab_session import freeswitch_lab
 from lab_health import _lab_answers
 from lab_logs import pytest_runtest_makereport
@@ -108,8 +109,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """After pytest's own: the slowest modules, then each restart of a lab Asterisk."""
+    """After pytest's own: the slowest modules, the slow session teardowns, then each restart
+    of a lab Asterisk."""
     slowest_modules.summary(terminalreporter)
+    teardown_parts.summary(terminalreporter)
     lab_health.summary(terminalreporter)
 
 
@@ -125,7 +128,8 @@ def postgres_server() -> Iterator[str]:
     try:
         yield dsn
     finally:
-        stop()
+        with teardown_parts.timed("PostgreSQL stopped, its data deleted"):
+            stop()
 
 
 @pytest.fixture

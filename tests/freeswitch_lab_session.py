@@ -19,6 +19,7 @@ from typing import NoReturn
 import pytest
 
 from lab_availability import DISCARD_STOP_S, chroot_blocker, keep_instance, unavailable
+from teardown_parts import timed
 from voicedock_lab import freeswitch_build, freeswitch_sources
 from voicedock_lab.errors import LabError
 from voicedock_lab.freeswitch import LabFreeswitch, remove_instance
@@ -71,10 +72,14 @@ def running_lab(settings: FreeswitchLabSettings) -> Iterator[LabFreeswitch]:
     try:
         yield lab
     finally:
+        name = f"lab FreeSWITCH {settings.instance}"
         if keep_instance():  # VOICEDOCK_LAB_KEEP=1: its config, log and recordings stay
-            lab.down()
+            with timed(f"{name} stopped"):
+                lab.down()
         else:
             # Nothing of this instance is kept: no need to wait out FreeSWITCH's graceful
             # shutdown (4-5 s idle, longer after a worker's calls) at the end of every worker.
-            lab.down(timeout=DISCARD_STOP_S)
-            remove_instance(lab)
+            with timed(f"{name} stopped"):
+                lab.down(timeout=DISCARD_STOP_S)
+            with timed(f"{name} directory deleted"):
+                remove_instance(lab)

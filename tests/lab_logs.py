@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+import teardown_parts
+
 SHOWN = 60
 # What a lab Asterisk is asked at a failure (its CLI: ``LabAsterisk.cli``).
 STATE_COMMANDS = ("core show channels concise", "bridge show all")
@@ -88,4 +90,6 @@ def pytest_runtest_makereport(
                 report.sections.append(section)
                 if (state := state_of(lab)) is not None:
                     report.sections.append((f"{name} at the failure", state))
+    else:  # the last test of a worker: what its session's teardown spent (teardown_parts)
+        teardown_parts.attach(report)
     return report

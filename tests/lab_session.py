@@ -20,6 +20,7 @@ from typing import NoReturn
 import pytest
 
 from lab_availability import DISCARD_STOP_S, chroot_blocker, keep_instance, unavailable
+from teardown_parts import timed
 from voicedock_lab import provision
 from voicedock_lab.errors import LabError
 from voicedock_lab.server import LabAsterisk
@@ -86,8 +87,12 @@ def _running_lab(what: str, blocker: str | None, settings: LabSettings) -> Itera
     try:
         yield instance
     finally:
+        name = f"{what} {settings.instance}"
         if keep_instance():  # VOICEDOCK_LAB_KEEP=1: its log and recordings stay
-            instance.down()
+            with timed(f"{name} stopped"):
+                instance.down()
         else:
-            instance.down(timeout=DISCARD_STOP_S)
-            shutil.rmtree(settings.instance_dir, ignore_errors=True)
+            with timed(f"{name} stopped"):
+                instance.down(timeout=DISCARD_STOP_S)
+            with timed(f"{name} directory deleted"):
+                shutil.rmtree(settings.instance_dir, ignore_errors=True)

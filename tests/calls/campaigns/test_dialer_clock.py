@@ -180,6 +180,42 @@ async def test_no_dialing_while_the_pbx_is_down(world: World) -> None:
     assert len(world.pbx.originated) == 1
 
 
+async def test_a_pbx_that_goes_down_during_a_round_stops_its_dialing(world: World) -> None:
+    """The round asked the PBX when it began; each dial asks again, so the contacts after the
+    moment it went down wait for it rather than being dialed into it."""
+    up = True
+    dialer = Dialer(
+        world.store,
+        world.engine,
+        world.manager,
+        make_settings().policy,
+        world.clock,
+        can_dial=lambda: up,
+    )
+    originate = world.pbx.originate
+
+    async def then_down(request: Any) -> None:
+        nonlocal up
+        await originate(request)
+        up = False  # the PBX's links drop once it took the first call
+
+    world.pbx.originate = then_down  # type: ignore[method-assign]
+    contacts = [{"destination": f"+3161234500{k}"} for k in range(1, 4)]
+    campaign = await world.manager.create(org_id(ACME), campaign_request(body(contacts=contacts)))
+    await dialer.dial_due()
+    assert [r.destination for r in world.pbx.originated] == ["+31612345001"]
+    listed, _ = await world.store.list_campaign_contacts(campaign.id, None, 10, 0)
+    assert sorted((c.destination, c.state, c.attempts) for c in listed) == [
+        ("+31612345001", ContactState.CALLING, 1),
+        ("+31612345002", ContactState.PENDING, 0),
+        ("+31612345003", ContactState.PENDING, 0),
+    ]
+    world.pbx.originate = originate  # type: ignore[method-assign]
+    up = True  # the next round dials the others
+    await dialer.dial_due()
+    assert len(world.pbx.originated) == 3
+
+
 async def test_contacts_wait_while_offline_speech_is_at_capacity(tmp_path: Path) -> None:
     """Not an attempt, not dropped: the dialer comes back after Retry-After and calls them."""
     speech = SpeechSettings(admission_wait_ms=100)

@@ -167,7 +167,9 @@ class Dialer:
     async def dial_due(self) -> timedelta:
         """One round: dial the calls due now that the limits admit, the organizations taking
         turns (one call each per pass, at most ``MAX_DIALS_PER_ROUND`` each); how long until
-        it is worth looking again (nothing: an organization has work left over)."""
+        it is worth looking again (nothing: an organization has work left over). Each dial
+        asks first whether the node may dial (``can_dial``): a PBX that goes down or a drain
+        that begins during a round stops it, the rest waiting as they were."""
         delay = self._idle_poll
         if not self._can_dial():  # contacts wait for the PBX rather than fail one by one
             return delay
@@ -177,6 +179,8 @@ class Dialer:
         held = 0  # scheduled calls a limit held back this round: the others still go
         while lanes:
             for organization_id, queues in list(lanes.items()):
+                if not self._can_dial():  # the PBX went down (or the node drains) meanwhile
+                    return delay
                 queue = queues.popleft()
                 try:
                     step = await self._dial_from(queue, trunks)
