@@ -32,13 +32,13 @@ class ReferenceEchoGate(EchoGate):
         usable = ref_energy > (_MIN_LEVEL**2) * w
         if not usable.any():
             return 0.0
+        lags = self._max_delay - np.flatnonzero(usable)  # of each usable window
         corr, ref_energy = corr[usable], ref_energy[usable]
         ncc = corr / np.sqrt(ref_energy * x_energy)
         best = int(np.argmax(ncc))
         score = float(ncc[best])
         if score >= _PATH_CORRELATION:
-            gain = float(corr[best] / ref_energy[best])
-            self._gain = gain if self._gain is None else self._gain + 0.2 * (gain - self._gain)
+            self._learn(float(corr[best] / ref_energy[best]), int(lags[best]))
         if score >= self.config.correlation and self._gain is not None:
             g = self._gain
             residual = np.maximum(x_energy - 2 * g * corr + g * g * ref_energy, 1e-12)

@@ -120,6 +120,44 @@ def test_a_voice_over_the_echo_barges_in_within_the_bound(
     assert isinstance(events[0], UserSpeechStarted)
 
 
+# Where the assistant's audio went out later than the gate laid it out: a media leg that sends
+# each frame when it is due (RTP, AudioSocket) re-anchors its schedule after the node stalled
+# for more than three frames, so every stall during a reply delays the rest of it.
+STALLS_AT_MS = (1500, 3000, 4500, 6000)
+PATH_MS = 100
+
+
+def stalled_echo(
+    stall_ms: int, stalls_at_ms: tuple[int, ...] = STALLS_AT_MS
+) -> npt.NDArray[np.float64]:
+    """What an echoing line sends back when the reply went out with a pause of ``stall_ms``
+    at each of ``stalls_at_ms`` (its echo later and later, by up to their sum)."""
+    sent, pieces, last = assistant(), [], 0
+    for at in (ms * RATE // 1000 for ms in stalls_at_ms):
+        pieces += [sent[last:at], np.zeros(stall_ms * RATE // 1000)]
+        last = at
+    went_out = np.concatenate([*pieces, sent[last:]])
+    return np.concatenate((np.zeros(PATH_MS * RATE // 1000), went_out)) * 10 ** (-12 / 20)
+
+
+@pytest.mark.parametrize("stall_ms", [150, 200, 300])
+def test_an_echo_that_comes_back_later_and_later_is_still_not_a_barge_in(stall_ms: int) -> None:
+    # By the end of the reply its echo comes back after longer than the configured path.
+    assert PATH_MS + len(STALLS_AT_MS) * stall_ms > EchoGateConfig().max_delay_ms
+    assert listen(stalled_echo(stall_ms)) == []
+
+
+def test_a_voice_over_an_echo_that_came_back_later_barges_in_within_the_bound() -> None:
+    line = stalled_echo(200, STALLS_AT_MS[:3])  # 700 ms late from 4.5 s on
+    caller_at_ms = 6000
+    voice, start = caller(), caller_at_ms * RATE // 1000
+    line[start : start + len(voice)] += voice[: len(line) - start]
+    alone = np.zeros(len(line))
+    alone[start : start + len(voice)] = voice[: len(line) - start]
+    clean = barge_in_ms(listen(alone, played=False), caller_at_ms)
+    assert 0 < barge_in_ms(listen(line), caller_at_ms) <= clean + MAX_ADDED_MS
+
+
 def barge_in_ms(events: list[object], caller_at_ms: int) -> float:
     """From the caller's first syllable to the barge-in."""
     interruptions = [e for e in events if isinstance(e, Interruption)]

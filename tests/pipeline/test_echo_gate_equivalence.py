@@ -64,7 +64,7 @@ def _call(rate: int, delay_ms: int, gain_db: float) -> tuple[bytes, dict[int, li
 
 
 @pytest.mark.parametrize("rate", [8000, 16000])
-@pytest.mark.parametrize("delay_ms", [0, 40, 120, 250])
+@pytest.mark.parametrize("delay_ms", [0, 40, 120, 250, 450])  # 450: the range grows
 @pytest.mark.parametrize("gain_db", [0.0, -6.0, -12.0, -20.0, -30.0])
 def test_the_gate_decides_every_frame_as_the_direct_correlation(
     rate: int, delay_ms: int, gain_db: float

@@ -45,6 +45,11 @@ FloatArray = npt.NDArray[np.float64]
 _MIN_LEVEL = 1e-4  # RMS (full scale 1.0) below which a window is silence: nothing to match
 _PATH_CORRELATION = 0.95  # a match this clean is echo alone: its gain is the echo path's
 _MATCH_RATE = 8000  # audio is matched at the telephone rate (16 kHz is averaged down)
+# The longest echo path followed (``EchoGate._follow``): the audio sent may come back later
+# than configured when it went out later than the clock placed it (the pacer's schedule
+# re-anchored after a stall, the PBX's own scheduling on a loaded host), a delay that adds up
+# over one long reply.
+_LONGEST_DELAY_MS = 2000
 
 
 @dataclass(slots=True, frozen=True)
@@ -166,7 +171,11 @@ class EchoGate:
         self._queued_end = 0  # where the audio queued so far ends, in samples
         self._sent: deque[tuple[int, FloatArray]] = deque()  # (start sample, audio)
         self._window = max(1, rate * cfg.window_ms // 1000)
-        self._max_delay = rate * cfg.max_delay_ms // 1000
+        self._rate = rate
+        # The longest echo path looked for: the configured one, or longer while the echo
+        # comes back later than that (``_follow``), up to ``_longest``.
+        self._configured_delay = self._max_delay = rate * cfg.max_delay_ms // 1000
+        self._longest = max(self._max_delay, rate * _LONGEST_DELAY_MS // 1000)
         self._lead = rate * cfg.lead_ms // 1000
         # The latest inbound chunks, as received, covering the window: decoded only when a
         # match is asked for (``hear`` runs on every caller frame; ``is_echo`` rarely).
@@ -175,16 +184,38 @@ class EchoGate:
         self._gain: float | None = None  # echo path gain, learned from clean echo
         self.last_correlation = 0.0  # the best match of the last chunk (0: nothing sent)
         self.last_cancel_db = 0.0
-        # The correlation, block by block: `_searched` lags from `now - window - max_delay`,
-        # `_hop` of them per FFT of `_size`; a span holds `_span_blocks` blocks, room for the
-        # clock to advance about a quarter of a second before it is taken again.
         w = self._window
-        self._searched = self._max_delay + self._lead + 1
         self._size = 1 << (2 * w - 1).bit_length()
         self._hop = self._size - w + 1
-        self._most = -(-self._searched // self._hop) + 1  # blocks a chunk's lags may fall in
-        self._span_blocks = self._most + max(1, rate // 4 // self._hop)
         self._span: _Span | None = None
+        self._searching(self._max_delay)
+
+    def _searching(self, max_delay: int) -> None:
+        """Look for echo paths up to ``max_delay`` samples. The correlation, block by block:
+        ``_searched`` lags from ``now - window - max_delay``, ``_hop`` of them per FFT of
+        ``_size``; a span holds ``_span_blocks`` blocks, room for the clock to advance about a
+        quarter of a second before it is taken again."""
+        self._max_delay = max_delay
+        self._searched = max_delay + self._lead + 1
+        self._most = -(-self._searched // self._hop) + 1  # blocks a chunk's lags may fall in
+        self._span_blocks = self._most + max(1, self._rate // 4 // self._hop)
+        self._span = None
+
+    def _follow(self, lag: int) -> None:
+        """Clean echo came back ``lag`` samples after the clock placed it: keep looking as far
+        as that lag and half the configured path beyond, in whole hops (the range grows at
+        once, shrinks once the echo comes back sooner by more than half the configured
+        path), never shorter than configured nor longer than ``_LONGEST_DELAY_MS``."""
+        base, hop = self._configured_delay, self._hop
+        wanted = min(self._longest, max(base, -(-(lag + base // 2) // hop) * hop))
+        if wanted > self._max_delay or wanted < self._max_delay - base // 2:
+            self._searching(wanted)
+
+    def _learn(self, gain: float, lag: int) -> None:
+        """Clean echo (a match of ``_PATH_CORRELATION`` or more) of ``gain`` at ``lag``: the
+        echo path's gain, averaged, and how far to look for it (``_follow``)."""
+        self._gain = gain if self._gain is None else self._gain + 0.2 * (gain - self._gain)
+        self._follow(lag)
 
     def play(self, pcm: bytes) -> None:
         """Assistant audio queued now, behind what is queued already."""
@@ -330,9 +361,8 @@ class EchoGate:
                 return 0.0
             return float(np.max(corr[usable] / np.sqrt(ref_energy[usable] * x_energy)))
         score = float(corr[best] / np.sqrt(ref_energy[best] * x_energy))
-        if score >= _PATH_CORRELATION:  # clean echo: learn the path's gain
-            gain = float(corr[best] / ref_energy[best])
-            self._gain = gain if self._gain is None else self._gain + 0.2 * (gain - self._gain)
+        if score >= _PATH_CORRELATION:  # clean echo: learn the path's gain and delay
+            self._learn(float(corr[best] / ref_energy[best]), self._max_delay - best)
         if score >= self.config.correlation and self._gain is not None:
             # With the learned gain, the best echo estimate must remove most of the inbound
             # energy; what it leaves is someone else speaking over the echo.
