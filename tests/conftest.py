@@ -128,8 +128,7 @@ def postgres_server() -> Iterator[str]:
     try:
         yield dsn
     finally:
-        with teardown_parts.timed("PostgreSQL stopped, its data deleted"):
-            stop()
+        stop()  # its parts timed (pg_server.py)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from pathlib import Path
 import asyncpg
 
 from process_helpers import free_port
+from teardown_parts import timed
 
 SUPERUSER = "postgres"
 _database_numbers = itertools.count(1)
@@ -95,9 +96,12 @@ def start_postgres(base_dir: Path | None = None) -> tuple[str, Callable[[], None
         try:
             if (data / "postmaster.pid").exists():
                 # Immediate: no shutdown checkpoint, the data is thrown away just after.
-                run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+                with timed("PostgreSQL stopped"):
+                    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
         finally:
-            shutil.rmtree(root, ignore_errors=True)
+            databases = sum(1 for _ in (data / "base").iterdir()) if (data / "base").is_dir() else 0
+            with timed(f"PostgreSQL's data deleted ({databases} databases)"):
+                shutil.rmtree(root, ignore_errors=True)
 
     try:
         run(
