@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -161,16 +161,21 @@ async def test_contacts_wait_for_the_pbx(world: World) -> None:
     assert [(c.state, c.attempts) for c in contacts] == [(ContactState.CALLING, 1)]
 
 
-async def test_no_dialing_while_the_pbx_is_down(world: World) -> None:
-    up = False
-    dialer = Dialer(
+def dialer_asking(world: World, can_dial: Callable[[], bool]) -> Dialer:
+    """The world's dialer, asking ``can_dial`` whether the node may dial."""
+    return Dialer(
         world.store,
         world.engine,
         world.manager,
         make_settings().policy,
         world.clock,
-        can_dial=lambda: up,
+        can_dial=can_dial,
     )
+
+
+async def test_no_dialing_while_the_pbx_is_down(world: World) -> None:
+    up = False
+    dialer = dialer_asking(world, lambda: up)
     request = campaign_request(body(contacts=[{"destination": AMSTERDAM_CONTACT}]))
     await world.manager.create(org_id(ACME), request)
     await dialer.dial_due()
@@ -184,14 +189,7 @@ async def test_a_pbx_that_goes_down_during_a_round_stops_its_dialing(world: Worl
     """The round asked the PBX when it began; each dial asks again, so the contacts after the
     moment it went down wait for it rather than being dialed into it."""
     up = True
-    dialer = Dialer(
-        world.store,
-        world.engine,
-        world.manager,
-        make_settings().policy,
-        world.clock,
-        can_dial=lambda: up,
-    )
+    dialer = dialer_asking(world, lambda: up)
     originate = world.pbx.originate
 
     async def then_down(request: Any) -> None:
