@@ -25,10 +25,11 @@ from freeswitch_lab_session import freeswitch_lab
 from lab_health import _lab_answers
 from lab_logs import pytest_runtest_makereport
 from lab_session import lab, lab16
-from pg_server import PostgresUnavailable, start_postgres
+from pg_server import PostgresUnavailable, drop_fresh_databases, start_postgres
 from slowest_modules import pytest_runtest_logreport
 
 __all__ = [
+    "_fresh_databases_dropped",
     "_lab_answers",
     "freeswitch_lab",
     "lab",
@@ -47,8 +48,10 @@ LAB_MARKERS = ("asterisk", "asterisk16", "freeswitch_lab", "e2e")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On an xdist worker, the lab modules go first (see ``lab_modules_first``)."""
+    """Each test's reports say what it needs (``slowest_modules``); on an xdist worker, the lab
+    modules go first (see ``lab_modules_first``)."""
     del config
+    slowest_modules.mark_need(items)
     if "PYTEST_XDIST_WORKER" in os.environ:
         lab_modules_first(items)
 
@@ -114,6 +117,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     slowest_modules.summary(terminalreporter)
     teardown_parts.summary(terminalreporter)
     lab_health.summary(terminalreporter)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_databases_dropped() -> Iterator[None]:
+    """The PostgreSQL databases a test made are dropped when it ends (``fresh_database``);
+    autouse, so its teardown comes after the test's own fixtures closed their connections."""
+    yield
+    drop_fresh_databases()
 
 
 @pytest.fixture(scope="session")

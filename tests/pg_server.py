@@ -3,6 +3,8 @@
     dsn, stop = start_postgres()        # raises PostgresUnavailable if it cannot
     try:
         db_dsn = await fresh_database(dsn)   # an empty database per test
+        ...
+        drop_fresh_databases()               # after the test (conftest's autouse fixture)
     finally:
         stop()
 
@@ -13,6 +15,7 @@ data in a private temp dir and runs with fsync off: it is disposable.
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import itertools
 import os
@@ -20,6 +23,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +34,8 @@ from teardown_parts import timed
 
 SUPERUSER = "postgres"
 _database_numbers = itertools.count(1)
+# The databases ``fresh_database`` made since the last ``drop_fresh_databases``: (server, name).
+_fresh: list[tuple[str, str]] = []
 
 
 class PostgresUnavailable(RuntimeError):
@@ -134,8 +140,12 @@ def database_dsn(server_dsn: str, name: str) -> str:
     return server_dsn.rsplit("/", 1)[0] + "/" + name
 
 
-async def fresh_database(server_dsn: str) -> str:
+async def fresh_database(server_dsn: str, *, for_the_session: bool = False) -> str:
     """Create an empty database on the server and return its DSN.
+
+    It is dropped when the test that made it ends (``drop_fresh_databases``), unless it is
+    ``for_the_session``: a worker's tests make some 600 databases of ~8 MB, and deleting them
+    all when PostgreSQL stops took 27 s at the end of the run (12 ms each as they go).
 
     From PostgreSQL 15 on, as a copy of the template's files (``STRATEGY = FILE_COPY``) rather
     than through the write-ahead log: a session creates a few hundred databases, and logging
@@ -148,7 +158,37 @@ async def fresh_database(server_dsn: str) -> str:
         await conn.execute(f'CREATE DATABASE "{name}"{strategy}')
     finally:
         await conn.close()
+    if not for_the_session:
+        _fresh.append((server_dsn, name))
     return database_dsn(server_dsn, name)
+
+
+def drop_fresh_databases() -> None:
+    """Drop the databases made since the last call, their connections closed by force (what
+    the test left open is over with the test). Synchronous, for a fixture's teardown: the
+    statements run on a loop of their own in a thread, not on the test's loop. A database
+    that cannot be dropped stays for the server's deletion at the session's end."""
+    if not _fresh:
+        return
+    made = list(_fresh)
+    _fresh.clear()
+
+    async def drop() -> None:
+        for server_dsn, name in made:
+            try:
+                conn = await asyncpg.connect(server_dsn)
+            except (OSError, asyncpg.PostgresError):
+                continue  # the server is gone: its data goes with it
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            except asyncpg.PostgresError:
+                pass
+            finally:
+                await conn.close()
+
+    dropping = threading.Thread(target=asyncio.run, args=(drop(),), name="drop-databases")
+    dropping.start()
+    dropping.join()
 
 
 async def truncate_all_tables(

@@ -5,13 +5,16 @@ teardown included, is what decides how long a run of several workers takes: the 
 before splitting or trimming anything. The times add up every phase of every test of the
 module as each worker reported it; on several workers their sum is the work, not the wall time.
 The same work is then told by what the tests need (a lab PBX, PostgreSQL, nothing but the
-code), the first of ``NEEDS`` a test is marked with: where the suite's time goes.
+code), the first of ``NEEDS`` a test is marked with: where the suite's time goes. A test's
+markers are told to the run by its worker (``mark_need``: a report's keywords also hold the
+names of its folders and its parameters' ids, so ``tests/asterisk/``'s unit tests and every
+``[asterisk-…]`` case would count as the lab Asterisk's).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable
 
 import pytest
 
@@ -32,14 +35,24 @@ _need_seconds: Counter[str] = Counter()
 _need_tests: Counter[str] = Counter()
 
 
-def need_of(keywords: Mapping[str, object]) -> str:
-    """What a test with these keywords (its markers among them) needs, as ``NEEDS`` says."""
-    return next((what for marker, what in NEEDS if marker in keywords), CODE_ALONE)
+NEED = "need"  # the user property a test's reports carry (``mark_need``)
+
+
+def need_of(markers: Collection[str]) -> str:
+    """What a test with these markers needs, as ``NEEDS`` says."""
+    return next((what for marker, what in NEEDS if marker in markers), CODE_ALONE)
+
+
+def mark_need(items: Iterable[pytest.Item]) -> None:
+    """Give each test's reports what it needs (``pytest_collection_modifyitems``): user
+    properties travel with the report from an xdist worker to the run."""
+    for item in items:
+        item.user_properties.append((NEED, need_of({m.name for m in item.iter_markers()})))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     module = report.nodeid.split("::", 1)[0]
-    need = need_of(report.keywords)
+    need = str(dict(report.user_properties).get(NEED, CODE_ALONE))
     _seconds[module] += report.duration
     _need_seconds[need] += report.duration
     if report.when == "call":

@@ -25,7 +25,7 @@ def shared_postgres(postgres_server: str) -> dict[str, str]:
 
 async def migrated_database(shared: dict[str, str]) -> str:
     if "database" not in shared:
-        dsn = await fresh_database(shared["server"])
+        dsn = await fresh_database(shared["server"], for_the_session=True)
         opened = await open_store(dsn)
         try:
             await opened.migrate()
