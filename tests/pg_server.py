@@ -36,6 +36,7 @@ SUPERUSER = "postgres"
 _database_numbers = itertools.count(1)
 # The databases ``fresh_database`` made since the last ``drop_fresh_databases``: (server, name).
 _fresh: list[tuple[str, str]] = []
+_templates: dict[str, str] = {}  # server DSN → its migrated template (``_migrated_template``)
 
 
 class PostgresUnavailable(RuntimeError):
@@ -140,8 +141,13 @@ def database_dsn(server_dsn: str, name: str) -> str:
     return server_dsn.rsplit("/", 1)[0] + "/" + name
 
 
-async def fresh_database(server_dsn: str, *, for_the_session: bool = False) -> str:
-    """Create an empty database on the server and return its DSN.
+async def fresh_database(
+    server_dsn: str, *, for_the_session: bool = False, migrated: bool = False
+) -> str:
+    """Create an empty database on the server and return its DSN; ``migrated``: a copy of one
+    the store migrated once per server and process (``_migrated_template``), for a test that
+    starts a service on it and cares not how its schema came about (its own migration then
+    finds nothing to do: ~0.15 s and some 500 statements fewer per test).
 
     It is dropped when the test that made it ends (``drop_fresh_databases``), unless it is
     ``for_the_session``: a worker's tests make some 600 databases of ~8 MB, and deleting them
@@ -155,12 +161,36 @@ async def fresh_database(server_dsn: str, *, for_the_session: bool = False) -> s
     try:
         version = int(await conn.fetchval("SHOW server_version_num"))
         strategy = " STRATEGY = FILE_COPY" if version >= 150000 else ""
-        await conn.execute(f'CREATE DATABASE "{name}"{strategy}')
+        template = f' TEMPLATE "{await _migrated_template(server_dsn)}"' if migrated else ""
+        await conn.execute(f'CREATE DATABASE "{name}"{template}{strategy}')
     finally:
         await conn.close()
     if not for_the_session:
         _fresh.append((server_dsn, name))
     return database_dsn(server_dsn, name)
+
+
+async def _migrated_template(server_dsn: str) -> str:
+    """The name of this process's migrated template database on the server, made at the first
+    call: the schema ``voicedock.store`` migrates to, no rows of a test in it (no test runs on
+    it; a copy is made only while nothing is connected to it)."""
+    name = _templates.get(server_dsn)
+    if name is None:
+        from voicedock.store import open_store  # the code under test, imported only here
+
+        name = f"voicedock_template_{os.getpid()}"
+        conn = await asyncpg.connect(server_dsn)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        store = await open_store(database_dsn(server_dsn, name))
+        try:
+            await store.migrate()
+        finally:
+            await store.aclose()
+        _templates[server_dsn] = name
+    return name
 
 
 def drop_fresh_databases() -> None:

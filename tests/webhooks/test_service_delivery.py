@@ -48,7 +48,7 @@ def fast_worker(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgres":
-        return await fresh_database(request.getfixturevalue("postgres_server"))
+        return await fresh_database(request.getfixturevalue("postgres_server"), migrated=True)
     return f"sqlite:///{tmp_path / 'hooks.db'}"
 
 
