@@ -8,7 +8,8 @@ SQLite a new ``POST /calls/outbound`` is ``503 Node draining`` with ``Retry-Afte
 inbound caller is rejected at the PBX; with a second node on PostgreSQL the new call is placed
 by that node and the inbound caller is answered by it. The party hangs up: the call ends as any
 call does (no ``resumed`` event, no "cut off" line, nothing of it heard by the party) and the
-process exits within a second.
+process exits at once (within a few seconds on a loaded machine, far from its drain timeout of
+ten minutes).
 """
 
 from __future__ import annotations
@@ -60,7 +61,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 SAID = "Your parcel leaves the warehouse tomorrow morning."
 SAID_WORDS = {"parcel", "leaves", "warehouse", "tomorrow", "morning"}
-EXITS_WITHIN = 1.0  # seconds from the party's hang-up to the process's exit
+# Seconds from the party's hang-up to the process's exit: under 1 s on a quiet machine, 2.5 s
+# seen on two cores under four test workers' load; what must not happen is a node that waits
+# for its drain timeout (600 s) or for a poll of its calls.
+EXITS_WITHIN = 5.0
 PBXS = [
     pytest.param("asterisk", marks=pytest.mark.asterisk),
     pytest.param("freeswitch", marks=pytest.mark.freeswitch_lab),
