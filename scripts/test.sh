@@ -11,6 +11,7 @@ bash scripts/bootstrap.sh
 .venv/bin/lint-imports --no-cache
 # Several workers (pytest-xdist), each with its own lab Asterisk, lab FreeSWITCH and PostgreSQL
 # on free ports; a module stays on one worker. Most lab time is waiting for audio in real time,
-# so workers pay even on 2 cores; more miss audio deadlines (docs/testing.md). VOICEDOCK_TEST_WORKERS=0 runs everything in this process.
-workers="${VOICEDOCK_TEST_WORKERS:-2}"
+# so three workers pay even on 2 cores; four put audio deadlines at risk (docs/testing.md).
+# VOICEDOCK_TEST_WORKERS=0 runs everything in this process.
+workers="${VOICEDOCK_TEST_WORKERS:-3}"
 exec .venv/bin/pytest -n "$workers" --dist loadscope --no-loadscope-reorder --durations=30 "$@"
