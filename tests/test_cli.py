@@ -387,6 +387,41 @@ def test_numbers_add_list_assign_remove(tmp_path: Path, capsys: pytest.CaptureFi
     assert "no phone number" in capsys.readouterr().err
 
 
+def test_a_number_added_with_a_language_opens_its_calls_in_it_as_the_organization_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``numbers add --language``: the number's language as the organization's key reads it
+    through the API (what its inbound calls open in, docs/speech.md), and in ``numbers list``."""
+    port = free_port()
+    config = write_config(tmp_path, '[[trunks]]\nname = "carrier"\n', port=port)
+    args = ["--config", str(config), "--organization", "acme", "--trunk", "carrier"]
+    for refused in ("German", "DE", "de-AT"):
+        assert main(["numbers", "add", "+31850835011", *args, "--language", refused]) == 1
+        assert f"{refused!r} is not a language" in capsys.readouterr().err
+    assert main(["numbers", "add", "+31850835011", *args, "--language", "de"]) == 0
+    assert main(["numbers", "add", "+31850835012", *args]) == 0
+    capsys.readouterr()
+    assert main(["numbers", "list", "--config", str(config), "--organization", "acme"]) == 0
+    listed = {line.split()[0]: line.split()[4] for line in capsys.readouterr().out.splitlines()}
+    assert listed == {"+31850835011": "de", "+31850835012": "-"}
+    assert main(["keys", "create", "--config", str(config), "--organization", "acme"]) == 0
+    key = capsys.readouterr().out.strip().splitlines()[-1]
+    proc = _serving(config, port)
+    try:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/phone-numbers", headers={"Authorization": f"Bearer {key}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            body = json.load(answer)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        assert proc.stdout is not None
+        proc.stdout.close()
+    languages = {n["number"]: n["language"] for n in body["phone_numbers"]}
+    assert languages == {"+31850835011": "de", "+31850835012": None}
+
+
 def test_doctor_warns_when_organizations_may_reach_internal_networks(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

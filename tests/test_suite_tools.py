@@ -23,22 +23,22 @@ def test_a_test_needs_what_its_markers_say_not_its_folder_or_parameters(
     assert slowest_modules.need_of({"asterisk16", "asterisk", "e2e"}) == "the lab Asterisk 16"
 
 
-async def _databases(server_dsn: str) -> set[str]:
-    conn = await asyncpg.connect(server_dsn)
+async def _names(dsn: str, query: str) -> set[str]:
+    """The first column of ``query``'s rows on ``dsn``."""
+    conn = await asyncpg.connect(dsn)
     try:
-        rows = await conn.fetch("SELECT datname FROM pg_database")
+        rows = await conn.fetch(query)
     finally:
         await conn.close()
-    return {str(row["datname"]) for row in rows}
+    return {str(row[0]) for row in rows}
+
+
+async def _databases(server_dsn: str) -> set[str]:
+    return await _names(server_dsn, "SELECT datname FROM pg_database")
 
 
 async def _tables(dsn: str) -> set[str]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-    finally:
-        await conn.close()
-    return {str(row["tablename"]) for row in rows}
+    return await _names(dsn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
 
 
 @pytest.mark.postgres

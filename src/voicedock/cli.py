@@ -436,6 +436,11 @@ def _add_numbers_parser(sub: _Commands, common: argparse.ArgumentParser) -> None
         "--max-concurrent-calls", type=int, default=1, help="calls at once from/to it (1-10000)"
     )
     add.add_argument("--label", default="", help="a label (the organization may change it)")
+    add.add_argument(
+        "--language",
+        help="the language its inbound calls open in, a primary tag such as de (the organization"
+        " may change it; default: the caller's number says)",
+    )
     add.set_defaults(handler=_numbers_add)
     listing = numbers_sub.add_parser(
         "list", parents=[common], help="list an organization's numbers"
@@ -494,6 +499,7 @@ def _numbers_add(args: argparse.Namespace) -> int:
             args.organization,
             args.max_concurrent_calls,
             args.label,
+            args.language,
         )
         return f"added {number.number} ({number.id}) on trunk {number.trunk} for {org.name}"
 
@@ -505,7 +511,8 @@ def _numbers_list(args: argparse.Namespace) -> int:
 
     async def work(store: Store, settings: Settings) -> str:
         return "\n".join(
-            f"{n.number:16}  {n.trunk:12}  max {n.max_concurrent_calls:<5}  {n.id}  {n.label}"
+            f"{n.number:16}  {n.trunk:12}  max {n.max_concurrent_calls:<5}  {n.language or '-':3}"
+            f"  {n.id}  {n.label}"
             for n in await list_numbers(store, args.organization)
         )
 

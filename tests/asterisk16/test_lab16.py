@@ -15,12 +15,14 @@ import aiohttp
 import pytest
 
 from voicedock_lab.heard import listen, read_recording
+from voicedock_lab.keys_heard import gaps_between, keys_heard
 from voicedock_lab.server import LabAsterisk
 
 pytestmark = pytest.mark.asterisk16
 
 # The DTMF party: records, waits 3 s, says the appointment utterance (~2.3 s), then collects
-# keys (Read(), # ends) into dtmf-<tag>-digits.txt (dialplan/lab/extensions.conf).
+# keys (Read(), # ends) into dtmf-<tag>-digits.txt, each with its time into
+# dtmf-<tag>-times.txt (dialplan/lab/extensions.conf).
 DTMF_PARTY = "+31612345680"
 
 
@@ -50,19 +52,28 @@ async def test_the_16_lab_reports_16_28_and_its_speaking_party_speaks_and_takes_
             started = await _stasis_start(events, channel)
             assert started["args"] == ["outbound", tag]
             await asyncio.sleep(6.0)  # the party's 3 s wait and its utterance, then its Read()
-            dtmf = {"dtmf": "42#", "between": "200"}
+            # As voicedock's send_dtmf plays keys (``pbx/asterisk/ari/client.py``): ``w`` and
+            # ``W`` pause 0.5 and 1 s on Asterisk 16.28 too.
+            dtmf = {"dtmf": "4w2W17#", "between": "200"}
             async with http.post(f"{lab16.ari_url}/channels/{channel}/dtmf", params=dtmf) as resp:
                 assert resp.status == 204, await resp.text()
             digits = lab16.recordings_dir / f"dtmf-{tag}-digits.txt"
             assert await _appears(digits, 5.0), sorted(os.listdir(lab16.recordings_dir))
             async with http.delete(f"{lab16.ari_url}/channels/{channel}") as resp:
                 assert resp.status == 204
-    assert digits.read_text().strip() == "42"
+    assert digits.read_text().strip() == "4217"
+    heard = keys_heard(lab16.recordings_dir / f"dtmf-{tag}-times.txt")
+    assert [key for key, _ in heard] == ["4", "2", "1", "7"]
+    after_w, after_big_w, none = gaps_between(heard)
+    # The pause besides each key's 100 ms and the 200 ms between keys: 0.8, 1.3, 0.3 s seen.
+    assert after_w >= 0.6, heard
+    assert after_big_w >= 1.1, heard
+    assert none < 0.6, heard
     said = lab16.recordings_dir / f"dtmf-{tag}-tx.wav"
     assert await _appears(said, 5.0)
     await asyncio.sleep(0.5)  # MixMonitor writes the file's header when it closes it
-    heard = listen(*read_recording(said))
-    assert heard.loud_s > 1.0, heard  # the Piper utterance, played by Asterisk 16
+    spoken = listen(*read_recording(said))
+    assert spoken.loud_s > 1.0, spoken  # the Piper utterance, played by Asterisk 16
 
 
 async def _stasis_start(events: aiohttp.ClientWebSocketResponse, channel: str) -> dict[str, Any]:

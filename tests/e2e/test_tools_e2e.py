@@ -37,6 +37,7 @@ from voicedock.config import WebhookEndpointSettings
 from voicedock.domain.webhooks import generate_secret
 from voicedock.pipeline.providers.piper_tts import PiperTts
 from voicedock.pipeline.providers.whisper.stt import WhisperStt
+from voicedock_lab.keys_heard import gaps_between, keys_heard
 from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
@@ -224,7 +225,7 @@ async def test_send_dtmf_is_heard_as_digits_then_end_call_hangs_up(
     def presses_then_leaves(request: ChatRequest) -> str | ToolCalls:
         done = [m for m in request.messages if m.get("role") == "tool"]
         if not done:
-            return ToolCalls((("send_dtmf", {"digits": "4721#"}),))
+            return ToolCalls((("send_dtmf", {"digits": "47w2W1#"}),))  # a menu's pauses
         return ToolCalls((("end_call", {}),), text="Done. Goodbye.")
 
     llm.reply = presses_then_leaves
@@ -244,10 +245,18 @@ async def test_send_dtmf_is_heard_as_digits_then_end_call_hangs_up(
     said = [m["content"] for m in ended["messages"] if m["role"] == "assistant"]
     assert "Done. Goodbye." in said
     second = llm.requests[1]
-    assert [m["content"] for m in second.messages if m["role"] == "tool"] == ["Pressed 4721#."]
-    # The party collected the digits (RFC 4733 through the PBX; # ends its Read()).
+    assert [m["content"] for m in second.messages if m["role"] == "tool"] == ["Pressed 47w2W1#."]
+    # The party collected the digits (RFC 4733 through the PBX; # ends its Read()), with the
+    # pauses the model asked for between them: ``w`` half a second, ``W`` a second (besides
+    # each key's 100 ms and 100 ms between keys, ARI's defaults: 0.2, 0.7 and 1.2 s seen).
     digits = await _new_file(recordings, "dtmf-*-digits.txt", before)
     assert digits.read_text().strip() == "4721"
+    heard = keys_heard(digits.with_name(digits.name.replace("-digits", "-times")))
+    assert [key for key, _ in heard] == ["4", "7", "2", "1"]
+    none, after_w, after_big_w = gaps_between(heard)
+    assert none < 0.45, heard
+    assert 0.5 <= after_w < 1.0, heard
+    assert after_big_w >= 1.0, heard
 
 
 async def test_transfer_call_from_a_template_moves_the_caller_to_sales(

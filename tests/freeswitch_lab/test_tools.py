@@ -56,14 +56,14 @@ async def test_send_dtmf_is_collected_by_the_party(live: LabService, llm: LlmSta
     def presses(request: ChatRequest) -> str | ToolCalls:
         if any(m.get("role") == "tool" for m in request.messages):
             return "Done."
-        return ToolCalls((("send_dtmf", {"digits": "4721#"}),))
+        return ToolCalls((("send_dtmf", {"digits": "47w2W1#"}),))  # uuid_send_dtmf's pauses
 
     llm.reply = presses
     before = await live.channels()
     call_id = await place(live, DTMF_PARTY, assistant(llm, [{"type": "send_dtmf"}]))
     channel = await live.channel_of(call_id, within=10)
     second = await llm.wait_request(2, timeout=40)
-    assert [m["content"] for m in second.messages if m["role"] == "tool"] == ["Pressed 4721#."]
+    assert [m["content"] for m in second.messages if m["role"] == "tool"] == ["Pressed 47w2W1#."]
     parties = (await live.channels()) - before - {channel}
     assert len(parties) == 1, parties
     (party,) = parties

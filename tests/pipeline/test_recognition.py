@@ -14,12 +14,13 @@ from voicedock.aio import Supervisor
 from voicedock.calls.speech_admission import NodeAtCapacity, SpeechAdmission
 from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import AssistantConfig, config_of
+from voicedock.pipeline.hearing.language import CallLanguages, SpokenLanguage, answer_in
 from voicedock.pipeline.hearing.listener import Listener, UserUtterance
 from voicedock.pipeline.hearing.recognition import NodeRecognition, PooledStt
 from voicedock.pipeline.hearing.streaming_recognition import StreamingConfig, StreamingRecognizer
 from voicedock.pipeline.hearing.turn_model import installed as turn_model_installed
 from voicedock.pipeline.pools.worker_pool import Priority, WorkerPool
-from voicedock.pipeline.providers.base import IncrementalStt, LocalStt
+from voicedock.pipeline.providers.base import DetectedLanguage, IncrementalStt, LocalStt
 
 from .fakes import FakeIncrementalStt
 from .listening import feed, supervised
@@ -392,3 +393,41 @@ async def test_a_job_whose_waiter_is_cancelled_no_longer_waits() -> None:
     finally:
         gate.set()
         await pool.aclose()
+
+
+class BlockingDetector(BlockingStt):
+    """A ``BlockingStt`` that also tells the language of what it hears (German, surely)."""
+
+    def detect_language_blocking(
+        self, pcm: bytes, sample_rate: int, among: frozenset[str]
+    ) -> DetectedLanguage | None:
+        self.transcribe_blocking(pcm, sample_rate, "detect")
+        return DetectedLanguage("de", 0.99) if "de" in among else None
+
+
+async def test_a_callers_language_is_detected_in_the_pool_as_a_turn_the_reply_waits_for() -> None:
+    """The detection of a caller turn's language runs where the call's transcriptions run:
+    behind the one worker's transcription, before the interims queued ahead, DUE."""
+    node = NodeRecognition(WorkerPool(1))
+    stt = BlockingDetector()
+    pooled = node.speech_for(stt)
+    assert isinstance(pooled, PooledStt)
+    languages = CallLanguages("en", [SpokenLanguage("de", answer_in("de"))], stt)
+    languages.detected_by(node.detect_language)
+    try:
+        stt.gate.clear()
+        busy = pooled.queue(PCM * 10, 8000, "")  # holds the only worker
+        await until(lambda: stt.running == 1)
+        interim = pooled.queue(PCM * 2, 8000, "")
+        heard = asyncio.ensure_future(languages.heard(PCM * 3, 8000, words=5))
+        await until(lambda: node.pool.waiting == 2)
+        assert stt.running == 1  # no thread of its own beside the pool's worker
+        stt.gate.set()
+        assert await heard == "de"
+        await asyncio.gather(busy.future, interim.future)
+        assert stt.calls == [(1000, ""), (300, "detect"), (200, "")]
+        assert stt.most_running == 1
+        assert node.pool.started == {Priority.DUE: 1, Priority.AHEAD: 2, Priority.SPARE: 0}
+    finally:
+        stt.gate.set()
+        await node.aclose()

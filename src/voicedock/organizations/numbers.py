@@ -8,9 +8,11 @@ Numbers are the operator's: no API key creates, moves or removes one (``POST`` a
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from voicedock.config import Settings, TrunkSettings
+from voicedock.domain.assistant_config import LANGUAGE_TAG_PATTERN
 from voicedock.domain.records import Organization, PhoneNumber, utcnow
 from voicedock.errors import VoicedockError
 from voicedock.organizations.config_mirror import ensure_organization
@@ -18,6 +20,7 @@ from voicedock.store.base import Store
 from voicedock.validation import is_e164
 
 MAX_CONCURRENT_CALLS = 10_000  # as [[numbers]] max_concurrent_calls
+LANGUAGE_TAG = re.compile(LANGUAGE_TAG_PATTERN)  # as PATCH /phone-numbers/{id} takes it
 
 
 class NumberRefused(VoicedockError):
@@ -32,14 +35,22 @@ async def add_number(
     organization: str,
     max_concurrent_calls: int = 1,
     label: str = "",
+    language: str | None = None,
 ) -> tuple[PhoneNumber, Organization]:
-    """Register ``number`` on ``trunk`` for ``organization`` (created if needed)."""
+    """Register ``number`` on ``trunk`` for ``organization`` (created if needed); ``label`` and
+    ``language`` (the one its inbound calls open in) as first set: the organization may change
+    them (``PATCH /phone-numbers/{id}``)."""
     if not is_e164(number):
         raise NumberRefused(f"{number!r} is not an E.164 number (+ and 7-15 digits)")
     if not 1 <= max_concurrent_calls <= MAX_CONCURRENT_CALLS:
         raise NumberRefused(f"max concurrent calls must be 1-{MAX_CONCURRENT_CALLS}")
     if len(label) > 200 or not label.isprintable():
         raise NumberRefused("the label is at most 200 printable characters")
+    if language is not None and LANGUAGE_TAG.fullmatch(language) is None:
+        raise NumberRefused(
+            f"{language!r} is not a language: its primary tag (BCP 47), 2-3 lowercase letters "
+            "such as de"
+        )
     _check_trunk(settings, trunk, organization)
     existing = await store.find_phone_number_by_e164(number)
     if existing is not None:
@@ -47,7 +58,7 @@ async def add_number(
         name = holder.name if holder is not None else existing.organization_id
         raise NumberRefused(f"{number} is already registered to organization {name!r}")
     org = await ensure_organization(store, organization)
-    created = _entering(org, number, trunk, max_concurrent_calls, label)
+    created = _entering(org, number, trunk, max_concurrent_calls, label, language)
     async with store.transaction() as tx:
         await tx.insert_phone_number(created)
     return created, org
@@ -89,7 +100,12 @@ async def remove_number(store: Store, settings: Settings, number: str) -> PhoneN
 
 
 def _entering(
-    org: Organization, number: str, trunk: str, max_concurrent_calls: int, label: str = ""
+    org: Organization,
+    number: str,
+    trunk: str,
+    max_concurrent_calls: int,
+    label: str = "",
+    language: str | None = None,
 ) -> PhoneNumber:
     """``number``'s record as it enters ``org`` (added, or moved there): a new id, no
     assistant, created now."""
@@ -101,6 +117,7 @@ def _entering(
         trunk=trunk,
         max_concurrent_calls=max_concurrent_calls,
         label=label,
+        language=language,
         created_at=now,
         updated_at=now,
     )

@@ -9,7 +9,6 @@ FreeSWITCH, or a test double) implements ``Pbx`` and reports what happens to eac
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -175,16 +174,26 @@ class MediaPbx(Protocol):
     ) -> AbstractAsyncContextManager[CallMedia]: ...
 
 
-# DTMF digits a PBX may be asked to play on a call (RFC 4733 events 0-15), at most 32 at once.
-_DTMF_DIGITS = re.compile(r"[0-9A-D*#]{1,32}")
+# DTMF digits a PBX may be asked to play on a call (RFC 4733 events 0-15) and the pauses
+# between them both PBXs play the same way (``w`` half a second, ``W`` a second: Asterisk's
+# ``ast_dtmf_stream`` behind ARI's ``/channels/{id}/dtmf``, FreeSWITCH's ``uuid_send_dtmf``),
+# at most 32 at once, one key at least.
+DTMF_PAUSES = {"w": 0.5, "W": 1.0}
+_DTMF_KEYS = frozenset("0123456789ABCD*#")
+DTMF_PATTERN = "^[0-9A-Da-d*#wW]{1,32}$"  # as the model is offered it (the keys in any case)
 
 
 def require_dtmf_digits(digits: str) -> str:
-    """``digits`` when they are 1-32 of ``0-9 A-D * #`` (upper-cased), else ``ValueError``."""
-    upper = digits.upper()
-    if not _DTMF_DIGITS.fullmatch(upper):
-        raise ValueError("DTMF digits must be 1-32 of 0-9, A-D, * and #")
-    return upper
+    """``digits`` when they are 1-32 of ``0-9 A-D * #`` (keys, upper-cased) and the pauses
+    ``w`` (0.5 s) and ``W`` (1 s), a key among them, else ``ValueError``."""
+    keys = "".join(c if c in DTMF_PAUSES else c.upper() for c in digits)
+    played = set(keys)
+    if not (len(keys) <= 32 and played & _DTMF_KEYS and played <= _DTMF_KEYS | set(DTMF_PAUSES)):
+        raise ValueError(
+            "DTMF digits must be 1-32 of 0-9, A-D, * and #, with w (a pause of 0.5 s) and "
+            "W (1 s) between them"
+        )
+    return keys
 
 
 @runtime_checkable

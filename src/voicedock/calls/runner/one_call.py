@@ -291,8 +291,8 @@ class OneCall:
 
     def _pooled(self, providers: SpeechProviders, organization_id: str) -> SpeechProviders:
         """The call's local engines through the node's pools: a local voice through the
-        synthesis pool, Whisper and the turn model through the recognition pool (a
-        speech-to-speech call's pipeline's too)."""
+        synthesis pool, Whisper, its language detection and the turn model through the
+        recognition pool (a speech-to-speech call's pipeline's too)."""
         synthesis, recognition = self._speech.synthesis, self._speech.recognition
         if synthesis is not None:
             voice = partial(synthesis.speech_for, organization=organization_id)
@@ -302,6 +302,8 @@ class OneCall:
             providers = dataclasses.replace(providers, stt=stt)
         if recognition is not None and providers.predict_turn is not None:
             providers = dataclasses.replace(providers, predict_turn=recognition.predict_turn)
+        if recognition is not None and providers.languages is not None:
+            providers.languages.detected_by(recognition.detect_language)
         if (pipeline := providers.pipeline) is not None:
             if synthesis is not None:
                 pipeline = dataclasses.replace(pipeline, tts=_pooled_tts(pipeline.tts, voice))

@@ -35,6 +35,7 @@ from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.tenant_schemas import check_tenant_schema
 from voicedock.errors import BadRequest
+from voicedock.pbx.base import DTMF_PATTERN
 from voicedock.pipeline.hearing.secure_digits import (
     DEFAULT_MAX_DIGITS,
     DEFAULT_MIN_DIGITS,
@@ -83,7 +84,10 @@ DEFAULT_SECURE_PROMPT = "Please enter the digits on your keypad now."
 _BUILT_IN_DESCRIPTIONS = {
     END_CALL: "End the call once the conversation is over (say goodbye first).",
     TRANSFER_CALL: "Transfer the caller to one of the allowed destinations.",
-    SEND_DTMF: "Press keys (DTMF digits 0-9, *, #) on the line, e.g. to navigate a phone menu.",
+    SEND_DTMF: (
+        "Press keys (DTMF digits 0-9, *, #) on the line, e.g. to navigate a phone menu; "
+        "w between keys waits half a second, W a second (1w2W#)."
+    ),
     COLLECT_SECURE_DIGITS: (
         "Ask the caller to key in sensitive digits (a card number, a PIN) on their keypad. "
         "You never see the digits: they go to the business's server, and you receive its answer."
@@ -256,7 +260,7 @@ def _built_in_parameters(kind: str, destinations: Sequence[str]) -> JsonObject:
         properties["destination"] = {"type": "string", "enum": list(destinations)}
         required.append("destination")
     elif kind == SEND_DTMF:
-        properties["digits"] = {"type": "string", "pattern": "^[0-9A-D*#]{1,32}$"}
+        properties["digits"] = {"type": "string", "pattern": DTMF_PATTERN}
         required.append("digits")
     elif kind == COLLECT_SECURE_DIGITS:
         properties["prompt"] = {"type": "string", "description": "What the caller is asked."}

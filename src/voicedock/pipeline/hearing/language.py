@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from voicedock.pipeline.providers.base import (
@@ -95,6 +95,19 @@ class SpokenLanguage:
     first_message: str | None = None
 
 
+# How a call runs its recognizer's detection: in a thread of its own (``detect_in_thread``), or
+# in the node's recognition pool (``NodeRecognition.detect_language``).
+DetectLanguage = Callable[
+    [LanguageDetectingStt, bytes, int, frozenset[str]], Awaitable[DetectedLanguage | None]
+]
+
+
+async def detect_in_thread(
+    detector: LanguageDetectingStt, pcm: bytes, sample_rate: int, among: frozenset[str]
+) -> DetectedLanguage | None:
+    return await asyncio.to_thread(detector.detect_language_blocking, pcm, sample_rate, among)
+
+
 class CallLanguages:
     """A call's languages: each caller turn's audio is told to ``detector`` (among the
     assistant's own language and ``spoken``), and the call follows the caller
@@ -111,6 +124,12 @@ class CallLanguages:
         self.caller = CallerLanguage(default, frozenset(self._spoken))
         self._among = frozenset(self._spoken) | {default}
         self._detector = detector
+        self._detect: DetectLanguage = detect_in_thread
+
+    def detected_by(self, detect: DetectLanguage) -> None:
+        """Run the detection through ``detect`` (the node's recognition pool, where the call's
+        transcriptions run: ``calls/runner/one_call.py``)."""
+        self._detect = detect
 
     @property
     def current(self) -> str:
@@ -139,9 +158,7 @@ class CallLanguages:
         if words < SWITCH_WORDS or self._detector is None:
             return self.caller.current
         try:
-            detected = await asyncio.to_thread(
-                self._detector.detect_language_blocking, pcm, sample_rate, self._among
-            )
+            detected = await self._detect(self._detector, pcm, sample_rate, self._among)
         except ProviderError as exc:
             log.debug("caller's language not detected: %s", type(exc).__name__)
             detected = None

@@ -9,8 +9,9 @@ transcribed once it ended) is ``DUE``, a caller waits for it; the streaming reco
 interims and speculative finals are queued ``AHEAD`` (``queue``) and promoted when the final
 turns out to be the speculative one (``streaming_recognition.py``). So under load the
 transcriptions nobody waits for yet are the ones delayed, not the finals. The turn model a
-call asks at the caller's pauses (``predict_turn``, ``turn_detection.py``) runs in the same
-pool, ``DUE``: the caller's endpointing waits for it.
+call asks at the caller's pauses (``predict_turn``, ``turn_detection.py``) and the detection of
+the language a caller turn is in (``detect_language``, ``language.py``) run in the same pool,
+``DUE``: the caller's endpointing, and the reply, wait for them.
 
 Admission control (``admits``): while transcriptions wait longer than ``admission_wait_s``
 for a worker (``WorkerPool.wait_s``: the oldest waiting one's age, or the longest wait of those
@@ -29,7 +30,14 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from voicedock.pipeline.pools.worker_pool import Job, Priority, WorkerPool
-from voicedock.pipeline.providers.base import LocalStt, LocalWordTimedStt, SpokenWord, Stt
+from voicedock.pipeline.providers.base import (
+    DetectedLanguage,
+    LanguageDetectingStt,
+    LocalStt,
+    LocalWordTimedStt,
+    SpokenWord,
+    Stt,
+)
 
 if TYPE_CHECKING:
     from voicedock.pipeline.hearing.turn_model import TurnPrediction
@@ -56,6 +64,15 @@ class NodeRecognition:
         from voicedock.pipeline.hearing.turn_model import predict_blocking  # numpy: only when used
 
         return await self.pool.run(partial(predict_blocking, pcm, sample_rate), Priority.DUE)
+
+    async def detect_language(
+        self, detector: LanguageDetectingStt, pcm: bytes, sample_rate: int, among: frozenset[str]
+    ) -> DetectedLanguage | None:
+        """The language of a caller's turn (``language.py``), by the call's recognizer: the
+        reply waits for it (``DUE``), and its wait counts in admission control like a
+        transcription's."""
+        work = partial(detector.detect_language_blocking, pcm, sample_rate, among)
+        return await self.pool.run(work, Priority.DUE)
 
     def wait_s(self) -> float:
         """How long transcriptions wait for a worker now (``WorkerPool.wait_s``)."""
