@@ -16,6 +16,8 @@
   extracts after a call is checked against the organization's schema there, in worker processes each
   killed and replaced at a deadline, queues per organization served in turn.
 
+``pooled(providers, organization)`` puts a call's local engines on those pools.
+
 ``start(warm_up=True)`` loads the default speech models and runs each once, so the first call
 is not slower than the tenth: the voice before it returns (at most ``WARM_UP_WAIT_S``), the STT
 in the background, and the schema workers. The models are the process's (loaded once, shared by
@@ -26,8 +28,11 @@ restarted in place, the services of a test process) skips it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -38,6 +43,8 @@ from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import SttConfig, TtsConfig
 from voicedock.egress import Egress
 from voicedock.pipeline.analysis.schema_checks import SchemaChecks
+from voicedock.pipeline.fallback_plans.stt import SttPlan
+from voicedock.pipeline.fallback_plans.tts import TtsPlan
 from voicedock.pipeline.hearing.recognition import NodeRecognition
 from voicedock.pipeline.hearing.turn_detection import predict_in_thread
 from voicedock.pipeline.hearing.turn_model import installed as turn_model_installed
@@ -47,6 +54,9 @@ from voicedock.pipeline.pools.worker_pool import WorkerPool
 from voicedock.pipeline.providers.base import Stt, Tts
 from voicedock.pipeline.providers.registry import create_stt, create_tts
 from voicedock.pipeline.speaking.synthesis import NodeSynthesis
+
+if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
+    from voicedock.calls.live.conversation import SpeechProviders
 
 log = logging.getLogger("voicedock.calls")
 
@@ -121,6 +131,30 @@ class NodeSpeech:
             self._warm_ups.spawn(self._warm_up_turn_model())
         await self.schema_checks.start()  # its workers start at the lowest priority
 
+    def pooled(self, providers: SpeechProviders, organization_id: str) -> SpeechProviders:
+        """A call's local engines through the node's pools: a local voice through the
+        synthesis pool, Whisper, its language detection and the turn model through the
+        recognition pool (a speech-to-speech call's pipeline's too)."""
+        synthesis, recognition = self.synthesis, self.recognition
+        if synthesis is not None:
+            voice = partial(synthesis.speech_for, organization=organization_id)
+            providers = dataclasses.replace(providers, tts=_pooled_tts(providers.tts, voice))
+        if recognition is not None and providers.stt is not None:
+            stt = _pooled_stt(providers.stt, recognition.speech_for)
+            providers = dataclasses.replace(providers, stt=stt)
+        if recognition is not None and providers.predict_turn is not None:
+            providers = dataclasses.replace(providers, predict_turn=recognition.predict_turn)
+        if recognition is not None and providers.languages is not None:
+            providers.languages.detected_by(recognition.detect_language)
+        if (pipeline := providers.pipeline) is not None:
+            if synthesis is not None:
+                pipeline = dataclasses.replace(pipeline, tts=_pooled_tts(pipeline.tts, voice))
+            if recognition is not None:
+                stt = _pooled_stt(pipeline.stt, recognition.speech_for)
+                pipeline = dataclasses.replace(pipeline, stt=stt)
+            providers = dataclasses.replace(providers, pipeline=pipeline)
+        return providers
+
     async def _warm_up_turn_model(self) -> None:
         """The turn model loaded and run once on a second of silence (in a thread)."""
         try:
@@ -158,3 +192,11 @@ class NodeSpeech:
             if self.recognition is not None:
                 await self.recognition.aclose()
             await self.schema_checks.aclose()
+
+
+def _pooled_tts(tts: Tts, voice: Callable[[Tts], Tts]) -> Tts:
+    return tts.mapped(voice) if isinstance(tts, TtsPlan) else voice(tts)
+
+
+def _pooled_stt(stt: Stt, hear: Callable[[Stt], Stt]) -> Stt:
+    return stt.mapped(hear) if isinstance(stt, SttPlan) else hear(stt)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -45,9 +44,6 @@ from voicedock.logs import bind_call_id, describe
 from voicedock.media.output_totals import OutputTotals
 from voicedock.pbx.base import MediaPbx, Pbx
 from voicedock.pipeline.fallback_plans.plan import Switch
-from voicedock.pipeline.fallback_plans.stt import SttPlan
-from voicedock.pipeline.fallback_plans.tts import TtsPlan
-from voicedock.pipeline.providers.base import Stt, Tts
 from voicedock.store.backlog import Work, WriteBacklog
 from voicedock.store.base import Store
 
@@ -232,7 +228,7 @@ class OneCall:
         )
         running.speech_names = (providers.stt_name, providers.tts_name)
         speech = self._speech
-        providers = self._pooled(providers, call.organization_id)
+        providers = self._speech.pooled(providers, call.organization_id)
         config = call.assistant_config
         if providers.languages is not None and not running.resumed:  # a resumed call goes on
             opened = providers.languages.open_in(await self._call_speech.opening_language(call))
@@ -288,30 +284,6 @@ class OneCall:
                 return live.result
         finally:
             await providers.aclose()
-
-    def _pooled(self, providers: SpeechProviders, organization_id: str) -> SpeechProviders:
-        """The call's local engines through the node's pools: a local voice through the
-        synthesis pool, Whisper, its language detection and the turn model through the
-        recognition pool (a speech-to-speech call's pipeline's too)."""
-        synthesis, recognition = self._speech.synthesis, self._speech.recognition
-        if synthesis is not None:
-            voice = partial(synthesis.speech_for, organization=organization_id)
-            providers = dataclasses.replace(providers, tts=_pooled_tts(providers.tts, voice))
-        if recognition is not None and providers.stt is not None:
-            stt = _pooled_stt(providers.stt, recognition.speech_for)
-            providers = dataclasses.replace(providers, stt=stt)
-        if recognition is not None and providers.predict_turn is not None:
-            providers = dataclasses.replace(providers, predict_turn=recognition.predict_turn)
-        if recognition is not None and providers.languages is not None:
-            providers.languages.detected_by(recognition.detect_language)
-        if (pipeline := providers.pipeline) is not None:
-            if synthesis is not None:
-                pipeline = dataclasses.replace(pipeline, tts=_pooled_tts(pipeline.tts, voice))
-            if recognition is not None:
-                stt = _pooled_stt(pipeline.stt, recognition.speech_for)
-                pipeline = dataclasses.replace(pipeline, stt=stt)
-            providers = dataclasses.replace(providers, pipeline=pipeline)
-        return providers
 
     def _recording_name(self, call: Call) -> str | None:
         """Where the call is recorded (under the directory), if it is."""
@@ -420,7 +392,7 @@ class OneCall:
 
         async def providers(member: CallMember) -> SpeechProviders:
             keyed = await speech.keyed(organization_id, member.config)
-            return self._pooled(await speech.providers(keyed, on_switch), organization_id)
+            return self._speech.pooled(await speech.providers(keyed, on_switch), organization_id)
 
         def tools(member: CallMember) -> CallTools | None:
             return self._call_tools(call, secure_keys, member)
@@ -499,11 +471,3 @@ def _told_on(events: CallEvents) -> Callable[[Switch], None]:
     from voicedock.pipeline.dialogue.events import ProviderSwitched
 
     return lambda switch: events.emit(ProviderSwitched(switch))
-
-
-def _pooled_tts(tts: Tts, voice: Callable[[Tts], Tts]) -> Tts:
-    return tts.mapped(voice) if isinstance(tts, TtsPlan) else voice(tts)
-
-
-def _pooled_stt(stt: Stt, hear: Callable[[Stt], Stt]) -> Stt:
-    return stt.mapped(hear) if isinstance(stt, SttPlan) else hear(stt)
