@@ -178,7 +178,7 @@ class MediaPbx(Protocol):
 # between them both PBXs play the same way (``w`` half a second, ``W`` a second: Asterisk's
 # ``ast_dtmf_stream`` behind ARI's ``/channels/{id}/dtmf``, FreeSWITCH's ``uuid_send_dtmf``),
 # at most 32 at once, one key at least.
-DTMF_PAUSES = {"w": 0.5, "W": 1.0}
+DTMF_PAUSES = frozenset("wW")
 _DTMF_KEYS = frozenset("0123456789ABCD*#")
 DTMF_PATTERN = "^[0-9A-Da-d*#wW]{1,32}$"  # as the model is offered it (the keys in any case)
 
@@ -188,7 +188,7 @@ def require_dtmf_digits(digits: str) -> str:
     ``w`` (0.5 s) and ``W`` (1 s), a key among them, else ``ValueError``."""
     keys = "".join(c if c in DTMF_PAUSES else c.upper() for c in digits)
     played = set(keys)
-    if not (len(keys) <= 32 and played & _DTMF_KEYS and played <= _DTMF_KEYS | set(DTMF_PAUSES)):
+    if not (len(keys) <= 32 and played & _DTMF_KEYS and played <= _DTMF_KEYS | DTMF_PAUSES):
         raise ValueError(
             "DTMF digits must be 1-32 of 0-9, A-D, * and #, with w (a pause of 0.5 s) and "
             "W (1 s) between them"

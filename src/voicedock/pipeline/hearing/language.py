@@ -128,7 +128,7 @@ class CallLanguages:
 
     def detected_by(self, detect: DetectLanguage) -> None:
         """Run the detection through ``detect`` (the node's recognition pool, where the call's
-        transcriptions run: ``calls/runner/one_call.py``)."""
+        transcriptions run: ``calls/runner/node_speech.py``)."""
         self._detect = detect
 
     @property
