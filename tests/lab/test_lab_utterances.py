@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lab.test_lab_dialplan import extensions, lab_text
@@ -19,6 +20,7 @@ from voicedock_lab.utterances import (
     APPOINTMENT,
     COUGH,
     GERMAN,
+    HOLD_MUSIC,
     LAB_UTTERANCES,
     PAUSED,
     SOUND_RATE,
@@ -26,6 +28,7 @@ from voicedock_lab.utterances import (
     cache_key,
     cached_utterance,
     cough_pcm,
+    hold_music_pcm,
     install_utterances,
     read_wav,
     wav_bytes,
@@ -96,12 +99,20 @@ def test_install_synthesises_once_and_copies_world_readable(
 ) -> None:
     sounds = tmp_path / "instance" / "sounds"
     first = install_utterances(tmp_path / "cache", sounds)
-    assert sorted(first) == sorted([*(u.name for u in LAB_UTTERANCES), COUGH])
+    assert sorted(first) == sorted([*(u.name for u in LAB_UTTERANCES), COUGH, HOLD_MUSIC])
     # The cough is synthesized noise, no voice: the same every time, without a pitch.
     cough = first.pop(COUGH)
     assert stat.S_IMODE(cough.stat().st_mode) == 0o644
     assert read_wav(cough) == (cough_pcm(), SOUND_RATE)
     assert pitched_ms(cough_pcm(), SOUND_RATE) == 0
+    # The hold music is synthesized too: ten seconds of sound all along, the same every time.
+    music = first.pop(HOLD_MUSIC)
+    assert stat.S_IMODE(music.stat().st_mode) == 0o644
+    assert read_wav(music) == (hold_music_pcm(), SOUND_RATE)
+    samples = np.frombuffer(hold_music_pcm(), dtype="<i2").astype(np.int32)
+    assert samples.size == 10 * SOUND_RATE
+    quietest_note = np.abs(samples).reshape(-1, SOUND_RATE // 4).max(axis=1).min()
+    assert quietest_note > 1000
     said = [f"{_voice(u)}: {t}" for u in LAB_UTTERANCES for t in (u.text, u.continued) if t]
     # The German party's sentences by espeak-ng's German voice, the others by Piper's.
     assert f"espeak-ng de: {GERMAN.text}" in said

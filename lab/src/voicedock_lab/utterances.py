@@ -101,6 +101,17 @@ GERMAN = Utterance(
     "Zahnschmerzen habe.",
     espeak_voice="de",
 )
+# The menu party: a company's line, its menu, its hold announcement (then ``HOLD_MUSIC``) and
+# the person who picks up.
+MENU = Utterance(
+    "utterance-menu",
+    "Thank you for calling Riverside Clinic. For prescriptions, press 1. "
+    "For appointments, press 2.",
+)
+PLEASE_HOLD = Utterance("utterance-please-hold", "Please hold. Your call is important to us.")
+FRONT_DESK = Utterance(
+    "utterance-front-desk", "Good morning, Riverside Clinic, this is Anna. How can I help you?"
+)
 LAB_UTTERANCES: tuple[Utterance, ...] = (
     APPOINTMENT,
     TALK_OVER,
@@ -116,11 +127,19 @@ LAB_UTTERANCES: tuple[Utterance, ...] = (
     BACKCHANNEL,
     ONE_MORE_QUESTION,
     GERMAN,
+    MENU,
+    PLEASE_HOLD,
+    FRONT_DESK,
 )
 # A cough's like, synthesized (no voice says it): a 400 ms burst of noise, no pitch, loud
 # enough for a VAD; played with ``Playback(${LAB_SOUNDS}/noise-cough)``.
 COUGH = "noise-cough"
 _COUGH_MS = 400
+# Hold music's like, synthesized: a tune of plucked tones with their overtones, no voice;
+# played with ``Playback(${LAB_SOUNDS}/music-hold)``.
+HOLD_MUSIC = "music-hold"
+_HOLD_MUSIC_S = 10
+_TUNE_HZ = (392.0, 440.0, 523.3, 587.3, 659.3, 587.3, 523.3, 440.0)
 
 
 def cache_key(utterance: Utterance, voice: str) -> str:
@@ -259,10 +278,11 @@ def install_utterances(
         # Asterisk runs as "asterisk": the file must be readable by others.
         target.chmod(0o644)
         installed[utterance.name] = target
-    cough = sounds_dir / f"{COUGH}.wav"
-    cough.write_bytes(wav_bytes(cough_pcm(), SOUND_RATE))
-    cough.chmod(0o644)
-    installed[COUGH] = cough
+    for name, pcm in ((COUGH, cough_pcm()), (HOLD_MUSIC, hold_music_pcm())):
+        sound = sounds_dir / f"{name}.wav"
+        sound.write_bytes(wav_bytes(pcm, SOUND_RATE))
+        sound.chmod(0o644)
+        installed[name] = sound
     return installed
 
 
@@ -274,4 +294,24 @@ def cough_pcm(ms: int = _COUGH_MS, seed: int = 1) -> bytes:
     t = np.arange(SOUND_RATE * ms // 1000) / SOUND_RATE
     burst = np.minimum(1.0, t / 0.01) * np.exp(-t / 0.2) * rng.standard_normal(t.size)
     pcm: bytes = (burst / np.abs(burst).max() * 14000).astype("<i2").tobytes()
+    return pcm
+
+
+def hold_music_pcm(seconds: int = _HOLD_MUSIC_S) -> bytes:
+    """Hold music's like: a tune of 250 ms notes, each a tone and two overtones dying away,
+    over a quiet chord that never stops (a line that holds sends sound all along)."""
+    import numpy as np
+
+    note_s = 0.25
+    t = np.arange(int(SOUND_RATE * note_s)) / SOUND_RATE
+    notes = []
+    for index in range(int(seconds / note_s)):
+        hz = _TUNE_HZ[index % len(_TUNE_HZ)]
+        tone = sum(np.sin(2 * np.pi * hz * k * t) / k for k in (1, 2, 3))
+        notes.append(tone * np.exp(-t / 0.12))
+    tune = np.concatenate(notes)
+    at = np.arange(tune.size) / SOUND_RATE
+    chord = sum(np.sin(2 * np.pi * hz * at) for hz in (196.0, 246.9, 293.7)) / 3
+    music = tune / np.abs(tune).max() * 0.6 + chord * 0.15
+    pcm: bytes = (music * 12000).astype("<i2").tobytes()
     return pcm

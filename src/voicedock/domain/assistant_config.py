@@ -72,6 +72,11 @@ CONSENT_MESSAGE_MAX = 500
 CONSENT_DEFAULT_KEY = "9"
 CONSENT_DEFAULT_TIMEOUT_S = 5.0
 CONSENT_DEFAULT_REFUSAL = "no_recording"
+# Phone menus (``phone_menu``): the goal the model navigates a company's menu for, and how long
+# the call waits (seconds of the line's audio from the answer) for a person to pick up.
+PHONE_MENU_GOAL_MAX = 1_000
+PHONE_MENU_WAIT = (10, 3_600)
+PHONE_MENU_DEFAULT_WAIT_S = 900
 KEYPAD_DEFAULTS = {
     "enabled": True,
     "timeout_seconds": KEYPAD_DEFAULT_TIMEOUT_S,
@@ -540,6 +545,35 @@ class Language(Plan, kw_only=True):
     ) = UNSET
 
 
+class PhoneMenu(Plan, kw_only=True):
+    """An outbound call that reaches a company's phone line: its menu is navigated for
+    ``goal`` (the model chooses the keys, ``navigate_menu``), its hold waited through in
+    silence, and the first message said when a person picks up. docs/phone-menus.md."""
+
+    goal: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=PHONE_MENU_GOAL_MAX,
+            pattern=f"[^{WHITESPACE}]",
+            description="What the menu is navigated for (the model reads it with each menu "
+            "it hears): 'reach the appointments desk'.",
+        ),
+    ]
+    max_wait_seconds: (
+        Annotated[
+            int,
+            _setting(
+                "Seconds of the line's audio from the answer to the person picking up "
+                "(menus and hold together); then the call ends phone-menu-timeout.",
+                PHONE_MENU_DEFAULT_WAIT_S,
+                PHONE_MENU_WAIT,
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
 Languages = Annotated[list[Language], Meta(min_length=1, max_length=LANGUAGES_MAX)]
 
 
@@ -580,6 +614,7 @@ class AssistantConfig(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=T
     keypad: Keypad | UnsetType = UNSET
     redaction_plan: RedactionPlan | UnsetType = UNSET
     consent_plan: ConsentPlan | UnsetType = UNSET
+    phone_menu: PhoneMenu | UnsetType = UNSET
     hang_up_after_first_message: bool | UnsetType = UNSET
 
 

@@ -43,6 +43,7 @@ class EventType(enum.StrEnum):
     ANSWERING_MACHINE = "answering-machine"  # the outbound call's human/machine verdict
     PROVIDER_SWITCH = "provider-switch"  # a turn moved on to the next entry of a fallback plan
     HANDOFF = "handoff"  # a squad's member handed the call over to another (docs/squads.md)
+    PHONE_MENU = "phone-menu"  # a step of a phone menu's navigation (docs/phone-menus.md)
     TEST_RUN_COMPLETED = (
         "test-run.completed"  # a test suite's run ended (docs/testing-assistants.md)
     )

@@ -28,6 +28,7 @@ END_CALL = "end_call"
 TRANSFER_CALL = "transfer_call"
 SEND_DTMF = "send_dtmf"
 COLLECT_SECURE_DIGITS = "collect_secure_digits"
+NAVIGATE_MENU = "navigate_menu"  # keys for a phone menu the call reached (calls/live/phone_menu.py)
 HANDOFF = "handoff"  # a squad's member hands the call over to another (calls/live/squad.py)
 
 

@@ -35,6 +35,7 @@ from voicedock.domain.assistant_config import (
     Keypad,
     Languages,
     LlmFiller,
+    PhoneMenu,
     RedactionPlan,
     ToolFiller,
     config_json,
@@ -100,6 +101,7 @@ SETTINGS: dict[str, Any] = {
     "keypad": Keypad,
     "redaction_plan": RedactionPlan,
     "consent_plan": ConsentPlan,
+    "phone_menu": PhoneMenu,
     "analysis_plan": AnalysisPlan,
     "assistant_request": AssistantRequest,
     "record": _described(

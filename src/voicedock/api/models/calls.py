@@ -602,7 +602,8 @@ class CallReply(Reply, kw_only=True):
             'Why the call ended; "cancelled": end-call before answer; of a scheduled call '
             'never dialed: "schedule-expired", "destination-refused", "do-not-call", '
             '"outside-calling-hours", "number-unavailable", "spend-limit-reached"; '
-            'after a call-screening assistant: "screening-declined", "screening-timeout".'
+            'after a call-screening assistant: "screening-declined", "screening-timeout"; '
+            'nobody picked up behind a phone menu (phone_menu): "phone-menu-timeout".'
         ),
     ] = None
     transferred_to: str | None = None

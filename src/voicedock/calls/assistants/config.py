@@ -59,6 +59,8 @@ from voicedock.domain.assistant_config import (
     LLM_FILLER_DELAY,
     LLM_FILLER_MESSAGES,
     MODEL_SEES,
+    PHONE_MENU_GOAL_MAX,
+    PHONE_MENU_WAIT,
     REDACTION_PATTERN_MAX,
     REDACTION_PATTERNS_MAX,
     TOOL_FILLER_MESSAGE_MAX,
@@ -71,6 +73,7 @@ from voicedock.domain.assistant_config import (
     Language,
     Languages,
     LlmFiller,
+    PhoneMenu,
     Plan,
     RedactionPlan,
     SeedMessage,
@@ -189,6 +192,7 @@ REDACTION_PLAN = "redaction_plan"
 # A custom pattern RE2 refuses (what no schema states: back-references, look-arounds, syntax).
 INVALID_PATTERN = "Invalid pattern"
 CONSENT_PLAN = "consent_plan"
+PHONE_MENU = "phone_menu"
 LANGUAGES = "languages"
 
 
@@ -340,6 +344,14 @@ CONSENT_WORDS: Words = {
 CONSENT_REQUIRED: Mapping[str, str] = {
     "mode": "is required",
     "message": f"must be a text of 1-{CONSENT_MESSAGE_MAX} characters",
+}
+PHONE_MENU_GOAL = f"must be a text of 1-{PHONE_MENU_GOAL_MAX} characters"
+PHONE_MENU_WORDS: Words = {
+    "goal": PHONE_MENU_GOAL,
+    "max_wait_seconds": (
+        "must be an integer",
+        "must be between {} and {}".format(*PHONE_MENU_WAIT),
+    ),
 }
 KEYPAD_WORDS: Words = {
     "enabled": "must be true or false",
@@ -494,6 +506,13 @@ def _check_consent_plan(value: object) -> JsonObject:
     return _settings(plan) | {"message": plan.message.strip()}
 
 
+def _check_phone_menu(value: object) -> JsonObject:
+    """``{"goal": text, "max_wait_seconds": 10-3600}``: the goal required
+    (``calls/live/phone_menu.py`` has the default wait)."""
+    plan = _plan(PhoneMenu, value, PHONE_MENU, PHONE_MENU_WORDS, {"goal": PHONE_MENU_GOAL})
+    return _settings(plan) | {"goal": plan.goal.strip()}
+
+
 def _check_languages(value: object) -> list[JsonValue]:
     """``[{"language": "de", "voice": {"voice": "de"}, "prompt": text, "first_message":
     text}]``: 1-5 languages (``Language``), each listed once."""
@@ -568,6 +587,7 @@ _PLANS: Mapping[str, Callable[[object], JsonObject]] = MappingProxyType(
         KEYPAD: _check_keypad,
         REDACTION_PLAN: _check_redaction_plan,
         CONSENT_PLAN: _check_consent_plan,
+        PHONE_MENU: _check_phone_menu,
         "analysis_plan": _check_analysis_plan,
         ASSISTANT_REQUEST: _check_assistant_request,
     }

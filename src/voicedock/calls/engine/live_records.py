@@ -113,6 +113,11 @@ class LiveRecords:
         ``provider-switch`` call event (and webhook)."""
         await self._store_event(call_id, EventType.PROVIDER_SWITCH, switch)
 
+    async def store_menu_step(self, call_id: str, step: JsonObject) -> None:
+        """A step of a phone menu's navigation (``calls/live/phone_menu.py``): a
+        ``phone-menu`` call event."""
+        await self._store_event(call_id, EventType.PHONE_MENU, step)
+
     async def store_handoff(self, call_id: str, handoff: JsonObject) -> None:
         """A call placed with a squad went on with another member: a ``handoff`` call event
         (and webhook)."""

@@ -3,7 +3,8 @@
 Each caller frame (µ-law, A-law or slin* in the session's format) is decoded once: the samples
 go to the call's taps (its recording and live listeners, ``taps.py``), then, resampled to the
 dialogue's rate (``CallerAudio``), to the voicemail screening while its detector listens
-(``screening.py``) and otherwise to the dialogue; a machine's audio never reaches the dialogue.
+(``screening.py``), or to a phone menu's navigation until a person picks up
+(``phone_menu.py``), and otherwise to the dialogue; a machine's audio never reaches the dialogue.
 A media that hands its frames over as they arrive (``DirectAudio``) is read without a task
 woken per frame, unless a detector listens. The caller's keys go to the dialogue as they
 come, but for those of the consent window (``consent.py``), which no dialogue sees. A secure
@@ -16,11 +17,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
 from voicedock.calls.live.consent import ConsentWindow
-from voicedock.calls.live.screening import VoicemailScreening
 from voicedock.calls.live.secure_keypad import SecureKeypad
 from voicedock.calls.live.taps import CallTaps
 from voicedock.media.call_media import CallMedia, DirectAudio
@@ -48,13 +49,32 @@ class CallerAudio:
         return np.asarray(samples, dtype="<i2").tobytes()
 
 
+class LineWait(Protocol):
+    """What takes the callee's first audio before the dialogue does: the voicemail screening
+    (``screening.py``), a phone menu's navigation (``phone_menu.py``)."""
+
+    @property
+    def listening(self) -> bool:
+        """The callee's audio is its own now."""
+        ...
+
+    @property
+    def machine(self) -> bool:
+        """A machine answered: none of its audio reaches the dialogue."""
+        ...
+
+    async def hear(self, pcm: bytes, dialogue: Dialogue) -> None:
+        """The callee's audio at the dialogue's rate, while ``listening``."""
+        ...
+
+
 class CallerInput:
     def __init__(
         self,
         media: CallMedia,
         sample_rate: int,
         taps: CallTaps,
-        screening: VoicemailScreening | None,
+        screening: LineWait | None,
         consent: ConsentWindow | None = None,
         secure: SecureKeypad | None = None,
     ) -> None:

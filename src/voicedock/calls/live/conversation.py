@@ -152,10 +152,12 @@ class LiveConversation(Closable):
             log.warning("call providers unavailable: %s", type(exc).__name__)
             self._end(PROVIDER_ERROR)
             return
+        plan = self._providers.pipeline  # a speech-to-speech call's: its fallback's engines
+        stt = self._providers.stt or (plan.stt if plan is not None else None)
         if self._screening is not None:  # it reads a long greeting for a screener's words
-            plan = self._providers.pipeline  # a speech-to-speech call's: its fallback's STT
-            stt = self._providers.stt or (plan.stt if plan is not None else None)
             self._screening.transcribe_with(stt)
+        if (menu := self._opening.menu) is not None:  # it reads the line, asks the model
+            menu.use(stt, self._providers.llm or (plan.llm if plan else None), self._parts.keys)
         conversation = self._dialogues.first(self._providers, self._config, self._tools)
         try:
             await conversation.__aenter__()
@@ -380,13 +382,12 @@ def _opening(live: LiveConversation, config: ConversationConfig) -> CallOpening:
         config,
         live._assistant_config,
         live.sample_rate,
+        live._options,
         end=live._end,
         tasks=live._tasks,
         recorder=live._parts.recorder,
         events=live.events,
         transcript=live._delivery,
-        voicemail=live._options.voicemail,
-        disclosure=live._options.disclosure,
     )
 
 
@@ -397,7 +398,7 @@ def _caller_input(live: LiveConversation) -> CallerInput:
         live._media,
         live.sample_rate,
         live._taps,
-        live._screening,
+        live._screening or live._opening.menu,
         consent=live._consent,
         secure=live._parts.secure_keypad,
     )

@@ -18,10 +18,10 @@ from collections.abc import Callable, Coroutine
 from voicedock.aio import Supervisor
 from voicedock.calls.live.consent import ConsentWindow
 from voicedock.calls.live.disclosure import DisclosureOpening
+from voicedock.calls.live.options import LiveOptions
+from voicedock.calls.live.phone_menu import MenuNavigation, PhoneMenuSettings
 from voicedock.calls.live.screening import VoicemailScreening
 from voicedock.calls.live.transcript_delivery import TranscriptDelivery
-from voicedock.calls.voicemail import VoicemailSettings
-from voicedock.domain.ai_disclosure import DisclosureRule
 from voicedock.domain.assistant_config import AssistantConfig, set_or
 from voicedock.media.recording import CallRecorder
 from voicedock.pipeline.dialogue import Dialogue
@@ -37,18 +37,19 @@ class CallOpening:
         config: ConversationConfig,
         assistant_config: AssistantConfig,
         sample_rate: int,
+        options: LiveOptions,
         *,
         end: Callable[[str], None],
         tasks: Supervisor,
         recorder: CallRecorder | None = None,
         events: CallEvents,
         transcript: TranscriptDelivery | None = None,
-        voicemail: VoicemailSettings | None = None,
-        disclosure: DisclosureRule | None = None,
     ) -> None:
-        """``end`` ends the call; ``tasks`` runs the screening's background work; ``events``
-        is told the screening's verdict and the consent window's outcome; ``recorder`` and
+        """``options``: the call's voicemail screening, AI disclosure and phone menu; ``end``
+        ends the call; ``tasks`` runs the screening's background work; ``events`` is told the
+        screening's verdict, the consent window's outcome and a menu's steps; ``recorder`` and
         ``transcript`` are held by a consent window that asks for a key."""
+        self._rate, self._events, self._tasks, self._end = sample_rate, events, tasks, end
         first = config.first_message  # what the assistant says first
         self.consent = None
         consent_plan = set_or(assistant_config.consent_plan, None)
@@ -58,25 +59,65 @@ class CallOpening:
                 consent_plan, first, recorder, end=end, transcript=transcript, events=events
             )
             config = dataclasses.replace(config, first_message=None)
-        self.screening = None
-        if voicemail is not None:  # the first message waits for the detection's verdict
-            self.screening = VoicemailScreening(
-                voicemail, sample_rate, config.first_message, events=events, tasks=tasks, end=end
-            )
-            config = dataclasses.replace(config, first_message=None)
+        config = self._screened(config, options)
         self.disclosure = None
-        if disclosure is not None:
+        if options.disclosure is not None:
             opening = consent_plan.message if self.consent and consent_plan else first
-            self.disclosure = DisclosureOpening(disclosure, opening, self.consent)
+            self.disclosure = DisclosureOpening(options.disclosure, opening, self.consent)
             config = self.disclosure.held_from(config)
-        self.config = config
+        self.config = self._held_for_menu(config, options.phone_menu)
+
+    def _screened(self, config: ConversationConfig, options: LiveOptions) -> ConversationConfig:
+        """The voicemail screening an outbound call asks for (none behind a phone menu): the
+        first message waits for its verdict."""
+        self.screening = None
+        if options.voicemail is None or options.phone_menu is not None:
+            return config
+        self.screening = VoicemailScreening(
+            options.voicemail,
+            self._rate,
+            config.first_message,
+            events=self._events,
+            tasks=self._tasks,
+            end=self._end,
+        )
+        return dataclasses.replace(config, first_message=None)
+
+    def _held_for_menu(
+        self, config: ConversationConfig, phone_menu: PhoneMenuSettings | None
+    ) -> ConversationConfig:
+        """A phone menu's navigation: the whole opening waits for the person behind it."""
+        self.menu = None
+        self._first = config.first_message  # said by the dialogue, or after the menu
+        if phone_menu is None:
+            return config
+        self.menu = MenuNavigation(
+            phone_menu, self._rate, events=self._events, tasks=self._tasks, end=self._end
+        )
+        return dataclasses.replace(config, first_message=None)
 
     def start(
         self, dialogue: Dialogue, spawn: Callable[[Coroutine[object, object, None]], object]
     ) -> None:
         """The dialogue started: what is said first begins (the first message is the
-        dialogue's own when nothing holds it)."""
-        if self.disclosure is not None and self.disclosure.says_first:
+        dialogue's own when nothing holds it); after a phone menu, once a person picked up."""
+        if self.menu is not None:
+            spawn(self._after_menu(self.menu, dialogue))
+        elif self.disclosure is not None and self.disclosure.says_first:
             spawn(self.disclosure.run(dialogue))
         elif self.consent is not None:
             spawn(self.consent.run(dialogue))
+
+    async def _after_menu(self, menu: MenuNavigation, dialogue: Dialogue) -> None:
+        """The person who picked up after the menu hears what the call opens with (nothing
+        to say: the model answers them)."""
+        await menu.picked_up.wait()
+        disclosing = self.disclosure is not None and self.disclosure.says_first
+        says = disclosing or self.consent is not None or bool(self._first)
+        await dialogue.inject_context(menu.note, trigger_response=not says)
+        if disclosing and self.disclosure is not None:
+            await self.disclosure.run(dialogue)
+        elif self.consent is not None:
+            await self.consent.run(dialogue)
+        elif self._first:
+            await dialogue.say(self._first)

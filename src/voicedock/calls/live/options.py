@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from voicedock.calls.live.phone_menu import MenuKeys, PhoneMenuSettings
 from voicedock.calls.live.providers import SpeechProviders
 from voicedock.calls.live.secure_keypad import SecureKeypad
 from voicedock.calls.live.squad import SquadMembers
@@ -33,12 +34,14 @@ class LiveOptions:
     ``context``: the call's context for the model; ``config``: the dialogue's defaults the
     assistant's configuration is laid over (endpointing, echo...); ``voicemail``: the
     screening an outbound call asks for (``screening.py``); ``disclosure``: the AI disclosure
-    the call must give (``disclosure.py``)."""
+    the call must give (``disclosure.py``); ``phone_menu``: the navigation of the company's
+    menu an outbound call reaches (``phone_menu.py``; voicemail is not screened then)."""
 
     context: str | None = None
     config: ConversationConfig | None = None
     voicemail: VoicemailSettings | None = None
     disclosure: DisclosureRule | None = None
+    phone_menu: PhoneMenuSettings | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,8 @@ class LiveParts:
     against the plan's schema (none: the extracted fields are dropped, not checked).
     ``secure_keypad``: the call's secure keypad entry, which ``tools`` opens
     (``collect_secure_digits``): its keys, and silence where its audio would be. ``squad``:
-    the call's squad, whose first member the assistant is (``squad.py``)."""
+    the call's squad, whose first member the assistant is (``squad.py``). ``keys``: the
+    call's leg, where a phone menu's keys are pressed (``phone_menu.py``)."""
 
     providers: SpeechProviders | None = None
     events: CallEvents | None = None
@@ -64,3 +68,4 @@ class LiveParts:
     structured_data_check: StructuredDataCheck | None = None
     secure_keypad: SecureKeypad | None = None
     squad: SquadMembers | None = None
+    keys: MenuKeys | None = None

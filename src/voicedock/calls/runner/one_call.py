@@ -23,6 +23,7 @@ from voicedock.calls.compliance.ai_disclosure import disclosure_rule
 from voicedock.calls.control import Transfer
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live.opening_language import greeted_in
+from voicedock.calls.live.phone_menu import LegKeys, phone_menu_settings
 from voicedock.calls.live.record import LiveRecord, TranscriptTurn
 from voicedock.calls.recordings import recording_file, recording_name, wants_recording
 from voicedock.calls.runner.call_speech import CallSpeech
@@ -42,7 +43,7 @@ from voicedock.domain.usage import SpokenTurn, speech_usage
 from voicedock.errors import MediaError, ProviderError, VoicedockError
 from voicedock.logs import bind_call_id, describe
 from voicedock.media.output_totals import OutputTotals
-from voicedock.pbx.base import MediaPbx, Pbx
+from voicedock.pbx.base import DtmfPbx, MediaPbx, Pbx
 from voicedock.pipeline.fallback_plans.plan import Switch
 from voicedock.store.backlog import Work, WriteBacklog
 from voicedock.store.base import Store
@@ -259,6 +260,7 @@ class OneCall:
                             metadata=call.metadata,
                         ),
                         disclosure=disclosure,
+                        phone_menu=phone_menu_settings(call.assistant_config, outbound=outbound),
                     )
                     parts = LiveParts(
                         providers=providers,
@@ -271,6 +273,7 @@ class OneCall:
                         ),
                         secure_keypad=secure_keypad,
                         squad=self._squad_members(call, secure_keypad, events),
+                        keys=_leg_keys(self._pbx, call.id),
                     )
                     live = LiveConversation(media, config, options, parts)
                 except BaseException:
@@ -315,13 +318,15 @@ class OneCall:
 
     def _subscribe(self, events: CallEvents, call_id: str) -> None:
         """The call's record hears what it tells: each kept message, the voicemail verdict,
-        the consent outcome, a handoff, a provider switch (counted at once). Each kind has a
-        listener of its own: the messages are stored in spoken order, and a verdict or an
-        outcome never waits behind them (stored before the end it may cause)."""
+        a phone menu's steps, the consent outcome, a handoff, a provider switch (counted at
+        once). Each kind has a listener of its own: the messages are stored in spoken order,
+        and a verdict or an outcome never waits behind them (stored before the end it may
+        cause)."""
         from voicedock.pipeline.dialogue.events import (
             AnsweringMachineHeard,
             ConsentDecided,
             HandedOver,
+            MenuStep,
             ProviderSwitched,
             TranscriptKept,
         )
@@ -335,6 +340,7 @@ class OneCall:
         kinds = (
             TranscriptKept,
             AnsweringMachineHeard,
+            MenuStep,
             ConsentDecided,
             HandedOver,
             ProviderSwitched,
@@ -348,6 +354,7 @@ class OneCall:
             AnsweringMachineHeard,
             ConsentDecided,
             HandedOver,
+            MenuStep,
             ProviderSwitched,
             TranscriptKept,
         )
@@ -360,6 +367,8 @@ class OneCall:
             case AnsweringMachineHeard(verdict):
                 work = partial(records.store_answering_machine, call_id, verdict)
                 what = "answering-machine verdict"
+            case MenuStep(step):
+                work, what = partial(records.store_menu_step, call_id, step), "phone menu step"
             case ConsentDecided(outcome):
                 work, what = partial(records.store_consent, call_id, outcome), "consent outcome"
             case HandedOver(source, to, reason):
@@ -471,3 +480,8 @@ def _told_on(events: CallEvents) -> Callable[[Switch], None]:
     from voicedock.pipeline.dialogue.events import ProviderSwitched
 
     return lambda switch: events.emit(ProviderSwitched(switch))
+
+
+def _leg_keys(pbx: Pbx, call_id: str) -> LegKeys | None:
+    """Where a phone menu's keys are pressed on the call (None: the PBX plays no DTMF)."""
+    return LegKeys(pbx, call_id) if isinstance(pbx, DtmfPbx) else None

@@ -35,6 +35,7 @@ The vocabulary, by who emits it:
     TranscriptKept        the live call: a final message it keeps (the consent window may
                           hold them back, and withhold them)
     AnsweringMachineHeard the voicemail screening's verdict, with its evidence
+    MenuStep              a step of a phone menu's navigation: heard, pressed, answered
     ConsentDecided        the consent window's outcome, as soon as it is decided
     HandedOver            a squad's call handed over to another member
     ProviderSwitched      a fallback plan went on with another provider
@@ -138,6 +139,14 @@ class AnsweringMachineHeard:
 
 
 @dataclass(frozen=True, slots=True)
+class MenuStep:
+    """A step of a phone menu's navigation (``{"heard", "at_ms", ...}``: what the line said,
+    the keys pressed, the person who picked up)."""
+
+    step: JsonObject
+
+
+@dataclass(frozen=True, slots=True)
 class ConsentDecided:
     """The consent window's outcome (``{"mode", "outcome", "at"}``)."""
 
@@ -171,6 +180,7 @@ CallEvent: TypeAlias = (
     | MessageAdded
     | TranscriptKept
     | AnsweringMachineHeard
+    | MenuStep
     | ConsentDecided
     | HandedOver
     | ProviderSwitched

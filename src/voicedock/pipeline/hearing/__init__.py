@@ -14,4 +14,6 @@ keypad.py                 the caller's keys collected into one entry
 secure_digits.py          a secure keypad entry, never handed to the dialogue
 answering_machine.py      a person or a machine answered, from the first seconds of audio
 call_screening.py         a call-screening assistant answered, from its words
+phone_menu.py             a company's line: its menu, its hold or a person, from its words
+line_utterances.py        the far end's audio cut into utterances, for a wait before the dialogue
 """

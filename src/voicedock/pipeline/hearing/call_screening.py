@@ -103,7 +103,7 @@ def words(text: str) -> str:
     return " ".join(_NOT_WORD.sub("", text.lower().replace("-", " ")).split())
 
 
-def _says(said: str, phrases: tuple[str, ...]) -> bool:
+def says(said: str, phrases: tuple[str, ...]) -> bool:
     padded = f" {said} "
     return any(f" {phrase} " in padded for phrase in phrases)
 
@@ -111,14 +111,14 @@ def _says(said: str, phrases: tuple[str, ...]) -> bool:
 def is_screening_prompt(text: str) -> bool:
     """``text`` (what answered the call) is a screening assistant's prompt."""
     said = words(text)
-    return _says(said, SCREENING_PHRASES) and not _says(said, VOICEMAIL_PHRASES)
+    return says(said, SCREENING_PHRASES) and not says(said, VOICEMAIL_PHRASES)
 
 
 def screener_reply(text: str) -> ScreenerReply:
     """What ``text`` (said on the line after the screener was answered) is."""
     said = words(text)
-    if _says(said, DECLINE_PHRASES):
+    if says(said, DECLINE_PHRASES):
         return DECLINED
-    if _says(said, HOLD_PHRASES):
+    if says(said, HOLD_PHRASES):
         return SCREENER
     return PERSON
