@@ -261,6 +261,14 @@ def test_an_answering_machine_verdict_is_its_own_event_with_the_evidence() -> No
     assert payload["data"] == {"result": "machine", "evidence": evidence}
 
 
+def test_a_phone_menu_step_is_its_own_event_with_what_was_heard_and_pressed() -> None:
+    call = Call("call-p", "org", Direction.OUTBOUND, CallStatus.IN_PROGRESS, None, None)
+    step = {"heard": "menu", "pressed": "2", "at_ms": 7860, "music_ms": 60, "quiet_ms": 1820}
+    (payload,) = payloads_for_event(call, CallEvent("call-p", "phone-menu", step))
+    assert payload["type"] == "phone-menu"
+    assert payload["data"] == step
+
+
 def test_choose_endpoints_prefers_the_assistants_own() -> None:
     general, own = endpoint("g"), endpoint("o", assistant_id="a1", types=["status-update"])
     assert choose_endpoints([general, own], "a1", "status-update") == [own]

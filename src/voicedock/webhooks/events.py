@@ -315,6 +315,13 @@ def answering_machine(
     return build_event(EventType.ANSWERING_MACHINE, call_id, at, data)
 
 
+def phone_menu(call_id: str, step: Mapping[str, JsonValue], *, at: datetime) -> CallEventPayload:
+    """A step of a phone menu's navigation (docs/phone-menus.md): what the line said
+    (``heard``: ``menu``, ``hold``, ``person``, ``timeout``; ``words``), the keys pressed
+    (``pressed``), and when (``at_ms``, ``music_ms``, ``quiet_ms``: of the line's audio)."""
+    return build_event(EventType.PHONE_MENU, call_id, at, step)
+
+
 def provider_switch(
     call_id: str, engine: str, source: str, to: str | None, reason: str, *, at: datetime
 ) -> CallEventPayload:

@@ -138,6 +138,8 @@ def payloads_for_event(
                 evidence=json_object(data.get("evidence")) or {},
             )
         ]
+    if event.type == EventType.PHONE_MENU:
+        return [events.phone_menu(call.id, data, at=at)]
     if event.type == EventType.PROVIDER_SWITCH:
         to = data.get("to")
         return [
