@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import re
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dnc_parser(sub, common)
     _add_audit_parser(sub, common)
     _add_test_parser(sub)
+    _add_mcp_parser(sub)
     _add_eval_parser(sub, common)
 
     migrate = sub.add_parser("migrate", parents=[common], help="create or upgrade the database")
@@ -1148,6 +1150,63 @@ def _audit(args: argparse.Namespace) -> int:
             query = dataclasses.replace(query, after=CallCursor(last.created_at, last.seq))
 
     return _with_store(args, work)
+
+
+def _add_mcp_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    mcp = sub.add_parser(
+        "mcp",
+        help="serve the Model Context Protocol: an AI assistant places and reads calls "
+        "through a node's API (docs/mcp.md)",
+    )
+    mcp.add_argument("--url", default="http://127.0.0.1:8080", help="the node's API")
+    mcp.add_argument(
+        "--key-env",
+        default="VOICEDOCK_API_KEY",
+        help="stdio: where the API key is (over HTTP each client sends its own)",
+    )
+    mcp.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio",
+    )
+    mcp.set_defaults(handler=_mcp)
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    import os
+
+    import aiohttp
+    from aiohttp import web
+
+    from voicedock.mcp_server.tools import NodeApi
+    from voicedock.mcp_server.transports import http_app, serve_stdio
+
+    async def serve() -> None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            api = NodeApi(session, args.url)
+            if args.http is None:
+                await serve_stdio(api, key)
+                return
+            runner = web.AppRunner(http_app(api))
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, host, int(port)).start()
+                print(f"voicedock mcp: http://{args.http}/mcp", file=sys.stderr, flush=True)
+                await asyncio.Event().wait()
+            finally:
+                await runner.cleanup()
+
+    key = os.environ.get(args.key_env, "")
+    host, _, port = (args.http or "").rpartition(":")
+    if args.http is None and not key:
+        print(f"voicedock: the API key is read from ${args.key_env}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.http is not None and not (host and port.isdigit()):
+        print("voicedock: --http takes HOST:PORT (127.0.0.1:8765)", file=sys.stderr)
+        return EXIT_CONFIG
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+    return 0
 
 
 def _add_test_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
