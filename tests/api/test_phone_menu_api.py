@@ -66,6 +66,14 @@ async def test_a_plan_is_saved_read_back_and_patched(api: Api) -> None:
     assert (await (await api.client.get(path, headers=h)).json())["phone_menu"] == PLAN
 
 
+async def test_a_speech_to_speech_assistant_cannot_navigate_menus(api: Api) -> None:
+    assistant = {"name": "Realtime", "provider": "xai_realtime", "phone_menu": PLAN}
+    resp = await api.client.post("/assistants", json=assistant, headers=api.auth())
+    assert resp.status == 400
+    body = await resp.json()
+    assert "phone_menu needs a pipeline assistant" in body["message"], body
+
+
 def test_the_document_describes_the_plan() -> None:
     schemas = document.openapi_document()["components"]["schemas"]
     plan = schemas["PhoneMenu"]

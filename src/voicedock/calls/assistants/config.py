@@ -638,6 +638,9 @@ def _resolve_provider(
     resolved = dict(config, provider=provider)
     has_stt, has_tts = "stt_config" in config, "tts_config" in config
     if provider in SPEECH_TO_SPEECH:
+        if PHONE_MENU in resolved:  # a session speaks for itself and its silence watch runs
+            # on the clock: a menu's hold would end the call (docs/phone-menus.md)
+            raise BadRequest(f"{PHONE_MENU} needs a pipeline assistant, not provider {provider}")
         _resolve_speech_to_speech(str(provider), resolved, speech)
     else:
         if provider in NEEDS_STT_AND_TTS and not (has_stt and has_tts):
