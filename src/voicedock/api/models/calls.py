@@ -120,7 +120,52 @@ class _SentSquad(Body, kw_only=True):
     members: SquadMembers
 
 
-class OutboundCallRequest(Body, kw_only=True):
+class NamesAssistant(Body, kw_only=True):
+    """A body that places calls (``POST /calls/outbound``, ``POST /campaigns``): how it names
+    their assistant (``assistant_choice.py``), what it says first and the context it is given."""
+
+    assistant_id: AssistantId | UnsetType = UNSET
+    assistant: AssistantConfig | UnsetType = UNSET
+    assistant_override: AssistantOverride | UnsetType = UNSET
+    squad_id: (
+        Annotated[
+            Identifier,
+            Meta(
+                description="The squad whose assistants take the call (each of a campaign's "
+                "calls; docs/squads.md): its first member answers, the others as it hands the "
+                "call over; instead of assistant_id or assistant."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    first_message: FirstMessage | None = None
+    context: Context | None = None
+
+    def _named(
+        self,
+        used: list[str],
+        agent_id: str | UnsetType = UNSET,
+        agent: Body | UnsetType = UNSET,
+        agent_config: Body | UnsetType = UNSET,
+    ) -> tuple[str | None, JsonObject | None, JsonObject | None, str | None]:
+        """The saved assistant, the configuration, the override and the squad named (each
+        ``None`` when not), each read from its field or its deprecated alias (recorded in
+        ``used``)."""
+        assistant_id = field_or_alias("assistant_id", self.assistant_id, agent_id, used)
+        transient = field_or_alias(
+            "assistant", config_json(self.assistant), config_json(agent), used
+        )
+        override = field_or_alias(
+            "assistant_override",
+            config_json(self.assistant_override),
+            config_json(agent_config),
+            used,
+        )
+        squad_id = None if isinstance(self.squad_id, UnsetType) else self.squad_id
+        return assistant_id, transient, override, squad_id
+
+
+class OutboundCallRequest(NamesAssistant, kw_only=True):
     SCHEMA: ClassVar[Schema] = assistant_choice(
         ("assistant_id", "agent_id"),
         ("assistant", "agent"),
@@ -131,23 +176,7 @@ class OutboundCallRequest(Body, kw_only=True):
     REFUSAL: ClassVar[Refusal | None] = JSON_OBJECT
 
     destination: Annotated[Destination, refusal(reader=require_e164)]
-    assistant_id: AssistantId | UnsetType = UNSET
-    assistant: AssistantConfig | UnsetType = UNSET
-    assistant_override: AssistantOverride | UnsetType = UNSET
-    squad_id: (
-        Annotated[
-            Identifier,
-            Meta(
-                description="The squad whose assistants take the call (docs/squads.md): its "
-                "first member answers, the others as it hands the call over; instead of "
-                "assistant_id or assistant."
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
     squad: InlineSquad | UnsetType = UNSET
-    first_message: FirstMessage | None = None
-    context: Context | None = None
     number_id: Identifier | None = None
     ring_timeout_seconds: (
         Annotated[
@@ -231,17 +260,9 @@ class OutboundCallRequest(Body, kw_only=True):
         """The call this body asks for: its deprecated names read as their replacements, what
         no schema states checked (calls/outbound/request.py)."""
         used: list[str] = []
-        assistant_id = field_or_alias("assistant_id", self.assistant_id, self.agent_id, used)
-        transient = field_or_alias(
-            "assistant", config_json(self.assistant), config_json(self.agent), used
+        assistant_id, transient, override, squad_id = self._named(
+            used, self.agent_id, self.agent, self.agent_config
         )
-        override = field_or_alias(
-            "assistant_override",
-            config_json(self.assistant_override),
-            config_json(self.agent_config),
-            used,
-        )
-        squad_id = None if isinstance(self.squad_id, UnsetType) else self.squad_id
         squad = None if isinstance(self.squad, UnsetType) else self._members()
         if squad_id is not None and squad is not None:
             raise BadRequest("send either squad_id or squad, not both")
