@@ -3,6 +3,7 @@ recording (the documented shapes, in the documented order; voicedock's additions
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
@@ -141,16 +142,18 @@ class NamesAssistant(Body, kw_only=True):
     first_message: FirstMessage | None = None
     context: Context | None = None
 
-    def _named(
+    def _assistant_request(
         self,
+        destination: str,
         used: list[str],
         agent_id: str | UnsetType = UNSET,
         agent: Body | UnsetType = UNSET,
         agent_config: Body | UnsetType = UNSET,
-    ) -> tuple[str | None, JsonObject | None, JsonObject | None, str | None]:
-        """The saved assistant, the configuration, the override and the squad named (each
-        ``None`` when not), each read from its field or its deprecated alias (recorded in
-        ``used``)."""
+        sent_squad: object = UNSET,
+    ) -> OutboundRequest:
+        """A call to ``destination`` with the assistant this body names: each field read from
+        itself or its deprecated alias (recorded in ``used``), or the squad (its id, or
+        ``sent_squad``: one sent with the call), checked (``check_assistant_choice``)."""
         assistant_id = field_or_alias("assistant_id", self.assistant_id, agent_id, used)
         transient = field_or_alias(
             "assistant", config_json(self.assistant), config_json(agent), used
@@ -162,7 +165,22 @@ class NamesAssistant(Body, kw_only=True):
             used,
         )
         squad_id = None if isinstance(self.squad_id, UnsetType) else self.squad_id
-        return assistant_id, transient, override, squad_id
+        squad = None if sent_squad is UNSET else _inline_members(sent_squad)
+        if squad_id is not None and squad is not None:
+            raise BadRequest("send either squad_id or squad, not both")
+        assistant, assistant_override = assistant_or_squad(
+            assistant_id, transient, override, squad_id, sent_squad=squad is not None
+        )
+        return OutboundRequest(
+            destination=destination,
+            assistant_id=assistant_id,
+            assistant=assistant,
+            assistant_override=assistant_override,
+            squad_id=squad_id,
+            squad=squad,
+            first_message=self.first_message,
+            context=self.context,
+        )
 
 
 class OutboundCallRequest(NamesAssistant, kw_only=True):
@@ -253,32 +271,16 @@ class OutboundCallRequest(NamesAssistant, kw_only=True):
     agent: DeprecatedConfig | UnsetType = UNSET
     agent_config: DeprecatedOverride | UnsetType = UNSET
 
-    def _members(self) -> tuple[Member, ...]:
-        return _inline_members(self.squad)
-
     def request(self) -> OutboundRequest:
         """The call this body asks for: its deprecated names read as their replacements, what
         no schema states checked (calls/outbound/request.py)."""
         used: list[str] = []
-        assistant_id, transient, override, squad_id = self._named(
-            used, self.agent_id, self.agent, self.agent_config
+        chosen = self._assistant_request(
+            self.destination, used, self.agent_id, self.agent, self.agent_config, self.squad
         )
-        squad = None if isinstance(self.squad, UnsetType) else self._members()
-        if squad_id is not None and squad is not None:
-            raise BadRequest("send either squad_id or squad, not both")
-        assistant, assistant_override = assistant_or_squad(
-            assistant_id, transient, override, squad_id, sent_squad=squad is not None
-        )
-        return OutboundRequest(
-            destination=self.destination,
-            assistant_id=assistant_id,
-            assistant=assistant,
-            assistant_override=assistant_override,
-            squad_id=squad_id,
-            squad=squad,
+        return dataclasses.replace(
+            chosen,
             number_id=self.number_id,
-            first_message=self.first_message,
-            context=self.context,
             ring_timeout_seconds=self.ring_timeout_seconds or RING_TIMEOUT_DEFAULT,
             record=self.record,
             metadata=check_metadata(self.metadata),

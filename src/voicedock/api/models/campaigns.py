@@ -16,7 +16,6 @@ from voicedock.api.models.calls import (
     PageQuery,
     Pagination,
     RingTimeout,
-    assistant_or_squad,
 )
 from voicedock.api.models.field_types import (
     E164,
@@ -45,10 +44,7 @@ from voicedock.calls.campaigns.retries import (
     stored_retries,
 )
 from voicedock.calls.campaigns.window import stored_window, zone
-from voicedock.calls.outbound.request import (
-    RING_TIMEOUT_DEFAULT,
-    OutboundRequest,
-)
+from voicedock.calls.outbound.request import RING_TIMEOUT_DEFAULT
 from voicedock.domain import campaigns as domain
 from voicedock.domain.campaigns import Campaign as CampaignRecord
 from voicedock.domain.campaigns import CampaignContact as ContactRecord
@@ -244,23 +240,12 @@ class CampaignCreate(NamesAssistant, kw_only=True):
         """The campaign this body asks for (what no schema states checked: its contacts'
         time zones and its own, which assistant, the window, the retried outcomes)."""
         contacts = contacts_of(self.contacts)
-        assistant_id, transient, override, squad_id = self._named([])
-        assistant, assistant_override = assistant_or_squad(
-            assistant_id, transient, override, squad_id
-        )
+        assistant = self._assistant_request(contacts[0].destination, [])
         timezone = zone("UTC" if self.timezone is UNSET else self.timezone).key
         window = self.calling_window
         return CampaignRequest(
             name=self.name,
-            assistant=OutboundRequest(
-                destination=contacts[0].destination,
-                assistant_id=assistant_id,
-                assistant=assistant,
-                assistant_override=assistant_override,
-                squad_id=squad_id,
-                first_message=self.first_message,
-                context=self.context,
-            ),
+            assistant=assistant,
             number_ids=tuple(dict.fromkeys(self.number_ids or ())),
             contacts=contacts,
             max_concurrent=self.max_concurrent or 0,
