@@ -42,6 +42,15 @@ class ApiError(VoicedockError):
     status: int = 500
     error: str = "Internal error"
 
+    def __init_subclass__(cls, *, status: int | None = None, error: str | None = None) -> None:
+        """A subclass's status and title, given where it is declared (``class
+        NotFound(ApiError, status=404, error="Not found")``); else its base's."""
+        super().__init_subclass__()
+        if status is not None:
+            cls.status = status
+        if error is not None:
+            cls.error = error
+
     def __init__(
         self, message: str, *, error: str | None = None, extra: Mapping[str, str] | None = None
     ) -> None:
@@ -59,61 +68,40 @@ class ApiError(VoicedockError):
         return {}
 
 
-class BadRequest(ApiError):
-    status = 400
-    error = "Bad request"
+class BadRequest(ApiError, status=400, error="Bad request"): ...
 
 
-class Unauthorized(ApiError):
-    status = 401
-    error = "Invalid API key"
+class Unauthorized(ApiError, status=401, error="Invalid API key"): ...
 
 
-class PaymentRequired(ApiError):
+class PaymentRequired(ApiError, status=402, error="Spending limit reached"):
     """402: the organization's monthly spending limit is reached (docs/billing.md)."""
 
-    status = 402
-    error = "Spending limit reached"
+
+class Forbidden(ApiError, status=403, error="Forbidden"): ...
 
 
-class Forbidden(ApiError):
-    status = 403
-    error = "Forbidden"
+class NotFound(ApiError, status=404, error="Not found"): ...
 
 
-class NotFound(ApiError):
-    status = 404
-    error = "Not found"
+class Conflict(ApiError, status=409, error="Conflict"): ...
 
 
-class Conflict(ApiError):
-    status = 409
-    error = "Conflict"
+class PayloadTooLarge(ApiError, status=413, error="Payload too large"): ...
 
 
-class PayloadTooLarge(ApiError):
-    status = 413
-    error = "Payload too large"
-
-
-class UnsupportedMediaType(ApiError):
+class UnsupportedMediaType(ApiError, status=415, error="Unsupported media type"):
     """A request body declared of another type than JSON (``Content-Type``)."""
 
-    status = 415
-    error = "Unsupported media type"
 
-
-class Unprocessable(ApiError):
+class Unprocessable(ApiError, status=422, error="Unprocessable entity"):
     """A request valid in itself that names an object of the organization that does not
     exist or does not fit (an analysis or tool template, a provider key, the assistant of a
     number or a webhook), or an ``Idempotency-Key`` sent again with another body. What the
     request itself gets wrong, or the node's policy refuses, is a ``BadRequest``."""
 
-    status = 422
-    error = "Unprocessable entity"
 
-
-class UnresolvableConfig(BadRequest):
+class UnresolvableConfig(BadRequest, error="Unresolvable configuration"):
     """An assistant configuration valid field by field that does not resolve into providers
     on this node: a contradiction once merged with what it overrides (a saved assistant, a
     PATCH's stored settings), a provider's required sections missing, a key the operator's
@@ -121,8 +109,6 @@ class UnresolvableConfig(BadRequest):
     the operator's egress policy refuses. A 400 like every request whose own content is
     invalid or refused by the node's policy; its title tells it from a field that breaks
     the request's schema."""
-
-    error = "Unresolvable configuration"
 
 
 class RetryLater(ApiError):
@@ -139,9 +125,7 @@ class RetryLater(ApiError):
         return {"Retry-After": str(self.retry_after_seconds)}
 
 
-class RateLimited(RetryLater):
-    status = 429
-    error = "Too many requests"
+class RateLimited(RetryLater, status=429, error="Too many requests"): ...
 
 
 class ConfigError(VoicedockError):

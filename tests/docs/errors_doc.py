@@ -57,20 +57,25 @@ def _error_classes(modules: list[tuple[str, ast.Module]]) -> dict[str, tuple[int
         constants = _constants(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef):
-                attrs: dict[str, object] = {}
+                # Given where it is declared (class NotFound(ApiError, status=404, error=...)),
+                # or set in its body (ApiError's own).
+                given: list[tuple[str | None, ast.expr | None]] = [
+                    (keyword.arg, keyword.value) for keyword in node.keywords
+                ]
                 for item in node.body:
                     target = item.target if isinstance(item, ast.AnnAssign) else None
                     if isinstance(item, ast.Assign) and len(item.targets) == 1:
                         target = item.targets[0]
-                    value = getattr(item, "value", None)
-                    if isinstance(target, ast.Name) and isinstance(value, ast.Constant):
-                        attrs[target.id] = value.value
-                    elif (
-                        isinstance(target, ast.Name)
-                        and isinstance(value, ast.Name)
-                        and value.id in constants  # error = REFUSED_ERROR
-                    ):
-                        attrs[target.id] = constants[value.id]
+                    if isinstance(target, ast.Name):
+                        given.append((target.id, getattr(item, "value", None)))
+                attrs: dict[str, object] = {}
+                for attr, value in given:
+                    if attr is None:
+                        continue
+                    if isinstance(value, ast.Constant):
+                        attrs[attr] = value.value
+                    elif isinstance(value, ast.Name) and value.id in constants:
+                        attrs[attr] = constants[value.id]  # error=REFUSED_ERROR
                 bases = [b.id for b in node.bases if isinstance(b, ast.Name)]
                 raw[node.name] = (bases, attrs, name)
     classes: dict[str, tuple[int, str, str]] = {}

@@ -18,15 +18,11 @@ from __future__ import annotations
 from voicedock.errors import ApiError, Conflict, RetryLater
 
 
-class CallNotActive(Conflict):
-    error = "Call not active"
+class CallNotActive(Conflict, error="Call not active"): ...
 
 
-class PbxFailed(ApiError):
+class PbxFailed(ApiError, status=503, error="PBX unavailable"):
     """The PBX refused or could not be reached: the API's 503 ``PBX unavailable``."""
-
-    status = 503
-    error = "PBX unavailable"
 
 
 class CallNotPlaced(PbxFailed):
@@ -41,11 +37,8 @@ class PbxCommandFailed(PbxFailed):
     """A control command the PBX could not carry out (the call itself is unchanged)."""
 
 
-class NodeUnavailable(ApiError):
+class NodeUnavailable(ApiError, status=503, error="Node unavailable"):
     """The node that serves the call did not answer a control command in time."""
-
-    status = 503
-    error = "Node unavailable"
 
 
 class OwnerAnswered(ApiError):
@@ -73,9 +66,6 @@ class NodeTakesNoCall(RetryLater):
     is stored or dialled; retry after ``Retry-After``."""
 
 
-class NodeDraining(NodeTakesNoCall):
+class NodeDraining(NodeTakesNoCall, status=503, error="Node draining"):
     """This node drains (``calls/nodes/drain.py``) and no other live node takes the call
     (another node, or this one restarted, may by ``Retry-After``)."""
-
-    status = 503
-    error = "Node draining"

@@ -47,10 +47,8 @@ FRAME_MS = 20  # both PBXs' media frames
 LISTEN_RETRY_SECONDS = 5  # Retry-After of a listener over a cap
 
 
-class CallOnAnotherNode(Conflict):
+class CallOnAnotherNode(Conflict, error="Call on another node"):
     """The call's audio is on the node that serves it; the body names that node."""
-
-    error = "Call on another node"
 
     def __init__(self, message: str, *, node: str) -> None:
         super().__init__(message, extra={"node": node})

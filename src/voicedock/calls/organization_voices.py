@@ -57,12 +57,9 @@ PREVIEW_TIMEOUT_S = 30.0
 TTS_CONFIG = "tts_config"
 
 
-class VoiceUnavailable(ApiError):
+class VoiceUnavailable(ApiError, status=503, error="Voice unavailable"):
     """The voice's engine failed to speak the preview (a cloud provider's error, a missing
     engine): the request itself was fine."""
-
-    status = 503
-    error = "Voice unavailable"
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(PREVIEW_RETRY_AFTER_S)}

@@ -60,10 +60,8 @@ class Destination:
     internal: bool
 
 
-class DestinationRefused(Forbidden):
+class DestinationRefused(Forbidden, error=REFUSED_ERROR):
     """403: the policy refuses the destination. ``reason`` is safe to log and store."""
-
-    error = REFUSED_ERROR
 
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)

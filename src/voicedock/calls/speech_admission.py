@@ -44,11 +44,8 @@ KINDS: tuple[Kind, ...] = ("outbound", "campaign", "inbound")
 SPEECH_CAPACITY = "speech-capacity"  # the reason of a refusal, in logs and metrics
 
 
-class NodeAtCapacity(NodeTakesNoCall):
+class NodeAtCapacity(NodeTakesNoCall, status=503, error="Node at capacity"):
     """503: the node's offline speech is at capacity; retry after ``Retry-After``."""
-
-    status = 503
-    error = "Node at capacity"
 
 
 class SpeechAdmission:

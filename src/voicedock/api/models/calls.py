@@ -3,6 +3,7 @@ recording (the documented shapes, in the documented order; voicedock's additions
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
@@ -120,7 +121,69 @@ class _SentSquad(Body, kw_only=True):
     members: SquadMembers
 
 
-class OutboundCallRequest(Body, kw_only=True):
+class NamesAssistant(Body, kw_only=True):
+    """A body that places calls (``POST /calls/outbound``, ``POST /campaigns``): how it names
+    their assistant (``assistant_choice.py``), what it says first and the context it is given."""
+
+    assistant_id: AssistantId | UnsetType = UNSET
+    assistant: AssistantConfig | UnsetType = UNSET
+    assistant_override: AssistantOverride | UnsetType = UNSET
+    squad_id: (
+        Annotated[
+            Identifier,
+            Meta(
+                description="The squad whose assistants take the call (each of a campaign's "
+                "calls; docs/squads.md): its first member answers, the others as it hands the "
+                "call over; instead of assistant_id or assistant."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    first_message: FirstMessage | None = None
+    context: Context | None = None
+
+    def _assistant_request(
+        self,
+        destination: str,
+        used: list[str],
+        agent_id: str | UnsetType = UNSET,
+        agent: Body | UnsetType = UNSET,
+        agent_config: Body | UnsetType = UNSET,
+        sent_squad: object = UNSET,
+    ) -> OutboundRequest:
+        """A call to ``destination`` with the assistant this body names: each field read from
+        itself or its deprecated alias (recorded in ``used``), or the squad (its id, or
+        ``sent_squad``: one sent with the call), checked (``check_assistant_choice``)."""
+        assistant_id = field_or_alias("assistant_id", self.assistant_id, agent_id, used)
+        transient = field_or_alias(
+            "assistant", config_json(self.assistant), config_json(agent), used
+        )
+        override = field_or_alias(
+            "assistant_override",
+            config_json(self.assistant_override),
+            config_json(agent_config),
+            used,
+        )
+        squad_id = None if isinstance(self.squad_id, UnsetType) else self.squad_id
+        squad = None if sent_squad is UNSET else _inline_members(sent_squad)
+        if squad_id is not None and squad is not None:
+            raise BadRequest("send either squad_id or squad, not both")
+        assistant, assistant_override = assistant_or_squad(
+            assistant_id, transient, override, squad_id, sent_squad=squad is not None
+        )
+        return OutboundRequest(
+            destination=destination,
+            assistant_id=assistant_id,
+            assistant=assistant,
+            assistant_override=assistant_override,
+            squad_id=squad_id,
+            squad=squad,
+            first_message=self.first_message,
+            context=self.context,
+        )
+
+
+class OutboundCallRequest(NamesAssistant, kw_only=True):
     SCHEMA: ClassVar[Schema] = assistant_choice(
         ("assistant_id", "agent_id"),
         ("assistant", "agent"),
@@ -131,23 +194,7 @@ class OutboundCallRequest(Body, kw_only=True):
     REFUSAL: ClassVar[Refusal | None] = JSON_OBJECT
 
     destination: Annotated[Destination, refusal(reader=require_e164)]
-    assistant_id: AssistantId | UnsetType = UNSET
-    assistant: AssistantConfig | UnsetType = UNSET
-    assistant_override: AssistantOverride | UnsetType = UNSET
-    squad_id: (
-        Annotated[
-            Identifier,
-            Meta(
-                description="The squad whose assistants take the call (docs/squads.md): its "
-                "first member answers, the others as it hands the call over; instead of "
-                "assistant_id or assistant."
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
     squad: InlineSquad | UnsetType = UNSET
-    first_message: FirstMessage | None = None
-    context: Context | None = None
     number_id: Identifier | None = None
     ring_timeout_seconds: (
         Annotated[
@@ -224,40 +271,16 @@ class OutboundCallRequest(Body, kw_only=True):
     agent: DeprecatedConfig | UnsetType = UNSET
     agent_config: DeprecatedOverride | UnsetType = UNSET
 
-    def _members(self) -> tuple[Member, ...]:
-        return _inline_members(self.squad)
-
     def request(self) -> OutboundRequest:
         """The call this body asks for: its deprecated names read as their replacements, what
         no schema states checked (calls/outbound/request.py)."""
         used: list[str] = []
-        assistant_id = field_or_alias("assistant_id", self.assistant_id, self.agent_id, used)
-        transient = field_or_alias(
-            "assistant", config_json(self.assistant), config_json(self.agent), used
+        chosen = self._assistant_request(
+            self.destination, used, self.agent_id, self.agent, self.agent_config, self.squad
         )
-        override = field_or_alias(
-            "assistant_override",
-            config_json(self.assistant_override),
-            config_json(self.agent_config),
-            used,
-        )
-        squad_id = None if isinstance(self.squad_id, UnsetType) else self.squad_id
-        squad = None if isinstance(self.squad, UnsetType) else self._members()
-        if squad_id is not None and squad is not None:
-            raise BadRequest("send either squad_id or squad, not both")
-        assistant, assistant_override = assistant_or_squad(
-            assistant_id, transient, override, squad_id, sent_squad=squad is not None
-        )
-        return OutboundRequest(
-            destination=self.destination,
-            assistant_id=assistant_id,
-            assistant=assistant,
-            assistant_override=assistant_override,
-            squad_id=squad_id,
-            squad=squad,
+        return dataclasses.replace(
+            chosen,
             number_id=self.number_id,
-            first_message=self.first_message,
-            context=self.context,
             ring_timeout_seconds=self.ring_timeout_seconds or RING_TIMEOUT_DEFAULT,
             record=self.record,
             metadata=check_metadata(self.metadata),

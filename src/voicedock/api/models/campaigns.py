@@ -8,29 +8,19 @@ from zoneinfo import available_timezones
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from voicedock.api.models.assistant_choice import (
-    AssistantConfig,
-    AssistantOverride,
-    assistant_choice,
-    config_json,
-)
+from voicedock.api.models.assistant_choice import assistant_choice
 from voicedock.api.models.base import Body, Reply, of_record, parse
 from voicedock.api.models.calls import (
     RING_TIMEOUT,
-    Context,
-    FirstMessage,
+    NamesAssistant,
     PageQuery,
     Pagination,
     RingTimeout,
-    assistant_or_squad,
-    field_or_alias,
 )
 from voicedock.api.models.field_types import (
     E164,
-    AssistantId,
     Destination,
     Id,
-    Identifier,
     Time,
     Variables,
     said_as_integer,
@@ -54,10 +44,7 @@ from voicedock.calls.campaigns.retries import (
     stored_retries,
 )
 from voicedock.calls.campaigns.window import stored_window, zone
-from voicedock.calls.outbound.request import (
-    RING_TIMEOUT_DEFAULT,
-    OutboundRequest,
-)
+from voicedock.calls.outbound.request import RING_TIMEOUT_DEFAULT
 from voicedock.domain import campaigns as domain
 from voicedock.domain.campaigns import Campaign as CampaignRecord
 from voicedock.domain.campaigns import CampaignContact as ContactRecord
@@ -203,7 +190,7 @@ def csv_contacts(text: str) -> tuple[ContactRequest, ...]:
     return tuple(parse(item, ContactIn, line).contact(line) for line, item in contacts_csv(text))
 
 
-class CampaignCreate(Body, kw_only=True):
+class CampaignCreate(NamesAssistant, kw_only=True):
     # A campaign names its assistant as POST /calls/outbound does (without the aliases).
     SCHEMA: ClassVar[Schema] = assistant_choice(
         ("assistant_id",), ("assistant",), ("assistant_override",), ("squad_id",)
@@ -212,21 +199,6 @@ class CampaignCreate(Body, kw_only=True):
     REFUSAL: ClassVar[Refusal | None] = JSON_OBJECT
 
     name: Annotated[str, text(200, line=True), said_as_text(200, line=True, required=True)]
-    assistant_id: AssistantId | UnsetType = UNSET
-    assistant: AssistantConfig | UnsetType = UNSET
-    assistant_override: AssistantOverride | UnsetType = UNSET
-    squad_id: (
-        Annotated[
-            Identifier,
-            Meta(
-                description="The squad whose assistants take the campaign's calls "
-                "(docs/squads.md), instead of assistant_id or assistant."
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
-    first_message: FirstMessage | None = None
-    context: Context | None = None
     number_ids: (
         Annotated[
             list[Id],
@@ -268,28 +240,12 @@ class CampaignCreate(Body, kw_only=True):
         """The campaign this body asks for (what no schema states checked: its contacts'
         time zones and its own, which assistant, the window, the retried outcomes)."""
         contacts = contacts_of(self.contacts)
-        assistant_id = field_or_alias("assistant_id", self.assistant_id, UNSET, [])
-        transient = field_or_alias("assistant", config_json(self.assistant), UNSET, [])
-        override = field_or_alias(
-            "assistant_override", config_json(self.assistant_override), UNSET, []
-        )
-        squad_id = None if isinstance(self.squad_id, UnsetType) else self.squad_id
-        assistant, assistant_override = assistant_or_squad(
-            assistant_id, transient, override, squad_id
-        )
+        assistant = self._assistant_request(contacts[0].destination, [])
         timezone = zone("UTC" if self.timezone is UNSET else self.timezone).key
         window = self.calling_window
         return CampaignRequest(
             name=self.name,
-            assistant=OutboundRequest(
-                destination=contacts[0].destination,
-                assistant_id=assistant_id,
-                assistant=assistant,
-                assistant_override=assistant_override,
-                squad_id=squad_id,
-                first_message=self.first_message,
-                context=self.context,
-            ),
+            assistant=assistant,
             number_ids=tuple(dict.fromkeys(self.number_ids or ())),
             contacts=contacts,
             max_concurrent=self.max_concurrent or 0,

@@ -59,11 +59,9 @@ class LocalHours:
         return [(h, tz) for h in self.hours for tz in self.zones if not is_open(h.window, tz, at)]
 
 
-class OutsideCallingHours(DestinationRefused):
+class OutsideCallingHours(DestinationRefused, error=OUTSIDE_HOURS_ERROR):
     """403: the number's local time is outside its calling hours (``reason``:
     ``outside-calling-hours``, in the body too)."""
-
-    error = OUTSIDE_HOURS_ERROR
 
     def __init__(self, message: str) -> None:
         Forbidden.__init__(self, message, extra={"reason": OUTSIDE_CALLING_HOURS})

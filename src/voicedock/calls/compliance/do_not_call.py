@@ -24,11 +24,9 @@ DO_NOT_CALL_ERROR = "Do not call"
 LIST_FULL_ERROR = "Do-not-call list full"
 
 
-class DoNotCallRefused(DestinationRefused):
+class DoNotCallRefused(DestinationRefused, error=DO_NOT_CALL_ERROR):
     """403: the number is on the do-not-call list (``reason``: ``do-not-call``, in the body
     too)."""
-
-    error = DO_NOT_CALL_ERROR
 
     def __init__(self) -> None:
         Forbidden.__init__(

@@ -17,7 +17,8 @@ the observers told in the same transaction), ``reports.py`` sends the end-of-cal
 everything about a call is stored, ``ringing.py`` keeps the ringing calls' deadlines and
 ``attempts.py`` makes a write one attempt whose in-memory effects are undone if it does not
 commit. Restart recovery (``calls/recovery.py``) and the runner (``calls/runner/``) build on
-these parts.
+these parts. Every part stands on the same ``Ground`` (``ground.py``): the store, the settings,
+the clock, the node and the timeline.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from voicedock.calls.commands import CommandRunner
 from voicedock.calls.compliance import Compliance
 from voicedock.calls.control import LiveCalls
 from voicedock.calls.engine.call_control import CallControl
+from voicedock.calls.engine.ground import Ground
 from voicedock.calls.engine.inbound import InboundCalls
 from voicedock.calls.engine.live_records import LiveRecords
 from voicedock.calls.engine.outbound import OutboundCalls
@@ -122,49 +124,37 @@ class CallEngine:
             self.observers,
             wait_originated=originating.wait,
         )
+        ground = self._build_ground(store, settings, clock, commands, options)
+        self._build_outbound(ground, pbx, originating, options)
+        self._build_following(ground, pbx, commands, options)
+
+    def _build_ground(
+        self,
+        store: Store,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        commands: CommandRunner,
+        options: EngineOptions,
+    ) -> Ground:
+        """``ringing``, ``reports`` and ``timeline``, what follows every change to a call; and
+        the ``Ground`` every part stands on."""
         self.ringing = RingDeadlines(options.ring_grace)
         self.reports = EndOfCallReports(self.observers, options.rating)
         self.timeline = Timeline(
             self.observers, self.live_calls, commands, self.ringing, self.reports
         )
-        self._build_outbound(store, pbx, settings, clock, originating, options)
-        self._build_following(store, pbx, settings, clock, commands, options)
+        return Ground(store, settings, clock, self.node_id, self.timeline)
 
     def _build_outbound(
-        self,
-        store: Store,
-        pbx: Pbx,
-        settings: Settings,
-        clock: Callable[[], datetime],
-        originating: Originating,
-        options: EngineOptions,
+        self, ground: Ground, pbx: Pbx, originating: Originating, options: EngineOptions
     ) -> None:
         """``placement``, ``scheduled`` and ``outbound``: the calls voicedock places."""
         self.placement = Placement(
-            store,
-            pbx,
-            settings.limits,
-            clock,
-            self.node_id,
-            self.trunk_access,
-            self.timeline,
-            originating,
-            self.ringing,
-            options.presynthesizer,
+            ground, pbx, self.trunk_access, originating, self.ringing, options.presynthesizer
         )
-        self.scheduled = ScheduledCalls(
-            store,
-            settings,
-            clock,
-            self.node_id,
-            self.trunk_access,
-            self.timeline,
-            self.compliance,
-        )
+        self.scheduled = ScheduledCalls(ground, self.trunk_access, self.compliance)
         self.outbound = OutboundCalls(
-            store,
-            settings,
-            clock,
+            ground,
             self.egress_policy,
             self.trunk_access,
             self.placement,
@@ -174,32 +164,20 @@ class CallEngine:
         )
 
     def _build_following(
-        self,
-        store: Store,
-        pbx: Pbx,
-        settings: Settings,
-        clock: Callable[[], datetime],
-        commands: CommandRunner,
-        options: EngineOptions,
+        self, ground: Ground, pbx: Pbx, commands: CommandRunner, options: EngineOptions
     ) -> None:
         """``pbx_events``, ``ring_timeouts``, ``inbound``, ``control`` and ``records``: what
         follows a call once it exists (or arrives)."""
-        self.pbx_events = PbxEvents(store, pbx, clock, self.node_id, self.timeline, commands)
-        self.ring_timeouts = RingTimeouts(store, pbx, clock, self.timeline, self.ringing)
+        self.pbx_events = PbxEvents(ground, pbx, commands)
+        self.ring_timeouts = RingTimeouts(ground, pbx, self.ringing)
         self.inbound = InboundCalls(
-            store,
-            settings,
-            clock,
-            self.node_id,
-            self.timeline,
+            ground,
             assistant_server=options.assistant_server,
             admission=options.admission,
             presynthesizer=options.presynthesizer,
         )
-        self.control = CallControl(store, clock, commands, self.scheduled, self.timeline)
-        self.records = LiveRecords(
-            store, clock, self.node_id, self.live_calls, self.timeline, self.reports
-        )
+        self.control = CallControl(ground, commands, self.scheduled)
+        self.records = LiveRecords(ground, self.live_calls, self.reports)
 
     def speech_refusal(self, assistant_config: AssistantConfig, kind: Kind) -> int | None:
         """``None``: a new call of this assistant may start; else the seconds after which to

@@ -9,31 +9,18 @@ that caused, or an answer that crossed it, already ended it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
 from voicedock.calls.commands import CommandRunner
 from voicedock.calls.control import ControlCommand, EndCall
+from voicedock.calls.engine.ground import EnginePart, Ground
 from voicedock.calls.engine.scheduling import ScheduledCalls
-from voicedock.calls.engine.timeline import Timeline
 from voicedock.calls.transitions import cancel
-from voicedock.store.base import Store
 
 
-class CallControl:
-    def __init__(
-        self,
-        store: Store,
-        clock: Callable[[], datetime],
-        commands: CommandRunner,
-        scheduled: ScheduledCalls,
-        timeline: Timeline,
-    ) -> None:
-        self._store = store
-        self._now = clock
+class CallControl(EnginePart):
+    def __init__(self, ground: Ground, commands: CommandRunner, scheduled: ScheduledCalls) -> None:
+        super().__init__(ground)
         self._commands = commands
         self._scheduled = scheduled
-        self._timeline = timeline
 
     async def run(self, org_id: str, call_id: str, command: ControlCommand) -> None:
         """Carry out ``command`` on the organization's call. Raises ``ApiError`` subclasses."""

@@ -14,22 +14,18 @@ caller or our number."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from voicedock.calls.assistants.request import AssistantServer, inbound_assistant
 from voicedock.calls.assistants.resolve import ResolvedAssistant
+from voicedock.calls.engine.ground import EnginePart, Ground
 from voicedock.calls.engine.presynthesizer import Presynthesizer, prepare_ahead
-from voicedock.calls.engine.timeline import Timeline
 from voicedock.calls.speech_admission import SpeechAdmission
-from voicedock.config import Settings
 from voicedock.domain.ids import new_inbound_call_id
 from voicedock.domain.records import Call, CallStatus, Direction, PhoneNumber
 from voicedock.organizations.domains import sip_domain_admits
 from voicedock.pbx.base import TEST_CALL_PREFIX, InboundCall
-from voicedock.store.base import Store
 from voicedock.validation import is_e164
 
 log = logging.getLogger("voicedock.calls")
@@ -57,14 +53,10 @@ class PlacedTestCalls(Protocol):
         ...
 
 
-class InboundCalls:
+class InboundCalls(EnginePart):
     def __init__(
         self,
-        store: Store,
-        settings: Settings,
-        clock: Callable[[], datetime],
-        node_id: str,
-        timeline: Timeline,
+        ground: Ground,
         *,
         assistant_server: AssistantServer | None = None,
         admission: SpeechAdmission | None = None,
@@ -72,11 +64,8 @@ class InboundCalls:
     ) -> None:
         """``assistant_server``: the organizations' servers that may choose the assistant of
         an inbound call (``assistant-request``)."""
-        self._store = store
-        self._settings = settings
-        self._now = clock
-        self._node_id = node_id
-        self._timeline = timeline
+        super().__init__(ground)
+        self._settings = ground.settings
         self._assistant_server = assistant_server
         self._admission = admission
         self._presynthesizer = presynthesizer

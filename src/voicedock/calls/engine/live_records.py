@@ -13,13 +13,13 @@ call's earlier ones in its ``WriteBacklog``: every method here is one attempt th
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from voicedock.calls.control import LiveCall, LiveCalls
 from voicedock.calls.engine.attempts import attempt
+from voicedock.calls.engine.ground import EnginePart, Ground
 from voicedock.calls.engine.reports import EndOfCallReports
-from voicedock.calls.engine.timeline import Timeline
 from voicedock.calls.live.record import (
     LiveRecord,
     TranscriptTurn,
@@ -31,26 +31,14 @@ from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import CallEvent, CallMessage, CallStatus
 from voicedock.domain.webhooks import EventType
-from voicedock.store.base import Store
 
 log = logging.getLogger("voicedock.calls")
 
 
-class LiveRecords:
-    def __init__(
-        self,
-        store: Store,
-        clock: Callable[[], datetime],
-        node_id: str,
-        live_calls: LiveCalls,
-        timeline: Timeline,
-        reports: EndOfCallReports,
-    ) -> None:
-        self._store = store
-        self._now = clock
-        self._node_id = node_id
+class LiveRecords(EnginePart):
+    def __init__(self, ground: Ground, live_calls: LiveCalls, reports: EndOfCallReports) -> None:
+        super().__init__(ground)
         self._live_calls = live_calls
-        self._timeline = timeline
         self._reports = reports
         # Messages of running live calls stored as they happened (store_transcript_turn).
         self._live_messages: dict[str, list[CallMessage]] = {}

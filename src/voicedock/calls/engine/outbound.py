@@ -20,12 +20,13 @@ import contextlib
 import dataclasses
 import math
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from voicedock.calls.assistants.placeholders import fill
 from voicedock.calls.assistants.squads import resolve_chosen
 from voicedock.calls.compliance import Compliance
+from voicedock.calls.engine.ground import EnginePart, Ground
 from voicedock.calls.engine.placement import Placement
 from voicedock.calls.engine.scheduling import ScheduledCalls
 from voicedock.calls.outbound.idempotency import (
@@ -41,14 +42,13 @@ from voicedock.calls.outbound.new_call import NewCall, check_number_choice
 from voicedock.calls.outbound.request import OutboundRequest, check_schedule
 from voicedock.calls.policy import check_destination
 from voicedock.calls.speech_admission import SpeechAdmission
-from voicedock.config import Settings
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.domain.records import Call, PhoneNumber
 from voicedock.egress import EgressPolicy
 from voicedock.errors import PaymentRequired, RateLimited
 from voicedock.organizations.billing import spend_refusal
 from voicedock.organizations.trunk_access import TrunkAccess
-from voicedock.store.base import Store, Transaction
+from voicedock.store.base import Transaction
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -114,12 +114,10 @@ class OutboundAsk:
         return await self._calls.commit(self._dial, self._schedule, self._number, idempotent)
 
 
-class OutboundCalls:
+class OutboundCalls(EnginePart):
     def __init__(
         self,
-        store: Store,
-        settings: Settings,
-        clock: Callable[[], datetime],
+        ground: Ground,
         egress_policy: EgressPolicy,
         trunk_access: TrunkAccess,
         placement: Placement,
@@ -127,10 +125,9 @@ class OutboundCalls:
         compliance: Compliance,
         admission: SpeechAdmission | None = None,
     ) -> None:
-        self._store = store
+        super().__init__(ground)
+        self._settings = ground.settings
         self._compliance = compliance
-        self._settings = settings
-        self._now = clock
         self._egress_policy = egress_policy
         self._trunk_access = trunk_access
         self._placement = placement

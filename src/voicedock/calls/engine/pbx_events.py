@@ -17,13 +17,12 @@ import contextlib
 import dataclasses
 import functools
 import logging
-from collections.abc import Callable
 from datetime import datetime
 
 from voicedock.calls.commands import CommandRunner
 from voicedock.calls.engine.attempts import attempt
+from voicedock.calls.engine.ground import EnginePart, Ground
 from voicedock.calls.engine.ringing import RingDeadlines
-from voicedock.calls.engine.timeline import Timeline
 from voicedock.calls.transitions import apply_pbx_event, cancel, cancel_requested, end, fail
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject
@@ -32,7 +31,6 @@ from voicedock.logs import describe
 from voicedock.pbx.base import Pbx, PbxEvent, PbxEventKind
 from voicedock.pbx.causes import CallError
 from voicedock.store.backlog import until_stored
-from voicedock.store.base import Store
 
 log = logging.getLogger("voicedock.calls")
 
@@ -67,21 +65,10 @@ async def hang_up_leg(pbx: Pbx, call_id: str) -> None:
         log.warning("call %s: hang-up failed: %s", mask_call_id(call_id), describe(exc))
 
 
-class PbxEvents:
-    def __init__(
-        self,
-        store: Store,
-        pbx: Pbx,
-        clock: Callable[[], datetime],
-        node_id: str,
-        timeline: Timeline,
-        commands: CommandRunner,
-    ) -> None:
-        self._store = store
+class PbxEvents(EnginePart):
+    def __init__(self, ground: Ground, pbx: Pbx, commands: CommandRunner) -> None:
+        super().__init__(ground)
         self._pbx = pbx
-        self._now = clock
-        self._node_id = node_id
-        self._timeline = timeline
         self._commands = commands
 
     def now(self) -> datetime:
@@ -167,22 +154,13 @@ class PbxEvents:
         return moved
 
 
-class RingTimeouts:
+class RingTimeouts(EnginePart):
     """Ends each outbound call still ringing past its ring timeout (plus a grace the PBX's own
     timeout normally beats) as ``no-answer``, and hangs its leg up."""
 
-    def __init__(
-        self,
-        store: Store,
-        pbx: Pbx,
-        clock: Callable[[], datetime],
-        timeline: Timeline,
-        ringing: RingDeadlines,
-    ) -> None:
-        self._store = store
+    def __init__(self, ground: Ground, pbx: Pbx, ringing: RingDeadlines) -> None:
+        super().__init__(ground)
         self._pbx = pbx
-        self._now = clock
-        self._timeline = timeline
         self._ringing = ringing
 
     async def run(self) -> None:

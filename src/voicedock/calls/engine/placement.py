@@ -21,14 +21,13 @@ from datetime import datetime, timedelta
 from typing import NoReturn, Protocol
 
 from voicedock.calls.engine.attempts import attempt, on_failure
+from voicedock.calls.engine.ground import EnginePart, Ground
 from voicedock.calls.engine.presynthesizer import Presynthesizer, prepare_ahead
 from voicedock.calls.engine.ringing import RingDeadlines
-from voicedock.calls.engine.timeline import Timeline
 from voicedock.calls.outbound.dial_pacing import OrganizationLimits, admit_dial
 from voicedock.calls.outbound.idempotency import NOT_PLACED, not_placed_error
 from voicedock.calls.outbound.new_call import NewCall
 from voicedock.calls.transitions import fail, status_event_data
-from voicedock.config import LimitsSettings
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import (
     Call,
@@ -43,7 +42,7 @@ from voicedock.logs import call_context, describe
 from voicedock.organizations.trunk_access import TrunkAccess
 from voicedock.pbx.base import OriginateRequest, Pbx
 from voicedock.pbx.causes import CallError
-from voicedock.store.base import NumberChoice, Store, Transaction
+from voicedock.store.base import NumberChoice, Transaction
 from voicedock.validation import mask_number
 
 log = logging.getLogger("voicedock.calls")
@@ -128,30 +127,23 @@ def new_call_record(dial: NewCall, now: datetime, node_id: str) -> Call:
     )
 
 
-class Placement:
+class Placement(EnginePart):
     def __init__(
         self,
-        store: Store,
+        ground: Ground,
         pbx: Pbx,
-        limits: LimitsSettings,
-        clock: Callable[[], datetime],
-        node_id: str,
         trunk_access: TrunkAccess,
-        timeline: Timeline,
         originating: Originating,
         ringing: RingDeadlines,
         presynthesizer: Presynthesizer | None = None,
     ) -> None:
-        self._store = store
+        super().__init__(ground)
         self._pbx = pbx
-        self._now = clock
-        self._node_id = node_id
         self._trunk_access = trunk_access
-        self._timeline = timeline
         self._originating = originating
         self._ringing = ringing
         self._presynthesizer = presynthesizer
-        self._organization_limits = OrganizationLimits(limits)
+        self._organization_limits = OrganizationLimits(ground.settings.limits)
         # Calls stored but not originated yet: their dial in the trunk's CPS window.
         self._trunk_dials: dict[str, int] = {}
 

@@ -12,48 +12,34 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from datetime import datetime
 
 from voicedock.calls.assistants.resolve import ResolvedAssistant
 from voicedock.calls.compliance import Compliance
+from voicedock.calls.engine.ground import EnginePart, Ground
 from voicedock.calls.engine.placement import new_call_record
-from voicedock.calls.engine.timeline import Timeline
 from voicedock.calls.outbound.idempotency import Idempotent, Replayed, replay, stored_answer
 from voicedock.calls.outbound.new_call import NewCall
 from voicedock.calls.outbound.recheck import scheduled_refusal
 from voicedock.calls.outbound.request import RING_TIMEOUT_DEFAULT
 from voicedock.calls.transitions import CANCELLED, SCHEDULE_EXPIRED, end_scheduled
-from voicedock.config import Settings
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call, CallEvent, CallStatus, PhoneNumber
 from voicedock.errors import RateLimited
 from voicedock.organizations.settings import max_scheduled_calls
 from voicedock.organizations.trunk_access import TrunkAccess
-from voicedock.store.base import ScheduledChoice, Store, Transaction
+from voicedock.store.base import ScheduledChoice, Transaction
 
 log = logging.getLogger("voicedock.calls")
 
 
-class ScheduledCalls:
-    def __init__(
-        self,
-        store: Store,
-        settings: Settings,
-        clock: Callable[[], datetime],
-        node_id: str,
-        trunk_access: TrunkAccess,
-        timeline: Timeline,
-        compliance: Compliance,
-    ) -> None:
-        self._store = store
-        self._compliance = compliance
-        self._settings = settings
-        self._now = clock
-        self._node_id = node_id
+class ScheduledCalls(EnginePart):
+    def __init__(self, ground: Ground, trunk_access: TrunkAccess, compliance: Compliance) -> None:
+        super().__init__(ground)
+        self._settings = ground.settings
         self._trunk_access = trunk_access
-        self._timeline = timeline
+        self._compliance = compliance
 
     async def schedule(
         self,
