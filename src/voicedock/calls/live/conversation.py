@@ -383,7 +383,7 @@ def _opening(live: LiveConversation, config: ConversationConfig) -> CallOpening:
         live._assistant_config,
         live.sample_rate,
         live._options,
-        end=live._end,
+        end=weak_method(live._end),  # its parts keep it: the call is not kept alive by them
         tasks=live._tasks,
         recorder=live._parts.recorder,
         events=live.events,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 
 from voicedock.aio import Supervisor
 from voicedock.calls.live.consent import ConsentWindow
@@ -27,6 +28,16 @@ from voicedock.media.recording import CallRecorder
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.events import CallEvents
+
+
+@dataclass(frozen=True, slots=True)
+class _Wiring:
+    """What the opening's parts are made with, given to them and not kept by the opening."""
+
+    rate: int
+    events: CallEvents
+    tasks: Supervisor
+    end: Callable[[str], None]
 
 
 class CallOpening:
@@ -49,7 +60,7 @@ class CallOpening:
         ends the call; ``tasks`` runs the screening's background work; ``events`` is told the
         screening's verdict, the consent window's outcome and a menu's steps; ``recorder`` and
         ``transcript`` are held by a consent window that asks for a key."""
-        self._rate, self._events, self._tasks, self._end = sample_rate, events, tasks, end
+        wiring = _Wiring(sample_rate, events, tasks, end)
         first = config.first_message  # what the assistant says first
         self.consent = None
         consent_plan = set_or(assistant_config.consent_plan, None)
@@ -59,15 +70,17 @@ class CallOpening:
                 consent_plan, first, recorder, end=end, transcript=transcript, events=events
             )
             config = dataclasses.replace(config, first_message=None)
-        config = self._screened(config, options)
+        config = self._screened(config, options, wiring)
         self.disclosure = None
         if options.disclosure is not None:
             opening = consent_plan.message if self.consent and consent_plan else first
             self.disclosure = DisclosureOpening(options.disclosure, opening, self.consent)
             config = self.disclosure.held_from(config)
-        self.config = self._held_for_menu(config, options.phone_menu)
+        self.config = self._held_for_menu(config, options.phone_menu, wiring)
 
-    def _screened(self, config: ConversationConfig, options: LiveOptions) -> ConversationConfig:
+    def _screened(
+        self, config: ConversationConfig, options: LiveOptions, wiring: _Wiring
+    ) -> ConversationConfig:
         """The voicemail screening an outbound call asks for (none behind a phone menu): the
         first message waits for its verdict."""
         self.screening = None
@@ -75,25 +88,24 @@ class CallOpening:
             return config
         self.screening = VoicemailScreening(
             options.voicemail,
-            self._rate,
+            wiring.rate,
             config.first_message,
-            events=self._events,
-            tasks=self._tasks,
-            end=self._end,
+            events=wiring.events,
+            tasks=wiring.tasks,
+            end=wiring.end,
         )
         return dataclasses.replace(config, first_message=None)
 
     def _held_for_menu(
-        self, config: ConversationConfig, phone_menu: PhoneMenuSettings | None
+        self, config: ConversationConfig, phone_menu: PhoneMenuSettings | None, wiring: _Wiring
     ) -> ConversationConfig:
         """A phone menu's navigation: the whole opening waits for the person behind it."""
         self.menu = None
         self._first = config.first_message  # said by the dialogue, or after the menu
         if phone_menu is None:
             return config
-        self.menu = MenuNavigation(
-            phone_menu, self._rate, events=self._events, tasks=self._tasks, end=self._end
-        )
+        w = wiring
+        self.menu = MenuNavigation(phone_menu, w.rate, events=w.events, tasks=w.tasks, end=w.end)
         return dataclasses.replace(config, first_message=None)
 
     def start(
