@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -29,6 +30,13 @@ from voicedock.mcp_server.transports import http_app
 pytestmark = pytest.mark.unit
 
 TOOLS = ["list_assistants", "place_call", "get_call", "list_calls", "control_call"]
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """One store: the server is a client of the REST API, which the API's own tests run on
+    both (each test here starts a server process)."""
+    return f"sqlite:///{tmp_path / 'mcp.db'}"
 
 
 def stdio(api: Api, key: str) -> Client:
