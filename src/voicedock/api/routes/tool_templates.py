@@ -24,10 +24,11 @@ from voicedock.api.resources import (
     templates,
 )
 from voicedock.calls.assistants.urls import check_tool_url
-from voicedock.calls.tools.config import check_tool
+from voicedock.calls.tools.config import MCP, check_tool
 from voicedock.calls.tools.templates import uses_tool_template
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import ToolTemplate, utcnow
+from voicedock.errors import BadRequest
 
 routes = web.RouteTableDef()
 
@@ -37,6 +38,8 @@ def parse_tool(caller: Caller, body: object) -> JsonObject:
     decoded by its type's model, what it means checked (``check_tool``, which words a
     refusal where it refuses the body too)."""
     tool = check_tool(sent(parse_tool_model(body, words=check_tool)), "body")
+    if tool.get("type") == MCP:  # its headers are secrets: an assistant keeps them masked
+        raise BadRequest("body.type: an mcp tool is given in an assistant's tools, not a template")
     check_tool_url(tool, "body", caller.service.engine.egress_policy)
     return tool
 
