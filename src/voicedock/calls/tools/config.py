@@ -155,6 +155,11 @@ class McpServer:
         return f"McpServer({redact(self.url)!r}, {len(self.headers)} headers)"
 
 
+def tool_name_ok(name: str) -> bool:
+    """Whether ``name`` is one OpenAI-compatible APIs accept for a tool."""
+    return _NAME.fullmatch(name) is not None
+
+
 def check_tools(value: object) -> list[JsonObject]:
     """The ``tools`` list of a configuration, checked (400 naming the bad field)."""
     if not isinstance(value, list):
