@@ -192,12 +192,12 @@ def _check_item(item: object, where: str) -> JsonObject:
     return {TEMPLATE_ID: template_id}
 
 
-def check_tool(item: object, where: str) -> JsonObject:
-    """One tool (an assistant's or a template's), checked; a copy."""
+def check_tool(item: object, where: str, types: Sequence[str] = TOOL_TYPES) -> JsonObject:
+    """One tool (an assistant's, or a template's: ``TEMPLATE_TOOL_TYPES``), checked; a copy."""
     obj = dict(json_readers.require_object(item, where))
     kind = obj.setdefault("type", WEBHOOK)
-    if kind not in TOOL_TYPES:
-        raise BadRequest(f"{where}.type must be one of {', '.join(TOOL_TYPES)}")
+    if not isinstance(kind, str) or kind not in types:
+        raise BadRequest(f"{where}.type must be one of {', '.join(types)}")
     json_readers.reject_unknown(obj, _FIELDS[kind], where)
     name = obj.get("name")
     if kind == WEBHOOK and name is None:
@@ -275,6 +275,11 @@ def _check_allowed_tools(value: object, where: str) -> None:
             f"{where} must be a list of at most {MAX_ALLOWED_TOOLS} tool names "
             "(1-64 of A-Z, a-z, 0-9, _ and -)"
         )
+
+
+def check_template_tool(item: object, where: str) -> JsonObject:
+    """A tool template's tool: any type but ``mcp`` (its headers are an assistant's secrets)."""
+    return check_tool(item, where, TEMPLATE_TOOL_TYPES)
 
 
 def _check_secure_digits(obj: Mapping[str, object], where: str) -> None:
