@@ -16,6 +16,11 @@ configuration) while the endpoint of its section changed (its ``provider``, ``ba
 the secret (``check_secrets_stay``): the client gives the key again in clear, so no one who may
 edit an assistant can send its stored key to a host of their choosing.
 
+An ``mcp`` tool's ``server.headers`` (``tools[i]``; ``Authorization``, ``X-Api-Key``...) are
+secrets whatever their names: each value reads masked, is restored from the stored tool at the
+same place (``tools[i]``, the same header name) when sent back masked, and is not sent to
+another ``server.url`` unless given again in clear (the same 422).
+
 URLs (``URL_KEYS``, anywhere in a configuration: a provider's ``base_url``, a tool's
 ``server.url``; and a webhook endpoint's URL) are refused with credentials (``user:pass@``)
 when given; one stored before (or in the operator's file) reads with its credentials masked,
@@ -25,7 +30,8 @@ credentials: the client names the URL without them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.errors import Unprocessable, UnresolvableConfig
@@ -36,6 +42,8 @@ URL_KEYS = frozenset({"url", "base_url"})
 # What names where a section's secret is sent: its provider and its endpoint's URL.
 ENDPOINT_KEYS = ("provider", "base_url", "url")
 MASK = "****"
+TOOLS = "tools"
+MCP_TOOL = "mcp"  # a tool whose server's headers are secrets (calls/tools/config.py)
 _SHOWN = 4  # characters of the end a masked secret keeps
 _SHORT = 12  # a secret shorter than this shows nothing of itself
 
@@ -65,7 +73,41 @@ def masked_url(url: str) -> str:
 def masked(config: Mapping[str, JsonValue]) -> JsonObject:
     """A copy of a configuration (an assistant's, a tool's) with the secrets of its provider
     sections and the credentials of its URLs masked."""
-    return {k: _masked_item(k, v, secrets=k in SECTIONS) for k, v in config.items()}
+    out = {k: _masked_item(k, v, secrets=k in SECTIONS) for k, v in config.items()}
+    tools = out.get(TOOLS)
+    if isinstance(tools, list):
+        out[TOOLS] = [_with_headers(tool, _masked_headers) for tool in tools]
+    return out
+
+
+def mcp_headers(tool: JsonValue) -> Mapping[str, JsonValue] | None:
+    """The headers of an ``mcp`` tool's server (None: not an mcp tool, or none)."""
+    if not isinstance(tool, dict) or tool.get("type") != MCP_TOOL:
+        return None
+    server = tool.get("server")
+    headers = server.get("headers") if isinstance(server, dict) else None
+    return headers if isinstance(headers, dict) else None
+
+
+def _mcp_url(tool: JsonValue) -> JsonValue:
+    server = tool.get("server") if isinstance(tool, dict) else None
+    return server.get("url") if isinstance(server, dict) else None
+
+
+def _with_headers(
+    tool: JsonValue, change: Callable[[Mapping[str, JsonValue]], JsonObject]
+) -> JsonValue:
+    """``tool`` with its mcp server's headers changed (others as they are)."""
+    headers = mcp_headers(tool)
+    if headers is None or not isinstance(tool, dict):
+        return tool
+    server = tool["server"]
+    assert isinstance(server, dict)
+    return {**tool, "server": {**server, "headers": change(headers)}}
+
+
+def _masked_headers(headers: Mapping[str, JsonValue]) -> JsonObject:
+    return {k: mask(v) if isinstance(v, str) and v else v for k, v in headers.items()}
 
 
 def _masked(value: JsonValue, *, secrets: bool) -> JsonValue:
@@ -97,6 +139,35 @@ def restore_masked(
         if isinstance(section, dict):
             before = stored.get(key) if stored is not None else None
             out[key] = _restored(section, before if isinstance(before, dict) else None, key)
+    tools = config.get(TOOLS)
+    if isinstance(tools, list):
+        was = stored.get(TOOLS) if stored is not None else None
+        out[TOOLS] = [
+            _with_headers(tool, partial(_restored_headers, _stored_tool(was, i), f"tools[{i}]"))
+            for i, tool in enumerate(tools)
+        ]
+    return out
+
+
+def _stored_tool(tools: JsonValue | None, index: int) -> JsonValue:
+    return tools[index] if isinstance(tools, list) and index < len(tools) else None
+
+
+def _restored_headers(
+    stored_tool: JsonValue, where: str, headers: Mapping[str, JsonValue]
+) -> JsonObject:
+    before = mcp_headers(stored_tool) or {}
+    out: JsonObject = {}
+    for name, value in headers.items():
+        if is_masked(value):
+            kept = before.get(name)
+            if not (isinstance(kept, str) and kept and mask(kept) == value):
+                raise UnresolvableConfig(
+                    f"{where}.server.headers.{name} is a masked value that matches no stored "
+                    "header: send the header itself, or the masked value read back to keep it"
+                )
+            value = kept
+        out[name] = value
     return out
 
 
@@ -142,6 +213,28 @@ def check_secrets_stay(
             top: Endpoint = (config.get("provider"),) if key == "llm_config" else ()
             was: Endpoint = (stored.get("provider"),) if key == "llm_config" else ()
             _check_stay(given.get(key), section, before, (top, was), key)
+    tools, stored_tools, given_tools = config.get(TOOLS), stored.get(TOOLS), given.get(TOOLS)
+    for i, tool in enumerate(tools if isinstance(tools, list) else []):
+        _check_headers_stay(
+            _stored_tool(given_tools, i), tool, _stored_tool(stored_tools, i), f"tools[{i}]"
+        )
+
+
+def _check_headers_stay(given: JsonValue, tool: JsonValue, stored: JsonValue, where: str) -> None:
+    """422 when an mcp tool keeps a stored header (masked or left out) for another URL."""
+    headers, before = mcp_headers(tool), mcp_headers(stored)
+    if headers is None or before is None or _mcp_url(tool) == _mcp_url(stored):
+        return
+    sent = mcp_headers(given) or {}
+    for name, value in headers.items():
+        clear = sent.get(name)
+        if value != before.get(name) or (isinstance(clear, str) and not is_masked(clear)):
+            continue  # a header of its own, or given again in clear
+        raise Unprocessable(
+            f"{where}.server.headers.{name} must be given again in clear: a stored header is "
+            f"not sent to another URL ({where}.server.url changed), whether sent back masked "
+            "or left out"
+        )
 
 
 def _endpoint(value: Mapping[str, JsonValue], around: Endpoint) -> Endpoint:

@@ -84,6 +84,20 @@ class SpeakingTools(Protocol):
         ...
 
 
+@runtime_checkable
+class FoundTools(Protocol):
+    """An executor with tools found as the call started (an MCP server's), offered to the
+    model besides those of the assistant's configuration."""
+
+    def found(self) -> tuple[ToolSpec, ...]: ...
+
+
+def with_found(offered: tuple[ToolSpec, ...], executor: object) -> tuple[ToolSpec, ...]:
+    """``offered`` and the tools ``executor`` found (``FoundTools``), if any."""
+    found = executor.found() if isinstance(executor, FoundTools) else ()
+    return (*offered, *found) if found else offered
+
+
 def parse_arguments(call: ToolCall) -> JsonObject:
     """The call's arguments as an object (``{}`` when the model sent nothing); ``ValueError``
     when they are not a JSON object."""

@@ -92,8 +92,9 @@ SETTINGS: dict[str, Any] = {
             description="Functions the model may call: webhook tools (answered by the "
             "organization's server through the tool-calls webhook) and the built-ins end_call, "
             "transfer_call (destinations, mode, message), send_dtmf and collect_secure_digits "
-            "(keypad digits only the organization's server receives; docs/privacy.md). "
-            "docs/tools.md.",
+            "(keypad digits only the organization's server receives; docs/privacy.md), "
+            "and mcp: an MCP server's tools (server.url, server.headers read masked, "
+            "allowed_tools), listed when a call starts. docs/tools.md.",
         ),
     ],
     "tool_filler": ToolFiller,

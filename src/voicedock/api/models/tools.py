@@ -2,7 +2,7 @@
 
 A tool's ``type`` names the fields it takes (calls/tools/config.py checks what they mean):
 ``webhook`` (the default), ``end_call``, ``transfer_call``, ``send_dtmf``,
-``collect_secure_digits``."""
+``collect_secure_digits``, ``mcp`` (an MCP server's tools; not a template's)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,15 @@ from voicedock.api.models.operations import Schema, owned_paths, ref
 from voicedock.api.models.refusals import Reader
 from voicedock.calls.control import TRANSFER_MODES
 from voicedock.calls.tools.config import (
+    MAX_ALLOWED_TOOLS,
     MAX_DIGIT_TIMEOUT_SECONDS,
+    MAX_HEADER_VALUE_CHARS,
+    MAX_MCP_HEADERS,
     MAX_SECURE_DIGITS,
     SECURE_DIGITS_FIELDS,
     SECURE_TERMINATORS,
     TEMPLATE_ID,
-    TOOL_TYPES,
+    TEMPLATE_TOOL_TYPES,
     WEBHOOK,
 )
 from voicedock.domain.records import ToolTemplate as ToolTemplateRecord
@@ -31,7 +34,7 @@ from voicedock.domain.tenant_schemas import MAX_DEPTH, MAX_SCHEMA_BYTES
 TransferMode = Literal["blind", "warm"]
 ToolType = Literal["webhook", "end_call", "transfer_call", "send_dtmf", "collect_secure_digits"]
 assert get_args(TransferMode) == TRANSFER_MODES
-assert get_args(ToolType) == TOOL_TYPES
+assert get_args(ToolType) == TEMPLATE_TOOL_TYPES
 SecureTerminator = Literal["#", "*", ""]
 assert get_args(SecureTerminator) == SECURE_TERMINATORS
 
@@ -127,6 +130,46 @@ class CollectSecureDigitsTool(_BuiltInTool, kw_only=True):
     timeout_seconds: TimeoutSeconds | UnsetType | None = UNSET
 
 
+class McpServer(Body, kw_only=True):
+    """An MCP server (streamable HTTP), on a host the operator's egress policy allows (else
+    400 URL refused). ``headers`` are secrets: they read masked (``****`` and the last 4
+    characters) and are kept when sent back masked, never sent to a changed url (422)."""
+
+    url: Annotated[str, Meta(pattern="^https?://")]
+    headers: (
+        Annotated[
+            dict[str, Annotated[str, Meta(min_length=1, max_length=MAX_HEADER_VALUE_CHARS)]],
+            Meta(
+                max_length=MAX_MCP_HEADERS,
+                description="Sent with every request (Authorization, X-Api-Key...); not "
+                "Accept, Content-Type, Host or the MCP session headers, which voicedock sets.",
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+
+
+class McpTool(Body, kw_only=True):
+    """An MCP server's tools: listed when a call starts, each offered under its own name (a
+    server that does not answer in time offers none; the call goes on), called with the
+    tool's timeout. docs/tools.md."""
+
+    DEFAULTS: ClassVar[dict[str, None]] = dict.fromkeys(("allowed_tools", "timeout_seconds"))
+
+    type: Literal["mcp"]
+    server: McpServer
+    allowed_tools: (
+        Annotated[
+            list[Name],
+            Meta(max_length=MAX_ALLOWED_TOOLS, description="Only these are offered (else all)"),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    timeout_seconds: TimeoutSeconds | UnsetType | None = UNSET
+
+
 class ToolTemplateRef(Body, kw_only=True):
     template_id: Annotated[
         str,
@@ -146,6 +189,7 @@ _TOOLS: dict[str, type[Body]] = {
     "transfer_call": TransferCallTool,
     "send_dtmf": SendDtmfTool,
     "collect_secure_digits": CollectSecureDigitsTool,
+    "mcp": McpTool,
 }
 # An item of an assistant's tools: a tool, or a template's id.
 TOOL_ITEM: Schema = {"anyOf": [ref("Tool"), ref(ToolTemplateRef)]}

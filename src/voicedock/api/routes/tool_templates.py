@@ -24,19 +24,22 @@ from voicedock.api.resources import (
     templates,
 )
 from voicedock.calls.assistants.urls import check_tool_url
-from voicedock.calls.tools.config import check_tool
+from voicedock.calls.tools.config import MCP, check_template_tool
 from voicedock.calls.tools.templates import uses_tool_template
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import ToolTemplate, utcnow
+from voicedock.errors import BadRequest
 
 routes = web.RouteTableDef()
 
 
 def parse_tool(caller: Caller, body: object) -> JsonObject:
     """One tool, as an item of an assistant's ``tools`` (its URL within the egress policy):
-    decoded by its type's model, what it means checked (``check_tool``, which words a
-    refusal where it refuses the body too)."""
-    tool = check_tool(sent(parse_tool_model(body, words=check_tool)), "body")
+    decoded by its type's model, what it means checked (``check_template_tool``, which words
+    a refusal where it refuses the body too); not an ``mcp`` tool."""
+    if isinstance(body, dict) and body.get("type") == MCP:  # its headers: an assistant's secrets
+        raise BadRequest("body.type: an mcp tool is given in an assistant's tools, not a template")
+    tool = check_template_tool(sent(parse_tool_model(body, words=check_template_tool)), "body")
     check_tool_url(tool, "body", caller.service.engine.egress_policy)
     return tool
 

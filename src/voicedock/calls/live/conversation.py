@@ -39,6 +39,7 @@ operator's disclosure is said before all of it. ``opening.py`` makes these parts
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Self
 
@@ -76,7 +77,7 @@ from voicedock.pipeline.dialogue.turn_engine import (
 )
 from voicedock.pipeline.frames import ChatMessage, ContextSource, TranscriptEntry
 from voicedock.pipeline.providers.base import ProviderError
-from voicedock.pipeline.tools import ToolExecutor
+from voicedock.pipeline.tools import ToolExecutor, with_found
 from voicedock.weak import weak_method
 
 log = logging.getLogger("voicedock.calls")
@@ -369,6 +370,7 @@ def _offered(
     config = conversation_config(
         assistant_config, rate, context=options.context, base=options.config
     )
+    config = dataclasses.replace(config, tools=with_found(config.tools, parts.tools))
     squad = parts.squad
     if squad is None:
         return config, parts.tools

@@ -90,6 +90,10 @@ class CallRunner(Started):
         # The calls' writes waiting for an unavailable store, in order per call.
         self.backlog = WriteBacklog()
         self.served = ServedCalls(options.presynthesis)
+        from voicedock.calls.tools.mcp import McpTools  # with the call path, not the API's
+
+        # The assistants' MCP servers: tenant URLs, through the guard webhooks use.
+        self.mcp = McpTools(self._egress)
         one_call = OneCall(
             engine,
             pbx,
@@ -103,6 +107,7 @@ class CallRunner(Started):
             media_totals=self.media_totals,
             tool_server=options.tool_server,
             watchers=options.watchers,
+            mcp=self.mcp,
         )
         media_pbx = self.media_pbx
         self.events = PbxEventSink(
@@ -145,6 +150,7 @@ class CallRunner(Started):
                 await self.presynthesis.aclose()
             await self.served.aclose()  # the late calls' wind-down
         finally:
+            await self.mcp.aclose()
             await self.speech.aclose()
 
 

@@ -51,7 +51,9 @@ from voicedock.store.base import Store
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
     from voicedock.calls.live.conversation import LiveCallResult, SpeechProviders
     from voicedock.calls.live.squad import SquadMembers
+    from voicedock.calls.tools.config import AssistantTool
     from voicedock.calls.tools.executor import CallTools, SecureKeys, ToolServer
+    from voicedock.calls.tools.mcp import McpTools
     from voicedock.pipeline.dialogue.events import CallEvent, CallEvents
     from voicedock.pipeline.dialogue.turn_engine import ConversationConfig
 
@@ -104,10 +106,11 @@ class OneCall:
         media_totals: OutputTotals,
         tool_server: ToolServer | None = None,
         watchers: tuple[CallWatcher, ...] = (),
+        mcp: McpTools | None = None,
     ) -> None:
         """``conversation``: the dialogue defaults every call starts from (endpointing...);
         ``tool_server`` runs the assistants' webhook tools; ``watchers`` hear each call's
-        events."""
+        events; ``mcp`` lists and calls the assistants' MCP servers' tools."""
         self._engine = engine
         self._pbx = pbx
         self._store = store
@@ -120,6 +123,7 @@ class OneCall:
         self._media_totals = media_totals
         self._tool_server = tool_server
         self._watchers = watchers
+        self._mcp = mcp
         self._verdict = PbxVerdict(pbx, lambda: served.closing)
 
     def start(
@@ -236,6 +240,10 @@ class OneCall:
             config = greeted_in(config, opened)
         recording = self._recording_name(call)
         outbound = call.direction is Direction.OUTBOUND
+        from voicedock.calls.tools.mcp import assistant_mcp_tools
+
+        # The tools its MCP servers list now: none from one that fails (the call starts).
+        found = await assistant_mcp_tools(self._mcp, call.organization_id, call.assistant_config)
         try:
             async with (
                 media_pbx.call_media(call.id, media_format=leg_format) as media,
@@ -267,7 +275,7 @@ class OneCall:
                         events=events,
                         hang_up=lambda: self._hang_up_served(call.id),
                         recorder=recorder,
-                        tools=self._call_tools(call, secure_keypad),
+                        tools=self._call_tools(call, secure_keypad, found=found),
                         structured_data_check=speech.schema_checks.for_organization(
                             call.organization_id
                         ),
@@ -409,13 +417,20 @@ class OneCall:
         return SquadMembers(SquadCall(call.squad), providers, tools)
 
     def _call_tools(
-        self, call: Call, secure_keys: SecureKeys, member: CallMember | None = None
+        self,
+        call: Call,
+        secure_keys: SecureKeys,
+        member: CallMember | None = None,
+        *,
+        found: Sequence[AssistantTool] = (),
     ) -> CallTools | None:
-        """The call's tools (``member``: a squad member's, else the call's assistant's)."""
+        """The call's tools (``member``: a squad member's, else the call's assistant's, and
+        ``found``: those its MCP servers listed as the call started)."""
         from voicedock.calls.tools.config import assistant_tools
         from voicedock.calls.tools.executor import CallTools
 
-        tools = assistant_tools(call.assistant_config if member is None else member.config)
+        config = call.assistant_config if member is None else member.config
+        tools = [*assistant_tools(config), *found]
         if not tools:
             return None
 
@@ -430,6 +445,7 @@ class OneCall:
             transfer=transfer,
             secure_keys=secure_keys,
             member=member,
+            mcp=self._mcp,
         )
 
     async def _tool_transfer(self, call: Call, command: Transfer) -> None:

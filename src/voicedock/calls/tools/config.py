@@ -12,12 +12,18 @@ offered.
     {"type": "collect_secure_digits", "prompt": "Please key in your card number, then hash.",
      "min_digits": 15, "max_digits": 19, "terminator": "#", "digit_timeout_seconds": 10,
      "server": {"url": "https://pay.example.com/tools"}, "timeout_seconds": 10}
+    {"type": "mcp", "server": {"url": "https://crm.example.com/mcp",
+                               "headers": {"Authorization": "Bearer ..."}},   # optional
+     "allowed_tools": ["book_appointment"], "timeout_seconds": 10}           # optional
     {"template_id": "..."}          # a tool template of the organization (POST /tool-templates)
 
 A ``webhook`` tool is answered by the organization's server (the ``tool-calls`` webhook); the
 other types are built in, with a name, description and parameters of their own (a name or
 description given replaces them). ``transfer_call`` offers the model only ``destinations``,
 which the transfer policy still checks when the call is transferred.
+An ``mcp`` tool is an MCP server's tools (``calls/tools/mcp.py``): listed when a call starts,
+each offered under its own name (``allowed_tools``: only those), called on the server; its
+``headers`` are secrets (``domain/secret_fields.py``: masked on read, never logged).
 ``collect_secure_digits`` collects keypad digits the model never sees and sends them to the
 organization's server as a ``tool-calls`` request (``calls/tools/executor.py``); the model may
 ask for a ``length``, another ``terminator``, ``digit_timeout_seconds`` or ``prompt``.
@@ -34,6 +40,7 @@ from voicedock.calls.control import TRANSFER_MODES
 from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.tenant_schemas import check_tenant_schema
+from voicedock.domain.webhooks import redact
 from voicedock.errors import BadRequest
 from voicedock.pbx.base import DTMF_PATTERN
 from voicedock.pipeline.hearing.secure_digits import (
@@ -54,7 +61,29 @@ from voicedock.pipeline.tools import TRANSFER_CALL as TRANSFER_CALL
 from voicedock.pipeline.tools import ToolSpec
 
 WEBHOOK = "webhook"
-TOOL_TYPES = (WEBHOOK, END_CALL, TRANSFER_CALL, SEND_DTMF, COLLECT_SECURE_DIGITS)
+MCP = "mcp"  # an MCP server's tools
+# The types a tool template may have: an mcp tool's headers are secrets, kept by the assistant.
+TEMPLATE_TOOL_TYPES = (WEBHOOK, END_CALL, TRANSFER_CALL, SEND_DTMF, COLLECT_SECURE_DIGITS)
+TOOL_TYPES = (*TEMPLATE_TOOL_TYPES, MCP)
+MAX_MCP_HEADERS = 16
+MAX_HEADER_VALUE_CHARS = 4_096
+MAX_ALLOWED_TOOLS = 64
+# Headers voicedock sets itself on an MCP request (or the HTTP client does).
+RESERVED_HEADERS = frozenset(
+    {
+        "accept",
+        "connection",
+        "content-length",
+        "content-type",
+        "host",
+        "mcp-protocol-version",
+        "mcp-session-id",
+        "transfer-encoding",
+        "user-agent",
+    }
+)
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")  # an RFC 9110 token
+_HEADER_VALUE = re.compile(r"[\x20-\x7e\t]*")  # visible ASCII, spaces and tabs: no line breaks
 MAX_TOOLS = 32
 TEMPLATE_ID = "template_id"
 DEFAULT_TIMEOUT_SECONDS = 20
@@ -76,6 +105,7 @@ _FIELDS = {
     TRANSFER_CALL: ("type", "name", "description", "destinations", "mode", "message"),
     SEND_DTMF: ("type", "name", "description"),
     COLLECT_SECURE_DIGITS: ("type", *SECURE_DIGITS_FIELDS),
+    MCP: ("type", "server", "allowed_tools", "timeout_seconds"),
 }
 NO_TERMINATOR = ""  # a secure entry's ``terminator``: none (it ends by its length or timeout)
 SECURE_TERMINATORS = (*TERMINATORS, NO_TERMINATOR)
@@ -108,6 +138,26 @@ class AssistantTool:
     message: str | None = None
     secure_digits: SecureDigitsPlan | None = None  # collect_secure_digits: its entry
     prompt: str | None = None  # collect_secure_digits: what the caller is asked
+    mcp: McpServer | None = None  # an MCP server's tool: its server
+
+
+@dataclass(frozen=True, slots=True)
+class McpServer:
+    """An ``mcp`` tool's server: where its tools are listed and called. ``headers`` are
+    secrets (never logged); ``allowed_tools``: the only tools offered (None: all)."""
+
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    allowed_tools: frozenset[str] | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_SECONDS
+
+    def __repr__(self) -> str:  # never the headers' values
+        return f"McpServer({redact(self.url)!r}, {len(self.headers)} headers)"
+
+
+def tool_name_ok(name: str) -> bool:
+    """Whether ``name`` is one OpenAI-compatible APIs accept for a tool."""
+    return _NAME.fullmatch(name) is not None
 
 
 def check_tools(value: object) -> list[JsonObject]:
@@ -124,7 +174,8 @@ def check_tools(value: object) -> list[JsonObject]:
 def check_unique_names(tools: Sequence[Mapping[str, JsonValue]]) -> None:
     """400 ``Duplicate tool name`` when two tools (a built-in one by its type) share a name:
     each may be valid, the list as a whole is not (what the model would be offered)."""
-    names = [str(t.get("name") or t.get("type")) for t in tools]
+    # An mcp tool is a server: its tools are named when a call starts (calls/tools/mcp.py).
+    names = [str(t.get("name") or t.get("type")) for t in tools if t.get("type") != MCP]
     if len(set(names)) != len(names):
         raise BadRequest("tools: two tools have the same name", error="Duplicate tool name")
 
@@ -141,12 +192,12 @@ def _check_item(item: object, where: str) -> JsonObject:
     return {TEMPLATE_ID: template_id}
 
 
-def check_tool(item: object, where: str) -> JsonObject:
-    """One tool (an assistant's or a template's), checked; a copy."""
+def check_tool(item: object, where: str, types: Sequence[str] = TOOL_TYPES) -> JsonObject:
+    """One tool (an assistant's, or a template's: ``TEMPLATE_TOOL_TYPES``), checked; a copy."""
     obj = dict(json_readers.require_object(item, where))
     kind = obj.setdefault("type", WEBHOOK)
-    if kind not in TOOL_TYPES:
-        raise BadRequest(f"{where}.type must be one of {', '.join(TOOL_TYPES)}")
+    if not isinstance(kind, str) or kind not in types:
+        raise BadRequest(f"{where}.type must be one of {', '.join(types)}")
     json_readers.reject_unknown(obj, _FIELDS[kind], where)
     name = obj.get("name")
     if kind == WEBHOOK and name is None:
@@ -162,12 +213,19 @@ def check_tool(item: object, where: str) -> JsonObject:
     if parameters is not None:  # only offered to the model, never applied here; still bounded
         check_tenant_schema(parameters, f"{where}.parameters", applied=False)
     server = obj.get("server")
+    if kind == MCP and server is None:
+        raise BadRequest(f"{where}.server is required")
     if server is not None:
         server = json_readers.require_object(server, f"{where}.server")
-        json_readers.reject_unknown(server, ("url",), f"{where}.server")
+        known = ("url", "headers") if kind == MCP else ("url",)
+        json_readers.reject_unknown(server, known, f"{where}.server")
         url = server.get("url")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise BadRequest(f"{where}.server.url must be an http(s) URL")
+        if server.get("headers") is not None:
+            _check_headers(server["headers"], f"{where}.server.headers")
+    if kind == MCP and obj.get("allowed_tools") is not None:
+        _check_allowed_tools(obj["allowed_tools"], f"{where}.allowed_tools")
     if obj.get("timeout_seconds") is not None:
         json_readers.integer(obj, "timeout_seconds", DEFAULT_TIMEOUT_SECONDS, 1, 120)
     if kind == TRANSFER_CALL:
@@ -183,6 +241,45 @@ def check_tool(item: object, where: str) -> JsonObject:
     if kind == COLLECT_SECURE_DIGITS:
         _check_secure_digits(obj, where)
     return obj
+
+
+def _check_headers(value: object, where: str) -> None:
+    """An mcp server's headers: at most ``MAX_MCP_HEADERS``, named by tokens voicedock does
+    not set itself, each a one-line value (its text never in the message: it is a secret)."""
+    headers = json_readers.require_object(value, where)
+    if len(headers) > MAX_MCP_HEADERS:
+        raise BadRequest(f"{where}: at most {MAX_MCP_HEADERS} headers")
+    for name, header in headers.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise BadRequest(f"{where}: a header name must be a token of 1-64 characters")
+        if name.lower() in RESERVED_HEADERS:
+            raise BadRequest(f"{where}.{name} is set by voicedock")
+        if (
+            not isinstance(header, str)
+            or not 0 < len(header) <= MAX_HEADER_VALUE_CHARS
+            or not _HEADER_VALUE.fullmatch(header)
+        ):
+            raise BadRequest(
+                f"{where}.{name} must be a string of 1-{MAX_HEADER_VALUE_CHARS} visible ASCII "
+                "characters, spaces and tabs"
+            )
+
+
+def _check_allowed_tools(value: object, where: str) -> None:
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_ALLOWED_TOOLS
+        or not all(isinstance(n, str) and _NAME.fullmatch(n) for n in value)
+    ):
+        raise BadRequest(
+            f"{where} must be a list of at most {MAX_ALLOWED_TOOLS} tool names "
+            "(1-64 of A-Z, a-z, 0-9, _ and -)"
+        )
+
+
+def check_template_tool(item: object, where: str) -> JsonObject:
+    """A tool template's tool: any type but ``mcp`` (its headers are an assistant's secrets)."""
+    return check_tool(item, where, TEMPLATE_TOOL_TYPES)
 
 
 def _check_secure_digits(obj: Mapping[str, object], where: str) -> None:
@@ -203,7 +300,30 @@ def assistant_tools(config: AssistantConfig) -> list[AssistantTool]:
     """The tools of a (checked) resolved configuration, ready for a call."""
     tools = config.tools if isinstance(config.tools, list) else []
     items = [item for item in map(json_object, tools) if item is not None]
-    return [_tool(item) for item in items if TEMPLATE_ID not in item]
+    return [_tool(item) for item in items if TEMPLATE_ID not in item and item.get("type") != MCP]
+
+
+def mcp_servers(config: AssistantConfig) -> list[McpServer]:
+    """The MCP servers of a (checked) resolved configuration's ``mcp`` tools: their tools are
+    listed when a call starts (``calls/tools/mcp.py``)."""
+    tools = config.tools if isinstance(config.tools, list) else []
+    items = [item for item in map(json_object, tools) if item is not None]
+    return [_mcp_server(item) for item in items if item.get("type") == MCP]
+
+
+def _mcp_server(item: Mapping[str, JsonValue]) -> McpServer:
+    server = json_object(item.get("server")) or {}
+    headers = json_object(server.get("headers")) or {}
+    allowed = item.get("allowed_tools")
+    timeout = item.get("timeout_seconds")
+    return McpServer(
+        url=str(server.get("url", "")),
+        headers=tuple((name, str(value)) for name, value in headers.items()),
+        allowed_tools=frozenset(map(str, allowed)) if isinstance(allowed, list) else None,
+        timeout_s=float(timeout)
+        if isinstance(timeout, int) and timeout
+        else DEFAULT_TIMEOUT_SECONDS,
+    )
 
 
 def tool_specs(tools: Sequence[AssistantTool]) -> tuple[ToolSpec, ...]:

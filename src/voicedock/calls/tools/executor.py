@@ -14,6 +14,9 @@
   ``arguments`` (``digits``, ``ended_by``); the model reads only the server's answer, or that
   the entry was not complete (then nothing is sent).
 
+* an ``mcp`` tool (one an MCP server listed when the call started, ``found``) is a
+  ``tools/call`` on that server (``McpTools``, ``calls/tools/mcp.py``).
+
 ``end_call`` is the conversation's own. Nothing here raises for a tool's failure.
 """
 
@@ -21,12 +24,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from voicedock.calls.control import Transfer
 from voicedock.calls.tools.config import (
     DEFAULT_SECURE_PROMPT,
     MAX_DIGIT_TIMEOUT_SECONDS,
+    MCP,
     SECURE_TERMINATORS,
     WEBHOOK,
     AssistantTool,
@@ -44,9 +48,13 @@ from voicedock.pipeline.tools import (
     SEND_DTMF,
     TRANSFER_CALL,
     ToolResult,
+    ToolSpec,
     parse_arguments,
     result_text,
 )
+
+if TYPE_CHECKING:
+    from voicedock.calls.tools.mcp import McpTools
 
 log = logging.getLogger("voicedock.calls")
 MAX_PROMPT_CHARS = 500  # a prompt the model gives
@@ -88,12 +96,14 @@ class CallTools:
         transfer: Callable[[Transfer], None],
         secure_keys: SecureKeys | None = None,
         member: CallMember | None = None,
+        mcp: McpTools | None = None,
     ) -> None:
         """``transfer`` starts the call's transfer without waiting for it (the runner owns
         it: the transfer outlives the conversation that asked for it); ``secure_keys``: the
         call's secure keypad entry; ``member``: the squad's member whose tools these are: the
         ``tool-calls`` request names its saved assistant (None: a configuration of its own),
-        and goes to that assistant's endpoint (else the call's assistant's)."""
+        and goes to that assistant's endpoint (else the call's assistant's); ``mcp``: where
+        the tools an MCP server listed (``tools`` of type ``mcp``) are called."""
         self._call = call
         self._assistant_id = call.assistant_id if member is None else member.assistant_id
         self._tools = {tool.spec.name: tool for tool in tools}
@@ -101,6 +111,12 @@ class CallTools:
         self._pbx = pbx
         self._transfer = transfer
         self._secure_keys = secure_keys
+        self._mcp = mcp
+
+    def found(self) -> tuple[ToolSpec, ...]:
+        """The tools MCP servers listed as the call started (``FoundTools``): offered besides
+        the configured ones."""
+        return tuple(tool.spec for tool in self._tools.values() if tool.type == MCP)
 
     def spoken(self, call: ToolCall) -> str | None:
         """A ``collect_secure_digits`` call's prompt, heard as it starts (``SpeakingTools``)."""
@@ -128,6 +144,8 @@ class CallTools:
             return await self._send_dtmf(arguments)
         if tool.type == COLLECT_SECURE_DIGITS:
             return await self._collect_secure_digits(tool, call, arguments)
+        if tool.type == MCP and tool.mcp is not None and self._mcp is not None:
+            return await self._mcp.call(tool.mcp, call.name, arguments)
         return ToolResult(f"The tool {call.name} is not available.", error=True)
 
     async def _webhook(
