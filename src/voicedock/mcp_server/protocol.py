@@ -2,11 +2,12 @@
 message (its JSON bytes) and returns the answer's bytes, or None for a notification.
 
 The handshake era of the protocol (``initialize``, then requests): a client's version is
-answered with itself when it is one of ``VERSIONS``, else with the newest of them (the client
-then decides). ``server/discover`` (the stateless revision's probe) is an unknown method, so
-a client falls back to the handshake. Errors are JSON-RPC's: -32700 a body that is not JSON,
--32600 a message that is not a request, -32601 an unknown method, -32602 bad params; a tool
-that fails is a result with ``isError`` (its text says why), as the protocol wants it.
+answered with itself when it is one of ``MCP_VERSIONS`` (``domain/mcp.py``), else with the
+newest of them (the client then decides). ``server/discover`` (the stateless revision's
+probe) is an unknown method, so a client falls back to the handshake. Errors are JSON-RPC's:
+-32700 a body that is not JSON, -32600 a message that is not a request, -32601 an unknown
+method, -32602 bad params; a tool that fails is a result with ``isError`` (its text says
+why), as the protocol wants it.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from typing import Final
 import msgspec
 
 from voicedock.domain.json import JsonObject, JsonValue, json_object
+from voicedock.domain.mcp import MCP_VERSIONS
 
 log = logging.getLogger("voicedock.mcp")
 
-VERSIONS: Final = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
 INSTRUCTIONS: Final = (
     "voicedock places phone calls with AI voice assistants through the organization's own "
@@ -81,7 +82,7 @@ class MCPServer:
         if method == "initialize":
             asked = params.get("protocolVersion")
             return {
-                "protocolVersion": asked if asked in VERSIONS else VERSIONS[-1],
+                "protocolVersion": asked if asked in MCP_VERSIONS else MCP_VERSIONS[-1],
                 "capabilities": {"tools": {"listChanged": False}},
                 "serverInfo": {"name": "voicedock", "version": self._version},
                 "instructions": INSTRUCTIONS,

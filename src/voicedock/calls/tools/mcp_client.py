@@ -28,6 +28,7 @@ import aiohttp
 from voicedock import __version__
 from voicedock.calls.tools.config import McpServer
 from voicedock.domain.json import JsonObject, JsonValue, json_object
+from voicedock.domain.mcp import MCP_VERSIONS
 from voicedock.domain.webhooks import redact
 from voicedock.egress import Egress
 from voicedock.egress.caps import read_at_most
@@ -36,8 +37,6 @@ from voicedock.errors import ServerRequestFailed, UnsafeUrl
 log = logging.getLogger("voicedock.calls")
 
 PROTOCOL_VERSION = "2025-06-18"  # the version asked for in initialize
-# The versions whose shapes this client speaks (the server answers one of them).
-PROTOCOL_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 MAX_PAGES = 8  # tools/list pages followed
 MAX_LISTED = 256  # tools read of one server's listing
 MAX_REASON_CHARS = 200  # of a server's JSON-RPC error message, in a reason
@@ -82,7 +81,7 @@ class McpSession:
             },
         )
         version = result.get("protocolVersion")
-        if version not in PROTOCOL_VERSIONS:
+        if version not in MCP_VERSIONS:  # the server answers one this client speaks
             raise ServerRequestFailed("the MCP server speaks another protocol version")
         self._version = str(version)
         await self._post({"jsonrpc": "2.0", "method": "notifications/initialized"}, None)
