@@ -66,6 +66,14 @@ async def test_languages_out_of_bounds_are_refused(
         assert refused["message"].startswith(message), refused
 
 
+async def test_a_language_listed_twice_is_refused_by_its_own_title(tmp_path: Path) -> None:
+    """A rule the schema cannot state (each item's language once), so a title of its own."""
+    async with spoken_calls(make_settings(f"sqlite:///{tmp_path / 'langs.db'}")) as app:
+        twice = [{"language": "de"}, {"language": "de", "prompt": "Sprich Deutsch."}]
+        status, refused = await app.send("POST", "/assistants", {"name": "D", "languages": twice})
+    assert (status, refused["error"]) == (400, "Duplicate language"), refused
+
+
 # A language's voice is the assistant's TTS speaking it (``calls/live/providers.py``): checked
 # against the node's engines and voices as the call will build it, on every path that saves
 # or places a configuration. The default ``[speech] tts`` is Piper with its packaged English

@@ -238,10 +238,14 @@ PATHS: dict[str, Schema] = owned_paths(
     a_record="a tool template",
     reply=ToolTemplate,
     listing=ToolTemplateList,
-    create=("Store a tool template (a tool the assistants reference by id)", "Tool"),
-    update=("Replace a tool template's tool (calls placed before keep theirs)", "Tool"),
+    create=("Store a tool template (a tool the assistants reference by id)", "TemplateTool"),
+    update=("Replace a tool template's tool (calls placed before keep theirs)", "TemplateTool"),
     held_while="an assistant references it",
 )
 MODELS = (ToolTemplateRef, ToolTemplate, ToolTemplateList)
 # One tool, whichever its type.
-UNIONS: dict[str, tuple[type[Body], ...]] = {"Tool": tuple(_TOOLS.values())}
+# A tool of an assistant; a template's (an MCP server's tools are an assistant's alone).
+UNIONS: dict[str, tuple[type[Body], ...]] = {
+    "Tool": tuple(_TOOLS.values()),
+    "TemplateTool": tuple(_TOOLS[kind] for kind in TEMPLATE_TOOL_TYPES),
+}

@@ -519,7 +519,7 @@ def _check_languages(value: object) -> list[JsonValue]:
     languages = _decoded(Languages, value, LANGUAGES, LANGUAGES_WORDS)
     tags = [entry.language for entry in languages]
     if len(set(tags)) != len(tags):
-        raise BadRequest(f"{LANGUAGES} must list each language once")
+        raise BadRequest(f"{LANGUAGES} must list each language once", error="Duplicate language")
     built: list[JsonValue] = msgspec.to_builtins(languages)
     return built
 
