@@ -7,21 +7,20 @@ and returns the utterances it completed: speech, then ``end_ms`` of silence (or 
 it as it stands), each with when it ended on the clock of the audio heard (``now_ms``). Speech
 shorter than ``speech_min_ms`` (a click, a breath) is none. Between utterances it counts what
 the line held instead: ``music_ms`` (sound that is not speech: hold music, a tone) and
-``quiet_ms`` (below ``QUIET_DBFS``); ``quiet_for_ms`` is how long since the last speech.
-The decision per 20 ms frame is a ``VoiceActivityDetector``'s: webrtcvad by default, Silero
-(``silero=True``, where the model is installed), which hears less of music as speech.
+``quiet_ms`` (under the VAD's level floor, -50 dBFS); ``quiet_for_ms`` is how long since the
+last speech. The decision per 20 ms frame is a ``VoiceActivityDetector``'s: webrtcvad by
+default, Silero (``silero=True``, where the model is installed), which hears less of music
+as speech.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from voicedock.pipeline.audio import rms_dbfs
 from voicedock.pipeline.hearing import silero_vad
 from voicedock.pipeline.hearing.vad import VadConfig, VoiceActivityDetector
 
 FRAME_MS = 20
-QUIET_DBFS = -50.0  # a frame under this level is silence, not music
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +80,7 @@ class LineUtterances:
             if self._utterance:
                 self._utterance.append(frame)
                 self._silence_ms += FRAME_MS
-            elif rms_dbfs(frame) < QUIET_DBFS:
+            elif not self._vad.loud:  # the level the VAD measured for its floor
                 self.quiet_ms += FRAME_MS
             else:
                 self.music_ms += FRAME_MS

@@ -63,6 +63,7 @@ class VoiceActivityDetector:
         self._silero = SileroVad(cfg.sample_rate, cfg.threshold) if cfg.engine == "silero" else None
         self._vad = webrtcvad.Vad(cfg.aggressiveness)
         self._pending = b""
+        self.loud = True  # the last frame decided was at or over the level floor
         # The level floor as a frame's energy (sum of squared samples): the same decision as
         # ``rms_dbfs(frame) >= min_level_dbfs``, without the logarithm on every frame.
         self._floor_energy = (
@@ -76,7 +77,7 @@ class VoiceActivityDetector:
         cfg = self.config
         if len(frame) != cfg.frame_bytes:
             raise ValueError(f"VAD frame must be {cfg.frame_bytes} bytes, got {len(frame)}")
-        loud = self._floor_energy is None or energy(frame) >= self._floor_energy
+        self.loud = loud = self._floor_energy is None or energy(frame) >= self._floor_energy
         if self._silero is not None:  # every frame, so the model's state follows the audio
             return self._silero.is_speech(frame) and loud
         return loud and bool(self._vad.is_speech(frame, cfg.sample_rate))
