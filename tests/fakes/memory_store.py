@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -16,6 +16,13 @@ from datetime import datetime, timedelta
 from fakes.memory_outbox import InMemoryOutbox
 from voicedock.domain.billing import RateCard, RateCardTerms
 from voicedock.domain.do_not_call import covering
+from voicedock.domain.knowledge import (
+    KnowledgeBase,
+    KnowledgeChunk,
+    KnowledgeDocument,
+    KnowledgeHit,
+    KnowledgeUse,
+)
 from voicedock.domain.records import (
     AnalysisTemplate,
     ApiKey,
@@ -67,6 +74,9 @@ class _Data:
     spend_alerts: set[tuple[str, str, int]] = field(default_factory=set)
     # (organization id, entry) of the organizations' do-not-call lists ("" : the operator's)
     do_not_call: set[tuple[str, str]] = field(default_factory=set)
+    knowledge_bases: dict[str, KnowledgeBase] = field(default_factory=dict)
+    knowledge_documents: dict[str, KnowledgeDocument] = field(default_factory=dict)
+    knowledge_chunks: dict[str, list[KnowledgeChunk]] = field(default_factory=dict)  # by document
     seq: int = 0
 
 
@@ -112,6 +122,52 @@ def _due(calls: Collection[Call], now: datetime) -> list[Call]:
         if c.status is CallStatus.SCHEDULED and c.scheduled_at and c.scheduled_at <= now
     ]
     return sorted(due, key=lambda c: (c.scheduled_at or now, c.seq))
+
+
+def _knowledge_base(d: _Data, organization_id: str, base_id: str) -> KnowledgeBase | None:
+    base = d.knowledge_bases.get(base_id)
+    return None if base is None or base.organization_id != organization_id else copy.deepcopy(base)
+
+
+def _knowledge_use(d: _Data, organization_id: str) -> KnowledgeUse:
+    documents = [
+        doc for doc in d.knowledge_documents.values() if doc.organization_id == organization_id
+    ]
+    return KnowledgeUse(
+        bases=sum(1 for b in d.knowledge_bases.values() if b.organization_id == organization_id),
+        documents=len(documents),
+        chunks=sum(doc.chunks for doc in documents),
+        bytes=sum(doc.size_bytes for doc in documents),
+    )
+
+
+def _search_knowledge(
+    d: _Data, organization_id: str, base_ids: Sequence[str], words: Sequence[str], limit: int
+) -> list[KnowledgeHit]:
+    """The chunks holding any of ``words`` (as substrings of their lower-cased text), those
+    holding the most first; then in the order they were stored."""
+    scored: list[tuple[int, int, KnowledgeHit]] = []
+    order = 0
+    for document in d.knowledge_documents.values():
+        theirs = document.organization_id == organization_id
+        if not theirs or document.knowledge_base_id not in base_ids:
+            continue
+        for chunk in d.knowledge_chunks.get(document.id, []):
+            order += 1
+            lowered = chunk.text.lower()
+            score = sum(1 for word in words if word in lowered)
+            if score:
+                hit = KnowledgeHit(
+                    knowledge_base_id=document.knowledge_base_id,
+                    document_id=document.id,
+                    document_name=document.name,
+                    position=chunk.position,
+                    text=chunk.text,
+                    score=float(score),
+                )
+                scored.append((-score, order, hit))
+    scored.sort(key=lambda found: (found[0], found[1]))
+    return [hit for _, _, hit in scored[: max(limit, 0)]]
 
 
 class _Reading:
@@ -255,6 +311,45 @@ class MemoryTransaction(_Billing):
 
     async def insert_squad(self, squad: Squad) -> None:
         self.d.squads[squad.id] = copy.deepcopy(squad)
+
+    async def get_knowledge_base(self, organization_id: str, base_id: str) -> KnowledgeBase | None:
+        return _knowledge_base(self.d, organization_id, base_id)
+
+    async def insert_knowledge_base(self, base: KnowledgeBase) -> None:
+        self.d.knowledge_bases[base.id] = copy.deepcopy(base)
+
+    async def update_knowledge_base(self, base: KnowledgeBase) -> None:
+        base.updated_at = utcnow()
+        if _knowledge_base(self.d, base.organization_id, base.id) is None:
+            raise StoreError("knowledge base to update does not exist")
+        self.d.knowledge_bases[base.id] = copy.deepcopy(base)
+
+    async def delete_knowledge_base(self, organization_id: str, base_id: str) -> bool:
+        if _knowledge_base(self.d, organization_id, base_id) is None:
+            return False
+        for document in list(self.d.knowledge_documents.values()):
+            if document.knowledge_base_id == base_id:
+                del self.d.knowledge_documents[document.id]
+                self.d.knowledge_chunks.pop(document.id, None)
+        del self.d.knowledge_bases[base_id]
+        return True
+
+    async def insert_knowledge_document(
+        self, document: KnowledgeDocument, chunks: Sequence[KnowledgeChunk]
+    ) -> None:
+        self.d.knowledge_documents[document.id] = copy.deepcopy(document)
+        self.d.knowledge_chunks[document.id] = list(chunks)
+
+    async def delete_knowledge_document(self, organization_id: str, document_id: str) -> bool:
+        document = self.d.knowledge_documents.get(document_id)
+        if document is None or document.organization_id != organization_id:
+            return False
+        del self.d.knowledge_documents[document_id]
+        self.d.knowledge_chunks.pop(document_id, None)
+        return True
+
+    async def knowledge_use_locked(self, organization_id: str) -> KnowledgeUse:
+        return _knowledge_use(self.d, organization_id)  # the store's one writer holds it
 
     async def insert_call(self, call: Call) -> Call:
         stored = replace(copy.deepcopy(call), seq=self._next())
@@ -560,6 +655,53 @@ class MemoryStore(_Billing):
     async def get_squad(self, organization_id: str, squad_id: str) -> Squad | None:
         squad = self._data.squads.get(squad_id)
         return None if squad is None or squad.organization_id != organization_id else squad
+
+    async def get_knowledge_base(self, organization_id: str, base_id: str) -> KnowledgeBase | None:
+        return _knowledge_base(self._data, organization_id, base_id)
+
+    async def list_knowledge_bases(self, organization_id: str) -> list[KnowledgeBase]:
+        items = [
+            b for b in self._data.knowledge_bases.values() if b.organization_id == organization_id
+        ]
+        return copy.deepcopy(sorted(items, key=lambda b: (b.created_at, b.id)))
+
+    async def get_knowledge_document(
+        self, organization_id: str, document_id: str
+    ) -> KnowledgeDocument | None:
+        document = self._data.knowledge_documents.get(document_id)
+        if document is None or document.organization_id != organization_id:
+            return None
+        return copy.deepcopy(document)
+
+    async def list_knowledge_documents(
+        self, organization_id: str, base_id: str
+    ) -> list[KnowledgeDocument]:
+        items = [
+            d
+            for d in self._data.knowledge_documents.values()
+            if d.organization_id == organization_id and d.knowledge_base_id == base_id
+        ]
+        return copy.deepcopy(sorted(items, key=lambda d: (d.created_at, d.id)))
+
+    async def knowledge_use(self, organization_id: str) -> KnowledgeUse:
+        return _knowledge_use(self._data, organization_id)
+
+    async def knowledge_chunks(
+        self, organization_id: str, document_id: str
+    ) -> list[KnowledgeChunk]:
+        if await self.get_knowledge_document(organization_id, document_id) is None:
+            return []
+        chunks = self._data.knowledge_chunks.get(document_id, [])
+        return sorted(chunks, key=lambda c: c.position)
+
+    async def search_knowledge(
+        self,
+        organization_id: str,
+        base_ids: Sequence[str],
+        words: Sequence[str],
+        limit: int,
+    ) -> list[KnowledgeHit]:
+        return _search_knowledge(self._data, organization_id, base_ids, words, limit)
 
     async def list_analysis_templates(self, organization_id: str) -> list[AnalysisTemplate]:
         items = [

@@ -27,6 +27,13 @@ _CREATE_INDEX = re.compile(
     rf"^CREATE (UNIQUE )?INDEX (CONCURRENTLY )?(IF NOT EXISTS )?({_WORD}) ON ({_WORD})\b",
     re.IGNORECASE,
 )
+# SQLite's full-text index (FTS5, a virtual table) and the triggers that keep it, on a table
+# the migration creates.
+_CREATE_VIRTUAL_TABLE = re.compile(rf"^CREATE VIRTUAL TABLE ({_WORD}) USING ", re.IGNORECASE)
+_CREATE_TRIGGER = re.compile(
+    rf"^CREATE TRIGGER ({_WORD}) (?:BEFORE|AFTER) (?:INSERT|UPDATE|DELETE) ON ({_WORD}) ",
+    re.IGNORECASE,
+)
 _ALTER_TABLE = re.compile(rf"^ALTER TABLE (?:ONLY )?({_WORD}) (.*)$", re.IGNORECASE | re.DOTALL)
 _ADD_COLUMN = re.compile(rf"^ADD (?:COLUMN )?(?:IF NOT EXISTS )?({_WORD}) (.*)$", re.IGNORECASE)
 _SET_DEFAULT = re.compile(rf"^ALTER (?:COLUMN )?{_WORD} SET DEFAULT\b", re.IGNORECASE)
@@ -80,6 +87,13 @@ def _problem(
     if match := _CREATE_TABLE.match(statement):
         created.add(match.group(1).lower())
         return None
+    if match := _CREATE_VIRTUAL_TABLE.match(statement):
+        created.add(match.group(1).lower())
+        return None
+    if match := _CREATE_TRIGGER.match(statement):
+        if match.group(2).lower() in created:
+            return None
+        return "a trigger on a table the previous version writes"
     if match := _CREATE_INDEX.match(statement):
         unique, concurrently, if_not_exists, _name, table = match.groups()
         return _index_problem(

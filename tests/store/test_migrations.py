@@ -55,7 +55,18 @@ EXPECTED_TABLES = {
     "organization_branding",
     "test_runs",
     "audit_events",
+    "knowledge_bases",
+    "knowledge_documents",
+    "knowledge_chunks",
     "schema_migrations",
+}
+# SQLite's full-text index of the knowledge chunks (FTS5 keeps it in tables of its own).
+SQLITE_FTS_TABLES = {
+    "knowledge_chunks_fts",
+    "knowledge_chunks_fts_data",
+    "knowledge_chunks_fts_idx",
+    "knowledge_chunks_fts_docsize",
+    "knowledge_chunks_fts_config",
 }
 
 
@@ -84,7 +95,7 @@ async def table_names(store_url: str) -> set[str]:
     if store_url.startswith("sqlite"):
         with sqlite3.connect(store_url.removeprefix("sqlite:///")) as conn:
             rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-        return {r[0] for r in rows} - {"sqlite_sequence"}
+        return {r[0] for r in rows} - {"sqlite_sequence"} - SQLITE_FTS_TABLES
     conn = await asyncpg.connect(store_url)
     try:
         rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")

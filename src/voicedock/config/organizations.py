@@ -110,6 +110,19 @@ class LimitsSettings(Table):
             limited.add(o.organization)
 
 
+class KnowledgeSettings(Table):
+    """[knowledge]: what an organization's knowledge bases may hold (every node; more is
+    answered 422 ``Knowledge limit``, docs/knowledge.md)."""
+
+    bases_per_organization: Annotated[int, Meta(ge=0, le=10_000)] = 50
+    documents_per_organization: Annotated[int, Meta(ge=0, le=1_000_000)] = 1000
+    chunks_per_organization: Annotated[int, Meta(ge=0, le=10_000_000)] = 50_000
+    bytes_per_organization: Annotated[int, Meta(ge=0, le=1 << 40)] = 200 * 1024 * 1024
+    # One upload (``POST /knowledge-bases/{id}/documents``), as sent; a PDF's pages read.
+    document_bytes: Annotated[int, Meta(ge=1024, le=100 * 1024 * 1024)] = 10 * 1024 * 1024
+    pdf_pages: Annotated[int, Meta(ge=1, le=10_000)] = 500
+
+
 PerSecond = Annotated[int, Meta(ge=0, le=100_000)]
 
 

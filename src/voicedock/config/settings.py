@@ -28,6 +28,7 @@ from voicedock.config.organizations import (
     AssistantSettings,
     ByokSettings,
     DomainsSettings,
+    KnowledgeSettings,
     LimitsSettings,
     NumberSettings,
     RateLimitSettings,
@@ -57,6 +58,7 @@ class Settings(Table):
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     egress: EgressSettings = msgspec.field(default_factory=EgressSettings)
     limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
+    knowledge: KnowledgeSettings = msgspec.field(default_factory=KnowledgeSettings)
     rate_limits: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     console: ConsoleSettings = msgspec.field(default_factory=ConsoleSettings)

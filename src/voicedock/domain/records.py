@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from voicedock.domain.ai_disclosure import AiDisclosure
 from voicedock.domain.assistant_config import AssistantConfig
@@ -17,11 +17,8 @@ from voicedock.domain.attestation import CallerAttestation
 from voicedock.domain.billing import CallCost
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.squads import CallSquad, Member, member_named
+from voicedock.domain.timestamps import utcnow as utcnow
 from voicedock.domain.vocabulary import Vocabulary
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class CallStatus(enum.StrEnum):

@@ -8,6 +8,11 @@ from datetime import UTC, datetime
 from typing import overload
 
 
+def utcnow() -> datetime:
+    """Now, in UTC (the records' timestamps)."""
+    return datetime.now(UTC)
+
+
 @overload
 def iso(moment: datetime) -> str: ...
 

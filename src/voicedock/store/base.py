@@ -34,6 +34,7 @@ from voicedock.store.protocols.dials import DialWrites
 from voicedock.store.protocols.do_not_call import DoNotCallLookups, DoNotCallReads, DoNotCallWrites
 from voicedock.store.protocols.domains import DomainReads, DomainWrites
 from voicedock.store.protocols.idempotency import IdempotencyWrites
+from voicedock.store.protocols.knowledge import KnowledgeReads, KnowledgeWrites
 from voicedock.store.protocols.metrics import MetricsReads, StoreCounts
 from voicedock.store.protocols.nodes import NodeMailbox, NodeReads, NodeReply, NodeWrites
 from voicedock.store.protocols.numbers import (
@@ -69,6 +70,7 @@ class Transaction(
     OrganizationWrites,
     NumberWrites,
     AssistantWrites,
+    KnowledgeWrites,
     ProviderKeyWrites,
     CallWrites,
     ScheduledCallWrites,
@@ -94,6 +96,7 @@ class Store(
     OrganizationReads,
     NumberReads,
     AssistantReads,
+    KnowledgeReads,
     ProviderKeyReads,
     CallReads,
     ScheduledCallReads,

@@ -11,6 +11,7 @@ from voicedock.store.sql.calls import SqlCallReads
 from voicedock.store.sql.campaigns import SqlCampaignReads
 from voicedock.store.sql.do_not_call import SqlDoNotCallReads
 from voicedock.store.sql.domains import SqlDomainReads
+from voicedock.store.sql.knowledge import SqlKnowledgeReads
 from voicedock.store.sql.metrics import SqlMetricsReads
 from voicedock.store.sql.nodes import SqlNodeReads
 from voicedock.store.sql.numbers import SqlNumberReads
@@ -27,6 +28,7 @@ class SqlReads(
     SqlOrganizationReads,
     SqlNumberReads,
     SqlAssistantReads,
+    SqlKnowledgeReads,
     SqlProviderKeyReads,
     SqlCallReads,
     SqlScheduledCallReads,

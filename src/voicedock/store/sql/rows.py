@@ -27,6 +27,7 @@ from voicedock.domain.audit import AuditEvent
 from voicedock.domain.billing import RateCard
 from voicedock.domain.domains import Branding, Domain
 from voicedock.domain.json import JsonValue
+from voicedock.domain.knowledge import KnowledgeBase, KnowledgeDocument
 from voicedock.domain.records import (
     AnalysisTemplate,
     ApiKey,
@@ -274,6 +275,10 @@ PHONE_NUMBERS = Table("phone_numbers", PhoneNumber)
 ASSISTANTS = Table("assistants", Assistant)
 
 TOOL_TEMPLATES = Table("tool_templates", ToolTemplate)
+
+KNOWLEDGE_BASES = Table("knowledge_bases", KnowledgeBase)
+
+KNOWLEDGE_DOCUMENTS = Table("knowledge_documents", KnowledgeDocument)
 
 ANALYSIS_TEMPLATES = Table("analysis_templates", AnalysisTemplate)
 

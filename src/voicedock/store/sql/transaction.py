@@ -18,6 +18,7 @@ from voicedock.store.sql.dials import SqlDialWrites
 from voicedock.store.sql.do_not_call import SqlDoNotCallWrites
 from voicedock.store.sql.domains import SqlDomainWrites
 from voicedock.store.sql.idempotency import SqlIdempotencyWrites
+from voicedock.store.sql.knowledge import SqlKnowledgeWrites
 from voicedock.store.sql.nodes import SqlNodeWrites
 from voicedock.store.sql.numbers import SqlNumberWrites
 from voicedock.store.sql.organizations import SqlOrganizationWrites
@@ -34,6 +35,7 @@ class SqlTransaction(
     SqlOrganizationWrites,
     SqlNumberWrites,
     SqlAssistantWrites,
+    SqlKnowledgeWrites,
     SqlProviderKeyWrites,
     SqlCallWrites,
     SqlScheduledCallWrites,

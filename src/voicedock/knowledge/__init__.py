@@ -1,0 +1,1 @@
+"""Organizations' knowledge bases: documents read, chunked, indexed and searched."""

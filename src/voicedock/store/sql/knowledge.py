@@ -1,0 +1,202 @@
+"""Knowledge bases, their documents and chunks in SQL, and the full-text search over the
+chunks: SQLite's FTS5 (``bm25``, Porter stems) and PostgreSQL's ``tsvector`` (``ts_rank``,
+English stems), each from its migration ``036_knowledge_bases.sql``."""
+
+# Statements are assembled only from constant table/column names; values are always bound.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from voicedock.domain.knowledge import (
+    KnowledgeBase,
+    KnowledgeChunk,
+    KnowledgeDocument,
+    KnowledgeHit,
+    KnowledgeUse,
+)
+from voicedock.domain.records import utcnow
+from voicedock.store.sql.base import StorePart, TransactionPart
+from voicedock.store.sql.conn import SqlValue, marks
+from voicedock.store.sql.rows import (
+    KNOWLEDGE_BASES,
+    KNOWLEDGE_DOCUMENTS,
+    ORGANIZATIONS,
+    integer,
+    number,
+    text,
+)
+
+_CHUNKS_PER_INSERT = 100  # rows of one INSERT (5 values each: well within both backends' bound)
+
+_SQLITE_SEARCH = (
+    "SELECT c.knowledge_base_id, c.document_id, d.name AS document_name, c.position, c.text,"
+    " -bm25(knowledge_chunks_fts) AS score"
+    " FROM knowledge_chunks_fts"
+    " JOIN knowledge_chunks c ON c.id = knowledge_chunks_fts.rowid"
+    " JOIN knowledge_documents d ON d.id = c.document_id"
+    " WHERE knowledge_chunks_fts MATCH ? AND c.organization_id = ?"
+    " AND c.knowledge_base_id IN ({bases})"
+    " ORDER BY score DESC, c.id LIMIT ?"
+)
+_POSTGRES_SEARCH = (
+    "SELECT c.knowledge_base_id, c.document_id, d.name AS document_name, c.position, c.text,"
+    " ts_rank(c.words, q.query) AS score"
+    " FROM knowledge_chunks c"
+    " JOIN knowledge_documents d ON d.id = c.document_id,"
+    " to_tsquery('english', ?) AS q(query)"
+    " WHERE c.words @@ q.query AND c.organization_id = ?"
+    " AND c.knowledge_base_id IN ({bases})"
+    " ORDER BY score DESC, c.id LIMIT ?"
+)
+
+
+class SqlKnowledgeWrites(TransactionPart):
+    """Knowledge bases and documents inside an open transaction."""
+
+    async def get_knowledge_base(self, organization_id: str, base_id: str) -> KnowledgeBase | None:
+        return await self._by_id(KNOWLEDGE_BASES, organization_id, base_id)
+
+    async def insert_knowledge_base(self, base: KnowledgeBase) -> None:
+        await self._insert(KNOWLEDGE_BASES, base)
+
+    async def update_knowledge_base(self, base: KnowledgeBase) -> None:
+        base.updated_at = utcnow()
+        columns = ("name", "description", "updated_at")
+        await self._update(KNOWLEDGE_BASES, base, columns, "knowledge base")
+
+    async def delete_knowledge_base(self, organization_id: str, base_id: str) -> bool:
+        await self._conn.execute(  # chunks name their base without a foreign key
+            "DELETE FROM knowledge_chunks WHERE knowledge_base_id = ? AND organization_id = ?",
+            base_id,
+            organization_id,
+        )
+        return await self._delete(KNOWLEDGE_BASES, organization_id, base_id)
+
+    async def insert_knowledge_document(
+        self, document: KnowledgeDocument, chunks: Sequence[KnowledgeChunk]
+    ) -> None:
+        await self._insert(KNOWLEDGE_DOCUMENTS, document)
+        for start in range(0, len(chunks), _CHUNKS_PER_INSERT):
+            batch = chunks[start : start + _CHUNKS_PER_INSERT]
+            rows = ", ".join(["(?, ?, ?, ?, ?)"] * len(batch))
+            args: list[SqlValue] = []
+            for chunk in batch:
+                args += [
+                    document.organization_id,
+                    document.knowledge_base_id,
+                    document.id,
+                    chunk.position,
+                    chunk.text,
+                ]
+            await self._conn.execute(
+                "INSERT INTO knowledge_chunks"
+                " (organization_id, knowledge_base_id, document_id, position, text)"
+                f" VALUES {rows}",
+                *args,
+            )
+
+    async def delete_knowledge_document(self, organization_id: str, document_id: str) -> bool:
+        await self._conn.execute(  # explicitly: SQLite's index is kept by the delete trigger
+            "DELETE FROM knowledge_chunks WHERE document_id = ? AND organization_id = ?",
+            document_id,
+            organization_id,
+        )
+        return await self._delete(KNOWLEDGE_DOCUMENTS, organization_id, document_id)
+
+    async def knowledge_use_locked(self, organization_id: str) -> KnowledgeUse:
+        await self._by_id(ORGANIZATIONS, None, organization_id, locked=True)
+        return await _use(self, organization_id)
+
+
+class SqlKnowledgeReads(StorePart):
+    """Knowledge bases, documents, chunks and the search."""
+
+    async def get_knowledge_base(self, organization_id: str, base_id: str) -> KnowledgeBase | None:
+        return await self._by_id(KNOWLEDGE_BASES, organization_id, base_id)
+
+    async def list_knowledge_bases(self, organization_id: str) -> list[KnowledgeBase]:
+        return await self._of_organization(KNOWLEDGE_BASES, organization_id)
+
+    async def get_knowledge_document(
+        self, organization_id: str, document_id: str
+    ) -> KnowledgeDocument | None:
+        return await self._by_id(KNOWLEDGE_DOCUMENTS, organization_id, document_id)
+
+    async def list_knowledge_documents(
+        self, organization_id: str, base_id: str
+    ) -> list[KnowledgeDocument]:
+        rows = await self._reader.fetch(
+            "SELECT * FROM knowledge_documents WHERE organization_id = ? AND knowledge_base_id = ?"
+            " ORDER BY created_at, id",
+            organization_id,
+            base_id,
+        )
+        return [KNOWLEDGE_DOCUMENTS.decode(r, self._dialect) for r in rows]
+
+    async def knowledge_chunks(
+        self, organization_id: str, document_id: str
+    ) -> list[KnowledgeChunk]:
+        rows = await self._reader.fetch(
+            "SELECT position, text FROM knowledge_chunks"
+            " WHERE organization_id = ? AND document_id = ? ORDER BY position",
+            organization_id,
+            document_id,
+        )
+        return [KnowledgeChunk(document_id, integer(r["position"]), text(r["text"])) for r in rows]
+
+    async def knowledge_use(self, organization_id: str) -> KnowledgeUse:
+        return await _use(self, organization_id)
+
+    async def search_knowledge(
+        self,
+        organization_id: str,
+        base_ids: Sequence[str],
+        words: Sequence[str],
+        limit: int,
+    ) -> list[KnowledgeHit]:
+        if not words or not base_ids or limit < 1:
+            return []
+        if self._dialect.name == "postgres":
+            sql, query = _POSTGRES_SEARCH, " | ".join(words)
+        else:
+            sql, query = _SQLITE_SEARCH, " OR ".join(f'"{w}"' for w in words)
+        rows = await self._reader.fetch(
+            sql.format(bases=marks(base_ids)), query, organization_id, *base_ids, limit
+        )
+        return [
+            KnowledgeHit(
+                knowledge_base_id=text(r["knowledge_base_id"]),
+                document_id=text(r["document_id"]),
+                document_name=text(r["document_name"]),
+                position=integer(r["position"]),
+                text=text(r["text"]),
+                score=number(r["score"]),
+            )
+            for r in rows
+        ]
+
+
+async def _use(part: SqlKnowledgeWrites | SqlKnowledgeReads, organization_id: str) -> KnowledgeUse:
+    reads = part._reads()
+    bases = await reads.fetchrow(
+        "SELECT count(*) AS n FROM knowledge_bases WHERE organization_id = ?", organization_id
+    )
+    documents = await reads.fetchrow(
+        "SELECT count(*) AS n, coalesce(sum(chunks), 0) AS chunks,"
+        " coalesce(sum(size_bytes), 0) AS bytes"
+        " FROM knowledge_documents WHERE organization_id = ?",
+        organization_id,
+    )
+    assert bases is not None  # an aggregate's one row
+    assert documents is not None
+    return KnowledgeUse(
+        bases=integer(bases["n"]),
+        documents=integer(documents["n"]),
+        chunks=integer(documents["chunks"]),
+        bytes=integer(documents["bytes"]),
+    )
+
+
+__all__ = ["SqlKnowledgeReads", "SqlKnowledgeWrites"]
