@@ -59,6 +59,7 @@ from voicedock.calls.transfers.decision import NodeTranscriber
 from voicedock.config import Settings
 from voicedock.domain.records import utcnow
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
+from voicedock.knowledge.library import KnowledgeLibrary
 from voicedock.media.output_totals import OutputTotals
 from voicedock.metrics import MetricsSources, ServiceMetrics
 from voicedock.organizations.billing import CallRating
@@ -228,6 +229,7 @@ class Service(Closable):
         self.recovery = CallRecovery(store, pbx, self.engine)
         # The voices each organization may use, and their previews (spare synthesis only).
         self.voices = Voices(settings, store, self.speech.synthesis, egress=self.webhooks.egress)
+        self.knowledge = KnowledgeLibrary(store, settings.knowledge)  # /knowledge-bases
         # Client media mode: the PBX's media legs dial voicedock; the web app serves /media.
         self.media_acceptor = _media_endpoint(pbx)
         self.node, self.drain = self._node(ending)

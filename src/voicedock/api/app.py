@@ -25,6 +25,7 @@ from voicedock.api.routes import (
     do_not_call,
     domains,
     health,
+    knowledge_bases,
     listen,
     metrics,
     organization,
@@ -57,6 +58,7 @@ RESOURCES: tuple[Mounted, ...] = (
     *squads.RESOURCES,
     *domains.RESOURCES,
     *audit_events.RESOURCES,
+    *knowledge_bases.RESOURCES,
 )
 
 
@@ -110,6 +112,7 @@ def create_app(
         domains,
         audit_events,
         billing,
+        knowledge_bases,
     ):
         app.add_routes(module.routes)
     calls.setup(app)

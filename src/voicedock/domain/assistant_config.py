@@ -31,6 +31,12 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.domain.json import JsonObject, JsonValue
+from voicedock.domain.knowledge import (
+    DEFAULT_CHUNKS_PER_SEARCH,
+    MAX_BASES_PER_ASSISTANT,
+    MAX_CHUNKS_PER_SEARCH,
+    Retrieval,
+)
 from voicedock.domain.vocabulary import Pronunciation
 from voicedock.validation import WHITESPACE
 
@@ -574,6 +580,44 @@ class PhoneMenu(Plan, kw_only=True):
     ) = UNSET
 
 
+class Knowledge(Plan, kw_only=True):
+    """The organization's knowledge bases the assistant answers from (``/knowledge-bases``):
+    the model searches them with the ``search_knowledge`` tool, or each turn's words are
+    searched and what is found goes into that turn's request. docs/knowledge.md."""
+
+    knowledge_base_ids: Annotated[
+        list[Annotated[str, Meta(min_length=1, max_length=64)]],
+        Meta(
+            min_length=1,
+            max_length=MAX_BASES_PER_ASSISTANT,
+            description="The organization's knowledge bases searched (their ids).",
+        ),
+    ]
+    retrieval: (
+        Annotated[
+            Retrieval,
+            _setting(
+                "tool: the model searches when it needs to (search_knowledge); every_turn: "
+                "the caller's words of each turn are searched and what is found goes into "
+                "that turn's request.",
+                "tool",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    max_chunks: (
+        Annotated[
+            int,
+            _setting(
+                "The most chunks a search gives the model.",
+                DEFAULT_CHUNKS_PER_SEARCH,
+                (1, MAX_CHUNKS_PER_SEARCH),
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
 Languages = Annotated[list[Language], Meta(min_length=1, max_length=LANGUAGES_MAX)]
 
 
@@ -615,6 +659,7 @@ class AssistantConfig(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=T
     redaction_plan: RedactionPlan | UnsetType = UNSET
     consent_plan: ConsentPlan | UnsetType = UNSET
     phone_menu: PhoneMenu | UnsetType = UNSET
+    knowledge: Knowledge | UnsetType = UNSET
     hang_up_after_first_message: bool | UnsetType = UNSET
 
 

@@ -33,6 +33,7 @@ from voicedock.domain.assistant_config import (
     AssistantRequest,
     ConsentPlan,
     Keypad,
+    Knowledge,
     Languages,
     LlmFiller,
     PhoneMenu,
@@ -103,6 +104,7 @@ SETTINGS: dict[str, Any] = {
     "redaction_plan": RedactionPlan,
     "consent_plan": ConsentPlan,
     "phone_menu": PhoneMenu,
+    "knowledge": Knowledge,
     "analysis_plan": AnalysisPlan,
     "assistant_request": AssistantRequest,
     "record": _described(

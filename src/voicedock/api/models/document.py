@@ -28,6 +28,7 @@ from voicedock.api.models import (
     do_not_call,
     domains,
     health,
+    knowledge,
     listen,
     organization,
     phone_numbers,
@@ -73,6 +74,7 @@ GROUPS: tuple[ModuleType, ...] = (
     domains,
     audit_events,
     billing,
+    knowledge,
 )
 
 # (source path, its success status, body field, the operations that take it as "id").
@@ -139,6 +141,19 @@ _LINKS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "201",
         "id",
         ("get /api-keys/{id}", "patch /api-keys/{id}", "delete /api-keys/{id}"),
+    ),
+    (
+        "/knowledge-bases",
+        "201",
+        "id",
+        (
+            "get /knowledge-bases/{id}",
+            "patch /knowledge-bases/{id}",
+            "delete /knowledge-bases/{id}",
+            "get /knowledge-bases/{id}/documents",
+            "post /knowledge-bases/{id}/documents",
+            "post /knowledge-bases/{id}/search",
+        ),
     ),
 )
 

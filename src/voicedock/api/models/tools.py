@@ -16,6 +16,8 @@ from voicedock.api.models.operations import Schema, owned_paths, ref
 from voicedock.api.models.refusals import Reader
 from voicedock.calls.control import TRANSFER_MODES
 from voicedock.calls.tools.config import (
+    HEADER_NAME_PATTERN,
+    HEADER_VALUE_PATTERN,
     MAX_ALLOWED_TOOLS,
     MAX_DIGIT_TIMEOUT_SECONDS,
     MAX_HEADER_VALUE_CHARS,
@@ -138,7 +140,17 @@ class McpServer(Body, kw_only=True):
     url: Annotated[str, Meta(pattern="^https?://")]
     headers: (
         Annotated[
-            dict[str, Annotated[str, Meta(min_length=1, max_length=MAX_HEADER_VALUE_CHARS)]],
+            dict[
+                Annotated[str, Meta(pattern=HEADER_NAME_PATTERN)],
+                Annotated[
+                    str,
+                    Meta(
+                        min_length=1,
+                        max_length=MAX_HEADER_VALUE_CHARS,
+                        pattern=HEADER_VALUE_PATTERN,
+                    ),
+                ],
+            ],
             Meta(
                 max_length=MAX_MCP_HEADERS,
                 description="Sent with every request (Authorization, X-Api-Key...); not "

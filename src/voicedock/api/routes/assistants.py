@@ -26,6 +26,7 @@ from voicedock.calls import json_readers
 from voicedock.calls.assistants.analysis_templates import check_template_ref
 from voicedock.calls.assistants.config import check_config, resolve_provider
 from voicedock.calls.assistants.key_refs import KeyRefs
+from voicedock.calls.assistants.knowledge_refs import check_knowledge_refs
 from voicedock.calls.assistants.squads_in_use import refuse_while_in_squads
 from voicedock.calls.tools.templates import check_tool_template_refs
 from voicedock.config import SpeechSettings
@@ -119,6 +120,7 @@ def _refs_checked(
         config = config_json(assistant.config)
         await check_template_ref(caller.store, assistant.organization_id, config)
         await check_tool_template_refs(caller.store, assistant.organization_id, config)
+        await check_knowledge_refs(caller.store, assistant.organization_id, config)
         return await store(caller, assistant)
 
     return run

@@ -70,6 +70,7 @@ from voicedock.domain.assistant_config import (
     AssistantRequest,
     ConsentPlan,
     Keypad,
+    Knowledge,
     Language,
     Languages,
     LlmFiller,
@@ -85,6 +86,12 @@ from voicedock.domain.assistant_config import (
 )
 from voicedock.domain.audio import CALL_MEDIA_FORMATS, MediaFormatName
 from voicedock.domain.json import JsonObject, JsonValue, json_object
+from voicedock.domain.knowledge import (
+    EVERY_TURN,
+    MAX_BASES_PER_ASSISTANT,
+    MAX_CHUNKS_PER_SEARCH,
+    Retrieval,
+)
 from voicedock.domain.redaction import CATEGORIES
 from voicedock.domain.tenant_provider_fields import FALLBACK_PLAN
 from voicedock.domain.tenant_regex import tenant_regex_refusal
@@ -193,6 +200,7 @@ REDACTION_PLAN = "redaction_plan"
 INVALID_PATTERN = "Invalid pattern"
 CONSENT_PLAN = "consent_plan"
 PHONE_MENU = "phone_menu"
+KNOWLEDGE = "knowledge"
 LANGUAGES = "languages"
 
 
@@ -353,6 +361,16 @@ PHONE_MENU_WORDS: Words = {
         "must be between {} and {}".format(*PHONE_MENU_WAIT),
     ),
 }
+KNOWLEDGE_IDS = f"must list 1-{MAX_BASES_PER_ASSISTANT} knowledge base ids"
+KNOWLEDGE_WORDS: Words = {
+    "knowledge_base_ids": KNOWLEDGE_IDS,
+    "retrieval": f"must be one of {_quoted(get_args(Retrieval))}",
+    "max_chunks": (
+        "must be an integer",
+        f"must be between 1 and {MAX_CHUNKS_PER_SEARCH}",
+    ),
+}
+KNOWLEDGE_REQUIRED = {"knowledge_base_ids": KNOWLEDGE_IDS}
 KEYPAD_WORDS: Words = {
     "enabled": "must be true or false",
     "timeout_seconds": f"must be a number of seconds, {KEYPAD_TIMEOUT[0]}-{KEYPAD_TIMEOUT[1]}",
@@ -513,6 +531,17 @@ def _check_phone_menu(value: object) -> JsonObject:
     return _settings(plan) | {"goal": plan.goal.strip()}
 
 
+def _check_knowledge(value: object) -> JsonObject:
+    """``{"knowledge_base_ids": [...], "retrieval": "tool" | "every_turn", "max_chunks":
+    1-10}``: the ids required, each once (that the organization has them is checked where the
+    configuration is saved or a call placed: ``calls/assistants/knowledge_refs.py``)."""
+    plan = _plan(Knowledge, value, KNOWLEDGE, KNOWLEDGE_WORDS, KNOWLEDGE_REQUIRED)
+    ids = plan.knowledge_base_ids
+    if len(set(ids)) != len(ids):
+        raise BadRequest(f"{KNOWLEDGE}.knowledge_base_ids must list each knowledge base once")
+    return _settings(plan)
+
+
 def _check_languages(value: object) -> list[JsonValue]:
     """``[{"language": "de", "voice": {"voice": "de"}, "prompt": text, "first_message":
     text}]``: 1-5 languages (``Language``), each listed once."""
@@ -588,6 +617,7 @@ _PLANS: Mapping[str, Callable[[object], JsonObject]] = MappingProxyType(
         REDACTION_PLAN: _check_redaction_plan,
         CONSENT_PLAN: _check_consent_plan,
         PHONE_MENU: _check_phone_menu,
+        KNOWLEDGE: _check_knowledge,
         "analysis_plan": _check_analysis_plan,
         ASSISTANT_REQUEST: _check_assistant_request,
     }
@@ -641,6 +671,12 @@ def _resolve_provider(
         if PHONE_MENU in resolved:  # a session speaks for itself and its silence watch runs
             # on the clock: a menu's hold would end the call (docs/phone-menus.md)
             raise BadRequest(f"{PHONE_MENU} needs a pipeline assistant, not provider {provider}")
+        knowledge = json_object(resolved.get(KNOWLEDGE)) or {}
+        if knowledge.get("retrieval") == EVERY_TURN:  # a session hears and answers by itself
+            raise BadRequest(
+                f"{KNOWLEDGE}.retrieval every_turn needs a pipeline assistant, not provider "
+                f"{provider} (use tool)"
+            )
         _resolve_speech_to_speech(str(provider), resolved, speech)
     else:
         if provider in NEEDS_STT_AND_TTS and not (has_stt and has_tts):

@@ -25,6 +25,7 @@ from voicedock.calls.assistants.config import (
     tenant_sections,
 )
 from voicedock.calls.assistants.key_refs import KeyRefs
+from voicedock.calls.assistants.knowledge_refs import check_knowledge_refs
 from voicedock.calls.assistants.placeholders import fill_config
 from voicedock.calls.assistants.vocabulary import with_vocabulary
 from voicedock.calls.tools.templates import expand_tool_templates
@@ -180,6 +181,7 @@ async def resolve_assistant(
     if choice.first_message is not None:
         config["first_message"] = choice.first_message
     await expand_tool_templates(store, org_id, config)
+    await check_knowledge_refs(store, org_id, config)
     await expand_analysis_template(store, org_id, config)
     if choice.record is not None:
         config["record"] = choice.record

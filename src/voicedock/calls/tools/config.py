@@ -82,8 +82,11 @@ RESERVED_HEADERS = frozenset(
         "user-agent",
     }
 )
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")  # an RFC 9110 token
-_HEADER_VALUE = re.compile(r"[\x20-\x7e\t]*")  # visible ASCII, spaces and tabs: no line breaks
+HEADER_NAME_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"  # an RFC 9110 token
+HEADER_VALUE_PATTERN = r"^[\x20-\x7e\t]*$"  # visible ASCII, spaces and tabs: no line breaks
+INVALID_HEADER = "Invalid header"
+_HEADER_NAME = re.compile(HEADER_NAME_PATTERN)
+_HEADER_VALUE = re.compile(HEADER_VALUE_PATTERN)
 MAX_TOOLS = 32
 TEMPLATE_ID = "template_id"
 DEFAULT_TIMEOUT_SECONDS = 20
@@ -251,9 +254,11 @@ def _check_headers(value: object, where: str) -> None:
         raise BadRequest(f"{where}: at most {MAX_MCP_HEADERS} headers")
     for name, header in headers.items():
         if not _HEADER_NAME.fullmatch(name):
-            raise BadRequest(f"{where}: a header name must be a token of 1-64 characters")
+            raise BadRequest(
+                f"{where}: a header name must be a token of 1-64 characters", error=INVALID_HEADER
+            )
         if name.lower() in RESERVED_HEADERS:
-            raise BadRequest(f"{where}.{name} is set by voicedock")
+            raise BadRequest(f"{where}.{name} is set by voicedock", error=INVALID_HEADER)
         if (
             not isinstance(header, str)
             or not 0 < len(header) <= MAX_HEADER_VALUE_CHARS
@@ -261,7 +266,8 @@ def _check_headers(value: object, where: str) -> None:
         ):
             raise BadRequest(
                 f"{where}.{name} must be a string of 1-{MAX_HEADER_VALUE_CHARS} visible ASCII "
-                "characters, spaces and tabs"
+                "characters, spaces and tabs",
+                error=INVALID_HEADER,
             )
 
 
