@@ -418,6 +418,7 @@ async def test_each_caller_turn_records_its_latency_on_the_call(world: World) ->
         "llm_provider",
         "tts_provider",
         "early_cut_offs",
+        "retrieval_ms",
     }  # the pipeline's shape
     assert turn["stt_final_ms"] is None  # no separate STT or LLM step on this path
     assert turn["llm_first_token_ms"] is None

@@ -112,6 +112,10 @@ PLEASE_HOLD = Utterance("utterance-please-hold", "Please hold. Your call is impo
 FRONT_DESK = Utterance(
     "utterance-front-desk", "Good morning, Riverside Clinic, this is Anna. How can I help you?"
 )
+# The question party: a patient asks what only the clinic's documents answer.
+QUESTION = Utterance(
+    "utterance-question", "Hello. How long does a repeat prescription take to be ready?"
+)
 LAB_UTTERANCES: tuple[Utterance, ...] = (
     APPOINTMENT,
     TALK_OVER,
@@ -130,6 +134,7 @@ LAB_UTTERANCES: tuple[Utterance, ...] = (
     MENU,
     PLEASE_HOLD,
     FRONT_DESK,
+    QUESTION,
 )
 # A cough's like, synthesized (no voice says it): a 400 ms burst of noise, no pitch, loud
 # enough for a VAD; played with ``Playback(${LAB_SOUNDS}/noise-cough)``.

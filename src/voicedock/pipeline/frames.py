@@ -189,7 +189,9 @@ class TurnLatency:
     `early_cut_offs` counts the times, since the turn before, the caller was judged finished
     and went on speaking within a second (``pipeline/hearing/cut_off.py``): the turn they went
     on in counts it (the turn whose reply the resumption stopped may leave no record; on the
-    turn engine, words not yet answered are merged into this turn).
+    turn engine, words not yet answered are merged into this turn). `retrieval_ms` is the
+    search of the assistant's knowledge bases for the turn's words, before the model was asked
+    (``knowledge.retrieval`` ``every_turn``; None: no search).
     """
 
     endpointing_ms: float = 0.0
@@ -202,3 +204,4 @@ class TurnLatency:
     llm_provider: str | None = None
     tts_provider: str | None = None
     early_cut_offs: int = 0
+    retrieval_ms: float | None = None

@@ -92,6 +92,24 @@ class FoundTools(Protocol):
     def found(self) -> tuple[ToolSpec, ...]: ...
 
 
+class TurnKnowledge(Protocol):
+    """The assistant's knowledge bases, searched with each turn's words."""
+
+    async def for_turn(self, words: str) -> str | None:
+        """What the search of ``words`` found, as the text of a system message for this
+        turn's request (None: nothing found)."""
+        ...
+
+
+@runtime_checkable
+class KnowingTools(Protocol):
+    """An executor whose assistant may search its knowledge bases with each turn's words."""
+
+    def turn_knowledge(self) -> TurnKnowledge | None:
+        """What searches each turn's words (None: no search on each turn)."""
+        ...
+
+
 def with_found(offered: tuple[ToolSpec, ...], executor: object) -> tuple[ToolSpec, ...]:
     """``offered`` and the tools ``executor`` found (``FoundTools``), if any."""
     found = executor.found() if isinstance(executor, FoundTools) else ()

@@ -33,6 +33,7 @@ from voicedock.domain.records import CallEvent, CallMessage, CallStatus
 from voicedock.domain.webhooks import EventType
 
 log = logging.getLogger("voicedock.calls")
+KNOWLEDGE_EVENT = "knowledge"  # a search of the knowledge bases: on the record, no webhook
 
 
 class LiveRecords(EnginePart):
@@ -106,17 +107,22 @@ class LiveRecords(EnginePart):
         ``phone-menu`` call event."""
         await self._store_event(call_id, EventType.PHONE_MENU, step)
 
+    async def store_knowledge(self, call_id: str, retrieval: JsonObject) -> None:
+        """A search of the assistant's knowledge bases (``calls/tools/knowledge.py``): a
+        ``knowledge`` call event (no webhook)."""
+        await self._store_event(call_id, KNOWLEDGE_EVENT, retrieval)
+
     async def store_handoff(self, call_id: str, handoff: JsonObject) -> None:
         """A call placed with a squad went on with another member: a ``handoff`` call event
         (and webhook)."""
         await self._store_event(call_id, EventType.HANDOFF, handoff)
 
-    async def _store_event(self, call_id: str, kind: EventType, data: JsonObject) -> None:
+    async def _store_event(self, call_id: str, kind: str, data: JsonObject) -> None:
         now = self._now()
         async with attempt(self._store, brief=True) as tx:
             call = await tx.get_call_for_update(call_id)
             if call is not None:
-                await self._timeline.add_event(tx, call, CallEvent(call_id, kind.value, data, now))
+                await self._timeline.add_event(tx, call, CallEvent(call_id, kind, data, now))
 
     async def store_transcript_turn(
         self, call_id: str, entry: TranscriptTurn, now: datetime | None = None

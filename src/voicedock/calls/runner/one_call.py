@@ -275,7 +275,7 @@ class OneCall:
                         events=events,
                         hang_up=lambda: self._hang_up_served(call.id),
                         recorder=recorder,
-                        tools=self._call_tools(call, secure_keypad, found=found),
+                        tools=self._call_tools(call, secure_keypad, found=found, events=events),
                         structured_data_check=speech.schema_checks.for_organization(
                             call.organization_id
                         ),
@@ -334,6 +334,7 @@ class OneCall:
             AnsweringMachineHeard,
             ConsentDecided,
             HandedOver,
+            KnowledgeRetrieved,
             MenuStep,
             ProviderSwitched,
             TranscriptKept,
@@ -349,6 +350,7 @@ class OneCall:
             TranscriptKept,
             AnsweringMachineHeard,
             MenuStep,
+            KnowledgeRetrieved,
             ConsentDecided,
             HandedOver,
             ProviderSwitched,
@@ -362,6 +364,7 @@ class OneCall:
             AnsweringMachineHeard,
             ConsentDecided,
             HandedOver,
+            KnowledgeRetrieved,
             MenuStep,
             ProviderSwitched,
             TranscriptKept,
@@ -377,6 +380,9 @@ class OneCall:
                 what = "answering-machine verdict"
             case MenuStep(step):
                 work, what = partial(records.store_menu_step, call_id, step), "phone menu step"
+            case KnowledgeRetrieved(retrieval):
+                work = partial(records.store_knowledge, call_id, retrieval)
+                what = "knowledge retrieval"
             case ConsentDecided(outcome):
                 work, what = partial(records.store_consent, call_id, outcome), "consent outcome"
             case HandedOver(source, to, reason):
@@ -423,15 +429,22 @@ class OneCall:
         member: CallMember | None = None,
         *,
         found: Sequence[AssistantTool] = (),
+        events: CallEvents | None = None,
     ) -> CallTools | None:
         """The call's tools (``member``: a squad member's, else the call's assistant's, and
-        ``found``: those its MCP servers listed as the call started)."""
+        ``found``: those its MCP servers listed as the call started); with the call's
+        ``events``, its knowledge bases (told on them)."""
         from voicedock.calls.tools.config import assistant_tools
         from voicedock.calls.tools.executor import CallTools
+        from voicedock.calls.tools.knowledge import CallKnowledge, knowledge_plan
 
         config = call.assistant_config if member is None else member.config
         tools = [*assistant_tools(config), *found]
-        if not tools:
+        plan = knowledge_plan(config)
+        knowledge = None
+        if plan is not None and events is not None:
+            knowledge = CallKnowledge(self._store, call.organization_id, plan, events)
+        if not tools and knowledge is None:
             return None
 
         def transfer(command: Transfer) -> None:
@@ -446,6 +459,7 @@ class OneCall:
             secure_keys=secure_keys,
             member=member,
             mcp=self._mcp,
+            knowledge=knowledge,
         )
 
     async def _tool_transfer(self, call: Call, command: Transfer) -> None:

@@ -16,6 +16,9 @@
 
 * an ``mcp`` tool (one an MCP server listed when the call started, ``found``) is a
   ``tools/call`` on that server (``McpTools``, ``calls/tools/mcp.py``).
+* ``search_knowledge`` (offered when the assistant's ``knowledge`` retrieves by tool) searches
+  its knowledge bases (``CallKnowledge``, ``calls/tools/knowledge.py``), which also search each
+  turn's words when it retrieves ``every_turn`` (``turn_knowledge``).
 
 ``end_call`` is the conversation's own. Nothing here raises for a tool's failure.
 """
@@ -36,6 +39,7 @@ from voicedock.calls.tools.config import (
     AssistantTool,
 )
 from voicedock.domain.json import JsonObject
+from voicedock.domain.knowledge import EVERY_TURN, SEARCH_KNOWLEDGE
 from voicedock.domain.records import Call
 from voicedock.domain.squads import CallMember
 from voicedock.domain.webhooks import ToolCallRequest
@@ -49,11 +53,13 @@ from voicedock.pipeline.tools import (
     TRANSFER_CALL,
     ToolResult,
     ToolSpec,
+    TurnKnowledge,
     parse_arguments,
     result_text,
 )
 
 if TYPE_CHECKING:
+    from voicedock.calls.tools.knowledge import CallKnowledge
     from voicedock.calls.tools.mcp import McpTools
 
 log = logging.getLogger("voicedock.calls")
@@ -97,13 +103,15 @@ class CallTools:
         secure_keys: SecureKeys | None = None,
         member: CallMember | None = None,
         mcp: McpTools | None = None,
+        knowledge: CallKnowledge | None = None,
     ) -> None:
         """``transfer`` starts the call's transfer without waiting for it (the runner owns
         it: the transfer outlives the conversation that asked for it); ``secure_keys``: the
         call's secure keypad entry; ``member``: the squad's member whose tools these are: the
         ``tool-calls`` request names its saved assistant (None: a configuration of its own),
         and goes to that assistant's endpoint (else the call's assistant's); ``mcp``: where
-        the tools an MCP server listed (``tools`` of type ``mcp``) are called."""
+        the tools an MCP server listed (``tools`` of type ``mcp``) are called; ``knowledge``:
+        the assistant's knowledge bases."""
         self._call = call
         self._assistant_id = call.assistant_id if member is None else member.assistant_id
         self._tools = {tool.spec.name: tool for tool in tools}
@@ -112,11 +120,18 @@ class CallTools:
         self._transfer = transfer
         self._secure_keys = secure_keys
         self._mcp = mcp
+        self._knowledge = knowledge
 
     def found(self) -> tuple[ToolSpec, ...]:
-        """The tools MCP servers listed as the call started (``FoundTools``): offered besides
-        the configured ones."""
-        return tuple(tool.spec for tool in self._tools.values() if tool.type == MCP)
+        """The tools MCP servers listed as the call started and ``search_knowledge``
+        (``FoundTools``): offered besides the configured ones."""
+        listed = tuple(tool.spec for tool in self._tools.values() if tool.type == MCP)
+        return listed if self._knowledge is None else (*self._knowledge.specs(), *listed)
+
+    def turn_knowledge(self) -> TurnKnowledge | None:
+        """``KnowingTools``: the knowledge bases, when each turn's words are searched."""
+        knowledge = self._knowledge
+        return knowledge if knowledge is not None and knowledge.retrieval == EVERY_TURN else None
 
     def spoken(self, call: ToolCall) -> str | None:
         """A ``collect_secure_digits`` call's prompt, heard as it starts (``SpeakingTools``)."""
@@ -130,12 +145,16 @@ class CallTools:
 
     async def run(self, call: ToolCall) -> ToolResult:
         tool = self._tools.get(call.name)
-        if tool is None:
+        knowledge = self._knowledge if call.name == SEARCH_KNOWLEDGE else None
+        if tool is None and (knowledge is None or not knowledge.specs()):
             return ToolResult(f"There is no tool named {call.name}.", error=True)
         try:
             arguments = parse_arguments(call)
         except ValueError:
             return ToolResult("The arguments were not a JSON object.", error=True)
+        if tool is None:
+            assert knowledge is not None
+            return await knowledge.tool(arguments)
         if tool.type == WEBHOOK:
             return await self._webhook(tool, call, arguments)
         if tool.type == TRANSFER_CALL:

@@ -39,6 +39,7 @@ from voicedock.pipeline.hearing.keypad import KeypadEntry
 from voicedock.pipeline.hearing.listener import UserUtterance
 from voicedock.pipeline.speaking.filler import dead_air
 from voicedock.pipeline.speaking.output import Speech
+from voicedock.pipeline.tools import TurnKnowledge
 
 __all__ = ["Answering"]
 
@@ -61,14 +62,17 @@ class Answering:
         language: FollowingLanguage | None,
         end: CallEnd,
         events: CallEvents,
+        knowledge: TurnKnowledge | None = None,
     ) -> None:
         """What a turn is made of (``hearing``, ``keypad``), what says the reply (``floor``,
         ``replies``; ``serving``: who serves each engine), where the turn goes
-        (``transcript``, ``history``), the call's ``end`` and its ``events``."""
+        (``transcript``, ``history``), the call's ``end`` and its ``events``; ``knowledge``
+        searches the assistant's knowledge bases with each spoken turn's words."""
         self._config, self._hearing, self._keypad = config, hearing, keypad
         self._floor, self._replies, self._serving = floor, replies, serving
         self._transcript, self._history = transcript, history
         self._language, self._end, self._events = language, end, events
+        self._knowledge = knowledge
         # An early end of turn (``cut_offs.py``) is counted by the next turn's record: the
         # reply the caller's resumption stopped leaves none.
         self._cut_offs = CutOffsSince(events)
@@ -175,6 +179,8 @@ class Answering:
             self.add_keypad(then)
         if user is not None or keyed:
             self._events.emit(TurnCommitted(spoken, keyed))
+        if spoken and self._knowledge is not None:
+            await self._retrieve(self._knowledge, text, latency)
 
         def first_token() -> None:
             if latency is not None:
@@ -197,6 +203,17 @@ class Answering:
             latency.llm_provider = self._serving.label("llm")
             latency.tts_provider = self._serving.label("tts")
             self.latencies.append(latency)
+
+    async def _retrieve(
+        self, knowledge: TurnKnowledge, words: str, latency: TurnLatency | None
+    ) -> None:
+        """The knowledge bases searched with the turn's words as the model reads them: what
+        is found goes into this turn's requests, its time on the turn's record."""
+        t0 = time.perf_counter()
+        found = await knowledge.for_turn(self._config.for_model(words))
+        self._history.retrieved = found or ""
+        if latency is not None:
+            latency.retrieval_ms = ms_since(t0)
 
     async def _cover_dead_air(
         self, reply: Speech, wait: Wait, latency: TurnLatency | None, t0: float

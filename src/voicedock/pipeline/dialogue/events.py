@@ -36,6 +36,8 @@ The vocabulary, by who emits it:
                           hold them back, and withhold them)
     AnsweringMachineHeard the voicemail screening's verdict, with its evidence
     MenuStep              a step of a phone menu's navigation: heard, pressed, answered
+    KnowledgeRetrieved    what a search of the assistant's knowledge bases found (a turn's,
+                          or the model's ``search_knowledge``)
     ConsentDecided        the consent window's outcome, as soon as it is decided
     HandedOver            a squad's call handed over to another member
     ProviderSwitched      a fallback plan went on with another provider
@@ -147,6 +149,14 @@ class MenuStep:
 
 
 @dataclass(frozen=True, slots=True)
+class KnowledgeRetrieved:
+    """A search of the assistant's knowledge bases (``{"retrieval", "took_ms", "chunks"}``:
+    what it found, for the call's record)."""
+
+    retrieval: JsonObject
+
+
+@dataclass(frozen=True, slots=True)
 class ConsentDecided:
     """The consent window's outcome (``{"mode", "outcome", "at"}``)."""
 
@@ -181,6 +191,7 @@ CallEvent: TypeAlias = (
     | TranscriptKept
     | AnsweringMachineHeard
     | MenuStep
+    | KnowledgeRetrieved
     | ConsentDecided
     | HandedOver
     | ProviderSwitched

@@ -4,6 +4,10 @@ the call's own messages in the order they happened.
 A reply reserves its place (``reserve``) when it is asked for, so what happens while it is
 thought and spoken (a keypad entry, a ``say``) comes after it, as the caller heard it; once
 said, its slot holds what the caller heard (``fill``), or goes when nothing was.
+
+What a search of the assistant's knowledge bases found for the caller's last turn
+(``retrieved``: ``knowledge.retrieval`` ``every_turn``) comes last, as a system message of that
+turn's requests only: the next turn's search replaces it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ class ModelHistory:
         self._config = config
         self.messages: list[ChatMessage] = []
         self.language_line = ""  # the caller's language's line, after the instructions
+        self.retrieved = ""  # what the knowledge bases gave the last turn (see the module)
 
     def context(self) -> list[ChatMessage]:
         """What the model is sent for its next reply."""
@@ -26,7 +31,8 @@ class ModelHistory:
         instructions = self._config.instructions
         system = ChatMessage("system", f"{instructions}\n\n{line}" if line else instructions)
         own = (m for m in self.messages if m.meaningful)
-        return [system, *self._config.history, *self._config.carried, *own]
+        found = [ChatMessage("system", self.retrieved)] if self.retrieved else []
+        return [system, *self._config.history, *self._config.carried, *own, *found]
 
     def add(self, message: ChatMessage) -> None:
         """A message of the call's; the caller's words as the redaction plan lets the model

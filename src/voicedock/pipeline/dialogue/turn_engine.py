@@ -109,7 +109,7 @@ from voicedock.pipeline.hearing.turn_detection import PredictTurn, TurnDetector
 from voicedock.pipeline.hearing.voicing import pitched_ms
 from voicedock.pipeline.providers.base import Llm, Stt, Tts
 from voicedock.pipeline.speaking.output import OutputSink
-from voicedock.pipeline.tools import ToolExecutor
+from voicedock.pipeline.tools import KnowingTools, ToolExecutor
 from voicedock.weak import weak_method
 
 log = logging.getLogger("voicedock.pipeline")
@@ -190,6 +190,8 @@ class TurnEngine(DialogueBase):
         if parts.predict_turn is not None and cfg.endpointing.turn_detection == TURN_MODEL:
             self._turn_detector = TurnDetector(parts.predict_turn, self._listener, self._tasks)
         self._assistant_audio, self._replies, self._floor = self._speaking(parts, named)
+        tools = parts.tools
+        self._knowledge = tools.turn_knowledge() if isinstance(tools, KnowingTools) else None
         self._keypad = KeypadInput(cfg.keypad, self._wall, weak_method(self._keypad_due))
         language = following_language(
             parts.languages, parts.tts, self._transcript, self._history, self._assistant_audio
@@ -234,6 +236,7 @@ class TurnEngine(DialogueBase):
             language=language,
             end=self._end,
             events=self.events,
+            knowledge=self._knowledge,
         )
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
