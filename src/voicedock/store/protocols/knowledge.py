@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from voicedock.domain.knowledge import (
+    EmbeddedChunk,
     KnowledgeBase,
     KnowledgeChunk,
     KnowledgeDocument,
@@ -52,6 +53,10 @@ class KnowledgeReads(Protocol):
     async def list_knowledge_documents(
         self, organization_id: str, base_id: str
     ) -> list[KnowledgeDocument]: ...
+    async def knowledge_vectors(self, organization_id: str, base_id: str) -> list[EmbeddedChunk]:
+        """The base's chunks that have a vector, with it and its model."""
+        ...
+
     async def knowledge_use(self, organization_id: str) -> KnowledgeUse:
         """What the organization's bases hold together."""
         ...

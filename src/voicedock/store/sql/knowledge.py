@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from voicedock.domain.knowledge import (
+    EmbeddedChunk,
     KnowledgeBase,
     KnowledgeChunk,
     KnowledgeDocument,
@@ -28,27 +29,32 @@ from voicedock.store.sql.rows import (
     text,
 )
 
-_CHUNKS_PER_INSERT = 100  # rows of one INSERT (5 values each: well within both backends' bound)
+_CHUNKS_PER_INSERT = 100  # rows of one INSERT (6 values each: well within both backends' bound)
 
+# The best chunks ranked by the index alone (their words; its scope column weighs nothing),
+# only those joined to their rows and their documents' names.
 _SQLITE_SEARCH = (
     "SELECT c.knowledge_base_id, c.document_id, d.name AS document_name, c.position, c.text,"
-    " -bm25(knowledge_chunks_fts) AS score"
-    " FROM knowledge_chunks_fts"
-    " JOIN knowledge_chunks c ON c.id = knowledge_chunks_fts.rowid"
+    " best.score FROM ("
+    " SELECT rowid AS id, -bm25(knowledge_chunks_fts, 1.0, 0.0) AS score"
+    " FROM knowledge_chunks_fts WHERE knowledge_chunks_fts MATCH ?"
+    " ORDER BY score DESC, rowid LIMIT ?) AS best"
+    " JOIN knowledge_chunks c ON c.id = best.id"
     " JOIN knowledge_documents d ON d.id = c.document_id"
-    " WHERE knowledge_chunks_fts MATCH ? AND c.organization_id = ?"
-    " AND c.knowledge_base_id IN ({bases})"
-    " ORDER BY score DESC, c.id LIMIT ?"
+    " WHERE c.organization_id = ?"
+    " ORDER BY best.score DESC, best.id"
 )
-_POSTGRES_SEARCH = (
+_POSTGRES_SEARCH = (  # ranked on the vectors alone; the best rows' text and names joined after
     "SELECT c.knowledge_base_id, c.document_id, d.name AS document_name, c.position, c.text,"
-    " ts_rank(c.words, q.query) AS score"
-    " FROM knowledge_chunks c"
-    " JOIN knowledge_documents d ON d.id = c.document_id,"
-    " to_tsquery('english', ?) AS q(query)"
+    " best.score FROM ("
+    " SELECT c.id, ts_rank(c.words, q.query) AS score"
+    " FROM knowledge_chunks c, to_tsquery('english', ?) AS q(query)"
     " WHERE c.words @@ q.query AND c.organization_id = ?"
     " AND c.knowledge_base_id IN ({bases})"
-    " ORDER BY score DESC, c.id LIMIT ?"
+    " ORDER BY score DESC, c.id LIMIT ?) AS best"
+    " JOIN knowledge_chunks c ON c.id = best.id"
+    " JOIN knowledge_documents d ON d.id = c.document_id"
+    " ORDER BY best.score DESC, best.id"
 )
 
 
@@ -80,7 +86,7 @@ class SqlKnowledgeWrites(TransactionPart):
         await self._insert(KNOWLEDGE_DOCUMENTS, document)
         for start in range(0, len(chunks), _CHUNKS_PER_INSERT):
             batch = chunks[start : start + _CHUNKS_PER_INSERT]
-            rows = ", ".join(["(?, ?, ?, ?, ?)"] * len(batch))
+            rows = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(batch))
             args: list[SqlValue] = []
             for chunk in batch:
                 args += [
@@ -89,10 +95,11 @@ class SqlKnowledgeWrites(TransactionPart):
                     document.id,
                     chunk.position,
                     chunk.text,
+                    chunk.embedding,
                 ]
             await self._conn.execute(
                 "INSERT INTO knowledge_chunks"
-                " (organization_id, knowledge_base_id, document_id, position, text)"
+                " (organization_id, knowledge_base_id, document_id, position, text, embedding)"
                 f" VALUES {rows}",
                 *args,
             )
@@ -146,6 +153,33 @@ class SqlKnowledgeReads(StorePart):
         )
         return [KnowledgeChunk(document_id, integer(r["position"]), text(r["text"])) for r in rows]
 
+    async def knowledge_vectors(self, organization_id: str, base_id: str) -> list[EmbeddedChunk]:
+        rows = await self._reader.fetch(
+            "SELECT c.document_id, d.name AS document_name, c.position, c.text,"
+            " d.embedding_model, c.embedding"
+            " FROM knowledge_chunks c JOIN knowledge_documents d ON d.id = c.document_id"
+            " WHERE c.organization_id = ? AND c.knowledge_base_id = ?"
+            " AND c.embedding IS NOT NULL AND d.embedding_model IS NOT NULL"
+            " ORDER BY c.id",
+            organization_id,
+            base_id,
+        )
+        return [
+            EmbeddedChunk(
+                KnowledgeHit(
+                    knowledge_base_id=base_id,
+                    document_id=text(r["document_id"]),
+                    document_name=text(r["document_name"]),
+                    position=integer(r["position"]),
+                    text=text(r["text"]),
+                    score=0.0,
+                ),
+                model=text(r["embedding_model"]),
+                vector=_bytes(r["embedding"]),
+            )
+            for r in rows
+        ]
+
     async def knowledge_use(self, organization_id: str) -> KnowledgeUse:
         return await _use(self, organization_id)
 
@@ -159,12 +193,17 @@ class SqlKnowledgeReads(StorePart):
         if not words or not base_ids or limit < 1:
             return []
         if self._dialect.name == "postgres":
-            sql, query = _POSTGRES_SEARCH, " | ".join(words)
+            rows = await self._reader.fetch(
+                _POSTGRES_SEARCH.format(bases=marks(base_ids)),
+                " | ".join(words),
+                organization_id,
+                *base_ids,
+                limit,
+            )
         else:
-            sql, query = _SQLITE_SEARCH, " OR ".join(f'"{w}"' for w in words)
-        rows = await self._reader.fetch(
-            sql.format(bases=marks(base_ids)), query, organization_id, *base_ids, limit
-        )
+            rows = await self._reader.fetch(
+                _SQLITE_SEARCH, _sqlite_match(base_ids, words), limit, organization_id
+            )
         return [
             KnowledgeHit(
                 knowledge_base_id=text(r["knowledge_base_id"]),
@@ -176,6 +215,20 @@ class SqlKnowledgeReads(StorePart):
             )
             for r in rows
         ]
+
+
+def _sqlite_match(base_ids: Sequence[str], words: Sequence[str]) -> str:
+    """The FTS5 query of ``words`` (any of them) in the bases ``base_ids``: each base is the
+    token of its id's hex in the scope column (as the migration's triggers write it)."""
+    scopes = " OR ".join(f'"b{base_id.encode().hex()}"' for base_id in base_ids)
+    terms = " OR ".join(f'"{word}"' for word in words)
+    return f"scope : ({scopes}) AND text : ({terms})"
+
+
+def _bytes(value: SqlValue) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise TypeError(f"expected bytes, got {type(value).__name__}")
 
 
 async def _use(part: SqlKnowledgeWrites | SqlKnowledgeReads, organization_id: str) -> KnowledgeUse:

@@ -25,8 +25,8 @@ class SqlOrganizationWrites(TransactionPart):
 
     async def update_organization(self, org: Organization) -> None:
         """Write what changes after creation: the display name, the assistant defaults, the
-        operator's limits, its calling hours, whether its calls disclose the AI and its
-        vocabulary."""
+        operator's limits, its calling hours, whether its calls disclose the AI, its
+        vocabulary and its own embeddings endpoint."""
         columns = (
             "display_name",
             "assistant_defaults",
@@ -35,6 +35,7 @@ class SqlOrganizationWrites(TransactionPart):
             "ai_disclosure_required",
             "calling_hours",
             "vocabulary",
+            "knowledge_embeddings",
         )
         changed = await self._conn.execute(
             f"UPDATE organizations SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",
