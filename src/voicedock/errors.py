@@ -128,6 +128,11 @@ class RetryLater(ApiError):
 class RateLimited(RetryLater, status=429, error="Too many requests"): ...
 
 
+class UpstreamFailed(ApiError, status=502, error="Bad gateway"):
+    """A service the request needed answered nothing usable (an embeddings endpoint); the
+    request may be sent again."""
+
+
 class ConfigError(VoicedockError):
     """A configuration value is missing or invalid; the message names the key."""
 

@@ -59,7 +59,10 @@ from voicedock.calls.transfers.decision import NodeTranscriber
 from voicedock.config import Settings
 from voicedock.domain.records import utcnow
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
+from voicedock.knowledge.embeddings import Embeddings, EmbeddingsEndpoint
+from voicedock.knowledge.endpoints import EmbeddingsEndpoints
 from voicedock.knowledge.library import KnowledgeLibrary
+from voicedock.knowledge.search import KnowledgeSearch
 from voicedock.media.output_totals import OutputTotals
 from voicedock.metrics import MetricsSources, ServiceMetrics
 from voicedock.organizations.billing import CallRating
@@ -219,6 +222,7 @@ class Service(Closable):
         self.dialer = self._dialer()
         # Tools the test calls of test suites mock; every other call's go to the real server.
         self.tool_mocks = MockedTools(self.webhooks.requests)
+        self.knowledge, self.knowledge_search = self._knowledge()  # /knowledge-bases, searches
         self.runner = self._runner(work)
         # Test suites' runs: each scenario a test call placed inside the PBX (no trunk), its
         # caller leg's events routed to the run, its other side taken as an inbound call.
@@ -229,7 +233,6 @@ class Service(Closable):
         self.recovery = CallRecovery(store, pbx, self.engine)
         # The voices each organization may use, and their previews (spare synthesis only).
         self.voices = Voices(settings, store, self.speech.synthesis, egress=self.webhooks.egress)
-        self.knowledge = KnowledgeLibrary(store, settings.knowledge)  # /knowledge-bases
         # Client media mode: the PBX's media legs dial voicedock; the web app serves /media.
         self.media_acceptor = _media_endpoint(pbx)
         self.node, self.drain = self._node(ending)
@@ -294,6 +297,27 @@ class Service(Closable):
             can_dial=lambda: self.pbx.health().can_place_calls and not self.node.draining,
         )
 
+    def _knowledge(self) -> tuple[KnowledgeLibrary, KnowledgeSearch]:
+        """The organizations' knowledge bases: what they add and how they are searched, both
+        with the organization's own embeddings endpoint where it has set one (through the
+        egress guard: the webhooks'), else the operator's where there is one."""
+        embeddings = Embeddings(self.webhooks.egress)
+        operator = self.settings.knowledge.embeddings
+        endpoint = None
+        if operator.url:
+            endpoint = EmbeddingsEndpoint(
+                operator.url.rstrip("/"),
+                operator.model,
+                operator.api_key or None,
+                operator.timeout_seconds,
+                tenant=False,
+            )
+        endpoint_for = EmbeddingsEndpoints(
+            self.store, endpoint, self.settings.byok, timeout_s=operator.timeout_seconds
+        )
+        library = KnowledgeLibrary(self.store, self.settings.knowledge, embeddings, endpoint_for)
+        return library, KnowledgeSearch(self.store, embeddings, endpoint_for)
+
     def _runner(self, work: CallWork) -> CallRunner:
         """Starts the live conversation of each answered call (a PBX that carries media)."""
         options = RunnerOptions(
@@ -301,6 +325,7 @@ class Service(Closable):
             work.call_speech,
             work.presynthesis,
             tool_server=self.tool_mocks,
+            knowledge=self.knowledge_search,
             media_totals=work.media_totals,
             watchers=(self.metrics.live,),
         )
@@ -438,6 +463,7 @@ class Service(Closable):
             await self.pbx.aclose()
         finally:
             await self.node.aclose()  # the lease goes: no node takes over what ended cleanly
+            await self.knowledge_search.aclose()  # its embeddings endpoint's sessions
             await self.webhooks.aclose()  # never raises; pending rows stay for the next start
             await self.store.aclose()
             if self.options.lease_store is not None:

@@ -110,9 +110,24 @@ class LimitsSettings(Table):
             limited.add(o.organization)
 
 
+class KnowledgeEmbeddingsSettings(Table):
+    """[knowledge.embeddings]: the operator's OpenAI-compatible embeddings endpoint (``url``
+    the base, ``{url}/embeddings`` is asked; empty: none). With it, every knowledge base's
+    chunks get a vector and a search goes by meaning as well as by words."""
+
+    url: Annotated[str, Meta(pattern=r"^(https?://.+)?$")] = ""
+    model: str = ""
+    api_key: str = ""
+    timeout_seconds: Annotated[float, Meta(gt=0, le=120)] = 10.0
+
+    def check(self) -> None:
+        if self.url and not self.model:
+            raise ConfigError("knowledge.embeddings.model", "is required with a url")
+
+
 class KnowledgeSettings(Table):
     """[knowledge]: what an organization's knowledge bases may hold (every node; more is
-    answered 422 ``Knowledge limit``, docs/knowledge.md)."""
+    answered 422 ``Knowledge limit``, docs/knowledge.md), and the operator's embeddings."""
 
     bases_per_organization: Annotated[int, Meta(ge=0, le=10_000)] = 50
     documents_per_organization: Annotated[int, Meta(ge=0, le=1_000_000)] = 1000
@@ -121,6 +136,9 @@ class KnowledgeSettings(Table):
     # One upload (``POST /knowledge-bases/{id}/documents``), as sent; a PDF's pages read.
     document_bytes: Annotated[int, Meta(ge=1024, le=100 * 1024 * 1024)] = 10 * 1024 * 1024
     pdf_pages: Annotated[int, Meta(ge=1, le=10_000)] = 500
+    embeddings: KnowledgeEmbeddingsSettings = msgspec.field(
+        default_factory=KnowledgeEmbeddingsSettings
+    )
 
 
 PerSecond = Annotated[int, Meta(ge=0, le=100_000)]

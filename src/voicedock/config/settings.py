@@ -89,6 +89,7 @@ class Settings(Table):
         self.policy.check()
         self.compliance.check()
         self.rehearsal.check()
+        self.knowledge.embeddings.check()
         self.webhooks.check(assistants)
         self.egress.check()
         self.limits.check()

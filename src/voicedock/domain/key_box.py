@@ -6,6 +6,9 @@ database only as ``v1:`` + base64(nonce ‖ ciphertext ‖ tag), sealed with AES
 organization and key ids are the associated data, so a sealed value copied to another row or
 organization does not open. The plaintext exists only in memory, when a call's provider uses it.
 A value sealed under another operator key fails with ``KeyBoxError``, naming the likely cause.
+
+``key_box`` is the operator's box as the ``[byok]`` settings give it, ``sealing_context`` what a
+stored key is bound to: every floor that seals or opens a provider key uses both.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -20,6 +24,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 _VERSION = "v1:"
 _NONCE = 12
 KEY_BYTES = 32
+
+
+class OperatorKeySource(Protocol):
+    """Where the operator's key is configured (``config`` ``ByokSettings``)."""
+
+    def operator_key(self) -> bytes | None: ...
 
 
 class KeyBoxError(Exception):
@@ -66,3 +76,14 @@ class KeyBox:
                 "(was [byok] key changed?)"
             ) from None
         return plain.decode("utf-8")
+
+
+def key_box(byok: OperatorKeySource) -> KeyBox | None:
+    """The operator's key box (None: no key configured). Settings are checked at load."""
+    key = byok.operator_key()
+    return None if key is None else KeyBox(key)
+
+
+def sealing_context(organization_id: str, key_id: str) -> str:
+    """What a sealed key is bound to: copied to another row or organization, it does not open."""
+    return f"provider-key:{organization_id}:{key_id}"

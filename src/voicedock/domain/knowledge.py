@@ -12,9 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
+import msgspec
+from msgspec import Meta
+
+from voicedock.domain.provider_urls import url_problem
 from voicedock.domain.timestamps import utcnow
+from voicedock.validation import NOT_BLANK_LINE_PATTERN
 
 # How an assistant retrieves: the model asks with the ``search_knowledge`` tool, or the
 # caller's words of each turn are searched and what is found goes into that turn's request.
@@ -28,6 +33,12 @@ DEFAULT_CHUNKS_PER_SEARCH = 3
 MAX_NAME_CHARS = 200
 MAX_DESCRIPTION_CHARS = 1000
 MAX_QUERY_CHARS = 500
+MAX_EMBEDDINGS_URL_CHARS = 500
+MAX_EMBEDDINGS_MODEL_CHARS = 200
+# The name of one of the organization's provider keys, as ``domain/tenant_provider_fields.py``
+# states it (not imported: that module imports this one through the assistant's settings).
+_KEY_NAME_MAX = 64
+_KEY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 @dataclass(slots=True)
@@ -56,6 +67,7 @@ class KnowledgeDocument:
     size_bytes: int
     characters: int
     chunks: int
+    embedding_model: str | None = None  # the model its chunks' vectors are of (None: none)
     created_at: datetime = field(default_factory=utcnow)
 
 
@@ -67,6 +79,7 @@ class KnowledgeChunk:
     document_id: str
     position: int
     text: str
+    embedding: bytes | None = None  # its vector (float32 little-endian), where it has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +93,65 @@ class KnowledgeHit:
     position: int
     text: str
     score: float
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedChunk:
+    """A chunk with its vector, as a search by meaning compares it (``model``: the one that
+    gave the vector; a query is compared only with vectors of its own model)."""
+
+    chunk: KnowledgeHit  # its ``score`` unset (0)
+    model: str
+    vector: bytes
+
+
+class KnowledgeEmbeddings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """An organization's own OpenAI-compatible embeddings endpoint, used for its knowledge
+    bases instead of the operator's: ``{url}/embeddings`` is asked for ``model``'s vectors,
+    with the provider key named ``api_key_ref`` as the bearer token (none: no token). Only the
+    key's name is kept here; the key stays sealed in ``/provider-keys``."""
+
+    url: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=MAX_EMBEDDINGS_URL_CHARS,
+            pattern=r"^https?://",
+            description="The endpoint's base URL: http or https, a host, an optional port and a "
+            "plain path, no credentials, query or fragment (POST {url}/embeddings is asked); "
+            "checked against the operator's egress policy (400 URL refused).",
+        ),
+    ]
+    model: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=MAX_EMBEDDINGS_MODEL_CHARS,
+            pattern=NOT_BLANK_LINE_PATTERN,
+            description="The embeddings model the endpoint is asked for.",
+        ),
+    ]
+    api_key_ref: (
+        Annotated[
+            str,
+            Meta(
+                pattern=_KEY_NAME_PATTERN,
+                max_length=_KEY_NAME_MAX,
+                description="The name of one of the organization's provider keys "
+                "(/provider-keys), sent as the bearer token (422 when it names none of them; "
+                '403 where the operator does not allow them, [byok] mode = "off"); left out: '
+                "no token.",
+            ),
+        ]
+        | None
+    ) = None
+
+    def __post_init__(self) -> None:
+        # The client appends /embeddings: a query or a fragment would steer the request, and
+        # credentials would be shown wherever the setting is.
+        problem = url_problem(self.url)
+        if problem is not None:
+            raise ValueError(f"url: {problem}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +172,16 @@ __all__ = [
     "MAX_BASES_PER_ASSISTANT",
     "MAX_CHUNKS_PER_SEARCH",
     "MAX_DESCRIPTION_CHARS",
+    "MAX_EMBEDDINGS_MODEL_CHARS",
+    "MAX_EMBEDDINGS_URL_CHARS",
     "MAX_NAME_CHARS",
     "MAX_QUERY_CHARS",
     "SEARCH_KNOWLEDGE",
+    "EmbeddedChunk",
     "KnowledgeBase",
     "KnowledgeChunk",
     "KnowledgeDocument",
+    "KnowledgeEmbeddings",
     "KnowledgeHit",
     "KnowledgeUse",
     "Retrieval",

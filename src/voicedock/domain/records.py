@@ -16,6 +16,7 @@ from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.attestation import CallerAttestation
 from voicedock.domain.billing import CallCost
 from voicedock.domain.json import JsonObject, JsonValue
+from voicedock.domain.knowledge import KnowledgeEmbeddings
 from voicedock.domain.squads import CallSquad, Member, member_named
 from voicedock.domain.timestamps import utcnow as utcnow
 from voicedock.domain.vocabulary import Vocabulary
@@ -93,6 +94,9 @@ class Organization:
     # Keyterms and pronunciations for every call of its assistants, after each assistant's
     # own (docs/speech.md). None: none.
     vocabulary: Vocabulary | None = None
+    # Its own embeddings endpoint for its knowledge bases, instead of the operator's
+    # (docs/knowledge.md). None: the operator's, if any.
+    knowledge_embeddings: KnowledgeEmbeddings | None = None
 
 
 @dataclass(slots=True)

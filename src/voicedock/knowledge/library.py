@@ -17,13 +17,21 @@ from voicedock.domain.knowledge import (
     KnowledgeDocument,
     KnowledgeUse,
 )
-from voicedock.errors import NotFound, Unprocessable, UnsupportedMediaType
+from voicedock.errors import NotFound, Unprocessable, UnsupportedMediaType, UpstreamFailed
 from voicedock.knowledge.chunks import chunk_text
 from voicedock.knowledge.documents import DOCUMENT_TYPES, UnreadableDocument, document_text
+from voicedock.knowledge.embeddings import (
+    Embeddings,
+    EmbeddingsEndpoint,
+    EmbeddingsFailed,
+    EndpointFor,
+    vector_bytes,
+)
 from voicedock.store.base import Store, Transaction
 
 LIMIT_REACHED = "Knowledge limit reached"
 UNREADABLE = "Unreadable document"
+EMBEDDINGS_FAILED = "Embeddings failed"
 # What the request that adds a record records with it (its audit event), in the same
 # transaction: the new record's id.
 Record = Callable[[Transaction, str], Awaitable[None]]
@@ -40,9 +48,17 @@ def check_document_type(content_type: str) -> None:
 class KnowledgeLibrary:
     """The organizations' knowledge bases as they grow (the store holds them)."""
 
-    def __init__(self, store: Store, settings: KnowledgeSettings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: KnowledgeSettings,
+        embeddings: Embeddings,
+        endpoint_for: EndpointFor,
+    ) -> None:
+        """``endpoint_for``: where an organization's chunks get their vectors (None: none)."""
         self._store = store
         self.settings = settings
+        self._embeddings, self._endpoint_for = embeddings, endpoint_for
 
     async def add_base(self, base: KnowledgeBase, record: Record | None = None) -> None:
         """Store ``base``; 422 ``Knowledge limit reached`` past the organization's bound.
@@ -75,9 +91,12 @@ class KnowledgeLibrary:
                 f"the document could not be read: {exc.reason}", error=UNREADABLE
             ) from None
         document_id = str(uuid.uuid4())
+        pieces = chunk_text(text)
+        endpoint = await self._endpoint_for(base.organization_id)
+        vectors = await self._vectors(endpoint, pieces)
         chunks = [
-            KnowledgeChunk(document_id, position, piece)
-            for position, piece in enumerate(chunk_text(text))
+            KnowledgeChunk(document_id, position, piece, vectors[position] if vectors else None)
+            for position, piece in enumerate(pieces)
         ]
         document = KnowledgeDocument(
             id=document_id,
@@ -88,16 +107,49 @@ class KnowledgeLibrary:
             size_bytes=len(data),
             characters=len(text),
             chunks=len(chunks),
+            embedding_model=endpoint.model if vectors and endpoint else None,
         )
         async with self._store.transaction() as tx:
             use = await tx.knowledge_use_locked(base.organization_id)
             self._check_room(use, document)
-            if await tx.get_knowledge_base(base.organization_id, base.id) is None:
+            current = await tx.get_knowledge_base(base.organization_id, base.id)
+            if current is None:
                 raise NotFound("knowledge base not found", error="Knowledge base not found")
             await tx.insert_knowledge_document(document, chunks)
+            await tx.update_knowledge_base(current)  # changed: the nodes' vectors read again
             if record is not None:
                 await record(tx, document.id)
         return document
+
+    async def delete_document(
+        self, document: KnowledgeDocument, record: Record | None = None
+    ) -> bool:
+        """The document and its chunks; whether there was one (``record``: as ``add_base``)."""
+        async with self._store.transaction() as tx:
+            if not await tx.delete_knowledge_document(document.organization_id, document.id):
+                return False
+            base = await tx.get_knowledge_base(document.organization_id, document.knowledge_base_id)
+            if base is not None:
+                await tx.update_knowledge_base(base)  # changed: the nodes' vectors read again
+            if record is not None:
+                await record(tx, document.id)
+        return True
+
+    async def _vectors(
+        self, endpoint: EmbeddingsEndpoint | None, pieces: list[str]
+    ) -> list[bytes] | None:
+        """Each chunk's vector, where there is an embeddings endpoint; 502 ``Embeddings
+        failed`` when it gives none (the document is not stored without them)."""
+        if endpoint is None or not pieces:
+            return None
+        try:
+            matrix = await self._embeddings.embed(endpoint, pieces)
+        except EmbeddingsFailed as exc:
+            raise UpstreamFailed(
+                f"the embeddings endpoint gave no vectors: {exc.reason}; send the document again",
+                error=EMBEDDINGS_FAILED,
+            ) from None
+        return [vector_bytes(row) for row in matrix]
 
     def _check_room(self, use: KnowledgeUse, document: KnowledgeDocument) -> None:
         bounds = self.settings
@@ -117,4 +169,11 @@ def _within(what: str, total: int, bound: int) -> None:
         )
 
 
-__all__ = ["LIMIT_REACHED", "UNREADABLE", "KnowledgeLibrary", "Record", "check_document_type"]
+__all__ = [
+    "EMBEDDINGS_FAILED",
+    "LIMIT_REACHED",
+    "UNREADABLE",
+    "KnowledgeLibrary",
+    "Record",
+    "check_document_type",
+]

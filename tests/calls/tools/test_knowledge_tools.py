@@ -19,6 +19,8 @@ from voicedock.domain.assistant_config import Knowledge
 from voicedock.domain.knowledge import KnowledgeBase, KnowledgeChunk, KnowledgeDocument
 from voicedock.domain.records import Call, CallStatus, Direction, Organization
 from voicedock.errors import StoreUnavailable
+from voicedock.knowledge.embeddings import Embeddings, fixed_endpoint
+from voicedock.knowledge.search import KnowledgeSearch
 from voicedock.pipeline.dialogue.events import CallEvents, KnowledgeRetrieved
 from voicedock.pipeline.frames import ToolCall
 from voicedock.store import Store, open_store
@@ -52,7 +54,9 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 def _knowledge(store: Store, events: CallEvents, **plan: object) -> CallKnowledge:
     typed = msgspec.convert({"knowledge_base_ids": ["kb-1"], **plan}, Knowledge)
-    return CallKnowledge(store, "org-1", typed, events)
+    return CallKnowledge(
+        KnowledgeSearch(store, Embeddings(None), fixed_endpoint(None)), "org-1", typed, events
+    )
 
 
 def _tools(knowledge: CallKnowledge) -> CallTools:
@@ -120,6 +124,9 @@ async def test_every_turn_offers_no_tool_and_searches_the_words(store: Store) ->
 async def test_a_failing_store_is_a_result_the_model_reads(store: Store) -> None:
     class Down:
         async def search_knowledge(self, *args: object) -> list[object]:
+            raise StoreUnavailable("the database is down")
+
+        async def get_knowledge_base(self, *args: object) -> None:
             raise StoreUnavailable("the database is down")
 
     events = CallEvents()

@@ -212,6 +212,14 @@ class KnowledgeSearchResult(Reply, kw_only=True):
 
     results: list[KnowledgeSearchHit]
     took_ms: Annotated[float, Meta(ge=0, description="The search's own time, in milliseconds.")]
+    by: Annotated[
+        Literal["full_text", "hybrid"],
+        Meta(
+            description="full_text: by the query's words; hybrid: by its words and its meaning "
+            "(an embeddings endpoint, the organization's or the operator's, gave the chunks "
+            "and the query vectors)."
+        ),
+    ]
 
 
 _UNREAD_OR_LIMITED = (
@@ -245,6 +253,11 @@ def _upload() -> Schema:
     )
     op["responses"]["415"] = error_response(
         "415", "The body is of no type a document is read as (Content-Type)"
+    )
+    op["responses"]["502"] = error_response(
+        "502",
+        "The embeddings endpoint gave the chunks no vectors (Embeddings failed): nothing was "
+        "stored; send the document again",
     )
     return _limited(op)
 

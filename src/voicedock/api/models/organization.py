@@ -1,5 +1,6 @@
-"""``/organization``: the API key's organization: its display name and the defaults of its
-new assistants (set with an admin key), its limits (the operator's: read-only here)."""
+"""``/organization``: the API key's organization: its display name, the defaults of its new
+assistants and its own embeddings endpoint (set with an admin key), its limits (the operator's:
+read-only here)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.field_types import Time, text
 from voicedock.api.models.operations import Schema, operation
 from voicedock.domain.campaigns import HOURS_PATTERN
+from voicedock.domain.knowledge import KnowledgeEmbeddings
 from voicedock.domain.records import Organization as OrganizationRecord
 from voicedock.domain.secret_fields import masked
 from voicedock.domain.timestamps import iso
@@ -157,6 +159,14 @@ class Organization(Reply, kw_only=True):
             "assistant's rule for a word wins); null: none (docs/speech.md)."
         ),
     ] = None
+    knowledge_embeddings: Annotated[
+        KnowledgeEmbeddings | None,
+        Meta(
+            description="Its own OpenAI-compatible embeddings endpoint for its knowledge bases, "
+            "instead of the operator's: api_key_ref names its provider key, the key itself is "
+            "never answered; null: the operator's, if any (docs/knowledge.md)."
+        ),
+    ] = None
     created_at: Time
 
     @classmethod
@@ -173,6 +183,7 @@ class Organization(Reply, kw_only=True):
             ai_disclosure_required=org.ai_disclosure_required,
             ai_disclosure_required_by_operator=operator_discloses,
             vocabulary=org.vocabulary,
+            knowledge_embeddings=org.knowledge_embeddings,
             created_at=iso(org.created_at),
         )
 
@@ -201,6 +212,18 @@ class OrganizationUpdate(Body, kw_only=True):
         ]
         | UnsetType
     ) = UNSET
+    knowledge_embeddings: (
+        Annotated[
+            KnowledgeEmbeddings | None,
+            Meta(
+                description="Its own OpenAI-compatible embeddings endpoint for its knowledge "
+                "bases, instead of the operator's (docs/knowledge.md); null: the operator's. "
+                "Documents already uploaded keep the vectors they have: upload them again to "
+                "have them found by meaning with the new model."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
     name: OperatorSetting | UnsetType = UNSET
     limits: OperatorSetting | UnsetType = UNSET
 
@@ -219,8 +242,9 @@ PATHS: dict[str, Schema] = {
             errors="401",
         ),
         "patch": operation(
-            "Set the organization's display name or the defaults of its new assistants. Needs "
-            "an admin key (403 otherwise).",
+            "Set the organization's display name, the defaults of its new assistants, its "
+            "calling hours, vocabulary or embeddings endpoint. Needs an admin key (403 "
+            "otherwise).",
             ("200", Organization),
             body=OrganizationUpdate,
             errors="400 401 403 413 422",
@@ -232,7 +256,10 @@ PATHS: dict[str, Schema] = {
             "provider must name one (422). `ai_disclosure_required` true makes its calls "
             "disclose the AI (docs/compliance.md); false leaves the operator's requirement "
             "as it is. `vocabulary` (keyterms, pronunciations) applies to every call of its "
-            "assistants, after each assistant's own (docs/speech.md).",
+            "assistants, after each assistant's own (docs/speech.md). `knowledge_embeddings` "
+            "is its own embeddings endpoint for its knowledge bases (docs/knowledge.md): a URL "
+            "the operator's egress policy refuses is 400 `URL refused`; its `api_key_ref` must "
+            'name a provider key of the organization (422; 403 where `[byok] mode = "off"`).',
         ),
     },
 }

@@ -52,7 +52,6 @@ from voicedock.domain.knowledge import KnowledgeBase, KnowledgeDocument
 from voicedock.domain.records import utcnow
 from voicedock.errors import BadRequest, NotFound, PayloadTooLarge
 from voicedock.knowledge.library import check_document_type
-from voicedock.knowledge.search import search
 from voicedock.validation import is_token
 
 routes = web.RouteTableDef()
@@ -226,10 +225,8 @@ async def delete_document(request: web.Request) -> web.Response:
     caller = caller_of(request).auditing(DOCUMENTS_AUDIT, "deleted")
     base = await KNOWLEDGE_BASES.fetch(request)
     document = await _document(caller, base, request)
-    async with caller.store.transaction() as tx:
-        if not await tx.delete_knowledge_document(caller.organization_id, document.id):
-            raise _document_not_found()  # deleted meanwhile
-        await caller.record(tx, document.id)
+    if not await caller.service.knowledge.delete_document(document, caller.record):
+        raise _document_not_found()  # deleted meanwhile
     return web.Response(status=204)
 
 
@@ -240,11 +237,11 @@ async def search_base(request: web.Request) -> web.Response:
     base = await KNOWLEDGE_BASES.fetch(request)
     body = await read_json(request, caller.service.settings.server.max_body_bytes)
     asked = parse(body, KnowledgeSearchRequest)
-    found = await search(
-        caller.store, caller.organization_id, [base.id], asked.query, asked.max_chunks
-    )
+    searches = caller.service.knowledge_search
+    found = await searches.search(caller.organization_id, [base.id], asked.query, asked.max_chunks)
     results = [KnowledgeSearchHit.of(hit) for hit in found.hits]
-    return reply(KnowledgeSearchResult(results=results, took_ms=round(found.took_ms, 3)))
+    took_ms = round(found.took_ms, 3)
+    return reply(KnowledgeSearchResult(results=results, took_ms=took_ms, by=found.by))
 
 
 __all__ = ["KNOWLEDGE_BASES", "RESOURCES", "routes"]

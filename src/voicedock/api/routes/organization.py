@@ -1,8 +1,10 @@
 """``/organization``: the API key's organization. Any key reads it; an admin key sets its
 display name, the defaults of its new assistants and whether its calls disclose the AI (the
 auth middleware refuses others),
-whose provider keys are checked as an assistant's (``KeyRefs.check``: 403/422); its name and
-limits are the operator's (403 ``Operator setting``)."""
+whose provider keys are checked as an assistant's (``KeyRefs.check``: 403/422), and its own
+embeddings endpoint, whose URL and provider key are checked as they are set
+(``knowledge.endpoints.check_setting``: 400/403/422); its name and limits are the operator's
+(403 ``Operator setting``)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from voicedock.domain.campaigns import daily_window
 from voicedock.domain.records import Organization as OrganizationRecord
 from voicedock.domain.vocabulary import Vocabulary
 from voicedock.errors import BadRequest, Forbidden, NotFound
+from voicedock.knowledge.endpoints import check_setting
 from voicedock.organizations.settings import limits_of
 
 routes = web.RouteTableDef()
@@ -64,7 +67,8 @@ async def update_organization(request: web.Request) -> web.Response:
     if refused:
         raise Forbidden(
             f"{refused[0]} is the operator's ('voicedock organizations', [limits]); an "
-            "organization sets its display_name, assistant_defaults, calling_hours and vocabulary",
+            "organization sets its display_name, assistant_defaults, calling_hours, vocabulary "
+            "and knowledge_embeddings",
             error="Operator setting",
         )
     defaults = body.assistant_defaults
@@ -84,6 +88,12 @@ async def update_organization(request: web.Request) -> web.Response:
             daily_window(calling_hours)
         except ValueError as exc:
             raise BadRequest(f"calling_hours: {exc}") from None
+    embeddings = base.knowledge_embeddings
+    if body.knowledge_embeddings is not UNSET:
+        embeddings = body.knowledge_embeddings
+        if embeddings is not None:
+            policy = service.engine.egress_policy
+            await check_setting(embeddings, base.id, service.store, service.settings.byok, policy)
     updated = dataclasses.replace(
         base,
         display_name=base.display_name if body.display_name is UNSET else body.display_name or "",
@@ -93,6 +103,7 @@ async def update_organization(request: web.Request) -> web.Response:
         else body.ai_disclosure_required,
         calling_hours=calling_hours,
         vocabulary=base.vocabulary if body.vocabulary is UNSET else _kept(body.vocabulary),
+        knowledge_embeddings=embeddings,
     )
     async with service.store.transaction() as tx:
         await tx.update_organization(updated)

@@ -26,7 +26,9 @@ from voicedock.calls.assistants.config import SAY_VOICE
 from voicedock.calls.assistants.providers import NEEDS_STT_AND_TTS, SPEECH_TO_SPEECH
 from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.json import JsonValue, json_object
-from voicedock.domain.key_box import KeyBox, KeyBoxError
+from voicedock.domain.key_box import KeyBoxError
+from voicedock.domain.key_box import key_box as key_box  # here for /provider-keys
+from voicedock.domain.key_box import sealing_context as sealing_context
 from voicedock.domain.tenant_provider_fields import API_KEY_REF, FALLBACK_PLAN, cloud_providers
 from voicedock.errors import BadRequest, Forbidden, StoreError, Unprocessable
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderUnavailableError
@@ -130,17 +132,6 @@ def _sections(config: Mapping[str, JsonValue]) -> Iterator[tuple[str, Mapping[st
 
 def fits(key_provider: str, section_provider: str) -> bool:
     return key_provider in (section_provider, _SAME_ACCOUNT.get(section_provider))
-
-
-def key_box(byok: ByokSettings) -> KeyBox | None:
-    """The operator's key box (None: no key configured). Settings are checked at load."""
-    key = byok.operator_key()
-    return None if key is None else KeyBox(key)
-
-
-def sealing_context(organization_id: str, key_id: str) -> str:
-    """What a sealed key is bound to: copied to another row or organization, it does not open."""
-    return f"provider-key:{organization_id}:{key_id}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ from voicedock.store.base import Store
 
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
     from voicedock.calls.tools.executor import ToolServer
+    from voicedock.knowledge.search import KnowledgeSearch
     from voicedock.pipeline.dialogue.turn_engine import ConversationConfig
 
 
@@ -63,8 +64,9 @@ class RunnerOptions:
     the runner (closed with it); ``call_speech``: a call's speech providers; ``conversation``
     holds dialogue defaults (given here, they win over ``[speech.endpointing]``: tests set
     their own); ``close_timeout``: how long closing waits for the calls hung up; ``tool_server``
-    runs the assistants' webhook tools; ``media_totals`` counts the calls' outbound media (for
-    the metrics); ``watchers`` hear each served call's events (the metrics' counters)."""
+    runs the assistants' webhook tools; ``knowledge`` searches their knowledge bases;
+    ``media_totals`` counts the calls' outbound media (for the metrics); ``watchers`` hear each
+    served call's events (the metrics' counters)."""
 
     speech: NodeSpeech
     call_speech: CallSpeech
@@ -72,6 +74,7 @@ class RunnerOptions:
     conversation: ConversationConfig | None = None
     close_timeout: float = 10.0
     tool_server: ToolServer | None = None
+    knowledge: KnowledgeSearch | None = None
     media_totals: OutputTotals = field(default_factory=OutputTotals)
     watchers: tuple[CallWatcher, ...] = ()
 
@@ -108,6 +111,7 @@ class CallRunner(Started):
             tool_server=options.tool_server,
             watchers=options.watchers,
             mcp=self.mcp,
+            knowledge=options.knowledge,
         )
         media_pbx = self.media_pbx
         self.events = PbxEventSink(

@@ -36,7 +36,6 @@ from voicedock.calls.voicemail import voicemail_settings
 from voicedock.config import Settings
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.ids import mask_call_id
-from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call, CallMessage, Direction, utcnow
 from voicedock.domain.squads import CallMember
 from voicedock.domain.usage import SpokenTurn, speech_usage
@@ -54,6 +53,7 @@ if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answe
     from voicedock.calls.tools.config import AssistantTool
     from voicedock.calls.tools.executor import CallTools, SecureKeys, ToolServer
     from voicedock.calls.tools.mcp import McpTools
+    from voicedock.knowledge.search import KnowledgeSearch
     from voicedock.pipeline.dialogue.events import CallEvent, CallEvents
     from voicedock.pipeline.dialogue.turn_engine import ConversationConfig
 
@@ -107,10 +107,12 @@ class OneCall:
         tool_server: ToolServer | None = None,
         watchers: tuple[CallWatcher, ...] = (),
         mcp: McpTools | None = None,
+        knowledge: KnowledgeSearch | None = None,
     ) -> None:
         """``conversation``: the dialogue defaults every call starts from (endpointing...);
         ``tool_server`` runs the assistants' webhook tools; ``watchers`` hear each call's
-        events; ``mcp`` lists and calls the assistants' MCP servers' tools."""
+        events; ``mcp`` lists and calls the assistants' MCP servers' tools; ``knowledge``
+        searches their knowledge bases (none: the calls search none)."""
         self._engine = engine
         self._pbx = pbx
         self._store = store
@@ -124,6 +126,7 @@ class OneCall:
         self._tool_server = tool_server
         self._watchers = watchers
         self._mcp = mcp
+        self._knowledge = knowledge
         self._verdict = PbxVerdict(pbx, lambda: served.closing)
 
     def start(
@@ -326,19 +329,12 @@ class OneCall:
 
     def _subscribe(self, events: CallEvents, call_id: str) -> None:
         """The call's record hears what it tells: each kept message, the voicemail verdict,
-        a phone menu's steps, the consent outcome, a handoff, a provider switch (counted at
-        once). Each kind has a listener of its own: the messages are stored in spoken order,
-        and a verdict or an outcome never waits behind them (stored before the end it may
-        cause)."""
-        from voicedock.pipeline.dialogue.events import (
-            AnsweringMachineHeard,
-            ConsentDecided,
-            HandedOver,
-            KnowledgeRetrieved,
-            MenuStep,
-            ProviderSwitched,
-            TranscriptKept,
-        )
+        a phone menu's steps, a knowledge search, the consent outcome, a handoff, a provider
+        switch (counted at once; ``told_records.py``). Each kind has a listener of its own:
+        the messages are stored in spoken order, and a verdict or an outcome never waits
+        behind them (stored before the end it may cause)."""
+        from voicedock.calls.runner.told_records import RECORDED
+        from voicedock.pipeline.dialogue.events import ProviderSwitched, TranscriptKept
 
         def counted(_switched: ProviderSwitched) -> None:
             if (running := self._served.get(call_id)) is not None:
@@ -346,54 +342,18 @@ class OneCall:
 
         events.subscribe(ProviderSwitched, counted)
         record = partial(self._record, call_id)
-        kinds = (
-            TranscriptKept,
-            AnsweringMachineHeard,
-            MenuStep,
-            KnowledgeRetrieved,
-            ConsentDecided,
-            HandedOver,
-            ProviderSwitched,
-        )
-        for kind in kinds:
+        for kind in (TranscriptKept, *RECORDED):
             events.listen(record, kind)
 
     async def _record(self, call_id: str, event: CallEvent) -> None:
         """One thing the call told, stored on its record."""
-        from voicedock.pipeline.dialogue.events import (
-            AnsweringMachineHeard,
-            ConsentDecided,
-            HandedOver,
-            KnowledgeRetrieved,
-            MenuStep,
-            ProviderSwitched,
-            TranscriptKept,
-        )
+        from voicedock.calls.runner.told_records import record_write
+        from voicedock.pipeline.dialogue.events import TranscriptKept
 
-        records = self._engine.records
-        match event:
-            case TranscriptKept(entry):
-                await self._transcript_turn(call_id, entry)
-                return
-            case AnsweringMachineHeard(verdict):
-                work = partial(records.store_answering_machine, call_id, verdict)
-                what = "answering-machine verdict"
-            case MenuStep(step):
-                work, what = partial(records.store_menu_step, call_id, step), "phone menu step"
-            case KnowledgeRetrieved(retrieval):
-                work = partial(records.store_knowledge, call_id, retrieval)
-                what = "knowledge retrieval"
-            case ConsentDecided(outcome):
-                work, what = partial(records.store_consent, call_id, outcome), "consent outcome"
-            case HandedOver(source, to, reason):
-                data: JsonObject = {"from": source, "to": to, "reason": reason}
-                work, what = partial(records.store_handoff, call_id, data), "handoff"
-            case ProviderSwitched(switch):
-                work = partial(records.store_provider_switch, call_id, switch.event())
-                what = "provider switch"
-            case _:
-                return
-        await self._stored(call_id, work, what)
+        if isinstance(event, TranscriptKept):
+            await self._transcript_turn(call_id, event.entry)
+        elif (write := record_write(self._engine.records, call_id, event)) is not None:
+            await self._stored(call_id, *write)
 
     async def _stored(self, call_id: str, write: Work, what: str) -> None:
         """One of the call's records, written after the call's earlier writes (retried while
@@ -442,8 +402,8 @@ class OneCall:
         tools = [*assistant_tools(config), *found]
         plan = knowledge_plan(config)
         knowledge = None
-        if plan is not None and events is not None:
-            knowledge = CallKnowledge(self._store, call.organization_id, plan, events)
+        if plan is not None and events is not None and self._knowledge is not None:
+            knowledge = CallKnowledge(self._knowledge, call.organization_id, plan, events)
         if not tools and knowledge is None:
             return None
 

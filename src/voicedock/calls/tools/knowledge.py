@@ -25,10 +25,9 @@ from voicedock.domain.knowledge import (
     KnowledgeHit,
 )
 from voicedock.errors import StoreError
-from voicedock.knowledge.search import Found, search
+from voicedock.knowledge.search import Found, KnowledgeSearch
 from voicedock.pipeline.dialogue.events import CallEvents, KnowledgeRetrieved
 from voicedock.pipeline.tools import ToolResult, ToolSpec
-from voicedock.store.base import Store
 
 log = logging.getLogger("voicedock.calls")
 SPEC = ToolSpec(
@@ -60,9 +59,10 @@ class CallKnowledge:
     """The knowledge bases one call searches, told on its ``events``."""
 
     def __init__(
-        self, store: Store, organization_id: str, plan: Knowledge, events: CallEvents
+        self, searches: KnowledgeSearch, organization_id: str, plan: Knowledge, events: CallEvents
     ) -> None:
-        self._store, self._organization_id, self._events = store, organization_id, events
+        """``searches``: the node's (``knowledge/search.py``)."""
+        self._searches, self._organization_id, self._events = searches, organization_id, events
         self._bases = tuple(plan.knowledge_base_ids)
         self.retrieval = BY_TOOL if plan.retrieval is UNSET else plan.retrieval
         limit = plan.max_chunks
@@ -93,8 +93,8 @@ class CallKnowledge:
 
     async def _search(self, query: str) -> Found | None:
         try:
-            found = await search(
-                self._store, self._organization_id, self._bases, query, self._limit
+            found = await self._searches.search(
+                self._organization_id, self._bases, query, self._limit
             )
         except StoreError as exc:
             log.warning("knowledge search failed: %s", type(exc).__name__)
@@ -120,7 +120,8 @@ def _record(retrieval: str, found: Found) -> JsonObject:
         }
         for hit in found.hits
     ]
-    return {"retrieval": retrieval, "took_ms": round(found.took_ms, 3), "chunks": chunks}
+    took_ms = round(found.took_ms, 3)
+    return {"retrieval": retrieval, "by": found.by, "took_ms": took_ms, "chunks": chunks}
 
 
 __all__ = ["SPEC", "CallKnowledge", "knowledge_plan"]
