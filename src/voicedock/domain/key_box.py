@@ -87,3 +87,14 @@ def key_box(byok: OperatorKeySource) -> KeyBox | None:
 def sealing_context(organization_id: str, key_id: str) -> str:
     """What a sealed key is bound to: copied to another row or organization, it does not open."""
     return f"provider-key:{organization_id}:{key_id}"
+
+
+def open_provider_key(
+    byok: OperatorKeySource, organization_id: str, key_id: str, sealed: str
+) -> str:
+    """An organization's provider key (``sealed``, its row ``key_id``) in clear;
+    ``KeyBoxError`` when the operator has no key to open it with or it does not open."""
+    box = key_box(byok)
+    if box is None:
+        raise KeyBoxError("no [byok] key is configured to open provider keys")
+    return box.open(sealed, sealing_context(organization_id, key_id))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 
 from voicedock.config import ByokSettings
-from voicedock.domain.key_box import KeyBoxError, key_box, sealing_context
+from voicedock.domain.key_box import KeyBoxError, open_provider_key
 from voicedock.domain.knowledge import KnowledgeEmbeddings
 from voicedock.egress import EgressPolicy
 from voicedock.egress.guard import literal_refusal
@@ -83,10 +83,7 @@ class EmbeddingsEndpoints:
         if key is None:
             raise _Unusable("no provider key has that name")
         try:
-            box = key_box(self._byok)
-            if box is None:
-                raise _Unusable("no [byok] key is configured to open provider keys")
-            return box.open(key.sealed, sealing_context(organization_id, key.id))
+            return open_provider_key(self._byok, organization_id, key.id, key.sealed)
         except KeyBoxError as exc:
             raise _Unusable(str(exc)) from None
         except OSError as exc:  # [byok] key_file, readable at start, no longer is

@@ -83,8 +83,7 @@ class KnowledgeSearch:
         t0 = time.perf_counter()
         words = query_words(query)
         wide = limit * CANDIDATES
-        store = self._store
-        by_words = await store.search_knowledge(organization_id, base_ids, words, wide)
+        by_words = await self._store.search_knowledge(organization_id, base_ids, words, wide)
         by_meaning = await self._by_meaning(organization_id, base_ids, query, wide)
         if by_meaning is None:
             return Found(by_words[:limit], _ms_since(t0))
@@ -100,14 +99,15 @@ class KnowledgeSearch:
         endpoint = await self._endpoint_for(organization_id)
         if endpoint is None:
             return None
-        if not await self._vectors.has_vectors(organization_id, base_ids):
+        vectors = await self._vectors.of_bases(organization_id, base_ids)
+        if not vectors.bases:
             return None
         try:
             (vector,) = await self._embeddings.embed(endpoint, [query[:MAX_QUERY_CHARS]])
         except EmbeddingsFailed as exc:
             log.warning("knowledge search by words only: the query's vector failed: %s", exc)
             return None
-        return await self._vectors.nearest(organization_id, base_ids, endpoint.model, vector, limit)
+        return vectors.nearest(endpoint.model, vector, limit)
 
     async def aclose(self) -> None:
         await self._embeddings.aclose()

@@ -29,27 +29,18 @@ class _Base:
     by_model: dict[str, tuple[Vectors, list[KnowledgeHit]]]
 
 
-class VectorIndex:
-    """The node's cache of bases' vectors (one per node)."""
+@dataclass(frozen=True, slots=True)
+class BaseVectors:
+    """The vectors of the bases one search compares (those that have any)."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._bases: OrderedDict[tuple[str, str], _Base] = OrderedDict()
+    bases: list[_Base]
 
-    async def nearest(
-        self,
-        organization_id: str,
-        base_ids: Sequence[str],
-        model: str,
-        query: Vectors,
-        limit: int,
-    ) -> list[KnowledgeHit]:
-        """The chunks of the bases whose vectors (of ``model``) are nearest ``query`` (a
-        normalized row), nearest first, their ``score`` the cosine."""
+    def nearest(self, model: str, query: Vectors, limit: int) -> list[KnowledgeHit]:
+        """The chunks whose vectors (of ``model``) are nearest ``query`` (a normalized row),
+        nearest first, their ``score`` the cosine."""
         found: list[KnowledgeHit] = []
-        for base_id in base_ids:
-            entry = await self._base(organization_id, base_id)
-            if entry is None or model not in entry.by_model:
+        for entry in self.bases:
+            if model not in entry.by_model:
                 continue
             matrix, chunks = entry.by_model[model]
             if matrix.shape[1] != query.shape[0]:
@@ -60,13 +51,19 @@ class VectorIndex:
         found.sort(key=lambda hit: -hit.score)
         return found[:limit]
 
-    async def has_vectors(self, organization_id: str, base_ids: Sequence[str]) -> bool:
-        """Whether any of the bases has a chunk with a vector."""
-        for base_id in base_ids:
-            entry = await self._base(organization_id, base_id)
-            if entry is not None and entry.by_model:
-                return True
-        return False
+
+class VectorIndex:
+    """The node's cache of bases' vectors (one per node)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._bases: OrderedDict[tuple[str, str], _Base] = OrderedDict()
+
+    async def of_bases(self, organization_id: str, base_ids: Sequence[str]) -> BaseVectors:
+        """The vectors of the organization's bases ``base_ids`` (each read from the store only
+        when it changed since)."""
+        entries = [await self._base(organization_id, base_id) for base_id in base_ids]
+        return BaseVectors([entry for entry in entries if entry is not None and entry.by_model])
 
     async def _base(self, organization_id: str, base_id: str) -> _Base | None:
         base = await self._store.get_knowledge_base(organization_id, base_id)
@@ -97,4 +94,4 @@ class VectorIndex:
         return {model: (np.vstack(v), c) for model, (v, c) in rows.items()}
 
 
-__all__ = ["MAX_BASES", "VectorIndex"]
+__all__ = ["MAX_BASES", "BaseVectors", "VectorIndex"]

@@ -8,14 +8,9 @@ from pathlib import Path
 import pytest
 
 from fakes.world import new_operator_key
-from voicedock.calls.assistants.key_refs import (
-    KeyRefs,
-    engines,
-    key_box,
-    references,
-    sealing_context,
-)
+from voicedock.calls.assistants.key_refs import KeyRefs, engines, references
 from voicedock.config import ByokSettings, SpeechSettings
+from voicedock.domain.key_box import key_box, sealing_context
 from voicedock.domain.records import Organization, ProviderKey
 from voicedock.pipeline.providers.base import ProviderConfigError
 from voicedock.store import open_store

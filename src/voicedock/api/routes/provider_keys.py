@@ -33,8 +33,8 @@ from voicedock.api.resources import (
     stored,
     unreferenced,
 )
-from voicedock.calls.assistants.key_refs import key_box, references, sealing_context
-from voicedock.domain.key_box import KeyBox
+from voicedock.calls.assistants.key_refs import references
+from voicedock.domain.key_box import KeyBox, key_box, sealing_context
 from voicedock.domain.records import ProviderKey, utcnow
 from voicedock.domain.secret_fields import mask
 from voicedock.errors import Conflict, Forbidden

@@ -26,9 +26,7 @@ from voicedock.calls.assistants.config import SAY_VOICE
 from voicedock.calls.assistants.providers import NEEDS_STT_AND_TTS, SPEECH_TO_SPEECH
 from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.json import JsonValue, json_object
-from voicedock.domain.key_box import KeyBoxError
-from voicedock.domain.key_box import key_box as key_box  # here for /provider-keys
-from voicedock.domain.key_box import sealing_context as sealing_context
+from voicedock.domain.key_box import KeyBoxError, open_provider_key
 from voicedock.domain.tenant_provider_fields import API_KEY_REF, FALLBACK_PLAN, cloud_providers
 from voicedock.errors import BadRequest, Forbidden, StoreError, Unprocessable
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderUnavailableError
@@ -222,11 +220,8 @@ class KeyRefs:
             raise ProviderUnavailableError(f"{where}: provider key not readable: {exc}") from None
         if key is None:
             raise ProviderConfigError(f"{where}: no provider key named {name!r}")
-        box = key_box(self.byok)
-        if box is None:
-            raise ProviderConfigError("no [byok] key is configured to open provider keys")
         try:
-            return box.open(key.sealed, sealing_context(self.organization_id, key.id))
+            return open_provider_key(self.byok, self.organization_id, key.id, key.sealed)
         except KeyBoxError as exc:
             raise ProviderConfigError(str(exc)) from None
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from voicedock.calls.assistants.config import KNOWLEDGE
 from voicedock.domain.json import JsonValue
 from voicedock.errors import Unprocessable
 from voicedock.store.base import Store
 
-KNOWLEDGE = "knowledge"
 KNOWLEDGE_BASE_IDS = "knowledge_base_ids"
 UNKNOWN_KNOWLEDGE_BASE = "Unknown knowledge base"
 
@@ -46,7 +46,6 @@ async def check_knowledge_refs(
 
 
 __all__ = [
-    "KNOWLEDGE",
     "KNOWLEDGE_BASE_IDS",
     "UNKNOWN_KNOWLEDGE_BASE",
     "check_knowledge_refs",
