@@ -4,10 +4,13 @@ counted for the operator's bounds, and gone with their document or base."""
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 
 from voicedock.domain.knowledge import KnowledgeBase, KnowledgeChunk, KnowledgeDocument
 from voicedock.store import Store
+from voicedock.store.migrate import load_migrations
+from voicedock.store.sql import knowledge as sql_knowledge
 
 from .builders import new_id, seed_org
 
@@ -122,3 +125,75 @@ async def test_documents_are_counted_listed_and_deleted_with_their_chunks(store:
     assert await store.get_knowledge_document(org.id, kept.id) is None
     assert await store.search_knowledge(org.id, [base.id], ["flu"], 3) == []
     assert await store.knowledge_use(org.id) == type(use)(0, 0, 0, 0)
+
+
+async def test_a_rare_word_is_not_buried_by_a_common_one(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL ranks the chunks its rarer words reach (here at most 4 chunks: the bound made
+    small); SQLite's bm25 weighs rare words by itself. Either way the chunks that name the
+    vaccination come first, though "appointment" is said more often elsewhere (which
+    PostgreSQL's ``ts_rank``, blind to how rare a word is, ranks higher)."""
+    monkeypatch.setattr(sql_knowledge, "_RANKED_AT_MOST", 4)
+    org = await seed_org(store)
+    base = await _base(store, org.id)
+    busy = [f"Appointment {n}: appointment, appointment and appointment desk." for n in range(12)]
+    named = [f"Vaccination {n} is booked online." for n in range(3)]
+    await _document(store, base, busy + named)
+
+    found = await store.search_knowledge(org.id, [base.id], ["appointment", "vaccination"], 3)
+    assert sorted(h.text for h in found) == sorted(named)
+    # more wanted than the rare word reaches: every word chooses, the common one fills up
+    found = await store.search_knowledge(org.id, [base.id], ["appointment", "vaccination"], 5)
+    assert len(found) == 5
+    assert {h.text for h in found} & set(busy)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"])  # SQLite's FTS5 counts words by itself
+async def test_postgres_counts_each_base_s_words_as_documents_come_and_go(
+    store: Store, store_url: str
+) -> None:
+    org = await seed_org(store)
+    base, second = await _base(store, org.id), await _base(store, org.id, "Billing")
+    document = await _document(store, base, FAQ)
+    await _document(store, base, ["Flu shots are given on Saturdays at the clinic."])
+    await _document(store, second, ["Invoices are sent by the clinic."])
+
+    conn = await asyncpg.connect(store_url)
+    try:
+
+        async def kept() -> dict[tuple[str, str], int]:
+            rows = await conn.fetch("SELECT knowledge_base_id, lexeme, chunks FROM knowledge_terms")
+            return {(r[0], r[1]): r[2] for r in rows}
+
+        async def recounted() -> dict[tuple[str, str], int]:
+            rows = await conn.fetch(
+                "SELECT knowledge_base_id, lexeme, count(*) FROM knowledge_chunks,"
+                " unnest(tsvector_to_array(words)) AS lexeme GROUP BY 1, 2"
+            )
+            return {(r[0], r[1]): r[2] for r in rows}
+
+        counts = await kept()
+        assert counts[(base.id, "clinic")] == 2  # the opening hours and the flu shots
+        assert counts[(second.id, "clinic")] == 1
+        assert counts == await recounted()
+
+        async with store.transaction() as tx:
+            assert await tx.delete_knowledge_document(org.id, document.id)
+        counts = await kept()
+        assert counts[(base.id, "clinic")] == 1
+        assert (base.id, "prescript") not in counts  # no zero left behind
+        assert counts == await recounted()
+
+        # the migration's fill of a database that had chunks before it counts the same
+        await conn.execute("DELETE FROM knowledge_terms")
+        fill = next(m for m in load_migrations("postgres") if m.name == "knowledge_terms")
+        await conn.execute(fill.statements[-1])
+        assert await kept() == counts
+
+        async with store.transaction() as tx:
+            assert await tx.delete_knowledge_base(org.id, base.id)
+        assert {b for b, _ in await kept()} == {second.id}
+    finally:
+        await conn.close()

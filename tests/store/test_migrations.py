@@ -58,6 +58,7 @@ EXPECTED_TABLES = {
     "knowledge_bases",
     "knowledge_documents",
     "knowledge_chunks",
+    "knowledge_terms",
     "schema_migrations",
 }
 # SQLite's full-text index of the knowledge chunks (FTS5 keeps it in tables of its own).
@@ -89,13 +90,15 @@ def test_sqlite_statement_splitter_keeps_semicolons_inside_strings() -> None:
     assert split_statements("-- only a comment\n\n") == []
     with pytest.raises(ValueError, match="incomplete"):
         split_statements("SELECT 1")
+# PostgreSQL's count of each knowledge base's words (SQLite's FTS5 keeps its own).
+POSTGRES_ONLY = {"knowledge_terms"}
 
 
 async def table_names(store_url: str) -> set[str]:
     if store_url.startswith("sqlite"):
         with sqlite3.connect(store_url.removeprefix("sqlite:///")) as conn:
             rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-        return {r[0] for r in rows} - {"sqlite_sequence"} - SQLITE_FTS_TABLES
+        return ({r[0] for r in rows} - {"sqlite_sequence"} - SQLITE_FTS_TABLES) | POSTGRES_ONLY
     conn = await asyncpg.connect(store_url)
     try:
         rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")

@@ -124,8 +124,10 @@ class KnowledgeLibrary:
     async def delete_document(
         self, document: KnowledgeDocument, record: Record | None = None
     ) -> bool:
-        """The document and its chunks; whether there was one (``record``: as ``add_base``)."""
+        """The document and its chunks; whether there was one (``record``: as ``add_base``).
+        The organization's row is locked first, as an upload locks it: one change at a time."""
         async with self._store.transaction() as tx:
+            await tx.knowledge_use_locked(document.organization_id)
             if not await tx.delete_knowledge_document(document.organization_id, document.id):
                 return False
             base = await tx.get_knowledge_base(document.organization_id, document.knowledge_base_id)

@@ -44,18 +44,51 @@ _SQLITE_SEARCH = (
     " WHERE c.organization_id = ?"
     " ORDER BY best.score DESC, best.id"
 )
+# PostgreSQL ranks (``ts_rank``) every row its query reaches, and a word most chunks hold
+# reaches most of the base. So it ranks the chunks that hold the question's rarer words: the
+# rarest first, as long as the chunks they reach stay within _RANKED_AT_MOST (counted in
+# knowledge_terms); each of those is ranked by all the words. The words reaching more are left
+# out of the choice, not of the rank; when the rarer words reach fewer chunks than the search
+# wants, all of them choose.
+_RANKED_AT_MOST = 1500
+_POSTGRES_TERMS = (
+    "SELECT lexeme, sum(chunks) AS chunks FROM knowledge_terms"
+    " WHERE knowledge_base_id IN ({bases})"
+    " AND lexeme = ANY(tsvector_to_array(to_tsvector('english', ?)))"
+    " GROUP BY lexeme ORDER BY chunks, lexeme"
+)
 _POSTGRES_SEARCH = (  # ranked on the vectors alone; the best rows' text and names joined after
+    # The rarer words as a subquery: the planner, not seeing them, reaches their rows through
+    # the GIN index; seeing them, it may test every row of the organization against them.
     "SELECT c.knowledge_base_id, c.document_id, d.name AS document_name, c.position, c.text,"
     " best.score FROM ("
     " SELECT c.id, ts_rank(c.words, q.query) AS score"
     " FROM knowledge_chunks c, to_tsquery('english', ?) AS q(query)"
-    " WHERE c.words @@ q.query AND c.organization_id = ?"
+    " WHERE c.words @@ (SELECT CAST(? AS tsquery)) AND c.organization_id = ?"
     " AND c.knowledge_base_id IN ({bases})"
     " ORDER BY score DESC, c.id LIMIT ?) AS best"
     " JOIN knowledge_chunks c ON c.id = best.id"
     " JOIN knowledge_documents d ON d.id = c.document_id"
     " ORDER BY best.score DESC, best.id"
 )
+# A document's words added to (or taken from) its base's counts; in the order of the words, so
+# that two writers of one base take the rows' locks in the same order.
+_TERMS_ADDED = (
+    "INSERT INTO knowledge_terms (knowledge_base_id, lexeme, chunks)"
+    " SELECT knowledge_base_id, lexeme, count(*)"
+    " FROM knowledge_chunks, unnest(tsvector_to_array(words)) AS lexeme"
+    " WHERE document_id = ? GROUP BY knowledge_base_id, lexeme ORDER BY lexeme"
+    " ON CONFLICT (knowledge_base_id, lexeme)"
+    " DO UPDATE SET chunks = knowledge_terms.chunks + excluded.chunks"
+)
+_TERMS_TAKEN = (
+    "UPDATE knowledge_terms t SET chunks = t.chunks - gone.chunks FROM ("
+    " SELECT knowledge_base_id, lexeme, count(*) AS chunks"
+    " FROM knowledge_chunks, unnest(tsvector_to_array(words)) AS lexeme"
+    " WHERE document_id = ? AND organization_id = ? GROUP BY knowledge_base_id, lexeme) AS gone"
+    " WHERE t.knowledge_base_id = gone.knowledge_base_id AND t.lexeme = gone.lexeme"
+)
+_TERMS_EMPTIED = "DELETE FROM knowledge_terms WHERE knowledge_base_id = ? AND chunks <= 0"
 
 
 class SqlKnowledgeWrites(TransactionPart):
@@ -103,8 +136,17 @@ class SqlKnowledgeWrites(TransactionPart):
                 f" VALUES {rows}",
                 *args,
             )
+        if self._dialect.name == "postgres":
+            await self._conn.execute(_TERMS_ADDED, document.id)
 
     async def delete_knowledge_document(self, organization_id: str, document_id: str) -> bool:
+        if self._dialect.name == "postgres":
+            await self._conn.execute(_TERMS_TAKEN, document_id, organization_id)
+            row = await self._conn.fetchrow(
+                "SELECT knowledge_base_id FROM knowledge_documents WHERE id = ?", document_id
+            )
+            if row is not None:
+                await self._conn.execute(_TERMS_EMPTIED, text(row["knowledge_base_id"]))
         await self._conn.execute(  # explicitly: SQLite's index is kept by the delete trigger
             "DELETE FROM knowledge_chunks WHERE document_id = ? AND organization_id = ?",
             document_id,
@@ -193,9 +235,13 @@ class SqlKnowledgeReads(StorePart):
         if not words or not base_ids or limit < 1:
             return []
         if self._dialect.name == "postgres":
+            chosen = await self._rarer_words(base_ids, words, limit)
+            if not chosen:
+                return []
             rows = await self._reader.fetch(
                 _POSTGRES_SEARCH.format(bases=marks(base_ids)),
                 " | ".join(words),
+                " | ".join(chosen),
                 organization_id,
                 *base_ids,
                 limit,
@@ -215,6 +261,28 @@ class SqlKnowledgeReads(StorePart):
             )
             for r in rows
         ]
+
+    async def _rarer_words(
+        self, base_ids: Sequence[str], words: Sequence[str], limit: int
+    ) -> list[str]:
+        """The lexemes of ``words`` that choose the chunks PostgreSQL ranks: the rarest in the
+        bases first, while the chunks they reach stay within _RANKED_AT_MOST (at least one
+        word; all of them when the rarer ones reach fewer than ``limit``). None: no chunk holds
+        any of them."""
+        rows = await self._reader.fetch(
+            _POSTGRES_TERMS.format(bases=marks(base_ids)), *base_ids, " ".join(words)
+        )
+        counted = [(text(r["lexeme"]), integer(r["chunks"])) for r in rows]
+        chosen: list[str] = []
+        reached = 0
+        for lexeme, chunks in counted:
+            if chosen and reached + chunks > _RANKED_AT_MOST:
+                break
+            chosen.append(lexeme)
+            reached += chunks
+        if reached < limit:
+            return [lexeme for lexeme, _ in counted]
+        return chosen
 
 
 def _sqlite_match(base_ids: Sequence[str], words: Sequence[str]) -> str:

@@ -1,0 +1,3 @@
+-- PostgreSQL counts each knowledge base's words (its 037_knowledge_terms.sql) so that a search
+-- ranks only the chunks holding the rarer ones. SQLite's FTS5 index keeps such statistics of its
+-- own (bm25 reads them) and walks only the rows its words reach: nothing to add here.
