@@ -63,17 +63,26 @@ async def live(lab: LabAsterisk, tmp_path: Path, llm: LlmStandIn) -> AsyncIterat
 
 async def converse(live: LiveService, llm: LlmStandIn, body: dict[str, Any]) -> ChatRequest:
     """Place the call to the utterance party; the LLM request that carries its words."""
+    return (await converse_call(live, llm, body))[0]
+
+
+async def converse_call(
+    live: LiveService, llm: LlmStandIn, body: dict[str, Any]
+) -> tuple[ChatRequest, dict[str, Any]]:
+    """Place the call to the utterance party: the LLM request that carries its words (the
+    first of this call), and the call as ``GET /calls/{id}`` shows it once ended."""
+    seen = len(llm.requests)
     resp = await live.client.post(
         "/calls/outbound", json={"destination": UTTERANCE_PARTY, **body}, headers=live.auth()
     )
     assert resp.status == 200, await resp.text()
     call_id = str((await resp.json())["call_id"])
-    request = await llm.wait_request(timeout=30)
+    request = await llm.wait_request(seen + 1, timeout=30)
     await control(live, call_id, {"type": "end-call"})
     ended = await wait_recorded(live, call_id, within=15)
     assert ended["status"] == "ended"
     assert REPLY in [m["content"] for m in ended["messages"] if m["role"] == "assistant"]
-    return request
+    return request, ended
 
 
 async def test_transient_assistant_of_provider_openai_with_its_instructions(
@@ -92,6 +101,51 @@ async def test_transient_assistant_of_provider_openai_with_its_instructions(
     assert request.authorization == f"Bearer {OPERATOR_KEY}"
     assert request.texts("assistant") == ["Riverside dental clinic."]
     assert {"appointment", "monday"} <= words(request.last_user_text), request.last_user_text
+
+
+async def test_each_call_runs_its_assistant_s_version_and_a_rollback_brings_one_back(
+    live: LiveService, llm: LlmStandIn
+) -> None:
+    """An assistant saved, then edited twice through REST: a call on each version sends that
+    version's instructions to the LLM and records the version; a rollback to the first makes
+    the next call send the first's instructions again, as version 4."""
+    prompts = [f"{INSTRUCTIONS} Version {n}." for n in ("one", "two", "three")]
+    resp = await live.client.post(
+        "/assistants",
+        json={
+            "name": "Ada",
+            "provider": "openai",
+            "first_message": "Riverside dental clinic.",
+            "stt_config": {"provider": "offline"},
+            "tts_config": {"provider": "offline"},
+            "system_prompt": prompts[0],
+        },
+        headers=live.auth(),
+    )
+    assert resp.status == 201, await resp.text()
+    assistant_id = (await resp.json())["id"]
+    for number, prompt in enumerate(prompts, start=1):
+        if number > 1:
+            resp = await live.client.patch(
+                f"/assistants/{assistant_id}", json={"system_prompt": prompt}, headers=live.auth()
+            )
+            assert resp.status == 200, await resp.text()
+            assert (await resp.json())["version"] == number
+        request, ended = await converse_call(live, llm, {"assistant_id": assistant_id})
+        assert request.system_prompt is not None
+        assert prompt in request.system_prompt
+        assert ended["assistant_version"] == number
+
+    resp = await live.client.post(
+        f"/assistants/{assistant_id}/rollback", json={"version": 1}, headers=live.auth()
+    )
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["version"] == 4
+    request, ended = await converse_call(live, llm, {"assistant_id": assistant_id})
+    assert request.system_prompt is not None
+    assert prompts[0] in request.system_prompt
+    assert prompts[2] not in request.system_prompt
+    assert ended["assistant_version"] == 4
 
 
 async def test_hybrid_override_of_llm_config_messages(live: LiveService, llm: LlmStandIn) -> None:

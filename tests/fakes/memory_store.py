@@ -27,6 +27,7 @@ from voicedock.domain.records import (
     AnalysisTemplate,
     ApiKey,
     Assistant,
+    AssistantVersion,
     Call,
     CallEvent,
     CallMessage,
@@ -59,6 +60,7 @@ class _Data:
     trunks: dict[str, Trunk] = field(default_factory=dict)
     numbers: dict[str, PhoneNumber] = field(default_factory=dict)
     assistants: dict[str, Assistant] = field(default_factory=dict)
+    assistant_versions: list[AssistantVersion] = field(default_factory=list)
     tool_templates: dict[str, ToolTemplate] = field(default_factory=dict)
     analysis_templates: dict[str, AnalysisTemplate] = field(default_factory=dict)
     squads: dict[str, Squad] = field(default_factory=dict)
@@ -270,17 +272,48 @@ class MemoryTransaction(_Billing):
         chosen.last_used_at = now
         return copy.deepcopy(chosen)
 
-    async def insert_assistant(self, assistant: Assistant) -> None:
+    async def insert_assistant(self, assistant: Assistant, by: str | None = None) -> None:
+        assistant.version = 1
         self.d.assistants[assistant.id] = copy.deepcopy(assistant)
+        self._versioned(assistant, by)
 
-    async def update_assistant(self, assistant: Assistant) -> None:
+    async def update_assistant(self, assistant: Assistant, by: str | None = None) -> None:
+        stored = self.d.assistants.get(assistant.id)
+        if stored is None or stored.organization_id != assistant.organization_id:
+            raise StoreError("assistant to update does not exist")
+        assistant.version, assistant.updated_at = stored.version + 1, utcnow()
         self.d.assistants[assistant.id] = copy.deepcopy(assistant)
+        self._versioned(assistant, by)
+
+    async def set_assistant_traffic_split(self, assistant: Assistant) -> None:
+        stored = self.d.assistants.get(assistant.id)
+        if stored is None or stored.organization_id != assistant.organization_id:
+            raise StoreError("assistant to update does not exist")
+        stored.traffic_split = copy.deepcopy(assistant.traffic_split)
+
+    def _versioned(self, assistant: Assistant, by: str | None) -> None:
+        self.d.assistant_versions.append(
+            AssistantVersion(
+                assistant_id=assistant.id,
+                organization_id=assistant.organization_id,
+                version=assistant.version,
+                name=assistant.name,
+                config=copy.deepcopy(assistant.config),
+                business_name=assistant.business_name,
+                active=assistant.active,
+                created_by=by,
+                created_at=assistant.updated_at,
+            )
+        )
 
     async def delete_assistant(self, organization_id: str, assistant_id: str) -> bool:
         a = self.d.assistants.get(assistant_id)
         if a is None or a.organization_id != organization_id:
             return False
         del self.d.assistants[assistant_id]
+        self.d.assistant_versions = [
+            v for v in self.d.assistant_versions if v.assistant_id != assistant_id
+        ]
         return True
 
     async def insert_tool_template(self, template: ToolTemplate) -> None:
@@ -633,6 +666,22 @@ class MemoryStore(_Billing):
     async def list_assistants(self, organization_id: str) -> list[Assistant]:
         items = [a for a in self._data.assistants.values() if a.organization_id == organization_id]
         return copy.deepcopy(sorted(items, key=lambda a: (a.created_at, a.id)))
+
+    async def list_assistant_versions(
+        self, organization_id: str, assistant_id: str
+    ) -> list[AssistantVersion]:
+        found = [
+            v
+            for v in self._data.assistant_versions
+            if v.assistant_id == assistant_id and v.organization_id == organization_id
+        ]
+        return copy.deepcopy(sorted(found, key=lambda v: -v.version))
+
+    async def get_assistant_version(
+        self, organization_id: str, assistant_id: str, version: int
+    ) -> AssistantVersion | None:
+        found = await self.list_assistant_versions(organization_id, assistant_id)
+        return next((v for v in found if v.version == version), None)
 
     async def get_tool_template(
         self, organization_id: str, template_id: str

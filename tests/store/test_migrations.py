@@ -59,6 +59,7 @@ EXPECTED_TABLES = {
     "knowledge_documents",
     "knowledge_chunks",
     "knowledge_terms",
+    "assistant_versions",
     "schema_migrations",
 }
 # SQLite's full-text index of the knowledge chunks (FTS5 keeps it in tables of its own).
@@ -90,6 +91,8 @@ def test_sqlite_statement_splitter_keeps_semicolons_inside_strings() -> None:
     assert split_statements("-- only a comment\n\n") == []
     with pytest.raises(ValueError, match="incomplete"):
         split_statements("SELECT 1")
+
+
 # PostgreSQL's count of each knowledge base's words (SQLite's FTS5 keeps its own).
 POSTGRES_ONLY = {"knowledge_terms"}
 

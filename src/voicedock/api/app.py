@@ -15,6 +15,7 @@ from voicedock.api.resources import Mounted, scoped_paths
 from voicedock.api.routes import (
     analysis_templates,
     api_keys,
+    assistant_versions,
     assistants,
     audit_events,
     billing,
@@ -94,6 +95,7 @@ def create_app(
         campaigns,
         do_not_call,
         assistants,
+        assistant_versions,
         phone_numbers,
         trunks,
         health,

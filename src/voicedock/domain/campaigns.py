@@ -132,6 +132,7 @@ class Campaign:
     # assistant above); the assistant above is the squad's first member.
     squad: CallSquad | None = None
     seq: int = 0
+    assistant_version: int | None = None  # the saved assistant's version its calls run
 
 
 @dataclass(slots=True)

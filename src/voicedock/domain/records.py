@@ -19,6 +19,7 @@ from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.knowledge import KnowledgeEmbeddings
 from voicedock.domain.squads import CallSquad, Member, member_named
 from voicedock.domain.timestamps import utcnow as utcnow
+from voicedock.domain.traffic_split import TrafficShare
 from voicedock.domain.vocabulary import Vocabulary
 
 
@@ -172,6 +173,25 @@ class Assistant:
     active: bool = True
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+    version: int = 1  # its current version (``AssistantVersion``): 1 when created, +1 a change
+    # The versions its calls run by the other party's number (A/B); None: the current one.
+    traffic_split: list[TrafficShare] | None = None
+
+
+@dataclass(slots=True)
+class AssistantVersion:
+    """An assistant as one change left it, never changed after: what calls on that version
+    ran, and what a rollback brings back."""
+
+    assistant_id: str
+    organization_id: str
+    version: int
+    name: str
+    config: AssistantConfig
+    business_name: str
+    active: bool
+    created_by: str | None  # the API key that made the change (None: the operator)
+    created_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -228,6 +248,7 @@ class Call:
     assistant_phone: str | None  # our number
     number_id: str | None = None
     assistant_id: str | None = None
+    assistant_version: int | None = None  # the saved assistant's version it ran
     agent_name: str | None = None
     business_name: str | None = None
     assistant_config: AssistantConfig = field(default_factory=AssistantConfig)  # resolved

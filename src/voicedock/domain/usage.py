@@ -27,7 +27,7 @@ from voicedock.domain.records import Call, CallMessage
 STT = "stt"
 TTS = "tts"
 MAX_RANGE_DAYS = 93  # the longest GET /usage range, first to last day inclusive
-GROUP_BY = ("day", "assistant", "number", "campaign")
+GROUP_BY = ("day", "assistant", "number", "campaign", "assistant_version")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

@@ -263,6 +263,19 @@ AssistantUpdate.SCHEMA = _config_schema(
 )
 
 
+class TrafficShare(Reply, kw_only=True):
+    """A version of the assistant and its weight in its traffic split."""
+
+    version: int
+    weight: int
+
+
+_SPLIT_DESCRIPTION = (
+    "The versions its calls run, each for its weight's share of the other parties' numbers "
+    "(PUT /assistants/{id}/traffic-split); null: its current version."
+)
+
+
 def _answer() -> type[Reply]:
     fields: list[tuple[str, Any, Any]] = [("id", str, msgspec.NODEFAULT)]
     for key in SETTINGS:
@@ -273,7 +286,15 @@ def _answer() -> type[Reply]:
             fields.append((key, _described(kind | None, "null: none"), None))
         else:
             fields.append((key, kind | UnsetType, UNSET))
-    fields[2:2] = [("active", bool, msgspec.NODEFAULT)]
+    version = Annotated[
+        int, Meta(ge=1, description="Its current version (GET /assistants/{id}/versions)")
+    ]
+    split = Annotated[list[TrafficShare] | None, Meta(description=_SPLIT_DESCRIPTION)]
+    fields[2:2] = [
+        ("active", bool, msgspec.NODEFAULT),
+        ("version", version, msgspec.NODEFAULT),
+        ("traffic_split", split, None),
+    ]
     fields += [("created_at", Time, None), ("updated_at", Time, None)]
     return cast(
         "type[Reply]",
@@ -292,6 +313,10 @@ def assistant_reply(a: AssistantRecord) -> Reply:
             "name": a.name,
             "business_name": a.business_name or None,  # null: none
             "active": a.active,
+            "version": a.version,
+            "traffic_split": None
+            if a.traffic_split is None
+            else [msgspec.structs.asdict(share) for share in a.traffic_split],
             **masked(config_json(a.config)),
             "created_at": iso(a.created_at),
             "updated_at": iso(a.updated_at),
@@ -326,6 +351,7 @@ PATHS: dict[str, Schema] = {
     },
 }
 MODELS = (
+    TrafficShare,
     AssistantConfig,
     AssistantOverride,
     AssistantCreate,

@@ -661,6 +661,13 @@ class CallReply(Reply, kw_only=True):
         str | None,
         _described("The API key that placed the call (see /api-keys); null inbound."),
     ] = None
+    assistant_version: Annotated[
+        int | None,
+        _described(
+            "The version of its saved assistant it ran (GET /assistants/{id}/versions); null: "
+            "an inline assistant, or a call placed before versions."
+        ),
+    ] = None
     latency: list[Any] = msgspec.field(default_factory=list)
     timings: Annotated[
         Timings | None,

@@ -18,6 +18,7 @@ from voicedock.api.models import (
     agents,
     analysis_templates,
     api_keys,
+    assistant_versions,
     assistants,
     audit_events,
     billing,
@@ -52,6 +53,7 @@ S = TypeVar("S", bound=msgspec.Struct)
 GROUPS: tuple[ModuleType, ...] = (
     calls,
     assistants,
+    assistant_versions,
     agents,
     provider_sections,
     call_events,
@@ -85,7 +87,12 @@ _LINKS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "/assistants",
         "201",
         "id",
-        ("get /assistants/{id}", "patch /assistants/{id}", "delete /assistants/{id}"),
+        (
+            "get /assistants/{id}",
+            "patch /assistants/{id}",
+            "delete /assistants/{id}",
+            "get /assistants/{id}/versions",
+        ),
     ),
     (
         "/tool-templates",

@@ -26,7 +26,7 @@ CSV_COLUMNS = (
     "audio_seconds",
     "characters",
 )
-GroupBy = Literal["day", "assistant", "number", "campaign"]
+GroupBy = Literal["day", "assistant", "number", "campaign", "assistant_version"]
 assert get_args(GroupBy) == GROUP_BY
 Date = Annotated[
     str, Meta(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", extra_json_schema={"format": "date"})
@@ -110,8 +110,9 @@ class UsageGroup(UsageTotals, kw_only=True):
     key: Annotated[
         str | None,
         Meta(
-            description="The UTC day (YYYY-MM-DD), or the assistant, number or campaign id; "
-            "null: the calls without one"
+            description="The UTC day (YYYY-MM-DD), or the assistant, number or campaign id, "
+            "or (group_by=assistant_version) the assistant's id and the version its calls ran, "
+            '"<id>@<version>"; null: the calls without one'
         ),
     ]
     assistant_seconds: (

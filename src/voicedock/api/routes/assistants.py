@@ -108,12 +108,12 @@ async def _check_key_refs(caller: Caller, assistant: Assistant) -> None:
     await key_refs.check(resolved)
 
 
-def _refs_checked(
-    write: Callable[[Transaction, Assistant], Awaitable[object]],
-) -> Callable[[Caller, Assistant], Awaitable[Assistant]]:
+Write = Callable[["Transaction", Assistant, str | None], Awaitable[object]]
+
+
+def _refs_checked(write: Write) -> Callable[[Caller, Assistant], Awaitable[Assistant]]:
     """Store an assistant whose references hold: its provider keys, its tool and analysis
-    templates."""
-    store = stored(write)
+    templates, its knowledge bases; as a version made by the caller's key."""
 
     async def run(caller: Caller, assistant: Assistant) -> Assistant:
         await _check_key_refs(caller, assistant)
@@ -121,9 +121,18 @@ def _refs_checked(
         await check_template_ref(caller.store, assistant.organization_id, config)
         await check_tool_template_refs(caller.store, assistant.organization_id, config)
         await check_knowledge_refs(caller.store, assistant.organization_id, config)
-        return await store(caller, assistant)
+        by = caller.api_key.id
+
+        async def as_version(tx: Transaction, a: Assistant) -> object:
+            return await write(tx, a, by)
+
+        return await stored(as_version)(caller, assistant)
 
     return run
+
+
+# An assistant changed (PATCH, a rollback): stored as its next version.
+store_changed_assistant = _refs_checked(lambda tx, a, by: tx.update_assistant(a, by))
 
 
 def _building(caller: Caller, base: Assistant | None) -> Callable[[JsonObject], Assistant]:
@@ -165,7 +174,7 @@ async def _insert_assistant(caller: Caller, obj: JsonObject) -> Assistant:
     org = await caller.store.get_organization(caller.organization_id)
     defaults = org.assistant_defaults if org is not None else {}
     assistant = _building(caller, None)(with_defaults(obj, defaults))
-    return await _refs_checked(lambda tx, a: tx.insert_assistant(a))(caller, assistant)
+    return await _refs_checked(lambda tx, a, by: tx.insert_assistant(a, by))(caller, assistant)
 
 
 async def _delete_assistant(caller: Caller, assistant: Assistant) -> None:
@@ -189,7 +198,7 @@ ASSISTANTS: Resource[Assistant] = Resource(
         run=_insert_assistant,
         reply=created(assistant_reply),
     ),
-    patch=Patch(parse=parse_assistant, run=_refs_checked(lambda tx, a: tx.update_assistant(a))),
+    patch=Patch(parse=parse_assistant, run=store_changed_assistant),
     delete=Delete(run=_delete_assistant),
     audit=Audited("assistant"),
 )

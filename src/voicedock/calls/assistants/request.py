@@ -66,7 +66,7 @@ async def inbound_assistant(
 ) -> ResolvedAssistant | None:
     """The assistant of an inbound call to ``number`` (``None``: reject the call); a number
     whose squad answers: its first member's, with the squad (at most ``max_handoffs``)."""
-    own = await _own(store, speech, byok, number, call_id, max_handoffs)
+    own = await _own(store, speech, byok, number, call_id, max_handoffs, caller)
     asks_first = set_or(own.config.assistant_request, None) if own else None
     if server is None or (own is not None and asks_first is None):
         return own
@@ -98,6 +98,7 @@ async def _own(
     number: PhoneNumber,
     call_id: str,
     max_handoffs: int,
+    caller: str | None,
 ) -> ResolvedAssistant | None:
     """The number's own: its squad's first member (the squad taking the call), else its
     assistant."""
@@ -110,7 +111,7 @@ async def _own(
             )
         if number.assistant_id is None:
             return None
-        chosen = ChosenAssistant(assistant_id=number.assistant_id)
+        chosen = ChosenAssistant(assistant_id=number.assistant_id, party=caller)
         return await resolve_assistant(store, org_id, chosen, speech, byok)
     except ApiError as exc:
         log.info("call %s: the number's assistant cannot answer: %s", mask_call_id(call_id), exc)

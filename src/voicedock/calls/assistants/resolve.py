@@ -27,6 +27,7 @@ from voicedock.calls.assistants.config import (
 from voicedock.calls.assistants.key_refs import KeyRefs
 from voicedock.calls.assistants.knowledge_refs import check_knowledge_refs
 from voicedock.calls.assistants.placeholders import fill_config
+from voicedock.calls.assistants.traffic_split import split_version
 from voicedock.calls.assistants.vocabulary import with_vocabulary
 from voicedock.calls.tools.templates import expand_tool_templates
 from voicedock.config import ByokSettings, SpeechSettings
@@ -56,6 +57,8 @@ class AssistantChoice(Protocol):
     def record(self) -> bool | None: ...  # this call's recording, whatever the assistant says
     @property
     def variables(self) -> Mapping[str, str]: ...  # this call's {{placeholders}}
+    @property
+    def party(self) -> str | None: ...  # the other party's number: a traffic split's choice
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class ChosenAssistant:
     first_message: str | None = None
     record: bool | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
+    party: str | None = None  # the caller of an inbound call
 
 
 class AssistantFields(TypedDict):
@@ -79,6 +83,7 @@ class AssistantFields(TypedDict):
     business_name: str | None
     assistant_config: AssistantConfig
     squad: CallSquad | None
+    assistant_version: int | None
 
 
 class CallAssistantFields(AssistantFields):
@@ -94,6 +99,7 @@ class ResolvedAssistant:
     business_name: str | None
     config: AssistantConfig  # the snapshot stored with the call
     squad: CallSquad | None = None  # the squad it is the first member of, as placed
+    version: int | None = None  # the saved assistant's version (None: a transient one)
 
     @classmethod
     def of(cls, stored: Call | Campaign) -> ResolvedAssistant:
@@ -104,6 +110,7 @@ class ResolvedAssistant:
             stored.business_name,
             stored.assistant_config,
             stored.squad,
+            stored.assistant_version,
         )
 
     @property
@@ -123,6 +130,7 @@ class ResolvedAssistant:
             business_name=self.business_name,
             assistant_config=self.config,
             squad=self.squad,
+            assistant_version=self.version,
         )
 
     def call_fields(self) -> CallAssistantFields:
@@ -159,6 +167,7 @@ async def resolve_assistant(
             raise NotFound("no assistant with this id", error="Assistant not found")
         if not saved.active:
             raise BadRequest("the assistant is inactive", error="Inactive assistant")
+        saved = await split_version(store, saved, choice.party)
         stored = config_json(saved.config)
         override = restore_masked(choice.assistant_override or {}, stored)
         name = override.pop("name", saved.name)
@@ -170,12 +179,13 @@ async def resolve_assistant(
         # The saved provider keys go where they went: not to an override's provider or URL.
         check_secrets_stay(choice.assistant_override or {}, config, saved_sections)
         assistant_id: str | None = saved.id
+        version: int | None = saved.version
     else:
         transient = restore_masked(choice.assistant or {}, None)
         name = transient.pop("name", None)
         business = transient.pop("business_name", None)
         config = transient
-        assistant_id = None
+        assistant_id = version = None
     for key in PROFILE_FIELDS:
         config.pop(key, None)
     if choice.first_message is not None:
@@ -197,6 +207,7 @@ async def resolve_assistant(
         name=_profile_text(name),
         business_name=_profile_text(business),
         config=typed,
+        version=version,
     )
 
 

@@ -9,6 +9,7 @@ published through ``CampaignEvents`` (the webhooks) in the same transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -105,7 +106,8 @@ class CampaignManager:
         assistant = await resolve_chosen(
             self._store,
             org_id,
-            request.assistant,
+            # resolved once for every contact: no callee's version of a traffic split
+            dataclasses.replace(request.assistant, destination=""),
             settings.speech,
             settings.byok,
             self._egress_policy,

@@ -68,6 +68,12 @@ class OutboundRequest:
     latest_at: datetime | None = None  # never dialed after it (with scheduled_at only)
     deprecated: tuple[str, ...] = ()  # deprecated field names the client used
 
+    @property
+    def party(self) -> str | None:
+        """The callee, by whose number a traffic split chooses the assistant's version (None:
+        no callee, a split's choice not made)."""
+        return self.destination or None
+
 
 def check_metadata(value: JsonObject | None, key: str = "metadata") -> JsonObject | None:
     """A client's metadata object within its bounds across levels (``None``: none was sent)."""

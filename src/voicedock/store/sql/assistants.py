@@ -2,22 +2,51 @@
 
 from __future__ import annotations
 
-from voicedock.domain.records import AnalysisTemplate, Assistant, ToolTemplate, utcnow
+from voicedock.domain.records import (
+    AnalysisTemplate,
+    Assistant,
+    AssistantVersion,
+    ToolTemplate,
+    utcnow,
+)
+from voicedock.store.errors import StoreError
 from voicedock.store.sql.base import StorePart, TransactionPart
-from voicedock.store.sql.rows import ANALYSIS_TEMPLATES, ASSISTANTS, TOOL_TEMPLATES
+from voicedock.store.sql.rows import (
+    ANALYSIS_TEMPLATES,
+    ASSISTANT_VERSIONS,
+    ASSISTANTS,
+    TOOL_TEMPLATES,
+)
 
 
 class SqlAssistantWrites(TransactionPart):
     """Assistants and their templates inside an open transaction."""
 
-    async def insert_assistant(self, assistant: Assistant) -> None:
+    async def insert_assistant(self, assistant: Assistant, by: str | None = None) -> None:
+        """The new assistant and its first version (``by``: the API key that made it; None:
+        the operator)."""
+        assistant.version = 1
         await self._insert(ASSISTANTS, assistant)
+        await self._insert(ASSISTANT_VERSIONS, _version(assistant, by))
 
-    async def update_assistant(self, assistant: Assistant) -> None:
-        """Write every mutable field; ``updated_at`` is set to now (also on ``assistant``)."""
+    async def update_assistant(self, assistant: Assistant, by: str | None = None) -> None:
+        """Write every mutable field as the assistant's next version (its row locked, so
+        that two changes at once are two versions); ``updated_at`` is set to now and
+        ``version`` to the new one (also on ``assistant``)."""
+        current = await self._by_id(
+            ASSISTANTS, assistant.organization_id, assistant.id, locked=True
+        )
+        if current is None:
+            raise StoreError("assistant to update does not exist")
+        assistant.version = current.version + 1
         assistant.updated_at = utcnow()
-        columns = ("name", "config", "business_name", "active", "updated_at")
+        columns = ("name", "config", "business_name", "active", "updated_at", "version")
         await self._update(ASSISTANTS, assistant, columns, "assistant")
+        await self._insert(ASSISTANT_VERSIONS, _version(assistant, by))
+
+    async def set_assistant_traffic_split(self, assistant: Assistant) -> None:
+        """Write the assistant's ``traffic_split`` alone (no version: it changes no setting)."""
+        await self._update(ASSISTANTS, assistant, ("traffic_split",), "assistant")
 
     async def delete_assistant(self, organization_id: str, assistant_id: str) -> bool:
         return await self._delete(ASSISTANTS, organization_id, assistant_id)
@@ -55,6 +84,29 @@ class SqlAssistantReads(StorePart):
     async def list_assistants(self, organization_id: str) -> list[Assistant]:
         return await self._of_organization(ASSISTANTS, organization_id)
 
+    async def list_assistant_versions(
+        self, organization_id: str, assistant_id: str
+    ) -> list[AssistantVersion]:
+        rows = await self._reader.fetch(
+            "SELECT * FROM assistant_versions WHERE assistant_id = ? AND organization_id = ?"
+            " ORDER BY version DESC",
+            assistant_id,
+            organization_id,
+        )
+        return [ASSISTANT_VERSIONS.decode(r, self._dialect) for r in rows]
+
+    async def get_assistant_version(
+        self, organization_id: str, assistant_id: str, version: int
+    ) -> AssistantVersion | None:
+        row = await self._reader.fetchrow(
+            "SELECT * FROM assistant_versions"
+            " WHERE assistant_id = ? AND organization_id = ? AND version = ?",
+            assistant_id,
+            organization_id,
+            version,
+        )
+        return None if row is None else ASSISTANT_VERSIONS.decode(row, self._dialect)
+
     async def get_tool_template(
         self, organization_id: str, template_id: str
     ) -> ToolTemplate | None:
@@ -73,3 +125,17 @@ class SqlAssistantReads(StorePart):
 
 
 __all__ = ["SqlAssistantReads", "SqlAssistantWrites"]
+
+
+def _version(assistant: Assistant, by: str | None) -> AssistantVersion:
+    return AssistantVersion(
+        assistant_id=assistant.id,
+        organization_id=assistant.organization_id,
+        version=assistant.version,
+        name=assistant.name,
+        config=assistant.config,
+        business_name=assistant.business_name,
+        active=assistant.active,
+        created_by=by,
+        created_at=assistant.updated_at,
+    )

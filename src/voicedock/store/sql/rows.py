@@ -32,6 +32,7 @@ from voicedock.domain.records import (
     AnalysisTemplate,
     ApiKey,
     Assistant,
+    AssistantVersion,
     Call,
     CallEvent,
     CallMessage,
@@ -273,6 +274,8 @@ TRUNKS = Table("trunks", Trunk)
 PHONE_NUMBERS = Table("phone_numbers", PhoneNumber)
 
 ASSISTANTS = Table("assistants", Assistant)
+
+ASSISTANT_VERSIONS = Table("assistant_versions", AssistantVersion)
 
 TOOL_TEMPLATES = Table("tool_templates", ToolTemplate)
 

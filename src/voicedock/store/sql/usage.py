@@ -42,6 +42,8 @@ _GROUP_COLUMNS = {
     "assistant": "c.assistant_id",
     "number": "c.number_id",
     "campaign": "c.campaign_id",
+    # "<assistant id>@<version>": a saved assistant's version (A/B), NULL for inline ones
+    "assistant_version": "c.assistant_id || '@' || c.assistant_version",
 }
 _DAY = {
     "sqlite": "substr(c.created_at, 1, 10)",  # stored as fixed-width UTC ISO 8601 text

@@ -1,0 +1,186 @@
+"""``/assistants/{id}/versions`` and ``/assistants/{id}/rollback``: every change to an assistant
+is a version of it, kept as it was; what a version changed of the one before; a rollback makes
+a version's settings the assistant's again, as its next version (docs/assistants.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from msgspec import Meta
+
+from voicedock.api.models.assistants import Assistant, assistant_reply
+from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.field_types import Time
+from voicedock.api.models.operations import Schema, operation
+from voicedock.domain.assistant_config import config_json
+from voicedock.domain.records import Assistant as AssistantRecord
+from voicedock.domain.records import AssistantVersion as VersionRecord
+from voicedock.domain.secret_fields import masked
+from voicedock.domain.timestamps import iso
+from voicedock.domain.traffic_split import SHARES, WEIGHT
+
+# A version's number: 1 when the assistant was created, one more with each change (the
+# column's bound: PostgreSQL's INTEGER).
+VERSION_MAX = 2**31 - 1
+VersionNumber = Annotated[int, Meta(ge=1, le=VERSION_MAX)]
+_PROFILE = ("name", "business_name", "active")
+
+
+class AssistantVersionChange(Reply, kw_only=True):
+    """One setting a version changed: its value before and after (null: not set); provider
+    keys and MCP headers masked, as an assistant's are."""
+
+    setting: str
+    before: Any = None
+    after: Any = None
+
+
+class AssistantVersionSummary(Reply, kw_only=True):
+    version: int
+    created_at: Time
+    created_by: str | None = None  # the API key that made the change (null: the operator)
+    changed: list[str]  # the settings that differ from the version before (the first: all set)
+
+
+class AssistantVersionList(Reply, kw_only=True):
+    versions: list[AssistantVersionSummary]  # newest first
+
+
+class AssistantVersionDetail(AssistantVersionSummary, kw_only=True):
+    changes: list[AssistantVersionChange]
+    assistant: Assistant  # type: ignore[valid-type]  # as it was in this version
+
+
+class AssistantRollback(Body, kw_only=True):
+    version: VersionNumber
+
+
+class TrafficShareBody(Body, kw_only=True):
+    version: VersionNumber
+    weight: Annotated[int, Meta(ge=WEIGHT[0], le=WEIGHT[1])]
+
+
+class TrafficSplit(Body, kw_only=True):
+    """Versions of the assistant (each once) and their weights: a call by reference runs one of
+    them, chosen by the other party's number (the callee; an inbound call's caller)."""
+
+    versions: Annotated[list[TrafficShareBody], Meta(min_length=SHARES[0], max_length=SHARES[1])]
+
+
+def _settings(version: VersionRecord) -> dict[str, object]:
+    """A version's settings as an assistant's answer shows them (keys masked), null ones out."""
+    shown: dict[str, object] = {
+        "name": version.name,
+        "business_name": version.business_name or None,
+        "active": version.active,
+        **masked(config_json(version.config)),
+    }
+    return {key: value for key, value in shown.items() if value is not None}
+
+
+def version_changes(
+    version: VersionRecord, before: VersionRecord | None
+) -> list[AssistantVersionChange]:
+    """What ``version`` changed of ``before`` (None: it is the first), setting by setting."""
+    now, then = _settings(version), {} if before is None else _settings(before)
+    keys = [k for k in _PROFILE if k in now or k in then]
+    keys += sorted((now.keys() | then.keys()) - set(_PROFILE))
+    return [
+        AssistantVersionChange(setting=key, before=then.get(key), after=now.get(key))
+        for key in keys
+        if now.get(key) != then.get(key)
+    ]
+
+
+def version_summary(
+    version: VersionRecord, before: VersionRecord | None
+) -> AssistantVersionSummary:
+    return AssistantVersionSummary(
+        version=version.version,
+        created_at=iso(version.created_at),
+        created_by=version.created_by,
+        changed=[change.setting for change in version_changes(version, before)],
+    )
+
+
+def version_detail(
+    version: VersionRecord, before: VersionRecord | None, created_at: datetime
+) -> AssistantVersionDetail:
+    """``version`` with what it changed of ``before``; the assistant as it was (``created_at``:
+    when the assistant was created)."""
+    as_it_was = AssistantRecord(
+        id=version.assistant_id,
+        organization_id=version.organization_id,
+        name=version.name,
+        config=version.config,
+        business_name=version.business_name,
+        active=version.active,
+        created_at=created_at,
+        updated_at=version.created_at,
+        version=version.version,
+    )
+    changes = version_changes(version, before)
+    return AssistantVersionDetail(
+        version=version.version,
+        created_at=iso(version.created_at),
+        created_by=version.created_by,
+        changed=[change.setting for change in changes],
+        changes=changes,
+        assistant=assistant_reply(as_it_was),
+    )
+
+
+_VERSION_PARAMETER: Schema = {
+    "name": "version",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1, "maximum": VERSION_MAX},
+}
+PATHS: dict[str, Schema] = {
+    "/assistants/{id}/versions": {
+        "get": operation(
+            "List an assistant's versions, newest first",
+            ("200", AssistantVersionList),
+            errors="401 404",
+        ),
+    },
+    "/assistants/{id}/versions/{version}": {
+        "get": operation(
+            "Get a version of an assistant: its settings then and what it changed",
+            ("200", AssistantVersionDetail),
+            params=[_VERSION_PARAMETER],
+            errors="401 404",
+        ),
+    },
+    "/assistants/{id}/traffic-split": {
+        "put": operation(
+            "Split the assistant's calls between its versions by weight (A/B), sticky per party",
+            ("200", Assistant),
+            body=TrafficSplit,
+            errors="400 401 403 404 413 422",
+        ),
+        "delete": operation(
+            "End the split: the assistant's calls run its current version again",
+            ("200", Assistant),
+            errors="401 403 404",
+        ),
+    },
+    "/assistants/{id}/rollback": {
+        "post": operation(
+            "Make a version's settings the assistant's again, as its next version",
+            ("200", Assistant),
+            body=AssistantRollback,
+            errors="400 401 403 404 413 422",
+        ),
+    },
+}
+MODELS = (
+    AssistantVersionChange,
+    AssistantVersionSummary,
+    AssistantVersionList,
+    AssistantVersionDetail,
+    AssistantRollback,
+    TrafficShareBody,
+    TrafficSplit,
+)

@@ -1,0 +1,32 @@
+"""The version of a saved assistant a call runs when the assistant's traffic is split between
+versions (``Assistant.traffic_split``, set by ``PUT /assistants/{id}/traffic-split``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from voicedock.domain.records import Assistant
+from voicedock.domain.traffic_split import version_for
+from voicedock.store.base import Store
+
+
+async def split_version(store: Store, saved: Assistant, party: str | None) -> Assistant:
+    """``saved`` as the version its split gives ``party`` (its settings and number); itself
+    without a split or a party (a campaign, a test run), or when the split gives its current
+    version. A version the split names that is gone (never: versions are kept while the
+    assistant is) leaves the current one."""
+    if not saved.traffic_split or party is None:
+        return saved
+    number = version_for(saved.traffic_split, saved.id, party)
+    if number == saved.version:
+        return saved
+    version = await store.get_assistant_version(saved.organization_id, saved.id, number)
+    if version is None:
+        return saved
+    return dataclasses.replace(
+        saved,
+        name=version.name,
+        config=version.config,
+        business_name=version.business_name,
+        version=version.version,
+    )
