@@ -7,7 +7,7 @@ from typing import Annotated
 from msgspec import Meta
 
 from voicedock.api.api_keys import MAX_NAME
-from voicedock.api.models.base import Body, Reply, of_record
+from voicedock.api.models.base import Body, RecordReply, Reply, of_record
 from voicedock.api.models.field_types import Time, text
 from voicedock.api.models.operations import Schema, operation
 from voicedock.domain.records import ApiKey as ApiKeyRecord
@@ -31,7 +31,7 @@ Listen = Annotated[
 ]
 
 
-class ApiKey(Reply, kw_only=True):
+class ApiKey(RecordReply[ApiKeyRecord], kw_only=True):
     """A key as listed: never its secret nor its hash."""
 
     id: str
@@ -40,10 +40,6 @@ class ApiKey(Reply, kw_only=True):
     listen: Listen
     created_at: Time
     revoked_at: Time
-
-    @classmethod
-    def of(cls, key: ApiKeyRecord) -> ApiKey:
-        return of_record(cls, key)
 
 
 class ApiKeyCreated(ApiKey, kw_only=True):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Annotated, ClassVar, TypeVar
+from typing import Annotated, ClassVar, Generic, Self, TypeVar
 
 import msgspec
 from aiohttp import web
@@ -56,6 +56,16 @@ class Error(Reply, kw_only=True):
 
 M = TypeVar("M", bound=msgspec.Struct)
 R = TypeVar("R", bound=Reply)
+Stored = TypeVar("Stored")
+
+
+class RecordReply(Reply, Generic[Stored], kw_only=True):
+    """An answer that is its stored record (a ``Stored``) as the client sees it: each field
+    the record's of the same name (``of_record``)."""
+
+    @classmethod
+    def of(cls, record: Stored) -> Self:
+        return of_record(cls, record)
 
 
 def schema_name(name: str) -> Callable[[type[R]], type[R]]:

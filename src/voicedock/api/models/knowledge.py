@@ -13,7 +13,7 @@ from typing import Annotated, ClassVar, Literal, get_args
 
 from msgspec import UNSET, Meta, UnsetType
 
-from voicedock.api.models.base import Body, Reply, of_record
+from voicedock.api.models.base import Body, RecordReply, Reply, of_record
 from voicedock.api.models.field_types import Time, text
 from voicedock.api.models.operations import Schema, error_response, operation, query_parameters
 from voicedock.domain.knowledge import (
@@ -130,23 +130,19 @@ class KnowledgeSearchRequest(Body, kw_only=True):
     ] = DEFAULT_CHUNKS_PER_SEARCH
 
 
-class KnowledgeBase(Reply, kw_only=True):
+class KnowledgeBase(RecordReply[KnowledgeBaseRecord], kw_only=True):
     id: str
     name: str
     description: str | None
     created_at: Time
     updated_at: Time
 
-    @classmethod
-    def of(cls, base: KnowledgeBaseRecord) -> KnowledgeBase:
-        return of_record(cls, base)
-
 
 class KnowledgeBaseList(Reply, kw_only=True):
     knowledge_bases: list[KnowledgeBase]
 
 
-class KnowledgeDocument(Reply, kw_only=True):
+class KnowledgeDocument(RecordReply[KnowledgeDocumentRecord], kw_only=True):
     """A document as uploaded (its name, type and size) and as read: ``characters`` of text
     cut into ``chunks``. The text is kept in its chunks only."""
 
@@ -158,10 +154,6 @@ class KnowledgeDocument(Reply, kw_only=True):
     characters: int
     chunks: int
     created_at: Time
-
-    @classmethod
-    def of(cls, document: KnowledgeDocumentRecord) -> KnowledgeDocument:
-        return of_record(cls, document)
 
 
 class KnowledgeChunk(Reply, kw_only=True):
@@ -191,7 +183,7 @@ class KnowledgeDocumentList(Reply, kw_only=True):
     documents: list[KnowledgeDocument]
 
 
-class KnowledgeSearchHit(Reply, kw_only=True):
+class KnowledgeSearchHit(RecordReply[KnowledgeHit], kw_only=True):
     """A chunk found: its document and place in it, its text and its relevance (``score``:
     higher is better; comparable within one search only)."""
 
@@ -201,10 +193,6 @@ class KnowledgeSearchHit(Reply, kw_only=True):
     position: Position
     text: str
     score: float
-
-    @classmethod
-    def of(cls, hit: KnowledgeHit) -> KnowledgeSearchHit:
-        return of_record(cls, hit)
 
 
 class KnowledgeSearchResult(Reply, kw_only=True):

@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar
 
 from msgspec import UNSET, Meta, UnsetType
 
-from voicedock.api.models.base import Body, Reply, of_record
+from voicedock.api.models.base import Body, RecordReply, Reply, of_record
 from voicedock.api.models.field_types import E164, Identifier, Time, text
 from voicedock.api.models.operations import PATH_ID, Schema, error_response, operation
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal
@@ -34,7 +34,7 @@ OperatorSetting = Annotated[
 ]
 
 
-class PhoneNumber(Reply, kw_only=True):
+class PhoneNumber(RecordReply[NumberRecord], kw_only=True):
     id: str
     number: E164
     trunk: str
@@ -52,10 +52,6 @@ class PhoneNumber(Reply, kw_only=True):
     last_used_at: Time = None
     created_at: Time = None
     updated_at: Time = None
-
-    @classmethod
-    def of(cls, n: NumberRecord) -> PhoneNumber:
-        return of_record(cls, n)
 
 
 class PhoneNumberList(Reply, kw_only=True):

@@ -12,7 +12,7 @@ from typing import Annotated, ClassVar
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.assistant_choice import ConfigModel
-from voicedock.api.models.base import Body, Reply, of_record
+from voicedock.api.models.base import Body, RecordReply, Reply
 from voicedock.api.models.calls import OldestFirstPageQuery, Pagination
 from voicedock.api.models.field_types import AssistantId, Time
 from voicedock.api.models.operations import Schema, operation, owned_paths
@@ -47,7 +47,7 @@ class TestSuiteUpdate(Body, kw_only=True):
     assistant_id: Annotated[AssistantId, SUITE_ASSISTANT] | UnsetType | None = UNSET
 
 
-class TestSuite(Reply, kw_only=True):
+class TestSuite(RecordReply[SuiteRecord], kw_only=True):
     __test__: ClassVar[bool] = False
 
     id: str
@@ -56,10 +56,6 @@ class TestSuite(Reply, kw_only=True):
     scenarios: list[Scenario]
     created_at: Time
     updated_at: Time
-
-    @classmethod
-    def of(cls, suite: SuiteRecord) -> TestSuite:
-        return of_record(cls, suite)
 
 
 class TestSuiteList(Reply, kw_only=True):
@@ -98,7 +94,7 @@ class TestRunAccepted(Reply, kw_only=True):
     status: RunStatus
 
 
-class TestRun(Reply, kw_only=True):
+class TestRun(RecordReply[SuiteRunRecord], kw_only=True):
     """A run: ``queued``, ``running``, then ``passed`` (every scenario passed), ``failed``
     (one did not: its ``reason`` names the first failed expectation) or ``error`` (the run
     could not be carried out: ``error`` says why)."""
@@ -114,10 +110,6 @@ class TestRun(Reply, kw_only=True):
     created_at: Time
     started_at: Time = None
     ended_at: Time = None
-
-    @classmethod
-    def of(cls, run: SuiteRunRecord) -> TestRun:
-        return of_record(cls, run)
 
 
 PATHS: dict[str, Schema] = {
