@@ -292,19 +292,7 @@ class MemoryTransaction(_Billing):
         stored.traffic_split = copy.deepcopy(assistant.traffic_split)
 
     def _versioned(self, assistant: Assistant, by: str | None) -> None:
-        self.d.assistant_versions.append(
-            AssistantVersion(
-                assistant_id=assistant.id,
-                organization_id=assistant.organization_id,
-                version=assistant.version,
-                name=assistant.name,
-                config=copy.deepcopy(assistant.config),
-                business_name=assistant.business_name,
-                active=assistant.active,
-                created_by=by,
-                created_at=assistant.updated_at,
-            )
-        )
+        self.d.assistant_versions.append(AssistantVersion.of(copy.deepcopy(assistant), by))
 
     async def delete_assistant(self, organization_id: str, assistant_id: str) -> bool:
         a = self.d.assistants.get(assistant_id)

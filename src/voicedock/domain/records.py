@@ -6,6 +6,7 @@ Timestamps are timezone-aware UTC ``datetime``s.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -192,6 +193,32 @@ class AssistantVersion:
     active: bool
     created_by: str | None  # the API key that made the change (None: the operator)
     created_at: datetime = field(default_factory=utcnow)
+
+    @classmethod
+    def of(cls, assistant: Assistant, by: str | None) -> AssistantVersion:
+        """``assistant`` as its current version (``assistant.version``), made by ``by``."""
+        return cls(
+            assistant_id=assistant.id,
+            organization_id=assistant.organization_id,
+            version=assistant.version,
+            name=assistant.name,
+            config=assistant.config,
+            business_name=assistant.business_name,
+            active=assistant.active,
+            created_by=by,
+            created_at=assistant.updated_at,
+        )
+
+    def restored(self, onto: Assistant) -> Assistant:
+        """``onto`` (the assistant now) with this version's settings and number."""
+        return dataclasses.replace(
+            onto,
+            name=self.name,
+            config=self.config,
+            business_name=self.business_name,
+            active=self.active,
+            version=self.version,
+        )
 
 
 @dataclass(slots=True)

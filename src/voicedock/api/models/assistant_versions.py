@@ -4,7 +4,6 @@ a version's settings the assistant's again, as its next version (docs/assistants
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from msgspec import Meta
@@ -105,21 +104,11 @@ def version_summary(
 
 
 def version_detail(
-    version: VersionRecord, before: VersionRecord | None, created_at: datetime
+    version: VersionRecord, before: VersionRecord | None, now: AssistantRecord
 ) -> AssistantVersionDetail:
-    """``version`` with what it changed of ``before``; the assistant as it was (``created_at``:
-    when the assistant was created)."""
-    as_it_was = AssistantRecord(
-        id=version.assistant_id,
-        organization_id=version.organization_id,
-        name=version.name,
-        config=version.config,
-        business_name=version.business_name,
-        active=version.active,
-        created_at=created_at,
-        updated_at=version.created_at,
-        version=version.version,
-    )
+    """``version`` of the assistant ``now`` is, with what it changed of ``before``."""
+    as_it_was = version.restored(now)
+    as_it_was.updated_at, as_it_was.traffic_split = version.created_at, None
     changes = version_changes(version, before)
     return AssistantVersionDetail(
         version=version.version,

@@ -56,7 +56,7 @@ async def get_version(request: web.Request) -> web.Response:
     assistant = await ASSISTANTS.fetch(request)
     version = await _version(caller.store, assistant, request.match_info["version"])
     before = await _version_or_none(caller.store, assistant, version.version - 1)
-    return reply(version_detail(version, before, assistant.created_at))
+    return reply(version_detail(version, before, assistant))
 
 
 @routes.post(f"{ASSISTANTS.item_path}/rollback")
@@ -68,13 +68,7 @@ async def rollback(request: web.Request) -> web.Response:
     body = await read_json(request, caller.service.settings.server.max_body_bytes)
     asked = parse(body, AssistantRollback)
     version = await _version(caller.store, assistant, str(asked.version))
-    restored = dataclasses.replace(
-        assistant,
-        name=version.name,
-        config=version.config,
-        business_name=version.business_name,
-        active=version.active,
-    )
+    restored = version.restored(assistant)
     # What the operator's policy or the node refuses now is refused, as a PATCH would be.
     settings, egress = caller.service.settings, caller.service.engine.egress_policy
     resolve_provider(config_json(restored.config), settings.speech, egress)

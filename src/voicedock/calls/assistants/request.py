@@ -84,7 +84,7 @@ async def inbound_assistant(
             attestation=attestation,
         )
         answer = await server.assistant_request(request)
-        return await _chosen(store, speech, byok, number, answer)
+        return await _chosen(store, speech, byok, number, answer, caller)
     except (ServerRequestFailed, ApiError) as exc:
         shown = mask_call_id(call_id)
         log.info("call %s: assistant-request without usable answer: %s", shown, exc)
@@ -124,6 +124,7 @@ async def _chosen(
     byok: ByokSettings,
     number: PhoneNumber,
     answer: Mapping[str, JsonValue],
+    caller: str | None,
 ) -> ResolvedAssistant:
     """The server's answer as a resolved assistant (an ``ApiError`` if unusable)."""
     error = answer.get("error")
@@ -136,7 +137,7 @@ async def _chosen(
         return await resolve_assistant(store, number.organization_id, chosen, speech, byok)
     assistant_id = answer.get("assistant_id")
     if isinstance(assistant_id, str) and assistant_id:
-        chosen = ChosenAssistant(assistant_id=assistant_id)
+        chosen = ChosenAssistant(assistant_id=assistant_id, party=caller)
     elif (given := json_object(answer.get("assistant"))) is not None:
         transient = check_config(given, "assistant", allow_profile=True)
         transient.pop(ASSISTANT_REQUEST, None)

@@ -3,8 +3,6 @@ versions (``Assistant.traffic_split``, set by ``PUT /assistants/{id}/traffic-spl
 
 from __future__ import annotations
 
-import dataclasses
-
 from voicedock.domain.records import Assistant
 from voicedock.domain.traffic_split import version_for
 from voicedock.store.base import Store
@@ -23,10 +21,4 @@ async def split_version(store: Store, saved: Assistant, party: str | None) -> As
     version = await store.get_assistant_version(saved.organization_id, saved.id, number)
     if version is None:
         return saved
-    return dataclasses.replace(
-        saved,
-        name=version.name,
-        config=version.config,
-        business_name=version.business_name,
-        version=version.version,
-    )
+    return version.restored(saved)

@@ -27,7 +27,7 @@ class SqlAssistantWrites(TransactionPart):
         the operator)."""
         assistant.version = 1
         await self._insert(ASSISTANTS, assistant)
-        await self._insert(ASSISTANT_VERSIONS, _version(assistant, by))
+        await self._insert(ASSISTANT_VERSIONS, AssistantVersion.of(assistant, by))
 
     async def update_assistant(self, assistant: Assistant, by: str | None = None) -> None:
         """Write every mutable field as the assistant's next version (its row locked, so
@@ -42,7 +42,7 @@ class SqlAssistantWrites(TransactionPart):
         assistant.updated_at = utcnow()
         columns = ("name", "config", "business_name", "active", "updated_at", "version")
         await self._update(ASSISTANTS, assistant, columns, "assistant")
-        await self._insert(ASSISTANT_VERSIONS, _version(assistant, by))
+        await self._insert(ASSISTANT_VERSIONS, AssistantVersion.of(assistant, by))
 
     async def set_assistant_traffic_split(self, assistant: Assistant) -> None:
         """Write the assistant's ``traffic_split`` alone (no version: it changes no setting)."""
@@ -125,17 +125,3 @@ class SqlAssistantReads(StorePart):
 
 
 __all__ = ["SqlAssistantReads", "SqlAssistantWrites"]
-
-
-def _version(assistant: Assistant, by: str | None) -> AssistantVersion:
-    return AssistantVersion(
-        assistant_id=assistant.id,
-        organization_id=assistant.organization_id,
-        version=assistant.version,
-        name=assistant.name,
-        config=assistant.config,
-        business_name=assistant.business_name,
-        active=assistant.active,
-        created_by=by,
-        created_at=assistant.updated_at,
-    )
