@@ -82,6 +82,11 @@ BAD_BODIES = [
     {"destination": DESTINATION, "assistant": {"provider": "nope"}},
     {"destination": DESTINATION, "assistant": {"bogus": True}},
     {"destination": DESTINATION, "assistant": "not an object"},
+    {  # a saved squad and an inline one (schemathesis found the document let it through)
+        "destination": DESTINATION,
+        "squad_id": "front-desk",
+        "squad": {"members": [{"name": "desk", "assistant_id": SUPPORT_ID}]},
+    },
     [DESTINATION],
     "text",
 ]

@@ -95,10 +95,11 @@ def assistant_choice(
 ) -> Schema:
     """The rules of a body that names its assistant (calls/outbound/request.py): a saved one
     (``saved``, e.g. assistant_id), a ``transient`` configuration or a ``squad``, one of them;
-    an ``override`` only with a saved one; of a name and its deprecated alias, only one."""
+    an ``override`` only with a saved one; of a name and its deprecated alias, only one; of a
+    saved squad and an inline one, only one."""
     rules: list[Schema] = [
         {"not": {"required": list(names)}}
-        for names in (saved, transient, override)
+        for names in (saved, transient, override, squad)
         if len(names) > 1
     ]
     rules.append({"oneOf": [_present(names) for names in (saved, transient, squad) if names]})
