@@ -80,6 +80,12 @@ async def test_changes_are_versions_calls_record_theirs_and_a_rollback_restores(
         )
     )
     assert third["version"] == 3
+    same = await _json(
+        await api.client.patch(
+            f"/assistants/{aid}", json={"system_prompt": "Be formal."}, headers=h
+        )
+    )
+    assert same == third  # nothing changed: no version
     assert await _call_version(api, aid) == (3, "Be formal.")
 
     listed = await _json(await api.client.get(f"/assistants/{aid}/versions", headers=h))

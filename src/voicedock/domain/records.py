@@ -178,6 +178,16 @@ class Assistant:
     # The versions its calls run by the other party's number (A/B); None: the current one.
     traffic_split: list[TrafficShare] | None = None
 
+    def same_settings(self, other: Assistant) -> bool:
+        """Whether ``other`` sets what this assistant sets (a change to it would make a
+        version changing nothing)."""
+        return (self.name, self.config, self.business_name, self.active) == (
+            other.name,
+            other.config,
+            other.business_name,
+            other.active,
+        )
+
 
 @dataclass(slots=True)
 class AssistantVersion:

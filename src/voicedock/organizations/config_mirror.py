@@ -106,7 +106,7 @@ async def _mirror_once(store: Store, settings: Settings) -> None:
             saved = saved_assistants[assistant.id]
             if saved is None:
                 await tx.insert_assistant(assistant)
-            elif _changed(saved, assistant):  # a new version only when the file changed it
+            elif not saved.same_settings(assistant):  # a version only when the file changed it
                 await tx.update_assistant(
                     dataclasses.replace(assistant, created_at=saved.created_at, updated_at=now)
                 )
@@ -196,8 +196,3 @@ def assistant_config(a: AssistantSettings) -> JsonObject:
             config[key] = section
     return config
 
-
-def _changed(saved: Assistant, configured: Assistant) -> bool:
-    """Whether the operator's file says of the assistant something other than the store."""
-    fields = ("name", "config", "business_name", "active")
-    return any(getattr(saved, f) != getattr(configured, f) for f in fields)

@@ -4,6 +4,7 @@ answered by the number's own assistant, as for any unusable answer."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from voicedock.calls.assistants.request import inbound_assistant
 from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.assistant_config import config_of
 from voicedock.domain.records import Assistant, Organization, PhoneNumber
+from voicedock.domain.traffic_split import TrafficShare, version_for
 from voicedock.domain.webhooks import InboundAssistantRequest
 from voicedock.store import open_store
 
@@ -73,5 +75,49 @@ async def test_an_unusable_answer_falls_back_to_the_number_s_assistant(
         assert server.asked == 1
         assert chosen is not None
         assert (chosen.assistant_id, chosen.config.first_message) == ("own", "Desk here.")
+    finally:
+        await store.aclose()
+
+
+async def test_an_inbound_call_runs_the_version_its_caller_is_split_to(tmp_path: Path) -> None:
+    """The number's assistant split 50/50 between two versions: each caller is answered by
+    the version the split gives that caller's number, every time, and both versions answer."""
+    store = await open_store(f"sqlite:///{tmp_path / 'in.db'}")
+    try:
+        await store.migrate()
+        desk = Assistant(
+            id="desk", organization_id=ORG, name="Desk", config=config_of({"first_message": "One."})
+        )
+        async with store.transaction() as tx:
+            await tx.insert_organization(Organization(id=ORG, name="org"))
+            await tx.insert_assistant(desk)
+            desk.config = config_of({"first_message": "Two."})
+            await tx.update_assistant(desk)
+            desk.traffic_split = [
+                TrafficShare(version=1, weight=50),
+                TrafficShare(version=2, weight=50),
+            ]
+            await tx.set_assistant_traffic_split(desk)
+            await tx.insert_phone_number(replace(NUMBER, assistant_id="desk"))
+        said: dict[str, set[tuple[int | None, object]]] = {}
+        for caller in [f"+4930123456{n:02d}" for n in range(12)] * 2:
+            chosen = await inbound_assistant(
+                store,
+                SpeechSettings(),
+                ByokSettings(),
+                None,
+                replace(NUMBER, assistant_id="desk"),
+                call_id="call-1",
+                caller=caller,
+            )
+            assert chosen is not None
+            said.setdefault(caller, set()).add((chosen.version, chosen.config.first_message))
+            expected = version_for(desk.traffic_split, "desk", caller)
+            assert chosen.version == expected
+        assert all(len(answers) == 1 for answers in said.values())
+        assert {answer for answers in said.values() for answer in answers} == {
+            (1, "One."),
+            (2, "Two."),
+        }
     finally:
         await store.aclose()

@@ -135,6 +135,15 @@ def _refs_checked(write: Write) -> Callable[[Caller, Assistant], Awaitable[Assis
 store_changed_assistant = _refs_checked(lambda tx, a, by: tx.update_assistant(a, by))
 
 
+async def _store_patched(caller: Caller, assistant: Assistant) -> Assistant:
+    """A PATCH's assistant stored as its next version; one that changes none of its settings
+    stores nothing (no version changing nothing) and answers the assistant as it is."""
+    current = await caller.store.get_assistant(assistant.organization_id, assistant.id)
+    if current is not None and current.same_settings(assistant):
+        return current
+    return await store_changed_assistant(caller, assistant)
+
+
 def _building(caller: Caller, base: Assistant | None) -> Callable[[JsonObject], Assistant]:
     """What a POST body (``base`` None) or a PATCH body onto ``base`` means: the assistant it
     makes (``build_assistant``: the checks no schema states)."""
@@ -198,7 +207,7 @@ ASSISTANTS: Resource[Assistant] = Resource(
         run=_insert_assistant,
         reply=created(assistant_reply),
     ),
-    patch=Patch(parse=parse_assistant, run=store_changed_assistant),
+    patch=Patch(parse=parse_assistant, run=_store_patched),
     delete=Delete(run=_delete_assistant),
     audit=Audited("assistant"),
 )
