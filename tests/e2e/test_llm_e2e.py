@@ -9,6 +9,8 @@ words must both reach the LLM.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -146,6 +148,54 @@ async def test_each_call_runs_its_assistant_s_version_and_a_rollback_brings_one_
     assert prompts[0] in request.system_prompt
     assert prompts[2] not in request.system_prompt
     assert ended["assistant_version"] == 4
+
+
+async def test_a_caller_s_next_call_is_told_what_the_last_left_until_it_is_erased(
+    live: LiveService, llm: LlmStandIn
+) -> None:
+    """An assistant with ``memory``: the first call to the party ends, its analysis (the
+    stand-in's summary) is left under the party's number; the party's second call starts with
+    it in the instructions the LLM receives; after ``DELETE /callers/{number}/memory`` a third
+    call is told nothing."""
+    summary = "Jan wants an appointment on Monday and prefers mornings."
+
+    def answer(request: ChatRequest) -> str:
+        if (request.system_prompt or "").startswith("You analyse phone calls"):
+            return json.dumps({"summary": summary, "sentiment": 7})
+        return REPLY
+
+    llm.reply = answer
+    resp = await live.client.post(
+        "/assistants",
+        json={
+            "name": "Ada",
+            "provider": "openai",
+            "first_message": "Riverside dental clinic.",
+            "stt_config": {"provider": "offline"},
+            "tts_config": {"provider": "offline"},
+            "system_prompt": INSTRUCTIONS,
+            "memory": {"recent_calls": 2},
+        },
+        headers=live.auth(),
+    )
+    assert resp.status == 201, await resp.text()
+    body = {"assistant_id": (await resp.json())["id"]}
+    memory = f"/callers/{UTTERANCE_PARTY}/memory"
+
+    first, _ = await converse_call(live, llm, body)
+    assert first.system_prompt == INSTRUCTIONS
+    async with asyncio.timeout(15):  # the call's end left what its analysis said
+        while not (await (await live.client.get(memory, headers=live.auth())).json())["memories"]:
+            await asyncio.sleep(0.1)
+    second, _ = await converse_call(live, llm, body)
+    assert second.system_prompt is not None
+    assert second.system_prompt.startswith(INSTRUCTIONS)
+    assert summary in second.system_prompt
+
+    resp = await live.client.delete(memory, headers=live.auth())
+    assert resp.status == 204, await resp.text()
+    third, _ = await converse_call(live, llm, body)
+    assert third.system_prompt == INSTRUCTIONS
 
 
 async def test_hybrid_override_of_llm_config_messages(live: LiveService, llm: LlmStandIn) -> None:

@@ -29,6 +29,7 @@ from voicedock.domain.records import (
     Assistant,
     AssistantVersion,
     Call,
+    CallerMemory,
     CallEvent,
     CallMessage,
     CallStatus,
@@ -61,6 +62,7 @@ class _Data:
     numbers: dict[str, PhoneNumber] = field(default_factory=dict)
     assistants: dict[str, Assistant] = field(default_factory=dict)
     assistant_versions: list[AssistantVersion] = field(default_factory=list)
+    caller_memories: list[CallerMemory] = field(default_factory=list)
     tool_templates: dict[str, ToolTemplate] = field(default_factory=dict)
     analysis_templates: dict[str, AnalysisTemplate] = field(default_factory=dict)
     squads: dict[str, Squad] = field(default_factory=dict)
@@ -371,6 +373,20 @@ class MemoryTransaction(_Billing):
 
     async def knowledge_use_locked(self, organization_id: str) -> KnowledgeUse:
         return _knowledge_use(self.d, organization_id)  # the store's one writer holds it
+
+    async def insert_caller_memory(self, memory: CallerMemory) -> None:
+        self.d.caller_memories.append(copy.deepcopy(memory))
+
+    async def delete_caller_memories(
+        self, organization_id: str, party: str, memory_id: str | None = None
+    ) -> int:
+        def gone(m: CallerMemory) -> bool:
+            mine = m.organization_id == organization_id and m.party == party
+            return mine and memory_id in (None, m.id)
+
+        before = len(self.d.caller_memories)
+        self.d.caller_memories = [m for m in self.d.caller_memories if not gone(m)]
+        return before - len(self.d.caller_memories)
 
     async def insert_call(self, call: Call) -> Call:
         stored = replace(copy.deepcopy(call), seq=self._next())
@@ -747,6 +763,16 @@ class MemoryStore(_Billing):
             if t.organization_id == organization_id
         ]
         return copy.deepcopy(sorted(items, key=lambda t: (t.created_at, t.id)))
+
+    async def list_caller_memories(
+        self, organization_id: str, party: str, limit: int
+    ) -> list[CallerMemory]:
+        found = [
+            m
+            for m in self._data.caller_memories
+            if m.organization_id == organization_id and m.party == party
+        ]
+        return copy.deepcopy(sorted(found, key=lambda m: m.created_at, reverse=True)[:limit])
 
     async def get_call(self, organization_id: str | None, call_id: str) -> Call | None:
         c = self._data.calls.get(call_id)

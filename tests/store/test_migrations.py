@@ -60,6 +60,7 @@ EXPECTED_TABLES = {
     "knowledge_chunks",
     "knowledge_terms",
     "assistant_versions",
+    "caller_memories",
     "schema_migrations",
 }
 # SQLite's full-text index of the knowledge chunks (FTS5 keeps it in tables of its own).

@@ -83,6 +83,9 @@ CONSENT_DEFAULT_REFUSAL = "no_recording"
 PHONE_MENU_GOAL_MAX = 1_000
 PHONE_MENU_WAIT = (10, 3_600)
 PHONE_MENU_DEFAULT_WAIT_S = 900
+# Callers remembered (``memory``): how many earlier calls' summaries the model is given.
+MEMORY_CALLS = (1, 10)
+MEMORY_DEFAULT_CALLS = 3
 KEYPAD_DEFAULTS = {
     "enabled": True,
     "timeout_seconds": KEYPAD_DEFAULT_TIMEOUT_S,
@@ -580,6 +583,25 @@ class PhoneMenu(Plan, kw_only=True):
     ) = UNSET
 
 
+class Memory(Plan, kw_only=True):
+    """Callers remembered: each call's summary kept under the caller's number (the
+    organization's, ``/callers/{number}/memory``), the latest given to the model when the
+    same number calls or is called again. docs/caller-memory.md."""
+
+    recent_calls: (
+        Annotated[
+            int,
+            _setting(
+                "How many of the caller's earlier calls (their summaries, newest first) the "
+                "model is given at the start.",
+                MEMORY_DEFAULT_CALLS,
+                MEMORY_CALLS,
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
 class Knowledge(Plan, kw_only=True):
     """The organization's knowledge bases the assistant answers from (``/knowledge-bases``):
     the model searches them with the ``search_knowledge`` tool, or each turn's words are
@@ -660,6 +682,7 @@ class AssistantConfig(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=T
     consent_plan: ConsentPlan | UnsetType = UNSET
     phone_menu: PhoneMenu | UnsetType = UNSET
     knowledge: Knowledge | UnsetType = UNSET
+    memory: Memory | UnsetType = UNSET
     hang_up_after_first_message: bool | UnsetType = UNSET
 
 

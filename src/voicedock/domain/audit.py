@@ -66,6 +66,7 @@ ACTIONS = (
     "domain.verified",
     "domain.deleted",
     "branding.updated",
+    "caller_memory.deleted",
 )
 
 

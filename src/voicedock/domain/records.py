@@ -232,6 +232,22 @@ class AssistantVersion:
 
 
 @dataclass(slots=True)
+class CallerMemory:
+    """What a call of an assistant with ``memory`` left of the other party for its next calls:
+    the call's summary and the facts its analysis extracted, under the party's number. Goes
+    with the call (its retention, its deletion)."""
+
+    id: str
+    organization_id: str
+    party: str  # E.164: the callee of an outbound call, the caller of an inbound one
+    call_id: str
+    assistant_id: str | None
+    summary: str
+    facts: dict[str, JsonValue] | None = None  # the analysis's structured data
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(slots=True)
 class ToolTemplate:
     """A tool an organization stores once and its assistants reference by id
     (``{"template_id": ...}`` in their ``tools``)."""

@@ -195,4 +195,3 @@ def assistant_config(a: AssistantSettings) -> JsonObject:
         if section:
             config[key] = section
     return config
-

@@ -36,6 +36,7 @@ from voicedock.domain.assistant_config import (
     Knowledge,
     Languages,
     LlmFiller,
+    Memory,
     PhoneMenu,
     RedactionPlan,
     ToolFiller,
@@ -105,6 +106,7 @@ SETTINGS: dict[str, Any] = {
     "consent_plan": ConsentPlan,
     "phone_menu": PhoneMenu,
     "knowledge": Knowledge,
+    "memory": Memory,
     "analysis_plan": AnalysisPlan,
     "assistant_request": AssistantRequest,
     "record": _described(

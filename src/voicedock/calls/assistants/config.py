@@ -58,6 +58,7 @@ from voicedock.domain.assistant_config import (
     LANGUAGES_MAX,
     LLM_FILLER_DELAY,
     LLM_FILLER_MESSAGES,
+    MEMORY_CALLS,
     MODEL_SEES,
     PHONE_MENU_GOAL_MAX,
     PHONE_MENU_WAIT,
@@ -74,6 +75,7 @@ from voicedock.domain.assistant_config import (
     Language,
     Languages,
     LlmFiller,
+    Memory,
     PhoneMenu,
     Plan,
     RedactionPlan,
@@ -201,6 +203,7 @@ INVALID_PATTERN = "Invalid pattern"
 CONSENT_PLAN = "consent_plan"
 PHONE_MENU = "phone_menu"
 KNOWLEDGE = "knowledge"
+MEMORY = "memory"
 LANGUAGES = "languages"
 
 
@@ -371,6 +374,9 @@ KNOWLEDGE_WORDS: Words = {
     ),
 }
 KNOWLEDGE_REQUIRED = {"knowledge_base_ids": KNOWLEDGE_IDS}
+MEMORY_WORDS: Words = {
+    "recent_calls": ("must be an integer", "must be between {} and {}".format(*MEMORY_CALLS)),
+}
 KEYPAD_WORDS: Words = {
     "enabled": "must be true or false",
     "timeout_seconds": f"must be a number of seconds, {KEYPAD_TIMEOUT[0]}-{KEYPAD_TIMEOUT[1]}",
@@ -542,6 +548,12 @@ def _check_knowledge(value: object) -> JsonObject:
     return _settings(plan)
 
 
+def _check_memory(value: object) -> JsonObject:
+    """``{"recent_calls": 1-10}``: the caller's earlier calls given to the model
+    (``calls/assistants/caller_memory.py``)."""
+    return _settings(_plan(Memory, value, MEMORY, MEMORY_WORDS))
+
+
 def _check_languages(value: object) -> list[JsonValue]:
     """``[{"language": "de", "voice": {"voice": "de"}, "prompt": text, "first_message":
     text}]``: 1-5 languages (``Language``), each listed once."""
@@ -618,6 +630,7 @@ _PLANS: Mapping[str, Callable[[object], JsonObject]] = MappingProxyType(
         CONSENT_PLAN: _check_consent_plan,
         PHONE_MENU: _check_phone_menu,
         KNOWLEDGE: _check_knowledge,
+        MEMORY: _check_memory,
         "analysis_plan": _check_analysis_plan,
         ASSISTANT_REQUEST: _check_assistant_request,
     }

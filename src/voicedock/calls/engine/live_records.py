@@ -16,6 +16,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
+from voicedock.calls.assistants.caller_memory import left_by
 from voicedock.calls.control import LiveCall, LiveCalls
 from voicedock.calls.engine.attempts import attempt
 from voicedock.calls.engine.ground import EnginePart, Ground
@@ -192,5 +193,7 @@ class LiveRecords(EnginePart):
                     call.provider_switches = record.provider_switches
                 call.updated_at = now
                 await tx.update_call(call)
+                if (memory := left_by(call)) is not None:  # the party's next calls told
+                    await tx.insert_caller_memory(memory)
             await self._reports.recorded(tx, call, messages)
         self._live_messages.pop(call_id, None)  # committed

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
+from voicedock.domain.records import Call, CallerMemory, CallEvent, CallMessage, CallStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +58,19 @@ class CallWrites(Protocol):
     async def add_message(self, message: CallMessage) -> CallMessage: ...
     async def add_event(self, event: CallEvent) -> CallEvent: ...
 
+    # What calls left of their other party (an assistant's ``memory``), by the party's number.
+    async def insert_caller_memory(self, memory: CallerMemory) -> None: ...
+    async def delete_caller_memories(
+        self, organization_id: str, party: str, memory_id: str | None = None
+    ) -> int:
+        """The party's memories (``memory_id``: that one alone); how many there were."""
+        ...
+
 
 class CallReads(Protocol):
+    async def list_caller_memories(
+        self, organization_id: str, party: str, limit: int
+    ) -> list[CallerMemory]: ...  # newest first
     async def get_call(self, organization_id: str | None, call_id: str) -> Call | None:
         """``organization_id=None`` is for the engine (PBX events carry no tenant)."""
         ...

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from voicedock.domain.records import Call, CallEvent, CallMessage, utcnow
+from voicedock.domain.records import Call, CallerMemory, CallEvent, CallMessage, utcnow
 from voicedock.store.base import CallPage, CallQuery
 from voicedock.store.sql.base import StorePart, TransactionPart
 from voicedock.store.sql.conn import SqlValue
@@ -17,6 +17,7 @@ from voicedock.store.sql.rows import (
     CALL_EVENTS,
     CALL_MESSAGES,
     CALL_MUTABLE_COLUMNS,
+    CALLER_MEMORIES,
     CALLS,
     integer,
 )
@@ -57,9 +58,40 @@ class SqlCallWrites(TransactionPart):
         assert row is not None
         return dataclasses.replace(event, seq=integer(row["seq"]))
 
+    async def insert_caller_memory(self, memory: CallerMemory) -> None:
+        await self._insert(CALLER_MEMORIES, memory)
+
+    async def delete_caller_memories(
+        self, organization_id: str, party: str, memory_id: str | None = None
+    ) -> int:
+        if memory_id is None:
+            return await self._conn.execute(
+                "DELETE FROM caller_memories WHERE organization_id = ? AND party = ?",
+                organization_id,
+                party,
+            )
+        return await self._conn.execute(
+            "DELETE FROM caller_memories WHERE organization_id = ? AND party = ? AND id = ?",
+            organization_id,
+            party,
+            memory_id,
+        )
+
 
 class SqlCallReads(StorePart):
     """Call, message and event lookups."""
+
+    async def list_caller_memories(
+        self, organization_id: str, party: str, limit: int
+    ) -> list[CallerMemory]:
+        rows = await self._reader.fetch(
+            "SELECT * FROM caller_memories WHERE organization_id = ? AND party = ?"
+            " ORDER BY created_at DESC, id LIMIT ?",
+            organization_id,
+            party,
+            limit,
+        )
+        return [CALLER_MEMORIES.decode(r, self._dialect) for r in rows]
 
     async def get_call(self, organization_id: str | None, call_id: str) -> Call | None:
         return await self._by_id(CALLS, organization_id, call_id)

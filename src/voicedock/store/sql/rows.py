@@ -34,6 +34,7 @@ from voicedock.domain.records import (
     Assistant,
     AssistantVersion,
     Call,
+    CallerMemory,
     CallEvent,
     CallMessage,
     CallStatus,
@@ -324,6 +325,8 @@ CALL_MUTABLE_COLUMNS: tuple[str, ...] = tuple(
 )
 
 CALL_MESSAGES = Table("call_messages", CallMessage, generated=frozenset({"seq"}))
+
+CALLER_MEMORIES = Table("caller_memories", CallerMemory)
 
 CALL_EVENTS = Table("call_events", CallEvent, generated=frozenset({"seq"}))
 

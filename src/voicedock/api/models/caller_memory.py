@@ -1,0 +1,75 @@
+"""``/callers/{number}/memory``: what calls of the organization's assistants with ``memory``
+left of a caller (docs/caller-memory.md), read and erased (a data-subject request)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from msgspec import Meta
+
+from voicedock.api.models.base import Reply
+from voicedock.api.models.field_types import E164_PATTERN, Time
+from voicedock.api.models.operations import Schema, operation
+from voicedock.domain.records import CallerMemory as MemoryRecord
+from voicedock.domain.timestamps import iso
+
+
+class CallerMemory(Reply, kw_only=True):
+    id: str
+    call_id: Annotated[str, Meta(description="The call that left it")]
+    assistant_id: str | None = None
+    summary: str
+    facts: Annotated[
+        dict[str, Any] | None, Meta(description="The structured data its analysis extracted")
+    ] = None
+    created_at: Time
+
+    @classmethod
+    def of(cls, memory: MemoryRecord) -> CallerMemory:
+        return cls(
+            id=memory.id,
+            call_id=memory.call_id,
+            assistant_id=memory.assistant_id,
+            summary=memory.summary,
+            facts=memory.facts,
+            created_at=iso(memory.created_at),
+        )
+
+
+class CallerMemoryList(Reply, kw_only=True):
+    number: str
+    memories: list[CallerMemory]  # newest first
+
+
+_NUMBER: Schema = {
+    "name": "number",
+    "in": "path",
+    "required": True,
+    "description": "The caller's (or callee's) number, E.164",
+    "schema": {"type": "string", "pattern": E164_PATTERN},
+}
+PATHS: dict[str, Schema] = {
+    "/callers/{number}/memory": {
+        "get": operation(
+            "What the organization's calls left of a caller, newest first",
+            ("200", CallerMemoryList),
+            params=[_NUMBER],
+            errors="400 401",
+        ),
+        "delete": operation(
+            "Erase what the calls left of a caller (a data-subject request)",
+            ("204", None),
+            params=[_NUMBER],
+            errors="400 401 403",
+        ),
+    },
+    "/callers/{number}/memory/{memory_id}": {
+        "delete": operation(
+            "Erase one thing a call left of a caller",
+            ("204", None),
+            params=[_NUMBER],
+            errors="400 401 403 404",
+        ),
+    },
+}
+MODELS = (CallerMemory, CallerMemoryList)

@@ -1,0 +1,68 @@
+"""Callers remembered (an assistant's ``memory``, docs/caller-memory.md): what a call leaves of
+its other party when it ends (its summary and the facts its analysis extracted), and what a
+call of the same party is told of the latest ones when it starts (in its instructions)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from voicedock.domain.assistant_config import MEMORY_DEFAULT_CALLS, config_of, given, set_or
+from voicedock.domain.json import JsonObject
+from voicedock.domain.records import Call, CallerMemory
+from voicedock.store.base import Store
+
+MEMORY = "memory"
+SUMMARY_MAX = 600  # characters of one call's summary the model is given
+FACTS_MAX = 400  # characters of its facts (their JSON)
+HEADING = (
+    "What earlier calls with this caller left (newest first; your records of them, not the "
+    "caller's words):"
+)
+
+
+def left_by(call: Call) -> CallerMemory | None:
+    """What ``call`` leaves of its other party: its summary and facts, when its assistant
+    remembers callers and the call has a party and a summary."""
+    if set_or(call.assistant_config.memory, None) is None:
+        return None
+    if not call.caller_phone or not call.summary or not call.summary.strip():
+        return None
+    analysis = call.analysis_result or {}
+    facts = analysis.get("structured_data")
+    return CallerMemory(
+        id=str(uuid.uuid4()),
+        organization_id=call.organization_id,
+        party=call.caller_phone,
+        call_id=call.id,
+        assistant_id=call.assistant_id,
+        summary=call.summary.strip(),
+        facts=facts if isinstance(facts, dict) and facts else None,
+        created_at=call.ended_at or call.updated_at,
+    )
+
+
+async def remember_caller(
+    store: Store, organization_id: str, config: JsonObject, party: str | None
+) -> None:
+    """``config`` (a configuration being resolved for a call with ``party``) told what the
+    party's latest calls left, after its own instructions, when it remembers callers."""
+    if party is None or config.get(MEMORY) is None:
+        return
+    plan = set_or(config_of({MEMORY: config[MEMORY]}).memory, None)
+    recent = given(plan.recent_calls if plan else None, MEMORY_DEFAULT_CALLS)
+    memories = await store.list_caller_memories(organization_id, party, recent)
+    if not memories:
+        return
+    lines = [HEADING, *(_line(memory) for memory in memories)]
+    own = config.get("system_prompt")
+    block = "\n".join(lines)
+    config["system_prompt"] = f"{own}\n\n{block}" if isinstance(own, str) and own else block
+
+
+def _line(memory: CallerMemory) -> str:
+    line = f"- {memory.created_at:%Y-%m-%d}: {memory.summary[:SUMMARY_MAX]}"
+    if memory.facts:
+        facts = json.dumps(memory.facts, ensure_ascii=False, separators=(",", ":"))
+        line += f" Facts: {facts[:FACTS_MAX]}"
+    return line
