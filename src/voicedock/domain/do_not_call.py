@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import phonenumbers
@@ -92,13 +93,26 @@ class CsvTooLarge(ValueError):
     """The CSV has more rows than one import takes."""
 
 
+class CsvUnreadable(ValueError):
+    """The csv module cannot read the CSV (a value over its field limit): the line named."""
+
+
 def csv_entries(text: str, max_rows: int) -> CsvEntries:
     """The entries of a CSV: one a row, in its first column (other columns, a note, are
     ignored; a first row whose first cell is ``number`` is a header; blank rows are skipped).
-    ``CsvTooLarge`` past ``max_rows`` rows."""
+    ``CsvTooLarge`` past ``max_rows`` rows. Its lines may end in CR, LF or both;
+    ``CsvUnreadable`` for what the csv module cannot read."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return _entries(reader, max_rows)
+    except csv.Error as exc:
+        raise CsvUnreadable(f"CSV line {reader.line_num}: {exc}") from None
+
+
+def _entries(reader: Iterator[list[str]], max_rows: int) -> CsvEntries:
     entries: dict[str, None] = {}
     rejected: list[RejectedRow] = []
-    for index, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    for index, row in enumerate(reader, start=1):
         if index > max_rows:
             raise CsvTooLarge(f"a CSV holds at most {max_rows} rows")
         cell = row[0].strip() if row else ""
@@ -117,6 +131,7 @@ __all__ = [
     "RANGE_MARK",
     "CsvEntries",
     "CsvTooLarge",
+    "CsvUnreadable",
     "EntryRefused",
     "RejectedRow",
     "covering",

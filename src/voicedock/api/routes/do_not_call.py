@@ -29,7 +29,13 @@ from voicedock.api.resources import (
     mount,
 )
 from voicedock.calls.compliance.do_not_call import add_entries
-from voicedock.domain.do_not_call import CsvTooLarge, EntryRefused, csv_entries, entry_of
+from voicedock.domain.do_not_call import (
+    CsvTooLarge,
+    CsvUnreadable,
+    EntryRefused,
+    csv_entries,
+    entry_of,
+)
 from voicedock.domain.records import utcnow
 from voicedock.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 
@@ -78,6 +84,8 @@ async def import_entries(request: web.Request) -> web.Response:
         raise BadRequest("the CSV must be UTF-8", error=ENTRY_ERROR) from None
     except CsvTooLarge as exc:
         raise PayloadTooLarge(str(exc)) from None
+    except CsvUnreadable as exc:
+        raise BadRequest(str(exc), error=ENTRY_ERROR) from None
     if read.rejected and not read.entries:  # not a list of numbers at all: the wrong file?
         raise BadRequest(
             f"no row of the CSV is a do-not-call entry (row {read.rejected[0].row}: "

@@ -72,8 +72,17 @@ def contact_request(
 
 def contacts_csv(text: str) -> Iterator[tuple[str, dict[str, object]]]:
     """The contacts of a CSV with a header row (destination, name, timezone; other columns are
-    variables), each as a JSON contact and where a 400 names it (``CSV line 2``)."""
-    reader = csv.DictReader(io.StringIO(text))
+    variables), each as a JSON contact and where a 400 names it (``CSV line 2``). Its lines may
+    end in CR, LF or both; what the csv module cannot read (a value over its field limit) is a
+    400 naming the line."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        yield from _contacts(reader)
+    except csv.Error as exc:
+        raise BadRequest(f"CSV line {reader.reader.line_num}: {exc}") from None
+
+
+def _contacts(reader: csv.DictReader[str]) -> Iterator[tuple[str, dict[str, object]]]:
     header = reader.fieldnames or []
     if "destination" not in header:
         raise BadRequest("the CSV header must name a destination column")
