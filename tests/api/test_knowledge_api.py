@@ -454,12 +454,6 @@ async def test_a_base_an_assistant_names_is_kept_until_none_does(api: Api) -> No
     assert (use.bases, use.documents, use.chunks, use.bytes) == (0, 0, 0, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="calls/assistants/config.py _check_knowledge answers the generic 'Bad request' "
-    "(found by schemathesis, VOICEDOCK_FUZZ_EXAMPLES=60: POST /agents); the fix belongs to "
-    "that file: BadRequest(..., error='Duplicate knowledge base'). Drop this mark with it.",
-)
 async def test_a_base_listed_twice_is_refused_by_a_title_of_its_own(api: Api) -> None:
     """The schema cannot state that each id is listed once (``uniqueItems`` is not in the
     document), so the refusal of a schema-valid request names its rule by a title of its own,
@@ -471,6 +465,6 @@ async def test_a_base_listed_twice_is_refused_by_a_title_of_its_own(api: Api) ->
         resp = await api.client.post(path, json={"name": "Desk", "knowledge": twice}, headers=h)
         refused = await refusal(resp, 400)
         assert refused["message"].endswith("must list each knowledge base once"), refused
-        assert refused["error"] not in {"Bad request", "Invalid JSON"}, (path, refused)
+        assert refused["error"] == "Duplicate knowledge base", (path, refused)
     listed = await (await api.client.get("/assistants", headers=h)).json()
     assert "Desk" not in [a["name"] for a in listed["assistants"]]

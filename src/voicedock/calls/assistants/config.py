@@ -544,7 +544,10 @@ def _check_knowledge(value: object) -> JsonObject:
     plan = _plan(Knowledge, value, KNOWLEDGE, KNOWLEDGE_WORDS, KNOWLEDGE_REQUIRED)
     ids = plan.knowledge_base_ids
     if len(set(ids)) != len(ids):
-        raise BadRequest(f"{KNOWLEDGE}.knowledge_base_ids must list each knowledge base once")
+        raise BadRequest(
+            f"{KNOWLEDGE}.knowledge_base_ids must list each knowledge base once",
+            error="Duplicate knowledge base",
+        )
     return _settings(plan)
 
 
