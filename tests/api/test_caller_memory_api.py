@@ -144,6 +144,22 @@ async def test_a_caller_s_latest_calls_are_told_and_erased(api: Api) -> None:
     assert len(theirs["memories"]) == 1
 
 
+def test_a_withheld_number_leaves_nothing() -> None:
+    """Calls from withheld or malformed numbers would mix different people under one key."""
+    for party in ("anonymous", "", None, "0612345678"):
+        call = Call(
+            id="call-x",
+            organization_id="org",
+            direction=Direction.INBOUND,
+            status=CallStatus.ENDED,
+            caller_phone=party,
+            assistant_phone=None,
+            assistant_config=config_of({"memory": {}}),
+            summary="Someone called.",
+        )
+        assert left_by(call) is None, party
+
+
 async def test_bad_numbers_and_settings_are_refused(api: Api) -> None:
     for number in ("31612345678", "+0612345678", "+1"):
         resp = await api.client.get(f"/callers/{number}/memory", headers=api.auth())

@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import uuid
 
-from voicedock.domain.assistant_config import MEMORY_DEFAULT_CALLS, config_of, given, set_or
-from voicedock.domain.json import JsonObject
+import msgspec
+
+from voicedock.domain.assistant_config import MEMORY_DEFAULT_CALLS, AssistantConfig, set_or
 from voicedock.domain.records import Call, CallerMemory
 from voicedock.store.base import Store
+from voicedock.validation import is_e164
 
-MEMORY = "memory"
 SUMMARY_MAX = 600  # characters of one call's summary the model is given
 FACTS_MAX = 400  # characters of its facts (their JSON)
 HEADING = (
@@ -26,8 +27,9 @@ def left_by(call: Call) -> CallerMemory | None:
     remembers callers and the call has a party and a summary."""
     if set_or(call.assistant_config.memory, None) is None:
         return None
-    if not call.caller_phone or not call.summary or not call.summary.strip():
-        return None
+    if not is_e164(call.caller_phone) or not call.summary or not call.summary.strip():
+        return None  # a withheld or malformed number would mix different people's calls
+    assert call.caller_phone is not None
     analysis = call.analysis_result or {}
     facts = analysis.get("structured_data")
     return CallerMemory(
@@ -42,22 +44,24 @@ def left_by(call: Call) -> CallerMemory | None:
     )
 
 
-async def remember_caller(
-    store: Store, organization_id: str, config: JsonObject, party: str | None
-) -> None:
-    """``config`` (a configuration being resolved for a call with ``party``) told what the
-    party's latest calls left, after its own instructions, when it remembers callers."""
-    if party is None or config.get(MEMORY) is None:
-        return
-    plan = set_or(config_of({MEMORY: config[MEMORY]}).memory, None)
-    recent = given(plan.recent_calls if plan else None, MEMORY_DEFAULT_CALLS)
+async def remembered(
+    store: Store, organization_id: str, config: AssistantConfig, party: str | None
+) -> AssistantConfig:
+    """``config`` (resolved for a call with ``party``) told what the party's latest calls
+    left, after its own instructions, when it remembers callers (after its placeholders were
+    filled: a caller's words are never read as one)."""
+    plan = set_or(config.memory, None)
+    if plan is None or not is_e164(party):
+        return config
+    assert party is not None
+    recent = set_or(plan.recent_calls, MEMORY_DEFAULT_CALLS)
     memories = await store.list_caller_memories(organization_id, party, recent)
     if not memories:
-        return
-    lines = [HEADING, *(_line(memory) for memory in memories)]
-    own = config.get("system_prompt")
-    block = "\n".join(lines)
-    config["system_prompt"] = f"{own}\n\n{block}" if isinstance(own, str) and own else block
+        return config
+    block = "\n".join([HEADING, *(_line(memory) for memory in memories)])
+    own = set_or(config.system_prompt, None)
+    prompt = f"{own}\n\n{block}" if own else block
+    return msgspec.structs.replace(config, system_prompt=prompt)
 
 
 def _line(memory: CallerMemory) -> str:

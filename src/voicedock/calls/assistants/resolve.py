@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypedDict
 
 from voicedock.calls.assistants.analysis_templates import expand_analysis_template
-from voicedock.calls.assistants.caller_memory import remember_caller
+from voicedock.calls.assistants.caller_memory import remembered
 from voicedock.calls.assistants.config import (
     PROFILE_FIELDS,
     deep_merge,
@@ -191,7 +191,6 @@ async def resolve_assistant(
         config.pop(key, None)
     if choice.first_message is not None:
         config["first_message"] = choice.first_message
-    await remember_caller(store, org_id, config, choice.party)
     await expand_tool_templates(store, org_id, config)
     await check_knowledge_refs(store, org_id, config)
     await expand_analysis_template(store, org_id, config)
@@ -204,6 +203,7 @@ async def resolve_assistant(
     typed = config_of(resolved)
     if choice.variables:  # this call's values of the {{placeholders}}, as a campaign's
         typed = fill_config(typed, choice.variables)
+    typed = await remembered(store, org_id, typed, choice.party)
     return ResolvedAssistant(
         assistant_id=assistant_id,
         name=_profile_text(name),
