@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -129,14 +130,20 @@ async def test_a_burst_over_the_key_budget_reaches_the_pbx_only_as_allowed(
     live = capped_service
     body = {"destination": BUSY, "assistant": {"first_message": "Hello"}}
     async with observe_trunk(lab, "carrier") as trunk:
+        started = time.monotonic()
         answers = await asyncio.gather(*(live.post("/calls/outbound", body) for _ in range(100)))
+        elapsed = time.monotonic() - started
         statuses = Counter(status for status, _ in answers)
-        assert statuses == {200: 5, 429: 95}
+        admitted = statuses[200]
+        # The key's bucket: 5 at once, refilled at 5 a second while the burst is answered (on
+        # a loaded 2-core runner the 100 answers took over 0.2 s once: a sixth call passed).
+        assert 5 <= admitted <= 5 + math.floor(5 * elapsed), (statuses, elapsed)
+        assert statuses[429] == 100 - admitted
         assert {b["error"] for s, b in answers if s == 429} == {"Too many requests"}
         placed = [b["call_id"] for s, b in answers if s == 200]
         for call_id in placed:
             await live.wait_status(call_id, ("ended", "failed"), within=15)
         await asyncio.sleep(0.5)
-    assert len(trunk.created) == 5  # the PBX saw only the admitted calls
+    assert len(trunk.created) == admitted  # the PBX saw only the admitted calls
     _, calls = await live.get("/calls?limit=1000")
-    assert len(calls["calls"]) == 5
+    assert len(calls["calls"]) == admitted
