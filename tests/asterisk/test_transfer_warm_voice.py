@@ -21,6 +21,9 @@ def warm(destination: str) -> TransferTarget:
     return TransferTarget(destination, internal=True, mode="warm", extra=briefing)
 
 
+# The agent's "yes" is Piper's speech (stochastic) heard by Whisper during the briefing: once,
+# on a loaded 2-core runner, it was not taken before the agent hung up.
+@pytest.mark.flaky(reruns=1)
 async def test_an_agent_saying_yes_takes_the_call(lab: LabAsterisk) -> None:
     heard: list[int] = []
 

@@ -146,6 +146,9 @@ async def answered_and_ended(live: LiveService, call_id: str, last_words: str) -
     return await wait_recorded(live, call_id, within=30)
 
 
+# The caller's card number is Piper's speech (stochastic) heard by Whisper: once it grouped the
+# digits wrongly ("03343"), a number no longer Luhn-valid, so not a card to redact.
+@pytest.mark.flaky(reruns=1)
 @pytest.mark.parametrize("model_sees", ["redacted", "clear"])
 async def test_what_the_call_keeps_and_sends_is_redacted(
     live: LiveService, llm: LlmStandIn, receiver: Receiver, model_sees: str
