@@ -105,6 +105,21 @@ async def test_transient_assistant_of_provider_openai_with_its_instructions(
     assert {"appointment", "monday"} <= words(request.last_user_text), request.last_user_text
 
 
+async def saved_ada(live: LiveService, **settings: Any) -> str:
+    """A saved assistant of provider openai (the stand-in) with ``settings``: its id."""
+    body = {
+        "name": "Ada",
+        "provider": "openai",
+        "first_message": "Riverside dental clinic.",
+        "stt_config": {"provider": "offline"},
+        "tts_config": {"provider": "offline"},
+        **settings,
+    }
+    resp = await live.client.post("/assistants", json=body, headers=live.auth())
+    assert resp.status == 201, await resp.text()
+    return str((await resp.json())["id"])
+
+
 async def test_each_call_runs_its_assistant_s_version_and_a_rollback_brings_one_back(
     live: LiveService, llm: LlmStandIn
 ) -> None:
@@ -112,20 +127,7 @@ async def test_each_call_runs_its_assistant_s_version_and_a_rollback_brings_one_
     version's instructions to the LLM and records the version; a rollback to the first makes
     the next call send the first's instructions again, as version 4."""
     prompts = [f"{INSTRUCTIONS} Version {n}." for n in ("one", "two", "three")]
-    resp = await live.client.post(
-        "/assistants",
-        json={
-            "name": "Ada",
-            "provider": "openai",
-            "first_message": "Riverside dental clinic.",
-            "stt_config": {"provider": "offline"},
-            "tts_config": {"provider": "offline"},
-            "system_prompt": prompts[0],
-        },
-        headers=live.auth(),
-    )
-    assert resp.status == 201, await resp.text()
-    assistant_id = (await resp.json())["id"]
+    assistant_id = await saved_ada(live, system_prompt=prompts[0])
     for number, prompt in enumerate(prompts, start=1):
         if number > 1:
             resp = await live.client.patch(
@@ -165,21 +167,11 @@ async def test_a_caller_s_next_call_is_told_what_the_last_left_until_it_is_erase
         return REPLY
 
     llm.reply = answer
-    resp = await live.client.post(
-        "/assistants",
-        json={
-            "name": "Ada",
-            "provider": "openai",
-            "first_message": "Riverside dental clinic.",
-            "stt_config": {"provider": "offline"},
-            "tts_config": {"provider": "offline"},
-            "system_prompt": INSTRUCTIONS,
-            "memory": {"recent_calls": 2},
-        },
-        headers=live.auth(),
-    )
-    assert resp.status == 201, await resp.text()
-    body = {"assistant_id": (await resp.json())["id"]}
+    body = {
+        "assistant_id": await saved_ada(
+            live, system_prompt=INSTRUCTIONS, memory={"recent_calls": 2}
+        )
+    }
     memory = f"/callers/{UTTERANCE_PARTY}/memory"
 
     first, _ = await converse_call(live, llm, body)

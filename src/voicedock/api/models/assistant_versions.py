@@ -11,7 +11,7 @@ from msgspec import Meta
 from voicedock.api.models.assistants import Assistant, assistant_reply
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.field_types import Time
-from voicedock.api.models.operations import Schema, operation
+from voicedock.api.models.operations import Schema, operation, path_parameter
 from voicedock.domain.assistant_config import config_json
 from voicedock.domain.records import Assistant as AssistantRecord
 from voicedock.domain.records import AssistantVersion as VersionRecord
@@ -120,12 +120,9 @@ def version_detail(
     )
 
 
-_VERSION_PARAMETER: Schema = {
-    "name": "version",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "integer", "minimum": 1, "maximum": VERSION_MAX},
-}
+_VERSION_PARAMETER = path_parameter(
+    "version", {"type": "integer", "minimum": 1, "maximum": VERSION_MAX}
+)
 PATHS: dict[str, Schema] = {
     "/assistants/{id}/versions": {
         "get": operation(

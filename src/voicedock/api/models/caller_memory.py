@@ -9,7 +9,7 @@ from msgspec import Meta
 
 from voicedock.api.models.base import Reply
 from voicedock.api.models.field_types import E164_PATTERN, Time
-from voicedock.api.models.operations import Schema, operation
+from voicedock.api.models.operations import Schema, operation, path_parameter
 from voicedock.domain.records import CallerMemory as MemoryRecord
 from voicedock.domain.timestamps import iso
 
@@ -41,13 +41,11 @@ class CallerMemoryList(Reply, kw_only=True):
     memories: list[CallerMemory]  # newest first
 
 
-_NUMBER: Schema = {
-    "name": "number",
-    "in": "path",
-    "required": True,
-    "description": "The caller's (or callee's) number, E.164",
-    "schema": {"type": "string", "pattern": E164_PATTERN},
-}
+_NUMBER = path_parameter(
+    "number",
+    {"type": "string", "pattern": E164_PATTERN},
+    "The caller's (or callee's) number, E.164",
+)
 PATHS: dict[str, Schema] = {
     "/callers/{number}/memory": {
         "get": operation(

@@ -43,6 +43,13 @@ _RATE_LIMITED = "API rate limit ([rate_limits]) reached; retry after Retry-After
 PATH_ID: Schema = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
+def path_parameter(name: str, schema: Schema, description: str | None = None) -> Schema:
+    """A path's ``{name}`` parameter of its own type (``path_parameters`` gives the others a
+    plain string)."""
+    described: Schema = {} if description is None else {"description": description}
+    return {"name": name, "in": "path", "required": True, **described, "schema": schema}
+
+
 _PATH_NAMES = re.compile(r"\{([^}]+)\}")
 _METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options"})
 

@@ -3,28 +3,25 @@
 
 from __future__ import annotations
 
-import re
-
 from aiohttp import web
 
 from voicedock.api.audit import Audited
 from voicedock.api.models.base import reply
 from voicedock.api.models.caller_memory import CallerMemory, CallerMemoryList
-from voicedock.api.models.field_types import E164_PATTERN
 from voicedock.api.resources import caller_of
 from voicedock.errors import BadRequest, NotFound
+from voicedock.validation import is_e164
 
 routes = web.RouteTableDef()
 
 _MEMORY = "/callers/{number}/memory"
 _LISTED = 100  # a caller's memories listed (a call gives the model at most 10)
 AUDITED = Audited("caller_memory")
-_E164 = re.compile(E164_PATTERN)
 
 
 def _number(request: web.Request) -> str:
     number = request.match_info["number"]
-    if not _E164.fullmatch(number):
+    if not is_e164(number):
         raise BadRequest("number must be E.164, such as +31612345678")
     return number
 
