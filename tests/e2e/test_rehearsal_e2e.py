@@ -241,6 +241,58 @@ async def test_a_suite_runs_through_the_pbx_and_judges_what_the_caller_heard(
         await live.client.close()
 
 
+async def test_a_release_is_published_only_after_its_suite_passed_through_the_pbx(
+    lab: LabAsterisk, tmp_path: Path
+) -> None:
+    """An assistant gated on a suite (the opening hours asked): a draft that says other hours
+    is run through the PBX, fails, and its publish is refused with that run's result while
+    calls run the live version; a draft that keeps the hours passes and is published."""
+    await warm_offline_speech()
+    settings = service_settings(lab, tmp_path / "e2e.db", "ari")
+    example = with_example_assistant(settings)
+    live = await serve(settings)
+    try:
+        aid = await example_id(live, example)
+        suite_id = await store_suite(live, "Release gate", example, SCENARIOS[:1])
+        resp = await live.client.put(
+            f"/assistants/{aid}/release-gate", json={"test_suite_id": suite_id}, headers=live.auth()
+        )
+        assert resp.status == 200, await resp.text()
+        llm = {"provider": "rule_based", "facts": {HOURS_WORDS: CHANGED_FACT}}
+        status, failing = await live.post(f"/assistants/{aid}/drafts", {"llm_config": llm})
+        assert (status, failing["version"], failing["published_at"]) == (201, 2, None), failing
+
+        status, accepted = await live.post(
+            f"/test-suites/{suite_id}/runs", {"assistant_version": 2}
+        )
+        assert status == 202, accepted
+        run = await _run_to_end(live, accepted["id"], within=120)
+        assert (run["status"], run["assistant_version"]) == ("failed", 2), run
+        (result,) = run["results"]
+        status, call = await live.get(f"/calls/{result['call_id']}")
+        assert (status, call["assistant_version"]) == (200, 2), call
+        status, refused = await live.post(f"/assistants/{aid}/publish", {"version": 2})
+        assert (status, refused["error"]) == (409, "Release gate not passed"), refused
+        assert (refused["test_run_id"], refused["test_run_status"]) == (run["id"], "failed")
+        assert f'"{FACT}" not heard' in refused["message"], refused
+        status, shown = await live.get(f"/assistants/{aid}")
+        assert shown["version"] == 1  # its calls still run the live version
+
+        greeting = "Hello, this is Acme Corp. What can I do for you?"
+        status, passing = await live.post(f"/assistants/{aid}/drafts", {"first_message": greeting})
+        assert (status, passing["version"]) == (201, 3), passing
+        status, accepted = await live.post(
+            f"/test-suites/{suite_id}/runs", {"assistant_version": 3}
+        )
+        run = await _run_to_end(live, accepted["id"], within=120)
+        assert run["status"] == "passed", run
+        status, published = await live.post(f"/assistants/{aid}/publish", {"version": 3})
+        assert status == 200, published
+        assert (published["version"], published["first_message"]) == (3, greeting)
+    finally:
+        await live.client.close()
+
+
 BOOK = "I would like to book an appointment on Monday."
 CANNED = '{"confirmation": "RX-42", "time": "09:00"}'
 BOOKED = "You are booked for Monday at nine."

@@ -283,15 +283,47 @@ class MemoryTransaction(_Billing):
         stored = self.d.assistants.get(assistant.id)
         if stored is None or stored.organization_id != assistant.organization_id:
             raise StoreError("assistant to update does not exist")
-        assistant.version, assistant.updated_at = stored.version + 1, utcnow()
+        assistant.version, assistant.updated_at = self._next_version(stored), utcnow()
         self.d.assistants[assistant.id] = copy.deepcopy(assistant)
         self._versioned(assistant, by)
+
+    async def insert_assistant_draft(
+        self, assistant: Assistant, by: str | None = None
+    ) -> AssistantVersion:
+        stored = self.d.assistants.get(assistant.id)
+        if stored is None or stored.organization_id != assistant.organization_id:
+            raise StoreError("assistant to update does not exist")
+        draft = copy.deepcopy(assistant)
+        draft.version, draft.updated_at = self._next_version(stored), utcnow()
+        version = AssistantVersion.of(draft, by, draft=True)
+        self.d.assistant_versions.append(version)
+        return copy.deepcopy(version)
+
+    async def publish_assistant_version(self, assistant: Assistant) -> None:
+        stored = self.d.assistants.get(assistant.id)
+        if stored is None or stored.organization_id != assistant.organization_id:
+            raise StoreError("assistant to update does not exist")
+        assistant.updated_at = utcnow()
+        self.d.assistants[assistant.id] = copy.deepcopy(assistant)
+        for v in self.d.assistant_versions:
+            if v.assistant_id == assistant.id and v.version == assistant.version:
+                v.published_at = v.published_at or assistant.updated_at
+
+    def _next_version(self, stored: Assistant) -> int:
+        numbers = [v.version for v in self.d.assistant_versions if v.assistant_id == stored.id]
+        return max([stored.version, *numbers]) + 1
 
     async def set_assistant_traffic_split(self, assistant: Assistant) -> None:
         stored = self.d.assistants.get(assistant.id)
         if stored is None or stored.organization_id != assistant.organization_id:
             raise StoreError("assistant to update does not exist")
         stored.traffic_split = copy.deepcopy(assistant.traffic_split)
+
+    async def set_assistant_release_gate(self, assistant: Assistant) -> None:
+        stored = self.d.assistants.get(assistant.id)
+        if stored is None or stored.organization_id != assistant.organization_id:
+            raise StoreError("assistant to update does not exist")
+        stored.release_gate = assistant.release_gate
 
     def _versioned(self, assistant: Assistant, by: str | None) -> None:
         self.d.assistant_versions.append(AssistantVersion.of(copy.deepcopy(assistant), by))

@@ -125,6 +125,10 @@ class RehearsalSettings(Table):
     max_stored_runs_per_organization: Annotated[int, Meta(ge=1, le=10_000)] = 200
     # What a persona's caller says at most (its turns), after the scenario's steps.
     max_persona_turns: Annotated[int, Meta(ge=1, le=50)] = 10
+    # True: an assistant's changes reach callers only as a draft a run of its release gate's
+    # suite passed (PATCH /assistants/{id} answers 409; so does a publish, or a split to a
+    # draft, of an assistant without a gate). docs/assistant-versions.md.
+    release_gate_required: bool = False
     caller_model: RehearsalModelSettings = msgspec.field(default_factory=RehearsalModelSettings)
     judge_model: RehearsalModelSettings = msgspec.field(default_factory=RehearsalModelSettings)
 

@@ -177,6 +177,8 @@ class Assistant:
     version: int = 1  # its current version (``AssistantVersion``): 1 when created, +1 a change
     # The versions its calls run by the other party's number (A/B); None: the current one.
     traffic_split: list[TrafficShare] | None = None
+    # The test suite a version must pass before it is published (None: no gate).
+    release_gate: str | None = None
 
     def same_settings(self, other: Assistant) -> bool:
         """Whether ``other`` sets what this assistant sets (a change to it would make a
@@ -203,10 +205,12 @@ class AssistantVersion:
     active: bool
     created_by: str | None  # the API key that made the change (None: the operator)
     created_at: datetime = field(default_factory=utcnow)
+    published_at: datetime | None = None  # when it went live (None: a draft, never live)
 
     @classmethod
-    def of(cls, assistant: Assistant, by: str | None) -> AssistantVersion:
-        """``assistant`` as its current version (``assistant.version``), made by ``by``."""
+    def of(cls, assistant: Assistant, by: str | None, *, draft: bool = False) -> AssistantVersion:
+        """``assistant`` as its version ``assistant.version``, made by ``by``: live from its
+        making, or a ``draft`` that goes live when published."""
         return cls(
             assistant_id=assistant.id,
             organization_id=assistant.organization_id,
@@ -217,7 +221,13 @@ class AssistantVersion:
             active=assistant.active,
             created_by=by,
             created_at=assistant.updated_at,
+            published_at=None if draft else assistant.updated_at,
         )
+
+    @property
+    def draft(self) -> bool:
+        """Whether it was never live (made by ``POST /assistants/{id}/drafts``, not published)."""
+        return self.published_at is None
 
     def restored(self, onto: Assistant) -> Assistant:
         """``onto`` (the assistant now) with this version's settings and number."""

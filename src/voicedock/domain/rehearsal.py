@@ -276,8 +276,9 @@ class ScenarioResult(msgspec.Struct, kw_only=True, frozen=True):
 
 @dataclass(slots=True)
 class SuiteRun:
-    """A run of a suite: against the suite's assistant, another (``assistant_id``) or an
-    inline configuration (``assistant``, a draft not saved)."""
+    """A run of a suite: against the suite's assistant, another (``assistant_id``), one of
+    their versions (``assistant_version``, a draft's included) or an inline configuration
+    (``assistant``, not saved)."""
 
     id: str
     organization_id: str
@@ -285,6 +286,7 @@ class SuiteRun:
     status: RunStatus
     assistant_id: str | None = None
     assistant: dict[str, JsonValue] | None = None
+    assistant_version: int | None = None  # a version of the saved assistant named by the run
     results: list[ScenarioResult] = field(default_factory=list)
     error: str | None = None
     created_at: datetime = field(default_factory=utcnow)

@@ -1,6 +1,8 @@
 """``/assistants/{id}/versions`` and ``/assistants/{id}/rollback``: every change to an assistant
 is a version of it, kept as it was; what a version changed of the one before; a rollback makes
-a version's settings the assistant's again, as its next version (docs/assistants.md)."""
+a version's settings the assistant's again, as its next version. ``/drafts``, ``/publish`` and
+``/release-gate``: a version saved without going live, made live when a test suite passed it
+(docs/assistant-versions.md)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,9 @@ from typing import Annotated, Any
 
 from msgspec import Meta
 
-from voicedock.api.models.assistants import Assistant, assistant_reply
+from voicedock.api.models.assistants import Assistant, AssistantUpdate, assistant_reply
 from voicedock.api.models.base import Body, Reply
-from voicedock.api.models.field_types import Time
+from voicedock.api.models.field_types import Id, Time
 from voicedock.api.models.operations import Schema, operation, path_parameter
 from voicedock.domain.assistant_config import config_json
 from voicedock.domain.records import Assistant as AssistantRecord
@@ -39,6 +41,8 @@ class AssistantVersionSummary(Reply, kw_only=True):
     version: int
     created_at: Time
     created_by: str | None = None  # the API key that made the change (null: the operator)
+    # When it went live (null: a draft, POST /assistants/{id}/drafts, not yet published).
+    published_at: Time = None
     changed: list[str]  # the settings that differ from the version before (the first: all set)
 
 
@@ -53,6 +57,19 @@ class AssistantVersionDetail(AssistantVersionSummary, kw_only=True):
 
 class AssistantRollback(Body, kw_only=True):
     version: VersionNumber
+
+
+class AssistantPublish(Body, kw_only=True):
+    """The version (a draft, or one live before) whose settings the assistant's calls run
+    from now on; with a release gate, only one a run of the gate's suite passed."""
+
+    version: VersionNumber
+
+
+class ReleaseGate(Body, kw_only=True):
+    """The test suite whose passing run on a version lets it be published or split to."""
+
+    test_suite_id: Id
 
 
 class TrafficShareBody(Body, kw_only=True):
@@ -99,6 +116,7 @@ def version_summary(
         version=version.version,
         created_at=iso(version.created_at),
         created_by=version.created_by,
+        published_at=iso(version.published_at),
         changed=[change.setting for change in version_changes(version, before)],
     )
 
@@ -114,6 +132,7 @@ def version_detail(
         version=version.version,
         created_at=iso(version.created_at),
         created_by=version.created_by,
+        published_at=iso(version.published_at),
         changed=[change.setting for change in changes],
         changes=changes,
         assistant=assistant_reply(as_it_was),
@@ -152,6 +171,37 @@ PATHS: dict[str, Schema] = {
             errors="401 403 404",
         ),
     },
+    "/assistants/{id}/drafts": {
+        "post": operation(
+            "Save changes as a draft: the assistant's next version, not live until published",
+            ("201", AssistantVersionDetail),
+            body=AssistantUpdate,
+            errors="400 401 403 404 413 422",
+        ),
+    },
+    "/assistants/{id}/publish": {
+        "post": operation(
+            "Make a version (a draft) the one the assistant's calls run; with a release gate, "
+            "only one its test suite passed",
+            ("200", Assistant),
+            body=AssistantPublish,
+            errors="400 401 403 404 409 413 422",
+        ),
+    },
+    "/assistants/{id}/release-gate": {
+        "put": operation(
+            "Gate the assistant's releases on a test suite: a version is published (or split "
+            "to) only after a run of the suite on it passed",
+            ("200", Assistant),
+            body=ReleaseGate,
+            errors="400 401 403 404 413 422",
+        ),
+        "delete": operation(
+            "Remove the release gate",
+            ("200", Assistant),
+            errors="401 403 404",
+        ),
+    },
     "/assistants/{id}/rollback": {
         "post": operation(
             "Make a version's settings the assistant's again, as its next version",
@@ -167,6 +217,8 @@ MODELS = (
     AssistantVersionList,
     AssistantVersionDetail,
     AssistantRollback,
+    AssistantPublish,
+    ReleaseGate,
     TrafficShareBody,
     TrafficSplit,
 )

@@ -278,6 +278,12 @@ _SPLIT_DESCRIPTION = (
 )
 
 
+_GATE_DESCRIPTION = (
+    "The id of the test suite a version must pass before it is published "
+    "(PUT /assistants/{id}/release-gate); null: none."
+)
+
+
 def _answer() -> type[Reply]:
     fields: list[tuple[str, Any, Any]] = [("id", str, msgspec.NODEFAULT)]
     for key in SETTINGS:
@@ -292,10 +298,12 @@ def _answer() -> type[Reply]:
         int, Meta(ge=1, description="Its current version (GET /assistants/{id}/versions)")
     ]
     split = Annotated[list[TrafficShare] | None, Meta(description=_SPLIT_DESCRIPTION)]
+    gate = Annotated[str | None, Meta(description=_GATE_DESCRIPTION)]
     fields[2:2] = [
         ("active", bool, msgspec.NODEFAULT),
         ("version", version, msgspec.NODEFAULT),
         ("traffic_split", split, None),
+        ("release_gate", gate, None),
     ]
     fields += [("created_at", Time, None), ("updated_at", Time, None)]
     return cast(
@@ -319,6 +327,7 @@ def assistant_reply(a: AssistantRecord) -> Reply:
             "traffic_split": None
             if a.traffic_split is None
             else [msgspec.structs.asdict(share) for share in a.traffic_split],
+            "release_gate": a.release_gate,
             **masked(config_json(a.config)),
             "created_at": iso(a.created_at),
             "updated_at": iso(a.updated_at),

@@ -12,6 +12,7 @@ from typing import Annotated, ClassVar
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.assistant_choice import ConfigModel
+from voicedock.api.models.assistant_versions import VersionNumber
 from voicedock.api.models.base import Body, RecordReply, Reply
 from voicedock.api.models.calls import OldestFirstPageQuery, Pagination
 from voicedock.api.models.field_types import AssistantId, Time
@@ -74,12 +75,28 @@ class TestSuiteListQuery(OldestFirstPageQuery, kw_only=True):
 
 class TestRunRequest(Body, kw_only=True):
     """Which assistant the run tests: the suite's (nothing sent), another saved one
-    (``assistant_id``) or a configuration not saved (``assistant``, a draft), not both."""
+    (``assistant_id``), a version of either (``assistant_version``: a draft before it is
+    published, an earlier one) or a configuration not saved (``assistant``), not both."""
 
     __test__: ClassVar[bool] = False
-    SCHEMA: ClassVar[Schema] = {"not": {"required": ["assistant_id", "assistant"]}}
+    SCHEMA: ClassVar[Schema] = {
+        "allOf": [
+            {"not": {"required": ["assistant_id", "assistant"]}},
+            {"not": {"required": ["assistant_version", "assistant"]}},
+        ]
+    }
 
     assistant_id: AssistantId | UnsetType = UNSET
+    assistant_version: (
+        Annotated[
+            VersionNumber,
+            Meta(
+                description="A version of the assistant tested (GET /assistants/{id}/versions): "
+                "a draft's, before it is published (POST /assistants/{id}/publish).",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
     assistant: ConfigModel | UnsetType = UNSET
 
 
@@ -105,6 +122,7 @@ class TestRun(RecordReply[SuiteRunRecord], kw_only=True):
     suite_id: str
     status: RunStatus
     assistant_id: str | None = None
+    assistant_version: int | None = None
     results: list[ScenarioResult]
     error: str | None = None
     created_at: Time

@@ -1,7 +1,9 @@
 """``/assistants/{id}/versions`` (list, one version with what it changed),
 ``POST /assistants/{id}/rollback`` (a version's settings the assistant's again, as its next
-version, checked as a PATCH is: the provider rules, the egress policy, the references) and
-``/assistants/{id}/traffic-split`` (its calls split between versions)."""
+version, checked as a PATCH is: the provider rules, the egress policy, the references),
+``/drafts``, ``/publish`` and ``/release-gate`` (a version saved without going live, made live
+when the gate's test suite passed it) and ``/assistants/{id}/traffic-split`` (its calls split
+between versions)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ from aiohttp import web
 from voicedock.api.body import read_json
 from voicedock.api.models.assistant_versions import (
     VERSION_MAX,
+    AssistantPublish,
     AssistantRollback,
     AssistantVersionList,
+    ReleaseGate,
     TrafficSplit,
     version_detail,
     version_summary,
@@ -21,18 +25,28 @@ from voicedock.api.models.assistant_versions import (
 from voicedock.api.models.assistants import assistant_reply
 from voicedock.api.models.base import parse, reply
 from voicedock.api.resources import Caller, caller_of
-from voicedock.api.routes.assistants import ASSISTANTS, store_changed_assistant
+from voicedock.api.routes.assistants import (
+    ASSISTANTS,
+    parse_assistant,
+    refs_checked,
+    store_changed_assistant,
+)
 from voicedock.calls.assistants.config import resolve_provider
+from voicedock.calls.assistants.resolve import UNKNOWN_VERSION
 from voicedock.domain.assistant_config import config_json
 from voicedock.domain.records import Assistant, AssistantVersion
+from voicedock.domain.rehearsal import RunStatus
 from voicedock.domain.traffic_split import TrafficShare
-from voicedock.errors import BadRequest, NotFound, Unprocessable
-from voicedock.store.base import Store
+from voicedock.errors import BadRequest, Conflict, NotFound, Unprocessable
+from voicedock.store.base import Store, Transaction
 
 routes = web.RouteTableDef()
 
 _VERSIONS = f"{ASSISTANTS.item_path}/versions"
 VERSION_NOT_FOUND = "Assistant version not found"
+GATE_NOT_PASSED = "Release gate not passed"
+NOT_A_DRAFT = "Not a draft"
+DRAFT = "Draft version"
 
 
 @routes.get(_VERSIONS)
@@ -59,15 +73,135 @@ async def get_version(request: web.Request) -> web.Response:
     return reply(version_detail(version, before, assistant))
 
 
+@routes.post(f"{ASSISTANTS.item_path}/drafts")
+async def save_draft(request: web.Request) -> web.Response:
+    """A PATCH body onto the assistant's live settings, stored as its next version, a draft:
+    checked as a PATCH is, tested by naming its version in a test run, live when published."""
+    caller = caller_of(request).auditing(ASSISTANTS.audit, "updated")
+    assistant = await ASSISTANTS.fetch(request)
+    body = await read_json(request, caller.service.settings.server.max_body_bytes)
+    changed = parse_assistant(caller, assistant, body)
+    made: list[AssistantVersion] = []
+
+    async def write(tx: Transaction, draft: Assistant, by: str | None) -> None:
+        made.append(await tx.insert_assistant_draft(draft, by))
+
+    await refs_checked(write)(caller, changed)
+    (draft,) = made
+    before = await _version_or_none(caller.store, assistant, assistant.version)
+    return reply(version_detail(draft, before, assistant), 201)
+
+
+@routes.post(f"{ASSISTANTS.item_path}/publish")
+async def publish(request: web.Request) -> web.Response:
+    """The draft named live: the settings the assistant's calls run from now on (409 for a
+    version that is no draft, or one its release gate's suite has not passed)."""
+    caller = caller_of(request).auditing(ASSISTANTS.audit, "updated")
+    assistant = await ASSISTANTS.fetch(request)
+    body = await read_json(request, caller.service.settings.server.max_body_bytes)
+    asked = parse(body, AssistantPublish)
+    version = await _version(caller.store, assistant, str(asked.version))
+    if not version.draft:
+        raise Conflict(
+            f"version {version.version} is no draft: it was published; make it the assistant's "
+            "again with POST /assistants/{id}/rollback",
+            error=NOT_A_DRAFT,
+        )
+    await _gate_passed(caller, assistant, version)
+    live = version.restored(assistant)
+    settings, egress = caller.service.settings, caller.service.engine.egress_policy
+    resolve_provider(config_json(live.config), settings.speech, egress)
+
+    async def write(tx: Transaction, published: Assistant, _by: str | None) -> None:
+        await tx.publish_assistant_version(published)
+
+    return reply(assistant_reply(await refs_checked(write)(caller, live)))
+
+
+@routes.put(f"{ASSISTANTS.item_path}/release-gate")
+async def set_release_gate(request: web.Request) -> web.Response:
+    """The test suite (the organization's: 422 ``Unknown test suite``) a version must pass
+    before it is published or split to; changes go through drafts from now on."""
+    caller = caller_of(request).auditing(ASSISTANTS.audit, "updated")
+    assistant = await ASSISTANTS.fetch(request)
+    body = await read_json(request, caller.service.settings.server.max_body_bytes)
+    gate = parse(body, ReleaseGate)
+    if await caller.store.get_suite(caller.organization_id, gate.test_suite_id) is None:
+        raise Unprocessable("test_suite_id: no test suite with this id", error="Unknown test suite")
+    return reply(assistant_reply(await _gated(caller, assistant, gate.test_suite_id)))
+
+
+@routes.delete(f"{ASSISTANTS.item_path}/release-gate")
+async def remove_release_gate(request: web.Request) -> web.Response:
+    """No gate: drafts are published without a run, and PATCH changes the assistant again."""
+    caller = caller_of(request).auditing(ASSISTANTS.audit, "updated")
+    assistant = await ASSISTANTS.fetch(request)
+    return reply(assistant_reply(await _gated(caller, assistant, None)))
+
+
+async def _gated(caller: Caller, assistant: Assistant, suite_id: str | None) -> Assistant:
+    gated = dataclasses.replace(assistant, release_gate=suite_id)
+    async with caller.store.transaction() as tx:
+        await tx.set_assistant_release_gate(gated)
+        await caller.record(tx, gated.id)
+    return gated
+
+
+async def _gate_passed(caller: Caller, assistant: Assistant, version: AssistantVersion) -> None:
+    """409 ``Release gate not passed`` unless the newest run of the assistant's release gate's
+    suite on ``version`` passed (the run's id, status and reason in the answer); 409 ``Release
+    gate required`` for an assistant without a gate on a node that requires one."""
+    suite_id = assistant.release_gate
+    if suite_id is None:
+        if caller.service.settings.rehearsal.release_gate_required:
+            raise Conflict(
+                "this node publishes only versions a test suite passed: set the assistant's "
+                "release gate (PUT /assistants/{id}/release-gate)",
+                error="Release gate required",
+            )
+        return
+    number = version.version
+    if await caller.store.get_suite(caller.organization_id, suite_id) is None:
+        raise Conflict(
+            f"the release gate's test suite {suite_id} no longer exists: set another gate",
+            error=GATE_NOT_PASSED,
+        )
+    run = await caller.store.latest_suite_run_of_version(
+        caller.organization_id, suite_id, assistant.id, number
+    )
+    if run is None:
+        raise Conflict(
+            f"no run of the release gate's test suite on version {number}: POST "
+            f'/test-suites/{suite_id}/runs with {{"assistant_version": {number}}}',
+            error=GATE_NOT_PASSED,
+        )
+    if run.status is not RunStatus.PASSED:
+        reasons = [r.reason for r in run.results if r.reason is not None]
+        why = run.error or (reasons[0] if reasons else None)
+        raise Conflict(
+            f"the newest run of the release gate's test suite on version {number} is "
+            f"{run.status.value}" + ("" if why is None else f": {why}"),
+            error=GATE_NOT_PASSED,
+            extra={"test_run_id": run.id, "test_run_status": run.status.value},
+        )
+
+
 @routes.post(f"{ASSISTANTS.item_path}/rollback")
 async def rollback(request: web.Request) -> web.Response:
     """The version's settings (name, business name, active, configuration) as the assistant's
-    next version; 404 for a version it never had."""
+    next version; 404 for a version it never had, 409 for a draft (never live: published, not
+    rolled back to)."""
     caller = caller_of(request).auditing(ASSISTANTS.audit, "updated")
     assistant = await ASSISTANTS.fetch(request)
     body = await read_json(request, caller.service.settings.server.max_body_bytes)
     asked = parse(body, AssistantRollback)
     version = await _version(caller.store, assistant, str(asked.version))
+    if version.draft:
+        raise Conflict(
+            f"version {version.version} is a draft, never live: publish it "
+            "(POST /assistants/{id}/publish)",
+            error=DRAFT,
+        )
     restored = version.restored(assistant)
     # What the operator's policy or the node refuses now is refused, as a PATCH would be.
     settings, egress = caller.service.settings, caller.service.engine.egress_policy
@@ -76,7 +210,6 @@ async def rollback(request: web.Request) -> web.Response:
 
 
 _SPLIT = f"{ASSISTANTS.item_path}/traffic-split"
-UNKNOWN_VERSION = "Unknown assistant version"
 
 
 @routes.put(_SPLIT)
@@ -91,10 +224,13 @@ async def split_traffic(request: web.Request) -> web.Response:
     if len(set(numbers)) != len(numbers):
         raise BadRequest("versions: each version at most once", error="Duplicate version")
     for number in numbers:
-        if await _version_or_none(caller.store, assistant, number) is None:
+        version = await _version_or_none(caller.store, assistant, number)
+        if version is None:
             raise Unprocessable(
                 f"versions: the assistant has no version {number}", error=UNKNOWN_VERSION
             )
+        if version.draft:  # a draft reaches callers as a publish would make it
+            await _gate_passed(caller, assistant, version)
     shares = [TrafficShare(version=s.version, weight=s.weight) for s in split.versions]
     return reply(assistant_reply(await _split(caller, assistant, shares)))
 

@@ -111,7 +111,7 @@ async def _check_key_refs(caller: Caller, assistant: Assistant) -> None:
 Write = Callable[["Transaction", Assistant, str | None], Awaitable[object]]
 
 
-def _refs_checked(write: Write) -> Callable[[Caller, Assistant], Awaitable[Assistant]]:
+def refs_checked(write: Write) -> Callable[[Caller, Assistant], Awaitable[Assistant]]:
     """Store an assistant whose references hold: its provider keys, its tool and analysis
     templates, its knowledge bases; as a version made by the caller's key."""
 
@@ -132,16 +132,29 @@ def _refs_checked(write: Write) -> Callable[[Caller, Assistant], Awaitable[Assis
 
 
 # An assistant changed (PATCH, a rollback): stored as its next version.
-store_changed_assistant = _refs_checked(lambda tx, a, by: tx.update_assistant(a, by))
+store_changed_assistant = refs_checked(lambda tx, a, by: tx.update_assistant(a, by))
 
 
 async def _store_patched(caller: Caller, assistant: Assistant) -> Assistant:
     """A PATCH's assistant stored as its next version; one that changes none of its settings
-    stores nothing (no version changing nothing) and answers the assistant as it is."""
+    stores nothing (no version changing nothing) and answers the assistant as it is. An
+    assistant whose releases are gated (or on a node that gates every release) is changed
+    through a draft: 409 ``Release gate set``."""
     current = await caller.store.get_assistant(assistant.organization_id, assistant.id)
     if current is not None and current.same_settings(assistant):
         return current
+    gated = caller.service.settings.rehearsal.release_gate_required
+    if gated or (current is not None and current.release_gate is not None):
+        raise Conflict(
+            "the assistant's changes go live through a draft a test suite passed: POST "
+            "/assistants/{id}/drafts, run its release gate's suite on the draft's version, "
+            "then POST /assistants/{id}/publish",
+            error=RELEASE_GATE_SET,
+        )
     return await store_changed_assistant(caller, assistant)
+
+
+RELEASE_GATE_SET = "Release gate set"
 
 
 def _building(caller: Caller, base: Assistant | None) -> Callable[[JsonObject], Assistant]:
@@ -183,7 +196,7 @@ async def _insert_assistant(caller: Caller, obj: JsonObject) -> Assistant:
     org = await caller.store.get_organization(caller.organization_id)
     defaults = org.assistant_defaults if org is not None else {}
     assistant = _building(caller, None)(with_defaults(obj, defaults))
-    return await _refs_checked(lambda tx, a, by: tx.insert_assistant(a, by))(caller, assistant)
+    return await refs_checked(lambda tx, a, by: tx.insert_assistant(a, by))(caller, assistant)
 
 
 async def _delete_assistant(caller: Caller, assistant: Assistant) -> None:

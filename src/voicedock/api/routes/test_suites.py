@@ -27,6 +27,7 @@ from voicedock.calls.assistants.resolve import check_saved_assistant
 from voicedock.calls.rehearsal.suites import check_scenarios
 from voicedock.domain.records import utcnow
 from voicedock.domain.rehearsal import Suite, SuiteRun
+from voicedock.errors import BadRequest
 
 routes = web.RouteTableDef()
 
@@ -94,20 +95,30 @@ mount(routes, *RESOURCES)
 
 @routes.post("/test-suites/{id}/runs")
 async def run_suite(request: web.Request) -> web.Response:
-    """A run of the suite against its assistant, another (``assistant_id``) or a draft
-    (``assistant``): ``202`` with the run's id, its scenarios called in the background."""
+    """A run of the suite against its assistant, another (``assistant_id``), a version of it
+    (``assistant_version``, a draft's) or a configuration (``assistant``): ``202`` with the
+    run's id, its scenarios called in the background."""
     caller = caller_of(request)
     suite = await TEST_SUITES.fetch(request)
     body = await read_json(request, caller.service.settings.server.max_body_bytes)
     asked = parse(body, TestRunRequest)
     assistant_id = None if isinstance(asked.assistant_id, UnsetType) else asked.assistant_id
     transient = None if isinstance(asked.assistant, UnsetType) else sent(asked.assistant)
+    version = None if isinstance(asked.assistant_version, UnsetType) else asked.assistant_version
+    if version is not None and transient is not None:
+        raise BadRequest(
+            "send assistant_version (a version of a saved assistant) or assistant, not both"
+        )
     if assistant_id is not None or transient is not None:
         assistant, _ = check_assistant_choice(assistant_id, transient, None)
     else:
         assistant = None
     run = await caller.service.rehearsals.ask(
-        caller.organization_id, suite, assistant_id=assistant_id, assistant=assistant
+        caller.organization_id,
+        suite,
+        assistant_id=assistant_id,
+        assistant=assistant,
+        assistant_version=version,
     )
     accepted = TestRunAccepted(id=run.id, suite_id=suite.id, status=run.status)
     response = reply(accepted, 202)

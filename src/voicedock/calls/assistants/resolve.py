@@ -35,7 +35,7 @@ from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.assistant_config import AssistantConfig, config_json, config_of, set_or
 from voicedock.domain.campaigns import Campaign
 from voicedock.domain.json import JsonObject, JsonValue
-from voicedock.domain.records import Call
+from voicedock.domain.records import Assistant, Call
 from voicedock.domain.secret_fields import check_secrets_stay, restore_masked
 from voicedock.domain.squads import CallSquad
 from voicedock.egress import EgressPolicy
@@ -158,17 +158,24 @@ async def resolve_assistant(
     speech: SpeechSettings,
     byok: ByokSettings,
     egress: EgressPolicy | None = None,
+    *,
+    version: int | None = None,
 ) -> ResolvedAssistant:
     """Reference, transient or hybrid mode → one resolved configuration (404/400 on errors;
     with ``egress``, a URL the operator's policy refuses is a 400 too), whose provider keys
-    hold as a call will use them (``KeyRefs.check``: 403/422, ``[byok] mode`` included)."""
+    hold as a call will use them (``KeyRefs.check``: 403/422, ``[byok] mode`` included).
+    ``version``: that version of the saved assistant (a test run's: a draft's included; 422
+    ``Unknown assistant version``), not the one its calls run."""
     if choice.assistant_id is not None:
         saved = await store.get_assistant(org_id, choice.assistant_id)
         if saved is None:
             raise NotFound("no assistant with this id", error="Assistant not found")
+        if version is not None:
+            saved = await _named_version(store, saved, version)
         if not saved.active:
             raise BadRequest("the assistant is inactive", error="Inactive assistant")
-        saved = await split_version(store, saved, choice.party)
+        if version is None:
+            saved = await split_version(store, saved, choice.party)
         stored = config_json(saved.config)
         override = restore_masked(choice.assistant_override or {}, stored)
         name = override.pop("name", saved.name)
@@ -180,13 +187,13 @@ async def resolve_assistant(
         # The saved provider keys go where they went: not to an override's provider or URL.
         check_secrets_stay(choice.assistant_override or {}, config, saved_sections)
         assistant_id: str | None = saved.id
-        version: int | None = saved.version
+        ran: int | None = saved.version
     else:
         transient = restore_masked(choice.assistant or {}, None)
         name = transient.pop("name", None)
         business = transient.pop("business_name", None)
         config = transient
-        assistant_id = version = None
+        assistant_id = ran = None
     for key in PROFILE_FIELDS:
         config.pop(key, None)
     if choice.first_message is not None:
@@ -209,8 +216,21 @@ async def resolve_assistant(
         name=_profile_text(name),
         business_name=_profile_text(business),
         config=typed,
-        version=version,
+        version=ran,
     )
+
+
+UNKNOWN_VERSION = "Unknown assistant version"
+
+
+async def _named_version(store: Store, saved: Assistant, number: int) -> Assistant:
+    """``saved`` with the settings and number of its version ``number`` (422 when it has none)."""
+    version = await store.get_assistant_version(saved.organization_id, saved.id, number)
+    if version is None:
+        raise Unprocessable(
+            f"assistant_version: the assistant has no version {number}", error=UNKNOWN_VERSION
+        )
+    return version.restored(saved)
 
 
 def _profile_text(value: JsonValue) -> str | None:

@@ -98,8 +98,10 @@ class Rehearsals:
         *,
         assistant_id: str | None = None,
         assistant: JsonObject | None = None,
+        assistant_version: int | None = None,
     ) -> SuiteRun:
-        """A run of ``suite``, stored ``queued`` and started in the background."""
+        """A run of ``suite``, stored ``queued`` and started in the background; with
+        ``assistant_version``, that version of the saved assistant (a draft's included)."""
         bounds = self._settings.rehearsal
         if not bounds.enabled:
             raise Forbidden("test runs are off on this node ([rehearsal] enabled)")
@@ -118,6 +120,7 @@ class Rehearsals:
             self._settings.speech,
             self._settings.byok,
             self._egress,
+            version=assistant_version,
         )
         run = SuiteRun(
             id=str(uuid.uuid4()),
@@ -126,6 +129,7 @@ class Rehearsals:
             status=RunStatus.QUEUED,
             assistant_id=assistant_id,
             assistant=assistant,
+            assistant_version=assistant_version,
             created_at=self._now(),
         )
         async with self._store.transaction() as tx:

@@ -36,6 +36,9 @@ class SuiteReads(Protocol):
     async def get_suite(self, organization_id: str, suite_id: str) -> Suite | None: ...
     async def list_suites(self, query: OldestFirstQuery) -> RecordPage[Suite]: ...
     async def get_suite_run(self, organization_id: str, run_id: str) -> SuiteRun | None: ...
+    async def latest_suite_run_of_version(
+        self, organization_id: str, suite_id: str, assistant_id: str, version: int
+    ) -> SuiteRun | None: ...  # the newest run that named the version
 
 
 __all__ = ["SuiteReads", "SuiteWrites"]

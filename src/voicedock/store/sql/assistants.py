@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from voicedock.domain.records import (
     AnalysisTemplate,
     Assistant,
@@ -16,7 +18,11 @@ from voicedock.store.sql.rows import (
     ASSISTANT_VERSIONS,
     ASSISTANTS,
     TOOL_TEMPLATES,
+    integer,
 )
+
+# What a change or a publish writes of the assistant: what its calls run.
+_LIVE_COLUMNS = ("name", "config", "business_name", "active", "updated_at", "version")
 
 
 class SqlAssistantWrites(TransactionPart):
@@ -33,20 +39,59 @@ class SqlAssistantWrites(TransactionPart):
         """Write every mutable field as the assistant's next version (its row locked, so
         that two changes at once are two versions); ``updated_at`` is set to now and
         ``version`` to the new one (also on ``assistant``)."""
+        assistant.version = await self._next_version(assistant)
+        assistant.updated_at = utcnow()
+        await self._update(ASSISTANTS, assistant, _LIVE_COLUMNS, "assistant")
+        await self._insert(ASSISTANT_VERSIONS, AssistantVersion.of(assistant, by))
+
+    async def insert_assistant_draft(
+        self, assistant: Assistant, by: str | None = None
+    ) -> AssistantVersion:
+        """``assistant``'s settings as its next version, a draft: the assistant's row (what
+        its calls run) stays as it is."""
+        draft = dataclasses.replace(
+            assistant, version=await self._next_version(assistant), updated_at=utcnow()
+        )
+        version = AssistantVersion.of(draft, by, draft=True)
+        await self._insert(ASSISTANT_VERSIONS, version)
+        return version
+
+    async def publish_assistant_version(self, assistant: Assistant) -> None:
+        """``assistant`` (a version's settings and number, ``AssistantVersion.restored``) live:
+        written as the assistant's, the version marked published if it was a draft."""
+        await self._by_id(ASSISTANTS, assistant.organization_id, assistant.id, locked=True)
+        assistant.updated_at = utcnow()
+        await self._update(ASSISTANTS, assistant, _LIVE_COLUMNS, "assistant")
+        await self._conn.execute(
+            "UPDATE assistant_versions SET published_at = ?"
+            " WHERE assistant_id = ? AND version = ? AND published_at IS NULL",
+            self._dialect.dt(assistant.updated_at),
+            assistant.id,
+            assistant.version,
+        )
+
+    async def _next_version(self, assistant: Assistant) -> int:
+        """The number of the assistant's next version, past its drafts (its row locked, so
+        that two changes at once get two numbers)."""
         current = await self._by_id(
             ASSISTANTS, assistant.organization_id, assistant.id, locked=True
         )
         if current is None:
             raise StoreError("assistant to update does not exist")
-        assistant.version = current.version + 1
-        assistant.updated_at = utcnow()
-        columns = ("name", "config", "business_name", "active", "updated_at", "version")
-        await self._update(ASSISTANTS, assistant, columns, "assistant")
-        await self._insert(ASSISTANT_VERSIONS, AssistantVersion.of(assistant, by))
+        row = await self._conn.fetchrow(
+            "SELECT max(version) AS n FROM assistant_versions WHERE assistant_id = ?",
+            assistant.id,
+        )
+        latest = None if row is None or row["n"] is None else integer(row["n"])
+        return max(current.version, latest or 0) + 1
 
     async def set_assistant_traffic_split(self, assistant: Assistant) -> None:
         """Write the assistant's ``traffic_split`` alone (no version: it changes no setting)."""
         await self._update(ASSISTANTS, assistant, ("traffic_split",), "assistant")
+
+    async def set_assistant_release_gate(self, assistant: Assistant) -> None:
+        """Write the assistant's ``release_gate`` alone (no version)."""
+        await self._update(ASSISTANTS, assistant, ("release_gate",), "assistant")
 
     async def delete_assistant(self, organization_id: str, assistant_id: str) -> bool:
         return await self._delete(ASSISTANTS, organization_id, assistant_id)

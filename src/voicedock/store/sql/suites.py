@@ -88,5 +88,20 @@ class SqlSuiteReads(StorePart):
     async def get_suite_run(self, organization_id: str, run_id: str) -> SuiteRun | None:
         return await self._by_id(SUITE_RUNS, organization_id, run_id)
 
+    async def latest_suite_run_of_version(
+        self, organization_id: str, suite_id: str, assistant_id: str, version: int
+    ) -> SuiteRun | None:
+        """The newest run of the suite that named this version of the assistant."""
+        row = await self._reader.fetchrow(
+            "SELECT * FROM test_runs WHERE organization_id = ? AND suite_id = ?"
+            " AND assistant_id = ? AND assistant_version = ?"
+            " ORDER BY created_at DESC, id DESC LIMIT 1",
+            organization_id,
+            suite_id,
+            assistant_id,
+            version,
+        )
+        return None if row is None else SUITE_RUNS.decode(row, self._dialect)
+
 
 __all__ = ["SqlSuiteReads", "SqlSuiteWrites"]
