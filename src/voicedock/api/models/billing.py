@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.field_types import Time
 from voicedock.api.models.operations import (
     Schema,
@@ -18,7 +18,6 @@ from voicedock.api.models.operations import (
     with_csv,
 )
 from voicedock.domain.billing import CallCost, RateCard, RateCardTerms
-from voicedock.domain.timestamps import iso
 
 Amount = Annotated[
     str,
@@ -81,13 +80,8 @@ class RateCardReply(Reply, kw_only=True):
 
     @classmethod
     def of(cls, card: RateCard) -> RateCardReply:
-        return cls(
-            id=card.id,
-            version=card.version,
-            scope="default" if card.organization_id is None else "organization",
-            created_at=iso(card.created_at),
-            terms=card.terms,
-        )
+        scope = "default" if card.organization_id is None else "organization"
+        return of_record(cls, card, scope=scope)
 
 
 class StatementLine(Reply, kw_only=True):

@@ -7,14 +7,13 @@ from typing import Annotated, Any
 
 from msgspec import Meta
 
-from voicedock.api.models.base import Reply
+from voicedock.api.models.base import RecordReply, Reply
 from voicedock.api.models.field_types import E164_PATTERN, Time
 from voicedock.api.models.operations import Schema, operation, path_parameter
 from voicedock.domain.records import CallerMemory as MemoryRecord
-from voicedock.domain.timestamps import iso
 
 
-class CallerMemory(Reply, kw_only=True):
+class CallerMemory(RecordReply[MemoryRecord], kw_only=True):
     id: str
     call_id: Annotated[str, Meta(description="The call that left it")]
     assistant_id: str | None = None
@@ -23,17 +22,6 @@ class CallerMemory(Reply, kw_only=True):
         dict[str, Any] | None, Meta(description="The structured data its analysis extracted")
     ] = None
     created_at: Time
-
-    @classmethod
-    def of(cls, memory: MemoryRecord) -> CallerMemory:
-        return cls(
-            id=memory.id,
-            call_id=memory.call_id,
-            assistant_id=memory.assistant_id,
-            summary=memory.summary,
-            facts=memory.facts,
-            created_at=iso(memory.created_at),
-        )
 
 
 class CallerMemoryList(Reply, kw_only=True):

@@ -156,15 +156,11 @@ class KnowledgeDocument(RecordReply[KnowledgeDocumentRecord], kw_only=True):
     created_at: Time
 
 
-class KnowledgeChunk(Reply, kw_only=True):
+class KnowledgeChunk(RecordReply[KnowledgeChunkRecord], kw_only=True):
     """A piece of a document's text: what a search finds."""
 
     position: Position
     text: str
-
-    @classmethod
-    def of(cls, chunk: KnowledgeChunkRecord) -> KnowledgeChunk:
-        return cls(position=chunk.position, text=chunk.text)
 
 
 class KnowledgeDocumentDetail(KnowledgeDocument, kw_only=True):
