@@ -358,19 +358,9 @@ def total(mode: str, results: Sequence[ModeResult]) -> ModeResult:
 
 # ── the report ──────────────────────────────────────────────────────────────────────────
 def summary(result: ModeResult) -> ModeSummary:
-    return ModeSummary(
-        call=result.call,
-        mode=result.mode,
-        turns=result.turns,
-        early_cut_offs=result.early_cut_offs,
-        answer_start_p50_ms=result.answer_start_p50_ms,
-        answer_start_p95_ms=result.answer_start_p95_ms,
-        barge_ins=result.barge_ins,
-        missed_barge_ins=result.missed_barge_ins,
-        false_barge_ins=result.false_barge_ins,
-        model_predictions=result.model_predictions,
-        model_cpu_ms=result.model_cpu_ms,
-    )
+    """The report's row of ``result``: each of its fields the result's of the same name (the
+    answer-start percentiles are the result's properties)."""
+    return ModeSummary(**{name: getattr(result, name) for name in ModeSummary.__struct_fields__})
 
 
 REPORT_HEADER = (
