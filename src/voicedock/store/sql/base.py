@@ -66,11 +66,17 @@ class RowReads:
         row = await self._reads().fetchrow(sql + lock, *args)
         return None if row is None else table.decode(row, self._dialect)
 
-    async def _of_organization(self, table: Table[T], organization_id: str) -> list[T]:
-        """The organization's rows of ``table``, oldest first."""
+    async def _of_organization(
+        self, table: Table[T], organization_id: str, **equal: SqlValue
+    ) -> list[T]:
+        """The organization's rows of ``table``, oldest first; with ``equal``, only those
+        whose columns hold its values (``knowledge_base_id=...``)."""
+        narrowed = "".join(f" AND {column} = ?" for column in equal)
         rows = await self._reads().fetch(
-            f"SELECT * FROM {table.name} WHERE organization_id = ? ORDER BY created_at, id",
+            f"SELECT * FROM {table.name} WHERE organization_id = ?{narrowed}"
+            " ORDER BY created_at, id",
             organization_id,
+            *equal.values(),
         )
         return [table.decode(r, self._dialect) for r in rows]
 

@@ -176,13 +176,9 @@ class SqlKnowledgeReads(StorePart):
     async def list_knowledge_documents(
         self, organization_id: str, base_id: str
     ) -> list[KnowledgeDocument]:
-        rows = await self._reader.fetch(
-            "SELECT * FROM knowledge_documents WHERE organization_id = ? AND knowledge_base_id = ?"
-            " ORDER BY created_at, id",
-            organization_id,
-            base_id,
+        return await self._of_organization(
+            KNOWLEDGE_DOCUMENTS, organization_id, knowledge_base_id=base_id
         )
-        return [KNOWLEDGE_DOCUMENTS.decode(r, self._dialect) for r in rows]
 
     async def knowledge_chunks(
         self, organization_id: str, document_id: str
