@@ -19,7 +19,7 @@ from voicedock.domain.knowledge import (
 )
 from voicedock.domain.records import utcnow
 from voicedock.store.sql.base import StorePart, TransactionPart
-from voicedock.store.sql.conn import SqlValue, marks
+from voicedock.store.sql.conn import Row, SqlValue, marks
 from voicedock.store.sql.rows import (
     KNOWLEDGE_BASES,
     KNOWLEDGE_DOCUMENTS,
@@ -204,14 +204,7 @@ class SqlKnowledgeReads(StorePart):
         )
         return [
             EmbeddedChunk(
-                KnowledgeHit(
-                    knowledge_base_id=base_id,
-                    document_id=text(r["document_id"]),
-                    document_name=text(r["document_name"]),
-                    position=integer(r["position"]),
-                    text=text(r["text"]),
-                    score=0.0,
-                ),
+                _hit(r, base_id, 0.0),
                 model=text(r["embedding_model"]),
                 vector=_bytes(r["embedding"]),
             )
@@ -246,17 +239,7 @@ class SqlKnowledgeReads(StorePart):
             rows = await self._reader.fetch(
                 _SQLITE_SEARCH, _sqlite_match(base_ids, words), limit, organization_id
             )
-        return [
-            KnowledgeHit(
-                knowledge_base_id=text(r["knowledge_base_id"]),
-                document_id=text(r["document_id"]),
-                document_name=text(r["document_name"]),
-                position=integer(r["position"]),
-                text=text(r["text"]),
-                score=number(r["score"]),
-            )
-            for r in rows
-        ]
+        return [_hit(r, text(r["knowledge_base_id"]), number(r["score"])) for r in rows]
 
     async def _rarer_words(
         self, base_ids: Sequence[str], words: Sequence[str], limit: int
@@ -287,6 +270,19 @@ def _sqlite_match(base_ids: Sequence[str], words: Sequence[str]) -> str:
     scopes = " OR ".join(f'"b{base_id.encode().hex()}"' for base_id in base_ids)
     terms = " OR ".join(f'"{word}"' for word in words)
     return f"scope : ({scopes}) AND text : ({terms})"
+
+
+def _hit(row: Row, base_id: str, score: float) -> KnowledgeHit:
+    """A chunk of base ``base_id`` as a search finds it, from a row of its document's id and
+    name, its position and its text."""
+    return KnowledgeHit(
+        knowledge_base_id=base_id,
+        document_id=text(row["document_id"]),
+        document_name=text(row["document_name"]),
+        position=integer(row["position"]),
+        text=text(row["text"]),
+        score=score,
+    )
 
 
 def _bytes(value: SqlValue) -> bytes:
