@@ -360,7 +360,7 @@ def total(mode: str, results: Sequence[ModeResult]) -> ModeResult:
 def summary(result: ModeResult) -> ModeSummary:
     """The report's row of ``result``: each of its fields the result's of the same name (the
     answer-start percentiles are the result's properties)."""
-    return ModeSummary(**{name: getattr(result, name) for name in ModeSummary.__struct_fields__})
+    return msgspec.convert(result, ModeSummary, from_attributes=True)
 
 
 REPORT_HEADER = (
