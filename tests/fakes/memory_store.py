@@ -313,16 +313,11 @@ class MemoryTransaction(_Billing):
         numbers = [v.version for v in self.d.assistant_versions if v.assistant_id == stored.id]
         return max([stored.version, *numbers]) + 1
 
-    async def set_assistant_traffic_split(self, assistant: Assistant) -> None:
+    async def set_assistant_release(self, assistant: Assistant) -> None:
         stored = self.d.assistants.get(assistant.id)
         if stored is None or stored.organization_id != assistant.organization_id:
             raise StoreError("assistant to update does not exist")
         stored.traffic_split = copy.deepcopy(assistant.traffic_split)
-
-    async def set_assistant_release_gate(self, assistant: Assistant) -> None:
-        stored = self.d.assistants.get(assistant.id)
-        if stored is None or stored.organization_id != assistant.organization_id:
-            raise StoreError("assistant to update does not exist")
         stored.release_gate = assistant.release_gate
 
     def _versioned(self, assistant: Assistant, by: str | None) -> None:

@@ -97,7 +97,7 @@ async def test_an_inbound_call_runs_the_version_its_caller_is_split_to(tmp_path:
                 TrafficShare(version=1, weight=50),
                 TrafficShare(version=2, weight=50),
             ]
-            await tx.set_assistant_traffic_split(desk)
+            await tx.set_assistant_release(desk)
             await tx.insert_phone_number(replace(NUMBER, assistant_id="desk"))
         said: dict[str, set[tuple[int | None, object]]] = {}
         for caller in [f"+4930123456{n:02d}" for n in range(12)] * 2:

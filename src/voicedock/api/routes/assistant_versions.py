@@ -128,7 +128,8 @@ async def set_release_gate(request: web.Request) -> web.Response:
     gate = parse(body, ReleaseGate)
     if await caller.store.get_suite(caller.organization_id, gate.test_suite_id) is None:
         raise Unprocessable("test_suite_id: no test suite with this id", error="Unknown test suite")
-    return reply(assistant_reply(await _gated(caller, assistant, gate.test_suite_id)))
+    gated = dataclasses.replace(assistant, release_gate=gate.test_suite_id)
+    return reply(assistant_reply(await _released(caller, gated)))
 
 
 @routes.delete(f"{ASSISTANTS.item_path}/release-gate")
@@ -136,15 +137,8 @@ async def remove_release_gate(request: web.Request) -> web.Response:
     """No gate: drafts are published without a run, and PATCH changes the assistant again."""
     caller = caller_of(request).auditing(ASSISTANTS.audit, "updated")
     assistant = await ASSISTANTS.fetch(request)
-    return reply(assistant_reply(await _gated(caller, assistant, None)))
-
-
-async def _gated(caller: Caller, assistant: Assistant, suite_id: str | None) -> Assistant:
-    gated = dataclasses.replace(assistant, release_gate=suite_id)
-    async with caller.store.transaction() as tx:
-        await tx.set_assistant_release_gate(gated)
-        await caller.record(tx, gated.id)
-    return gated
+    ungated = dataclasses.replace(assistant, release_gate=None)
+    return reply(assistant_reply(await _released(caller, ungated)))
 
 
 async def _gate_passed(caller: Caller, assistant: Assistant, version: AssistantVersion) -> None:
@@ -232,7 +226,8 @@ async def split_traffic(request: web.Request) -> web.Response:
         if version.draft:  # a draft reaches callers as a publish would make it
             await _gate_passed(caller, assistant, version)
     shares = [TrafficShare(version=s.version, weight=s.weight) for s in split.versions]
-    return reply(assistant_reply(await _split(caller, assistant, shares)))
+    shared = dataclasses.replace(assistant, traffic_split=shares)
+    return reply(assistant_reply(await _released(caller, shared)))
 
 
 @routes.delete(_SPLIT)
@@ -240,17 +235,16 @@ async def end_split(request: web.Request) -> web.Response:
     """No split: the assistant's calls run its current version."""
     caller = caller_of(request).auditing(ASSISTANTS.audit, "updated")
     assistant = await ASSISTANTS.fetch(request)
-    return reply(assistant_reply(await _split(caller, assistant, None)))
+    whole = dataclasses.replace(assistant, traffic_split=None)
+    return reply(assistant_reply(await _released(caller, whole)))
 
 
-async def _split(
-    caller: Caller, assistant: Assistant, shares: list[TrafficShare] | None
-) -> Assistant:
-    split = dataclasses.replace(assistant, traffic_split=shares)
+async def _released(caller: Caller, assistant: Assistant) -> Assistant:
+    """The assistant's traffic split and release gate stored as ``assistant`` has them."""
     async with caller.store.transaction() as tx:
-        await tx.set_assistant_traffic_split(split)
-        await caller.record(tx, split.id)
-    return split
+        await tx.set_assistant_release(assistant)
+        await caller.record(tx, assistant.id)
+    return assistant
 
 
 async def _version(store: Store, assistant: Assistant, number: str) -> AssistantVersion:

@@ -85,13 +85,10 @@ class SqlAssistantWrites(TransactionPart):
         latest = None if row is None or row["n"] is None else integer(row["n"])
         return max(current.version, latest or 0) + 1
 
-    async def set_assistant_traffic_split(self, assistant: Assistant) -> None:
-        """Write the assistant's ``traffic_split`` alone (no version: it changes no setting)."""
-        await self._update(ASSISTANTS, assistant, ("traffic_split",), "assistant")
-
-    async def set_assistant_release_gate(self, assistant: Assistant) -> None:
-        """Write the assistant's ``release_gate`` alone (no version)."""
-        await self._update(ASSISTANTS, assistant, ("release_gate",), "assistant")
+    async def set_assistant_release(self, assistant: Assistant) -> None:
+        """Write how the assistant's versions reach callers, its ``traffic_split`` and
+        ``release_gate`` (no version: they change no setting)."""
+        await self._update(ASSISTANTS, assistant, ("traffic_split", "release_gate"), "assistant")
 
     async def delete_assistant(self, organization_id: str, assistant_id: str) -> bool:
         return await self._delete(ASSISTANTS, organization_id, assistant_id)
