@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from api.conftest import Api
+from api.contract import conforms
 from fakes.world import ACME, GLOBEX, SUPPORT_ID, org_id
+from voicedock.domain.billing import CallCost
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.domain.records import Call, CallMessage, CallStatus, Direction
 from voicedock.domain.squads import CallMember, CallSquad
@@ -18,7 +20,16 @@ from voicedock.domain.squads import CallMember, CallSquad
 pytestmark = pytest.mark.unit
 
 
-async def _insert(api: Api, org: str, seconds: float, characters: int) -> Call:
+async def _insert(
+    api: Api,
+    org: str,
+    seconds: float,
+    characters: int,
+    *,
+    version: int | None = None,
+    cost: tuple[str, str] | None = None,
+    evaluation: str | None = None,
+) -> Call:
     now = datetime.now(UTC)
     answered = now - timedelta(seconds=seconds + 1)
     call = Call(
@@ -37,9 +48,67 @@ async def _insert(api: Api, org: str, seconds: float, characters: int) -> Call:
             {"kind": "tts", "provider": "offline", "characters": characters},
         ],
         created_at=now - timedelta(seconds=seconds + 5),
+        assistant_version=version,
+        cost=None if cost is None else _cost(*cost),
+        analysis_result=None if evaluation is None else {"success_evaluation": evaluation},
     )
     async with api.service.store.transaction() as tx:
         return await tx.insert_call(call)
+
+
+def _cost(amount: str, currency: str) -> CallCost:
+    return CallCost(
+        amount=amount, currency=currency, billed_seconds=60, rate_card_id="card",
+        rate_card_version=1, direction="outbound", country="NL", number_type="mobile",
+        per_minute=amount,
+    )  # fmt: skip
+
+
+async def test_usage_by_version_reports_each_version_s_cost_and_evaluations(api: Api) -> None:
+    """Two versions of an assistant compared on numbers: each version's rated calls' cost
+    summed exactly per currency, and its calls per success evaluation, most frequent first."""
+    for amount in ("0.10", "0.25", "0.35"):
+        await _insert(api, ACME, 3.0, 5, version=1, cost=(amount, "EUR"), evaluation="yes")
+    await _insert(api, ACME, 3.0, 5, version=1, cost=("3", "JPY"), evaluation="no")
+    await _insert(api, ACME, 3.0, 5, version=2, cost=("0.10", "EUR"), evaluation="no")
+    await _insert(api, ACME, 3.0, 5, version=2, evaluation="No ")
+    await _insert(api, ACME, 3.0, 5, version=2)  # neither rated nor evaluated
+    await _insert(api, GLOBEX, 3.0, 5, cost=("9.00", "EUR"), evaluation="yes")
+    body = await (
+        await api.client.get("/usage?group_by=assistant_version", headers=api.auth())
+    ).json()
+    conforms(body, "UsageReport")
+    groups = {g["key"]: g for g in body["groups"]}
+    first, second = groups[f"{SUPPORT_ID}@1"], groups[f"{SUPPORT_ID}@2"]
+    assert first["cost"] == [
+        {"currency": "EUR", "amount": "0.70", "calls": 3},
+        {"currency": "JPY", "amount": "3", "calls": 1},
+    ]
+    assert first["success_evaluations"] == [
+        {"value": "yes", "calls": 3},
+        {"value": "no", "calls": 1},
+    ]
+    assert second["cost"] == [{"currency": "EUR", "amount": "0.10", "calls": 1}]
+    assert second["success_evaluations"] == [
+        {"value": "No", "calls": 1},
+        {"value": "no", "calls": 1},
+    ]
+    assert body["totals"]["cost"] == [
+        {"currency": "EUR", "amount": "0.80", "calls": 4},
+        {"currency": "JPY", "amount": "3", "calls": 1},
+    ]
+    csv_text = await (
+        await api.client.get("/usage?group_by=assistant_version&format=csv", headers=api.auth())
+    ).text()
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    assert [
+        (r["key"], r["currency"], r["amount"], r["calls"]) for r in rows if r["kind"] == "cost"
+    ] == [
+        (f"{SUPPORT_ID}@1", "EUR", "0.70", "3"),
+        (f"{SUPPORT_ID}@1", "JPY", "3", "1"),
+        (f"{SUPPORT_ID}@2", "EUR", "0.10", "1"),
+    ]
+    assert ("evaluation", "yes", "3") in [(r["kind"], r["value"], r["calls"]) for r in rows]
 
 
 async def test_usage_of_today_counts_only_the_organizations_calls(api: Api) -> None:
@@ -92,6 +161,9 @@ async def test_csv_by_format_and_by_accept(api: Api) -> None:
             "billable_seconds": "5",
             "audio_seconds": "",
             "characters": "",
+            "currency": "",
+            "amount": "",
+            "value": "",
         }
     ]
     assert [(r["kind"], r["provider"], r["characters"]) for r in rows if r["kind"] == "tts"] == [

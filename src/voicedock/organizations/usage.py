@@ -8,10 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
+from voicedock.domain.billing import rounded
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.usage import STT, TTS
-from voicedock.store.base import CallUsageRow, SpeechUsageRow, Store, UsageQuery, UsageRows
+from voicedock.store.base import (
+    CallUsageRow,
+    CostUsageRow,
+    EvaluationUsageRow,
+    SpeechUsageRow,
+    Store,
+    UsageQuery,
+    UsageRows,
+)
 
 
 async def usage_report(
@@ -69,6 +79,8 @@ def _only(rows: UsageRows, key: str | None) -> UsageRows:
     return UsageRows(
         calls=[r for r in rows.calls if r.key == key],
         speech=[r for r in rows.speech if r.key == key],
+        costs=[r for r in rows.costs if r.key == key],
+        evaluations=[r for r in rows.evaluations if r.key == key],
     )
 
 
@@ -82,7 +94,42 @@ def _group(rows: UsageRows) -> JsonObject:
         "by_outcome": _outcomes(rows.calls),
         "stt": _speech(rows.speech, STT),
         "tts": _speech(rows.speech, TTS),
+        "cost": _costs(rows.costs),
+        "success_evaluations": _evaluations(rows.evaluations),
     }
+
+
+def _costs(rows: Iterable[CostUsageRow]) -> list[JsonValue]:
+    """The rated calls' costs summed per currency, each to its minor unit."""
+    sums: dict[str, list[int]] = {}
+    for r in rows:
+        summed = sums.setdefault(r.currency, [0, 0])
+        summed[0] += r.ten_thousandths
+        summed[1] += r.calls
+    return [
+        {
+            "currency": currency,
+            "amount": str(rounded(Decimal(amount).scaleb(-4), currency)),
+            "calls": calls,
+        }
+        for currency, (amount, calls) in sorted(sums.items())
+    ]
+
+
+# The success evaluations reported per group: the most frequent, each cut to its first
+# characters (a rubric that asks for free text gives many values).
+EVALUATIONS_SHOWN = 10
+EVALUATION_CHARS = 100
+
+
+def _evaluations(rows: Iterable[EvaluationUsageRow]) -> list[JsonValue]:
+    """How many calls the analysis evaluated with each value, the most frequent first."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        value = r.value.strip()[:EVALUATION_CHARS]
+        counts[value] = counts.get(value, 0) + r.calls
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [{"value": value, "calls": calls} for value, calls in ranked[:EVALUATIONS_SHOWN]]
 
 
 def _outcomes(rows: Iterable[CallUsageRow]) -> list[JsonValue]:

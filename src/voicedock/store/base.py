@@ -58,6 +58,8 @@ from voicedock.store.protocols.streams import StreamWrites
 from voicedock.store.protocols.suites import SuiteReads, SuiteWrites
 from voicedock.store.protocols.usage import (
     CallUsageRow,
+    CostUsageRow,
+    EvaluationUsageRow,
     MemberUsageRow,
     SpeechUsageRow,
     UsageQuery,
@@ -139,7 +141,9 @@ __all__ = [
     "CallPage",
     "CallQuery",
     "CallUsageRow",
+    "CostUsageRow",
     "DoNotCallLookups",
+    "EvaluationUsageRow",
     "MemberUsageRow",
     "NodeMailbox",
     "NodeReply",

@@ -25,6 +25,9 @@ CSV_COLUMNS = (
     "billable_seconds",
     "audio_seconds",
     "characters",
+    "currency",
+    "amount",
+    "value",
 )
 GroupBy = Literal["day", "assistant", "number", "campaign", "assistant_version"]
 assert get_args(GroupBy) == GROUP_BY
@@ -94,6 +97,29 @@ class UsageOutcome(Reply, kw_only=True):
     billable_seconds: BillableSeconds
 
 
+class CostUsage(Reply, kw_only=True):
+    currency: Annotated[str, Meta(description="ISO 4217, the rate card's")]
+    amount: Annotated[
+        str,
+        Meta(
+            pattern=r"^-?[0-9]+(\.[0-9]+)?$",
+            description="The rated calls' costs summed (a decimal, to the currency's minor unit)",
+        ),
+    ]
+    calls: Annotated[int, Meta(ge=0, description="The calls rated in this currency")]
+
+
+class EvaluationUsage(Reply, kw_only=True):
+    value: Annotated[
+        str,
+        Meta(
+            description="A success evaluation the post-call analysis gave (its first 100 "
+            "characters)"
+        ),
+    ]
+    calls: Count
+
+
 class UsageTotals(Reply, kw_only=True):
     calls: Count
     connected_seconds: ConnectedSeconds
@@ -104,6 +130,17 @@ class UsageTotals(Reply, kw_only=True):
     by_outcome: list[UsageOutcome]
     stt: list[SttUsage]
     tts: list[TtsUsage]
+    cost: Annotated[
+        list[CostUsage],
+        Meta(description="What the rated calls cost, per currency (docs/billing.md)"),
+    ]
+    success_evaluations: Annotated[
+        list[EvaluationUsage],
+        Meta(
+            description="The calls per success evaluation of their analysis (an analysis "
+            "plan's success_evaluation_rubric), the 10 most frequent values"
+        ),
+    ]
 
 
 class UsageGroup(UsageTotals, kw_only=True):
@@ -170,8 +207,9 @@ class UsageQuery(Body, kw_only=True):
 
 def _usage() -> Schema:
     rows = (
-        'a row per group and outcome (kind "calls") and per group and speech provider (kinds '
-        "stt, tts)"
+        'a row per group and outcome (kind "calls"), per group and speech provider (kinds '
+        'stt, tts), per group and currency (kind "cost") and per group and success evaluation '
+        '(kind "evaluation")'
     )
     summary = (
         "The organization's calls, connected and billable time and speech-provider use, per "

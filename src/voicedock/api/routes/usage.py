@@ -84,8 +84,9 @@ def _accepts_csv(request: web.Request) -> bool:
 
 
 def usage_csv(report: UsageReport) -> str:
-    """One row per group and outcome (kind "calls"), and per group and speech provider
-    (kinds "stt", "tts"); columns that do not apply to a row are empty."""
+    """One row per group and outcome (kind "calls"), per group and speech provider (kinds
+    "stt", "tts"), per group and currency (kind "cost") and per group and success evaluation
+    (kind "evaluation"); columns that do not apply to a row are empty."""
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
@@ -103,4 +104,10 @@ def usage_csv(report: UsageReport) -> str:
         for kind, entries in speech:
             for entry in entries:
                 writer.writerow({"key": key, "kind": kind, **msgspec.structs.asdict(entry)})
+        for cost in group.cost:
+            writer.writerow({"key": key, "kind": "cost", **msgspec.structs.asdict(cost)})
+        for evaluation in group.success_evaluations:
+            writer.writerow(
+                {"key": key, "kind": "evaluation", **msgspec.structs.asdict(evaluation)}
+            )
     return out.getvalue()

@@ -49,10 +49,32 @@ class MemberUsageRow:
 
 
 @dataclass(frozen=True, slots=True)
+class CostUsageRow:
+    """The rated calls of a group in one currency: their costs' sum in ten-thousandths (exact
+    for every currency's minor unit)."""
+
+    key: str | None
+    currency: str
+    ten_thousandths: int
+    calls: int
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationUsageRow:
+    """The calls of a group whose analysis gave one success evaluation."""
+
+    key: str | None
+    value: str
+    calls: int
+
+
+@dataclass(frozen=True, slots=True)
 class UsageRows:
     calls: list[CallUsageRow]
     speech: list[SpeechUsageRow]
     members: list[MemberUsageRow] = field(default_factory=list)  # grouped by assistant only
+    costs: list[CostUsageRow] = field(default_factory=list)
+    evaluations: list[EvaluationUsageRow] = field(default_factory=list)
 
 
 class UsageReads(Protocol):
@@ -63,6 +85,8 @@ class UsageReads(Protocol):
 
 __all__ = [
     "CallUsageRow",
+    "CostUsageRow",
+    "EvaluationUsageRow",
     "MemberUsageRow",
     "SpeechUsageRow",
     "UsageQuery",

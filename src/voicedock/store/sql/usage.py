@@ -1,11 +1,12 @@
 """``GET /usage`` in SQL: an organization's calls in a date range, aggregated by the database.
 
-Two statements, both grouped in SQL so the answer is the same from any node sharing the
+Statements grouped in SQL so the answer is the same from any node sharing the
 database: the calls by group, direction and outcome (count, connected milliseconds, billable
 seconds), and the speech providers' use by group, engine and provider (``Call.speech_usage``
 expanded with ``json_each`` / ``jsonb_array_elements``). The definitions are
 ``domain/usage.py``'s: connected time from each end truncated to the millisecond, billable
-seconds rounded up per started second. Grouped by assistant, the calls placed with a squad
+seconds rounded up per started second; rated calls' costs by currency, and the analysis's
+success evaluations by value. Grouped by assistant, the calls placed with a squad
 are read too, with the messages that name a member, so that each member's part of them is
 split as the call's own usage splits it (``member_seconds``).
 """
@@ -21,6 +22,8 @@ from voicedock.domain.records import CallMessage
 from voicedock.domain.usage import member_parts
 from voicedock.store.base import (
     CallUsageRow,
+    CostUsageRow,
+    EvaluationUsageRow,
     MemberUsageRow,
     SpeechUsageRow,
     UsageQuery,
@@ -65,6 +68,23 @@ _FIELD = {
     "postgres": "(j.value ->> '{name}')",
 }
 _WHERE = "c.organization_id = ? AND c.created_at >= ? AND c.created_at < ?"
+# A rated call's cost (``calls.cost``, domain/billing.py's ``CallCost``) in ten-thousandths of
+# its currency (no minor unit is finer): summed exactly as integers on both backends.
+_COST = {
+    "sqlite": (
+        "json_extract(c.cost, '$.currency')",
+        "CAST(round(CAST(json_extract(c.cost, '$.amount') AS REAL) * 10000) AS INTEGER)",
+    ),
+    "postgres": (
+        "(c.cost ->> 'currency')",
+        "CAST(round(CAST(c.cost ->> 'amount' AS NUMERIC) * 10000) AS BIGINT)",
+    ),
+}
+# The post-call analysis's success evaluation (text, as the rubric's model gave it).
+_EVALUATION = {
+    "sqlite": "json_extract(c.analysis_result, '$.success_evaluation')",
+    "postgres": "(c.analysis_result ->> 'success_evaluation')",
+}
 
 
 def _key(dialect: Dialect, group_by: str) -> str:
@@ -106,8 +126,38 @@ class SqlUsageReads(StorePart):
             *args,
         )
         members = await self._members(where, args) if query.group_by == "assistant" else []
+        currency, amount = _COST[name]
+        cost_rows = await self._reader.fetch(
+            f"SELECT {key} AS key, {currency} AS currency, sum({amount}) AS amount, "
+            f"count(*) AS calls FROM calls c WHERE {where} AND c.cost IS NOT NULL "
+            "GROUP BY 1, 2 ORDER BY 1, 2",
+            *args,
+        )
+        evaluation = _EVALUATION[name]
+        evaluation_rows = await self._reader.fetch(
+            f"SELECT {key} AS key, {evaluation} AS value, count(*) AS calls FROM calls c "
+            f"WHERE {where} AND {evaluation} IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2",
+            *args,
+        )
         return UsageRows(
             members=members,
+            costs=[
+                CostUsageRow(
+                    key=None if r["key"] is None else str(r["key"]),
+                    currency=text(r["currency"]),
+                    ten_thousandths=integer(r["amount"]),
+                    calls=integer(r["calls"]),
+                )
+                for r in cost_rows
+            ],
+            evaluations=[
+                EvaluationUsageRow(
+                    key=None if r["key"] is None else str(r["key"]),
+                    value=text(r["value"]),
+                    calls=integer(r["calls"]),
+                )
+                for r in evaluation_rows
+            ],
             calls=[
                 CallUsageRow(
                     key=None if r["key"] is None else str(r["key"]),
