@@ -168,3 +168,40 @@ async def test_bad_numbers_and_settings_are_refused(api: Api) -> None:
         body = {"name": "Desk", "memory": memory}
         resp = await api.client.post("/assistants", json=body, headers=api.auth())
         assert resp.status == 400, (memory, await resp.text())
+
+
+async def test_a_memory_is_corrected_and_the_next_call_is_told_the_correction(api: Api) -> None:
+    acme = org_id(ACME)
+    memory_id = await _left(api, acme, DESTINATION, "Jan wants Monday.", age_h=2)
+    remembering = await _assistant(api, memory={})
+    path = f"/callers/{DESTINATION}/memory/{memory_id}"
+    edited = await _json(
+        await api.client.patch(
+            path, json={"summary": " Jan wants Tuesday. ", "facts": {"day": "tue"}},
+            headers=api.auth(),
+        )
+    )  # fmt: skip
+    conforms(edited, "CallerMemory")
+    assert (edited["summary"], edited["facts"]) == ("Jan wants Tuesday.", {"day": "tue"})
+    told = await _told(api, remembering)
+    assert "Jan wants Tuesday." in told
+    assert '{"day":"tue"}' in told
+    assert "Monday" not in told
+    cleared = await _json(await api.client.patch(path, json={"facts": None}, headers=api.auth()))
+    assert (cleared["summary"], cleared["facts"]) == ("Jan wants Tuesday.", None)
+    trail = await api.service.store.list_audit_events(
+        AuditQuery(acme, action="caller_memory.updated")
+    )
+    assert trail.total == 2
+
+    too_many = {f"k{n}": "x" * 50 for n in range(100)}
+    for body in ({"summary": "  "}, {"summary": ""}, {"facts": too_many}, {"note": "x"}):
+        resp = await api.client.patch(path, json=body, headers=api.auth())
+        await _json(resp, 400)
+    for where, key in (
+        (f"/callers/{OTHER}/memory/{memory_id}", None),  # another caller's number
+        (f"/callers/{DESTINATION}/memory/nope", None),
+        (path, api.globex_key),  # another organization
+    ):
+        resp = await api.client.patch(where, json={"summary": "x"}, headers=api.auth(key))
+        assert (await _json(resp, 404))["error"] == "Caller memory not found"

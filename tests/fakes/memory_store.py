@@ -415,6 +415,13 @@ class MemoryTransaction(_Billing):
         self.d.caller_memories = [m for m in self.d.caller_memories if not gone(m)]
         return before - len(self.d.caller_memories)
 
+    async def update_caller_memory(self, memory: CallerMemory) -> None:
+        for m in self.d.caller_memories:
+            if m.id == memory.id and m.organization_id == memory.organization_id:
+                m.summary, m.facts = memory.summary, copy.deepcopy(memory.facts)
+                return
+        raise StoreError("caller memory to update does not exist")
+
     async def insert_call(self, call: Call) -> Call:
         stored = replace(copy.deepcopy(call), seq=self._next())
         self.d.calls[call.id] = stored
@@ -800,6 +807,14 @@ class MemoryStore(_Billing):
             if m.organization_id == organization_id and m.party == party
         ]
         return copy.deepcopy(sorted(found, key=lambda m: m.created_at, reverse=True)[:limit])
+
+    async def get_caller_memory(
+        self, organization_id: str, party: str, memory_id: str
+    ) -> CallerMemory | None:
+        for m in self._data.caller_memories:
+            if (m.organization_id, m.party, m.id) == (organization_id, party, memory_id):
+                return copy.deepcopy(m)
+        return None
 
     async def get_call(self, organization_id: str | None, call_id: str) -> Call | None:
         c = self._data.calls.get(call_id)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from msgspec import Meta
+from msgspec import UNSET, Meta, UnsetType
 
-from voicedock.api.models.base import RecordReply, Reply
+from voicedock.api.models.base import Body, RecordReply, Reply
 from voicedock.api.models.field_types import E164_PATTERN, Time
 from voicedock.api.models.operations import Schema, operation, path_parameter
 from voicedock.domain.records import CallerMemory as MemoryRecord
+
+SUMMARY_MAX = 2_000  # characters of a summary edited through the API
+FACTS_BYTES = 4_000  # its facts, as JSON
 
 
 class CallerMemory(RecordReply[MemoryRecord], kw_only=True):
@@ -22,6 +25,20 @@ class CallerMemory(RecordReply[MemoryRecord], kw_only=True):
         dict[str, Any] | None, Meta(description="The structured data its analysis extracted")
     ] = None
     created_at: Time
+
+
+class CallerMemoryEdit(Body, kw_only=True):
+    """What a memory says, corrected: its summary, its facts (null: none); what is not sent
+    stays."""
+
+    summary: Annotated[str, Meta(min_length=1, max_length=SUMMARY_MAX)] | UnsetType = UNSET
+    facts: (
+        Annotated[
+            dict[str, Any] | None,
+            Meta(description=f"At most {FACTS_BYTES} bytes as JSON; null: none"),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class CallerMemoryList(Reply, kw_only=True):
@@ -50,6 +67,13 @@ PATHS: dict[str, Schema] = {
         ),
     },
     "/callers/{number}/memory/{memory_id}": {
+        "patch": operation(
+            "Correct what a call left of a caller (its summary, its facts)",
+            ("200", CallerMemory),
+            body=CallerMemoryEdit,
+            params=[_NUMBER],
+            errors="400 401 403 404 413",
+        ),
         "delete": operation(
             "Erase one thing a call left of a caller",
             ("204", None),
@@ -58,4 +82,4 @@ PATHS: dict[str, Schema] = {
         ),
     },
 }
-MODELS = (CallerMemory, CallerMemoryList)
+MODELS = (CallerMemory, CallerMemoryEdit, CallerMemoryList)

@@ -8,6 +8,7 @@ import json
 import uuid
 
 import msgspec
+from msgspec import UNSET
 
 from voicedock.domain.assistant_config import MEMORY_DEFAULT_CALLS, AssistantConfig, set_or
 from voicedock.domain.records import Call, CallerMemory
@@ -62,6 +63,25 @@ async def remembered(
     own = set_or(config.system_prompt, None)
     prompt = f"{own}\n\n{block}" if own else block
     return msgspec.structs.replace(config, system_prompt=prompt)
+
+
+# What an ``assistant-request`` answer may say of the caller instead (its ``memory``).
+SUPPLIED_MAX = 2_000
+SUPPLIED_HEADING = "What the organization's records say of this caller (not the caller's words):"
+
+
+def supplied(config: AssistantConfig, text: str) -> AssistantConfig:
+    """``config`` told ``text`` of the caller (an ``assistant-request`` answer's ``memory``)
+    after its own instructions, in place of what earlier calls left."""
+    block = f"{SUPPLIED_HEADING}\n{text.strip()[:SUPPLIED_MAX]}"
+    own = set_or(config.system_prompt, None)
+    return msgspec.structs.replace(config, system_prompt=f"{own}\n\n{block}" if own else block)
+
+
+def forgotten(config: AssistantConfig) -> AssistantConfig:
+    """``config`` remembering nothing of this call's party: not told, and leaving nothing
+    (an ``assistant-request`` answer's ``"memory": false``)."""
+    return msgspec.structs.replace(config, memory=UNSET)
 
 
 def _line(memory: CallerMemory) -> str:

@@ -17,10 +17,12 @@ number's assistant; a number without one (or whose own does not hold) rejects th
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Protocol
 
+from voicedock.calls.assistants.caller_memory import SUPPLIED_MAX, forgotten, supplied
 from voicedock.calls.assistants.config import (
     ASSISTANT_REQUEST,
     DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS,
@@ -135,13 +137,27 @@ async def _chosen(
         }
         chosen = ChosenAssistant(assistant=config)
         return await resolve_assistant(store, number.organization_id, chosen, speech, byok)
+    memory = answer.get("memory", True)  # the server's say on what the caller is remembered by
+    if memory is not True and memory is not False and not _memory_text(memory):
+        raise BadRequest(f"memory must be false or a text of 1-{SUPPLIED_MAX} characters")
     assistant_id = answer.get("assistant_id")
     if isinstance(assistant_id, str) and assistant_id:
         chosen = ChosenAssistant(assistant_id=assistant_id, party=caller)
     elif (given := json_object(answer.get("assistant"))) is not None:
         transient = check_config(given, "assistant", allow_profile=True)
         transient.pop(ASSISTANT_REQUEST, None)
-        chosen = ChosenAssistant(assistant=transient)
+        chosen = ChosenAssistant(assistant=transient, party=caller)
     else:
         raise BadRequest("the answer names no assistant_id, assistant or error")
-    return await resolve_assistant(store, number.organization_id, chosen, speech, byok)
+    resolved = await resolve_assistant(
+        store, number.organization_id, chosen, speech, byok, remember=memory is True
+    )
+    if memory is False:
+        return dataclasses.replace(resolved, config=forgotten(resolved.config))
+    if isinstance(memory, str):
+        return dataclasses.replace(resolved, config=supplied(resolved.config, memory))
+    return resolved
+
+
+def _memory_text(value: JsonValue) -> bool:
+    return isinstance(value, str) and bool(value.strip()) and len(value) <= SUPPLIED_MAX

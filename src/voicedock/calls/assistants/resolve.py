@@ -160,12 +160,15 @@ async def resolve_assistant(
     egress: EgressPolicy | None = None,
     *,
     version: int | None = None,
+    remember: bool = True,
 ) -> ResolvedAssistant:
     """Reference, transient or hybrid mode → one resolved configuration (404/400 on errors;
     with ``egress``, a URL the operator's policy refuses is a 400 too), whose provider keys
     hold as a call will use them (``KeyRefs.check``: 403/422, ``[byok] mode`` included).
     ``version``: that version of the saved assistant (a test run's: a draft's included; 422
-    ``Unknown assistant version``), not the one its calls run."""
+    ``Unknown assistant version``), not the one its calls run. ``remember``: False, the call
+    is not told what earlier calls left of its party (an ``assistant-request`` answer said
+    so)."""
     if choice.assistant_id is not None:
         saved = await store.get_assistant(org_id, choice.assistant_id)
         if saved is None:
@@ -210,7 +213,8 @@ async def resolve_assistant(
     typed = config_of(resolved)
     if choice.variables:  # this call's values of the {{placeholders}}, as a campaign's
         typed = fill_config(typed, choice.variables)
-    typed = await remembered(store, org_id, typed, choice.party)
+    if remember:
+        typed = await remembered(store, org_id, typed, choice.party)
     return ResolvedAssistant(
         assistant_id=assistant_id,
         name=_profile_text(name),

@@ -66,11 +66,18 @@ class CallWrites(Protocol):
         """The party's memories (``memory_id``: that one alone); how many there were."""
         ...
 
+    async def update_caller_memory(self, memory: CallerMemory) -> None:
+        """Write the memory's ``summary`` and ``facts`` (an edit through the API)."""
+        ...
+
 
 class CallReads(Protocol):
     async def list_caller_memories(
         self, organization_id: str, party: str, limit: int
     ) -> list[CallerMemory]: ...  # newest first
+    async def get_caller_memory(
+        self, organization_id: str, party: str, memory_id: str
+    ) -> CallerMemory | None: ...
     async def get_call(self, organization_id: str | None, call_id: str) -> Call | None:
         """``organization_id=None`` is for the engine (PBX events carry no tenant)."""
         ...

@@ -77,9 +77,18 @@ class SqlCallWrites(TransactionPart):
             memory_id,
         )
 
+    async def update_caller_memory(self, memory: CallerMemory) -> None:
+        await self._update(CALLER_MEMORIES, memory, ("summary", "facts"), "caller memory")
+
 
 class SqlCallReads(StorePart):
     """Call, message and event lookups."""
+
+    async def get_caller_memory(
+        self, organization_id: str, party: str, memory_id: str
+    ) -> CallerMemory | None:
+        memory = await self._by_id(CALLER_MEMORIES, organization_id, memory_id)
+        return memory if memory is not None and memory.party == party else None
 
     async def list_caller_memories(
         self, organization_id: str, party: str, limit: int
