@@ -18,6 +18,7 @@ from api.contract import is_valid, parameter, statuses
 from fakes.world import ACME, DESTINATION, GLOBEX_ASSISTANT_ID, SUPPORT_ID, make_settings
 from pg_server import fresh_database
 from voicedock.config import OrganizationLimitSettings
+from voicedock.domain.traffic_split import TrafficShare, version_for
 from webhooks.receiver import Receiver, wait_until
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
@@ -471,3 +472,94 @@ async def test_schema_valid_campaign_constraints_match_the_code(limited: Api) ->
             path, params={"offset": str(bound + 1)}, headers=limited.auth()
         )
         assert past.status == 400
+
+
+async def _saved_assistant(api: Api, prompts: list[str]) -> str:
+    """An assistant saved with ``prompts[0]`` and changed to each next one: its versions."""
+    body = {"name": "Reminder", "system_prompt": prompts[0]}
+    response = await api.client.post("/assistants", json=body, headers=api.auth())
+    assert response.status == 201, await response.text()
+    assistant_id = str((await response.json())["id"])
+    for prompt in prompts[1:]:
+        response = await api.client.patch(
+            f"/assistants/{assistant_id}", json={"system_prompt": prompt}, headers=api.auth()
+        )
+        assert response.status == 200, await response.text()
+    return assistant_id
+
+
+async def test_a_campaign_splits_its_calls_between_versions_by_contact(limited: Api) -> None:
+    """A campaign naming two versions of its assistant: each contact's call runs the version
+    its number is given (as the assistant's own split would give it), with that version's
+    settings as they were when the campaign was created; both versions are used; usage counts
+    each. Without a split of its own the campaign follows the assistant's."""
+    api = limited
+    aid = await _saved_assistant(api, ["Version A.", "Version B.", "Version C."])
+    split = [{"version": 1, "weight": 50}, {"version": 2, "weight": 50}]
+    body = {"name": "A/B", "assistant_id": aid, "contacts": contacts(12), "traffic_split": split}
+    created = await create(api, body)
+    assert (created["traffic_split"], created["assistant_version"]) == (split, None)
+    # Changed after the campaign was created: its calls keep the versions as they were.
+    await api.client.patch(f"/assistants/{aid}", json={"name": "Later"}, headers=api.auth())
+    while len(api.pbx.originated) < 12 or api.pbx.live:
+        await end_all(api)
+        await asyncio.sleep(0.05)
+    await eventually(lambda: _status(api, created["id"], "finished"))
+    shares = [TrafficShare(version=1, weight=50), TrafficShare(version=2, weight=50)]
+    ran: set[int] = set()
+    for dial in api.pbx.originated:
+        stored = await api.service.store.get_call(None, dial.call_id)
+        assert stored is not None
+        expected = version_for(shares, aid, dial.destination)
+        assert stored.assistant_version == expected
+        assert stored.assistant_config.system_prompt == {1: "Version A.", 2: "Version B."}[expected]
+        assert stored.agent_name == "Reminder"
+        ran.add(expected)
+    assert ran == {1, 2}
+    usage = await (
+        await api.client.get(
+            "/usage?group_by=assistant_version&include_tests=true", headers=api.auth()
+        )
+    ).json()
+    counted = {g["key"]: g["calls"] for g in usage["groups"]}
+    assert sum(counted.values()) == 12
+    assert set(counted) == {f"{aid}@1", f"{aid}@2"}
+
+    # The assistant's own split, when the campaign names none.
+    own = [{"version": 2, "weight": 1}, {"version": 3, "weight": 1}]
+    put = await api.client.put(
+        f"/assistants/{aid}/traffic-split", json={"versions": own}, headers=api.auth()
+    )
+    assert put.status == 200, await put.text()
+    follows = await create(api, {"name": "Own", "assistant_id": aid, "contacts": contacts(2)})
+    assert follows["traffic_split"] == own
+
+
+@pytest.mark.parametrize(
+    ("split", "status", "error"),
+    [
+        (
+            [{"version": 1, "weight": 50}, {"version": 9, "weight": 50}],
+            422,
+            "Unknown assistant version",
+        ),
+        ([{"version": 1, "weight": 50}, {"version": 1, "weight": 50}], 400, "Duplicate version"),
+        ([{"version": 1, "weight": 50}], 400, None),
+        ([{"version": 1, "weight": 0}, {"version": 2, "weight": 5}], 400, None),
+    ],
+)
+async def test_a_campaign_split_is_refused_unless_it_names_the_assistant_s_versions(
+    limited: Api, split: list[dict[str, int]], status: int, error: str | None
+) -> None:
+    api = limited
+    aid = await _saved_assistant(api, ["Version A.", "Version B."])
+    body = {"name": "A/B", "assistant_id": aid, "contacts": contacts(1), "traffic_split": split}
+    response = await api.client.post("/campaigns", json=body, headers=api.auth())
+    answer = await response.json()
+    assert response.status == status, answer
+    if error is not None:
+        assert answer["error"] == error
+    inline = campaign_body(1, traffic_split=[{"version": 1, "weight": 1}] * 2)
+    response = await api.client.post("/campaigns", json=inline, headers=api.auth())
+    assert response.status == 400
+    assert api.pbx.originated == []

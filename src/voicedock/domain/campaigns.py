@@ -16,6 +16,7 @@ from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.json import JsonValue
 from voicedock.domain.records import utcnow
 from voicedock.domain.squads import CallSquad
+from voicedock.domain.traffic_split import TrafficShare
 
 
 class CampaignStatus(enum.StrEnum):
@@ -133,6 +134,18 @@ class Campaign:
     squad: CallSquad | None = None
     seq: int = 0
     assistant_version: int | None = None  # the saved assistant's version its calls run
+    # Its calls split between versions of its assistant by the contact's number (A/B), each
+    # version resolved when it was created; None: every call the snapshot above.
+    split: list[CampaignVersion] | None = None
+
+
+class CampaignVersion(TrafficShare, frozen=True, kw_only=True):
+    """A version of a campaign's assistant its calls are split to: its share, and its
+    snapshot as the campaign was created."""
+
+    agent_name: str | None
+    business_name: str | None
+    assistant_config: AssistantConfig
 
 
 @dataclass(slots=True)

@@ -9,6 +9,8 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.assistant_choice import assistant_choice
+from voicedock.api.models.assistant_versions import TrafficShareBody
+from voicedock.api.models.assistants import TrafficShare as TrafficShareReply
 from voicedock.api.models.base import Body, Reply, of_record, parse
 from voicedock.api.models.calls import (
     RING_TIMEOUT,
@@ -51,6 +53,7 @@ from voicedock.domain.campaigns import CampaignContact as ContactRecord
 from voicedock.domain.campaigns import CampaignProgress, CampaignStatus, ContactState
 from voicedock.domain.json import JsonObject
 from voicedock.domain.timestamps import iso
+from voicedock.domain.traffic_split import SHARES, TrafficShare
 from voicedock.errors import BadRequest
 
 # mon ... sun, in any case (calls/campaigns/window.py lowers them).
@@ -235,6 +238,19 @@ class CampaignCreate(NamesAssistant, kw_only=True):
     ) = UNSET
     timezone: Annotated[TimeZone, Meta(extra_json_schema={"default": "UTC"})] | UnsetType = UNSET
     retries: Retries | UnsetType = UNSET
+    traffic_split: (
+        Annotated[
+            list[TrafficShareBody],
+            Meta(
+                min_length=SHARES[0],
+                max_length=SHARES[1],
+                description="Versions of the saved assistant (assistant_id) the calls are "
+                "split to by weight, each contact always the same one; omitted: the "
+                "assistant's own traffic split, if it has one (docs/assistant-versions.md).",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
     def request(self) -> CampaignRequest:
         """The campaign this body asks for (what no schema states checked: its contacts'
@@ -253,6 +269,11 @@ class CampaignCreate(NamesAssistant, kw_only=True):
             calling_window=None if window is None or window is UNSET else window.stored(),
             timezone=timezone,
             retries=stored_retries({k: r.rule() for k, r in (self.retries or {}).items()}),
+            traffic_split=None
+            if isinstance(self.traffic_split, UnsetType)
+            else tuple(
+                TrafficShare(version=s.version, weight=s.weight) for s in self.traffic_split
+            ),
         )
 
 
@@ -269,6 +290,14 @@ class Campaign(Reply, kw_only=True):
     name: str
     status: CampaignStatus
     assistant_id: str | None = None
+    assistant_version: Annotated[
+        int | None,
+        Meta(description="The saved assistant's version its calls run (null: inline, a split)"),
+    ] = None
+    traffic_split: Annotated[
+        list[TrafficShareReply] | None,
+        Meta(description="The versions its calls are split to by the contact's number"),
+    ] = None
     agent_name: str | None = None
     number_ids: list[str] = msgspec.field(default_factory=list)
     max_concurrent: int = 0
@@ -289,6 +318,10 @@ class Campaign(Reply, kw_only=True):
             "name": campaign.name,
             "status": campaign.status,
             "assistant_id": campaign.assistant_id,
+            "assistant_version": None if campaign.split else campaign.assistant_version,
+            "traffic_split": None
+            if not campaign.split
+            else [{"version": v.version, "weight": v.weight} for v in campaign.split],
             "agent_name": campaign.agent_name,
             "number_ids": campaign.number_ids,
             "max_concurrent": campaign.max_concurrent,

@@ -201,13 +201,16 @@ async def resolve_chosen(
     egress: EgressPolicy | None,
     *,
     max_handoffs: int,
+    version: int | None = None,
 ) -> ResolvedAssistant:
     """The assistant of a call (or a campaign's calls) as ``choice`` names it: its squad's
     first member, with the squad (``resolve_squad``), else the assistant
-    (``resolve_assistant``)."""
+    (``resolve_assistant``; ``version``: that version of it)."""
     squad = choice.squad_id if choice.squad_id is not None else choice.squad
     if squad is None:
-        return await resolve_assistant(store, organization_id, choice, speech, byok, egress)
+        return await resolve_assistant(
+            store, organization_id, choice, speech, byok, egress, version=version
+        )
     return await resolve_squad(
         store,
         organization_id,

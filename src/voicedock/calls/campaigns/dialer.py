@@ -62,6 +62,7 @@ from voicedock.domain.campaigns import (
 )
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.domain.records import Call, CallStatus, Trunk, utcnow
+from voicedock.domain.traffic_split import version_for
 from voicedock.errors import ApiError, RateLimited, StoreUnavailable
 from voicedock.logs import describe
 from voicedock.organizations.billing import SPEND_LIMIT_REACHED, spend_refusal
@@ -378,12 +379,29 @@ def _new_call(call_id: str, campaign: Campaign, contact: CampaignContact) -> New
         call_id=call_id,
         organization_id=campaign.organization_id,
         destination=contact.destination,
-        assistant=ResolvedAssistant.of(campaign).filled(variables),
+        assistant=_assistant(campaign, contact.destination).filled(variables),
         context=None if campaign.context is None else fill(campaign.context, variables),
         ring_timeout_seconds=campaign.ring_timeout_seconds,
         number_ids=tuple(campaign.number_ids),
         campaign_id=campaign.id,
         campaign_max=campaign.max_concurrent,
+    )
+
+
+def _assistant(campaign: Campaign, destination: str) -> ResolvedAssistant:
+    """The assistant a contact's call runs: the campaign's snapshot, or with a split the
+    version the contact's number is given (the same for the same number, every attempt)."""
+    chosen = ResolvedAssistant.of(campaign)
+    if not campaign.split or campaign.assistant_id is None:
+        return chosen
+    number = version_for(campaign.split, campaign.assistant_id, destination)
+    (version,) = [v for v in campaign.split if v.version == number]
+    return dataclasses.replace(
+        chosen,
+        name=version.agent_name,
+        business_name=version.business_name,
+        config=version.assistant_config,
+        version=version.version,
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from voicedock.calls.assistants.resolve import UNKNOWN_VERSION, ResolvedAssistant
 from voicedock.calls.assistants.squads import resolve_chosen
 from voicedock.calls.campaigns.request import CampaignRequest, ContactRequest
 from voicedock.calls.campaigns.retries import outcome_of, retry_at
@@ -27,11 +28,12 @@ from voicedock.domain.campaigns import (
     Campaign,
     CampaignContact,
     CampaignStatus,
+    CampaignVersion,
     ContactState,
 )
 from voicedock.domain.records import Call, CallEvent, CallMessage, utcnow
 from voicedock.egress.settings import egress_policy
-from voicedock.errors import BadRequest, Conflict, NotFound
+from voicedock.errors import BadRequest, Conflict, NotFound, Unprocessable
 from voicedock.organizations.trunk_access import TrunkAccess
 from voicedock.store.base import Store, Transaction
 
@@ -102,17 +104,8 @@ class CampaignManager:
 
     async def create(self, org_id: str, request: CampaignRequest) -> Campaign:
         self._check_destinations(request.contacts)
-        settings = self._settings
-        assistant = await resolve_chosen(
-            self._store,
-            org_id,
-            # resolved once for every contact: no callee's version of a traffic split
-            dataclasses.replace(request.assistant, destination=""),
-            settings.speech,
-            settings.byok,
-            self._egress_policy,
-            max_handoffs=settings.calls.max_handoffs,
-        )
+        assistant = await self._resolved(org_id, request, None)
+        split = await self._split(org_id, request, assistant)
         access = TrunkAccess(self._settings.trunks)
         for number_id in request.number_ids:
             await check_number_choice(self._store, org_id, number_id, access)
@@ -134,11 +127,73 @@ class CampaignManager:
             created_at=now,
             updated_at=now,
             started_at=now,
+            split=split,
         )
         async with self._store.transaction() as tx:
             await tx.insert_campaign(campaign, new_contacts(campaign.id, request.contacts, now))
             await self.events.campaign_changed(tx, campaign, now)
         return campaign
+
+    async def _resolved(
+        self, org_id: str, request: CampaignRequest, version: int | None
+    ) -> ResolvedAssistant:
+        """The campaign's assistant resolved once for every contact (``version``: that version
+        of it, for a split; none: no callee's version of the assistant's own split)."""
+        settings = self._settings
+        return await resolve_chosen(
+            self._store,
+            org_id,
+            dataclasses.replace(request.assistant, destination=""),
+            settings.speech,
+            settings.byok,
+            self._egress_policy,
+            max_handoffs=settings.calls.max_handoffs,
+            version=version,
+        )
+
+    async def _split(
+        self, org_id: str, request: CampaignRequest, assistant: ResolvedAssistant
+    ) -> list[CampaignVersion] | None:
+        """The versions the campaign's calls are split to, each resolved now: those the
+        request names, else those of its saved assistant's own split (none for a squad or a
+        configuration of its own)."""
+        shares = request.traffic_split
+        if assistant.assistant_id is None or assistant.squad is not None:
+            if shares is not None:
+                raise BadRequest(
+                    "traffic_split: only a campaign of a saved assistant (assistant_id, not "
+                    "a squad) splits its calls between versions"
+                )
+            return None
+        if shares is None:
+            saved = await self._store.get_assistant(org_id, assistant.assistant_id)
+            shares = None if saved is None else tuple(saved.traffic_split or ()) or None
+        if shares is None:
+            return None
+        numbers = [share.version for share in shares]
+        if len(set(numbers)) != len(numbers):
+            raise BadRequest("traffic_split: each version at most once", error="Duplicate version")
+        split: list[CampaignVersion] = []
+        for share in shares:
+            try:
+                version = await self._resolved(org_id, request, share.version)
+            except Unprocessable as exc:
+                if exc.error != UNKNOWN_VERSION:
+                    raise
+                raise Unprocessable(
+                    f"traffic_split: the assistant has no version {share.version}",
+                    error=UNKNOWN_VERSION,
+                ) from None
+            split.append(
+                CampaignVersion(
+                    version=share.version,
+                    weight=share.weight,
+                    agent_name=version.name,
+                    business_name=version.business_name,
+                    assistant_config=version.config,
+                )
+            )
+        return split
 
     async def add_contacts(
         self, org_id: str, campaign_id: str, contacts: Sequence[ContactRequest]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from voicedock.calls.campaigns.window import zone
 from voicedock.calls.outbound.request import OutboundRequest
 from voicedock.domain.json import JsonObject
+from voicedock.domain.traffic_split import TrafficShare
 from voicedock.errors import BadRequest
 
 MAX_CONTACTS = 100_000
@@ -47,6 +48,9 @@ class CampaignRequest:
     calling_window: JsonObject | None
     timezone: str
     retries: JsonObject
+    # Versions of its saved assistant its calls are split to (None: the assistant's own
+    # split when it has one, else its current version).
+    traffic_split: tuple[TrafficShare, ...] | None = None
 
 
 def contact_request(

@@ -1,0 +1,5 @@
+-- A campaign's calls split between versions of its assistant by the contact's number
+-- (docs/assistant-versions.md): [{"version", "weight", "agent_name", "business_name",
+-- "assistant_config"}, ...], each version resolved when the campaign was created (NULL: every
+-- call runs the campaign's one snapshot).
+ALTER TABLE campaigns ADD COLUMN split TEXT;
