@@ -13,7 +13,10 @@ import pytest
 
 from api.conftest import Api
 from api.contract import conforms
-from fakes.world import ACME, DESTINATION, org_id
+from fakes.world import ACME, ACME_NUMBERS, DESTINATION, number_id, org_id
+from voicedock.calls.assistants.request import inbound_assistant
+from voicedock.config import ByokSettings, SpeechSettings
+from voicedock.domain.traffic_split import TrafficShare, version_for
 from voicedock.store.protocols.audit import AuditQuery
 
 pytestmark = pytest.mark.unit
@@ -242,3 +245,69 @@ async def test_a_split_is_refused_unless_it_names_the_assistant_s_versions_once(
     assert (await api.client.delete(path, headers=theirs)).status == 404
     got = await _json(await api.client.get(f"/assistants/{aid}", headers=h))
     assert got["traffic_split"] is None
+
+
+async def test_a_number_splits_its_inbound_calls_between_its_assistant_s_versions(
+    api: Api,
+) -> None:
+    """A split set on a number (PATCH /phone-numbers/{id}): the inbound calls to it are
+    answered by the versions it names, each caller always the same one, whatever the
+    assistant's own split; another assistant for the number ends it; refusals."""
+    h = api.auth()
+    aid = (
+        await _json(
+            await api.client.post(
+                "/assistants", json={"name": "Desk", "first_message": "One."}, headers=h
+            ),
+            201,
+        )
+    )["id"]
+    for message in ("Two.", "Three."):
+        patched = await api.client.patch(
+            f"/assistants/{aid}", json={"first_message": message}, headers=h
+        )
+        await _json(patched)
+    own = {"versions": [{"version": 1, "weight": 1}, {"version": 3, "weight": 1}]}
+    await _json(await api.client.put(f"/assistants/{aid}/traffic-split", json=own, headers=h))
+    path = f"/phone-numbers/{number_id(ACME_NUMBERS[1])}"
+    split = [{"version": 2, "weight": 50}, {"version": 3, "weight": 50}]
+    shown = await _json(
+        await api.client.patch(path, json={"assistant_id": aid, "traffic_split": split}, headers=h)
+    )
+    conforms(shown, "PhoneNumber")
+    assert shown["traffic_split"] == split
+
+    number = await api.service.store.get_phone_number(org_id(ACME), shown["id"])
+    assert number is not None
+    shares = [TrafficShare(version=2, weight=50), TrafficShare(version=3, weight=50)]
+    answered: set[int | None] = set()
+    for caller in [f"+4930123456{n:02d}" for n in range(10)]:
+        chosen = await inbound_assistant(
+            api.service.store, SpeechSettings(), ByokSettings(), None, number,
+            call_id="call-1", caller=caller,
+        )  # fmt: skip
+        assert chosen is not None
+        assert chosen.version == version_for(shares, aid, caller)
+        assert chosen.config.first_message == {2: "Two.", 3: "Three."}[chosen.version or 0]
+        answered.add(chosen.version)
+    assert answered == {2, 3}
+
+    for body, status, error in (
+        ({"traffic_split": [split[0], split[0]]}, 400, "Duplicate version"),
+        (
+            {"traffic_split": [split[0], {"version": 7, "weight": 1}]},
+            422,
+            "Unknown assistant version",
+        ),
+        ({"traffic_split": [split[0]]}, 400, None),
+        ({"assistant_id": None, "traffic_split": split}, 400, None),
+    ):
+        resp = await api.client.patch(path, json=body, headers=h)
+        refused = await _json(resp, status)
+        assert error is None or refused["error"] == error, refused
+    # Another assistant for the number: the split (of the other's versions) ends with it.
+    other = (
+        await _json(await api.client.post("/assistants", json={"name": "Night"}, headers=h), 201)
+    )["id"]
+    moved = await _json(await api.client.patch(path, json={"assistant_id": other}, headers=h))
+    assert moved["traffic_split"] is None

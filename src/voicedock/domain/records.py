@@ -162,6 +162,9 @@ class PhoneNumber:
     last_used_at: datetime | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+    # Its inbound calls split between versions of its assistant by the caller's number (A/B;
+    # None: the assistant's own split, if any).
+    traffic_split: list[TrafficShare] | None = None
 
 
 @dataclass(slots=True)

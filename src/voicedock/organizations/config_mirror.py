@@ -135,6 +135,10 @@ async def _mirror_once(store: Store, settings: Settings) -> None:
                 id=saved_number.id,
                 squad_id=saved_number.squad_id,  # the organization's (PATCH), not configured
                 language=saved_number.language,  # so is its language
+                # and its split, of the versions of the assistant it answers with
+                traffic_split=saved_number.traffic_split
+                if number.assistant_id == saved_number.assistant_id
+                else None,
                 last_used_at=saved_number.last_used_at,
                 created_at=saved_number.created_at,
                 updated_at=saved_number.updated_at,

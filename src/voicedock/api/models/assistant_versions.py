@@ -20,6 +20,7 @@ from voicedock.domain.records import AssistantVersion as VersionRecord
 from voicedock.domain.secret_fields import masked
 from voicedock.domain.timestamps import iso
 from voicedock.domain.traffic_split import SHARES, WEIGHT
+from voicedock.domain.traffic_split import TrafficShare as DomainShare
 
 # A version's number: 1 when the assistant was created, one more with each change (the
 # column's bound: PostgreSQL's INTEGER).
@@ -75,6 +76,9 @@ class ReleaseGate(Body, kw_only=True):
 class TrafficShareBody(Body, kw_only=True):
     version: VersionNumber
     weight: Annotated[int, Meta(ge=WEIGHT[0], le=WEIGHT[1])]
+
+    def share(self) -> DomainShare:
+        return DomainShare(version=self.version, weight=self.weight)
 
 
 class TrafficSplit(Body, kw_only=True):

@@ -53,7 +53,7 @@ from voicedock.domain.campaigns import CampaignContact as ContactRecord
 from voicedock.domain.campaigns import CampaignProgress, CampaignStatus, ContactState
 from voicedock.domain.json import JsonObject
 from voicedock.domain.timestamps import iso
-from voicedock.domain.traffic_split import SHARES, TrafficShare
+from voicedock.domain.traffic_split import SHARES
 from voicedock.errors import BadRequest
 
 # mon ... sun, in any case (calls/campaigns/window.py lowers them).
@@ -271,9 +271,7 @@ class CampaignCreate(NamesAssistant, kw_only=True):
             retries=stored_retries({k: r.rule() for k, r in (self.retries or {}).items()}),
             traffic_split=None
             if isinstance(self.traffic_split, UnsetType)
-            else tuple(
-                TrafficShare(version=s.version, weight=s.weight) for s in self.traffic_split
-            ),
+            else tuple(s.share() for s in self.traffic_split),
         )
 
 

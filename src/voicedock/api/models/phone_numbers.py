@@ -8,6 +8,8 @@ from typing import Annotated, ClassVar
 
 from msgspec import UNSET, Meta, UnsetType
 
+from voicedock.api.models.assistant_versions import TrafficShareBody
+from voicedock.api.models.assistants import TrafficShare
 from voicedock.api.models.base import Body, RecordReply, Reply, of_record
 from voicedock.api.models.field_types import E164, Identifier, Time, text
 from voicedock.api.models.operations import PATH_ID, Schema, error_response, operation
@@ -16,6 +18,13 @@ from voicedock.domain.assistant_config import LANGUAGE_TAG_PATTERN
 from voicedock.domain.records import PhoneNumber as NumberRecord
 from voicedock.domain.records import Trunk as TrunkRecord
 from voicedock.domain.records import utcnow
+from voicedock.domain.traffic_split import SHARES
+
+_SPLIT = (
+    "Inbound calls to the number split between versions of its assistant by the caller's "
+    "number, each version for its weight (each caller always the same one), instead of the "
+    "assistant's own split (docs/assistant-versions.md); null: the assistant's."
+)
 
 LANGUAGE_DESCRIPTION = (
     "The language inbound calls to the number open in (a BCP 47 primary tag such as de): the "
@@ -49,6 +58,7 @@ class PhoneNumber(RecordReply[NumberRecord], kw_only=True):
         ),
     ] = None
     language: Annotated[str | None, Meta(description=LANGUAGE_DESCRIPTION)] = None
+    traffic_split: Annotated[list[TrafficShare] | None, Meta(description=_SPLIT)] = None
     last_used_at: Time = None
     created_at: Time = None
     updated_at: Time = None
@@ -66,6 +76,7 @@ class PhoneNumberUpdate(Body, kw_only=True):
         "label": None,
         "squad_id": None,
         "language": None,
+        "traffic_split": None,
     }
     REFUSAL: ClassVar[Refusal | None] = JSON_OBJECT
 
@@ -77,6 +88,12 @@ class PhoneNumberUpdate(Body, kw_only=True):
     language: Annotated[
         Annotated[str, Meta(pattern=LANGUAGE_TAG_PATTERN)] | UnsetType | None,
         Meta(description=LANGUAGE_DESCRIPTION),
+    ] = UNSET
+    traffic_split: Annotated[
+        Annotated[list[TrafficShareBody], Meta(min_length=SHARES[0], max_length=SHARES[1])]
+        | UnsetType
+        | None,
+        Meta(description=f"{_SPLIT} A new assistant_id without it: none."),
     ] = UNSET
     number: OperatorSetting | UnsetType = UNSET
     trunk: OperatorSetting | UnsetType = UNSET
@@ -92,10 +109,18 @@ class PhoneNumberUpdate(Body, kw_only=True):
         return [name for name, value in sent.items() if value is not UNSET]
 
     def applied(self, number: NumberRecord) -> NumberRecord:
-        """``number`` with the label, assistant, squad and language this body sends."""
+        """``number`` with the label, assistant, squad, language and split this body sends (a
+        split is of its assistant's versions: another assistant, none unless sent)."""
+        assistant_id = number.assistant_id if self.assistant_id is UNSET else self.assistant_id
+        split = self.traffic_split
+        if isinstance(split, UnsetType):
+            shares = number.traffic_split if assistant_id == number.assistant_id else None
+        else:
+            shares = None if split is None else [s.share() for s in split]
         return dataclasses.replace(
             number,
-            assistant_id=number.assistant_id if self.assistant_id is UNSET else self.assistant_id,
+            traffic_split=shares,
+            assistant_id=assistant_id,
             label=number.label if self.label is UNSET else self.label or "",
             squad_id=number.squad_id if self.squad_id is UNSET else self.squad_id,
             language=number.language if self.language is UNSET else self.language,

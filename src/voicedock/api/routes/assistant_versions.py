@@ -36,7 +36,6 @@ from voicedock.calls.assistants.resolve import UNKNOWN_VERSION
 from voicedock.domain.assistant_config import config_json
 from voicedock.domain.records import Assistant, AssistantVersion
 from voicedock.domain.rehearsal import RunStatus
-from voicedock.domain.traffic_split import TrafficShare
 from voicedock.errors import BadRequest, Conflict, NotFound, Unprocessable
 from voicedock.store.base import Store, Transaction
 
@@ -225,7 +224,7 @@ async def split_traffic(request: web.Request) -> web.Response:
             )
         if version.draft:  # a draft reaches callers as a publish would make it
             await _gate_passed(caller, assistant, version)
-    shares = [TrafficShare(version=s.version, weight=s.weight) for s in split.versions]
+    shares = [s.share() for s in split.versions]
     shared = dataclasses.replace(assistant, traffic_split=shares)
     return reply(assistant_reply(await _released(caller, shared)))
 

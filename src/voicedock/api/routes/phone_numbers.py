@@ -16,8 +16,9 @@ from voicedock.api.resources import (
     Resource,
     mount,
 )
+from voicedock.calls.assistants.resolve import UNKNOWN_VERSION
 from voicedock.domain.records import PhoneNumber
-from voicedock.errors import Forbidden, Unprocessable
+from voicedock.errors import BadRequest, Forbidden, Unprocessable
 
 routes = web.RouteTableDef()
 
@@ -26,7 +27,7 @@ def _operators_numbers(what: str) -> Forbidden:
     return Forbidden(
         f"{what}: phone numbers are created, moved and removed by the operator of this node"
         " (its configuration or 'voicedock numbers'); an organization may change a number's"
-        " label, assistant_id, squad_id and language",
+        " label, assistant_id, squad_id, language and traffic_split",
         error="Operator setting",
     )
 
@@ -49,9 +50,33 @@ async def _update_number(caller: Caller, updated: PhoneNumber) -> PhoneNumber:
     squad_id = updated.squad_id
     if squad_id is not None and await caller.store.get_squad(org_id, squad_id) is None:
         raise Unprocessable("squad_id: no squad with this id", error="Unknown squad")
+    if updated.traffic_split is not None:
+        await _check_split(caller, updated)
     async with caller.store.transaction() as tx:
         await tx.update_phone_number(updated)
     return updated
+
+
+async def _check_split(caller: Caller, number: PhoneNumber) -> None:
+    """A number's split names versions of the assistant it answers with, each once (400
+    ``Duplicate version``; 422 ``Unknown assistant version``); a squad's number has none."""
+    assert number.traffic_split is not None
+    if number.assistant_id is None or number.squad_id is not None:
+        raise BadRequest(
+            "traffic_split: a number splits its calls between versions of its assistant_id "
+            "(not a squad's)"
+        )
+    versions = [share.version for share in number.traffic_split]
+    if len(set(versions)) != len(versions):
+        raise BadRequest("traffic_split: each version at most once", error="Duplicate version")
+    for version in versions:
+        found = await caller.store.get_assistant_version(
+            number.organization_id, number.assistant_id, version
+        )
+        if found is None:
+            raise Unprocessable(
+                f"traffic_split: the assistant has no version {version}", error=UNKNOWN_VERSION
+            )
 
 
 PHONE_NUMBERS: Resource[PhoneNumber] = Resource(

@@ -114,7 +114,9 @@ async def _own(
         if number.assistant_id is None:
             return None
         chosen = ChosenAssistant(assistant_id=number.assistant_id, party=caller)
-        return await resolve_assistant(store, org_id, chosen, speech, byok)
+        return await resolve_assistant(
+            store, org_id, chosen, speech, byok, split=number.traffic_split
+        )
     except ApiError as exc:
         log.info("call %s: the number's assistant cannot answer: %s", mask_call_id(call_id), exc)
         return None

@@ -13,7 +13,7 @@ this way; what else a request says (its destination, its schedule) is theirs.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypedDict
 
@@ -38,6 +38,7 @@ from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.records import Assistant, Call
 from voicedock.domain.secret_fields import check_secrets_stay, restore_masked
 from voicedock.domain.squads import CallSquad
+from voicedock.domain.traffic_split import TrafficShare
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, NotFound, Unprocessable
 from voicedock.store.base import Store
@@ -161,6 +162,7 @@ async def resolve_assistant(
     *,
     version: int | None = None,
     remember: bool = True,
+    split: Sequence[TrafficShare] | None = None,
 ) -> ResolvedAssistant:
     """Reference, transient or hybrid mode → one resolved configuration (404/400 on errors;
     with ``egress``, a URL the operator's policy refuses is a 400 too), whose provider keys
@@ -168,7 +170,7 @@ async def resolve_assistant(
     ``version``: that version of the saved assistant (a test run's: a draft's included; 422
     ``Unknown assistant version``), not the one its calls run. ``remember``: False, the call
     is not told what earlier calls left of its party (an ``assistant-request`` answer said
-    so)."""
+    so). ``split``: the versions a number's calls are split to, instead of the assistant's."""
     if choice.assistant_id is not None:
         saved = await store.get_assistant(org_id, choice.assistant_id)
         if saved is None:
@@ -178,7 +180,7 @@ async def resolve_assistant(
         if not saved.active:
             raise BadRequest("the assistant is inactive", error="Inactive assistant")
         if version is None:
-            saved = await split_version(store, saved, choice.party)
+            saved = await split_version(store, saved, choice.party, split)
         stored = config_json(saved.config)
         override = restore_masked(choice.assistant_override or {}, stored)
         name = override.pop("name", saved.name)

@@ -63,6 +63,7 @@ class SqlNumberWrites(SqlNumberLookups, TransactionPart):
             "label",
             "squad_id",
             "language",
+            "traffic_split",
         )
         # last_used_at belongs to reserve_phone_number: a stale copy must not roll it back.
         await self._update(PHONE_NUMBERS, number, (*columns, "updated_at"), "phone number")
