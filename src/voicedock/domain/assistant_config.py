@@ -30,6 +30,7 @@ from typing import Annotated, Literal, TypeVar, get_args
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from voicedock.domain.flows import Flow
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.knowledge import (
     DEFAULT_CHUNKS_PER_SEARCH,
@@ -683,6 +684,7 @@ class AssistantConfig(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=T
     phone_menu: PhoneMenu | UnsetType = UNSET
     knowledge: Knowledge | UnsetType = UNSET
     memory: Memory | UnsetType = UNSET
+    flow: Flow | UnsetType = UNSET
     hang_up_after_first_message: bool | UnsetType = UNSET
 
 

@@ -43,6 +43,7 @@ from voicedock.domain.assistant_config import (
     config_json,
 )
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
+from voicedock.domain.flows import Flow
 from voicedock.domain.records import Assistant as AssistantRecord
 from voicedock.domain.secret_fields import masked
 from voicedock.domain.timestamps import iso
@@ -107,6 +108,7 @@ SETTINGS: dict[str, Any] = {
     "phone_menu": PhoneMenu,
     "knowledge": Knowledge,
     "memory": Memory,
+    "flow": Flow,
     "analysis_plan": AnalysisPlan,
     "assistant_request": AssistantRequest,
     "record": _described(

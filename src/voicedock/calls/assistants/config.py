@@ -32,6 +32,7 @@ import msgspec.inspect as mi
 from msgspec import UNSET, Meta
 
 from voicedock.calls import json_readers
+from voicedock.calls.assistants.flows import FLOW, FLOW_WORDS, check_flow_graph
 from voicedock.calls.assistants.providers import (
     NEEDS_STT_AND_TTS,
     PROVIDERS,
@@ -87,6 +88,7 @@ from voicedock.domain.assistant_config import (
     set_or,
 )
 from voicedock.domain.audio import CALL_MEDIA_FORMATS, MediaFormatName
+from voicedock.domain.flows import Flow
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.knowledge import (
     EVERY_TURN,
@@ -557,6 +559,15 @@ def _check_memory(value: object) -> JsonObject:
     return _settings(_plan(Memory, value, MEMORY, MEMORY_WORDS))
 
 
+def _check_flow(value: object) -> JsonObject:
+    """``{"start": name, "nodes": [...]}``: the flow ``Flow`` states, its graph checked
+    (``flows.py``; docs/flows.md)."""
+    flow = _decoded(Flow, json_readers.require_object(value, FLOW), FLOW, FLOW_WORDS)
+    check_flow_graph(flow)
+    built: JsonObject = msgspec.to_builtins(flow)
+    return built
+
+
 def _check_languages(value: object) -> list[JsonValue]:
     """``[{"language": "de", "voice": {"voice": "de"}, "prompt": text, "first_message":
     text}]``: 1-5 languages (``Language``), each listed once."""
@@ -634,6 +645,7 @@ _PLANS: Mapping[str, Callable[[object], JsonObject]] = MappingProxyType(
         PHONE_MENU: _check_phone_menu,
         KNOWLEDGE: _check_knowledge,
         MEMORY: _check_memory,
+        FLOW: _check_flow,
         "analysis_plan": _check_analysis_plan,
         ASSISTANT_REQUEST: _check_assistant_request,
     }
@@ -684,6 +696,8 @@ def _resolve_provider(
     resolved = dict(config, provider=provider)
     has_stt, has_tts = "stt_config" in config, "tts_config" in config
     if provider in SPEECH_TO_SPEECH:
+        if FLOW in resolved:  # a session answers by itself: no node's tool between turns
+            raise BadRequest(f"{FLOW} needs a pipeline assistant, not provider {provider}")
         if PHONE_MENU in resolved:  # a session speaks for itself and its silence watch runs
             # on the clock: a menu's hold would end the call (docs/phone-menus.md)
             raise BadRequest(f"{PHONE_MENU} needs a pipeline assistant, not provider {provider}")
