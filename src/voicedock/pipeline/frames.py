@@ -175,6 +175,8 @@ class TranscriptEntry:
     # The language it was said in, as the call followed the caller (a BCP 47 primary tag;
     # None: the assistant lists no languages).
     language: str | None = None
+    # The node of the assistant's flow the call was in as the message ended (None: no flow).
+    node: str | None = None
 
 
 @dataclass(slots=True)

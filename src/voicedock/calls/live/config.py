@@ -118,6 +118,7 @@ def conversation_config(
         barge_in=barge_in(c, cfg.barge_in),
         redactor=redactor if plan is not None else cfg.redactor,
         model_sees_redacted=model_sees if plan is not None else cfg.model_sees_redacted,
+        flow=set_or(c.flow, None),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from voicedock.domain.assistant_config import DEFAULT_LLM_FILLER_MESSAGES as DEFAULT_PHRASES
+from voicedock.domain.flows import Flow
 from voicedock.domain.redaction import Redactor
 from voicedock.pipeline.dialogue.words_decide import BargeInConfig
 from voicedock.pipeline.frames import ChatMessage
@@ -81,6 +82,9 @@ class ConversationConfig:
     # The squad's member this dialogue is (a call placed with a squad): each of its transcript
     # messages names it. None: the call's one assistant.
     member: str | None = None
+    # The assistant's flow (domain/flows.py): the model runs in its nodes, one at a time
+    # (flow_run.py). None: no flow.
+    flow: Flow | None = None
 
     def redact(self, text: str) -> str:
         """``text`` as the call keeps and sends it."""

@@ -41,6 +41,7 @@ The vocabulary, by who emits it:
     ConsentDecided        the consent window's outcome, as soon as it is decided
     HandedOver            a squad's call handed over to another member
     ProviderSwitched      a fallback plan went on with another provider
+    FlowMoved             the assistant's flow entered a node (its start too)
 
 Whoever makes the bus owns it: it starts and closes it (a live call makes its own unless it
 is given one, as the runner does to hear the provider switches of the engines it made before).
@@ -55,6 +56,7 @@ from dataclasses import dataclass
 from typing import TypeAlias, TypeVar
 
 from voicedock.aio import Started, Supervisor
+from voicedock.domain.flows import FlowProgress
 from voicedock.domain.json import JsonObject
 from voicedock.pipeline.fallback_plans.plan import Switch
 from voicedock.pipeline.frames import TranscriptEntry
@@ -134,6 +136,14 @@ class TranscriptKept:
 
 
 @dataclass(frozen=True, slots=True)
+class FlowMoved:
+    """The assistant's flow entered a node (its start, or where ``next_step`` led): where it
+    is, the nodes it went through and the fields extracted (``flow_run.py``)."""
+
+    progress: FlowProgress
+
+
+@dataclass(frozen=True, slots=True)
 class AnsweringMachineHeard:
     """The voicemail screening's verdict (``{"result", "confidence", ...}``)."""
 
@@ -195,6 +205,7 @@ CallEvent: TypeAlias = (
     | ConsentDecided
     | HandedOver
     | ProviderSwitched
+    | FlowMoved
 )
 E = TypeVar("E", bound=CallEvent)
 

@@ -24,12 +24,12 @@ class ModelHistory:
         self.messages: list[ChatMessage] = []
         self.language_line = ""  # the caller's language's line, after the instructions
         self.retrieved = ""  # what the knowledge bases gave the last turn (see the module)
+        self.step_line = ""  # the flow's node's instructions, after the language's line
 
     def context(self) -> list[ChatMessage]:
         """What the model is sent for its next reply."""
-        line = self.language_line
-        instructions = self._config.instructions
-        system = ChatMessage("system", f"{instructions}\n\n{line}" if line else instructions)
+        lines = (self._config.instructions, self.language_line, self.step_line)
+        system = ChatMessage("system", "\n\n".join(line for line in lines if line))
         own = (m for m in self.messages if m.meaningful)
         found = [ChatMessage("system", self.retrieved)] if self.retrieved else []
         return [system, *self._config.history, *self._config.carried, *own, *found]

@@ -17,14 +17,17 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from voicedock.aio import Supervisor
+from voicedock.domain.flows import NEXT_STEP
 from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.flow_run import FlowRun
 from voicedock.pipeline.dialogue.history import ModelHistory
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
 from voicedock.pipeline.fallback_plans.llm import LlmPlan
 from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.speaking.filler import FillerPhrases, late
-from voicedock.pipeline.tools import END_CALL, ToolResult, calls_entry, result_entry
+from voicedock.pipeline.text import split_sentences
+from voicedock.pipeline.tools import END_CALL, ToolResult, ToolSpec, calls_entry, result_entry
 
 _T = TypeVar("_T")
 
@@ -57,24 +60,34 @@ class Replies:
         transcript: TranscriptKeeper,
         tool_calls: ToolCalls,
         tasks: Supervisor,
+        flow: FlowRun | None = None,
     ) -> None:
         """``on_end_call``: the model called ``end_call`` (its result says the call is
         ending; the dialogue ends it); ``on_hand_over``: a tool handed the call over to the
-        member named (the dialogue ends for it)."""
+        member named (the dialogue ends for it); ``flow``: the assistant's flow, whose
+        ``next_step`` is carried out here (``flow_run.py``): the node's ``say`` is said in
+        the reply, where the model called it, and an end node ends the call after it."""
         self._on_end_call, self._on_hand_over = on_end_call, on_hand_over
         self._plan, self._config, self._history = plan, config, history
         self._transcript, self._tool_calls, self._tasks = transcript, tool_calls, tasks
         self._wall = wall_clock
         self._fillers = FillerPhrases(config.llm_filler_messages)
+        self._flow = flow
+
+    def _offered(self) -> tuple[ToolSpec, ...]:
+        """The tools of the configuration, and the flow's node's ``next_step``."""
+        step = self._flow.tool() if self._flow is not None else None
+        return (*self._config.tools, step) if step is not None else self._config.tools
 
     async def sentences(
         self, first_token: Callable[[], None], wait: Wait
     ) -> AsyncIterator[str | Filler]:
         """The model's reply to the context as it is now, with its fillers."""
-        plan, tools = self._plan, self._config.tools
+        plan = self._plan
+        tools = self._config.tools or self._flow is not None
         rounds = self._config.max_tool_rounds if tools and plan.calls_tools else 0
         for round_ in range(rounds + 1):
-            offered = tools if round_ < rounds else ()  # the last round must speak
+            offered = self._offered() if round_ < rounds else ()  # the last round must speak
             calls: list[ToolCall] = []
             items: AsyncIterator[str | ToolCall | Filler] = plan.sentences(
                 self._history.context(),
@@ -96,6 +109,20 @@ class Replies:
             self._transcript.add(calls_entry(calls, self._wall()))
             end_turn = False
             for call in calls:
+                if self._flow is not None and call.name == NEXT_STEP:
+                    step = self._flow.step(call)
+                    self._history.add(
+                        ChatMessage("tool", step.result.content, tool_call_id=call.id)
+                    )
+                    self._transcript.add(result_entry(call, step.result, self._wall()))
+                    self._history.step_line = self._flow.instructions()
+                    self._transcript.node = self._flow.node.name
+                    for sentence in split_sentences(step.say or ""):
+                        yield sentence
+                    if step.ends:
+                        self._on_end_call()
+                    end_turn = end_turn or step.result.end_turn
+                    continue
                 result: ToolResult | None = None
                 try:
                     if call.name == END_CALL:

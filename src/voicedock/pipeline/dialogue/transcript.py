@@ -50,6 +50,7 @@ class TranscriptKeeper:
         self._redactor = redactor
         self._member = member
         self.language: str | None = None  # the call's language now, noted on each message
+        self.node: str | None = None  # the flow's node now (flow_run.py), noted on each message
         self._provider = provider
         self._events = events
         self._open_since = open_since
@@ -75,6 +76,8 @@ class TranscriptKeeper:
             entry.member = self._member
         if self.language is not None and entry.language is None:
             entry.language = self.language
+        if self.node is not None and entry.node is None:
+            entry.node = self.node
         if self._provider is not None and entry.provider is None:
             entry.provider = self._provider(entry.role)
         if self._open_since is None:

@@ -76,6 +76,7 @@ from voicedock.pipeline.dialogue.ending import REFUSED as REFUSED
 from voicedock.pipeline.dialogue.ending import SPEECH_FAILURES as SPEECH_FAILURES
 from voicedock.pipeline.dialogue.events import CallEvents, SpeechEnded, SpeechStarted
 from voicedock.pipeline.dialogue.first_message import opening
+from voicedock.pipeline.dialogue.flow_run import FlowRun
 from voicedock.pipeline.dialogue.following_language import FollowingLanguage, following_language
 from voicedock.pipeline.dialogue.hearing import CallerTurn, Hearing
 from voicedock.pipeline.dialogue.history import ModelHistory
@@ -178,6 +179,7 @@ class TurnEngine(DialogueBase):
         self.transcript: list[TranscriptEntry] = self._transcript.entries
         self.handed_over_to: str | None = None  # the member the model handed the call to
         self._history = ModelHistory(cfg)
+        self.flow = FlowRun(cfg.flow, self.events) if cfg.flow is not None else None
         self._events: asyncio.Queue[Frame] = asyncio.Queue()
         # A failing speech task ends the call with the fallback message.
         self._tasks = Supervisor(
@@ -218,6 +220,7 @@ class TurnEngine(DialogueBase):
             self._transcript,
             ToolCalls(parts.tools, self._tasks, cfg, self.events),
             self._tasks,
+            self.flow,
         )
         floor = Floor(audio, self._history, self._transcript, self._tasks, wall, echo, self.events)
         return audio, replies, floor
@@ -245,6 +248,11 @@ class TurnEngine(DialogueBase):
         self._run_task = self._tasks.spawn(self._run())
         if (first := opening(self.config)) is not None:
             self._events.put_nowait(first)
+        if self.flow is not None:  # its start node: its instructions, and what it says
+            self._history.step_line = self.flow.instructions()
+            self._transcript.node = self.flow.node.name
+            if (said := self.flow.started()) is not None:
+                self._events.put_nowait(Say(said))
         return self
 
     async def aclose(self, on_quiet: Callable[[], Awaitable[None]] | None = None) -> None:
