@@ -5,14 +5,20 @@ assistant refuses one; the OpenAPI document describes it."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from api.conftest import Api
 from api.test_calls_api import DESTINATION, post_outbound
+from api.test_metrics_api import TEST_PROVIDER, talked_call
+from pipeline.dialogue.test_flow_run import ScriptedLlm
+from pipeline.fakes import FakeStt, FakeTts, registered
+from pipeline.synth import silence, voiced
 from voicedock.api.models import document
+from voicedock.pipeline.frames import ToolCall
 
 pytestmark = pytest.mark.unit
 
@@ -146,3 +152,41 @@ def test_the_document_describes_the_flow() -> None:
     schemas = document.openapi_document()["components"]["schemas"]
     assert schemas["Flow"]["required"] == ["start", "nodes"]
     assert "branches" in schemas["FlowNode"]["properties"]
+
+
+@pytest.fixture
+def flow_speech() -> Iterator[tuple[FakeStt, ScriptedLlm, FakeTts]]:
+    """The caller gives a date of birth; the model hands it to next_step."""
+    made = (
+        FakeStt(["The first of May 2010."]),
+        ScriptedLlm([[ToolCall("s1", "next_step", '{"date_of_birth": "2010-05-01"}')]]),
+        FakeTts(8000, ms_per_char=30),
+    )
+    with registered(TEST_PROVIDER, *made):
+        yield made
+
+
+async def test_a_call_runs_its_flow_and_its_record_shows_the_nodes_and_fields(
+    tmp_path: Path, flow_speech: tuple[FakeStt, ScriptedLlm, FakeTts]
+) -> None:
+    """Through the fake PBX: the model, asked in the start node with its next_step, gives the
+    typed field; the branch leads to the end node, whose words end the call; GET /calls/{id}
+    shows the flow's path and field, and each message its node."""
+    flow = copy.deepcopy(FLOW)
+    flow["start"] = "ask_dob"
+    flow["nodes"] = flow["nodes"][1:]
+    override = {"first_message": "Hello.", "flow": flow}
+    call, _ = await talked_call(tmp_path, override, voiced(600) + silence(800))
+    assert call["flow"] == {
+        "node": "minor",
+        "path": ["ask_dob", "minor"],
+        "fields": {"date_of_birth": "2010-05-01"},
+    }
+    assert call["end_reason"] == "assistant-ended-call"
+    said = [(m["role"], m["content"], m.get("flow_node")) for m in call["messages"]]
+    assert ("user", "The first of May 2010.", "ask_dob") in said
+    assert ("assistant", "Sorry, we can only help adults. Goodbye.", "minor") in said
+    _, llm, tts = flow_speech
+    assert "next_step" in llm.offered[0]
+    assert "Ask for the caller's date of birth." in llm.calls[0][0].content
+    assert "Sorry, we can only help adults." in tts.texts

@@ -15,3 +15,4 @@ class Turn:
     interrupted: bool = False
     member: str | None = None
     language: str | None = None
+    node: str | None = None

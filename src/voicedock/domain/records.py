@@ -16,6 +16,7 @@ from voicedock.domain.ai_disclosure import AiDisclosure
 from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.attestation import CallerAttestation
 from voicedock.domain.billing import CallCost
+from voicedock.domain.flows import FlowProgress
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.knowledge import KnowledgeEmbeddings
 from voicedock.domain.squads import CallSquad, Member, member_named
@@ -349,6 +350,9 @@ class Call:
     consent: dict[str, JsonValue] | None = None
     # How the call gave its required AI disclosure; None: not required (docs/compliance.md).
     ai_disclosure: AiDisclosure | None = None
+    # Where the assistant's flow is and was: its node, path and fields (docs/flows.md); None:
+    # no flow.
+    flow: FlowProgress | None = None
     # An inbound caller's STIR/SHAKEN attestation as the carrier sent it (not verified).
     caller_attestation: CallerAttestation | None = None
     # The client's own object given when the call was placed: returned and in every webhook.
@@ -438,6 +442,7 @@ class CallMessage:
     seq: int = 0
     member: str | None = None  # the squad's member who spoke or heard it (None: no squad)
     language: str | None = None  # the language it was said in (None: no languages followed)
+    flow_node: str | None = None  # the flow's node it ended in (None: no flow)
 
 
 @dataclass(slots=True)

@@ -61,6 +61,7 @@ from voicedock.calls.outbound.request import (
     check_metadata,
     moment,
 )
+from voicedock.domain.flows import FlowProgress
 from voicedock.domain.ids import room_name_for
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call as CallRecord
@@ -472,6 +473,16 @@ class Message(Reply, kw_only=True):
         ]
         | UnsetType
     ) = UNSET
+    flow_node: (
+        Annotated[
+            str,
+            Meta(
+                description="An assistant with a flow (docs/flows.md): the node the call was "
+                "in as the message ended."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class Timings(Reply, kw_only=True):
@@ -696,6 +707,13 @@ class CallReply(Reply, kw_only=True):
             "was not answered."
         ),
     ] = None
+    flow: Annotated[
+        FlowProgress | None,
+        _described(
+            "An assistant with a flow (docs/flows.md): its node now (live) or last, the nodes "
+            "it went through and the fields extracted; null: no flow."
+        ),
+    ] = None
     caller_attestation: Annotated[
         CallerAttestation | None,
         _described(
@@ -741,6 +759,7 @@ class CallReply(Reply, kw_only=True):
                     content=m.content,
                     member=m.member or UNSET,
                     language=m.language or UNSET,
+                    flow_node=m.flow_node or UNSET,
                 )
                 for m in messages
             ],
@@ -753,6 +772,7 @@ class CallReply(Reply, kw_only=True):
             else msgspec.convert(machine, AnsweringMachine),
             consent=None if call.consent is None else msgspec.convert(call.consent, Consent),
             ai_disclosure=_converted(call.ai_disclosure, AiDisclosure),
+            flow=call.flow,
             caller_attestation=_converted(call.caller_attestation, CallerAttestation),
             usage=msgspec.convert(call_usage(call, messages), CallUsage),
             members=msgspec.convert(

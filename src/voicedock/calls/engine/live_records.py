@@ -28,6 +28,7 @@ from voicedock.calls.live.record import (
     message_key,
     transcript_event_data,
 )
+from voicedock.domain.flows import FlowProgress
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import CallEvent, CallMessage, CallStatus
@@ -95,6 +96,18 @@ class LiveRecords(EnginePart):
             if call is None or call.status.terminal:
                 return
             call.consent = outcome
+            call.updated_at = now
+            await tx.update_call(call)
+
+    async def store_flow(self, call_id: str, progress: FlowProgress) -> None:
+        """The assistant's flow entered a node: the call's ``flow`` (its node, path and
+        fields) as it is now, while the call is live (docs/flows.md)."""
+        now = self._now()
+        async with attempt(self._store, brief=True) as tx:
+            call = await tx.get_call_for_update(call_id)
+            if call is None or call.status.terminal:
+                return
+            call.flow = progress
             call.updated_at = now
             await tx.update_call(call)
 
@@ -187,6 +200,8 @@ class LiveRecords(EnginePart):
                     call.consent = record.consent
                 if record.ai_disclosure is not None:
                     call.ai_disclosure = record.ai_disclosure
+                if record.flow is not None:
+                    call.flow = record.flow
                 if record.speech_usage is not None:
                     call.speech_usage = record.speech_usage
                 if record.provider_switches is not None:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from voicedock.domain.ai_disclosure import AiDisclosure
+from voicedock.domain.flows import FlowProgress
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import CallMessage
 
@@ -39,6 +40,8 @@ class TranscriptTurn(Protocol):
     def member(self) -> str | None: ...  # the squad's member whose dialogue it is
     @property
     def language(self) -> str | None: ...  # the language it was said in
+    @property
+    def node(self) -> str | None: ...  # the flow's node it ended in
 
 
 def _utc(epoch: float) -> datetime:
@@ -55,6 +58,7 @@ def call_message(call_id: str, turn: TranscriptTurn) -> CallMessage:
         interrupted=turn.interrupted,
         member=turn.member,
         language=turn.language,
+        flow_node=turn.node,
     )
 
 
@@ -93,6 +97,7 @@ class LiveRecord:
     ai_disclosure: AiDisclosure | None = None  # how the required disclosure was given
     speech_usage: list[JsonObject] | None = None  # ``Call.speech_usage`` (``domain.usage``)
     provider_switches: int | None = None  # moves to a fallback plan's next entry
+    flow: FlowProgress | None = None  # the assistant's flow: its node, path and fields
 
     def messages(self, call_id: str) -> list[CallMessage]:
         """In spoken order (by when each message started)."""

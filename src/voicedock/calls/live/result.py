@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from voicedock.calls.live.disclosure import DisclosureOpening
 from voicedock.calls.live.record import LiveRecord
 from voicedock.domain.ai_disclosure import AiDisclosure
+from voicedock.domain.flows import FlowProgress
 from voicedock.domain.json import JsonObject
 from voicedock.pipeline.analysis.post_call import AnalysisPlan, AnalysisResult, analyze, redacted
 from voicedock.pipeline.analysis.schema_checks import StructuredDataCheck
@@ -36,6 +37,7 @@ class LiveCallResult:
     answering_machine: JsonObject | None = None  # the detection's verdict and evidence
     consent: JsonObject | None = None  # the consent plan's outcome (``consent.py``)
     ai_disclosure: AiDisclosure | None = None  # how it was given (``disclosure.py``)
+    flow: FlowProgress | None = None  # where the assistant's flow went (``flow_run.py``)
 
     def latency_records(self) -> list[JsonObject]:
         """Per-turn latencies as stored with the call (``Call.latency``)."""
@@ -53,6 +55,7 @@ class LiveCallResult:
             answering_machine=self.answering_machine,
             consent=self.consent,
             ai_disclosure=self.ai_disclosure,
+            flow=self.flow,
         )
 
 
@@ -69,6 +72,7 @@ async def live_call_result(
     consent: JsonObject | None = None,
     transcribed: bool = True,
     disclosure: DisclosureOpening | None = None,
+    flow: FlowProgress | None = None,
 ) -> LiveCallResult:
     """The result of a call that ended for ``end_reason`` (``dialogue`` None: it never
     started), analysed by ``llm`` after ``plan``; ``check`` checks the structured data;
@@ -98,4 +102,5 @@ async def live_call_result(
         ai_disclosure=None
         if disclosure is None or dialogue is None
         else disclosure.outcome(dialogue.transcript),
+        flow=flow,
     )

@@ -1,8 +1,8 @@
 """What a live call tells on its events that its record keeps, and the write that keeps each:
 the voicemail verdict, a phone menu's steps, a knowledge search, the consent outcome, a handoff,
-a provider switch (``calls/engine/live_records.py`` writes them; the runner hands each write to
-the call's backlog, in order). The kept messages of the transcript are written by the runner
-itself (they carry the call's turn state)."""
+a provider switch, the flow's node (``calls/engine/live_records.py`` writes them; the runner
+hands each write to the call's backlog, in order). The kept messages of the transcript are
+written by the runner itself (they carry the call's turn state)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from voicedock.pipeline.dialogue.events import (
     AnsweringMachineHeard,
     CallEvent,
     ConsentDecided,
+    FlowMoved,
     HandedOver,
     KnowledgeRetrieved,
     MenuStep,
@@ -48,6 +49,8 @@ def record_write(records: LiveRecords, call_id: str, event: CallEvent) -> tuple[
         case HandedOver(source, to, reason):
             data: JsonObject = {"from": source, "to": to, "reason": reason}
             return partial(records.store_handoff, call_id, data), "handoff"
+        case FlowMoved(progress):
+            return partial(records.store_flow, call_id, progress), "flow's node"
         case ProviderSwitched(switch):
             return partial(
                 records.store_provider_switch, call_id, switch.event()
