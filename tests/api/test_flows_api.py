@@ -148,6 +148,21 @@ async def test_a_speech_to_speech_assistant_refuses_a_flow(api: Api) -> None:
     assert "flow needs a pipeline assistant" in (await resp.json())["message"]
 
 
+async def test_a_tool_of_the_flow_s_name_is_refused(api: Api) -> None:
+    tool = {
+        "type": "webhook",
+        "name": "next_step",
+        "description": "Mine.",
+        "parameters": {"type": "object", "properties": {}},
+    }
+    assistant = {"name": "Id", "flow": FLOW, "tools": [tool]}
+    resp = await api.client.post("/assistants", json=assistant, headers=api.auth())
+    body = await resp.json()
+    assert resp.status == 400, body
+    assert body["error"] == "Duplicate tool name", body
+    assert "next_step is the flow's own tool" in body["message"]
+
+
 def test_the_document_describes_the_flow() -> None:
     schemas = document.openapi_document()["components"]["schemas"]
     assert schemas["Flow"]["required"] == ["start", "nodes"]

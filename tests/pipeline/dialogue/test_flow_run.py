@@ -109,6 +109,18 @@ def test_a_wrong_argument_keeps_the_call_in_the_node_saying_why() -> None:
     assert [m.progress.node for m in moved] == ["greet", "ask_dob", "minor"]
 
 
+def test_the_record_keeps_text_fields_redacted_the_branches_read_them_as_given() -> None:
+    """With the call's redaction plan, the record's fields are redacted as its transcript is;
+    the branch still reads the date the caller gave (an adult goes to adult)."""
+    run = FlowRun(FLOW, redact=lambda text: "[date_of_birth]")
+    run.started()
+    run.step(step({}))
+    run.step(step({"date_of_birth": "1980-04-02"}))
+    assert run.node.name == "adult"
+    assert run.progress().fields == {"date_of_birth": "[date_of_birth]"}
+    assert run.fields == {"date_of_birth": "1980-04-02"}
+
+
 def test_a_choice_outside_the_nodes_named_is_refused() -> None:
     run = FlowRun(FLOW)
     run.step(step({}))

@@ -88,7 +88,7 @@ from voicedock.domain.assistant_config import (
     set_or,
 )
 from voicedock.domain.audio import CALL_MEDIA_FORMATS, MediaFormatName
-from voicedock.domain.flows import Flow
+from voicedock.domain.flows import NEXT_STEP, Flow
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.knowledge import (
     EVERY_TURN,
@@ -695,6 +695,13 @@ def _resolve_provider(
     provider = config.get("provider", "offline")
     resolved = dict(config, provider=provider)
     has_stt, has_tts = "stt_config" in config, "tts_config" in config
+    tools = resolved.get("tools")
+    named = [t.get("name") for t in tools if isinstance(t, dict)] if isinstance(tools, list) else []
+    if FLOW in resolved and NEXT_STEP in named:  # the model would be offered two of that name
+        raise BadRequest(
+            f"tools: {NEXT_STEP} is the flow's own tool; give yours another name",
+            error="Duplicate tool name",
+        )
     if provider in SPEECH_TO_SPEECH:
         if FLOW in resolved:  # a session answers by itself: no node's tool between turns
             raise BadRequest(f"{FLOW} needs a pipeline assistant, not provider {provider}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from msgspec import UnsetType
@@ -55,15 +56,30 @@ class FlowStep:
 
 
 class FlowRun:
-    def __init__(self, flow: Flow, events: CallEvents | None = None) -> None:
+    def __init__(
+        self,
+        flow: Flow,
+        events: CallEvents | None = None,
+        redact: Callable[[str], str] | None = None,
+    ) -> None:
+        """``redact``: the call's redaction plan, applied to the text fields the record keeps
+        (its branches read them as the caller gave them)."""
         self._flow = flow
         self._events = events
+        self._redact = redact
         self.node: FlowNode = flow.node(flow.start)
         self.path: list[str] = [flow.start]
         self.fields: dict[str, FieldValue] = {}
 
     def progress(self) -> FlowProgress:
-        return FlowProgress(node=self.node.name, path=list(self.path), fields=dict(self.fields))
+        """Where the flow is, for the call's record: its text fields redacted as the call's
+        transcript is."""
+        redact = self._redact
+        kept = {
+            name: redact(value) if redact is not None and isinstance(value, str) else value
+            for name, value in self.fields.items()
+        }
+        return FlowProgress(node=self.node.name, path=list(self.path), fields=kept)
 
     def started(self) -> str | None:
         """The flow's start, told on the events; what the start node says (None: nothing)."""
