@@ -333,10 +333,11 @@ class MemoryTransaction(_Billing):
         ]
         return True
 
-    async def insert_tool_template(self, template: ToolTemplate) -> None:
+    async def insert_tool_template(self, template: ToolTemplate, by: str | None = None) -> None:
         self.d.tool_templates[template.id] = copy.deepcopy(template)
 
-    async def update_tool_template(self, template: ToolTemplate) -> None:
+    async def update_tool_template(self, template: ToolTemplate, by: str | None = None) -> None:
+        template.version += 1
         self.d.tool_templates[template.id] = copy.deepcopy(template)
 
     async def delete_tool_template(self, organization_id: str, template_id: str) -> bool:
@@ -359,7 +360,7 @@ class MemoryTransaction(_Billing):
         del self.d.analysis_templates[template_id]
         return True
 
-    async def insert_squad(self, squad: Squad) -> None:
+    async def insert_squad(self, squad: Squad, by: str | None = None) -> None:
         self.d.squads[squad.id] = copy.deepcopy(squad)
 
     async def get_knowledge_base(self, organization_id: str, base_id: str) -> KnowledgeBase | None:

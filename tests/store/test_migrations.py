@@ -61,6 +61,7 @@ EXPECTED_TABLES = {
     "knowledge_terms",
     "assistant_versions",
     "caller_memories",
+    "record_versions",
     "schema_migrations",
 }
 # SQLite's full-text index of the knowledge chunks (FTS5 keeps it in tables of its own).

@@ -271,6 +271,7 @@ class ToolTemplate:
     tool: JsonObject  # the tool, as an assistant's tools[] item (type, name, ...)
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+    version: int = 1  # its current version (``RecordVersion``): 1 when created, +1 a change
 
 
 @dataclass(slots=True)
@@ -474,6 +475,7 @@ class Squad:
     members: list[Member]
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+    version: int = 1  # its current version (``RecordVersion``): 1 when created, +1 a change
 
     def member(self, name: str) -> Member | None:
         return member_named(self.members, name)

@@ -6,8 +6,8 @@ at all. Reads that need no consistency with a write use the store's own methods.
 
 ``Transaction`` and ``Store`` are composed of one protocol per concept (``store/protocols/``:
 calls, scheduled calls, campaigns, numbers, assistants, organizations, provider keys, the
-webhook outbox, nodes, event streams, dial admission, idempotency, retention, usage, metrics,
-the audit trail);
+webhook outbox, nodes, event streams, squads and the versions of squads and tool templates,
+dial admission, idempotency, retention, usage, metrics, the audit trail);
 a function that needs one concept may ask for that protocol alone.
 """
 
@@ -46,6 +46,7 @@ from voicedock.store.protocols.numbers import (
 from voicedock.store.protocols.organizations import OrganizationReads, OrganizationWrites
 from voicedock.store.protocols.outbox import OutboxReads, OutboxWrites
 from voicedock.store.protocols.provider_keys import ProviderKeyReads, ProviderKeyWrites
+from voicedock.store.protocols.record_versions import RecordVersionReads
 from voicedock.store.protocols.retention import RetentionWrites
 from voicedock.store.protocols.scheduled_calls import (
     ScheduledCallReads,
@@ -110,6 +111,7 @@ class Store(
     MetricsReads,
     SuiteReads,
     SquadReads,
+    RecordVersionReads,
     DomainReads,
     AuditReads,
     BillingReads,

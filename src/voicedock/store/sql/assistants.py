@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from voicedock.domain.record_versions import VersionedKind
 from voicedock.domain.records import (
     AnalysisTemplate,
     Assistant,
@@ -12,7 +13,8 @@ from voicedock.domain.records import (
     utcnow,
 )
 from voicedock.store.errors import StoreError
-from voicedock.store.sql.base import StorePart, TransactionPart
+from voicedock.store.sql.base import StorePart
+from voicedock.store.sql.record_versions import SqlVersionedWrites
 from voicedock.store.sql.rows import (
     ANALYSIS_TEMPLATES,
     ASSISTANT_VERSIONS,
@@ -25,7 +27,7 @@ from voicedock.store.sql.rows import (
 _LIVE_COLUMNS = ("name", "config", "business_name", "active", "updated_at", "version")
 
 
-class SqlAssistantWrites(TransactionPart):
+class SqlAssistantWrites(SqlVersionedWrites):
     """Assistants and their templates inside an open transaction."""
 
     async def insert_assistant(self, assistant: Assistant, by: str | None = None) -> None:
@@ -93,15 +95,15 @@ class SqlAssistantWrites(TransactionPart):
     async def delete_assistant(self, organization_id: str, assistant_id: str) -> bool:
         return await self._delete(ASSISTANTS, organization_id, assistant_id)
 
-    async def insert_tool_template(self, template: ToolTemplate) -> None:
-        await self._insert(TOOL_TEMPLATES, template)
+    async def insert_tool_template(self, template: ToolTemplate, by: str | None = None) -> None:
+        await self._insert_versioned(TOOL_TEMPLATES, template, by)
 
-    async def update_tool_template(self, template: ToolTemplate) -> None:
-        template.updated_at = utcnow()
-        await self._update(TOOL_TEMPLATES, template, ("tool", "updated_at"), "tool template")
+    async def update_tool_template(self, template: ToolTemplate, by: str | None = None) -> None:
+        await self._update_versioned(TOOL_TEMPLATES, template, ("tool",), "tool template", by)
 
     async def delete_tool_template(self, organization_id: str, template_id: str) -> bool:
-        return await self._delete(TOOL_TEMPLATES, organization_id, template_id)
+        kind = VersionedKind.TOOL_TEMPLATE
+        return await self._delete_versioned(TOOL_TEMPLATES, kind, organization_id, template_id)
 
     async def insert_analysis_template(self, template: AnalysisTemplate) -> None:
         await self._insert(ANALYSIS_TEMPLATES, template)

@@ -18,6 +18,7 @@ from voicedock.store.sql.numbers import SqlNumberReads
 from voicedock.store.sql.organizations import SqlOrganizationReads
 from voicedock.store.sql.outbox import SqlOutboxReads
 from voicedock.store.sql.provider_keys import SqlProviderKeyReads
+from voicedock.store.sql.record_versions import SqlRecordVersionReads
 from voicedock.store.sql.scheduled_calls import SqlScheduledCallReads
 from voicedock.store.sql.squads import SqlSquadReads
 from voicedock.store.sql.suites import SqlSuiteReads
@@ -40,6 +41,7 @@ class SqlReads(
     SqlMetricsReads,
     SqlSuiteReads,
     SqlSquadReads,
+    SqlRecordVersionReads,
     SqlDomainReads,
     SqlAuditReads,
     SqlBillingReads,

@@ -28,6 +28,7 @@ from voicedock.domain.billing import RateCard
 from voicedock.domain.domains import Branding, Domain
 from voicedock.domain.json import JsonValue
 from voicedock.domain.knowledge import KnowledgeBase, KnowledgeDocument
+from voicedock.domain.record_versions import RecordVersion
 from voicedock.domain.records import (
     AnalysisTemplate,
     ApiKey,
@@ -279,6 +280,9 @@ ASSISTANTS = Table("assistants", Assistant)
 ASSISTANT_VERSIONS = Table("assistant_versions", AssistantVersion)
 
 TOOL_TEMPLATES = Table("tool_templates", ToolTemplate)
+
+# Versions of squads and tool templates, one table for both kinds.
+RECORD_VERSIONS = Table("record_versions", RecordVersion)
 
 KNOWLEDGE_BASES = Table("knowledge_bases", KnowledgeBase)
 
