@@ -275,15 +275,51 @@ def stored(
     return run
 
 
+# A write that takes the API key asking (``by``: a versioned record's version names it).
+KeyedWrite = Callable[["Transaction", S, str | None], Awaitable[object]]
+
+
+def stored_by(write: KeyedWrite[S]) -> Callable[[Caller, S], Awaitable[S]]:
+    """``stored``, the write given the caller's API key (the version it makes names it)."""
+
+    async def run(caller: Caller, record: S) -> S:
+        by = caller.api_key.id
+
+        async def keyed(tx: Transaction, r: S) -> object:
+            return await write(tx, r, by)
+
+        return await stored(keyed)(caller, record)
+
+    return run
+
+
+def changed_only(
+    lookup: Callable[[Caller, str], Awaitable[S | None]],
+    unchanged: Callable[[S, S], bool] | None,
+    write: Callable[[Caller, S], Awaitable[S]],
+) -> Callable[[Caller, S], Awaitable[S]]:
+    """``write`` a changed record; one whose settings are the stored one's (``unchanged``)
+    is not written (no version changing nothing): the answer is the record as stored."""
+    if unchanged is None:
+        return write
+
+    async def run(caller: Caller, record: S) -> S:
+        current = await lookup(caller, record.id)
+        if current is not None and unchanged(current, record):
+            return current
+        return await write(caller, record)
+
+    return run
+
+
 def capped(
     count: Callable[[Caller], Awaitable[int]],
     most: int,
     plural: str,
-    write: Callable[[Transaction, S], Awaitable[object]],
+    store: Callable[[Caller, S], Awaitable[S]],
 ) -> Callable[[Caller, S], Awaitable[S]]:
-    """A create that writes the record in one transaction, unless the organization already has
-    ``most`` of them (``count``): then ``409``."""
-    store = stored(write)
+    """A create that stores the record (``store``: in one transaction), unless the
+    organization already has ``most`` of them (``count``): then ``409``."""
 
     async def run(caller: Caller, record: S) -> S:
         if await count(caller) >= most:
@@ -329,18 +365,20 @@ def templates(
     every: Callable[[Caller], Awaitable[Sequence[T]]],
     parse_new: Callable[[Caller, object], T],
     parse_update: Callable[[Caller, T, object], T],
-    insert: Callable[[Transaction, T], Awaitable[object]],
-    update: Callable[[Transaction, T], Awaitable[object]],
+    insert: KeyedWrite[T],
+    update: KeyedWrite[T],
     delete: Callable[[Transaction, T], Awaitable[object]],
     used_by: Callable[[T, Mapping[str, JsonValue]], bool],
     in_use: str,
     remedy: str,
     audit: Audited,
+    unchanged: Callable[[T, T], bool] | None = None,
 ) -> Resource[T]:
     """An organization's templates (tools, analysis plans) found by id: listed whole, created
     while it has fewer than ``TEMPLATES_PER_ORGANIZATION`` of the kind (then ``409``),
-    replaced by a PATCH, deleted unless an assistant's configuration still uses it
-    (``used_by``): then ``409`` "``in_use`` assistant(s): A, B; ``remedy``"."""
+    replaced by a PATCH (not stored when ``unchanged``), deleted unless an assistant's
+    configuration still uses it (``used_by``): then ``409`` "``in_use`` assistant(s): A, B;
+    ``remedy``". ``insert`` and ``update`` are given the caller's API key."""
 
     async def count(caller: Caller) -> int:
         return len(await every(caller))
@@ -353,10 +391,10 @@ def templates(
         list=Listing(run=every),
         create=Create(
             parse=parse_new,
-            run=capped(count, TEMPLATES_PER_ORGANIZATION, f"{noun}s", insert),
+            run=capped(count, TEMPLATES_PER_ORGANIZATION, f"{noun}s", stored_by(insert)),
             reply=created(serialize),
         ),
-        patch=Patch(parse=parse_update, run=stored(update)),
+        patch=Patch(parse=parse_update, run=changed_only(lookup, unchanged, stored_by(update))),
         delete=Delete(run=unreferenced(used_by, lambda _template: in_use, delete, remedy)),
         audit=audit,
     )
@@ -372,18 +410,22 @@ def oldest_first(
     query: type[OldestFirstPageQuery],
     parse_new: Callable[[Caller, object], T],
     parse_update: Callable[[Caller, T, object], T],
-    insert: Callable[[Transaction, T], Awaitable[object]],
-    update: Callable[[Transaction, T], Awaitable[object]],
+    insert: KeyedWrite[T],
+    update: KeyedWrite[T],
     delete: Callable[[Transaction, T], Awaitable[object]],
     most: int,
     check: Callable[[Caller, T], Awaitable[None]] | None = None,
     refuse_delete: Callable[[Caller, T], Awaitable[None]] | None = None,
+    unchanged: Callable[[T, T], bool] | None = None,
+    audit: Audited | None = None,
 ) -> Resource[T]:
     """An organization's records found by id, listed oldest first a page at a time (``query``:
     the list's query model; a full page's ``next_cursor``: its last record's id), created
     while it has fewer than ``most`` (then ``409``), patched, deleted. ``check``: what a
     record created or patched must pass before anything else (a refusal is its answer);
-    ``refuse_delete``: the same for a record deleted (a ``409`` while something uses it)."""
+    ``refuse_delete``: the same for a record deleted (a ``409`` while something uses it);
+    ``unchanged``: a PATCH that changes nothing is not stored; ``insert`` and ``update`` are
+    given the caller's API key."""
 
     async def count(caller: Caller) -> int:
         return (await page(caller, OldestFirstQuery(caller.organization_id, limit=1))).total
@@ -396,11 +438,15 @@ def oldest_first(
         list=listed_oldest_first(page, query),
         create=Create(
             parse=parse_new,
-            run=_refused_first(check, capped(count, most, f"{noun}s", insert)),
+            run=_refused_first(check, capped(count, most, f"{noun}s", stored_by(insert))),
             reply=created(serialize),
         ),
-        patch=Patch(parse=parse_update, run=_refused_first(check, stored(update))),
+        patch=Patch(
+            parse=parse_update,
+            run=changed_only(lookup, unchanged, _refused_first(check, stored_by(update))),
+        ),
         delete=Delete(run=_refused_first(refuse_delete, stored(delete))),
+        audit=audit,
     )
 
 

@@ -6,14 +6,20 @@ a version's settings the assistant's again, as its next version. ``/drafts``, ``
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from msgspec import Meta
 
 from voicedock.api.models.assistants import Assistant, AssistantUpdate, assistant_reply
 from voicedock.api.models.base import Body, Reply
-from voicedock.api.models.field_types import Id, Time
+from voicedock.api.models.field_types import Id
 from voicedock.api.models.operations import Schema, operation, path_parameter
+from voicedock.api.models.record_versions import (
+    VERSION_MAX,
+    VersionChange,
+    VersionNumber,
+    VersionSummary,
+)
 from voicedock.domain.assistant_config import config_json
 from voicedock.domain.records import Assistant as AssistantRecord
 from voicedock.domain.records import AssistantVersion as VersionRecord
@@ -22,29 +28,18 @@ from voicedock.domain.timestamps import iso
 from voicedock.domain.traffic_split import SHARES, WEIGHT
 from voicedock.domain.traffic_split import TrafficShare as DomainShare
 
-# A version's number: 1 when the assistant was created, one more with each change (the
-# column's bound: PostgreSQL's INTEGER).
-VERSION_MAX = 2**31 - 1
-VersionNumber = Annotated[int, Meta(ge=1, le=VERSION_MAX)]
 _PROFILE = ("name", "business_name", "active")
 
 
-class AssistantVersionChange(Reply, kw_only=True):
+class AssistantVersionChange(VersionChange, kw_only=True):
     """One setting a version changed: its value before and after (null: not set); provider
     keys and MCP headers masked, as an assistant's are."""
 
-    setting: str
-    before: Any = None
-    after: Any = None
 
-
-class AssistantVersionSummary(Reply, kw_only=True):
-    version: int
-    created_at: Time
-    created_by: str | None = None  # the API key that made the change (null: the operator)
-    # When it went live (null: a draft, POST /assistants/{id}/drafts, not yet published).
-    published_at: Time = None
-    changed: list[str]  # the settings that differ from the version before (the first: all set)
+class AssistantVersionSummary(VersionSummary, kw_only=True):
+    # Its fields are a squad's version's (VersionSummary); published_at: when it went live
+    # (null: a draft, POST /assistants/{id}/drafts, not yet published).
+    pass
 
 
 class AssistantVersionList(Reply, kw_only=True):

@@ -7,8 +7,10 @@ choice and configuration) is checked by ``calls/assistants/squads.py``, 400 nami
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
-from msgspec import UNSET, UnsetType
+from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.assistant_choice import SquadMember, SquadMembers
 from voicedock.api.models.base import Body, Reply, of_record
@@ -45,6 +47,9 @@ class Squad(Reply, kw_only=True):
     id: str
     name: str
     members: list[SquadMember]
+    version: Annotated[
+        int, Meta(ge=1, description="Its current version (GET /squads/{id}/versions)")
+    ]
     created_at: Time
     updated_at: Time
 

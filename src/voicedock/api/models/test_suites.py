@@ -12,11 +12,11 @@ from typing import Annotated, ClassVar
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.assistant_choice import ConfigModel
-from voicedock.api.models.assistant_versions import VersionNumber
 from voicedock.api.models.base import Body, RecordReply, Reply
 from voicedock.api.models.calls import OldestFirstPageQuery, Pagination
 from voicedock.api.models.field_types import AssistantId, Time
 from voicedock.api.models.operations import Schema, operation, owned_paths
+from voicedock.api.models.record_versions import VersionNumber
 from voicedock.domain.rehearsal import Name, RunStatus, Scenario, ScenarioResult, Scenarios
 from voicedock.domain.rehearsal import Suite as SuiteRecord
 from voicedock.domain.rehearsal import SuiteRun as SuiteRunRecord

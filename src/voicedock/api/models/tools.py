@@ -232,12 +232,16 @@ class ToolTemplate(Reply, kw_only=True):
     max_digits: DigitCount | UnsetType | None = UNSET
     terminator: SecureTerminator | UnsetType | None = UNSET
     digit_timeout_seconds: DigitTimeout | UnsetType | None = UNSET
+    version: Annotated[
+        int, Meta(ge=1, description="Its current version (GET /tool-templates/{id}/versions)")
+    ]
     created_at: Time
     updated_at: Time
 
     @classmethod
     def of(cls, template: ToolTemplateRecord) -> ToolTemplate:
-        stored = masked(template.tool)  # a URL's credentials, stored before they were refused
+        # A URL's credentials, stored before they were refused, masked.
+        stored = {**masked(template.tool), "version": template.version}
         return template_reply(cls, template.id, stored, template.created_at, template.updated_at)
 
 

@@ -13,7 +13,6 @@ from aiohttp import web
 
 from voicedock.api.body import read_json
 from voicedock.api.models.assistant_versions import (
-    VERSION_MAX,
     AssistantPublish,
     AssistantRollback,
     AssistantVersionList,
@@ -24,6 +23,7 @@ from voicedock.api.models.assistant_versions import (
 )
 from voicedock.api.models.assistants import assistant_reply
 from voicedock.api.models.base import parse, reply
+from voicedock.api.models.record_versions import VERSION_MAX
 from voicedock.api.resources import Caller, caller_of
 from voicedock.api.routes.assistants import (
     ASSISTANTS,

@@ -98,7 +98,10 @@ async def _count(caller: Caller) -> int:
 
 
 _insert: Callable[[Caller, ProviderKey], Awaitable[ProviderKey]] = capped(
-    _count, MAX_KEYS_PER_ORGANIZATION, "provider keys", lambda tx, k: tx.insert_provider_key(k)
+    _count,
+    MAX_KEYS_PER_ORGANIZATION,
+    "provider keys",
+    stored(lambda tx, k: tx.insert_provider_key(k)),
 )
 
 

@@ -1,19 +1,24 @@
 """``/squads`` (an organization's assistants that hand a call over to each other: create, list
-by cursor, get, patch, delete). The members' rules are ``calls/assistants/squads.py``'s."""
+by cursor, get, patch, delete), and their versions (``/squads/{id}/versions``, ``/rollback``:
+``api/record_versions.py``). The members' rules are ``calls/assistants/squads.py``'s."""
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Awaitable
 
 import msgspec
 from aiohttp import web
 from msgspec import UnsetType
 
+from voicedock.api.audit import Audited
 from voicedock.api.models.assistant_choice import SquadMember
 from voicedock.api.models.base import parse
+from voicedock.api.models.record_versions import SquadVersionDetail
 from voicedock.api.models.squads import Squad as SquadReply
 from voicedock.api.models.squads import SquadCreate, SquadListQuery, SquadUpdate
+from voicedock.api.record_versions import RecordVersions
 from voicedock.api.resources import Caller, Resource, mount, oldest_first
 from voicedock.calls.assistants.squads import (
     check_member_configs,
@@ -22,9 +27,11 @@ from voicedock.calls.assistants.squads import (
 )
 from voicedock.calls.assistants.squads_in_use import refuse_while_squad_used
 from voicedock.domain.json import JsonObject, json_object
+from voicedock.domain.record_versions import VersionedKind, same_settings
 from voicedock.domain.records import Squad, utcnow
 from voicedock.domain.secret_fields import check_secrets_stay, restore_masked
 from voicedock.domain.squads import Member
+from voicedock.store.base import Transaction
 
 routes = web.RouteTableDef()
 
@@ -97,6 +104,10 @@ async def _check(caller: Caller, squad: Squad) -> None:
     )
 
 
+def _update(tx: Transaction, squad: Squad, by: str | None) -> Awaitable[None]:
+    return tx.update_squad(squad, by)
+
+
 SQUADS: Resource[Squad] = oldest_first(
     path="/squads",
     noun="squad",
@@ -106,14 +117,26 @@ SQUADS: Resource[Squad] = oldest_first(
     query=SquadListQuery,
     parse_new=_parse_new,
     parse_update=_parse_update,
-    insert=lambda tx, s: tx.insert_squad(s),
-    update=lambda tx, s: tx.update_squad(s),
+    insert=lambda tx, s, by: tx.insert_squad(s, by),
+    update=_update,
     delete=lambda tx, s: tx.delete_squad(s.organization_id, s.id),
     most=MAX_SQUADS_PER_ORGANIZATION,
     check=_check,
     refuse_delete=lambda c, s: refuse_while_squad_used(c.store, s.organization_id, s.id),
+    unchanged=same_settings,
+    audit=Audited("squad"),
 )
 RESOURCES = (SQUADS,)
 mount(routes, *RESOURCES)
+RecordVersions(
+    resource=SQUADS,
+    kind=VersionedKind.SQUAD,
+    detail=SquadVersionDetail,
+    record_field="squad",
+    # The members' rules as they are now (a version was stored under those of its day).
+    checked=lambda _c, s: dataclasses.replace(s, members=check_members(s.members)),
+    update=_update,
+    check=_check,
+).mount(routes)
 
 __all__ = ["RESOURCES", "SQUADS", "routes"]
