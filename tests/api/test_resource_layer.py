@@ -14,7 +14,7 @@ from api.conftest import Api
 from fakes.world import ACME, DESTINATION, SUPPORT_ID
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.body import MAX_OFFSET
-from voicedock.api.resources import Caller, capped
+from voicedock.api.resources import Caller, capped, stored
 from voicedock.domain.records import ApiKey, KeyScope
 from voicedock.errors import Conflict
 
@@ -213,7 +213,7 @@ async def test_a_capped_create_refuses_once_the_organization_has_the_most(api: A
     class Thing:  # a stored record: found by its id
         id: str
 
-    run = capped(count, 2, "things", write)
+    run = capped(count, 2, "things", stored(write))
     key = ApiKey(id="k", organization_id=ACME, name="", key_hash="h")
     caller = Caller(api.service, ACME, key)
     assert await run(caller, Thing("first")) == Thing("first")
