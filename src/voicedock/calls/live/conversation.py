@@ -60,7 +60,6 @@ from voicedock.calls.live.taps import CallTaps
 from voicedock.calls.live.transcript_delivery import TranscriptDelivery
 from voicedock.calls.live.transfer import prepare_live_transfer
 from voicedock.domain.assistant_config import AssistantConfig
-from voicedock.domain.flows import FlowProgress
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import MediaError, PbxError
 from voicedock.logs import current_call_id, describe
@@ -69,7 +68,8 @@ from voicedock.media.transport import CloseReason
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.dialogue.cut_offs import CutOffWatch
-from voicedock.pipeline.dialogue.events import CallEvents, FlowMoved
+from voicedock.pipeline.dialogue.events import CallEvents
+from voicedock.pipeline.dialogue.flow_run import FlowWatch
 from voicedock.pipeline.dialogue.squad_dialogue import SquadDialogue
 from voicedock.pipeline.dialogue.turn_engine import (
     INTERNAL_ERROR,
@@ -110,9 +110,7 @@ class LiveConversation(Closable):
         self._parts = parts = parts or LiveParts()
         self._owns_events = parts.events is None
         self.events = parts.events or CallEvents()
-        self._cut_off_watch = CutOffWatch(self.events)  # told on the call's events
-        self._flow: FlowProgress | None = None  # where the assistant's flow is (its last move)
-        self.events.subscribe(FlowMoved, weak_method(self._flow_moved))
+        self._cut_off_watch, self._flow = CutOffWatch(self.events), FlowWatch(self.events)
         self._providers = parts.providers
         rate = media.format.sample_rate
         self.sample_rate = rate if rate in VAD_RATES else 16000
@@ -182,11 +180,6 @@ class LiveConversation(Closable):
             await self.wait_ended()
         assert self.result is not None
         return self.result
-
-    def _flow_moved(self, moved: FlowMoved) -> None:
-        """The flow's progress, kept for the call's record (each move is stored as it
-        happens too: ``calls/runner/told_records.py``)."""
-        self._flow = moved.progress
 
     @property
     def transcript(self) -> list[TranscriptEntry]:
@@ -263,7 +256,7 @@ class LiveConversation(Closable):
             consent=self._consent.outcome if self._consent is not None else None,
             transcribed=self._consent is None or self._consent.transcribed,
             disclosure=self._opening.disclosure,
-            flow=self._flow,
+            flow=self._flow.progress,
         )
         if self._parts.providers is None and self._providers is not None:
             await self._providers.aclose()  # the call's own

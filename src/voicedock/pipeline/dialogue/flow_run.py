@@ -35,6 +35,7 @@ from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.pipeline.dialogue.events import CallEvents, FlowMoved
 from voicedock.pipeline.frames import ToolCall
 from voicedock.pipeline.tools import ToolResult, ToolSpec, parse_arguments
+from voicedock.weak import weak_method
 
 _JSON_TYPES = {
     "string": "string",
@@ -231,3 +232,16 @@ def _typed(field: FlowField, value: JsonValue) -> tuple[FieldValue | None, str |
     if not isinstance(field.enum, UnsetType) and value not in field.enum:
         return None, f"must be one of {', '.join(field.enum)}"
     return value.strip(), None
+
+
+class FlowWatch:
+    """Where a call's flow is, as its record keeps it: the progress of its last move (told on
+    the call's ``events``; None: it has no flow, or it has not started). Held weakly by the
+    bus: whoever makes it keeps it, as the call does."""
+
+    def __init__(self, events: CallEvents) -> None:
+        self.progress: FlowProgress | None = None
+        events.subscribe(FlowMoved, weak_method(self._moved))
+
+    def _moved(self, moved: FlowMoved) -> None:
+        self.progress = moved.progress

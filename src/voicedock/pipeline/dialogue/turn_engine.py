@@ -179,9 +179,7 @@ class TurnEngine(DialogueBase):
         self.transcript: list[TranscriptEntry] = self._transcript.entries
         self.handed_over_to: str | None = None  # the member the model handed the call to
         self._history = ModelHistory(cfg)
-        self.flow = (
-            FlowRun(cfg.flow, self.events, redact=cfg.redact) if cfg.flow is not None else None
-        )
+        self.flow = FlowRun(cfg.flow, self.events, cfg.redact) if cfg.flow is not None else None
         self._events: asyncio.Queue[Frame] = asyncio.Queue()
         # A failing speech task ends the call with the fallback message.
         self._tasks = Supervisor(
