@@ -28,7 +28,7 @@ from e2e.audio_helpers import (
 )
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import control, wait_recorded
-from fakes.llm_standin import ChatRequest, LlmStandIn
+from fakes.llm_standin import ChatRequest, LlmStandIn, ToolCalls
 from fakes.world import SUPPORT_ID
 from voicedock.pipeline.providers.piper_tts import PiperTts
 from voicedock.pipeline.providers.whisper.stt import WhisperStt
@@ -188,6 +188,83 @@ async def test_a_caller_s_next_call_is_told_what_the_last_left_until_it_is_erase
     assert resp.status == 204, await resp.text()
     third, _ = await converse_call(live, llm, body)
     assert third.system_prompt == INSTRUCTIONS
+
+
+DOB = "1980-04-02"
+FLOW_PROMPTS = {
+    "greet": "Greet the caller and say you must confirm their identity.",
+    "ask_dob": "Ask for the caller's date of birth.",
+    "adult": "Help the caller book their appointment.",
+}
+THREE_NODES = {
+    "start": "greet",
+    "nodes": [
+        {"name": "greet", "prompt": FLOW_PROMPTS["greet"], "next": "ask_dob"},
+        {
+            "name": "ask_dob",
+            "prompt": FLOW_PROMPTS["ask_dob"],
+            "extract": [{"name": "date_of_birth", "type": "date", "description": "Their DOB"}],
+            "branches": [
+                {"field": "date_of_birth", "before": "2008-01-01", "next": "adult"},
+                {"next": "minor"},
+            ],
+        },
+        {"name": "adult", "prompt": FLOW_PROMPTS["adult"]},
+        {"name": "minor", "say": "Sorry, we can only help adults. Goodbye.", "end": True},
+    ],
+}
+
+
+def _step_of(request: ChatRequest) -> str:
+    """The flow's node a request was made in: the one whose instructions it carries."""
+    prompt = request.system_prompt or ""
+    (step,) = [name for name, text in FLOW_PROMPTS.items() if text in prompt]
+    return step
+
+
+def flow_model(request: ChatRequest) -> str | ToolCalls:
+    """The model in each node: greeted, it moves on; asked the date of birth, it hands the
+    one the caller gave to next_step; in the adult node it answers."""
+    step = _step_of(request)
+    if step == "greet":
+        return ToolCalls((("next_step", {}),))
+    if step == "ask_dob":
+        return ToolCalls((("next_step", {"date_of_birth": DOB}),))
+    return REPLY
+
+
+async def test_a_flow_drives_the_model_node_by_node_and_the_record_shows_it(
+    live: LiveService, llm: LlmStandIn
+) -> None:
+    """A saved assistant with a three-node flow (greet, ask the date of birth extracted as a
+    date, a branch on it): the caller's turn reaches the model in the greet node with a
+    next_step of no fields, then in ask_dob with next_step asking the typed date, then (the
+    branch: an adult) in the adult node without next_step, which answers; GET /calls/{id}
+    shows the path, the field and each message's node."""
+    llm.reply = flow_model
+    seen = len(llm.requests)
+    body = {"assistant_id": await saved_ada(live, system_prompt=INSTRUCTIONS, flow=THREE_NODES)}
+    _, ended = await converse_call(live, llm, body)
+    requests = [r for r in llm.requests[seen:] if r.system_prompt is not None]
+    assert [_step_of(r) for r in requests[:3]] == ["greet", "ask_dob", "adult"]
+    greet, ask_dob, adult = requests[:3]
+    assert all((r.system_prompt or "").startswith(INSTRUCTIONS) for r in requests[:3])
+    assert {"appointment", "monday"} <= words(greet.last_user_text), greet.messages
+    offered = {r.tool_names.count("next_step") for r in (greet, ask_dob)}
+    assert offered == {1}
+    (dob_tool,) = [t for t in ask_dob.tools or [] if t["function"]["name"] == "next_step"]
+    parameters = dob_tool["function"]["parameters"]
+    assert parameters["required"] == ["date_of_birth"]
+    assert parameters["properties"]["date_of_birth"]["format"] == "date"
+    assert "next_step" not in adult.tool_names
+    assert ended["flow"] == {
+        "node": "adult",
+        "path": ["greet", "ask_dob", "adult"],
+        "fields": {"date_of_birth": DOB},
+    }
+    nodes = {(m["role"], m.get("flow_node")) for m in ended["messages"]}
+    assert ("user", "greet") in nodes
+    assert ("assistant", "adult") in nodes
 
 
 async def test_hybrid_override_of_llm_config_messages(live: LiveService, llm: LlmStandIn) -> None:
