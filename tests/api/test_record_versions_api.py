@@ -31,13 +31,15 @@ async def _key_id(api: Api) -> str:
     return (await api.service.store.list_api_keys(org_id(ACME)))[0].id
 
 
-async def _squad_call_members(api: Api, squad_id: str) -> list[str]:
-    """A call placed with the squad: the members it runs."""
+async def _squad_call_members(api: Api, squad_id: str) -> tuple[int, list[str]]:
+    """A call placed with the squad: the squad version it records (GET /calls/{id}), the
+    members it runs."""
     body = await _json(await post_outbound(api, {"destination": DESTINATION, "squad_id": squad_id}))
     call = await api.service.store.get_call(org_id(ACME), body["call_id"])
     assert call is not None
     assert call.squad is not None
-    return [m.name for m in call.squad.members]
+    shown = await _json(await api.client.get(f"/calls/{call.id}", headers=api.auth()))
+    return shown["squad_version"], [m.name for m in call.squad.members]
 
 
 async def test_a_squads_changes_are_versions_and_a_rollback_restores_its_members(
@@ -55,7 +57,7 @@ async def test_a_squads_changes_are_versions_and_a_rollback_restores_its_members
         await api.client.patch(f"/squads/{sid}", json={"name": "Billing"}, headers=h)
     )
     assert same == patched  # nothing changed: no version
-    assert await _squad_call_members(api, sid) == ["billing"]
+    assert await _squad_call_members(api, sid) == (2, ["billing"])
 
     listed = await _json(await api.client.get(f"/squads/{sid}/versions", headers=h))
     conforms(listed, "VersionList")
@@ -80,7 +82,7 @@ async def test_a_squads_changes_are_versions_and_a_rollback_restores_its_members
     conforms(rolled, "Squad")
     assert (rolled["version"], rolled["name"]) == (3, "Front desk")
     assert await _json(await api.client.get(f"/squads/{sid}", headers=h)) == rolled
-    assert await _squad_call_members(api, sid) == ["receptionist", "billing"]
+    assert await _squad_call_members(api, sid) == (3, ["receptionist", "billing"])
     newest = (await _json(await api.client.get(f"/squads/{sid}/versions", headers=h)))["versions"][
         0
     ]

@@ -391,6 +391,11 @@ class Call:
         """The stored squad the call was placed with (None: none, or a squad of its own)."""
         return None if self.squad is None else self.squad.squad_id
 
+    @property
+    def squad_version(self) -> int | None:
+        """The version of the stored squad the call was placed with (None: none)."""
+        return None if self.squad is None else self.squad.version
+
 
 @dataclass(frozen=True, slots=True)
 class NodeLease:

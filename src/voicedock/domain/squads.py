@@ -125,6 +125,7 @@ class CallSquad(msgspec.Struct, kw_only=True, frozen=True):
     squad_id: str | None = None
     members: list[CallMember] = msgspec.field(default_factory=list)
     max_handoffs: int = DEFAULT_MAX_HANDOFFS
+    version: int | None = None  # the stored squad's version it was placed with
 
     def member(self, name: str) -> CallMember | None:
         return next((m for m in self.members if m.name == name), None)

@@ -650,6 +650,10 @@ class CallReply(Reply, kw_only=True):
         _described("The campaign whose contact the call dials (also in the list)."),
     ] = None
     squad_id: Annotated[str | None, _described(SQUAD_ID_DESCRIPTION)] = None
+    squad_version: Annotated[
+        int | None,
+        _described("The version of the squad it was placed with (GET /squads/{id}/versions)."),
+    ] = None
     members: Annotated[
         list[InvolvedMember] | None,
         _described(

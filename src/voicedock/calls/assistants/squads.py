@@ -148,11 +148,12 @@ async def resolve_squad(
     ``squad_id``: a stored squad (404 when the organization has none of this id), or the
     members of a squad sent with the call (an inline squad, checked already)."""
     stored_id: str | None = None
+    version: int | None = None
     if isinstance(squad_id, str):
         squad = await store.get_squad(organization_id, squad_id)
         if squad is None:
             raise NotFound("no squad with this id", error="Squad not found")
-        stored_id, given = squad.id, squad.members
+        stored_id, given, version = squad.id, squad.members, squad.version
     else:
         given = list(squad_id)
     members: list[CallMember] = []
@@ -179,7 +180,9 @@ async def resolve_squad(
             )
         )
     assert first is not None  # a squad has a member
-    called = CallSquad(squad_id=stored_id, members=members, max_handoffs=max_handoffs)
+    called = CallSquad(
+        squad_id=stored_id, members=members, max_handoffs=max_handoffs, version=version
+    )
     return dataclasses.replace(first, squad=called)
 
 
