@@ -243,3 +243,20 @@ async def test_the_operator_can_gate_every_release(database_url: str) -> None:
         split = {"versions": [{"version": 1, "weight": 50}, {"version": 2, "weight": 50}]}
         resp = await api.client.put(f"/assistants/{aid}/traffic-split", json=split, headers=h)
         assert (await _json(resp, 409))["error"] == "Release gate required"
+
+
+async def test_a_seed_message_with_a_key_it_does_not_name_is_refused(api: Api) -> None:
+    """Found by schemathesis: a fallback plan's seed message with an unknown key was dropped
+    silently and the change stored; it is refused as the document says, wherever it is sent."""
+    aid = await _assistant(api, "Hello.")
+    message = {"role": "user", "content": "0", "extra": 42}
+    plan = {"fallback_plan": [{"provider": "rule_based", "messages": [message]}]}
+    for path, send in (
+        (f"/assistants/{aid}/drafts", api.client.post),
+        (f"/assistants/{aid}", api.client.patch),
+    ):
+        for llm in (plan, {"messages": [message]}):
+            resp = await send(path, json={"llm_config": llm}, headers=api.auth())
+            assert resp.status == 400, (path, llm, await resp.text())
+    versions = await _json(await api.client.get(f"/assistants/{aid}/versions", headers=api.auth()))
+    assert [v["version"] for v in versions["versions"]] == [1]

@@ -511,12 +511,17 @@ def _typed(rule: Rule, kind: Any) -> Rule:
     return Rule(rule.check, rule.schema, kind)
 
 
+class SentMessage(SeedMessage, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """A seed message as an organization sends it: a key it does not name is refused (the
+    stored ``SeedMessage`` reads what was saved as it was)."""
+
+
 def _plan_entry(name: str, section: str) -> type[msgspec.Struct]:
     """An entry of a ``section``'s fallback plan: a section of that kind with no plan."""
     keys = _keys_of(section)
     del keys[FALLBACK_PLAN]
     if "messages" in keys:
-        keys["messages"] = _typed(keys["messages"], list[SeedMessage] | None)
+        keys["messages"] = _typed(keys["messages"], list[SentMessage] | None)
     return _struct(name, keys)
 
 
@@ -558,7 +563,7 @@ LlmSection = _section_type(
     "with stt_config and tts_config).",
     LLM,
     REALTIME,
-    extra={"messages": list[SeedMessage] | None, "say_voice": TtsSection | None},
+    extra={"messages": list[SentMessage] | None, "say_voice": TtsSection | None},
 )
 SECTIONS: dict[str, type[msgspec.Struct]] = {
     STT: SttSection,

@@ -206,7 +206,7 @@ PATHS: dict[str, Schema] = {
             "Make a version's settings the assistant's again, as its next version",
             ("200", Assistant),
             body=AssistantRollback,
-            errors="400 401 403 404 413 422",
+            errors="400 401 403 404 409 413 422",
         ),
     },
 }

@@ -358,7 +358,7 @@ PATHS: dict[str, Schema] = {
             "Update an assistant",
             ("200", Assistant),
             body=AssistantUpdate,
-            errors="400 401 403 404 413 422",
+            errors="400 401 403 404 409 413 422",
         ),
         "delete": operation("Delete an assistant", ("204", None), errors="401 404 409"),
     },

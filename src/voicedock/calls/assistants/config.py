@@ -202,6 +202,7 @@ KEYPAD = "keypad"
 REDACTION_PLAN = "redaction_plan"
 # A custom pattern RE2 refuses (what no schema states: back-references, look-arounds, syntax).
 INVALID_PATTERN = "Invalid pattern"
+INVALID_FLOW = "Invalid flow"  # a flow's graph its rules refuse (docs/flows.md)
 CONSENT_PLAN = "consent_plan"
 PHONE_MENU = "phone_menu"
 KNOWLEDGE = "knowledge"
@@ -563,7 +564,10 @@ def _check_flow(value: object) -> JsonObject:
     """``{"start": name, "nodes": [...]}``: the flow ``Flow`` states, its graph checked
     (``flows.py``; docs/flows.md)."""
     flow = _decoded(Flow, json_readers.require_object(value, FLOW), FLOW, FLOW_WORDS)
-    check_flow_graph(flow)
+    try:
+        check_flow_graph(flow)
+    except BadRequest as exc:  # a flow the schema lets through, refused by its graph's rules
+        raise BadRequest(exc.message, error=INVALID_FLOW) from None
     built: JsonObject = msgspec.to_builtins(flow)
     return built
 
@@ -630,6 +634,9 @@ def _check_messages(messages: object, where: str = "llm_config") -> None:
     """``llm_config.messages`` (or a fallback plan entry's): a list of ``SeedMessage``, each
     content a text (not blank, within ``CONFIG_TEXT_MAX``)."""
     name = f"{where}.messages"
+    for i, item in enumerate(messages if isinstance(messages, list) else []):
+        if isinstance(item, dict):  # the type ignores what it does not name: refused here
+            json_readers.reject_unknown(item, SeedMessage.__struct_fields__, f"{name}[{i}]")
     for i, message in enumerate(_decoded(list[SeedMessage], messages, name, MESSAGE_WORDS)):
         json_readers.check_text(message.content, f"{name}[{i}].content", max_len=CONFIG_TEXT_MAX)
 
