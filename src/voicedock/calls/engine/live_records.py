@@ -13,7 +13,7 @@ call's earlier ones in its ``WriteBacklog``: every method here is one attempt th
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from voicedock.calls.assistants.caller_memory import left_by
@@ -31,7 +31,7 @@ from voicedock.calls.live.record import (
 from voicedock.domain.flows import FlowProgress
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject
-from voicedock.domain.records import CallEvent, CallMessage, CallStatus
+from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
 from voicedock.domain.webhooks import EventType
 
 log = logging.getLogger("voicedock.calls")
@@ -90,24 +90,30 @@ class LiveRecords(EnginePart):
         """The consent plan's outcome, as soon as its window decides it: on the call before
         the call can end, so that no reader sees the call ended without it (the record
         stores it again, and the outcome of a window the call's end closed)."""
-        now = self._now()
-        async with attempt(self._store, brief=True) as tx:
-            call = await tx.get_call_for_update(call_id)
-            if call is None or call.status.terminal:
-                return
+
+        def decided(call: Call) -> None:
             call.consent = outcome
-            call.updated_at = now
-            await tx.update_call(call)
+
+        await self._while_live(call_id, decided)
 
     async def store_flow(self, call_id: str, progress: FlowProgress) -> None:
         """The assistant's flow entered a node: the call's ``flow`` (its node, path and
         fields) as it is now, while the call is live (docs/flows.md)."""
+
+        def moved(call: Call) -> None:
+            call.flow = progress
+
+        await self._while_live(call_id, moved)
+
+    async def _while_live(self, call_id: str, change: Callable[[Call], None]) -> None:
+        """``change`` written on the call, unless it ended (its end's record has the last
+        word)."""
         now = self._now()
         async with attempt(self._store, brief=True) as tx:
             call = await tx.get_call_for_update(call_id)
             if call is None or call.status.terminal:
                 return
-            call.flow = progress
+            change(call)
             call.updated_at = now
             await tx.update_call(call)
 
