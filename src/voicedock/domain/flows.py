@@ -27,6 +27,8 @@ FLOW_WAYS_MAX = 10  # a node's branches, or its choices
 FLOW_ENUM_MAX = 20
 FLOW_TEXT_MAX = 500  # a field's or a choice's description, an enum's value, a string's value
 FLOW_NAME_PATTERN = r"^[a-z0-9_]{1,40}$"
+TOOL_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # a tool's name, as an assistant's tools name it
+FLOW_TOOLS_MAX = 20  # tools a node names
 NEXT_STEP = "next_step"  # the tool the model moves on with
 
 FieldType = Literal["string", "integer", "number", "boolean", "date"]
@@ -116,6 +118,21 @@ class FlowNode(_Part, kw_only=True, frozen=True):
         UNSET
     )
     end: Annotated[bool, Meta(description="The call ends after the node's say.")] = False
+    tools: (
+        Annotated[
+            list[Annotated[str, Meta(pattern=TOOL_NAME_PATTERN)]],
+            Meta(
+                max_length=FLOW_TOOLS_MAX,
+                description="The assistant's tools the model is offered in this node, by name "
+                "(none named: all of them; [] none); next_step besides.",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+
+    def offers(self, tool: str) -> bool:
+        """Whether the model may use the assistant's tool ``tool`` in this node."""
+        return isinstance(self.tools, UnsetType) or tool in self.tools
 
     def targets(self) -> list[str]:
         """The nodes this one may go on to."""

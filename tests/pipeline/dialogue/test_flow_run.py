@@ -246,3 +246,43 @@ async def test_an_end_node_says_its_words_and_ends_the_call() -> None:
     assert len(llm.calls) == 3  # the end node's words are the flow's, not the model's
     assert conv.flow is not None
     assert conv.flow.node.name == "minor"
+
+
+NODE_TOOLS = msgspec.convert(
+    {
+        "start": "greet",
+        "nodes": [
+            {"name": "greet", "prompt": "Greet.", "next": "ask", "tools": ["lookup"]},
+            {"name": "ask", "prompt": "Ask.", "next": "done", "tools": []},
+            {"name": "done", "say": "Goodbye.", "end": True},
+        ],
+    },
+    Flow,
+)
+LOOKUP, TRANSFER = (
+    ToolSpec(name, "A tool.", {"type": "object", "properties": {}})
+    for name in ("lookup", "transfer_out")
+)
+
+
+async def test_a_node_offers_only_the_tools_it_names() -> None:
+    """Each node offers the assistant's tools it names (and next_step); a tool it does not
+    name, called anyway, is refused with a result saying so, never run."""
+    llm = ScriptedLlm(
+        [
+            [ToolCall("t", "transfer_out", "{}")],
+            [step({}, "a")],
+            ["What can I do?"],
+        ]
+    )
+    parts = TurnParts(stt=FakeStt(["Hi."]), llm=llm, tts=FakeTts(), sink=FakeSink(instant=True))
+    cfg = config(flow=NODE_TOOLS, tools=(LOOKUP, TRANSFER))
+    async with TurnEngine(parts, cfg) as conv:
+        for frame in frames(silence(3000)):
+            conv.feed_audio(frame)
+        speak(conv)
+        await until(lambda: not llm.script, 5)
+    assert llm.offered[0] == ["lookup", "next_step"]
+    assert llm.offered[2] == ["next_step"]
+    refused = [m for m in llm.calls[1] if m.role == "tool"][-1]
+    assert refused.content == "transfer_out is not offered in this step."

@@ -43,6 +43,7 @@ FLOW_WORDS: dict[str, str | tuple[str, str]] = {
     "nodes.choices.next": "must be a node's name",
     "nodes.choices.description": "must be a text of 1-500 characters",
     "nodes.end": "must be true or false",
+    "nodes.tools": "must be a list of at most 20 tool names (1-64 of A-Z, a-z, 0-9, _ and -)",
 }
 
 

@@ -75,9 +75,14 @@ class Replies:
         self._flow = flow
 
     def _offered(self) -> tuple[ToolSpec, ...]:
-        """The tools of the configuration, and the flow's node's ``next_step``."""
-        step = self._flow.tool() if self._flow is not None else None
-        return (*self._config.tools, step) if step is not None else self._config.tools
+        """The tools of the configuration (those the flow's node names), and the node's
+        ``next_step``."""
+        if self._flow is None:
+            return self._config.tools
+        node = self._flow.node
+        tools = tuple(tool for tool in self._config.tools if node.offers(tool.name))
+        step = self._flow.tool()
+        return (*tools, step) if step is not None else tools
 
     async def sentences(
         self, first_token: Callable[[], None], wait: Wait
@@ -122,6 +127,11 @@ class Replies:
                     if step.ends:
                         self._on_end_call()
                     end_turn = end_turn or step.result.end_turn
+                    continue
+                if self._flow is not None and not self._flow.node.offers(call.name):
+                    refused = ToolResult(f"{call.name} is not offered in this step.", error=True)
+                    self._history.add(ChatMessage("tool", refused.content, tool_call_id=call.id))
+                    self._transcript.add(result_entry(call, refused, self._wall()))
                     continue
                 result: ToolResult | None = None
                 try:
