@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything voicedock and its tests need on a fresh Debian machine, idempotently:
 # system packages (PostgreSQL for the multi-node store tests, debootstrap for the lab PBX,
-# espeak-ng/sox for audio fixtures, chromium and its driver for the console browser tests) and
+# espeak-ng/sox for audio fixtures, chromium and its driver for the console browser tests,
+# jemalloc for the API fuzzing's schemathesis process: tests/api/schemathesis_process.py) and
 # a virtualenv in .venv with the project and its extras, and the lab (lab/, the voicedock-lab
 # distribution that adds `voicedock lab`), both editable.
 set -euo pipefail
@@ -14,6 +15,7 @@ command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || need+=(sox)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+ls /usr/lib/*/libjemalloc.so.2 >/dev/null 2>&1 || need+=(libjemalloc2)
 if [ "${#need[@]}" -gt 0 ]; then
     echo "bootstrap: installing system packages: ${need[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

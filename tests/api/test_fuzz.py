@@ -7,6 +7,7 @@ one refused. Settings: tests/api/schemathesis.toml; our own checks: tests/api/fu
 from __future__ import annotations
 
 import asyncio
+import ctypes.util
 import importlib.util
 import json
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from api.schemathesis_process import GLIBC_TUNABLES, process_environment
 from e2e.conftest import start_app
 from fakes.pbx import FakePbx
 from fakes.world import ACME, make_settings
@@ -37,7 +39,7 @@ PHASES = ("examples", "coverage", "fuzzing", "stateful")
 
 
 # schemathesis, run by this interpreter, in a process set up to spend less on the same cases
-# and checks (its garbage collector, its HTTP client: schemathesis_process.py).
+# and checks (its garbage collector, its HTTP client, its allocator: schemathesis_process.py).
 PROCESS = Path(__file__).with_name("schemathesis_process.py")
 
 
@@ -91,6 +93,23 @@ def test_the_two_halves_hold_every_operation_once() -> None:
         assert not calls.search(path), path
 
 
+def test_the_schemathesis_process_keeps_the_environment_with_its_allocator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    given = {"PATH": "/usr/bin", "LD_PRELOAD": "libother.so", "NO_COLOR": "1"}
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: f"lib{name}.so.2")
+    env = process_environment(given)
+    assert env == {
+        **given,
+        "LD_PRELOAD": "libjemalloc.so.2 libother.so",
+        "MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1",
+    }
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    env = process_environment(given)
+    assert env == {**given, "GLIBC_TUNABLES": GLIBC_TUNABLES}
+    assert "glibc.malloc.mxfast=0" in GLIBC_TUNABLES
+
+
 async def keeps_its_documented_contract(tmp_path: Path, paths: str, pbx: FakePbx) -> None:
     """schemathesis over the operations whose paths match ``paths``, every phase, the app
     on ``pbx``."""
@@ -119,7 +138,9 @@ async def keeps_its_documented_contract(tmp_path: Path, paths: str, pbx: FakePbx
             cwd=tmp_path,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": str(CHECKS)},
+            env=process_environment(
+                {**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": str(CHECKS)}
+            ),
         )  # fmt: skip
         try:
             output, _ = await asyncio.wait_for(proc.communicate(), timeout=BOUND_S)
