@@ -124,4 +124,5 @@ def test_an_llm_config_s_plan_messages_and_say_voice_are_typed() -> None:
     assert "fallback_plan" not in schemas["LlmSectionPlanEntry"]["properties"]
     assert section["say_voice"]["anyOf"][0] == {"$ref": "#/components/schemas/TtsConfig"}
     messages = section["messages"]["anyOf"][0]
-    assert messages["items"] == {"$ref": "#/components/schemas/SeedMessage"}
+    assert messages["items"] == {"$ref": "#/components/schemas/SentMessage"}
+    assert schemas["SentMessage"]["additionalProperties"] is False  # a key it does not name: 400

@@ -512,8 +512,11 @@ def _typed(rule: Rule, kind: Any) -> Rule:
 
 
 class SentMessage(SeedMessage, forbid_unknown_fields=True, kw_only=True, frozen=True):
-    """A seed message as an organization sends it: a key it does not name is refused (the
-    stored ``SeedMessage`` reads what was saved as it was)."""
+    """A message that seeds the conversation (a system instruction, or an earlier turn), as it
+    is sent: role and content, no other key."""
+
+    # (The stored configuration reads its messages as SeedMessage, which ignores other keys:
+    # what was saved before this was refused stays readable.)
 
 
 def _plan_entry(name: str, section: str) -> type[msgspec.Struct]:
