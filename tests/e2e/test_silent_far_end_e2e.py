@@ -127,6 +127,9 @@ async def new_file(directory: Path, pattern: str, before: set[Path], within: flo
             await asyncio.sleep(0.05)
 
 
+# A wall-clock bound on a shared runner: once, under three workers' load, the request left
+# 1.08 s after the last word (0.59-0.62 s alone); it gets the suite's one rerun.
+@pytest.mark.flaky(reruns=1)
 async def test_a_party_that_falls_silent_is_answered_within_the_endpointing_delay(
     party_lab: LabAsterisk, tmp_path: Path
 ) -> None:
