@@ -19,11 +19,11 @@ from aiohttp import web
 from voicedock.api.body import read_json
 from voicedock.api.models.base import parse, reply
 from voicedock.api.models.record_versions import (
-    VERSION_MAX,
     VersionList,
     VersionRollback,
     VersionSummary,
     version_detail,
+    version_number,
     version_summary,
 )
 from voicedock.api.resources import Caller, KeyedWrite, Resource, caller_of, stored_by
@@ -75,7 +75,8 @@ class RecordVersions(Generic[Versioned]):
         """One version: the record as it was, and what it changed of the version before."""
         caller = caller_of(request)
         record = await self.resource.fetch(request)
-        version = await self._version(caller, record, request.match_info["version"])
+        number = version_number(request.match_info["version"])
+        version = await self._version(caller, record, number)
         before = await self._version_or_none(caller, record, version.version - 1)
         shown_before = None if before is None else self._shown(before, record)
         detail = version_detail(
@@ -90,7 +91,7 @@ class RecordVersions(Generic[Versioned]):
         record = await self.resource.fetch(request)
         body = await read_json(request, caller.service.settings.server.max_body_bytes)
         asked = parse(body, VersionRollback)
-        version = await self._version(caller, record, str(asked.version))
+        version = await self._version(caller, record, asked.version)
         # What the rules, the operator's policy or the organization refuse now is refused, as
         # a PATCH would be.
         back = self.checked(caller, restored(version, record))
@@ -98,11 +99,13 @@ class RecordVersions(Generic[Versioned]):
             await self.check(caller, back)
         return reply(self.resource.one(await stored_by(self.update)(caller, back)))
 
-    async def _version(self, caller: Caller, record: Versioned, number: str) -> RecordVersion:
-        """The version ``number`` names (digits, within the column's bound); 404 otherwise."""
-        if not number.isascii() or not number.isdigit() or not 1 <= int(number) <= VERSION_MAX:
+    async def _version(
+        self, caller: Caller, record: Versioned, number: int | None
+    ) -> RecordVersion:
+        """The record's version ``number`` (None: a path naming none); 404 otherwise."""
+        if number is None:
             raise self._not_found()
-        version = await self._version_or_none(caller, record, int(number))
+        version = await self._version_or_none(caller, record, number)
         if version is None:
             raise self._not_found()
         return version

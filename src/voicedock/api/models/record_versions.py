@@ -25,6 +25,16 @@ from voicedock.domain.timestamps import iso
 # bound: PostgreSQL's INTEGER).
 VERSION_MAX = 2**31 - 1
 VersionNumber = Annotated[int, Meta(ge=1, le=VERSION_MAX)]
+
+
+def version_number(text: str) -> int | None:
+    """A version's number as a path names it (digits, within the column's bound); None: no
+    version can have it."""
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= VERSION_MAX:
+        return None
+    return int(text)
+
+
 # What a record's answer shows that is no setting of it.
 _RECORD_FIELDS = frozenset({"id", "version", "created_at", "updated_at"})
 

@@ -23,7 +23,7 @@ from voicedock.api.models.assistant_versions import (
 )
 from voicedock.api.models.assistants import assistant_reply
 from voicedock.api.models.base import parse, reply
-from voicedock.api.models.record_versions import VERSION_MAX
+from voicedock.api.models.record_versions import version_number
 from voicedock.api.resources import Caller, caller_of
 from voicedock.api.routes.assistants import (
     ASSISTANTS,
@@ -31,9 +31,7 @@ from voicedock.api.routes.assistants import (
     refs_checked,
     store_changed_assistant,
 )
-from voicedock.calls.assistants.config import resolve_provider
 from voicedock.calls.assistants.resolve import UNKNOWN_VERSION
-from voicedock.domain.assistant_config import config_json
 from voicedock.domain.records import Assistant, AssistantVersion
 from voicedock.domain.rehearsal import RunStatus
 from voicedock.errors import BadRequest, Conflict, NotFound, Unprocessable
@@ -67,7 +65,8 @@ async def get_version(request: web.Request) -> web.Response:
     """One version: the assistant as it was, and what it changed of the version before."""
     caller = caller_of(request)
     assistant = await ASSISTANTS.fetch(request)
-    version = await _version(caller.store, assistant, request.match_info["version"])
+    number = version_number(request.match_info["version"])
+    version = await _version(caller.store, assistant, number)
     before = await _version_or_none(caller.store, assistant, version.version - 1)
     return reply(version_detail(version, before, assistant))
 
@@ -99,7 +98,7 @@ async def publish(request: web.Request) -> web.Response:
     assistant = await ASSISTANTS.fetch(request)
     body = await read_json(request, caller.service.settings.server.max_body_bytes)
     asked = parse(body, AssistantPublish)
-    version = await _version(caller.store, assistant, str(asked.version))
+    version = await _version(caller.store, assistant, asked.version)
     if not version.draft:
         raise Conflict(
             f"version {version.version} is no draft: it was published; make it the assistant's "
@@ -108,12 +107,11 @@ async def publish(request: web.Request) -> web.Response:
         )
     await _gate_passed(caller, assistant, version)
     live = version.restored(assistant)
-    settings, egress = caller.service.settings, caller.service.engine.egress_policy
-    resolve_provider(config_json(live.config), settings.speech, egress)
 
     async def write(tx: Transaction, published: Assistant, _by: str | None) -> None:
         await tx.publish_assistant_version(published)
 
+    # Checked as a PATCH is (the provider rules, the egress policy, the references it names).
     return reply(assistant_reply(await refs_checked(write)(caller, live)))
 
 
@@ -188,7 +186,7 @@ async def rollback(request: web.Request) -> web.Response:
     assistant = await ASSISTANTS.fetch(request)
     body = await read_json(request, caller.service.settings.server.max_body_bytes)
     asked = parse(body, AssistantRollback)
-    version = await _version(caller.store, assistant, str(asked.version))
+    version = await _version(caller.store, assistant, asked.version)
     if version.draft:
         raise Conflict(
             f"version {version.version} is a draft, never live: publish it "
@@ -196,9 +194,8 @@ async def rollback(request: web.Request) -> web.Response:
             error=DRAFT,
         )
     restored = version.restored(assistant)
-    # What the operator's policy or the node refuses now is refused, as a PATCH would be.
-    settings, egress = caller.service.settings, caller.service.engine.egress_policy
-    resolve_provider(config_json(restored.config), settings.speech, egress)
+    # What the operator's policy or the node refuses now is refused, as a PATCH would be (the
+    # provider rules and the egress policy first: ``refs_checked``).
     return reply(assistant_reply(await store_changed_assistant(caller, restored)))
 
 
@@ -246,11 +243,11 @@ async def _released(caller: Caller, assistant: Assistant) -> Assistant:
     return assistant
 
 
-async def _version(store: Store, assistant: Assistant, number: str) -> AssistantVersion:
-    """The version ``number`` names (digits, within the column's bound); 404 otherwise."""
-    if not number.isascii() or not number.isdigit() or not 1 <= int(number) <= VERSION_MAX:
+async def _version(store: Store, assistant: Assistant, number: int | None) -> AssistantVersion:
+    """The assistant's version ``number`` (None: a path naming none); 404 otherwise."""
+    if number is None:
         raise _not_found()
-    version = await _version_or_none(store, assistant, int(number))
+    version = await _version_or_none(store, assistant, number)
     if version is None:
         raise _not_found()
     return version
