@@ -17,8 +17,8 @@ import pytest
 
 from api.conftest import Api, serving
 from api.contract import conforms
+from api.test_test_suites_api import placed_by
 from fakes.world import make_settings
-from voicedock.calls.rehearsal.runs import Rehearsals
 from voicedock.calls.rehearsal.test_calls import CallSetup, Observed
 from voicedock.domain.assistant_config import set_or
 from voicedock.domain.rehearsal import HeardTurn
@@ -58,15 +58,8 @@ class Greeter:
 @asynccontextmanager
 async def greeting_calls(api: Api) -> AsyncIterator[Greeter]:
     calls = Greeter()
-    service = api.service
-    before = service.rehearsals
-    service.rehearsals = Rehearsals(service.store, service.settings, calls)
-    await service.rehearsals.start()
-    try:
+    async with placed_by(api, calls):
         yield calls
-    finally:
-        await service.rehearsals.aclose()
-        service.rehearsals = before
 
 
 async def _assistant(api: Api, first_message: str) -> str:

@@ -19,7 +19,7 @@ from api.conftest import Api, serving
 from api.contract import conforms
 from fakes.world import ACME, GLOBEX, GLOBEX_ASSISTANT_ID, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.rehearsal.runs import NO_TEST_CALLS, Rehearsals
-from voicedock.calls.rehearsal.test_calls import CallSetup, Observed
+from voicedock.calls.rehearsal.test_calls import CallSetup, Observed, SimulatedCalls
 from voicedock.cli import main
 from voicedock.domain.records import Call, CallStatus, Direction
 from voicedock.domain.rehearsal import MAX_SAY_CHARS, MAX_SCENARIOS
@@ -327,19 +327,28 @@ class HeldCalls:
 
 
 @asynccontextmanager
-async def held_calls(api: Api) -> AsyncIterator[HeldCalls]:
-    """The node's test calls placed by a ``HeldCalls`` (the fake PBX carries no media)."""
-    calls = HeldCalls()
+async def placed_by(api: Api, calls: SimulatedCalls) -> AsyncIterator[None]:
+    """The node's test calls placed by ``calls`` meanwhile (the fake PBX carries no media)."""
     service = api.service
     before = service.rehearsals
     service.rehearsals = Rehearsals(service.store, service.settings, calls)
     await service.rehearsals.start()
     try:
-        yield calls
+        yield
     finally:
-        calls.go.set()
         await service.rehearsals.aclose()
         service.rehearsals = before
+
+
+@asynccontextmanager
+async def held_calls(api: Api) -> AsyncIterator[HeldCalls]:
+    """The node's test calls placed by a ``HeldCalls``."""
+    calls = HeldCalls()
+    async with placed_by(api, calls):
+        try:
+            yield calls
+        finally:
+            calls.go.set()
 
 
 async def _ask_run(api: Api, suite_id: str, key: str | None = None) -> str:
