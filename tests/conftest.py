@@ -37,6 +37,7 @@ __all__ = [
     "postgres_server",
     "pytest_collection_finish",
     "pytest_collection_modifyitems",
+    "pytest_configure",
     "pytest_runtest_logreport",
     "pytest_runtest_makereport",
     "pytest_runtest_setup",
@@ -47,13 +48,47 @@ __all__ = [
 LAB_MARKERS = ("asterisk", "asterisk16", "freeswitch_lab", "e2e")
 
 
+# A test whose cases differ in what the store does (another resource's queries, another
+# grouping): each of its cases runs on PostgreSQL too (``variants_on_sqlite``).
+EVERY_BACKEND = "every_backend"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{EVERY_BACKEND}: every case on PostgreSQL too, not only the first"
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Each test's reports say what it needs (``slowest_modules``); on an xdist worker, the lab
-    modules go first (see ``lab_modules_first``)."""
-    del config
+    """Each test's reports say what it needs (``slowest_modules``); a test's variants run on
+    SQLite alone (``variants_on_sqlite``); on an xdist worker, the lab modules go first (see
+    ``lab_modules_first``)."""
+    items[:] = variants_on_sqlite(config, items)
     slowest_modules.mark_need(items)
     if "PYTEST_XDIST_WORKER" in os.environ:
         lab_modules_first(items)
+
+
+def variants_on_sqlite(config: pytest.Config, items: list[pytest.Item]) -> list[pytest.Item]:
+    """A test parametrized over the store's backends (``database_url``: SQLite and PostgreSQL)
+    and over cases of its own runs its first case on both, the others on SQLite alone: they are
+    variants of one path through the store (mostly refusals answered before it), which the first
+    case proves on PostgreSQL (docs/testing.md). A test marked ``every_backend`` runs each case
+    on both."""
+    kept: list[pytest.Item] = []
+    variants: list[pytest.Item] = []
+    for item in items:
+        spec = getattr(item, "callspec", None)
+        variant = (
+            spec is not None
+            and spec.params.get("database_url") == "postgres"
+            and any(index for name, index in spec.indices.items() if name != "database_url")
+            and item.get_closest_marker(EVERY_BACKEND) is None
+        )
+        (variants if variant else kept).append(item)
+    if variants:
+        config.hook.pytest_deselected(items=variants)
+    return kept
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -28,6 +28,7 @@ def later(minutes: int) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@pytest.mark.every_backend  # its cases query the store each its own way
 @pytest.mark.parametrize("scheduled", [False, True], ids=["placed", "scheduled"])
 async def test_a_replay_answers_the_first_answer_byte_for_byte(api: Api, scheduled: bool) -> None:
     body: dict[str, Any] = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}

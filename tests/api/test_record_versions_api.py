@@ -178,6 +178,7 @@ async def test_refusals_and_another_organization(api: Api, path: str) -> None:
         assert "version" not in (await resp.json())["error"]
 
 
+@pytest.mark.every_backend  # its cases query the store each its own way
 @pytest.mark.parametrize(
     ("path", "kind"),
     [("/squads", VersionedKind.SQUAD), ("/tool-templates", VersionedKind.TOOL_TEMPLATE)],

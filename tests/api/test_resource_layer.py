@@ -42,6 +42,7 @@ async def _create(api: Api, path: str, body: dict[str, Any]) -> str:
     return str((await response.json())["id"])
 
 
+@pytest.mark.every_backend  # its cases query the store each its own way
 @pytest.mark.parametrize(("path", "body", "patch", "title"), CREATED)
 async def test_another_organizations_record_is_the_same_404_as_none(
     api: Api, path: str, body: dict[str, Any], patch: dict[str, Any] | None, title: str
@@ -86,6 +87,7 @@ async def test_paged_lists_keep_their_bounds(api: Api, path: str, query: str, me
     assert await response.json() == {"error": "Bad request", "message": message}
 
 
+@pytest.mark.every_backend  # its cases query the store each its own way
 @pytest.mark.parametrize("path", ["/calls", "/campaigns"])
 async def test_paged_lists_echo_their_bounds(api: Api, path: str) -> None:
     default = await (await api.client.get(path, headers=api.auth())).json()

@@ -174,6 +174,7 @@ async def test_csv_by_format_and_by_accept(api: Api) -> None:
     assert await by_accept.text() == await by_format.text()
 
 
+@pytest.mark.every_backend  # its cases query the store each its own way
 @pytest.mark.parametrize("group_by", ["day", "assistant", "number", "campaign"])
 async def test_a_usage_export_holds_nothing_the_caller_said_or_their_number(
     api: Api, group_by: str
