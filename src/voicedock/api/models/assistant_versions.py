@@ -138,6 +138,17 @@ def version_detail(
     )
 
 
+def _release_setting(set_summary: str, body: type[Body], removed_summary: str) -> Schema:
+    """How the assistant's versions reach callers (its traffic split, its release gate): set
+    by a PUT of ``body``, removed by a DELETE; both answer the assistant."""
+    return {
+        "put": operation(
+            set_summary, ("200", Assistant), body=body, errors="400 401 403 404 413 422"
+        ),
+        "delete": operation(removed_summary, ("200", Assistant), errors="401 403 404"),
+    }
+
+
 _VERSION_PARAMETER = path_parameter(
     "version", {"type": "integer", "minimum": 1, "maximum": VERSION_MAX}
 )
@@ -157,19 +168,11 @@ PATHS: dict[str, Schema] = {
             errors="401 404",
         ),
     },
-    "/assistants/{id}/traffic-split": {
-        "put": operation(
-            "Split the assistant's calls between its versions by weight (A/B), sticky per party",
-            ("200", Assistant),
-            body=TrafficSplit,
-            errors="400 401 403 404 413 422",
-        ),
-        "delete": operation(
-            "End the split: the assistant's calls run its current version again",
-            ("200", Assistant),
-            errors="401 403 404",
-        ),
-    },
+    "/assistants/{id}/traffic-split": _release_setting(
+        "Split the assistant's calls between its versions by weight (A/B), sticky per party",
+        TrafficSplit,
+        "End the split: the assistant's calls run its current version again",
+    ),
     "/assistants/{id}/drafts": {
         "post": operation(
             "Save changes as a draft: the assistant's next version, not live until published",
@@ -187,20 +190,12 @@ PATHS: dict[str, Schema] = {
             errors="400 401 403 404 409 413 422",
         ),
     },
-    "/assistants/{id}/release-gate": {
-        "put": operation(
-            "Gate the assistant's releases on a test suite: a version is published (or split "
-            "to) only after a run of the suite on it passed",
-            ("200", Assistant),
-            body=ReleaseGate,
-            errors="400 401 403 404 413 422",
-        ),
-        "delete": operation(
-            "Remove the release gate",
-            ("200", Assistant),
-            errors="401 403 404",
-        ),
-    },
+    "/assistants/{id}/release-gate": _release_setting(
+        "Gate the assistant's releases on a test suite: a version is published (or split "
+        "to) only after a run of the suite on it passed",
+        ReleaseGate,
+        "Remove the release gate",
+    ),
     "/assistants/{id}/rollback": {
         "post": operation(
             "Make a version's settings the assistant's again, as its next version",
