@@ -23,8 +23,9 @@ from voicedock.store.sql.rows import (
     integer,
 )
 
-# What a change or a publish writes of the assistant: what its calls run.
-_LIVE_COLUMNS = ("name", "config", "business_name", "active", "updated_at", "version")
+# What a change or a publish writes of the assistant: what its calls run (and, stamped, its
+# updated_at).
+_LIVE_COLUMNS = ("name", "config", "business_name", "active", "version")
 
 
 class SqlAssistantWrites(SqlVersionedWrites):
@@ -42,8 +43,7 @@ class SqlAssistantWrites(SqlVersionedWrites):
         that two changes at once are two versions); ``updated_at`` is set to now and
         ``version`` to the new one (also on ``assistant``)."""
         assistant.version = await self._next_version(assistant)
-        assistant.updated_at = utcnow()
-        await self._update(ASSISTANTS, assistant, _LIVE_COLUMNS, "assistant")
+        await self._touched(ASSISTANTS, assistant, _LIVE_COLUMNS, "assistant")
         await self._insert(ASSISTANT_VERSIONS, AssistantVersion.of(assistant, by))
 
     async def insert_assistant_draft(
@@ -62,8 +62,7 @@ class SqlAssistantWrites(SqlVersionedWrites):
         """``assistant`` (a version's settings and number, ``AssistantVersion.restored``) live:
         written as the assistant's, the version marked published if it was a draft."""
         await self._by_id(ASSISTANTS, assistant.organization_id, assistant.id, locked=True)
-        assistant.updated_at = utcnow()
-        await self._update(ASSISTANTS, assistant, _LIVE_COLUMNS, "assistant")
+        await self._touched(ASSISTANTS, assistant, _LIVE_COLUMNS, "assistant")
         await self._conn.execute(
             "UPDATE assistant_versions SET published_at = ?"
             " WHERE assistant_id = ? AND version = ? AND published_at IS NULL",
@@ -109,9 +108,7 @@ class SqlAssistantWrites(SqlVersionedWrites):
         await self._insert(ANALYSIS_TEMPLATES, template)
 
     async def update_analysis_template(self, template: AnalysisTemplate) -> None:
-        template.updated_at = utcnow()
-        columns = ("name", "plan", "updated_at")
-        await self._update(ANALYSIS_TEMPLATES, template, columns, "analysis template")
+        await self._touched(ANALYSIS_TEMPLATES, template, ("name", "plan"), "analysis template")
 
     async def delete_analysis_template(self, organization_id: str, template_id: str) -> bool:
         return await self._delete(ANALYSIS_TEMPLATES, organization_id, template_id)

@@ -7,8 +7,10 @@ part of ``SqlReads``, which each backend's store is)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from voicedock.domain.records import utcnow
 from voicedock.errors import StoreError
 from voicedock.store.pages import OldestFirstQuery, RecordPage
 from voicedock.store.sql.conn import Conn, SqlValue
@@ -31,6 +33,15 @@ class _OwnedRecord(Record, Protocol):
 
 
 R = TypeVar("R", bound=_OwnedRecord)
+
+
+class _StampedRecord(_OwnedRecord, Protocol):
+    """An owned record that says when it last changed."""
+
+    updated_at: datetime
+
+
+S = TypeVar("S", bound=_StampedRecord)
 
 
 class RowReads:
@@ -110,6 +121,14 @@ class TransactionPart(RowReads):
         )
         if changed != 1:
             raise StoreError(f"{what} to update does not exist")
+
+    async def _touched(
+        self, table: Table[S], record: S, columns: tuple[str, ...], what: str
+    ) -> None:
+        """``_update`` of ``columns`` and ``updated_at``, set to now first (also on
+        ``record``)."""
+        record.updated_at = utcnow()
+        await self._update(table, record, (*columns, "updated_at"), what)
 
     async def _delete(self, table: Table[T], organization_id: str, record_id: str) -> bool:
         """Delete the organization's row of ``table`` with this id; whether there was one."""

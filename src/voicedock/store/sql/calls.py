@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from voicedock.domain.records import Call, CallerMemory, CallEvent, CallMessage, utcnow
+from voicedock.domain.records import Call, CallerMemory, CallEvent, CallMessage
 from voicedock.store.base import CallPage, CallQuery
 from voicedock.store.sql.base import StorePart, TransactionPart
 from voicedock.store.sql.conn import SqlValue
@@ -39,8 +39,7 @@ class SqlCallWrites(TransactionPart):
 
     async def update_call(self, call: Call) -> None:
         """Write every mutable field; ``updated_at`` is set to now (also on ``call``)."""
-        call.updated_at = utcnow()
-        await self._update(CALLS, call, CALL_MUTABLE_COLUMNS, "call")
+        await self._touched(CALLS, call, CALL_MUTABLE_COLUMNS, "call")
 
     async def add_message(self, message: CallMessage) -> CallMessage:
         row = await self._conn.fetchrow(

@@ -17,7 +17,6 @@ from voicedock.domain.knowledge import (
     KnowledgeHit,
     KnowledgeUse,
 )
-from voicedock.domain.records import utcnow
 from voicedock.store.sql.base import StorePart, TransactionPart
 from voicedock.store.sql.conn import Row, SqlValue, marks
 from voicedock.store.sql.rows import (
@@ -101,9 +100,7 @@ class SqlKnowledgeWrites(TransactionPart):
         await self._insert(KNOWLEDGE_BASES, base)
 
     async def update_knowledge_base(self, base: KnowledgeBase) -> None:
-        base.updated_at = utcnow()
-        columns = ("name", "description", "updated_at")
-        await self._update(KNOWLEDGE_BASES, base, columns, "knowledge base")
+        await self._touched(KNOWLEDGE_BASES, base, ("name", "description"), "knowledge base")
 
     async def delete_knowledge_base(self, organization_id: str, base_id: str) -> bool:
         await self._conn.execute(  # chunks name their base without a foreign key

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from voicedock.domain.records import PhoneNumber, Trunk, utcnow
+from voicedock.domain.records import PhoneNumber, Trunk
 from voicedock.store.base import NumberChoice
 from voicedock.store.sql.base import RowReads, StorePart, TransactionPart
 from voicedock.store.sql.conn import SqlValue, marks
@@ -54,7 +54,6 @@ class SqlNumberWrites(SqlNumberLookups, TransactionPart):
 
     async def update_phone_number(self, number: PhoneNumber) -> None:
         """Write the fields the API edits; ``updated_at`` is set to now (also on ``number``)."""
-        number.updated_at = utcnow()
         columns = (
             "number",
             "trunk",
@@ -66,7 +65,7 @@ class SqlNumberWrites(SqlNumberLookups, TransactionPart):
             "traffic_split",
         )
         # last_used_at belongs to reserve_phone_number: a stale copy must not roll it back.
-        await self._update(PHONE_NUMBERS, number, (*columns, "updated_at"), "phone number")
+        await self._touched(PHONE_NUMBERS, number, columns, "phone number")
 
     async def delete_phone_number(self, organization_id: str, number_id: str) -> bool:
         return await self._delete(PHONE_NUMBERS, organization_id, number_id)

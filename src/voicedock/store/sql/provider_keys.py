@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from voicedock.domain.records import ProviderKey, utcnow
+from voicedock.domain.records import ProviderKey
 from voicedock.store.sql.base import StorePart, TransactionPart
 from voicedock.store.sql.rows import PROVIDER_KEYS
 
@@ -17,9 +17,7 @@ class SqlProviderKeyWrites(TransactionPart):
         await self._insert(PROVIDER_KEYS, key)
 
     async def update_provider_key(self, key: ProviderKey) -> None:
-        key.updated_at = utcnow()
-        columns = ("sealed", "last4", "updated_at")
-        await self._update(PROVIDER_KEYS, key, columns, "provider key")
+        await self._touched(PROVIDER_KEYS, key, ("sealed", "last4"), "provider key")
 
     async def delete_provider_key(self, organization_id: str, key_id: str) -> bool:
         return await self._delete(PROVIDER_KEYS, organization_id, key_id)

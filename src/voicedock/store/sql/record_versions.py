@@ -5,7 +5,6 @@ next one under the record's row lock, its versions deleted with it) and read by 
 from __future__ import annotations
 
 from voicedock.domain.record_versions import RecordVersion, Versioned, VersionedKind, kind_of
-from voicedock.domain.records import utcnow
 from voicedock.store.errors import StoreError
 from voicedock.store.sql.base import StorePart, TransactionPart
 from voicedock.store.sql.rows import RECORD_VERSIONS, Table, integer
@@ -43,8 +42,7 @@ class SqlVersionedWrites(TransactionPart):
         )
         latest = None if row is None or row["n"] is None else integer(row["n"])
         record.version = max(current.version, latest or 0) + 1
-        record.updated_at = utcnow()
-        await self._update(table, record, (*columns, "updated_at", "version"), what)
+        await self._touched(table, record, (*columns, "version"), what)
         await self._insert(RECORD_VERSIONS, RecordVersion.of(record, by))
 
     async def _delete_versioned(

@@ -311,7 +311,8 @@ AUDIT_EVENTS = Table("audit_events", AuditEvent, generated=frozenset({"seq"}))
 CALLS = Table("calls", Call, generated=frozenset({"seq"}))
 
 # What update_call may change: everything but identity, tenant, direction, creation and the
-# owner (which only a node's claim changes: a stale copy must not hand a call back).
+# owner (which only a node's claim changes: a stale copy must not hand a call back); its
+# updated_at is stamped (TransactionPart._touched).
 CALL_MUTABLE_COLUMNS: tuple[str, ...] = tuple(
     c
     for c in CALLS.columns
@@ -321,6 +322,7 @@ CALL_MUTABLE_COLUMNS: tuple[str, ...] = tuple(
         "organization_id",
         "direction",
         "created_at",
+        "updated_at",
         "seq",
         "owner_node",
         "api_key_id",

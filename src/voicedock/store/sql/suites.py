@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from voicedock.domain.records import utcnow
 from voicedock.domain.rehearsal import Suite, SuiteRun
 from voicedock.store.pages import OldestFirstQuery, RecordPage
 from voicedock.store.sql.base import StorePart, TransactionPart
@@ -24,9 +23,7 @@ class SqlSuiteWrites(TransactionPart):
         await self._insert(SUITES, suite)
 
     async def update_suite(self, suite: Suite) -> None:
-        suite.updated_at = utcnow()
-        columns = ("name", "scenarios", "assistant_id", "updated_at")
-        await self._update(SUITES, suite, columns, "test suite")
+        await self._touched(SUITES, suite, ("name", "scenarios", "assistant_id"), "test suite")
 
     async def delete_suite(self, organization_id: str, suite_id: str) -> bool:
         await self._conn.execute(
