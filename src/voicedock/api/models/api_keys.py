@@ -63,36 +63,42 @@ class ApiKeyList(Reply, kw_only=True):
     api_keys: list[ApiKey]
 
 
-_ADMIN = " Needs an admin key (403 otherwise)."
-_KEY_ERRORS = "401 403 404"
+def _admin(
+    summary: str,
+    ok: tuple[str, type[Reply]],
+    errors: str,
+    body: type[Body] | None = None,
+) -> Schema:
+    """An operation only an admin key may call: its summary says so, and ``errors`` gain its
+    403."""
+    statuses = " ".join(sorted([*errors.split(), "403"]))
+    return operation(
+        summary + " Needs an admin key (403 otherwise).", ok, body=body, errors=statuses
+    )
+
 
 PATHS: dict[str, Schema] = {
     "/api-keys": {
-        "get": operation(
-            "List the organization's API keys (never their secrets)." + _ADMIN,
-            ("200", ApiKeyList),
-            errors="401 403",
+        "get": _admin(
+            "List the organization's API keys (never their secrets).", ("200", ApiKeyList), "401"
         ),
-        "post": operation(
-            "Create an API key; the secret is in this answer only." + _ADMIN,
+        "post": _admin(
+            "Create an API key; the secret is in this answer only.",
             ("201", ApiKeyCreated),
+            "400 401 413",
             body=ApiKeyCreate,
-            errors="400 401 403 413",
         ),
     },
     "/api-keys/{id}": {
-        "get": operation("Get an API key." + _ADMIN, ("200", ApiKey), errors=_KEY_ERRORS),
-        "patch": operation(
-            "Rename an API key." + _ADMIN,
-            ("200", ApiKey),
-            body=ApiKeyUpdate,
-            errors="400 401 403 404 413",
+        "get": _admin("Get an API key.", ("200", ApiKey), "401 404"),
+        "patch": _admin(
+            "Rename an API key.", ("200", ApiKey), "400 401 404 413", body=ApiKeyUpdate
         ),
-        "delete": operation(
+        "delete": _admin(
             "Revoke an API key now: its requests, open event streams and console sessions "
-            "end. It stays listed with revoked_at." + _ADMIN,
+            "end. It stays listed with revoked_at.",
             ("200", ApiKey),
-            errors=_KEY_ERRORS,
+            "401 404",
         ),
     },
 }
