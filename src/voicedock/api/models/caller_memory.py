@@ -51,34 +51,41 @@ _NUMBER = path_parameter(
     {"type": "string", "pattern": E164_PATTERN},
     "The caller's (or callee's) number, E.164",
 )
+
+
+def _of_caller(
+    summary: str,
+    ok: tuple[str, type[Reply] | None],
+    errors: str,
+    body: type[Body] | None = None,
+) -> Schema:
+    """An operation on a caller's memory: its ``{number}`` E.164 (400 otherwise), with
+    ``errors``."""
+    return operation(summary, ok, body=body, params=[_NUMBER], errors=f"400 {errors}")
+
+
 PATHS: dict[str, Schema] = {
     "/callers/{number}/memory": {
-        "get": operation(
+        "get": _of_caller(
             "What the organization's calls left of a caller, newest first",
             ("200", CallerMemoryList),
-            params=[_NUMBER],
-            errors="400 401",
+            "401",
         ),
-        "delete": operation(
+        "delete": _of_caller(
             "Erase what the calls left of a caller (a data-subject request)",
             ("204", None),
-            params=[_NUMBER],
-            errors="400 401 403",
+            "401 403",
         ),
     },
     "/callers/{number}/memory/{memory_id}": {
-        "patch": operation(
+        "patch": _of_caller(
             "Correct what a call left of a caller (its summary, its facts)",
             ("200", CallerMemory),
+            "401 403 404 413",
             body=CallerMemoryEdit,
-            params=[_NUMBER],
-            errors="400 401 403 404 413",
         ),
-        "delete": operation(
-            "Erase one thing a call left of a caller",
-            ("204", None),
-            params=[_NUMBER],
-            errors="400 401 403 404",
+        "delete": _of_caller(
+            "Erase one thing a call left of a caller", ("204", None), "401 403 404"
         ),
     },
 }
