@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from msgspec import UnsetType
@@ -37,7 +38,7 @@ from voicedock.calls.listening import Listening
 from voicedock.calls.speech_admission import KINDS, SPEECH_CAPACITY, SpeechAdmission
 from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import AssistantConfig, Section
-from voicedock.domain.records import Call, CallEvent, CallMessage, Direction
+from voicedock.domain.records import Call, CallEvent, CallMessage, Direction, PhoneNumber, utcnow
 from voicedock.media.output_totals import OutputTotals
 from voicedock.pbx.base import Pbx, PbxHealth
 from voicedock.pipeline.pools.provider_health import ProviderHealth
@@ -172,6 +173,7 @@ class ServiceMetrics:
             "and stops once its calls have ended.",
             value=1.0 if self.draining() else 0.0,
         )
+        yield from _number_metrics(counts.numbers, utcnow())
         yield from _pbx_metrics(self._sources.pbx.health())
         yield from self._media_metrics()
         if self._sources.admission is not None:
@@ -304,6 +306,53 @@ def _turn_latency(registry: CollectorRegistry) -> dict[str, Histogram]:
             ("tts", "Per turn: from the LLM's first token to the first synthesized audio."),
         )
     }
+
+
+def _number_metrics(numbers: list[PhoneNumber], now: datetime) -> Iterator[Metric]:
+    """Each caller number's health (``calls/outbound/number_health.py``), labelled by its
+    organization and id (never the number itself): its window's rates where it has calls,
+    whether it is flagged and whether it rests."""
+    labels = ["organization", "number_id"]
+    rates = {
+        name: GaugeMetricFamily(f"voicedock_number_{name}", help_text, labels=labels)
+        for name, help_text in (
+            ("calls", "Outbound calls made from the number in its health window that the "
+             "callee's side decided (answered, busy, no-answer, rejected)."),
+            ("answer_rate", "Answered of those calls, 0-1."),
+            ("short_call_rate", "Answered calls over within [number_health] "
+             "short_call_seconds, of those answered, 0-1."),
+            ("voicemail_rate", "Answered calls taken by a machine, of those answered, 0-1."),
+        )
+    }  # fmt: skip
+    flagged = GaugeMetricFamily(
+        "voicedock_number_flagged",
+        "1 while the number is flagged unhealthy (its answer rate under the operator's floor).",
+        labels=labels,
+    )
+    resting = GaugeMetricFamily(
+        "voicedock_number_resting",
+        "1 while the number rests (no call made from it unless named).",
+        labels=labels,
+    )
+    for number in numbers:
+        key = [number.organization_id, number.id]
+        flagged.add_metric(key, 0.0 if number.flagged_at is None else 1.0)
+        rest = number.resting_until
+        resting.add_metric(key, 1.0 if rest is not None and rest > now else 0.0)
+        if number.health is None:
+            continue
+        o = number.health.outcomes
+        rates["calls"].add_metric(key, o.calls)
+        for name, rate in (
+            ("answer_rate", o.answer_rate()),
+            ("short_call_rate", o.short_call_rate()),
+            ("voicemail_rate", o.voicemail_rate()),
+        ):
+            if rate is not None:
+                rates[name].add_metric(key, rate)
+    yield from rates.values()
+    yield flagged
+    yield resting
 
 
 def _pbx_metrics(health: PbxHealth) -> Iterator[Metric]:

@@ -42,6 +42,7 @@ from voicedock.calls.nodes.drain import CallsEnding, Drain
 from voicedock.calls.nodes.lease import Node
 from voicedock.calls.observer import Observers
 from voicedock.calls.organization_voices import Voices, local_voices
+from voicedock.calls.outbound.number_health import NumberHealthWatch
 from voicedock.calls.recordings import sweep_periodically
 from voicedock.calls.recovery import CallRecovery
 from voicedock.calls.rehearsal.awaited_calls import AwaitedCalls
@@ -271,8 +272,10 @@ class Service(Closable):
     def _call_engine(self, work: CallWork, ending: CallsEnding) -> CallEngine:
         """Every change to a call tells the webhooks (the outbox, in the change's
         transaction), the campaigns, the metrics and the node's drain."""
+        # Each outbound call's number judged by what became of its calls (docs/api.md).
+        numbers = NumberHealthWatch(self.settings.number_health, self.webhooks.number_alerts)
         observers = Observers(
-            self.webhooks.publisher, self.campaigns, self.metrics.observer, ending
+            self.webhooks.publisher, self.campaigns, self.metrics.observer, ending, numbers
         )
         options = EngineOptions(
             node_id=node_id_of(self.settings),

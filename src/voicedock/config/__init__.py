@@ -28,6 +28,7 @@ from voicedock.config.node import (
     ServerSettings,
     default_node_id,
 )
+from voicedock.config.number_health import NumberHealthSettings
 from voicedock.config.organizations import (
     AssistantSettings,
     ByokSettings,
@@ -88,6 +89,7 @@ __all__ = [
     "ListenSettings",
     "NodeSettings",
     "NoiseSuppressionSettings",
+    "NumberHealthSettings",
     "NumberSettings",
     "OrganizationLimitSettings",
     "PbxSettings",

@@ -24,6 +24,7 @@ from voicedock.config.node import (
     NodeSettings,
     ServerSettings,
 )
+from voicedock.config.number_health import NumberHealthSettings
 from voicedock.config.organizations import (
     AssistantSettings,
     ByokSettings,
@@ -54,6 +55,7 @@ class Settings(Table):
     recordings: RecordingsSettings = msgspec.field(default_factory=RecordingsSettings)
     trunks: list[TrunkSettings] = msgspec.field(default_factory=list)
     numbers: list[NumberSettings] = msgspec.field(default_factory=list)
+    number_health: NumberHealthSettings = msgspec.field(default_factory=NumberHealthSettings)
     assistants: list[AssistantSettings] = msgspec.field(default_factory=list)
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     egress: EgressSettings = msgspec.field(default_factory=EgressSettings)

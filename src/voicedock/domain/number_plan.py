@@ -80,6 +80,22 @@ def calling_code(number: str) -> str | None:
     return str(parsed.country_code) if parsed.country_code else None
 
 
+def local_prefix(number: str) -> str | None:
+    """The part of ``number`` (E.164) a callee sees as local: its country calling code and its
+    geographic area code where the plan has one (``+1212`` for ``+1 212 555…``, ``+4930`` for
+    Berlin), else the calling code alone (``+447`` mobiles: ``+44``); ``None`` when it does not
+    parse. A caller number sharing it is local presence (``calls/outbound/number_health.py``)."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except NumberParseException:
+        return None
+    if not parsed.country_code:
+        return None
+    area = phonenumbers.length_of_geographical_area_code(parsed)
+    national = phonenumbers.national_significant_number(parsed)
+    return f"+{parsed.country_code}{national[:area]}"
+
+
 def is_region(code: str) -> bool:
     """An ISO 3166-1 alpha-2 code libphonenumber has a numbering plan for, or ``GLOBAL``."""
     return code in phonenumbers.SUPPORTED_REGIONS or code == GLOBAL
@@ -92,5 +108,6 @@ __all__ = [
     "calling_code",
     "classify",
     "is_region",
+    "local_prefix",
     "time_zones",
 ]

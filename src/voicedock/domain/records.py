@@ -19,6 +19,7 @@ from voicedock.domain.billing import CallCost
 from voicedock.domain.flows import FlowProgress
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.knowledge import KnowledgeEmbeddings
+from voicedock.domain.number_health import NumberHealth
 from voicedock.domain.squads import CallSquad, Member, member_named
 from voicedock.domain.timestamps import utcnow as utcnow
 from voicedock.domain.traffic_split import TrafficShare
@@ -166,6 +167,13 @@ class PhoneNumber:
     # Its inbound calls split between versions of its assistant by the caller's number (A/B;
     # None: the assistant's own split, if any).
     traffic_split: list[TrafficShare] | None = None
+    # What became of the outbound calls made from it lately (domain/number_health.py), as of
+    # its last call's end; when it was flagged unhealthy, until when it rests, and from when
+    # its calls count (the end of a rest, or a reset; None: its window alone).
+    health: NumberHealth | None = None
+    flagged_at: datetime | None = None
+    resting_until: datetime | None = None
+    health_since: datetime | None = None
 
 
 @dataclass(slots=True)

@@ -49,6 +49,8 @@ class EventType(enum.StrEnum):
     )
     # An organization's costs this month reached its spending warning or limit (docs/billing.md)
     SPEND_THRESHOLD = "spend-threshold"
+    # A caller number flagged unhealthy by its answer rate, or healthy again (docs/api.md)
+    PHONE_NUMBER_HEALTH = "phone-number-health"
     # Requests voicedock makes while a call waits for the answer (not queued, not retried).
     TOOL_CALLS = "tool-calls"
     ASSISTANT_REQUEST = "assistant-request"

@@ -58,8 +58,9 @@ class RunEventPayload(TypedDict):
     data: JsonObject
 
 
-class SpendEventPayload(TypedDict):
-    """The envelope of an organization's spending event (``spend-threshold``)."""
+class OrganizationEventPayload(TypedDict):
+    """The envelope of an event about the organization itself, not one of its calls, campaigns
+    or runs (``spend-threshold``, ``phone-number-health``)."""
 
     type: str
     organization_id: str
@@ -68,7 +69,7 @@ class SpendEventPayload(TypedDict):
 
 
 WebhookPayload: TypeAlias = (
-    CallEventPayload | CampaignEventPayload | RunEventPayload | SpendEventPayload
+    CallEventPayload | CampaignEventPayload | RunEventPayload | OrganizationEventPayload
 )
 
 

@@ -23,6 +23,7 @@ from voicedock.egress import CheckedUrl, HostResolver, system_resolver
 from voicedock.egress.settings import egress_guard
 from voicedock.errors import ConfigError, UnsafeUrl
 from voicedock.webhooks.campaign_events import CampaignWebhooks
+from voicedock.webhooks.number_events import NumberHealthWebhooks
 from voicedock.webhooks.publisher import WebhookPublisher
 from voicedock.webhooks.server_requests import ServerRequests
 from voicedock.webhooks.spend_events import SpendWebhooks
@@ -77,6 +78,7 @@ class Webhooks:
         self.campaign_events = CampaignWebhooks(on_enqueued=self.nudge)
         self.test_run_events = RunWebhooks(on_enqueued=self.nudge)
         self.spend_alerts = SpendWebhooks(on_enqueued=self.nudge)
+        self.number_alerts = NumberHealthWebhooks(on_enqueued=self.nudge)
         # tool-calls and assistant-request: the requests a call waits for.
         self.requests = ServerRequests(store, self.egress)
         self._configured = [e.url for e in settings.webhooks.endpoints]

@@ -14,13 +14,13 @@ from voicedock.domain.billing import SpendAlert
 from voicedock.domain.timestamps import iso
 from voicedock.domain.webhooks import EventType
 from voicedock.store.base import Transaction
-from voicedock.webhooks.events import SpendEventPayload
+from voicedock.webhooks.events import OrganizationEventPayload
 from voicedock.webhooks.outbox import OrganizationWebhooks
 
 LIMIT_PERCENT = 100
 
 
-def spend_threshold(alert: SpendAlert) -> SpendEventPayload:
+def spend_threshold(alert: SpendAlert) -> OrganizationEventPayload:
     return {
         "type": str(EventType.SPEND_THRESHOLD),
         "organization_id": alert.organization_id,

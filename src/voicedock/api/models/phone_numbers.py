@@ -4,6 +4,7 @@ and assistant) and ``/trunks`` (those open to the organization)."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime, timedelta
 from typing import Annotated, ClassVar
 
 from msgspec import UNSET, Meta, UnsetType
@@ -15,11 +16,14 @@ from voicedock.api.models.field_types import E164, Identifier, Time, text
 from voicedock.api.models.operations import PATH_ID, Schema, error_response, operation
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal
 from voicedock.domain.assistant_config import LANGUAGE_TAG_PATTERN
+from voicedock.domain.number_health import NumberHealth as NumberHealthRecord
 from voicedock.domain.records import PhoneNumber as NumberRecord
 from voicedock.domain.records import Trunk as TrunkRecord
 from voicedock.domain.records import utcnow
+from voicedock.domain.timestamps import iso
 from voicedock.domain.traffic_split import SHARES
 
+REST_HOURS_MAX = 720
 _SPLIT = (
     "Inbound calls to the number split between versions of its assistant by the caller's "
     "number, each version for its weight (each caller always the same one), instead of the "
@@ -43,6 +47,59 @@ OperatorSetting = Annotated[
 ]
 
 
+class NumberHealth(Reply, kw_only=True):
+    """What became of the outbound calls made from the number lately ([number_health] of the
+    operator: docs/api.md, Phone numbers' health), as of its last call's end."""
+
+    window_hours: Annotated[int, Meta(description="The calls of these last hours count.")]
+    as_of: Time = None
+    calls: Annotated[
+        int,
+        Meta(
+            description="Outbound calls made from it in the window that ended answered or not "
+            "answered by the callee's side (busy, no-answer, rejected); test calls, calls "
+            "cancelled or failed on our side apart."
+        ),
+    ]
+    answered: int
+    short_calls: Annotated[
+        int, Meta(description="Answered and over within [number_health] short_call_seconds.")
+    ]
+    voicemails: Annotated[int, Meta(description="Answered by a machine (end_reason voicemail).")]
+    answer_rate: Annotated[float | None, Meta(description="answered / calls; null: no calls.")]
+    short_call_rate: Annotated[
+        float | None, Meta(description="short_calls / answered; null: none answered.")
+    ]
+    voicemail_rate: Annotated[
+        float | None, Meta(description="voicemails / answered; null: none answered.")
+    ]
+    healthy: Annotated[
+        bool | None,
+        Meta(
+            description="What these outcomes say: false when the answer rate is under the "
+            "operator's floor over at least its min_calls; null: too few calls to tell."
+        ),
+    ]
+
+    @classmethod
+    def of(cls, health: NumberHealthRecord | None) -> NumberHealth | None:
+        if health is None:
+            return None
+        o = health.outcomes
+        return cls(
+            window_hours=health.window_hours,
+            as_of=iso(health.as_of),
+            calls=o.calls,
+            answered=o.answered,
+            short_calls=o.short_calls,
+            voicemails=o.voicemails,
+            answer_rate=o.answer_rate(),
+            short_call_rate=o.short_call_rate(),
+            voicemail_rate=o.voicemail_rate(),
+            healthy=health.healthy,
+        )
+
+
 class PhoneNumber(RecordReply[NumberRecord], kw_only=True):
     id: str
     number: E164
@@ -59,9 +116,35 @@ class PhoneNumber(RecordReply[NumberRecord], kw_only=True):
     ] = None
     language: Annotated[str | None, Meta(description=LANGUAGE_DESCRIPTION)] = None
     traffic_split: Annotated[list[TrafficShare] | None, Meta(description=_SPLIT)] = None
+    health: Annotated[
+        NumberHealth | None,
+        Meta(description="Its outbound calls' outcomes lately; null: none ended yet."),
+    ] = None
+    flagged_at: Annotated[
+        str | None,
+        Meta(
+            description="When its answer rate fell under the operator's floor (the "
+            "phone-number-health webhook); null: not flagged. A flagged number is taken "
+            "after the healthy ones.",
+            extra_json_schema={"format": "date-time"},
+        ),
+    ] = None
+    resting_until: Annotated[
+        str | None,
+        Meta(
+            description="Until then no call is made from it unless a request names it "
+            "(number_id): flagged with the operator's rest_hours, or rested by POST "
+            "/phone-numbers/{id}/rest; its calls count from then. null: not resting.",
+            extra_json_schema={"format": "date-time"},
+        ),
+    ] = None
     last_used_at: Time = None
     created_at: Time = None
     updated_at: Time = None
+
+    @classmethod
+    def of(cls, record: NumberRecord) -> PhoneNumber:
+        return of_record(cls, record, health=NumberHealth.of(record.health))
 
 
 class PhoneNumberList(Reply, kw_only=True):
@@ -128,6 +211,31 @@ class PhoneNumberUpdate(Body, kw_only=True):
         )
 
 
+class NumberRest(Body, kw_only=True):
+    """How long the number rests from now (``POST /phone-numbers/{id}/rest``)."""
+
+    REFUSAL: ClassVar[Refusal | None] = JSON_OBJECT
+
+    hours: Annotated[
+        int,
+        Meta(
+            ge=0,
+            le=REST_HOURS_MAX,
+            description="No call is made from the number for this many hours unless a request "
+            "names it (number_id), and its calls count from then on (resting_until). 0: back "
+            "in the pool now, its flag cleared, its calls counted from now.",
+        ),
+    ]
+
+    def applied(self, number: NumberRecord, now: datetime) -> NumberRecord:
+        """``number`` resting ``hours`` from ``now`` (0: not resting, not flagged)."""
+        if self.hours == 0:
+            back = dataclasses.replace(number, flagged_at=None, resting_until=None)
+            return dataclasses.replace(back, health_since=now)
+        until = now + timedelta(hours=self.hours)
+        return dataclasses.replace(number, resting_until=until, health_since=until)
+
+
 class Trunk(Reply, kw_only=True):
     name: str
     endpoint: str | UnsetType = UNSET
@@ -186,6 +294,17 @@ PATHS: dict[str, Schema] = {
             params=[PATH_ID],
         ),
     },
+    "/phone-numbers/{id}/rest": {
+        "post": operation(
+            "Rest a phone number: no call is made from it for a while (or put it back now)",
+            ("200", PhoneNumber),
+            body=NumberRest,
+            errors="400 401 404 413",
+            description="A number carriers may be labelling spam (flagged by its answer rate, "
+            "the phone-number-health webhook; docs/api.md) rests: calls take the "
+            "organization's other numbers. hours 0 ends a rest and clears the flag.",
+        ),
+    },
     "/trunks": {
         "get": operation(
             "List the trunks open to the organization",
@@ -204,4 +323,12 @@ PATHS: dict[str, Schema] = {
         ),
     },
 }
-MODELS = (PhoneNumber, PhoneNumberList, PhoneNumberUpdate, Trunk, TrunkList)
+MODELS = (
+    NumberHealth,
+    NumberRest,
+    PhoneNumber,
+    PhoneNumberList,
+    PhoneNumberUpdate,
+    Trunk,
+    TrunkList,
+)

@@ -5,19 +5,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from voicedock.api.models.base import parse
+from voicedock.api.body import read_json
+from voicedock.api.models.base import parse, reply
+from voicedock.api.models.phone_numbers import NumberRest, PhoneNumberUpdate
 from voicedock.api.models.phone_numbers import PhoneNumber as PhoneNumberReply
-from voicedock.api.models.phone_numbers import PhoneNumberUpdate
 from voicedock.api.resources import (
     Caller,
     Listing,
     Patch,
     Refused,
     Resource,
+    caller_of,
     mount,
 )
 from voicedock.calls.assistants.resolve import UNKNOWN_VERSION
-from voicedock.domain.records import PhoneNumber
+from voicedock.domain.records import PhoneNumber, utcnow
 from voicedock.errors import BadRequest, Forbidden, Unprocessable
 
 routes = web.RouteTableDef()
@@ -95,3 +97,16 @@ PHONE_NUMBERS: Resource[PhoneNumber] = Resource(
 
 RESOURCES = (PHONE_NUMBERS,)
 mount(routes, *RESOURCES)
+
+
+@routes.post(f"{PHONE_NUMBERS.item_path}/rest")
+async def rest(request: web.Request) -> web.Response:
+    """The number rests (no call made from it unless named) or, with 0 hours, is back in the
+    pool with its flag cleared; its calls count for its health from then."""
+    caller = caller_of(request)
+    number = await PHONE_NUMBERS.fetch(request)
+    body = await read_json(request, caller.service.settings.server.max_body_bytes)
+    rested = parse(body, NumberRest).applied(number, utcnow())
+    async with caller.store.transaction() as tx:
+        await tx.set_number_rest(rested)
+    return reply(PhoneNumberReply.of(rested))

@@ -29,6 +29,7 @@ from voicedock.calls.outbound.idempotency import NOT_PLACED, not_placed_error
 from voicedock.calls.outbound.new_call import NewCall
 from voicedock.calls.transitions import fail, status_event_data
 from voicedock.domain.ids import mask_call_id
+from voicedock.domain.number_plan import local_prefix
 from voicedock.domain.records import (
     Call,
     CallEvent,
@@ -144,6 +145,7 @@ class Placement(EnginePart):
         self._ringing = ringing
         self._presynthesizer = presynthesizer
         self._organization_limits = OrganizationLimits(ground.settings.limits)
+        self._number_health = ground.settings.number_health  # the pool's preferences
         # Calls stored but not originated yet: their dial in the trunk's CPS window.
         self._trunk_dials: dict[str, int] = {}
 
@@ -237,7 +239,15 @@ class Placement(EnginePart):
         """Reserve a caller number and pass the dial limits (shared by every node): the
         number and the PBX server of its trunk, or how long to wait."""
         usable = self._trunk_access.usable(trunks, dial.organization_id)
-        choice = NumberChoice(dial.organization_id, dial.number_id, dial.number_ids, usable)
+        health = self._number_health
+        choice = NumberChoice(
+            dial.organization_id,
+            dial.number_id,
+            dial.number_ids,
+            usable,
+            prefer_healthy=health.prefer_healthy,
+            local_prefix=local_prefix(dial.destination) if health.prefer_local else None,
+        )
         number = await tx.reserve_phone_number(choice, now)
         if number is None:
             raise RateLimited(

@@ -1,10 +1,12 @@
 """What the metrics (``metrics.py``) read from the database at scrape time: every node's calls
-and the webhook deliveries, counted by state."""
+and the webhook deliveries, counted by state; the caller numbers' health."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
+
+from voicedock.domain.records import PhoneNumber
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +20,8 @@ class StoreCounts:
     active_calls: dict[tuple[str, str, str], int]
     # "pending" | "delivered" | "failed" (given up) -> webhook deliveries in the outbox
     webhook_deliveries: dict[str, int]
+    # every organization's caller numbers, with their health (calls/outbound/number_health.py)
+    numbers: list[PhoneNumber] = field(default_factory=list)
 
 
 class MetricsReads(Protocol):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from voicedock.domain.number_health import NumberOutcomes
 from voicedock.domain.records import PhoneNumber, Trunk
 
 
@@ -21,6 +22,11 @@ class NumberChoice:
     number_id: str | None = None
     among: Sequence[str] = ()
     trunks: Collection[str] | None = None
+    # The pool's preferences (``[number_health]``): numbers not flagged unhealthy first; then
+    # those whose number starts with ``local_prefix`` (the callee's country and area code).
+    # A resting number is never taken from the pool (only named by ``number_id``).
+    prefer_healthy: bool = False
+    local_prefix: str | None = None
 
 
 class NumberLookups(Protocol):
@@ -49,6 +55,29 @@ class NumberWrites(NumberLookups, Protocol):
         is under its limit. Marks it used at ``now``. ``None`` when nothing qualifies (the
         caller tells "not found" from "busy" with ``get_phone_number``).
         """
+        ...
+
+    async def number_outcomes(
+        self, number_id: str, since: datetime, short_call_seconds: int, unanswered: Sequence[str]
+    ) -> NumberOutcomes:
+        """What became of the outbound calls made from ``number_id`` since ``since`` that have
+        ended (test calls apart), answered or failed with an error of ``unanswered`` (what the
+        callee's side decided; not a call cancelled or failed on our side): their count,
+        answered, answered and shorter than ``short_call_seconds``, ended ``voicemail``."""
+        ...
+
+    async def set_number_health(self, number: PhoneNumber) -> None:
+        """Store ``number.health`` (the outcomes of its calls as of its last call's end)."""
+        ...
+
+    async def set_number_rest(self, number: PhoneNumber) -> None:
+        """Store ``number``'s flag, rest and ``health_since`` as they are on it."""
+        ...
+
+    async def change_number_flag(self, number: PhoneNumber, was: datetime | None) -> bool:
+        """Store ``number``'s flag, rest and ``health_since`` if its flag is still ``was``
+        (``flagged_at``; None: not flagged); whether it was (so one of two calls ending at
+        once on two nodes announces the change)."""
         ...
 
 

@@ -1,5 +1,6 @@
 """The counts the metrics read at scrape time in SQL (both backends): every node's calls by
-outcome, the calls not yet ended by trunk, PBX and node, and the webhook deliveries by state."""
+outcome, the calls not yet ended by trunk, PBX and node, the webhook deliveries by state, and
+the caller numbers with their health."""
 
 # Statements are assembled only from constant table/column names; values are always bound.
 # ruff: noqa: S608
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from voicedock.store.base import StoreCounts
 from voicedock.store.sql.base import StorePart
-from voicedock.store.sql.rows import ACTIVE_IN, integer, optional_text, text
+from voicedock.store.sql.rows import ACTIVE_IN, PHONE_NUMBERS, integer, optional_text, text
 
 
 class SqlMetricsReads(StorePart):
@@ -47,6 +48,10 @@ class SqlMetricsReads(StorePart):
                 for r in active
             },
             webhook_deliveries={text(r["state"]): integer(r["n"]) for r in deliveries},
+            numbers=[
+                PHONE_NUMBERS.decode(r, self._dialect)
+                for r in await self._reader.fetch("SELECT * FROM phone_numbers ORDER BY id")
+            ],
         )
 
 

@@ -11,14 +11,27 @@ concurrent-call limit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
+from voicedock.domain.number_health import NumberOutcomes
 from voicedock.domain.records import PhoneNumber, Trunk
 from voicedock.store.base import NumberChoice
 from voicedock.store.sql.base import RowReads, StorePart, TransactionPart
 from voicedock.store.sql.conn import SqlValue, marks
-from voicedock.store.sql.rows import ACTIVE_IN, PHONE_NUMBERS, TRUNKS, integer
+from voicedock.store.sql.rows import ACTIVE_IN, PHONE_NUMBERS, TERMINAL_IN, TRUNKS, integer
 
+_OUTCOMES = (
+    "SELECT count(*) AS calls, count(started_at) AS answered,"
+    " coalesce(sum(CASE WHEN started_at IS NOT NULL AND duration_seconds < ? THEN 1 ELSE 0"
+    " END), 0) AS short_calls,"
+    " coalesce(sum(CASE WHEN end_reason = 'voicemail' THEN 1 ELSE 0 END), 0) AS voicemails"
+    " FROM calls WHERE number_id = ? AND direction = 'outbound' AND test_run_id IS NULL"
+    f" AND created_at >= ? AND status IN {TERMINAL_IN}"
+)
+# A flagged number after the healthy ones; a flag whose rest is over counts for none.
+_HEALTHY_FIRST = "CASE WHEN p.flagged_at IS NULL OR p.resting_until IS NOT NULL THEN 0 ELSE 1 END"
+_REST_COLUMNS = ("flagged_at", "resting_until", "health_since")
 _ACTIVE_COUNT = (
     f"(SELECT count(*) FROM calls c WHERE c.number_id = p.id AND c.status IN {ACTIVE_IN})"
 )
@@ -90,11 +103,18 @@ class SqlNumberWrites(SqlNumberLookups, TransactionPart):
                 return None
             sql += f" AND p.trunk IN ({marks(trunks)})"
             args.extend(sorted(trunks))
-        # Least recently used first; never used numbers before all others.
-        sql += (
-            " ORDER BY CASE WHEN p.last_used_at IS NULL THEN 0 ELSE 1 END, p.last_used_at,"
-            " p.created_at, p.id LIMIT 1"
-        )
+        order: list[str] = []
+        if number_id is None:  # a resting number only when named
+            sql += " AND (p.resting_until IS NULL OR p.resting_until <= ?)"
+            args.append(self._dialect.dt(now))
+            if choice.prefer_healthy:
+                order.append(_HEALTHY_FIRST)
+            if choice.local_prefix:
+                order.append("CASE WHEN p.number LIKE ? THEN 0 ELSE 1 END")
+                args.append(f"{choice.local_prefix}%")
+        # Then the least recently used; never used numbers before all others.
+        order += ["CASE WHEN p.last_used_at IS NULL THEN 0 ELSE 1 END", "p.last_used_at"]
+        sql += f" ORDER BY {', '.join(order)}, p.created_at, p.id LIMIT 1"
         row = await self._conn.fetchrow(sql, *args)
         if row is None:
             return None
@@ -106,6 +126,40 @@ class SqlNumberWrites(SqlNumberLookups, TransactionPart):
             number.id,
         )
         return number
+
+    async def number_outcomes(
+        self, number_id: str, since: datetime, short_call_seconds: int, unanswered: Sequence[str]
+    ) -> NumberOutcomes:
+        sql = f"{_OUTCOMES} AND (started_at IS NOT NULL OR error IN ({marks(unanswered)}))"
+        row = await self._conn.fetchrow(
+            sql, short_call_seconds, number_id, self._dialect.dt(since), *unanswered
+        )
+        if row is None:
+            return NumberOutcomes()
+        return NumberOutcomes(
+            calls=integer(row["calls"]),
+            answered=integer(row["answered"]),
+            short_calls=integer(row["short_calls"]),
+            voicemails=integer(row["voicemails"]),
+        )
+
+    async def set_number_health(self, number: PhoneNumber) -> None:
+        await self._update(PHONE_NUMBERS, number, ("health",), "phone number")
+
+    async def set_number_rest(self, number: PhoneNumber) -> None:
+        await self._update(PHONE_NUMBERS, number, _REST_COLUMNS, "phone number")
+
+    async def change_number_flag(self, number: PhoneNumber, was: datetime | None) -> bool:
+        assignments = ", ".join(f"{c} = ?" for c in _REST_COLUMNS)
+        values = PHONE_NUMBERS.encode(number, self._dialect, _REST_COLUMNS)
+        sql = f"UPDATE phone_numbers SET {assignments} WHERE id = ? AND organization_id = ?"
+        args: list[SqlValue] = [*values, number.id, number.organization_id]
+        if was is None:
+            sql += " AND flagged_at IS NULL"
+        else:
+            sql += " AND flagged_at = ?"
+            args.append(self._dialect.dt(was))
+        return await self._conn.execute(sql, *args) == 1
 
 
 class SqlNumberReads(SqlNumberLookups, StorePart):
