@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicedock.domain.number_plan import GLOBAL, NumberInfo, classify, is_region
+from voicedock.domain.number_plan import GLOBAL, NumberInfo, classify, is_region, local_prefix
 
 pytestmark = pytest.mark.unit
 
@@ -57,3 +57,19 @@ def test_numbers_that_cannot_exist_have_no_classification(number: str) -> None:
 def test_regions_are_iso_codes_or_global() -> None:
     assert all(is_region(code) for code in ("NL", "JM", GLOBAL))
     assert not any(is_region(code) for code in ("nl", "XX", "*", ""))
+
+
+@pytest.mark.parametrize(
+    ("number", "prefix"),
+    [
+        ("+12125550100", "+1212"),  # New York: NANP's area code
+        ("+13055550100", "+1305"),  # Miami
+        ("+4930123456", "+4930"),  # Berlin
+        ("+33142278186", "+331"),  # Paris
+        ("+447700900123", "+44"),  # a UK mobile: no area, the country alone
+        ("+800123", "+800"),  # international freephone
+        ("12125550100", None),  # not E.164
+    ],
+)
+def test_a_numbers_local_prefix_is_its_country_and_area(number: str, prefix: str | None) -> None:
+    assert local_prefix(number) == prefix
