@@ -178,3 +178,20 @@ async def test_the_operators_rest_keeps_a_flagged_number_out_until_it_ends(
         assert (back["flagged_at"], back["resting_until"]) == (None, None)
         assert back["health"]["calls"] == 1
         assert back["health"]["healthy"] is None
+
+
+async def test_with_local_presence_each_callee_is_called_from_the_number_of_its_area(
+    database_url: str,
+) -> None:
+    settings = make_settings(database_url)
+    settings.numbers[1].number = "+4930123457"  # acme's Berlin number beside its Dutch one
+    local_to_berlin = number_id("+4930123457")
+    settings.number_health.prefer_local = True
+    berlin = "+493012345678"
+    async with serving(settings) as api:
+        calls = [
+            (destination, (await _call(api, destination=destination))[1])
+            for destination in (berlin, DESTINATION, berlin, berlin, DESTINATION, DESTINATION)
+        ]
+    # The least recently used would alternate; each callee gets the number of its own area.
+    assert calls == [(d, local_to_berlin if d == berlin else SPAM) for d, _ in calls]
