@@ -32,6 +32,7 @@ import msgspec
 
 from voicedock.aio import Closable, Supervisor, started
 from voicedock.calls.assistants.configured import check_configured_assistants
+from voicedock.calls.call_traces import CallTraces
 from voicedock.calls.campaigns.dialer import Dialer
 from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.control import LiveCalls
@@ -82,6 +83,7 @@ from voicedock.pbx.base import (
     TransferTarget,
 )
 from voicedock.store import Store, open_store
+from voicedock.telemetry.tracing import Tracing
 from voicedock.webhooks.runtime import Webhooks
 
 log = logging.getLogger("voicedock.service")
@@ -212,6 +214,7 @@ class Service(Closable):
         self.options = options  # what it was built from (its lease connection among them)
         # One egress guard: webhooks, tools, assistant-request and the calls' speech providers.
         self.webhooks = Webhooks(store, settings, node_id=node_id_of(settings))
+        self.tracing, self.call_traces = self._traces()  # [telemetry]: none while off
         # Campaigns: contacts settle as their calls end; this node's dialer places their calls.
         self.campaigns = CampaignManager(store, settings, events=self.webhooks.campaign_events)
         work = self._call_work()
@@ -242,6 +245,16 @@ class Service(Closable):
         self._tasks = Supervisor("service", log)  # drain, ring timeouts, retention, dialer
         self._closed = False
 
+    def _traces(self) -> tuple[Tracing, CallTraces | None]:
+        """The node's tracer ([telemetry]) and, while traces are on, the calls' traces: the
+        engine's observer and the runner's watcher, naming each call's span in its webhooks."""
+        tracing = Tracing.of(self.settings.telemetry, node_id_of(self.settings))
+        if tracing.tracer is None:
+            return tracing, None
+        call_traces = CallTraces(tracing, tracing.tracer)
+        self.webhooks.worker.trace_headers = call_traces.headers_for
+        return tracing, call_traces
+
     def _call_work(self) -> CallWork:
         settings, speech = self.settings, self.speech
         call_speech = CallSpeech(
@@ -271,11 +284,18 @@ class Service(Closable):
 
     def _call_engine(self, work: CallWork, ending: CallsEnding) -> CallEngine:
         """Every change to a call tells the webhooks (the outbox, in the change's
-        transaction), the campaigns, the metrics and the node's drain."""
+        transaction), the campaigns, the metrics, the node's drain, the numbers' health and
+        the calls' traces."""
         # Each outbound call's number judged by what became of its calls (docs/api.md).
         numbers = NumberHealthWatch(self.settings.number_health, self.webhooks.number_alerts)
+        traces = () if self.call_traces is None else (self.call_traces,)
         observers = Observers(
-            self.webhooks.publisher, self.campaigns, self.metrics.observer, ending, numbers
+            self.webhooks.publisher,
+            self.campaigns,
+            self.metrics.observer,
+            ending,
+            numbers,
+            *traces,
         )
         options = EngineOptions(
             node_id=node_id_of(self.settings),
@@ -330,7 +350,8 @@ class Service(Closable):
             tool_server=self.tool_mocks,
             knowledge=self.knowledge_search,
             media_totals=work.media_totals,
-            watchers=(self.metrics.live,),
+            watchers=(self.metrics.live,)
+            + (() if self.call_traces is None else (self.call_traces,)),
         )
         return CallRunner(self.engine, self.pbx, self.store, self.settings, options)
 
@@ -471,6 +492,9 @@ class Service(Closable):
             await self.store.aclose()
             if self.options.lease_store is not None:
                 await self.options.lease_store.aclose()
+            if self.call_traces is not None:
+                self.call_traces.close()  # calls still open here: their spans end now
+            await self.tracing.aclose()  # the last spans exported
 
     async def __aenter__(self) -> Self:
         return self

@@ -11,6 +11,7 @@ from voicedock.api.authentication import authenticate
 from voicedock.api.error_responses import errors
 from voicedock.api.models.document import openapi_json
 from voicedock.api.rate_limits import LIMITER, RateLimiter, rate_limit
+from voicedock.api.request_traces import request_traces
 from voicedock.api.resources import Mounted, scoped_paths
 from voicedock.api.routes import (
     analysis_templates,
@@ -75,7 +76,7 @@ def create_app(
     factory = service_factory or (lambda: Service.open(settings))
     # aiohttp's own limit backs up read_json's (a body that lies about its length).
     app = web.Application(
-        middlewares=[errors, authenticate, rate_limit],
+        middlewares=[*request_traces(settings), errors, authenticate, rate_limit],
         client_max_size=settings.server.max_body_bytes,
     )
     app[LIMITER] = RateLimiter(settings.rate_limits)

@@ -10,7 +10,8 @@ start-up with a ``ConfigError`` naming the key, e.g. ``config: numbers[0].number
 bounds, grouped by concern: this process (``node.py``), the PBX and trunks (``pbx.py``), speech
 (``speech.py``), what organizations are given (``organizations.py``), where calls may go
 (``policy.py``) and what every automated call passes (``compliance.py``), the URLs tenants
-name (``egress.py``), calls' afterlife (``calls.py``) and webhooks (``webhooks.py``).
+name (``egress.py``), calls' afterlife (``calls.py``), webhooks (``webhooks.py``) and the
+node's OpenTelemetry traces (``telemetry.py``).
 """
 
 from voicedock.config.calls import (
@@ -62,6 +63,7 @@ from voicedock.config.speech import (
     SpeechSettings,
     VadSettings,
 )
+from voicedock.config.telemetry import TelemetrySettings
 from voicedock.config.webhooks import WebhookEndpointSettings
 from voicedock.errors import ConfigError
 
@@ -101,6 +103,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "SpeechSettings",
+    "TelemetrySettings",
     "TrunkSettings",
     "VadSettings",
     "WebhookEndpointSettings",

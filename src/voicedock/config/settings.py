@@ -38,6 +38,7 @@ from voicedock.config.pbx import PbxSettings, TrunkSettings
 from voicedock.config.policy import PolicySettings
 from voicedock.config.speech import SpeechSettings
 from voicedock.config.table_types import Table
+from voicedock.config.telemetry import TelemetrySettings
 from voicedock.config.webhooks import WebhookSettings
 from voicedock.domain.number_plan import classify
 from voicedock.errors import ConfigError
@@ -70,6 +71,7 @@ class Settings(Table):
     rehearsal: RehearsalSettings = msgspec.field(default_factory=RehearsalSettings)
     domains: DomainsSettings = msgspec.field(default_factory=DomainsSettings)
     ai_disclosure: AiDisclosureSettings = msgspec.field(default_factory=AiDisclosureSettings)
+    telemetry: TelemetrySettings = msgspec.field(default_factory=TelemetrySettings)
 
     def check(self) -> None:
         """The rules across keys; a broken one raises ``ConfigError`` naming the key."""
@@ -98,6 +100,7 @@ class Settings(Table):
         self.listen.check()
         self.byok.check()
         self.domains.check()
+        self.telemetry.check()
 
     def _check_numbers(
         self, trunks: dict[str, TrunkSettings], assistants: Set[tuple[str, str]]

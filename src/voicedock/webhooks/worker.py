@@ -27,12 +27,13 @@ import contextlib
 import logging
 import random
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Self
 
 import aiohttp
+import msgspec
 
 from voicedock.aio import Closable, Supervisor
 from voicedock.domain.webhooks import Delivery, DeliveryCaps, Outbox, redact
@@ -44,7 +45,15 @@ from voicedock.webhooks.signing import sign
 logger = logging.getLogger("voicedock.webhooks")
 
 Clock = Callable[[], datetime]
+# The trace context of a call's span, as headers (``calls/call_traces.py``), by call id.
+TraceHeaders = Callable[[str], Mapping[str, str]]
 USER_AGENT = "voicedock-webhooks/0.1"
+
+
+class _AboutCall(msgspec.Struct):
+    """What a delivery's payload says of its call (``webhooks/events.py``'s envelope)."""
+
+    call_id: str | None = None
 
 
 def utcnow() -> datetime:
@@ -97,6 +106,8 @@ class DeliveryWorker(Closable):
         self._limited = False
         self._tasks = Supervisor("webhook worker", logger)
         self._closed = False
+        # With traces on ([telemetry]): a call's webhooks carry its span's ``traceparent``.
+        self.trace_headers: TraceHeaders | None = None
 
     async def __aenter__(self) -> Self:
         if self._closed or self._tasks.running:
@@ -212,6 +223,8 @@ class DeliveryWorker(Closable):
         except (InvalidSecret, ValueError) as error:
             return AttemptResult(error=f"cannot sign: {error}", permanent=True)
         headers["Content-Type"] = "application/json"
+        if self.trace_headers is not None:
+            headers.update(self._trace_context(self.trace_headers, delivery.payload))
         try:
             async with session.post(
                 delivery.url, data=delivery.payload, headers=headers, allow_redirects=False
@@ -231,6 +244,15 @@ class DeliveryWorker(Closable):
             retry_after = parse_retry_after(retry_after_header, self._clock())
         note = " (redirects are not followed)" if 300 <= status < 400 else ""
         return AttemptResult(error=f"HTTP {status}{note}", status=status, retry_after=retry_after)
+
+    @staticmethod
+    def _trace_context(trace_headers: TraceHeaders, payload: bytes) -> Mapping[str, str]:
+        """The ``traceparent`` of the call ``payload`` is about (nothing: about no call)."""
+        try:
+            call_id = msgspec.json.decode(payload, type=_AboutCall).call_id
+        except msgspec.DecodeError:  # its validation errors too
+            return {}
+        return {} if not call_id else trace_headers(call_id)
 
     async def _record(self, delivery: Delivery, result: AttemptResult) -> None:
         where = redact(delivery.url)

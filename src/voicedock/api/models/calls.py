@@ -990,6 +990,13 @@ _IDEMPOTENCY = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]+$"},
     "description": "A replay returns the first response and places no second call.",
 }
+_TRACEPARENT = {
+    "name": "traceparent",
+    "in": "header",
+    "schema": {"type": "string", "maxLength": 55},
+    "description": "W3C trace context: with [telemetry] traces on, the call's trace is a "
+    "child of this one (docs/tracing.md). Ignored when traces are off or it is not valid.",
+}
 
 
 def _outbound() -> Schema:
@@ -997,7 +1004,7 @@ def _outbound() -> Schema:
         "Initiate outbound call",
         ("200", OutboundCallResponse),
         body=OutboundCallRequest,
-        params=[_IDEMPOTENCY],
+        params=[_IDEMPOTENCY, _TRACEPARENT],
         errors="400 401 402 403 404 413 422 429 503",
     )
     op["responses"]["201"] = {

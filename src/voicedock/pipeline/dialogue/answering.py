@@ -13,7 +13,8 @@ The reply is spoken by the floor (``barge_in.py``) sentence by sentence as the m
 it (``reply.py``); when neither it nor a filler has started ``dead_air_s`` after the caller's
 words were heard, ``dead_air_message`` covers the wait. Each spoken turn leaves its latency
 record (``latencies``): endpointing, the STT's final words, the model's first token, the
-serving engines, and the early cut-offs told since the last one (``cut_offs.py``).
+serving engines, and the early cut-offs told since the last one (``cut_offs.py``); once
+complete it is told as ``TurnTimed`` (the traces' turn spans).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from voicedock.pipeline.dialogue.barge_in import Floor
 from voicedock.pipeline.dialogue.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.cut_offs import CutOffsSince
 from voicedock.pipeline.dialogue.ending import CallEnd
-from voicedock.pipeline.dialogue.events import CallEvents, TurnCommitted
+from voicedock.pipeline.dialogue.events import CallEvents, TurnCommitted, TurnTimed
 from voicedock.pipeline.dialogue.following_language import FollowingLanguage
 from voicedock.pipeline.dialogue.hearing import CallerTurn, Hearing
 from voicedock.pipeline.dialogue.history import ModelHistory
@@ -203,6 +204,15 @@ class Answering:
             latency.llm_provider = self._serving.label("llm")
             latency.tts_provider = self._serving.label("tts")
             self.latencies.append(latency)
+            self._timed(latency, t0, text if spoken else "")
+
+    def _timed(self, latency: TurnLatency, t0: float, heard: str) -> None:
+        """Tell the turn's complete record, its decision (``t0``, perf_counter) on the wall
+        clock, and the endpoints that served it."""
+        serving = self._serving
+        decided_at = time.time() - (time.perf_counter() - t0)
+        stt, llm, tts = serving.endpoint("stt"), serving.endpoint("llm"), serving.endpoint("tts")
+        self._events.emit(TurnTimed(latency, decided_at, stt, llm, tts, heard))
 
     async def _retrieve(
         self, knowledge: TurnKnowledge, words: str, latency: TurnLatency | None

@@ -26,6 +26,8 @@ The vocabulary, by who emits it:
     SpeechEnded           the dialogue: the caller's speech ended (endpointing decided it)
     TurnCommitted         the dialogue: the caller's turn (words, keys or both) is the
                           model's to answer
+    TurnTimed             the turn engine: a spoken turn answered, its latency record
+                          complete (the engines that served it; the traces' turn spans)
     CallerCutOff          the cut-off watch (``cut_offs.py``): the caller went on speaking
                           right after being judged finished (an early cut-off)
     ReplyStarted          the dialogue: an assistant message's first audio was queued
@@ -59,7 +61,8 @@ from voicedock.aio import Started, Supervisor
 from voicedock.domain.flows import FlowProgress
 from voicedock.domain.json import JsonObject
 from voicedock.pipeline.fallback_plans.plan import Switch
-from voicedock.pipeline.frames import TranscriptEntry
+from voicedock.pipeline.frames import TranscriptEntry, TurnLatency
+from voicedock.pipeline.pools.provider_health import Endpoint
 
 log = logging.getLogger("voicedock.pipeline")
 
@@ -84,6 +87,21 @@ class TurnCommitted:
 
     spoken: bool
     keyed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TurnTimed:
+    """A spoken turn answered: its ``latency`` record, complete (its milliseconds are from the
+    end-of-turn decision, at wall time ``decided_at``), the endpoint that served each engine
+    in it (None: not known) and the caller's words ``heard`` (for a trace that records
+    content; never logged)."""
+
+    latency: TurnLatency
+    decided_at: float
+    stt: Endpoint | None = None
+    llm: Endpoint | None = None
+    tts: Endpoint | None = None
+    heard: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +211,7 @@ CallEvent: TypeAlias = (
     SpeechStarted
     | SpeechEnded
     | TurnCommitted
+    | TurnTimed
     | CallerCutOff
     | ReplyStarted
     | ReplyInterrupted
