@@ -65,6 +65,7 @@ MIGRATION_LOCK_ATTEMPTS = 30  # about two minutes with the waits between them
 _PLACEHOLDER = re.compile(r"\?")
 # One key for "this node is migrating": other nodes wait instead of racing on DDL.
 _MIGRATION_LOCK_KEY = 0x766F_6963_6564_6F63  # "voicedoc"
+_MIGRATION_LOCK_POLL_S = 0.1  # how often a node waiting to migrate tries the lock
 # One key for "the node table changes": joins, leaves and claims of lost calls take turns.
 _NODES_LOCK_KEY = 0x766F_6963_6E6F_6465  # "voicnode"
 # One key for "webhook deliveries are being claimed": each claim counts what the others leased.
@@ -277,7 +278,13 @@ class PostgresStore(SqlReads):
         self._check_open()
         known = load_migrations("postgres") if migrations is None else list(migrations)
         async with self._connection() as conn:
-            await guarded(conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_KEY))
+            # Tried in turn rather than waited for in one statement: a node blocked in
+            # pg_advisory_lock holds a snapshot that an index built CONCURRENTLY by the node
+            # migrating waits out, while that node holds the lock: a deadlock.
+            while not await guarded(
+                conn.fetchval("SELECT pg_try_advisory_lock($1)", _MIGRATION_LOCK_KEY)
+            ):
+                await asyncio.sleep(_MIGRATION_LOCK_POLL_S)
             try:
                 await guarded(
                     conn.execute(
