@@ -12,7 +12,8 @@ caller's turns, barge-ins, early cut-offs (the caller went on within a second of
 judged finished: ``pipeline/dialogue/cut_offs.py``), the model's tool calls and how long they
 took. The offline
 recognizer's pool and the calls admission control refused (``calls/speech_admission.py``) are read
-from this node's runner.
+from this node's runner; the speech providers' counts and breakers from its ``ProviderHealth``;
+the free space of the recordings' file system from the disk.
 
 Test suites' test calls are left out of the calls counted and of what is counted per call (as
 they are of ``GET /calls`` and ``/usage``); the active calls include them (they hold the PBX's
@@ -24,9 +25,11 @@ trunk, PBX and node names); never a phone number.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from msgspec import UnsetType
@@ -64,7 +67,8 @@ _TOOL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 class MetricsSources:
     """What the metrics read at scrape time: the store's counts, the PBX's health, the calls'
     outbound media, the speech settings (default providers), the offline speech admission,
-    live listen and the speech providers' health (each ``None``: not exposed)."""
+    live listen and the speech providers' health (each ``None``: not exposed), and the
+    recordings' directory (``[recordings] directory``; "": not exposed)."""
 
     store: Store
     pbx: Pbx
@@ -73,6 +77,7 @@ class MetricsSources:
     admission: SpeechAdmission | None = None
     listening: Listening | None = None
     provider_health: ProviderHealth | None = None
+    recordings_directory: str = ""
 
 
 class ServiceMetrics:
@@ -182,6 +187,8 @@ class ServiceMetrics:
             yield from _listen_metrics(self._sources.listening)
         if self._sources.provider_health is not None:
             yield from _provider_metrics(self._sources.provider_health)
+        if self._sources.recordings_directory:
+            yield from _recordings_disk_metrics(Path(self._sources.recordings_directory))
 
     def _media_metrics(self) -> Iterator[Metric]:
         media = self._sources.media.snapshot()
@@ -237,9 +244,33 @@ def _provider_metrics(health: ProviderHealth) -> Iterator[Metric]:
         "and provider.",
         labels=["engine", "provider"],
     )
-    for (engine, provider), n in sorted(health.open_now().items()):
-        opened.add_metric([engine, provider], n)
+    open_now = health.open_now()
+    # Every provider this node's calls used: 0 while none of its breakers is open.
+    for engine, provider in sorted(open_now.keys() | totals.keys()):
+        opened.add_metric([engine, provider], open_now.get((engine, provider), 0))
     yield opened
+
+
+def _recordings_disk_metrics(directory: Path) -> Iterator[Metric]:
+    """The free space of the file system the recordings are written to (the directory, or
+    its nearest existing parent before the first recording makes it)."""
+    where = directory.absolute()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        usage = shutil.disk_usage(where)
+    except OSError:  # unreadable: no value rather than a failed scrape
+        return
+    yield GaugeMetricFamily(
+        "voicedock_recordings_disk_free_bytes",
+        "Free space of the file system holding [recordings] directory, in bytes.",
+        value=usage.free,
+    )
+    yield GaugeMetricFamily(
+        "voicedock_recordings_disk_free_ratio",
+        "Free space of the file system holding [recordings] directory, of its size (0-1).",
+        value=usage.free / usage.total if usage.total else 0.0,
+    )
 
 
 def _recognition_metrics(admission: SpeechAdmission) -> Iterator[Metric]:

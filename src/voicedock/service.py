@@ -279,6 +279,7 @@ class Service(Closable):
                 self.speech.admission,
                 listening=self.listening,
                 provider_health=self.speech.provider_health,
+                recordings_directory=self.settings.recordings.directory,
             )
         )
 
