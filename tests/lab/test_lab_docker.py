@@ -52,11 +52,12 @@ def compose() -> dict[str, Any]:
 
 
 DEMO = {"demo-sounds", "demo-carrier"}
+OBSERVABILITY = {"prometheus", "grafana"}  # tests/observability/ checks their files
 
 
 def test_services_and_their_sources() -> None:
     services = interpolated_compose(SECRETS)["services"]
-    assert set(services) == {"asterisk", "voicedock", "postgres"} | DEMO
+    assert set(services) == {"asterisk", "voicedock", "postgres"} | DEMO | OBSERVABILITY
     assert services["postgres"]["image"] == "postgres:16"
     for name in ("asterisk", "voicedock"):
         assert services[name]["build"]["context"] == ".."
@@ -65,9 +66,13 @@ def test_services_and_their_sources() -> None:
     assert "../sip_configs/asterisk:/templates/sip_configs:ro" in mounts
     assert "../dialplan/asterisk:/templates/dialplan:ro" in mounts
     assert "./demo:/templates/demo:ro" in mounts
-    # The demo's services come with `--profile demo` only, from the stack's own two images.
-    assert {name for name, s in services.items() if "profiles" in s} == DEMO
+    # The demo's services come with `--profile demo` only, from the stack's own two images;
+    # Prometheus and Grafana with `--profile observability` only, from the upstream images.
+    assert {name for name, s in services.items() if "profiles" in s} == DEMO | OBSERVABILITY
     assert all(services[name]["profiles"] == ["demo"] for name in DEMO)
+    assert all(services[name]["profiles"] == ["observability"] for name in OBSERVABILITY)
+    assert services["prometheus"]["image"].startswith("prom/prometheus:")
+    assert services["grafana"]["image"].startswith("grafana/grafana:")
     assert services["demo-sounds"]["build"] == services["voicedock"]["build"]
     assert services["demo-carrier"]["build"] == services["asterisk"]["build"]
 
@@ -100,6 +105,8 @@ def test_api_is_published_on_loopback_and_ari_ami_not_at_all() -> None:
     assert "8088" not in published
     assert "5038" not in published
     assert "ports" not in services["postgres"]
+    assert services["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]
+    assert services["grafana"]["ports"] == ["127.0.0.1:3000:3000"]
 
 
 def test_images_build_on_the_public_bases_unless_told_otherwise() -> None:
@@ -164,9 +171,9 @@ def compose_command(version: str) -> list[str]:
 
 @pytest.mark.parametrize("version", ["v2", "1.29"])
 def test_docker_compose_config_accepts_the_file(version: str) -> None:
-    """Compose itself reads the file, with and without the demo profile, from any directory."""
+    """Compose itself reads the file, with and without its profiles, from any directory."""
     command = compose_command(version)
-    for profile in ([], ["--profile", "demo"]):
+    for profile in ([], ["--profile", "demo"], ["--profile", "observability"]):
         result = subprocess.run(
             [*command, "-f", str(COMPOSE), *profile, "config"],
             capture_output=True,
