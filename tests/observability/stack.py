@@ -144,6 +144,7 @@ def render_config(
     if interval_s is not None:
         data["global"]["scrape_interval"] = f"{interval_s}s"
         data["global"]["evaluation_interval"] = f"{interval_s}s"
+        data["global"]["scrape_timeout"] = f"{interval_s}s"  # never over the interval
     (job,) = data["scrape_configs"]
     job["authorization"]["credentials_file"] = str(token_file)
     job["static_configs"] = [{"targets": [target]}]

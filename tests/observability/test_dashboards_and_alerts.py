@@ -57,13 +57,18 @@ def test_promtool_accepts_the_alert_rules() -> None:
 
 
 def test_the_alert_rules_own_unit_tests_pass() -> None:
-    """Provider down and the webhook backlog on made-up series, with the shipped ``for:``."""
+    """Provider down (with a breaker, and alone) and the webhook backlog on made-up series,
+    with the shipped ``for:``."""
     tested = promtool("test", "rules", str(RULE_TESTS))
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "SUCCESS" in tested.stdout
     names = {t["alertname"] for c in yaml.safe_load(RULE_TESTS.read_text())["tests"]
              for t in c["alert_rule_test"]}  # fmt: skip
-    assert names == {"VoicedockProviderDown", "VoicedockWebhookBacklog"}
+    assert names == {
+        "VoicedockProviderDown",
+        "VoicedockCallsLostToProviders",
+        "VoicedockWebhookBacklog",
+    }
 
 
 def test_promtool_accepts_the_prometheus_config_rendered_for_a_node(tmp_path: Path) -> None:
