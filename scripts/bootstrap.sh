@@ -2,7 +2,8 @@
 # Installs everything voicedock and its tests need on a fresh Debian machine, idempotently:
 # system packages (PostgreSQL for the multi-node store tests, debootstrap for the lab PBX,
 # espeak-ng/sox for audio fixtures, chromium and its driver for the console browser tests,
-# jemalloc for the API fuzzing's schemathesis process: tests/api/schemathesis_process.py) and
+# jemalloc for the API fuzzing's schemathesis process: tests/api/schemathesis_process.py,
+# prometheus for promtool and the dashboards' lab test: tests/observability/) and
 # a virtualenv in .venv with the project and its extras, and the lab (lab/, the voicedock-lab
 # distribution that adds `voicedock lab`), both editable.
 set -euo pipefail
@@ -16,6 +17,7 @@ command -v sox >/dev/null 2>&1 || need+=(sox)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 ls /usr/lib/*/libjemalloc.so.2 >/dev/null 2>&1 || need+=(libjemalloc2)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ "${#need[@]}" -gt 0 ]; then
     echo "bootstrap: installing system packages: ${need[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
