@@ -281,9 +281,10 @@ class PostgresStore(SqlReads):
             # Tried in turn rather than waited for in one statement: a node blocked in
             # pg_advisory_lock holds a snapshot that an index built CONCURRENTLY by the node
             # migrating waits out, while that node holds the lock: a deadlock.
-            while not await guarded(
-                conn.fetchval("SELECT pg_try_advisory_lock($1)", _MIGRATION_LOCK_KEY)
-            ):
+            lock = "SELECT pg_try_advisory_lock($1)"
+            while True:
+                if await guarded(conn.fetchval(lock, _MIGRATION_LOCK_KEY)):
+                    break
                 await asyncio.sleep(_MIGRATION_LOCK_POLL_S)
             try:
                 await guarded(
