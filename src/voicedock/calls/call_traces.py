@@ -48,7 +48,7 @@ from voicedock.calls.turn_spans import TurnSpans
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus, utcnow
 from voicedock.store.base import Transaction
 from voicedock.telemetry.trace_context import headers_of
-from voicedock.telemetry.tracing import Tracing
+from voicedock.telemetry.tracing import Tracing, present
 
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
     from voicedock.pipeline.dialogue.events import CallEvent as LiveEvent
@@ -180,17 +180,17 @@ class CallTraces:
             "voicedock.call.direction": call.direction.value,
             "voicedock.organization.id": call.organization_id,
         }
-        for name, value in (
-            ("voicedock.assistant.id", call.assistant_id),
-            ("voicedock.assistant.version", call.assistant_version),
-            ("voicedock.pbx", call.pbx),
-            ("voicedock.trunk", call.trunk),
-            ("voicedock.campaign.id", call.campaign_id),
-            ("voicedock.call.remote_number", self._tracing.number(call.caller_phone)),
-            ("voicedock.call.assistant_number", self._tracing.number(call.assistant_phone)),
-        ):
-            if value is not None:
-                attributes[name] = value
+        attributes |= present(
+            (
+                ("voicedock.assistant.id", call.assistant_id),
+                ("voicedock.assistant.version", call.assistant_version),
+                ("voicedock.pbx", call.pbx),
+                ("voicedock.trunk", call.trunk),
+                ("voicedock.campaign.id", call.campaign_id),
+                ("voicedock.call.remote_number", self._tracing.number(call.caller_phone)),
+                ("voicedock.call.assistant_number", self._tracing.number(call.assistant_phone)),
+            )
+        )
         span = self._tracer.start_span(
             f"call {call.direction.value}",
             context=None if inherit else Context(),

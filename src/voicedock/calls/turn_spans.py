@@ -25,7 +25,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Tracer, set_span_in_context
 from opentelemetry.util.types import AttributeValue
 
-from voicedock.telemetry.tracing import Tracing
+from voicedock.telemetry.tracing import Tracing, present
 
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
     from voicedock.pipeline.dialogue.events import TurnTimed
@@ -65,14 +65,14 @@ class TurnSpans:
             "voicedock.turn.endpointing_ms": latency.endpointing_ms,
             "voicedock.turn.early_cut_offs": latency.early_cut_offs,
         }
-        for name, value in (
-            ("voicedock.turn.stt_final_ms", latency.stt_final_ms),
-            ("voicedock.turn.llm_first_token_ms", latency.llm_first_token_ms),
-            ("voicedock.turn.tts_first_audio_ms", latency.tts_first_audio_ms),
-            ("voicedock.turn.first_frame_sent_ms", latency.first_frame_sent_ms),
-        ):
-            if value is not None:
-                attributes[name] = value
+        attributes |= present(
+            (
+                ("voicedock.turn.stt_final_ms", latency.stt_final_ms),
+                ("voicedock.turn.llm_first_token_ms", latency.llm_first_token_ms),
+                ("voicedock.turn.tts_first_audio_ms", latency.tts_first_audio_ms),
+                ("voicedock.turn.first_frame_sent_ms", latency.first_frame_sent_ms),
+            )
+        )
         if (words := self._tracing.words(timed.heard)) is not None:
             attributes["voicedock.turn.heard"] = words
         turn = self._span("turn", self._parent, begin, attributes)

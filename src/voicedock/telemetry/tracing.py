@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from opentelemetry.trace import Tracer
+from opentelemetry.util.types import AttributeValue
 
 from voicedock.aio import Closable
 from voicedock.config.telemetry import TelemetrySettings
@@ -93,6 +95,11 @@ class Tracing(Closable):
         self.tracer = None
         if self._provider is not None:
             await asyncio.to_thread(self._provider.shutdown)
+
+
+def present(pairs: Iterable[tuple[str, AttributeValue | None]]) -> dict[str, AttributeValue]:
+    """The attributes of ``pairs`` that have a value (``None``: left out of the span)."""
+    return {name: value for name, value in pairs if value is not None}
 
 
 def exporter_for(settings: TelemetrySettings) -> SpanExporter:
