@@ -766,11 +766,11 @@ def run(args: argparse.Namespace) -> tuple[list[Step], dict[str, str]]:
     steps = [int(s) for s in args.steps.split(",")]
     done: list[Step] = []
     try:
-        procs.append(start(callers_main, (args.load_core, "uvloop", sentences)))
+        procs.append(start(callers_main, (args.load_cores, "uvloop", sentences)))
         callers_port, load_cores = procs[-1][1].recv()
-        procs.append(start(standins_main, (args.load_core, delays, "uvloop")))
+        procs.append(start(standins_main, (args.load_cores, delays, "uvloop")))
         standins_port = procs[-1][1].recv()
-        procs.append(start(generator_main, (args.load_core, "uvloop")))
+        procs.append(start(generator_main, (args.load_cores, "uvloop")))
         generator_port, _ = procs[-1][1].recv()
         ports = {"callers": callers_port, "standins": standins_port, "generator": generator_port}
         pipes = {"callers": procs[0][1], "standins": procs[1][1], "generator": procs[2][1]}
@@ -820,6 +820,52 @@ def databases(args: argparse.Namespace) -> Iterator[Callable[[Path], Awaitable[s
         stop()
 
 
+LOAD_AT_START: list[float] = [0.0, 0.0, 0.0]  # os.getloadavg() as the run began
+
+
+def parse_cores(text: str) -> frozenset[int]:
+    """``1``, ``8-15`` or ``8,9,12`` (ranges and single cores, comma-separated) as a set."""
+    cores: set[int] = set()
+    try:
+        for part in text.split(","):
+            first, _, last = part.strip().partition("-")
+            cores.update(range(int(first), int(last or first) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not cores: {text!r} (e.g. 1, 8-15, 8,9,12)") from None
+    if not cores:
+        raise argparse.ArgumentTypeError(f"no cores in {text!r}")
+    return frozenset(cores)
+
+
+def cores_text(cores: frozenset[int]) -> str:
+    """``core 1``, ``cores 8-15``, ``cores 8,9,12``."""
+    ordered = sorted(cores)
+    if len(ordered) == 1:
+        return f"core {ordered[0]}"
+    if ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"cores {ordered[0]}-{ordered[-1]}"
+    return "cores " + ",".join(map(str, ordered))
+
+
+def machine() -> str:
+    """The machine as it is: its host name, system, CPU model and count, memory, and the load
+    average before the run (what else was running: the report's figures are this machine's)."""
+    model = "unknown CPU"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
+        model = next(
+            (line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
+            model,
+        )
+    memory = ""
+    with contextlib.suppress(OSError), open("/proc/meminfo") as info:
+        total = next((line.split()[1] for line in info if line.startswith("MemTotal:")), "")
+        memory = f", {int(total) / 2**20:.0f} GiB memory" if total else ""
+    return (
+        f"{platform.node()} / {platform.platform()} / {model} x {os.cpu_count()}{memory}; load "
+        f"average when the run began {' / '.join(f'{x:.2f}' for x in LOAD_AT_START)}"
+    )
+
+
 def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
     now = dt.datetime.now(dt.UTC)
     best: dict[tuple[str, int, str, bool], tuple[int, float]] = {}
@@ -830,12 +876,12 @@ def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
     lines = [
         f"# call_capacity benchmark, {now:%Y-%m-%d %H:%M} UTC",
         "",
-        f"- machine: {platform.node()} / {platform.platform()} / {os.cpu_count()} CPUs "
-        "(a shared 2-core VM: other sessions' work runs on it too)",
+        f"- machine: {machine()}",
         f"- python {platform.python_version()}; started {started}",
         f"- node pinned to core {args.node_core} (with several workers, worker k to core "
         f"{args.node_core} + k - 1); callers, providers' stand-ins, the media floor's generator "
-        f"and the database on core {args.load_core} (each its own process)",
+        f"and the database on {cores_text(args.load_cores)} (each its own process, the "
+        "kernel spreading them over those cores)",
         f"- database: {args.database}; workers measured: {args.workers}; collector thresholds "
         f"measured: {args.gc}",
         f"- stand-ins' delays: STT {args.stt_delay:.0f} ms, LLM first token "
@@ -1024,7 +1070,13 @@ def main() -> None:
     parser.add_argument("--llm-delay", type=float, default=200.0, help="ms to first token")
     parser.add_argument("--tts-delay", type=float, default=80.0, help="ms to first audio")
     parser.add_argument("--node-core", type=int, default=0)
-    parser.add_argument("--load-core", type=int, default=1 if (os.cpu_count() or 1) > 1 else 0)
+    parser.add_argument(
+        "--load-cores",
+        type=parse_cores,
+        default=parse_cores("1" if (os.cpu_count() or 1) > 1 else "0"),
+        help="the cores of the load (callers, stand-ins, the floor's generator, the database): "
+        "one (1), a range (8-15) or a list (8,9,12)",
+    )
     parser.add_argument("--no-floor", action="store_true")
     parser.add_argument("--stalls", type=float, default=0.0, help="node: print stalls > s")
     parser.add_argument("--profile", default="", help="node: cProfile each window into FILE")
@@ -1032,13 +1084,14 @@ def main() -> None:
     parser.add_argument("--out", default="", help="write the report here")
     parser.add_argument("--label", default="", help="what the code under test is, in the report")
     args = parser.parse_args()
-    args.driver_core = args.load_core
+    args.driver_core = args.load_cores
     if args.database is None:
         several = any(int(w) > 1 for w in args.workers.split(","))
         args.database = "postgres" if several else "sqlite"
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(16384, hard), hard))
     started = f"{dt.datetime.now(dt.UTC):%H:%M} UTC"
+    LOAD_AT_START[:] = os.getloadavg()
     # SIGTERM ends the run as Ctrl-C does: the node, the load and the database are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     done, _cores = run(args)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -173,7 +174,7 @@ class Callers(Generator):
 
 
 def callers_main(
-    conn: Connection, core: int | None, loop_kind: str, sentences: list[bytes]
+    conn: Connection, core: int | Collection[int] | None, loop_kind: str, sentences: list[bytes]
 ) -> None:
     """The callers' process: serve ``/media/<call id>``, report the port, answer the pipe."""
     cores = pin(core)

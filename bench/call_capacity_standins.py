@@ -24,6 +24,7 @@ import asyncio
 import json
 import time
 from collections import Counter
+from collections.abc import Collection
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -147,7 +148,10 @@ class StandIns:
 
 
 def standins_main(
-    conn: Connection, core: int | None, delays: tuple[float, float, float], loop_kind: str
+    conn: Connection,
+    core: int | Collection[int] | None,
+    delays: tuple[float, float, float],
+    loop_kind: str,
 ) -> None:
     """The stand-ins' process: serve, report the port, answer ``stats`` / ``stop``."""
     import sys

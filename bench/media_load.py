@@ -23,7 +23,7 @@ import os
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from multiprocessing.connection import Connection
 
 import numpy as np
@@ -209,10 +209,11 @@ class Generator:
         return {cid: (ch.sent_in, ch.received_out) for cid, ch in self.channels.items()}
 
 
-def pin(core: int | None) -> str:
-    """Pin this process to ``core`` (if given); returns the cores it may run on."""
+def pin(core: int | Collection[int] | None) -> str:
+    """Pin this process to ``core`` (if given: one, or a set the kernel spreads its threads and
+    children over); returns the cores it may run on."""
     if core is not None:
-        os.sched_setaffinity(0, {core})
+        os.sched_setaffinity(0, {core} if isinstance(core, int) else set(core))
     return ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
 
 
@@ -236,7 +237,7 @@ def new_loop(kind: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def generator_main(conn: Connection, core: int | None, loop_kind: str) -> None:
+def generator_main(conn: Connection, core: int | Collection[int] | None, loop_kind: str) -> None:
     """The generator process: serve, report the port and cores, answer the pipe."""
     cores = pin(core)
 
