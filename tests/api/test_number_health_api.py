@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from api.conftest import Api, serving
-from api.test_metrics_api import samples
+from api.test_metrics_api import TOKEN, samples
 from fakes.world import (
     ACME,
     ACME_NUMBERS,
@@ -31,7 +31,6 @@ from webhooks.receiver import Receiver, wait_until
 
 pytestmark = pytest.mark.unit
 
-TOKEN = "a-metrics-token-0123456789"
 SPAM, GOOD = (number_id(n) for n in ACME_NUMBERS)
 NO_ANSWER = 19  # Q.850: the callee was alerted and did not answer
 

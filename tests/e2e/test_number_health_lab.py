@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from api.test_metrics_api import samples
+from api.test_metrics_api import TOKEN, samples
 from e2e.conftest import LiveService, serve, service_settings
 from fakes.world import ACME, ACME_NUMBERS, number_id, org_id
 from voicedock_lab.server import LabAsterisk
@@ -26,7 +26,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.timeout(180)]
 SCREENING = "+31610000201"  # the lab's person who never answers a number labelled spam
 LABELLED, OTHER = ACME_NUMBERS
 SPAM, GOOD = number_id(LABELLED), number_id(OTHER)
-TOKEN = "a-metrics-token-0123456789"
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from api.test_metrics_api import samples
+from api.test_metrics_api import TOKEN, samples
 from e2e.conftest import start_app
 from fakes.pbx import FakePbx
 from fakes.world import make_settings
@@ -18,7 +18,6 @@ from voicedock.pipeline.pools.provider_health import FAILURES_TO_OPEN, Endpoint
 
 pytestmark = pytest.mark.unit
 
-TOKEN = "a-metrics-token-0123456789"
 NO_LABELS = ()
 
 

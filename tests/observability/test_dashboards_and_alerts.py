@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from api.test_metrics_api import TOKEN
 from e2e.conftest import start_app
 from fakes.pbx import FakePbx
 from fakes.world import make_settings
@@ -37,7 +38,6 @@ from observability.stack import (
 
 pytestmark = pytest.mark.unit
 
-TOKEN = "a-metrics-token-0123456789"
 OBSERVABILITY_DOC = PROJECT / "docs" / "observability.md"
 # What pages a person (issue #65): a provider down, the webhook backlog, late media, the PBX
 # link down, the recordings' disk.

@@ -230,8 +230,9 @@ class NumberRest(Body, kw_only=True):
     def applied(self, number: NumberRecord, now: datetime) -> NumberRecord:
         """``number`` resting ``hours`` from ``now`` (0: not resting, not flagged)."""
         if self.hours == 0:
-            back = dataclasses.replace(number, flagged_at=None, resting_until=None)
-            return dataclasses.replace(back, health_since=now)
+            return dataclasses.replace(
+                number, flagged_at=None, resting_until=None, health_since=now
+            )
         until = now + timedelta(hours=self.hours)
         return dataclasses.replace(number, resting_until=until, health_since=until)
 
