@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import msgspec
 
+from voicedock.errors import BadRequest
+
 SHARES = (2, 10)  # versions a split names
 WEIGHT = (1, 100)  # a version's weight: its share is its weight over the split's total
 
@@ -29,3 +31,10 @@ def version_for(shares: Sequence[TrafficShare], assistant_id: str, party: str) -
             return share.version
         point -= share.weight
     raise ValueError("a split of no weight")
+
+
+def each_version_once(versions: Sequence[int], field: str) -> None:
+    """A split names each version at most once: 400 ``Duplicate version`` naming ``field``
+    otherwise (the assistant's ``versions``, a campaign's or a number's ``traffic_split``)."""
+    if len(set(versions)) != len(versions):
+        raise BadRequest(f"{field}: each version at most once", error="Duplicate version")

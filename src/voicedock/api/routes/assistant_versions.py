@@ -34,7 +34,8 @@ from voicedock.api.routes.assistants import (
 from voicedock.calls.assistants.resolve import UNKNOWN_VERSION
 from voicedock.domain.records import Assistant, AssistantVersion
 from voicedock.domain.rehearsal import RunStatus
-from voicedock.errors import BadRequest, Conflict, NotFound, Unprocessable
+from voicedock.domain.traffic_split import each_version_once
+from voicedock.errors import Conflict, NotFound, Unprocessable
 from voicedock.store.base import Store, Transaction
 
 routes = web.RouteTableDef()
@@ -211,8 +212,7 @@ async def split_traffic(request: web.Request) -> web.Response:
     body = await read_json(request, caller.service.settings.server.max_body_bytes)
     split = parse(body, TrafficSplit)
     numbers = [share.version for share in split.versions]
-    if len(set(numbers)) != len(numbers):
-        raise BadRequest("versions: each version at most once", error="Duplicate version")
+    each_version_once(numbers, "versions")
     for number in numbers:
         version = await _version_or_none(caller.store, assistant, number)
         if version is None:

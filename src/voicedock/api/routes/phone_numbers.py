@@ -20,6 +20,7 @@ from voicedock.api.resources import (
 )
 from voicedock.calls.assistants.resolve import UNKNOWN_VERSION
 from voicedock.domain.records import PhoneNumber, utcnow
+from voicedock.domain.traffic_split import each_version_once
 from voicedock.errors import BadRequest, Forbidden, Unprocessable
 
 routes = web.RouteTableDef()
@@ -69,8 +70,7 @@ async def _check_split(caller: Caller, number: PhoneNumber) -> None:
             "(not a squad's)"
         )
     versions = [share.version for share in number.traffic_split]
-    if len(set(versions)) != len(versions):
-        raise BadRequest("traffic_split: each version at most once", error="Duplicate version")
+    each_version_once(versions, "traffic_split")
     for version in versions:
         found = await caller.store.get_assistant_version(
             number.organization_id, number.assistant_id, version

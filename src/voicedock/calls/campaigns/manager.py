@@ -32,6 +32,7 @@ from voicedock.domain.campaigns import (
     ContactState,
 )
 from voicedock.domain.records import Call, CallEvent, CallMessage, utcnow
+from voicedock.domain.traffic_split import each_version_once
 from voicedock.egress.settings import egress_policy
 from voicedock.errors import BadRequest, Conflict, NotFound, Unprocessable
 from voicedock.organizations.trunk_access import TrunkAccess
@@ -170,9 +171,7 @@ class CampaignManager:
             shares = None if saved is None else tuple(saved.traffic_split or ()) or None
         if shares is None:
             return None
-        numbers = [share.version for share in shares]
-        if len(set(numbers)) != len(numbers):
-            raise BadRequest("traffic_split: each version at most once", error="Duplicate version")
+        each_version_once([share.version for share in shares], "traffic_split")
         split: list[CampaignVersion] = []
         for share in shares:
             try:
