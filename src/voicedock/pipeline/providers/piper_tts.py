@@ -86,10 +86,15 @@ class PiperTts(LocalTts):
         model_path: str | None = None,
         length_scale: float | None = None,
         pronunciations: Sequence[Pronunciation] | None = None,
+        steady: bool = False,
     ) -> None:
+        """`steady`: Piper's generator and phoneme-width noise off, so a sentence is the same
+        audio each time (the tests that hear it through Whisper; by default each rendering
+        varies a little, as a person's does)."""
         super().__init__(sample_rate, pronunciations, "piper")
         self._model_path = model_path
         self._length_scale = length_scale
+        self._steady = steady
         self._identity: str | None = None
 
     @classmethod
@@ -106,7 +111,8 @@ class PiperTts(LocalTts):
         if self._identity is None:  # the packaged voice's path is looked up once
             model = self._model_path or str(packaged_voice())
             said = self._pronouncer.identity
-            self._identity = f"piper|{model}|{self._length_scale}|{self._rate}|{said}"
+            steady = "|steady" if self._steady else ""
+            self._identity = f"piper|{model}|{self._length_scale}|{self._rate}|{said}{steady}"
         return self._identity
 
     def _voice(self) -> PiperVoice:
@@ -123,10 +129,13 @@ class PiperTts(LocalTts):
     def synthesize_sentence(self, sentence: str) -> bytes:
         voice = self._voice()
         syn_config = None
-        if self._length_scale is not None:
+        if self._length_scale is not None or self._steady:
             from piper import SynthesisConfig
 
-            syn_config = SynthesisConfig(length_scale=self._length_scale)
+            noise = 0.0 if self._steady else None
+            syn_config = SynthesisConfig(
+                length_scale=self._length_scale, noise_scale=noise, noise_w_scale=noise
+            )
         try:
             spoken = self._pronouncer.spoken(sentence)
             chunks = list(voice.synthesize(spoken, syn_config=syn_config))
