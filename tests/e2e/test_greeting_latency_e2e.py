@@ -73,13 +73,15 @@ async def check_timings(fetch: Callable[[], Awaitable[dict[str, Any]]], delay: f
     """The call's stored ``timings`` (with its record, a moment after it ended) agree with its
     transcript: the media connected before the first audio was written, that at the
     greeting's start. The transcript notes the audio queued, the timings the first frame the
-    media wrote of it: never much before, and after it by at most a few of the media's ticks
-    (the 20 calls' media share one event loop, and a loaded machine delays their ticks)."""
+    media wrote of it: never much before, and after it by the media's ticks, which a loaded
+    machine delays (the 20 calls' media share one event loop: 0.76 s once in a full CI run on
+    two cores). Within a second, the two records tell the same moment: the greeting is three
+    seconds long, so a first frame counted from anywhere else in it would be later."""
     async with asyncio.timeout(10):
         while (timings := (await fetch())["timings"]) is None:
             await asyncio.sleep(0.1)
     assert 0 <= timings["media_connected_ms"] <= timings["first_audio_ms"], timings
-    assert -0.05 < timings["first_audio_ms"] / 1000 - delay < 0.5, (timings, delay)
+    assert -0.05 < timings["first_audio_ms"] / 1000 - delay < 1.0, (timings, delay)
 
 
 def p95(values: list[float]) -> float:
