@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,41 @@ async def test_reads_cancelled_midway_keep_the_pool_usable(sqlite_store: SqliteS
         task.cancel()
     results = await asyncio.gather(*(sqlite_store.get_organization(org.id) for _ in range(20)))
     assert all(r is not None and r.id == org.id for r in results)
+
+
+async def test_reads_go_on_while_the_event_loop_is_busy(tmp_path: Path) -> None:
+    """Each reading thread keeps its connection: a read done in its thread frees the thread
+    for the next one at once, not when the event loop next gets to it (when a hundred calls
+    answer together, a loop turn takes tens of milliseconds)."""
+    store = await SqliteStore.open(str(tmp_path / "voicedock.db"), readers=1)
+    try:
+        ran: list[float] = []
+
+        def read(conn: sqlite3.Connection) -> int:
+            ran.append(time.monotonic())
+            return int(conn.execute("SELECT 1").fetchone()[0])
+
+        reads = [asyncio.create_task(store._reader.run(read)) for _ in range(3)]
+        await asyncio.sleep(0)  # each read handed to the pool
+        time.sleep(0.3)  # the loop busy
+        busy_until = time.monotonic()
+        assert await asyncio.gather(*reads) == [1, 1, 1]
+        assert len(ran) == 3 and max(ran) < busy_until  # one connection, three reads meanwhile
+    finally:
+        await store.aclose()
+
+
+async def test_aclose_lets_a_read_under_way_finish(tmp_path: Path) -> None:
+    store = await SqliteStore.open(str(tmp_path / "voicedock.db"))
+
+    def slow(conn: sqlite3.Connection) -> int:
+        time.sleep(0.2)
+        return int(conn.execute("SELECT 2").fetchone()[0])
+
+    read = asyncio.create_task(store._reader.run(slow))
+    await asyncio.sleep(0.05)
+    await store.aclose()
+    assert await read == 2  # its connection closed only after it
 
 
 async def test_aclose_is_idempotent_and_later_use_is_a_store_error(tmp_path: Path) -> None:

@@ -24,9 +24,11 @@ import abc
 import asyncio
 import contextlib
 import logging
+import queue
 import shutil
 import sqlite3
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -276,41 +278,51 @@ def _log_failed_checkpoint(future: asyncio.Future[None]) -> None:
 
 
 class _ReaderPool(_ThreadedConn):
-    """``Conn`` over a few read-only connections, each used by one thread at a time."""
+    """``Conn`` over a few read-only connections, one for each thread of the pool's own: a
+    thread takes its connection when it starts and keeps it, so it is free for the next read
+    the moment a read is done, whenever the event loop then gets to the result. (Handed back
+    through the loop, a connection waited for a loop turn between two reads: when a hundred
+    calls answered together, each turn took about 16 ms and their 200 reads 0.9 s.)"""
 
     def __init__(self, connections: list[sqlite3.Connection]) -> None:
         self._all = connections
-        # Bounded by the pool: a connection is either idle here or with its thread.
-        self._idle: asyncio.Queue[sqlite3.Connection] = asyncio.Queue(maxsize=len(connections))
+        spare: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         for conn in connections:
-            self._idle.put_nowait(conn)
+            spare.put(conn)
+        self._local = threading.local()
+
+        def take() -> None:  # each thread, as it starts: at most one thread per connection
+            self._local.conn = spare.get_nowait()
+
         self._executor = ThreadPoolExecutor(
-            max_workers=len(connections), thread_name_prefix="voicedock-sqlite-read"
+            max_workers=len(connections),
+            thread_name_prefix="voicedock-sqlite-read",
+            initializer=take,
         )
         self._closed = False
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
             raise StoreError("sqlite: store is closed")
-        conn = await self._idle.get()
-        future = asyncio.get_running_loop().run_in_executor(
-            self._executor, lambda: _translated(lambda: fn(conn))
-        )
-        # Hand the connection back only when its thread is done with it: the shield keeps a
-        # cancellation of this task from marking the future done while the thread still runs.
-        future.add_done_callback(lambda _: self._idle.put_nowait(conn))
-        return await asyncio.shield(future)
+        local = self._local
+
+        def read() -> T:
+            conn: sqlite3.Connection = local.conn
+            return _translated(lambda: fn(conn))
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, read)
 
     async def execute(self, sql: str, *args: SqlValue) -> int:
         raise StoreError("sqlite: writes must go through Store.transaction()")
 
     async def aclose(self) -> None:
+        if self._closed:
+            return
         self._closed = True
-        for _ in self._all:  # wait until every connection is idle
-            await self._idle.get()
+        # The reads under way finish first (their threads own the connections).
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
         for conn in self._all:
             conn.close()
-        self._executor.shutdown(wait=False)
 
 
 class SqliteStore(SqlReads):
