@@ -369,6 +369,25 @@ async def test_media_format_from_assistant_then_trunk(world: World, store: Memor
     assert await media_format(world.store, call) == "ulaw"
 
 
+async def test_media_format_is_the_codec_of_the_trunk_the_call_was_placed_on(
+    world: World, store: MemoryStore
+) -> None:
+    call = await world.call(await world.answered_call())
+    assert call.trunk is not None and call.number_id is not None
+    trunk = await store.get_trunk(call.trunk)
+    assert trunk is not None
+    async with store.transaction() as tx:
+        await tx.upsert_trunk(dataclasses.replace(trunk, codec="alaw"))
+    assert await media_format(store, call) == "alaw"
+    # The call keeps its trunk: its number removed since, the trunk still carries it.
+    async with store.transaction() as tx:
+        assert await tx.delete_phone_number(call.organization_id, call.number_id)
+    assert await media_format(store, call) == "alaw"
+    # A call stored without its trunk (before calls kept it): its number's.
+    call.trunk = None
+    assert await media_format(store, call) == "ulaw"
+
+
 TEST_PROVIDER = "runner-service-test"
 
 

@@ -71,15 +71,17 @@ TRANSFER_SETTLE_S = 10.0
 
 async def media_format(store: Store, call: Call) -> str:
     """The format of the call's media leg: the assistant's ``media_format`` if set, else
-    the codec of its number's trunk, else ``ulaw``."""
+    the codec of its number's trunk (the call's ``trunk``), else ``ulaw``."""
     chosen = call.assistant_config.media_format
     if chosen in CALL_MEDIA_FORMATS:
         return str(chosen)
-    if call.number_id is not None:
+    name = call.trunk  # its number's trunk, kept with the call as it was placed or arrived
+    if name is None and call.number_id is not None:
         number = await store.get_phone_number(call.organization_id, call.number_id)
-        trunk = await store.get_trunk(number.trunk) if number is not None else None
-        if trunk is not None and trunk.codec in CALL_MEDIA_FORMATS:
-            return trunk.codec
+        name = None if number is None else number.trunk
+    trunk = None if name is None else await store.get_trunk(name)
+    if trunk is not None and trunk.codec in CALL_MEDIA_FORMATS:
+        return trunk.codec
     return "ulaw"
 
 
@@ -227,8 +229,11 @@ class OneCall:
         from voicedock.calls.live.secure_keypad import SecureKeypad
         from voicedock.media.recording import CallRecorder
 
-        leg_format = await media_format(self._store, call)
-        organization = await self._store.get_organization(call.organization_id)
+        # Read together: when many calls answer at once, each read waits for a turn of the
+        # event loop, which their set-ups share.
+        leg_format, organization = await asyncio.gather(
+            media_format(self._store, call), self._store.get_organization(call.organization_id)
+        )
         disclosure = disclosure_rule(self._settings.ai_disclosure, organization)
 
         providers = await self._call_speech.providers(
