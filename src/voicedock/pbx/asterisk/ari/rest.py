@@ -38,6 +38,14 @@ class AriHttpError(PbxError):
         self.message = message
 
 
+# The HTTP connections ARI's requests share at most. Each is one of Asterisk's HTTP sessions
+# (``http.conf`` ``sessionlimit``, 100 by default), of which every call's chan_websocket media
+# leg also takes one: allowed 200 (the lab's limit), a hundred calls answered together opened so
+# many that Asterisk closed 17 of their media websockets during the upgrade. A request beyond
+# them waits for one (ARI answers in a few ms).
+ARI_CONNECTIONS = 32
+
+
 class AriRest:
     """HTTP Basic auth to ``settings.ari_url``; the session opens with the first use."""
 
@@ -52,7 +60,7 @@ class AriRest:
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(keepalive_timeout=5.0, limit=200)
+            connector = aiohttp.TCPConnector(keepalive_timeout=5.0, limit=ARI_CONNECTIONS)
             self._session = aiohttp.ClientSession(
                 headers=self._headers, timeout=self._timeout, connector=connector
             )
