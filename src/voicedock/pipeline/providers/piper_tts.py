@@ -11,6 +11,7 @@ synthesized, and each sentence is resampled once from 22.05 kHz to the call rate
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import AsyncIterator, Sequence
 from importlib import metadata
@@ -37,7 +38,10 @@ _voices: dict[str, PiperVoice] = {}
 _voices_lock = threading.Lock()
 
 
+@functools.cache
 def packaged_voice() -> Path:
+    """The packaged voice's model file, looked up once (its package's file list is read from
+    the package's metadata; each call's TTS names its voice by it)."""
     try:
         dist = metadata.distribution(VOICE_PACKAGE)
     except metadata.PackageNotFoundError as exc:
