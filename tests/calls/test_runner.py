@@ -373,7 +373,8 @@ async def test_media_format_is_the_codec_of_the_trunk_the_call_was_placed_on(
     world: World, store: MemoryStore
 ) -> None:
     call = await world.call(await world.answered_call())
-    assert call.trunk is not None and call.number_id is not None
+    assert call.trunk is not None
+    assert call.number_id is not None
     trunk = await store.get_trunk(call.trunk)
     assert trunk is not None
     async with store.transaction() as tx:
