@@ -19,11 +19,12 @@ from pbx.asterisk.media.test_audiosocket_server import FakeAsterisk
 from voicedock.config import AsteriskSettings
 from voicedock.domain.json import JsonObject
 from voicedock.errors import PbxError
+from voicedock.media.errors import MediaConnectionLost
 from voicedock.pbx.asterisk.media.audiosocket.server import AudioSocketServer
 from voicedock.pbx.asterisk.media.choice import TransportChoice
 from voicedock.pbx.asterisk.media.clocked_session import ClockedSession
 from voicedock.pbx.asterisk.media.rtp.ports import RtpPorts
-from voicedock.pbx.asterisk.media.transports import MediaTransports
+from voicedock.pbx.asterisk.media.transports import HTTP_CONNECTS_AT_ONCE, MediaTransports
 from voicedock_lab.settings import free_port_range, free_ports
 
 if TYPE_CHECKING:
@@ -316,3 +317,48 @@ async def test_a_leg_takes_the_servers_transport(rtp_range: tuple[int, int]) -> 
     media.choice = TransportChoice(None, "no transport")
     with pytest.raises(PbxError, match="no transport"):
         await media.prepare(call_id="c", leg="m", media_format="ulaw")
+
+
+class _EventsAt(StubAri):
+    def __init__(self, port: int) -> None:
+        super().__init__()
+        self.port = port
+
+    def events_url(self) -> str:
+        return f"ws://{HOST}:{self.port}/ari/events?app=voicedock"
+
+
+async def test_media_websockets_are_dialed_a_few_at_a_time() -> None:
+    """Asterisk's HTTP server listens with a backlog of 10: a hundred calls answered together
+    must not dial it all at once (a lost SYN is dialed again only a second later)."""
+    open_now = most = 0
+
+    async def slow_to_answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now, most
+        open_now += 1
+        most = max(most, open_now)
+        await asyncio.sleep(0.05)
+        open_now -= 1
+        writer.close()  # no upgrade: the leg's connect fails, its turn is given on
+
+    server = await asyncio.start_server(slow_to_answer, HOST, 0)
+    port = server.sockets[0].getsockname()[1]
+    media = transports(settings(), _EventsAt(port))
+    legs = [
+        await media.prepare(
+            call_id=f"c{n}", leg=f"c{n}-media", media_format="ulaw", server_websocket=True
+        )
+        for n in range(20)
+    ]
+
+    async def dial(leg: Any) -> BaseException | None:
+        try:
+            async with await leg.connect({"MEDIA_WEBSOCKET_CONNECTION_ID": "x"}, asyncio.Event()):
+                return None
+        except MediaConnectionLost as exc:
+            return exc
+
+    async with server:
+        failures = await asyncio.gather(*(dial(leg) for leg in legs))
+    assert all(isinstance(f, MediaConnectionLost) for f in failures)  # every one dialed
+    assert most == HTTP_CONNECTS_AT_ONCE

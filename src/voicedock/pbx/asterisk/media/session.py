@@ -147,11 +147,15 @@ class MediaSession(LegSession[PlayoutMarks]):
         url: str,
         *,
         start_timeout: float = 5.0,
+        connecting: asyncio.Semaphore | None = None,
         **options: Unpack[SessionOptions],
     ) -> AsyncIterator[MediaSession]:
-        """Server mode: open ``ws://<asterisk>/media/<connection id>`` and wait for MEDIA_START."""
+        """Server mode: open ``ws://<asterisk>/media/<connection id>`` and wait for MEDIA_START;
+        ``connecting``: held while the websocket is dialed and upgraded (the server's connects
+        at once: ``transports.py`` ``HTTP_CONNECTS_AT_ONCE``)."""
         try:
-            ws = await WebSocketClient.connect(url, protocols=("media",))
+            async with connecting or contextlib.nullcontext():
+                ws = await WebSocketClient.connect(url, protocols=("media",))
         except TRANSPORT_ERRORS as exc:
             raise MediaConnectionLost(f"cannot open media websocket: {exc}") from exc
         try:

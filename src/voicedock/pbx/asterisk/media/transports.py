@@ -98,6 +98,13 @@ class SharedMedia:
     rtp_ports: RtpPorts | None = None
 
 
+# Asterisk's HTTP server listens with a backlog of 10 connections (``ss -ltn`` shows it):
+# connections dialed faster than it accepts them lose their SYN and are dialed again a second
+# later, which a hundred calls answered together did to a few of their media websockets. The
+# node opens at most this many to one server at once; each takes a few ms.
+HTTP_CONNECTS_AT_ONCE = 8
+
+
 class MediaTransports:
     """How the legs of one server travel: the transport chosen for it, and the listeners and
     ports that transport needs."""
@@ -120,6 +127,8 @@ class MediaTransports:
         """What the server's modules and version allow (``None``: not read yet)."""
         self._public_host: str | None = None
         self._asterisk_addresses: frozenset[str] | None = None
+        # Media websockets being opened to the server's HTTP port at once (server mode).
+        self._connecting = asyncio.Semaphore(HTTP_CONNECTS_AT_ONCE)
 
     @property
     def transport(self) -> MediaTransport:
@@ -182,7 +191,8 @@ class MediaTransports:
                 raise PbxError("client media mode needs voicedock's media endpoint")
             section = self._settings.media_client_connection
             return _ClientWebsocketLeg(self.acceptor.expect(call_id), section, fmt)
-        return _ServerWebsocketLeg(self._ari.events_url().rsplit("/ari/events", 1)[0], fmt)
+        base = self._ari.events_url().rsplit("/ari/events", 1)[0]
+        return _ServerWebsocketLeg(base, fmt, self._connecting)
 
     def _audiosocket_server(self) -> AudioSocketServer:
         if self._audiosocket is None:
@@ -268,9 +278,10 @@ class _ServerWebsocketLeg(_Leg):
     transport: MediaTransport = "websocket"
     keys_over_ari = False
 
-    def __init__(self, base_url: str, fmt: AudioFormat) -> None:
+    def __init__(self, base_url: str, fmt: AudioFormat, connecting: asyncio.Semaphore) -> None:
         self._base = base_url
         self.format = fmt.name
+        self._connecting = connecting
 
     def params(self) -> dict[str, str]:
         return {"transport": "websocket", "encapsulation": "none", "connection_type": "server"}
@@ -281,7 +292,7 @@ class _ServerWebsocketLeg(_Leg):
         from voicedock.pbx.asterisk.media.session import MediaSession  # the websocket stack
 
         connection = str(channel_vars.get("MEDIA_WEBSOCKET_CONNECTION_ID", ""))
-        return MediaSession.connect(f"{self._base}/media/{connection}")
+        return MediaSession.connect(f"{self._base}/media/{connection}", connecting=self._connecting)
 
     def cancel(self) -> None:
         pass
