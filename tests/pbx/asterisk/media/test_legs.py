@@ -15,6 +15,7 @@ from aiohttp import web
 from media.fake_asterisk import FakeAsterisk
 from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxError
+from voicedock.pbx.asterisk.ari.rest import HTTP_CONNECTS_AT_ONCE
 from voicedock.pbx.asterisk.media import legs as asterisk_media
 from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
 from voicedock.pbx.asterisk.media.legs import AsteriskMedia
@@ -37,6 +38,7 @@ class StubAri:
         self.hung_up: list[str] = []
         # Client mode: Asterisk dials, and its MEDIA_START carries the leg's channel variables.
         self.on_external_media: Callable[[Mapping[str, str]], None] | None = None
+        self.dialing = asyncio.Semaphore(HTTP_CONNECTS_AT_ONCE)  # AriClient.dialing
 
     def events_url(self) -> str:
         return f"ws://127.0.0.1:{self.fake.port}/ari/events?app=voicedock"

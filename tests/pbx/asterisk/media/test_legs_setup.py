@@ -22,7 +22,7 @@ from voicedock.domain.json import JsonObject
 from voicedock.errors import PbxError
 from voicedock.pbx.asterisk.ari.event_stream import AriEventStream
 from voicedock.pbx.asterisk.ari.events import AriEvent, StasisStart
-from voicedock.pbx.asterisk.ari.rest import AriHttpError, AriRest
+from voicedock.pbx.asterisk.ari.rest import HTTP_CONNECTS_AT_ONCE, AriHttpError, AriRest
 from voicedock.pbx.asterisk.media import legs as asterisk_legs
 from voicedock.pbx.asterisk.media.legs import AsteriskMedia
 from voicedock.pbx.asterisk.media.transports import MediaTransports
@@ -44,6 +44,7 @@ class HeldAri:
         self.both_creates = asyncio.Event()
         self.fail: dict[str, AriHttpError] = {}
         self.answer_creates: asyncio.Event | None = None  # set: Asterisk answers them
+        self.dialing = asyncio.Semaphore(HTTP_CONNECTS_AT_ONCE)  # AriClient.dialing
 
     def events_url(self) -> str:
         return "ws://127.0.0.1:8088/ari/events?app=voicedock"

@@ -20,11 +20,12 @@ from voicedock.config import AsteriskSettings
 from voicedock.domain.json import JsonObject
 from voicedock.errors import PbxError
 from voicedock.media.errors import MediaConnectionLost
+from voicedock.pbx.asterisk.ari.rest import HTTP_CONNECTS_AT_ONCE
 from voicedock.pbx.asterisk.media.audiosocket.server import AudioSocketServer
 from voicedock.pbx.asterisk.media.choice import TransportChoice
 from voicedock.pbx.asterisk.media.clocked_session import ClockedSession
 from voicedock.pbx.asterisk.media.rtp.ports import RtpPorts
-from voicedock.pbx.asterisk.media.transports import HTTP_CONNECTS_AT_ONCE, MediaTransports
+from voicedock.pbx.asterisk.media.transports import MediaTransports
 from voicedock_lab.settings import free_port_range, free_ports
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ HOST = "127.0.0.1"
 class StubAri:
     def __init__(self) -> None:
         self.deleted: list[str] = []
+        self.dialing = asyncio.Semaphore(HTTP_CONNECTS_AT_ONCE)
 
     def events_url(self) -> str:
         return "ws://127.0.0.1:8088/ari/events?app=voicedock"
@@ -330,7 +332,8 @@ class _EventsAt(StubAri):
 
 async def test_media_websockets_are_dialed_a_few_at_a_time() -> None:
     """Asterisk's HTTP server listens with a backlog of 10: a hundred calls answered together
-    must not dial it all at once (a lost SYN is dialed again only a second later)."""
+    must not dial it all at once (a lost SYN is dialed again only a second later); the legs
+    wait their turn with ARI's connections (``dialing``)."""
     open_now = most = 0
 
     async def slow_to_answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -22,7 +22,7 @@ import pytest
 from voicedock.config import AsteriskSettings
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.pbx.asterisk.ari.events import AriChannel, StasisStart
-from voicedock.pbx.asterisk.ari.rest import AriHttpError
+from voicedock.pbx.asterisk.ari.rest import HTTP_CONNECTS_AT_ONCE, AriHttpError
 from voicedock.pbx.asterisk.media.legs import leg_id
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.asterisk.server_info import AsteriskServerInfo
@@ -54,6 +54,7 @@ class BridgingAri:
         self.refused: list[str] = []
         self.on_event: Callable[[Any], Any] | None = None
         self.on_arrival: Callable[[Any], None] | None = None
+        self.dialing = asyncio.Semaphore(HTTP_CONNECTS_AT_ONCE)  # AriClient.dialing
 
     async def start(
         self, on_event: Any, *, on_connected: Any = None, on_arrival: Any = None, **_: Any

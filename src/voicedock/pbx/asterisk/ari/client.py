@@ -10,6 +10,7 @@ client stays a transport.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Unpack
 from urllib.parse import quote
@@ -112,6 +113,11 @@ class AriClient(Closable):
 
     def events_url(self) -> str:
         return self._events.url()
+
+    @property
+    def dialing(self) -> asyncio.Semaphore:
+        """Held while a connection to the server's HTTP port is dialed (``ari/rest.py``)."""
+        return self._rest.dialing
 
     # --- REST -------------------------------------------------------------------------------
 

@@ -4,13 +4,23 @@ REST errors become ``AriHttpError`` (a ``PbxError`` carrying the HTTP status); c
 errors become ``PbxUnavailable``. Asterisk closes idle keep-alive connections after 15 s, so
 the connector keeps them 5 s at most and idempotent requests are retried once on a dropped
 connection. The events websocket (``ari/event_stream``) is opened from the same session.
+
+Asterisk's HTTP server, which ARI and the calls' chan_websocket media legs share, listens with a
+backlog of 10 (``ss -ltn`` shows it): a connection dialed while 10 wait to be accepted loses
+its SYN and is dialed again only a second later. A hundred calls answered together did that to
+a few of their media websockets (the party heard the greeting after 1.1 s where the others did
+within 0.5 s), so whatever dials this server (ARI's connections, ``media/transports.py``'s
+websockets) dials at most ``HTTP_CONNECTS_AT_ONCE`` at once (``AriRest.dialing``). And every
+open connection is one of its sessions (``sessionlimit``, 100 by default), which every media
+leg needs one of too: ARI's requests share at most ``ARI_CONNECTIONS``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 import aiohttp
 
@@ -18,7 +28,15 @@ from voicedock.config import AsteriskSettings
 from voicedock.domain.json import JsonValue
 from voicedock.errors import PbxError, PbxUnavailable
 
-__all__ = ["AriHttpError", "AriRest", "RequestOptions"]
+if TYPE_CHECKING:
+    from aiohttp.client_proto import ResponseHandler
+    from aiohttp.client_reqrep import ClientRequest
+    from aiohttp.tracing import Trace
+
+__all__ = ["ARI_CONNECTIONS", "HTTP_CONNECTS_AT_ONCE", "AriHttpError", "AriRest", "RequestOptions"]
+
+# Connections being dialed to the server at once (its listen backlog is 10).
+HTTP_CONNECTS_AT_ONCE = 8
 
 
 class RequestOptions(TypedDict, total=False):
@@ -38,12 +56,27 @@ class AriHttpError(PbxError):
         self.message = message
 
 
-# The HTTP connections ARI's requests share at most. Each is one of Asterisk's HTTP sessions
-# (``http.conf`` ``sessionlimit``, 100 by default), of which every call's chan_websocket media
-# leg also takes one: allowed 200 (the lab's limit), a hundred calls answered together opened so
-# many that Asterisk closed 17 of their media websockets during the upgrade. A request beyond
-# them waits for one (ARI answers in a few ms).
+# The connections ARI's requests share at most (allowed 200, the lab's sessionlimit, a hundred
+# calls answered together opened so many that Asterisk closed 17 of their media websockets
+# during the upgrade); a request beyond them waits for one (ARI answers in a few ms).
 ARI_CONNECTIONS = 32
+
+
+class _PacedConnector(aiohttp.TCPConnector):
+    """A connector that dials at most as many connections at once as ``dialing`` lets it."""
+
+    def __init__(self, dialing: asyncio.Semaphore) -> None:
+        super().__init__(keepalive_timeout=5.0, limit=ARI_CONNECTIONS)
+        self._dialing = dialing
+
+    async def _create_connection(
+        self,
+        req: ClientRequest,
+        traces: list[Trace],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's signature
+    ) -> ResponseHandler:
+        async with self._dialing:
+            return await super()._create_connection(req, traces, timeout)
 
 
 class AriRest:
@@ -57,10 +90,12 @@ class AriRest:
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        # Held while a connection to the server is dialed, by ARI's and the media legs'.
+        self.dialing = asyncio.Semaphore(HTTP_CONNECTS_AT_ONCE)
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(keepalive_timeout=5.0, limit=ARI_CONNECTIONS)
+            connector = _PacedConnector(self.dialing)
             self._session = aiohttp.ClientSession(
                 headers=self._headers, timeout=self._timeout, connector=connector
             )

@@ -151,8 +151,8 @@ class MediaSession(LegSession[PlayoutMarks]):
         **options: Unpack[SessionOptions],
     ) -> AsyncIterator[MediaSession]:
         """Server mode: open ``ws://<asterisk>/media/<connection id>`` and wait for MEDIA_START;
-        ``connecting``: held while the websocket is dialed and upgraded (the server's connects
-        at once: ``transports.py`` ``HTTP_CONNECTS_AT_ONCE``)."""
+        ``connecting``: held while the websocket is dialed and upgraded (the server's
+        connections dialed at once: ``ari/rest.py`` ``HTTP_CONNECTS_AT_ONCE``)."""
         try:
             async with connecting or contextlib.nullcontext():
                 ws = await WebSocketClient.connect(url, protocols=("media",))

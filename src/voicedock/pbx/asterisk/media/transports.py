@@ -98,13 +98,6 @@ class SharedMedia:
     rtp_ports: RtpPorts | None = None
 
 
-# Asterisk's HTTP server listens with a backlog of 10 connections (``ss -ltn`` shows it):
-# connections dialed faster than it accepts them lose their SYN and are dialed again a second
-# later, which a hundred calls answered together did to a few of their media websockets. The
-# node opens at most this many to one server at once; each takes a few ms.
-HTTP_CONNECTS_AT_ONCE = 8
-
-
 class MediaTransports:
     """How the legs of one server travel: the transport chosen for it, and the listeners and
     ports that transport needs."""
@@ -127,8 +120,6 @@ class MediaTransports:
         """What the server's modules and version allow (``None``: not read yet)."""
         self._public_host: str | None = None
         self._asterisk_addresses: frozenset[str] | None = None
-        # Media websockets being opened to the server's HTTP port at once (server mode).
-        self._connecting = asyncio.Semaphore(HTTP_CONNECTS_AT_ONCE)
 
     @property
     def transport(self) -> MediaTransport:
@@ -192,7 +183,7 @@ class MediaTransports:
             section = self._settings.media_client_connection
             return _ClientWebsocketLeg(self.acceptor.expect(call_id), section, fmt)
         base = self._ari.events_url().rsplit("/ari/events", 1)[0]
-        return _ServerWebsocketLeg(base, fmt, self._connecting)
+        return _ServerWebsocketLeg(base, fmt, self._ari.dialing)
 
     def _audiosocket_server(self) -> AudioSocketServer:
         if self._audiosocket is None:
