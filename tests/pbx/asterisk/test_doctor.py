@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from voicedock.config import AsteriskSettings, PbxSettings, Settings, TrunkSettings
@@ -152,6 +153,44 @@ def test_http_disabled_prefix_and_wildcard(etc: Path) -> None:
     assert any(m.startswith("warning: http.conf [general] bindaddr: 0.0.0.0") for m in got)
     (etc / "http.conf").write_text((etc / "http.conf").read_text() + "tlsenable = yes\n")
     assert not any("bindaddr" in m for m in messages(etc))
+
+
+def sessions(directory: Path, s: Settings | None = None) -> list[str]:
+    return [m for m in messages(directory, s) if "sessionlimit" in m]
+
+
+def test_sessionlimit_left_at_asterisks_default_leaves_room_for_67_media_calls(etc: Path) -> None:
+    edit(etc, "http.conf", "sessionlimit = 200", ";sessionlimit =")
+    assert sessions(etc) == [
+        "warning: http.conf [general] sessionlimit: 100 HTTP sessions (not set: Asterisk's "
+        "default) leave room for 67 calls with chan_websocket media beside a node's ARI (33): "
+        "set it to the calls expected at once plus 33 for each node"
+    ]
+
+
+def test_sessionlimit_below_what_the_trunks_allow(etc: Path) -> None:
+    s = settings()
+    s.trunks[0].max_channels, s.trunks[1].max_channels = 150, 30
+    assert sessions(etc, s) == [
+        "warning: http.conf [general] sessionlimit: 200 HTTP sessions leave room for 167 calls "
+        "with media beside a node's ARI (33), and the trunks allow 180 at once: set at least "
+        "213 (33 more for each other node)"
+    ]
+    s.trunks[0].max_channels = 100
+    assert sessions(etc, s) == []  # 130 calls fit
+
+
+def test_sessionlimit_counts_only_ari_where_the_media_holds_no_http_session(etc: Path) -> None:
+    edit(etc, "http.conf", "sessionlimit = 200", "sessionlimit = 20")
+    for media in ({"media_transport": "rtp"}, {"media_connection": "client"}):
+        s = settings()
+        s.pbx.asterisk = msgspec.structs.replace(s.pbx.asterisk, **media)
+        assert sessions(etc, s) == [
+            "warning: http.conf [general] sessionlimit: 20 HTTP sessions: a voicedock node's "
+            "ARI alone may hold 33"
+        ]
+    edit(etc, "http.conf", "sessionlimit = 20", "sessionlimit = lots")
+    assert sessions(etc) == ["error: http.conf [general] sessionlimit: must be a number"]
 
 
 def test_ari_user_missing(etc: Path) -> None:

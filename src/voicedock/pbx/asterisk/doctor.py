@@ -22,6 +22,7 @@ from typing import Literal
 
 from voicedock.config import Settings
 from voicedock.errors import ConfigError
+from voicedock.pbx.asterisk.ari.rest import ARI_CONNECTIONS
 from voicedock.pbx.asterisk.node_apps import APP_VARIABLE, APPS_VARIABLE, NodeApps
 
 
@@ -223,7 +224,55 @@ def _check_http(directory: Path, settings: Settings) -> list[Finding]:
     if general.get("prefix"):
         msg = "voicedock expects no prefix (/ari and /media would move)"
         out.append(Finding("error", general.file, "general", "prefix", msg))
-    return out
+    return out + _check_sessions(general, settings)
+
+
+# Asterisk's HTTP sessions when http.conf sets no sessionlimit.
+DEFAULT_SESSION_LIMIT = 100
+# What one node holds of them besides its calls' media: ARI's requests and its events websocket.
+NODE_SESSIONS = ARI_CONNECTIONS + 1
+
+
+def _check_sessions(general: Section, settings: Settings) -> list[Finding]:
+    """``sessionlimit`` against what voicedock holds of Asterisk's HTTP sessions: each node's
+    ARI (``NODE_SESSIONS``) and, with chan_websocket in server mode, one for each call's media
+    (a session refused closes that call's media websocket during the upgrade)."""
+    raw = general.get("sessionlimit")
+    try:
+        limit = int(raw) if raw else DEFAULT_SESSION_LIMIT
+    except ValueError:
+        return [Finding("error", general.file, "general", "sessionlimit", "must be a number")]
+    asterisk = settings.pbx.asterisk
+    websocket_media = asterisk.media_connection == "server" and asterisk.media_transport in (
+        "auto",
+        "websocket",
+    )
+    room = limit - NODE_SESSIONS
+    said = f"{limit} HTTP sessions" + ("" if raw else " (not set: Asterisk's default)")
+    if not websocket_media:
+        if room >= 0:
+            return []
+        msg = f"{said}: a voicedock node's ARI alone may hold {NODE_SESSIONS}"
+        return [Finding("warning", general.file, "general", "sessionlimit", msg)]
+    trunks = [t for t in settings.trunks if t.pbx in ("", asterisk.name)]
+    calls = sum(t.max_channels for t in trunks)
+    if trunks and all(t.max_channels > 0 for t in trunks):
+        if room >= calls:
+            return []
+        msg = (
+            f"{said} leave room for {max(room, 0)} calls with media beside a node's ARI "
+            f"({NODE_SESSIONS}), and the trunks allow {calls} at once: set at least "
+            f"{calls + NODE_SESSIONS} ({NODE_SESSIONS} more for each other node)"
+        )
+        return [Finding("warning", general.file, "general", "sessionlimit", msg)]
+    if raw:
+        return []  # the operator sized it; the trunks say no number to check it against
+    msg = (
+        f"{said} leave room for {max(room, 0)} calls with chan_websocket media beside a node's "
+        f"ARI ({NODE_SESSIONS}): set it to the calls expected at once plus {NODE_SESSIONS} for "
+        "each node"
+    )
+    return [Finding("warning", general.file, "general", "sessionlimit", msg)]
 
 
 def _check_ari(directory: Path, settings: Settings) -> list[Finding]:
