@@ -92,7 +92,7 @@ class PiperTts(LocalTts):
         pronunciations: Sequence[Pronunciation] | None = None,
         steady: bool = False,
     ) -> None:
-        """`steady`: Piper's generator and phoneme-width noise off, so a sentence is the same
+        """``steady``: Piper's generator and phoneme-width noise off, so a sentence is the same
         audio each time (the tests that hear it through Whisper; by default each rendering
         varies a little, as a person's does)."""
         super().__init__(sample_rate, pronunciations, "piper")
