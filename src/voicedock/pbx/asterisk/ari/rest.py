@@ -56,9 +56,8 @@ class AriHttpError(PbxError):
         self.message = message
 
 
-# The connections ARI's requests share at most (allowed 200, the lab's sessionlimit, a hundred
-# calls answered together opened so many that Asterisk closed 17 of their media websockets
-# during the upgrade); a request beyond them waits for one (ARI answers in a few ms).
+# The connections ARI's requests share at most (the module's doc says why); a request beyond
+# them waits for one (ARI answers in a few ms).
 ARI_CONNECTIONS = 32
 
 
