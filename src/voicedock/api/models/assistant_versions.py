@@ -138,13 +138,15 @@ def version_detail(
     )
 
 
-def _release_setting(set_summary: str, body: type[Body], removed_summary: str) -> Schema:
+def _release_setting(
+    set_summary: str, body: type[Body], removed_summary: str, *, gated: bool = False
+) -> Schema:
     """How the assistant's versions reach callers (its traffic split, its release gate): set
-    by a PUT of ``body``, removed by a DELETE; both answer the assistant."""
+    by a PUT of ``body``, removed by a DELETE; both answer the assistant. ``gated``: the PUT
+    reaches callers with a draft as a publish would, so its release gate may refuse it (409)."""
+    errors = "400 401 403 404 409 413 422" if gated else "400 401 403 404 413 422"
     return {
-        "put": operation(
-            set_summary, ("200", Assistant), body=body, errors="400 401 403 404 413 422"
-        ),
+        "put": operation(set_summary, ("200", Assistant), body=body, errors=errors),
         "delete": operation(removed_summary, ("200", Assistant), errors="401 403 404"),
     }
 
@@ -172,6 +174,7 @@ PATHS: dict[str, Schema] = {
         "Split the assistant's calls between its versions by weight (A/B), sticky per party",
         TrafficSplit,
         "End the split: the assistant's calls run its current version again",
+        gated=True,
     ),
     "/assistants/{id}/drafts": {
         "post": operation(
