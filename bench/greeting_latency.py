@@ -1,7 +1,8 @@
 """How long a callee waits for the greeting when many calls are answered together.
 
 A private lab Asterisk and, for each step and each mode, a fresh ``voicedock serve`` process
-configured from ``voicedock.example.toml`` as a user runs it (SQLite, the offline voice: Piper,
+configured from ``voicedock.example.toml`` as a user runs it (SQLite, or with ``--database
+postgres`` a fresh database of a private PostgreSQL; the offline voice: Piper,
 the example's "Customer Support" assistant and its first message), with only what a node
 carrying ``max(--steps)`` calls at once needs changed: the trunk's ``max_cps = 0`` and
 ``max_channels``, the number's and the organization's ``max_concurrent_calls``, no per-second
@@ -31,7 +32,8 @@ and → the first audio written, as voicedock measured them; and at the far end:
 answer → its hearing the voice.
 
 Usage: ``.venv/bin/python bench/greeting_latency.py [--steps 1,10,40,100]
-[--modes before,after] [--out FILE]``; writes ``bench/results/greeting_latency-<date>.md``.
+[--modes before,after] [--out FILE] [--database sqlite|postgres]``; writes
+``bench/results/greeting_latency-<date>.md``.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ from two_nodes import cpu_seconds
 
 import voicedock
 from deploy.test_compose_as_shipped import get_json, wait_healthy
-from pg_server import free_port
+from pg_server import free_port, fresh_database, start_postgres
 from process_helpers import logged_process
 from voicedock.config import SpeechSettings
 from voicedock_lab.ami_probe import encode_action, split_messages
@@ -120,14 +122,14 @@ def node_config(path: Path, cap: int) -> Path:
     return path
 
 
-def node_env(lab: LabAsterisk, port: int, database: Path, mode: str) -> dict[str, str]:
+def node_env(lab: LabAsterisk, port: int, database: str, mode: str) -> dict[str, str]:
     ari_user, ari_password = lab.ari_credentials
     ami_user, ami_secret = lab.ami_credentials
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICEDOCK_")}
     env.update(
         {
             "VOICEDOCK_SERVER__PORT": str(port),
-            "VOICEDOCK_DATABASE__URL": f"sqlite:///{database}",
+            "VOICEDOCK_DATABASE__URL": database,
             "VOICEDOCK_PBX__ASTERISK__ARI_URL": lab.ari_url,
             "VOICEDOCK_PBX__ASTERISK__ARI_USER": ari_user,
             "VOICEDOCK_PBX__ASTERISK__ARI_PASSWORD": ari_password,
@@ -232,8 +234,11 @@ class LabAri:
             return found
 
     async def app_registered(self, app: str) -> bool:
+        """The node's ARI application is registered: ``app`` on one node (SQLite), its own
+        ``<app>-<node id>`` where nodes share a database (PostgreSQL)."""
         async with self.http.get(f"{self.url}/applications", headers=self.auth) as resp:
-            return resp.status == 200 and app in {a["name"] for a in await resp.json()}
+            names = {a["name"] for a in await resp.json()} if resp.status == 200 else set()
+        return any(name == app or name.startswith(f"{app}-") for name in names)
 
 
 # -- one round: n calls answered together ----------------------------------------------------
@@ -487,13 +492,41 @@ class Step:
     error: str = ""  # why the step did not finish
 
 
+# Each step's fresh database, by the file an SQLite one would be.
+Databases = Callable[[Path], Awaitable[str]]
+
+
+async def sqlite_files(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+@contextlib.contextmanager
+def databases(kind: str) -> Iterator[Databases]:
+    """Each step's fresh database: an SQLite file, or a database of one private PostgreSQL
+    (``tests/pg_server``, started here), as ``bench/call_capacity.py`` makes them."""
+    if kind == "sqlite":
+        yield sqlite_files
+        return
+    server, stop = start_postgres()
+    try:
+        yield lambda _path: fresh_database(server)
+    finally:
+        stop()
+
+
 async def run_step(
-    lab: LabAsterisk, pbx: PbxTimeline, workdir: Path, n: int, mode: str, cap: int
+    lab: LabAsterisk,
+    pbx: PbxTimeline,
+    workdir: Path,
+    n: int,
+    mode: str,
+    cap: int,
+    database: Databases = sqlite_files,
 ) -> Step:
     step = Step(n, mode)
     port = free_port()
     config = node_config(workdir / f"{mode}-{n}.toml", cap)
-    env = node_env(lab, port, workdir / f"{mode}-{n}.db", mode)
+    env = node_env(lab, port, await database(workdir / f"{mode}-{n}.db"), mode)
     log = workdir / f"{mode}-{n}.log"
     base = f"http://127.0.0.1:{port}"
     args = [sys.executable, "-c", CLI, "serve", "--config", str(config)]
@@ -532,7 +565,13 @@ def read_log(log: Path, keep_as: str) -> tuple[int, Counter[str]]:
     return text.count("Traceback"), kinds
 
 
-async def bench(lab: LabAsterisk, workdir: Path, steps: list[int], modes: list[str]) -> list[Step]:
+async def bench(
+    lab: LabAsterisk,
+    workdir: Path,
+    steps: list[int],
+    modes: list[str],
+    database: Databases = sqlite_files,
+) -> list[Step]:
     cap = max(steps) + 10
     done: list[Step] = []
     # The parties' ringing loop would log ~30 lines a second each: not the bench's cost.
@@ -542,7 +581,7 @@ async def bench(lab: LabAsterisk, workdir: Path, steps: list[int], modes: list[s
             for mode in modes:
                 print(f"step {n} calls, {mode} ...", flush=True)
                 try:
-                    done.append(await run_step(lab, pbx, workdir, n, mode, cap))
+                    done.append(await run_step(lab, pbx, workdir, n, mode, cap, database))
                 except Exception as exc:  # the step failed: the next ones still run
                     done.append(Step(n, mode, error=f"{type(exc).__name__}: {exc}"[:300]))
                     print(f"step {n} calls, {mode} failed: {done[-1].error}", flush=True)
@@ -559,7 +598,7 @@ def stats(values: list[float], scale: float = 1.0) -> str:
     return f"{p50 / scale:.2f} / {p95 / scale:.2f} / {top / scale:.2f}"
 
 
-def report(done: list[Step], command: str, started: str) -> str:
+def report(done: list[Step], command: str, started: str, database: str = "sqlite") -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     known = presynthesis_setting()
     lines = [
@@ -571,7 +610,9 @@ def report(done: list[Step], command: str, started: str) -> str:
         f"Command: `{command}`",
         "",
         "A private lab Asterisk 22 on 127.0.0.1; per step and mode a fresh `voicedock serve` "
-        "from `voicedock.example.toml` (SQLite, offline voice: Piper; the assistant "
+        "from `voicedock.example.toml` ("
+        + ("SQLite" if database == "sqlite" else "a fresh database of a private PostgreSQL")
+        + ", offline voice: Piper; the assistant "
         f'"{ASSISTANT}" and its first message), caps raised to carry the step. The lab party '
         f"`{PARTY}` rings until every call of the step rings, then all answer on one signal. "
         "Answer → greeting: from each call's record, its `started_at` (the answer) → "
@@ -661,18 +702,24 @@ def main() -> None:
     parser.add_argument("--steps", default="1,10,40,100")
     parser.add_argument("--modes", default="before,after")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",")]
     modes = [m for m in args.modes.split(",") if m == "before" or presynthesis_setting()]
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     # Each call holds two RTP streams at the lab (voicedock's leg to the carrier and the
     # party's), two ports each, plus the first call of each step.
-    with lab_asterisk(8 * max(steps) + 200) as lab, tempfile.TemporaryDirectory() as workdir:
-        done = asyncio.run(bench(lab, Path(workdir), steps, modes))
+    with (
+        lab_asterisk(8 * max(steps) + 200) as lab,
+        tempfile.TemporaryDirectory() as workdir,
+        databases(args.database) as database,
+    ):
+        done = asyncio.run(bench(lab, Path(workdir), steps, modes, database))
     command = (
         f".venv/bin/python bench/greeting_latency.py --steps {args.steps} --modes {args.modes}"
+        + ("" if args.database == "sqlite" else f" --database {args.database}")
     )
-    text = report(done, command, started)
+    text = report(done, command, started, args.database)
     print(text)
     day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     out = args.out or Path(__file__).parent / "results" / f"greeting_latency-{day}.md"
