@@ -6,14 +6,16 @@ import asyncio
 import gc
 import logging
 import weakref
+from collections.abc import Awaitable, Callable
 
 import pytest
 
-from voicedock.aio import Closable, Supervisor, all_of, deliver, first_of, started
+from voicedock.aio import Closable, Lanes, Supervisor, all_of, deliver, first_of, started
 
 pytestmark = pytest.mark.unit
 
 log = logging.getLogger("test.aio")
+Awaits = Awaitable[None]
 
 
 async def test_a_failing_child_is_logged_and_leaves_its_siblings_running(
@@ -405,3 +407,77 @@ async def test_a_start_that_fails_or_is_cancelled_closes_the_resource_and_raises
     with pytest.raises(type(failure)):
         await started(resource, resource.start)
     assert resource.closed == 1
+
+
+async def test_lanes_keep_each_keys_order_and_let_other_keys_pass_a_slow_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    done: list[str] = []
+    release = asyncio.Event()
+
+    def work(name: str, *, held: bool = False, fails: bool = False) -> Callable[[], Awaits]:
+        async def run() -> None:
+            if held:
+                await release.wait()
+            if fails:
+                raise RuntimeError(name)
+            done.append(name)
+
+        return run
+
+    async with Supervisor("lanes", log) as tasks:
+        lanes = Lanes(tasks, log)
+        await lanes.submit("a", work("a1", held=True))
+        await lanes.submit("a", work("a2", fails=True))
+        await lanes.submit("a", work("a3"))
+        await lanes.submit("b", work("b1"))
+        await lanes.submit("b", work("b2"))
+        async with asyncio.timeout(1):
+            while done != ["b1", "b2"]:  # b's works pass a's held one
+                await asyncio.sleep(0)
+        assert len(lanes) == 3
+        release.set()
+        async with asyncio.timeout(1):
+            await lanes.drained()
+        assert done == ["b1", "b2", "a1", "a3"]  # a's in order; its failed work cost only itself
+        assert len(lanes) == 0
+        assert "a queued work failed" in caplog.text
+        await lanes.submit("a", work("a4"))  # a key whose lane ended gets a new one
+        async with asyncio.timeout(1):
+            await lanes.drained()
+    assert done[-1] == "a4"
+
+
+async def test_lanes_slow_the_producer_at_their_limit_and_end_with_their_owner() -> None:
+    release = asyncio.Event()
+    ran: list[int] = []
+
+    def held(n: int) -> Callable[[], Awaits]:
+        async def run() -> None:
+            await release.wait()
+            ran.append(n)
+
+        return run
+
+    tasks = Supervisor("lanes", log)
+    await tasks.start()
+    lanes = Lanes(tasks, log, limit=2)
+    await lanes.submit("a", held(1))
+    await lanes.submit("b", held(2))
+    third = asyncio.create_task(lanes.submit("c", held(3)))
+    await asyncio.sleep(0.01)
+    assert not third.done()  # two works queued: the producer waits for room
+    release.set()
+    async with asyncio.timeout(1):
+        await third
+        await lanes.drained()
+    assert sorted(ran) == [1, 2, 3]
+    release.clear()
+    await lanes.submit("a", held(4))
+    await tasks.aclose()  # the owner closes: the lane is cancelled with what it held
+    async with asyncio.timeout(1):
+        await lanes.drained()
+    assert len(lanes) == 0
+    await lanes.submit("a", held(5))  # after: nothing runs, nothing is left waiting
+    assert len(lanes) == 0
+    assert sorted(ran) == [1, 2, 3]

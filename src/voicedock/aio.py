@@ -14,13 +14,16 @@ to finish, cancel the rest that it started and wait for them. Futures and tasks 
 but did not create belong to the caller and are left running. ``all_of`` runs independent
 coroutines together (requests to one server, say) and returns all their results; the first
 failure cancels the others and is raised as itself, not as an exception group. ``deliver``
-hands a queue's items to one handler in order, a failing one logged and the next delivered.
-``started`` starts a ``Closable`` and closes it again if starting fails.
+hands a queue's items to one handler in order, a failing one logged and the next delivered;
+``Lanes`` runs works in order per key and different keys' side by side (a PBX's events: in
+order per call, no call waiting behind another's). ``started`` starts a ``Closable`` and
+closes it again if starting fails.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
@@ -188,6 +191,76 @@ class Supervisor(Started):
     def _failed(self, exc: BaseException) -> None:
         if self._on_error is not None and isinstance(exc, Exception):
             self._on_error(exc)
+
+
+class Lanes:
+    """Works run in order per key, different keys' side by side. A key with works queued has
+    one task of the owner's ``Supervisor`` running them one after another; a key with none has
+    no task. What a PBX's event stream needs: each call's events applied in order, and no call
+    waiting behind another call's slow write.
+
+    A work that fails is logged and its key goes on. ``submit`` waits only while ``limit``
+    works are queued over all keys: the producer slows down, nothing is dropped. Closing the
+    owner's supervisor cancels the lanes, with what they still hold."""
+
+    def __init__(self, tasks: Supervisor, log: logging.Logger, *, limit: int = 10_000) -> None:
+        self._tasks = tasks
+        self._log = log
+        self.limit = limit
+        self._queues: dict[str, collections.deque[Callable[[], Awaitable[None]]]] = {}
+        self._size = 0
+        self._room = asyncio.Event()  # set when a work leaves its queue
+        self._idle = asyncio.Event()  # set when no key has a work
+        self._idle.set()
+
+    def __len__(self) -> int:
+        """Works queued or running, over all keys."""
+        return self._size
+
+    async def submit(self, key: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Queue ``work`` behind ``key``'s earlier works."""
+        while self._size >= self.limit:
+            self._room.clear()
+            await self._room.wait()
+        queue = self._queues.get(key)
+        if queue is not None:
+            queue.append(work)
+            self._size += 1
+            return
+        queue = self._queues[key] = collections.deque([work])
+        self._size += 1
+        self._idle.clear()
+        task = self._tasks.spawn(self._run(key, queue), name="lane")
+        if task is None:  # the owner closed
+            self._left(key, queue)
+        else:  # also when it is cancelled before it ever ran
+            task.add_done_callback(lambda _task: self._left(key, queue))
+
+    async def drained(self) -> None:
+        """Return once no key has a work queued or running."""
+        await self._idle.wait()
+
+    async def _run(self, key: str, queue: collections.deque[Callable[[], Awaitable[None]]]) -> None:
+        while queue:
+            try:
+                await queue[0]()
+            except Exception:  # noqa: BLE001 - one work's failure never stops its key
+                self._log.exception("a queued work failed")
+            finally:
+                queue.popleft()
+                self._size -= 1
+                self._room.set()
+        self._left(key, queue)  # at once: a work submitted from now on starts a new lane
+
+    def _left(self, key: str, queue: collections.deque[Callable[[], Awaitable[None]]]) -> None:
+        """``key``'s lane ended: emptied, or cancelled with what it held (idempotent)."""
+        self._size -= len(queue)
+        queue.clear()
+        if self._queues.get(key) is queue:
+            del self._queues[key]
+        if not self._queues:
+            self._idle.set()
+        self._room.set()
 
 
 def _let_go(task: asyncio.Task[T]) -> None:

@@ -46,10 +46,10 @@ class PbxAdapter(Closable):
     def __init__(self, log: logging.Logger) -> None:
         """``log``: the adapter's."""
         self._calls = CallRegistry()
-        self._reports = CallReports(self._calls, log)
+        self._tasks = Supervisor(type(self).__name__, log, expected=(PbxError,))
+        self._reports = CallReports(self._calls, log, self._tasks)
         self._inbound: InboundHandler | None = None
         self._away: InboundAway | None = None  # the node drains: no inbound call is taken
-        self._tasks = Supervisor(type(self).__name__, log, expected=(PbxError,))
         self._exit = contextlib.AsyncExitStack()
         self._started = False
         self._closed = False

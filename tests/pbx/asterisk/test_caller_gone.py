@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from voicedock.aio import Supervisor
 from voicedock.calls.transitions import apply_pbx_event
 from voicedock.domain.records import Call, CallStatus, Direction
 from voicedock.pbx.asterisk.hangups import AsteriskHangups
@@ -34,8 +35,25 @@ async def hangup_of(direction: str, *, answered: bool, cause: int, tech: int | N
     async def sink(event: PbxEvent) -> None:
         reported.append(event)
 
-    reports = CallReports(calls, logging.getLogger("test"))
-    reports.open(sink)
+    log = logging.getLogger("test")
+    async with Supervisor("reports", log) as tasks:
+        reports = CallReports(calls, log, tasks)
+        reports.open(sink)
+        await _ended(calls, reports, direction, answered=answered, cause=cause, tech=tech)
+        await reports.drained()
+    [event] = reported
+    return event
+
+
+async def _ended(
+    calls: CallRegistry,
+    reports: CallReports,
+    direction: str,
+    *,
+    answered: bool,
+    cause: int,
+    tech: int | None,
+) -> None:
     calls.add("call-1", "chan-1", direction)
     if answered:
         calls.mark_answered("call-1")
@@ -50,8 +68,6 @@ async def hangup_of(direction: str, *, answered: bool, cause: int, tech: int | N
     await hangups.ended("chan-1", cause, tech)
     for coro in spawned:
         coro.close()
-    [event] = reported
-    return event
 
 
 def connecting(direction: Direction) -> Call:

@@ -176,7 +176,7 @@ async def answered() -> AsyncIterator[tuple[AsteriskPbx, BridgingAri, list[PbxEv
     media: asyncio.Task[Any] | None = None
     try:
         await ari.answer(CALL)
-        assert [e.kind for e in events] == [PbxEventKind.ANSWERED]
+        await until(lambda: [e.kind for e in events] == [PbxEventKind.ANSWERED])
         media = asyncio.create_task(open_media(pbx))
         await until(lambda: "POST /channels/externalMedia" in ari.sent)
         yield pbx, ari, events
