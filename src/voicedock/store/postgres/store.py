@@ -101,6 +101,17 @@ class _Held:
 _HELD: contextvars.ContextVar[_Held | None] = contextvars.ContextVar("voicedock_pg_held")
 
 
+async def _nothing_to_undo(_conn: object) -> None:
+    """What a connection given back to the pool is reset with: nothing beyond asyncpg's own
+    (an open transaction rolled back). The store leaves no session state on a pooled
+    connection: its locks and settings are its transactions' (``pg_advisory_xact_lock``, ``SET
+    LOCAL``), the mailbox listens on a connection of its own, and the one session lock
+    (``migrate``'s) is released by ``migrate``, its connection closed where that fails.
+    asyncpg's default (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``) is a
+    round trip to the server on every release: a read held its connection for two, and the
+    event loop resumed it twice."""
+
+
 def _check_not_holding(pool: object, what: str) -> None:
     held = _HELD.get(None)
     if held is not None and held.open and held.pool is pool:
@@ -259,7 +270,11 @@ class PostgresStore(SqlReads):
     ) -> PostgresStore:
         try:
             pool = await asyncpg.create_pool(
-                dsn, min_size=min_size, max_size=max_size, timeout=connect_timeout
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=connect_timeout,
+                reset=_nothing_to_undo,
             )
         except (*DRIVER_ERRORS, ValueError) as exc:
             raise StoreError(f"postgres: cannot connect: {type(exc).__name__}: {exc}") from exc
@@ -297,9 +312,11 @@ class PostgresStore(SqlReads):
                 for migration in pending(known, [dict(r) for r in rows]):
                     await self._apply(conn, migration)
             finally:
-                # Released with the session too (asyncpg resets a connection given back).
-                with contextlib.suppress(*DRIVER_ERRORS):
+                try:
                     await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK_KEY)
+                except DRIVER_ERRORS:  # the lock goes with the session, never to the pool
+                    with contextlib.suppress(asyncpg.InterfaceError):
+                        conn.terminate()
 
     async def _apply(self, conn: _PgConnection, migration: Migration) -> None:
         if migration.contract_after is not None:
