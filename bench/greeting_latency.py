@@ -32,8 +32,8 @@ and → the first audio written, as voicedock measured them; and at the far end:
 answer → its hearing the voice.
 
 Usage: ``.venv/bin/python bench/greeting_latency.py [--steps 1,10,40,100]
-[--modes before,after] [--out FILE] [--database sqlite|postgres]``; writes
-``bench/results/greeting_latency-<date>.md``.
+[--modes before,after] [--out FILE] [--database sqlite|postgres] [--database-rtt-ms MS]``;
+writes ``bench/results/greeting_latency-<date>.md``.
 """
 
 from __future__ import annotations
@@ -55,12 +55,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from originate import machine, pct  # bench/, beside this script
+from delayed_tcp import DelayedRelay  # bench/, beside this script
+from originate import machine, pct
 from two_nodes import cpu_seconds
 
 import voicedock
@@ -501,15 +503,31 @@ async def sqlite_files(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def databases(kind: str) -> Iterator[Databases]:
+def databases(kind: str, rtt_ms: float = 0.0) -> Iterator[Databases]:
     """Each step's fresh database: an SQLite file, or a database of one private PostgreSQL
-    (``tests/pg_server``, started here), as ``bench/call_capacity.py`` makes them."""
+    (``tests/pg_server``, started here), as ``bench/call_capacity.py`` makes them; ``rtt_ms``:
+    the node reaches PostgreSQL through a relay that delays each round trip that long, as a
+    server on another host (``delayed_tcp.py``)."""
     if kind == "sqlite":
         yield sqlite_files
         return
     server, stop = start_postgres()
     try:
-        yield lambda _path: fresh_database(server)
+        if not rtt_ms:
+            yield lambda _path: fresh_database(server)
+            return
+        parts = urlsplit(server)
+        assert parts.hostname is not None
+        assert parts.port is not None
+        with DelayedRelay(parts.hostname, parts.port, rtt_ms=rtt_ms) as relay:
+
+            async def relayed(_path: Path) -> str:
+                direct = urlsplit(await fresh_database(server))
+                return urlunsplit(
+                    direct._replace(netloc=f"{direct.username}@127.0.0.1:{relay.port}")
+                )
+
+            yield relayed
     finally:
         stop()
 
@@ -611,7 +629,11 @@ def report(done: list[Step], command: str, started: str, database: str = "sqlite
         "",
         "A private lab Asterisk 22 on 127.0.0.1; per step and mode a fresh `voicedock serve` "
         "from `voicedock.example.toml` ("
-        + ("SQLite" if database == "sqlite" else "a fresh database of a private PostgreSQL")
+        + (
+            "SQLite"
+            if database == "sqlite"
+            else f"a fresh database of a private PostgreSQL{database.removeprefix('postgres')}"
+        )
         + ", offline voice: Piper; the assistant "
         f'"{ASSISTANT}" and its first message), caps raised to carry the step. The lab party '
         f"`{PARTY}` rings until every call of the step rings, then all answer on one signal. "
@@ -703,6 +725,7 @@ def main() -> None:
     parser.add_argument("--modes", default="before,after")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--database-rtt-ms", type=float, default=0.0)
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",")]
     modes = [m for m in args.modes.split(",") if m == "before" or presynthesis_setting()]
@@ -712,14 +735,18 @@ def main() -> None:
     with (
         lab_asterisk(8 * max(steps) + 200) as lab,
         tempfile.TemporaryDirectory() as workdir,
-        databases(args.database) as database,
+        databases(args.database, args.database_rtt_ms) as database,
     ):
         done = asyncio.run(bench(lab, Path(workdir), steps, modes, database))
     command = (
         f".venv/bin/python bench/greeting_latency.py --steps {args.steps} --modes {args.modes}"
         + ("" if args.database == "sqlite" else f" --database {args.database}")
+        + (f" --database-rtt-ms {args.database_rtt_ms:g}" if args.database_rtt_ms else "")
     )
-    text = report(done, command, started, args.database)
+    where = args.database
+    if args.database_rtt_ms:
+        where = f"{where} (each round trip {args.database_rtt_ms:g} ms)"
+    text = report(done, command, started, where)
     print(text)
     day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     out = args.out or Path(__file__).parent / "results" / f"greeting_latency-{day}.md"
