@@ -97,7 +97,15 @@ async def test_end_call_hangs_up_the_party(live: LabService, llm: LlmStandIn) ->
     before = await live.channels()
     call_id = await place(live, UTTERANCE, assistant(llm, [{"type": "end_call"}]))
     channel = await live.channel_of(call_id, within=10)
-    parties = (await live.channels()) - before - {channel}
+    parties: set[str] = set()
+
+    async def party_listed() -> bool:
+        # Polled: ``show channels`` lags the channels' events (``LabService.channel_of``), so
+        # our leg may be listed before the party's (it failed so once, in a full run).
+        parties.update((await live.channels()) - before - {channel})
+        return bool(parties)
+
+    await until(party_listed, 5)
     assert len(parties) == 1, parties  # the party's leg, bridged to ours
     # The model's end_call ends the call by itself, after its last words.
     ended = await wait_recorded(live, call_id, within=40)
