@@ -47,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -64,10 +64,9 @@ sys.path.insert(0, str(ROOT / "tests"))  # a private PostgreSQL, free ports
 import media_sessions  # noqa: E402
 from call_capacity_load import callers_main  # noqa: E402
 from call_capacity_standins import REPLY, WORD_SECONDS, standins_main  # noqa: E402
-from greeting_latency import under_test  # noqa: E402
+from greeting_latency import databases, under_test  # noqa: E402
 from media_load import core_times, generator_main, pin  # noqa: E402
 
-from pg_server import fresh_database, start_postgres  # noqa: E402
 from process_helpers import free_ports  # noqa: E402
 from voicedock.media.codecs import ulaw_encode  # noqa: E402
 from voicedock_lab.settings import default_cache_dir  # noqa: E402
@@ -780,7 +779,10 @@ def run(args: argparse.Namespace) -> tuple[list[Step], dict[str, str]]:
             for w in args.workers.split(",")
             for c in args.gc.split(",")
         ]
-        with tempfile.TemporaryDirectory(prefix="call-capacity-") as tmp, databases(args) as new:
+        with (
+            tempfile.TemporaryDirectory(prefix="call-capacity-") as tmp,
+            databases(args.database) as new,
+        ):
             for loop in args.loops.split(","):
                 try:
                     done += asyncio.run(
@@ -800,24 +802,6 @@ def run(args: argparse.Namespace) -> tuple[list[Step], dict[str, str]]:
             if process.is_alive():
                 process.terminate()
     return done, {"load": load_cores}
-
-
-@contextlib.contextmanager
-def databases(args: argparse.Namespace) -> Iterator[Callable[[Path], Awaitable[str]]]:
-    """Each node's fresh database: an SQLite file, or a database of one private PostgreSQL
-    (``tests/pg_server``, started here, on the cores the driver is pinned to: the load's)."""
-    if args.database == "sqlite":
-
-        async def sqlite(path: Path) -> str:
-            return f"sqlite:///{path}"
-
-        yield sqlite
-        return
-    server, stop = start_postgres()
-    try:
-        yield lambda _path: fresh_database(server)
-    finally:
-        stop()
 
 
 LOAD_AT_START: list[float] = [0.0, 0.0, 0.0]  # os.getloadavg() as the run began

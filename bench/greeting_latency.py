@@ -505,7 +505,7 @@ async def sqlite_files(path: Path) -> str:
 @contextlib.contextmanager
 def databases(kind: str, rtt_ms: float = 0.0) -> Iterator[Databases]:
     """Each step's fresh database: an SQLite file, or a database of one private PostgreSQL
-    (``tests/pg_server``, started here), as ``bench/call_capacity.py`` makes them; ``rtt_ms``:
+    (``tests/pg_server``, started here; ``bench/call_capacity.py``'s too); ``rtt_ms``:
     the node reaches PostgreSQL through a relay that delays each round trip that long, as a
     server on another host (``delayed_tcp.py``)."""
     if kind == "sqlite":
