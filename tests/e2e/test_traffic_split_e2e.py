@@ -58,7 +58,16 @@ async def _call_in(lab: LabAsterisk, live: LiveService, caller: str, seen: set[s
         ]
         return bool(found)
 
-    await until(answered, 20)
+    try:
+        await until(answered, 20)
+    except TimeoutError:  # what the calls list says of this caller, to tell why
+        resp = await live.client.get("/calls?limit=100", headers=live.auth())
+        mine = [
+            (c["id"], c["status"], c.get("end_reason"))
+            for c in (await resp.json())["calls"]
+            if c["caller_phone"] == caller
+        ]
+        raise AssertionError(f"{caller} not answered in 20 s; its calls: {mine}") from None
     call = found[0]
     seen.add(call["id"])
     await live.pbx.ari.hangup_channel(channel)
