@@ -28,7 +28,7 @@ import pytest
 _DIRECTORY = os.environ.get("VOICEDOCK_CPU_PER_TEST", "")
 _TICKS = os.sysconf("SC_CLK_TCK")
 _started: dict[str, tuple[float, float, float]] = {}
-_config: list[pytest.Config] = []  # this process's, once configured
+_measured = [False]  # this process measures (``pytest_configure``)
 
 
 def _descendants_cpu() -> float:
@@ -63,15 +63,14 @@ def _reaped_cpu() -> float:
     return reaped.ru_utime + reaped.ru_stime
 
 
-def _measuring(config: pytest.Config) -> bool:
+def pytest_configure(config: pytest.Config) -> None:
     """On, and in a process that runs tests (an xdist worker, or a run without workers)."""
-    if not _DIRECTORY:
-        return False
-    return hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None)
+    runs_tests = hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", 0)
+    _measured[0] = bool(_DIRECTORY) and runs_tests
 
 
 def pytest_runtest_logstart(nodeid: str) -> None:
-    if not _config or not _measuring(_config[0]):
+    if not _measured[0]:
         return
     _started[nodeid] = (time.monotonic(), _own_cpu(), _descendants_cpu() + _reaped_cpu())
 
@@ -91,7 +90,3 @@ def pytest_runtest_logfinish(nodeid: str) -> None:
     Path(_DIRECTORY).mkdir(parents=True, exist_ok=True)
     with Path(_DIRECTORY, f"{os.getpid()}.jsonl").open("a") as out:
         out.write(json.dumps(row) + "\n")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    _config.append(config)

@@ -47,26 +47,19 @@ async def _call_in(lab: LabAsterisk, live: LiveService, caller: str, seen: set[s
     """The lab carrier calls the number from ``caller``: the version the call records once
     answered; the caller hangs up and the call ends."""
     channel = await asyncio.to_thread(lab.originate_inbound, ACME_NUMBERS[0], caller=caller)
+    listed: list[dict[str, Any]] = []  # the caller's calls, as last listed
     found: list[dict[str, Any]] = []
 
     async def answered() -> bool:
         resp = await live.client.get("/calls?limit=100", headers=live.auth())
-        found[:] = [
-            c
-            for c in (await resp.json())["calls"]
-            if c["caller_phone"] == caller and c["status"] == "in-progress" and c["id"] not in seen
-        ]
+        listed[:] = [c for c in (await resp.json())["calls"] if c["caller_phone"] == caller]
+        found[:] = [c for c in listed if c["status"] == "in-progress" and c["id"] not in seen]
         return bool(found)
 
     try:
         await until(answered, 20)
-    except TimeoutError:  # what the calls list says of this caller, to tell why
-        resp = await live.client.get("/calls?limit=100", headers=live.auth())
-        mine = [
-            (c["id"], c["status"], c.get("end_reason"))
-            for c in (await resp.json())["calls"]
-            if c["caller_phone"] == caller
-        ]
+    except TimeoutError:  # what the calls list said of this caller, to tell why
+        mine = [(c["id"], c["status"], c.get("end_reason")) for c in listed]
         raise AssertionError(f"{caller} not answered in 20 s; its calls: {mine}") from None
     call = found[0]
     seen.add(call["id"])
